@@ -1,0 +1,198 @@
+//! The catalog: tables, columns, indexes. It is stored in the database itself, in key space
+//! [`CATALOG_KEYSPACE`], and versioned like data, so reading `AS OF` a time before a
+//! `DROP TABLE` or `ALTER TABLE` finds the table as it was then.
+//!
+//! ```text
+//! catalog key  = encode_key(['table', lower(name)])  → JSON TableDef
+//! table rows   = key space TableDef::keyspace:  encode_key(primary key) → encode_row(values)
+//! index        = key space IndexDef::keyspace:  encode_key(values [‖ primary key]) → encode_key(primary key)
+//! ```
+//!
+//! A table without a PRIMARY KEY gets a hidden row id (a fresh id from the store). A UNIQUE
+//! index stores non-NULL values under the values alone, so two transactions inserting the
+//! same value write the same key and the second conflicts; a row with a NULL in the indexed
+//! columns (never a duplicate, as in SQL) is stored under values ‖ primary key.
+
+use chrono_storage::{KeyRange, Keyspace, Store, Transaction, Value, encoding};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::types::DataType;
+
+/// The key space of the catalog.
+pub const CATALOG_KEYSPACE: Keyspace = 0;
+
+/// A column.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ColumnDef {
+    /// Name as declared.
+    pub name: String,
+    /// Type.
+    pub data_type: DataType,
+    /// False for NOT NULL (and primary key) columns.
+    pub nullable: bool,
+    /// The DEFAULT expression's SQL text.
+    pub default: Option<String>,
+    /// `REFERENCES table(column)`, kept in the catalog.
+    pub references: Option<(String, String)>,
+}
+
+/// A secondary index.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IndexDef {
+    /// Name (unique in the database).
+    pub name: String,
+    /// Its key space.
+    pub keyspace: Keyspace,
+    /// Indexed column positions.
+    pub columns: Vec<usize>,
+    /// UNIQUE index.
+    pub unique: bool,
+}
+
+/// A table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TableDef {
+    /// Name as declared.
+    pub name: String,
+    /// Key space of its rows.
+    pub keyspace: Keyspace,
+    /// Columns in order.
+    pub columns: Vec<ColumnDef>,
+    /// Primary key column positions; empty for a hidden row id.
+    pub primary_key: Vec<usize>,
+    /// Secondary indexes, UNIQUE constraints included.
+    pub indexes: Vec<IndexDef>,
+}
+
+impl TableDef {
+    /// The position of a column, case-insensitively.
+    pub fn column_index(&self, name: &str) -> Option<usize> {
+        self.columns
+            .iter()
+            .position(|c| c.name.eq_ignore_ascii_case(name))
+    }
+
+    /// The stored key of a row.
+    pub fn row_key(&self, row: &[Value], rowid: impl FnOnce() -> u64) -> Vec<u8> {
+        if self.primary_key.is_empty() {
+            encoding::encode_key(&[Value::Int(rowid() as i64)])
+        } else {
+            let pk: Vec<Value> = self.primary_key.iter().map(|&i| row[i].clone()).collect();
+            encoding::encode_key(&pk)
+        }
+    }
+
+    /// Decodes a stored row, filling columns added after it was written with their default
+    /// (NULL unless the ALTER gave one).
+    pub fn decode_row(&self, raw: &[u8]) -> Result<Vec<Value>> {
+        let mut values = encoding::decode_row(raw)?;
+        if values.len() > self.columns.len() {
+            return Err(Error::Corruption(format!(
+                "a row of table {} has {} values for {} columns",
+                self.name,
+                values.len(),
+                self.columns.len()
+            )));
+        }
+        while values.len() < self.columns.len() {
+            values.push(Value::Null);
+        }
+        Ok(values)
+    }
+
+    /// The key of a row's entry in `index`.
+    pub fn index_key(&self, index: &IndexDef, row: &[Value], row_key: &[u8]) -> Vec<u8> {
+        let values: Vec<Value> = index.columns.iter().map(|&i| row[i].clone()).collect();
+        let mut key = encoding::encode_key(&values);
+        if !index.unique || values.iter().any(Value::is_null) {
+            key.extend_from_slice(row_key);
+        }
+        key
+    }
+}
+
+fn table_key(name: &str) -> Vec<u8> {
+    encoding::encode_key(&[
+        Value::Text("table".into()),
+        Value::Text(name.to_ascii_lowercase()),
+    ])
+}
+
+fn decode(raw: &[u8]) -> Result<TableDef> {
+    serde_json::from_slice(raw).map_err(|e| Error::Corruption(format!("catalog entry: {e}")))
+}
+
+/// Where catalog reads look: the transaction's own view, or a past instant.
+#[derive(Clone, Copy)]
+pub enum View<'a> {
+    /// The transaction's snapshot plus its own writes.
+    Current(&'a Transaction),
+    /// The committed state as of a timestamp (microseconds).
+    AsOf(&'a Store, u64),
+}
+
+impl View<'_> {
+    /// Reads one key.
+    pub fn get(&self, keyspace: Keyspace, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(match self {
+            View::Current(t) => t.get(keyspace, key)?,
+            View::AsOf(s, ts) => s.get_at(keyspace, key, *ts)?.map(|(_, v)| v),
+        })
+    }
+
+    /// Scans a key range.
+    pub fn scan(
+        &self,
+        keyspace: Keyspace,
+        range: KeyRange,
+    ) -> Result<Box<dyn Iterator<Item = chrono_storage::Result<(Vec<u8>, Vec<u8>)>> + Send>> {
+        Ok(match self {
+            View::Current(t) => Box::new(t.scan(keyspace, range)?),
+            View::AsOf(s, ts) => Box::new(s.scan_at(keyspace, range, *ts)?),
+        })
+    }
+}
+
+/// Looks a table up.
+pub fn get_table(view: View<'_>, name: &str) -> Result<Option<TableDef>> {
+    view.get(CATALOG_KEYSPACE, &table_key(name))?
+        .map(|raw| decode(&raw))
+        .transpose()
+}
+
+/// Looks a table up, or fails naming it.
+pub fn require_table(view: View<'_>, name: &str) -> Result<TableDef> {
+    get_table(view, name)?.ok_or_else(|| Error::NotFound(format!("no such table: {name}")))
+}
+
+/// Every table, by name.
+pub fn list_tables(view: View<'_>) -> Result<Vec<TableDef>> {
+    let prefix = encoding::encode_key(&[Value::Text("table".into())]);
+    let mut out = Vec::new();
+    for item in view.scan(CATALOG_KEYSPACE, KeyRange::Prefix(prefix))? {
+        let (_, raw) = item?;
+        out.push(decode(&raw)?);
+    }
+    Ok(out)
+}
+
+/// Writes a table's definition.
+pub fn put_table(txn: &mut Transaction, def: &TableDef) -> Result<()> {
+    let raw = serde_json::to_vec(def)
+        .map_err(|e| Error::InvalidInput(format!("catalog entry: {e}")))?;
+    txn.put(CATALOG_KEYSPACE, table_key(&def.name), raw)?;
+    Ok(())
+}
+
+/// Removes a table's definition (its versions stay, for time travel).
+pub fn delete_table(txn: &mut Transaction, name: &str) -> Result<()> {
+    txn.delete(CATALOG_KEYSPACE, table_key(name))?;
+    Ok(())
+}
+
+/// A fresh key space number.
+pub fn new_keyspace(store: &Store) -> Result<Keyspace> {
+    Keyspace::try_from(store.next_id())
+        .map_err(|_| Error::InvalidInput("out of key space numbers".into()))
+}

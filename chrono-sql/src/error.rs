@@ -1,0 +1,53 @@
+//! The one error type of `chrono-sql`.
+
+/// What can go wrong running SQL. Variants are named after the condition.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The text is not valid SQL; the message names the position.
+    #[error("syntax error: {0}")]
+    Syntax(String),
+    /// A table, column, index or prepared statement that does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// A table or index that already exists.
+    #[error("{0}")]
+    AlreadyExists(String),
+    /// A value or expression of the wrong type, or an argument out of range.
+    #[error("{0}")]
+    InvalidInput(String),
+    /// A NOT NULL, PRIMARY KEY or UNIQUE constraint would be broken; nothing was written.
+    #[error("constraint violation: {0}")]
+    Constraint(String),
+    /// Another transaction committed a conflicting write first; retry the transaction.
+    #[error("{0}")]
+    Conflict(String),
+    /// Valid SQL that ChronoDB does not run.
+    #[error("not supported: {0}")]
+    Unsupported(String),
+    /// Stored bytes do not decode.
+    #[error("{0}")]
+    Corruption(String),
+    /// BEGIN inside a transaction, COMMIT outside one, a write in a read-only one.
+    #[error("{0}")]
+    TransactionState(String),
+    /// The storage engine failed.
+    #[error("{0}")]
+    Storage(String),
+}
+
+impl From<chrono_storage::Error> for Error {
+    fn from(e: chrono_storage::Error) -> Self {
+        use chrono_storage::Error as S;
+        match e {
+            S::Conflict(_) => Error::Conflict(e.to_string()),
+            S::Corruption(_) => Error::Corruption(e.to_string()),
+            S::InvalidInput(_) => Error::InvalidInput(e.to_string()),
+            S::TransactionState(_) => Error::TransactionState(e.to_string()),
+            _ => Error::Storage(e.to_string()),
+        }
+    }
+}
+
+/// `Result` with the SQL engine's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

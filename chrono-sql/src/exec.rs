@@ -1,0 +1,580 @@
+//! The executor: each plan node becomes an iterator of rows pulling from its inputs, so
+//! rows stream from storage to the result; only hash-join build sides, aggregation
+//! groups, sorts and the top-k buffer hold rows in memory.
+
+use std::cell::Cell;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::rc::Rc;
+use std::time::Instant;
+
+use chrono_storage::{KeyRange, Operation, Transaction, Value, encoding};
+
+use crate::catalog::{TableDef, View};
+use crate::error::{Error, Result};
+use crate::expr::Expr;
+use crate::plan::{Access, AggCall, AggFunc, JoinKind, Node, Plan, ReadAt, SortKey};
+use crate::stats::{Feedback, StatsRegistry};
+use crate::types::{compare, truth};
+
+/// A row.
+pub type Row = Vec<Value>;
+/// A stream of rows.
+pub type RowIter<'a> = Box<dyn Iterator<Item = Result<Row>> + 'a>;
+
+/// Rows and inclusive time of one plan node, for `EXPLAIN ANALYZE`.
+#[derive(Debug, Default)]
+pub struct NodeStats {
+    /// Rows the node produced.
+    pub rows: Cell<u64>,
+    /// Nanoseconds spent in the node and below it.
+    pub nanos: Cell<u64>,
+}
+
+/// What a running plan needs.
+pub struct ExecCtx<'a> {
+    /// The transaction.
+    pub txn: &'a Transaction,
+    /// Where scans record their feedback.
+    pub stats: &'a StatsRegistry,
+    /// Per-node counters (pre-order), when analyzing.
+    pub analyze: Option<Vec<Rc<NodeStats>>>,
+}
+
+/// Runs a plan to completion.
+pub fn collect(plan: &Plan, txn: &Transaction, stats: &StatsRegistry) -> Result<Vec<Row>> {
+    let mut ctx = ExecCtx { txn, stats, analyze: None };
+    let mut id = 0;
+    let iter = build(plan, &mut ctx, &mut id)?;
+    iter.collect()
+}
+
+/// Builds the iterator of a plan. `next_id` numbers nodes in pre-order.
+pub fn build<'a>(plan: &'a Plan, ctx: &mut ExecCtx<'a>, next_id: &mut usize) -> Result<RowIter<'a>> {
+    let id = *next_id;
+    *next_id += 1;
+    let txn = ctx.txn;
+    let iter: RowIter<'a> = match &plan.node {
+        Node::Scan { table, label: _, read_at, access, filter } => {
+            let mut rows = scan(txn, table, *read_at, access)?;
+            let filter = filter.clone();
+            let mut actual = 0u64;
+            let stats = ctx.stats;
+            let predicate = filter
+                .as_ref()
+                .map(|f| crate::plan::show_expr(f, &plan.columns))
+                .unwrap_or_default();
+            let mut feedback = Some(Feedback {
+                table: table.name.clone(),
+                predicate,
+                filter: filter.clone(),
+                estimated: plan.est_rows,
+                actual: 0,
+                estimator: plan.estimator,
+            });
+            let mut done = false;
+            Box::new(std::iter::from_fn(move || {
+                if done {
+                    return None;
+                }
+                loop {
+                    match rows.next() {
+                        None => {
+                            done = true;
+                            if let Some(mut fb) = feedback.take() {
+                                fb.actual = actual;
+                                stats.record(fb);
+                            }
+                            return None;
+                        }
+                        Some(Err(e)) => {
+                            done = true;
+                            return Some(Err(e));
+                        }
+                        Some(Ok((_, row))) => {
+                            if let Some(f) = &filter {
+                                match f.eval(&row).and_then(|v| truth(&v)) {
+                                    Ok(Some(true)) => {}
+                                    Ok(_) => continue,
+                                    Err(e) => {
+                                        done = true;
+                                        return Some(Err(e));
+                                    }
+                                }
+                            }
+                            actual += 1;
+                            return Some(Ok(row));
+                        }
+                    }
+                }
+            }))
+        }
+        Node::Values { rows } => {
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                out.push(r.iter().map(|e| e.eval(&[])).collect::<Result<Row>>());
+            }
+            Box::new(out.into_iter())
+        }
+        Node::Filter { input, predicate } => {
+            let input = build(input, ctx, next_id)?;
+            Box::new(input.filter_map(move |r| match r {
+                Err(e) => Some(Err(e)),
+                Ok(row) => match predicate.eval(&row).and_then(|v| truth(&v)) {
+                    Ok(Some(true)) => Some(Ok(row)),
+                    Ok(_) => None,
+                    Err(e) => Some(Err(e)),
+                },
+            }))
+        }
+        Node::Project { input, exprs } => {
+            let input = build(input, ctx, next_id)?;
+            Box::new(input.map(move |r| r.and_then(|row| exprs.iter().map(|e| e.eval(&row)).collect())))
+        }
+        Node::HashJoin { left, right, left_keys, right_keys, kind, residual, build_left } => {
+            let l = build(left, ctx, next_id)?;
+            let r = build(right, ctx, next_id)?;
+            let right_width = right.columns.len();
+            hash_join(l, r, left_keys, right_keys, *kind, residual.as_ref(), *build_left, right_width)?
+        }
+        Node::NestedLoop { left, right, kind, predicate } => {
+            let l = build(left, ctx, next_id)?;
+            let r: Vec<Row> = build(right, ctx, next_id)?.collect::<Result<_>>()?;
+            let right_width = right.columns.len();
+            let kind = *kind;
+            Box::new(l.flat_map(move |lr| -> Vec<Result<Row>> {
+                let lrow = match lr {
+                    Ok(x) => x,
+                    Err(e) => return vec![Err(e)],
+                };
+                let mut out = Vec::new();
+                for rrow in &r {
+                    let mut joined = lrow.clone();
+                    joined.extend(rrow.iter().cloned());
+                    match predicate.as_ref().map(|p| p.eval(&joined).and_then(|v| truth(&v))) {
+                        None | Some(Ok(Some(true))) => out.push(Ok(joined)),
+                        Some(Ok(_)) => {}
+                        Some(Err(e)) => return vec![Err(e)],
+                    }
+                }
+                if out.is_empty() && kind == JoinKind::Left {
+                    let mut joined = lrow;
+                    joined.extend(std::iter::repeat_n(Value::Null, right_width));
+                    out.push(Ok(joined));
+                }
+                out
+            }))
+        }
+        Node::Aggregate { input, group, aggs } => {
+            let input = build(input, ctx, next_id)?;
+            Box::new(aggregate(input, group, aggs)?.into_iter().map(Ok))
+        }
+        Node::Sort { input, keys } => {
+            let input = build(input, ctx, next_id)?;
+            let mut keyed = Vec::new();
+            for r in input {
+                let row = r?;
+                keyed.push((sort_key(keys, &row)?, row));
+            }
+            keyed.sort_by(|a, b| cmp_keys(keys, &a.0, &b.0));
+            Box::new(keyed.into_iter().map(|(_, r)| Ok(r)))
+        }
+        Node::TopK { input, keys, limit, offset } => {
+            let input = build(input, ctx, next_id)?;
+            let k = limit.saturating_add(*offset);
+            let mut buf: Vec<(Vec<Value>, Row)> = Vec::new();
+            let mut seq = 0usize;
+            let mut keyed_buf: Vec<(Vec<Value>, usize, Row)> = Vec::new();
+            for r in input {
+                let row = r?;
+                keyed_buf.push((sort_key(keys, &row)?, seq, row));
+                seq += 1;
+                if keyed_buf.len() >= k.saturating_mul(2).max(1024) {
+                    keyed_buf.sort_by(|a, b| cmp_keys(keys, &a.0, &b.0).then(a.1.cmp(&b.1)));
+                    keyed_buf.truncate(k);
+                }
+            }
+            keyed_buf.sort_by(|a, b| cmp_keys(keys, &a.0, &b.0).then(a.1.cmp(&b.1)));
+            keyed_buf.truncate(k);
+            buf.extend(keyed_buf.into_iter().map(|(key, _, r)| (key, r)));
+            Box::new(buf.into_iter().skip(*offset).map(|(_, r)| Ok(r)))
+        }
+        Node::Limit { input, limit, offset } => {
+            let input = build(input, ctx, next_id)?;
+            let it = input.skip(*offset);
+            match limit {
+                Some(l) => Box::new(it.take(*l)),
+                None => Box::new(it),
+            }
+        }
+        Node::Distinct { input } => {
+            let input = build(input, ctx, next_id)?;
+            let mut seen = HashSet::new();
+            Box::new(input.filter(move |r| match r {
+                Ok(row) => seen.insert(hash_key(row)),
+                Err(_) => true,
+            }))
+        }
+    };
+    Ok(match &ctx.analyze {
+        Some(stats) => match stats.get(id) {
+            Some(s) => {
+                let s = s.clone();
+                let mut inner = iter;
+                Box::new(std::iter::from_fn(move || {
+                    let start = Instant::now();
+                    let r = inner.next();
+                    s.nanos.set(s.nanos.get() + start.elapsed().as_nanos() as u64);
+                    if matches!(r, Some(Ok(_))) {
+                        s.rows.set(s.rows.get() + 1);
+                    }
+                    r
+                }))
+            }
+            None => iter,
+        },
+        None => iter,
+    })
+}
+
+/// Rows with their stored keys.
+pub type KeyedRows<'a> = Box<dyn Iterator<Item = Result<(Vec<u8>, Row)>> + 'a>;
+
+/// Reads the rows of a table (with their stored keys) as the access path says.
+pub fn scan<'a>(
+    txn: &'a Transaction,
+    table: &'a TableDef,
+    read_at: ReadAt,
+    access: &'a Access,
+) -> Result<KeyedRows<'a>> {
+    let view = match read_at {
+        ReadAt::Current => View::Current(txn),
+        ReadAt::AsOf(ts) => View::AsOf(txn.store(), ts.min(txn.read_ts())),
+        ReadAt::Versions(window) => {
+            let versions = txn.store().versions(table.keyspace, KeyRange::All, txn.read_ts(), window)?;
+            let it = versions.filter_map(move |v| match v {
+                Err(e) => Some(Err(e.into())),
+                Ok(v) if v.op == Operation::Delete => None,
+                Ok(v) => {
+                    let raw = v.value.unwrap_or_default();
+                    Some(table.decode_row(&raw).map(|mut row| {
+                        row.push(Value::Timestamp(v.commit_ts as i64));
+                        row.push(v.replaced_ts.map(|t| Value::Timestamp(t as i64)).unwrap_or(Value::Null));
+                        (v.key, row)
+                    }))
+                }
+            });
+            return Ok(Box::new(it));
+        }
+    };
+    let decode = move |item: chrono_storage::Result<(Vec<u8>, Vec<u8>)>| -> Result<(Vec<u8>, Row)> {
+        let (k, raw) = item?;
+        Ok((k, table.decode_row(&raw)?))
+    };
+    let it: KeyedRows<'a> = match access {
+        Access::Full => Box::new(view.scan(table.keyspace, KeyRange::All)?.map(decode)),
+        Access::KeyRange(r) => Box::new(view.scan(table.keyspace, r.clone())?.map(decode)),
+        Access::Key(k) => {
+            let found = view.get(table.keyspace, k)?;
+            Box::new(found.map(|raw| decode(Ok((k.clone(), raw)))).into_iter())
+        }
+        Access::Index(ix, r) => {
+            let entries = view.scan(ix.keyspace, r.clone())?;
+            Box::new(entries.filter_map(move |item| {
+                let (_, pk) = match item {
+                    Ok(x) => x,
+                    Err(e) => return Some(Err(e.into())),
+                };
+                match view.get(table.keyspace, &pk) {
+                    Ok(Some(raw)) => Some(decode(Ok((pk, raw)))),
+                    Ok(None) => Some(Err(Error::Corruption(format!(
+                        "index {} points at a missing row of {}",
+                        ix.name, table.name
+                    )))),
+                    Err(e) => Some(Err(e)),
+                }
+            }))
+        }
+    };
+    Ok(it)
+}
+
+/// A hashable, equality-preserving encoding of values: integral floats encode as
+/// integers, so `1 = 1.0` joins and groups together.
+pub fn hash_key(values: &[Value]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(values.len() * 9);
+    for v in values {
+        match v {
+            Value::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e18 => {
+                encoding::encode_key_value(&mut out, &Value::Int(*f as i64))
+            }
+            other => encoding::encode_key_value(&mut out, other),
+        }
+    }
+    out
+}
+
+fn eval_all(exprs: &[Expr], row: &[Value]) -> Result<Vec<Value>> {
+    exprs.iter().map(|e| e.eval(row)).collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn hash_join<'a>(
+    left: RowIter<'a>,
+    right: RowIter<'a>,
+    left_keys: &'a [Expr],
+    right_keys: &'a [Expr],
+    kind: JoinKind,
+    residual: Option<&'a Expr>,
+    build_left: bool,
+    right_width: usize,
+) -> Result<RowIter<'a>> {
+    let (build, probe, build_keys, probe_keys) = if build_left {
+        (left, right, left_keys, right_keys)
+    } else {
+        (right, left, right_keys, left_keys)
+    };
+    let mut table: HashMap<Vec<u8>, Vec<Row>> = HashMap::new();
+    for r in build {
+        let row = r?;
+        let key = eval_all(build_keys, &row)?;
+        if key.iter().any(Value::is_null) {
+            continue;
+        }
+        table.entry(hash_key(&key)).or_default().push(row);
+    }
+    Ok(Box::new(probe.flat_map(move |pr| -> Vec<Result<Row>> {
+        let prow = match pr {
+            Ok(x) => x,
+            Err(e) => return vec![Err(e)],
+        };
+        let key = match eval_all(probe_keys, &prow) {
+            Ok(k) => k,
+            Err(e) => return vec![Err(e)],
+        };
+        let mut out = Vec::new();
+        if !key.iter().any(Value::is_null)
+            && let Some(matches) = table.get(&hash_key(&key))
+        {
+            for brow in matches {
+                let joined: Row = if build_left {
+                    brow.iter().chain(prow.iter()).cloned().collect()
+                } else {
+                    prow.iter().chain(brow.iter()).cloned().collect()
+                };
+                match residual.map(|p| p.eval(&joined).and_then(|v| truth(&v))) {
+                    None | Some(Ok(Some(true))) => out.push(Ok(joined)),
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => return vec![Err(e)],
+                }
+            }
+        }
+        if out.is_empty() && kind == JoinKind::Left {
+            let mut joined = prow;
+            joined.extend(std::iter::repeat_n(Value::Null, right_width));
+            out.push(Ok(joined));
+        }
+        out
+    })))
+}
+
+enum Acc {
+    Count(i64),
+    Sum { int: i64, float: f64, is_float: bool, any: bool, overflow: bool },
+    Avg { sum: f64, n: u64 },
+    Min(Option<Value>),
+    Max(Option<Value>),
+    Any(Option<Value>),
+}
+
+impl Acc {
+    fn new(f: AggFunc) -> Acc {
+        match f {
+            AggFunc::CountStar | AggFunc::Count => Acc::Count(0),
+            AggFunc::Sum | AggFunc::Total => Acc::Sum { int: 0, float: 0.0, is_float: false, any: false, overflow: false },
+            AggFunc::Avg => Acc::Avg { sum: 0.0, n: 0 },
+            AggFunc::Min => Acc::Min(None),
+            AggFunc::Max => Acc::Max(None),
+            AggFunc::AnyValue => Acc::Any(None),
+        }
+    }
+
+    fn add(&mut self, v: Value) -> Result<()> {
+        match self {
+            Acc::Count(n) => {
+                if !v.is_null() {
+                    *n += 1
+                }
+            }
+            Acc::Sum { int, float, is_float, any, overflow } => match v {
+                Value::Null => {}
+                Value::Int(i) => {
+                    *any = true;
+                    *float += i as f64;
+                    match int.checked_add(i) {
+                        Some(s) => *int = s,
+                        None => *overflow = true,
+                    }
+                }
+                Value::Float(f) => {
+                    *any = true;
+                    *is_float = true;
+                    *float += f;
+                }
+                Value::Bool(b) => {
+                    *any = true;
+                    *int += i64::from(b);
+                    *float += f64::from(u8::from(b));
+                }
+                other => {
+                    return Err(Error::InvalidInput(format!(
+                        "type mismatch: cannot sum {} values",
+                        other.type_name()
+                    )));
+                }
+            },
+            Acc::Avg { sum, n } => match v {
+                Value::Null => {}
+                Value::Int(i) => {
+                    *sum += i as f64;
+                    *n += 1;
+                }
+                Value::Float(f) => {
+                    *sum += f;
+                    *n += 1;
+                }
+                other => {
+                    return Err(Error::InvalidInput(format!(
+                        "type mismatch: cannot average {} values",
+                        other.type_name()
+                    )));
+                }
+            },
+            Acc::Min(_) | Acc::Max(_) => {
+                if v.is_null() {
+                    return Ok(());
+                }
+                let is_min = matches!(self, Acc::Min(_));
+                let cur = match self {
+                    Acc::Min(c) | Acc::Max(c) => c,
+                    _ => return Ok(()),
+                };
+                let replace = match cur {
+                    None => true,
+                    Some(c) => {
+                        let o = compare(&v, c)?.unwrap_or(std::cmp::Ordering::Equal);
+                        if is_min { o.is_lt() } else { o.is_gt() }
+                    }
+                };
+                if replace {
+                    *cur = Some(v);
+                }
+                let _ = cur;
+            }
+            Acc::Any(cur) => {
+                if cur.is_none() {
+                    *cur = Some(v);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(self, f: AggFunc) -> Result<Value> {
+        Ok(match self {
+            Acc::Count(n) => Value::Int(n),
+            Acc::Sum { int, float, is_float, any, overflow } => {
+                if f == AggFunc::Total {
+                    Value::Float(float)
+                } else if !any {
+                    Value::Null
+                } else if is_float {
+                    Value::Float(float)
+                } else if overflow {
+                    return Err(Error::InvalidInput("integer overflow in SUM".into()));
+                } else {
+                    Value::Int(int)
+                }
+            }
+            Acc::Avg { sum, n } => {
+                if n == 0 {
+                    Value::Null
+                } else {
+                    Value::Float(sum / n as f64)
+                }
+            }
+            Acc::Min(v) | Acc::Max(v) | Acc::Any(v) => v.unwrap_or(Value::Null),
+        })
+    }
+}
+
+struct Group {
+    values: Row,
+    accs: Vec<Acc>,
+    seen: Vec<Option<HashSet<Vec<u8>>>>,
+}
+
+fn aggregate(input: RowIter<'_>, group: &[Expr], aggs: &[AggCall]) -> Result<Vec<Row>> {
+    let mut groups: BTreeMap<Vec<u8>, Group> = BTreeMap::new();
+    let new_group = |values: Row| Group {
+        values,
+        accs: aggs.iter().map(|a| Acc::new(a.func)).collect(),
+        seen: aggs.iter().map(|a| a.distinct.then(HashSet::new)).collect(),
+    };
+    for r in input {
+        let row = r?;
+        let values = eval_all(group, &row)?;
+        let key = hash_key(&values);
+        let g = groups.entry(key).or_insert_with(|| new_group(values));
+        for (i, a) in aggs.iter().enumerate() {
+            let v = match &a.arg {
+                None => Value::Int(1),
+                Some(e) => e.eval(&row)?,
+            };
+            if let Some(seen) = &mut g.seen[i] {
+                if v.is_null() || !seen.insert(hash_key(std::slice::from_ref(&v))) {
+                    continue;
+                }
+            }
+            g.accs[i].add(v)?;
+        }
+    }
+    if groups.is_empty() && group.is_empty() {
+        groups.insert(Vec::new(), new_group(Vec::new()));
+    }
+    let mut out = Vec::with_capacity(groups.len());
+    for (_, g) in groups {
+        let mut row = g.values;
+        for (acc, a) in g.accs.into_iter().zip(aggs) {
+            row.push(acc.finish(a.func)?);
+        }
+        out.push(row);
+    }
+    Ok(out)
+}
+
+fn sort_key(keys: &[SortKey], row: &[Value]) -> Result<Vec<Value>> {
+    keys.iter().map(|k| k.expr.eval(row)).collect()
+}
+
+fn cmp_keys(keys: &[SortKey], a: &[Value], b: &[Value]) -> std::cmp::Ordering {
+    use std::cmp::Ordering::*;
+    for (k, (x, y)) in keys.iter().zip(a.iter().zip(b)) {
+        let o = match (x.is_null(), y.is_null()) {
+            (true, true) => Equal,
+            (true, false) => {
+                if k.nulls_first { Less } else { Greater }
+            }
+            (false, true) => {
+                if k.nulls_first { Greater } else { Less }
+            }
+            (false, false) => {
+                let o = x.total_cmp(y);
+                if k.desc { o.reverse() } else { o }
+            }
+        };
+        if o != Equal {
+            return o;
+        }
+    }
+    Equal
+}

@@ -1,0 +1,725 @@
+//! Bound expressions: names resolved to column positions, parameters substituted, ready to
+//! evaluate against a row.
+
+use std::cmp::Ordering;
+use std::sync::Arc;
+
+use chrono_storage::Value;
+
+use crate::error::{Error, Result};
+use crate::types::{ArithOp, DataType, arith, cast, compare, to_f64, truth};
+
+/// A comparison operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CmpOp {
+    /// `=`
+    Eq,
+    /// `<>`
+    NotEq,
+    /// `<`
+    Lt,
+    /// `<=`
+    LtEq,
+    /// `>`
+    Gt,
+    /// `>=`
+    GtEq,
+}
+
+impl CmpOp {
+    fn holds(self, o: Ordering) -> bool {
+        match self {
+            CmpOp::Eq => o == Ordering::Equal,
+            CmpOp::NotEq => o != Ordering::Equal,
+            CmpOp::Lt => o == Ordering::Less,
+            CmpOp::LtEq => o != Ordering::Greater,
+            CmpOp::Gt => o == Ordering::Greater,
+            CmpOp::GtEq => o != Ordering::Less,
+        }
+    }
+
+    /// The operator with its operands swapped (`a < b` ⇔ `b > a`).
+    pub fn flip(self) -> CmpOp {
+        match self {
+            CmpOp::Lt => CmpOp::Gt,
+            CmpOp::LtEq => CmpOp::GtEq,
+            CmpOp::Gt => CmpOp::Lt,
+            CmpOp::GtEq => CmpOp::LtEq,
+            other => other,
+        }
+    }
+
+    /// The SQL symbol.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            CmpOp::Eq => "=",
+            CmpOp::NotEq => "<>",
+            CmpOp::Lt => "<",
+            CmpOp::LtEq => "<=",
+            CmpOp::Gt => ">",
+            CmpOp::GtEq => ">=",
+        }
+    }
+}
+
+/// A scalar function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Func {
+    /// `ABS(x)`
+    Abs,
+    /// `LOWER(s)`
+    Lower,
+    /// `UPPER(s)`
+    Upper,
+    /// `LENGTH(s)`
+    Length,
+    /// `COALESCE(a, b, …)`, `IFNULL(a, b)`
+    Coalesce,
+    /// `NULLIF(a, b)`
+    NullIf,
+    /// `ROUND(x [, digits])`
+    Round,
+    /// `FLOOR(x)`
+    Floor,
+    /// `CEIL(x)`
+    Ceil,
+    /// `SUBSTR(s, start [, len])`
+    Substr,
+    /// `TRIM(s)`
+    Trim,
+    /// `LTRIM(s)`
+    LTrim,
+    /// `RTRIM(s)`
+    RTrim,
+    /// `REPLACE(s, from, to)`
+    Replace,
+    /// `INSTR(s, needle)`
+    Instr,
+    /// `CONCAT(a, b, …)` (NULLs skipped)
+    Concat,
+    /// `TYPEOF(x)`
+    TypeOf,
+    /// `MIN(a, b, …)` with two or more arguments
+    Least,
+    /// `MAX(a, b, …)` with two or more arguments
+    Greatest,
+    /// `NOW()`, `CURRENT_TIMESTAMP`
+    Now,
+    /// `SIGN(x)`
+    Sign,
+}
+
+impl Func {
+    /// Looks a scalar function up by name.
+    pub fn by_name(name: &str, args: usize) -> Option<Func> {
+        Some(match name.to_ascii_lowercase().as_str() {
+            "abs" => Func::Abs,
+            "lower" => Func::Lower,
+            "upper" => Func::Upper,
+            "length" | "char_length" | "character_length" => Func::Length,
+            "coalesce" | "ifnull" => Func::Coalesce,
+            "nullif" => Func::NullIf,
+            "round" => Func::Round,
+            "floor" => Func::Floor,
+            "ceil" | "ceiling" => Func::Ceil,
+            "substr" | "substring" => Func::Substr,
+            "trim" => Func::Trim,
+            "ltrim" => Func::LTrim,
+            "rtrim" => Func::RTrim,
+            "replace" => Func::Replace,
+            "instr" => Func::Instr,
+            "concat" => Func::Concat,
+            "typeof" => Func::TypeOf,
+            "min" if args >= 2 => Func::Least,
+            "max" if args >= 2 => Func::Greatest,
+            "now" | "current_timestamp" => Func::Now,
+            "sign" => Func::Sign,
+            _ => return None,
+        })
+    }
+
+    fn arity(self) -> (usize, usize) {
+        match self {
+            Func::Abs | Func::Lower | Func::Upper | Func::Length | Func::Floor | Func::Ceil
+            | Func::Trim | Func::LTrim | Func::RTrim | Func::TypeOf | Func::Sign => (1, 1),
+            Func::NullIf | Func::Instr => (2, 2),
+            Func::Round => (1, 2),
+            Func::Substr => (2, 3),
+            Func::Replace => (3, 3),
+            Func::Coalesce | Func::Least | Func::Greatest => (2, usize::MAX),
+            Func::Concat => (1, usize::MAX),
+            Func::Now => (0, 0),
+        }
+    }
+
+    /// Checks the argument count.
+    pub fn check_arity(self, name: &str, n: usize) -> Result<()> {
+        let (lo, hi) = self.arity();
+        if n < lo || n > hi {
+            return Err(Error::InvalidInput(format!(
+                "wrong number of arguments to function {name}(): {n}"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// A bound expression.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expr {
+    /// A constant.
+    Literal(Value),
+    /// The value at a position of the input row.
+    Column(usize),
+    /// `NOT e`
+    Not(Box<Expr>),
+    /// `-e`
+    Neg(Box<Expr>),
+    /// `a AND b`
+    And(Box<Expr>, Box<Expr>),
+    /// `a OR b`
+    Or(Box<Expr>, Box<Expr>),
+    /// `a op b`
+    Cmp(CmpOp, Box<Expr>, Box<Expr>),
+    /// `a op b`
+    Arith(ArithOp, Box<Expr>, Box<Expr>),
+    /// `a || b`
+    Concat(Box<Expr>, Box<Expr>),
+    /// `e IS [NOT] NULL`
+    IsNull(Box<Expr>, bool),
+    /// `a IS [NOT] DISTINCT FROM b` (negated = NOT DISTINCT)
+    IsDistinct(Box<Expr>, Box<Expr>, bool),
+    /// `e [NOT] IN (list)`
+    InList(Box<Expr>, Vec<Expr>, bool),
+    /// `e [NOT] IN (subquery)`: the subquery's values, sorted, and whether one was NULL.
+    InSet(Box<Expr>, Arc<Vec<Value>>, bool, bool),
+    /// `e [NOT] BETWEEN low AND high`
+    Between(Box<Expr>, Box<Expr>, Box<Expr>, bool),
+    /// `e [NOT] LIKE pattern` (case-insensitive for ASCII, like SQLite's default)
+    Like(Box<Expr>, Box<Expr>, bool, Option<char>),
+    /// `CASE [operand] WHEN … THEN … [ELSE …] END`
+    Case(Option<Box<Expr>>, Vec<(Expr, Expr)>, Option<Box<Expr>>),
+    /// `CAST(e AS type)`
+    Cast(Box<Expr>, DataType),
+    /// A scalar function call.
+    Func(Func, Vec<Expr>),
+}
+
+impl Expr {
+    /// Shorthand for a boxed binary node.
+    pub fn and(a: Expr, b: Expr) -> Expr {
+        Expr::And(Box::new(a), Box::new(b))
+    }
+
+    /// Evaluates against `row`.
+    pub fn eval(&self, row: &[Value]) -> Result<Value> {
+        use Value::{Bool, Null};
+        Ok(match self {
+            Expr::Literal(v) => v.clone(),
+            Expr::Column(i) => row
+                .get(*i)
+                .cloned()
+                .ok_or_else(|| Error::InvalidInput(format!("column position {i} out of range")))?,
+            Expr::Not(e) => match truth(&e.eval(row)?)? {
+                None => Null,
+                Some(b) => Bool(!b),
+            },
+            Expr::Neg(e) => match e.eval(row)? {
+                Null => Null,
+                Value::Int(i) => Value::Int(
+                    i.checked_neg()
+                        .ok_or_else(|| Error::InvalidInput("integer overflow".into()))?,
+                ),
+                Value::Float(f) => Value::Float(-f),
+                v => {
+                    return Err(Error::InvalidInput(format!(
+                        "type mismatch: cannot negate {}",
+                        v.type_name()
+                    )));
+                }
+            },
+            Expr::And(a, b) => {
+                let l = truth(&a.eval(row)?)?;
+                if l == Some(false) {
+                    return Ok(Bool(false));
+                }
+                match (l, truth(&b.eval(row)?)?) {
+                    (_, Some(false)) => Bool(false),
+                    (Some(true), Some(true)) => Bool(true),
+                    _ => Null,
+                }
+            }
+            Expr::Or(a, b) => {
+                let l = truth(&a.eval(row)?)?;
+                if l == Some(true) {
+                    return Ok(Bool(true));
+                }
+                match (l, truth(&b.eval(row)?)?) {
+                    (_, Some(true)) => Bool(true),
+                    (Some(false), Some(false)) => Bool(false),
+                    _ => Null,
+                }
+            }
+            Expr::Cmp(op, a, b) => match compare(&a.eval(row)?, &b.eval(row)?)? {
+                None => Null,
+                Some(o) => Bool(op.holds(o)),
+            },
+            Expr::Arith(op, a, b) => arith(*op, &a.eval(row)?, &b.eval(row)?)?,
+            Expr::Concat(a, b) => match (a.eval(row)?, b.eval(row)?) {
+                (Null, _) | (_, Null) => Null,
+                (x, y) => Value::Text(format!("{x}{y}")),
+            },
+            Expr::IsNull(e, negated) => Bool(e.eval(row)?.is_null() != *negated),
+            Expr::IsDistinct(a, b, negated) => {
+                let (x, y) = (a.eval(row)?, b.eval(row)?);
+                let same = match (&x, &y) {
+                    (Null, Null) => true,
+                    (Null, _) | (_, Null) => false,
+                    _ => compare(&x, &y)? == Some(Ordering::Equal),
+                };
+                Bool(same == *negated)
+            }
+            Expr::InList(e, list, negated) => {
+                let v = e.eval(row)?;
+                if v.is_null() {
+                    return Ok(Null);
+                }
+                let mut saw_null = false;
+                for item in list {
+                    match compare(&v, &item.eval(row)?)? {
+                        Some(Ordering::Equal) => return Ok(Bool(!negated)),
+                        None => saw_null = true,
+                        _ => {}
+                    }
+                }
+                if saw_null { Null } else { Bool(*negated) }
+            }
+            Expr::InSet(e, set, has_null, negated) => {
+                let v = e.eval(row)?;
+                if v.is_null() {
+                    return Ok(if set.is_empty() { Bool(*negated) } else { Null });
+                }
+                if set.binary_search_by(|x| x.total_cmp(&v)).is_ok() {
+                    Bool(!negated)
+                } else if *has_null {
+                    Null
+                } else {
+                    Bool(*negated)
+                }
+            }
+            Expr::Between(e, lo, hi, negated) => {
+                let v = e.eval(row)?;
+                let ge = compare(&v, &lo.eval(row)?)?.map(|o| o != Ordering::Less);
+                let le = compare(&v, &hi.eval(row)?)?.map(|o| o != Ordering::Greater);
+                let inside = match (ge, le) {
+                    (Some(false), _) | (_, Some(false)) => Some(false),
+                    (Some(true), Some(true)) => Some(true),
+                    _ => None,
+                };
+                match inside {
+                    None => Null,
+                    Some(b) => Bool(b != *negated),
+                }
+            }
+            Expr::Like(e, p, negated, escape) => match (e.eval(row)?, p.eval(row)?) {
+                (Null, _) | (_, Null) => Null,
+                (v, pat) => {
+                    let m = like(&v.to_string(), &pat.to_string(), *escape);
+                    Bool(m != *negated)
+                }
+            },
+            Expr::Case(operand, whens, otherwise) => {
+                let subject = operand.as_ref().map(|o| o.eval(row)).transpose()?;
+                for (when, then) in whens {
+                    let hit = match &subject {
+                        Some(s) => compare(s, &when.eval(row)?)? == Some(Ordering::Equal),
+                        None => truth(&when.eval(row)?)? == Some(true),
+                    };
+                    if hit {
+                        return then.eval(row);
+                    }
+                }
+                match otherwise {
+                    Some(e) => e.eval(row)?,
+                    None => Null,
+                }
+            }
+            Expr::Cast(e, t) => cast(e.eval(row)?, *t)?,
+            Expr::Func(f, args) => {
+                let mut vals = Vec::with_capacity(args.len());
+                for a in args {
+                    vals.push(a.eval(row)?);
+                }
+                call(*f, vals)?
+            }
+        })
+    }
+
+    /// True when evaluating the expression reads no column (it is a constant).
+    pub fn is_constant(&self) -> bool {
+        let mut constant = true;
+        self.visit(&mut |e| {
+            if matches!(e, Expr::Column(_) | Expr::Func(Func::Now, _)) {
+                constant = false;
+            }
+        });
+        constant
+    }
+
+    /// Calls `f` on this node and every node below it.
+    pub fn visit(&self, f: &mut dyn FnMut(&Expr)) {
+        f(self);
+        match self {
+            Expr::Literal(_) | Expr::Column(_) => {}
+            Expr::Not(e) | Expr::Neg(e) | Expr::IsNull(e, _) | Expr::Cast(e, _) => e.visit(f),
+            Expr::InSet(e, ..) => e.visit(f),
+            Expr::And(a, b)
+            | Expr::Or(a, b)
+            | Expr::Cmp(_, a, b)
+            | Expr::Arith(_, a, b)
+            | Expr::Concat(a, b)
+            | Expr::IsDistinct(a, b, _)
+            | Expr::Like(a, b, ..) => {
+                a.visit(f);
+                b.visit(f);
+            }
+            Expr::InList(e, list, _) => {
+                e.visit(f);
+                list.iter().for_each(|x| x.visit(f));
+            }
+            Expr::Between(a, b, c, _) => {
+                a.visit(f);
+                b.visit(f);
+                c.visit(f);
+            }
+            Expr::Case(o, whens, e) => {
+                if let Some(o) = o {
+                    o.visit(f);
+                }
+                for (w, t) in whens {
+                    w.visit(f);
+                    t.visit(f);
+                }
+                if let Some(e) = e {
+                    e.visit(f);
+                }
+            }
+            Expr::Func(_, args) => args.iter().for_each(|x| x.visit(f)),
+        }
+    }
+
+    /// Rewrites every column position with `f` (used to move an expression between the
+    /// row layouts of a join and its inputs).
+    pub fn map_columns(&self, f: &dyn Fn(usize) -> usize) -> Expr {
+        let m = |e: &Expr| Box::new(e.map_columns(f));
+        match self {
+            Expr::Literal(v) => Expr::Literal(v.clone()),
+            Expr::Column(i) => Expr::Column(f(*i)),
+            Expr::Not(e) => Expr::Not(m(e)),
+            Expr::Neg(e) => Expr::Neg(m(e)),
+            Expr::And(a, b) => Expr::And(m(a), m(b)),
+            Expr::Or(a, b) => Expr::Or(m(a), m(b)),
+            Expr::Cmp(op, a, b) => Expr::Cmp(*op, m(a), m(b)),
+            Expr::Arith(op, a, b) => Expr::Arith(*op, m(a), m(b)),
+            Expr::Concat(a, b) => Expr::Concat(m(a), m(b)),
+            Expr::IsNull(e, n) => Expr::IsNull(m(e), *n),
+            Expr::IsDistinct(a, b, n) => Expr::IsDistinct(m(a), m(b), *n),
+            Expr::InList(e, l, n) => {
+                Expr::InList(m(e), l.iter().map(|x| x.map_columns(f)).collect(), *n)
+            }
+            Expr::InSet(e, s, h, n) => Expr::InSet(m(e), s.clone(), *h, *n),
+            Expr::Between(a, b, c, n) => Expr::Between(m(a), m(b), m(c), *n),
+            Expr::Like(a, b, n, esc) => Expr::Like(m(a), m(b), *n, *esc),
+            Expr::Case(o, w, e) => Expr::Case(
+                o.as_ref().map(|x| m(x)),
+                w.iter()
+                    .map(|(a, b)| (a.map_columns(f), b.map_columns(f)))
+                    .collect(),
+                e.as_ref().map(|x| m(x)),
+            ),
+            Expr::Cast(e, t) => Expr::Cast(m(e), *t),
+            Expr::Func(func, args) => {
+                Expr::Func(*func, args.iter().map(|x| x.map_columns(f)).collect())
+            }
+        }
+    }
+
+    /// The column positions the expression reads.
+    pub fn columns(&self) -> Vec<usize> {
+        let mut cols = Vec::new();
+        self.visit(&mut |e| {
+            if let Expr::Column(i) = e {
+                cols.push(*i);
+            }
+        });
+        cols
+    }
+
+    /// Splits `a AND b AND c` into its conjuncts.
+    pub fn conjuncts(self) -> Vec<Expr> {
+        match self {
+            Expr::And(a, b) => {
+                let mut v = a.conjuncts();
+                v.extend(b.conjuncts());
+                v
+            }
+            other => vec![other],
+        }
+    }
+
+    /// Joins conjuncts with AND (`None` for none).
+    pub fn all_of(conjuncts: Vec<Expr>) -> Option<Expr> {
+        conjuncts.into_iter().reduce(Expr::and)
+    }
+
+    /// Replaces constant sub-expressions by their value (errors are left to run time).
+    pub fn fold(self) -> Expr {
+        if !matches!(self, Expr::Literal(_)) && self.is_constant() {
+            if let Ok(v) = self.eval(&[]) {
+                return Expr::Literal(v);
+            }
+            return self;
+        }
+        match self {
+            Expr::And(a, b) => {
+                let (a, b) = (a.fold(), b.fold());
+                match (&a, &b) {
+                    (Expr::Literal(Value::Bool(true)), _) => b,
+                    (_, Expr::Literal(Value::Bool(true))) => a,
+                    _ => Expr::and(a, b),
+                }
+            }
+            Expr::Or(a, b) => Expr::Or(Box::new(a.fold()), Box::new(b.fold())),
+            Expr::Not(e) => Expr::Not(Box::new(e.fold())),
+            Expr::Cmp(op, a, b) => Expr::Cmp(op, Box::new(a.fold()), Box::new(b.fold())),
+            Expr::Arith(op, a, b) => Expr::Arith(op, Box::new(a.fold()), Box::new(b.fold())),
+            Expr::InList(e, l, n) => {
+                Expr::InList(Box::new(e.fold()), l.into_iter().map(Expr::fold).collect(), n)
+            }
+            Expr::Between(a, b, c, n) => {
+                Expr::Between(Box::new(a.fold()), Box::new(b.fold()), Box::new(c.fold()), n)
+            }
+            Expr::Func(f, args) => Expr::Func(f, args.into_iter().map(Expr::fold).collect()),
+            other => other,
+        }
+    }
+}
+
+/// SQL `LIKE` with `%` and `_`, case-insensitive for ASCII letters.
+pub fn like(text: &str, pattern: &str, escape: Option<char>) -> bool {
+    let t: Vec<char> = text.chars().map(|c| c.to_ascii_lowercase()).collect();
+    let mut p: Vec<(char, bool)> = Vec::new(); // (char, is literal)
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        if Some(c) == escape {
+            if let Some(n) = chars.next() {
+                p.push((n.to_ascii_lowercase(), true));
+            }
+        } else {
+            p.push((c.to_ascii_lowercase(), false));
+        }
+    }
+    // Iterative matcher with backtracking to the last `%`.
+    let (mut ti, mut pi) = (0usize, 0usize);
+    let (mut star, mut mark) = (None::<usize>, 0usize);
+    while ti < t.len() {
+        if pi < p.len() && !p[pi].1 && p[pi].0 == '%' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if pi < p.len() && ((!p[pi].1 && p[pi].0 == '_') || p[pi].0 == t[ti]) {
+            ti += 1;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && !p[pi].1 && p[pi].0 == '%' {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
+fn text_arg(v: &Value) -> String {
+    v.to_string()
+}
+
+fn call(f: Func, args: Vec<Value>) -> Result<Value> {
+    use Value::*;
+    let first_null = args.first().is_some_and(Value::is_null);
+    Ok(match f {
+        Func::Coalesce => args.into_iter().find(|v| !v.is_null()).unwrap_or(Null),
+        Func::Concat => Text(args.iter().filter(|v| !v.is_null()).map(text_arg).collect()),
+        Func::NullIf => {
+            if compare(&args[0], &args[1])? == Some(Ordering::Equal) {
+                Null
+            } else {
+                args[0].clone()
+            }
+        }
+        Func::TypeOf => Text(
+            match &args[0] {
+                Null => "null",
+                Int(_) => "integer",
+                Float(_) => "real",
+                Text(_) => "text",
+                Blob(_) => "blob",
+                Bool(_) => "boolean",
+                Timestamp(_) => "timestamp",
+            }
+            .into(),
+        ),
+        Func::Least | Func::Greatest => {
+            if args.iter().any(Value::is_null) {
+                return Ok(Null);
+            }
+            let mut best = args[0].clone();
+            for v in &args[1..] {
+                let o = compare(v, &best)?.unwrap_or(Ordering::Equal);
+                if (f == Func::Least && o == Ordering::Less)
+                    || (f == Func::Greatest && o == Ordering::Greater)
+                {
+                    best = v.clone();
+                }
+            }
+            best
+        }
+        Func::Now => Timestamp(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_micros() as i64)
+                .unwrap_or(0),
+        ),
+        _ if first_null || args.iter().any(Value::is_null) => Null,
+        Func::Abs => match &args[0] {
+            Int(i) => Int(i.checked_abs().ok_or_else(|| Error::InvalidInput("integer overflow".into()))?),
+            Float(x) => Float(x.abs()),
+            v => return Err(not_numeric("abs", v)),
+        },
+        Func::Sign => match &args[0] {
+            Int(i) => Int(i.signum()),
+            Float(x) => Int(if *x > 0.0 { 1 } else if *x < 0.0 { -1 } else { 0 }),
+            v => return Err(not_numeric("sign", v)),
+        },
+        Func::Lower => Text(text_arg(&args[0]).to_lowercase()),
+        Func::Upper => Text(text_arg(&args[0]).to_uppercase()),
+        Func::Length => match &args[0] {
+            Blob(b) => Int(b.len() as i64),
+            v => Int(text_arg(v).chars().count() as i64),
+        },
+        Func::Round => {
+            let digits = match args.get(1) {
+                Some(Int(d)) => *d,
+                Some(v) => return Err(not_numeric("round", v)),
+                None => 0,
+            };
+            match &args[0] {
+                Int(i) if digits >= 0 => Float(*i as f64),
+                Int(_) | Float(_) => {
+                    let x = to_f64(&args[0]);
+                    let scale = 10f64.powi(digits.clamp(-30, 30) as i32);
+                    Float((x * scale).round() / scale)
+                }
+                v => return Err(not_numeric("round", v)),
+            }
+        }
+        Func::Floor | Func::Ceil => match &args[0] {
+            Int(i) => Int(*i),
+            Float(x) => Float(if f == Func::Floor { x.floor() } else { x.ceil() }),
+            v => return Err(not_numeric("floor/ceil", v)),
+        },
+        Func::Substr => {
+            let s: Vec<char> = text_arg(&args[0]).chars().collect();
+            let start = match &args[1] {
+                Int(i) => *i,
+                v => return Err(not_numeric("substr", v)),
+            };
+            let len = match args.get(2) {
+                Some(Int(l)) => Some(*l),
+                Some(v) => return Err(not_numeric("substr", v)),
+                None => None,
+            };
+            // SQLite semantics: 1-based; 0 and negatives count from before the start / the end.
+            let n = s.len() as i64;
+            let mut from = if start > 0 { start - 1 } else if start < 0 { n + start } else { -1 };
+            let mut to = match len {
+                Some(l) if l >= 0 => from + l,
+                Some(l) => {
+                    let end = from;
+                    from += l;
+                    end
+                }
+                None => n,
+            };
+            from = from.clamp(0, n);
+            to = to.clamp(0, n);
+            if to <= from {
+                Text(String::new())
+            } else {
+                Text(s[from as usize..to as usize].iter().collect())
+            }
+        }
+        Func::Trim => Text(text_arg(&args[0]).trim_matches(' ').to_string()),
+        Func::LTrim => Text(text_arg(&args[0]).trim_start_matches(' ').to_string()),
+        Func::RTrim => Text(text_arg(&args[0]).trim_end_matches(' ').to_string()),
+        Func::Replace => {
+            let from = text_arg(&args[1]);
+            if from.is_empty() {
+                Text(text_arg(&args[0]))
+            } else {
+                Text(text_arg(&args[0]).replace(&from, &text_arg(&args[2])))
+            }
+        }
+        Func::Instr => {
+            let hay = text_arg(&args[0]);
+            let needle = text_arg(&args[1]);
+            Int(hay
+                .find(&needle)
+                .map(|b| hay[..b].chars().count() as i64 + 1)
+                .unwrap_or(0))
+        }
+    })
+}
+
+fn not_numeric(f: &str, v: &Value) -> Error {
+    Error::InvalidInput(format!(
+        "type mismatch: {f}() expects a number, got {}",
+        v.type_name()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_matches_sql_patterns() {
+        assert!(like("Alice", "al%", None));
+        assert!(like("Alice", "_lic_", None));
+        assert!(!like("Alice", "b%", None));
+        assert!(like("50%", "50!%", Some('!')));
+        assert!(like("abcabc", "%bc", None));
+        assert!(!like("ab", "a_c", None));
+    }
+
+    #[test]
+    fn three_valued_logic() {
+        let null = || Box::new(Expr::Literal(Value::Null));
+        let t = || Box::new(Expr::Literal(Value::Bool(true)));
+        let f = || Box::new(Expr::Literal(Value::Bool(false)));
+        assert_eq!(Expr::And(null(), f()).eval(&[]).unwrap(), Value::Bool(false));
+        assert_eq!(Expr::And(null(), t()).eval(&[]).unwrap(), Value::Null);
+        assert_eq!(Expr::Or(null(), t()).eval(&[]).unwrap(), Value::Bool(true));
+        assert_eq!(Expr::Not(null()).eval(&[]).unwrap(), Value::Null);
+        let in_list = Expr::InList(
+            Box::new(Expr::Literal(Value::Int(3))),
+            vec![Expr::Literal(Value::Int(1)), Expr::Literal(Value::Null)],
+            true,
+        );
+        assert_eq!(in_list.eval(&[]).unwrap(), Value::Null);
+    }
+}

@@ -1,0 +1,55 @@
+//! # chrono-sql
+//!
+//! ChronoDB's SQL engine over the [`chrono_storage`] MVCC store: sqlparser parses, the
+//! [`planner`] binds names against the versioned [`catalog`] and builds a [`plan`] (filters
+//! pushed into scans, primary-key and index access paths, hash joins, hash aggregation,
+//! top-k), and the [`exec`]utor streams rows through it.
+//!
+//! ```text
+//! SQL text ─► timetravel::lift (AS OF / FOR SYSTEM_TIME out of the tokens)
+//!          ─► sqlparser ─► Planner (catalog as of each table's time, estimator)
+//!          ─► Plan ─► exec (iterators over Store scans) ─► Outcome
+//! ```
+//!
+//! Time travel: `AS OF TIMESTAMP <unix seconds | 'ISO-8601' | ?>` after a table (that
+//! table) or after the FROM/JOIN list (every table of that SELECT), and SQL:2011
+//! `FOR SYSTEM_TIME AS OF | BETWEEN … AND … | FROM … TO … | ALL` after a table; the range
+//! forms give one row per version with `_system_from` and `_system_to` (NULL while current).
+//!
+//! ## Example
+//!
+//! ```
+//! use chrono_sql::{Database, Outcome};
+//! use chrono_storage::Value;
+//!
+//! # fn main() -> chrono_sql::Result<()> {
+//! let db = Database::in_memory();
+//! let mut s = db.session();
+//! s.execute("CREATE TABLE accounts (user_id BIGINT PRIMARY KEY, balance BIGINT NOT NULL)")?;
+//! s.execute("INSERT INTO accounts VALUES (1, 100)")?;
+//! let Outcome::Affected { commit_ts: Some(before), .. } =
+//!     s.execute("UPDATE accounts SET balance = balance + 100 WHERE user_id = 1")?.remove(0)
+//! else { unreachable!() };
+//! // Seconds with microseconds: exactly the version that commit wrote.
+//! let as_of = format!("{}.{:06}", before / 1_000_000, before % 1_000_000);
+//! let sql = format!("SELECT balance FROM accounts AS OF TIMESTAMP {as_of} WHERE user_id = 1");
+//! let Outcome::Rows { rows, .. } = s.execute(&sql)?.remove(0) else { unreachable!() };
+//! assert_eq!(rows, vec![vec![Value::Int(200)]]);
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod catalog;
+pub mod error;
+pub mod exec;
+pub mod expr;
+pub mod plan;
+pub mod planner;
+pub mod session;
+pub mod stats;
+pub mod timetravel;
+pub mod types;
+
+pub use error::{Error, Result};
+pub use session::{Database, Outcome, Prepared, RowVersion, Session, parse};
+pub use stats::{CardinalityEstimator, Feedback, StatisticsEstimator, TableStats};

@@ -1,0 +1,468 @@
+//! The plan: a tree of operators with bound expressions and estimated row counts. The
+//! planner builds it, `EXPLAIN` prints it, the executor runs it.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use chrono_storage::{KeyRange, TimeWindow};
+
+use crate::catalog::{IndexDef, TableDef};
+use crate::expr::Expr;
+
+/// A column of a plan's output.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Column {
+    /// The table name or alias it comes from (lower case), if any.
+    pub qualifier: Option<String>,
+    /// Its name.
+    pub name: String,
+}
+
+/// Which state of a table a scan reads.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ReadAt {
+    /// The transaction's snapshot, with its own writes.
+    Current,
+    /// The committed state as of a timestamp (microseconds).
+    AsOf(u64),
+    /// One row per version alive in the window, with `_system_from` and `_system_to`.
+    Versions(TimeWindow),
+}
+
+/// How a scan finds its rows.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Access {
+    /// Every row.
+    Full,
+    /// One primary key.
+    Key(Vec<u8>),
+    /// A range of primary keys.
+    KeyRange(KeyRange),
+    /// A range of a secondary index.
+    Index(IndexDef, KeyRange),
+}
+
+/// Join kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinKind {
+    /// INNER JOIN (and CROSS JOIN, with no condition).
+    Inner,
+    /// LEFT [OUTER] JOIN.
+    Left,
+}
+
+/// An aggregate function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AggFunc {
+    /// `COUNT(*)`
+    CountStar,
+    /// `COUNT(x)`
+    Count,
+    /// `SUM(x)`
+    Sum,
+    /// `AVG(x)`
+    Avg,
+    /// `MIN(x)`
+    Min,
+    /// `MAX(x)`
+    Max,
+    /// `TOTAL(x)`: SUM as a float, 0.0 for no rows.
+    Total,
+    /// A column that is neither grouped nor aggregated (SQLite's "bare column"): the value
+    /// from one row of the group.
+    AnyValue,
+}
+
+/// One aggregate computed per group.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AggCall {
+    /// The function.
+    pub func: AggFunc,
+    /// Its argument (`None` for COUNT(*)).
+    pub arg: Option<Expr>,
+    /// `DISTINCT`.
+    pub distinct: bool,
+}
+
+/// A sort key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SortKey {
+    /// What to sort by.
+    pub expr: Expr,
+    /// Descending.
+    pub desc: bool,
+    /// NULLs first (default: first for ASC, last for DESC, as SQLite).
+    pub nulls_first: bool,
+}
+
+/// A plan node with its estimate and output columns.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The operator.
+    pub node: Node,
+    /// Estimated output rows.
+    pub est_rows: f64,
+    /// Which estimator produced `est_rows`.
+    pub estimator: &'static str,
+    /// Output columns.
+    pub columns: Vec<Column>,
+}
+
+/// The operators.
+#[derive(Debug, Clone)]
+pub enum Node {
+    /// Reads a table.
+    Scan {
+        /// The table (as of the read time).
+        table: Arc<TableDef>,
+        /// Its name or alias in the query.
+        label: String,
+        /// Which state.
+        read_at: ReadAt,
+        /// How.
+        access: Access,
+        /// Conditions checked on each row.
+        filter: Option<Expr>,
+    },
+    /// Literal rows.
+    Values {
+        /// Rows of constant expressions.
+        rows: Vec<Vec<Expr>>,
+    },
+    /// Keeps rows whose predicate is TRUE.
+    Filter {
+        /// Input.
+        input: Box<Plan>,
+        /// Condition.
+        predicate: Expr,
+    },
+    /// Computes expressions per row.
+    Project {
+        /// Input.
+        input: Box<Plan>,
+        /// One per output column.
+        exprs: Vec<Expr>,
+    },
+    /// Equi-join through a hash table built on one side.
+    HashJoin {
+        /// Left input.
+        left: Box<Plan>,
+        /// Right input.
+        right: Box<Plan>,
+        /// Key expressions over the left row.
+        left_keys: Vec<Expr>,
+        /// Key expressions over the right row.
+        right_keys: Vec<Expr>,
+        /// INNER or LEFT.
+        kind: JoinKind,
+        /// Further conditions over the joined row.
+        residual: Option<Expr>,
+        /// Build the hash table on the left input (inner joins whose left side is smaller).
+        build_left: bool,
+    },
+    /// Joins every pair of rows that satisfies the predicate.
+    NestedLoop {
+        /// Left input.
+        left: Box<Plan>,
+        /// Right input (materialized).
+        right: Box<Plan>,
+        /// INNER or LEFT.
+        kind: JoinKind,
+        /// Condition over the joined row.
+        predicate: Option<Expr>,
+    },
+    /// Hash aggregation; output is group values then aggregate values.
+    Aggregate {
+        /// Input.
+        input: Box<Plan>,
+        /// GROUP BY expressions.
+        group: Vec<Expr>,
+        /// Aggregates.
+        aggs: Vec<AggCall>,
+    },
+    /// Full sort.
+    Sort {
+        /// Input.
+        input: Box<Plan>,
+        /// Keys.
+        keys: Vec<SortKey>,
+    },
+    /// ORDER BY … LIMIT: keeps only the best `limit + offset` rows while reading.
+    TopK {
+        /// Input.
+        input: Box<Plan>,
+        /// Keys.
+        keys: Vec<SortKey>,
+        /// LIMIT.
+        limit: usize,
+        /// OFFSET.
+        offset: usize,
+    },
+    /// LIMIT / OFFSET.
+    Limit {
+        /// Input.
+        input: Box<Plan>,
+        /// LIMIT.
+        limit: Option<usize>,
+        /// OFFSET.
+        offset: usize,
+    },
+    /// Removes duplicate rows.
+    Distinct {
+        /// Input.
+        input: Box<Plan>,
+    },
+}
+
+impl Plan {
+    /// The node's inputs.
+    pub fn children(&self) -> Vec<&Plan> {
+        match &self.node {
+            Node::Scan { .. } | Node::Values { .. } => vec![],
+            Node::Filter { input, .. }
+            | Node::Project { input, .. }
+            | Node::Aggregate { input, .. }
+            | Node::Sort { input, .. }
+            | Node::TopK { input, .. }
+            | Node::Limit { input, .. }
+            | Node::Distinct { input } => vec![input],
+            Node::HashJoin { left, right, .. } | Node::NestedLoop { left, right, .. } => {
+                vec![left, right]
+            }
+        }
+    }
+
+    /// One line describing the node (no children).
+    pub fn describe(&self) -> String {
+        let mut s = String::new();
+        match &self.node {
+            Node::Scan {
+                table,
+                label,
+                read_at,
+                access,
+                filter,
+            } => {
+                let how = match access {
+                    Access::Full => "Full scan".to_string(),
+                    Access::Key(_) => "Primary key lookup".to_string(),
+                    Access::KeyRange(_) => "Primary key range scan".to_string(),
+                    Access::Index(ix, KeyRange::Prefix(_)) => format!("Index lookup {}", ix.name),
+                    Access::Index(ix, _) => format!("Index range scan {}", ix.name),
+                };
+                let _ = write!(s, "{how} {}", table.name);
+                if !label.eq_ignore_ascii_case(&table.name) {
+                    let _ = write!(s, " AS {label}");
+                }
+                match read_at {
+                    ReadAt::Current => {}
+                    ReadAt::AsOf(ts) => {
+                        let _ = write!(s, " AS OF {}", format_ts(*ts));
+                    }
+                    ReadAt::Versions(w) => {
+                        let _ = match w {
+                            TimeWindow::All => write!(s, " FOR SYSTEM_TIME ALL"),
+                            TimeWindow::Between(a, b) => write!(
+                                s,
+                                " FOR SYSTEM_TIME BETWEEN {} AND {}",
+                                format_ts(*a),
+                                format_ts(*b)
+                            ),
+                            TimeWindow::FromTo(a, b) => write!(
+                                s,
+                                " FOR SYSTEM_TIME FROM {} TO {}",
+                                format_ts(*a),
+                                format_ts(*b)
+                            ),
+                        };
+                    }
+                }
+                if let Some(f) = filter {
+                    let _ = write!(s, " filter: {}", show_expr(f, &self.columns));
+                }
+            }
+            Node::Values { rows } => {
+                let _ = write!(s, "Values ({} rows)", rows.len());
+            }
+            Node::Filter { input, predicate } => {
+                let _ = write!(s, "Filter {}", show_expr(predicate, &input.columns));
+            }
+            Node::Project { input, exprs } => {
+                let cols: Vec<String> = exprs.iter().map(|e| show_expr(e, &input.columns)).collect();
+                let _ = write!(s, "Project {}", cols.join(", "));
+            }
+            Node::HashJoin {
+                left,
+                right,
+                left_keys,
+                right_keys,
+                kind,
+                residual,
+                build_left,
+            } => {
+                let keys: Vec<String> = left_keys
+                    .iter()
+                    .zip(right_keys)
+                    .map(|(l, r)| {
+                        format!("{} = {}", show_expr(l, &left.columns), show_expr(r, &right.columns))
+                    })
+                    .collect();
+                let _ = write!(
+                    s,
+                    "Hash join ({}) on {} build: {}",
+                    if *kind == JoinKind::Left { "left" } else { "inner" },
+                    keys.join(" AND "),
+                    if *build_left { "left" } else { "right" }
+                );
+                if let Some(r) = residual {
+                    let _ = write!(s, " residual: {}", show_expr(r, &self.columns));
+                }
+            }
+            Node::NestedLoop { kind, predicate, .. } => {
+                let _ = write!(
+                    s,
+                    "Nested loop join ({})",
+                    if *kind == JoinKind::Left { "left" } else { "inner" }
+                );
+                if let Some(p) = predicate {
+                    let _ = write!(s, " on {}", show_expr(p, &self.columns));
+                }
+            }
+            Node::Aggregate { input, group, aggs } => {
+                let g: Vec<String> = group.iter().map(|e| show_expr(e, &input.columns)).collect();
+                let a: Vec<String> = aggs
+                    .iter()
+                    .map(|a| {
+                        let arg = a
+                            .arg
+                            .as_ref()
+                            .map(|e| show_expr(e, &input.columns))
+                            .unwrap_or_else(|| "*".into());
+                        format!(
+                            "{:?}({}{arg})",
+                            a.func,
+                            if a.distinct { "DISTINCT " } else { "" }
+                        )
+                    })
+                    .collect();
+                let _ = write!(s, "Hash aggregate group by [{}] compute [{}]", g.join(", "), a.join(", "));
+            }
+            Node::Sort { input, keys } => {
+                let _ = write!(s, "Sort by {}", show_keys(keys, &input.columns));
+            }
+            Node::TopK {
+                input,
+                keys,
+                limit,
+                offset,
+            } => {
+                let _ = write!(
+                    s,
+                    "Top {limit} (offset {offset}) by {}",
+                    show_keys(keys, &input.columns)
+                );
+            }
+            Node::Limit { limit, offset, .. } => {
+                let _ = match limit {
+                    Some(l) => write!(s, "Limit {l} offset {offset}"),
+                    None => write!(s, "Offset {offset}"),
+                };
+            }
+            Node::Distinct { .. } => s.push_str("Distinct"),
+        }
+        s
+    }
+
+    /// Pre-order list of (depth, node).
+    pub fn flatten(&self) -> Vec<(usize, &Plan)> {
+        let mut out = Vec::new();
+        fn walk<'a>(p: &'a Plan, depth: usize, out: &mut Vec<(usize, &'a Plan)>) {
+            out.push((depth, p));
+            for c in p.children() {
+                walk(c, depth + 1, out);
+            }
+        }
+        walk(self, 0, &mut out);
+        out
+    }
+}
+
+fn show_keys(keys: &[SortKey], cols: &[Column]) -> String {
+    keys.iter()
+        .map(|k| format!("{}{}", show_expr(&k.expr, cols), if k.desc { " DESC" } else { "" }))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Formats microseconds since the epoch for plans.
+pub fn format_ts(ts: u64) -> String {
+    chrono_storage::value::format_timestamp_micros(ts as i64)
+}
+
+/// Prints an expression with column names from `cols`.
+pub fn show_expr(e: &Expr, cols: &[Column]) -> String {
+    use crate::types::ArithOp::*;
+    let s = |x: &Expr| show_expr(x, cols);
+    match e {
+        Expr::Literal(v) => crate::types::display_literal(v),
+        Expr::Column(i) => match cols.get(*i) {
+            Some(Column {
+                qualifier: Some(q),
+                name,
+            }) => format!("{q}.{name}"),
+            Some(Column { name, .. }) => name.clone(),
+            None => format!("#{i}"),
+        },
+        Expr::Not(x) => format!("NOT {}", s(x)),
+        Expr::Neg(x) => format!("-{}", s(x)),
+        Expr::And(a, b) => format!("{} AND {}", s(a), s(b)),
+        Expr::Or(a, b) => format!("({} OR {})", s(a), s(b)),
+        Expr::Cmp(op, a, b) => format!("{} {} {}", s(a), op.symbol(), s(b)),
+        Expr::Arith(op, a, b) => {
+            let sym = match op {
+                Add => "+",
+                Sub => "-",
+                Mul => "*",
+                Div => "/",
+                Rem => "%",
+            };
+            format!("({} {sym} {})", s(a), s(b))
+        }
+        Expr::Concat(a, b) => format!("{} || {}", s(a), s(b)),
+        Expr::IsNull(x, n) => format!("{} IS {}NULL", s(x), if *n { "NOT " } else { "" }),
+        Expr::IsDistinct(a, b, n) => format!(
+            "{} IS {}DISTINCT FROM {}",
+            s(a),
+            if *n { "NOT " } else { "" },
+            s(b)
+        ),
+        Expr::InList(x, l, n) => format!(
+            "{} {}IN ({})",
+            s(x),
+            if *n { "NOT " } else { "" },
+            l.iter().map(s).collect::<Vec<_>>().join(", ")
+        ),
+        Expr::InSet(x, set, _, n) => format!(
+            "{} {}IN (<subquery: {} values>)",
+            s(x),
+            if *n { "NOT " } else { "" },
+            set.len()
+        ),
+        Expr::Between(x, a, b, n) => format!(
+            "{} {}BETWEEN {} AND {}",
+            s(x),
+            if *n { "NOT " } else { "" },
+            s(a),
+            s(b)
+        ),
+        Expr::Like(x, p, n, _) => format!("{} {}LIKE {}", s(x), if *n { "NOT " } else { "" }, s(p)),
+        Expr::Case(..) => "CASE …".into(),
+        Expr::Cast(x, t) => format!("CAST({} AS {})", s(x), t.name()),
+        Expr::Func(f, args) => format!(
+            "{:?}({})",
+            f,
+            args.iter().map(s).collect::<Vec<_>>().join(", ")
+        )
+        .to_lowercase(),
+    }
+}

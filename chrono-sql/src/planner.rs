@@ -1,0 +1,1474 @@
+//! From sqlparser's AST to a [`Plan`]: names are resolved against the catalog (as of each
+//! table's read time), parameters are substituted, filters are pushed into scans, scans
+//! pick a primary-key or index access path, equi-joins become hash joins with the smaller
+//! side built, and aggregates, HAVING, ORDER BY, DISTINCT and LIMIT are layered on top.
+//!
+//! The sqlparser AST is imported as `sql` and never leaves this module (and `session`,
+//! which dispatches statements).
+
+use std::ops::Bound;
+use std::sync::Arc;
+
+use chrono_storage::{KeyRange, TimeWindow, Transaction, Value, encoding};
+use sqlparser::ast as sql;
+use sqlparser::tokenizer::Location;
+
+use crate::catalog::{self, TableDef, View};
+use crate::error::{Error, Result};
+use crate::expr::{CmpOp, Expr, Func};
+use crate::plan::{Access, AggCall, AggFunc, Column, JoinKind, Node, Plan, ReadAt, SortKey};
+use crate::stats::{CardinalityEstimator, StatsRegistry};
+use crate::timetravel::{Target, TimeClause, TimeLiteral, TimeSpec};
+use crate::types::{ArithOp, DataType};
+
+/// The columns visible to an expression.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    /// In row order.
+    pub columns: Vec<Column>,
+}
+
+impl Scope {
+    fn resolve(&self, qualifier: Option<&str>, name: &str) -> Result<Option<usize>> {
+        let mut found = None;
+        for (i, c) in self.columns.iter().enumerate() {
+            let q_ok = match qualifier {
+                None => true,
+                Some(q) => c.qualifier.as_deref().is_some_and(|cq| cq.eq_ignore_ascii_case(q)),
+            };
+            if q_ok && c.name.eq_ignore_ascii_case(name) {
+                if found.is_some() {
+                    return Err(Error::InvalidInput(format!("ambiguous column name: {name}")));
+                }
+                found = Some(i);
+            }
+        }
+        Ok(found)
+    }
+}
+
+struct AggCtx {
+    group: Vec<Expr>,
+    aggs: Vec<AggCall>,
+}
+
+/// Builds plans for one statement.
+pub struct Planner<'a> {
+    /// The transaction the statement runs in.
+    pub txn: &'a Transaction,
+    /// Parameter values, `$1` first.
+    pub params: &'a [Value],
+    /// Time-travel clauses lifted from the text.
+    pub clauses: &'a [TimeClause],
+    /// Table statistics.
+    pub stats: &'a StatsRegistry,
+    /// The estimator in use.
+    pub estimator: &'a dyn CardinalityEstimator,
+    /// Whether time-travel clauses are allowed.
+    pub time_travel: bool,
+    agg: Option<AggCtx>,
+    aliases: Vec<(String, sql::Expr)>,
+    depth: usize,
+}
+
+/// Lower-cased identifier text.
+pub fn ident(i: &sql::Ident) -> String {
+    i.value.clone()
+}
+
+/// The last part of a dotted name (`schema.table` → `table`).
+pub fn object_name(n: &sql::ObjectName) -> Result<String> {
+    match n.0.last() {
+        Some(sql::ObjectNamePart::Identifier(i)) => Ok(i.value.clone()),
+        _ => Err(Error::Unsupported(format!("name {n}"))),
+    }
+}
+
+fn first_location(n: &sql::ObjectName) -> Option<Location> {
+    match n.0.first() {
+        Some(sql::ObjectNamePart::Identifier(i)) => Some(i.span.start),
+        _ => None,
+    }
+}
+
+/// Converts a time literal to microseconds since the epoch.
+pub fn time_micros(lit: &TimeLiteral, params: &[Value]) -> Result<u64> {
+    let bad = |what: &str| {
+        Error::InvalidInput(format!(
+            "invalid timestamp {what}: use Unix seconds (optionally fractional) or an ISO-8601 string"
+        ))
+    };
+    let micros: i64 = match lit {
+        TimeLiteral::Number(n) => seconds_to_micros(n).ok_or_else(|| bad(n))?,
+        TimeLiteral::Text(s) => match chrono_storage::value::parse_timestamp(s) {
+            Some(t) => t,
+            None => seconds_to_micros(s.trim()).ok_or_else(|| bad(&format!("'{s}'")))?,
+        },
+        TimeLiteral::Param(i) => match params.get(i.wrapping_sub(1)) {
+            Some(Value::Timestamp(t)) => *t,
+            Some(Value::Int(s)) => s.checked_mul(1_000_000).ok_or_else(|| bad(&s.to_string()))?,
+            Some(Value::Float(f)) => (f * 1e6).round() as i64,
+            Some(Value::Text(s)) => {
+                return time_micros(&TimeLiteral::Text(s.clone()), params);
+            }
+            Some(v) => return Err(bad(&v.to_string())),
+            None => {
+                return Err(Error::InvalidInput(format!(
+                    "parameter ${i} has no value ({} given)",
+                    params.len()
+                )));
+            }
+        },
+    };
+    if micros < 0 {
+        return Err(bad("before 1970"));
+    }
+    Ok(micros as u64)
+}
+
+/// `"1635724800.25"` → 1_635_724_800_250_000, exactly (no float rounding).
+fn seconds_to_micros(text: &str) -> Option<i64> {
+    let (neg, t) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (whole, frac) = match t.split_once('.') {
+        Some((w, f)) => (w, f),
+        None => (t, ""),
+    };
+    if whole.is_empty() && frac.is_empty() {
+        return None;
+    }
+    if !whole.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let w: i64 = if whole.is_empty() { 0 } else { whole.parse().ok()? };
+    let mut f: i64 = 0;
+    for (i, b) in frac.bytes().enumerate() {
+        if i < 6 {
+            f = f * 10 + i64::from(b - b'0');
+        }
+    }
+    for _ in frac.len()..6 {
+        f *= 10;
+    }
+    let v = w.checked_mul(1_000_000)?.checked_add(f)?;
+    Some(if neg { -v } else { v })
+}
+
+fn is_aggregate_name(name: &str) -> Option<AggFunc> {
+    Some(match name.to_ascii_lowercase().as_str() {
+        "count" => AggFunc::Count,
+        "sum" => AggFunc::Sum,
+        "avg" => AggFunc::Avg,
+        "min" => AggFunc::Min,
+        "max" => AggFunc::Max,
+        "total" => AggFunc::Total,
+        _ => return None,
+    })
+}
+
+fn function_args(f: &sql::Function) -> Result<(Vec<&sql::FunctionArgExpr>, bool)> {
+    match &f.args {
+        sql::FunctionArguments::None => Ok((vec![], false)),
+        sql::FunctionArguments::List(list) => {
+            let distinct = matches!(list.duplicate_treatment, Some(sql::DuplicateTreatment::Distinct));
+            let mut out = Vec::new();
+            for a in &list.args {
+                match a {
+                    sql::FunctionArg::Unnamed(e) => out.push(e),
+                    other => return Err(Error::Unsupported(format!("named argument {other}"))),
+                }
+            }
+            Ok((out, distinct))
+        }
+        sql::FunctionArguments::Subquery(_) => Err(Error::Unsupported("subquery as function argument".into())),
+    }
+}
+
+/// If `e` is an aggregate call: (function, argument, distinct).
+fn as_aggregate(e: &sql::Expr) -> Result<Option<(AggFunc, Option<&sql::Expr>, bool)>> {
+    let sql::Expr::Function(f) = e else {
+        return Ok(None);
+    };
+    let name = object_name(&f.name)?;
+    let Some(func) = is_aggregate_name(&name) else {
+        return Ok(None);
+    };
+    let (args, distinct) = function_args(f)?;
+    if matches!(func, AggFunc::Min | AggFunc::Max) && args.len() != 1 {
+        return Ok(None); // scalar MIN/MAX of several arguments
+    }
+    if f.over.is_some() {
+        return Err(Error::Unsupported("window functions".into()));
+    }
+    match args.as_slice() {
+        [sql::FunctionArgExpr::Wildcard] if func == AggFunc::Count => {
+            Ok(Some((AggFunc::CountStar, None, false)))
+        }
+        [] if func == AggFunc::Count => Ok(Some((AggFunc::CountStar, None, false))),
+        [sql::FunctionArgExpr::Expr(a)] => Ok(Some((func, Some(a), distinct))),
+        _ => Err(Error::InvalidInput(format!(
+            "wrong number of arguments to function {name}()"
+        ))),
+    }
+}
+
+/// Whether an expression contains an aggregate call (not looking into subqueries).
+fn contains_aggregate(e: &sql::Expr) -> bool {
+    if matches!(as_aggregate(e), Ok(Some(_))) {
+        return true;
+    }
+    use sql::Expr as E;
+    match e {
+        E::BinaryOp { left, right, .. } => contains_aggregate(left) || contains_aggregate(right),
+        E::UnaryOp { expr, .. }
+        | E::Nested(expr)
+        | E::IsNull(expr)
+        | E::IsNotNull(expr)
+        | E::IsTrue(expr)
+        | E::IsFalse(expr)
+        | E::Cast { expr, .. } => contains_aggregate(expr),
+        E::Between { expr, low, high, .. } => {
+            contains_aggregate(expr) || contains_aggregate(low) || contains_aggregate(high)
+        }
+        E::In { expr, target, .. } => {
+            contains_aggregate(expr)
+                || matches!(target, sql::InTarget::List(l) if l.iter().any(contains_aggregate))
+        }
+        E::Like { expr, pattern, .. } | E::ILike { expr, pattern, .. } => {
+            contains_aggregate(expr) || contains_aggregate(pattern)
+        }
+        E::Case { operand, conditions, else_result, .. } => {
+            operand.as_deref().is_some_and(contains_aggregate)
+                || conditions
+                    .iter()
+                    .any(|c| contains_aggregate(&c.condition) || contains_aggregate(&c.result))
+                || else_result.as_deref().is_some_and(contains_aggregate)
+        }
+        E::Function(f) => match function_args(f) {
+            Ok((args, _)) => args
+                .iter()
+                .any(|a| matches!(a, sql::FunctionArgExpr::Expr(x) if contains_aggregate(x))),
+            Err(_) => false,
+        },
+        _ => false,
+    }
+}
+
+impl<'a> Planner<'a> {
+    /// A planner for one statement.
+    pub fn new(
+        txn: &'a Transaction,
+        params: &'a [Value],
+        clauses: &'a [TimeClause],
+        stats: &'a StatsRegistry,
+        estimator: &'a dyn CardinalityEstimator,
+    ) -> Self {
+        Self {
+            txn,
+            params,
+            clauses,
+            stats,
+            estimator,
+            time_travel: true,
+            agg: None,
+            aliases: Vec::new(),
+            depth: 0,
+        }
+    }
+
+    fn sub(&self) -> Planner<'a> {
+        let mut p = Planner::new(self.txn, self.params, self.clauses, self.stats, self.estimator);
+        p.time_travel = self.time_travel;
+        p
+    }
+
+    // ----------------------------------------------------------------------------------
+    // Expressions
+    // ----------------------------------------------------------------------------------
+
+    /// Binds an expression against `scope`.
+    pub fn bind(&mut self, e: &sql::Expr, scope: &Scope) -> Result<Expr> {
+        self.depth += 1;
+        if self.depth > 200 {
+            self.depth -= 1;
+            return Err(Error::InvalidInput("expression nested too deeply".into()));
+        }
+        let r = self.bind_inner(e, scope);
+        self.depth -= 1;
+        r.map(Expr::fold)
+    }
+
+    fn bind_plain(&mut self, e: &sql::Expr, scope: &Scope) -> Result<Expr> {
+        let saved = self.agg.take();
+        let r = self.bind(e, scope);
+        self.agg = saved;
+        r
+    }
+
+    fn bind_inner(&mut self, e: &sql::Expr, scope: &Scope) -> Result<Expr> {
+        use sql::Expr as E;
+        if self.agg.is_some() {
+            if let Some((func, arg, distinct)) = as_aggregate(e)? {
+                let arg = match arg {
+                    Some(a) => {
+                        if contains_aggregate(a) {
+                            return Err(Error::InvalidInput(format!(
+                                "aggregate functions cannot be nested: {e}"
+                            )));
+                        }
+                        Some(self.bind_plain(a, scope)?)
+                    }
+                    None => None,
+                };
+                return Ok(self.agg_column(AggCall { func, arg, distinct }));
+            }
+            if !contains_aggregate(e)
+                && let Ok(plain) = self.bind_plain(e, scope)
+            {
+                if let Some(ctx) = &self.agg
+                    && let Some(i) = ctx.group.iter().position(|g| *g == plain)
+                {
+                    return Ok(Expr::Column(i));
+                }
+                if plain.is_constant() {
+                    return Ok(plain);
+                }
+                if matches!(plain, Expr::Column(_)) {
+                    return Ok(self.agg_column(AggCall {
+                        func: AggFunc::AnyValue,
+                        arg: Some(plain),
+                        distinct: false,
+                    }));
+                }
+            }
+        } else if let Some((_, _, _)) = as_aggregate(e)? {
+            return Err(Error::InvalidInput(format!(
+                "aggregate function not allowed here: {e}"
+            )));
+        }
+        let b = |p: &mut Self, x: &sql::Expr| p.bind(x, scope).map(Box::new);
+        Ok(match e {
+            E::Identifier(id) => self.column(None, &id.value, scope)?,
+            E::CompoundIdentifier(parts) => {
+                let n = parts.len();
+                if n < 2 {
+                    return Err(Error::Unsupported(format!("identifier {e}")));
+                }
+                self.column(Some(&parts[n - 2].value), &parts[n - 1].value, scope)?
+            }
+            E::Value(v) => Expr::Literal(self.literal(&v.value)?),
+            E::TypedString(ts) => {
+                let text = match &ts.value.value {
+                    sql::Value::SingleQuotedString(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                let t = DataType::parse(&ts.data_type.to_string())?;
+                Expr::Literal(t.coerce(Value::Text(text), "literal")?)
+            }
+            E::Nested(x) => self.bind(x, scope)?,
+            E::UnaryOp { op, expr } => match op {
+                sql::UnaryOperator::Not => Expr::Not(b(self, expr)?),
+                sql::UnaryOperator::Minus => Expr::Neg(b(self, expr)?),
+                sql::UnaryOperator::Plus => self.bind(expr, scope)?,
+                other => return Err(Error::Unsupported(format!("operator {other}"))),
+            },
+            E::BinaryOp { left, op, right } => {
+                use sql::BinaryOperator as B;
+                let (l, r) = (b(self, left)?, b(self, right)?);
+                match op {
+                    B::Plus => Expr::Arith(ArithOp::Add, l, r),
+                    B::Minus => Expr::Arith(ArithOp::Sub, l, r),
+                    B::Multiply => Expr::Arith(ArithOp::Mul, l, r),
+                    B::Divide => Expr::Arith(ArithOp::Div, l, r),
+                    B::Modulo => Expr::Arith(ArithOp::Rem, l, r),
+                    B::Eq => Expr::Cmp(CmpOp::Eq, l, r),
+                    B::NotEq => Expr::Cmp(CmpOp::NotEq, l, r),
+                    B::Lt => Expr::Cmp(CmpOp::Lt, l, r),
+                    B::LtEq => Expr::Cmp(CmpOp::LtEq, l, r),
+                    B::Gt => Expr::Cmp(CmpOp::Gt, l, r),
+                    B::GtEq => Expr::Cmp(CmpOp::GtEq, l, r),
+                    B::And => Expr::And(l, r),
+                    B::Or => Expr::Or(l, r),
+                    B::StringConcat => Expr::Concat(l, r),
+                    other => return Err(Error::Unsupported(format!("operator {other}"))),
+                }
+            }
+            E::IsNull(x) => Expr::IsNull(b(self, x)?, false),
+            E::IsNotNull(x) => Expr::IsNull(b(self, x)?, true),
+            E::IsTrue(x) => Expr::IsDistinct(b(self, x)?, Box::new(Expr::Literal(Value::Bool(true))), true),
+            E::IsFalse(x) => Expr::IsDistinct(b(self, x)?, Box::new(Expr::Literal(Value::Bool(false))), true),
+            E::IsNotTrue(x) => Expr::IsDistinct(b(self, x)?, Box::new(Expr::Literal(Value::Bool(true))), false),
+            E::IsNotFalse(x) => Expr::IsDistinct(b(self, x)?, Box::new(Expr::Literal(Value::Bool(false))), false),
+            E::IsDistinctFrom(x, y) => Expr::IsDistinct(b(self, x)?, b(self, y)?, false),
+            E::IsNotDistinctFrom(x, y) => Expr::IsDistinct(b(self, x)?, b(self, y)?, true),
+            E::Between { expr, negated, low, high } => {
+                Expr::Between(b(self, expr)?, b(self, low)?, b(self, high)?, *negated)
+            }
+            E::In { expr, target, negated, .. } => {
+                let x = b(self, expr)?;
+                match target {
+                    sql::InTarget::List(list) => {
+                        let items = list.iter().map(|i| self.bind(i, scope)).collect::<Result<_>>()?;
+                        Expr::InList(x, items, *negated)
+                    }
+                    sql::InTarget::Subquery(q) => {
+                        let rows = self.run_subquery(q, Some(1))?;
+                        let mut set: Vec<Value> = Vec::with_capacity(rows.len());
+                        let mut has_null = false;
+                        for mut r in rows {
+                            let v = r.pop().unwrap_or(Value::Null);
+                            if v.is_null() {
+                                has_null = true;
+                            } else {
+                                set.push(v);
+                            }
+                        }
+                        set.sort_by(|a, b| a.total_cmp(b));
+                        set.dedup_by(|a, b| a.total_cmp(b).is_eq());
+                        Expr::InSet(x, Arc::new(set), has_null, *negated)
+                    }
+                    other => return Err(Error::Unsupported(format!("IN {other}"))),
+                }
+            }
+            E::Like { negated, expr, pattern, escape_char, any, .. }
+            | E::ILike { negated, expr, pattern, escape_char, any, .. } => {
+                if *any {
+                    return Err(Error::Unsupported("LIKE ANY".into()));
+                }
+                let esc = match escape_char.as_deref() {
+                    None => None,
+                    Some(sql::Expr::Value(v)) => match &v.value {
+                        sql::Value::SingleQuotedString(s) if s.chars().count() == 1 => s.chars().next(),
+                        _ => return Err(Error::InvalidInput("ESCAPE expects one character".into())),
+                    },
+                    Some(_) => return Err(Error::InvalidInput("ESCAPE expects one character".into())),
+                };
+                Expr::Like(b(self, expr)?, b(self, pattern)?, *negated, esc)
+            }
+            E::Case { operand, conditions, else_result, .. } => {
+                let operand = operand.as_deref().map(|o| b(self, o)).transpose()?;
+                let mut whens = Vec::with_capacity(conditions.len());
+                for c in conditions {
+                    whens.push((self.bind(&c.condition, scope)?, self.bind(&c.result, scope)?));
+                }
+                let otherwise = else_result.as_deref().map(|x| b(self, x)).transpose()?;
+                Expr::Case(operand, whens, otherwise)
+            }
+            E::Cast { expr, data_type, .. } => {
+                Expr::Cast(b(self, expr)?, DataType::parse(&data_type.to_string())?)
+            }
+            E::Function(f) => self.bind_function(f, scope)?,
+            E::Substring { expr, substring_from, substring_for, .. } => {
+                let mut args = vec![self.bind(expr, scope)?];
+                args.push(match substring_from {
+                    Some(x) => self.bind(x, scope)?,
+                    None => Expr::Literal(Value::Int(1)),
+                });
+                if let Some(x) = substring_for {
+                    args.push(self.bind(x, scope)?);
+                }
+                Expr::Func(Func::Substr, args)
+            }
+            E::Trim { expr, trim_where, trim_what, .. } => {
+                if trim_what.is_some() {
+                    return Err(Error::Unsupported("TRIM(… FROM …)".into()));
+                }
+                let f = match trim_where {
+                    Some(sql::TrimWhereField::Leading) => Func::LTrim,
+                    Some(sql::TrimWhereField::Trailing) => Func::RTrim,
+                    _ => Func::Trim,
+                };
+                Expr::Func(f, vec![self.bind(expr, scope)?])
+            }
+            E::Ceil { expr, .. } => Expr::Func(Func::Ceil, vec![self.bind(expr, scope)?]),
+            E::Floor { expr, .. } => Expr::Func(Func::Floor, vec![self.bind(expr, scope)?]),
+            E::Subquery(q) => {
+                let rows = self.run_subquery(q, Some(1))?;
+                if rows.len() > 1 {
+                    return Err(Error::InvalidInput(
+                        "a scalar subquery returned more than one row".into(),
+                    ));
+                }
+                Expr::Literal(rows.into_iter().next().and_then(|mut r| r.pop()).unwrap_or(Value::Null))
+            }
+            E::Exists { subquery, negated } => {
+                let rows = self.run_subquery(subquery, None)?;
+                Expr::Literal(Value::Bool(rows.is_empty() == *negated))
+            }
+            other => return Err(Error::Unsupported(format!("expression {other}"))),
+        })
+    }
+
+    fn agg_column(&mut self, call: AggCall) -> Expr {
+        match self.agg.as_mut() {
+            Some(ctx) => {
+                let idx = match ctx.aggs.iter().position(|a| *a == call) {
+                    Some(i) => i,
+                    None => {
+                        ctx.aggs.push(call);
+                        ctx.aggs.len() - 1
+                    }
+                };
+                Expr::Column(ctx.group.len() + idx)
+            }
+            None => Expr::Literal(Value::Null),
+        }
+    }
+
+    fn column(&mut self, qualifier: Option<&str>, name: &str, scope: &Scope) -> Result<Expr> {
+        if let Some(i) = scope.resolve(qualifier, name)? {
+            return Ok(Expr::Column(i));
+        }
+        if qualifier.is_none()
+            && let Some(pos) = self.aliases.iter().position(|(a, _)| a.eq_ignore_ascii_case(name))
+        {
+            // A select-list alias (HAVING order_count > 5). Remove it while binding its
+            // expression so that an alias naming itself cannot recurse.
+            let (alias, ast) = self.aliases.remove(pos);
+            let r = self.bind(&ast, scope);
+            self.aliases.insert(pos, (alias, ast));
+            return r;
+        }
+        Err(Error::NotFound(match qualifier {
+            Some(q) => format!("no such column: {q}.{name}"),
+            None => format!("no such column: {name}"),
+        }))
+    }
+
+    fn literal(&self, v: &sql::Value) -> Result<Value> {
+        Ok(match v {
+            sql::Value::Number(n, _) => match n.parse::<i64>() {
+                Ok(i) => Value::Int(i),
+                Err(_) => Value::Float(
+                    n.parse::<f64>()
+                        .map_err(|_| Error::InvalidInput(format!("invalid number {n}")))?,
+                ),
+            },
+            sql::Value::SingleQuotedString(s) | sql::Value::DoubleQuotedString(s) => Value::Text(s.clone()),
+            sql::Value::Boolean(b) => Value::Bool(*b),
+            sql::Value::Null => Value::Null,
+            sql::Value::HexStringLiteral(h) => Value::Blob(decode_hex(h)?),
+            sql::Value::Placeholder(p) => {
+                let n: usize = p
+                    .trim_start_matches('$')
+                    .parse()
+                    .map_err(|_| Error::Syntax(format!("unsupported parameter {p}")))?;
+                self.params.get(n.wrapping_sub(1)).cloned().ok_or_else(|| {
+                    Error::InvalidInput(format!(
+                        "parameter ${n} has no value ({} given)",
+                        self.params.len()
+                    ))
+                })?
+            }
+            other => return Err(Error::Unsupported(format!("literal {other}"))),
+        })
+    }
+
+    fn bind_function(&mut self, f: &sql::Function, scope: &Scope) -> Result<Expr> {
+        let name = object_name(&f.name)?;
+        let (args, distinct) = function_args(f)?;
+        if distinct {
+            return Err(Error::InvalidInput(format!("DISTINCT is only allowed in aggregates, not {name}()")));
+        }
+        let func = Func::by_name(&name, args.len())
+            .ok_or_else(|| Error::NotFound(format!("no such function: {name}")))?;
+        func.check_arity(&name, args.len())?;
+        let mut bound = Vec::with_capacity(args.len());
+        for a in args {
+            match a {
+                sql::FunctionArgExpr::Expr(x) => bound.push(self.bind(x, scope)?),
+                _ => return Err(Error::InvalidInput(format!("{name}(*) is not valid"))),
+            }
+        }
+        Ok(Expr::Func(func, bound))
+    }
+
+    fn run_subquery(&mut self, q: &sql::Query, width: Option<usize>) -> Result<Vec<Vec<Value>>> {
+        let plan = self.sub().plan_query(q)?;
+        if let Some(w) = width
+            && plan.columns.len() != w
+        {
+            return Err(Error::InvalidInput(format!(
+                "subquery returns {} columns, expected {w}",
+                plan.columns.len()
+            )));
+        }
+        crate::exec::collect(&plan, self.txn, self.stats)
+    }
+
+    // ----------------------------------------------------------------------------------
+    // Queries
+    // ----------------------------------------------------------------------------------
+
+    /// Plans a query (SELECT, VALUES, with ORDER BY / LIMIT).
+    pub fn plan_query(&mut self, q: &sql::Query) -> Result<Plan> {
+        if q.with.is_some() {
+            return Err(Error::Unsupported("WITH (common table expressions)".into()));
+        }
+        let (limit, offset) = self.limit_offset(q)?;
+        let order_by: Vec<&sql::OrderByExpr> = match &q.order_by {
+            None => vec![],
+            Some(ob) => match &ob.kind {
+                sql::OrderByKind::Expressions(v) => v.iter().collect(),
+                sql::OrderByKind::All(_) => return Err(Error::Unsupported("ORDER BY ALL".into())),
+            },
+        };
+        match &*q.body {
+            sql::SetExpr::Select(s) => self.plan_select(s, &order_by, limit, offset),
+            sql::SetExpr::Values(v) => {
+                let plan = self.plan_values(v)?;
+                self.finish(plan, &order_by, limit, offset, &[], None)
+            }
+            sql::SetExpr::Query(inner) => {
+                let plan = self.sub().plan_query(inner)?;
+                self.finish(plan, &order_by, limit, offset, &[], None)
+            }
+            other => Err(Error::Unsupported(format!("query {other}"))),
+        }
+    }
+
+    fn limit_offset(&mut self, q: &sql::Query) -> Result<(Option<usize>, usize)> {
+        let count = |p: &mut Self, e: &sql::Expr, what: &str| -> Result<usize> {
+            match p.bind(e, &Scope::default())?.eval(&[])? {
+                Value::Int(n) if n >= 0 => Ok(n as usize),
+                Value::Int(_) => Ok(if what == "LIMIT" { usize::MAX } else { 0 }),
+                v => Err(Error::InvalidInput(format!("{what} must be an integer, got {v}"))),
+            }
+        };
+        Ok(match &q.limit_clause {
+            None => (None, 0),
+            Some(sql::LimitClause::LimitOffset { limit, offset, .. }) => {
+                let l = limit.as_ref().map(|e| count(self, e, "LIMIT")).transpose()?;
+                let o = offset.as_ref().map(|o| count(self, &o.value, "OFFSET")).transpose()?;
+                (l, o.unwrap_or(0))
+            }
+            Some(sql::LimitClause::OffsetCommaLimit { offset, limit }) => {
+                (Some(count(self, limit, "LIMIT")?), count(self, offset, "OFFSET")?)
+            }
+        })
+    }
+
+    fn plan_values(&mut self, v: &sql::Values) -> Result<Plan> {
+        let mut rows = Vec::with_capacity(v.rows.len());
+        let mut width = None;
+        for r in &v.rows {
+            let row: Vec<Expr> = r
+                .content
+                .iter()
+                .map(|e| self.bind(e, &Scope::default()))
+                .collect::<Result<_>>()?;
+            if *width.get_or_insert(row.len()) != row.len() {
+                return Err(Error::InvalidInput("all VALUES rows must have the same number of values".into()));
+            }
+            rows.push(row);
+        }
+        let n = rows.len() as f64;
+        let columns = (0..width.unwrap_or(0))
+            .map(|i| Column { qualifier: None, name: format!("column{}", i + 1) })
+            .collect();
+        Ok(Plan { node: Node::Values { rows }, est_rows: n, estimator: "exact", columns })
+    }
+
+    fn plan_select(
+        &mut self,
+        s: &sql::Select,
+        order_by: &[&sql::OrderByExpr],
+        limit: Option<usize>,
+        offset: usize,
+    ) -> Result<Plan> {
+        if s.top.is_some() || s.into.is_some() || !s.lateral_views.is_empty() || s.qualify.is_some() {
+            return Err(Error::Unsupported("this SELECT form".into()));
+        }
+        let (input, scope) = self.plan_from(&s.from, s.selection.as_ref())?;
+
+        // Select-list aliases, for HAVING and ORDER BY.
+        let mut aliases = Vec::new();
+        for item in &s.projection {
+            if let sql::SelectItem::ExprWithAlias { expr, alias } = item {
+                aliases.push((alias.value.clone(), expr.clone()));
+            }
+        }
+        let group_asts: Vec<&sql::Expr> = match &s.group_by {
+            sql::GroupByExpr::Expressions(v, mods) if mods.is_empty() => v.iter().collect(),
+            _ => return Err(Error::Unsupported("GROUP BY ALL / modifiers".into())),
+        };
+        let aggregated = !group_asts.is_empty()
+            || s.having.is_some()
+            || s.projection.iter().any(|i| match i {
+                sql::SelectItem::UnnamedExpr(e) | sql::SelectItem::ExprWithAlias { expr: e, .. } => {
+                    contains_aggregate(e)
+                }
+                _ => false,
+            })
+            || order_by.iter().any(|o| contains_aggregate(&o.expr));
+
+        let mut plan = input;
+        if aggregated {
+            let mut group = Vec::with_capacity(group_asts.len());
+            for g in &group_asts {
+                // GROUP BY may name a select-list position or alias.
+                let e = match g {
+                    sql::Expr::Value(v) if matches!(v.value, sql::Value::Number(..)) => {
+                        let n = self.position(&v.value, s.projection.len())?;
+                        match &s.projection[n] {
+                            sql::SelectItem::UnnamedExpr(e)
+                            | sql::SelectItem::ExprWithAlias { expr: e, .. } => self.bind(e, &scope)?,
+                            _ => return Err(Error::InvalidInput("GROUP BY position points at *".into())),
+                        }
+                    }
+                    _ => {
+                        self.aliases = aliases.clone();
+                        let r = self.bind(g, &scope);
+                        self.aliases.clear();
+                        r?
+                    }
+                };
+                group.push(e);
+            }
+            self.agg = Some(AggCtx { group, aggs: Vec::new() });
+        }
+
+        // Projection.
+        let mut exprs = Vec::new();
+        let mut columns = Vec::new();
+        for item in &s.projection {
+            match item {
+                sql::SelectItem::Wildcard(_) => {
+                    if aggregated {
+                        return Err(Error::InvalidInput("SELECT * with GROUP BY or aggregates".into()));
+                    }
+                    for (i, c) in scope.columns.iter().enumerate() {
+                        exprs.push(Expr::Column(i));
+                        columns.push(Column { qualifier: None, name: c.name.clone() });
+                    }
+                }
+                sql::SelectItem::QualifiedWildcard(kind, _) => {
+                    let q = match kind {
+                        sql::SelectItemQualifiedWildcardKind::ObjectName(n) => object_name(n)?,
+                        sql::SelectItemQualifiedWildcardKind::Expr(e) => e.to_string(),
+                    };
+                    let mut any = false;
+                    for (i, c) in scope.columns.iter().enumerate() {
+                        if c.qualifier.as_deref().is_some_and(|cq| cq.eq_ignore_ascii_case(&q)) {
+                            exprs.push(Expr::Column(i));
+                            columns.push(Column { qualifier: None, name: c.name.clone() });
+                            any = true;
+                        }
+                    }
+                    if !any {
+                        return Err(Error::NotFound(format!("no such table: {q}")));
+                    }
+                }
+                sql::SelectItem::UnnamedExpr(e) => {
+                    exprs.push(self.bind(e, &scope)?);
+                    columns.push(Column { qualifier: None, name: display_name(e) });
+                }
+                sql::SelectItem::ExprWithAlias { expr, alias } => {
+                    exprs.push(self.bind(expr, &scope)?);
+                    columns.push(Column { qualifier: None, name: alias.value.clone() });
+                }
+                sql::SelectItem::ExprWithAliases { .. } => {
+                    return Err(Error::Unsupported("multiple aliases".into()));
+                }
+            }
+        }
+
+        let having = match &s.having {
+            Some(h) => {
+                self.aliases = aliases.clone();
+                let r = self.bind(h, &scope);
+                self.aliases.clear();
+                Some(r?)
+            }
+            None => None,
+        };
+
+        // ORDER BY keys: a position, an output name, or an expression over the input.
+        let mut keys = Vec::new();
+        let mut extra = 0usize;
+        for o in order_by {
+            let idx = match &o.expr {
+                sql::Expr::Value(v) if matches!(v.value, sql::Value::Number(..)) => {
+                    Some(self.position(&v.value, columns.len())?)
+                }
+                sql::Expr::Identifier(id)
+                    if scope.resolve(None, &id.value).ok().flatten().is_none() || aggregated =>
+                {
+                    columns.iter().position(|c| c.name.eq_ignore_ascii_case(&id.value))
+                }
+                _ => None,
+            };
+            let idx = match idx {
+                Some(i) => i,
+                None => {
+                    let e = self.bind(&o.expr, &scope)?;
+                    match exprs.iter().position(|x| *x == e) {
+                        Some(i) => i,
+                        None => {
+                            if s.distinct.is_some() {
+                                return Err(Error::InvalidInput(
+                                    "with SELECT DISTINCT, ORDER BY expressions must appear in the select list".into(),
+                                ));
+                            }
+                            exprs.push(e);
+                            columns.push(Column { qualifier: None, name: format!("_order{extra}") });
+                            extra += 1;
+                            exprs.len() - 1
+                        }
+                    }
+                }
+            };
+            let desc = matches!(o.options.sort, Some(sql::OrderBySort::Desc));
+            keys.push(SortKey {
+                expr: Expr::Column(idx),
+                desc,
+                nulls_first: o.options.nulls_first.unwrap_or(!desc),
+            });
+        }
+
+        if let Some(ctx) = self.agg.take() {
+            let est = if ctx.group.is_empty() { 1.0 } else { (plan.est_rows / 10.0).max(1.0) };
+            let mut agg_cols: Vec<Column> = ctx
+                .group
+                .iter()
+                .map(|g| Column { qualifier: None, name: crate::plan::show_expr(g, &plan.columns) })
+                .collect();
+            agg_cols.extend((0..ctx.aggs.len()).map(|i| Column { qualifier: None, name: format!("_agg{i}") }));
+            plan = Plan {
+                node: Node::Aggregate { input: Box::new(plan), group: ctx.group, aggs: ctx.aggs },
+                est_rows: est,
+                estimator: "heuristic",
+                columns: agg_cols,
+            };
+            if let Some(h) = having {
+                plan = filter(plan, h);
+            }
+        }
+        let est = plan.est_rows;
+        plan = Plan {
+            node: Node::Project { input: Box::new(plan), exprs },
+            est_rows: est,
+            estimator: "exact",
+            columns: columns.clone(),
+        };
+        if s.distinct.is_some() {
+            if matches!(s.distinct, Some(sql::Distinct::On(_))) {
+                return Err(Error::Unsupported("DISTINCT ON".into()));
+            }
+            let est = plan.est_rows;
+            plan = Plan { node: Node::Distinct { input: Box::new(plan) }, est_rows: est, estimator: "heuristic", columns: columns.clone() };
+        }
+        let visible = columns.len() - extra;
+        self.finish(plan, &[], limit, offset, &keys, Some(visible))
+    }
+
+    fn position(&self, v: &sql::Value, n: usize) -> Result<usize> {
+        match v {
+            sql::Value::Number(s, _) => match s.parse::<usize>() {
+                Ok(k) if k >= 1 && k <= n => Ok(k - 1),
+                _ => Err(Error::InvalidInput(format!("position {s} is not in the select list (1..{n})"))),
+            },
+            _ => Err(Error::InvalidInput("expected a position".into())),
+        }
+    }
+
+    /// Adds ORDER BY (as given, or bound here over `plan`'s columns), LIMIT/OFFSET and the
+    /// final projection that drops hidden sort columns.
+    fn finish(
+        &mut self,
+        mut plan: Plan,
+        order_by: &[&sql::OrderByExpr],
+        limit: Option<usize>,
+        offset: usize,
+        keys: &[SortKey],
+        visible: Option<usize>,
+    ) -> Result<Plan> {
+        let mut keys = keys.to_vec();
+        if !order_by.is_empty() {
+            let scope = Scope { columns: plan.columns.clone() };
+            for o in order_by {
+                let expr = match &o.expr {
+                    sql::Expr::Value(v) if matches!(v.value, sql::Value::Number(..)) => {
+                        Expr::Column(self.position(&v.value, scope.columns.len())?)
+                    }
+                    e => self.bind(e, &scope)?,
+                };
+                let desc = matches!(o.options.sort, Some(sql::OrderBySort::Desc));
+                keys.push(SortKey { expr, desc, nulls_first: o.options.nulls_first.unwrap_or(!desc) });
+            }
+        }
+        let columns = plan.columns.clone();
+        let est = plan.est_rows;
+        if !keys.is_empty() {
+            plan = match limit {
+                Some(l) => Plan {
+                    node: Node::TopK { input: Box::new(plan), keys, limit: l, offset },
+                    est_rows: est.min(l as f64),
+                    estimator: "exact",
+                    columns: columns.clone(),
+                },
+                None => Plan { node: Node::Sort { input: Box::new(plan), keys }, est_rows: est, estimator: "exact", columns: columns.clone() },
+            };
+            if limit.is_none() && offset > 0 {
+                plan = Plan { node: Node::Limit { input: Box::new(plan), limit: None, offset }, est_rows: (est - offset as f64).max(0.0), estimator: "exact", columns: columns.clone() };
+            }
+        } else if limit.is_some() || offset > 0 {
+            plan = Plan {
+                node: Node::Limit { input: Box::new(plan), limit, offset },
+                est_rows: limit.map(|l| est.min(l as f64)).unwrap_or(est),
+                estimator: "exact",
+                columns: columns.clone(),
+            };
+        }
+        if let Some(v) = visible
+            && v < columns.len()
+        {
+            let est = plan.est_rows;
+            plan = Plan {
+                node: Node::Project { input: Box::new(plan), exprs: (0..v).map(Expr::Column).collect() },
+                est_rows: est,
+                estimator: "exact",
+                columns: columns[..v].to_vec(),
+            };
+        }
+        Ok(plan)
+    }
+
+    // ----------------------------------------------------------------------------------
+    // FROM, joins, pushdown and access paths
+    // ----------------------------------------------------------------------------------
+
+    /// The read time of a table reference: its own clause, else its FROM list's.
+    fn read_at_for(&self, name_loc: Option<Location>, from_loc: Option<Location>) -> Result<ReadAt> {
+        let own = name_loc.and_then(|l| self.clauses.iter().find(|c| c.target == Target::Table(l)));
+        let list = from_loc.and_then(|l| self.clauses.iter().find(|c| c.target == Target::FromList(l)));
+        let Some(clause) = own.or(list) else {
+            return Ok(ReadAt::Current);
+        };
+        if !self.time_travel {
+            return Err(Error::Unsupported(
+                "time travel is disabled in the configuration (features.time_travel.enabled)".into(),
+            ));
+        }
+        let t = |l: &TimeLiteral| time_micros(l, self.params);
+        Ok(match &clause.spec {
+            TimeSpec::AsOf(l) => ReadAt::AsOf(t(l)?),
+            TimeSpec::Between(a, b) => ReadAt::Versions(TimeWindow::Between(t(a)?, t(b)?)),
+            TimeSpec::FromTo(a, b) => ReadAt::Versions(TimeWindow::FromTo(t(a)?, t(b)?)),
+            TimeSpec::All => ReadAt::Versions(TimeWindow::All),
+        })
+    }
+
+    /// The table definition in force at `read_at`.
+    pub fn table_at(&self, name: &str, read_at: ReadAt) -> Result<TableDef> {
+        match read_at {
+            ReadAt::Current => catalog::require_table(View::Current(self.txn), name),
+            ReadAt::AsOf(ts) => {
+                let ts = ts.min(self.txn.read_ts());
+                catalog::get_table(View::AsOf(self.txn.store(), ts), name)?.ok_or_else(|| {
+                    Error::NotFound(format!(
+                        "no such table: {name} (as of {})",
+                        crate::plan::format_ts(ts)
+                    ))
+                })
+            }
+            // A version range reads the table's current definition, or its last one if it
+            // has been dropped.
+            ReadAt::Versions(_) => match catalog::get_table(View::Current(self.txn), name)? {
+                Some(t) => Ok(t),
+                None => Err(Error::NotFound(format!("no such table: {name}"))),
+            },
+        }
+    }
+
+    fn relation(&mut self, factor: &sql::TableFactor, from_loc: Option<Location>) -> Result<Plan> {
+        match factor {
+            sql::TableFactor::Table { name, alias, args, version, .. } => {
+                if args.is_some() {
+                    return Err(Error::Unsupported("table functions".into()));
+                }
+                let table_name = object_name(name)?;
+                let mut read_at = self.read_at_for(first_location(name), from_loc)?;
+                if let Some(v) = version {
+                    read_at = match v {
+                        sql::TableVersion::ForSystemTimeAsOf(e) | sql::TableVersion::TimestampAsOf(e) => {
+                            let v = self.bind(e, &Scope::default())?.eval(&[])?;
+                            ReadAt::AsOf(time_micros(&value_time_literal(v)?, self.params)?)
+                        }
+                        other => return Err(Error::Unsupported(format!("{other}"))),
+                    };
+                }
+                let def = self.table_at(&table_name, read_at)?;
+                let label = alias.as_ref().map(|a| a.name.value.clone()).unwrap_or_else(|| table_name.clone());
+                let q = Some(label.to_ascii_lowercase());
+                let mut columns: Vec<Column> = def
+                    .columns
+                    .iter()
+                    .map(|c| Column { qualifier: q.clone(), name: c.name.clone() })
+                    .collect();
+                if matches!(read_at, ReadAt::Versions(_)) {
+                    for n in ["_system_from", "_system_to"] {
+                        columns.push(Column { qualifier: q.clone(), name: n.into() });
+                    }
+                }
+                let stats = self.stats.table(&def.name);
+                let est = self.estimator.estimate_scan(stats.as_ref(), None);
+                Ok(Plan {
+                    node: Node::Scan { table: Arc::new(def), label, read_at, access: Access::Full, filter: None },
+                    est_rows: est,
+                    estimator: self.estimator.name(),
+                    columns,
+                })
+            }
+            sql::TableFactor::Derived { subquery, alias, lateral, .. } => {
+                if *lateral {
+                    return Err(Error::Unsupported("LATERAL".into()));
+                }
+                let mut plan = self.sub().plan_query(subquery)?;
+                if let Some(a) = alias {
+                    let q = Some(a.name.value.to_ascii_lowercase());
+                    for (i, c) in plan.columns.iter_mut().enumerate() {
+                        c.qualifier = q.clone();
+                        if let Some(col) = a.columns.get(i) {
+                            c.name = col.name.value.clone();
+                        }
+                    }
+                }
+                Ok(plan)
+            }
+            other => Err(Error::Unsupported(format!("FROM item {other}"))),
+        }
+    }
+
+    /// Plans the FROM list with the WHERE clause pushed down as far as it goes.
+    fn plan_from(&mut self, from: &[sql::TableWithJoins], selection: Option<&sql::Expr>) -> Result<(Plan, Scope)> {
+        if from.is_empty() {
+            let plan = Plan { node: Node::Values { rows: vec![vec![]] }, est_rows: 1.0, estimator: "exact", columns: vec![] };
+            let scope = Scope::default();
+            let plan = match selection {
+                Some(w) => {
+                    let pred = self.bind(w, &scope)?;
+                    filter(plan, pred)
+                }
+                None => plan,
+            };
+            return Ok((plan, scope));
+        }
+        // Flatten into relations and join steps (left-deep, in FROM order).
+        struct Step<'q> {
+            kind: JoinKind,
+            on: Option<&'q sql::Expr>,
+        }
+        let mut rels: Vec<Plan> = Vec::new();
+        let mut steps: Vec<Step> = Vec::new();
+        for twj in from {
+            let from_loc = match &twj.relation {
+                sql::TableFactor::Table { name, .. } => first_location(name),
+                _ => None,
+            };
+            rels.push(self.relation(&twj.relation, from_loc)?);
+            steps.push(Step { kind: JoinKind::Inner, on: None });
+            for j in &twj.joins {
+                let (kind, constraint) = match &j.join_operator {
+                    sql::JoinOperator::Join(c) | sql::JoinOperator::Inner(c) => (JoinKind::Inner, c),
+                    sql::JoinOperator::Left(c) | sql::JoinOperator::LeftOuter(c) => (JoinKind::Left, c),
+                    sql::JoinOperator::CrossJoin(c) => (JoinKind::Inner, c),
+                    other => return Err(Error::Unsupported(format!("join {other:?}"))),
+                };
+                let on = match constraint {
+                    sql::JoinConstraint::On(e) => Some(e),
+                    sql::JoinConstraint::None => None,
+                    _ => return Err(Error::Unsupported("USING / NATURAL joins".into())),
+                };
+                rels.push(self.relation(&j.relation, from_loc)?);
+                steps.push(Step { kind, on });
+            }
+        }
+        let mut offsets = Vec::with_capacity(rels.len());
+        let mut scope = Scope::default();
+        for r in &rels {
+            offsets.push(scope.columns.len());
+            scope.columns.extend(r.columns.iter().cloned());
+        }
+        let rel_of = |col: usize| offsets.iter().rposition(|&o| o <= col).unwrap_or(0);
+        let nullable: Vec<bool> = steps.iter().map(|s| s.kind == JoinKind::Left).collect();
+
+        // Conjuncts: pushed into a relation, held at a join step, or filtered after a step.
+        let mut pushed: Vec<Vec<Expr>> = vec![Vec::new(); rels.len()];
+        let mut at_join: Vec<Vec<Expr>> = vec![Vec::new(); rels.len()];
+        let mut after_join: Vec<Vec<Expr>> = vec![Vec::new(); rels.len()];
+        let mut top: Vec<Expr> = Vec::new();
+
+        let mut place = |e: Expr, from_on_of: Option<usize>| {
+            let cols = e.columns();
+            if cols.is_empty() {
+                match from_on_of {
+                    Some(j) => at_join[j].push(e),
+                    None => top.push(e),
+                }
+                return;
+            }
+            let lo = cols.iter().map(|&c| rel_of(c)).min().unwrap_or(0);
+            let hi = cols.iter().map(|&c| rel_of(c)).max().unwrap_or(0);
+            let single = lo == hi;
+            match from_on_of {
+                // A LEFT JOIN's ON: conditions on the joined table alone filter that table;
+                // the rest decide which pairs match.
+                Some(j) if nullable[j] => {
+                    if single && lo == j {
+                        pushed[j].push(e);
+                    } else {
+                        at_join[j].push(e);
+                    }
+                }
+                // An inner ON: like WHERE, but never into a table made nullable earlier.
+                Some(j) => {
+                    if single && !nullable[lo] {
+                        pushed[lo].push(e);
+                    } else {
+                        at_join[j.max(hi)].push(e);
+                    }
+                }
+                // WHERE: a condition on a table made nullable by a LEFT JOIN is checked
+                // after that join, never below it.
+                None => {
+                    if cols.iter().any(|&c| nullable[rel_of(c)]) {
+                        after_join[hi].push(e);
+                    } else if single {
+                        pushed[lo].push(e);
+                    } else {
+                        at_join[hi].push(e);
+                    }
+                }
+            }
+        };
+        for (j, step) in steps.iter().enumerate() {
+            if let Some(on) = step.on {
+                let bound = self.bind(on, &scope)?;
+                for c in bound.conjuncts() {
+                    place(c, Some(j));
+                }
+            }
+        }
+        if let Some(w) = selection {
+            let bound = self.bind(w, &scope)?;
+            for c in bound.conjuncts() {
+                place(c, None);
+            }
+        }
+
+        // Scans get their filters and access paths.
+        let mut rels: Vec<Option<Plan>> = rels.into_iter().map(Some).collect();
+        for (r, slot) in rels.iter_mut().enumerate() {
+            let off = offsets[r];
+            let local: Vec<Expr> = pushed[r].iter().map(|e| e.map_columns(&|c| c - off)).collect();
+            if let Some(plan) = slot.take() {
+                *slot = Some(self.push_filter(plan, local));
+            }
+        }
+
+        let mut iter = rels.into_iter().flatten();
+        let Some(mut plan) = iter.next() else {
+            return Err(Error::InvalidInput("empty FROM".into()));
+        };
+        for cond in after_join[0].drain(..) {
+            plan = filter(plan, cond);
+        }
+        for (j, right) in iter.enumerate().map(|(i, p)| (i + 1, p)) {
+            let off = offsets[j];
+            let mut left_keys = Vec::new();
+            let mut right_keys = Vec::new();
+            let mut residual = Vec::new();
+            for c in at_join[j].drain(..) {
+                if let Expr::Cmp(CmpOp::Eq, a, b) = &c {
+                    let side = |e: &Expr| {
+                        let cols = e.columns();
+                        if cols.is_empty() {
+                            0
+                        } else if cols.iter().all(|&x| x < off) {
+                            1
+                        } else if cols.iter().all(|&x| x >= off) {
+                            2
+                        } else {
+                            0
+                        }
+                    };
+                    match (side(a), side(b)) {
+                        (1, 2) => {
+                            left_keys.push((**a).clone());
+                            right_keys.push(b.map_columns(&|x| x - off));
+                            continue;
+                        }
+                        (2, 1) => {
+                            left_keys.push((**b).clone());
+                            right_keys.push(a.map_columns(&|x| x - off));
+                            continue;
+                        }
+                        _ => {}
+                    }
+                }
+                residual.push(c);
+            }
+            let kind = steps[j].kind;
+            let mut columns = plan.columns.clone();
+            columns.extend(right.columns.iter().cloned());
+            let (l, r) = (plan.est_rows, right.est_rows);
+            plan = if left_keys.is_empty() {
+                let est = (l * r * if residual.is_empty() { 1.0 } else { 0.1 }).max(if kind == JoinKind::Left { l } else { 0.0 });
+                Plan {
+                    node: Node::NestedLoop { left: Box::new(plan), right: Box::new(right), kind, predicate: Expr::all_of(residual) },
+                    est_rows: est,
+                    estimator: "heuristic",
+                    columns,
+                }
+            } else {
+                let est = l.max(r);
+                let build_left = kind == JoinKind::Inner && l < r;
+                Plan {
+                    node: Node::HashJoin {
+                        left: Box::new(plan),
+                        right: Box::new(right),
+                        left_keys,
+                        right_keys,
+                        kind,
+                        residual: Expr::all_of(residual),
+                        build_left,
+                    },
+                    est_rows: est,
+                    estimator: "heuristic",
+                    columns,
+                }
+            };
+            for cond in after_join[j].drain(..) {
+                plan = filter(plan, cond);
+            }
+        }
+        for cond in top {
+            plan = filter(plan, cond);
+        }
+        Ok((plan, scope))
+    }
+
+    /// Puts `conjuncts` (over the plan's own columns) into a scan, choosing its access
+    /// path, or into a filter above any other node.
+    fn push_filter(&self, mut plan: Plan, conjuncts: Vec<Expr>) -> Plan {
+        if conjuncts.is_empty() {
+            return plan;
+        }
+        let Node::Scan { table, read_at, access, filter: existing, .. } = &mut plan.node else {
+            let pred = Expr::all_of(conjuncts).unwrap_or(Expr::Literal(Value::Bool(true)));
+            return filter(plan, pred);
+        };
+        let mut all = existing.take().map(Expr::conjuncts).unwrap_or_default();
+        all.extend(conjuncts);
+        if !matches!(read_at, ReadAt::Versions(_)) {
+            *access = choose_access(table, &all, self.stats, self.estimator);
+        }
+        let f = Expr::all_of(all);
+        let stats = self.stats.table(&table.name);
+        plan.est_rows = self.estimator.estimate_scan(stats.as_ref(), f.as_ref());
+        plan.estimator = self.estimator.name();
+        *existing = f;
+        plan
+    }
+}
+
+fn value_time_literal(v: Value) -> Result<TimeLiteral> {
+    Ok(match v {
+        Value::Int(i) => TimeLiteral::Number(i.to_string()),
+        Value::Float(f) => TimeLiteral::Number(format!("{f:.6}")),
+        Value::Text(s) => TimeLiteral::Text(s),
+        Value::Timestamp(t) => TimeLiteral::Text(chrono_storage::value::format_timestamp_micros(t)),
+        other => return Err(Error::InvalidInput(format!("invalid timestamp {other}"))),
+    })
+}
+
+fn decode_hex(h: &str) -> Result<Vec<u8>> {
+    if h.len() % 2 != 0 {
+        return Err(Error::InvalidInput(format!("invalid hex literal x'{h}'")));
+    }
+    (0..h.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&h[i..i + 2], 16).map_err(|_| Error::InvalidInput(format!("invalid hex literal x'{h}'"))))
+        .collect()
+}
+
+/// Wraps `plan` in a filter.
+pub fn filter(plan: Plan, predicate: Expr) -> Plan {
+    let est = plan.est_rows * crate::stats::selectivity(None, &predicate).clamp(0.0, 1.0);
+    let columns = plan.columns.clone();
+    Plan { node: Node::Filter { input: Box::new(plan), predicate }, est_rows: est, estimator: "heuristic", columns }
+}
+
+/// A column name for an unaliased select item, like SQLite's (the expression's text).
+fn display_name(e: &sql::Expr) -> String {
+    match e {
+        sql::Expr::Identifier(i) => i.value.clone(),
+        sql::Expr::CompoundIdentifier(parts) => parts.last().map(|p| p.value.clone()).unwrap_or_default(),
+        other => other.to_string(),
+    }
+}
+
+/// A bound on the first key column: (value, inclusive).
+type KeyBound = Option<(Value, bool)>;
+
+/// Picks the cheapest way to find rows matching `conjuncts` (over the table's columns).
+fn choose_access(table: &TableDef, conjuncts: &[Expr], stats: &StatsRegistry, estimator: &dyn CardinalityEstimator) -> Access {
+    // Per column: an equality literal, and range bounds.
+    let n = table.columns.len();
+    let mut eq: Vec<Option<Value>> = vec![None; n];
+    let mut lower: Vec<KeyBound> = vec![None; n];
+    let mut upper: Vec<KeyBound> = vec![None; n];
+    let coerce = |c: usize, v: &Value| -> Option<Value> {
+        let col = &table.columns[c];
+        match col.data_type.coerce(v.clone(), &col.name) {
+            Ok(x) if !x.is_null() => Some(x),
+            _ => None,
+        }
+    };
+    for e in conjuncts {
+        match e {
+            Expr::Cmp(op, a, b) => {
+                let (c, v, op) = match (&**a, &**b) {
+                    (Expr::Column(c), Expr::Literal(v)) => (*c, v, *op),
+                    (Expr::Literal(v), Expr::Column(c)) => (*c, v, op.flip()),
+                    _ => continue,
+                };
+                if c >= n {
+                    continue;
+                }
+                let Some(v) = coerce(c, v) else { continue };
+                match op {
+                    CmpOp::Eq => eq[c] = Some(v),
+                    CmpOp::Gt => lower[c] = Some((v, false)),
+                    CmpOp::GtEq => lower[c] = Some((v, true)),
+                    CmpOp::Lt => upper[c] = Some((v, false)),
+                    CmpOp::LtEq => upper[c] = Some((v, true)),
+                    CmpOp::NotEq => {}
+                }
+            }
+            Expr::Between(x, lo, hi, false) => {
+                if let (Expr::Column(c), Expr::Literal(l), Expr::Literal(h)) = (&**x, &**lo, &**hi)
+                    && *c < n
+                    && let (Some(l), Some(h)) = (coerce(*c, l), coerce(*c, h))
+                {
+                    lower[*c] = Some((l, true));
+                    upper[*c] = Some((h, true));
+                }
+            }
+            _ => {}
+        }
+    }
+    let pk = &table.primary_key;
+    if !pk.is_empty() && pk.iter().all(|&c| eq[c].is_some()) {
+        let vals: Vec<Value> = pk.iter().filter_map(|&c| eq[c].clone()).collect();
+        return Access::Key(encoding::encode_key(&vals));
+    }
+    let prefix_eq = |cols: &[usize]| -> Vec<Value> {
+        cols.iter().map_while(|&c| eq[c].clone()).collect()
+    };
+    let range_on = |c: usize, prefix: Vec<u8>| -> Option<KeyRange> {
+        if lower[c].is_none() && upper[c].is_none() {
+            return None;
+        }
+        let start = match &lower[c] {
+            None => {
+                // Skip NULLs, which sort first.
+                let mut k = prefix.clone();
+                k.push(0x01);
+                Bound::Included(k)
+            }
+            Some((v, true)) => Bound::Included(cat(&prefix, v)),
+            Some((v, false)) => match encoding::prefix_end(&cat(&prefix, v)) {
+                Some(e) => Bound::Included(e),
+                None => return None,
+            },
+        };
+        let end = match &upper[c] {
+            None => match encoding::prefix_end(&prefix) {
+                Some(e) if !prefix.is_empty() => Bound::Excluded(e),
+                _ => Bound::Unbounded,
+            },
+            Some((v, true)) => match encoding::prefix_end(&cat(&prefix, v)) {
+                Some(e) => Bound::Excluded(e),
+                None => Bound::Unbounded,
+            },
+            Some((v, false)) => Bound::Excluded(cat(&prefix, v)),
+        };
+        Some(KeyRange::Range(start, end))
+    };
+    let table_stats = stats.table(&table.name);
+    let total = estimator.estimate_scan(table_stats.as_ref(), None);
+    let mut best: Option<(f64, Access)> = None;
+    let mut consider = |rows: f64, access: Access| {
+        if best.as_ref().is_none_or(|(r, _)| rows < *r) {
+            best = Some((rows, access));
+        }
+    };
+    let est_for = |cols: &[(usize, Option<Value>)]| -> f64 {
+        let f: Vec<Expr> = cols
+            .iter()
+            .map(|(c, v)| match v {
+                Some(v) => Expr::Cmp(CmpOp::Eq, Box::new(Expr::Column(*c)), Box::new(Expr::Literal(v.clone()))),
+                None => Expr::Literal(Value::Bool(true)),
+            })
+            .collect();
+        estimator.estimate_scan(table_stats.as_ref(), Expr::all_of(f).as_ref())
+    };
+    // Primary key prefix equality, or a range on the next key column.
+    if !pk.is_empty() {
+        let p = prefix_eq(pk);
+        let key_prefix = encoding::encode_key(&p);
+        if !p.is_empty() {
+            let rows = est_for(&pk[..p.len()].iter().map(|&c| (c, eq[c].clone())).collect::<Vec<_>>());
+            consider(rows * 0.9, Access::KeyRange(KeyRange::Prefix(key_prefix.clone())));
+        }
+        if let Some(&next) = pk.get(p.len())
+            && let Some(r) = range_on(next, key_prefix)
+        {
+            consider(total * 0.3 * 0.9, Access::KeyRange(r));
+        }
+    }
+    for ix in &table.indexes {
+        let p = prefix_eq(&ix.columns);
+        let key_prefix = encoding::encode_key(&p);
+        if !p.is_empty() {
+            let rows = est_for(&ix.columns[..p.len()].iter().map(|&c| (c, eq[c].clone())).collect::<Vec<_>>());
+            let rows = if ix.unique && p.len() == ix.columns.len() { rows.min(1.0) } else { rows };
+            consider(rows * 1.5, Access::Index(ix.clone(), KeyRange::Prefix(key_prefix.clone())));
+        }
+        if let Some(&next) = ix.columns.get(p.len())
+            && let Some(r) = range_on(next, key_prefix)
+        {
+            consider(total * 0.3 * 1.5, Access::Index(ix.clone(), r));
+        }
+    }
+    match best {
+        Some((rows, access)) if rows < total => access,
+        _ => Access::Full,
+    }
+}
+
+fn cat(prefix: &[u8], v: &Value) -> Vec<u8> {
+    let mut k = prefix.to_vec();
+    encoding::encode_key_value(&mut k, v);
+    k
+}
+
+impl Planner<'_> {
+    /// A scan of `def` (current state) with `predicate` pushed in, for UPDATE and DELETE.
+    pub fn scan_plan(&mut self, def: TableDef, label: String, predicate: Option<Expr>) -> Result<Plan> {
+        let q = Some(label.to_ascii_lowercase());
+        let columns = def.columns.iter().map(|c| Column { qualifier: q.clone(), name: c.name.clone() }).collect();
+        let stats = self.stats.table(&def.name);
+        let plan = Plan {
+            est_rows: self.estimator.estimate_scan(stats.as_ref(), None),
+            estimator: self.estimator.name(),
+            node: Node::Scan { table: Arc::new(def), label, read_at: ReadAt::Current, access: Access::Full, filter: None },
+            columns,
+        };
+        Ok(self.push_filter(plan, predicate.map(Expr::conjuncts).unwrap_or_default()))
+    }
+}

@@ -1,0 +1,948 @@
+//! Running statements: a [`Database`] shared by [`Session`]s, each with at most one open
+//! transaction.
+//!
+//! Outside `BEGIN … COMMIT` every statement is its own transaction (autocommit); a write
+//! conflict then retries the statement on a fresh snapshot a few times before giving up,
+//! since re-running one statement is always safe. Inside a transaction a failing
+//! statement is undone alone (statement-level atomicity) and the transaction stays open;
+//! a conflict at `COMMIT` ends it and nothing of it is written.
+
+use std::sync::Arc;
+
+use chrono_storage::{KeyRange, Operation, Store, Transaction, Value, encoding};
+use parking_lot::RwLock;
+use sqlparser::ast as sql;
+use sqlparser::dialect::GenericDialect;
+use sqlparser::parser::Parser;
+
+use crate::catalog::{self, ColumnDef, IndexDef, TableDef, View};
+use crate::error::{Error, Result};
+use crate::exec::{self, ExecCtx, NodeStats};
+use crate::plan::{Access, Node, Plan, ReadAt};
+use crate::planner::{Planner, Scope, object_name};
+use crate::stats::{CardinalityEstimator, StatisticsEstimator, StatsRegistry, TableStats};
+use crate::timetravel::{self, TimeClause};
+use crate::types::DataType;
+
+/// What one statement produced.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// A query's result.
+    Rows {
+        /// Column names.
+        columns: Vec<String>,
+        /// Rows.
+        rows: Vec<Vec<Value>>,
+    },
+    /// A write: rows affected and, once committed, the commit timestamp (microseconds).
+    Affected {
+        /// Rows inserted, updated or deleted.
+        affected: u64,
+        /// The commit timestamp (`None` inside an open transaction, or when nothing changed).
+        commit_ts: Option<u64>,
+    },
+    /// DDL or transaction control.
+    Done {
+        /// What was done (`CREATE TABLE`, `COMMIT`…).
+        tag: String,
+        /// The commit timestamp, when this committed something.
+        commit_ts: Option<u64>,
+    },
+}
+
+/// A parsed statement, ready to run with parameters.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    statement: sql::Statement,
+    clauses: Arc<Vec<TimeClause>>,
+    /// How many parameters (`?`, `$n`) the statement text uses.
+    pub param_count: usize,
+}
+
+impl Prepared {
+    /// The statement as SQL text.
+    pub fn text(&self) -> String {
+        self.statement.to_string()
+    }
+
+    /// True for statements that only read (queries and EXPLAIN of queries).
+    pub fn is_query(&self) -> bool {
+        matches!(self.statement, sql::Statement::Query(_) | sql::Statement::Explain { .. })
+    }
+}
+
+/// Parses a text of one or more statements.
+pub fn parse(sql_text: &str) -> Result<Vec<Prepared>> {
+    let dialect = GenericDialect {};
+    let lifted = timetravel::lift(&dialect, sql_text)?;
+    let statements = Parser::new(&dialect)
+        .with_tokens_with_locations(lifted.tokens)
+        .parse_statements()
+        .map_err(|e| Error::Syntax(e.to_string().trim_start_matches("sql parser error: ").to_string()))?;
+    let clauses = Arc::new(lifted.clauses);
+    Ok(statements
+        .into_iter()
+        .map(|statement| Prepared { statement, clauses: clauses.clone(), param_count: lifted.param_count })
+        .collect())
+}
+
+struct Shared {
+    store: Store,
+    time_travel: std::sync::atomic::AtomicBool,
+    stats: StatsRegistry,
+    estimator: RwLock<Arc<dyn CardinalityEstimator>>,
+}
+
+/// A SQL database on a [`Store`]. Cheap to clone.
+#[derive(Clone)]
+pub struct Database {
+    shared: Arc<Shared>,
+}
+
+/// One version of a row, from [`Database::change_history`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowVersion {
+    /// Commit timestamp (microseconds).
+    pub commit_ts: u64,
+    /// INSERT, UPDATE or DELETE.
+    pub op: Operation,
+    /// The row after the change (`None` for a delete).
+    pub row: Option<Vec<Value>>,
+}
+
+const AUTOCOMMIT_RETRIES: usize = 5;
+
+impl Database {
+    /// A database on `store`.
+    pub fn new(store: Store) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                store,
+                time_travel: std::sync::atomic::AtomicBool::new(true),
+                stats: StatsRegistry::default(),
+                estimator: RwLock::new(Arc::new(StatisticsEstimator)),
+            }),
+        }
+    }
+
+    /// A database in memory.
+    pub fn in_memory() -> Self {
+        Self::new(Store::in_memory())
+    }
+
+    /// The store underneath.
+    pub fn store(&self) -> &Store {
+        &self.shared.store
+    }
+
+    /// Statistics and feedback.
+    pub fn stats(&self) -> &StatsRegistry {
+        &self.shared.stats
+    }
+
+    /// Replaces the cardinality estimator the planner uses.
+    pub fn set_estimator(&self, estimator: Arc<dyn CardinalityEstimator>) {
+        *self.shared.estimator.write() = estimator;
+    }
+
+    /// Turns `AS OF` / `FOR SYSTEM_TIME` on or off (on by default). Off, a query that uses
+    /// them fails with a clear error; history is still kept.
+    pub fn set_time_travel(&self, enabled: bool) {
+        self.shared.time_travel.store(enabled, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Inserts rows (values for `columns`, in that order; other columns get their
+    /// defaults) into `table` in one transaction, with every check an INSERT makes.
+    pub fn insert_rows(&self, table: &str, columns: &[String], rows: Vec<Vec<Value>>) -> Result<Option<u64>> {
+        let mut txn = self.store().begin();
+        let def = catalog::require_table(View::Current(&txn), table)?;
+        let mut targets = Vec::with_capacity(columns.len());
+        for c in columns {
+            targets.push(
+                def.column_index(c)
+                    .ok_or_else(|| Error::NotFound(format!("table {} has no column named {c}", def.name)))?,
+            );
+        }
+        let mut defaults = Vec::with_capacity(def.columns.len());
+        for (i, col) in def.columns.iter().enumerate() {
+            defaults.push(if targets.contains(&i) { Value::Null } else { self.default_value(&txn, col)? });
+        }
+        for values in rows {
+            if values.len() != targets.len() {
+                return Err(Error::InvalidInput(format!(
+                    "{} values for {} columns",
+                    values.len(),
+                    targets.len()
+                )));
+            }
+            let mut row = defaults.clone();
+            for (v, &i) in values.into_iter().zip(&targets) {
+                row[i] = v;
+            }
+            let row = Self::check_row(&def, row)?;
+            insert_row(&mut txn, &def, row)?;
+        }
+        Ok(txn.commit()?.map(|i| i.commit_ts))
+    }
+
+    /// A new session.
+    pub fn session(&self) -> Session {
+        Session { db: self.clone(), txn: None, principal: None }
+    }
+
+    /// Runs `sql` in a new session (autocommit).
+    pub fn execute(&self, sql_text: &str) -> Result<Vec<Outcome>> {
+        self.session().execute(sql_text)
+    }
+
+    /// Every version of the row of `table` with primary key `key`, oldest first.
+    pub fn change_history(&self, table: &str, key: &[Value]) -> Result<(Vec<String>, Vec<RowVersion>)> {
+        let txn = self.store().begin_read_only(u64::MAX);
+        let def = catalog::require_table(View::Current(&txn), table)?;
+        if def.primary_key.is_empty() {
+            return Err(Error::InvalidInput(format!("table {} has no primary key", def.name)));
+        }
+        if key.len() != def.primary_key.len() {
+            return Err(Error::InvalidInput(format!(
+                "table {} has a primary key of {} columns, {} values given",
+                def.name,
+                def.primary_key.len(),
+                key.len()
+            )));
+        }
+        let mut pk = Vec::with_capacity(key.len());
+        for (&c, v) in def.primary_key.iter().zip(key) {
+            let col = &def.columns[c];
+            pk.push(col.data_type.coerce(v.clone(), &col.name)?);
+        }
+        let versions = self.store().history(def.keyspace, &encoding::encode_key(&pk), txn.read_ts())?;
+        let columns = def.columns.iter().map(|c| c.name.clone()).collect();
+        let mut out = Vec::with_capacity(versions.len());
+        for v in versions {
+            out.push(RowVersion {
+                commit_ts: v.commit_ts,
+                op: v.op,
+                row: v.value.as_deref().map(|raw| def.decode_row(raw)).transpose()?,
+            });
+        }
+        Ok((columns, out))
+    }
+
+    /// The tables, as of now.
+    pub fn tables(&self) -> Result<Vec<TableDef>> {
+        let txn = self.store().begin_read_only(u64::MAX);
+        catalog::list_tables(View::Current(&txn))
+    }
+}
+
+/// A connection-like handle: runs statements, holds an open transaction.
+pub struct Session {
+    db: Database,
+    txn: Option<Transaction>,
+    principal: Option<String>,
+}
+
+impl Session {
+    /// The database.
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    /// True inside BEGIN … COMMIT.
+    pub fn in_transaction(&self) -> bool {
+        self.txn.is_some()
+    }
+
+    /// Names who runs this session's commits (seen by commit observers).
+    pub fn set_principal(&mut self, principal: Option<String>) {
+        self.principal = principal;
+    }
+
+    /// Runs every statement of `sql_text`; stops at the first error.
+    pub fn execute(&mut self, sql_text: &str) -> Result<Vec<Outcome>> {
+        self.execute_with_params(sql_text, &[])
+    }
+
+    /// Runs every statement of `sql_text` with positional parameters (`?` or `$1`…).
+    pub fn execute_with_params(&mut self, sql_text: &str, params: &[Value]) -> Result<Vec<Outcome>> {
+        let mut out = Vec::new();
+        for p in parse(sql_text)? {
+            out.push(self.run(&p, params)?);
+        }
+        Ok(out)
+    }
+
+    /// Runs one prepared statement.
+    pub fn run(&mut self, p: &Prepared, params: &[Value]) -> Result<Outcome> {
+        if params.len() < p.param_count {
+            return Err(Error::InvalidInput(format!(
+                "the statement has {} parameters but {} values were given",
+                p.param_count,
+                params.len()
+            )));
+        }
+        let store = self.db.store().clone();
+        match &p.statement {
+            sql::Statement::StartTransaction { .. } => {
+                if self.txn.is_some() {
+                    return Err(Error::TransactionState("a transaction is already open".into()));
+                }
+                let mut t = store.begin();
+                t.set_principal(self.principal.clone());
+                self.txn = Some(t);
+                return Ok(Outcome::Done { tag: "BEGIN".into(), commit_ts: None });
+            }
+            sql::Statement::Commit { .. } => {
+                let t = self.txn.take().ok_or_else(|| Error::TransactionState("no transaction is open".into()))?;
+                let info = t.commit()?;
+                return Ok(Outcome::Done { tag: "COMMIT".into(), commit_ts: info.map(|i| i.commit_ts) });
+            }
+            sql::Statement::Rollback { savepoint: None, .. } => {
+                let t = self.txn.take().ok_or_else(|| Error::TransactionState("no transaction is open".into()))?;
+                t.rollback();
+                return Ok(Outcome::Done { tag: "ROLLBACK".into(), commit_ts: None });
+            }
+            _ => {}
+        }
+        let db = self.db.clone();
+        if let Some(txn) = self.txn.as_mut() {
+            let save = txn.savepoint();
+            let r = db.statement(txn, p, params);
+            if r.is_err() {
+                txn.rollback_to(save);
+            }
+            return r;
+        }
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut txn = store.begin();
+            txn.set_principal(self.principal.clone());
+            let outcome = db.statement(&mut txn, p, params)?;
+            match txn.commit() {
+                Ok(info) => {
+                    let ts = info.map(|i| i.commit_ts);
+                    return Ok(match outcome {
+                        Outcome::Affected { affected, .. } => Outcome::Affected { affected, commit_ts: ts },
+                        Outcome::Done { tag, .. } => Outcome::Done { tag, commit_ts: ts },
+                        rows => rows,
+                    });
+                }
+                Err(chrono_storage::Error::Conflict(_)) if attempt < AUTOCOMMIT_RETRIES => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}
+
+fn ident_list(cols: &[sql::IndexColumn]) -> Result<Vec<String>> {
+    cols.iter()
+        .map(|c| match &c.column.expr {
+            sql::Expr::Identifier(i) => Ok(i.value.clone()),
+            other => Err(Error::Unsupported(format!("index on expression {other}"))),
+        })
+        .collect()
+}
+
+fn table_scope(def: &TableDef, label: &str) -> Scope {
+    let q = Some(label.to_ascii_lowercase());
+    Scope {
+        columns: def
+            .columns
+            .iter()
+            .map(|c| crate::plan::Column { qualifier: q.clone(), name: c.name.clone() })
+            .collect(),
+    }
+}
+
+impl Database {
+    fn planner<'a>(&'a self, txn: &'a Transaction, p: &'a Prepared, params: &'a [Value], estimator: &'a dyn CardinalityEstimator) -> Planner<'a> {
+        let mut planner = Planner::new(txn, params, &p.clauses, &self.shared.stats, estimator);
+        planner.time_travel = self.shared.time_travel.load(std::sync::atomic::Ordering::Relaxed);
+        planner
+    }
+
+    fn statement(&self, txn: &mut Transaction, p: &Prepared, params: &[Value]) -> Result<Outcome> {
+        let estimator = self.shared.estimator.read().clone();
+        let est: &dyn CardinalityEstimator = estimator.as_ref();
+        match &p.statement {
+            sql::Statement::Query(q) => {
+                let plan = self.planner(txn, p, params, est).plan_query(q)?;
+                let rows = exec::collect(&plan, txn, &self.shared.stats)?;
+                Ok(Outcome::Rows { columns: plan.columns.iter().map(|c| c.name.clone()).collect(), rows })
+            }
+            sql::Statement::Explain { analyze, statement, .. } => {
+                let sql::Statement::Query(q) = &**statement else {
+                    return Err(Error::Unsupported("EXPLAIN of statements other than queries".into()));
+                };
+                let plan = self.planner(txn, p, params, est).plan_query(q)?;
+                Ok(self.explain(&plan, txn, *analyze)?)
+            }
+            sql::Statement::Analyze(a) => {
+                let names = match &a.table_name {
+                    Some(n) => vec![object_name(n)?],
+                    None => catalog::list_tables(View::Current(txn))?.into_iter().map(|t| t.name).collect(),
+                };
+                for name in names {
+                    let def = catalog::require_table(View::Current(txn), &name)?;
+                    let rows: Vec<Vec<Value>> = exec::scan(txn, &def, ReadAt::Current, &Access::Full)?
+                        .map(|r| r.map(|(_, row)| row))
+                        .collect::<Result<_>>()?;
+                    self.shared.stats.set_table(&def.name, TableStats::compute(def.columns.len(), &rows));
+                }
+                Ok(Outcome::Done { tag: "ANALYZE".into(), commit_ts: None })
+            }
+            sql::Statement::Insert(ins) => {
+                txn.record_statement(&p.text());
+                self.insert(txn, ins, p, params, est)
+            }
+            sql::Statement::Update(upd) => {
+                txn.record_statement(&p.text());
+                self.update(txn, upd, p, params, est)
+            }
+            sql::Statement::Delete(del) => {
+                txn.record_statement(&p.text());
+                self.delete(txn, del, p, params, est)
+            }
+            sql::Statement::CreateTable(ct) => {
+                txn.record_statement(&p.text());
+                self.create_table(txn, ct)
+            }
+            sql::Statement::CreateIndex(ci) => {
+                txn.record_statement(&p.text());
+                self.create_index(txn, ci)
+            }
+            sql::Statement::AlterTable(at) => {
+                txn.record_statement(&p.text());
+                self.alter_table(txn, at, p, params, est)
+            }
+            sql::Statement::Drop { object_type, if_exists, names, .. } => {
+                txn.record_statement(&p.text());
+                self.drop(txn, object_type, *if_exists, names)
+            }
+            other => Err(Error::Unsupported(format!("statement {}", first_words(&other.to_string())))),
+        }
+    }
+
+    fn explain(&self, plan: &Plan, txn: &Transaction, analyze: bool) -> Result<Outcome> {
+        let nodes = plan.flatten();
+        let mut columns = vec!["node".to_string(), "estimated_rows".to_string()];
+        let mut stats = Vec::new();
+        if analyze {
+            stats = (0..nodes.len()).map(|_| std::rc::Rc::new(NodeStats::default())).collect();
+            let mut ctx = ExecCtx { txn, stats: &self.shared.stats, analyze: Some(stats.clone()) };
+            let mut id = 0;
+            for r in exec::build(plan, &mut ctx, &mut id)? {
+                r?;
+            }
+            columns.extend(["actual_rows".to_string(), "time_ms".to_string()]);
+        }
+        columns.push("estimator".into());
+        let rows = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, (depth, node))| {
+                let mut row = vec![
+                    Value::Text(format!("{}{}", "  ".repeat(*depth), node.describe())),
+                    Value::Int(node.est_rows.round() as i64),
+                ];
+                if let Some(s) = stats.get(i) {
+                    row.push(Value::Int(s.rows.get() as i64));
+                    row.push(Value::Float((s.nanos.get() as f64 / 1e3).round() / 1e3));
+                }
+                row.push(Value::Text(node.estimator.into()));
+                row
+            })
+            .collect();
+        Ok(Outcome::Rows { columns, rows })
+    }
+
+    fn default_value(&self, txn: &Transaction, col: &ColumnDef) -> Result<Value> {
+        let Some(text) = &col.default else {
+            return Ok(Value::Null);
+        };
+        let dialect = GenericDialect {};
+        let ast = Parser::new(&dialect)
+            .try_with_sql(text)
+            .and_then(|mut p| p.parse_expr())
+            .map_err(|e| Error::Corruption(format!("stored DEFAULT of {}: {e}", col.name)))?;
+        let est = StatisticsEstimator;
+        let mut planner = Planner::new(txn, &[], &[], &self.shared.stats, &est);
+        let v = planner.bind(&ast, &Scope::default())?.eval(&[])?;
+        col.data_type.coerce(v, &col.name)
+    }
+
+    /// Checks types and NOT NULL for a full row.
+    fn check_row(def: &TableDef, row: Vec<Value>) -> Result<Vec<Value>> {
+        let mut out = Vec::with_capacity(row.len());
+        for (v, col) in row.into_iter().zip(&def.columns) {
+            let v = col.data_type.coerce(v, &format!("{}.{}", def.name, col.name))?;
+            if v.is_null() && !col.nullable {
+                return Err(Error::Constraint(format!("NOT NULL constraint failed: {}.{}", def.name, col.name)));
+            }
+            out.push(v);
+        }
+        Ok(out)
+    }
+
+    fn insert(&self, txn: &mut Transaction, ins: &sql::Insert, p: &Prepared, params: &[Value], est: &dyn CardinalityEstimator) -> Result<Outcome> {
+        if ins.on.is_some() || ins.returning.is_some() || ins.or.is_some() || !ins.assignments.is_empty() {
+            return Err(Error::Unsupported("INSERT … ON CONFLICT / RETURNING / OR / SET".into()));
+        }
+        let name = match &ins.table {
+            sql::TableObject::TableName(n) => object_name(n)?,
+            other => return Err(Error::Unsupported(format!("INSERT INTO {other}"))),
+        };
+        let def = catalog::require_table(View::Current(txn), &name)?;
+        let targets: Vec<usize> = if ins.columns.is_empty() {
+            (0..def.columns.len()).collect()
+        } else {
+            let mut t = Vec::with_capacity(ins.columns.len());
+            for c in &ins.columns {
+                let cname = object_name(c)?;
+                let i = def
+                    .column_index(&cname)
+                    .ok_or_else(|| Error::NotFound(format!("table {} has no column named {cname}", def.name)))?;
+                if t.contains(&i) {
+                    return Err(Error::InvalidInput(format!("column {cname} given twice")));
+                }
+                t.push(i);
+            }
+            t
+        };
+        let source = ins.source.as_ref().ok_or_else(|| Error::Unsupported("INSERT without VALUES or SELECT".into()))?;
+        let rows = {
+            let plan = self.planner(txn, p, params, est).plan_query(source)?;
+            if plan.columns.len() != targets.len() {
+                return Err(Error::InvalidInput(format!(
+                    "table {} has {} columns to fill but {} values were supplied",
+                    def.name,
+                    targets.len(),
+                    plan.columns.len()
+                )));
+            }
+            exec::collect(&plan, txn, &self.shared.stats)?
+        };
+        let mut defaults = Vec::with_capacity(def.columns.len());
+        for (i, col) in def.columns.iter().enumerate() {
+            defaults.push(if targets.contains(&i) { Value::Null } else { self.default_value(txn, col)? });
+        }
+        let mut n = 0;
+        for values in rows {
+            let mut row = defaults.clone();
+            for (v, &i) in values.into_iter().zip(&targets) {
+                row[i] = v;
+            }
+            let row = Self::check_row(&def, row)?;
+            insert_row(txn, &def, row)?;
+            n += 1;
+        }
+        Ok(Outcome::Affected { affected: n, commit_ts: None })
+    }
+
+    /// Plans a single-table scan for UPDATE/DELETE and returns the matching rows with keys.
+    fn matching_rows(&self, txn: &Transaction, name: &sql::ObjectName, alias: Option<&sql::TableAlias>, selection: Option<&sql::Expr>, p: &Prepared, params: &[Value], est: &dyn CardinalityEstimator) -> Result<(TableDef, Scope, Vec<(Vec<u8>, Vec<Value>)>)> {
+        let table = object_name(name)?;
+        let def = catalog::require_table(View::Current(txn), &table)?;
+        let label = alias.map(|a| a.name.value.clone()).unwrap_or_else(|| def.name.clone());
+        let scope = table_scope(&def, &label);
+        let mut planner = self.planner(txn, p, params, est);
+        let pred = selection.map(|s| planner.bind(s, &scope)).transpose()?;
+        let plan = planner.scan_plan(def.clone(), label, pred)?;
+        let Node::Scan { access, filter, .. } = &plan.node else {
+            return Err(Error::InvalidInput("internal: expected a scan".into()));
+        };
+        let mut out = Vec::new();
+        for item in exec::scan(txn, &def, ReadAt::Current, access)? {
+            let (key, row) = item?;
+            if let Some(f) = filter
+                && crate::types::truth(&f.eval(&row)?)? != Some(true)
+            {
+                continue;
+            }
+            out.push((key, row));
+        }
+        Ok((def, scope, out))
+    }
+
+    fn update(&self, txn: &mut Transaction, upd: &sql::Update, p: &Prepared, params: &[Value], est: &dyn CardinalityEstimator) -> Result<Outcome> {
+        if upd.from.is_some() || upd.returning.is_some() || !upd.table.joins.is_empty() || upd.limit.is_some() {
+            return Err(Error::Unsupported("UPDATE … FROM / RETURNING / JOIN / LIMIT".into()));
+        }
+        let sql::TableFactor::Table { name, alias, .. } = &upd.table.relation else {
+            return Err(Error::Unsupported("UPDATE of a non-table".into()));
+        };
+        let (def, scope, rows) = self.matching_rows(txn, name, alias.as_ref(), upd.selection.as_ref(), p, params, est)?;
+        let mut sets = Vec::with_capacity(upd.assignments.len());
+        {
+            let mut planner = self.planner(txn, p, params, est);
+            for a in &upd.assignments {
+                let sql::AssignmentTarget::ColumnName(cn) = &a.target else {
+                    return Err(Error::Unsupported("tuple assignment".into()));
+                };
+                let cname = object_name(cn)?;
+                let i = def
+                    .column_index(&cname)
+                    .ok_or_else(|| Error::NotFound(format!("no such column: {cname}")))?;
+                sets.push((i, planner.bind(&a.value, &scope)?));
+            }
+        }
+        let mut n = 0;
+        for (key, old) in rows {
+            let mut new = old.clone();
+            for (i, e) in &sets {
+                new[*i] = e.eval(&old)?;
+            }
+            let new = Self::check_row(&def, new)?;
+            update_row(txn, &def, &key, &old, new)?;
+            n += 1;
+        }
+        Ok(Outcome::Affected { affected: n, commit_ts: None })
+    }
+
+    fn delete(&self, txn: &mut Transaction, del: &sql::Delete, p: &Prepared, params: &[Value], est: &dyn CardinalityEstimator) -> Result<Outcome> {
+        if del.using.is_some() || del.returning.is_some() || del.limit.is_some() || !del.tables.is_empty() {
+            return Err(Error::Unsupported("DELETE … USING / RETURNING / LIMIT".into()));
+        }
+        let from = match &del.from {
+            sql::FromTable::WithFromKeyword(f) | sql::FromTable::WithoutKeyword(f) => f,
+        };
+        let [twj] = from.as_slice() else {
+            return Err(Error::Unsupported("DELETE from several tables".into()));
+        };
+        let sql::TableFactor::Table { name, alias, .. } = &twj.relation else {
+            return Err(Error::Unsupported("DELETE from a non-table".into()));
+        };
+        let (def, _, rows) = self.matching_rows(txn, name, alias.as_ref(), del.selection.as_ref(), p, params, est)?;
+        let n = rows.len() as u64;
+        for (key, old) in rows {
+            delete_row(txn, &def, &key, &old)?;
+        }
+        Ok(Outcome::Affected { affected: n, commit_ts: None })
+    }
+
+    fn create_table(&self, txn: &mut Transaction, ct: &sql::CreateTable) -> Result<Outcome> {
+        if ct.query.is_some() || ct.like.is_some() || ct.clone.is_some() {
+            return Err(Error::Unsupported("CREATE TABLE … AS / LIKE / CLONE".into()));
+        }
+        let name = object_name(&ct.name)?;
+        if catalog::get_table(View::Current(txn), &name)?.is_some() {
+            if ct.if_not_exists {
+                return Ok(Outcome::Done { tag: "CREATE TABLE".into(), commit_ts: None });
+            }
+            return Err(Error::AlreadyExists(format!("table {name} already exists")));
+        }
+        if ct.columns.is_empty() {
+            return Err(Error::InvalidInput(format!("table {name} needs at least one column")));
+        }
+        let store = txn.store().clone();
+        let mut columns: Vec<ColumnDef> = Vec::with_capacity(ct.columns.len());
+        let mut primary_key: Vec<usize> = Vec::new();
+        let mut unique_sets: Vec<Vec<usize>> = Vec::new();
+        for (i, c) in ct.columns.iter().enumerate() {
+            if columns.iter().any(|x| x.name.eq_ignore_ascii_case(&c.name.value)) {
+                return Err(Error::InvalidInput(format!("duplicate column name: {}", c.name.value)));
+            }
+            let mut col = ColumnDef {
+                name: c.name.value.clone(),
+                data_type: DataType::parse(&c.data_type.to_string())?,
+                nullable: true,
+                default: None,
+                references: None,
+            };
+            for opt in &c.options {
+                match &opt.option {
+                    sql::ColumnOption::Null => {}
+                    sql::ColumnOption::NotNull => col.nullable = false,
+                    sql::ColumnOption::Default(e) => col.default = Some(e.to_string()),
+                    sql::ColumnOption::PrimaryKey(_) => {
+                        if !primary_key.is_empty() {
+                            return Err(Error::InvalidInput(format!("table {name} has more than one primary key")));
+                        }
+                        primary_key.push(i);
+                    }
+                    sql::ColumnOption::Unique(_) => unique_sets.push(vec![i]),
+                    sql::ColumnOption::ForeignKey(fk) => {
+                        col.references = Some((
+                            object_name(&fk.foreign_table)?,
+                            fk.referred_columns.first().map(|r| r.value.clone()).unwrap_or_default(),
+                        ));
+                    }
+                    other => return Err(Error::Unsupported(format!("column option {other}"))),
+                }
+            }
+            columns.push(col);
+        }
+        let find = |n: &str| -> Result<usize> {
+            columns
+                .iter()
+                .position(|c| c.name.eq_ignore_ascii_case(n))
+                .ok_or_else(|| Error::NotFound(format!("no such column: {n}")))
+        };
+        let mut fks = Vec::new();
+        for tc in &ct.constraints {
+            match tc {
+                sql::TableConstraint::PrimaryKey(pk) => {
+                    if !primary_key.is_empty() {
+                        return Err(Error::InvalidInput(format!("table {name} has more than one primary key")));
+                    }
+                    for n in ident_list(&pk.columns)? {
+                        primary_key.push(find(&n)?);
+                    }
+                }
+                sql::TableConstraint::Unique(u) => {
+                    let cols = ident_list(&u.columns)?.iter().map(|n| find(n)).collect::<Result<_>>()?;
+                    unique_sets.push(cols);
+                }
+                sql::TableConstraint::ForeignKey(fk) => {
+                    let table = object_name(&fk.foreign_table)?;
+                    for (i, c) in fk.columns.iter().enumerate() {
+                        let col = find(&c.value)?;
+                        let referred = fk.referred_columns.get(i).map(|r| r.value.clone()).unwrap_or_default();
+                        fks.push((col, (table.clone(), referred)));
+                    }
+                }
+                other => return Err(Error::Unsupported(format!("table constraint {other}"))),
+            }
+        }
+        for (col, r) in fks {
+            columns[col].references = Some(r);
+        }
+        for &i in &primary_key {
+            columns[i].nullable = false;
+        }
+        let mut indexes = Vec::new();
+        for cols in unique_sets {
+            if cols == primary_key {
+                continue;
+            }
+            let names: Vec<&str> = cols.iter().map(|&i| columns[i].name.as_str()).collect();
+            indexes.push(IndexDef {
+                name: format!("{}_{}_key", name, names.join("_")).to_ascii_lowercase(),
+                keyspace: catalog::new_keyspace(&store)?,
+                columns: cols,
+                unique: true,
+            });
+        }
+        let def = TableDef { name, keyspace: catalog::new_keyspace(&store)?, columns, primary_key, indexes };
+        catalog::put_table(txn, &def)?;
+        Ok(Outcome::Done { tag: "CREATE TABLE".into(), commit_ts: None })
+    }
+
+    fn create_index(&self, txn: &mut Transaction, ci: &sql::CreateIndex) -> Result<Outcome> {
+        if ci.predicate.is_some() || !ci.include.is_empty() {
+            return Err(Error::Unsupported("partial or covering indexes".into()));
+        }
+        let table = object_name(&ci.table_name)?;
+        let mut def = catalog::require_table(View::Current(txn), &table)?;
+        let cols: Vec<usize> = ident_list(&ci.columns)?
+            .iter()
+            .map(|n| def.column_index(n).ok_or_else(|| Error::NotFound(format!("no such column: {n}"))))
+            .collect::<Result<_>>()?;
+        let name = match &ci.name {
+            Some(n) => object_name(n)?,
+            None => format!(
+                "{}_{}_idx",
+                def.name,
+                cols.iter().map(|&i| def.columns[i].name.as_str()).collect::<Vec<_>>().join("_")
+            )
+            .to_ascii_lowercase(),
+        };
+        let all = catalog::list_tables(View::Current(txn))?;
+        if all.iter().flat_map(|t| &t.indexes).any(|ix| ix.name.eq_ignore_ascii_case(&name)) {
+            if ci.if_not_exists {
+                return Ok(Outcome::Done { tag: "CREATE INDEX".into(), commit_ts: None });
+            }
+            return Err(Error::AlreadyExists(format!("index {name} already exists")));
+        }
+        let ix = IndexDef { name, keyspace: catalog::new_keyspace(txn.store())?, columns: cols, unique: ci.unique };
+        let rows: Vec<(Vec<u8>, Vec<Value>)> =
+            exec::scan(txn, &def, ReadAt::Current, &Access::Full)?.collect::<Result<_>>()?;
+        for (key, row) in rows {
+            if ix.unique {
+                check_unique(txn, &def, &ix, &row, None)?;
+            }
+            txn.put(ix.keyspace, def.index_key(&ix, &row, &key), key)?;
+        }
+        def.indexes.push(ix);
+        catalog::put_table(txn, &def)?;
+        Ok(Outcome::Done { tag: "CREATE INDEX".into(), commit_ts: None })
+    }
+
+    fn alter_table(&self, txn: &mut Transaction, at: &sql::AlterTable, p: &Prepared, params: &[Value], est: &dyn CardinalityEstimator) -> Result<Outcome> {
+        let name = object_name(&at.name)?;
+        let Some(mut def) = catalog::get_table(View::Current(txn), &name)? else {
+            if at.if_exists {
+                return Ok(Outcome::Done { tag: "ALTER TABLE".into(), commit_ts: None });
+            }
+            return Err(Error::NotFound(format!("no such table: {name}")));
+        };
+        let _ = (p, params, est);
+        for op in &at.operations {
+            let sql::AlterTableOperation::AddColumn { if_not_exists, column_def, .. } = op else {
+                return Err(Error::Unsupported(format!("ALTER TABLE {op}")));
+            };
+            if def.column_index(&column_def.name.value).is_some() {
+                if *if_not_exists {
+                    continue;
+                }
+                return Err(Error::AlreadyExists(format!("duplicate column name: {}", column_def.name.value)));
+            }
+            let mut col = ColumnDef {
+                name: column_def.name.value.clone(),
+                data_type: DataType::parse(&column_def.data_type.to_string())?,
+                nullable: true,
+                default: None,
+                references: None,
+            };
+            for opt in &column_def.options {
+                match &opt.option {
+                    sql::ColumnOption::Null => {}
+                    sql::ColumnOption::NotNull => col.nullable = false,
+                    sql::ColumnOption::Default(e) => col.default = Some(e.to_string()),
+                    other => return Err(Error::Unsupported(format!("ADD COLUMN … {other}"))),
+                }
+            }
+            let fill = self.default_value(txn, &col)?;
+            let rows: Vec<(Vec<u8>, Vec<Value>)> =
+                exec::scan(txn, &def, ReadAt::Current, &Access::Full)?.collect::<Result<_>>()?;
+            if fill.is_null() && !col.nullable && !rows.is_empty() {
+                return Err(Error::Constraint(format!(
+                    "cannot add NOT NULL column {} without a DEFAULT to table {}, which has rows",
+                    col.name, def.name
+                )));
+            }
+            def.columns.push(col);
+            if !fill.is_null() {
+                // Existing rows take the default: a new version of each, so history shows when.
+                for (key, mut row) in rows {
+                    row.push(fill.clone());
+                    txn.put(def.keyspace, key, encoding::encode_row(&row))?;
+                }
+            }
+        }
+        catalog::put_table(txn, &def)?;
+        Ok(Outcome::Done { tag: "ALTER TABLE".into(), commit_ts: None })
+    }
+
+    fn drop(&self, txn: &mut Transaction, kind: &sql::ObjectType, if_exists: bool, names: &[sql::ObjectName]) -> Result<Outcome> {
+        match kind {
+            sql::ObjectType::Table => {
+                for n in names {
+                    let name = object_name(n)?;
+                    if catalog::get_table(View::Current(txn), &name)?.is_none() {
+                        if if_exists {
+                            continue;
+                        }
+                        return Err(Error::NotFound(format!("no such table: {name}")));
+                    }
+                    catalog::delete_table(txn, &name)?;
+                }
+                Ok(Outcome::Done { tag: "DROP TABLE".into(), commit_ts: None })
+            }
+            sql::ObjectType::Index => {
+                for n in names {
+                    let name = object_name(n)?;
+                    let mut tables = catalog::list_tables(View::Current(txn))?;
+                    let owner = tables.iter_mut().find(|t| t.indexes.iter().any(|ix| ix.name.eq_ignore_ascii_case(&name)));
+                    match owner {
+                        Some(t) => {
+                            t.indexes.retain(|ix| !ix.name.eq_ignore_ascii_case(&name));
+                            let t = t.clone();
+                            catalog::put_table(txn, &t)?;
+                        }
+                        None if if_exists => {}
+                        None => return Err(Error::NotFound(format!("no such index: {name}"))),
+                    }
+                }
+                Ok(Outcome::Done { tag: "DROP INDEX".into(), commit_ts: None })
+            }
+            other => Err(Error::Unsupported(format!("DROP {other}"))),
+        }
+    }
+}
+
+fn first_words(s: &str) -> String {
+    s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+}
+
+fn describe_key(def: &TableDef, row: &[Value], cols: &[usize]) -> String {
+    let parts: Vec<String> = cols.iter().map(|&i| crate::types::display_literal(&row[i])).collect();
+    let names: Vec<&str> = cols.iter().map(|&i| def.columns[i].name.as_str()).collect();
+    format!("{}.{} = ({})", def.name, names.join(", "), parts.join(", "))
+}
+
+/// Fails if another row already holds `row`'s values in the unique index `ix`.
+fn check_unique(txn: &Transaction, def: &TableDef, ix: &IndexDef, row: &[Value], own_key: Option<&[u8]>) -> Result<()> {
+    let values: Vec<Value> = ix.columns.iter().map(|&i| row[i].clone()).collect();
+    if values.iter().any(Value::is_null) {
+        return Ok(());
+    }
+    for item in txn.scan(ix.keyspace, KeyRange::Prefix(encoding::encode_key(&values)))? {
+        let (_, holder) = item?;
+        if Some(holder.as_slice()) != own_key {
+            return Err(Error::Constraint(format!(
+                "UNIQUE constraint failed: {}",
+                describe_key(def, row, &ix.columns)
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Inserts a checked row with its index entries.
+pub fn insert_row(txn: &mut Transaction, def: &TableDef, row: Vec<Value>) -> Result<()> {
+    let store = txn.store().clone();
+    let key = def.row_key(&row, || store.next_id());
+    if !def.primary_key.is_empty() && txn.get(def.keyspace, &key)?.is_some() {
+        return Err(Error::Constraint(format!(
+            "UNIQUE constraint failed: {} (duplicate primary key)",
+            describe_key(def, &row, &def.primary_key)
+        )));
+    }
+    for ix in &def.indexes {
+        if ix.unique {
+            check_unique(txn, def, ix, &row, None)?;
+        }
+    }
+    for ix in &def.indexes {
+        txn.put(ix.keyspace, def.index_key(ix, &row, &key), key.clone())?;
+    }
+    txn.put(def.keyspace, key, encoding::encode_row(&row))?;
+    Ok(())
+}
+
+fn update_row(txn: &mut Transaction, def: &TableDef, old_key: &[u8], old: &[Value], new: Vec<Value>) -> Result<()> {
+    let new_key = if def.primary_key.is_empty() { old_key.to_vec() } else { def.row_key(&new, || 0) };
+    let moved = new_key != old_key;
+    if moved {
+        if txn.get(def.keyspace, &new_key)?.is_some() {
+            return Err(Error::Constraint(format!(
+                "UNIQUE constraint failed: {} (duplicate primary key)",
+                describe_key(def, &new, &def.primary_key)
+            )));
+        }
+        txn.delete(def.keyspace, old_key.to_vec())?;
+    }
+    for ix in &def.indexes {
+        let old_ik = def.index_key(ix, old, old_key);
+        let new_ik = def.index_key(ix, &new, &new_key);
+        if old_ik != new_ik || moved {
+            txn.delete(ix.keyspace, old_ik)?;
+            if ix.unique {
+                check_unique(txn, def, ix, &new, Some(&new_key))?;
+            }
+            txn.put(ix.keyspace, new_ik, new_key.clone())?;
+        }
+    }
+    txn.put(def.keyspace, new_key, encoding::encode_row(&new))?;
+    Ok(())
+}
+
+fn delete_row(txn: &mut Transaction, def: &TableDef, key: &[u8], old: &[Value]) -> Result<()> {
+    for ix in &def.indexes {
+        txn.delete(ix.keyspace, def.index_key(ix, old, key))?;
+    }
+    txn.delete(def.keyspace, key.to_vec())?;
+    Ok(())
+}

@@ -1,0 +1,371 @@
+//! Table statistics, the [`CardinalityEstimator`] the planner asks, the statistics
+//! baseline, and the feedback the executor records for learned estimators.
+//!
+//! `ANALYZE [table]` reads every row once and keeps, per table, the row count and per
+//! column the number of NULLs, the number of distinct values, the most common values with
+//! their counts and an equi-depth histogram of the rest. Estimates then follow the
+//! classic rules: equality on a most-common value uses its frequency, other equalities
+//! `1/distinct` of the non-MCV rows, ranges the histogram fraction, conjunctions multiply
+//! (independence), disjunctions add minus the overlap.
+
+use std::collections::{HashMap, VecDeque};
+
+use chrono_storage::{Value, encoding};
+use parking_lot::{Mutex, RwLock};
+
+use crate::expr::{CmpOp, Expr};
+
+/// Statistics of one column.
+#[derive(Debug, Clone, Default)]
+pub struct ColumnStats {
+    /// NULL values.
+    pub nulls: u64,
+    /// Distinct non-NULL values.
+    pub distinct: u64,
+    /// Most common values and how often each occurs, most common first.
+    pub mcv: Vec<(Value, u64)>,
+    /// Equi-depth histogram bounds over the non-MCV values (sorted).
+    pub histogram: Vec<Value>,
+    /// Rows covered by the histogram (non-NULL, non-MCV).
+    pub histogram_rows: u64,
+}
+
+/// Statistics of one table.
+#[derive(Debug, Clone, Default)]
+pub struct TableStats {
+    /// Rows when analyzed.
+    pub rows: u64,
+    /// Per column, in table order.
+    pub columns: Vec<ColumnStats>,
+}
+
+const MCV_COUNT: usize = 16;
+const HISTOGRAM_BUCKETS: usize = 32;
+
+impl TableStats {
+    /// Computes statistics from every row of a table.
+    pub fn compute(width: usize, rows: &[Vec<Value>]) -> TableStats {
+        let mut columns = Vec::with_capacity(width);
+        for c in 0..width {
+            let mut counts: HashMap<Vec<u8>, (Value, u64)> = HashMap::new();
+            let mut nulls = 0;
+            for r in rows {
+                let v = r.get(c).cloned().unwrap_or(Value::Null);
+                if v.is_null() {
+                    nulls += 1;
+                    continue;
+                }
+                counts
+                    .entry(encoding::encode_key(std::slice::from_ref(&v)))
+                    .or_insert((v, 0))
+                    .1 += 1;
+            }
+            let distinct = counts.len() as u64;
+            let mut by_freq: Vec<(Value, u64)> = counts.into_values().collect();
+            by_freq.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.total_cmp(&b.0)));
+            let non_null = rows.len() as u64 - nulls;
+            // A value is "common" when it occurs clearly more often than the average.
+            let avg = if distinct == 0 { 0.0 } else { non_null as f64 / distinct as f64 };
+            let mcv: Vec<(Value, u64)> = by_freq
+                .iter()
+                .take(MCV_COUNT)
+                .filter(|(_, n)| (*n as f64) > avg * 1.25 && *n > 1)
+                .cloned()
+                .collect();
+            let mut rest: Vec<(Value, u64)> = by_freq.into_iter().skip(mcv.len()).collect();
+            rest.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let histogram_rows: u64 = rest.iter().map(|(_, n)| n).sum();
+            let mut histogram = Vec::new();
+            if histogram_rows > 0 {
+                let step = (histogram_rows as f64 / HISTOGRAM_BUCKETS as f64).max(1.0);
+                let mut seen = 0u64;
+                let mut next = 0.0;
+                for (v, n) in &rest {
+                    if seen as f64 >= next {
+                        histogram.push(v.clone());
+                        next += step;
+                    }
+                    seen += n;
+                }
+                if let Some((last, _)) = rest.last()
+                    && histogram.last() != Some(last)
+                {
+                    histogram.push(last.clone());
+                }
+            }
+            columns.push(ColumnStats {
+                nulls,
+                distinct,
+                mcv,
+                histogram,
+                histogram_rows,
+            });
+        }
+        TableStats {
+            rows: rows.len() as u64,
+            columns,
+        }
+    }
+}
+
+/// What the planner asks an estimator.
+pub trait CardinalityEstimator: Send + Sync {
+    /// A short name shown in `EXPLAIN`.
+    fn name(&self) -> &'static str;
+
+    /// Rows of a table (with `stats`, when analyzed) that satisfy `filter` (over the table's
+    /// columns). `None` filter: the whole table.
+    fn estimate_scan(&self, stats: Option<&TableStats>, filter: Option<&Expr>) -> f64;
+}
+
+/// Rows assumed for a table that was never analyzed.
+pub const DEFAULT_ROWS: f64 = 1000.0;
+
+/// The statistics baseline.
+#[derive(Debug, Default)]
+pub struct StatisticsEstimator;
+
+impl CardinalityEstimator for StatisticsEstimator {
+    fn name(&self) -> &'static str {
+        "statistics"
+    }
+
+    fn estimate_scan(&self, stats: Option<&TableStats>, filter: Option<&Expr>) -> f64 {
+        let rows = stats.map(|s| s.rows as f64).unwrap_or(DEFAULT_ROWS);
+        match filter {
+            None => rows,
+            Some(f) => (rows * selectivity(stats, f)).clamp(0.0, rows),
+        }
+    }
+}
+
+fn column_literal(a: &Expr, b: &Expr) -> Option<(usize, Value, bool)> {
+    match (a, b) {
+        (Expr::Column(c), Expr::Literal(v)) => Some((*c, v.clone(), false)),
+        (Expr::Literal(v), Expr::Column(c)) => Some((*c, v.clone(), true)),
+        _ => None,
+    }
+}
+
+/// The fraction of rows that satisfy `e`.
+pub fn selectivity(stats: Option<&TableStats>, e: &Expr) -> f64 {
+    let col = |c: usize| stats.and_then(|s| s.columns.get(c));
+    let rows = stats.map(|s| s.rows as f64).unwrap_or(DEFAULT_ROWS).max(1.0);
+    match e {
+        Expr::Literal(v) => match crate::types::truth(v) {
+            Ok(Some(true)) => 1.0,
+            _ => 0.0,
+        },
+        Expr::And(a, b) => selectivity(stats, a) * selectivity(stats, b),
+        Expr::Or(a, b) => {
+            let (x, y) = (selectivity(stats, a), selectivity(stats, b));
+            (x + y - x * y).min(1.0)
+        }
+        Expr::Not(x) => 1.0 - selectivity(stats, x),
+        Expr::IsNull(x, negated) => {
+            let s = match (&**x, stats) {
+                (Expr::Column(c), Some(_)) => col(*c).map(|cs| cs.nulls as f64 / rows).unwrap_or(0.1),
+                _ => 0.1,
+            };
+            if *negated { 1.0 - s } else { s }
+        }
+        Expr::Cmp(op, a, b) => match column_literal(a, b) {
+            Some((c, v, flipped)) => {
+                let op = if flipped { op.flip() } else { *op };
+                match col(c) {
+                    Some(cs) => column_cmp_selectivity(cs, rows, op, &v),
+                    None => match op {
+                        CmpOp::Eq => 0.005,
+                        CmpOp::NotEq => 0.995,
+                        _ => 1.0 / 3.0,
+                    },
+                }
+            }
+            None => match op {
+                CmpOp::Eq => 0.1,
+                _ => 1.0 / 3.0,
+            },
+        },
+        Expr::Between(x, lo, hi, negated) => {
+            let s = match (&**x, &**lo, &**hi) {
+                (Expr::Column(c), Expr::Literal(l), Expr::Literal(h)) => match col(*c) {
+                    Some(cs) => {
+                        let below_hi = column_cmp_selectivity(cs, rows, CmpOp::LtEq, h);
+                        let below_lo = column_cmp_selectivity(cs, rows, CmpOp::Lt, l);
+                        (below_hi - below_lo).max(0.0)
+                    }
+                    None => 0.1,
+                },
+                _ => 0.1,
+            };
+            if *negated { 1.0 - s } else { s }
+        }
+        Expr::InList(x, list, negated) => {
+            let one = |v: &Expr| selectivity(stats, &Expr::Cmp(CmpOp::Eq, x.clone(), Box::new(v.clone())));
+            let s: f64 = list.iter().map(one).sum::<f64>().min(1.0);
+            if *negated { 1.0 - s } else { s }
+        }
+        Expr::Like(..) => 0.1,
+        _ => 1.0 / 3.0,
+    }
+}
+
+fn column_cmp_selectivity(cs: &ColumnStats, rows: f64, op: CmpOp, v: &Value) -> f64 {
+    if v.is_null() {
+        return 0.0;
+    }
+    let non_null = (rows - cs.nulls as f64).max(0.0);
+    let mcv_rows: f64 = cs.mcv.iter().map(|(_, n)| *n as f64).sum();
+    let eq = || -> f64 {
+        if let Some((_, n)) = cs.mcv.iter().find(|(m, _)| m.total_cmp(v).is_eq()) {
+            return *n as f64 / rows;
+        }
+        let other_distinct = (cs.distinct as f64 - cs.mcv.len() as f64).max(1.0);
+        if cs.histogram_rows == 0 {
+            return 0.0;
+        }
+        // Outside the histogram's range nothing matches.
+        if let (Some(first), Some(last)) = (cs.histogram.first(), cs.histogram.last())
+            && (v.total_cmp(first).is_lt() || v.total_cmp(last).is_gt())
+        {
+            return 0.0;
+        }
+        (cs.histogram_rows as f64 / other_distinct) / rows
+    };
+    // Fraction of non-NULL rows strictly below v.
+    let below = || -> f64 {
+        let mcv_below: f64 = cs
+            .mcv
+            .iter()
+            .filter(|(m, _)| m.total_cmp(v).is_lt())
+            .map(|(_, n)| *n as f64)
+            .sum();
+        let h = &cs.histogram;
+        let hist_frac = if h.len() < 2 {
+            match h.first() {
+                Some(only) if only.total_cmp(v).is_lt() => 1.0,
+                _ => 0.0,
+            }
+        } else {
+            let buckets = (h.len() - 1) as f64;
+            match h.iter().position(|b| b.total_cmp(v).is_ge()) {
+                None => 1.0,
+                Some(0) => 0.0,
+                Some(i) => {
+                    let (lo, hi) = (&h[i - 1], &h[i]);
+                    let within = interpolate(lo, hi, v);
+                    ((i - 1) as f64 + within) / buckets
+                }
+            }
+        };
+        (mcv_below + hist_frac * cs.histogram_rows as f64) / rows
+    };
+    let _ = mcv_rows;
+    let frac_non_null = non_null / rows;
+    let s = match op {
+        CmpOp::Eq => eq(),
+        CmpOp::NotEq => frac_non_null - eq(),
+        CmpOp::Lt => below(),
+        CmpOp::LtEq => below() + eq(),
+        CmpOp::Gt => frac_non_null - below() - eq(),
+        CmpOp::GtEq => frac_non_null - below(),
+    };
+    s.clamp(0.0, 1.0)
+}
+
+fn interpolate(lo: &Value, hi: &Value, v: &Value) -> f64 {
+    let num = |x: &Value| match x {
+        Value::Int(i) => Some(*i as f64),
+        Value::Float(f) => Some(*f),
+        Value::Timestamp(t) => Some(*t as f64),
+        _ => None,
+    };
+    match (num(lo), num(hi), num(v)) {
+        (Some(l), Some(h), Some(x)) if h > l => ((x - l) / (h - l)).clamp(0.0, 1.0),
+        _ => 0.5,
+    }
+}
+
+/// One executed scan: what was estimated and what came out.
+#[derive(Debug, Clone)]
+pub struct Feedback {
+    /// The table.
+    pub table: String,
+    /// The filter, as text.
+    pub predicate: String,
+    /// The filter, bound (column positions of the table).
+    pub filter: Option<Expr>,
+    /// Estimated rows.
+    pub estimated: f64,
+    /// Actual rows.
+    pub actual: u64,
+    /// The estimator that made the estimate.
+    pub estimator: &'static str,
+}
+
+/// Statistics and feedback shared by the sessions of a database.
+pub struct StatsRegistry {
+    tables: RwLock<HashMap<String, TableStats>>,
+    feedback: Mutex<VecDeque<Feedback>>,
+    feedback_capacity: usize,
+}
+
+impl Default for StatsRegistry {
+    fn default() -> Self {
+        Self {
+            tables: RwLock::new(HashMap::new()),
+            feedback: Mutex::new(VecDeque::new()),
+            feedback_capacity: 10_000,
+        }
+    }
+}
+
+impl StatsRegistry {
+    /// The statistics of a table, if analyzed.
+    pub fn table(&self, name: &str) -> Option<TableStats> {
+        self.tables.read().get(&name.to_ascii_lowercase()).cloned()
+    }
+
+    /// Stores a table's statistics.
+    pub fn set_table(&self, name: &str, stats: TableStats) {
+        self.tables.write().insert(name.to_ascii_lowercase(), stats);
+    }
+
+    /// Records feedback, dropping the oldest beyond capacity.
+    pub fn record(&self, fb: Feedback) {
+        let mut q = self.feedback.lock();
+        if q.len() == self.feedback_capacity {
+            q.pop_front();
+        }
+        q.push_back(fb);
+    }
+
+    /// The feedback recorded so far (oldest first).
+    pub fn feedback(&self) -> Vec<Feedback> {
+        self.feedback.lock().iter().cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn estimates_follow_the_data() {
+        let rows: Vec<Vec<Value>> = (0..1000)
+            .map(|i| vec![Value::Int(i), Value::Int(if i % 10 == 0 { 7 } else { i % 100 })])
+            .collect();
+        let stats = TableStats::compute(2, &rows);
+        let est = StatisticsEstimator;
+        let col = |c| Box::new(Expr::Column(c));
+        let lit = |v| Box::new(Expr::Literal(Value::Int(v)));
+        let range = Expr::Cmp(CmpOp::Lt, col(0), lit(250));
+        let e = est.estimate_scan(Some(&stats), Some(&range));
+        assert!((200.0..300.0).contains(&e), "{e}");
+        let common = Expr::Cmp(CmpOp::Eq, col(1), lit(7));
+        let e = est.estimate_scan(Some(&stats), Some(&common));
+        assert!((90.0..130.0).contains(&e), "{e}");
+        let outside = Expr::Cmp(CmpOp::Eq, col(0), lit(5000));
+        assert_eq!(est.estimate_scan(Some(&stats), Some(&outside)), 0.0);
+    }
+}

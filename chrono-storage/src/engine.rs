@@ -1,0 +1,234 @@
+//! The ordered key-value engine under the MVCC layer, with no RocksDB types in it.
+//!
+//! An [`Engine`] stores bytes in a few column families (declared once, in [`ColumnFamily`]),
+//! reads them by key or through a seekable [`Cursor`], and applies a [`WriteBatch`]
+//! atomically. [`crate::RocksEngine`] is the durable implementation; [`MemoryEngine`] keeps
+//! everything in a `BTreeMap` for tests and throw-away databases.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+use crate::error::Result;
+
+/// The column families of a ChronoDB database. This is the only place they are declared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ColumnFamily {
+    /// Store metadata: the last commit timestamp and sequence, id high-water marks.
+    Meta,
+    /// Every version of every key, newest first per key (`… ‖ key ‖ !commit_ts`).
+    Versions,
+    /// The newest version of each key (or its tombstone), so reading the current state does
+    /// not slow down as history grows.
+    Latest,
+    /// The audit trail, written by a commit observer in the same batch as the data.
+    Audit,
+}
+
+impl ColumnFamily {
+    /// Every column family, in a fixed order.
+    pub const ALL: [ColumnFamily; 4] = [
+        ColumnFamily::Meta,
+        ColumnFamily::Versions,
+        ColumnFamily::Latest,
+        ColumnFamily::Audit,
+    ];
+
+    /// The name on disk.
+    pub fn name(self) -> &'static str {
+        match self {
+            ColumnFamily::Meta => "default",
+            ColumnFamily::Versions => "versions",
+            ColumnFamily::Latest => "latest",
+            ColumnFamily::Audit => "audit",
+        }
+    }
+}
+
+/// One change of a [`WriteBatch`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BatchOp {
+    /// Set `key` to `value`.
+    Put {
+        /// Column family.
+        cf: ColumnFamily,
+        /// Key.
+        key: Vec<u8>,
+        /// Value.
+        value: Vec<u8>,
+    },
+    /// Remove `key`.
+    Delete {
+        /// Column family.
+        cf: ColumnFamily,
+        /// Key.
+        key: Vec<u8>,
+    },
+}
+
+/// Changes applied all together or not at all.
+#[derive(Debug, Default, Clone)]
+pub struct WriteBatch {
+    ops: Vec<BatchOp>,
+}
+
+impl WriteBatch {
+    /// An empty batch.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a put.
+    pub fn put(&mut self, cf: ColumnFamily, key: Vec<u8>, value: Vec<u8>) {
+        self.ops.push(BatchOp::Put { cf, key, value });
+    }
+
+    /// Adds a delete.
+    pub fn delete(&mut self, cf: ColumnFamily, key: Vec<u8>) {
+        self.ops.push(BatchOp::Delete { cf, key });
+    }
+
+    /// The changes, in the order they were added (a later change to a key wins).
+    pub fn ops(&self) -> &[BatchOp] {
+        &self.ops
+    }
+
+    /// Number of changes.
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// True when the batch has no change.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+}
+
+/// A position in one column family that can seek and step forward.
+///
+/// Use: `seek(k)`, then while `valid()` read `key()`/`value()` and call `next()`; when
+/// `valid()` turns false, call `status()` to tell the end from an I/O error.
+pub trait Cursor: Send {
+    /// Moves to the first key at or after `key`.
+    fn seek(&mut self, key: &[u8]);
+    /// Moves to the next key.
+    fn next(&mut self);
+    /// True while positioned on an entry.
+    fn valid(&self) -> bool;
+    /// The current key; only while `valid()`.
+    fn key(&self) -> &[u8];
+    /// The current value; only while `valid()`.
+    fn value(&self) -> &[u8];
+    /// The error that ended iteration, if one did.
+    fn status(&self) -> Result<()>;
+}
+
+/// An ordered, durable (or not) key-value store with column families.
+pub trait Engine: Send + Sync + 'static {
+    /// Reads one key.
+    fn get(&self, cf: ColumnFamily, key: &[u8]) -> Result<Option<Vec<u8>>>;
+    /// A cursor over one column family; it owns what it needs and may outlive the borrow.
+    fn cursor(&self, cf: ColumnFamily) -> Result<Box<dyn Cursor>>;
+    /// Applies every change of `batch` atomically.
+    fn write(&self, batch: WriteBatch) -> Result<()>;
+    /// Makes everything written so far durable on disk (a no-op in memory).
+    fn flush(&self) -> Result<()>;
+}
+
+type Tree = BTreeMap<Vec<u8>, Vec<u8>>;
+
+/// An in-memory engine: a `BTreeMap` per column family. Nothing survives the process.
+#[derive(Default, Clone)]
+pub struct MemoryEngine {
+    trees: Arc<RwLock<BTreeMap<ColumnFamily, Tree>>>,
+}
+
+impl MemoryEngine {
+    /// An empty in-memory engine.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl Engine for MemoryEngine {
+    fn get(&self, cf: ColumnFamily, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.trees.read().get(&cf).and_then(|t| t.get(key).cloned()))
+    }
+
+    fn cursor(&self, cf: ColumnFamily) -> Result<Box<dyn Cursor>> {
+        Ok(Box::new(MemoryCursor {
+            trees: self.trees.clone(),
+            cf,
+            current: None,
+        }))
+    }
+
+    fn write(&self, batch: WriteBatch) -> Result<()> {
+        let mut trees = self.trees.write();
+        for op in batch.ops {
+            match op {
+                BatchOp::Put { cf, key, value } => {
+                    trees.entry(cf).or_default().insert(key, value);
+                }
+                BatchOp::Delete { cf, key } => {
+                    if let Some(t) = trees.get_mut(&cf) {
+                        t.remove(&key);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn flush(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Re-reads the map at every step, so it never holds the lock between calls.
+struct MemoryCursor {
+    trees: Arc<RwLock<BTreeMap<ColumnFamily, Tree>>>,
+    cf: ColumnFamily,
+    current: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl MemoryCursor {
+    fn position(&mut self, from: Bound<&[u8]>) {
+        let trees = self.trees.read();
+        self.current = trees.get(&self.cf).and_then(|t| {
+            t.range::<[u8], _>((from, Bound::Unbounded))
+                .next()
+                .map(|(k, v)| (k.clone(), v.clone()))
+        });
+    }
+}
+
+impl Cursor for MemoryCursor {
+    fn seek(&mut self, key: &[u8]) {
+        self.position(Bound::Included(key));
+    }
+
+    fn next(&mut self) {
+        if let Some((k, _)) = self.current.take() {
+            self.position(Bound::Excluded(&k));
+        }
+    }
+
+    fn valid(&self) -> bool {
+        self.current.is_some()
+    }
+
+    fn key(&self) -> &[u8] {
+        self.current.as_ref().map(|(k, _)| k.as_slice()).unwrap_or(&[])
+    }
+
+    fn value(&self) -> &[u8] {
+        self.current.as_ref().map(|(_, v)| v.as_slice()).unwrap_or(&[])
+    }
+
+    fn status(&self) -> Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,839 @@
+//! Multi-version concurrency control with snapshot isolation, and time travel.
+//!
+//! Every write of a key adds a version; nothing is overwritten. A version lives in two
+//! column families, written in one atomic batch:
+//!
+//! ```text
+//! versions:  0x01 ‖ ks ‖ key ‖ !ts  → op ‖ row      every version, newest first per key
+//! latest:    0x02 ‖ ks ‖ key        → ts ‖ op ‖ row the newest version (or its tombstone)
+//! ```
+//!
+//! * Reading at `t` (now or `AS OF` the past): look the key up in `latest`; if that version
+//!   is at or before `t` it is the answer (one point read, however long the history), else
+//!   one seek in `versions` to `key ‖ !t` finds the newest version at or before `t`.
+//! * Scanning at `t` walks `latest` (one entry per key, never the history) and falls back to
+//!   a seek only for keys changed after `t`. Deletes leave a tombstone in `latest`, so a key
+//!   deleted after `t` is still found when reading at `t`.
+//!
+//! # Transactions
+//!
+//! A [`Transaction`] reads the snapshot of its start timestamp and buffers its writes,
+//! seeing them itself (read your own writes). At commit, under the store's commit lock, each
+//! written key's newest version is checked: if another transaction committed it after this
+//! one started, the commit fails with [`Error::Conflict`] and writes nothing (first committer
+//! wins). Otherwise the commit gets a timestamp from a hybrid clock (wall time in
+//! microseconds, always above the previous one, also across restarts), the versions, the
+//! commit observers' entries and the store metadata are written in one batch, and the new
+//! snapshot becomes visible. Snapshot isolation permits write skew (two transactions that
+//! each read what the other writes); the SQL layer documents it.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use parking_lot::{Mutex, RwLock};
+
+use crate::encoding::{self, decode_latest_value, decode_version_value};
+use crate::engine::{ColumnFamily, Cursor, Engine, WriteBatch};
+use crate::error::{Error, Result};
+
+/// A numbered key space: one per table, one per index, one for the catalog.
+pub type Keyspace = u32;
+
+/// What a version did to its key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Operation {
+    /// The key had no live version before.
+    Insert,
+    /// The key had a live version before.
+    Update,
+    /// The key was deleted (a tombstone).
+    Delete,
+}
+
+impl Operation {
+    fn to_byte(self) -> u8 {
+        match self {
+            Operation::Insert => 1,
+            Operation::Update => 2,
+            Operation::Delete => 3,
+        }
+    }
+
+    fn from_byte(b: u8) -> Result<Self> {
+        match b {
+            1 => Ok(Operation::Insert),
+            2 => Ok(Operation::Update),
+            3 => Ok(Operation::Delete),
+            _ => Err(Error::Corruption(format!("unknown operation byte {b}"))),
+        }
+    }
+
+    /// `INSERT`, `UPDATE` or `DELETE`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Insert => "INSERT",
+            Operation::Update => "UPDATE",
+            Operation::Delete => "DELETE",
+        }
+    }
+}
+
+/// One change made by a commit, as commit observers see it.
+#[derive(Debug, Clone)]
+pub struct Change {
+    /// The key space.
+    pub keyspace: Keyspace,
+    /// The user key.
+    pub key: Vec<u8>,
+    /// What happened.
+    pub op: Operation,
+    /// The value before the commit (`None` for an insert).
+    pub before: Option<Vec<u8>>,
+    /// The value after the commit (`None` for a delete).
+    pub after: Option<Vec<u8>>,
+}
+
+/// A commit, as commit observers see it.
+#[derive(Debug, Clone)]
+pub struct Commit {
+    /// The commit timestamp: microseconds since the Unix epoch, strictly increasing.
+    pub commit_ts: u64,
+    /// The commit's sequence number: 1, 2, 3… with no gaps.
+    pub seq: u64,
+    /// The snapshot the transaction read.
+    pub read_ts: u64,
+    /// Who committed, when the layer above knows.
+    pub principal: Option<String>,
+    /// The statements the transaction ran, when the layer above records them.
+    pub statements: Vec<String>,
+    /// The changes, ordered by (keyspace, key).
+    pub changes: Vec<Change>,
+}
+
+/// Code outside the store that sees every commit: the audit trail, change streams.
+pub trait CommitObserver: Send + Sync {
+    /// Called under the commit lock before anything is written. Entries added to `batch`
+    /// are written atomically with the commit's data. An error aborts the commit.
+    fn on_commit(&self, commit: &Commit, batch: &mut WriteBatch) -> Result<()>;
+
+    /// Called after the commit is durable and visible, in commit order.
+    fn after_commit(&self, _commit: &Commit) {}
+}
+
+/// What a successful commit returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommitInfo {
+    /// The commit timestamp; reading `AS OF` it returns exactly this commit's state.
+    pub commit_ts: u64,
+    /// The commit sequence number.
+    pub seq: u64,
+}
+
+/// One version of a key, as history reads return it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Version {
+    /// The user key.
+    pub key: Vec<u8>,
+    /// When this version was committed.
+    pub commit_ts: u64,
+    /// When the next version replaced it (`None`: it is still current).
+    pub replaced_ts: Option<u64>,
+    /// What the commit did.
+    pub op: Operation,
+    /// The value (`None` for a delete).
+    pub value: Option<Vec<u8>>,
+}
+
+/// Which keys of a key space a scan visits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyRange {
+    /// Every key.
+    All,
+    /// Keys that start with these bytes.
+    Prefix(Vec<u8>),
+    /// Keys between two bounds.
+    Range(Bound<Vec<u8>>, Bound<Vec<u8>>),
+}
+
+impl KeyRange {
+    fn seek_key(&self, keyspace: Keyspace, latest: bool) -> Vec<u8> {
+        let whole = |k: &[u8]| {
+            if latest {
+                encoding::latest_key(keyspace, k)
+            } else {
+                encoding::version_key_prefix(keyspace, k)
+            }
+        };
+        let partial = |p: &[u8]| {
+            if latest {
+                encoding::latest_key_prefix_of(keyspace, p)
+            } else {
+                encoding::version_key_prefix_of(keyspace, p)
+            }
+        };
+        match self {
+            KeyRange::All => partial(&[]),
+            KeyRange::Prefix(p) => partial(p),
+            KeyRange::Range(Bound::Included(k) | Bound::Excluded(k), _) => whole(k),
+            KeyRange::Range(Bound::Unbounded, _) => partial(&[]),
+        }
+    }
+
+    /// Whether `key` is past the end of the range (scans stop there).
+    fn is_past_end(&self, key: &[u8]) -> bool {
+        match self {
+            KeyRange::All => false,
+            KeyRange::Prefix(p) => !key.starts_with(p),
+            KeyRange::Range(_, Bound::Included(end)) => key > end.as_slice(),
+            KeyRange::Range(_, Bound::Excluded(end)) => key >= end.as_slice(),
+            KeyRange::Range(_, Bound::Unbounded) => false,
+        }
+    }
+
+    /// Whether `key` is before the start (only an excluded start can be).
+    fn is_before_start(&self, key: &[u8]) -> bool {
+        matches!(self, KeyRange::Range(Bound::Excluded(s), _) if key <= s.as_slice())
+    }
+
+    /// Whether the range contains `key`.
+    pub fn contains(&self, key: &[u8]) -> bool {
+        let after_start = match self {
+            KeyRange::Range(Bound::Included(s), _) => key >= s.as_slice(),
+            _ => !self.is_before_start(key),
+        };
+        after_start && !self.is_past_end(key)
+    }
+}
+
+fn now_micros() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+const META_LAST_COMMIT: &str = "last_commit";
+const META_ID_HIGH_WATER: &str = "id_high_water";
+
+struct CommitState {
+    last_ts: u64,
+    last_seq: u64,
+}
+
+struct Inner {
+    engine: Arc<dyn Engine>,
+    commit: Mutex<CommitState>,
+    visible_ts: AtomicU64,
+    next_id: AtomicU64,
+    observers: RwLock<Vec<Arc<dyn CommitObserver>>>,
+}
+
+/// The multi-version store. Cheap to clone; every clone is the same store.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+impl Store {
+    /// Opens the store on an engine, recovering the clock and counters from its metadata.
+    pub fn open(engine: Arc<dyn Engine>) -> Result<Self> {
+        let (last_ts, last_seq) = match engine.get(
+            ColumnFamily::Meta,
+            &encoding::meta_key(META_LAST_COMMIT),
+        )? {
+            Some(raw) => {
+                let (ts, rest) = encoding::decode_u64(&raw)?;
+                let (seq, _) = encoding::decode_u64(rest)?;
+                (ts, seq)
+            }
+            None => (0, 0),
+        };
+        let next_id = match engine.get(
+            ColumnFamily::Meta,
+            &encoding::meta_key(META_ID_HIGH_WATER),
+        )? {
+            Some(raw) => encoding::decode_u64(&raw)?.0,
+            None => 1,
+        };
+        Ok(Self {
+            inner: Arc::new(Inner {
+                engine,
+                commit: Mutex::new(CommitState { last_ts, last_seq }),
+                visible_ts: AtomicU64::new(last_ts),
+                next_id: AtomicU64::new(next_id.max(1)),
+                observers: RwLock::new(Vec::new()),
+            }),
+        })
+    }
+
+    /// A store in memory (nothing survives the process).
+    pub fn in_memory() -> Self {
+        match Self::open(Arc::new(crate::engine::MemoryEngine::new())) {
+            Ok(store) => store,
+            Err(_) => unreachable!("an empty in-memory engine has no metadata to misread"),
+        }
+    }
+
+    /// The engine underneath.
+    pub fn engine(&self) -> &Arc<dyn Engine> {
+        &self.inner.engine
+    }
+
+    /// Registers a commit observer; it sees every commit from now on.
+    pub fn add_observer(&self, observer: Arc<dyn CommitObserver>) {
+        self.inner.observers.write().push(observer);
+    }
+
+    /// The timestamp of the newest visible commit (0 for an empty store).
+    pub fn current_ts(&self) -> u64 {
+        self.inner.visible_ts.load(Ordering::Acquire)
+    }
+
+    /// The sequence number of the newest commit (0 for an empty store).
+    pub fn current_seq(&self) -> u64 {
+        self.inner.commit.lock().last_seq
+    }
+
+    /// A fresh id, never handed out before (also across restarts). Used for row ids and
+    /// key-space numbers.
+    pub fn next_id(&self) -> u64 {
+        self.inner.next_id.fetch_add(1, Ordering::AcqRel)
+    }
+
+    /// Starts a read-write transaction on the current snapshot.
+    pub fn begin(&self) -> Transaction {
+        Transaction {
+            store: self.clone(),
+            read_ts: self.current_ts(),
+            read_only: false,
+            writes: BTreeMap::new(),
+            principal: None,
+            statements: Vec::new(),
+        }
+    }
+
+    /// Starts a read-only transaction that sees the database as of `ts` (microseconds). A
+    /// time after the newest commit reads the newest commit.
+    pub fn begin_read_only(&self, ts: u64) -> Transaction {
+        let mut txn = self.begin();
+        txn.read_ts = ts.min(txn.read_ts);
+        txn.read_only = true;
+        txn
+    }
+
+    /// The value of `key` as of `ts`, with the timestamp of the version that holds it.
+    pub fn get_at(&self, keyspace: Keyspace, key: &[u8], ts: u64) -> Result<Option<(u64, Vec<u8>)>> {
+        let engine = &self.inner.engine;
+        let Some(raw) = engine.get(ColumnFamily::Latest, &encoding::latest_key(keyspace, key))?
+        else {
+            return Ok(None);
+        };
+        let (latest_ts, op, row) = decode_latest_value(&raw)?;
+        if latest_ts <= ts {
+            return Ok(live(op, row)?.map(|r| (latest_ts, r)));
+        }
+        let mut cursor = engine.cursor(ColumnFamily::Versions)?;
+        version_at(cursor.as_mut(), keyspace, key, ts)
+    }
+
+    /// Scans `range` of a key space as of `ts`, in key order.
+    pub fn scan_at(&self, keyspace: Keyspace, range: KeyRange, ts: u64) -> Result<ScanAt> {
+        let latest = self.inner.engine.cursor(ColumnFamily::Latest)?;
+        Ok(ScanAt {
+            store: self.clone(),
+            keyspace,
+            range,
+            ts,
+            latest,
+            versions: None,
+            started: false,
+            done: false,
+        })
+    }
+
+    /// Every version of `key` committed at or before `ts`, oldest first.
+    pub fn history(&self, keyspace: Keyspace, key: &[u8], ts: u64) -> Result<Vec<Version>> {
+        let range = KeyRange::Range(Bound::Included(key.to_vec()), Bound::Included(key.to_vec()));
+        let mut versions: Vec<Version> = self
+            .versions(keyspace, range, ts, TimeWindow::All)?
+            .collect::<Result<_>>()?;
+        versions.reverse();
+        Ok(versions)
+    }
+
+    /// The versions (including deletes) in `range` committed at or before `ts` whose
+    /// lifetime overlaps `window`; per key newest first, keys in order.
+    pub fn versions(&self, keyspace: Keyspace, range: KeyRange, ts: u64, window: TimeWindow) -> Result<VersionScan> {
+        let mut cursor = self.inner.engine.cursor(ColumnFamily::Versions)?;
+        cursor.seek(&range.seek_key(keyspace, false));
+        Ok(VersionScan {
+            cursor,
+            keyspace,
+            range,
+            ts,
+            window,
+            pending: Vec::new(),
+            done: false,
+        })
+    }
+
+    fn commit(&self, txn: &mut Transaction) -> Result<Option<CommitInfo>> {
+        let engine = &self.inner.engine;
+        let mut state = self.inner.commit.lock();
+        let mut changes = Vec::with_capacity(txn.writes.len());
+        for ((keyspace, key), after) in &txn.writes {
+            let latest = engine.get(ColumnFamily::Latest, &encoding::latest_key(*keyspace, key))?;
+            let before = match latest {
+                Some(raw) => {
+                    let (ts, op, row) = decode_latest_value(&raw)?;
+                    if ts > txn.read_ts {
+                        return Err(Error::Conflict(format!(
+                            "key space {keyspace}, key {}",
+                            printable(key)
+                        )));
+                    }
+                    live(op, row)?
+                }
+                None => None,
+            };
+            let op = match (&before, after) {
+                (None, None) => continue,
+                (Some(_), None) => Operation::Delete,
+                (None, Some(_)) => Operation::Insert,
+                (Some(_), Some(_)) => Operation::Update,
+            };
+            changes.push(Change {
+                keyspace: *keyspace,
+                key: key.clone(),
+                op,
+                before,
+                after: after.clone(),
+            });
+        }
+        if changes.is_empty() {
+            return Ok(None);
+        }
+        let commit_ts = now_micros().max(state.last_ts + 1);
+        let seq = state.last_seq + 1;
+        let mut batch = WriteBatch::new();
+        for c in &changes {
+            let row = c.after.as_deref().unwrap_or(&[]);
+            let op = c.op.to_byte();
+            batch.put(
+                ColumnFamily::Versions,
+                encoding::version_key(c.keyspace, &c.key, commit_ts),
+                encoding::encode_version_value(op, row),
+            );
+            batch.put(
+                ColumnFamily::Latest,
+                encoding::latest_key(c.keyspace, &c.key),
+                encoding::encode_latest_value(commit_ts, op, row),
+            );
+        }
+        let mut last = Vec::with_capacity(16);
+        encoding::encode_u64(&mut last, commit_ts);
+        encoding::encode_u64(&mut last, seq);
+        batch.put(ColumnFamily::Meta, encoding::meta_key(META_LAST_COMMIT), last);
+        let mut hw = Vec::with_capacity(8);
+        encoding::encode_u64(&mut hw, self.inner.next_id.load(Ordering::Acquire));
+        batch.put(ColumnFamily::Meta, encoding::meta_key(META_ID_HIGH_WATER), hw);
+        let commit = Commit {
+            commit_ts,
+            seq,
+            read_ts: txn.read_ts,
+            principal: txn.principal.clone(),
+            statements: std::mem::take(&mut txn.statements),
+            changes,
+        };
+        let observers = self.inner.observers.read().clone();
+        for o in &observers {
+            o.on_commit(&commit, &mut batch)?;
+        }
+        engine.write(batch)?;
+        state.last_ts = commit_ts;
+        state.last_seq = seq;
+        self.inner.visible_ts.store(commit_ts, Ordering::Release);
+        for o in &observers {
+            o.after_commit(&commit);
+        }
+        Ok(Some(CommitInfo { commit_ts, seq }))
+    }
+}
+
+fn printable(key: &[u8]) -> String {
+    match encoding::decode_key(key) {
+        Ok(values) => {
+            let parts: Vec<String> = values.iter().map(|v| v.to_string()).collect();
+            format!("({})", parts.join(", "))
+        }
+        Err(_) => format!("{key:02x?}"),
+    }
+}
+
+/// The row of a version, or `None` for a tombstone.
+fn live(op: u8, row: &[u8]) -> Result<Option<Vec<u8>>> {
+    Ok(match Operation::from_byte(op)? {
+        Operation::Delete => None,
+        _ => Some(row.to_vec()),
+    })
+}
+
+/// The version of `key` visible at `ts`: one seek to `key ‖ !ts`.
+fn version_at(cursor: &mut dyn Cursor, keyspace: Keyspace, key: &[u8], ts: u64) -> Result<Option<(u64, Vec<u8>)>> {
+    let prefix = encoding::version_key_prefix(keyspace, key);
+    cursor.seek(&encoding::version_key(keyspace, key, ts));
+    if !cursor.valid() {
+        cursor.status()?;
+        return Ok(None);
+    }
+    if !cursor.key().starts_with(&prefix) || cursor.key().len() != prefix.len() + 8 {
+        return Ok(None);
+    }
+    let (inv, _) = encoding::decode_u64(&cursor.key()[prefix.len()..])?;
+    let (op, row) = decode_version_value(cursor.value())?;
+    Ok(live(op, row)?.map(|r| (!inv, r)))
+}
+
+/// A scan of a key space as of a timestamp; yields `(key, row)` in key order.
+pub struct ScanAt {
+    store: Store,
+    keyspace: Keyspace,
+    range: KeyRange,
+    ts: u64,
+    latest: Box<dyn Cursor>,
+    versions: Option<Box<dyn Cursor>>,
+    started: bool,
+    done: bool,
+}
+
+impl ScanAt {
+    fn step(&mut self) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+        loop {
+            if self.started {
+                self.latest.next();
+            } else {
+                self.started = true;
+                self.latest.seek(&self.range.seek_key(self.keyspace, true));
+            }
+            if !self.latest.valid() {
+                self.latest.status()?;
+                return Ok(None);
+            }
+            let raw_key = self.latest.key();
+            if raw_key.len() < 5 || raw_key[1..5] != self.keyspace.to_be_bytes()[..] {
+                return Ok(None);
+            }
+            let (_, key) = encoding::parse_latest_key(raw_key)?;
+            if self.range.is_before_start(&key) {
+                continue;
+            }
+            if self.range.is_past_end(&key) {
+                return Ok(None);
+            }
+            let (latest_ts, op, row) = decode_latest_value(self.latest.value())?;
+            if latest_ts <= self.ts {
+                if let Some(row) = live(op, row)? {
+                    return Ok(Some((key, row)));
+                }
+                continue;
+            }
+            if self.versions.is_none() {
+                self.versions = Some(self.store.inner.engine.cursor(ColumnFamily::Versions)?);
+            }
+            if let Some(cursor) = self.versions.as_mut()
+                && let Some((_, row)) = version_at(cursor.as_mut(), self.keyspace, &key, self.ts)?
+            {
+                return Ok(Some((key, row)));
+            }
+        }
+    }
+}
+
+impl Iterator for ScanAt {
+    type Item = Result<(Vec<u8>, Vec<u8>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        match self.step() {
+            Ok(Some(item)) => Some(Ok(item)),
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+/// Which part of history a version scan keeps, by each version's lifetime
+/// `[commit_ts, replaced_ts)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeWindow {
+    /// Every version.
+    All,
+    /// Versions alive at some instant in `[from, to]` (SQL:2011 `BETWEEN from AND to`).
+    Between(u64, u64),
+    /// Versions alive at some instant in `[from, to)` (SQL:2011 `FROM from TO to`).
+    FromTo(u64, u64),
+}
+
+impl TimeWindow {
+    fn keeps(self, from: u64, replaced: Option<u64>) -> bool {
+        let alive_after = |t: u64| replaced.is_none_or(|r| r > t);
+        match self {
+            TimeWindow::All => true,
+            TimeWindow::Between(a, b) => from <= b && alive_after(a),
+            TimeWindow::FromTo(a, b) => from < b && alive_after(a),
+        }
+    }
+}
+
+/// A scan over versions; see [`Store::versions`].
+pub struct VersionScan {
+    cursor: Box<dyn Cursor>,
+    keyspace: Keyspace,
+    range: KeyRange,
+    ts: u64,
+    window: TimeWindow,
+    pending: Vec<Version>,
+    done: bool,
+}
+
+impl VersionScan {
+    /// Reads all versions of the next key in range into `pending` (reversed, so `pop` yields
+    /// newest first).
+    fn fill(&mut self) -> Result<()> {
+        let mut group: Vec<(u64, Operation, Vec<u8>)> = Vec::new();
+        let mut group_key: Option<Vec<u8>> = None;
+        loop {
+            if !self.cursor.valid() {
+                self.cursor.status()?;
+                if group_key.is_none() {
+                    self.done = true;
+                }
+                break;
+            }
+            let (ks, key, ts) = encoding::parse_version_key(self.cursor.key())?;
+            if ks != self.keyspace || self.range.is_past_end(&key) {
+                if group_key.is_none() {
+                    self.done = true;
+                }
+                break;
+            }
+            if self.range.is_before_start(&key) {
+                self.cursor.next();
+                continue;
+            }
+            match &group_key {
+                Some(g) if *g != key => break,
+                None => group_key = Some(key.clone()),
+                _ => {}
+            }
+            if ts <= self.ts {
+                let (op, row) = decode_version_value(self.cursor.value())?;
+                group.push((ts, Operation::from_byte(op)?, row.to_vec()));
+            }
+            self.cursor.next();
+        }
+        let Some(key) = group_key else {
+            return Ok(());
+        };
+        let mut replaced = None;
+        let mut out = Vec::new();
+        for (ts, op, row) in group {
+            if self.window.keeps(ts, replaced) {
+                out.push(Version {
+                    key: key.clone(),
+                    commit_ts: ts,
+                    replaced_ts: replaced,
+                    op,
+                    value: (op != Operation::Delete).then_some(row),
+                });
+            }
+            replaced = Some(ts);
+        }
+        out.reverse();
+        self.pending = out;
+        Ok(())
+    }
+}
+
+impl Iterator for VersionScan {
+    type Item = Result<Version>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(v) = self.pending.pop() {
+                return Some(Ok(v));
+            }
+            if self.done {
+                return None;
+            }
+            if let Err(e) = self.fill() {
+                self.done = true;
+                return Some(Err(e));
+            }
+        }
+    }
+}
+
+/// A transaction: reads at a snapshot, buffers writes, commits atomically.
+pub struct Transaction {
+    store: Store,
+    read_ts: u64,
+    read_only: bool,
+    writes: BTreeMap<(Keyspace, Vec<u8>), Option<Vec<u8>>>,
+    principal: Option<String>,
+    statements: Vec<String>,
+}
+
+impl Transaction {
+    /// The snapshot this transaction reads.
+    pub fn read_ts(&self) -> u64 {
+        self.read_ts
+    }
+
+    /// True for a read-only transaction.
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// True when the transaction has buffered writes.
+    pub fn has_writes(&self) -> bool {
+        !self.writes.is_empty()
+    }
+
+    /// Records who runs this transaction (for commit observers such as the audit trail).
+    pub fn set_principal(&mut self, principal: Option<String>) {
+        self.principal = principal;
+    }
+
+    /// Records a statement this transaction ran (for commit observers).
+    pub fn record_statement(&mut self, statement: &str) {
+        self.statements.push(statement.to_string());
+    }
+
+    /// Reads `key`, seeing this transaction's own writes.
+    pub fn get(&self, keyspace: Keyspace, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        if let Some(w) = self.writes.get(&(keyspace, key.to_vec())) {
+            return Ok(w.clone());
+        }
+        Ok(self.store.get_at(keyspace, key, self.read_ts)?.map(|(_, v)| v))
+    }
+
+    /// Scans `range`, seeing this transaction's own writes as they were when the scan began.
+    pub fn scan(&self, keyspace: Keyspace, range: KeyRange) -> Result<TxnScan> {
+        let lower = (keyspace, Vec::new());
+        let buffered: Vec<(Vec<u8>, Option<Vec<u8>>)> = self
+            .writes
+            .range(lower..)
+            .take_while(|((ks, _), _)| *ks == keyspace)
+            .filter(|((_, k), _)| range.contains(k))
+            .map(|((_, k), v)| (k.clone(), v.clone()))
+            .collect();
+        Ok(TxnScan {
+            stored: self.store.scan_at(keyspace, range, self.read_ts)?.peekable(),
+            buffered: buffered.into_iter().peekable(),
+        })
+    }
+
+    fn check_writable(&self) -> Result<()> {
+        if self.read_only {
+            return Err(Error::TransactionState(
+                "this transaction is read-only (it reads a past snapshot)".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Writes `value` under `key`.
+    pub fn put(&mut self, keyspace: Keyspace, key: Vec<u8>, value: Vec<u8>) -> Result<()> {
+        self.check_writable()?;
+        self.writes.insert((keyspace, key), Some(value));
+        Ok(())
+    }
+
+    /// Deletes `key`.
+    pub fn delete(&mut self, keyspace: Keyspace, key: Vec<u8>) -> Result<()> {
+        self.check_writable()?;
+        self.writes.insert((keyspace, key), None);
+        Ok(())
+    }
+
+    /// The buffered writes, for the caller to save and restore around a statement
+    /// (statement-level atomicity inside a transaction).
+    pub fn savepoint(&self) -> Savepoint {
+        Savepoint(self.writes.clone())
+    }
+
+    /// Drops every write made since `savepoint`.
+    pub fn rollback_to(&mut self, savepoint: Savepoint) {
+        self.writes = savepoint.0;
+    }
+
+    /// Commits. Returns the commit's timestamp and sequence, or `None` when the
+    /// transaction changed nothing. On [`Error::Conflict`] nothing was written.
+    pub fn commit(mut self) -> Result<Option<CommitInfo>> {
+        if self.writes.is_empty() {
+            return Ok(None);
+        }
+        let store = self.store.clone();
+        store.commit(&mut self)
+    }
+
+    /// Discards the transaction's writes.
+    pub fn rollback(self) {}
+}
+
+/// A copy of a transaction's buffered writes; see [`Transaction::savepoint`].
+pub struct Savepoint(BTreeMap<(Keyspace, Vec<u8>), Option<Vec<u8>>>);
+
+/// A scan that merges a transaction's buffered writes over the stored snapshot.
+pub struct TxnScan {
+    stored: std::iter::Peekable<ScanAt>,
+    buffered: std::iter::Peekable<std::vec::IntoIter<(Vec<u8>, Option<Vec<u8>>)>>,
+}
+
+impl Iterator for TxnScan {
+    type Item = Result<(Vec<u8>, Vec<u8>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let take_buffered = match (self.stored.peek(), self.buffered.peek()) {
+                (None, None) => return None,
+                (Some(Err(_)), _) => return self.stored.next(),
+                (None, Some(_)) => true,
+                (Some(_), None) => false,
+                (Some(Ok((sk, _))), Some((bk, _))) => {
+                    if sk == bk {
+                        self.stored.next();
+                        true
+                    } else {
+                        bk < sk
+                    }
+                }
+            };
+            if take_buffered {
+                match self.buffered.next() {
+                    Some((k, Some(v))) => return Some(Ok((k, v))),
+                    Some((_, None)) => continue,
+                    None => return None,
+                }
+            }
+            return self.stored.next();
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! [`RocksEngine`]: the durable [`Engine`] on RocksDB. This is the only module of ChronoDB
+//! that names a RocksDB type.
+//!
+//! Writes go through RocksDB's write-ahead log (unless turned off in [`RocksOptions`]), so a
+//! commit that returned survives a crash of the process; with `sync_writes` each commit also
+//! waits for `fsync`, which makes it survive a crash of the machine.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rocksdb::{
+    BlockBasedOptions, Cache, ColumnFamilyDescriptor, DBCompressionType,
+    DBRawIteratorWithThreadMode, DB, Options, WriteOptions,
+};
+
+use crate::engine::{BatchOp, ColumnFamily, Cursor, Engine, WriteBatch};
+use crate::error::{Error, Result};
+
+/// Tuning and durability settings of a [`RocksEngine`].
+#[derive(Debug, Clone)]
+pub struct RocksOptions {
+    /// Write through RocksDB's write-ahead log (default on). Off trades crash safety for speed.
+    pub wal_enabled: bool,
+    /// `fsync` the log at every commit (default off: a commit survives a killed process but
+    /// the last few may be lost if the machine loses power).
+    pub sync_writes: bool,
+    /// Compress data blocks with LZ4 (default on).
+    pub compression: bool,
+    /// Size of the block cache shared by all column families, in bytes.
+    pub block_cache_bytes: usize,
+}
+
+impl Default for RocksOptions {
+    fn default() -> Self {
+        Self {
+            wal_enabled: true,
+            sync_writes: false,
+            compression: true,
+            block_cache_bytes: 64 << 20,
+        }
+    }
+}
+
+/// A [`Engine`] on a RocksDB database in one directory.
+pub struct RocksEngine {
+    db: Arc<DB>,
+    write_options: WriteOptions,
+}
+
+fn engine_err(e: rocksdb::Error) -> Error {
+    Error::Engine(e.into_string())
+}
+
+impl RocksEngine {
+    /// Opens (creating if needed) the database in `path`.
+    pub fn open(path: impl AsRef<Path>, options: &RocksOptions) -> Result<Self> {
+        let cache = Cache::new_lru_cache(options.block_cache_bytes);
+        let mut db_opts = Options::default();
+        db_opts.create_if_missing(true);
+        db_opts.create_missing_column_families(true);
+        db_opts.increase_parallelism(2);
+        db_opts.set_max_background_jobs(2);
+        let cf_opts = |bloom: bool| {
+            let mut table = BlockBasedOptions::default();
+            table.set_block_cache(&cache);
+            table.set_cache_index_and_filter_blocks(true);
+            if bloom {
+                table.set_bloom_filter(10.0, false);
+            }
+            let mut o = Options::default();
+            o.set_block_based_table_factory(&table);
+            o.set_level_compaction_dynamic_level_bytes(true);
+            o.set_compression_type(if options.compression {
+                DBCompressionType::Lz4
+            } else {
+                DBCompressionType::None
+            });
+            o
+        };
+        let descriptors = ColumnFamily::ALL.iter().map(|cf| {
+            // Point lookups hit the latest and meta families; versions are read by seeks.
+            let bloom = matches!(cf, ColumnFamily::Latest | ColumnFamily::Meta);
+            ColumnFamilyDescriptor::new(cf.name(), cf_opts(bloom))
+        });
+        let db = DB::open_cf_descriptors(&db_opts, path.as_ref(), descriptors).map_err(|e| {
+            Error::Engine(format!(
+                "cannot open database in {}: {}",
+                path.as_ref().display(),
+                e.into_string()
+            ))
+        })?;
+        let mut write_options = WriteOptions::default();
+        write_options.disable_wal(!options.wal_enabled);
+        write_options.set_sync(options.sync_writes);
+        Ok(Self {
+            db: Arc::new(db),
+            write_options,
+        })
+    }
+
+    fn handle(&self, cf: ColumnFamily) -> Result<&rocksdb::ColumnFamily> {
+        self.db
+            .cf_handle(cf.name())
+            .ok_or_else(|| Error::Engine(format!("column family {} is missing", cf.name())))
+    }
+}
+
+impl Engine for RocksEngine {
+    fn get(&self, cf: ColumnFamily, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let handle = self.handle(cf)?;
+        Ok(self
+            .db
+            .get_pinned_cf(handle, key)
+            .map_err(engine_err)?
+            .map(|v| v.to_vec()))
+    }
+
+    fn cursor(&self, cf: ColumnFamily) -> Result<Box<dyn Cursor>> {
+        let handle = self.handle(cf)?;
+        let iter = self.db.raw_iterator_cf(handle);
+        // SAFETY: the iterator borrows the `DB`, which lives in the `Arc` that the cursor
+        // keeps alive in its second field; fields drop in declaration order, so the
+        // iterator is dropped before that `Arc`.
+        let iter: DBRawIteratorWithThreadMode<'static, DB> = unsafe { std::mem::transmute(iter) };
+        Ok(Box::new(RocksCursor {
+            iter,
+            _db: self.db.clone(),
+        }))
+    }
+
+    fn write(&self, batch: WriteBatch) -> Result<()> {
+        let mut wb = rocksdb::WriteBatch::default();
+        for op in batch.ops() {
+            match op {
+                BatchOp::Put { cf, key, value } => wb.put_cf(self.handle(*cf)?, key, value),
+                BatchOp::Delete { cf, key } => wb.delete_cf(self.handle(*cf)?, key),
+            }
+        }
+        self.db
+            .write_opt(wb, &self.write_options)
+            .map_err(engine_err)
+    }
+
+    fn flush(&self) -> Result<()> {
+        self.db.flush_wal(true).map_err(engine_err)
+    }
+}
+
+struct RocksCursor {
+    iter: DBRawIteratorWithThreadMode<'static, DB>,
+    _db: Arc<DB>,
+}
+
+impl Cursor for RocksCursor {
+    fn seek(&mut self, key: &[u8]) {
+        self.iter.seek(key);
+    }
+
+    fn next(&mut self) {
+        self.iter.next();
+    }
+
+    fn valid(&self) -> bool {
+        self.iter.valid()
+    }
+
+    fn key(&self) -> &[u8] {
+        self.iter.key().unwrap_or(&[])
+    }
+
+    fn value(&self) -> &[u8] {
+        self.iter.value().unwrap_or(&[])
+    }
+
+    fn status(&self) -> Result<()> {
+        self.iter.status().map_err(engine_err)
+    }
+}

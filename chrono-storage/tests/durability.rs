@@ -1,0 +1,72 @@
+//! A commit that returned survives `kill -9` of the process.
+//!
+//! The test runs itself as a child process (`durability_child`), which commits in a loop and
+//! prints each acknowledged commit; the parent kills it with SIGKILL, reopens the store and
+//! checks that every acknowledged commit is there.
+
+use chrono_storage::{RocksEngine, RocksOptions, Store};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+const CHILD_ENV: &str = "CHRONO_DURABILITY_CHILD_DIR";
+const KS: u32 = 3;
+
+#[test]
+fn durability_child() {
+    let Ok(dir) = std::env::var(CHILD_ENV) else {
+        return; // only does something when started by the parent test
+    };
+    let store = Store::open(Arc::new(RocksEngine::open(&dir, &RocksOptions::default()).unwrap())).unwrap();
+    let mut out = std::io::stdout().lock();
+    for i in 0u64.. {
+        let mut t = store.begin();
+        t.put(KS, i.to_be_bytes().to_vec(), format!("value {i}").into_bytes()).unwrap();
+        let info = t.commit().unwrap().unwrap();
+        writeln!(out, "ACK {i} {}", info.commit_ts).unwrap();
+        out.flush().unwrap();
+    }
+}
+
+#[test]
+fn acknowledged_commits_survive_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "durability_child", "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut acked = Vec::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        if let Some(rest) = line.strip_prefix("ACK ") {
+            let mut parts = rest.split(' ');
+            let i: u64 = parts.next().unwrap().parse().unwrap();
+            let ts: u64 = parts.next().unwrap().parse().unwrap();
+            acked.push((i, ts));
+            if acked.len() == 2000 {
+                break;
+            }
+        }
+    }
+    // SIGKILL: no destructor, no flush runs in the child.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(acked.len(), 2000, "the child stopped early");
+
+    let store = Store::open(Arc::new(RocksEngine::open(dir.path(), &RocksOptions::default()).unwrap())).unwrap();
+    for (i, ts) in &acked {
+        let got = store.get_at(KS, &i.to_be_bytes(), u64::MAX).unwrap();
+        assert_eq!(got, Some((*ts, format!("value {i}").into_bytes())), "commit {i} lost");
+    }
+    // The clock goes on above every recovered commit.
+    let last_ts = acked.last().unwrap().1;
+    assert!(store.current_ts() >= last_ts);
+    let mut t = store.begin();
+    t.put(KS, b"after".to_vec(), b"restart".to_vec()).unwrap();
+    assert!(t.commit().unwrap().unwrap().commit_ts > store.current_ts() - 1);
+    assert!(store.current_ts() > last_ts);
+}
