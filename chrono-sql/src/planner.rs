@@ -1269,6 +1269,9 @@ impl<'a> Planner<'a> {
         let f = Expr::all_of(all);
         let stats = self.stats.table(&table.name);
         plan.est_rows = self.estimator.estimate_scan(stats.as_ref(), f.as_ref());
+        if matches!(access, Access::Key(_)) {
+            plan.est_rows = plan.est_rows.min(1.0);
+        }
         plan.estimator = self.estimator.name();
         *existing = f;
         plan
