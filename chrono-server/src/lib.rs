@@ -1,1 +1,126 @@
-//! server
+//! # chrono-server
+//!
+//! The facade that wires ChronoDB together — [`ChronoDb`], the embedded API with the
+//! brief's calls — its [`config`] file, the result [`output`] formats, and the `chronodb`
+//! command-line tool (`src/main.rs`).
+//!
+//! ```
+//! use chrono_server::{ChronoDb, Outcome};
+//! use chrono_storage::Value;
+//!
+//! # fn main() -> chrono_server::Result<()> {
+//! let dir = tempfile::tempdir().unwrap();
+//! let db = ChronoDb::open(dir.path())?;
+//! db.execute("CREATE TABLE users (id BIGINT PRIMARY KEY, name TEXT, email TEXT)")?;
+//! db.execute("INSERT INTO users (id, name, email) VALUES (1, 'Alice', 'alice@email.com')")?;
+//! db.execute("UPDATE users SET email = 'alice@new.example' WHERE id = 1")?;
+//! let history = db.get_change_history("users", &[Value::Int(1)])?;
+//! assert_eq!(history.versions.len(), 2);
+//! let Outcome::Rows { rows, .. } =
+//!     db.execute("SELECT name FROM users WHERE name = 'Alice'")?.remove(0)
+//! else { unreachable!() };
+//! assert_eq!(rows.len(), 1);
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod output;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use chrono_sql::{Database, Outcome, RowVersion, Session};
+use chrono_storage::{RocksEngine, RocksOptions, Store, Value};
+pub use config::Config;
+pub use error::{Error, Result};
+
+/// An embedded ChronoDB database.
+pub struct ChronoDb {
+    db: Database,
+    config: Config,
+    _temp: Option<tempfile::TempDir>,
+}
+
+/// The versions of one row, oldest first, from [`ChronoDb::get_change_history`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangeHistory {
+    /// The table's columns.
+    pub columns: Vec<String>,
+    /// Each committed version: timestamp, operation, the row after it.
+    pub versions: Vec<RowVersion>,
+}
+
+impl ChronoDb {
+    /// Opens (creating if needed) the database in `dir` with the default configuration.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with_config(Config::with_data_dir(dir.as_ref()))
+    }
+
+    /// Opens the database that `config` describes.
+    pub fn open_with_config(config: Config) -> Result<Self> {
+        config.validate()?;
+        let options = RocksOptions {
+            wal_enabled: config.database.wal_enabled,
+            sync_writes: config.database.sync_writes,
+            compression: config.database.compression,
+            ..RocksOptions::default()
+        };
+        let engine = RocksEngine::open(&config.database.data_file, &options)?;
+        let db = Database::new(Store::open(Arc::new(engine))?);
+        db.set_time_travel(config.features.time_travel.enabled);
+        Ok(Self {
+            db,
+            config,
+            _temp: None,
+        })
+    }
+
+    /// A database in a new temporary directory, removed when this value is dropped.
+    pub fn open_temporary() -> Result<Self> {
+        let dir = tempfile::tempdir()
+            .map_err(|e| Error::Io(format!("cannot create a temporary directory: {e}")))?;
+        let mut db = Self::open(dir.path())?;
+        db._temp = Some(dir);
+        Ok(db)
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The database directory.
+    pub fn data_dir(&self) -> PathBuf {
+        self.config.database.data_file.clone()
+    }
+
+    /// The SQL database underneath.
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    /// A session: keeps a transaction open across calls (`BEGIN` … `COMMIT`).
+    pub fn session(&self) -> Session {
+        self.db.session()
+    }
+
+    /// Runs one or more statements, each in its own transaction.
+    pub fn execute(&self, sql: &str) -> Result<Vec<Outcome>> {
+        Ok(self.db.execute(sql)?)
+    }
+
+    /// Runs statements with positional parameters (`?` or `$1`, `$2`…).
+    pub fn execute_with_params(&self, sql: &str, params: &[Value]) -> Result<Vec<Outcome>> {
+        Ok(self.db.session().execute_with_params(sql, params)?)
+    }
+
+    /// Every version of one row (by primary key), oldest first: the brief's
+    /// `get_change_history(table, id)`.
+    pub fn get_change_history(&self, table: &str, primary_key: &[Value]) -> Result<ChangeHistory> {
+        let (columns, versions) = self.db.change_history(table, primary_key)?;
+        Ok(ChangeHistory { columns, versions })
+    }
+}

@@ -179,8 +179,8 @@ pub fn list_tables(view: View<'_>) -> Result<Vec<TableDef>> {
 
 /// Writes a table's definition.
 pub fn put_table(txn: &mut Transaction, def: &TableDef) -> Result<()> {
-    let raw = serde_json::to_vec(def)
-        .map_err(|e| Error::InvalidInput(format!("catalog entry: {e}")))?;
+    let raw =
+        serde_json::to_vec(def).map_err(|e| Error::InvalidInput(format!("catalog entry: {e}")))?;
     txn.put(CATALOG_KEYSPACE, table_key(&def.name), raw)?;
     Ok(())
 }

@@ -40,21 +40,51 @@ pub struct ExecCtx<'a> {
     pub analyze: Option<Vec<Rc<NodeStats>>>,
 }
 
+/// Defers building a blocking operator (sort, aggregate, hash-join build) until its first
+/// row is asked for, so `EXPLAIN ANALYZE` charges its time to the right node.
+fn lazy<'a>(make: impl FnOnce() -> Result<RowIter<'a>> + 'a) -> RowIter<'a> {
+    let mut make = Some(make);
+    let mut inner: Option<RowIter<'a>> = None;
+    Box::new(std::iter::from_fn(move || {
+        if let Some(m) = make.take() {
+            match m() {
+                Ok(it) => inner = Some(it),
+                Err(e) => return Some(Err(e)),
+            }
+        }
+        inner.as_mut()?.next()
+    }))
+}
+
 /// Runs a plan to completion.
 pub fn collect(plan: &Plan, txn: &Transaction, stats: &StatsRegistry) -> Result<Vec<Row>> {
-    let mut ctx = ExecCtx { txn, stats, analyze: None };
+    let mut ctx = ExecCtx {
+        txn,
+        stats,
+        analyze: None,
+    };
     let mut id = 0;
     let iter = build(plan, &mut ctx, &mut id)?;
     iter.collect()
 }
 
 /// Builds the iterator of a plan. `next_id` numbers nodes in pre-order.
-pub fn build<'a>(plan: &'a Plan, ctx: &mut ExecCtx<'a>, next_id: &mut usize) -> Result<RowIter<'a>> {
+pub fn build<'a>(
+    plan: &'a Plan,
+    ctx: &mut ExecCtx<'a>,
+    next_id: &mut usize,
+) -> Result<RowIter<'a>> {
     let id = *next_id;
     *next_id += 1;
     let txn = ctx.txn;
     let iter: RowIter<'a> = match &plan.node {
-        Node::Scan { table, label: _, read_at, access, filter } => {
+        Node::Scan {
+            table,
+            label: _,
+            read_at,
+            access,
+            filter,
+        } => {
             let mut rows = scan(txn, table, *read_at, access)?;
             let filter = filter.clone();
             let mut actual = 0u64;
@@ -128,77 +158,123 @@ pub fn build<'a>(plan: &'a Plan, ctx: &mut ExecCtx<'a>, next_id: &mut usize) -> 
         }
         Node::Project { input, exprs } => {
             let input = build(input, ctx, next_id)?;
-            Box::new(input.map(move |r| r.and_then(|row| exprs.iter().map(|e| e.eval(&row)).collect())))
+            Box::new(
+                input.map(move |r| r.and_then(|row| exprs.iter().map(|e| e.eval(&row)).collect())),
+            )
         }
-        Node::HashJoin { left, right, left_keys, right_keys, kind, residual, build_left } => {
+        Node::HashJoin {
+            left,
+            right,
+            left_keys,
+            right_keys,
+            kind,
+            residual,
+            build_left,
+        } => {
             let l = build(left, ctx, next_id)?;
             let r = build(right, ctx, next_id)?;
             let right_width = right.columns.len();
-            hash_join(l, r, left_keys, right_keys, *kind, residual.as_ref(), *build_left, right_width)?
+            let kind = *kind;
+            let build_left = *build_left;
+            lazy(move || {
+                hash_join(
+                    l,
+                    r,
+                    left_keys,
+                    right_keys,
+                    kind,
+                    residual.as_ref(),
+                    build_left,
+                    right_width,
+                )
+            })
         }
-        Node::NestedLoop { left, right, kind, predicate } => {
+        Node::NestedLoop {
+            left,
+            right,
+            kind,
+            predicate,
+        } => {
             let l = build(left, ctx, next_id)?;
-            let r: Vec<Row> = build(right, ctx, next_id)?.collect::<Result<_>>()?;
+            let r_iter = build(right, ctx, next_id)?;
             let right_width = right.columns.len();
             let kind = *kind;
-            Box::new(l.flat_map(move |lr| -> Vec<Result<Row>> {
-                let lrow = match lr {
-                    Ok(x) => x,
-                    Err(e) => return vec![Err(e)],
-                };
-                let mut out = Vec::new();
-                for rrow in &r {
-                    let mut joined = lrow.clone();
-                    joined.extend(rrow.iter().cloned());
-                    match predicate.as_ref().map(|p| p.eval(&joined).and_then(|v| truth(&v))) {
-                        None | Some(Ok(Some(true))) => out.push(Ok(joined)),
-                        Some(Ok(_)) => {}
-                        Some(Err(e)) => return vec![Err(e)],
+            lazy(move || {
+                let r: Vec<Row> = r_iter.collect::<Result<_>>()?;
+                Ok(Box::new(l.flat_map(move |lr| -> Vec<Result<Row>> {
+                    let lrow = match lr {
+                        Ok(x) => x,
+                        Err(e) => return vec![Err(e)],
+                    };
+                    let mut out = Vec::new();
+                    for rrow in &r {
+                        let mut joined = lrow.clone();
+                        joined.extend(rrow.iter().cloned());
+                        match predicate
+                            .as_ref()
+                            .map(|p| p.eval(&joined).and_then(|v| truth(&v)))
+                        {
+                            None | Some(Ok(Some(true))) => out.push(Ok(joined)),
+                            Some(Ok(_)) => {}
+                            Some(Err(e)) => return vec![Err(e)],
+                        }
                     }
-                }
-                if out.is_empty() && kind == JoinKind::Left {
-                    let mut joined = lrow;
-                    joined.extend(std::iter::repeat_n(Value::Null, right_width));
-                    out.push(Ok(joined));
-                }
-                out
-            }))
+                    if out.is_empty() && kind == JoinKind::Left {
+                        let mut joined = lrow;
+                        joined.extend(std::iter::repeat_n(Value::Null, right_width));
+                        out.push(Ok(joined));
+                    }
+                    out
+                })))
+            })
         }
         Node::Aggregate { input, group, aggs } => {
             let input = build(input, ctx, next_id)?;
-            Box::new(aggregate(input, group, aggs)?.into_iter().map(Ok))
+            lazy(move || Ok(Box::new(aggregate(input, group, aggs)?.into_iter().map(Ok))))
         }
         Node::Sort { input, keys } => {
             let input = build(input, ctx, next_id)?;
-            let mut keyed = Vec::new();
-            for r in input {
-                let row = r?;
-                keyed.push((sort_key(keys, &row)?, row));
-            }
-            keyed.sort_by(|a, b| cmp_keys(keys, &a.0, &b.0));
-            Box::new(keyed.into_iter().map(|(_, r)| Ok(r)))
-        }
-        Node::TopK { input, keys, limit, offset } => {
-            let input = build(input, ctx, next_id)?;
-            let k = limit.saturating_add(*offset);
-            let mut buf: Vec<(Vec<Value>, Row)> = Vec::new();
-            let mut seq = 0usize;
-            let mut keyed_buf: Vec<(Vec<Value>, usize, Row)> = Vec::new();
-            for r in input {
-                let row = r?;
-                keyed_buf.push((sort_key(keys, &row)?, seq, row));
-                seq += 1;
-                if keyed_buf.len() >= k.saturating_mul(2).max(1024) {
-                    keyed_buf.sort_by(|a, b| cmp_keys(keys, &a.0, &b.0).then(a.1.cmp(&b.1)));
-                    keyed_buf.truncate(k);
+            lazy(move || {
+                let mut keyed = Vec::new();
+                for r in input {
+                    let row = r?;
+                    keyed.push((sort_key(keys, &row)?, row));
                 }
-            }
-            keyed_buf.sort_by(|a, b| cmp_keys(keys, &a.0, &b.0).then(a.1.cmp(&b.1)));
-            keyed_buf.truncate(k);
-            buf.extend(keyed_buf.into_iter().map(|(key, _, r)| (key, r)));
-            Box::new(buf.into_iter().skip(*offset).map(|(_, r)| Ok(r)))
+                keyed.sort_by(|a, b| cmp_keys(keys, &a.0, &b.0));
+                Ok(Box::new(keyed.into_iter().map(|(_, r)| Ok(r))))
+            })
         }
-        Node::Limit { input, limit, offset } => {
+        Node::TopK {
+            input,
+            keys,
+            limit,
+            offset,
+        } => {
+            let input = build(input, ctx, next_id)?;
+            let (limit, offset) = (*limit, *offset);
+            lazy(move || {
+                let k = limit.saturating_add(offset);
+                let mut best: Vec<(Vec<Value>, usize, Row)> = Vec::new();
+                for (seq, r) in input.enumerate() {
+                    let row = r?;
+                    best.push((sort_key(keys, &row)?, seq, row));
+                    if best.len() >= k.saturating_mul(2).max(1024) {
+                        best.sort_by(|a, b| cmp_keys(keys, &a.0, &b.0).then(a.1.cmp(&b.1)));
+                        best.truncate(k);
+                    }
+                }
+                best.sort_by(|a, b| cmp_keys(keys, &a.0, &b.0).then(a.1.cmp(&b.1)));
+                best.truncate(k);
+                Ok(Box::new(
+                    best.into_iter().skip(offset).map(|(_, _, r)| Ok(r)),
+                ))
+            })
+        }
+        Node::Limit {
+            input,
+            limit,
+            offset,
+        } => {
             let input = build(input, ctx, next_id)?;
             let it = input.skip(*offset);
             match limit {
@@ -223,7 +299,8 @@ pub fn build<'a>(plan: &'a Plan, ctx: &mut ExecCtx<'a>, next_id: &mut usize) -> 
                 Box::new(std::iter::from_fn(move || {
                     let start = Instant::now();
                     let r = inner.next();
-                    s.nanos.set(s.nanos.get() + start.elapsed().as_nanos() as u64);
+                    s.nanos
+                        .set(s.nanos.get() + start.elapsed().as_nanos() as u64);
                     if matches!(r, Some(Ok(_))) {
                         s.rows.set(s.rows.get() + 1);
                     }
@@ -250,7 +327,9 @@ pub fn scan<'a>(
         ReadAt::Current => View::Current(txn),
         ReadAt::AsOf(ts) => View::AsOf(txn.store(), ts.min(txn.read_ts())),
         ReadAt::Versions(window) => {
-            let versions = txn.store().versions(table.keyspace, KeyRange::All, txn.read_ts(), window)?;
+            let versions =
+                txn.store()
+                    .versions(table.keyspace, KeyRange::All, txn.read_ts(), window)?;
             let it = versions.filter_map(move |v| match v {
                 Err(e) => Some(Err(e.into())),
                 Ok(v) if v.op == Operation::Delete => None,
@@ -258,7 +337,11 @@ pub fn scan<'a>(
                     let raw = v.value.unwrap_or_default();
                     Some(table.decode_row(&raw).map(|mut row| {
                         row.push(Value::Timestamp(v.commit_ts as i64));
-                        row.push(v.replaced_ts.map(|t| Value::Timestamp(t as i64)).unwrap_or(Value::Null));
+                        row.push(
+                            v.replaced_ts
+                                .map(|t| Value::Timestamp(t as i64))
+                                .unwrap_or(Value::Null),
+                        );
                         (v.key, row)
                     }))
                 }
@@ -379,8 +462,17 @@ fn hash_join<'a>(
 
 enum Acc {
     Count(i64),
-    Sum { int: i64, float: f64, is_float: bool, any: bool, overflow: bool },
-    Avg { sum: f64, n: u64 },
+    Sum {
+        int: i64,
+        float: f64,
+        is_float: bool,
+        any: bool,
+        overflow: bool,
+    },
+    Avg {
+        sum: f64,
+        n: u64,
+    },
     Min(Option<Value>),
     Max(Option<Value>),
     Any(Option<Value>),
@@ -390,7 +482,13 @@ impl Acc {
     fn new(f: AggFunc) -> Acc {
         match f {
             AggFunc::CountStar | AggFunc::Count => Acc::Count(0),
-            AggFunc::Sum | AggFunc::Total => Acc::Sum { int: 0, float: 0.0, is_float: false, any: false, overflow: false },
+            AggFunc::Sum | AggFunc::Total => Acc::Sum {
+                int: 0,
+                float: 0.0,
+                is_float: false,
+                any: false,
+                overflow: false,
+            },
             AggFunc::Avg => Acc::Avg { sum: 0.0, n: 0 },
             AggFunc::Min => Acc::Min(None),
             AggFunc::Max => Acc::Max(None),
@@ -405,7 +503,13 @@ impl Acc {
                     *n += 1
                 }
             }
-            Acc::Sum { int, float, is_float, any, overflow } => match v {
+            Acc::Sum {
+                int,
+                float,
+                is_float,
+                any,
+                overflow,
+            } => match v {
                 Value::Null => {}
                 Value::Int(i) => {
                     *any = true;
@@ -482,7 +586,13 @@ impl Acc {
     fn finish(self, f: AggFunc) -> Result<Value> {
         Ok(match self {
             Acc::Count(n) => Value::Int(n),
-            Acc::Sum { int, float, is_float, any, overflow } => {
+            Acc::Sum {
+                int,
+                float,
+                is_float,
+                any,
+                overflow,
+            } => {
                 if f == AggFunc::Total {
                     Value::Float(float)
                 } else if !any {
@@ -562,10 +672,18 @@ fn cmp_keys(keys: &[SortKey], a: &[Value], b: &[Value]) -> std::cmp::Ordering {
         let o = match (x.is_null(), y.is_null()) {
             (true, true) => Equal,
             (true, false) => {
-                if k.nulls_first { Less } else { Greater }
+                if k.nulls_first {
+                    Less
+                } else {
+                    Greater
+                }
             }
             (false, true) => {
-                if k.nulls_first { Greater } else { Less }
+                if k.nulls_first {
+                    Greater
+                } else {
+                    Less
+                }
             }
             (false, false) => {
                 let o = x.total_cmp(y);

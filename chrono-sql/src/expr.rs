@@ -140,8 +140,17 @@ impl Func {
 
     fn arity(self) -> (usize, usize) {
         match self {
-            Func::Abs | Func::Lower | Func::Upper | Func::Length | Func::Floor | Func::Ceil
-            | Func::Trim | Func::LTrim | Func::RTrim | Func::TypeOf | Func::Sign => (1, 1),
+            Func::Abs
+            | Func::Lower
+            | Func::Upper
+            | Func::Length
+            | Func::Floor
+            | Func::Ceil
+            | Func::Trim
+            | Func::LTrim
+            | Func::RTrim
+            | Func::TypeOf
+            | Func::Sign => (1, 1),
             Func::NullIf | Func::Instr => (2, 2),
             Func::Round => (1, 2),
             Func::Substr => (2, 3),
@@ -493,12 +502,17 @@ impl Expr {
             Expr::Not(e) => Expr::Not(Box::new(e.fold())),
             Expr::Cmp(op, a, b) => Expr::Cmp(op, Box::new(a.fold()), Box::new(b.fold())),
             Expr::Arith(op, a, b) => Expr::Arith(op, Box::new(a.fold()), Box::new(b.fold())),
-            Expr::InList(e, l, n) => {
-                Expr::InList(Box::new(e.fold()), l.into_iter().map(Expr::fold).collect(), n)
-            }
-            Expr::Between(a, b, c, n) => {
-                Expr::Between(Box::new(a.fold()), Box::new(b.fold()), Box::new(c.fold()), n)
-            }
+            Expr::InList(e, l, n) => Expr::InList(
+                Box::new(e.fold()),
+                l.into_iter().map(Expr::fold).collect(),
+                n,
+            ),
+            Expr::Between(a, b, c, n) => Expr::Between(
+                Box::new(a.fold()),
+                Box::new(b.fold()),
+                Box::new(c.fold()),
+                n,
+            ),
             Expr::Func(f, args) => Expr::Func(f, args.into_iter().map(Expr::fold).collect()),
             other => other,
         }
@@ -596,13 +610,21 @@ fn call(f: Func, args: Vec<Value>) -> Result<Value> {
         ),
         _ if first_null || args.iter().any(Value::is_null) => Null,
         Func::Abs => match &args[0] {
-            Int(i) => Int(i.checked_abs().ok_or_else(|| Error::InvalidInput("integer overflow".into()))?),
+            Int(i) => Int(i
+                .checked_abs()
+                .ok_or_else(|| Error::InvalidInput("integer overflow".into()))?),
             Float(x) => Float(x.abs()),
             v => return Err(not_numeric("abs", v)),
         },
         Func::Sign => match &args[0] {
             Int(i) => Int(i.signum()),
-            Float(x) => Int(if *x > 0.0 { 1 } else if *x < 0.0 { -1 } else { 0 }),
+            Float(x) => Int(if *x > 0.0 {
+                1
+            } else if *x < 0.0 {
+                -1
+            } else {
+                0
+            }),
             v => return Err(not_numeric("sign", v)),
         },
         Func::Lower => Text(text_arg(&args[0]).to_lowercase()),
@@ -629,7 +651,11 @@ fn call(f: Func, args: Vec<Value>) -> Result<Value> {
         }
         Func::Floor | Func::Ceil => match &args[0] {
             Int(i) => Int(*i),
-            Float(x) => Float(if f == Func::Floor { x.floor() } else { x.ceil() }),
+            Float(x) => Float(if f == Func::Floor {
+                x.floor()
+            } else {
+                x.ceil()
+            }),
             v => return Err(not_numeric("floor/ceil", v)),
         },
         Func::Substr => {
@@ -645,7 +671,13 @@ fn call(f: Func, args: Vec<Value>) -> Result<Value> {
             };
             // SQLite semantics: 1-based; 0 and negatives count from before the start / the end.
             let n = s.len() as i64;
-            let mut from = if start > 0 { start - 1 } else if start < 0 { n + start } else { -1 };
+            let mut from = if start > 0 {
+                start - 1
+            } else if start < 0 {
+                n + start
+            } else {
+                -1
+            };
             let mut to = match len {
                 Some(l) if l >= 0 => from + l,
                 Some(l) => {
@@ -711,7 +743,10 @@ mod tests {
         let null = || Box::new(Expr::Literal(Value::Null));
         let t = || Box::new(Expr::Literal(Value::Bool(true)));
         let f = || Box::new(Expr::Literal(Value::Bool(false)));
-        assert_eq!(Expr::And(null(), f()).eval(&[]).unwrap(), Value::Bool(false));
+        assert_eq!(
+            Expr::And(null(), f()).eval(&[]).unwrap(),
+            Value::Bool(false)
+        );
         assert_eq!(Expr::And(null(), t()).eval(&[]).unwrap(), Value::Null);
         assert_eq!(Expr::Or(null(), t()).eval(&[]).unwrap(), Value::Bool(true));
         assert_eq!(Expr::Not(null()).eval(&[]).unwrap(), Value::Null);

@@ -288,7 +288,8 @@ impl Plan {
                 let _ = write!(s, "Filter {}", show_expr(predicate, &input.columns));
             }
             Node::Project { input, exprs } => {
-                let cols: Vec<String> = exprs.iter().map(|e| show_expr(e, &input.columns)).collect();
+                let cols: Vec<String> =
+                    exprs.iter().map(|e| show_expr(e, &input.columns)).collect();
                 let _ = write!(s, "Project {}", cols.join(", "));
             }
             Node::HashJoin {
@@ -304,13 +305,21 @@ impl Plan {
                     .iter()
                     .zip(right_keys)
                     .map(|(l, r)| {
-                        format!("{} = {}", show_expr(l, &left.columns), show_expr(r, &right.columns))
+                        format!(
+                            "{} = {}",
+                            show_expr(l, &left.columns),
+                            show_expr(r, &right.columns)
+                        )
                     })
                     .collect();
                 let _ = write!(
                     s,
                     "Hash join ({}) on {} build: {}",
-                    if *kind == JoinKind::Left { "left" } else { "inner" },
+                    if *kind == JoinKind::Left {
+                        "left"
+                    } else {
+                        "inner"
+                    },
                     keys.join(" AND "),
                     if *build_left { "left" } else { "right" }
                 );
@@ -318,11 +327,17 @@ impl Plan {
                     let _ = write!(s, " residual: {}", show_expr(r, &self.columns));
                 }
             }
-            Node::NestedLoop { kind, predicate, .. } => {
+            Node::NestedLoop {
+                kind, predicate, ..
+            } => {
                 let _ = write!(
                     s,
                     "Nested loop join ({})",
-                    if *kind == JoinKind::Left { "left" } else { "inner" }
+                    if *kind == JoinKind::Left {
+                        "left"
+                    } else {
+                        "inner"
+                    }
                 );
                 if let Some(p) = predicate {
                     let _ = write!(s, " on {}", show_expr(p, &self.columns));
@@ -345,7 +360,12 @@ impl Plan {
                         )
                     })
                     .collect();
-                let _ = write!(s, "Hash aggregate group by [{}] compute [{}]", g.join(", "), a.join(", "));
+                let _ = write!(
+                    s,
+                    "Hash aggregate group by [{}] compute [{}]",
+                    g.join(", "),
+                    a.join(", ")
+                );
             }
             Node::Sort { input, keys } => {
                 let _ = write!(s, "Sort by {}", show_keys(keys, &input.columns));
@@ -389,7 +409,13 @@ impl Plan {
 
 fn show_keys(keys: &[SortKey], cols: &[Column]) -> String {
     keys.iter()
-        .map(|k| format!("{}{}", show_expr(&k.expr, cols), if k.desc { " DESC" } else { "" }))
+        .map(|k| {
+            format!(
+                "{}{}",
+                show_expr(&k.expr, cols),
+                if k.desc { " DESC" } else { "" }
+            )
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }

@@ -34,11 +34,16 @@ impl Scope {
         for (i, c) in self.columns.iter().enumerate() {
             let q_ok = match qualifier {
                 None => true,
-                Some(q) => c.qualifier.as_deref().is_some_and(|cq| cq.eq_ignore_ascii_case(q)),
+                Some(q) => c
+                    .qualifier
+                    .as_deref()
+                    .is_some_and(|cq| cq.eq_ignore_ascii_case(q)),
             };
             if q_ok && c.name.eq_ignore_ascii_case(name) {
                 if found.is_some() {
-                    return Err(Error::InvalidInput(format!("ambiguous column name: {name}")));
+                    return Err(Error::InvalidInput(format!(
+                        "ambiguous column name: {name}"
+                    )));
                 }
                 found = Some(i);
             }
@@ -106,7 +111,9 @@ pub fn time_micros(lit: &TimeLiteral, params: &[Value]) -> Result<u64> {
         },
         TimeLiteral::Param(i) => match params.get(i.wrapping_sub(1)) {
             Some(Value::Timestamp(t)) => *t,
-            Some(Value::Int(s)) => s.checked_mul(1_000_000).ok_or_else(|| bad(&s.to_string()))?,
+            Some(Value::Int(s)) => s
+                .checked_mul(1_000_000)
+                .ok_or_else(|| bad(&s.to_string()))?,
             Some(Value::Float(f)) => (f * 1e6).round() as i64,
             Some(Value::Text(s)) => {
                 return time_micros(&TimeLiteral::Text(s.clone()), params);
@@ -142,7 +149,11 @@ fn seconds_to_micros(text: &str) -> Option<i64> {
     if !whole.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let w: i64 = if whole.is_empty() { 0 } else { whole.parse().ok()? };
+    let w: i64 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().ok()?
+    };
     let mut f: i64 = 0;
     for (i, b) in frac.bytes().enumerate() {
         if i < 6 {
@@ -172,7 +183,10 @@ fn function_args(f: &sql::Function) -> Result<(Vec<&sql::FunctionArgExpr>, bool)
     match &f.args {
         sql::FunctionArguments::None => Ok((vec![], false)),
         sql::FunctionArguments::List(list) => {
-            let distinct = matches!(list.duplicate_treatment, Some(sql::DuplicateTreatment::Distinct));
+            let distinct = matches!(
+                list.duplicate_treatment,
+                Some(sql::DuplicateTreatment::Distinct)
+            );
             let mut out = Vec::new();
             for a in &list.args {
                 match a {
@@ -182,7 +196,9 @@ fn function_args(f: &sql::Function) -> Result<(Vec<&sql::FunctionArgExpr>, bool)
             }
             Ok((out, distinct))
         }
-        sql::FunctionArguments::Subquery(_) => Err(Error::Unsupported("subquery as function argument".into())),
+        sql::FunctionArguments::Subquery(_) => {
+            Err(Error::Unsupported("subquery as function argument".into()))
+        }
     }
 }
 
@@ -229,9 +245,9 @@ fn contains_aggregate(e: &sql::Expr) -> bool {
         | E::IsTrue(expr)
         | E::IsFalse(expr)
         | E::Cast { expr, .. } => contains_aggregate(expr),
-        E::Between { expr, low, high, .. } => {
-            contains_aggregate(expr) || contains_aggregate(low) || contains_aggregate(high)
-        }
+        E::Between {
+            expr, low, high, ..
+        } => contains_aggregate(expr) || contains_aggregate(low) || contains_aggregate(high),
         E::In { expr, target, .. } => {
             contains_aggregate(expr)
                 || matches!(target, sql::InTarget::List(l) if l.iter().any(contains_aggregate))
@@ -239,7 +255,12 @@ fn contains_aggregate(e: &sql::Expr) -> bool {
         E::Like { expr, pattern, .. } | E::ILike { expr, pattern, .. } => {
             contains_aggregate(expr) || contains_aggregate(pattern)
         }
-        E::Case { operand, conditions, else_result, .. } => {
+        E::Case {
+            operand,
+            conditions,
+            else_result,
+            ..
+        } => {
             operand.as_deref().is_some_and(contains_aggregate)
                 || conditions
                     .iter()
@@ -279,7 +300,13 @@ impl<'a> Planner<'a> {
     }
 
     fn sub(&self) -> Planner<'a> {
-        let mut p = Planner::new(self.txn, self.params, self.clauses, self.stats, self.estimator);
+        let mut p = Planner::new(
+            self.txn,
+            self.params,
+            self.clauses,
+            self.stats,
+            self.estimator,
+        );
         p.time_travel = self.time_travel;
         p
     }
@@ -322,7 +349,11 @@ impl<'a> Planner<'a> {
                     }
                     None => None,
                 };
-                return Ok(self.agg_column(AggCall { func, arg, distinct }));
+                return Ok(self.agg_column(AggCall {
+                    func,
+                    arg,
+                    distinct,
+                }));
             }
             if !contains_aggregate(e)
                 && let Ok(plain) = self.bind_plain(e, scope)
@@ -397,20 +428,47 @@ impl<'a> Planner<'a> {
             }
             E::IsNull(x) => Expr::IsNull(b(self, x)?, false),
             E::IsNotNull(x) => Expr::IsNull(b(self, x)?, true),
-            E::IsTrue(x) => Expr::IsDistinct(b(self, x)?, Box::new(Expr::Literal(Value::Bool(true))), true),
-            E::IsFalse(x) => Expr::IsDistinct(b(self, x)?, Box::new(Expr::Literal(Value::Bool(false))), true),
-            E::IsNotTrue(x) => Expr::IsDistinct(b(self, x)?, Box::new(Expr::Literal(Value::Bool(true))), false),
-            E::IsNotFalse(x) => Expr::IsDistinct(b(self, x)?, Box::new(Expr::Literal(Value::Bool(false))), false),
+            E::IsTrue(x) => Expr::IsDistinct(
+                b(self, x)?,
+                Box::new(Expr::Literal(Value::Bool(true))),
+                true,
+            ),
+            E::IsFalse(x) => Expr::IsDistinct(
+                b(self, x)?,
+                Box::new(Expr::Literal(Value::Bool(false))),
+                true,
+            ),
+            E::IsNotTrue(x) => Expr::IsDistinct(
+                b(self, x)?,
+                Box::new(Expr::Literal(Value::Bool(true))),
+                false,
+            ),
+            E::IsNotFalse(x) => Expr::IsDistinct(
+                b(self, x)?,
+                Box::new(Expr::Literal(Value::Bool(false))),
+                false,
+            ),
             E::IsDistinctFrom(x, y) => Expr::IsDistinct(b(self, x)?, b(self, y)?, false),
             E::IsNotDistinctFrom(x, y) => Expr::IsDistinct(b(self, x)?, b(self, y)?, true),
-            E::Between { expr, negated, low, high } => {
-                Expr::Between(b(self, expr)?, b(self, low)?, b(self, high)?, *negated)
-            }
-            E::In { expr, target, negated, .. } => {
+            E::Between {
+                expr,
+                negated,
+                low,
+                high,
+            } => Expr::Between(b(self, expr)?, b(self, low)?, b(self, high)?, *negated),
+            E::In {
+                expr,
+                target,
+                negated,
+                ..
+            } => {
                 let x = b(self, expr)?;
                 match target {
                     sql::InTarget::List(list) => {
-                        let items = list.iter().map(|i| self.bind(i, scope)).collect::<Result<_>>()?;
+                        let items = list
+                            .iter()
+                            .map(|i| self.bind(i, scope))
+                            .collect::<Result<_>>()?;
                         Expr::InList(x, items, *negated)
                     }
                     sql::InTarget::Subquery(q) => {
@@ -432,35 +490,68 @@ impl<'a> Planner<'a> {
                     other => return Err(Error::Unsupported(format!("IN {other}"))),
                 }
             }
-            E::Like { negated, expr, pattern, escape_char, any, .. }
-            | E::ILike { negated, expr, pattern, escape_char, any, .. } => {
+            E::Like {
+                negated,
+                expr,
+                pattern,
+                escape_char,
+                any,
+                ..
+            }
+            | E::ILike {
+                negated,
+                expr,
+                pattern,
+                escape_char,
+                any,
+                ..
+            } => {
                 if *any {
                     return Err(Error::Unsupported("LIKE ANY".into()));
                 }
                 let esc = match escape_char.as_deref() {
                     None => None,
                     Some(sql::Expr::Value(v)) => match &v.value {
-                        sql::Value::SingleQuotedString(s) if s.chars().count() == 1 => s.chars().next(),
-                        _ => return Err(Error::InvalidInput("ESCAPE expects one character".into())),
+                        sql::Value::SingleQuotedString(s) if s.chars().count() == 1 => {
+                            s.chars().next()
+                        }
+                        _ => {
+                            return Err(Error::InvalidInput("ESCAPE expects one character".into()));
+                        }
                     },
-                    Some(_) => return Err(Error::InvalidInput("ESCAPE expects one character".into())),
+                    Some(_) => {
+                        return Err(Error::InvalidInput("ESCAPE expects one character".into()));
+                    }
                 };
                 Expr::Like(b(self, expr)?, b(self, pattern)?, *negated, esc)
             }
-            E::Case { operand, conditions, else_result, .. } => {
+            E::Case {
+                operand,
+                conditions,
+                else_result,
+                ..
+            } => {
                 let operand = operand.as_deref().map(|o| b(self, o)).transpose()?;
                 let mut whens = Vec::with_capacity(conditions.len());
                 for c in conditions {
-                    whens.push((self.bind(&c.condition, scope)?, self.bind(&c.result, scope)?));
+                    whens.push((
+                        self.bind(&c.condition, scope)?,
+                        self.bind(&c.result, scope)?,
+                    ));
                 }
                 let otherwise = else_result.as_deref().map(|x| b(self, x)).transpose()?;
                 Expr::Case(operand, whens, otherwise)
             }
-            E::Cast { expr, data_type, .. } => {
-                Expr::Cast(b(self, expr)?, DataType::parse(&data_type.to_string())?)
-            }
+            E::Cast {
+                expr, data_type, ..
+            } => Expr::Cast(b(self, expr)?, DataType::parse(&data_type.to_string())?),
             E::Function(f) => self.bind_function(f, scope)?,
-            E::Substring { expr, substring_from, substring_for, .. } => {
+            E::Substring {
+                expr,
+                substring_from,
+                substring_for,
+                ..
+            } => {
                 let mut args = vec![self.bind(expr, scope)?];
                 args.push(match substring_from {
                     Some(x) => self.bind(x, scope)?,
@@ -471,7 +562,12 @@ impl<'a> Planner<'a> {
                 }
                 Expr::Func(Func::Substr, args)
             }
-            E::Trim { expr, trim_where, trim_what, .. } => {
+            E::Trim {
+                expr,
+                trim_where,
+                trim_what,
+                ..
+            } => {
                 if trim_what.is_some() {
                     return Err(Error::Unsupported("TRIM(… FROM …)".into()));
                 }
@@ -491,7 +587,12 @@ impl<'a> Planner<'a> {
                         "a scalar subquery returned more than one row".into(),
                     ));
                 }
-                Expr::Literal(rows.into_iter().next().and_then(|mut r| r.pop()).unwrap_or(Value::Null))
+                Expr::Literal(
+                    rows.into_iter()
+                        .next()
+                        .and_then(|mut r| r.pop())
+                        .unwrap_or(Value::Null),
+                )
             }
             E::Exists { subquery, negated } => {
                 let rows = self.run_subquery(subquery, None)?;
@@ -522,7 +623,10 @@ impl<'a> Planner<'a> {
             return Ok(Expr::Column(i));
         }
         if qualifier.is_none()
-            && let Some(pos) = self.aliases.iter().position(|(a, _)| a.eq_ignore_ascii_case(name))
+            && let Some(pos) = self
+                .aliases
+                .iter()
+                .position(|(a, _)| a.eq_ignore_ascii_case(name))
         {
             // A select-list alias (HAVING order_count > 5). Remove it while binding its
             // expression so that an alias naming itself cannot recurse.
@@ -546,7 +650,9 @@ impl<'a> Planner<'a> {
                         .map_err(|_| Error::InvalidInput(format!("invalid number {n}")))?,
                 ),
             },
-            sql::Value::SingleQuotedString(s) | sql::Value::DoubleQuotedString(s) => Value::Text(s.clone()),
+            sql::Value::SingleQuotedString(s) | sql::Value::DoubleQuotedString(s) => {
+                Value::Text(s.clone())
+            }
             sql::Value::Boolean(b) => Value::Bool(*b),
             sql::Value::Null => Value::Null,
             sql::Value::HexStringLiteral(h) => Value::Blob(decode_hex(h)?),
@@ -570,7 +676,9 @@ impl<'a> Planner<'a> {
         let name = object_name(&f.name)?;
         let (args, distinct) = function_args(f)?;
         if distinct {
-            return Err(Error::InvalidInput(format!("DISTINCT is only allowed in aggregates, not {name}()")));
+            return Err(Error::InvalidInput(format!(
+                "DISTINCT is only allowed in aggregates, not {name}()"
+            )));
         }
         let func = Func::by_name(&name, args.len())
             .ok_or_else(|| Error::NotFound(format!("no such function: {name}")))?;
@@ -634,19 +742,28 @@ impl<'a> Planner<'a> {
             match p.bind(e, &Scope::default())?.eval(&[])? {
                 Value::Int(n) if n >= 0 => Ok(n as usize),
                 Value::Int(_) => Ok(if what == "LIMIT" { usize::MAX } else { 0 }),
-                v => Err(Error::InvalidInput(format!("{what} must be an integer, got {v}"))),
+                v => Err(Error::InvalidInput(format!(
+                    "{what} must be an integer, got {v}"
+                ))),
             }
         };
         Ok(match &q.limit_clause {
             None => (None, 0),
             Some(sql::LimitClause::LimitOffset { limit, offset, .. }) => {
-                let l = limit.as_ref().map(|e| count(self, e, "LIMIT")).transpose()?;
-                let o = offset.as_ref().map(|o| count(self, &o.value, "OFFSET")).transpose()?;
+                let l = limit
+                    .as_ref()
+                    .map(|e| count(self, e, "LIMIT"))
+                    .transpose()?;
+                let o = offset
+                    .as_ref()
+                    .map(|o| count(self, &o.value, "OFFSET"))
+                    .transpose()?;
                 (l, o.unwrap_or(0))
             }
-            Some(sql::LimitClause::OffsetCommaLimit { offset, limit }) => {
-                (Some(count(self, limit, "LIMIT")?), count(self, offset, "OFFSET")?)
-            }
+            Some(sql::LimitClause::OffsetCommaLimit { offset, limit }) => (
+                Some(count(self, limit, "LIMIT")?),
+                count(self, offset, "OFFSET")?,
+            ),
         })
     }
 
@@ -660,15 +777,25 @@ impl<'a> Planner<'a> {
                 .map(|e| self.bind(e, &Scope::default()))
                 .collect::<Result<_>>()?;
             if *width.get_or_insert(row.len()) != row.len() {
-                return Err(Error::InvalidInput("all VALUES rows must have the same number of values".into()));
+                return Err(Error::InvalidInput(
+                    "all VALUES rows must have the same number of values".into(),
+                ));
             }
             rows.push(row);
         }
         let n = rows.len() as f64;
         let columns = (0..width.unwrap_or(0))
-            .map(|i| Column { qualifier: None, name: format!("column{}", i + 1) })
+            .map(|i| Column {
+                qualifier: None,
+                name: format!("column{}", i + 1),
+            })
             .collect();
-        Ok(Plan { node: Node::Values { rows }, est_rows: n, estimator: "exact", columns })
+        Ok(Plan {
+            node: Node::Values { rows },
+            est_rows: n,
+            estimator: "exact",
+            columns,
+        })
     }
 
     fn plan_select(
@@ -678,7 +805,8 @@ impl<'a> Planner<'a> {
         limit: Option<usize>,
         offset: usize,
     ) -> Result<Plan> {
-        if s.top.is_some() || s.into.is_some() || !s.lateral_views.is_empty() || s.qualify.is_some() {
+        if s.top.is_some() || s.into.is_some() || !s.lateral_views.is_empty() || s.qualify.is_some()
+        {
             return Err(Error::Unsupported("this SELECT form".into()));
         }
         let (input, scope) = self.plan_from(&s.from, s.selection.as_ref())?;
@@ -697,9 +825,8 @@ impl<'a> Planner<'a> {
         let aggregated = !group_asts.is_empty()
             || s.having.is_some()
             || s.projection.iter().any(|i| match i {
-                sql::SelectItem::UnnamedExpr(e) | sql::SelectItem::ExprWithAlias { expr: e, .. } => {
-                    contains_aggregate(e)
-                }
+                sql::SelectItem::UnnamedExpr(e)
+                | sql::SelectItem::ExprWithAlias { expr: e, .. } => contains_aggregate(e),
                 _ => false,
             })
             || order_by.iter().any(|o| contains_aggregate(&o.expr));
@@ -714,8 +841,14 @@ impl<'a> Planner<'a> {
                         let n = self.position(&v.value, s.projection.len())?;
                         match &s.projection[n] {
                             sql::SelectItem::UnnamedExpr(e)
-                            | sql::SelectItem::ExprWithAlias { expr: e, .. } => self.bind(e, &scope)?,
-                            _ => return Err(Error::InvalidInput("GROUP BY position points at *".into())),
+                            | sql::SelectItem::ExprWithAlias { expr: e, .. } => {
+                                self.bind(e, &scope)?
+                            }
+                            _ => {
+                                return Err(Error::InvalidInput(
+                                    "GROUP BY position points at *".into(),
+                                ));
+                            }
                         }
                     }
                     _ => {
@@ -727,7 +860,10 @@ impl<'a> Planner<'a> {
                 };
                 group.push(e);
             }
-            self.agg = Some(AggCtx { group, aggs: Vec::new() });
+            self.agg = Some(AggCtx {
+                group,
+                aggs: Vec::new(),
+            });
         }
 
         // Projection.
@@ -737,11 +873,16 @@ impl<'a> Planner<'a> {
             match item {
                 sql::SelectItem::Wildcard(_) => {
                     if aggregated {
-                        return Err(Error::InvalidInput("SELECT * with GROUP BY or aggregates".into()));
+                        return Err(Error::InvalidInput(
+                            "SELECT * with GROUP BY or aggregates".into(),
+                        ));
                     }
                     for (i, c) in scope.columns.iter().enumerate() {
                         exprs.push(Expr::Column(i));
-                        columns.push(Column { qualifier: None, name: c.name.clone() });
+                        columns.push(Column {
+                            qualifier: None,
+                            name: c.name.clone(),
+                        });
                     }
                 }
                 sql::SelectItem::QualifiedWildcard(kind, _) => {
@@ -751,9 +892,15 @@ impl<'a> Planner<'a> {
                     };
                     let mut any = false;
                     for (i, c) in scope.columns.iter().enumerate() {
-                        if c.qualifier.as_deref().is_some_and(|cq| cq.eq_ignore_ascii_case(&q)) {
+                        if c.qualifier
+                            .as_deref()
+                            .is_some_and(|cq| cq.eq_ignore_ascii_case(&q))
+                        {
                             exprs.push(Expr::Column(i));
-                            columns.push(Column { qualifier: None, name: c.name.clone() });
+                            columns.push(Column {
+                                qualifier: None,
+                                name: c.name.clone(),
+                            });
                             any = true;
                         }
                     }
@@ -763,11 +910,17 @@ impl<'a> Planner<'a> {
                 }
                 sql::SelectItem::UnnamedExpr(e) => {
                     exprs.push(self.bind(e, &scope)?);
-                    columns.push(Column { qualifier: None, name: display_name(e) });
+                    columns.push(Column {
+                        qualifier: None,
+                        name: display_name(e),
+                    });
                 }
                 sql::SelectItem::ExprWithAlias { expr, alias } => {
                     exprs.push(self.bind(expr, &scope)?);
-                    columns.push(Column { qualifier: None, name: alias.value.clone() });
+                    columns.push(Column {
+                        qualifier: None,
+                        name: alias.value.clone(),
+                    });
                 }
                 sql::SelectItem::ExprWithAliases { .. } => {
                     return Err(Error::Unsupported("multiple aliases".into()));
@@ -796,7 +949,9 @@ impl<'a> Planner<'a> {
                 sql::Expr::Identifier(id)
                     if scope.resolve(None, &id.value).ok().flatten().is_none() || aggregated =>
                 {
-                    columns.iter().position(|c| c.name.eq_ignore_ascii_case(&id.value))
+                    columns
+                        .iter()
+                        .position(|c| c.name.eq_ignore_ascii_case(&id.value))
                 }
                 _ => None,
             };
@@ -813,7 +968,10 @@ impl<'a> Planner<'a> {
                                 ));
                             }
                             exprs.push(e);
-                            columns.push(Column { qualifier: None, name: format!("_order{extra}") });
+                            columns.push(Column {
+                                qualifier: None,
+                                name: format!("_order{extra}"),
+                            });
                             extra += 1;
                             exprs.len() - 1
                         }
@@ -829,15 +987,29 @@ impl<'a> Planner<'a> {
         }
 
         if let Some(ctx) = self.agg.take() {
-            let est = if ctx.group.is_empty() { 1.0 } else { (plan.est_rows / 10.0).max(1.0) };
+            let est = if ctx.group.is_empty() {
+                1.0
+            } else {
+                (plan.est_rows / 10.0).max(1.0)
+            };
             let mut agg_cols: Vec<Column> = ctx
                 .group
                 .iter()
-                .map(|g| Column { qualifier: None, name: crate::plan::show_expr(g, &plan.columns) })
+                .map(|g| Column {
+                    qualifier: None,
+                    name: crate::plan::show_expr(g, &plan.columns),
+                })
                 .collect();
-            agg_cols.extend((0..ctx.aggs.len()).map(|i| Column { qualifier: None, name: format!("_agg{i}") }));
+            agg_cols.extend((0..ctx.aggs.len()).map(|i| Column {
+                qualifier: None,
+                name: format!("_agg{i}"),
+            }));
             plan = Plan {
-                node: Node::Aggregate { input: Box::new(plan), group: ctx.group, aggs: ctx.aggs },
+                node: Node::Aggregate {
+                    input: Box::new(plan),
+                    group: ctx.group,
+                    aggs: ctx.aggs,
+                },
                 est_rows: est,
                 estimator: "heuristic",
                 columns: agg_cols,
@@ -848,7 +1020,10 @@ impl<'a> Planner<'a> {
         }
         let est = plan.est_rows;
         plan = Plan {
-            node: Node::Project { input: Box::new(plan), exprs },
+            node: Node::Project {
+                input: Box::new(plan),
+                exprs,
+            },
             est_rows: est,
             estimator: "exact",
             columns: columns.clone(),
@@ -858,7 +1033,14 @@ impl<'a> Planner<'a> {
                 return Err(Error::Unsupported("DISTINCT ON".into()));
             }
             let est = plan.est_rows;
-            plan = Plan { node: Node::Distinct { input: Box::new(plan) }, est_rows: est, estimator: "heuristic", columns: columns.clone() };
+            plan = Plan {
+                node: Node::Distinct {
+                    input: Box::new(plan),
+                },
+                est_rows: est,
+                estimator: "heuristic",
+                columns: columns.clone(),
+            };
         }
         let visible = columns.len() - extra;
         self.finish(plan, &[], limit, offset, &keys, Some(visible))
@@ -868,7 +1050,9 @@ impl<'a> Planner<'a> {
         match v {
             sql::Value::Number(s, _) => match s.parse::<usize>() {
                 Ok(k) if k >= 1 && k <= n => Ok(k - 1),
-                _ => Err(Error::InvalidInput(format!("position {s} is not in the select list (1..{n})"))),
+                _ => Err(Error::InvalidInput(format!(
+                    "position {s} is not in the select list (1..{n})"
+                ))),
             },
             _ => Err(Error::InvalidInput("expected a position".into())),
         }
@@ -887,7 +1071,9 @@ impl<'a> Planner<'a> {
     ) -> Result<Plan> {
         let mut keys = keys.to_vec();
         if !order_by.is_empty() {
-            let scope = Scope { columns: plan.columns.clone() };
+            let scope = Scope {
+                columns: plan.columns.clone(),
+            };
             for o in order_by {
                 let expr = match &o.expr {
                     sql::Expr::Value(v) if matches!(v.value, sql::Value::Number(..)) => {
@@ -896,7 +1082,11 @@ impl<'a> Planner<'a> {
                     e => self.bind(e, &scope)?,
                 };
                 let desc = matches!(o.options.sort, Some(sql::OrderBySort::Desc));
-                keys.push(SortKey { expr, desc, nulls_first: o.options.nulls_first.unwrap_or(!desc) });
+                keys.push(SortKey {
+                    expr,
+                    desc,
+                    nulls_first: o.options.nulls_first.unwrap_or(!desc),
+                });
             }
         }
         let columns = plan.columns.clone();
@@ -904,19 +1094,45 @@ impl<'a> Planner<'a> {
         if !keys.is_empty() {
             plan = match limit {
                 Some(l) => Plan {
-                    node: Node::TopK { input: Box::new(plan), keys, limit: l, offset },
+                    node: Node::TopK {
+                        input: Box::new(plan),
+                        keys,
+                        limit: l,
+                        offset,
+                    },
                     est_rows: est.min(l as f64),
                     estimator: "exact",
                     columns: columns.clone(),
                 },
-                None => Plan { node: Node::Sort { input: Box::new(plan), keys }, est_rows: est, estimator: "exact", columns: columns.clone() },
+                None => Plan {
+                    node: Node::Sort {
+                        input: Box::new(plan),
+                        keys,
+                    },
+                    est_rows: est,
+                    estimator: "exact",
+                    columns: columns.clone(),
+                },
             };
             if limit.is_none() && offset > 0 {
-                plan = Plan { node: Node::Limit { input: Box::new(plan), limit: None, offset }, est_rows: (est - offset as f64).max(0.0), estimator: "exact", columns: columns.clone() };
+                plan = Plan {
+                    node: Node::Limit {
+                        input: Box::new(plan),
+                        limit: None,
+                        offset,
+                    },
+                    est_rows: (est - offset as f64).max(0.0),
+                    estimator: "exact",
+                    columns: columns.clone(),
+                };
             }
         } else if limit.is_some() || offset > 0 {
             plan = Plan {
-                node: Node::Limit { input: Box::new(plan), limit, offset },
+                node: Node::Limit {
+                    input: Box::new(plan),
+                    limit,
+                    offset,
+                },
                 est_rows: limit.map(|l| est.min(l as f64)).unwrap_or(est),
                 estimator: "exact",
                 columns: columns.clone(),
@@ -927,7 +1143,10 @@ impl<'a> Planner<'a> {
         {
             let est = plan.est_rows;
             plan = Plan {
-                node: Node::Project { input: Box::new(plan), exprs: (0..v).map(Expr::Column).collect() },
+                node: Node::Project {
+                    input: Box::new(plan),
+                    exprs: (0..v).map(Expr::Column).collect(),
+                },
                 est_rows: est,
                 estimator: "exact",
                 columns: columns[..v].to_vec(),
@@ -941,15 +1160,24 @@ impl<'a> Planner<'a> {
     // ----------------------------------------------------------------------------------
 
     /// The read time of a table reference: its own clause, else its FROM list's.
-    fn read_at_for(&self, name_loc: Option<Location>, from_loc: Option<Location>) -> Result<ReadAt> {
+    fn read_at_for(
+        &self,
+        name_loc: Option<Location>,
+        from_loc: Option<Location>,
+    ) -> Result<ReadAt> {
         let own = name_loc.and_then(|l| self.clauses.iter().find(|c| c.target == Target::Table(l)));
-        let list = from_loc.and_then(|l| self.clauses.iter().find(|c| c.target == Target::FromList(l)));
+        let list = from_loc.and_then(|l| {
+            self.clauses
+                .iter()
+                .find(|c| c.target == Target::FromList(l))
+        });
         let Some(clause) = own.or(list) else {
             return Ok(ReadAt::Current);
         };
         if !self.time_travel {
             return Err(Error::Unsupported(
-                "time travel is disabled in the configuration (features.time_travel.enabled)".into(),
+                "time travel is disabled in the configuration (features.time_travel.enabled)"
+                    .into(),
             ));
         }
         let t = |l: &TimeLiteral| time_micros(l, self.params);
@@ -965,11 +1193,16 @@ impl<'a> Planner<'a> {
     pub fn table_at(&self, name: &str, read_at: ReadAt) -> Result<TableDef> {
         match read_at {
             ReadAt::Current => catalog::require_table(View::Current(self.txn), name),
+            // The definition as of `ts`; for a table created after `ts`, its current
+            // definition (it had no rows then), as temporal SQL databases do.
             ReadAt::AsOf(ts) => {
                 let ts = ts.min(self.txn.read_ts());
-                catalog::get_table(View::AsOf(self.txn.store(), ts), name)?.ok_or_else(|| {
+                if let Some(def) = catalog::get_table(View::AsOf(self.txn.store(), ts), name)? {
+                    return Ok(def);
+                }
+                catalog::get_table(View::Current(self.txn), name)?.ok_or_else(|| {
                     Error::NotFound(format!(
-                        "no such table: {name} (as of {})",
+                        "no such table: {name} (neither now nor as of {})",
                         crate::plan::format_ts(ts)
                     ))
                 })
@@ -985,7 +1218,13 @@ impl<'a> Planner<'a> {
 
     fn relation(&mut self, factor: &sql::TableFactor, from_loc: Option<Location>) -> Result<Plan> {
         match factor {
-            sql::TableFactor::Table { name, alias, args, version, .. } => {
+            sql::TableFactor::Table {
+                name,
+                alias,
+                args,
+                version,
+                ..
+            } => {
                 if args.is_some() {
                     return Err(Error::Unsupported("table functions".into()));
                 }
@@ -993,7 +1232,8 @@ impl<'a> Planner<'a> {
                 let mut read_at = self.read_at_for(first_location(name), from_loc)?;
                 if let Some(v) = version {
                     read_at = match v {
-                        sql::TableVersion::ForSystemTimeAsOf(e) | sql::TableVersion::TimestampAsOf(e) => {
+                        sql::TableVersion::ForSystemTimeAsOf(e)
+                        | sql::TableVersion::TimestampAsOf(e) => {
                             let v = self.bind(e, &Scope::default())?.eval(&[])?;
                             ReadAt::AsOf(time_micros(&value_time_literal(v)?, self.params)?)
                         }
@@ -1001,28 +1241,48 @@ impl<'a> Planner<'a> {
                     };
                 }
                 let def = self.table_at(&table_name, read_at)?;
-                let label = alias.as_ref().map(|a| a.name.value.clone()).unwrap_or_else(|| table_name.clone());
+                let label = alias
+                    .as_ref()
+                    .map(|a| a.name.value.clone())
+                    .unwrap_or_else(|| table_name.clone());
                 let q = Some(label.to_ascii_lowercase());
                 let mut columns: Vec<Column> = def
                     .columns
                     .iter()
-                    .map(|c| Column { qualifier: q.clone(), name: c.name.clone() })
+                    .map(|c| Column {
+                        qualifier: q.clone(),
+                        name: c.name.clone(),
+                    })
                     .collect();
                 if matches!(read_at, ReadAt::Versions(_)) {
                     for n in ["_system_from", "_system_to"] {
-                        columns.push(Column { qualifier: q.clone(), name: n.into() });
+                        columns.push(Column {
+                            qualifier: q.clone(),
+                            name: n.into(),
+                        });
                     }
                 }
                 let stats = self.stats.table(&def.name);
                 let est = self.estimator.estimate_scan(stats.as_ref(), None);
                 Ok(Plan {
-                    node: Node::Scan { table: Arc::new(def), label, read_at, access: Access::Full, filter: None },
+                    node: Node::Scan {
+                        table: Arc::new(def),
+                        label,
+                        read_at,
+                        access: Access::Full,
+                        filter: None,
+                    },
                     est_rows: est,
                     estimator: self.estimator.name(),
                     columns,
                 })
             }
-            sql::TableFactor::Derived { subquery, alias, lateral, .. } => {
+            sql::TableFactor::Derived {
+                subquery,
+                alias,
+                lateral,
+                ..
+            } => {
                 if *lateral {
                     return Err(Error::Unsupported("LATERAL".into()));
                 }
@@ -1043,9 +1303,18 @@ impl<'a> Planner<'a> {
     }
 
     /// Plans the FROM list with the WHERE clause pushed down as far as it goes.
-    fn plan_from(&mut self, from: &[sql::TableWithJoins], selection: Option<&sql::Expr>) -> Result<(Plan, Scope)> {
+    fn plan_from(
+        &mut self,
+        from: &[sql::TableWithJoins],
+        selection: Option<&sql::Expr>,
+    ) -> Result<(Plan, Scope)> {
         if from.is_empty() {
-            let plan = Plan { node: Node::Values { rows: vec![vec![]] }, est_rows: 1.0, estimator: "exact", columns: vec![] };
+            let plan = Plan {
+                node: Node::Values { rows: vec![vec![]] },
+                est_rows: 1.0,
+                estimator: "exact",
+                columns: vec![],
+            };
             let scope = Scope::default();
             let plan = match selection {
                 Some(w) => {
@@ -1069,11 +1338,18 @@ impl<'a> Planner<'a> {
                 _ => None,
             };
             rels.push(self.relation(&twj.relation, from_loc)?);
-            steps.push(Step { kind: JoinKind::Inner, on: None });
+            steps.push(Step {
+                kind: JoinKind::Inner,
+                on: None,
+            });
             for j in &twj.joins {
                 let (kind, constraint) = match &j.join_operator {
-                    sql::JoinOperator::Join(c) | sql::JoinOperator::Inner(c) => (JoinKind::Inner, c),
-                    sql::JoinOperator::Left(c) | sql::JoinOperator::LeftOuter(c) => (JoinKind::Left, c),
+                    sql::JoinOperator::Join(c) | sql::JoinOperator::Inner(c) => {
+                        (JoinKind::Inner, c)
+                    }
+                    sql::JoinOperator::Left(c) | sql::JoinOperator::LeftOuter(c) => {
+                        (JoinKind::Left, c)
+                    }
                     sql::JoinOperator::CrossJoin(c) => (JoinKind::Inner, c),
                     other => return Err(Error::Unsupported(format!("join {other:?}"))),
                 };
@@ -1163,7 +1439,10 @@ impl<'a> Planner<'a> {
         let mut rels: Vec<Option<Plan>> = rels.into_iter().map(Some).collect();
         for (r, slot) in rels.iter_mut().enumerate() {
             let off = offsets[r];
-            let local: Vec<Expr> = pushed[r].iter().map(|e| e.map_columns(&|c| c - off)).collect();
+            let local: Vec<Expr> = pushed[r]
+                .iter()
+                .map(|e| e.map_columns(&|c| c - off))
+                .collect();
             if let Some(plan) = slot.take() {
                 *slot = Some(self.push_filter(plan, local));
             }
@@ -1216,9 +1495,15 @@ impl<'a> Planner<'a> {
             columns.extend(right.columns.iter().cloned());
             let (l, r) = (plan.est_rows, right.est_rows);
             plan = if left_keys.is_empty() {
-                let est = (l * r * if residual.is_empty() { 1.0 } else { 0.1 }).max(if kind == JoinKind::Left { l } else { 0.0 });
+                let est = (l * r * if residual.is_empty() { 1.0 } else { 0.1 })
+                    .max(if kind == JoinKind::Left { l } else { 0.0 });
                 Plan {
-                    node: Node::NestedLoop { left: Box::new(plan), right: Box::new(right), kind, predicate: Expr::all_of(residual) },
+                    node: Node::NestedLoop {
+                        left: Box::new(plan),
+                        right: Box::new(right),
+                        kind,
+                        predicate: Expr::all_of(residual),
+                    },
                     est_rows: est,
                     estimator: "heuristic",
                     columns,
@@ -1257,7 +1542,14 @@ impl<'a> Planner<'a> {
         if conjuncts.is_empty() {
             return plan;
         }
-        let Node::Scan { table, read_at, access, filter: existing, .. } = &mut plan.node else {
+        let Node::Scan {
+            table,
+            read_at,
+            access,
+            filter: existing,
+            ..
+        } = &mut plan.node
+        else {
             let pred = Expr::all_of(conjuncts).unwrap_or(Expr::Literal(Value::Bool(true)));
             return filter(plan, pred);
         };
@@ -1294,7 +1586,10 @@ fn decode_hex(h: &str) -> Result<Vec<u8>> {
     }
     (0..h.len())
         .step_by(2)
-        .map(|i| u8::from_str_radix(&h[i..i + 2], 16).map_err(|_| Error::InvalidInput(format!("invalid hex literal x'{h}'"))))
+        .map(|i| {
+            u8::from_str_radix(&h[i..i + 2], 16)
+                .map_err(|_| Error::InvalidInput(format!("invalid hex literal x'{h}'")))
+        })
         .collect()
 }
 
@@ -1302,14 +1597,24 @@ fn decode_hex(h: &str) -> Result<Vec<u8>> {
 pub fn filter(plan: Plan, predicate: Expr) -> Plan {
     let est = plan.est_rows * crate::stats::selectivity(None, &predicate).clamp(0.0, 1.0);
     let columns = plan.columns.clone();
-    Plan { node: Node::Filter { input: Box::new(plan), predicate }, est_rows: est, estimator: "heuristic", columns }
+    Plan {
+        node: Node::Filter {
+            input: Box::new(plan),
+            predicate,
+        },
+        est_rows: est,
+        estimator: "heuristic",
+        columns,
+    }
 }
 
 /// A column name for an unaliased select item, like SQLite's (the expression's text).
 fn display_name(e: &sql::Expr) -> String {
     match e {
         sql::Expr::Identifier(i) => i.value.clone(),
-        sql::Expr::CompoundIdentifier(parts) => parts.last().map(|p| p.value.clone()).unwrap_or_default(),
+        sql::Expr::CompoundIdentifier(parts) => {
+            parts.last().map(|p| p.value.clone()).unwrap_or_default()
+        }
         other => other.to_string(),
     }
 }
@@ -1318,7 +1623,12 @@ fn display_name(e: &sql::Expr) -> String {
 type KeyBound = Option<(Value, bool)>;
 
 /// Picks the cheapest way to find rows matching `conjuncts` (over the table's columns).
-fn choose_access(table: &TableDef, conjuncts: &[Expr], stats: &StatsRegistry, estimator: &dyn CardinalityEstimator) -> Access {
+fn choose_access(
+    table: &TableDef,
+    conjuncts: &[Expr],
+    stats: &StatsRegistry,
+    estimator: &dyn CardinalityEstimator,
+) -> Access {
     // Per column: an equality literal, and range bounds.
     let n = table.columns.len();
     let mut eq: Vec<Option<Value>> = vec![None; n];
@@ -1369,9 +1679,8 @@ fn choose_access(table: &TableDef, conjuncts: &[Expr], stats: &StatsRegistry, es
         let vals: Vec<Value> = pk.iter().filter_map(|&c| eq[c].clone()).collect();
         return Access::Key(encoding::encode_key(&vals));
     }
-    let prefix_eq = |cols: &[usize]| -> Vec<Value> {
-        cols.iter().map_while(|&c| eq[c].clone()).collect()
-    };
+    let prefix_eq =
+        |cols: &[usize]| -> Vec<Value> { cols.iter().map_while(|&c| eq[c].clone()).collect() };
     let range_on = |c: usize, prefix: Vec<u8>| -> Option<KeyRange> {
         if lower[c].is_none() && upper[c].is_none() {
             return None;
@@ -1414,7 +1723,11 @@ fn choose_access(table: &TableDef, conjuncts: &[Expr], stats: &StatsRegistry, es
         let f: Vec<Expr> = cols
             .iter()
             .map(|(c, v)| match v {
-                Some(v) => Expr::Cmp(CmpOp::Eq, Box::new(Expr::Column(*c)), Box::new(Expr::Literal(v.clone()))),
+                Some(v) => Expr::Cmp(
+                    CmpOp::Eq,
+                    Box::new(Expr::Column(*c)),
+                    Box::new(Expr::Literal(v.clone())),
+                ),
                 None => Expr::Literal(Value::Bool(true)),
             })
             .collect();
@@ -1425,8 +1738,16 @@ fn choose_access(table: &TableDef, conjuncts: &[Expr], stats: &StatsRegistry, es
         let p = prefix_eq(pk);
         let key_prefix = encoding::encode_key(&p);
         if !p.is_empty() {
-            let rows = est_for(&pk[..p.len()].iter().map(|&c| (c, eq[c].clone())).collect::<Vec<_>>());
-            consider(rows * 0.9, Access::KeyRange(KeyRange::Prefix(key_prefix.clone())));
+            let rows = est_for(
+                &pk[..p.len()]
+                    .iter()
+                    .map(|&c| (c, eq[c].clone()))
+                    .collect::<Vec<_>>(),
+            );
+            consider(
+                rows * 0.9,
+                Access::KeyRange(KeyRange::Prefix(key_prefix.clone())),
+            );
         }
         if let Some(&next) = pk.get(p.len())
             && let Some(r) = range_on(next, key_prefix)
@@ -1438,9 +1759,21 @@ fn choose_access(table: &TableDef, conjuncts: &[Expr], stats: &StatsRegistry, es
         let p = prefix_eq(&ix.columns);
         let key_prefix = encoding::encode_key(&p);
         if !p.is_empty() {
-            let rows = est_for(&ix.columns[..p.len()].iter().map(|&c| (c, eq[c].clone())).collect::<Vec<_>>());
-            let rows = if ix.unique && p.len() == ix.columns.len() { rows.min(1.0) } else { rows };
-            consider(rows * 1.5, Access::Index(ix.clone(), KeyRange::Prefix(key_prefix.clone())));
+            let rows = est_for(
+                &ix.columns[..p.len()]
+                    .iter()
+                    .map(|&c| (c, eq[c].clone()))
+                    .collect::<Vec<_>>(),
+            );
+            let rows = if ix.unique && p.len() == ix.columns.len() {
+                rows.min(1.0)
+            } else {
+                rows
+            };
+            consider(
+                rows * 1.5,
+                Access::Index(ix.clone(), KeyRange::Prefix(key_prefix.clone())),
+            );
         }
         if let Some(&next) = ix.columns.get(p.len())
             && let Some(r) = range_on(next, key_prefix)
@@ -1462,14 +1795,32 @@ fn cat(prefix: &[u8], v: &Value) -> Vec<u8> {
 
 impl Planner<'_> {
     /// A scan of `def` (current state) with `predicate` pushed in, for UPDATE and DELETE.
-    pub fn scan_plan(&mut self, def: TableDef, label: String, predicate: Option<Expr>) -> Result<Plan> {
+    pub fn scan_plan(
+        &mut self,
+        def: TableDef,
+        label: String,
+        predicate: Option<Expr>,
+    ) -> Result<Plan> {
         let q = Some(label.to_ascii_lowercase());
-        let columns = def.columns.iter().map(|c| Column { qualifier: q.clone(), name: c.name.clone() }).collect();
+        let columns = def
+            .columns
+            .iter()
+            .map(|c| Column {
+                qualifier: q.clone(),
+                name: c.name.clone(),
+            })
+            .collect();
         let stats = self.stats.table(&def.name);
         let plan = Plan {
             est_rows: self.estimator.estimate_scan(stats.as_ref(), None),
             estimator: self.estimator.name(),
-            node: Node::Scan { table: Arc::new(def), label, read_at: ReadAt::Current, access: Access::Full, filter: None },
+            node: Node::Scan {
+                table: Arc::new(def),
+                label,
+                read_at: ReadAt::Current,
+                access: Access::Full,
+                filter: None,
+            },
             columns,
         };
         Ok(self.push_filter(plan, predicate.map(Expr::conjuncts).unwrap_or_default()))

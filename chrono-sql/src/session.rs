@@ -67,7 +67,10 @@ impl Prepared {
 
     /// True for statements that only read (queries and EXPLAIN of queries).
     pub fn is_query(&self) -> bool {
-        matches!(self.statement, sql::Statement::Query(_) | sql::Statement::Explain { .. })
+        matches!(
+            self.statement,
+            sql::Statement::Query(_) | sql::Statement::Explain { .. }
+        )
     }
 }
 
@@ -78,11 +81,21 @@ pub fn parse(sql_text: &str) -> Result<Vec<Prepared>> {
     let statements = Parser::new(&dialect)
         .with_tokens_with_locations(lifted.tokens)
         .parse_statements()
-        .map_err(|e| Error::Syntax(e.to_string().trim_start_matches("sql parser error: ").to_string()))?;
+        .map_err(|e| {
+            Error::Syntax(
+                e.to_string()
+                    .trim_start_matches("sql parser error: ")
+                    .to_string(),
+            )
+        })?;
     let clauses = Arc::new(lifted.clauses);
     Ok(statements
         .into_iter()
-        .map(|statement| Prepared { statement, clauses: clauses.clone(), param_count: lifted.param_count })
+        .map(|statement| Prepared {
+            statement,
+            clauses: clauses.clone(),
+            param_count: lifted.param_count,
+        })
         .collect())
 }
 
@@ -148,24 +161,34 @@ impl Database {
     /// Turns `AS OF` / `FOR SYSTEM_TIME` on or off (on by default). Off, a query that uses
     /// them fails with a clear error; history is still kept.
     pub fn set_time_travel(&self, enabled: bool) {
-        self.shared.time_travel.store(enabled, std::sync::atomic::Ordering::Relaxed);
+        self.shared
+            .time_travel
+            .store(enabled, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Inserts rows (values for `columns`, in that order; other columns get their
     /// defaults) into `table` in one transaction, with every check an INSERT makes.
-    pub fn insert_rows(&self, table: &str, columns: &[String], rows: Vec<Vec<Value>>) -> Result<Option<u64>> {
+    pub fn insert_rows(
+        &self,
+        table: &str,
+        columns: &[String],
+        rows: Vec<Vec<Value>>,
+    ) -> Result<Option<u64>> {
         let mut txn = self.store().begin();
         let def = catalog::require_table(View::Current(&txn), table)?;
         let mut targets = Vec::with_capacity(columns.len());
         for c in columns {
-            targets.push(
-                def.column_index(c)
-                    .ok_or_else(|| Error::NotFound(format!("table {} has no column named {c}", def.name)))?,
-            );
+            targets.push(def.column_index(c).ok_or_else(|| {
+                Error::NotFound(format!("table {} has no column named {c}", def.name))
+            })?);
         }
         let mut defaults = Vec::with_capacity(def.columns.len());
         for (i, col) in def.columns.iter().enumerate() {
-            defaults.push(if targets.contains(&i) { Value::Null } else { self.default_value(&txn, col)? });
+            defaults.push(if targets.contains(&i) {
+                Value::Null
+            } else {
+                self.default_value(&txn, col)?
+            });
         }
         for values in rows {
             if values.len() != targets.len() {
@@ -187,7 +210,11 @@ impl Database {
 
     /// A new session.
     pub fn session(&self) -> Session {
-        Session { db: self.clone(), txn: None, principal: None }
+        Session {
+            db: self.clone(),
+            txn: None,
+            principal: None,
+        }
     }
 
     /// Runs `sql` in a new session (autocommit).
@@ -196,11 +223,18 @@ impl Database {
     }
 
     /// Every version of the row of `table` with primary key `key`, oldest first.
-    pub fn change_history(&self, table: &str, key: &[Value]) -> Result<(Vec<String>, Vec<RowVersion>)> {
+    pub fn change_history(
+        &self,
+        table: &str,
+        key: &[Value],
+    ) -> Result<(Vec<String>, Vec<RowVersion>)> {
         let txn = self.store().begin_read_only(u64::MAX);
         let def = catalog::require_table(View::Current(&txn), table)?;
         if def.primary_key.is_empty() {
-            return Err(Error::InvalidInput(format!("table {} has no primary key", def.name)));
+            return Err(Error::InvalidInput(format!(
+                "table {} has no primary key",
+                def.name
+            )));
         }
         if key.len() != def.primary_key.len() {
             return Err(Error::InvalidInput(format!(
@@ -215,14 +249,20 @@ impl Database {
             let col = &def.columns[c];
             pk.push(col.data_type.coerce(v.clone(), &col.name)?);
         }
-        let versions = self.store().history(def.keyspace, &encoding::encode_key(&pk), txn.read_ts())?;
+        let versions =
+            self.store()
+                .history(def.keyspace, &encoding::encode_key(&pk), txn.read_ts())?;
         let columns = def.columns.iter().map(|c| c.name.clone()).collect();
         let mut out = Vec::with_capacity(versions.len());
         for v in versions {
             out.push(RowVersion {
                 commit_ts: v.commit_ts,
                 op: v.op,
-                row: v.value.as_deref().map(|raw| def.decode_row(raw)).transpose()?,
+                row: v
+                    .value
+                    .as_deref()
+                    .map(|raw| def.decode_row(raw))
+                    .transpose()?,
             });
         }
         Ok((columns, out))
@@ -264,7 +304,11 @@ impl Session {
     }
 
     /// Runs every statement of `sql_text` with positional parameters (`?` or `$1`…).
-    pub fn execute_with_params(&mut self, sql_text: &str, params: &[Value]) -> Result<Vec<Outcome>> {
+    pub fn execute_with_params(
+        &mut self,
+        sql_text: &str,
+        params: &[Value],
+    ) -> Result<Vec<Outcome>> {
         let mut out = Vec::new();
         for p in parse(sql_text)? {
             out.push(self.run(&p, params)?);
@@ -285,22 +329,41 @@ impl Session {
         match &p.statement {
             sql::Statement::StartTransaction { .. } => {
                 if self.txn.is_some() {
-                    return Err(Error::TransactionState("a transaction is already open".into()));
+                    return Err(Error::TransactionState(
+                        "a transaction is already open".into(),
+                    ));
                 }
                 let mut t = store.begin();
                 t.set_principal(self.principal.clone());
                 self.txn = Some(t);
-                return Ok(Outcome::Done { tag: "BEGIN".into(), commit_ts: None });
+                return Ok(Outcome::Done {
+                    tag: "BEGIN".into(),
+                    commit_ts: None,
+                });
             }
             sql::Statement::Commit { .. } => {
-                let t = self.txn.take().ok_or_else(|| Error::TransactionState("no transaction is open".into()))?;
+                let t = self
+                    .txn
+                    .take()
+                    .ok_or_else(|| Error::TransactionState("no transaction is open".into()))?;
                 let info = t.commit()?;
-                return Ok(Outcome::Done { tag: "COMMIT".into(), commit_ts: info.map(|i| i.commit_ts) });
+                return Ok(Outcome::Done {
+                    tag: "COMMIT".into(),
+                    commit_ts: info.map(|i| i.commit_ts),
+                });
             }
-            sql::Statement::Rollback { savepoint: None, .. } => {
-                let t = self.txn.take().ok_or_else(|| Error::TransactionState("no transaction is open".into()))?;
+            sql::Statement::Rollback {
+                savepoint: None, ..
+            } => {
+                let t = self
+                    .txn
+                    .take()
+                    .ok_or_else(|| Error::TransactionState("no transaction is open".into()))?;
                 t.rollback();
-                return Ok(Outcome::Done { tag: "ROLLBACK".into(), commit_ts: None });
+                return Ok(Outcome::Done {
+                    tag: "ROLLBACK".into(),
+                    commit_ts: None,
+                });
             }
             _ => {}
         }
@@ -323,7 +386,10 @@ impl Session {
                 Ok(info) => {
                     let ts = info.map(|i| i.commit_ts);
                     return Ok(match outcome {
-                        Outcome::Affected { affected, .. } => Outcome::Affected { affected, commit_ts: ts },
+                        Outcome::Affected { affected, .. } => Outcome::Affected {
+                            affected,
+                            commit_ts: ts,
+                        },
                         Outcome::Done { tag, .. } => Outcome::Done { tag, commit_ts: ts },
                         rows => rows,
                     });
@@ -350,15 +416,27 @@ fn table_scope(def: &TableDef, label: &str) -> Scope {
         columns: def
             .columns
             .iter()
-            .map(|c| crate::plan::Column { qualifier: q.clone(), name: c.name.clone() })
+            .map(|c| crate::plan::Column {
+                qualifier: q.clone(),
+                name: c.name.clone(),
+            })
             .collect(),
     }
 }
 
 impl Database {
-    fn planner<'a>(&'a self, txn: &'a Transaction, p: &'a Prepared, params: &'a [Value], estimator: &'a dyn CardinalityEstimator) -> Planner<'a> {
+    fn planner<'a>(
+        &'a self,
+        txn: &'a Transaction,
+        p: &'a Prepared,
+        params: &'a [Value],
+        estimator: &'a dyn CardinalityEstimator,
+    ) -> Planner<'a> {
         let mut planner = Planner::new(txn, params, &p.clauses, &self.shared.stats, estimator);
-        planner.time_travel = self.shared.time_travel.load(std::sync::atomic::Ordering::Relaxed);
+        planner.time_travel = self
+            .shared
+            .time_travel
+            .load(std::sync::atomic::Ordering::Relaxed);
         planner
     }
 
@@ -369,11 +447,18 @@ impl Database {
             sql::Statement::Query(q) => {
                 let plan = self.planner(txn, p, params, est).plan_query(q)?;
                 let rows = exec::collect(&plan, txn, &self.shared.stats)?;
-                Ok(Outcome::Rows { columns: plan.columns.iter().map(|c| c.name.clone()).collect(), rows })
+                Ok(Outcome::Rows {
+                    columns: plan.columns.iter().map(|c| c.name.clone()).collect(),
+                    rows,
+                })
             }
-            sql::Statement::Explain { analyze, statement, .. } => {
+            sql::Statement::Explain {
+                analyze, statement, ..
+            } => {
                 let sql::Statement::Query(q) = &**statement else {
-                    return Err(Error::Unsupported("EXPLAIN of statements other than queries".into()));
+                    return Err(Error::Unsupported(
+                        "EXPLAIN of statements other than queries".into(),
+                    ));
                 };
                 let plan = self.planner(txn, p, params, est).plan_query(q)?;
                 Ok(self.explain(&plan, txn, *analyze)?)
@@ -381,16 +466,25 @@ impl Database {
             sql::Statement::Analyze(a) => {
                 let names = match &a.table_name {
                     Some(n) => vec![object_name(n)?],
-                    None => catalog::list_tables(View::Current(txn))?.into_iter().map(|t| t.name).collect(),
+                    None => catalog::list_tables(View::Current(txn))?
+                        .into_iter()
+                        .map(|t| t.name)
+                        .collect(),
                 };
                 for name in names {
                     let def = catalog::require_table(View::Current(txn), &name)?;
-                    let rows: Vec<Vec<Value>> = exec::scan(txn, &def, ReadAt::Current, &Access::Full)?
-                        .map(|r| r.map(|(_, row)| row))
-                        .collect::<Result<_>>()?;
-                    self.shared.stats.set_table(&def.name, TableStats::compute(def.columns.len(), &rows));
+                    let rows: Vec<Vec<Value>> =
+                        exec::scan(txn, &def, ReadAt::Current, &Access::Full)?
+                            .map(|r| r.map(|(_, row)| row))
+                            .collect::<Result<_>>()?;
+                    self.shared
+                        .stats
+                        .set_table(&def.name, TableStats::compute(def.columns.len(), &rows));
                 }
-                Ok(Outcome::Done { tag: "ANALYZE".into(), commit_ts: None })
+                Ok(Outcome::Done {
+                    tag: "ANALYZE".into(),
+                    commit_ts: None,
+                })
             }
             sql::Statement::Insert(ins) => {
                 txn.record_statement(&p.text());
@@ -416,11 +510,19 @@ impl Database {
                 txn.record_statement(&p.text());
                 self.alter_table(txn, at, p, params, est)
             }
-            sql::Statement::Drop { object_type, if_exists, names, .. } => {
+            sql::Statement::Drop {
+                object_type,
+                if_exists,
+                names,
+                ..
+            } => {
                 txn.record_statement(&p.text());
                 self.drop(txn, object_type, *if_exists, names)
             }
-            other => Err(Error::Unsupported(format!("statement {}", first_words(&other.to_string())))),
+            other => Err(Error::Unsupported(format!(
+                "statement {}",
+                first_words(&other.to_string())
+            ))),
         }
     }
 
@@ -429,8 +531,14 @@ impl Database {
         let mut columns = vec!["node".to_string(), "estimated_rows".to_string()];
         let mut stats = Vec::new();
         if analyze {
-            stats = (0..nodes.len()).map(|_| std::rc::Rc::new(NodeStats::default())).collect();
-            let mut ctx = ExecCtx { txn, stats: &self.shared.stats, analyze: Some(stats.clone()) };
+            stats = (0..nodes.len())
+                .map(|_| std::rc::Rc::new(NodeStats::default()))
+                .collect();
+            let mut ctx = ExecCtx {
+                txn,
+                stats: &self.shared.stats,
+                analyze: Some(stats.clone()),
+            };
             let mut id = 0;
             for r in exec::build(plan, &mut ctx, &mut id)? {
                 r?;
@@ -476,18 +584,36 @@ impl Database {
     fn check_row(def: &TableDef, row: Vec<Value>) -> Result<Vec<Value>> {
         let mut out = Vec::with_capacity(row.len());
         for (v, col) in row.into_iter().zip(&def.columns) {
-            let v = col.data_type.coerce(v, &format!("{}.{}", def.name, col.name))?;
+            let v = col
+                .data_type
+                .coerce(v, &format!("{}.{}", def.name, col.name))?;
             if v.is_null() && !col.nullable {
-                return Err(Error::Constraint(format!("NOT NULL constraint failed: {}.{}", def.name, col.name)));
+                return Err(Error::Constraint(format!(
+                    "NOT NULL constraint failed: {}.{}",
+                    def.name, col.name
+                )));
             }
             out.push(v);
         }
         Ok(out)
     }
 
-    fn insert(&self, txn: &mut Transaction, ins: &sql::Insert, p: &Prepared, params: &[Value], est: &dyn CardinalityEstimator) -> Result<Outcome> {
-        if ins.on.is_some() || ins.returning.is_some() || ins.or.is_some() || !ins.assignments.is_empty() {
-            return Err(Error::Unsupported("INSERT … ON CONFLICT / RETURNING / OR / SET".into()));
+    fn insert(
+        &self,
+        txn: &mut Transaction,
+        ins: &sql::Insert,
+        p: &Prepared,
+        params: &[Value],
+        est: &dyn CardinalityEstimator,
+    ) -> Result<Outcome> {
+        if ins.on.is_some()
+            || ins.returning.is_some()
+            || ins.or.is_some()
+            || !ins.assignments.is_empty()
+        {
+            return Err(Error::Unsupported(
+                "INSERT … ON CONFLICT / RETURNING / OR / SET".into(),
+            ));
         }
         let name = match &ins.table {
             sql::TableObject::TableName(n) => object_name(n)?,
@@ -500,9 +626,9 @@ impl Database {
             let mut t = Vec::with_capacity(ins.columns.len());
             for c in &ins.columns {
                 let cname = object_name(c)?;
-                let i = def
-                    .column_index(&cname)
-                    .ok_or_else(|| Error::NotFound(format!("table {} has no column named {cname}", def.name)))?;
+                let i = def.column_index(&cname).ok_or_else(|| {
+                    Error::NotFound(format!("table {} has no column named {cname}", def.name))
+                })?;
                 if t.contains(&i) {
                     return Err(Error::InvalidInput(format!("column {cname} given twice")));
                 }
@@ -510,7 +636,10 @@ impl Database {
             }
             t
         };
-        let source = ins.source.as_ref().ok_or_else(|| Error::Unsupported("INSERT without VALUES or SELECT".into()))?;
+        let source = ins
+            .source
+            .as_ref()
+            .ok_or_else(|| Error::Unsupported("INSERT without VALUES or SELECT".into()))?;
         let rows = {
             let plan = self.planner(txn, p, params, est).plan_query(source)?;
             if plan.columns.len() != targets.len() {
@@ -525,7 +654,11 @@ impl Database {
         };
         let mut defaults = Vec::with_capacity(def.columns.len());
         for (i, col) in def.columns.iter().enumerate() {
-            defaults.push(if targets.contains(&i) { Value::Null } else { self.default_value(txn, col)? });
+            defaults.push(if targets.contains(&i) {
+                Value::Null
+            } else {
+                self.default_value(txn, col)?
+            });
         }
         let mut n = 0;
         for values in rows {
@@ -537,14 +670,28 @@ impl Database {
             insert_row(txn, &def, row)?;
             n += 1;
         }
-        Ok(Outcome::Affected { affected: n, commit_ts: None })
+        Ok(Outcome::Affected {
+            affected: n,
+            commit_ts: None,
+        })
     }
 
     /// Plans a single-table scan for UPDATE/DELETE and returns the matching rows with keys.
-    fn matching_rows(&self, txn: &Transaction, name: &sql::ObjectName, alias: Option<&sql::TableAlias>, selection: Option<&sql::Expr>, p: &Prepared, params: &[Value], est: &dyn CardinalityEstimator) -> Result<(TableDef, Scope, Vec<(Vec<u8>, Vec<Value>)>)> {
+    fn matching_rows(
+        &self,
+        txn: &Transaction,
+        name: &sql::ObjectName,
+        alias: Option<&sql::TableAlias>,
+        selection: Option<&sql::Expr>,
+        p: &Prepared,
+        params: &[Value],
+        est: &dyn CardinalityEstimator,
+    ) -> Result<(TableDef, Scope, Vec<(Vec<u8>, Vec<Value>)>)> {
         let table = object_name(name)?;
         let def = catalog::require_table(View::Current(txn), &table)?;
-        let label = alias.map(|a| a.name.value.clone()).unwrap_or_else(|| def.name.clone());
+        let label = alias
+            .map(|a| a.name.value.clone())
+            .unwrap_or_else(|| def.name.clone());
         let scope = table_scope(&def, &label);
         let mut planner = self.planner(txn, p, params, est);
         let pred = selection.map(|s| planner.bind(s, &scope)).transpose()?;
@@ -565,14 +712,35 @@ impl Database {
         Ok((def, scope, out))
     }
 
-    fn update(&self, txn: &mut Transaction, upd: &sql::Update, p: &Prepared, params: &[Value], est: &dyn CardinalityEstimator) -> Result<Outcome> {
-        if upd.from.is_some() || upd.returning.is_some() || !upd.table.joins.is_empty() || upd.limit.is_some() {
-            return Err(Error::Unsupported("UPDATE … FROM / RETURNING / JOIN / LIMIT".into()));
+    fn update(
+        &self,
+        txn: &mut Transaction,
+        upd: &sql::Update,
+        p: &Prepared,
+        params: &[Value],
+        est: &dyn CardinalityEstimator,
+    ) -> Result<Outcome> {
+        if upd.from.is_some()
+            || upd.returning.is_some()
+            || !upd.table.joins.is_empty()
+            || upd.limit.is_some()
+        {
+            return Err(Error::Unsupported(
+                "UPDATE … FROM / RETURNING / JOIN / LIMIT".into(),
+            ));
         }
         let sql::TableFactor::Table { name, alias, .. } = &upd.table.relation else {
             return Err(Error::Unsupported("UPDATE of a non-table".into()));
         };
-        let (def, scope, rows) = self.matching_rows(txn, name, alias.as_ref(), upd.selection.as_ref(), p, params, est)?;
+        let (def, scope, rows) = self.matching_rows(
+            txn,
+            name,
+            alias.as_ref(),
+            upd.selection.as_ref(),
+            p,
+            params,
+            est,
+        )?;
         let mut sets = Vec::with_capacity(upd.assignments.len());
         {
             let mut planner = self.planner(txn, p, params, est);
@@ -597,12 +765,28 @@ impl Database {
             update_row(txn, &def, &key, &old, new)?;
             n += 1;
         }
-        Ok(Outcome::Affected { affected: n, commit_ts: None })
+        Ok(Outcome::Affected {
+            affected: n,
+            commit_ts: None,
+        })
     }
 
-    fn delete(&self, txn: &mut Transaction, del: &sql::Delete, p: &Prepared, params: &[Value], est: &dyn CardinalityEstimator) -> Result<Outcome> {
-        if del.using.is_some() || del.returning.is_some() || del.limit.is_some() || !del.tables.is_empty() {
-            return Err(Error::Unsupported("DELETE … USING / RETURNING / LIMIT".into()));
+    fn delete(
+        &self,
+        txn: &mut Transaction,
+        del: &sql::Delete,
+        p: &Prepared,
+        params: &[Value],
+        est: &dyn CardinalityEstimator,
+    ) -> Result<Outcome> {
+        if del.using.is_some()
+            || del.returning.is_some()
+            || del.limit.is_some()
+            || !del.tables.is_empty()
+        {
+            return Err(Error::Unsupported(
+                "DELETE … USING / RETURNING / LIMIT".into(),
+            ));
         }
         let from = match &del.from {
             sql::FromTable::WithFromKeyword(f) | sql::FromTable::WithoutKeyword(f) => f,
@@ -613,35 +797,59 @@ impl Database {
         let sql::TableFactor::Table { name, alias, .. } = &twj.relation else {
             return Err(Error::Unsupported("DELETE from a non-table".into()));
         };
-        let (def, _, rows) = self.matching_rows(txn, name, alias.as_ref(), del.selection.as_ref(), p, params, est)?;
+        let (def, _, rows) = self.matching_rows(
+            txn,
+            name,
+            alias.as_ref(),
+            del.selection.as_ref(),
+            p,
+            params,
+            est,
+        )?;
         let n = rows.len() as u64;
         for (key, old) in rows {
             delete_row(txn, &def, &key, &old)?;
         }
-        Ok(Outcome::Affected { affected: n, commit_ts: None })
+        Ok(Outcome::Affected {
+            affected: n,
+            commit_ts: None,
+        })
     }
 
     fn create_table(&self, txn: &mut Transaction, ct: &sql::CreateTable) -> Result<Outcome> {
         if ct.query.is_some() || ct.like.is_some() || ct.clone.is_some() {
-            return Err(Error::Unsupported("CREATE TABLE … AS / LIKE / CLONE".into()));
+            return Err(Error::Unsupported(
+                "CREATE TABLE … AS / LIKE / CLONE".into(),
+            ));
         }
         let name = object_name(&ct.name)?;
         if catalog::get_table(View::Current(txn), &name)?.is_some() {
             if ct.if_not_exists {
-                return Ok(Outcome::Done { tag: "CREATE TABLE".into(), commit_ts: None });
+                return Ok(Outcome::Done {
+                    tag: "CREATE TABLE".into(),
+                    commit_ts: None,
+                });
             }
             return Err(Error::AlreadyExists(format!("table {name} already exists")));
         }
         if ct.columns.is_empty() {
-            return Err(Error::InvalidInput(format!("table {name} needs at least one column")));
+            return Err(Error::InvalidInput(format!(
+                "table {name} needs at least one column"
+            )));
         }
         let store = txn.store().clone();
         let mut columns: Vec<ColumnDef> = Vec::with_capacity(ct.columns.len());
         let mut primary_key: Vec<usize> = Vec::new();
         let mut unique_sets: Vec<Vec<usize>> = Vec::new();
         for (i, c) in ct.columns.iter().enumerate() {
-            if columns.iter().any(|x| x.name.eq_ignore_ascii_case(&c.name.value)) {
-                return Err(Error::InvalidInput(format!("duplicate column name: {}", c.name.value)));
+            if columns
+                .iter()
+                .any(|x| x.name.eq_ignore_ascii_case(&c.name.value))
+            {
+                return Err(Error::InvalidInput(format!(
+                    "duplicate column name: {}",
+                    c.name.value
+                )));
             }
             let mut col = ColumnDef {
                 name: c.name.value.clone(),
@@ -657,7 +865,9 @@ impl Database {
                     sql::ColumnOption::Default(e) => col.default = Some(e.to_string()),
                     sql::ColumnOption::PrimaryKey(_) => {
                         if !primary_key.is_empty() {
-                            return Err(Error::InvalidInput(format!("table {name} has more than one primary key")));
+                            return Err(Error::InvalidInput(format!(
+                                "table {name} has more than one primary key"
+                            )));
                         }
                         primary_key.push(i);
                     }
@@ -665,7 +875,10 @@ impl Database {
                     sql::ColumnOption::ForeignKey(fk) => {
                         col.references = Some((
                             object_name(&fk.foreign_table)?,
-                            fk.referred_columns.first().map(|r| r.value.clone()).unwrap_or_default(),
+                            fk.referred_columns
+                                .first()
+                                .map(|r| r.value.clone())
+                                .unwrap_or_default(),
                         ));
                     }
                     other => return Err(Error::Unsupported(format!("column option {other}"))),
@@ -684,21 +897,30 @@ impl Database {
             match tc {
                 sql::TableConstraint::PrimaryKey(pk) => {
                     if !primary_key.is_empty() {
-                        return Err(Error::InvalidInput(format!("table {name} has more than one primary key")));
+                        return Err(Error::InvalidInput(format!(
+                            "table {name} has more than one primary key"
+                        )));
                     }
                     for n in ident_list(&pk.columns)? {
                         primary_key.push(find(&n)?);
                     }
                 }
                 sql::TableConstraint::Unique(u) => {
-                    let cols = ident_list(&u.columns)?.iter().map(|n| find(n)).collect::<Result<_>>()?;
+                    let cols = ident_list(&u.columns)?
+                        .iter()
+                        .map(|n| find(n))
+                        .collect::<Result<_>>()?;
                     unique_sets.push(cols);
                 }
                 sql::TableConstraint::ForeignKey(fk) => {
                     let table = object_name(&fk.foreign_table)?;
                     for (i, c) in fk.columns.iter().enumerate() {
                         let col = find(&c.value)?;
-                        let referred = fk.referred_columns.get(i).map(|r| r.value.clone()).unwrap_or_default();
+                        let referred = fk
+                            .referred_columns
+                            .get(i)
+                            .map(|r| r.value.clone())
+                            .unwrap_or_default();
                         fks.push((col, (table.clone(), referred)));
                     }
                 }
@@ -724,9 +946,18 @@ impl Database {
                 unique: true,
             });
         }
-        let def = TableDef { name, keyspace: catalog::new_keyspace(&store)?, columns, primary_key, indexes };
+        let def = TableDef {
+            name,
+            keyspace: catalog::new_keyspace(&store)?,
+            columns,
+            primary_key,
+            indexes,
+        };
         catalog::put_table(txn, &def)?;
-        Ok(Outcome::Done { tag: "CREATE TABLE".into(), commit_ts: None })
+        Ok(Outcome::Done {
+            tag: "CREATE TABLE".into(),
+            commit_ts: None,
+        })
     }
 
     fn create_index(&self, txn: &mut Transaction, ci: &sql::CreateIndex) -> Result<Outcome> {
@@ -737,25 +968,43 @@ impl Database {
         let mut def = catalog::require_table(View::Current(txn), &table)?;
         let cols: Vec<usize> = ident_list(&ci.columns)?
             .iter()
-            .map(|n| def.column_index(n).ok_or_else(|| Error::NotFound(format!("no such column: {n}"))))
+            .map(|n| {
+                def.column_index(n)
+                    .ok_or_else(|| Error::NotFound(format!("no such column: {n}")))
+            })
             .collect::<Result<_>>()?;
         let name = match &ci.name {
             Some(n) => object_name(n)?,
             None => format!(
                 "{}_{}_idx",
                 def.name,
-                cols.iter().map(|&i| def.columns[i].name.as_str()).collect::<Vec<_>>().join("_")
+                cols.iter()
+                    .map(|&i| def.columns[i].name.as_str())
+                    .collect::<Vec<_>>()
+                    .join("_")
             )
             .to_ascii_lowercase(),
         };
         let all = catalog::list_tables(View::Current(txn))?;
-        if all.iter().flat_map(|t| &t.indexes).any(|ix| ix.name.eq_ignore_ascii_case(&name)) {
+        if all
+            .iter()
+            .flat_map(|t| &t.indexes)
+            .any(|ix| ix.name.eq_ignore_ascii_case(&name))
+        {
             if ci.if_not_exists {
-                return Ok(Outcome::Done { tag: "CREATE INDEX".into(), commit_ts: None });
+                return Ok(Outcome::Done {
+                    tag: "CREATE INDEX".into(),
+                    commit_ts: None,
+                });
             }
             return Err(Error::AlreadyExists(format!("index {name} already exists")));
         }
-        let ix = IndexDef { name, keyspace: catalog::new_keyspace(txn.store())?, columns: cols, unique: ci.unique };
+        let ix = IndexDef {
+            name,
+            keyspace: catalog::new_keyspace(txn.store())?,
+            columns: cols,
+            unique: ci.unique,
+        };
         let rows: Vec<(Vec<u8>, Vec<Value>)> =
             exec::scan(txn, &def, ReadAt::Current, &Access::Full)?.collect::<Result<_>>()?;
         for (key, row) in rows {
@@ -766,27 +1015,48 @@ impl Database {
         }
         def.indexes.push(ix);
         catalog::put_table(txn, &def)?;
-        Ok(Outcome::Done { tag: "CREATE INDEX".into(), commit_ts: None })
+        Ok(Outcome::Done {
+            tag: "CREATE INDEX".into(),
+            commit_ts: None,
+        })
     }
 
-    fn alter_table(&self, txn: &mut Transaction, at: &sql::AlterTable, p: &Prepared, params: &[Value], est: &dyn CardinalityEstimator) -> Result<Outcome> {
+    fn alter_table(
+        &self,
+        txn: &mut Transaction,
+        at: &sql::AlterTable,
+        p: &Prepared,
+        params: &[Value],
+        est: &dyn CardinalityEstimator,
+    ) -> Result<Outcome> {
         let name = object_name(&at.name)?;
         let Some(mut def) = catalog::get_table(View::Current(txn), &name)? else {
             if at.if_exists {
-                return Ok(Outcome::Done { tag: "ALTER TABLE".into(), commit_ts: None });
+                return Ok(Outcome::Done {
+                    tag: "ALTER TABLE".into(),
+                    commit_ts: None,
+                });
             }
             return Err(Error::NotFound(format!("no such table: {name}")));
         };
         let _ = (p, params, est);
         for op in &at.operations {
-            let sql::AlterTableOperation::AddColumn { if_not_exists, column_def, .. } = op else {
+            let sql::AlterTableOperation::AddColumn {
+                if_not_exists,
+                column_def,
+                ..
+            } = op
+            else {
                 return Err(Error::Unsupported(format!("ALTER TABLE {op}")));
             };
             if def.column_index(&column_def.name.value).is_some() {
                 if *if_not_exists {
                     continue;
                 }
-                return Err(Error::AlreadyExists(format!("duplicate column name: {}", column_def.name.value)));
+                return Err(Error::AlreadyExists(format!(
+                    "duplicate column name: {}",
+                    column_def.name.value
+                )));
             }
             let mut col = ColumnDef {
                 name: column_def.name.value.clone(),
@@ -822,10 +1092,19 @@ impl Database {
             }
         }
         catalog::put_table(txn, &def)?;
-        Ok(Outcome::Done { tag: "ALTER TABLE".into(), commit_ts: None })
+        Ok(Outcome::Done {
+            tag: "ALTER TABLE".into(),
+            commit_ts: None,
+        })
     }
 
-    fn drop(&self, txn: &mut Transaction, kind: &sql::ObjectType, if_exists: bool, names: &[sql::ObjectName]) -> Result<Outcome> {
+    fn drop(
+        &self,
+        txn: &mut Transaction,
+        kind: &sql::ObjectType,
+        if_exists: bool,
+        names: &[sql::ObjectName],
+    ) -> Result<Outcome> {
         match kind {
             sql::ObjectType::Table => {
                 for n in names {
@@ -838,13 +1117,20 @@ impl Database {
                     }
                     catalog::delete_table(txn, &name)?;
                 }
-                Ok(Outcome::Done { tag: "DROP TABLE".into(), commit_ts: None })
+                Ok(Outcome::Done {
+                    tag: "DROP TABLE".into(),
+                    commit_ts: None,
+                })
             }
             sql::ObjectType::Index => {
                 for n in names {
                     let name = object_name(n)?;
                     let mut tables = catalog::list_tables(View::Current(txn))?;
-                    let owner = tables.iter_mut().find(|t| t.indexes.iter().any(|ix| ix.name.eq_ignore_ascii_case(&name)));
+                    let owner = tables.iter_mut().find(|t| {
+                        t.indexes
+                            .iter()
+                            .any(|ix| ix.name.eq_ignore_ascii_case(&name))
+                    });
                     match owner {
                         Some(t) => {
                             t.indexes.retain(|ix| !ix.name.eq_ignore_ascii_case(&name));
@@ -855,7 +1141,10 @@ impl Database {
                         None => return Err(Error::NotFound(format!("no such index: {name}"))),
                     }
                 }
-                Ok(Outcome::Done { tag: "DROP INDEX".into(), commit_ts: None })
+                Ok(Outcome::Done {
+                    tag: "DROP INDEX".into(),
+                    commit_ts: None,
+                })
             }
             other => Err(Error::Unsupported(format!("DROP {other}"))),
         }
@@ -867,13 +1156,22 @@ fn first_words(s: &str) -> String {
 }
 
 fn describe_key(def: &TableDef, row: &[Value], cols: &[usize]) -> String {
-    let parts: Vec<String> = cols.iter().map(|&i| crate::types::display_literal(&row[i])).collect();
+    let parts: Vec<String> = cols
+        .iter()
+        .map(|&i| crate::types::display_literal(&row[i]))
+        .collect();
     let names: Vec<&str> = cols.iter().map(|&i| def.columns[i].name.as_str()).collect();
     format!("{}.{} = ({})", def.name, names.join(", "), parts.join(", "))
 }
 
 /// Fails if another row already holds `row`'s values in the unique index `ix`.
-fn check_unique(txn: &Transaction, def: &TableDef, ix: &IndexDef, row: &[Value], own_key: Option<&[u8]>) -> Result<()> {
+fn check_unique(
+    txn: &Transaction,
+    def: &TableDef,
+    ix: &IndexDef,
+    row: &[Value],
+    own_key: Option<&[u8]>,
+) -> Result<()> {
     let values: Vec<Value> = ix.columns.iter().map(|&i| row[i].clone()).collect();
     if values.iter().any(Value::is_null) {
         return Ok(());
@@ -912,8 +1210,18 @@ pub fn insert_row(txn: &mut Transaction, def: &TableDef, row: Vec<Value>) -> Res
     Ok(())
 }
 
-fn update_row(txn: &mut Transaction, def: &TableDef, old_key: &[u8], old: &[Value], new: Vec<Value>) -> Result<()> {
-    let new_key = if def.primary_key.is_empty() { old_key.to_vec() } else { def.row_key(&new, || 0) };
+fn update_row(
+    txn: &mut Transaction,
+    def: &TableDef,
+    old_key: &[u8],
+    old: &[Value],
+    new: Vec<Value>,
+) -> Result<()> {
+    let new_key = if def.primary_key.is_empty() {
+        old_key.to_vec()
+    } else {
+        def.row_key(&new, || 0)
+    };
     let moved = new_key != old_key;
     if moved {
         if txn.get(def.keyspace, &new_key)?.is_some() {

@@ -65,7 +65,11 @@ impl TableStats {
             by_freq.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.total_cmp(&b.0)));
             let non_null = rows.len() as u64 - nulls;
             // A value is "common" when it occurs clearly more often than the average.
-            let avg = if distinct == 0 { 0.0 } else { non_null as f64 / distinct as f64 };
+            let avg = if distinct == 0 {
+                0.0
+            } else {
+                non_null as f64 / distinct as f64
+            };
             let mcv: Vec<(Value, u64)> = by_freq
                 .iter()
                 .take(MCV_COUNT)
@@ -150,7 +154,10 @@ fn column_literal(a: &Expr, b: &Expr) -> Option<(usize, Value, bool)> {
 /// The fraction of rows that satisfy `e`.
 pub fn selectivity(stats: Option<&TableStats>, e: &Expr) -> f64 {
     let col = |c: usize| stats.and_then(|s| s.columns.get(c));
-    let rows = stats.map(|s| s.rows as f64).unwrap_or(DEFAULT_ROWS).max(1.0);
+    let rows = stats
+        .map(|s| s.rows as f64)
+        .unwrap_or(DEFAULT_ROWS)
+        .max(1.0);
     match e {
         Expr::Literal(v) => match crate::types::truth(v) {
             Ok(Some(true)) => 1.0,
@@ -164,7 +171,9 @@ pub fn selectivity(stats: Option<&TableStats>, e: &Expr) -> f64 {
         Expr::Not(x) => 1.0 - selectivity(stats, x),
         Expr::IsNull(x, negated) => {
             let s = match (&**x, stats) {
-                (Expr::Column(c), Some(_)) => col(*c).map(|cs| cs.nulls as f64 / rows).unwrap_or(0.1),
+                (Expr::Column(c), Some(_)) => {
+                    col(*c).map(|cs| cs.nulls as f64 / rows).unwrap_or(0.1)
+                }
                 _ => 0.1,
             };
             if *negated { 1.0 - s } else { s }
@@ -201,7 +210,9 @@ pub fn selectivity(stats: Option<&TableStats>, e: &Expr) -> f64 {
             if *negated { 1.0 - s } else { s }
         }
         Expr::InList(x, list, negated) => {
-            let one = |v: &Expr| selectivity(stats, &Expr::Cmp(CmpOp::Eq, x.clone(), Box::new(v.clone())));
+            let one = |v: &Expr| {
+                selectivity(stats, &Expr::Cmp(CmpOp::Eq, x.clone(), Box::new(v.clone())))
+            };
             let s: f64 = list.iter().map(one).sum::<f64>().min(1.0);
             if *negated { 1.0 - s } else { s }
         }
@@ -353,7 +364,12 @@ mod tests {
     #[test]
     fn estimates_follow_the_data() {
         let rows: Vec<Vec<Value>> = (0..1000)
-            .map(|i| vec![Value::Int(i), Value::Int(if i % 10 == 0 { 7 } else { i % 100 })])
+            .map(|i| {
+                vec![
+                    Value::Int(i),
+                    Value::Int(if i % 10 == 0 { 7 } else { i % 100 }),
+                ]
+            })
             .collect();
         let stats = TableStats::compute(2, &rows);
         let est = StatisticsEstimator;

@@ -137,13 +137,9 @@ pub fn lift(dialect: &dyn Dialect, sql: &str) -> Result<Lifted> {
             _ => {}
         }
         if let Some((spec, len)) = clause_at(&tokens, i)? {
-            let target = target_of(&out).map(Target::Table).or_else(|| {
-                from_starts
-                    .last()
-                    .copied()
-                    .flatten()
-                    .map(Target::FromList)
-            });
+            let target = target_of(&out)
+                .map(Target::Table)
+                .or_else(|| from_starts.last().copied().flatten().map(Target::FromList));
             let Some(target) = target else {
                 return Err(Error::Syntax(format!(
                     "a time-travel clause must follow a table or a FROM list (at {})",
@@ -197,7 +193,10 @@ fn clause_at(tokens: &[TokenWithSpan], i: usize) -> Result<Option<(TimeSpec, usi
             return Err(Error::Syntax(format!(
                 "expected {sep} in FOR SYSTEM_TIME {} … {sep} … (at {})",
                 if between { "BETWEEN" } else { "FROM" },
-                tokens.get(i + k).map(|t| t.span.start.to_string()).unwrap_or_else(|| "end".into())
+                tokens
+                    .get(i + k)
+                    .map(|t| t.span.start.to_string())
+                    .unwrap_or_else(|| "end".into())
             )));
         }
         k += 1;
@@ -301,7 +300,11 @@ mod tests {
             l.clauses[0].spec,
             TimeSpec::AsOf(TimeLiteral::Number("1635724800".into()))
         );
-        assert!(!l.tokens.iter().any(|t| word(&t.token).as_deref() == Some("TIMESTAMP")));
+        assert!(
+            !l.tokens
+                .iter()
+                .any(|t| word(&t.token).as_deref() == Some("TIMESTAMP"))
+        );
     }
 
     #[test]
@@ -315,12 +318,17 @@ mod tests {
 
     #[test]
     fn aliases_and_system_time_ranges() {
-        let l = lifted("SELECT * FROM t AS x FOR SYSTEM_TIME BETWEEN 1 AND '2021-01-01', u FOR SYSTEM_TIME ALL");
+        let l = lifted(
+            "SELECT * FROM t AS x FOR SYSTEM_TIME BETWEEN 1 AND '2021-01-01', u FOR SYSTEM_TIME ALL",
+        );
         assert_eq!(l.clauses.len(), 2);
         assert!(matches!(l.clauses[0].target, Target::Table(loc) if loc.column == 15));
         assert_eq!(
             l.clauses[0].spec,
-            TimeSpec::Between(TimeLiteral::Number("1".into()), TimeLiteral::Text("2021-01-01".into()))
+            TimeSpec::Between(
+                TimeLiteral::Number("1".into()),
+                TimeLiteral::Text("2021-01-01".into())
+            )
         );
         assert_eq!(l.clauses[1].spec, TimeSpec::All);
     }
@@ -330,12 +338,22 @@ mod tests {
         let l = lifted("SELECT * FROM t AS OF TIMESTAMP ? WHERE a = ?");
         assert_eq!(l.clauses[0].spec, TimeSpec::AsOf(TimeLiteral::Param(1)));
         assert_eq!(l.param_count, 2);
-        assert!(l.tokens.iter().any(|t| t.token == Token::Placeholder("$2".into())));
+        assert!(
+            l.tokens
+                .iter()
+                .any(|t| t.token == Token::Placeholder("$2".into()))
+        );
     }
 
     #[test]
     fn a_clause_with_nothing_before_it_is_an_error() {
         assert!(lift(&GenericDialect {}, "AS OF TIMESTAMP 5").is_err());
-        assert!(lift(&GenericDialect {}, "SELECT * FROM t FOR SYSTEM_TIME SOMETIME").is_err());
+        assert!(
+            lift(
+                &GenericDialect {},
+                "SELECT * FROM t FOR SYSTEM_TIME SOMETIME"
+            )
+            .is_err()
+        );
     }
 }

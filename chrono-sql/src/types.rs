@@ -310,9 +310,7 @@ pub fn cast(value: Value, to: DataType) -> Result<Value> {
             "true" | "t" | "yes" | "1" => Value::Bool(true),
             "false" | "f" | "no" | "0" => Value::Bool(false),
             _ => {
-                return Err(Error::InvalidInput(format!(
-                    "cannot cast '{s}' to BOOLEAN"
-                )));
+                return Err(Error::InvalidInput(format!("cannot cast '{s}' to BOOLEAN")));
             }
         },
         (DataType::Bool, Value::Float(f)) => Value::Bool(f != 0.0),

@@ -29,7 +29,11 @@ impl Slt {
         let dir = tempfile::tempdir().expect("temp dir");
         let engine = RocksEngine::open(dir.path(), &RocksOptions::default()).expect("open");
         let store = Store::open(Arc::new(engine)).expect("store");
-        Slt { session: Database::new(store).session(), commits: Vec::new(), _dir: dir }
+        Slt {
+            session: Database::new(store).session(),
+            commits: Vec::new(),
+            _dir: dir,
+        }
     }
 
     fn substitute(&self, sql: &str) -> String {
@@ -64,9 +68,15 @@ impl sqllogictest::DB for Slt {
             last = match outcome {
                 Outcome::Rows { columns, rows } => DBOutput::Rows {
                     types: vec![DefaultColumnType::Any; columns.len()],
-                    rows: rows.iter().map(|r| r.iter().map(render).collect()).collect(),
+                    rows: rows
+                        .iter()
+                        .map(|r| r.iter().map(render).collect())
+                        .collect(),
                 },
-                Outcome::Affected { affected, commit_ts } => {
+                Outcome::Affected {
+                    affected,
+                    commit_ts,
+                } => {
                     self.commits.extend(commit_ts);
                     DBOutput::StatementComplete(affected)
                 }
@@ -95,7 +105,10 @@ fn main() {
     let filter = std::env::args().nth(1).filter(|a| !a.starts_with('-'));
     let (mut passed, mut failed) = (0, 0);
     for file in files {
-        let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         if filter.as_ref().is_some_and(|f| !name.contains(f.as_str())) {
             continue;
         }
@@ -111,7 +124,10 @@ fn main() {
             }
         }
     }
-    println!("\ntest result: {}. {passed} passed; {failed} failed; 0 ignored; 0 measured; 0 filtered out", if failed == 0 { "ok" } else { "FAILED" });
+    println!(
+        "\ntest result: {}. {passed} passed; {failed} failed; 0 ignored; 0 measured; 0 filtered out",
+        if failed == 0 { "ok" } else { "FAILED" }
+    );
     if failed > 0 || passed == 0 {
         std::process::exit(1);
     }

@@ -108,13 +108,21 @@ fn decode_i64(input: &[u8]) -> Result<(i64, &[u8])> {
 fn encode_f64(out: &mut Vec<u8>, v: f64) {
     let v = if v == 0.0 { 0.0 } else { v }; // -0.0 and 0.0 are one key
     let bits = v.to_bits();
-    let bits = if bits >> 63 == 0 { bits ^ (1 << 63) } else { !bits };
+    let bits = if bits >> 63 == 0 {
+        bits ^ (1 << 63)
+    } else {
+        !bits
+    };
     encode_u64(out, bits);
 }
 
 fn decode_f64(input: &[u8]) -> Result<(f64, &[u8])> {
     let (bits, rest) = decode_u64(input)?;
-    let bits = if bits >> 63 == 1 { bits ^ (1 << 63) } else { !bits };
+    let bits = if bits >> 63 == 1 {
+        bits ^ (1 << 63)
+    } else {
+        !bits
+    };
     Ok((f64::from_bits(bits), rest))
 }
 
@@ -452,9 +460,7 @@ pub fn decode_row(input: &[u8]) -> Result<Vec<Value>> {
                 let (bytes, r) = r.split_at(len);
                 rest = r;
                 if tag == VAL_TEXT {
-                    Value::Text(
-                        String::from_utf8(bytes.to_vec()).map_err(|_| corrupt("row text"))?,
-                    )
+                    Value::Text(String::from_utf8(bytes.to_vec()).map_err(|_| corrupt("row text"))?)
                 } else {
                     Value::Blob(bytes.to_vec())
                 }
@@ -501,7 +507,8 @@ mod tests {
                 proptest::collection::vec(any::<u8>(), 0..6)
             )
                 .prop_map(|(a, b)| (Value::Blob(a), Value::Blob(b))),
-            (any::<i64>(), any::<i64>()).prop_map(|(a, b)| (Value::Timestamp(a), Value::Timestamp(b))),
+            (any::<i64>(), any::<i64>())
+                .prop_map(|(a, b)| (Value::Timestamp(a), Value::Timestamp(b))),
         ]
     }
 

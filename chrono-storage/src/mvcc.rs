@@ -240,24 +240,20 @@ pub struct Store {
 impl Store {
     /// Opens the store on an engine, recovering the clock and counters from its metadata.
     pub fn open(engine: Arc<dyn Engine>) -> Result<Self> {
-        let (last_ts, last_seq) = match engine.get(
-            ColumnFamily::Meta,
-            &encoding::meta_key(META_LAST_COMMIT),
-        )? {
-            Some(raw) => {
-                let (ts, rest) = encoding::decode_u64(&raw)?;
-                let (seq, _) = encoding::decode_u64(rest)?;
-                (ts, seq)
-            }
-            None => (0, 0),
-        };
-        let next_id = match engine.get(
-            ColumnFamily::Meta,
-            &encoding::meta_key(META_ID_HIGH_WATER),
-        )? {
-            Some(raw) => encoding::decode_u64(&raw)?.0,
-            None => 1,
-        };
+        let (last_ts, last_seq) =
+            match engine.get(ColumnFamily::Meta, &encoding::meta_key(META_LAST_COMMIT))? {
+                Some(raw) => {
+                    let (ts, rest) = encoding::decode_u64(&raw)?;
+                    let (seq, _) = encoding::decode_u64(rest)?;
+                    (ts, seq)
+                }
+                None => (0, 0),
+            };
+        let next_id =
+            match engine.get(ColumnFamily::Meta, &encoding::meta_key(META_ID_HIGH_WATER))? {
+                Some(raw) => encoding::decode_u64(&raw)?.0,
+                None => 1,
+            };
         Ok(Self {
             inner: Arc::new(Inner {
                 engine,
@@ -325,7 +321,12 @@ impl Store {
     }
 
     /// The value of `key` as of `ts`, with the timestamp of the version that holds it.
-    pub fn get_at(&self, keyspace: Keyspace, key: &[u8], ts: u64) -> Result<Option<(u64, Vec<u8>)>> {
+    pub fn get_at(
+        &self,
+        keyspace: Keyspace,
+        key: &[u8],
+        ts: u64,
+    ) -> Result<Option<(u64, Vec<u8>)>> {
         let engine = &self.inner.engine;
         let Some(raw) = engine.get(ColumnFamily::Latest, &encoding::latest_key(keyspace, key))?
         else {
@@ -366,7 +367,13 @@ impl Store {
 
     /// The versions (including deletes) in `range` committed at or before `ts` whose
     /// lifetime overlaps `window`; per key newest first, keys in order.
-    pub fn versions(&self, keyspace: Keyspace, range: KeyRange, ts: u64, window: TimeWindow) -> Result<VersionScan> {
+    pub fn versions(
+        &self,
+        keyspace: Keyspace,
+        range: KeyRange,
+        ts: u64,
+        window: TimeWindow,
+    ) -> Result<VersionScan> {
         let mut cursor = self.inner.engine.cursor(ColumnFamily::Versions)?;
         cursor.seek(&range.seek_key(keyspace, false));
         Ok(VersionScan {
@@ -436,10 +443,18 @@ impl Store {
         let mut last = Vec::with_capacity(16);
         encoding::encode_u64(&mut last, commit_ts);
         encoding::encode_u64(&mut last, seq);
-        batch.put(ColumnFamily::Meta, encoding::meta_key(META_LAST_COMMIT), last);
+        batch.put(
+            ColumnFamily::Meta,
+            encoding::meta_key(META_LAST_COMMIT),
+            last,
+        );
         let mut hw = Vec::with_capacity(8);
         encoding::encode_u64(&mut hw, self.inner.next_id.load(Ordering::Acquire));
-        batch.put(ColumnFamily::Meta, encoding::meta_key(META_ID_HIGH_WATER), hw);
+        batch.put(
+            ColumnFamily::Meta,
+            encoding::meta_key(META_ID_HIGH_WATER),
+            hw,
+        );
         let commit = Commit {
             commit_ts,
             seq,
@@ -482,7 +497,12 @@ fn live(op: u8, row: &[u8]) -> Result<Option<Vec<u8>>> {
 }
 
 /// The version of `key` visible at `ts`: one seek to `key ‖ !ts`.
-fn version_at(cursor: &mut dyn Cursor, keyspace: Keyspace, key: &[u8], ts: u64) -> Result<Option<(u64, Vec<u8>)>> {
+fn version_at(
+    cursor: &mut dyn Cursor,
+    keyspace: Keyspace,
+    key: &[u8],
+    ts: u64,
+) -> Result<Option<(u64, Vec<u8>)>> {
     let prefix = encoding::version_key_prefix(keyspace, key);
     cursor.seek(&encoding::version_key(keyspace, key, ts));
     if !cursor.valid() {
@@ -731,7 +751,10 @@ impl Transaction {
         if let Some(w) = self.writes.get(&(keyspace, key.to_vec())) {
             return Ok(w.clone());
         }
-        Ok(self.store.get_at(keyspace, key, self.read_ts)?.map(|(_, v)| v))
+        Ok(self
+            .store
+            .get_at(keyspace, key, self.read_ts)?
+            .map(|(_, v)| v))
     }
 
     /// Scans `range`, seeing this transaction's own writes as they were when the scan began.
@@ -745,7 +768,10 @@ impl Transaction {
             .map(|((_, k), v)| (k.clone(), v.clone()))
             .collect();
         Ok(TxnScan {
-            stored: self.store.scan_at(keyspace, range, self.read_ts)?.peekable(),
+            stored: self
+                .store
+                .scan_at(keyspace, range, self.read_ts)?
+                .peekable(),
             buffered: buffered.into_iter().peekable(),
         })
     }

@@ -9,8 +9,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use rocksdb::{
-    BlockBasedOptions, Cache, ColumnFamilyDescriptor, DBCompressionType,
-    DBRawIteratorWithThreadMode, DB, Options, WriteOptions,
+    BlockBasedOptions, Cache, ColumnFamilyDescriptor, DB, DBCompressionType,
+    DBRawIteratorWithThreadMode, Options, WriteOptions,
 };
 
 use crate::engine::{BatchOp, ColumnFamily, Cursor, Engine, WriteBatch};

@@ -1,6 +1,6 @@
 //! Snapshot isolation, one test per anomaly it rules out (and the one it permits).
 
-use chrono_storage::{Error, KeyRange, MemoryEngine, Store, TimeWindow, Operation};
+use chrono_storage::{Error, KeyRange, MemoryEngine, Operation, Store, TimeWindow};
 use std::sync::Arc;
 
 const KS: u32 = 7;
@@ -19,7 +19,9 @@ fn put(store: &Store, key: &[u8], value: &[u8]) -> u64 {
 fn dirty_read_is_impossible() {
     let s = store();
     let mut writer = s.begin();
-    writer.put(KS, b"k".to_vec(), b"uncommitted".to_vec()).unwrap();
+    writer
+        .put(KS, b"k".to_vec(), b"uncommitted".to_vec())
+        .unwrap();
     let reader = s.begin();
     assert_eq!(reader.get(KS, b"k").unwrap(), None);
     assert_eq!(writer.get(KS, b"k").unwrap(), Some(b"uncommitted".to_vec()));
@@ -38,7 +40,10 @@ fn lost_update_is_impossible_second_committer_conflicts() {
     a.commit().unwrap();
     let err = b.commit().unwrap_err();
     assert!(matches!(err, Error::Conflict(_)), "{err}");
-    assert_eq!(s.begin().get(KS, b"balance").unwrap(), Some(b"150".to_vec()));
+    assert_eq!(
+        s.begin().get(KS, b"balance").unwrap(),
+        Some(b"150".to_vec())
+    );
 }
 
 #[test]
@@ -72,12 +77,20 @@ fn phantom_rows_do_not_appear_in_a_repeated_scan() {
     put(&s, b"a", b"1");
     put(&s, b"c", b"3");
     let reader = s.begin();
-    let first: Vec<_> = reader.scan(KS, KeyRange::All).unwrap().map(|r| r.unwrap().0).collect();
+    let first: Vec<_> = reader
+        .scan(KS, KeyRange::All)
+        .unwrap()
+        .map(|r| r.unwrap().0)
+        .collect();
     put(&s, b"b", b"2");
     let mut deleter = s.begin();
     deleter.delete(KS, b"c".to_vec()).unwrap();
     deleter.commit().unwrap();
-    let second: Vec<_> = reader.scan(KS, KeyRange::All).unwrap().map(|r| r.unwrap().0).collect();
+    let second: Vec<_> = reader
+        .scan(KS, KeyRange::All)
+        .unwrap()
+        .map(|r| r.unwrap().0)
+        .collect();
     assert_eq!(first, second);
     assert_eq!(first, vec![b"a".to_vec(), b"c".to_vec()]);
 }
@@ -95,7 +108,8 @@ fn write_skew_is_permitted_under_snapshot_isolation_and_avoided_by_writing_the_r
     let mut b = s.begin();
     assert_eq!(a.get(KS, b"bob_on_call").unwrap(), Some(b"yes".to_vec()));
     assert_eq!(b.get(KS, b"alice_on_call").unwrap(), Some(b"yes".to_vec()));
-    a.put(KS, b"alice_on_call".to_vec(), b"no".to_vec()).unwrap();
+    a.put(KS, b"alice_on_call".to_vec(), b"no".to_vec())
+        .unwrap();
     b.put(KS, b"bob_on_call".to_vec(), b"no".to_vec()).unwrap();
     a.commit().unwrap();
     b.commit().unwrap();
@@ -108,7 +122,8 @@ fn write_skew_is_permitted_under_snapshot_isolation_and_avoided_by_writing_the_r
     let mut b = s.begin();
     let seen = a.get(KS, b"bob_on_call").unwrap().unwrap();
     a.put(KS, b"bob_on_call".to_vec(), seen).unwrap();
-    a.put(KS, b"alice_on_call".to_vec(), b"yes".to_vec()).unwrap();
+    a.put(KS, b"alice_on_call".to_vec(), b"yes".to_vec())
+        .unwrap();
     let seen = b.get(KS, b"alice_on_call").unwrap().unwrap();
     b.put(KS, b"alice_on_call".to_vec(), seen).unwrap();
     b.put(KS, b"bob_on_call".to_vec(), b"yes".to_vec()).unwrap();
@@ -128,12 +143,28 @@ fn reads_as_of_each_commit_see_exactly_that_commit() {
     assert!(t1 < t2 && t2 < t3 && t3 < t4);
     assert_eq!(s.get_at(KS, b"k", t1 - 1).unwrap(), None);
     assert_eq!(s.get_at(KS, b"k", t1).unwrap(), Some((t1, b"1".to_vec())));
-    assert_eq!(s.get_at(KS, b"k", t2 - 1).unwrap(), Some((t1, b"1".to_vec())));
+    assert_eq!(
+        s.get_at(KS, b"k", t2 - 1).unwrap(),
+        Some((t1, b"1".to_vec()))
+    );
     assert_eq!(s.get_at(KS, b"k", t2).unwrap(), Some((t2, b"2".to_vec())));
     assert_eq!(s.get_at(KS, b"k", t3).unwrap(), None);
     assert_eq!(s.get_at(KS, b"k", t4).unwrap(), Some((t4, b"4".to_vec())));
-    let ops: Vec<_> = s.history(KS, b"k", u64::MAX).unwrap().iter().map(|v| v.op).collect();
-    assert_eq!(ops, vec![Operation::Insert, Operation::Update, Operation::Delete, Operation::Insert]);
+    let ops: Vec<_> = s
+        .history(KS, b"k", u64::MAX)
+        .unwrap()
+        .iter()
+        .map(|v| v.op)
+        .collect();
+    assert_eq!(
+        ops,
+        vec![
+            Operation::Insert,
+            Operation::Update,
+            Operation::Delete,
+            Operation::Insert
+        ]
+    );
     // A scan as of the time the key was deleted does not see it; before, it does.
     let at = |t| s.scan_at(KS, KeyRange::All, t).unwrap().count();
     assert_eq!((at(t2), at(t3), at(t4)), (1, 0, 1));
@@ -152,9 +183,15 @@ fn version_windows_follow_sql_2011() {
             .map(|v| (v.commit_ts, v.replaced_ts))
             .collect()
     };
-    assert_eq!(window(TimeWindow::All), vec![(t3, None), (t2, Some(t3)), (t1, Some(t2))]);
+    assert_eq!(
+        window(TimeWindow::All),
+        vec![(t3, None), (t2, Some(t3)), (t1, Some(t2))]
+    );
     // BETWEEN includes a version that starts exactly at the upper bound; FROM … TO does not.
-    assert_eq!(window(TimeWindow::Between(t1, t2)), vec![(t2, Some(t3)), (t1, Some(t2))]);
+    assert_eq!(
+        window(TimeWindow::Between(t1, t2)),
+        vec![(t2, Some(t3)), (t1, Some(t2))]
+    );
     assert_eq!(window(TimeWindow::FromTo(t1, t2)), vec![(t1, Some(t2))]);
     assert_eq!(window(TimeWindow::Between(t3, u64::MAX)), vec![(t3, None)]);
 }
@@ -185,14 +222,17 @@ fn concurrent_transfers_keep_the_total() {
                 let mut x = seed * 7 + 1;
                 let mut committed = 0;
                 for _ in 0..300 {
-                    x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    x = x
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
                     let (from, to) = (((x >> 33) % 8) as u8, ((x >> 40) % 8) as u8);
                     if from == to {
                         continue;
                     }
                     let mut t = s.begin();
                     let (a, b) = (read(&t, from), read(&t, to));
-                    t.put(KS, vec![from], (a - 5).to_be_bytes().to_vec()).unwrap();
+                    t.put(KS, vec![from], (a - 5).to_be_bytes().to_vec())
+                        .unwrap();
                     t.put(KS, vec![to], (b + 5).to_be_bytes().to_vec()).unwrap();
                     match t.commit() {
                         Ok(_) => committed += 1,

@@ -17,11 +17,19 @@ fn durability_child() {
     let Ok(dir) = std::env::var(CHILD_ENV) else {
         return; // only does something when started by the parent test
     };
-    let store = Store::open(Arc::new(RocksEngine::open(&dir, &RocksOptions::default()).unwrap())).unwrap();
+    let store = Store::open(Arc::new(
+        RocksEngine::open(&dir, &RocksOptions::default()).unwrap(),
+    ))
+    .unwrap();
     let mut out = std::io::stdout().lock();
     for i in 0u64.. {
         let mut t = store.begin();
-        t.put(KS, i.to_be_bytes().to_vec(), format!("value {i}").into_bytes()).unwrap();
+        t.put(
+            KS,
+            i.to_be_bytes().to_vec(),
+            format!("value {i}").into_bytes(),
+        )
+        .unwrap();
         let info = t.commit().unwrap().unwrap();
         writeln!(out, "ACK {i} {}", info.commit_ts).unwrap();
         out.flush().unwrap();
@@ -32,7 +40,12 @@ fn durability_child() {
 fn acknowledged_commits_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "durability_child", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "durability_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_ENV, dir.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -57,10 +70,17 @@ fn acknowledged_commits_survive_kill_9() {
     child.wait().unwrap();
     assert_eq!(acked.len(), 2000, "the child stopped early");
 
-    let store = Store::open(Arc::new(RocksEngine::open(dir.path(), &RocksOptions::default()).unwrap())).unwrap();
+    let store = Store::open(Arc::new(
+        RocksEngine::open(dir.path(), &RocksOptions::default()).unwrap(),
+    ))
+    .unwrap();
     for (i, ts) in &acked {
         let got = store.get_at(KS, &i.to_be_bytes(), u64::MAX).unwrap();
-        assert_eq!(got, Some((*ts, format!("value {i}").into_bytes())), "commit {i} lost");
+        assert_eq!(
+            got,
+            Some((*ts, format!("value {i}").into_bytes())),
+            "commit {i} lost"
+        );
     }
     // The clock goes on above every recovered commit.
     let last_ts = acked.last().unwrap().1;

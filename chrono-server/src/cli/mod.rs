@@ -1,0 +1,6 @@
+//! The pieces of the `chronodb` command-line tool: the SQL shell and script runner, the
+//! CSV importer and the demo.
+
+pub mod demo;
+pub mod import;
+pub mod shell;

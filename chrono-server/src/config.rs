@@ -1,0 +1,191 @@
+//! `config.yaml`: the brief's configuration file, with defaults for every key.
+//!
+//! ```yaml
+//! database:
+//!   data_file: "chronodb.data"   # a directory (RocksDB); relative to the config file
+//!   wal_enabled: true            # write-ahead log: a returned commit survives a crash
+//!   compression: true            # LZ4 block compression
+//!   sync_writes: false           # fsync every commit (survives power loss too)
+//! features:
+//!   time_travel:
+//!     enabled: true              # AS OF / FOR SYSTEM_TIME allowed
+//!     retention_days: 365        # see below
+//!   ml_optimizer:
+//!     enabled: true
+//!     training_interval: 1000    # queries between retrainings of the learned estimator
+//! ```
+//!
+//! An unknown key or a value of the wrong type is an error that names it. Two keys are
+//! accepted and validated but do not act yet: `retention_days` (every version is kept; the
+//! retention compaction filter is not built) and `ml_optimizer` (the learned estimator is
+//! not built; the statistics estimator is always used).
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Storage settings.
+    pub database: DatabaseConfig,
+    /// Feature switches.
+    pub features: FeaturesConfig,
+}
+
+/// `database:`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// The database directory.
+    pub data_file: PathBuf,
+    /// Write through the write-ahead log.
+    pub wal_enabled: bool,
+    /// LZ4-compress data blocks.
+    pub compression: bool,
+    /// `fsync` at every commit.
+    pub sync_writes: bool,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            data_file: PathBuf::from("chronodb.data"),
+            wal_enabled: true,
+            compression: true,
+            sync_writes: false,
+        }
+    }
+}
+
+/// `features:`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct FeaturesConfig {
+    /// `time_travel:`
+    pub time_travel: TimeTravelConfig,
+    /// `ml_optimizer:`
+    pub ml_optimizer: MlOptimizerConfig,
+}
+
+/// `features.time_travel:`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TimeTravelConfig {
+    /// Allow `AS OF` and `FOR SYSTEM_TIME`.
+    pub enabled: bool,
+    /// How long history is kept, in days (0: forever). Not enforced yet.
+    pub retention_days: u32,
+}
+
+impl Default for TimeTravelConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            retention_days: 365,
+        }
+    }
+}
+
+/// `features.ml_optimizer:`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MlOptimizerConfig {
+    /// Use the learned estimator (when it is better than the statistics baseline).
+    pub enabled: bool,
+    /// Queries between retrainings.
+    pub training_interval: u64,
+}
+
+impl Default for MlOptimizerConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            training_interval: 1000,
+        }
+    }
+}
+
+impl Config {
+    /// The defaults, with the database in `dir`.
+    pub fn with_data_dir(dir: impl Into<PathBuf>) -> Self {
+        let mut c = Config::default();
+        c.database.data_file = dir.into();
+        c
+    }
+
+    /// Parses YAML text. Relative paths stay relative.
+    pub fn from_yaml(text: &str) -> Result<Config> {
+        let config: Config =
+            serde_yaml::from_str(text).map_err(|e| Error::Config(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads a file; a relative `data_file` is taken relative to the file's folder.
+    pub fn from_file(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
+        let mut config = Config::from_yaml(&text).map_err(|e| match e {
+            Error::Config(m) => Error::Config(format!("{}: {m}", path.display())),
+            other => other,
+        })?;
+        if config.database.data_file.is_relative()
+            && let Some(parent) = path.parent()
+        {
+            config.database.data_file = parent.join(&config.database.data_file);
+        }
+        Ok(config)
+    }
+
+    /// Checks values that parse but make no sense.
+    pub fn validate(&self) -> Result<()> {
+        if self.database.data_file.as_os_str().is_empty() {
+            return Err(Error::Config("database.data_file must not be empty".into()));
+        }
+        if self.features.ml_optimizer.training_interval == 0 {
+            return Err(Error::Config(
+                "features.ml_optimizer.training_interval must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_briefs_file_parses_and_missing_keys_take_defaults() {
+        let c = Config::from_yaml(
+            "database:\n  data_file: \"chronodb.data\"\n  wal_enabled: true\n  compression: true\n\
+             features:\n  time_travel:\n    enabled: true\n    retention_days: 365\n  \
+             ml_optimizer:\n    enabled: true\n    training_interval: 1000\n",
+        )
+        .unwrap();
+        assert_eq!(c, Config::default());
+        let c = Config::from_yaml("database:\n  compression: false\n").unwrap();
+        assert!(!c.database.compression);
+        assert!(c.database.wal_enabled);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_named() {
+        let e = Config::from_yaml("database:\n  wal: true\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown field `wal`"), "{e}");
+        let e = Config::from_yaml("features:\n  time_travel:\n    retention_days: soon\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("retention_days"), "{e}");
+        let e = Config::from_yaml("features:\n  ml_optimizer:\n    training_interval: 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("training_interval"), "{e}");
+    }
+}

@@ -1,0 +1,25 @@
+//! The one error type of `chrono-server`.
+
+/// What can go wrong in the facade, the configuration or the command-line tool.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A SQL error (syntax, unknown table, constraint, conflict…).
+    #[error(transparent)]
+    Sql(#[from] chrono_sql::Error),
+    /// A storage error (opening the database, I/O, corruption).
+    #[error(transparent)]
+    Storage(#[from] chrono_storage::Error),
+    /// A bad configuration file or value; the message names the key.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// Bad input to the tool (a malformed CSV line, a missing argument…).
+    #[error("{0}")]
+    InvalidInput(String),
+    /// A file could not be read or written.
+    #[error("{0}")]
+    Io(String),
+}
+
+/// `Result` with the server's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,179 @@
+//! Printing results: an aligned table for people, CSV, and JSON lines for programs.
+//!
+//! JSON: one object per statement on its own line — `{"columns":[…],"rows":[[…],…]}` for a
+//! query (numbers, strings, booleans, null; BLOB as base64; TIMESTAMP as
+//! `"YYYY-MM-DD HH:MM:SS[.ffffff]"`), `{"affected":N,"commit_ts":T}` for a write and
+//! `{"done":"CREATE TABLE","commit_ts":T}` for DDL and transaction control. `T` is the
+//! commit timestamp in Unix seconds with exactly six decimals, so
+//! `AS OF TIMESTAMP T` reads exactly the state that commit produced (or `null`).
+
+use std::io::Write;
+
+use base64::Engine as _;
+use chrono_storage::Value;
+use chrono_storage::value::format_float;
+
+use crate::Outcome;
+
+/// An output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Aligned columns.
+    Table,
+    /// Comma-separated values with a header row.
+    Csv,
+    /// One JSON object per statement.
+    Json,
+}
+
+/// Commit timestamp as Unix seconds with six decimals.
+pub fn seconds(ts: u64) -> String {
+    format!("{}.{:06}", ts / 1_000_000, ts % 1_000_000)
+}
+
+/// A value as JSON.
+pub fn json_value(v: &Value) -> serde_json::Value {
+    match v {
+        Value::Null => serde_json::Value::Null,
+        Value::Bool(b) => serde_json::Value::Bool(*b),
+        Value::Int(i) => serde_json::Value::from(*i),
+        Value::Float(f) => serde_json::Number::from_f64(*f)
+            .map(serde_json::Value::Number)
+            .unwrap_or(serde_json::Value::Null),
+        Value::Text(s) => serde_json::Value::String(s.clone()),
+        Value::Blob(b) => {
+            serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(b))
+        }
+        Value::Timestamp(_) => serde_json::Value::String(v.to_string()),
+    }
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::Null => "NULL".into(),
+        Value::Float(f) => format_float(*f),
+        other => other.to_string(),
+    }
+}
+
+fn ts_json(ts: Option<u64>) -> String {
+    ts.map(seconds).unwrap_or_else(|| "null".into())
+}
+
+/// Writes one statement's outcome.
+pub fn write_outcome(
+    out: &mut dyn Write,
+    format: Format,
+    outcome: &Outcome,
+) -> std::io::Result<()> {
+    match (format, outcome) {
+        (Format::Json, Outcome::Rows { columns, rows }) => {
+            let obj = serde_json::json!({
+                "columns": columns,
+                "rows": rows.iter().map(|r| r.iter().map(json_value).collect::<Vec<_>>()).collect::<Vec<_>>(),
+            });
+            writeln!(out, "{obj}")
+        }
+        (
+            Format::Json,
+            Outcome::Affected {
+                affected,
+                commit_ts,
+            },
+        ) => {
+            writeln!(
+                out,
+                "{{\"affected\":{affected},\"commit_ts\":{}}}",
+                ts_json(*commit_ts)
+            )
+        }
+        (Format::Json, Outcome::Done { tag, commit_ts }) => {
+            writeln!(
+                out,
+                "{{\"done\":{},\"commit_ts\":{}}}",
+                serde_json::Value::String(tag.clone()),
+                ts_json(*commit_ts)
+            )
+        }
+        (Format::Csv, Outcome::Rows { columns, rows }) => {
+            let mut w = csv::Writer::from_writer(&mut *out);
+            w.write_record(columns).map_err(std::io::Error::other)?;
+            for r in rows {
+                w.write_record(
+                    r.iter()
+                        .map(|v| if v.is_null() { String::new() } else { text(v) }),
+                )
+                .map_err(std::io::Error::other)?;
+            }
+            w.flush()
+        }
+        (Format::Csv, _) => Ok(()),
+        (Format::Table, Outcome::Rows { columns, rows }) => write_table(out, columns, rows),
+        (
+            Format::Table,
+            Outcome::Affected {
+                affected,
+                commit_ts,
+            },
+        ) => {
+            let noun = if *affected == 1 { "row" } else { "rows" };
+            match commit_ts {
+                Some(ts) => writeln!(
+                    out,
+                    "{affected} {noun} affected, committed at {} ({} UTC)",
+                    seconds(*ts),
+                    chrono_storage::value::format_timestamp_micros(*ts as i64)
+                ),
+                None => writeln!(out, "{affected} {noun} affected"),
+            }
+        }
+        (Format::Table, Outcome::Done { tag, commit_ts }) => match commit_ts {
+            Some(ts) => writeln!(out, "{tag}, committed at {}", seconds(*ts)),
+            None => writeln!(out, "{tag}"),
+        },
+    }
+}
+
+/// Writes rows as an aligned table with a row count.
+pub fn write_table(
+    out: &mut dyn Write,
+    columns: &[String],
+    rows: &[Vec<Value>],
+) -> std::io::Result<()> {
+    let cells: Vec<Vec<String>> = rows.iter().map(|r| r.iter().map(text).collect()).collect();
+    let mut widths: Vec<usize> = columns.iter().map(|c| c.chars().count()).collect();
+    for r in &cells {
+        for (i, c) in r.iter().enumerate() {
+            if let Some(w) = widths.get_mut(i) {
+                *w = (*w).max(c.chars().count());
+            }
+        }
+    }
+    let line = |out: &mut dyn Write, vals: &[String]| -> std::io::Result<()> {
+        let parts: Vec<String> = vals
+            .iter()
+            .zip(&widths)
+            .map(|(v, w)| format!("{v}{}", " ".repeat(w - v.chars().count())))
+            .collect();
+        writeln!(out, "{}", parts.join(" | ").trim_end())
+    };
+    line(out, columns)?;
+    writeln!(
+        out,
+        "{}",
+        widths
+            .iter()
+            .map(|w| "-".repeat(*w))
+            .collect::<Vec<_>>()
+            .join("-+-")
+    )?;
+    for r in &cells {
+        line(out, r)?;
+    }
+    writeln!(
+        out,
+        "({} row{})",
+        rows.len(),
+        if rows.len() == 1 { "" } else { "s" }
+    )
+}
