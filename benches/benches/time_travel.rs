@@ -1,1 +1,83 @@
-fn main() {}
+//! Time travel: a point read AS OF on keys with 1…1,000 versions, and a current-state scan
+//! with 1 vs 10 versions per row — the cost must not grow with history.
+
+use chrono_sql::Outcome;
+use chrono_storage::{KeyRange, Value};
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use std::hint::black_box;
+
+const KS: u32 = 7;
+
+fn point_read_as_of(c: &mut Criterion) {
+    let mut g = c.benchmark_group("storage_point_read");
+    for versions in [1u64, 10, 100, 1000] {
+        let (store, _dir) = benches::rocks_store();
+        // 1,000 keys, so the versions share blocks with neighbours, as in a real table.
+        let rounds = benches::store_with_history(&store, KS, 1000, versions);
+        let middle = rounds[rounds.len() / 2];
+        let key = 500u64.to_be_bytes();
+        g.bench_with_input(
+            BenchmarkId::new("as_of_middle", format!("{versions}_versions")),
+            &versions,
+            |b, _| b.iter(|| black_box(store.get_at(KS, &key, middle).expect("read"))),
+        );
+        g.bench_with_input(
+            BenchmarkId::new("current", format!("{versions}_versions")),
+            &versions,
+            |b, _| b.iter(|| black_box(store.get_at(KS, &key, u64::MAX).expect("read"))),
+        );
+    }
+    g.finish();
+}
+
+fn current_scan(c: &mut Criterion) {
+    let mut g = c.benchmark_group("storage_current_scan_10k_rows");
+    g.sample_size(20);
+    for versions in [1u64, 10] {
+        let (store, _dir) = benches::rocks_store();
+        benches::store_with_history(&store, KS, 10_000, versions);
+        g.bench_with_input(
+            BenchmarkId::from_parameter(format!("{versions}_versions_per_row")),
+            &versions,
+            |b, _| {
+                b.iter(|| {
+                    let n = store
+                        .scan_at(KS, KeyRange::All, u64::MAX)
+                        .expect("scan")
+                        .count();
+                    assert_eq!(n, 10_000);
+                })
+            },
+        );
+    }
+    g.finish();
+}
+
+fn sql_as_of(c: &mut Criterion) {
+    let mut g = c.benchmark_group("sql_point_select_as_of");
+    g.sample_size(30);
+    for versions in [1u64, 100, 1000] {
+        let (db, stamps) = benches::sql_with_history(100, versions);
+        let ts = benches::seconds(stamps[stamps.len() / 2]);
+        let sql = format!("SELECT balance FROM accounts AS OF TIMESTAMP {ts} WHERE id = 50");
+        let prepared = chrono_sql::parse(&sql).expect("parse").remove(0);
+        let mut session = db.session();
+        g.bench_with_input(
+            BenchmarkId::from_parameter(format!("{versions}_versions")),
+            &versions,
+            |b, _| {
+                b.iter(|| {
+                    let out = session.run(&prepared, &[]).expect("query");
+                    let Outcome::Rows { rows, .. } = out else {
+                        panic!("rows expected")
+                    };
+                    assert!(matches!(rows[0][0], Value::Int(_)));
+                })
+            },
+        );
+    }
+    g.finish();
+}
+
+criterion_group!(benches, point_read_as_of, current_scan, sql_as_of);
+criterion_main!(benches);

@@ -123,6 +123,9 @@ fn decode(raw: &[u8]) -> Result<TableDef> {
     serde_json::from_slice(raw).map_err(|e| Error::Corruption(format!("catalog entry: {e}")))
 }
 
+/// Stored (key, value) pairs in key order.
+pub type KvIter = Box<dyn Iterator<Item = chrono_storage::Result<(Vec<u8>, Vec<u8>)>> + Send>;
+
 /// Where catalog reads look: the transaction's own view, or a past instant.
 #[derive(Clone, Copy)]
 pub enum View<'a> {
@@ -142,11 +145,7 @@ impl View<'_> {
     }
 
     /// Scans a key range.
-    pub fn scan(
-        &self,
-        keyspace: Keyspace,
-        range: KeyRange,
-    ) -> Result<Box<dyn Iterator<Item = chrono_storage::Result<(Vec<u8>, Vec<u8>)>> + Send>> {
+    pub fn scan(&self, keyspace: Keyspace, range: KeyRange) -> Result<KvIter> {
         Ok(match self {
             View::Current(t) => Box::new(t.scan(keyspace, range)?),
             View::AsOf(s, ts) => Box::new(s.scan_at(keyspace, range, *ts)?),

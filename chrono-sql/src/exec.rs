@@ -362,18 +362,18 @@ pub fn scan<'a>(
         }
         Access::Index(ix, r) => {
             let entries = view.scan(ix.keyspace, r.clone())?;
-            Box::new(entries.filter_map(move |item| {
+            Box::new(entries.map(move |item| {
                 let (_, pk) = match item {
                     Ok(x) => x,
-                    Err(e) => return Some(Err(e.into())),
+                    Err(e) => return Err(e.into()),
                 };
                 match view.get(table.keyspace, &pk) {
-                    Ok(Some(raw)) => Some(decode(Ok((pk, raw)))),
-                    Ok(None) => Some(Err(Error::Corruption(format!(
+                    Ok(Some(raw)) => decode(Ok((pk, raw))),
+                    Ok(None) => Err(Error::Corruption(format!(
                         "index {} points at a missing row of {}",
                         ix.name, table.name
-                    )))),
-                    Err(e) => Some(Err(e)),
+                    ))),
+                    Err(e) => Err(e),
                 }
             }))
         }
@@ -640,10 +640,10 @@ fn aggregate(input: RowIter<'_>, group: &[Expr], aggs: &[AggCall]) -> Result<Vec
                 None => Value::Int(1),
                 Some(e) => e.eval(&row)?,
             };
-            if let Some(seen) = &mut g.seen[i] {
-                if v.is_null() || !seen.insert(hash_key(std::slice::from_ref(&v))) {
-                    continue;
-                }
+            if let Some(seen) = &mut g.seen[i]
+                && (v.is_null() || !seen.insert(hash_key(std::slice::from_ref(&v))))
+            {
+                continue;
             }
             g.accs[i].add(v)?;
         }

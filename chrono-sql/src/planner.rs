@@ -1581,7 +1581,7 @@ fn value_time_literal(v: Value) -> Result<TimeLiteral> {
 }
 
 fn decode_hex(h: &str) -> Result<Vec<u8>> {
-    if h.len() % 2 != 0 {
+    if !h.len().is_multiple_of(2) {
         return Err(Error::InvalidInput(format!("invalid hex literal x'{h}'")));
     }
     (0..h.len())

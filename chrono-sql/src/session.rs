@@ -425,14 +425,8 @@ fn table_scope(def: &TableDef, label: &str) -> Scope {
 }
 
 impl Database {
-    fn planner<'a>(
-        &'a self,
-        txn: &'a Transaction,
-        p: &'a Prepared,
-        params: &'a [Value],
-        estimator: &'a dyn CardinalityEstimator,
-    ) -> Planner<'a> {
-        let mut planner = Planner::new(txn, params, &p.clauses, &self.shared.stats, estimator);
+    fn planner<'a>(&'a self, txn: &'a Transaction, s: &Stmt<'a>) -> Planner<'a> {
+        let mut planner = Planner::new(txn, s.params, &s.p.clauses, &self.shared.stats, s.est);
         planner.time_travel = self
             .shared
             .time_travel
@@ -442,10 +436,15 @@ impl Database {
 
     fn statement(&self, txn: &mut Transaction, p: &Prepared, params: &[Value]) -> Result<Outcome> {
         let estimator = self.shared.estimator.read().clone();
-        let est: &dyn CardinalityEstimator = estimator.as_ref();
+        let stmt = Stmt {
+            p,
+            params,
+            est: estimator.as_ref(),
+        };
+        let s = &stmt;
         match &p.statement {
             sql::Statement::Query(q) => {
-                let plan = self.planner(txn, p, params, est).plan_query(q)?;
+                let plan = self.planner(txn, s).plan_query(q)?;
                 let rows = exec::collect(&plan, txn, &self.shared.stats)?;
                 Ok(Outcome::Rows {
                     columns: plan.columns.iter().map(|c| c.name.clone()).collect(),
@@ -460,7 +459,7 @@ impl Database {
                         "EXPLAIN of statements other than queries".into(),
                     ));
                 };
-                let plan = self.planner(txn, p, params, est).plan_query(q)?;
+                let plan = self.planner(txn, s).plan_query(q)?;
                 Ok(self.explain(&plan, txn, *analyze)?)
             }
             sql::Statement::Analyze(a) => {
@@ -488,15 +487,15 @@ impl Database {
             }
             sql::Statement::Insert(ins) => {
                 txn.record_statement(&p.text());
-                self.insert(txn, ins, p, params, est)
+                self.insert(txn, ins, s)
             }
             sql::Statement::Update(upd) => {
                 txn.record_statement(&p.text());
-                self.update(txn, upd, p, params, est)
+                self.update(txn, upd, s)
             }
             sql::Statement::Delete(del) => {
                 txn.record_statement(&p.text());
-                self.delete(txn, del, p, params, est)
+                self.delete(txn, del, s)
             }
             sql::Statement::CreateTable(ct) => {
                 txn.record_statement(&p.text());
@@ -508,7 +507,7 @@ impl Database {
             }
             sql::Statement::AlterTable(at) => {
                 txn.record_statement(&p.text());
-                self.alter_table(txn, at, p, params, est)
+                self.alter_table(txn, at)
             }
             sql::Statement::Drop {
                 object_type,
@@ -598,14 +597,7 @@ impl Database {
         Ok(out)
     }
 
-    fn insert(
-        &self,
-        txn: &mut Transaction,
-        ins: &sql::Insert,
-        p: &Prepared,
-        params: &[Value],
-        est: &dyn CardinalityEstimator,
-    ) -> Result<Outcome> {
+    fn insert(&self, txn: &mut Transaction, ins: &sql::Insert, s: &Stmt<'_>) -> Result<Outcome> {
         if ins.on.is_some()
             || ins.returning.is_some()
             || ins.or.is_some()
@@ -641,7 +633,7 @@ impl Database {
             .as_ref()
             .ok_or_else(|| Error::Unsupported("INSERT without VALUES or SELECT".into()))?;
         let rows = {
-            let plan = self.planner(txn, p, params, est).plan_query(source)?;
+            let plan = self.planner(txn, s).plan_query(source)?;
             if plan.columns.len() != targets.len() {
                 return Err(Error::InvalidInput(format!(
                     "table {} has {} columns to fill but {} values were supplied",
@@ -683,17 +675,15 @@ impl Database {
         name: &sql::ObjectName,
         alias: Option<&sql::TableAlias>,
         selection: Option<&sql::Expr>,
-        p: &Prepared,
-        params: &[Value],
-        est: &dyn CardinalityEstimator,
-    ) -> Result<(TableDef, Scope, Vec<(Vec<u8>, Vec<Value>)>)> {
+        s: &Stmt<'_>,
+    ) -> Result<(TableDef, Scope, Vec<KeyedRow>)> {
         let table = object_name(name)?;
         let def = catalog::require_table(View::Current(txn), &table)?;
         let label = alias
             .map(|a| a.name.value.clone())
             .unwrap_or_else(|| def.name.clone());
         let scope = table_scope(&def, &label);
-        let mut planner = self.planner(txn, p, params, est);
+        let mut planner = self.planner(txn, s);
         let pred = selection.map(|s| planner.bind(s, &scope)).transpose()?;
         let plan = planner.scan_plan(def.clone(), label, pred)?;
         let Node::Scan { access, filter, .. } = &plan.node else {
@@ -712,14 +702,7 @@ impl Database {
         Ok((def, scope, out))
     }
 
-    fn update(
-        &self,
-        txn: &mut Transaction,
-        upd: &sql::Update,
-        p: &Prepared,
-        params: &[Value],
-        est: &dyn CardinalityEstimator,
-    ) -> Result<Outcome> {
+    fn update(&self, txn: &mut Transaction, upd: &sql::Update, s: &Stmt<'_>) -> Result<Outcome> {
         if upd.from.is_some()
             || upd.returning.is_some()
             || !upd.table.joins.is_empty()
@@ -732,18 +715,11 @@ impl Database {
         let sql::TableFactor::Table { name, alias, .. } = &upd.table.relation else {
             return Err(Error::Unsupported("UPDATE of a non-table".into()));
         };
-        let (def, scope, rows) = self.matching_rows(
-            txn,
-            name,
-            alias.as_ref(),
-            upd.selection.as_ref(),
-            p,
-            params,
-            est,
-        )?;
+        let (def, scope, rows) =
+            self.matching_rows(txn, name, alias.as_ref(), upd.selection.as_ref(), s)?;
         let mut sets = Vec::with_capacity(upd.assignments.len());
         {
-            let mut planner = self.planner(txn, p, params, est);
+            let mut planner = self.planner(txn, s);
             for a in &upd.assignments {
                 let sql::AssignmentTarget::ColumnName(cn) = &a.target else {
                     return Err(Error::Unsupported("tuple assignment".into()));
@@ -771,14 +747,7 @@ impl Database {
         })
     }
 
-    fn delete(
-        &self,
-        txn: &mut Transaction,
-        del: &sql::Delete,
-        p: &Prepared,
-        params: &[Value],
-        est: &dyn CardinalityEstimator,
-    ) -> Result<Outcome> {
+    fn delete(&self, txn: &mut Transaction, del: &sql::Delete, s: &Stmt<'_>) -> Result<Outcome> {
         if del.using.is_some()
             || del.returning.is_some()
             || del.limit.is_some()
@@ -797,15 +766,8 @@ impl Database {
         let sql::TableFactor::Table { name, alias, .. } = &twj.relation else {
             return Err(Error::Unsupported("DELETE from a non-table".into()));
         };
-        let (def, _, rows) = self.matching_rows(
-            txn,
-            name,
-            alias.as_ref(),
-            del.selection.as_ref(),
-            p,
-            params,
-            est,
-        )?;
+        let (def, _, rows) =
+            self.matching_rows(txn, name, alias.as_ref(), del.selection.as_ref(), s)?;
         let n = rows.len() as u64;
         for (key, old) in rows {
             delete_row(txn, &def, &key, &old)?;
@@ -1021,14 +983,7 @@ impl Database {
         })
     }
 
-    fn alter_table(
-        &self,
-        txn: &mut Transaction,
-        at: &sql::AlterTable,
-        p: &Prepared,
-        params: &[Value],
-        est: &dyn CardinalityEstimator,
-    ) -> Result<Outcome> {
+    fn alter_table(&self, txn: &mut Transaction, at: &sql::AlterTable) -> Result<Outcome> {
         let name = object_name(&at.name)?;
         let Some(mut def) = catalog::get_table(View::Current(txn), &name)? else {
             if at.if_exists {
@@ -1039,7 +994,6 @@ impl Database {
             }
             return Err(Error::NotFound(format!("no such table: {name}")));
         };
-        let _ = (p, params, est);
         for op in &at.operations {
             let sql::AlterTableOperation::AddColumn {
                 if_not_exists,
@@ -1162,6 +1116,16 @@ fn describe_key(def: &TableDef, row: &[Value], cols: &[usize]) -> String {
         .collect();
     let names: Vec<&str> = cols.iter().map(|&i| def.columns[i].name.as_str()).collect();
     format!("{}.{} = ({})", def.name, names.join(", "), parts.join(", "))
+}
+
+/// What a statement runs with: its parse, its parameters and the estimator in use.
+/// A stored row with its key.
+type KeyedRow = (Vec<u8>, Vec<Value>);
+
+struct Stmt<'a> {
+    p: &'a Prepared,
+    params: &'a [Value],
+    est: &'a dyn CardinalityEstimator,
 }
 
 /// Fails if another row already holds `row`'s values in the unique index `ix`.

@@ -128,10 +128,8 @@ pub fn lift(dialect: &dyn Dialect, sql: &str) -> Result<Lifted> {
         let t = &tokens[i].token;
         match t {
             Token::LParen => from_starts.push(None),
-            Token::RParen => {
-                if from_starts.len() > 1 {
-                    from_starts.pop();
-                }
+            Token::RParen if from_starts.len() > 1 => {
+                from_starts.pop();
             }
             Token::SemiColon => from_starts = vec![None],
             _ => {}

@@ -827,10 +827,13 @@ impl Transaction {
 /// A copy of a transaction's buffered writes; see [`Transaction::savepoint`].
 pub struct Savepoint(BTreeMap<(Keyspace, Vec<u8>), Option<Vec<u8>>>);
 
+/// A buffered write: the key and its new value (`None` for a delete).
+type BufferedWrite = (Vec<u8>, Option<Vec<u8>>);
+
 /// A scan that merges a transaction's buffered writes over the stored snapshot.
 pub struct TxnScan {
     stored: std::iter::Peekable<ScanAt>,
-    buffered: std::iter::Peekable<std::vec::IntoIter<(Vec<u8>, Option<Vec<u8>>)>>,
+    buffered: std::iter::Peekable<std::vec::IntoIter<BufferedWrite>>,
 }
 
 impl Iterator for TxnScan {

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The whole test suite: set-up, formatting, clippy with warnings as errors, then every test
+# of the workspace (unit, property, MVCC anomaly, kill -9 durability, sqllogictest files,
+# doctests).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+. scripts/env.sh
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+cargo test --workspace
