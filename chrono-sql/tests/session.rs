@@ -1,0 +1,229 @@
+//! Sessions: prepared statements with parameters, concurrent SQL transfers, feedback for the
+//! estimator, and inputs that must fail cleanly, never panic.
+
+use chrono_sql::{Database, Error, Outcome};
+use chrono_storage::Value;
+use proptest::prelude::*;
+
+fn rows(out: Vec<Outcome>) -> Vec<Vec<Value>> {
+    match out.into_iter().last() {
+        Some(Outcome::Rows { rows, .. }) => rows,
+        other => panic!("expected rows, got {other:?}"),
+    }
+}
+
+#[test]
+fn prepared_statements_take_positional_parameters() {
+    let db = Database::in_memory();
+    let mut s = db.session();
+    s.execute("CREATE TABLE kv (k TEXT PRIMARY KEY, v BIGINT, at TIMESTAMP)")
+        .unwrap();
+    let insert = chrono_sql::parse("INSERT INTO kv VALUES (?, ?, ?)")
+        .unwrap()
+        .remove(0);
+    assert_eq!(insert.param_count, 3);
+    let mut stamps = Vec::new();
+    for (k, v) in [("a", 1), ("b", 2), ("c", 3)] {
+        let out = s
+            .run(
+                &insert,
+                &[
+                    Value::Text(k.into()),
+                    Value::Int(v),
+                    Value::Text("2021-11-01 10:00:00".into()),
+                ],
+            )
+            .unwrap();
+        let Outcome::Affected {
+            commit_ts: Some(ts),
+            ..
+        } = out
+        else {
+            panic!("{out:?}")
+        };
+        stamps.push(ts);
+    }
+    let got = rows(
+        s.execute_with_params(
+            "SELECT k FROM kv WHERE v >= $1 AND k <> $2 ORDER BY k",
+            &[Value::Int(2), Value::Text("c".into())],
+        )
+        .unwrap(),
+    );
+    assert_eq!(got, vec![vec![Value::Text("b".into())]]);
+    // A TIMESTAMP parameter in AS OF is exact to the microsecond.
+    let got = rows(
+        s.execute_with_params(
+            "SELECT COUNT(*) FROM kv AS OF TIMESTAMP ?",
+            &[Value::Timestamp(stamps[1] as i64)],
+        )
+        .unwrap(),
+    );
+    assert_eq!(got, vec![vec![Value::Int(2)]]);
+    let err = s.run(&insert, &[Value::Int(1)]).unwrap_err();
+    assert!(err.to_string().contains("3 parameters"), "{err}");
+    let err = s
+        .execute_with_params(
+            "INSERT INTO kv VALUES (?, 'x', NULL)",
+            &[Value::Text("z".into())],
+        )
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidInput(_)), "{err}");
+}
+
+#[test]
+fn concurrent_sql_transfers_keep_the_total() {
+    let db = Database::in_memory();
+    db.execute("CREATE TABLE accounts (user_id INTEGER PRIMARY KEY, balance BIGINT NOT NULL)")
+        .unwrap();
+    for i in 0..10 {
+        db.execute(&format!("INSERT INTO accounts VALUES ({i}, 1000)"))
+            .unwrap();
+    }
+    let threads: Vec<_> = (0..4u64)
+        .map(|seed| {
+            let db = db.clone();
+            std::thread::spawn(move || {
+                let mut x = seed + 11;
+                let (mut ok, mut conflicts) = (0, 0);
+                for _ in 0..100 {
+                    x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    let (from, to) = ((x >> 33) % 10, (x >> 45) % 10);
+                    let amount = (x >> 20) % 50;
+                    let mut s = db.session();
+                    let r = s.execute(&format!(
+                        "BEGIN; UPDATE accounts SET balance = balance - {amount} WHERE user_id = {from}; \
+                         UPDATE accounts SET balance = balance + {amount} WHERE user_id = {to}; COMMIT"
+                    ));
+                    match r {
+                        Ok(_) => ok += 1,
+                        Err(Error::Conflict(_)) => conflicts += 1,
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+                (ok, conflicts)
+            })
+        })
+        .collect();
+    let mut committed = 0;
+    for t in threads {
+        committed += t.join().unwrap().0;
+    }
+    assert!(committed > 0);
+    assert_eq!(
+        rows(db.execute("SELECT SUM(balance) FROM accounts").unwrap()),
+        vec![vec![Value::Int(10_000)]]
+    );
+}
+
+#[test]
+fn executed_scans_leave_feedback_for_the_estimator() {
+    let db = Database::in_memory();
+    db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, k INTEGER)")
+        .unwrap();
+    db.execute("INSERT INTO t VALUES (1, 1), (2, 1), (3, 2)")
+        .unwrap();
+    db.execute("SELECT * FROM t WHERE k = 1").unwrap();
+    let fb = db.stats().feedback();
+    let last = fb.last().expect("feedback recorded");
+    assert_eq!(last.table, "t");
+    assert_eq!(last.actual, 2);
+    assert_eq!(last.predicate, "t.k = 1");
+    assert!(last.filter.is_some());
+}
+
+#[test]
+fn reading_the_future_reads_the_present_and_negative_times_are_refused() {
+    let db = Database::in_memory();
+    db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+        .unwrap();
+    db.execute("INSERT INTO t VALUES (1)").unwrap();
+    assert_eq!(
+        rows(
+            db.execute("SELECT COUNT(*) FROM t AS OF TIMESTAMP '2999-01-01'")
+                .unwrap()
+        ),
+        vec![vec![Value::Int(1)]]
+    );
+    assert!(db.execute("SELECT * FROM t AS OF TIMESTAMP -5").is_err());
+}
+
+const FRAGMENTS: &[&str] = &[
+    "SELECT",
+    "*",
+    "FROM",
+    "t",
+    "u",
+    "WHERE",
+    "a",
+    "b",
+    "=",
+    "<",
+    "(",
+    ")",
+    ",",
+    "1",
+    "'x'",
+    "NULL",
+    "AS",
+    "OF",
+    "TIMESTAMP",
+    "FOR",
+    "SYSTEM_TIME",
+    "ALL",
+    "BETWEEN",
+    "AND",
+    "JOIN",
+    "ON",
+    "GROUP",
+    "BY",
+    "HAVING",
+    "ORDER",
+    "LIMIT",
+    "COUNT",
+    "SUM",
+    "INSERT",
+    "INTO",
+    "VALUES",
+    "UPDATE",
+    "SET",
+    "DELETE",
+    "CREATE",
+    "TABLE",
+    "INDEX",
+    "DROP",
+    "IN",
+    "NOT",
+    "LIKE",
+    "CASE",
+    "WHEN",
+    "THEN",
+    "END",
+    "CAST",
+    "?",
+    ";",
+    "+",
+    "/",
+    "-",
+    "9223372036854775807",
+    "1e400",
+    "''",
+    "x'0'",
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    /// Any sequence of SQL-ish tokens either runs or fails with an error; nothing panics
+    /// and a failed statement changes nothing.
+    #[test]
+    fn no_input_panics(tokens in proptest::collection::vec(0..FRAGMENTS.len(), 1..14)) {
+        let db = Database::in_memory();
+        db.execute("CREATE TABLE t (a INTEGER PRIMARY KEY, b TEXT)").unwrap();
+        db.execute("CREATE TABLE u (a INTEGER, b DOUBLE)").unwrap();
+        db.execute("INSERT INTO t VALUES (1, 'x'), (2, NULL)").unwrap();
+        let sql: Vec<&str> = tokens.iter().map(|&i| FRAGMENTS[i]).collect();
+        let _ = db.execute(&sql.join(" "));
+        let _ = db.session().execute_with_params(&sql.join(" "), &[Value::Int(1)]);
+    }
+}
