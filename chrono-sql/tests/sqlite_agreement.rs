@@ -171,25 +171,23 @@ fn sqlite_rows(conn: &rusqlite::Connection, sql: &str) -> Vec<Vec<Value>> {
         .prepare(sql)
         .unwrap_or_else(|e| panic!("SQLite failed on {sql}: {e}"));
     let n = stmt.column_count();
-    let rows = stmt
-        .query_map([], |r| {
-            (0..n)
-                .map(|i| {
-                    Ok(match r.get_ref(i)? {
-                        rusqlite::types::ValueRef::Null => Value::Null,
-                        rusqlite::types::ValueRef::Integer(x) => Value::Int(x),
-                        rusqlite::types::ValueRef::Real(x) => Value::Float(x),
-                        rusqlite::types::ValueRef::Text(t) => {
-                            Value::Text(String::from_utf8_lossy(t).into_owned())
-                        }
-                        rusqlite::types::ValueRef::Blob(b) => Value::Blob(b.to_vec()),
-                    })
+    stmt.query_map([], |r| {
+        (0..n)
+            .map(|i| {
+                Ok(match r.get_ref(i)? {
+                    rusqlite::types::ValueRef::Null => Value::Null,
+                    rusqlite::types::ValueRef::Integer(x) => Value::Int(x),
+                    rusqlite::types::ValueRef::Real(x) => Value::Float(x),
+                    rusqlite::types::ValueRef::Text(t) => {
+                        Value::Text(String::from_utf8_lossy(t).into_owned())
+                    }
+                    rusqlite::types::ValueRef::Blob(b) => Value::Blob(b.to_vec()),
                 })
-                .collect::<rusqlite::Result<Vec<Value>>>()
-        })
-        .and_then(|it| it.collect::<rusqlite::Result<Vec<_>>>())
-        .unwrap_or_else(|e| panic!("SQLite failed on {sql}: {e}"));
-    rows
+            })
+            .collect::<rusqlite::Result<Vec<Value>>>()
+    })
+    .and_then(|it| it.collect::<rusqlite::Result<Vec<_>>>())
+    .unwrap_or_else(|e| panic!("SQLite failed on {sql}: {e}"))
 }
 
 /// A comparable rendering: booleans as SQLite's 0/1, numbers to 9 significant digits.
