@@ -7,14 +7,12 @@ use chrono_storage::{
 };
 use parking_lot::Mutex;
 
+/// (key, operation, before, after)
+type SeenChange = (Vec<u8>, Operation, Option<Vec<u8>>, Option<Vec<u8>>);
+
 #[derive(Default)]
 struct Recorder {
-    seen: Mutex<
-        Vec<(
-            u64,
-            Vec<(Vec<u8>, Operation, Option<Vec<u8>>, Option<Vec<u8>>)>,
-        )>,
-    >,
+    seen: Mutex<Vec<(u64, Vec<SeenChange>)>>,
     refuse_key: Option<Vec<u8>>,
 }
 
