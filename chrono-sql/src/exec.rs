@@ -12,7 +12,7 @@ use chrono_storage::{KeyRange, Operation, Transaction, Value, encoding};
 use crate::catalog::{TableDef, View};
 use crate::error::{Error, Result};
 use crate::expr::Expr;
-use crate::plan::{Access, AggCall, AggFunc, JoinKind, Node, Plan, ReadAt, SortKey};
+use crate::plan::{Access, AggCall, AggFunc, JoinKind, Lookup, Node, Plan, ReadAt, SortKey};
 use crate::stats::{Feedback, StatsRegistry};
 use crate::types::{compare, truth};
 
@@ -188,6 +188,45 @@ pub fn build<'a>(
                     right_width,
                 )
             })
+        }
+        Node::IndexJoin {
+            left,
+            table,
+            read_at,
+            lookup,
+            left_keys,
+            right_filter,
+            kind,
+            residual,
+            ..
+        } => {
+            let l = build(left, ctx, next_id)?;
+            let view = match read_at {
+                ReadAt::AsOf(ts) => View::AsOf(txn.store(), (*ts).min(txn.read_ts())),
+                _ => View::Current(txn),
+            };
+            let right_width = table.columns.len();
+            let kind = *kind;
+            Box::new(l.flat_map(move |lr| -> Vec<Result<Row>> {
+                let lrow = match lr {
+                    Ok(x) => x,
+                    Err(e) => return vec![Err(e)],
+                };
+                match index_join_row(
+                    view,
+                    table,
+                    lookup,
+                    left_keys,
+                    right_filter.as_ref(),
+                    residual.as_ref(),
+                    kind,
+                    right_width,
+                    lrow,
+                ) {
+                    Ok(rows) => rows.into_iter().map(Ok).collect(),
+                    Err(e) => vec![Err(e)],
+                }
+            }))
         }
         Node::NestedLoop {
             left,
@@ -379,6 +418,82 @@ pub fn scan<'a>(
         }
     };
     Ok(it)
+}
+
+/// The joined rows for one left row of an index nested-loop join.
+#[allow(clippy::too_many_arguments)]
+fn index_join_row(
+    view: View<'_>,
+    table: &TableDef,
+    lookup: &Lookup,
+    left_keys: &[Expr],
+    right_filter: Option<&Expr>,
+    residual: Option<&Expr>,
+    kind: JoinKind,
+    right_width: usize,
+    lrow: Row,
+) -> Result<Vec<Row>> {
+    let key_columns: &[usize] = match lookup {
+        Lookup::PrimaryKey => &table.primary_key,
+        Lookup::Index(ix) => &ix.columns,
+    };
+    let mut key = Vec::with_capacity(left_keys.len());
+    let mut possible = true;
+    for (e, &c) in left_keys.iter().zip(key_columns) {
+        let col = &table.columns[c];
+        // A NULL key, or one that is not a value of the column's type, matches nothing.
+        match col.data_type.coerce(e.eval(&lrow)?, &col.name) {
+            Ok(v) if !v.is_null() => key.push(v),
+            _ => possible = false,
+        }
+    }
+    let mut candidates: Vec<Row> = Vec::new();
+    if possible {
+        let encoded = encoding::encode_key(&key);
+        match lookup {
+            Lookup::PrimaryKey => {
+                if let Some(raw) = view.get(table.keyspace, &encoded)? {
+                    candidates.push(table.decode_row(&raw)?);
+                }
+            }
+            Lookup::Index(ix) => {
+                for item in view.scan(ix.keyspace, KeyRange::Prefix(encoded))? {
+                    let (_, pk) = item?;
+                    match view.get(table.keyspace, &pk)? {
+                        Some(raw) => candidates.push(table.decode_row(&raw)?),
+                        None => {
+                            return Err(Error::Corruption(format!(
+                                "index {} points at a missing row of {}",
+                                ix.name, table.name
+                            )));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for rrow in candidates {
+        if let Some(f) = right_filter
+            && truth(&f.eval(&rrow)?)? != Some(true)
+        {
+            continue;
+        }
+        let mut joined = lrow.clone();
+        joined.extend(rrow);
+        if let Some(r) = residual
+            && truth(&r.eval(&joined)?)? != Some(true)
+        {
+            continue;
+        }
+        out.push(joined);
+    }
+    if out.is_empty() && kind == JoinKind::Left {
+        let mut joined = lrow;
+        joined.extend(std::iter::repeat_n(Value::Null, right_width));
+        out.push(joined);
+    }
+    Ok(out)
 }
 
 /// A hashable, equality-preserving encoding of values: integral floats encode as

@@ -42,6 +42,15 @@ pub enum Access {
     Index(IndexDef, KeyRange),
 }
 
+/// How an index nested-loop join finds the right rows for a left row.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Lookup {
+    /// By the whole primary key.
+    PrimaryKey,
+    /// By a prefix of a secondary index's columns.
+    Index(IndexDef),
+}
+
 /// Join kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JoinKind {
@@ -160,6 +169,27 @@ pub enum Node {
         /// Build the hash table on the left input (inner joins whose left side is smaller).
         build_left: bool,
     },
+    /// For each left row, looks the matching right rows up by primary key or index.
+    IndexJoin {
+        /// Left input.
+        left: Box<Plan>,
+        /// The right table.
+        table: Arc<TableDef>,
+        /// Its name or alias.
+        label: String,
+        /// Which state of it.
+        read_at: ReadAt,
+        /// Primary key or index.
+        lookup: Lookup,
+        /// Over the left row, one per looked-up key column, in key order.
+        left_keys: Vec<Expr>,
+        /// Conditions on the right row alone.
+        right_filter: Option<Expr>,
+        /// INNER or LEFT.
+        kind: JoinKind,
+        /// Further conditions over the joined row.
+        residual: Option<Expr>,
+    },
     /// Joins every pair of rows that satisfies the predicate.
     NestedLoop {
         /// Left input.
@@ -225,7 +255,8 @@ impl Plan {
             | Node::Sort { input, .. }
             | Node::TopK { input, .. }
             | Node::Limit { input, .. }
-            | Node::Distinct { input } => vec![input],
+            | Node::Distinct { input }
+            | Node::IndexJoin { left: input, .. } => vec![input],
             Node::HashJoin { left, right, .. } | Node::NestedLoop { left, right, .. } => {
                 vec![left, right]
             }
@@ -323,6 +354,49 @@ impl Plan {
                     keys.join(" AND "),
                     if *build_left { "left" } else { "right" }
                 );
+                if let Some(r) = residual {
+                    let _ = write!(s, " residual: {}", show_expr(r, &self.columns));
+                }
+            }
+            Node::IndexJoin {
+                left,
+                table,
+                label,
+                lookup,
+                left_keys,
+                kind,
+                residual,
+                right_filter,
+                ..
+            } => {
+                let via = match lookup {
+                    Lookup::PrimaryKey => "primary key".to_string(),
+                    Lookup::Index(ix) => format!("index {}", ix.name),
+                };
+                let keys: Vec<String> = left_keys
+                    .iter()
+                    .map(|k| show_expr(k, &left.columns))
+                    .collect();
+                let _ = write!(
+                    s,
+                    "Index nested loop join ({}) {}{} by {via} = ({})",
+                    if *kind == JoinKind::Left {
+                        "left"
+                    } else {
+                        "inner"
+                    },
+                    table.name,
+                    if label.eq_ignore_ascii_case(&table.name) {
+                        String::new()
+                    } else {
+                        format!(" AS {label}")
+                    },
+                    keys.join(", ")
+                );
+                let right_cols = &self.columns[left.columns.len()..];
+                if let Some(f) = right_filter {
+                    let _ = write!(s, " filter: {}", show_expr(f, right_cols));
+                }
                 if let Some(r) = residual {
                     let _ = write!(s, " residual: {}", show_expr(r, &self.columns));
                 }

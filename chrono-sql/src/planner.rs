@@ -16,7 +16,9 @@ use sqlparser::tokenizer::Location;
 use crate::catalog::{self, TableDef, View};
 use crate::error::{Error, Result};
 use crate::expr::{CmpOp, Expr, Func};
-use crate::plan::{Access, AggCall, AggFunc, Column, JoinKind, Node, Plan, ReadAt, SortKey};
+use crate::plan::{
+    Access, AggCall, AggFunc, Column, JoinKind, Lookup, Node, Plan, ReadAt, SortKey,
+};
 use crate::stats::{CardinalityEstimator, StatsRegistry};
 use crate::timetravel::{Target, TimeClause, TimeLiteral, TimeSpec};
 use crate::types::{ArithOp, DataType};
@@ -1508,6 +1510,40 @@ impl<'a> Planner<'a> {
                     estimator: "heuristic",
                     columns,
                 }
+            } else if let Some(lookup) =
+                self.index_join(&plan, &right, &left_keys, &right_keys, off)
+            {
+                let IndexJoinChoice {
+                    table,
+                    label,
+                    read_at,
+                    filter,
+                    lookup,
+                    keys,
+                    extra,
+                    per_row,
+                } = lookup;
+                residual.extend(extra);
+                Plan {
+                    node: Node::IndexJoin {
+                        left: Box::new(plan),
+                        table,
+                        label,
+                        read_at,
+                        lookup,
+                        left_keys: keys,
+                        right_filter: filter,
+                        kind,
+                        residual: Expr::all_of(residual),
+                    },
+                    est_rows: (l * per_row).min(l * r).max(if kind == JoinKind::Left {
+                        l
+                    } else {
+                        0.0
+                    }),
+                    estimator: "heuristic",
+                    columns,
+                }
             } else {
                 let est = l.max(r);
                 let build_left = kind == JoinKind::Inner && l < r;
@@ -1534,6 +1570,126 @@ impl<'a> Planner<'a> {
             plan = filter(plan, cond);
         }
         Ok((plan, scope))
+    }
+
+    /// Whether to join by looking `right` up per left row (its primary key or an index
+    /// covers the join keys) instead of hashing it: when the left side is much smaller than
+    /// the right table.
+    fn index_join(
+        &self,
+        left: &Plan,
+        right: &Plan,
+        left_keys: &[Expr],
+        right_keys: &[Expr],
+        off: usize,
+    ) -> Option<IndexJoinChoice> {
+        let Node::Scan {
+            table,
+            label,
+            read_at,
+            filter,
+            ..
+        } = &right.node
+        else {
+            return None;
+        };
+        if matches!(read_at, ReadAt::Versions(_)) {
+            return None;
+        }
+        let stats = self.stats.table(&table.name);
+        let right_total = self.estimator.estimate_scan(stats.as_ref(), None);
+        if left.est_rows * 4.0 >= right_total {
+            return None;
+        }
+        // Right key column → the left expression it must equal.
+        let mut by_column: Vec<(usize, Expr)> = Vec::new();
+        for (lk, rk) in left_keys.iter().zip(right_keys) {
+            if let Expr::Column(c) = rk
+                && !by_column.iter().any(|(x, _)| x == c)
+            {
+                by_column.push((*c, lk.clone()));
+            }
+        }
+        let key_for = |c: usize| {
+            by_column
+                .iter()
+                .find(|(x, _)| *x == c)
+                .map(|(_, e)| e.clone())
+        };
+        let (lookup, cols): (Lookup, Vec<usize>) = if !table.primary_key.is_empty()
+            && table.primary_key.iter().all(|&c| key_for(c).is_some())
+        {
+            (Lookup::PrimaryKey, table.primary_key.clone())
+        } else {
+            let best = table
+                .indexes
+                .iter()
+                .map(|ix| {
+                    (
+                        ix,
+                        ix.columns
+                            .iter()
+                            .take_while(|&&c| key_for(c).is_some())
+                            .count(),
+                    )
+                })
+                .filter(|(_, n)| *n > 0)
+                .max_by_key(|(ix, n)| (*n, ix.unique))?;
+            (
+                Lookup::Index(best.0.clone()),
+                best.0.columns[..best.1].to_vec(),
+            )
+        };
+        let keys: Vec<Expr> = cols.iter().filter_map(|&c| key_for(c)).collect();
+        // Join keys the lookup does not cover are checked on the joined row.
+        let extra = left_keys
+            .iter()
+            .zip(right_keys)
+            .filter(|(_, rk)| !matches!(rk, Expr::Column(c) if cols.contains(c)))
+            .map(|(lk, rk)| {
+                Expr::Cmp(
+                    CmpOp::Eq,
+                    Box::new(lk.clone()),
+                    Box::new(rk.map_columns(&|x| x + off)),
+                )
+            })
+            .collect();
+        // Rows per distinct value of the first looked-up column (the estimator's default
+        // equality selectivity without statistics).
+        let per_row = match &lookup {
+            Lookup::PrimaryKey => 1.0,
+            Lookup::Index(_) => {
+                let distinct = stats
+                    .as_ref()
+                    .and_then(|s| s.columns.get(cols[0]))
+                    .map(|c| c.distinct as f64)
+                    .filter(|d| *d > 0.0);
+                match distinct {
+                    Some(d) => right_total / d,
+                    None => {
+                        right_total
+                            * crate::stats::selectivity(
+                                None,
+                                &Expr::Cmp(
+                                    CmpOp::Eq,
+                                    Box::new(Expr::Column(cols[0])),
+                                    Box::new(Expr::Literal(Value::Int(0))),
+                                ),
+                            )
+                    }
+                }
+            }
+        };
+        Some(IndexJoinChoice {
+            per_row,
+            table: table.clone(),
+            label: label.clone(),
+            read_at: *read_at,
+            filter: filter.clone(),
+            lookup,
+            keys,
+            extra,
+        })
     }
 
     /// Puts `conjuncts` (over the plan's own columns) into a scan, choosing its access
@@ -1568,6 +1724,18 @@ impl<'a> Planner<'a> {
         *existing = f;
         plan
     }
+}
+
+struct IndexJoinChoice {
+    table: Arc<TableDef>,
+    label: String,
+    read_at: ReadAt,
+    filter: Option<Expr>,
+    lookup: Lookup,
+    keys: Vec<Expr>,
+    extra: Vec<Expr>,
+    /// Estimated right rows per left row.
+    per_row: f64,
 }
 
 fn value_time_literal(v: Value) -> Result<TimeLiteral> {

@@ -152,6 +152,9 @@ const FIXED: &[&str] = &[
     "SELECT x.a, y.a FROM t1 x JOIN t1 y ON x.a = y.a + 1 WHERE x.id < 10",
     "SELECT a, SUM(c) FROM t1 WHERE b IS NOT NULL GROUP BY a ORDER BY 2 DESC LIMIT 3",
     "SELECT NULLIF(a, 3), ABS(a - 10), a BETWEEN 2 AND 8 FROM t1",
+    "SELECT t1.id, t2.id, t2.d FROM t1 JOIN t2 ON t2.t1_id = t1.id WHERE t1.id = 7",
+    "SELECT t1.id, t2.id FROM t1 LEFT JOIN t2 ON t2.t1_id = t1.id AND t2.d > 20 WHERE t1.id IN (3) OR t1.id = 4",
+    "SELECT t2.id, t1.b FROM t2 JOIN t1 ON t1.id = t2.t1_id WHERE t2.id = 9",
     "SELECT sub.a, sub.n FROM (SELECT a, COUNT(*) AS n FROM t1 GROUP BY a) AS sub WHERE sub.n > 1",
 ];
 
