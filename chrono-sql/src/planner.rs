@@ -430,26 +430,10 @@ impl<'a> Planner<'a> {
             }
             E::IsNull(x) => Expr::IsNull(b(self, x)?, false),
             E::IsNotNull(x) => Expr::IsNull(b(self, x)?, true),
-            E::IsTrue(x) => Expr::IsDistinct(
-                b(self, x)?,
-                Box::new(Expr::Literal(Value::Bool(true))),
-                true,
-            ),
-            E::IsFalse(x) => Expr::IsDistinct(
-                b(self, x)?,
-                Box::new(Expr::Literal(Value::Bool(false))),
-                true,
-            ),
-            E::IsNotTrue(x) => Expr::IsDistinct(
-                b(self, x)?,
-                Box::new(Expr::Literal(Value::Bool(true))),
-                false,
-            ),
-            E::IsNotFalse(x) => Expr::IsDistinct(
-                b(self, x)?,
-                Box::new(Expr::Literal(Value::Bool(false))),
-                false,
-            ),
+            E::IsTrue(x) => is_bool(b(self, x)?, true, true),
+            E::IsFalse(x) => is_bool(b(self, x)?, false, true),
+            E::IsNotTrue(x) => is_bool(b(self, x)?, true, false),
+            E::IsNotFalse(x) => is_bool(b(self, x)?, false, false),
             E::IsDistinctFrom(x, y) => Expr::IsDistinct(b(self, x)?, b(self, y)?, false),
             E::IsNotDistinctFrom(x, y) => Expr::IsDistinct(b(self, x)?, b(self, y)?, true),
             E::Between {
@@ -1736,6 +1720,11 @@ struct IndexJoinChoice {
     extra: Vec<Expr>,
     /// Estimated right rows per left row.
     per_row: f64,
+}
+
+/// `x IS [NOT] TRUE/FALSE`: `x IS [NOT] DISTINCT FROM` the boolean, never NULL.
+fn is_bool(x: Box<Expr>, value: bool, is: bool) -> Expr {
+    Expr::IsDistinct(x, Box::new(Expr::Literal(Value::Bool(value))), is)
 }
 
 fn value_time_literal(v: Value) -> Result<TimeLiteral> {

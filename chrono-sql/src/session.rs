@@ -813,18 +813,9 @@ impl Database {
                     c.name.value
                 )));
             }
-            let mut col = ColumnDef {
-                name: c.name.value.clone(),
-                data_type: DataType::parse(&c.data_type.to_string())?,
-                nullable: true,
-                default: None,
-                references: None,
-            };
-            for opt in &c.options {
-                match &opt.option {
-                    sql::ColumnOption::Null => {}
-                    sql::ColumnOption::NotNull => col.nullable = false,
-                    sql::ColumnOption::Default(e) => col.default = Some(e.to_string()),
+            let (mut col, rest) = column_from_sql(c)?;
+            for option in rest {
+                match option {
                     sql::ColumnOption::PrimaryKey(_) => {
                         if !primary_key.is_empty() {
                             return Err(Error::InvalidInput(format!(
@@ -1012,20 +1003,9 @@ impl Database {
                     column_def.name.value
                 )));
             }
-            let mut col = ColumnDef {
-                name: column_def.name.value.clone(),
-                data_type: DataType::parse(&column_def.data_type.to_string())?,
-                nullable: true,
-                default: None,
-                references: None,
-            };
-            for opt in &column_def.options {
-                match &opt.option {
-                    sql::ColumnOption::Null => {}
-                    sql::ColumnOption::NotNull => col.nullable = false,
-                    sql::ColumnOption::Default(e) => col.default = Some(e.to_string()),
-                    other => return Err(Error::Unsupported(format!("ADD COLUMN … {other}"))),
-                }
+            let (col, rest) = column_from_sql(column_def)?;
+            if let Some(other) = rest.first() {
+                return Err(Error::Unsupported(format!("ADD COLUMN … {other}")));
             }
             let fill = self.default_value(txn, &col)?;
             let rows: Vec<(Vec<u8>, Vec<Value>)> =
@@ -1103,6 +1083,28 @@ impl Database {
             other => Err(Error::Unsupported(format!("DROP {other}"))),
         }
     }
+}
+
+/// A column from its SQL definition (type, NULL / NOT NULL, DEFAULT), and the options left
+/// for the caller (keys, references).
+fn column_from_sql(c: &sql::ColumnDef) -> Result<(ColumnDef, Vec<&sql::ColumnOption>)> {
+    let mut col = ColumnDef {
+        name: c.name.value.clone(),
+        data_type: DataType::parse(&c.data_type.to_string())?,
+        nullable: true,
+        default: None,
+        references: None,
+    };
+    let mut rest = Vec::new();
+    for opt in &c.options {
+        match &opt.option {
+            sql::ColumnOption::Null => {}
+            sql::ColumnOption::NotNull => col.nullable = false,
+            sql::ColumnOption::Default(e) => col.default = Some(e.to_string()),
+            other => rest.push(other),
+        }
+    }
+    Ok((col, rest))
 }
 
 fn first_words(s: &str) -> String {
