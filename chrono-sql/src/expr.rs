@@ -674,15 +674,15 @@ fn call(f: Func, args: Vec<Value>) -> Result<Value> {
             let mut from = if start > 0 {
                 start - 1
             } else if start < 0 {
-                n + start
+                n.saturating_add(start)
             } else {
                 -1
             };
             let mut to = match len {
-                Some(l) if l >= 0 => from + l,
+                Some(l) if l >= 0 => from.saturating_add(l),
                 Some(l) => {
                     let end = from;
-                    from += l;
+                    from = from.saturating_add(l);
                     end
                 }
                 None => n,
@@ -727,6 +727,29 @@ fn not_numeric(f: &str, v: &Value) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn substr_follows_sqlite_and_never_overflows() {
+        let sub = |args: Vec<Value>| call(Func::Substr, args).unwrap();
+        let t = |s: &str| Value::Text(s.into());
+        assert_eq!(
+            sub(vec![t("chronodb"), Value::Int(0), Value::Int(3)]),
+            t("ch")
+        );
+        assert_eq!(sub(vec![t("chronodb"), Value::Int(-2)]), t("db"));
+        assert_eq!(
+            sub(vec![t("chronodb"), Value::Int(4), Value::Int(-2)]),
+            t("hr")
+        );
+        assert_eq!(
+            sub(vec![t("abc"), Value::Int(i64::MIN), Value::Int(i64::MIN)]),
+            t("")
+        );
+        assert_eq!(
+            sub(vec![t("abc"), Value::Int(2), Value::Int(i64::MAX)]),
+            t("bc")
+        );
+    }
 
     #[test]
     fn like_matches_sql_patterns() {

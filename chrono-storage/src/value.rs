@@ -197,14 +197,14 @@ pub fn parse_timestamp(text: &str) -> Option<i64> {
         return None;
     }
     let mut micros = days_from_civil(y, mo as u32, d as u32) * 86_400_000_000;
-    let mut rest = &s[10..];
+    let mut rest = s.get(10..)?;
     if rest.is_empty() {
         return Some(micros);
     }
     if !(rest.starts_with('T') || rest.starts_with(' ') || rest.starts_with('t')) {
         return None;
     }
-    rest = &rest[1..];
+    rest = rest.get(1..)?;
     let rb = rest.as_bytes();
     if rb.len() < 5 || rb[2] != b':' {
         return None;
@@ -216,13 +216,13 @@ pub fn parse_timestamp(text: &str) -> Option<i64> {
             None
         }
     };
-    let hh = two(&rest[0..2])?;
-    let mm = two(&rest[3..5])?;
+    let hh = two(rest.get(0..2)?)?;
+    let mm = two(rest.get(3..5)?)?;
     let mut ss = 0;
     let mut frac_us = 0;
     let mut idx = 5;
     if rb.len() >= 8 && rb[5] == b':' {
-        ss = two(&rest[6..8])?;
+        ss = two(rest.get(6..8)?)?;
         idx = 8;
         if rb.len() > 8 && rb[8] == b'.' {
             let mut j = 9;
@@ -247,7 +247,7 @@ pub fn parse_timestamp(text: &str) -> Option<i64> {
         return None;
     }
     micros += ((hh * 60 + mm) * 60 + ss) * 1_000_000 + frac_us;
-    let tz = rest[idx..].trim();
+    let tz = rest.get(idx..)?.trim();
     if tz.is_empty() || tz == "Z" || tz == "z" {
         return Some(micros);
     }
@@ -256,11 +256,11 @@ pub fn parse_timestamp(text: &str) -> Option<i64> {
         b'-' => -1,
         _ => return None,
     };
-    let off = &tz[1..];
+    let off = tz.get(1..)?;
     let (oh, om) = if off.len() == 5 && off.as_bytes()[2] == b':' {
-        (two(&off[0..2])?, two(&off[3..5])?)
+        (two(off.get(0..2)?)?, two(off.get(3..5)?)?)
     } else if off.len() == 4 {
-        (two(&off[0..2])?, two(&off[2..4])?)
+        (two(off.get(0..2)?)?, two(off.get(2..4)?)?)
     } else if off.len() == 2 {
         (two(off)?, 0)
     } else {
@@ -293,6 +293,15 @@ mod tests {
         );
         assert!(parse_timestamp("2021-02-30").is_none());
         assert!(parse_timestamp("yesterday").is_none());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_parses_or_not_without_panicking(s in "\\PC{0,30}") {
+            let _ = parse_timestamp(&s);
+            let _ = parse_timestamp(&format!("2021-11-01T{s}"));
+            let _ = parse_timestamp(&format!("2021-11-01 10:00:00{s}"));
+        }
     }
 
     #[test]
