@@ -66,6 +66,14 @@ pub struct TableDef {
 }
 
 impl TableDef {
+    /// Names this table's key spaces (rows, indexes) in `txn`, for commit observers.
+    pub fn label_keyspaces(&self, txn: &mut Transaction) {
+        txn.label_keyspace(self.keyspace, &self.name);
+        for ix in &self.indexes {
+            txn.label_keyspace(ix.keyspace, &format!("{}.{}", self.name, ix.name));
+        }
+    }
+
     /// The position of a column, case-insensitively.
     pub fn column_index(&self, name: &str) -> Option<usize> {
         self.columns
@@ -180,12 +188,14 @@ pub fn list_tables(view: View<'_>) -> Result<Vec<TableDef>> {
 pub fn put_table(txn: &mut Transaction, def: &TableDef) -> Result<()> {
     let raw =
         serde_json::to_vec(def).map_err(|e| Error::InvalidInput(format!("catalog entry: {e}")))?;
+    txn.label_keyspace(CATALOG_KEYSPACE, "catalog");
     txn.put(CATALOG_KEYSPACE, table_key(&def.name), raw)?;
     Ok(())
 }
 
 /// Removes a table's definition (its versions stay, for time travel).
 pub fn delete_table(txn: &mut Transaction, name: &str) -> Result<()> {
+    txn.label_keyspace(CATALOG_KEYSPACE, "catalog");
     txn.delete(CATALOG_KEYSPACE, table_key(name))?;
     Ok(())
 }

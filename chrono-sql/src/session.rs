@@ -960,6 +960,8 @@ impl Database {
         };
         let rows: Vec<(Vec<u8>, Vec<Value>)> =
             exec::scan(txn, &def, ReadAt::Current, &Access::Full)?.collect::<Result<_>>()?;
+        def.label_keyspaces(txn);
+        txn.label_keyspace(ix.keyspace, &format!("{}.{}", def.name, ix.name));
         for (key, row) in rows {
             if ix.unique {
                 check_unique(txn, &def, &ix, &row, None)?;
@@ -1019,6 +1021,7 @@ impl Database {
             def.columns.push(col);
             if !fill.is_null() {
                 // Existing rows take the default: a new version of each, so history shows when.
+                def.label_keyspaces(txn);
                 for (key, mut row) in rows {
                     row.push(fill.clone());
                     txn.put(def.keyspace, key, encoding::encode_row(&row))?;
@@ -1156,6 +1159,7 @@ fn check_unique(
 
 /// Inserts a checked row with its index entries.
 pub fn insert_row(txn: &mut Transaction, def: &TableDef, row: Vec<Value>) -> Result<()> {
+    def.label_keyspaces(txn);
     let store = txn.store().clone();
     let key = def.row_key(&row, || store.next_id());
     if !def.primary_key.is_empty() && txn.get(def.keyspace, &key)?.is_some() {
@@ -1183,6 +1187,7 @@ fn update_row(
     old: &[Value],
     new: Vec<Value>,
 ) -> Result<()> {
+    def.label_keyspaces(txn);
     let new_key = if def.primary_key.is_empty() {
         old_key.to_vec()
     } else {
@@ -1214,6 +1219,7 @@ fn update_row(
 }
 
 fn delete_row(txn: &mut Transaction, def: &TableDef, key: &[u8], old: &[Value]) -> Result<()> {
+    def.label_keyspaces(txn);
     for ix in &def.indexes {
         txn.delete(ix.keyspace, def.index_key(ix, old, key))?;
     }

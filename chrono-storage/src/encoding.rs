@@ -32,6 +32,7 @@ use crate::value::Value;
 const TAG_VERSION: u8 = 0x01;
 const TAG_LATEST: u8 = 0x02;
 const TAG_META: u8 = 0x03;
+const TAG_AUDIT: u8 = 0x04;
 
 const VAL_NULL: u8 = 0x00;
 const VAL_BOOL: u8 = 0x01;
@@ -293,6 +294,23 @@ pub fn meta_key(name: &str) -> Vec<u8> {
     let mut k = vec![TAG_META];
     encode_bytes(&mut k, name.as_bytes());
     k
+}
+
+/// `0x04 ‖ section ‖ encode_key(parts)`: an entry of the audit trail's column family.
+pub fn audit_key(section: u8, parts: &[Value]) -> Vec<u8> {
+    let mut k = vec![TAG_AUDIT, section];
+    for p in parts {
+        encode_key_value(&mut k, p);
+    }
+    k
+}
+
+/// Splits an audit key into (section, parts).
+pub fn parse_audit_key(raw: &[u8]) -> Result<(u8, Vec<Value>)> {
+    if raw.len() < 2 || raw[0] != TAG_AUDIT {
+        return Err(corrupt("audit key"));
+    }
+    Ok((raw[1], decode_key(&raw[2..])?))
 }
 
 /// `0x02 ‖ keyspace ‖ escaped prefix` without the terminator: every latest-index key of a

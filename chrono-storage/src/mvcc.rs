@@ -111,6 +111,8 @@ pub struct Commit {
     pub statements: Vec<String>,
     /// The changes, ordered by (keyspace, key).
     pub changes: Vec<Change>,
+    /// Names the layer above gave the key spaces it wrote (for example table names).
+    pub labels: BTreeMap<Keyspace, String>,
 }
 
 /// Code outside the store that sees every commit: the audit trail, change streams.
@@ -308,6 +310,7 @@ impl Store {
             writes: BTreeMap::new(),
             principal: None,
             statements: Vec::new(),
+            labels: BTreeMap::new(),
         }
     }
 
@@ -462,6 +465,7 @@ impl Store {
             principal: txn.principal.clone(),
             statements: std::mem::take(&mut txn.statements),
             changes,
+            labels: std::mem::take(&mut txn.labels),
         };
         let observers = self.inner.observers.read().clone();
         for o in &observers {
@@ -713,6 +717,7 @@ pub struct Transaction {
     writes: BTreeMap<(Keyspace, Vec<u8>), Option<Vec<u8>>>,
     principal: Option<String>,
     statements: Vec<String>,
+    labels: BTreeMap<Keyspace, String>,
 }
 
 impl Transaction {
@@ -739,6 +744,14 @@ impl Transaction {
     /// Records who runs this transaction (for commit observers such as the audit trail).
     pub fn set_principal(&mut self, principal: Option<String>) {
         self.principal = principal;
+    }
+
+    /// Names a key space this transaction writes (for commit observers: the audit trail
+    /// records table names, not numbers).
+    pub fn label_keyspace(&mut self, keyspace: Keyspace, name: &str) {
+        if !self.labels.contains_key(&keyspace) {
+            self.labels.insert(keyspace, name.to_string());
+        }
     }
 
     /// Records a statement this transaction ran (for commit observers).

@@ -1,0 +1,786 @@
+//! The audit trail: records, the commit observer that writes them, verification, proofs
+//! and checkpoints. Layout in the `audit` column family (keys from
+//! `chrono_storage::encoding::audit_key`):
+//!
+//! ```text
+//! section 1  [tx seq]                     → tx record (commit ts, entries, prev hash, root, hash)
+//! section 2  [entry seq]                  → entry record
+//! section 3  [level, index]               → complete subtree hash of the log tree
+//! section 4  []                           → head: transactions, entries, last hash
+//! section 5  [table, commit ts, entry seq]→ ()          report index by (table, time)
+//! section 6  [tx hash]                    → tx seq      lookup by hash
+//! ```
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use chrono_storage::encoding::{self, audit_key, decode_row, encode_row};
+use chrono_storage::{ColumnFamily, Commit, CommitObserver, Engine, Operation, Store, Value, WriteBatch};
+use parking_lot::Mutex;
+use sha3::{Digest, Sha3_256};
+
+use crate::error::{Error, Result};
+use crate::merkle::{self, Frontier, Hash, Nodes};
+
+const TX: u8 = 1;
+const ENTRY: u8 = 2;
+const NODE: u8 = 3;
+const HEAD: u8 = 4;
+const BY_TABLE: u8 = 5;
+const BY_HASH: u8 = 6;
+
+const CHAIN_TAG: &[u8; 8] = b"chrono/c";
+
+fn corrupt(what: impl Into<String>) -> Error {
+    Error::Corruption(what.into())
+}
+
+fn sha3(data: &[u8]) -> Hash {
+    Sha3_256::digest(data).into()
+}
+
+/// `h_n = H("chrono/c" ‖ n ‖ h_{n-1} ‖ root ‖ commit_ts)`: 88 bytes, one Keccak block.
+pub fn chain_hash(seq: u64, prev: &Hash, root: &Hash, commit_ts: u64) -> Hash {
+    let mut h = Sha3_256::new();
+    h.update(CHAIN_TAG);
+    h.update(seq.to_be_bytes());
+    h.update(prev);
+    h.update(root);
+    h.update(commit_ts.to_be_bytes());
+    h.finalize().into()
+}
+
+fn op_name(op: Operation) -> &'static str {
+    op.as_str()
+}
+
+fn op_from(name: &str) -> Result<Operation> {
+    Ok(match name {
+        "INSERT" => Operation::Insert,
+        "UPDATE" => Operation::Update,
+        "DELETE" => Operation::Delete,
+        other => return Err(corrupt(format!("unknown operation {other}"))),
+    })
+}
+
+fn hash_value(h: Option<&Hash>) -> Value {
+    h.map(|h| Value::Blob(h.to_vec())).unwrap_or(Value::Null)
+}
+
+fn int(v: &Value) -> Result<u64> {
+    match v {
+        Value::Int(i) if *i >= 0 => Ok(*i as u64),
+        _ => Err(corrupt("expected a number")),
+    }
+}
+
+fn hash_of(v: &Value) -> Result<Option<Hash>> {
+    match v {
+        Value::Null => Ok(None),
+        Value::Blob(b) if b.len() == 32 => {
+            let mut h = [0u8; 32];
+            h.copy_from_slice(b);
+            Ok(Some(h))
+        }
+        _ => Err(corrupt("expected a hash")),
+    }
+}
+
+fn need_hash(v: &Value) -> Result<Hash> {
+    hash_of(v)?.ok_or_else(|| corrupt("missing hash"))
+}
+
+/// One row change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryRecord {
+    /// Entry sequence number, from 1, with no gaps.
+    pub seq: u64,
+    /// The transaction's sequence number.
+    pub tx: u64,
+    /// Commit timestamp (microseconds).
+    pub commit_ts: u64,
+    /// The table (or `table.index`, or `catalog`).
+    pub table: String,
+    /// The key space.
+    pub keyspace: u32,
+    /// What happened.
+    pub op: Operation,
+    /// The row's stored key (its encoded primary key).
+    pub key: Vec<u8>,
+    /// SHA3-256 of the row image before (`None` for an insert).
+    pub before: Option<Hash>,
+    /// SHA3-256 of the row image after (`None` for a delete).
+    pub after: Option<Hash>,
+    /// Who committed it, when known.
+    pub principal: Option<String>,
+    /// SHA3-256 of the transaction's statements.
+    pub statements: Hash,
+}
+
+impl EntryRecord {
+    fn encode(&self) -> Vec<u8> {
+        encode_row(&[
+            Value::Int(self.seq as i64),
+            Value::Int(self.tx as i64),
+            Value::Int(self.commit_ts as i64),
+            Value::Text(self.table.clone()),
+            Value::Int(i64::from(self.keyspace)),
+            Value::Text(op_name(self.op).into()),
+            Value::Blob(self.key.clone()),
+            hash_value(self.before.as_ref()),
+            hash_value(self.after.as_ref()),
+            self.principal.clone().map(Value::Text).unwrap_or(Value::Null),
+            Value::Blob(self.statements.to_vec()),
+        ])
+    }
+
+    fn decode(raw: &[u8]) -> Result<EntryRecord> {
+        let v = decode_row(raw)?;
+        if v.len() != 11 {
+            return Err(corrupt("entry record of the wrong width"));
+        }
+        let text = |x: &Value| match x {
+            Value::Text(s) => Ok(s.clone()),
+            _ => Err(corrupt("expected text")),
+        };
+        Ok(EntryRecord {
+            seq: int(&v[0])?,
+            tx: int(&v[1])?,
+            commit_ts: int(&v[2])?,
+            table: text(&v[3])?,
+            keyspace: u32::try_from(int(&v[4])?).map_err(|_| corrupt("key space"))?,
+            op: op_from(&text(&v[5])?)?,
+            key: match &v[6] {
+                Value::Blob(b) => b.clone(),
+                _ => return Err(corrupt("expected a key")),
+            },
+            before: hash_of(&v[7])?,
+            after: hash_of(&v[8])?,
+            principal: match &v[9] {
+                Value::Null => None,
+                x => Some(text(x)?),
+            },
+            statements: need_hash(&v[10])?,
+        })
+    }
+
+    /// The entry's leaf hash in its transaction's tree: `H(0x00 ‖ record)`.
+    pub fn hash(&self) -> Hash {
+        merkle::leaf_hash(&self.encode())
+    }
+}
+
+/// One committed transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxRecord {
+    /// Sequence number, from 1, with no gaps.
+    pub seq: u64,
+    /// Commit timestamp (microseconds).
+    pub commit_ts: u64,
+    /// Its first entry's sequence number.
+    pub first_entry: u64,
+    /// How many entries it has.
+    pub entries: u64,
+    /// The previous transaction's hash (zeros for the first).
+    pub prev: Hash,
+    /// The Merkle root of its entries.
+    pub root: Hash,
+    /// Its chain hash `h_n`.
+    pub hash: Hash,
+}
+
+impl TxRecord {
+    fn encode(&self) -> Vec<u8> {
+        encode_row(&[
+            Value::Int(self.seq as i64),
+            Value::Int(self.commit_ts as i64),
+            Value::Int(self.first_entry as i64),
+            Value::Int(self.entries as i64),
+            Value::Blob(self.prev.to_vec()),
+            Value::Blob(self.root.to_vec()),
+            Value::Blob(self.hash.to_vec()),
+        ])
+    }
+
+    fn decode(raw: &[u8]) -> Result<TxRecord> {
+        let v = decode_row(raw)?;
+        if v.len() != 7 {
+            return Err(corrupt("transaction record of the wrong width"));
+        }
+        Ok(TxRecord {
+            seq: int(&v[0])?,
+            commit_ts: int(&v[1])?,
+            first_entry: int(&v[2])?,
+            entries: int(&v[3])?,
+            prev: need_hash(&v[4])?,
+            root: need_hash(&v[5])?,
+            hash: need_hash(&v[6])?,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+struct State {
+    txs: u64,
+    entries: u64,
+    last: Hash,
+    last_ts: u64,
+    frontier: Frontier,
+}
+
+fn encode_head(s: &State) -> Vec<u8> {
+    encode_row(&[
+        Value::Int(s.txs as i64),
+        Value::Int(s.entries as i64),
+        Value::Blob(s.last.to_vec()),
+        Value::Int(s.last_ts as i64),
+    ])
+}
+
+/// Complete subtree hashes stored in the audit column family.
+struct StoredNodes<'a>(&'a dyn Engine);
+
+impl Nodes for StoredNodes<'_> {
+    type Error = Error;
+
+    fn node(&self, level: u32, index: u64) -> Result<Hash> {
+        let key = audit_key(NODE, &[Value::Int(i64::from(level)), Value::Int(index as i64)]);
+        match self.0.get(ColumnFamily::Audit, &key)? {
+            Some(raw) if raw.len() == 32 => {
+                let mut h = [0u8; 32];
+                h.copy_from_slice(&raw);
+                Ok(h)
+            }
+            Some(_) => Err(corrupt(format!("tree node ({level}, {index}) is malformed"))),
+            None => Err(Error::NotFound(format!("tree node ({level}, {index}) is missing"))),
+        }
+    }
+}
+
+/// A signed-able statement of the log's size and root at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// Transactions in the log.
+    pub size: u64,
+    /// The log tree's root.
+    pub root: Hash,
+    /// The last transaction's commit timestamp (microseconds).
+    pub timestamp: u64,
+}
+
+const CHECKPOINT_ORIGIN: &str = "chronodb audit log";
+
+impl Checkpoint {
+    /// The checkpoint body (C2SP tlog-checkpoint-like): origin, size, base64 root, time.
+    pub fn body(&self) -> String {
+        format!(
+            "{CHECKPOINT_ORIGIN}\n{}\n{}\n{}\n",
+            self.size,
+            base64::engine::general_purpose::STANDARD.encode(self.root),
+            self.timestamp
+        )
+    }
+
+    /// Parses a checkpoint body (the text up to an empty line).
+    pub fn parse_body(text: &str) -> Result<Checkpoint> {
+        let mut lines = text.lines();
+        let bad = |what: &str| Error::InvalidInput(format!("malformed checkpoint: {what}"));
+        if lines.next() != Some(CHECKPOINT_ORIGIN) {
+            return Err(bad("unknown origin line"));
+        }
+        let size = lines.next().and_then(|l| l.parse().ok()).ok_or_else(|| bad("size"))?;
+        let root_b = lines
+            .next()
+            .and_then(|l| base64::engine::general_purpose::STANDARD.decode(l).ok())
+            .filter(|b| b.len() == 32)
+            .ok_or_else(|| bad("root"))?;
+        let timestamp = lines.next().and_then(|l| l.parse().ok()).ok_or_else(|| bad("timestamp"))?;
+        let mut root = [0u8; 32];
+        root.copy_from_slice(&root_b);
+        Ok(Checkpoint { size, root, timestamp })
+    }
+}
+
+/// An inclusion proof of one transaction in the log of a given size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InclusionProof {
+    /// The transaction's index (its sequence number − 1).
+    pub index: u64,
+    /// The tree size the proof is for.
+    pub size: u64,
+    /// The transaction's chain hash (the leaf's data).
+    pub tx_hash: Hash,
+    /// The audit path.
+    pub path: Vec<Hash>,
+    /// The root it proves against.
+    pub root: Hash,
+}
+
+impl InclusionProof {
+    /// Checks the proof with hashes alone.
+    pub fn verify(&self) -> bool {
+        merkle::verify_inclusion(self.index, self.size, &merkle::leaf_hash(&self.tx_hash), &self.path, &self.root)
+    }
+}
+
+/// What broke, when verification fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// An audit record does not decode.
+    RecordCorrupt,
+    /// A record is stored under another sequence number than it carries (reordered).
+    RecordOutOfPlace,
+    /// A transaction or entry the log refers to is not there (deleted, truncated).
+    RecordMissing,
+    /// An entry no transaction refers to.
+    EntryOrphan,
+    /// A transaction's entries do not hash to its Merkle root (an entry was altered).
+    MerkleRootMismatch,
+    /// A transaction's chain hash is wrong, or does not link to the previous one.
+    ChainBroken,
+    /// A stored log tree node differs from the one the transactions produce.
+    TreeNodeMismatch,
+    /// The head disagrees with the transactions found (the tail was cut).
+    HeadMismatch,
+    /// A stored row version does not match its entry's after-image hash.
+    RowMismatch,
+    /// An entry's row version is missing from the data.
+    RowMissing,
+    /// A row version has no audit entry.
+    VersionUnaudited,
+    /// The log does not extend the saved checkpoint (history rewritten or truncated).
+    CheckpointMismatch,
+}
+
+/// The first failure found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyFailure {
+    /// What broke.
+    pub kind: FailureKind,
+    /// Where: the transaction or entry sequence number, key space and key.
+    pub position: String,
+}
+
+/// The result of [`AuditTrail::verify`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Transactions checked.
+    pub transactions: u64,
+    /// Entries checked.
+    pub entries: u64,
+    /// Row versions cross-checked.
+    pub versions: u64,
+    /// Time taken.
+    pub elapsed: Duration,
+    /// The first failure, if any.
+    pub failure: Option<VerifyFailure>,
+}
+
+impl VerifyReport {
+    /// True when nothing failed.
+    pub fn is_ok(&self) -> bool {
+        self.failure.is_none()
+    }
+}
+
+/// The audit trail of one store.
+pub struct AuditTrail {
+    store: Store,
+    state: Mutex<State>,
+    pending: Mutex<Option<State>>,
+}
+
+impl AuditTrail {
+    /// Loads the trail's head and registers it as the store's commit observer. Attach it
+    /// before the store's first commit; every commit from then on is audited.
+    pub fn attach(store: &Store) -> Result<Arc<AuditTrail>> {
+        let engine = store.engine().as_ref();
+        let mut state = State::default();
+        if let Some(raw) = engine.get(ColumnFamily::Audit, &audit_key(HEAD, &[]))? {
+            let v = decode_row(&raw)?;
+            if v.len() != 4 {
+                return Err(corrupt("audit head"));
+            }
+            state.txs = int(&v[0])?;
+            state.entries = int(&v[1])?;
+            state.last = need_hash(&v[2])?;
+            state.last_ts = int(&v[3])?;
+            state.frontier = Frontier::load(&StoredNodes(engine), state.txs)?;
+        }
+        let trail = Arc::new(AuditTrail {
+            store: store.clone(),
+            state: Mutex::new(state),
+            pending: Mutex::new(None),
+        });
+        store.add_observer(trail.clone());
+        Ok(trail)
+    }
+
+    fn engine(&self) -> &dyn Engine {
+        self.store.engine().as_ref()
+    }
+
+    /// Transactions in the log.
+    pub fn size(&self) -> u64 {
+        self.state.lock().txs
+    }
+
+    /// The current checkpoint (unsigned).
+    pub fn checkpoint(&self) -> Checkpoint {
+        let s = self.state.lock();
+        Checkpoint { size: s.txs, root: s.frontier.root(), timestamp: s.last_ts }
+    }
+
+    /// A transaction record by sequence number.
+    pub fn transaction(&self, seq: u64) -> Result<TxRecord> {
+        let raw = self
+            .engine()
+            .get(ColumnFamily::Audit, &audit_key(TX, &[Value::Int(seq as i64)]))?
+            .ok_or_else(|| Error::NotFound(format!("no audited transaction {seq}")))?;
+        TxRecord::decode(&raw)
+    }
+
+    /// An entry record by sequence number.
+    pub fn entry(&self, seq: u64) -> Result<EntryRecord> {
+        let raw = self
+            .engine()
+            .get(ColumnFamily::Audit, &audit_key(ENTRY, &[Value::Int(seq as i64)]))?
+            .ok_or_else(|| Error::NotFound(format!("no audit entry {seq}")))?;
+        EntryRecord::decode(&raw)
+    }
+
+    /// Proves transaction `seq` is in the log of `size` transactions (default: now).
+    pub fn inclusion_proof(&self, seq: u64, size: Option<u64>) -> Result<InclusionProof> {
+        let size = size.unwrap_or_else(|| self.size());
+        if seq == 0 || seq > size || size > self.size() {
+            return Err(Error::NotFound(format!("transaction {seq} is not in a log of {size}")));
+        }
+        let nodes = StoredNodes(self.engine());
+        Ok(InclusionProof {
+            index: seq - 1,
+            size,
+            tx_hash: self.transaction(seq)?.hash,
+            path: merkle::inclusion_proof(&nodes, seq - 1, size)?,
+            root: merkle::root(&nodes, size)?,
+        })
+    }
+
+    /// Proves the log of `old` transactions is a prefix of the log of `new`.
+    pub fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>> {
+        if old > new || new > self.size() {
+            return Err(Error::InvalidInput(format!("no consistency proof from {old} to {new} (log has {})", self.size())));
+        }
+        merkle::consistency_proof(&StoredNodes(self.engine()), old, new)
+    }
+
+    /// The log root at `size`.
+    pub fn root_at(&self, size: u64) -> Result<Hash> {
+        merkle::root(&StoredNodes(self.engine()), size)
+    }
+
+    /// The entries of `table` committed in `[from, to]` (microseconds), in time order,
+    /// read through the (table, time) index.
+    pub fn report(&self, table: &str, from: u64, to: u64) -> Result<Vec<EntryRecord>> {
+        let mut cursor = self.engine().cursor(ColumnFamily::Audit)?;
+        let prefix = audit_key(BY_TABLE, &[Value::Text(table.into())]);
+        cursor.seek(&audit_key(BY_TABLE, &[Value::Text(table.into()), Value::Int(from as i64)]));
+        let mut out = Vec::new();
+        while cursor.valid() && cursor.key().starts_with(&prefix) {
+            let (_, parts) = encoding::parse_audit_key(cursor.key())?;
+            let (Some(ts), Some(seq)) = (parts.get(1), parts.get(2)) else {
+                return Err(corrupt("report index key"));
+            };
+            if int(ts)? > to {
+                break;
+            }
+            out.push(self.entry(int(seq)?)?);
+            cursor.next();
+        }
+        cursor.status()?;
+        Ok(out)
+    }
+
+    /// Finds a transaction by its chain hash.
+    pub fn find_transaction(&self, hash: &Hash) -> Result<TxRecord> {
+        let raw = self
+            .engine()
+            .get(ColumnFamily::Audit, &audit_key(BY_HASH, &[Value::Blob(hash.to_vec())]))?
+            .ok_or_else(|| Error::NotFound("no transaction has this hash".into()))?;
+        let v = decode_row(&raw)?;
+        self.transaction(int(v.first().ok_or_else(|| corrupt("hash index"))?)?)
+    }
+
+    /// Recomputes one transaction (found by hash) from its entries and the stored rows, and
+    /// checks its inclusion in the current log.
+    pub fn verify_transaction(&self, hash: &Hash) -> Result<(TxRecord, Option<VerifyFailure>)> {
+        let tx = self.find_transaction(hash)?;
+        let fail = |kind, position: String| Some(VerifyFailure { kind, position });
+        let mut entries = Vec::new();
+        for s in tx.first_entry..tx.first_entry + tx.entries {
+            match self.entry(s) {
+                Ok(e) => entries.push(e),
+                Err(Error::NotFound(_)) => return Ok((tx, fail(FailureKind::RecordMissing, format!("entry {s}")))),
+                Err(_) => return Ok((tx, fail(FailureKind::RecordCorrupt, format!("entry {s}")))),
+            }
+        }
+        if entries_root(&entries) != tx.root {
+            return Ok((tx.clone(), fail(FailureKind::MerkleRootMismatch, format!("transaction {}", tx.seq))));
+        }
+        if chain_hash(tx.seq, &tx.prev, &tx.root, tx.commit_ts) != tx.hash {
+            return Ok((tx.clone(), fail(FailureKind::ChainBroken, format!("transaction {}", tx.seq))));
+        }
+        for e in &entries {
+            if let Some(f) = check_row(self.engine(), e)? {
+                return Ok((tx, Some(f)));
+            }
+        }
+        let proof = self.inclusion_proof(tx.seq, None)?;
+        if !proof.verify() || proof.tx_hash != tx.hash {
+            return Ok((tx.clone(), fail(FailureKind::TreeNodeMismatch, format!("transaction {}", tx.seq))));
+        }
+        Ok((tx, None))
+    }
+
+    /// Recomputes the chain, every transaction's Merkle root and the log tree, and
+    /// cross-checks every row version against its entry.
+    pub fn verify(&self) -> Result<VerifyReport> {
+        let start = Instant::now();
+        let engine = self.engine();
+        let mut report = VerifyReport { transactions: 0, entries: 0, versions: 0, elapsed: Duration::ZERO, failure: None };
+        macro_rules! fail {
+            ($kind:expr, $($pos:tt)*) => {{
+                report.failure = Some(VerifyFailure { kind: $kind, position: format!($($pos)*) });
+                report.elapsed = start.elapsed();
+                return Ok(report);
+            }};
+        }
+        let (head_txs, head_entries, head_last) = match engine.get(ColumnFamily::Audit, &audit_key(HEAD, &[]))? {
+            None => (0, 0, [0u8; 32]),
+            Some(raw) => match decode_row(&raw).ok().filter(|v| v.len() == 4) {
+                Some(v) => match (int(&v[0]), int(&v[1]), need_hash(&v[2])) {
+                    (Ok(a), Ok(b), Ok(c)) => (a, b, c),
+                    _ => fail!(FailureKind::RecordCorrupt, "head"),
+                },
+                None => fail!(FailureKind::RecordCorrupt, "head"),
+            },
+        };
+
+        // Transactions in order, their entries, the chain and the log tree.
+        let mut frontier = Frontier::default();
+        let mut prev = [0u8; 32];
+        let mut next_entry = 1u64;
+        let mut expected: HashMap<(u32, Vec<u8>, u64), (u64, Option<Hash>)> = HashMap::new();
+        let mut cursor = engine.cursor(ColumnFamily::Audit)?;
+        let tx_prefix = audit_key(TX, &[]);
+        cursor.seek(&tx_prefix);
+        let mut seq = 0u64;
+        while cursor.valid() && cursor.key().starts_with(&tx_prefix) {
+            seq += 1;
+            let stored_at = encoding::parse_audit_key(cursor.key()).ok().and_then(|(_, p)| p.first().and_then(|v| int(v).ok()));
+            let Ok(tx) = TxRecord::decode(cursor.value()) else {
+                fail!(FailureKind::RecordCorrupt, "transaction {seq}");
+            };
+            if stored_at != Some(seq) {
+                fail!(FailureKind::RecordMissing, "transaction {seq} (the next one stored is {})", stored_at.map(|s| s.to_string()).unwrap_or_default());
+            }
+            if tx.seq != seq {
+                fail!(FailureKind::RecordOutOfPlace, "transaction {seq} holds the record of transaction {}", tx.seq);
+            }
+            if tx.first_entry != next_entry {
+                fail!(FailureKind::RecordOutOfPlace, "transaction {seq}: entries start at {} instead of {next_entry}", tx.first_entry);
+            }
+            let mut entries = Vec::with_capacity(tx.entries as usize);
+            for s in tx.first_entry..tx.first_entry + tx.entries {
+                let raw = match engine.get(ColumnFamily::Audit, &audit_key(ENTRY, &[Value::Int(s as i64)]))? {
+                    Some(r) => r,
+                    None => fail!(FailureKind::RecordMissing, "entry {s} of transaction {seq}"),
+                };
+                let Ok(e) = EntryRecord::decode(&raw) else {
+                    // A flipped byte usually still decodes; if not, it is corruption here.
+                    fail!(FailureKind::MerkleRootMismatch, "entry {s} of transaction {seq} (does not decode)");
+                };
+                if e.seq != s || e.tx != seq {
+                    fail!(FailureKind::RecordOutOfPlace, "entry {s} holds entry {} of transaction {}", e.seq, e.tx);
+                }
+                entries.push(e);
+            }
+            if entries_root(&entries) != tx.root {
+                fail!(FailureKind::MerkleRootMismatch, "transaction {seq}: its entries do not hash to its Merkle root");
+            }
+            if tx.prev != prev || chain_hash(seq, &tx.prev, &tx.root, tx.commit_ts) != tx.hash {
+                fail!(FailureKind::ChainBroken, "transaction {seq}");
+            }
+            for e in &entries {
+                if e.commit_ts != tx.commit_ts {
+                    fail!(FailureKind::MerkleRootMismatch, "entry {} has another time than its transaction", e.seq);
+                }
+                expected.insert((e.keyspace, e.key.clone(), e.commit_ts), (e.seq, e.after));
+            }
+            for (level, index, h) in frontier.append(merkle::leaf_hash(&tx.hash)) {
+                let stored = StoredNodes(engine).node(level, index).ok();
+                if stored != Some(h) {
+                    fail!(FailureKind::TreeNodeMismatch, "log tree node ({level}, {index}) after transaction {seq}");
+                }
+            }
+            prev = tx.hash;
+            next_entry += tx.entries;
+            report.transactions += 1;
+            report.entries += tx.entries;
+            cursor.next();
+        }
+        cursor.status()?;
+        if head_txs != report.transactions || head_entries != report.entries || head_last != prev {
+            fail!(
+                FailureKind::HeadMismatch,
+                "the head records {head_txs} transactions and {head_entries} entries; {} and {} are there",
+                report.transactions,
+                report.entries
+            );
+        }
+        // No entry beyond those the transactions account for.
+        let beyond = audit_key(ENTRY, &[Value::Int(next_entry as i64)]);
+        let entry_prefix = audit_key(ENTRY, &[]);
+        cursor.seek(&beyond);
+        if cursor.valid() && cursor.key().starts_with(&entry_prefix) {
+            fail!(FailureKind::EntryOrphan, "entries from {next_entry} on belong to no transaction");
+        }
+
+        // Every row version has its entry, and matches it.
+        let mut versions = engine.cursor(ColumnFamily::Versions)?;
+        versions.seek(&[]);
+        while versions.valid() {
+            let (ks, key, ts) = encoding::parse_version_key(versions.key())?;
+            let (op, row) = encoding::decode_version_value(versions.value())?;
+            let Some((seq, after)) = expected.remove(&(ks, key.clone(), ts)) else {
+                fail!(FailureKind::VersionUnaudited, "key space {ks}, key {key:02x?}, version {ts}");
+            };
+            let actual = if op == 3 { None } else { Some(sha3(row)) };
+            if actual != after {
+                fail!(FailureKind::RowMismatch, "entry {seq}: key space {ks}, key {key:02x?}, version {ts}");
+            }
+            report.versions += 1;
+            versions.next();
+        }
+        versions.status()?;
+        if let Some(((ks, key, ts), (seq, _))) = expected.into_iter().min_by_key(|(_, (s, _))| *s) {
+            fail!(FailureKind::RowMissing, "entry {seq}: key space {ks}, key {key:02x?}, version {ts}");
+        }
+        report.elapsed = start.elapsed();
+        Ok(report)
+    }
+
+    /// [`verify`](Self::verify), then checks that the log extends `checkpoint`: same root at
+    /// the checkpoint's size. This catches a history rewritten with every hash recomputed.
+    pub fn verify_against(&self, checkpoint: &Checkpoint) -> Result<VerifyReport> {
+        let mut report = self.verify()?;
+        if report.failure.is_some() {
+            return Ok(report);
+        }
+        let fail = |position: String| Some(VerifyFailure { kind: FailureKind::CheckpointMismatch, position });
+        if checkpoint.size > report.transactions {
+            report.failure = fail(format!(
+                "the checkpoint has {} transactions, the log only {}: history was truncated",
+                checkpoint.size, report.transactions
+            ));
+        } else if self.root_at(checkpoint.size)? != checkpoint.root {
+            report.failure = fail(format!(
+                "the log's first {} transactions do not hash to the checkpoint's root: history was rewritten",
+                checkpoint.size
+            ));
+        }
+        Ok(report)
+    }
+}
+
+fn entries_root(entries: &[EntryRecord]) -> Hash {
+    let mut f = Frontier::default();
+    for e in entries {
+        f.append(e.hash());
+    }
+    f.root()
+}
+
+fn check_row(engine: &dyn Engine, e: &EntryRecord) -> Result<Option<VerifyFailure>> {
+    let key = encoding::version_key(e.keyspace, &e.key, e.commit_ts);
+    let position = format!("entry {}: key space {}, version {}", e.seq, e.keyspace, e.commit_ts);
+    Ok(match engine.get(ColumnFamily::Versions, &key)? {
+        None => Some(VerifyFailure { kind: FailureKind::RowMissing, position }),
+        Some(raw) => {
+            let (op, row) = encoding::decode_version_value(&raw)?;
+            let actual = if op == 3 { None } else { Some(sha3(row)) };
+            (actual != e.after).then_some(VerifyFailure { kind: FailureKind::RowMismatch, position })
+        }
+    })
+}
+
+impl CommitObserver for AuditTrail {
+    fn on_commit(&self, commit: &Commit, batch: &mut WriteBatch) -> chrono_storage::Result<()> {
+        let mut st = self.state.lock().clone();
+        let seq = st.txs + 1;
+        let statements = sha3(commit.statements.join("\n").as_bytes());
+        let mut entry_root = Frontier::default();
+        let first_entry = st.entries + 1;
+        for (i, c) in commit.changes.iter().enumerate() {
+            let e = EntryRecord {
+                seq: first_entry + i as u64,
+                tx: seq,
+                commit_ts: commit.commit_ts,
+                table: commit.labels.get(&c.keyspace).cloned().unwrap_or_else(|| format!("keyspace {}", c.keyspace)),
+                keyspace: c.keyspace,
+                op: c.op,
+                key: c.key.clone(),
+                before: c.before.as_deref().map(sha3),
+                after: c.after.as_deref().map(sha3),
+                principal: commit.principal.clone(),
+                statements,
+            };
+            let raw = e.encode();
+            entry_root.append(merkle::leaf_hash(&raw));
+            batch.put(ColumnFamily::Audit, audit_key(ENTRY, &[Value::Int(e.seq as i64)]), raw);
+            batch.put(
+                ColumnFamily::Audit,
+                audit_key(BY_TABLE, &[Value::Text(e.table.clone()), Value::Int(e.commit_ts as i64), Value::Int(e.seq as i64)]),
+                Vec::new(),
+            );
+        }
+        let root = entry_root.root();
+        let hash = chain_hash(seq, &st.last, &root, commit.commit_ts);
+        let tx = TxRecord {
+            seq,
+            commit_ts: commit.commit_ts,
+            first_entry,
+            entries: commit.changes.len() as u64,
+            prev: st.last,
+            root,
+            hash,
+        };
+        batch.put(ColumnFamily::Audit, audit_key(TX, &[Value::Int(seq as i64)]), tx.encode());
+        batch.put(
+            ColumnFamily::Audit,
+            audit_key(BY_HASH, &[Value::Blob(hash.to_vec())]),
+            encode_row(&[Value::Int(seq as i64)]),
+        );
+        for (level, index, h) in st.frontier.append(merkle::leaf_hash(&hash)) {
+            batch.put(
+                ColumnFamily::Audit,
+                audit_key(NODE, &[Value::Int(i64::from(level)), Value::Int(index as i64)]),
+                h.to_vec(),
+            );
+        }
+        st.txs = seq;
+        st.entries += tx.entries;
+        st.last = hash;
+        st.last_ts = commit.commit_ts;
+        batch.put(ColumnFamily::Audit, audit_key(HEAD, &[]), encode_head(&st));
+        *self.pending.lock() = Some(st);
+        Ok(())
+    }
+
+    fn after_commit(&self, _commit: &Commit) {
+        if let Some(st) = self.pending.lock().take() {
+            *self.state.lock() = st;
+        }
+    }
+}
