@@ -55,11 +55,14 @@ fn largest_power_of_two_below(n: u64) -> u64 {
 /// of two not above `end - start` (true of every range the RFC's recursions visit).
 pub fn subtree<N: Nodes>(nodes: &N, start: u64, end: u64) -> Result<Hash, N::Error> {
     let size = end - start;
-    if size.is_power_of_two() && start % size == 0 {
+    if size.is_power_of_two() && start.is_multiple_of(size) {
         return nodes.node(size.trailing_zeros(), start / size);
     }
     let k = largest_power_of_two_below(size);
-    Ok(node_hash(&subtree(nodes, start, start + k)?, &subtree(nodes, start + k, end)?))
+    Ok(node_hash(
+        &subtree(nodes, start, start + k)?,
+        &subtree(nodes, start + k, end)?,
+    ))
 }
 
 /// The root of the first `size` leaves.
@@ -77,7 +80,13 @@ pub fn inclusion_proof<N: Nodes>(nodes: &N, index: u64, size: u64) -> Result<Vec
     Ok(out)
 }
 
-fn path<N: Nodes>(nodes: &N, m: u64, start: u64, end: u64, out: &mut Vec<Hash>) -> Result<(), N::Error> {
+fn path<N: Nodes>(
+    nodes: &N,
+    m: u64,
+    start: u64,
+    end: u64,
+    out: &mut Vec<Hash>,
+) -> Result<(), N::Error> {
     let n = end - start;
     if n <= 1 {
         return Ok(());
@@ -95,7 +104,11 @@ fn path<N: Nodes>(nodes: &N, m: u64, start: u64, end: u64, out: &mut Vec<Hash>) 
 
 /// The proof that the tree of `old_size` leaves is a prefix of the tree of `new_size`
 /// (RFC 6962 `PROOF`).
-pub fn consistency_proof<N: Nodes>(nodes: &N, old_size: u64, new_size: u64) -> Result<Vec<Hash>, N::Error> {
+pub fn consistency_proof<N: Nodes>(
+    nodes: &N,
+    old_size: u64,
+    new_size: u64,
+) -> Result<Vec<Hash>, N::Error> {
     let mut out = Vec::new();
     if old_size == 0 || old_size >= new_size {
         return Ok(out);
@@ -104,7 +117,14 @@ pub fn consistency_proof<N: Nodes>(nodes: &N, old_size: u64, new_size: u64) -> R
     Ok(out)
 }
 
-fn subproof<N: Nodes>(nodes: &N, m: u64, start: u64, end: u64, whole: bool, out: &mut Vec<Hash>) -> Result<(), N::Error> {
+fn subproof<N: Nodes>(
+    nodes: &N,
+    m: u64,
+    start: u64,
+    end: u64,
+    whole: bool,
+    out: &mut Vec<Hash>,
+) -> Result<(), N::Error> {
     let n = end - start;
     if m == n {
         if !whole {
@@ -150,7 +170,13 @@ pub fn verify_inclusion(index: u64, size: u64, leaf: &Hash, proof: &[Hash], root
 }
 
 /// Checks a consistency proof (RFC 9162 §2.1.4.2).
-pub fn verify_consistency(old_size: u64, new_size: u64, old_root: &Hash, new_root: &Hash, proof: &[Hash]) -> bool {
+pub fn verify_consistency(
+    old_size: u64,
+    new_size: u64,
+    old_root: &Hash,
+    new_root: &Hash,
+    proof: &[Hash],
+) -> bool {
     if old_size > new_size {
         return false;
     }

@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use chrono_storage::encoding::{self, audit_key, decode_row, encode_row};
-use chrono_storage::{ColumnFamily, Commit, CommitObserver, Engine, Operation, Store, Value, WriteBatch};
+use chrono_storage::{
+    ColumnFamily, Commit, CommitObserver, Engine, Operation, Store, Value, WriteBatch,
+};
 use parking_lot::Mutex;
 use sha3::{Digest, Sha3_256};
 
@@ -131,7 +133,10 @@ impl EntryRecord {
             Value::Blob(self.key.clone()),
             hash_value(self.before.as_ref()),
             hash_value(self.after.as_ref()),
-            self.principal.clone().map(Value::Text).unwrap_or(Value::Null),
+            self.principal
+                .clone()
+                .map(Value::Text)
+                .unwrap_or(Value::Null),
             Value::Blob(self.statements.to_vec()),
         ])
     }
@@ -246,15 +251,22 @@ impl Nodes for StoredNodes<'_> {
     type Error = Error;
 
     fn node(&self, level: u32, index: u64) -> Result<Hash> {
-        let key = audit_key(NODE, &[Value::Int(i64::from(level)), Value::Int(index as i64)]);
+        let key = audit_key(
+            NODE,
+            &[Value::Int(i64::from(level)), Value::Int(index as i64)],
+        );
         match self.0.get(ColumnFamily::Audit, &key)? {
             Some(raw) if raw.len() == 32 => {
                 let mut h = [0u8; 32];
                 h.copy_from_slice(&raw);
                 Ok(h)
             }
-            Some(_) => Err(corrupt(format!("tree node ({level}, {index}) is malformed"))),
-            None => Err(Error::NotFound(format!("tree node ({level}, {index}) is missing"))),
+            Some(_) => Err(corrupt(format!(
+                "tree node ({level}, {index}) is malformed"
+            ))),
+            None => Err(Error::NotFound(format!(
+                "tree node ({level}, {index}) is missing"
+            ))),
         }
     }
 }
@@ -290,16 +302,26 @@ impl Checkpoint {
         if lines.next() != Some(CHECKPOINT_ORIGIN) {
             return Err(bad("unknown origin line"));
         }
-        let size = lines.next().and_then(|l| l.parse().ok()).ok_or_else(|| bad("size"))?;
+        let size = lines
+            .next()
+            .and_then(|l| l.parse().ok())
+            .ok_or_else(|| bad("size"))?;
         let root_b = lines
             .next()
             .and_then(|l| base64::engine::general_purpose::STANDARD.decode(l).ok())
             .filter(|b| b.len() == 32)
             .ok_or_else(|| bad("root"))?;
-        let timestamp = lines.next().and_then(|l| l.parse().ok()).ok_or_else(|| bad("timestamp"))?;
+        let timestamp = lines
+            .next()
+            .and_then(|l| l.parse().ok())
+            .ok_or_else(|| bad("timestamp"))?;
         let mut root = [0u8; 32];
         root.copy_from_slice(&root_b);
-        Ok(Checkpoint { size, root, timestamp })
+        Ok(Checkpoint {
+            size,
+            root,
+            timestamp,
+        })
     }
 }
 
@@ -321,7 +343,13 @@ pub struct InclusionProof {
 impl InclusionProof {
     /// Checks the proof with hashes alone.
     pub fn verify(&self) -> bool {
-        merkle::verify_inclusion(self.index, self.size, &merkle::leaf_hash(&self.tx_hash), &self.path, &self.root)
+        merkle::verify_inclusion(
+            self.index,
+            self.size,
+            &merkle::leaf_hash(&self.tx_hash),
+            &self.path,
+            &self.root,
+        )
     }
 }
 
@@ -352,6 +380,8 @@ pub enum FailureKind {
     VersionUnaudited,
     /// The log does not extend the saved checkpoint (history rewritten or truncated).
     CheckpointMismatch,
+    /// The (table, time) or hash index disagrees with the records.
+    IndexMismatch,
 }
 
 /// The first failure found.
@@ -387,7 +417,9 @@ impl VerifyReport {
 
 /// The audit trail of one store.
 pub struct AuditTrail {
-    store: Store,
+    // The engine, not the store: the store holds this trail as an observer, and a
+    // reference back would keep both (and the open database) alive forever.
+    engine: Arc<dyn Engine>,
     state: Mutex<State>,
     pending: Mutex<Option<State>>,
 }
@@ -410,7 +442,7 @@ impl AuditTrail {
             state.frontier = Frontier::load(&StoredNodes(engine), state.txs)?;
         }
         let trail = Arc::new(AuditTrail {
-            store: store.clone(),
+            engine: store.engine().clone(),
             state: Mutex::new(state),
             pending: Mutex::new(None),
         });
@@ -419,7 +451,7 @@ impl AuditTrail {
     }
 
     fn engine(&self) -> &dyn Engine {
-        self.store.engine().as_ref()
+        self.engine.as_ref()
     }
 
     /// Transactions in the log.
@@ -430,14 +462,21 @@ impl AuditTrail {
     /// The current checkpoint (unsigned).
     pub fn checkpoint(&self) -> Checkpoint {
         let s = self.state.lock();
-        Checkpoint { size: s.txs, root: s.frontier.root(), timestamp: s.last_ts }
+        Checkpoint {
+            size: s.txs,
+            root: s.frontier.root(),
+            timestamp: s.last_ts,
+        }
     }
 
     /// A transaction record by sequence number.
     pub fn transaction(&self, seq: u64) -> Result<TxRecord> {
         let raw = self
             .engine()
-            .get(ColumnFamily::Audit, &audit_key(TX, &[Value::Int(seq as i64)]))?
+            .get(
+                ColumnFamily::Audit,
+                &audit_key(TX, &[Value::Int(seq as i64)]),
+            )?
             .ok_or_else(|| Error::NotFound(format!("no audited transaction {seq}")))?;
         TxRecord::decode(&raw)
     }
@@ -446,7 +485,10 @@ impl AuditTrail {
     pub fn entry(&self, seq: u64) -> Result<EntryRecord> {
         let raw = self
             .engine()
-            .get(ColumnFamily::Audit, &audit_key(ENTRY, &[Value::Int(seq as i64)]))?
+            .get(
+                ColumnFamily::Audit,
+                &audit_key(ENTRY, &[Value::Int(seq as i64)]),
+            )?
             .ok_or_else(|| Error::NotFound(format!("no audit entry {seq}")))?;
         EntryRecord::decode(&raw)
     }
@@ -455,7 +497,9 @@ impl AuditTrail {
     pub fn inclusion_proof(&self, seq: u64, size: Option<u64>) -> Result<InclusionProof> {
         let size = size.unwrap_or_else(|| self.size());
         if seq == 0 || seq > size || size > self.size() {
-            return Err(Error::NotFound(format!("transaction {seq} is not in a log of {size}")));
+            return Err(Error::NotFound(format!(
+                "transaction {seq} is not in a log of {size}"
+            )));
         }
         let nodes = StoredNodes(self.engine());
         Ok(InclusionProof {
@@ -470,7 +514,10 @@ impl AuditTrail {
     /// Proves the log of `old` transactions is a prefix of the log of `new`.
     pub fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>> {
         if old > new || new > self.size() {
-            return Err(Error::InvalidInput(format!("no consistency proof from {old} to {new} (log has {})", self.size())));
+            return Err(Error::InvalidInput(format!(
+                "no consistency proof from {old} to {new} (log has {})",
+                self.size()
+            )));
         }
         merkle::consistency_proof(&StoredNodes(self.engine()), old, new)
     }
@@ -485,7 +532,10 @@ impl AuditTrail {
     pub fn report(&self, table: &str, from: u64, to: u64) -> Result<Vec<EntryRecord>> {
         let mut cursor = self.engine().cursor(ColumnFamily::Audit)?;
         let prefix = audit_key(BY_TABLE, &[Value::Text(table.into())]);
-        cursor.seek(&audit_key(BY_TABLE, &[Value::Text(table.into()), Value::Int(from as i64)]));
+        cursor.seek(&audit_key(
+            BY_TABLE,
+            &[Value::Text(table.into()), Value::Int(from as i64)],
+        ));
         let mut out = Vec::new();
         while cursor.valid() && cursor.key().starts_with(&prefix) {
             let (_, parts) = encoding::parse_audit_key(cursor.key())?;
@@ -506,7 +556,10 @@ impl AuditTrail {
     pub fn find_transaction(&self, hash: &Hash) -> Result<TxRecord> {
         let raw = self
             .engine()
-            .get(ColumnFamily::Audit, &audit_key(BY_HASH, &[Value::Blob(hash.to_vec())]))?
+            .get(
+                ColumnFamily::Audit,
+                &audit_key(BY_HASH, &[Value::Blob(hash.to_vec())]),
+            )?
             .ok_or_else(|| Error::NotFound("no transaction has this hash".into()))?;
         let v = decode_row(&raw)?;
         self.transaction(int(v.first().ok_or_else(|| corrupt("hash index"))?)?)
@@ -521,15 +574,26 @@ impl AuditTrail {
         for s in tx.first_entry..tx.first_entry + tx.entries {
             match self.entry(s) {
                 Ok(e) => entries.push(e),
-                Err(Error::NotFound(_)) => return Ok((tx, fail(FailureKind::RecordMissing, format!("entry {s}")))),
+                Err(Error::NotFound(_)) => {
+                    return Ok((tx, fail(FailureKind::RecordMissing, format!("entry {s}"))));
+                }
                 Err(_) => return Ok((tx, fail(FailureKind::RecordCorrupt, format!("entry {s}")))),
             }
         }
         if entries_root(&entries) != tx.root {
-            return Ok((tx.clone(), fail(FailureKind::MerkleRootMismatch, format!("transaction {}", tx.seq))));
+            return Ok((
+                tx.clone(),
+                fail(
+                    FailureKind::MerkleRootMismatch,
+                    format!("transaction {}", tx.seq),
+                ),
+            ));
         }
         if chain_hash(tx.seq, &tx.prev, &tx.root, tx.commit_ts) != tx.hash {
-            return Ok((tx.clone(), fail(FailureKind::ChainBroken, format!("transaction {}", tx.seq))));
+            return Ok((
+                tx.clone(),
+                fail(FailureKind::ChainBroken, format!("transaction {}", tx.seq)),
+            ));
         }
         for e in &entries {
             if let Some(f) = check_row(self.engine(), e)? {
@@ -538,7 +602,13 @@ impl AuditTrail {
         }
         let proof = self.inclusion_proof(tx.seq, None)?;
         if !proof.verify() || proof.tx_hash != tx.hash {
-            return Ok((tx.clone(), fail(FailureKind::TreeNodeMismatch, format!("transaction {}", tx.seq))));
+            return Ok((
+                tx.clone(),
+                fail(
+                    FailureKind::TreeNodeMismatch,
+                    format!("transaction {}", tx.seq),
+                ),
+            ));
         }
         Ok((tx, None))
     }
@@ -548,7 +618,13 @@ impl AuditTrail {
     pub fn verify(&self) -> Result<VerifyReport> {
         let start = Instant::now();
         let engine = self.engine();
-        let mut report = VerifyReport { transactions: 0, entries: 0, versions: 0, elapsed: Duration::ZERO, failure: None };
+        let mut report = VerifyReport {
+            transactions: 0,
+            entries: 0,
+            versions: 0,
+            elapsed: Duration::ZERO,
+            failure: None,
+        };
         macro_rules! fail {
             ($kind:expr, $($pos:tt)*) => {{
                 report.failure = Some(VerifyFailure { kind: $kind, position: format!($($pos)*) });
@@ -556,82 +632,141 @@ impl AuditTrail {
                 return Ok(report);
             }};
         }
-        let (head_txs, head_entries, head_last) = match engine.get(ColumnFamily::Audit, &audit_key(HEAD, &[]))? {
-            None => (0, 0, [0u8; 32]),
-            Some(raw) => match decode_row(&raw).ok().filter(|v| v.len() == 4) {
-                Some(v) => match (int(&v[0]), int(&v[1]), need_hash(&v[2])) {
-                    (Ok(a), Ok(b), Ok(c)) => (a, b, c),
-                    _ => fail!(FailureKind::RecordCorrupt, "head"),
+        let (head_txs, head_entries, head_last, head_ts) =
+            match engine.get(ColumnFamily::Audit, &audit_key(HEAD, &[]))? {
+                None => (0, 0, [0u8; 32], 0),
+                Some(raw) => match decode_row(&raw).ok().filter(|v| v.len() == 4) {
+                    Some(v) => match (int(&v[0]), int(&v[1]), need_hash(&v[2]), int(&v[3])) {
+                        (Ok(a), Ok(b), Ok(c), Ok(d)) => (a, b, c, d),
+                        _ => fail!(FailureKind::RecordCorrupt, "head"),
+                    },
+                    None => fail!(FailureKind::RecordCorrupt, "head"),
                 },
-                None => fail!(FailureKind::RecordCorrupt, "head"),
-            },
-        };
+            };
 
         // Transactions in order, their entries, the chain and the log tree.
         let mut frontier = Frontier::default();
         let mut prev = [0u8; 32];
+        let mut last_ts = 0u64;
         let mut next_entry = 1u64;
-        let mut expected: HashMap<(u32, Vec<u8>, u64), (u64, Option<Hash>)> = HashMap::new();
+        let mut expected: HashMap<VersionId, (u64, Option<Hash>)> = HashMap::new();
         let mut cursor = engine.cursor(ColumnFamily::Audit)?;
         let tx_prefix = audit_key(TX, &[]);
         cursor.seek(&tx_prefix);
         let mut seq = 0u64;
         while cursor.valid() && cursor.key().starts_with(&tx_prefix) {
             seq += 1;
-            let stored_at = encoding::parse_audit_key(cursor.key()).ok().and_then(|(_, p)| p.first().and_then(|v| int(v).ok()));
+            let stored_at = encoding::parse_audit_key(cursor.key())
+                .ok()
+                .and_then(|(_, p)| p.first().and_then(|v| int(v).ok()));
             let Ok(tx) = TxRecord::decode(cursor.value()) else {
                 fail!(FailureKind::RecordCorrupt, "transaction {seq}");
             };
             if stored_at != Some(seq) {
-                fail!(FailureKind::RecordMissing, "transaction {seq} (the next one stored is {})", stored_at.map(|s| s.to_string()).unwrap_or_default());
+                fail!(
+                    FailureKind::RecordMissing,
+                    "transaction {seq} (the next one stored is {})",
+                    stored_at.map(|s| s.to_string()).unwrap_or_default()
+                );
             }
             if tx.seq != seq {
-                fail!(FailureKind::RecordOutOfPlace, "transaction {seq} holds the record of transaction {}", tx.seq);
+                fail!(
+                    FailureKind::RecordOutOfPlace,
+                    "transaction {seq} holds the record of transaction {}",
+                    tx.seq
+                );
             }
             if tx.first_entry != next_entry {
-                fail!(FailureKind::RecordOutOfPlace, "transaction {seq}: entries start at {} instead of {next_entry}", tx.first_entry);
+                fail!(
+                    FailureKind::RecordOutOfPlace,
+                    "transaction {seq}: entries start at {} instead of {next_entry}",
+                    tx.first_entry
+                );
             }
             let mut entries = Vec::with_capacity(tx.entries as usize);
             for s in tx.first_entry..tx.first_entry + tx.entries {
-                let raw = match engine.get(ColumnFamily::Audit, &audit_key(ENTRY, &[Value::Int(s as i64)]))? {
+                let raw = match engine.get(
+                    ColumnFamily::Audit,
+                    &audit_key(ENTRY, &[Value::Int(s as i64)]),
+                )? {
                     Some(r) => r,
                     None => fail!(FailureKind::RecordMissing, "entry {s} of transaction {seq}"),
                 };
                 let Ok(e) = EntryRecord::decode(&raw) else {
                     // A flipped byte usually still decodes; if not, it is corruption here.
-                    fail!(FailureKind::MerkleRootMismatch, "entry {s} of transaction {seq} (does not decode)");
+                    fail!(
+                        FailureKind::MerkleRootMismatch,
+                        "entry {s} of transaction {seq} (does not decode)"
+                    );
                 };
                 if e.seq != s || e.tx != seq {
-                    fail!(FailureKind::RecordOutOfPlace, "entry {s} holds entry {} of transaction {}", e.seq, e.tx);
+                    fail!(
+                        FailureKind::RecordOutOfPlace,
+                        "entry {s} holds entry {} of transaction {}",
+                        e.seq,
+                        e.tx
+                    );
                 }
                 entries.push(e);
             }
             if entries_root(&entries) != tx.root {
-                fail!(FailureKind::MerkleRootMismatch, "transaction {seq}: its entries do not hash to its Merkle root");
+                fail!(
+                    FailureKind::MerkleRootMismatch,
+                    "transaction {seq}: its entries do not hash to its Merkle root"
+                );
             }
             if tx.prev != prev || chain_hash(seq, &tx.prev, &tx.root, tx.commit_ts) != tx.hash {
                 fail!(FailureKind::ChainBroken, "transaction {seq}");
             }
+            let by_hash = engine.get(
+                ColumnFamily::Audit,
+                &audit_key(BY_HASH, &[Value::Blob(tx.hash.to_vec())]),
+            )?;
+            if by_hash.as_deref() != Some(encode_row(&[Value::Int(seq as i64)]).as_slice()) {
+                fail!(
+                    FailureKind::IndexMismatch,
+                    "the hash index does not lead to transaction {seq}"
+                );
+            }
             for e in &entries {
                 if e.commit_ts != tx.commit_ts {
-                    fail!(FailureKind::MerkleRootMismatch, "entry {} has another time than its transaction", e.seq);
+                    fail!(
+                        FailureKind::MerkleRootMismatch,
+                        "entry {} has another time than its transaction",
+                        e.seq
+                    );
+                }
+                if engine.get(ColumnFamily::Audit, &report_key(e))?.as_deref() != Some(&[][..]) {
+                    fail!(
+                        FailureKind::IndexMismatch,
+                        "the (table, time) index lacks entry {}",
+                        e.seq
+                    );
                 }
                 expected.insert((e.keyspace, e.key.clone(), e.commit_ts), (e.seq, e.after));
             }
             for (level, index, h) in frontier.append(merkle::leaf_hash(&tx.hash)) {
                 let stored = StoredNodes(engine).node(level, index).ok();
                 if stored != Some(h) {
-                    fail!(FailureKind::TreeNodeMismatch, "log tree node ({level}, {index}) after transaction {seq}");
+                    fail!(
+                        FailureKind::TreeNodeMismatch,
+                        "log tree node ({level}, {index}) after transaction {seq}"
+                    );
                 }
             }
             prev = tx.hash;
+            last_ts = tx.commit_ts;
             next_entry += tx.entries;
             report.transactions += 1;
             report.entries += tx.entries;
             cursor.next();
         }
         cursor.status()?;
-        if head_txs != report.transactions || head_entries != report.entries || head_last != prev {
+        if head_txs != report.transactions
+            || head_entries != report.entries
+            || head_last != prev
+            || head_ts != last_ts
+        {
             fail!(
                 FailureKind::HeadMismatch,
                 "the head records {head_txs} transactions and {head_entries} entries; {} and {} are there",
@@ -644,7 +779,31 @@ impl AuditTrail {
         let entry_prefix = audit_key(ENTRY, &[]);
         cursor.seek(&beyond);
         if cursor.valid() && cursor.key().starts_with(&entry_prefix) {
-            fail!(FailureKind::EntryOrphan, "entries from {next_entry} on belong to no transaction");
+            fail!(
+                FailureKind::EntryOrphan,
+                "entries from {next_entry} on belong to no transaction"
+            );
+        }
+
+        // The indexes hold nothing else.
+        for (section, expected, what) in [
+            (BY_TABLE, report.entries, "(table, time)"),
+            (BY_HASH, report.transactions, "hash"),
+        ] {
+            let prefix = audit_key(section, &[]);
+            let mut n = 0u64;
+            cursor.seek(&prefix);
+            while cursor.valid() && cursor.key().starts_with(&prefix) {
+                n += 1;
+                cursor.next();
+            }
+            cursor.status()?;
+            if n != expected {
+                fail!(
+                    FailureKind::IndexMismatch,
+                    "the {what} index has {n} keys for {expected} records"
+                );
+            }
         }
 
         // Every row version has its entry, and matches it.
@@ -654,18 +813,27 @@ impl AuditTrail {
             let (ks, key, ts) = encoding::parse_version_key(versions.key())?;
             let (op, row) = encoding::decode_version_value(versions.value())?;
             let Some((seq, after)) = expected.remove(&(ks, key.clone(), ts)) else {
-                fail!(FailureKind::VersionUnaudited, "key space {ks}, key {key:02x?}, version {ts}");
+                fail!(
+                    FailureKind::VersionUnaudited,
+                    "key space {ks}, key {key:02x?}, version {ts}"
+                );
             };
             let actual = if op == 3 { None } else { Some(sha3(row)) };
             if actual != after {
-                fail!(FailureKind::RowMismatch, "entry {seq}: key space {ks}, key {key:02x?}, version {ts}");
+                fail!(
+                    FailureKind::RowMismatch,
+                    "entry {seq}: key space {ks}, key {key:02x?}, version {ts}"
+                );
             }
             report.versions += 1;
             versions.next();
         }
         versions.status()?;
         if let Some(((ks, key, ts), (seq, _))) = expected.into_iter().min_by_key(|(_, (s, _))| *s) {
-            fail!(FailureKind::RowMissing, "entry {seq}: key space {ks}, key {key:02x?}, version {ts}");
+            fail!(
+                FailureKind::RowMissing,
+                "entry {seq}: key space {ks}, key {key:02x?}, version {ts}"
+            );
         }
         report.elapsed = start.elapsed();
         Ok(report)
@@ -678,7 +846,12 @@ impl AuditTrail {
         if report.failure.is_some() {
             return Ok(report);
         }
-        let fail = |position: String| Some(VerifyFailure { kind: FailureKind::CheckpointMismatch, position });
+        let fail = |position: String| {
+            Some(VerifyFailure {
+                kind: FailureKind::CheckpointMismatch,
+                position,
+            })
+        };
         if checkpoint.size > report.transactions {
             report.failure = fail(format!(
                 "the checkpoint has {} transactions, the log only {}: history was truncated",
@@ -694,6 +867,20 @@ impl AuditTrail {
     }
 }
 
+/// A row version: (key space, key, commit timestamp).
+type VersionId = (u32, Vec<u8>, u64);
+
+fn report_key(e: &EntryRecord) -> Vec<u8> {
+    audit_key(
+        BY_TABLE,
+        &[
+            Value::Text(e.table.clone()),
+            Value::Int(e.commit_ts as i64),
+            Value::Int(e.seq as i64),
+        ],
+    )
+}
+
 fn entries_root(entries: &[EntryRecord]) -> Hash {
     let mut f = Frontier::default();
     for e in entries {
@@ -704,13 +891,22 @@ fn entries_root(entries: &[EntryRecord]) -> Hash {
 
 fn check_row(engine: &dyn Engine, e: &EntryRecord) -> Result<Option<VerifyFailure>> {
     let key = encoding::version_key(e.keyspace, &e.key, e.commit_ts);
-    let position = format!("entry {}: key space {}, version {}", e.seq, e.keyspace, e.commit_ts);
+    let position = format!(
+        "entry {}: key space {}, version {}",
+        e.seq, e.keyspace, e.commit_ts
+    );
     Ok(match engine.get(ColumnFamily::Versions, &key)? {
-        None => Some(VerifyFailure { kind: FailureKind::RowMissing, position }),
+        None => Some(VerifyFailure {
+            kind: FailureKind::RowMissing,
+            position,
+        }),
         Some(raw) => {
             let (op, row) = encoding::decode_version_value(&raw)?;
             let actual = if op == 3 { None } else { Some(sha3(row)) };
-            (actual != e.after).then_some(VerifyFailure { kind: FailureKind::RowMismatch, position })
+            (actual != e.after).then_some(VerifyFailure {
+                kind: FailureKind::RowMismatch,
+                position,
+            })
         }
     })
 }
@@ -727,7 +923,11 @@ impl CommitObserver for AuditTrail {
                 seq: first_entry + i as u64,
                 tx: seq,
                 commit_ts: commit.commit_ts,
-                table: commit.labels.get(&c.keyspace).cloned().unwrap_or_else(|| format!("keyspace {}", c.keyspace)),
+                table: commit
+                    .labels
+                    .get(&c.keyspace)
+                    .cloned()
+                    .unwrap_or_else(|| format!("keyspace {}", c.keyspace)),
                 keyspace: c.keyspace,
                 op: c.op,
                 key: c.key.clone(),
@@ -738,12 +938,12 @@ impl CommitObserver for AuditTrail {
             };
             let raw = e.encode();
             entry_root.append(merkle::leaf_hash(&raw));
-            batch.put(ColumnFamily::Audit, audit_key(ENTRY, &[Value::Int(e.seq as i64)]), raw);
             batch.put(
                 ColumnFamily::Audit,
-                audit_key(BY_TABLE, &[Value::Text(e.table.clone()), Value::Int(e.commit_ts as i64), Value::Int(e.seq as i64)]),
-                Vec::new(),
+                audit_key(ENTRY, &[Value::Int(e.seq as i64)]),
+                raw,
             );
+            batch.put(ColumnFamily::Audit, report_key(&e), Vec::new());
         }
         let root = entry_root.root();
         let hash = chain_hash(seq, &st.last, &root, commit.commit_ts);
@@ -756,7 +956,11 @@ impl CommitObserver for AuditTrail {
             root,
             hash,
         };
-        batch.put(ColumnFamily::Audit, audit_key(TX, &[Value::Int(seq as i64)]), tx.encode());
+        batch.put(
+            ColumnFamily::Audit,
+            audit_key(TX, &[Value::Int(seq as i64)]),
+            tx.encode(),
+        );
         batch.put(
             ColumnFamily::Audit,
             audit_key(BY_HASH, &[Value::Blob(hash.to_vec())]),
@@ -765,7 +969,10 @@ impl CommitObserver for AuditTrail {
         for (level, index, h) in st.frontier.append(merkle::leaf_hash(&hash)) {
             batch.put(
                 ColumnFamily::Audit,
-                audit_key(NODE, &[Value::Int(i64::from(level)), Value::Int(index as i64)]),
+                audit_key(
+                    NODE,
+                    &[Value::Int(i64::from(level)), Value::Int(index as i64)],
+                ),
                 h.to_vec(),
             );
         }

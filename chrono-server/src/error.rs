@@ -10,6 +10,9 @@ pub enum Error {
     /// A storage error (opening the database, I/O, corruption).
     #[error(transparent)]
     Storage(#[from] chrono_storage::Error),
+    /// An audit trail error (reading records, a malformed checkpoint).
+    #[error(transparent)]
+    Audit(#[from] chrono_audit::Error),
     /// A bad configuration file or value; the message names the key.
     #[error("configuration: {0}")]
     Config(String),

@@ -32,6 +32,7 @@ pub mod output;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+pub use chrono_audit::{AuditTrail, Checkpoint, VerifyReport};
 pub use chrono_sql::{Database, Outcome, RowVersion, Session};
 use chrono_storage::{RocksEngine, RocksOptions, Store, Value};
 pub use config::Config;
@@ -40,6 +41,7 @@ pub use error::{Error, Result};
 /// An embedded ChronoDB database.
 pub struct ChronoDb {
     db: Database,
+    audit: Arc<AuditTrail>,
     config: Config,
     _temp: Option<tempfile::TempDir>,
 }
@@ -69,10 +71,14 @@ impl ChronoDb {
             ..RocksOptions::default()
         };
         let engine = RocksEngine::open(&config.database.data_file, &options)?;
-        let db = Database::new(Store::open(Arc::new(engine))?);
+        let store = Store::open(Arc::new(engine))?;
+        // The audit trail observes every commit, so it is attached before the first one.
+        let audit = AuditTrail::attach(&store)?;
+        let db = Database::new(store);
         db.set_time_travel(config.features.time_travel.enabled);
         Ok(Self {
             db,
+            audit,
             config,
             _temp: None,
         })
@@ -100,6 +106,17 @@ impl ChronoDb {
     /// The SQL database underneath.
     pub fn database(&self) -> &Database {
         &self.db
+    }
+
+    /// The audit trail: reports, proofs, checkpoints.
+    pub fn audit_trail(&self) -> &AuditTrail {
+        &self.audit
+    }
+
+    /// Recomputes the audit chain and log tree and cross-checks every row version: the
+    /// brief's `verify_audit_integrity()`.
+    pub fn verify_audit_integrity(&self) -> Result<VerifyReport> {
+        Ok(self.audit.verify()?)
     }
 
     /// A session: keeps a transaction open across calls (`BEGIN` … `COMMIT`).

@@ -749,9 +749,9 @@ impl Transaction {
     /// Names a key space this transaction writes (for commit observers: the audit trail
     /// records table names, not numbers).
     pub fn label_keyspace(&mut self, keyspace: Keyspace, name: &str) {
-        if !self.labels.contains_key(&keyspace) {
-            self.labels.insert(keyspace, name.to_string());
-        }
+        self.labels
+            .entry(keyspace)
+            .or_insert_with(|| name.to_string());
     }
 
     /// Records a statement this transaction ran (for commit observers).
