@@ -21,6 +21,7 @@
 
 pub mod error;
 pub mod merkle;
+pub mod signing;
 pub mod trail;
 
 pub use error::{Error, Result};

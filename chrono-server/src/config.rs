@@ -13,6 +13,8 @@
 //!   ml_optimizer:
 //!     enabled: true
 //!     training_interval: 1000    # queries between retrainings of the learned estimator
+//!   audit:
+//!     signing_key_file: audit.key  # Ed25519 seed (hex) that signs checkpoints
 //! ```
 //!
 //! An unknown key or a value of the wrong type is an error that names it. Two keys are
@@ -69,6 +71,17 @@ pub struct FeaturesConfig {
     pub time_travel: TimeTravelConfig,
     /// `ml_optimizer:`
     pub ml_optimizer: MlOptimizerConfig,
+    /// `audit:`
+    pub audit: AuditConfig,
+}
+
+/// `features.audit:`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// A file holding the hex Ed25519 seed that signs checkpoints (relative to the config
+    /// file); `chronodb audit keygen --out FILE` makes one.
+    pub signing_key_file: Option<PathBuf>,
 }
 
 /// `features.time_travel:`
@@ -133,10 +146,15 @@ impl Config {
             Error::Config(m) => Error::Config(format!("{}: {m}", path.display())),
             other => other,
         })?;
-        if config.database.data_file.is_relative()
-            && let Some(parent) = path.parent()
-        {
-            config.database.data_file = parent.join(&config.database.data_file);
+        if let Some(parent) = path.parent() {
+            if config.database.data_file.is_relative() {
+                config.database.data_file = parent.join(&config.database.data_file);
+            }
+            if let Some(key) = &config.features.audit.signing_key_file
+                && key.is_relative()
+            {
+                config.features.audit.signing_key_file = Some(parent.join(key));
+            }
         }
         Ok(config)
     }

@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use chrono_server::cli::{demo, import, shell};
+use chrono_server::cli::{audit, demo, import, shell};
 use chrono_server::output::Format;
 use chrono_server::{ChronoDb, Config, Error, Result};
 use clap::{Parser, Subcommand};
@@ -31,11 +31,15 @@ struct DbArgs {
 }
 
 impl DbArgs {
+    fn config(&self) -> Result<Config> {
+        match &self.config {
+            Some(path) => Config::from_file(path),
+            None => Ok(Config::default()),
+        }
+    }
+
     fn open(&self) -> Result<ChronoDb> {
-        let mut config = match &self.config {
-            Some(path) => Config::from_file(path)?,
-            None => Config::default(),
-        };
+        let mut config = self.config()?;
         match (&self.db, &self.config) {
             (Some(dir), _) => config.database.data_file = dir.clone(),
             (None, Some(_)) => {}
@@ -77,11 +81,191 @@ enum Command {
     },
     /// Run the brief's examples on a database in a temporary directory.
     Demo,
+    /// The audit trail: verify it, report on it, sign checkpoints, prove and check proofs.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute the chain and log tree and cross-check every row version; exits non-zero
+    /// on any failure. With a saved checkpoint, also checks the log extends it.
+    Verify {
+        #[command(flatten)]
+        db: DbArgs,
+        /// A signed checkpoint saved earlier.
+        #[arg(long, requires = "public_key")]
+        checkpoint: Option<PathBuf>,
+        /// The hex Ed25519 public key that signed it.
+        #[arg(long)]
+        public_key: Option<String>,
+    },
+    /// The operations on a table in a time window (Unix seconds or ISO-8601).
+    Report {
+        #[command(flatten)]
+        db: DbArgs,
+        /// The table.
+        #[arg(long)]
+        table: String,
+        /// From (inclusive).
+        #[arg(long, default_value = "0")]
+        from: String,
+        /// To (inclusive).
+        #[arg(long, default_value = "9999-12-31")]
+        to: String,
+        /// How to print.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Sign the current checkpoint (size, root, time) with the configured or given key.
+    Checkpoint {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Where to write it (default: standard output).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// The key file (default: features.audit.signing_key_file).
+        #[arg(long)]
+        key: Option<PathBuf>,
+    },
+    /// An inclusion proof (`--tx N`) or a consistency proof (`--from-size A --to-size B`), as JSON.
+    Proof {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Transaction sequence number.
+        #[arg(long)]
+        tx: Option<u64>,
+        /// Older log size.
+        #[arg(long, requires = "to_size")]
+        from_size: Option<u64>,
+        /// Newer log size.
+        #[arg(long)]
+        to_size: Option<u64>,
+        /// Where to write it (default: standard output).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Check a proof file, and optionally a signed checkpoint, without any database.
+    VerifyProof {
+        /// The proof (JSON from `audit proof`).
+        #[arg(long)]
+        proof: PathBuf,
+        /// A signed checkpoint the proof must agree with.
+        #[arg(long, requires = "public_key")]
+        checkpoint: Option<PathBuf>,
+        /// The hex Ed25519 public key that signed the checkpoint.
+        #[arg(long)]
+        public_key: Option<String>,
+    },
+    /// Make a new checkpoint-signing key; prints its public key.
+    Keygen {
+        /// Where to write the key (hex seed).
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+fn read_file(path: &std::path::Path) -> Result<String> {
+    std::fs::read_to_string(path)
+        .map_err(|e| Error::Io(format!("cannot read {}: {e}", path.display())))
+}
+
+fn run_audit(command: AuditCommand) -> Result<()> {
+    match command {
+        AuditCommand::Verify {
+            db,
+            checkpoint,
+            public_key,
+        } => {
+            let db = db.open()?;
+            let cp = checkpoint.as_deref().zip(public_key.as_deref());
+            if audit::verify(&db, cp)? {
+                Ok(())
+            } else {
+                Err(Error::InvalidInput("audit verification failed".into()))
+            }
+        }
+        AuditCommand::Report {
+            db,
+            table,
+            from,
+            to,
+            format,
+        } => {
+            let db = db.open()?;
+            audit::report(
+                &db,
+                &table,
+                audit::parse_time(&from)?,
+                audit::parse_time(&to)?,
+                format == Format::Json,
+            )
+        }
+        AuditCommand::Checkpoint { db, out, key } => {
+            let key_file = key.or_else(|| {
+                db.config()
+                    .ok()
+                    .and_then(|c| c.features.audit.signing_key_file)
+            });
+            let Some(key_file) = key_file else {
+                return Err(Error::InvalidInput(
+                    "no signing key: give --key FILE or set features.audit.signing_key_file (chronodb audit keygen makes one)".into(),
+                ));
+            };
+            let key_hex = read_file(&key_file)?;
+            let db = db.open()?;
+            audit::checkpoint(&db, &key_hex, out.as_deref())
+        }
+        AuditCommand::Proof {
+            db,
+            tx,
+            from_size,
+            to_size,
+            out,
+        } => {
+            let db = db.open()?;
+            let text = audit::proof(&db, tx, from_size.zip(to_size))?;
+            match out {
+                Some(p) => std::fs::write(&p, text)
+                    .map_err(|e| Error::Io(format!("cannot write {}: {e}", p.display()))),
+                None => {
+                    print!("{text}");
+                    Ok(())
+                }
+            }
+        }
+        AuditCommand::VerifyProof {
+            proof,
+            checkpoint,
+            public_key,
+        } => {
+            let proof_text = read_file(&proof)?;
+            let note = checkpoint.as_deref().map(read_file).transpose()?;
+            audit::verify_proof(&proof_text, note.as_deref().zip(public_key.as_deref()))
+        }
+        AuditCommand::Keygen { out } => {
+            if out.exists() {
+                return Err(Error::InvalidInput(format!(
+                    "{} exists; not overwriting a key",
+                    out.display()
+                )));
+            }
+            let seed = chrono_audit::signing::generate_key_hex()?;
+            std::fs::write(&out, format!("{seed}\n"))
+                .map_err(|e| Error::Io(format!("cannot write {}: {e}", out.display())))?;
+            let key = chrono_audit::signing::signing_key(&seed)?;
+            println!("{}", chrono_audit::signing::public_key_hex(&key));
+            Ok(())
+        }
+    }
 }
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Demo => demo::run_demo(),
+        Command::Audit { command } => run_audit(command),
         Command::Sql {
             db,
             execute,

@@ -1,0 +1,248 @@
+//! `chronodb audit …`: verify the trail, report a table's operations, export a signed
+//! checkpoint, produce proofs, and check proofs offline with no database.
+
+use std::path::Path;
+
+use base64::Engine as _;
+use chrono_audit::{Checkpoint, Hash, merkle, signing};
+use chrono_storage::value::{format_timestamp_micros, parse_timestamp};
+
+use crate::ChronoDb;
+use crate::error::{Error, Result};
+use crate::output::seconds;
+
+fn b64(h: &Hash) -> String {
+    base64::engine::general_purpose::STANDARD.encode(h)
+}
+
+fn unb64(v: &serde_json::Value, what: &str) -> Result<Hash> {
+    let bad = || Error::InvalidInput(format!("proof: {what} is not a base64 SHA3-256 hash"));
+    let bytes = v
+        .as_str()
+        .and_then(|s| base64::engine::general_purpose::STANDARD.decode(s).ok())
+        .filter(|b| b.len() == 32)
+        .ok_or_else(bad)?;
+    let mut h = [0u8; 32];
+    h.copy_from_slice(&bytes);
+    Ok(h)
+}
+
+/// A time given as Unix seconds (fractions allowed) or ISO-8601, in microseconds.
+pub fn parse_time(text: &str) -> Result<u64> {
+    if let Some(us) = parse_timestamp(text) {
+        return u64::try_from(us)
+            .map_err(|_| Error::InvalidInput(format!("{text} is before 1970")));
+    }
+    text.parse::<f64>()
+        .ok()
+        .filter(|s| *s >= 0.0)
+        .map(|s| (s * 1e6).round() as u64)
+        .ok_or_else(|| {
+            Error::InvalidInput(format!(
+                "'{text}' is neither Unix seconds nor an ISO-8601 time"
+            ))
+        })
+}
+
+fn read(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path)
+        .map_err(|e| Error::Io(format!("cannot read {}: {e}", path.display())))
+}
+
+fn write(path: &Path, text: &str) -> Result<()> {
+    std::fs::write(path, text)
+        .map_err(|e| Error::Io(format!("cannot write {}: {e}", path.display())))
+}
+
+/// `audit verify`: prints the report; `Ok(false)` when verification failed.
+pub fn verify(db: &ChronoDb, checkpoint: Option<(&Path, &str)>) -> Result<bool> {
+    let trail = db.audit_trail();
+    let report = match checkpoint {
+        Some((file, public)) => {
+            let cp = signing::open(&read(file)?, &signing::verifying_key(public)?)?;
+            trail.verify_against(&cp)?
+        }
+        None => trail.verify()?,
+    };
+    println!(
+        "checked {} transactions, {} entries, {} row versions in {:.1} ms",
+        report.transactions,
+        report.entries,
+        report.versions,
+        report.elapsed.as_secs_f64() * 1e3
+    );
+    match &report.failure {
+        None => {
+            println!("audit trail OK");
+            Ok(true)
+        }
+        Some(f) => {
+            println!("FAILED: {:?} at {}", f.kind, f.position);
+            Ok(false)
+        }
+    }
+}
+
+/// `audit report`.
+pub fn report(db: &ChronoDb, table: &str, from: u64, to: u64, json: bool) -> Result<()> {
+    let entries = db.audit_trail().report(table, from, to)?;
+    for e in entries {
+        let hash = |h: &Option<Hash>| h.as_ref().map(b64);
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "time": seconds(e.commit_ts),
+                    "transaction": e.tx,
+                    "entry": e.seq,
+                    "table": e.table,
+                    "operation": e.op.as_str(),
+                    "key": base64::engine::general_purpose::STANDARD.encode(&e.key),
+                    "principal": e.principal,
+                    "before_sha3": hash(&e.before),
+                    "after_sha3": hash(&e.after),
+                    "statements_sha3": b64(&e.statements),
+                })
+            );
+        } else {
+            let key = chrono_storage::encoding::decode_key(&e.key)
+                .map(|vals| {
+                    vals.iter()
+                        .map(|v| v.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_else(|_| format!("{:02x?}", e.key));
+            println!(
+                "{}  tx {:>6}  {:<6}  {}({key})  by {}  after {}",
+                format_timestamp_micros(e.commit_ts as i64),
+                e.tx,
+                e.op.as_str(),
+                e.table,
+                e.principal.as_deref().unwrap_or("-"),
+                hash(&e.after).unwrap_or_else(|| "-".into())
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `audit checkpoint`: the signed checkpoint text (to `out`, or printed).
+pub fn checkpoint(db: &ChronoDb, key_hex: &str, out: Option<&Path>) -> Result<()> {
+    let key = signing::signing_key(key_hex)?;
+    let note = signing::sign(&db.audit_trail().checkpoint(), &key);
+    match out {
+        Some(path) => {
+            write(path, &note)?;
+            eprintln!(
+                "checkpoint written to {}; public key {}",
+                path.display(),
+                signing::public_key_hex(&key)
+            );
+        }
+        None => print!("{note}"),
+    }
+    Ok(())
+}
+
+/// `audit proof`: an inclusion proof for transaction `tx`, or a consistency proof
+/// between two sizes, as JSON.
+pub fn proof(db: &ChronoDb, tx: Option<u64>, range: Option<(u64, u64)>) -> Result<String> {
+    let trail = db.audit_trail();
+    let v = match (tx, range) {
+        (Some(seq), None) => {
+            let p = trail.inclusion_proof(seq, None)?;
+            serde_json::json!({
+                "type": "inclusion",
+                "index": p.index,
+                "size": p.size,
+                "tx_hash": b64(&p.tx_hash),
+                "path": p.path.iter().map(b64).collect::<Vec<_>>(),
+                "root": b64(&p.root),
+            })
+        }
+        (None, Some((old, new))) => serde_json::json!({
+            "type": "consistency",
+            "old_size": old,
+            "new_size": new,
+            "old_root": b64(&trail.root_at(old)?),
+            "new_root": b64(&trail.root_at(new)?),
+            "path": trail.consistency_proof(old, new)?.iter().map(b64).collect::<Vec<_>>(),
+        }),
+        _ => {
+            return Err(Error::InvalidInput(
+                "give --tx N, or --from-size N1 --to-size N2".into(),
+            ));
+        }
+    };
+    Ok(format!("{v}\n"))
+}
+
+/// `audit verify-proof`: checks a proof file, and optionally that it matches a signed
+/// checkpoint. Needs no database.
+pub fn verify_proof(proof_text: &str, checkpoint: Option<(&str, &str)>) -> Result<()> {
+    let v: serde_json::Value = serde_json::from_str(proof_text)
+        .map_err(|e| Error::InvalidInput(format!("proof is not JSON: {e}")))?;
+    let num = |k: &str| {
+        v[k].as_u64()
+            .ok_or_else(|| Error::InvalidInput(format!("proof: {k} missing")))
+    };
+    let path: Vec<Hash> = v["path"]
+        .as_array()
+        .ok_or_else(|| Error::InvalidInput("proof: path missing".into()))?
+        .iter()
+        .map(|h| unb64(h, "a path element"))
+        .collect::<Result<_>>()?;
+    let cp: Option<Checkpoint> = match checkpoint {
+        Some((note, public)) => Some(signing::open(note, &signing::verifying_key(public)?)?),
+        None => None,
+    };
+    let mismatch = |size: u64, root: &Hash| -> Result<()> {
+        match cp {
+            Some(c) if c.size == size && c.root != *root => Err(Error::InvalidInput(
+                "the proof's root is not the checkpoint's root".into(),
+            )),
+            _ => Ok(()),
+        }
+    };
+    match v["type"].as_str() {
+        Some("inclusion") => {
+            let (index, size) = (num("index")?, num("size")?);
+            let (tx, root) = (unb64(&v["tx_hash"], "tx_hash")?, unb64(&v["root"], "root")?);
+            if !merkle::verify_inclusion(index, size, &merkle::leaf_hash(&tx), &path, &root) {
+                return Err(Error::InvalidInput(
+                    "inclusion proof does NOT verify".into(),
+                ));
+            }
+            mismatch(size, &root)?;
+            println!(
+                "inclusion proof OK: transaction {} is in the log of {size}",
+                index + 1
+            );
+        }
+        Some("consistency") => {
+            let (old, new) = (num("old_size")?, num("new_size")?);
+            let (old_root, new_root) = (
+                unb64(&v["old_root"], "old_root")?,
+                unb64(&v["new_root"], "new_root")?,
+            );
+            if !merkle::verify_consistency(old, new, &old_root, &new_root, &path) {
+                return Err(Error::InvalidInput(
+                    "consistency proof does NOT verify".into(),
+                ));
+            }
+            mismatch(old, &old_root)?;
+            mismatch(new, &new_root)?;
+            println!("consistency proof OK: the log of {old} is a prefix of the log of {new}");
+        }
+        _ => return Err(Error::InvalidInput("proof: unknown type".into())),
+    }
+    if let Some(c) = cp {
+        println!(
+            "checkpoint signature OK: size {}, root {}",
+            c.size,
+            b64(&c.root)
+        );
+    }
+    Ok(())
+}
