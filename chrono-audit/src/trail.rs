@@ -529,7 +529,12 @@ impl AuditTrail {
 
     /// The entries of `table` committed in `[from, to]` (microseconds), in time order,
     /// read through the (table, time) index.
-    pub fn report(&self, table: &str, from: u64, to: u64) -> Result<Vec<EntryRecord>> {
+    pub fn generate_audit_report(
+        &self,
+        table: &str,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<EntryRecord>> {
         let mut cursor = self.engine().cursor(ColumnFamily::Audit)?;
         let prefix = audit_key(BY_TABLE, &[Value::Text(table.into())]);
         cursor.seek(&audit_key(

@@ -93,7 +93,10 @@ fn an_untouched_history_verifies_and_every_version_is_cross_checked() {
     assert_eq!(r.transactions, 12);
     assert_eq!(r.versions, r.entries);
     assert_eq!(r.entries, 12 * 2 + 4);
-    let report = db.trail.report("accounts", 0, u64::MAX).unwrap();
+    let report = db
+        .trail
+        .generate_audit_report("accounts", 0, u64::MAX)
+        .unwrap();
     assert_eq!(report.len() as u64, r.entries);
     assert!(
         report

@@ -14,6 +14,7 @@
 //!     enabled: true
 //!     training_interval: 1000    # queries between retrainings of the learned estimator
 //!   audit:
+//!     enabled: true
 //!     signing_key_file: audit.key  # Ed25519 seed (hex) that signs checkpoints
 //! ```
 //!
@@ -76,9 +77,12 @@ pub struct FeaturesConfig {
 }
 
 /// `features.audit:`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuditConfig {
+    /// Keep the audit trail (default on). Off, commits are not audited and the audit
+    /// commands refuse to run; a trail started later covers only what follows.
+    pub enabled: bool,
     /// A file holding the hex Ed25519 seed that signs checkpoints (relative to the config
     /// file); `chronodb audit keygen --out FILE` makes one.
     pub signing_key_file: Option<PathBuf>,
@@ -118,6 +122,15 @@ impl Default for MlOptimizerConfig {
         Self {
             enabled: true,
             training_interval: 1000,
+        }
+    }
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            signing_key_file: None,
         }
     }
 }

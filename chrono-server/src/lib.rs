@@ -41,7 +41,7 @@ pub use error::{Error, Result};
 /// An embedded ChronoDB database.
 pub struct ChronoDb {
     db: Database,
-    audit: Arc<AuditTrail>,
+    audit: Option<Arc<AuditTrail>>,
     config: Config,
     _temp: Option<tempfile::TempDir>,
 }
@@ -73,7 +73,11 @@ impl ChronoDb {
         let engine = RocksEngine::open(&config.database.data_file, &options)?;
         let store = Store::open(Arc::new(engine))?;
         // The audit trail observes every commit, so it is attached before the first one.
-        let audit = AuditTrail::attach(&store)?;
+        let audit = if config.features.audit.enabled {
+            Some(AuditTrail::attach(&store)?)
+        } else {
+            None
+        };
         let db = Database::new(store);
         db.set_time_travel(config.features.time_travel.enabled);
         Ok(Self {
@@ -108,15 +112,18 @@ impl ChronoDb {
         &self.db
     }
 
-    /// The audit trail: reports, proofs, checkpoints.
-    pub fn audit_trail(&self) -> &AuditTrail {
-        &self.audit
+    /// The audit trail: reports, proofs, checkpoints. An error when the configuration
+    /// turned it off.
+    pub fn audit_trail(&self) -> Result<&AuditTrail> {
+        self.audit.as_deref().ok_or_else(|| {
+            Error::Config("the audit trail is turned off (features.audit.enabled)".into())
+        })
     }
 
     /// Recomputes the audit chain and log tree and cross-checks every row version: the
     /// brief's `verify_audit_integrity()`.
     pub fn verify_audit_integrity(&self) -> Result<VerifyReport> {
-        Ok(self.audit.verify()?)
+        Ok(self.audit_trail()?.verify()?)
     }
 
     /// A session: keeps a transaction open across calls (`BEGIN` … `COMMIT`).

@@ -29,7 +29,11 @@ fn all_operations_are_audited_and_the_trail_verifies() {
     let report = db.verify_audit_integrity().unwrap();
     assert!(report.is_ok(), "{report:?}");
     assert_eq!(report.transactions, 6);
-    let rows = db.audit_trail().report("accounts", 0, u64::MAX).unwrap();
+    let rows = db
+        .audit_trail()
+        .unwrap()
+        .generate_audit_report("accounts", 0, u64::MAX)
+        .unwrap();
     let ops: Vec<Operation> = rows.iter().map(|e| e.op).collect();
     assert_eq!(
         ops,
@@ -44,7 +48,8 @@ fn all_operations_are_audited_and_the_trail_verifies() {
     assert_eq!(rows[2].principal.as_deref(), Some("alice"));
     assert!(
         !db.audit_trail()
-            .report("accounts.accounts_balance", 0, u64::MAX)
+            .unwrap()
+            .generate_audit_report("accounts.accounts_balance", 0, u64::MAX)
             .unwrap()
             .is_empty()
     );
@@ -89,4 +94,16 @@ fn change_history_lists_every_version_with_its_operation() {
     };
     assert_eq!(rows, vec![vec![Value::Text("a@x".into())]]);
     assert!(db.get_change_history("nope", &[Value::Int(1)]).is_err());
+}
+
+#[test]
+fn the_audit_trail_can_be_turned_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = chrono_server::Config::with_data_dir(dir.path());
+    config.features.audit.enabled = false;
+    let db = ChronoDb::open_with_config(config).unwrap();
+    db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+        .unwrap();
+    let err = db.verify_audit_integrity().unwrap_err().to_string();
+    assert!(err.contains("features.audit.enabled"), "{err}");
 }

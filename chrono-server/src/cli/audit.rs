@@ -56,7 +56,7 @@ fn write(path: &Path, text: &str) -> Result<()> {
 
 /// `audit verify`: prints the report; `Ok(false)` when verification failed.
 pub fn verify(db: &ChronoDb, checkpoint: Option<(&Path, &str)>) -> Result<bool> {
-    let trail = db.audit_trail();
+    let trail = db.audit_trail()?;
     let report = match checkpoint {
         Some((file, public)) => {
             let cp = signing::open(&read(file)?, &signing::verifying_key(public)?)?;
@@ -85,7 +85,7 @@ pub fn verify(db: &ChronoDb, checkpoint: Option<(&Path, &str)>) -> Result<bool> 
 
 /// `audit report`.
 pub fn report(db: &ChronoDb, table: &str, from: u64, to: u64, json: bool) -> Result<()> {
-    let entries = db.audit_trail().report(table, from, to)?;
+    let entries = db.audit_trail()?.generate_audit_report(table, from, to)?;
     for e in entries {
         let hash = |h: &Option<Hash>| h.as_ref().map(b64);
         if json {
@@ -130,7 +130,7 @@ pub fn report(db: &ChronoDb, table: &str, from: u64, to: u64, json: bool) -> Res
 /// `audit checkpoint`: the signed checkpoint text (to `out`, or printed).
 pub fn checkpoint(db: &ChronoDb, key_hex: &str, out: Option<&Path>) -> Result<()> {
     let key = signing::signing_key(key_hex)?;
-    let note = signing::sign(&db.audit_trail().checkpoint(), &key);
+    let note = signing::sign(&db.audit_trail()?.checkpoint(), &key);
     match out {
         Some(path) => {
             write(path, &note)?;
@@ -148,7 +148,7 @@ pub fn checkpoint(db: &ChronoDb, key_hex: &str, out: Option<&Path>) -> Result<()
 /// `audit proof`: an inclusion proof for transaction `tx`, or a consistency proof
 /// between two sizes, as JSON.
 pub fn proof(db: &ChronoDb, tx: Option<u64>, range: Option<(u64, u64)>) -> Result<String> {
-    let trail = db.audit_trail();
+    let trail = db.audit_trail()?;
     let v = match (tx, range) {
         (Some(seq), None) => {
             let p = trail.inclusion_proof(seq, None)?;
