@@ -1249,7 +1249,7 @@ impl<'a> Planner<'a> {
                     }
                 }
                 let stats = self.stats.table(&def.name);
-                let est = self.estimator.estimate_scan(stats.as_ref(), None);
+                let est = self.estimator.estimate_scan(stats.as_deref(), None);
                 Ok(Plan {
                     node: Node::Scan {
                         table: Arc::new(def),
@@ -1581,7 +1581,7 @@ impl<'a> Planner<'a> {
             return None;
         }
         let stats = self.stats.table(&table.name);
-        let right_total = self.estimator.estimate_scan(stats.as_ref(), None);
+        let right_total = self.estimator.estimate_scan(stats.as_deref(), None);
         if left.est_rows * 4.0 >= right_total {
             return None;
         }
@@ -1700,7 +1700,7 @@ impl<'a> Planner<'a> {
         }
         let f = Expr::all_of(all);
         let stats = self.stats.table(&table.name);
-        plan.est_rows = self.estimator.estimate_scan(stats.as_ref(), f.as_ref());
+        plan.est_rows = self.estimator.estimate_scan(stats.as_deref(), f.as_ref());
         if matches!(access, Access::Key(_)) {
             plan.est_rows = plan.est_rows.min(1.0);
         }
@@ -1869,7 +1869,7 @@ fn choose_access(
         Some(KeyRange::Range(start, end))
     };
     let table_stats = stats.table(&table.name);
-    let total = estimator.estimate_scan(table_stats.as_ref(), None);
+    let total = estimator.estimate_scan(table_stats.as_deref(), None);
     let mut best: Option<(f64, Access)> = None;
     let mut consider = |rows: f64, access: Access| {
         if best.as_ref().is_none_or(|(r, _)| rows < *r) {
@@ -1888,7 +1888,7 @@ fn choose_access(
                 None => Expr::Literal(Value::Bool(true)),
             })
             .collect();
-        estimator.estimate_scan(table_stats.as_ref(), Expr::all_of(f).as_ref())
+        estimator.estimate_scan(table_stats.as_deref(), Expr::all_of(f).as_ref())
     };
     // Primary key prefix equality, or a range on the next key column.
     if !pk.is_empty() {
@@ -1969,7 +1969,7 @@ impl Planner<'_> {
             .collect();
         let stats = self.stats.table(&def.name);
         let plan = Plan {
-            est_rows: self.estimator.estimate_scan(stats.as_ref(), None),
+            est_rows: self.estimator.estimate_scan(stats.as_deref(), None),
             estimator: self.estimator.name(),
             node: Node::Scan {
                 table: Arc::new(def),

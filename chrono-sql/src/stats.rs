@@ -316,7 +316,7 @@ pub struct Feedback {
 
 /// Statistics and feedback shared by the sessions of a database.
 pub struct StatsRegistry {
-    tables: RwLock<HashMap<String, TableStats>>,
+    tables: RwLock<HashMap<String, std::sync::Arc<TableStats>>>,
     feedback: Mutex<VecDeque<Feedback>>,
     feedback_capacity: usize,
 }
@@ -333,13 +333,13 @@ impl Default for StatsRegistry {
 
 impl StatsRegistry {
     /// The statistics of a table, if analyzed.
-    pub fn table(&self, name: &str) -> Option<TableStats> {
+    pub fn table(&self, name: &str) -> Option<std::sync::Arc<TableStats>> {
         self.tables.read().get(&name.to_ascii_lowercase()).cloned()
     }
 
     /// Stores a table's statistics.
     pub fn set_table(&self, name: &str, stats: TableStats) {
-        self.tables.write().insert(name.to_ascii_lowercase(), stats);
+        self.tables.write().insert(name.to_ascii_lowercase(), std::sync::Arc::new(stats));
     }
 
     /// Records feedback, dropping the oldest beyond capacity.
