@@ -7,7 +7,8 @@
 //! section 2  [entry seq]                  → entry record
 //! section 3  [level, index]               → complete subtree hash of the log tree
 //! section 4  []                           → head: transactions, entries, last hash
-//! section 5  [table, commit ts, entry seq]→ ()          report index by (table, time)
+//! section 5  [table, commit ts, tx seq]   → ()          report index by (table, time), one
+//!                                                       key per table a transaction wrote
 //! section 6  [tx hash]                    → tx seq      lookup by hash
 //! ```
 
@@ -550,7 +551,13 @@ impl AuditTrail {
             if int(ts)? > to {
                 break;
             }
-            out.push(self.entry(int(seq)?)?);
+            let tx = self.transaction(int(seq)?)?;
+            for s in tx.first_entry..tx.first_entry + tx.entries {
+                let e = self.entry(s)?;
+                if e.table == table {
+                    out.push(e);
+                }
+            }
             cursor.next();
         }
         cursor.status()?;
@@ -656,6 +663,9 @@ impl AuditTrail {
         let mut next_entry = 1u64;
         let mut expected: HashMap<VersionId, (u64, Option<Hash>)> = HashMap::new();
         let mut cursor = engine.cursor(ColumnFamily::Audit)?;
+        let mut entry_cursor = engine.cursor(ColumnFamily::Audit)?;
+        entry_cursor.seek(&audit_key(ENTRY, &[]));
+        let mut index_keys = 0u64;
         let tx_prefix = audit_key(TX, &[]);
         cursor.seek(&tx_prefix);
         let mut seq = 0u64;
@@ -690,13 +700,18 @@ impl AuditTrail {
             }
             let mut entries = Vec::with_capacity(tx.entries as usize);
             for s in tx.first_entry..tx.first_entry + tx.entries {
-                let raw = match engine.get(
-                    ColumnFamily::Audit,
-                    &audit_key(ENTRY, &[Value::Int(s as i64)]),
-                )? {
-                    Some(r) => r,
-                    None => fail!(FailureKind::RecordMissing, "entry {s} of transaction {seq}"),
-                };
+                // Entries are read in order with one cursor; each must sit under its number.
+                let at = entry_cursor
+                    .valid()
+                    .then(|| encoding::parse_audit_key(entry_cursor.key()).ok())
+                    .flatten()
+                    .filter(|(section, _)| *section == ENTRY)
+                    .and_then(|(_, p)| p.first().and_then(|v| int(v).ok()));
+                if at != Some(s) {
+                    fail!(FailureKind::RecordMissing, "entry {s} of transaction {seq}");
+                }
+                let raw = entry_cursor.value().to_vec();
+                entry_cursor.next();
                 let Ok(e) = EntryRecord::decode(&raw) else {
                     // A flipped byte usually still decodes; if not, it is corruption here.
                     fail!(
@@ -733,6 +748,7 @@ impl AuditTrail {
                     "the hash index does not lead to transaction {seq}"
                 );
             }
+            let mut tables: Vec<&str> = Vec::new();
             for e in &entries {
                 if e.commit_ts != tx.commit_ts {
                     fail!(
@@ -741,14 +757,23 @@ impl AuditTrail {
                         e.seq
                     );
                 }
-                if engine.get(ColumnFamily::Audit, &report_key(e))?.as_deref() != Some(&[][..]) {
-                    fail!(
-                        FailureKind::IndexMismatch,
-                        "the (table, time) index lacks entry {}",
-                        e.seq
-                    );
+                if !tables.contains(&e.table.as_str()) {
+                    tables.push(&e.table);
                 }
                 expected.insert((e.keyspace, e.key.clone(), e.commit_ts), (e.seq, e.after));
+            }
+            for table in tables {
+                if engine
+                    .get(ColumnFamily::Audit, &report_key(table, &tx))?
+                    .as_deref()
+                    != Some(&[][..])
+                {
+                    fail!(
+                        FailureKind::IndexMismatch,
+                        "the (table, time) index lacks transaction {seq} for {table}"
+                    );
+                }
+                index_keys += 1;
             }
             for (level, index, h) in frontier.append(merkle::leaf_hash(&tx.hash)) {
                 let stored = StoredNodes(engine).node(level, index).ok();
@@ -792,7 +817,7 @@ impl AuditTrail {
 
         // The indexes hold nothing else.
         for (section, expected, what) in [
-            (BY_TABLE, report.entries, "(table, time)"),
+            (BY_TABLE, index_keys, "(table, time)"),
             (BY_HASH, report.transactions, "hash"),
         ] {
             let prefix = audit_key(section, &[]);
@@ -875,13 +900,13 @@ impl AuditTrail {
 /// A row version: (key space, key, commit timestamp).
 type VersionId = (u32, Vec<u8>, u64);
 
-fn report_key(e: &EntryRecord) -> Vec<u8> {
+fn report_key(table: &str, tx: &TxRecord) -> Vec<u8> {
     audit_key(
         BY_TABLE,
         &[
-            Value::Text(e.table.clone()),
-            Value::Int(e.commit_ts as i64),
-            Value::Int(e.seq as i64),
+            Value::Text(table.to_string()),
+            Value::Int(tx.commit_ts as i64),
+            Value::Int(tx.seq as i64),
         ],
     )
 }
@@ -922,6 +947,7 @@ impl CommitObserver for AuditTrail {
         let seq = st.txs + 1;
         let statements = sha3(commit.statements.join("\n").as_bytes());
         let mut entry_root = Frontier::default();
+        let mut tables: Vec<String> = Vec::new();
         let first_entry = st.entries + 1;
         for (i, c) in commit.changes.iter().enumerate() {
             let e = EntryRecord {
@@ -948,7 +974,9 @@ impl CommitObserver for AuditTrail {
                 audit_key(ENTRY, &[Value::Int(e.seq as i64)]),
                 raw,
             );
-            batch.put(ColumnFamily::Audit, report_key(&e), Vec::new());
+            if !tables.contains(&e.table) {
+                tables.push(e.table.clone());
+            }
         }
         let root = entry_root.root();
         let hash = chain_hash(seq, &st.last, &root, commit.commit_ts);
@@ -966,6 +994,9 @@ impl CommitObserver for AuditTrail {
             audit_key(TX, &[Value::Int(seq as i64)]),
             tx.encode(),
         );
+        for table in &tables {
+            batch.put(ColumnFamily::Audit, report_key(table, &tx), Vec::new());
+        }
         batch.put(
             ColumnFamily::Audit,
             audit_key(BY_HASH, &[Value::Blob(hash.to_vec())]),

@@ -339,7 +339,9 @@ impl StatsRegistry {
 
     /// Stores a table's statistics.
     pub fn set_table(&self, name: &str, stats: TableStats) {
-        self.tables.write().insert(name.to_ascii_lowercase(), std::sync::Arc::new(stats));
+        self.tables
+            .write()
+            .insert(name.to_ascii_lowercase(), std::sync::Arc::new(stats));
     }
 
     /// Records feedback, dropping the oldest beyond capacity.

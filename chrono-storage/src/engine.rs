@@ -135,6 +135,9 @@ pub trait Engine: Send + Sync + 'static {
     fn write(&self, batch: WriteBatch) -> Result<()>;
     /// Makes everything written so far durable on disk (a no-op in memory).
     fn flush(&self) -> Result<()>;
+    /// Compacts every column family: drops overwritten and deleted entries the engine
+    /// still carries (RocksDB does this in the background as data grows).
+    fn compact(&self) -> Result<()>;
 }
 
 type Tree = BTreeMap<Vec<u8>, Vec<u8>>;
@@ -183,6 +186,10 @@ impl Engine for MemoryEngine {
     }
 
     fn flush(&self) -> Result<()> {
+        Ok(())
+    }
+
+    fn compact(&self) -> Result<()> {
         Ok(())
     }
 }

@@ -144,6 +144,14 @@ impl Engine for RocksEngine {
     fn flush(&self) -> Result<()> {
         self.db.flush_wal(true).map_err(engine_err)
     }
+
+    fn compact(&self) -> Result<()> {
+        for cf in ColumnFamily::ALL {
+            self.db
+                .compact_range_cf(self.handle(cf)?, None::<&[u8]>, None::<&[u8]>);
+        }
+        Ok(())
+    }
 }
 
 struct RocksCursor {
