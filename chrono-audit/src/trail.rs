@@ -55,19 +55,6 @@ pub fn chain_hash(seq: u64, prev: &Hash, root: &Hash, commit_ts: u64) -> Hash {
     h.finalize().into()
 }
 
-fn op_name(op: Operation) -> &'static str {
-    op.as_str()
-}
-
-fn op_from(name: &str) -> Result<Operation> {
-    Ok(match name {
-        "INSERT" => Operation::Insert,
-        "UPDATE" => Operation::Update,
-        "DELETE" => Operation::Delete,
-        other => return Err(corrupt(format!("unknown operation {other}"))),
-    })
-}
-
 fn hash_value(h: Option<&Hash>) -> Value {
     h.map(|h| Value::Blob(h.to_vec())).unwrap_or(Value::Null)
 }
@@ -116,13 +103,32 @@ pub struct EntryRecord {
     pub before: Option<Hash>,
     /// SHA3-256 of the row image after (`None` for a delete).
     pub after: Option<Hash>,
-    /// Who committed it, when known.
+    /// Who committed it, when known (kept once per transaction, in its header).
     pub principal: Option<String>,
-    /// SHA3-256 of the transaction's statements.
+    /// SHA3-256 of the transaction's statements (kept once per transaction).
     pub statements: Hash,
 }
 
+fn op_code(op: Operation) -> i64 {
+    match op {
+        Operation::Insert => 1,
+        Operation::Update => 2,
+        Operation::Delete => 3,
+    }
+}
+
+fn op_of(code: u64) -> Result<Operation> {
+    Ok(match code {
+        1 => Operation::Insert,
+        2 => Operation::Update,
+        3 => Operation::Delete,
+        other => return Err(corrupt(format!("unknown operation {other}"))),
+    })
+}
+
 impl EntryRecord {
+    /// The stored record. Principal and statements are the transaction's, stored (and
+    /// hashed) once in its header, so an entry usually fits one Keccak block.
     fn encode(&self) -> Vec<u8> {
         encode_row(&[
             Value::Int(self.seq as i64),
@@ -130,21 +136,17 @@ impl EntryRecord {
             Value::Int(self.commit_ts as i64),
             Value::Text(self.table.clone()),
             Value::Int(i64::from(self.keyspace)),
-            Value::Text(op_name(self.op).into()),
+            Value::Int(op_code(self.op)),
             Value::Blob(self.key.clone()),
             hash_value(self.before.as_ref()),
             hash_value(self.after.as_ref()),
-            self.principal
-                .clone()
-                .map(Value::Text)
-                .unwrap_or(Value::Null),
-            Value::Blob(self.statements.to_vec()),
         ])
     }
 
+    /// Decodes a stored record; `principal` and `statements` come from the transaction.
     fn decode(raw: &[u8]) -> Result<EntryRecord> {
         let v = decode_row(raw)?;
-        if v.len() != 11 {
+        if v.len() != 9 {
             return Err(corrupt("entry record of the wrong width"));
         }
         let text = |x: &Value| match x {
@@ -157,18 +159,15 @@ impl EntryRecord {
             commit_ts: int(&v[2])?,
             table: text(&v[3])?,
             keyspace: u32::try_from(int(&v[4])?).map_err(|_| corrupt("key space"))?,
-            op: op_from(&text(&v[5])?)?,
+            op: op_of(int(&v[5])?)?,
             key: match &v[6] {
                 Value::Blob(b) => b.clone(),
                 _ => return Err(corrupt("expected a key")),
             },
             before: hash_of(&v[7])?,
             after: hash_of(&v[8])?,
-            principal: match &v[9] {
-                Value::Null => None,
-                x => Some(text(x)?),
-            },
-            statements: need_hash(&v[10])?,
+            principal: None,
+            statements: [0; 32],
         })
     }
 
@@ -195,6 +194,10 @@ pub struct TxRecord {
     pub root: Hash,
     /// Its chain hash `h_n`.
     pub hash: Hash,
+    /// Who committed it, when known.
+    pub principal: Option<String>,
+    /// SHA3-256 of its statements.
+    pub statements: Hash,
 }
 
 impl TxRecord {
@@ -207,12 +210,30 @@ impl TxRecord {
             Value::Blob(self.prev.to_vec()),
             Value::Blob(self.root.to_vec()),
             Value::Blob(self.hash.to_vec()),
+            self.principal
+                .clone()
+                .map(Value::Text)
+                .unwrap_or(Value::Null),
+            Value::Blob(self.statements.to_vec()),
         ])
+    }
+
+    /// The first leaf of the transaction's Merkle tree: its principal and statements, so
+    /// the chain covers them too.
+    fn header_hash(&self) -> Hash {
+        merkle::leaf_hash(&encode_row(&[
+            Value::Text("transaction".into()),
+            self.principal
+                .clone()
+                .map(Value::Text)
+                .unwrap_or(Value::Null),
+            Value::Blob(self.statements.to_vec()),
+        ]))
     }
 
     fn decode(raw: &[u8]) -> Result<TxRecord> {
         let v = decode_row(raw)?;
-        if v.len() != 7 {
+        if v.len() != 9 {
             return Err(corrupt("transaction record of the wrong width"));
         }
         Ok(TxRecord {
@@ -223,6 +244,12 @@ impl TxRecord {
             prev: need_hash(&v[4])?,
             root: need_hash(&v[5])?,
             hash: need_hash(&v[6])?,
+            principal: match &v[7] {
+                Value::Null => None,
+                Value::Text(s) => Some(s.clone()),
+                _ => return Err(corrupt("expected a principal")),
+            },
+            statements: need_hash(&v[8])?,
         })
     }
 }
@@ -482,8 +509,16 @@ impl AuditTrail {
         TxRecord::decode(&raw)
     }
 
-    /// An entry record by sequence number.
+    /// An entry record by sequence number, with its transaction's principal and statements.
     pub fn entry(&self, seq: u64) -> Result<EntryRecord> {
+        let mut e = self.stored_entry(seq)?;
+        let tx = self.transaction(e.tx)?;
+        e.principal = tx.principal;
+        e.statements = tx.statements;
+        Ok(e)
+    }
+
+    fn stored_entry(&self, seq: u64) -> Result<EntryRecord> {
         let raw = self
             .engine()
             .get(
@@ -553,8 +588,10 @@ impl AuditTrail {
             }
             let tx = self.transaction(int(seq)?)?;
             for s in tx.first_entry..tx.first_entry + tx.entries {
-                let e = self.entry(s)?;
+                let mut e = self.stored_entry(s)?;
                 if e.table == table {
+                    e.principal = tx.principal.clone();
+                    e.statements = tx.statements;
                     out.push(e);
                 }
             }
@@ -584,7 +621,7 @@ impl AuditTrail {
         let fail = |kind, position: String| Some(VerifyFailure { kind, position });
         let mut entries = Vec::new();
         for s in tx.first_entry..tx.first_entry + tx.entries {
-            match self.entry(s) {
+            match self.stored_entry(s) {
                 Ok(e) => entries.push(e),
                 Err(Error::NotFound(_)) => {
                     return Ok((tx, fail(FailureKind::RecordMissing, format!("entry {s}"))));
@@ -592,7 +629,7 @@ impl AuditTrail {
                 Err(_) => return Ok((tx, fail(FailureKind::RecordCorrupt, format!("entry {s}")))),
             }
         }
-        if entries_root(&entries) != tx.root {
+        if entries_root(&tx, &entries) != tx.root {
             return Ok((
                 tx.clone(),
                 fail(
@@ -729,7 +766,7 @@ impl AuditTrail {
                 }
                 entries.push(e);
             }
-            if entries_root(&entries) != tx.root {
+            if entries_root(&tx, &entries) != tx.root {
                 fail!(
                     FailureKind::MerkleRootMismatch,
                     "transaction {seq}: its entries do not hash to its Merkle root"
@@ -911,8 +948,9 @@ fn report_key(table: &str, tx: &TxRecord) -> Vec<u8> {
     )
 }
 
-fn entries_root(entries: &[EntryRecord]) -> Hash {
+fn entries_root(tx: &TxRecord, entries: &[EntryRecord]) -> Hash {
     let mut f = Frontier::default();
+    f.append(tx.header_hash());
     for e in entries {
         f.append(e.hash());
     }
@@ -945,27 +983,42 @@ impl CommitObserver for AuditTrail {
     fn on_commit(&self, commit: &Commit, batch: &mut WriteBatch) -> chrono_storage::Result<()> {
         let mut st = self.state.lock().clone();
         let seq = st.txs + 1;
-        let statements = sha3(commit.statements.join("\n").as_bytes());
-        let mut entry_root = Frontier::default();
-        let mut tables: Vec<String> = Vec::new();
         let first_entry = st.entries + 1;
+        // The record is complete but for its root and hash, which come from its entries.
+        let mut tx = TxRecord {
+            seq,
+            commit_ts: commit.commit_ts,
+            first_entry,
+            entries: commit.changes.len() as u64,
+            prev: st.last,
+            root: [0; 32],
+            hash: [0; 32],
+            principal: commit.principal.clone(),
+            statements: sha3(commit.statements.join("\n").as_bytes()),
+        };
+        let mut entry_root = Frontier::default();
+        entry_root.append(tx.header_hash());
+        let mut tables: Vec<String> = Vec::new();
         for (i, c) in commit.changes.iter().enumerate() {
+            let table = match commit.labels.get(&c.keyspace) {
+                Some(t) => t.clone(),
+                None => format!("keyspace {}", c.keyspace),
+            };
+            if !tables.contains(&table) {
+                tables.push(table.clone());
+            }
             let e = EntryRecord {
                 seq: first_entry + i as u64,
                 tx: seq,
                 commit_ts: commit.commit_ts,
-                table: commit
-                    .labels
-                    .get(&c.keyspace)
-                    .cloned()
-                    .unwrap_or_else(|| format!("keyspace {}", c.keyspace)),
+                table,
                 keyspace: c.keyspace,
                 op: c.op,
                 key: c.key.clone(),
                 before: c.before.as_deref().map(sha3),
                 after: c.after.as_deref().map(sha3),
-                principal: commit.principal.clone(),
-                statements,
+                principal: None,
+                statements: [0; 32],
             };
             let raw = e.encode();
             entry_root.append(merkle::leaf_hash(&raw));
@@ -974,26 +1027,16 @@ impl CommitObserver for AuditTrail {
                 audit_key(ENTRY, &[Value::Int(e.seq as i64)]),
                 raw,
             );
-            if !tables.contains(&e.table) {
-                tables.push(e.table.clone());
-            }
         }
-        let root = entry_root.root();
-        let hash = chain_hash(seq, &st.last, &root, commit.commit_ts);
-        let tx = TxRecord {
-            seq,
-            commit_ts: commit.commit_ts,
-            first_entry,
-            entries: commit.changes.len() as u64,
-            prev: st.last,
-            root,
-            hash,
-        };
+        tx.root = entry_root.root();
+        tx.hash = chain_hash(seq, &st.last, &tx.root, commit.commit_ts);
+        let hash = tx.hash;
         batch.put(
             ColumnFamily::Audit,
             audit_key(TX, &[Value::Int(seq as i64)]),
             tx.encode(),
         );
+        // One (table, time) index key per table the transaction wrote.
         for table in &tables {
             batch.put(ColumnFamily::Audit, report_key(table, &tx), Vec::new());
         }
