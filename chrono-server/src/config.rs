@@ -35,6 +35,8 @@ use crate::error::{Error, Result};
 pub struct Config {
     /// Storage settings.
     pub database: DatabaseConfig,
+    /// The gRPC server.
+    pub server: ServerConfig,
     /// Feature switches.
     pub features: FeaturesConfig,
 }
@@ -60,6 +62,37 @@ impl Default for DatabaseConfig {
             wal_enabled: true,
             compression: true,
             sync_writes: false,
+        }
+    }
+}
+
+/// `server:` — `chronodb serve`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on (loopback by default).
+    pub listen: String,
+    /// Bearer tokens by principal name; empty: no authentication.
+    pub auth_tokens: std::collections::HashMap<String, String>,
+    /// Largest request or response message, in bytes.
+    pub max_message_bytes: usize,
+    /// Longest a call may run, in milliseconds.
+    pub statement_timeout_ms: u64,
+    /// Concurrent streams per connection.
+    pub max_concurrent_streams: u32,
+    /// Seconds after which an explicit transaction with no calls is rolled back.
+    pub transaction_idle_timeout_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:50051".into(),
+            auth_tokens: std::collections::HashMap::new(),
+            max_message_bytes: 64 << 20,
+            statement_timeout_ms: 30_000,
+            max_concurrent_streams: 256,
+            transaction_idle_timeout_secs: 60,
         }
     }
 }
@@ -176,6 +209,17 @@ impl Config {
     pub fn validate(&self) -> Result<()> {
         if self.database.data_file.as_os_str().is_empty() {
             return Err(Error::Config("database.data_file must not be empty".into()));
+        }
+        if self.server.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(Error::Config(format!(
+                "server.listen must be an address like 127.0.0.1:50051, not {}",
+                self.server.listen
+            )));
+        }
+        if self.server.statement_timeout_ms == 0 || self.server.transaction_idle_timeout_secs == 0 {
+            return Err(Error::Config(
+                "server.statement_timeout_ms and server.transaction_idle_timeout_secs must be at least 1".into(),
+            ));
         }
         if self.features.ml_optimizer.training_interval == 0 {
             return Err(Error::Config(

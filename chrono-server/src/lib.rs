@@ -27,6 +27,7 @@
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod grpc;
 pub mod output;
 
 use std::path::{Path, PathBuf};

@@ -81,6 +81,15 @@ enum Command {
     },
     /// Run the brief's examples on a database in a temporary directory.
     Demo,
+    /// Serve the database over gRPC (services chronodb.v1.Sql and TimeTravel, health,
+    /// reflection) until SIGINT or SIGTERM.
+    Serve {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Address to listen on (default: server.listen of the config, 127.0.0.1:50051).
+        #[arg(long)]
+        listen: Option<String>,
+    },
     /// The audit trail: verify it, report on it, sign checkpoints, prove and check proofs.
     Audit {
         #[command(subcommand)]
@@ -266,6 +275,36 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Demo => demo::run_demo(),
         Command::Audit { command } => run_audit(command),
+        Command::Serve { db, listen } => {
+            let mut config = db.config()?;
+            if let Some(l) = listen {
+                config.server.listen = l;
+            }
+            let addr: std::net::SocketAddr = config.server.listen.parse().map_err(|_| {
+                Error::InvalidInput(format!(
+                    "--listen: not an address: {}",
+                    config.server.listen
+                ))
+            })?;
+            let server = config.server.clone();
+            let chrono = std::sync::Arc::new(db.open()?);
+            let runtime =
+                tokio::runtime::Runtime::new().map_err(|e| Error::Io(format!("runtime: {e}")))?;
+            runtime.block_on(async move {
+                let listener = chrono_server::grpc::bind(addr).await?;
+                let local = listener
+                    .local_addr()
+                    .map_err(|e| Error::Io(e.to_string()))?;
+                eprintln!("chronodb serving gRPC on {local}");
+                chrono_server::grpc::serve(
+                    chrono,
+                    &server,
+                    listener,
+                    chrono_server::grpc::shutdown_signal(),
+                )
+                .await
+            })
+        }
         Command::Sql {
             db,
             execute,

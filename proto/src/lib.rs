@@ -7,3 +7,6 @@
 pub mod v1 {
     tonic::include_proto!("chronodb.v1");
 }
+
+/// The encoded file descriptor set of every proto, for the reflection service.
+pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("chronodb_descriptor");

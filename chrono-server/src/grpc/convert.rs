@@ -1,0 +1,111 @@
+//! Every conversion between protocol messages and ChronoDB's types, and the one mapping
+//! from ChronoDB's errors to gRPC status codes.
+
+use chrono_proto::v1 as pb;
+use chrono_sql::Outcome;
+use chrono_storage::{Operation, Value};
+use tonic::{Code, Status};
+
+use crate::Error;
+
+/// A value for the wire.
+pub fn value(v: &Value) -> pb::Value {
+    use pb::value::Kind;
+    let kind = match v {
+        Value::Null => Kind::Null(true),
+        Value::Bool(b) => Kind::Bool(*b),
+        Value::Int(i) => Kind::Int64(*i),
+        Value::Float(f) => Kind::Double(*f),
+        Value::Text(s) => Kind::String(s.clone()),
+        Value::Blob(b) => Kind::Bytes(b.clone()),
+        Value::Timestamp(t) => Kind::TimestampMicros(*t),
+    };
+    pb::Value { kind: Some(kind) }
+}
+
+/// A value from the wire (an unset value is NULL).
+pub fn from_value(v: pb::Value) -> Value {
+    use pb::value::Kind;
+    match v.kind {
+        None | Some(Kind::Null(_)) => Value::Null,
+        Some(Kind::Bool(b)) => Value::Bool(b),
+        Some(Kind::Int64(i)) => Value::Int(i),
+        Some(Kind::Double(f)) => Value::Float(f),
+        Some(Kind::String(s)) => Value::Text(s),
+        Some(Kind::Bytes(b)) => Value::Blob(b),
+        Some(Kind::TimestampMicros(t)) => Value::Timestamp(t),
+    }
+}
+
+/// A row for the wire.
+pub fn row(values: &[Value]) -> pb::Row {
+    pb::Row {
+        values: values.iter().map(value).collect(),
+    }
+}
+
+fn micros(ts: Option<u64>) -> Option<i64> {
+    ts.map(|t| t as i64)
+}
+
+/// A statement's outcome for the wire.
+pub fn outcome(o: Outcome) -> pb::StatementResult {
+    use pb::statement_result::Result as R;
+    let result = match o {
+        Outcome::Rows { columns, rows } => R::Query(pb::QueryResult {
+            columns,
+            rows: rows.iter().map(|r| row(r)).collect(),
+        }),
+        Outcome::Affected {
+            affected,
+            commit_ts,
+        } => R::Write(pb::WriteResult {
+            affected,
+            commit_ts_micros: micros(commit_ts),
+        }),
+        Outcome::Done { tag, commit_ts } => R::Done(pb::DoneResult {
+            tag,
+            commit_ts_micros: micros(commit_ts),
+        }),
+    };
+    pb::StatementResult {
+        result: Some(result),
+    }
+}
+
+/// An operation for the wire.
+pub fn operation(op: Operation) -> pb::Operation {
+    match op {
+        Operation::Insert => pb::Operation::Insert,
+        Operation::Update => pb::Operation::Update,
+        Operation::Delete => pb::Operation::Delete,
+    }
+}
+
+/// The status for a SQL error.
+pub fn sql_status(e: &chrono_sql::Error) -> Status {
+    use chrono_sql::Error as E;
+    let code = match e {
+        E::Syntax(_) | E::InvalidInput(_) | E::Constraint(_) => Code::InvalidArgument,
+        E::NotFound(_) => Code::NotFound,
+        E::AlreadyExists(_) => Code::AlreadyExists,
+        E::Conflict(_) => Code::Aborted,
+        E::Corruption(_) => Code::DataLoss,
+        E::Unsupported(_) => Code::Unimplemented,
+        E::TransactionState(_) => Code::FailedPrecondition,
+        _ => Code::Internal,
+    };
+    Status::new(code, e.to_string())
+}
+
+/// The status for any error of the facade.
+pub fn status(e: &Error) -> Status {
+    match e {
+        Error::Sql(s) => sql_status(s),
+        Error::Storage(chrono_storage::Error::Conflict(m)) => Status::aborted(m.clone()),
+        Error::Storage(chrono_storage::Error::Corruption(m)) => Status::data_loss(m.clone()),
+        Error::Config(m) => Status::failed_precondition(m.clone()),
+        Error::InvalidInput(m) => Status::invalid_argument(m.clone()),
+        other => Status::internal(other.to_string()),
+    }
+}

@@ -1,0 +1,514 @@
+//! The gRPC server: `chronodb serve`. Services `chronodb.v1.Sql` and
+//! `chronodb.v1.TimeTravel`, the standard `grpc.health.v1.Health`, and server reflection (so
+//! `grpcurl` lists and calls everything without the proto files).
+//!
+//! SQL runs on tokio's blocking pool (RocksDB calls block); each call is bounded by the
+//! configured statement timeout (`DEADLINE_EXCEEDED`; the statement itself finishes in the
+//! background and, in autocommit, commits or not as it would have). With `auth_tokens` set,
+//! a call without `authorization: Bearer <token>` gets `UNAUTHENTICATED`, and the token's
+//! name becomes the principal the audit trail records. Explicit transactions (Begin) are
+//! rolled back after `transaction_idle_timeout_secs` without a call.
+
+pub mod convert;
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono_proto::v1 as pb;
+use chrono_sql::{Outcome, Session};
+use chrono_storage::Value;
+use parking_lot::Mutex;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::{Request, Response, Status};
+
+use crate::config::ServerConfig;
+use crate::{ChronoDb, Error, Result};
+
+/// The authenticated caller, set by the auth interceptor.
+#[derive(Debug, Clone)]
+pub struct Principal(pub String);
+
+struct OpenTxn {
+    session: Arc<Mutex<Session>>,
+    last_used: Instant,
+    principal: Option<String>,
+}
+
+/// State shared by the services.
+#[derive(Clone)]
+pub struct Shared {
+    db: Arc<ChronoDb>,
+    txns: Arc<Mutex<HashMap<String, OpenTxn>>>,
+    timeout: Duration,
+}
+
+fn random_id() -> String {
+    let mut a = std::collections::hash_map::RandomState::new().build_hasher();
+    a.write_u64(0x5eed);
+    let mut b = std::collections::hash_map::RandomState::new().build_hasher();
+    b.write_u64(Instant::now().elapsed().as_nanos() as u64);
+    format!("{:016x}{:016x}", a.finish(), b.finish())
+}
+
+fn principal<T>(req: &Request<T>) -> Option<String> {
+    req.extensions().get::<Principal>().map(|p| p.0.clone())
+}
+
+impl Shared {
+    /// Runs blocking work on the blocking pool, bounded by the statement timeout.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> Result<T> + Send + 'static,
+    ) -> Result<T, Status> {
+        let task = tokio::task::spawn_blocking(f);
+        match tokio::time::timeout(self.timeout, task).await {
+            Err(_) => Err(Status::deadline_exceeded(format!(
+                "the statement ran longer than the server's {} ms timeout",
+                self.timeout.as_millis()
+            ))),
+            Ok(Err(join)) => Err(Status::internal(format!("the statement failed: {join}"))),
+            Ok(Ok(r)) => r.map_err(|e| convert::status(&e)),
+        }
+    }
+
+    fn txn(&self, id: &str, who: &Option<String>) -> Result<Arc<Mutex<Session>>, Status> {
+        let mut txns = self.txns.lock();
+        match txns.get_mut(id) {
+            Some(t) if &t.principal == who => {
+                t.last_used = Instant::now();
+                Ok(t.session.clone())
+            }
+            _ => Err(Status::not_found(format!(
+                "no open transaction {id} (it may have timed out)"
+            ))),
+        }
+    }
+
+    /// Rolls back transactions idle for longer than `idle`.
+    fn expire(&self, idle: Duration) {
+        let now = Instant::now();
+        self.txns.lock().retain(|id, t| {
+            let keep = now.duration_since(t.last_used) < idle;
+            if !keep {
+                tracing::info!(transaction = %id, "rolled back an idle transaction");
+            }
+            keep
+        });
+    }
+}
+
+fn params(values: Vec<pb::Value>) -> Vec<Value> {
+    values.into_iter().map(convert::from_value).collect()
+}
+
+/// `chronodb.v1.Sql`.
+pub struct SqlService(Shared);
+
+#[tonic::async_trait]
+impl pb::sql_server::Sql for SqlService {
+    async fn execute(
+        &self,
+        req: Request<pb::ExecuteRequest>,
+    ) -> Result<Response<pb::ExecuteResponse>, Status> {
+        let start = Instant::now();
+        let who = principal(&req);
+        let pb::ExecuteRequest {
+            sql,
+            params: p,
+            transaction_id,
+        } = req.into_inner();
+        let values = params(p);
+        let shared = self.0.clone();
+        let outcomes = if transaction_id.is_empty() {
+            let db = shared.db.clone();
+            shared
+                .blocking(move || {
+                    let mut s = db.session();
+                    s.set_principal(who);
+                    Ok(s.execute_with_params(&sql, &values)?)
+                })
+                .await?
+        } else {
+            let session = shared.txn(&transaction_id, &who)?;
+            shared
+                .blocking(move || Ok(session.lock().execute_with_params(&sql, &values)?))
+                .await?
+        };
+        tracing::debug!(
+            method = "Execute",
+            elapsed_ms = start.elapsed().as_secs_f64() * 1e3
+        );
+        Ok(Response::new(pb::ExecuteResponse {
+            results: outcomes.into_iter().map(convert::outcome).collect(),
+        }))
+    }
+
+    type ExecuteStreamStream = tokio_stream::wrappers::ReceiverStream<Result<pb::RowBatch, Status>>;
+
+    async fn execute_stream(
+        &self,
+        req: Request<pb::ExecuteRequest>,
+    ) -> Result<Response<Self::ExecuteStreamStream>, Status> {
+        let resp = self.execute(req).await?.into_inner();
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let rows = resp.results.into_iter().find_map(|r| match r.result {
+            Some(pb::statement_result::Result::Query(q)) => Some(q),
+            _ => None,
+        });
+        let Some(q) = rows else {
+            return Err(Status::invalid_argument("ExecuteStream needs a query"));
+        };
+        tokio::spawn(async move {
+            let mut columns = Some(q.columns);
+            let mut rows = q.rows.into_iter().peekable();
+            loop {
+                let batch: Vec<pb::Row> = rows.by_ref().take(1000).collect();
+                let last = rows.peek().is_none();
+                let msg = pb::RowBatch {
+                    columns: columns.take().unwrap_or_default(),
+                    rows: batch,
+                };
+                if tx.send(Ok(msg)).await.is_err() || last {
+                    break;
+                }
+            }
+        });
+        Ok(Response::new(tokio_stream::wrappers::ReceiverStream::new(
+            rx,
+        )))
+    }
+
+    async fn begin(
+        &self,
+        req: Request<pb::BeginRequest>,
+    ) -> Result<Response<pb::BeginResponse>, Status> {
+        let who = principal(&req);
+        let mut session = self.0.db.session();
+        session.set_principal(who.clone());
+        session
+            .execute("BEGIN")
+            .map_err(|e| convert::sql_status(&e))?;
+        let id = random_id();
+        self.0.txns.lock().insert(
+            id.clone(),
+            OpenTxn {
+                session: Arc::new(Mutex::new(session)),
+                last_used: Instant::now(),
+                principal: who,
+            },
+        );
+        Ok(Response::new(pb::BeginResponse { transaction_id: id }))
+    }
+
+    async fn commit(
+        &self,
+        req: Request<pb::TransactionRef>,
+    ) -> Result<Response<pb::CommitResponse>, Status> {
+        let who = principal(&req);
+        let id = req.into_inner().transaction_id;
+        let session = self.0.txn(&id, &who)?;
+        self.0.txns.lock().remove(&id);
+        let out = self
+            .0
+            .blocking(move || Ok(session.lock().execute("COMMIT")?))
+            .await?;
+        let commit_ts = match out.first() {
+            Some(Outcome::Done { commit_ts, .. }) => commit_ts.map(|t| t as i64),
+            _ => None,
+        };
+        Ok(Response::new(pb::CommitResponse {
+            commit_ts_micros: commit_ts,
+        }))
+    }
+
+    async fn rollback(
+        &self,
+        req: Request<pb::TransactionRef>,
+    ) -> Result<Response<pb::RollbackResponse>, Status> {
+        let who = principal(&req);
+        let id = req.into_inner().transaction_id;
+        self.0.txn(&id, &who)?;
+        self.0.txns.lock().remove(&id);
+        Ok(Response::new(pb::RollbackResponse {}))
+    }
+}
+
+/// `chronodb.v1.TimeTravel`.
+pub struct TimeTravelService(Shared);
+
+fn query_rows(outcomes: Vec<Outcome>) -> (Vec<String>, Vec<Vec<Value>>) {
+    match outcomes.into_iter().last() {
+        Some(Outcome::Rows { columns, rows }) => (columns, rows),
+        _ => (Vec::new(), Vec::new()),
+    }
+}
+
+#[tonic::async_trait]
+impl pb::time_travel_server::TimeTravel for TimeTravelService {
+    async fn change_history(
+        &self,
+        req: Request<pb::ChangeHistoryRequest>,
+    ) -> Result<Response<pb::ChangeHistoryResponse>, Status> {
+        let pb::ChangeHistoryRequest { table, primary_key } = req.into_inner();
+        let key = params(primary_key);
+        let db = self.0.db.clone();
+        let h = self
+            .0
+            .blocking(move || db.get_change_history(&table, &key))
+            .await?;
+        Ok(Response::new(pb::ChangeHistoryResponse {
+            columns: h.columns,
+            versions: h
+                .versions
+                .iter()
+                .map(|v| pb::RowVersion {
+                    commit_ts_micros: v.commit_ts as i64,
+                    operation: convert::operation(v.op) as i32,
+                    row: v.row.as_deref().map(convert::row),
+                })
+                .collect(),
+        }))
+    }
+
+    async fn versions(
+        &self,
+        req: Request<pb::VersionsRequest>,
+    ) -> Result<Response<pb::VersionsResponse>, Status> {
+        let pb::VersionsRequest {
+            table,
+            from_micros,
+            to_micros,
+        } = req.into_inner();
+        let db = self.0.db.clone();
+        let (mut columns, rows) = self
+            .0
+            .blocking(move || {
+                let sql = format!(
+                    "SELECT * FROM \"{}\" FOR SYSTEM_TIME BETWEEN ? AND ?",
+                    table.replace('"', "\"\"")
+                );
+                Ok(query_rows(db.execute_with_params(
+                    &sql,
+                    &[Value::Timestamp(from_micros), Value::Timestamp(to_micros)],
+                )?))
+            })
+            .await?;
+        columns.truncate(columns.len().saturating_sub(2));
+        let versions = rows
+            .into_iter()
+            .map(|mut r| {
+                let to = r.pop();
+                let from = r.pop();
+                let ts = |v: Option<Value>| match v {
+                    Some(Value::Timestamp(t)) => Some(t),
+                    _ => None,
+                };
+                pb::VersionedRow {
+                    row: Some(convert::row(&r)),
+                    system_from_micros: ts(from).unwrap_or(0),
+                    system_to_micros: ts(to),
+                }
+            })
+            .collect();
+        Ok(Response::new(pb::VersionsResponse { columns, versions }))
+    }
+
+    async fn diff(
+        &self,
+        req: Request<pb::DiffRequest>,
+    ) -> Result<Response<pb::DiffResponse>, Status> {
+        let pb::DiffRequest {
+            table,
+            from_micros,
+            to_micros,
+        } = req.into_inner();
+        let db = self.0.db.clone();
+        let (columns, changes) = self
+            .0
+            .blocking(move || {
+                let def = db
+                    .database()
+                    .tables()?
+                    .into_iter()
+                    .find(|t| t.name.eq_ignore_ascii_case(&table))
+                    .ok_or_else(|| {
+                        Error::Sql(chrono_sql::Error::NotFound(format!(
+                            "no such table: {table}"
+                        )))
+                    })?;
+                let sql = format!(
+                    "SELECT * FROM \"{}\" AS OF TIMESTAMP ?",
+                    def.name.replace('"', "\"\"")
+                );
+                let at = |t: i64| -> Result<(Vec<String>, Vec<Vec<Value>>)> {
+                    Ok(query_rows(
+                        db.execute_with_params(&sql, &[Value::Timestamp(t)])?,
+                    ))
+                };
+                let (columns, before) = at(from_micros)?;
+                let (_, after) = at(to_micros)?;
+                let key_of = |r: &Vec<Value>| -> Vec<u8> {
+                    let key: Vec<Value> = if def.primary_key.is_empty() {
+                        r.clone()
+                    } else {
+                        def.primary_key.iter().map(|&i| r[i].clone()).collect()
+                    };
+                    chrono_storage::encoding::encode_key(&key)
+                };
+                let old: std::collections::BTreeMap<Vec<u8>, Vec<Value>> =
+                    before.into_iter().map(|r| (key_of(&r), r)).collect();
+                let mut new: std::collections::BTreeMap<Vec<u8>, Vec<Value>> =
+                    after.into_iter().map(|r| (key_of(&r), r)).collect();
+                let mut changes = Vec::new();
+                for (k, b) in old {
+                    match new.remove(&k) {
+                        None => changes.push((k, pb::ChangeKind::Deleted, Some(b), None)),
+                        Some(a) if a != b => {
+                            changes.push((k, pb::ChangeKind::Changed, Some(b), Some(a)))
+                        }
+                        Some(_) => {}
+                    }
+                }
+                changes.extend(
+                    new.into_iter()
+                        .map(|(k, a)| (k, pb::ChangeKind::Inserted, None, Some(a))),
+                );
+                changes.sort_by(|a, b| a.0.cmp(&b.0));
+                Ok((columns, changes))
+            })
+            .await?;
+        Ok(Response::new(pb::DiffResponse {
+            columns,
+            changes: changes
+                .into_iter()
+                .map(|(_, kind, before, after)| pb::RowChange {
+                    kind: kind as i32,
+                    before: before.as_deref().map(convert::row),
+                    after: after.as_deref().map(convert::row),
+                })
+                .collect(),
+        }))
+    }
+}
+
+fn check_auth(
+    tokens: &HashMap<String, String>,
+    mut req: Request<()>,
+) -> Result<Request<()>, Status> {
+    if tokens.is_empty() {
+        return Ok(req);
+    }
+    let given = req
+        .metadata()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_string);
+    let Some(token) = given else {
+        return Err(Status::unauthenticated(
+            "missing authorization: Bearer <token>",
+        ));
+    };
+    match tokens.iter().find(|(_, t)| **t == token) {
+        Some((name, _)) => {
+            req.extensions_mut().insert(Principal(name.clone()));
+            Ok(req)
+        }
+        None => Err(Status::unauthenticated("unknown token")),
+    }
+}
+
+/// Serves `db` on `listener` until `shutdown` resolves, then stops accepting, lets running
+/// calls finish, and returns.
+pub async fn serve(
+    db: Arc<ChronoDb>,
+    config: &ServerConfig,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> Result<()> {
+    let shared = Shared {
+        db,
+        txns: Arc::new(Mutex::new(HashMap::new())),
+        timeout: Duration::from_millis(config.statement_timeout_ms),
+    };
+    let idle = Duration::from_secs(config.transaction_idle_timeout_secs);
+    let reaper = {
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1).min(idle));
+            loop {
+                tick.tick().await;
+                shared.expire(idle);
+            }
+        })
+    };
+    let tokens = Arc::new(config.auth_tokens.clone());
+    let auth = move |req: Request<()>| check_auth(&tokens, req);
+    let max = config.max_message_bytes;
+    let sql = pb::sql_server::SqlServer::new(SqlService(shared.clone()))
+        .max_decoding_message_size(max)
+        .max_encoding_message_size(max);
+    let tt = pb::time_travel_server::TimeTravelServer::new(TimeTravelService(shared.clone()))
+        .max_decoding_message_size(max)
+        .max_encoding_message_size(max);
+    let (reporter, health) = tonic_health::server::health_reporter();
+    reporter
+        .set_serving::<pb::sql_server::SqlServer<SqlService>>()
+        .await;
+    reporter
+        .set_serving::<pb::time_travel_server::TimeTravelServer<TimeTravelService>>()
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(chrono_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| Error::Io(format!("reflection: {e}")))?;
+    let result = tonic::transport::Server::builder()
+        .max_concurrent_streams(config.max_concurrent_streams)
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            sql,
+            auth.clone(),
+        ))
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            tt, auth,
+        ))
+        .add_service(health)
+        .add_service(reflection)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await;
+    reaper.abort();
+    result.map_err(|e| Error::Io(format!("server: {e}")))
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: no new calls, finishing running ones");
+}
+
+/// Binds `addr` (for `chronodb serve`).
+pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| Error::Io(format!("cannot listen on {addr}: {e}")))
+}

@@ -1,0 +1,381 @@
+//! The gRPC server end to end, with the generated tonic clients, on a free loopback port.
+
+use std::sync::Arc;
+
+use chrono_proto::v1 as pb;
+use chrono_proto::v1::sql_client::SqlClient;
+use chrono_proto::v1::time_travel_client::TimeTravelClient;
+use chrono_server::ChronoDb;
+use chrono_server::config::ServerConfig;
+use tonic::Code;
+use tonic::transport::Channel;
+
+struct Server {
+    addr: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+async fn start(config: ServerConfig) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(ChronoDb::open(dir.path()).unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        chrono_server::grpc::serve(db, &config, listener, async {
+            let _ = stopped.await;
+        })
+        .await
+        .unwrap();
+    });
+    Server {
+        addr,
+        stop: Some(stop),
+        task,
+        _dir: dir,
+    }
+}
+
+impl Server {
+    async fn sql(&self) -> SqlClient<Channel> {
+        SqlClient::connect(self.addr.clone()).await.unwrap()
+    }
+
+    async fn shutdown(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        self.task.await.unwrap();
+    }
+}
+
+fn exec(sql: &str) -> pb::ExecuteRequest {
+    pb::ExecuteRequest {
+        sql: sql.into(),
+        params: vec![],
+        transaction_id: String::new(),
+    }
+}
+
+fn int(i: i64) -> pb::Value {
+    pb::Value {
+        kind: Some(pb::value::Kind::Int64(i)),
+    }
+}
+
+fn rows(resp: pb::ExecuteResponse) -> Vec<Vec<pb::Value>> {
+    match resp.results.into_iter().last().and_then(|r| r.result) {
+        Some(pb::statement_result::Result::Query(q)) => {
+            q.rows.into_iter().map(|r| r.values).collect()
+        }
+        other => panic!("expected rows, got {other:?}"),
+    }
+}
+
+fn commit_ts(resp: &pb::ExecuteResponse) -> i64 {
+    match resp.results.last().and_then(|r| r.result.as_ref()) {
+        Some(pb::statement_result::Result::Write(w)) => w.commit_ts_micros.expect("committed"),
+        other => panic!("expected a write, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_time_travel_transactions_and_errors_over_grpc() {
+    let server = start(ServerConfig::default()).await;
+    let mut sql = server.sql().await;
+    sql.execute(exec(
+        "CREATE TABLE accounts (user_id BIGINT PRIMARY KEY, balance BIGINT)",
+    ))
+    .await
+    .unwrap();
+    let t1 = commit_ts(
+        &sql.execute(exec("INSERT INTO accounts VALUES (1, 100), (2, 50)"))
+            .await
+            .unwrap()
+            .into_inner(),
+    );
+    let t2 = commit_ts(
+        &sql.execute(exec(
+            "UPDATE accounts SET balance = balance + 100 WHERE user_id = 1",
+        ))
+        .await
+        .unwrap()
+        .into_inner(),
+    );
+    assert!(t2 > t1);
+    // AS OF with a TIMESTAMP parameter reads exactly the commit's state.
+    let mut req = exec("SELECT balance FROM accounts AS OF TIMESTAMP ? WHERE user_id = ?");
+    req.params = vec![
+        pb::Value {
+            kind: Some(pb::value::Kind::TimestampMicros(t1)),
+        },
+        int(1),
+    ];
+    assert_eq!(
+        rows(sql.execute(req).await.unwrap().into_inner()),
+        vec![vec![int(100)]]
+    );
+
+    // Explicit transaction across calls, and a conflicting autocommit write.
+    let id = sql
+        .begin(pb::BeginRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .transaction_id;
+    let mut in_txn = exec("UPDATE accounts SET balance = 0 WHERE user_id = 2");
+    in_txn.transaction_id = id.clone();
+    sql.execute(in_txn).await.unwrap();
+    sql.execute(exec("UPDATE accounts SET balance = 1 WHERE user_id = 2"))
+        .await
+        .unwrap();
+    let err = sql
+        .commit(pb::TransactionRef {
+            transaction_id: id.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Aborted, "{err}");
+    let err = sql
+        .commit(pb::TransactionRef { transaction_id: id })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
+
+    // Errors map to status codes; a bad call does not disturb the next.
+    assert_eq!(
+        sql.execute(exec("SELEC 1")).await.unwrap_err().code(),
+        Code::InvalidArgument
+    );
+    assert_eq!(
+        sql.execute(exec("SELECT * FROM nope"))
+            .await
+            .unwrap_err()
+            .code(),
+        Code::NotFound
+    );
+    assert_eq!(
+        sql.execute(exec("INSERT INTO accounts VALUES (1, 5)"))
+            .await
+            .unwrap_err()
+            .code(),
+        Code::InvalidArgument
+    );
+    assert_eq!(
+        rows(
+            sql.execute(exec("SELECT COUNT(*) FROM accounts"))
+                .await
+                .unwrap()
+                .into_inner()
+        ),
+        vec![vec![int(2)]]
+    );
+
+    // Streaming a large result in batches.
+    sql.execute(exec("CREATE TABLE big (id BIGINT PRIMARY KEY)"))
+        .await
+        .unwrap();
+    let values: Vec<String> = (0..2500).map(|i| format!("({i})")).collect();
+    sql.execute(exec(&format!(
+        "INSERT INTO big VALUES {}",
+        values.join(",")
+    )))
+    .await
+    .unwrap();
+    let mut stream = sql
+        .execute_stream(exec("SELECT id FROM big"))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut batches = 0;
+    let mut n = 0;
+    while let Some(batch) = stream.message().await.unwrap() {
+        if batches == 0 {
+            assert_eq!(batch.columns, vec!["id".to_string()]);
+        }
+        batches += 1;
+        n += batch.rows.len();
+    }
+    assert_eq!((batches, n), (3, 2500));
+
+    // Time travel service.
+    let mut tt = TimeTravelClient::connect(server.addr.clone())
+        .await
+        .unwrap();
+    let h = tt
+        .change_history(pb::ChangeHistoryRequest {
+            table: "accounts".into(),
+            primary_key: vec![int(1)],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(h.versions.len(), 2);
+    assert_eq!(h.versions[1].operation, pb::Operation::Update as i32);
+    let v = tt
+        .versions(pb::VersionsRequest {
+            table: "accounts".into(),
+            from_micros: 0,
+            to_micros: i64::MAX,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(v.columns, vec!["user_id".to_string(), "balance".into()]);
+    assert_eq!(v.versions.len(), 4);
+    let d = tt
+        .diff(pb::DiffRequest {
+            table: "accounts".into(),
+            from_micros: t1,
+            to_micros: t2,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(d.changes.len(), 1);
+    assert_eq!(d.changes[0].kind, pb::ChangeKind::Changed as i32);
+    assert_eq!(
+        d.changes[0].after.as_ref().unwrap().values,
+        vec![int(1), int(200)]
+    );
+
+    // Health and reflection.
+    let channel = Channel::from_shared(server.addr.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
+    let status = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "chronodb.v1.Sql".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        status.status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::{
+        ServerReflectionRequest, server_reflection_request::MessageRequest,
+        server_reflection_response::MessageResponse,
+    };
+    let mut reflection = ServerReflectionClient::new(channel);
+    let req = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut responses = reflection
+        .server_reflection_info(tokio_stream::iter(vec![req]))
+        .await
+        .unwrap()
+        .into_inner();
+    let Some(MessageResponse::ListServicesResponse(list)) =
+        responses.message().await.unwrap().unwrap().message_response
+    else {
+        panic!("no service list")
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    for s in [
+        "chronodb.v1.Sql",
+        "chronodb.v1.TimeTravel",
+        "grpc.health.v1.Health",
+    ] {
+        assert!(names.iter().any(|n| n == s), "{names:?}");
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_tokens_a_call_without_a_valid_one_is_unauthenticated() {
+    let mut config = ServerConfig::default();
+    config.auth_tokens.insert("alice".into(), "s3cret".into());
+    let server = start(config).await;
+    let mut sql = server.sql().await;
+    assert_eq!(
+        sql.execute(exec("SELECT 1")).await.unwrap_err().code(),
+        Code::Unauthenticated
+    );
+    let mut req = tonic::Request::new(exec("SELECT 1"));
+    req.metadata_mut()
+        .insert("authorization", "Bearer wrong".parse().unwrap());
+    assert_eq!(
+        sql.execute(req).await.unwrap_err().code(),
+        Code::Unauthenticated
+    );
+    let authed = |sql: &str| {
+        let mut r = tonic::Request::new(exec(sql));
+        r.metadata_mut()
+            .insert("authorization", "Bearer s3cret".parse().unwrap());
+        r
+    };
+    sql.execute(authed("CREATE TABLE t (id INTEGER PRIMARY KEY)"))
+        .await
+        .unwrap();
+    sql.execute(authed("INSERT INTO t VALUES (1)"))
+        .await
+        .unwrap();
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_concurrent_clients_see_only_conflicts_and_a_consistent_final_state() {
+    let server = start(ServerConfig::default()).await;
+    let mut sql = server.sql().await;
+    sql.execute(exec(
+        "CREATE TABLE counters (id BIGINT PRIMARY KEY, n BIGINT NOT NULL)",
+    ))
+    .await
+    .unwrap();
+    sql.execute(exec(
+        "INSERT INTO counters VALUES (0, 0), (1, 0), (2, 0), (3, 0), (4, 0)",
+    ))
+    .await
+    .unwrap();
+    let mut tasks = Vec::new();
+    for c in 0..50u64 {
+        let mut client = server.sql().await;
+        tasks.push(tokio::spawn(async move {
+            let mut committed = 0u64;
+            for i in 0..20u64 {
+                let id = (c + i) % 5;
+                let r = if i % 3 == 0 {
+                    client
+                        .execute(exec(&format!("SELECT n FROM counters WHERE id = {id}")))
+                        .await
+                        .map(|_| 0)
+                } else {
+                    client
+                        .execute(exec(&format!(
+                            "UPDATE counters SET n = n + 1 WHERE id = {id}"
+                        )))
+                        .await
+                        .map(|_| 1)
+                };
+                match r {
+                    Ok(k) => committed += k,
+                    Err(e) if e.code() == Code::Aborted => {}
+                    Err(e) => panic!("unexpected error {e}"),
+                }
+            }
+            committed
+        }));
+    }
+    let mut total = 0;
+    for t in tasks {
+        total += t.await.unwrap();
+    }
+    let sum = rows(
+        sql.execute(exec("SELECT SUM(n) FROM counters"))
+            .await
+            .unwrap()
+            .into_inner(),
+    );
+    assert_eq!(sum, vec![vec![int(total as i64)]]);
+    assert!(total > 0);
+    server.shutdown().await;
+}
