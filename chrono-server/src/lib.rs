@@ -24,6 +24,7 @@
 //! # }
 //! ```
 
+pub mod changes;
 pub mod cli;
 pub mod config;
 pub mod error;
@@ -43,6 +44,7 @@ pub use error::{Error, Result};
 pub struct ChronoDb {
     db: Database,
     audit: Option<Arc<AuditTrail>>,
+    changes: Arc<changes::ChangeHub>,
     config: Config,
     _temp: Option<tempfile::TempDir>,
 }
@@ -79,11 +81,14 @@ impl ChronoDb {
         } else {
             None
         };
+        let changes = Arc::new(changes::ChangeHub::new());
+        store.add_observer(changes.clone());
         let db = Database::new(store);
         db.set_time_travel(config.features.time_travel.enabled);
         Ok(Self {
             db,
             audit,
+            changes,
             config,
             _temp: None,
         })
@@ -111,6 +116,13 @@ impl ChronoDb {
     /// The SQL database underneath.
     pub fn database(&self) -> &Database {
         &self.db
+    }
+
+    /// Every commit from now on, through a bounded buffer (see [`changes`]).
+    pub fn subscribe_commits(
+        &self,
+    ) -> tokio::sync::broadcast::Receiver<Arc<chrono_storage::Commit>> {
+        self.changes.subscribe()
     }
 
     /// The audit trail: reports, proofs, checkpoints. An error when the configuration

@@ -268,6 +268,19 @@ impl Database {
         Ok((columns, out))
     }
 
+    /// Binds a SQL condition over `table`'s columns (for change-stream filters).
+    pub fn row_predicate(&self, table: &TableDef, text: &str) -> Result<crate::expr::Expr> {
+        let dialect = GenericDialect {};
+        let ast = Parser::new(&dialect)
+            .try_with_sql(text)
+            .and_then(|mut p| p.parse_expr())
+            .map_err(|e| Error::Syntax(e.to_string()))?;
+        let txn = self.store().begin_read_only(u64::MAX);
+        let est = StatisticsEstimator;
+        let mut planner = Planner::new(&txn, &[], &[], &self.shared.stats, &est);
+        planner.bind(&ast, &table_scope(table, &table.name))
+    }
+
     /// The tables, as of now.
     pub fn tables(&self) -> Result<Vec<TableDef>> {
         let txn = self.store().begin_read_only(u64::MAX);

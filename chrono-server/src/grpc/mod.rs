@@ -1,5 +1,5 @@
-//! The gRPC server: `chronodb serve`. Services `chronodb.v1.Sql` and
-//! `chronodb.v1.TimeTravel`, the standard `grpc.health.v1.Health`, and server reflection (so
+//! The gRPC server: `chronodb serve`. Services `chronodb.v1.Sql`, `chronodb.v1.TimeTravel`
+//! and `chronodb.v1.Changes` (live change streams, see [`changes`]), the standard `grpc.health.v1.Health`, and server reflection (so
 //! `grpcurl` lists and calls everything without the proto files).
 //!
 //! SQL runs on tokio's blocking pool (RocksDB calls block); each call is bounded by the
@@ -9,6 +9,7 @@
 //! name becomes the principal the audit trail records. Explicit transactions (Begin) are
 //! rolled back after `transaction_idle_timeout_secs` without a call.
 
+pub mod changes;
 pub mod convert;
 
 use std::collections::HashMap;
@@ -43,6 +44,8 @@ pub struct Shared {
     db: Arc<ChronoDb>,
     txns: Arc<Mutex<HashMap<String, OpenTxn>>>,
     timeout: Duration,
+    /// Turns true when the server shuts down, ending change streams.
+    stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 fn random_id() -> String {
@@ -429,10 +432,18 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<()> {
+    let (stop, stopping) = tokio::sync::watch::channel(false);
     let shared = Shared {
         db,
         txns: Arc::new(Mutex::new(HashMap::new())),
         timeout: Duration::from_millis(config.statement_timeout_ms),
+        stopping,
+    };
+    // Streams that never end on their own (subscriptions) end when shutdown begins, so the
+    // graceful shutdown can finish.
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stop.send(true);
     };
     let idle = Duration::from_secs(config.transaction_idle_timeout_secs);
     let reaper = {
@@ -454,7 +465,13 @@ pub async fn serve(
     let tt = pb::time_travel_server::TimeTravelServer::new(TimeTravelService(shared.clone()))
         .max_decoding_message_size(max)
         .max_encoding_message_size(max);
+    let changes = pb::changes_server::ChangesServer::new(changes::ChangesService(shared.clone()))
+        .max_decoding_message_size(max)
+        .max_encoding_message_size(max);
     let (reporter, health) = tonic_health::server::health_reporter();
+    reporter
+        .set_serving::<pb::changes_server::ChangesServer<changes::ChangesService>>()
+        .await;
     reporter
         .set_serving::<pb::sql_server::SqlServer<SqlService>>()
         .await;
@@ -473,7 +490,11 @@ pub async fn serve(
             auth.clone(),
         ))
         .add_service(tonic::service::interceptor::InterceptedService::new(
-            tt, auth,
+            tt,
+            auth.clone(),
+        ))
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            changes, auth,
         ))
         .add_service(health)
         .add_service(reflection)
