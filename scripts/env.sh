@@ -9,6 +9,8 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CHRONODB_CACHE/target}"
 TORCH_VENV="$CHRONODB_CACHE/torch-venv"
 export TORCH_VENV
 LIBTORCH="$("$TORCH_VENV/bin/python" -c 'import torch, os; print(os.path.dirname(torch.__file__))' 2>/dev/null || true)"
+# The same venv holds grpcio-tools for the generated Python client's test.
+export CHRONODB_PYTHON="$TORCH_VENV/bin/python"
 if [ -n "$LIBTORCH" ]; then
   export LIBTORCH
   export LD_LIBRARY_PATH="$LIBTORCH/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"

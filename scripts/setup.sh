@@ -3,7 +3,8 @@
 #   - Debian packages: libclang-dev (RocksDB's bindings are generated with bindgen), a C++
 #     compiler, ccache (C/C++ objects are cached, so a RocksDB rebuild takes minutes);
 #   - libtorch for chrono-ml's `tch`: the PyTorch wheel from PyPI, at exactly the version tch
-#     expects, in a venv under the cache directory.
+#     expects, in a venv under the cache directory, which also gets grpcio-tools for the
+#     test of a Python client generated from proto/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
@@ -23,6 +24,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+have_grpc_tools() {
+  "$TORCH_VENV/bin/python" -c "import grpc, grpc_tools" 2>/dev/null
+}
 have_torch() {
   "$TORCH_VENV/bin/python" -c "import sys, torch; sys.exit(0 if torch.__version__.split('+')[0] == '$TORCH_VERSION' else 1)" 2>/dev/null
 }
@@ -32,4 +36,9 @@ if ! have_torch; then
   python3 -m venv "$TORCH_VENV"
   "$TORCH_VENV/bin/pip" install --quiet --disable-pip-version-check "torch==$TORCH_VERSION"
   have_torch
+fi
+if ! have_grpc_tools; then
+  echo "setup: installing grpcio and grpcio-tools (the generated Python client's test)" >&2
+  "$TORCH_VENV/bin/pip" install --quiet --disable-pip-version-check grpcio grpcio-tools
+  have_grpc_tools
 fi

@@ -1,0 +1,71 @@
+"""The brief's operations through a Python client generated from proto/ with grpcio-tools.
+
+Usage: brief_client.py GENERATED_DIR ADDRESS
+"""
+import sys
+import threading
+
+sys.path.insert(0, sys.argv[1])
+import grpc  # noqa: E402
+from chronodb.v1 import changes_pb2, changes_pb2_grpc, sql_pb2, sql_pb2_grpc  # noqa: E402
+from chronodb.v1 import timetravel_pb2, timetravel_pb2_grpc, values_pb2  # noqa: E402
+
+channel = grpc.insecure_channel(sys.argv[2])
+sql = sql_pb2_grpc.SqlStub(channel)
+tt = timetravel_pb2_grpc.TimeTravelStub(channel)
+changes = changes_pb2_grpc.ChangesStub(channel)
+
+
+def execute(text, *params):
+    return sql.Execute(sql_pb2.ExecuteRequest(sql=text, params=list(params))).results
+
+
+def commit_ts(results):
+    return results[-1].write.commit_ts_micros
+
+
+def value(v):
+    kind = v.WhichOneof("kind")
+    return None if kind in (None, "null") else getattr(v, kind)
+
+
+execute("CREATE TABLE users (id BIGINT PRIMARY KEY, name TEXT, email TEXT)")
+t1 = commit_ts(execute("INSERT INTO users (id, name, email) VALUES (1, 'Alice', 'alice@email.com')"))
+t2 = commit_ts(execute("UPDATE users SET email = ? WHERE id = ?",
+                       values_pb2.Value(string="alice@new.example"), values_pb2.Value(int64=1)))
+assert t2 > t1, (t1, t2)
+
+old = execute("SELECT email FROM users AS OF TIMESTAMP ? WHERE name = 'Alice'",
+              values_pb2.Value(timestamp_micros=t1))
+assert value(old[0].query.rows[0].values[0]) == "alice@email.com", old
+now = execute("SELECT email FROM users WHERE name = 'Alice'")
+assert value(now[0].query.rows[0].values[0]) == "alice@new.example", now
+
+history = tt.ChangeHistory(timetravel_pb2.ChangeHistoryRequest(table="users", primary_key=[values_pb2.Value(int64=1)]))
+assert [v.operation for v in history.versions] == [timetravel_pb2.OPERATION_INSERT, timetravel_pb2.OPERATION_UPDATE]
+
+received = []
+stream = changes.Subscribe(changes_pb2.SubscribeRequest(tables=["users"]))
+ready = threading.Event()
+
+
+def listen():
+    ready.set()
+    for event in stream:
+        received.append(event)
+        return
+
+
+thread = threading.Thread(target=listen)
+thread.start()
+ready.wait()
+# The subscription is live once the server has it; write until the change is seen.
+for i in range(50):
+    execute(f"INSERT INTO users VALUES ({100 + i}, 'Bob', 'bob@x')")
+    thread.join(timeout=0.1)
+    if received:
+        break
+stream.cancel()
+thread.join(timeout=5)
+assert received and received[0].changes[0].operation == timetravel_pb2.OPERATION_INSERT, received
+print("python client OK")

@@ -1,0 +1,64 @@
+//! A Python client generated from `proto/` with grpcio-tools runs the brief's operations
+//! against `chronodb serve`. The Python with grpcio-tools comes from `scripts/setup.sh`
+//! (`CHRONODB_PYTHON`, set by `scripts/env.sh`).
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+#[test]
+fn a_generated_python_client_runs_the_briefs_operations() {
+    let python = std::env::var("CHRONODB_PYTHON")
+        .expect("CHRONODB_PYTHON is set by scripts/env.sh (a Python with grpcio-tools, installed by scripts/setup.sh)");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let generated = tempfile::tempdir().unwrap();
+    let status = Command::new(&python)
+        .args(["-m", "grpc_tools.protoc", "-I"])
+        .arg(root.join("proto"))
+        .arg(format!("--python_out={}", generated.path().display()))
+        .arg(format!("--grpc_python_out={}", generated.path().display()))
+        .args([
+            "chronodb/v1/values.proto",
+            "chronodb/v1/sql.proto",
+            "chronodb/v1/timetravel.proto",
+            "chronodb/v1/changes.proto",
+        ])
+        .status()
+        .expect("grpc_tools runs");
+    assert!(status.success());
+
+    let db = tempfile::tempdir().unwrap();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_chronodb"))
+        .args(["serve", "--db"])
+        .arg(db.path())
+        .args(["--listen", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("server starts");
+    let mut lines = BufReader::new(server.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next().expect("server prints its address").unwrap();
+        if let Some(a) = line.strip_prefix("chronodb serving gRPC on ") {
+            break a.to_string();
+        }
+    };
+    let out = Command::new(&python)
+        .arg(root.join("chrono-server/tests/python/brief_client.py"))
+        .arg(generated.path())
+        .arg(&addr)
+        .output()
+        .expect("python runs");
+    // SIGTERM: graceful shutdown.
+    let _ = Command::new("kill").arg(server.id().to_string()).status();
+    let stopped = server.wait().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("python client OK"));
+    assert!(
+        stopped.success(),
+        "the server stops cleanly on SIGTERM: {stopped:?}"
+    );
+}
