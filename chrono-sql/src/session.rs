@@ -99,9 +99,13 @@ pub fn parse(sql_text: &str) -> Result<Vec<Prepared>> {
         .collect())
 }
 
+/// Parsed statements by their text, so a statement sent again is not parsed again.
+const PARSE_CACHE_ENTRIES: usize = 1024;
+
 struct Shared {
     store: Store,
     time_travel: std::sync::atomic::AtomicBool,
+    parsed: parking_lot::Mutex<std::collections::HashMap<String, Arc<Vec<Prepared>>>>,
     stats: StatsRegistry,
     estimator: RwLock<Arc<dyn CardinalityEstimator>>,
 }
@@ -132,6 +136,7 @@ impl Database {
             shared: Arc::new(Shared {
                 store,
                 time_travel: std::sync::atomic::AtomicBool::new(true),
+                parsed: parking_lot::Mutex::new(std::collections::HashMap::new()),
                 stats: StatsRegistry::default(),
                 estimator: RwLock::new(Arc::new(StatisticsEstimator)),
             }),
@@ -206,6 +211,20 @@ impl Database {
             insert_row(&mut txn, &def, row)?;
         }
         Ok(txn.commit()?.map(|i| i.commit_ts))
+    }
+
+    /// Parses `sql_text`, or returns the statements parsed from the same text before.
+    pub fn parse_cached(&self, sql_text: &str) -> Result<Arc<Vec<Prepared>>> {
+        if let Some(p) = self.shared.parsed.lock().get(sql_text) {
+            return Ok(p.clone());
+        }
+        let parsed = Arc::new(parse(sql_text)?);
+        let mut cache = self.shared.parsed.lock();
+        if cache.len() >= PARSE_CACHE_ENTRIES {
+            cache.clear();
+        }
+        cache.insert(sql_text.to_string(), parsed.clone());
+        Ok(parsed)
     }
 
     /// A new session.
@@ -323,8 +342,8 @@ impl Session {
         params: &[Value],
     ) -> Result<Vec<Outcome>> {
         let mut out = Vec::new();
-        for p in parse(sql_text)? {
-            out.push(self.run(&p, params)?);
+        for p in self.db.parse_cached(sql_text)?.iter() {
+            out.push(self.run(p, params)?);
         }
         Ok(out)
     }

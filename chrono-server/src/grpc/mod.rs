@@ -22,7 +22,6 @@ use chrono_proto::v1 as pb;
 use chrono_sql::{Outcome, Session};
 use chrono_storage::Value;
 use parking_lot::Mutex;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::{Request, Response, Status};
 
 use crate::config::ServerConfig;
@@ -498,7 +497,11 @@ pub async fn serve(
         ))
         .add_service(health)
         .add_service(reflection)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .serve_with_incoming_shutdown(
+            // No Nagle delay: small responses and stream messages go out at once.
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+            shutdown,
+        )
         .await;
     reaper.abort();
     result.map_err(|e| Error::Io(format!("server: {e}")))
