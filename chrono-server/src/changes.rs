@@ -24,6 +24,12 @@ impl ChangeHub {
         }
     }
 
+    /// Commits buffered for subscribers that have not read them (never above
+    /// [`BUFFERED_COMMITS`]).
+    pub fn queued(&self) -> usize {
+        self.sender.len()
+    }
+
     /// A receiver of every commit from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Commit>> {
         self.sender.subscribe()

@@ -82,6 +82,18 @@ pub struct ServerConfig {
     pub max_concurrent_streams: u32,
     /// Seconds after which an explicit transaction with no calls is rolled back.
     pub transaction_idle_timeout_secs: u64,
+    /// Serve TLS with this certificate chain and key (PEM files); absent: plain text.
+    pub tls: Option<TlsConfig>,
+}
+
+/// `server.tls:`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The certificate chain, PEM (relative to the config file).
+    pub cert_file: PathBuf,
+    /// The private key, PEM (relative to the config file).
+    pub key_file: PathBuf,
 }
 
 impl Default for ServerConfig {
@@ -93,6 +105,7 @@ impl Default for ServerConfig {
             statement_timeout_ms: 30_000,
             max_concurrent_streams: 256,
             transaction_idle_timeout_secs: 60,
+            tls: None,
         }
     }
 }
@@ -200,6 +213,13 @@ impl Config {
                 && key.is_relative()
             {
                 config.features.audit.signing_key_file = Some(parent.join(key));
+            }
+            if let Some(tls) = &mut config.server.tls {
+                for file in [&mut tls.cert_file, &mut tls.key_file] {
+                    if file.is_relative() {
+                        *file = parent.join(&*file);
+                    }
+                }
             }
         }
         Ok(config)

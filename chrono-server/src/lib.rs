@@ -118,6 +118,11 @@ impl ChronoDb {
         &self.db
     }
 
+    /// Commits waiting in the change buffer for slow subscribers.
+    pub fn queued_changes(&self) -> usize {
+        self.changes.queued()
+    }
+
     /// Every commit from now on, through a bounded buffer (see [`changes`]).
     pub fn subscribe_commits(
         &self,

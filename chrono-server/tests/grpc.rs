@@ -529,3 +529,173 @@ async fn a_subscriber_that_stops_reading_never_blocks_writers_and_catches_up() {
     assert_eq!(n, commits);
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_subscriber_keeps_the_change_buffer_bounded_while_100k_rows_are_written() {
+    use chrono_proto::v1::changes_client::ChangesClient;
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(ChronoDb::open(dir.path()).unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = db.clone();
+    let task = tokio::spawn(async move {
+        chrono_server::grpc::serve(served, &ServerConfig::default(), listener, async {
+            let _ = stopped.await;
+        })
+        .await
+        .unwrap();
+    });
+    db.execute("CREATE TABLE orders (id BIGINT PRIMARY KEY, status TEXT)")
+        .unwrap();
+    let mut changes = ChangesClient::connect(addr).await.unwrap();
+    let mut stream = changes
+        .subscribe(subscribe_req(None))
+        .await
+        .unwrap()
+        .into_inner();
+    // 100,000 rows in 1,000 commits while the subscriber reads nothing.
+    let mut most_queued = 0;
+    for c in 0..1000 {
+        let values: Vec<String> = (0..100)
+            .map(|i| format!("({}, 'new')", c * 100 + i))
+            .collect();
+        let writer = db.clone();
+        tokio::task::spawn_blocking(move || {
+            writer
+                .execute(&format!("INSERT INTO orders VALUES {}", values.join(",")))
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        most_queued = most_queued.max(db.queued_changes());
+    }
+    assert!(
+        most_queued <= chrono_server::changes::BUFFERED_COMMITS,
+        "{most_queued}"
+    );
+    // Then it reads: every commit, once, in order (from the buffer or caught up from storage).
+    let (mut rows, mut last) = (0, 0);
+    while rows < 100_000 {
+        let c = next_commit(&mut stream).await;
+        assert!(c.commit_ts_micros > last);
+        last = c.commit_ts_micros;
+        rows += c.changes.len();
+    }
+    assert_eq!(rows, 100_000);
+    let _ = stop.send(());
+    task.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_is_served_when_a_certificate_is_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name);
+    std::fs::write(
+        p("leaf.ext"),
+        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    let openssl = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .current_dir(dir.path())
+            .args(args)
+            .output()
+            .expect("openssl runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    // A CA, and a certificate for localhost that it signs.
+    openssl(
+        &[
+            &["req", "-x509"][..],
+            &ec,
+            &[
+                "-days",
+                "1",
+                "-subj",
+                "/CN=test-ca",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+            ],
+        ]
+        .concat(),
+    );
+    openssl(
+        &[
+            &["req"][..],
+            &ec,
+            &[
+                "-subj",
+                "/CN=localhost",
+                "-keyout",
+                "key.pem",
+                "-out",
+                "leaf.csr",
+            ],
+        ]
+        .concat(),
+    );
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        "leaf.ext",
+        "-out",
+        "cert.pem",
+    ]);
+    let (cert, key, ca) = (p("cert.pem"), p("key.pem"), p("ca.pem"));
+    let mut config = ServerConfig::default();
+    config.tls = Some(chrono_server::config::TlsConfig {
+        cert_file: cert,
+        key_file: key,
+    });
+    let server = start(config).await;
+    let https = server.addr.replace("http://", "https://");
+    let tls = tonic::transport::ClientTlsConfig::new()
+        .ca_certificate(tonic::transport::Certificate::from_pem(
+            std::fs::read(&ca).unwrap(),
+        ))
+        .domain_name("localhost");
+    let channel = Channel::from_shared(https)
+        .unwrap()
+        .tls_config(tls)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut sql = SqlClient::new(channel);
+    assert_eq!(
+        rows(sql.execute(exec("SELECT 1")).await.unwrap().into_inner()),
+        vec![vec![int(1)]]
+    );
+    // A plain-text client gets nowhere.
+    let plain = SqlClient::connect(server.addr.clone()).await;
+    let refused = match plain {
+        Err(_) => true,
+        Ok(mut c) => c.execute(exec("SELECT 1")).await.is_err(),
+    };
+    assert!(refused);
+    server.shutdown().await;
+}

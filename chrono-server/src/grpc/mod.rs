@@ -482,7 +482,19 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
         .map_err(|e| Error::Io(format!("reflection: {e}")))?;
-    let result = tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = &config.tls {
+        let read = |p: &std::path::Path| {
+            std::fs::read(p)
+                .map_err(|e| Error::Config(format!("server.tls: cannot read {}: {e}", p.display())))
+        };
+        let identity =
+            tonic::transport::Identity::from_pem(read(&tls.cert_file)?, read(&tls.key_file)?);
+        builder = builder
+            .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
+            .map_err(|e| Error::Config(format!("server.tls: {e}")))?;
+    }
+    let result = builder
         .max_concurrent_streams(config.max_concurrent_streams)
         .add_service(tonic::service::interceptor::InterceptedService::new(
             sql,
