@@ -145,6 +145,7 @@ impl pb::changes_server::Changes for ChangesService {
         &self,
         req: Request<pb::SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
+        let _log = super::CallLog::new("Changes/Subscribe");
         let pb::SubscribeRequest {
             tables,
             predicate,

@@ -27,6 +27,31 @@ use tonic::{Request, Response, Status};
 use crate::config::ServerConfig;
 use crate::{ChronoDb, Error, Result};
 
+/// Logs a call's duration at debug level when dropped (so also on errors).
+pub(crate) struct CallLog {
+    method: &'static str,
+    start: Instant,
+}
+
+impl CallLog {
+    pub(crate) fn new(method: &'static str) -> Self {
+        Self {
+            method,
+            start: Instant::now(),
+        }
+    }
+}
+
+impl Drop for CallLog {
+    fn drop(&mut self) {
+        tracing::debug!(
+            method = self.method,
+            elapsed_ms = self.start.elapsed().as_secs_f64() * 1e3,
+            "call"
+        );
+    }
+}
+
 /// The authenticated caller, set by the auth interceptor.
 #[derive(Debug, Clone)]
 pub struct Principal(pub String);
@@ -115,7 +140,7 @@ impl pb::sql_server::Sql for SqlService {
         &self,
         req: Request<pb::ExecuteRequest>,
     ) -> Result<Response<pb::ExecuteResponse>, Status> {
-        let start = Instant::now();
+        let _log = CallLog::new("Sql/Execute");
         let who = principal(&req);
         let pb::ExecuteRequest {
             sql,
@@ -139,10 +164,6 @@ impl pb::sql_server::Sql for SqlService {
                 .blocking(move || Ok(session.lock().execute_with_params(&sql, &values)?))
                 .await?
         };
-        tracing::debug!(
-            method = "Execute",
-            elapsed_ms = start.elapsed().as_secs_f64() * 1e3
-        );
         Ok(Response::new(pb::ExecuteResponse {
             results: outcomes.into_iter().map(convert::outcome).collect(),
         }))
@@ -154,6 +175,7 @@ impl pb::sql_server::Sql for SqlService {
         &self,
         req: Request<pb::ExecuteRequest>,
     ) -> Result<Response<Self::ExecuteStreamStream>, Status> {
+        let _log = CallLog::new("Sql/ExecuteStream");
         let resp = self.execute(req).await?.into_inner();
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         let rows = resp.results.into_iter().find_map(|r| match r.result {
@@ -187,6 +209,7 @@ impl pb::sql_server::Sql for SqlService {
         &self,
         req: Request<pb::BeginRequest>,
     ) -> Result<Response<pb::BeginResponse>, Status> {
+        let _log = CallLog::new("Sql/Begin");
         let who = principal(&req);
         let mut session = self.0.db.session();
         session.set_principal(who.clone());
@@ -209,6 +232,7 @@ impl pb::sql_server::Sql for SqlService {
         &self,
         req: Request<pb::TransactionRef>,
     ) -> Result<Response<pb::CommitResponse>, Status> {
+        let _log = CallLog::new("Sql/Commit");
         let who = principal(&req);
         let id = req.into_inner().transaction_id;
         let session = self.0.txn(&id, &who)?;
@@ -230,6 +254,7 @@ impl pb::sql_server::Sql for SqlService {
         &self,
         req: Request<pb::TransactionRef>,
     ) -> Result<Response<pb::RollbackResponse>, Status> {
+        let _log = CallLog::new("Sql/Rollback");
         let who = principal(&req);
         let id = req.into_inner().transaction_id;
         self.0.txn(&id, &who)?;
@@ -254,6 +279,7 @@ impl pb::time_travel_server::TimeTravel for TimeTravelService {
         &self,
         req: Request<pb::ChangeHistoryRequest>,
     ) -> Result<Response<pb::ChangeHistoryResponse>, Status> {
+        let _log = CallLog::new("TimeTravel/ChangeHistory");
         let pb::ChangeHistoryRequest { table, primary_key } = req.into_inner();
         let key = params(primary_key);
         let db = self.0.db.clone();
@@ -279,6 +305,7 @@ impl pb::time_travel_server::TimeTravel for TimeTravelService {
         &self,
         req: Request<pb::VersionsRequest>,
     ) -> Result<Response<pb::VersionsResponse>, Status> {
+        let _log = CallLog::new("TimeTravel/Versions");
         let pb::VersionsRequest {
             table,
             from_micros,
@@ -322,6 +349,7 @@ impl pb::time_travel_server::TimeTravel for TimeTravelService {
         &self,
         req: Request<pb::DiffRequest>,
     ) -> Result<Response<pb::DiffResponse>, Status> {
+        let _log = CallLog::new("TimeTravel/Diff");
         let pb::DiffRequest {
             table,
             from_micros,
