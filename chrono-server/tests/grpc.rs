@@ -12,6 +12,7 @@ use tonic::transport::Channel;
 
 struct Server {
     addr: String,
+    db: Arc<ChronoDb>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
     _dir: tempfile::TempDir,
@@ -23,8 +24,9 @@ async fn start(config: ServerConfig) -> Server {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = db.clone();
     let task = tokio::spawn(async move {
-        chrono_server::grpc::serve(db, &config, listener, async {
+        chrono_server::grpc::serve(served, &config, listener, async {
             let _ = stopped.await;
         })
         .await
@@ -32,6 +34,7 @@ async fn start(config: ServerConfig) -> Server {
     });
     Server {
         addr,
+        db,
         stop: Some(stop),
         task,
         _dir: dir,
@@ -533,22 +536,11 @@ async fn a_subscriber_that_stops_reading_never_blocks_writers_and_catches_up() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_subscriber_keeps_the_change_buffer_bounded_while_100k_rows_are_written() {
     use chrono_proto::v1::changes_client::ChangesClient;
-    let dir = tempfile::tempdir().unwrap();
-    let db = Arc::new(ChronoDb::open(dir.path()).unwrap());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let served = db.clone();
-    let task = tokio::spawn(async move {
-        chrono_server::grpc::serve(served, &ServerConfig::default(), listener, async {
-            let _ = stopped.await;
-        })
-        .await
-        .unwrap();
-    });
+    let server = start(ServerConfig::default()).await;
+    let db = server.db.clone();
     db.execute("CREATE TABLE orders (id BIGINT PRIMARY KEY, status TEXT)")
         .unwrap();
-    let mut changes = ChangesClient::connect(addr).await.unwrap();
+    let mut changes = ChangesClient::connect(server.addr.clone()).await.unwrap();
     let mut stream = changes
         .subscribe(subscribe_req(None))
         .await
@@ -583,8 +575,7 @@ async fn a_stalled_subscriber_keeps_the_change_buffer_bounded_while_100k_rows_ar
         rows += c.changes.len();
     }
     assert_eq!(rows, 100_000);
-    let _ = stop.send(());
-    task.await.unwrap();
+    server.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
