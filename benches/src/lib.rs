@@ -1,5 +1,7 @@
 //! Shared set-up for ChronoDB's criterion benches: building databases with a known
-//! history, in temporary directories on RocksDB.
+//! history, in temporary directories on RocksDB, and the contenders compared.
+
+pub mod contenders;
 
 use std::sync::Arc;
 

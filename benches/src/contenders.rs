@@ -1,0 +1,157 @@
+//! The contenders of the comparison benches, behind one small trait so every workload runs
+//! the same statements on each: ChronoDB embedded and SQLite (rusqlite, bundled, WAL mode,
+//! `synchronous = NORMAL` — like ChronoDB's default, which writes through the WAL without
+//! an fsync per commit — with prepared statements cached by text on both sides).
+
+use chrono_server::{ChronoDb, Outcome};
+use chrono_storage::Value;
+
+/// A database a workload runs on.
+pub trait Contender {
+    /// Its name in reports.
+    fn name(&self) -> &'static str;
+    /// Runs statements that return nothing of interest (DDL, bulk inserts).
+    fn run(&mut self, sql: &str);
+    /// Runs a query with integer parameters; returns the number of rows.
+    fn rows(&mut self, sql: &str, params: &[i64]) -> usize;
+}
+
+/// ChronoDB on RocksDB in a temporary directory.
+pub struct Chrono {
+    db: ChronoDb,
+    session: chrono_sql::Session,
+}
+
+impl Chrono {
+    /// A fresh database.
+    pub fn new() -> Self {
+        let db = ChronoDb::open_temporary().expect("open ChronoDB");
+        let session = db.session();
+        Self { db, session }
+    }
+
+    /// The database (for time-travel set-up).
+    pub fn db(&self) -> &ChronoDb {
+        &self.db
+    }
+}
+
+impl Default for Chrono {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Contender for Chrono {
+    fn name(&self) -> &'static str {
+        "ChronoDB"
+    }
+
+    fn run(&mut self, sql: &str) {
+        self.session
+            .execute(sql)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
+    fn rows(&mut self, sql: &str, params: &[i64]) -> usize {
+        let values: Vec<Value> = params.iter().map(|&p| Value::Int(p)).collect();
+        match self
+            .session
+            .execute_with_params(sql, &values)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .pop()
+        {
+            Some(Outcome::Rows { rows, .. }) => rows.len(),
+            _ => 0,
+        }
+    }
+}
+
+/// SQLite in a temporary directory.
+pub struct Sqlite {
+    conn: rusqlite::Connection,
+    _dir: tempfile::TempDir,
+}
+
+impl Sqlite {
+    /// A fresh database file.
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let conn =
+            rusqlite::Connection::open(dir.path().join("bench.sqlite")).expect("open SQLite");
+        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
+            .expect("pragmas");
+        conn.set_prepared_statement_cache_capacity(64);
+        Self { conn, _dir: dir }
+    }
+}
+
+impl Default for Sqlite {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Contender for Sqlite {
+    fn name(&self) -> &'static str {
+        "SQLite"
+    }
+
+    fn run(&mut self, sql: &str) {
+        self.conn
+            .execute_batch(sql)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
+    fn rows(&mut self, sql: &str, params: &[i64]) -> usize {
+        let mut stmt = self
+            .conn
+            .prepare_cached(sql)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let mut rows = stmt
+            .query(rusqlite::params_from_iter(params.iter()))
+            .expect("query");
+        let mut n = 0;
+        while rows.next().expect("row").is_some() {
+            n += 1;
+        }
+        n
+    }
+}
+
+/// Loads `users(id, name, created_at)` and `orders(id, user_id, total, status)` with an
+/// index on `orders(user_id)`, in batches of 1,000 rows per INSERT.
+pub fn load_users_orders(c: &mut dyn Contender, users: i64, orders: i64) {
+    c.run("CREATE TABLE users (id BIGINT PRIMARY KEY, name TEXT, created_at BIGINT)");
+    c.run("CREATE TABLE orders (id BIGINT PRIMARY KEY, user_id BIGINT, total DOUBLE, status TEXT)");
+    c.run("CREATE INDEX orders_user ON orders (user_id)");
+    let mut batch = |table: &str, rows: Vec<String>| {
+        for chunk in rows.chunks(1000) {
+            c.run(&format!("INSERT INTO {table} VALUES {}", chunk.join(",")));
+        }
+    };
+    batch(
+        "users",
+        (0..users)
+            .map(|i| {
+                format!(
+                    "({i}, 'user {i}', {})",
+                    1_600_000_000 + (i * 7919) % 60_000_000
+                )
+            })
+            .collect(),
+    );
+    batch(
+        "orders",
+        (0..orders)
+            .map(|i| {
+                let status = ["shipped", "pending", "cancelled"][(i % 3) as usize];
+                format!(
+                    "({i}, {}, {}.5, '{status}')",
+                    (i * 104_729) % users,
+                    i % 500
+                )
+            })
+            .collect(),
+    );
+}
