@@ -269,6 +269,16 @@ impl Expr {
                     _ => Null,
                 }
             }
+            // Columns and literals are compared in place, without copying them.
+            Expr::Cmp(op, a, b) if a.as_ref_in(row).is_some() && b.as_ref_in(row).is_some() => {
+                match (a.as_ref_in(row), b.as_ref_in(row)) {
+                    (Some(x), Some(y)) => match compare(x, y)? {
+                        None => Null,
+                        Some(o) => Bool(op.holds(o)),
+                    },
+                    _ => Null,
+                }
+            }
             Expr::Cmp(op, a, b) => match compare(&a.eval(row)?, &b.eval(row)?)? {
                 None => Null,
                 Some(o) => Bool(op.holds(o)),
@@ -362,6 +372,15 @@ impl Expr {
                 call(*f, vals)?
             }
         })
+    }
+
+    /// The value of a column or literal, borrowed from the row or the plan.
+    fn as_ref_in<'a>(&'a self, row: &'a [Value]) -> Option<&'a Value> {
+        match self {
+            Expr::Literal(v) => Some(v),
+            Expr::Column(i) => row.get(*i),
+            _ => None,
+        }
     }
 
     /// True when evaluating the expression reads no column (it is a constant).
