@@ -16,6 +16,7 @@ missing=()
 dpkg -s libclang-dev >/dev/null 2>&1 || missing+=(libclang-dev)
 command -v c++ >/dev/null 2>&1 || missing+=(g++)
 command -v ccache >/dev/null 2>&1 || missing+=(ccache)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)   # the TLS test makes its certificates
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
