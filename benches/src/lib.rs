@@ -68,6 +68,4 @@ pub fn sql_with_history(rows: u64, versions: u64) -> (ChronoDb, Vec<u64>) {
 }
 
 /// Microseconds as the Unix seconds `AS OF TIMESTAMP` reads.
-pub fn seconds(ts: u64) -> String {
-    format!("{}.{:06}", ts / 1_000_000, ts % 1_000_000)
-}
+pub use chrono_server::output::seconds;

@@ -207,12 +207,8 @@ pub fn build<'a>(
             };
             let right_width = table.columns.len();
             let kind = *kind;
-            Box::new(l.flat_map(move |lr| -> Vec<Result<Row>> {
-                let lrow = match lr {
-                    Ok(x) => x,
-                    Err(e) => return vec![Err(e)],
-                };
-                match index_join_row(
+            per_outer_row(l, move |lrow| {
+                index_join_row(
                     view,
                     table,
                     lookup,
@@ -222,11 +218,8 @@ pub fn build<'a>(
                     kind,
                     right_width,
                     lrow,
-                ) {
-                    Ok(rows) => rows.into_iter().map(Ok).collect(),
-                    Err(e) => vec![Err(e)],
-                }
-            }))
+                )
+            })
         }
         Node::NestedLoop {
             left,
@@ -240,31 +233,16 @@ pub fn build<'a>(
             let kind = *kind;
             lazy(move || {
                 let r: Vec<Row> = r_iter.collect::<Result<_>>()?;
-                Ok(Box::new(l.flat_map(move |lr| -> Vec<Result<Row>> {
-                    let lrow = match lr {
-                        Ok(x) => x,
-                        Err(e) => return vec![Err(e)],
-                    };
-                    let mut out = Vec::new();
-                    for rrow in &r {
-                        let mut joined = lrow.clone();
-                        joined.extend(rrow.iter().cloned());
-                        match predicate
-                            .as_ref()
-                            .map(|p| p.eval(&joined).and_then(|v| truth(&v)))
-                        {
-                            None | Some(Ok(Some(true))) => out.push(Ok(joined)),
-                            Some(Ok(_)) => {}
-                            Some(Err(e)) => return vec![Err(e)],
-                        }
-                    }
-                    if out.is_empty() && kind == JoinKind::Left {
-                        let mut joined = lrow;
-                        joined.extend(std::iter::repeat_n(Value::Null, right_width));
-                        out.push(Ok(joined));
-                    }
-                    out
-                })))
+                Ok(per_outer_row(l, move |lrow| {
+                    join_row(
+                        lrow,
+                        r.iter().map(Vec::as_slice),
+                        true,
+                        predicate.as_ref(),
+                        kind,
+                        right_width,
+                    )
+                }))
             })
         }
         Node::Aggregate { input, group, aggs } => {
@@ -472,28 +450,23 @@ fn index_join_row(
             }
         }
     }
-    let mut out = Vec::new();
+    let mut kept = Vec::with_capacity(candidates.len());
     for rrow in candidates {
         if let Some(f) = right_filter
             && truth(&f.eval(&rrow)?)? != Some(true)
         {
             continue;
         }
-        let mut joined = lrow.clone();
-        joined.extend(rrow);
-        if let Some(r) = residual
-            && truth(&r.eval(&joined)?)? != Some(true)
-        {
-            continue;
-        }
-        out.push(joined);
+        kept.push(rrow);
     }
-    if out.is_empty() && kind == JoinKind::Left {
-        let mut joined = lrow;
-        joined.extend(std::iter::repeat_n(Value::Null, right_width));
-        out.push(joined);
-    }
-    Ok(out)
+    join_row(
+        lrow,
+        kept.iter().map(Vec::as_slice),
+        true,
+        residual,
+        kind,
+        right_width,
+    )
 }
 
 /// A hashable, equality-preserving encoding of values: integral floats encode as
@@ -540,39 +513,71 @@ fn hash_join<'a>(
         }
         table.entry(hash_key(&key)).or_default().push(row);
     }
-    Ok(Box::new(probe.flat_map(move |pr| -> Vec<Result<Row>> {
-        let prow = match pr {
-            Ok(x) => x,
-            Err(e) => return vec![Err(e)],
+    Ok(per_outer_row(probe, move |prow| {
+        let key = eval_all(probe_keys, &prow)?;
+        let matches: &[Row] = if key.iter().any(Value::is_null) {
+            &[]
+        } else {
+            table.get(&hash_key(&key)).map(Vec::as_slice).unwrap_or(&[])
         };
-        let key = match eval_all(probe_keys, &prow) {
-            Ok(k) => k,
-            Err(e) => return vec![Err(e)],
+        // With the build side on the left (inner joins only), the probe row goes second.
+        join_row(
+            prow,
+            matches.iter().map(Vec::as_slice),
+            !build_left,
+            residual,
+            kind,
+            right_width,
+        )
+    }))
+}
+
+/// For each row of `outer`, the rows `f` makes of it, in order; an error ends nothing but
+/// is passed on in place.
+fn per_outer_row<'a>(
+    outer: RowIter<'a>,
+    mut f: impl FnMut(Row) -> Result<Vec<Row>> + 'a,
+) -> RowIter<'a> {
+    Box::new(outer.flat_map(move |r| match r.and_then(&mut f) {
+        Ok(rows) => rows.into_iter().map(Ok).collect::<Vec<_>>(),
+        Err(e) => vec![Err(e)],
+    }))
+}
+
+/// Joins one outer row with its candidate partners: the joined rows (outer columns first
+/// when `outer_first`) that satisfy `condition`; for a LEFT join with none, the outer row
+/// padded with NULLs.
+fn join_row<'r>(
+    outer: Row,
+    partners: impl Iterator<Item = &'r [Value]>,
+    outer_first: bool,
+    condition: Option<&Expr>,
+    kind: JoinKind,
+    right_width: usize,
+) -> Result<Vec<Row>> {
+    let mut out = Vec::new();
+    for partner in partners {
+        let (first, second) = if outer_first {
+            (outer.as_slice(), partner)
+        } else {
+            (partner, outer.as_slice())
         };
-        let mut out = Vec::new();
-        if !key.iter().any(Value::is_null)
-            && let Some(matches) = table.get(&hash_key(&key))
+        let mut joined = Vec::with_capacity(first.len() + second.len());
+        joined.extend_from_slice(first);
+        joined.extend_from_slice(second);
+        if let Some(c) = condition
+            && truth(&c.eval(&joined)?)? != Some(true)
         {
-            for brow in matches {
-                let joined: Row = if build_left {
-                    brow.iter().chain(prow.iter()).cloned().collect()
-                } else {
-                    prow.iter().chain(brow.iter()).cloned().collect()
-                };
-                match residual.map(|p| p.eval(&joined).and_then(|v| truth(&v))) {
-                    None | Some(Ok(Some(true))) => out.push(Ok(joined)),
-                    Some(Ok(_)) => {}
-                    Some(Err(e)) => return vec![Err(e)],
-                }
-            }
+            continue;
         }
-        if out.is_empty() && kind == JoinKind::Left {
-            let mut joined = prow;
-            joined.extend(std::iter::repeat_n(Value::Null, right_width));
-            out.push(Ok(joined));
-        }
-        out
-    })))
+        out.push(joined);
+    }
+    if out.is_empty() && kind == JoinKind::Left {
+        let mut padded = outer;
+        padded.extend(std::iter::repeat_n(Value::Null, right_width));
+        out.push(padded);
+    }
+    Ok(out)
 }
 
 enum Acc {

@@ -187,29 +187,7 @@ impl Database {
                 Error::NotFound(format!("table {} has no column named {c}", def.name))
             })?);
         }
-        let mut defaults = Vec::with_capacity(def.columns.len());
-        for (i, col) in def.columns.iter().enumerate() {
-            defaults.push(if targets.contains(&i) {
-                Value::Null
-            } else {
-                self.default_value(&txn, col)?
-            });
-        }
-        for values in rows {
-            if values.len() != targets.len() {
-                return Err(Error::InvalidInput(format!(
-                    "{} values for {} columns",
-                    values.len(),
-                    targets.len()
-                )));
-            }
-            let mut row = defaults.clone();
-            for (v, &i) in values.into_iter().zip(&targets) {
-                row[i] = v;
-            }
-            let row = Self::check_row(&def, row)?;
-            insert_row(&mut txn, &def, row)?;
-        }
+        self.insert_values(&mut txn, &def, &targets, rows)?;
         Ok(txn.commit()?.map(|i| i.commit_ts))
     }
 
@@ -676,6 +654,22 @@ impl Database {
             }
             exec::collect(&plan, txn, &self.shared.stats)?
         };
+        let n = self.insert_values(txn, &def, &targets, rows)?;
+        Ok(Outcome::Affected {
+            affected: n,
+            commit_ts: None,
+        })
+    }
+
+    /// Inserts rows of values for the `targets` columns (the others take their defaults),
+    /// with every check an INSERT makes; returns how many.
+    fn insert_values(
+        &self,
+        txn: &mut Transaction,
+        def: &TableDef,
+        targets: &[usize],
+        rows: Vec<Vec<Value>>,
+    ) -> Result<u64> {
         let mut defaults = Vec::with_capacity(def.columns.len());
         for (i, col) in def.columns.iter().enumerate() {
             defaults.push(if targets.contains(&i) {
@@ -686,18 +680,21 @@ impl Database {
         }
         let mut n = 0;
         for values in rows {
+            if values.len() != targets.len() {
+                return Err(Error::InvalidInput(format!(
+                    "{} values for {} columns",
+                    values.len(),
+                    targets.len()
+                )));
+            }
             let mut row = defaults.clone();
-            for (v, &i) in values.into_iter().zip(&targets) {
+            for (v, &i) in values.into_iter().zip(targets) {
                 row[i] = v;
             }
-            let row = Self::check_row(&def, row)?;
-            insert_row(txn, &def, row)?;
+            insert_row(txn, def, Self::check_row(def, row)?)?;
             n += 1;
         }
-        Ok(Outcome::Affected {
-            affected: n,
-            commit_ts: None,
-        })
+        Ok(n)
     }
 
     /// Plans a single-table scan for UPDATE/DELETE and returns the matching rows with keys.

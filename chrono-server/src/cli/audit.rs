@@ -5,7 +5,7 @@ use std::path::Path;
 
 use base64::Engine as _;
 use chrono_audit::{Checkpoint, Hash, merkle, signing};
-use chrono_storage::value::{format_timestamp_micros, parse_timestamp};
+use chrono_storage::value::format_timestamp_micros;
 
 use crate::ChronoDb;
 use crate::error::{Error, Result};
@@ -27,21 +27,11 @@ fn unb64(v: &serde_json::Value, what: &str) -> Result<Hash> {
     Ok(h)
 }
 
-/// A time given as Unix seconds (fractions allowed) or ISO-8601, in microseconds.
+/// A time given as Unix seconds (fractions allowed) or ISO-8601, in microseconds: read the
+/// way `AS OF TIMESTAMP` reads it.
 pub fn parse_time(text: &str) -> Result<u64> {
-    if let Some(us) = parse_timestamp(text) {
-        return u64::try_from(us)
-            .map_err(|_| Error::InvalidInput(format!("{text} is before 1970")));
-    }
-    text.parse::<f64>()
-        .ok()
-        .filter(|s| *s >= 0.0)
-        .map(|s| (s * 1e6).round() as u64)
-        .ok_or_else(|| {
-            Error::InvalidInput(format!(
-                "'{text}' is neither Unix seconds nor an ISO-8601 time"
-            ))
-        })
+    let literal = chrono_sql::timetravel::TimeLiteral::Text(text.to_string());
+    Ok(chrono_sql::planner::time_micros(&literal, &[])?)
 }
 
 fn read(path: &Path) -> Result<String> {

@@ -266,6 +266,11 @@ impl pb::sql_server::Sql for SqlService {
 /// `chronodb.v1.TimeTravel`.
 pub struct TimeTravelService(Shared);
 
+/// A table name as a quoted SQL identifier.
+fn quoted(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
 fn query_rows(outcomes: Vec<Outcome>) -> (Vec<String>, Vec<Vec<Value>>) {
     match outcomes.into_iter().last() {
         Some(Outcome::Rows { columns, rows }) => (columns, rows),
@@ -316,8 +321,8 @@ impl pb::time_travel_server::TimeTravel for TimeTravelService {
             .0
             .blocking(move || {
                 let sql = format!(
-                    "SELECT * FROM \"{}\" FOR SYSTEM_TIME BETWEEN ? AND ?",
-                    table.replace('"', "\"\"")
+                    "SELECT * FROM {} FOR SYSTEM_TIME BETWEEN ? AND ?",
+                    quoted(&table)
                 );
                 Ok(query_rows(db.execute_with_params(
                     &sql,
@@ -369,10 +374,7 @@ impl pb::time_travel_server::TimeTravel for TimeTravelService {
                             "no such table: {table}"
                         )))
                     })?;
-                let sql = format!(
-                    "SELECT * FROM \"{}\" AS OF TIMESTAMP ?",
-                    def.name.replace('"', "\"\"")
-                );
+                let sql = format!("SELECT * FROM {} AS OF TIMESTAMP ?", quoted(&def.name));
                 let at = |t: i64| -> Result<(Vec<String>, Vec<Vec<Value>>)> {
                     Ok(query_rows(
                         db.execute_with_params(&sql, &[Value::Timestamp(t)])?,
