@@ -100,6 +100,7 @@ pub fn build<'a>(
                 estimated: plan.est_rows,
                 actual: 0,
                 estimator: plan.estimator,
+                current: matches!(read_at, ReadAt::Current),
             });
             let mut done = false;
             Box::new(std::iter::from_fn(move || {

@@ -1249,7 +1249,7 @@ impl<'a> Planner<'a> {
                     }
                 }
                 let stats = self.stats.table(&def.name);
-                let est = self.estimator.estimate_scan(stats.as_deref(), None);
+                let est = self.estimator.estimate_scan(&def, stats.as_deref(), None);
                 Ok(Plan {
                     node: Node::Scan {
                         table: Arc::new(def),
@@ -1258,8 +1258,8 @@ impl<'a> Planner<'a> {
                         access: Access::Full,
                         filter: None,
                     },
-                    est_rows: est,
-                    estimator: self.estimator.name(),
+                    est_rows: est.rows,
+                    estimator: est.estimator,
                     columns,
                 })
             }
@@ -1581,7 +1581,10 @@ impl<'a> Planner<'a> {
             return None;
         }
         let stats = self.stats.table(&table.name);
-        let right_total = self.estimator.estimate_scan(stats.as_deref(), None);
+        let right_total = self
+            .estimator
+            .estimate_scan(table, stats.as_deref(), None)
+            .rows;
         if left.est_rows * 4.0 >= right_total {
             return None;
         }
@@ -1700,11 +1703,14 @@ impl<'a> Planner<'a> {
         }
         let f = Expr::all_of(all);
         let stats = self.stats.table(&table.name);
-        plan.est_rows = self.estimator.estimate_scan(stats.as_deref(), f.as_ref());
+        let est = self
+            .estimator
+            .estimate_scan(table, stats.as_deref(), f.as_ref());
+        plan.est_rows = est.rows;
         if matches!(access, Access::Key(_)) {
             plan.est_rows = plan.est_rows.min(1.0);
         }
-        plan.estimator = self.estimator.name();
+        plan.estimator = est.estimator;
         *existing = f;
         plan
     }
@@ -1869,7 +1875,9 @@ fn choose_access(
         Some(KeyRange::Range(start, end))
     };
     let table_stats = stats.table(&table.name);
-    let total = estimator.estimate_scan(table_stats.as_deref(), None);
+    let total = estimator
+        .estimate_scan(table, table_stats.as_deref(), None)
+        .rows;
     let mut best: Option<(f64, Access)> = None;
     let mut consider = |rows: f64, access: Access| {
         if best.as_ref().is_none_or(|(r, _)| rows < *r) {
@@ -1888,7 +1896,9 @@ fn choose_access(
                 None => Expr::Literal(Value::Bool(true)),
             })
             .collect();
-        estimator.estimate_scan(table_stats.as_deref(), Expr::all_of(f).as_ref())
+        estimator
+            .estimate_scan(table, table_stats.as_deref(), Expr::all_of(f).as_ref())
+            .rows
     };
     // Primary key prefix equality, or a range on the next key column.
     if !pk.is_empty() {
@@ -1968,9 +1978,10 @@ impl Planner<'_> {
             })
             .collect();
         let stats = self.stats.table(&def.name);
+        let est = self.estimator.estimate_scan(&def, stats.as_deref(), None);
         let plan = Plan {
-            est_rows: self.estimator.estimate_scan(stats.as_deref(), None),
-            estimator: self.estimator.name(),
+            est_rows: est.rows,
+            estimator: est.estimator,
             node: Node::Scan {
                 table: Arc::new(def),
                 label,

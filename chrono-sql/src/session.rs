@@ -9,7 +9,9 @@
 
 use std::sync::Arc;
 
-use chrono_storage::{KeyRange, Operation, Store, Transaction, Value, encoding};
+use chrono_storage::{
+    ColumnFamily, KeyRange, Operation, Store, Transaction, Value, WriteBatch, encoding,
+};
 use parking_lot::RwLock;
 use sqlparser::ast as sql;
 use sqlparser::dialect::GenericDialect;
@@ -108,6 +110,13 @@ struct Shared {
     parsed: parking_lot::Mutex<std::collections::HashMap<String, Arc<Vec<Prepared>>>>,
     stats: StatsRegistry,
     estimator: RwLock<Arc<dyn CardinalityEstimator>>,
+    auto_analyze: RwLock<Option<f64>>,
+    analyzing: parking_lot::Mutex<std::collections::HashSet<String>>,
+}
+
+/// Where `ANALYZE` keeps a table's statistics in the store's metadata.
+fn stats_key(table: &str) -> Vec<u8> {
+    chrono_storage::encoding::meta_key(&format!("stats/{}", table.to_ascii_lowercase()))
 }
 
 /// A SQL database on a [`Store`]. Cheap to clone.
@@ -132,14 +141,37 @@ const AUTOCOMMIT_RETRIES: usize = 5;
 impl Database {
     /// A database on `store`.
     pub fn new(store: Store) -> Self {
-        Self {
+        let db = Self {
             shared: Arc::new(Shared {
                 store,
                 time_travel: std::sync::atomic::AtomicBool::new(true),
                 parsed: parking_lot::Mutex::new(std::collections::HashMap::new()),
                 stats: StatsRegistry::default(),
                 estimator: RwLock::new(Arc::new(StatisticsEstimator)),
+                auto_analyze: RwLock::new(None),
+                analyzing: parking_lot::Mutex::new(std::collections::HashSet::new()),
             }),
+        };
+        db.load_statistics();
+        db
+    }
+
+    /// Reloads the statistics `ANALYZE` kept in the store's metadata.
+    fn load_statistics(&self) {
+        let txn = self.store().begin();
+        let Ok(tables) = catalog::list_tables(View::Current(&txn)) else {
+            return;
+        };
+        for t in tables {
+            if let Ok(Some(raw)) = self
+                .store()
+                .engine()
+                .get(ColumnFamily::Meta, &stats_key(&t.name))
+                && let Some(stats) = TableStats::decode(&raw)
+                && stats.columns.len() == t.columns.len()
+            {
+                self.shared.stats.set_table(&t.name, stats);
+            }
         }
     }
 
@@ -158,9 +190,30 @@ impl Database {
         &self.shared.stats
     }
 
-    /// Replaces the cardinality estimator the planner uses.
+    /// Replaces the cardinality estimator the planner uses; it is also told of every
+    /// executed scan's feedback and of every `ANALYZE`.
     pub fn set_estimator(&self, estimator: Arc<dyn CardinalityEstimator>) {
+        self.shared.stats.set_observer(Some(estimator.clone()));
         *self.shared.estimator.write() = estimator;
+    }
+
+    /// The cardinality estimator in use.
+    pub fn estimator(&self) -> Arc<dyn CardinalityEstimator> {
+        self.shared.estimator.read().clone()
+    }
+
+    /// Analyzes a table again by itself, in the background, once this fraction of its
+    /// analyzed rows has been inserted, updated or deleted (`None`: never; the default).
+    pub fn set_auto_analyze(&self, fraction: Option<f64>) {
+        *self.shared.auto_analyze.write() = fraction;
+    }
+
+    /// Runs `ANALYZE` on one table (statistics, and the estimator's own training).
+    pub fn analyze(&self, table: &str) -> Result<()> {
+        let txn = self.store().begin();
+        let def = catalog::require_table(View::Current(&txn), table)?;
+        let estimator = self.estimator();
+        self.analyze_table(&txn, &def, estimator.as_ref())
     }
 
     /// Turns `AS OF` / `FOR SYSTEM_TIME` on or off (on by default). Off, a query that uses
@@ -482,13 +535,7 @@ impl Database {
                 };
                 for name in names {
                     let def = catalog::require_table(View::Current(txn), &name)?;
-                    let rows: Vec<Vec<Value>> =
-                        exec::scan(txn, &def, ReadAt::Current, &Access::Full)?
-                            .map(|r| r.map(|(_, row)| row))
-                            .collect::<Result<_>>()?;
-                    self.shared
-                        .stats
-                        .set_table(&def.name, TableStats::compute(def.columns.len(), &rows));
+                    self.analyze_table(txn, &def, estimator.as_ref())?;
                 }
                 Ok(Outcome::Done {
                     tag: "ANALYZE".into(),
@@ -533,6 +580,52 @@ impl Database {
                 first_words(&other.to_string())
             ))),
         }
+    }
+
+    /// Reads every row of `def`, computes and keeps its statistics (in memory and in the
+    /// store's metadata) and hands the rows to the estimator.
+    fn analyze_table(
+        &self,
+        txn: &Transaction,
+        def: &TableDef,
+        estimator: &dyn CardinalityEstimator,
+    ) -> Result<()> {
+        let rows: Vec<Vec<Value>> = exec::scan(txn, def, ReadAt::Current, &Access::Full)?
+            .map(|r| r.map(|(_, row)| row))
+            .collect::<Result<_>>()?;
+        let stats = TableStats::compute(def.columns.len(), &rows);
+        let mut batch = WriteBatch::new();
+        batch.put(ColumnFamily::Meta, stats_key(&def.name), stats.encode());
+        self.store().engine().write(batch)?;
+        estimator.analyzed(def, &rows, &stats);
+        self.shared.stats.set_table(&def.name, stats);
+        Ok(())
+    }
+
+    /// Counts rows changed in a table; past the auto-analyze fraction, analyzes the table
+    /// again in the background (once at a time per table).
+    fn note_changes(&self, table: &str, rows: u64) {
+        let Some(fraction) = self.shared.stats.note_changes(table, rows) else {
+            return;
+        };
+        let threshold = *self.shared.auto_analyze.read();
+        let Some(threshold) = threshold else { return };
+        if fraction < threshold {
+            return;
+        }
+        let key = table.to_ascii_lowercase();
+        if !self.shared.analyzing.lock().insert(key.clone()) {
+            return;
+        }
+        let weak = Arc::downgrade(&self.shared);
+        std::thread::spawn(move || {
+            let Some(shared) = weak.upgrade() else { return };
+            let db = Database { shared };
+            if let Err(e) = db.analyze(&key) {
+                tracing::warn!(table = %key, error = %e, "auto-analyze failed");
+            }
+            db.shared.analyzing.lock().remove(&key);
+        });
     }
 
     fn explain(&self, plan: &Plan, txn: &Transaction, analyze: bool) -> Result<Outcome> {
@@ -694,6 +787,7 @@ impl Database {
             insert_row(txn, def, Self::check_row(def, row)?)?;
             n += 1;
         }
+        self.note_changes(&def.name, n);
         Ok(n)
     }
 
@@ -770,6 +864,7 @@ impl Database {
             update_row(txn, &def, &key, &old, new)?;
             n += 1;
         }
+        self.note_changes(&def.name, n);
         Ok(Outcome::Affected {
             affected: n,
             commit_ts: None,
@@ -801,6 +896,7 @@ impl Database {
         for (key, old) in rows {
             delete_row(txn, &def, &key, &old)?;
         }
+        self.note_changes(&def.name, n);
         Ok(Outcome::Affected {
             affected: n,
             commit_ts: None,
@@ -1082,6 +1178,10 @@ impl Database {
                         return Err(Error::NotFound(format!("no such table: {name}")));
                     }
                     catalog::delete_table(txn, &name)?;
+                    self.shared.stats.remove_table(&name);
+                    let mut batch = WriteBatch::new();
+                    batch.delete(ColumnFamily::Meta, stats_key(&name));
+                    self.store().engine().write(batch)?;
                 }
                 Ok(Outcome::Done {
                     tag: "DROP TABLE".into(),

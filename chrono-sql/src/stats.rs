@@ -9,10 +9,12 @@
 //! (independence), disjunctions add minus the overlap.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
 use chrono_storage::{Value, encoding};
 use parking_lot::{Mutex, RwLock};
 
+use crate::catalog::TableDef;
 use crate::expr::{CmpOp, Expr};
 
 /// Statistics of one column.
@@ -112,14 +114,97 @@ impl TableStats {
     }
 }
 
-/// What the planner asks an estimator.
+impl TableStats {
+    /// The statistics as bytes (for keeping them in the store).
+    pub fn encode(&self) -> Vec<u8> {
+        let n = |x: u64| Value::Int(x as i64);
+        let mut flat = vec![n(STATS_FORMAT), n(self.rows), n(self.columns.len() as u64)];
+        for c in &self.columns {
+            flat.extend([
+                n(c.nulls),
+                n(c.distinct),
+                n(c.histogram_rows),
+                n(c.mcv.len() as u64),
+            ]);
+            for (v, count) in &c.mcv {
+                flat.extend([v.clone(), n(*count)]);
+            }
+            flat.push(n(c.histogram.len() as u64));
+            flat.extend(c.histogram.iter().cloned());
+        }
+        encoding::encode_key(&flat)
+    }
+
+    /// Statistics from [`TableStats::encode`]'s bytes; `None` when they are of another
+    /// format or malformed.
+    pub fn decode(raw: &[u8]) -> Option<TableStats> {
+        let flat = encoding::decode_key(raw).ok()?;
+        let mut it = flat.into_iter();
+        let num = |it: &mut std::vec::IntoIter<Value>| match it.next() {
+            Some(Value::Int(i)) if i >= 0 => Some(i as u64),
+            _ => None,
+        };
+        if num(&mut it)? != STATS_FORMAT {
+            return None;
+        }
+        let rows = num(&mut it)?;
+        let width = num(&mut it)?;
+        let mut columns = Vec::new();
+        for _ in 0..width {
+            let (nulls, distinct, histogram_rows) =
+                (num(&mut it)?, num(&mut it)?, num(&mut it)?);
+            let mut mcv = Vec::new();
+            for _ in 0..num(&mut it)? {
+                let v = it.next()?;
+                mcv.push((v, num(&mut it)?));
+            }
+            let mut histogram = Vec::new();
+            for _ in 0..num(&mut it)? {
+                histogram.push(it.next()?);
+            }
+            columns.push(ColumnStats {
+                nulls,
+                distinct,
+                mcv,
+                histogram,
+                histogram_rows,
+            });
+        }
+        Some(TableStats { rows, columns })
+    }
+}
+
+const STATS_FORMAT: u64 = 1;
+
+/// An estimate and the estimator that made it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Estimate {
+    /// Estimated rows.
+    pub rows: f64,
+    /// The estimator that produced it (shown in `EXPLAIN`).
+    pub estimator: &'static str,
+}
+
+/// What the planner asks an estimator, and what it tells one.
 pub trait CardinalityEstimator: Send + Sync {
     /// A short name shown in `EXPLAIN`.
     fn name(&self) -> &'static str;
 
-    /// Rows of a table (with `stats`, when analyzed) that satisfy `filter` (over the table's
-    /// columns). `None` filter: the whole table.
-    fn estimate_scan(&self, stats: Option<&TableStats>, filter: Option<&Expr>) -> f64;
+    /// Rows of `table` (with `stats`, when analyzed) that satisfy `filter` (over the
+    /// table's columns). `None` filter: the whole table.
+    fn estimate_scan(
+        &self,
+        table: &TableDef,
+        stats: Option<&TableStats>,
+        filter: Option<&Expr>,
+    ) -> Estimate;
+
+    /// `ANALYZE` read every row of `table` (current state) and computed `stats`.
+    fn analyzed(&self, _table: &TableDef, _rows: &[Vec<Value>], _stats: &TableStats) {}
+
+    /// A scan finished: what was estimated and what came out. Called on the query's
+    /// thread; must be cheap.
+    fn observe(&self, _feedback: &Feedback) {}
 }
 
 /// Rows assumed for a table that was never analyzed.
@@ -129,16 +214,31 @@ pub const DEFAULT_ROWS: f64 = 1000.0;
 #[derive(Debug, Default)]
 pub struct StatisticsEstimator;
 
+impl StatisticsEstimator {
+    /// The baseline's estimate, without a table definition.
+    pub fn rows(stats: Option<&TableStats>, filter: Option<&Expr>) -> f64 {
+        let rows = stats.map(|s| s.rows as f64).unwrap_or(DEFAULT_ROWS);
+        match filter {
+            None => rows,
+            Some(f) => (rows * selectivity(stats, f)).clamp(0.0, rows),
+        }
+    }
+}
+
 impl CardinalityEstimator for StatisticsEstimator {
     fn name(&self) -> &'static str {
         "statistics"
     }
 
-    fn estimate_scan(&self, stats: Option<&TableStats>, filter: Option<&Expr>) -> f64 {
-        let rows = stats.map(|s| s.rows as f64).unwrap_or(DEFAULT_ROWS);
-        match filter {
-            None => rows,
-            Some(f) => (rows * selectivity(stats, f)).clamp(0.0, rows),
+    fn estimate_scan(
+        &self,
+        _table: &TableDef,
+        stats: Option<&TableStats>,
+        filter: Option<&Expr>,
+    ) -> Estimate {
+        Estimate {
+            rows: Self::rows(stats, filter),
+            estimator: self.name(),
         }
     }
 }
@@ -312,13 +412,17 @@ pub struct Feedback {
     pub actual: u64,
     /// The estimator that made the estimate.
     pub estimator: &'static str,
+    /// Whether the scan read the current state (not `AS OF` a past time).
+    pub current: bool,
 }
 
 /// Statistics and feedback shared by the sessions of a database.
 pub struct StatsRegistry {
-    tables: RwLock<HashMap<String, std::sync::Arc<TableStats>>>,
+    tables: RwLock<HashMap<String, Arc<TableStats>>>,
     feedback: Mutex<VecDeque<Feedback>>,
     feedback_capacity: usize,
+    observer: RwLock<Option<Arc<dyn CardinalityEstimator>>>,
+    changed: Mutex<HashMap<String, u64>>,
 }
 
 impl Default for StatsRegistry {
@@ -327,25 +431,53 @@ impl Default for StatsRegistry {
             tables: RwLock::new(HashMap::new()),
             feedback: Mutex::new(VecDeque::new()),
             feedback_capacity: 10_000,
+            observer: RwLock::new(None),
+            changed: Mutex::new(HashMap::new()),
         }
     }
 }
 
 impl StatsRegistry {
     /// The statistics of a table, if analyzed.
-    pub fn table(&self, name: &str) -> Option<std::sync::Arc<TableStats>> {
+    pub fn table(&self, name: &str) -> Option<Arc<TableStats>> {
         self.tables.read().get(&name.to_ascii_lowercase()).cloned()
     }
 
-    /// Stores a table's statistics.
+    /// Stores a table's statistics (and forgets the changes counted since the last).
     pub fn set_table(&self, name: &str, stats: TableStats) {
-        self.tables
-            .write()
-            .insert(name.to_ascii_lowercase(), std::sync::Arc::new(stats));
+        let name = name.to_ascii_lowercase();
+        self.changed.lock().remove(&name);
+        self.tables.write().insert(name, Arc::new(stats));
     }
 
-    /// Records feedback, dropping the oldest beyond capacity.
+    /// Forgets a table's statistics (the table was dropped).
+    pub fn remove_table(&self, name: &str) {
+        let name = name.to_ascii_lowercase();
+        self.changed.lock().remove(&name);
+        self.tables.write().remove(&name);
+    }
+
+    /// Counts `rows` inserted, updated or deleted in a table since its last `ANALYZE`, and
+    /// returns the fraction of the analyzed row count changed so far (`None` when the
+    /// table was never analyzed).
+    pub fn note_changes(&self, name: &str, rows: u64) -> Option<f64> {
+        let analyzed = self.table(name)?.rows.max(1);
+        let mut changed = self.changed.lock();
+        let n = changed.entry(name.to_ascii_lowercase()).or_insert(0);
+        *n += rows;
+        Some(*n as f64 / analyzed as f64)
+    }
+
+    /// The estimator told of every feedback record.
+    pub fn set_observer(&self, observer: Option<Arc<dyn CardinalityEstimator>>) {
+        *self.observer.write() = observer;
+    }
+
+    /// Records feedback, dropping the oldest beyond capacity, and tells the observer.
     pub fn record(&self, fb: Feedback) {
+        if let Some(o) = self.observer.read().as_ref() {
+            o.observe(&fb);
+        }
         let mut q = self.feedback.lock();
         if q.len() == self.feedback_capacity {
             q.pop_front();
@@ -374,16 +506,20 @@ mod tests {
             })
             .collect();
         let stats = TableStats::compute(2, &rows);
-        let est = StatisticsEstimator;
-        let col = |c| Box::new(Expr::Column(c));
+                let col = |c| Box::new(Expr::Column(c));
         let lit = |v| Box::new(Expr::Literal(Value::Int(v)));
         let range = Expr::Cmp(CmpOp::Lt, col(0), lit(250));
-        let e = est.estimate_scan(Some(&stats), Some(&range));
+        let e = StatisticsEstimator::rows(Some(&stats), Some(&range));
         assert!((200.0..300.0).contains(&e), "{e}");
         let common = Expr::Cmp(CmpOp::Eq, col(1), lit(7));
-        let e = est.estimate_scan(Some(&stats), Some(&common));
+        let e = StatisticsEstimator::rows(Some(&stats), Some(&common));
         assert!((90.0..130.0).contains(&e), "{e}");
         let outside = Expr::Cmp(CmpOp::Eq, col(0), lit(5000));
-        assert_eq!(est.estimate_scan(Some(&stats), Some(&outside)), 0.0);
+        assert_eq!(StatisticsEstimator::rows(Some(&stats), Some(&outside)), 0.0);
+        let back = TableStats::decode(&stats.encode()).unwrap();
+        assert_eq!(back.rows, stats.rows);
+        assert_eq!(back.columns[1].mcv, stats.columns[1].mcv);
+        assert_eq!(back.columns[0].histogram, stats.columns[0].histogram);
+        assert!(TableStats::decode(b"garbage").is_none());
     }
 }

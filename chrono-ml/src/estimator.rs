@@ -1,0 +1,900 @@
+//! [`LearnedEstimator`]: the planner's [`CardinalityEstimator`] backed by one small network
+//! per analyzed table.
+//!
+//! - `ANALYZE t` hands it every row of `t`: it keeps a uniform sample (the model's
+//!   sample features), draws training queries from the rows, labels them on the data,
+//!   trains a network and checks it against the statistics baseline on held-out queries.
+//!   This runs inside `ANALYZE` (which is a maintenance statement; its caller expects it to
+//!   take a moment), so the next statement already plans with the result.
+//! - Every executed scan's (filter, actual rows) comes back through
+//!   [`CardinalityEstimator::observe`] into a bounded replay buffer; every
+//!   `training_interval` records on a table, the network is fine-tuned on the training
+//!   queries plus the buffer in a background thread and swapped in atomically (queries
+//!   never wait for training).
+//! - A network is used only while it beats the statistics baseline on held-out queries
+//!   (one in five of the generated ones and of the feedback): until then, and for tables
+//!   never analyzed, estimates are the baseline's, so turning the learned estimator on is
+//!   never worse than leaving it off.
+//! - Models, samples, statistics and buffers are kept in the store's metadata and loaded on
+//!   open; a model of another format or another table definition is discarded.
+//!
+//! Scans `AS OF` a past time are estimated with the current model and their feedback is
+//! not learned from (their row counts are those of another time).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use chrono_sql::catalog::{ColumnDef, TableDef};
+use chrono_sql::expr::Expr;
+use chrono_sql::stats::{CardinalityEstimator, Estimate, Feedback, StatisticsEstimator, TableStats};
+use chrono_sql::types::DataType;
+use chrono_storage::{ColumnFamily, Engine, Value, WriteBatch, encoding};
+use parking_lot::{Condvar, Mutex, RwLock};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::index::sample as sample_indices;
+
+use crate::atoms::{Atom, Op, contradictory, decompose};
+use crate::columnar::Columnar;
+use crate::features::TableContext;
+use crate::metrics::{QErrorSummary, q_error};
+use crate::model::{Labelled, Network, TrainConfig, TrainingLog, train};
+use crate::workload;
+
+/// Settings of the learned estimator.
+#[derive(Debug, Clone)]
+pub struct MlConfig {
+    /// Feedback records on a table between two retrainings (the brief's
+    /// `training_interval`).
+    pub training_interval: u64,
+    /// Training queries generated on `ANALYZE`.
+    pub bootstrap_queries: usize,
+    /// Rows kept as the table's sample.
+    pub sample_rows: usize,
+    /// At most this many rows label the generated queries (more are sampled down).
+    pub label_rows: usize,
+    /// Feedback records kept per table.
+    pub replay_capacity: usize,
+    /// Epochs of the first training.
+    pub epochs: usize,
+    /// Epochs of a retraining (it starts from the current network).
+    pub retrain_epochs: usize,
+    /// Seed of sampling, query generation and training.
+    pub seed: u64,
+    /// Retrain in a background thread (`false`: on the thread that crossed the interval;
+    /// for tests and evaluations that want determinism).
+    pub background: bool,
+}
+
+impl Default for MlConfig {
+    fn default() -> Self {
+        Self {
+            training_interval: 1000,
+            bootstrap_queries: 2000,
+            sample_rows: 2048,
+            label_rows: 200_000,
+            replay_capacity: 5000,
+            epochs: 80,
+            retrain_epochs: 30,
+            seed: 42,
+            background: true,
+        }
+    }
+}
+
+/// Q-errors of the network and of the baseline on the same held-out queries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct Evaluation {
+    /// The network.
+    pub learned: QErrorSummary,
+    /// The statistics baseline.
+    pub baseline: QErrorSummary,
+}
+
+/// One training of one table's network.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TrainingRun {
+    /// The table.
+    pub table: String,
+    /// The model version it produced.
+    pub version: u64,
+    /// `analyze` or `feedback`.
+    pub trigger: &'static str,
+    /// Training examples.
+    pub examples: usize,
+    /// Held-out examples.
+    pub held_out: usize,
+    /// Epochs.
+    pub epochs: usize,
+    /// Mean |ln q-error| on the training examples per epoch.
+    pub loss_per_epoch: Vec<f32>,
+    /// Wall time of the training (featurization and evaluation included).
+    pub seconds: f64,
+    /// The previous network on the same held-out queries (none for a first training).
+    pub before: Option<QErrorSummary>,
+    /// The new network and the baseline on the held-out queries.
+    pub after: Evaluation,
+    /// Whether the planner uses the new network.
+    pub in_use: bool,
+    /// Held-out q-errors of the new network, for the report's distribution plot.
+    #[serde(skip)]
+    pub learned_errors: Vec<f64>,
+    /// Held-out q-errors of the baseline.
+    #[serde(skip)]
+    pub baseline_errors: Vec<f64>,
+}
+
+/// A query with its true cardinality.
+#[derive(Debug, Clone)]
+struct Example {
+    atoms: Vec<Atom>,
+    actual: f64,
+    held_out: bool,
+}
+
+/// What estimation reads: swapped whole when a training finishes.
+struct TableModel {
+    columns: Vec<(String, DataType)>,
+    ctx: Arc<TableContext>,
+    network: Network,
+    in_use: bool,
+    version: u64,
+    evaluation: Evaluation,
+}
+
+/// What training reads and feedback appends to.
+#[derive(Default)]
+struct Memory {
+    generated: Vec<Example>,
+    replay: VecDeque<Example>,
+    since_training: u64,
+    seen: u64,
+    training: bool,
+}
+
+struct Inner {
+    config: MlConfig,
+    engine: Option<Arc<dyn Engine>>,
+    models: RwLock<HashMap<String, Arc<TableModel>>>,
+    memory: Mutex<HashMap<String, Memory>>,
+    runs: Mutex<Vec<TrainingRun>>,
+    idle: Condvar,
+    busy: Mutex<usize>,
+    served: AtomicU64,
+    served_learned: AtomicU64,
+    inference_nanos: AtomicU64,
+}
+
+/// The learned cardinality estimator (cheap to clone; clones share the models).
+#[derive(Clone)]
+pub struct LearnedEstimator {
+    inner: Arc<Inner>,
+}
+
+/// What [`LearnedEstimator::metrics`] reports per table.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TableMetrics {
+    /// The table.
+    pub table: String,
+    /// Model version (1 after the first training).
+    pub model_version: u64,
+    /// Whether the planner uses the network (it beats the baseline on held-out queries).
+    pub in_use: bool,
+    /// Held-out q-errors, network and baseline.
+    pub held_out: Evaluation,
+    /// Feedback records in the replay buffer.
+    pub replay_buffer: usize,
+    /// Feedback records received since the table was analyzed.
+    pub feedback_seen: u64,
+}
+
+/// The brief's `get_performance_metrics()`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PerformanceMetrics {
+    /// Per analyzed table.
+    pub tables: Vec<TableMetrics>,
+    /// Estimates asked of the estimator.
+    pub estimates_served: u64,
+    /// Of those, made by a network (the rest by the baseline).
+    pub learned_estimates: u64,
+    /// Mean time of a network estimate, in microseconds.
+    pub mean_inference_micros: f64,
+    /// Trainings so far (since open).
+    pub trainings: usize,
+}
+
+impl std::fmt::Display for PerformanceMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "estimates served: {} ({} by a network), mean inference {:.1} µs, trainings {}",
+            self.estimates_served, self.learned_estimates, self.mean_inference_micros, self.trainings
+        )?;
+        for t in &self.tables {
+            writeln!(
+                f,
+                "{}: model v{} {} · feedback {} (buffer {})",
+                t.table,
+                t.model_version,
+                if t.in_use { "in use" } else { "not in use (baseline is better)" },
+                t.feedback_seen,
+                t.replay_buffer
+            )?;
+            writeln!(f, "  learned   q-error {}", t.held_out.learned)?;
+            writeln!(f, "  baseline  q-error {}", t.held_out.baseline)?;
+        }
+        Ok(())
+    }
+}
+
+const NAME: &str = "learned";
+const MODEL_FORMAT: i64 = 1;
+
+fn model_key(table: &str) -> Vec<u8> {
+    encoding::meta_key(&format!("ml/{}", table.to_ascii_lowercase()))
+}
+
+fn columns_of(table: &TableDef) -> Vec<(String, DataType)> {
+    table
+        .columns
+        .iter()
+        .map(|c: &ColumnDef| (c.name.to_ascii_lowercase(), c.data_type))
+        .collect()
+}
+
+impl LearnedEstimator {
+    /// An estimator keeping nothing across restarts.
+    pub fn in_memory(config: MlConfig) -> LearnedEstimator {
+        Self::build(config, None)
+    }
+
+    /// An estimator that keeps its models in `engine`'s metadata, loading those there.
+    pub fn open(engine: Arc<dyn Engine>, config: MlConfig) -> LearnedEstimator {
+        let est = Self::build(config, Some(engine));
+        est.load();
+        est
+    }
+
+    fn build(config: MlConfig, engine: Option<Arc<dyn Engine>>) -> LearnedEstimator {
+        LearnedEstimator {
+            inner: Arc::new(Inner {
+                config,
+                engine,
+                models: RwLock::new(HashMap::new()),
+                memory: Mutex::new(HashMap::new()),
+                runs: Mutex::new(Vec::new()),
+                idle: Condvar::new(),
+                busy: Mutex::new(0),
+                served: AtomicU64::new(0),
+                served_learned: AtomicU64::new(0),
+                inference_nanos: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &MlConfig {
+        &self.inner.config
+    }
+
+    /// Waits until no training runs.
+    pub fn wait_idle(&self) {
+        let mut busy = self.inner.busy.lock();
+        while *busy > 0 {
+            self.inner.idle.wait(&mut busy);
+        }
+    }
+
+    /// The brief's `get_performance_metrics()`.
+    pub fn metrics(&self) -> PerformanceMetrics {
+        let models = self.inner.models.read();
+        let memory = self.inner.memory.lock();
+        let mut tables: Vec<TableMetrics> = models
+            .iter()
+            .map(|(name, m)| {
+                let mem = memory.get(name);
+                TableMetrics {
+                    table: name.clone(),
+                    model_version: m.version,
+                    in_use: m.in_use,
+                    held_out: m.evaluation,
+                    replay_buffer: mem.map(|x| x.replay.len()).unwrap_or(0),
+                    feedback_seen: mem.map(|x| x.seen).unwrap_or(0),
+                }
+            })
+            .collect();
+        tables.sort_by(|a, b| a.table.cmp(&b.table));
+        let learned = self.inner.served_learned.load(Ordering::Relaxed);
+        PerformanceMetrics {
+            tables,
+            estimates_served: self.inner.served.load(Ordering::Relaxed),
+            learned_estimates: learned,
+            mean_inference_micros: if learned == 0 {
+                0.0
+            } else {
+                self.inner.inference_nanos.load(Ordering::Relaxed) as f64 / learned as f64 / 1000.0
+            },
+            trainings: self.inner.runs.lock().len(),
+        }
+    }
+
+    /// Every training since open, oldest first.
+    pub fn training_runs(&self) -> Vec<TrainingRun> {
+        self.inner.runs.lock().clone()
+    }
+
+    /// The network's estimate for `filter` on `table`, whether or not it is in use (for
+    /// evaluations). `None` when the table has no model.
+    pub fn learned_estimate(&self, table: &str, filter: &Expr) -> Option<f64> {
+        let model = self.inner.models.read().get(&table.to_ascii_lowercase()).cloned()?;
+        Some(Self::predict(&model, &decompose(filter)))
+    }
+
+    fn predict(model: &TableModel, atoms: &[Atom]) -> f64 {
+        if atoms.is_empty() {
+            return model.ctx.rows;
+        }
+        if contradictory(atoms) {
+            return 0.0;
+        }
+        let f = model.ctx.featurize(atoms);
+        let y = model.network.predict(&f);
+        model.ctx.from_unit(y).clamp(0.0, model.ctx.rows)
+    }
+
+    /// Retrains a table's network now on the queries and feedback it has (what a full
+    /// `training_interval` triggers), on this thread.
+    pub fn retrain(&self, table: &str) {
+        let key = table.to_ascii_lowercase();
+        {
+            let mut memory = self.inner.memory.lock();
+            let Some(m) = memory.get_mut(&key) else { return };
+            if m.training {
+                return;
+            }
+            m.training = true;
+            m.since_training = 0;
+        }
+        *self.inner.busy.lock() += 1;
+        self.train_table(&key, "feedback");
+        self.finish(&key);
+    }
+
+    fn finish(&self, key: &str) {
+        if let Some(m) = self.inner.memory.lock().get_mut(key) {
+            m.training = false;
+        }
+        let mut busy = self.inner.busy.lock();
+        *busy -= 1;
+        self.inner.idle.notify_all();
+    }
+
+    /// Trains `key`'s network on its generated queries and replay buffer, evaluates it on
+    /// the held-out ones and swaps it in.
+    fn train_table(&self, key: &str, trigger: &'static str) {
+        let began = Instant::now();
+        let Some(old) = self.inner.models.read().get(key).cloned() else {
+            return;
+        };
+        let examples: Vec<Example> = {
+            let memory = self.inner.memory.lock();
+            let Some(m) = memory.get(key) else { return };
+            m.generated.iter().chain(m.replay.iter()).cloned().collect()
+        };
+        let ctx = old.ctx.clone();
+        let label = |e: &Example| Labelled {
+            features: ctx.featurize(&e.atoms),
+            target: ctx.unit(e.actual),
+        };
+        let train_set: Vec<Labelled> = examples.iter().filter(|e| !e.held_out).map(label).collect();
+        let first = trigger == "analyze";
+        let config = TrainConfig {
+            epochs: if first {
+                self.inner.config.epochs
+            } else {
+                self.inner.config.retrain_epochs
+            },
+            learning_rate: if first { 2e-3 } else { 1e-3 },
+            seed: self.inner.config.seed as i64,
+            ..Default::default()
+        };
+        let start = (!first).then_some(&old.network);
+        let (network, log) = train(&train_set, start, config);
+        let held: Vec<&Example> = examples.iter().filter(|e| e.held_out).collect();
+        let (eval, learned_errors, baseline_errors) = evaluate(&ctx, &network, &held);
+        let before = (!first).then(|| {
+            let (_, old_errors, _) = evaluate(&ctx, &old.network, &held);
+            QErrorSummary::of(&old_errors)
+        });
+        let in_use = eval.learned.better_than(&eval.baseline);
+        let version = old.version + 1;
+        let model = Arc::new(TableModel {
+            columns: old.columns.clone(),
+            ctx,
+            network,
+            in_use,
+            version,
+            evaluation: eval,
+        });
+        self.inner.models.write().insert(key.to_string(), model.clone());
+        let TrainingLog {
+            loss_per_epoch, ..
+        } = log;
+        self.inner.runs.lock().push(TrainingRun {
+            table: key.to_string(),
+            version,
+            trigger,
+            examples: train_set.len(),
+            held_out: held.len(),
+            epochs: config.epochs,
+            loss_per_epoch,
+            seconds: began.elapsed().as_secs_f64(),
+            before,
+            after: eval,
+            in_use,
+            learned_errors,
+            baseline_errors,
+        });
+        self.save(key, &model);
+    }
+
+    fn save(&self, key: &str, model: &TableModel) {
+        let Some(engine) = &self.inner.engine else { return };
+        let memory = self.inner.memory.lock();
+        let Some(m) = memory.get(key) else { return };
+        let raw = persist::encode(key, model, m);
+        drop(memory);
+        let mut batch = WriteBatch::new();
+        batch.put(ColumnFamily::Meta, model_key(key), raw);
+        if let Err(e) = engine.write(batch) {
+            tracing::warn!(table = key, error = %e, "could not keep the learned model");
+        }
+    }
+
+    fn load(&self) {
+        let Some(engine) = &self.inner.engine else { return };
+        let mut prefix = encoding::meta_key("ml/");
+        prefix.truncate(prefix.len() - 2);
+        let Ok(mut cursor) = engine.cursor(ColumnFamily::Meta) else { return };
+        cursor.seek(&prefix);
+        let mut stale = Vec::new();
+        while cursor.valid() && cursor.key().starts_with(&prefix) {
+            match persist::decode(cursor.value()) {
+                Some((name, model, memory)) => {
+                    self.inner.models.write().insert(name.clone(), Arc::new(model));
+                    self.inner.memory.lock().insert(name, memory);
+                }
+                None => stale.push(cursor.key().to_vec()),
+            }
+            cursor.next();
+        }
+        if !stale.is_empty() {
+            let mut batch = WriteBatch::new();
+            for k in stale {
+                batch.delete(ColumnFamily::Meta, k);
+            }
+            let _ = engine.write(batch);
+        }
+    }
+
+    fn forget(&self, key: &str) {
+        self.inner.models.write().remove(key);
+        self.inner.memory.lock().remove(key);
+        if let Some(engine) = &self.inner.engine {
+            let mut batch = WriteBatch::new();
+            batch.delete(ColumnFamily::Meta, model_key(key));
+            let _ = engine.write(batch);
+        }
+    }
+}
+
+/// Held-out q-errors of a network and of the baseline.
+fn evaluate(ctx: &TableContext, network: &Network, held: &[&Example]) -> (Evaluation, Vec<f64>, Vec<f64>) {
+    let mut learned = Vec::with_capacity(held.len());
+    let mut baseline = Vec::with_capacity(held.len());
+    for e in held {
+        let est = if contradictory(&e.atoms) {
+            0.0
+        } else {
+            ctx.from_unit(network.predict(&ctx.featurize(&e.atoms)))
+                .clamp(0.0, ctx.rows)
+        };
+        learned.push(q_error(est, e.actual));
+        let filter = Expr::all_of(e.atoms.iter().map(|a| a.expr.clone()).collect());
+        let base = StatisticsEstimator::rows(Some(&ctx.stats), filter.as_ref());
+        baseline.push(q_error(base, e.actual));
+    }
+    (
+        Evaluation {
+            learned: QErrorSummary::of(&learned),
+            baseline: QErrorSummary::of(&baseline),
+        },
+        learned,
+        baseline,
+    )
+}
+
+impl CardinalityEstimator for LearnedEstimator {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn estimate_scan(&self, table: &TableDef, stats: Option<&TableStats>, filter: Option<&Expr>) -> Estimate {
+        self.inner.served.fetch_add(1, Ordering::Relaxed);
+        let baseline = || Estimate {
+            rows: StatisticsEstimator::rows(stats, filter),
+            estimator: "statistics",
+        };
+        let Some(filter) = filter else { return baseline() };
+        let model = self.inner.models.read().get(&table.name.to_ascii_lowercase()).cloned();
+        let Some(model) = model.filter(|m| m.in_use) else {
+            return baseline();
+        };
+        if model.columns.len() != table.columns.len()
+            || model
+                .columns
+                .iter()
+                .zip(&table.columns)
+                .any(|((n, t), c)| *t != c.data_type || !n.eq_ignore_ascii_case(&c.name))
+        {
+            return baseline();
+        }
+        let began = Instant::now();
+        let atoms = decompose(filter);
+        let mut rows = Self::predict(&model, &atoms);
+        // The table has grown or shrunk since it was analyzed: scale to its size now.
+        if let Some(s) = stats
+            && model.ctx.rows > 0.0
+        {
+            rows = (rows * s.rows as f64 / model.ctx.rows).clamp(0.0, s.rows as f64);
+        }
+        self.inner
+            .inference_nanos
+            .fetch_add(began.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        self.inner.served_learned.fetch_add(1, Ordering::Relaxed);
+        Estimate {
+            rows,
+            estimator: NAME,
+        }
+    }
+
+    fn analyzed(&self, table: &TableDef, rows: &[Vec<Value>], stats: &TableStats) {
+        let key = table.name.to_ascii_lowercase();
+        let cfg = &self.inner.config;
+        let mut rng = StdRng::seed_from_u64(cfg.seed);
+        if rows.is_empty() {
+            self.forget(&key);
+            return;
+        }
+        let pick = |n: usize, rng: &mut StdRng| -> Vec<Vec<Value>> {
+            if rows.len() <= n {
+                rows.to_vec()
+            } else {
+                let mut idx = sample_indices(rng, rows.len(), n).into_vec();
+                idx.sort_unstable();
+                idx.into_iter().map(|i| rows[i].clone()).collect()
+            }
+        };
+        let width = table.columns.len();
+        let total = rows.len() as f64;
+        let ctx = Arc::new(TableContext {
+            rows: total,
+            stats: stats.clone(),
+            sample: Columnar::new(width, pick(cfg.sample_rows, &mut rng)),
+        });
+        let labels = Columnar::new(width, pick(cfg.label_rows, &mut rng));
+        let queries = workload::generate(rows, stats, cfg.bootstrap_queries, &mut rng);
+        let generated: Vec<Example> = queries
+            .into_iter()
+            .enumerate()
+            .map(|(i, atoms)| Example {
+                actual: workload::label(&labels, &atoms, total),
+                atoms,
+                held_out: i % 5 == 0,
+            })
+            .collect();
+        let columns = columns_of(table);
+        let schema_changed = {
+            let mut models = self.inner.models.write();
+            let old = models.get(&key).cloned();
+            let changed = old.as_ref().is_some_and(|m| m.columns != columns);
+            models.insert(
+                key.clone(),
+                Arc::new(TableModel {
+                    columns: columns.clone(),
+                    ctx,
+                    network: Network { layers: vec![] },
+                    in_use: false,
+                    version: old.map(|m| m.version).unwrap_or(0),
+                    evaluation: Evaluation::default(),
+                }),
+            );
+            changed
+        };
+        {
+            let mut memory = self.inner.memory.lock();
+            let m = memory.entry(key.clone()).or_default();
+            m.generated = generated;
+            // Feedback on another table definition says nothing about this one.
+            if schema_changed {
+                m.replay.clear();
+            }
+            m.since_training = 0;
+            m.training = true;
+        }
+        *self.inner.busy.lock() += 1;
+        self.train_table(&key, "analyze");
+        self.finish(&key);
+    }
+
+    fn observe(&self, fb: &Feedback) {
+        if !fb.current {
+            return;
+        }
+        let Some(filter) = &fb.filter else { return };
+        let key = fb.table.to_ascii_lowercase();
+        if !self.inner.models.read().contains_key(&key) {
+            return;
+        }
+        let retrain = {
+            let mut memory = self.inner.memory.lock();
+            let Some(m) = memory.get_mut(&key) else { return };
+            m.seen += 1;
+            if m.replay.len() >= self.inner.config.replay_capacity {
+                m.replay.pop_front();
+            }
+            m.replay.push_back(Example {
+                atoms: decompose(filter),
+                actual: fb.actual as f64,
+                held_out: m.seen % 5 == 0,
+            });
+            m.since_training += 1;
+            let due = m.since_training >= self.inner.config.training_interval && !m.training;
+            if due {
+                m.training = true;
+                m.since_training = 0;
+            }
+            due
+        };
+        if !retrain {
+            return;
+        }
+        *self.inner.busy.lock() += 1;
+        let this = self.clone();
+        let run = move || {
+            this.train_table(&key, "feedback");
+            this.finish(&key);
+        };
+        if self.inner.config.background {
+            std::thread::spawn(run);
+        } else {
+            run();
+        }
+    }
+}
+
+/// The byte form of a table's model and memory in the store's metadata: one key-encoded
+/// list of values (the storage layer's order-preserving encoding, used here only as a
+/// self-describing container).
+mod persist {
+    use super::*;
+
+    struct Writer(Vec<Value>);
+
+    impl Writer {
+        fn int(&mut self, v: i64) {
+            self.0.push(Value::Int(v));
+        }
+        fn floats(&mut self, v: &[f32]) {
+            self.0.push(Value::Blob(v.iter().flat_map(|f| f.to_le_bytes()).collect()));
+        }
+        fn examples(&mut self, list: Vec<&Example>) {
+            let keep: Vec<&Example> = list
+                .into_iter()
+                .filter(|e| e.atoms.iter().all(|a| a.op != Op::Other && a.col.is_some()))
+                .collect();
+            self.int(keep.len() as i64);
+            for e in keep {
+                self.0.push(Value::Float(e.actual));
+                self.0.push(Value::Bool(e.held_out));
+                self.int(e.atoms.len() as i64);
+                for a in &e.atoms {
+                    self.int(a.col.unwrap_or(0) as i64);
+                    self.int(a.op.index() as i64);
+                    self.int(a.values.len() as i64);
+                    self.0.extend(a.values.iter().cloned());
+                }
+            }
+        }
+    }
+
+    struct Reader(std::vec::IntoIter<Value>);
+
+    impl Reader {
+        fn value(&mut self) -> Option<Value> {
+            self.0.next()
+        }
+        fn int(&mut self) -> Option<i64> {
+            match self.0.next()? {
+                Value::Int(i) => Some(i),
+                _ => None,
+            }
+        }
+        fn count(&mut self) -> Option<usize> {
+            usize::try_from(self.int()?).ok()
+        }
+        fn text(&mut self) -> Option<String> {
+            match self.0.next()? {
+                Value::Text(t) => Some(t),
+                _ => None,
+            }
+        }
+        fn blob(&mut self) -> Option<Vec<u8>> {
+            match self.0.next()? {
+                Value::Blob(b) => Some(b),
+                _ => None,
+            }
+        }
+        fn floats(&mut self) -> Option<Vec<f32>> {
+            let b = self.blob()?;
+            if b.len() % 4 != 0 {
+                return None;
+            }
+            Some(
+                b.chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect(),
+            )
+        }
+        fn examples(&mut self) -> Option<Vec<Example>> {
+            let n = self.count()?;
+            let mut out = Vec::with_capacity(n);
+            for _ in 0..n {
+                let actual = match self.value()? {
+                    Value::Float(f) => f,
+                    _ => return None,
+                };
+                let held_out = matches!(self.value()?, Value::Bool(true));
+                let mut atoms = Vec::new();
+                for _ in 0..self.count()? {
+                    let col = self.count()?;
+                    let op = Op::from_index(self.count()?)?;
+                    let mut values = Vec::new();
+                    for _ in 0..self.count()? {
+                        values.push(self.value()?);
+                    }
+                    atoms.push(Atom::rebuild(col, op, values)?);
+                }
+                out.push(Example {
+                    atoms,
+                    actual,
+                    held_out,
+                });
+            }
+            Some(out)
+        }
+    }
+
+    pub(super) fn encode(key: &str, model: &TableModel, memory: &Memory) -> Vec<u8> {
+        let mut w = Writer(Vec::new());
+        w.int(MODEL_FORMAT);
+        w.0.push(Value::Text(key.to_string()));
+        w.int(model.columns.len() as i64);
+        for (name, ty) in &model.columns {
+            w.0.push(Value::Text(name.clone()));
+            w.0.push(Value::Text(ty.name().to_string()));
+        }
+        w.int(model.version as i64);
+        w.0.push(Value::Bool(model.in_use));
+        w.0.push(Value::Float(model.ctx.rows));
+        w.0.push(Value::Blob(model.ctx.stats.encode()));
+        let sample = model.ctx.sample.rows();
+        w.int(sample.len() as i64);
+        for r in sample {
+            w.0.push(Value::Blob(encoding::encode_row(r)));
+        }
+        w.int(model.network.layers.len() as i64);
+        for l in &model.network.layers {
+            w.int(l.inputs as i64);
+            w.int(l.outputs as i64);
+            w.floats(&l.weights);
+            w.floats(&l.biases);
+        }
+        for s in [model.evaluation.learned, model.evaluation.baseline] {
+            w.int(s.count as i64);
+            let fields = [s.median, s.p90, s.p95, s.p99, s.max, s.mean_log];
+            w.0.extend(fields.map(Value::Float));
+        }
+        w.examples(memory.generated.iter().collect());
+        w.examples(memory.replay.iter().collect());
+        w.int(memory.seen as i64);
+        encoding::encode_key(&w.0)
+    }
+
+    pub(super) fn decode(raw: &[u8]) -> Option<(String, TableModel, Memory)> {
+        let mut r = Reader(encoding::decode_key(raw).ok()?.into_iter());
+        if r.int()? != MODEL_FORMAT {
+            return None;
+        }
+        let name = r.text()?;
+        let mut columns = Vec::new();
+        for _ in 0..r.count()? {
+            let name = r.text()?;
+            let ty = DataType::parse(&r.text()?).ok()?;
+            columns.push((name, ty));
+        }
+        let version = u64::try_from(r.int()?).ok()?;
+        let in_use = matches!(r.value()?, Value::Bool(true));
+        let rows = match r.value()? {
+            Value::Float(f) => f,
+            _ => return None,
+        };
+        let stats = TableStats::decode(&r.blob()?)?;
+        let mut sample = Vec::new();
+        for _ in 0..r.count()? {
+            sample.push(encoding::decode_row(&r.blob()?).ok()?);
+        }
+        let mut layers = Vec::new();
+        for _ in 0..r.count()? {
+            let inputs = r.count()?;
+            let outputs = r.count()?;
+            layers.push(crate::model::Layer {
+                inputs,
+                outputs,
+                weights: r.floats()?,
+                biases: r.floats()?,
+            });
+        }
+        let network = Network { layers };
+        if !network.fits() || stats.columns.len() != columns.len() {
+            return None;
+        }
+        let mut summary = || -> Option<QErrorSummary> {
+            let count = r.count()?;
+            let mut f = [0f64; 6];
+            for x in &mut f {
+                *x = match r.value()? {
+                    Value::Float(v) => v,
+                    _ => return None,
+                };
+            }
+            Some(QErrorSummary {
+                count,
+                median: f[0],
+                p90: f[1],
+                p95: f[2],
+                p99: f[3],
+                max: f[4],
+                mean_log: f[5],
+            })
+        };
+        let learned = summary()?;
+        let baseline = summary()?;
+        let generated = r.examples()?;
+        let replay: VecDeque<Example> = r.examples()?.into();
+        let seen = u64::try_from(r.int()?).ok()?;
+        let width = columns.len();
+        let model = TableModel {
+            columns,
+            ctx: Arc::new(TableContext {
+                rows,
+                stats,
+                sample: Columnar::new(width, sample),
+            }),
+            network,
+            in_use,
+            version,
+            evaluation: Evaluation { learned, baseline },
+        };
+        let memory = Memory {
+            generated,
+            replay,
+            since_training: 0,
+            seen,
+            training: false,
+        };
+        Some((name, model, memory))
+    }
+}
