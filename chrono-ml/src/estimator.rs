@@ -72,7 +72,7 @@ impl Default for MlConfig {
     fn default() -> Self {
         Self {
             training_interval: 1000,
-            bootstrap_queries: 2000,
+            bootstrap_queries: 4000,
             sample_rows: 2048,
             label_rows: 200_000,
             replay_capacity: 5000,
@@ -391,10 +391,12 @@ impl LearnedEstimator {
         let train_set: Vec<Labelled> = examples.iter().filter(|e| !e.held_out).map(label).collect();
         let first = trigger == "analyze";
         let config = TrainConfig {
+            // A retraining takes at most ~100k example-passes, however full the buffer.
             epochs: if first {
                 self.inner.config.epochs
             } else {
-                self.inner.config.retrain_epochs
+                let cap = 100_000 / train_set.len().max(1);
+                self.inner.config.retrain_epochs.min(cap.max(5))
             },
             learning_rate: if first { 2e-3 } else { 1e-3 },
             seed: self.inner.config.seed as i64,

@@ -22,10 +22,12 @@
 pub mod atoms;
 pub mod columnar;
 pub mod estimator;
+pub mod eval;
 pub mod features;
 pub mod metrics;
 pub mod model;
 pub mod report;
+pub mod synthetic;
 pub mod workload;
 
 pub use estimator::{LearnedEstimator, MlConfig, PerformanceMetrics, TableMetrics, TrainingRun};
