@@ -270,8 +270,10 @@ pub fn contradictory(atoms: &[Atom]) -> bool {
             }
             Op::Other | Op::IsNotNull | Op::NotEq | Op::In | Op::LikePrefix => {}
         }
-        if matches!(a.op, Op::Eq | Op::Lt | Op::Le | Op::Gt | Op::Ge | Op::Between)
-            && null_required.insert(c, false) == Some(true)
+        if matches!(
+            a.op,
+            Op::Eq | Op::Lt | Op::Le | Op::Gt | Op::Ge | Op::Between
+        ) && null_required.insert(c, false) == Some(true)
         {
             return true;
         }

@@ -285,10 +285,18 @@ mod tests {
         filters.push(Expr::IsNull(col(1), true));
         filters.push(Expr::InList(
             col(2),
-            vec![Expr::Literal(Value::Text("t1".into())), Expr::Literal(Value::Text("x".into()))],
+            vec![
+                Expr::Literal(Value::Text("t1".into())),
+                Expr::Literal(Value::Text("x".into())),
+            ],
             false,
         ));
-        filters.push(Expr::Like(col(2), lit(Value::Text("T2%".into())), false, None));
+        filters.push(Expr::Like(
+            col(2),
+            lit(Value::Text("T2%".into())),
+            false,
+            None,
+        ));
         for f in filters {
             let atoms = decompose(&f);
             let got = data.eval_all(&atoms).count();

@@ -28,7 +28,9 @@ use std::time::Instant;
 
 use chrono_sql::catalog::{ColumnDef, TableDef};
 use chrono_sql::expr::Expr;
-use chrono_sql::stats::{CardinalityEstimator, Estimate, Feedback, StatisticsEstimator, TableStats};
+use chrono_sql::stats::{
+    CardinalityEstimator, Estimate, Feedback, StatisticsEstimator, TableStats,
+};
 use chrono_sql::types::DataType;
 use chrono_storage::{ColumnFamily, Engine, Value, WriteBatch, encoding};
 use parking_lot::{Condvar, Mutex, RwLock};
@@ -210,7 +212,10 @@ impl std::fmt::Display for PerformanceMetrics {
         writeln!(
             f,
             "estimates served: {} ({} by a network), mean inference {:.1} µs, trainings {}",
-            self.estimates_served, self.learned_estimates, self.mean_inference_micros, self.trainings
+            self.estimates_served,
+            self.learned_estimates,
+            self.mean_inference_micros,
+            self.trainings
         )?;
         for t in &self.tables {
             writeln!(
@@ -218,7 +223,11 @@ impl std::fmt::Display for PerformanceMetrics {
                 "{}: model v{} {} · feedback {} (buffer {})",
                 t.table,
                 t.model_version,
-                if t.in_use { "in use" } else { "not in use (baseline is better)" },
+                if t.in_use {
+                    "in use"
+                } else {
+                    "not in use (baseline is better)"
+                },
                 t.feedback_seen,
                 t.replay_buffer
             )?;
@@ -328,7 +337,12 @@ impl LearnedEstimator {
     /// The network's estimate for `filter` on `table`, whether or not it is in use (for
     /// evaluations). `None` when the table has no model.
     pub fn learned_estimate(&self, table: &str, filter: &Expr) -> Option<f64> {
-        let model = self.inner.models.read().get(&table.to_ascii_lowercase()).cloned()?;
+        let model = self
+            .inner
+            .models
+            .read()
+            .get(&table.to_ascii_lowercase())
+            .cloned()?;
         Some(Self::predict(&model, &decompose(filter)))
     }
 
@@ -350,7 +364,9 @@ impl LearnedEstimator {
         let key = table.to_ascii_lowercase();
         {
             let mut memory = self.inner.memory.lock();
-            let Some(m) = memory.get_mut(&key) else { return };
+            let Some(m) = memory.get_mut(&key) else {
+                return;
+            };
             if m.training {
                 return;
             }
@@ -420,10 +436,11 @@ impl LearnedEstimator {
             version,
             evaluation: eval,
         });
-        self.inner.models.write().insert(key.to_string(), model.clone());
-        let TrainingLog {
-            loss_per_epoch, ..
-        } = log;
+        self.inner
+            .models
+            .write()
+            .insert(key.to_string(), model.clone());
+        let TrainingLog { loss_per_epoch, .. } = log;
         self.inner.runs.lock().push(TrainingRun {
             table: key.to_string(),
             version,
@@ -443,7 +460,9 @@ impl LearnedEstimator {
     }
 
     fn save(&self, key: &str, model: &TableModel) {
-        let Some(engine) = &self.inner.engine else { return };
+        let Some(engine) = &self.inner.engine else {
+            return;
+        };
         let memory = self.inner.memory.lock();
         let Some(m) = memory.get(key) else { return };
         let raw = persist::encode(key, model, m);
@@ -456,16 +475,23 @@ impl LearnedEstimator {
     }
 
     fn load(&self) {
-        let Some(engine) = &self.inner.engine else { return };
+        let Some(engine) = &self.inner.engine else {
+            return;
+        };
         let mut prefix = encoding::meta_key("ml/");
         prefix.truncate(prefix.len() - 2);
-        let Ok(mut cursor) = engine.cursor(ColumnFamily::Meta) else { return };
+        let Ok(mut cursor) = engine.cursor(ColumnFamily::Meta) else {
+            return;
+        };
         cursor.seek(&prefix);
         let mut stale = Vec::new();
         while cursor.valid() && cursor.key().starts_with(&prefix) {
             match persist::decode(cursor.value()) {
                 Some((name, model, memory)) => {
-                    self.inner.models.write().insert(name.clone(), Arc::new(model));
+                    self.inner
+                        .models
+                        .write()
+                        .insert(name.clone(), Arc::new(model));
                     self.inner.memory.lock().insert(name, memory);
                 }
                 None => stale.push(cursor.key().to_vec()),
@@ -493,7 +519,11 @@ impl LearnedEstimator {
 }
 
 /// Held-out q-errors of a network and of the baseline.
-fn evaluate(ctx: &TableContext, network: &Network, held: &[&Example]) -> (Evaluation, Vec<f64>, Vec<f64>) {
+fn evaluate(
+    ctx: &TableContext,
+    network: &Network,
+    held: &[&Example],
+) -> (Evaluation, Vec<f64>, Vec<f64>) {
     let mut learned = Vec::with_capacity(held.len());
     let mut baseline = Vec::with_capacity(held.len());
     for e in held {
@@ -523,14 +553,26 @@ impl CardinalityEstimator for LearnedEstimator {
         NAME
     }
 
-    fn estimate_scan(&self, table: &TableDef, stats: Option<&TableStats>, filter: Option<&Expr>) -> Estimate {
+    fn estimate_scan(
+        &self,
+        table: &TableDef,
+        stats: Option<&TableStats>,
+        filter: Option<&Expr>,
+    ) -> Estimate {
         self.inner.served.fetch_add(1, Ordering::Relaxed);
         let baseline = || Estimate {
             rows: StatisticsEstimator::rows(stats, filter),
             estimator: "statistics",
         };
-        let Some(filter) = filter else { return baseline() };
-        let model = self.inner.models.read().get(&table.name.to_ascii_lowercase()).cloned();
+        let Some(filter) = filter else {
+            return baseline();
+        };
+        let model = self
+            .inner
+            .models
+            .read()
+            .get(&table.name.to_ascii_lowercase())
+            .cloned();
         let Some(model) = model.filter(|m| m.in_use) else {
             return baseline();
         };
@@ -587,7 +629,9 @@ impl CardinalityEstimator for LearnedEstimator {
             sample: Columnar::new(width, pick(cfg.sample_rows, &mut rng)),
         });
         let labels = Columnar::new(width, pick(cfg.label_rows, &mut rng));
-        let queries = workload::generate(rows, stats, cfg.bootstrap_queries, &mut rng);
+        // Small tables need fewer queries to be learned (and ANALYZE stays quick on them).
+        let count = cfg.bootstrap_queries.min(rows.len().max(500));
+        let queries = workload::generate(rows, stats, count, &mut rng);
         let generated: Vec<Example> = queries
             .into_iter()
             .enumerate()
@@ -642,7 +686,9 @@ impl CardinalityEstimator for LearnedEstimator {
         }
         let retrain = {
             let mut memory = self.inner.memory.lock();
-            let Some(m) = memory.get_mut(&key) else { return };
+            let Some(m) = memory.get_mut(&key) else {
+                return;
+            };
             m.seen += 1;
             if m.replay.len() >= self.inner.config.replay_capacity {
                 m.replay.pop_front();
@@ -690,7 +736,9 @@ mod persist {
             self.0.push(Value::Int(v));
         }
         fn floats(&mut self, v: &[f32]) {
-            self.0.push(Value::Blob(v.iter().flat_map(|f| f.to_le_bytes()).collect()));
+            self.0.push(Value::Blob(
+                v.iter().flat_map(|f| f.to_le_bytes()).collect(),
+            ));
         }
         fn examples(&mut self, list: Vec<&Example>) {
             let keep: Vec<&Example> = list

@@ -65,7 +65,11 @@ fn table(db: &Database) -> TableDef {
 }
 
 fn all_rows(db: &Database) -> Vec<Vec<Value>> {
-    match db.execute("SELECT * FROM facts").ok().and_then(|mut o| o.pop()) {
+    match db
+        .execute("SELECT * FROM facts")
+        .ok()
+        .and_then(|mut o| o.pop())
+    {
         Some(Outcome::Rows { rows, .. }) => rows,
         _ => Vec::new(),
     }
@@ -109,7 +113,8 @@ pub fn run(config: EvalConfig) -> EvalResult {
     let columns: Vec<String> = synthetic::COLUMNS.iter().map(|c| c.to_string()).collect();
     let insert = |rows: Vec<Vec<Value>>| {
         for chunk in rows.chunks(5000) {
-            db.insert_rows("facts", &columns, chunk.to_vec()).expect("insert");
+            db.insert_rows("facts", &columns, chunk.to_vec())
+                .expect("insert");
         }
     };
     insert(synthetic::rows(0, config.rows, Drift::Original, 1));
@@ -154,7 +159,12 @@ pub fn run(config: EvalConfig) -> EvalResult {
 
     // Drift: 20% new rows with another correlation; the stale model, then one retraining
     // (the re-analysis the changed fraction triggers).
-    insert(synthetic::rows(config.rows as i64, config.rows / 5, Drift::Shifted, 3));
+    insert(synthetic::rows(
+        config.rows as i64,
+        config.rows / 5,
+        Drift::Shifted,
+        3,
+    ));
     let rows = all_rows(&db);
     let data = Columnar::new(synthetic::COLUMNS.len(), rows.clone());
     let drift_queries = workload::generate(&rows, &stats, config.queries, &mut rng);
@@ -185,9 +195,19 @@ impl std::fmt::Display for EvalResult {
                 s.median, s.p90, s.p95, s.p99, s.max
             )
         };
-        writeln!(f, "synthetic table: {} rows, {} test queries of 1–4 atoms", self.rows, self.learned.count)?;
-        writeln!(f, "| estimator                    |  median |     p90 |     p95 |      p99 |       max |")?;
-        writeln!(f, "|------------------------------|---------|---------|---------|----------|-----------|")?;
+        writeln!(
+            f,
+            "synthetic table: {} rows, {} test queries of 1–4 atoms",
+            self.rows, self.learned.count
+        )?;
+        writeln!(
+            f,
+            "| estimator                    |  median |     p90 |     p95 |      p99 |       max |"
+        )?;
+        writeln!(
+            f,
+            "|------------------------------|---------|---------|---------|----------|-----------|"
+        )?;
         row(f, "learned (MLP)", &self.learned)?;
         row(f, "statistics baseline", &self.baseline)?;
         row(f, "drift: learned, stale", &self.drift_stale)?;
@@ -200,7 +220,11 @@ impl std::fmt::Display for EvalResult {
             self.baseline.p99 / self.learned.p99.max(1.0)
         )?;
         writeln!(f, "inference: {:.1} µs per estimate", self.inference_micros)?;
-        writeln!(f, "bootstrap (ANALYZE incl. training): {:.2} s", self.bootstrap_seconds)?;
+        writeln!(
+            f,
+            "bootstrap (ANALYZE incl. training): {:.2} s",
+            self.bootstrap_seconds
+        )?;
         writeln!(
             f,
             "retraining on {} feedback records + replay: {:.2} s",

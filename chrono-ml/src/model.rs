@@ -83,11 +83,8 @@ impl Network {
     /// Whether the shapes are the ones this build makes (a model saved by a build with
     /// other features is discarded).
     pub fn fits(&self) -> bool {
-        let shapes: Vec<(usize, usize)> = self
-            .layers
-            .iter()
-            .map(|l| (l.inputs, l.outputs))
-            .collect();
+        let shapes: Vec<(usize, usize)> =
+            self.layers.iter().map(|l| (l.inputs, l.outputs)).collect();
         shapes
             == [
                 (ATOM_FEATURES, ATOM_HIDDEN),
@@ -176,7 +173,9 @@ impl Net {
         let h = self.a2.forward(&self.a1.forward(atoms).relu()).relu() * mask;
         let dims: &[i64] = &[1];
         let pooled = h.sum_dim_intlist(dims, false, Kind::Float)
-            / mask.sum_dim_intlist(dims, false, Kind::Float).clamp_min(1.0);
+            / mask
+                .sum_dim_intlist(dims, false, Kind::Float)
+                .clamp_min(1.0);
         let joined = Tensor::cat(&[pooled, globals.shallow_clone()], 1);
         self.o2
             .forward(&self.o1.forward(&joined).relu())
@@ -203,11 +202,10 @@ impl Net {
             .map(|l| {
                 let size = l.ws.size();
                 let weights = Vec::<f32>::try_from(&l.ws.flatten(0, -1)).unwrap_or_default();
-                let biases = l
-                    .bs
-                    .as_ref()
-                    .and_then(|b| Vec::<f32>::try_from(b).ok())
-                    .unwrap_or_else(|| vec![0.0; size[0] as usize]);
+                let biases =
+                    l.bs.as_ref()
+                        .and_then(|b| Vec::<f32>::try_from(b).ok())
+                        .unwrap_or_else(|| vec![0.0; size[0] as usize]);
                 Layer {
                     inputs: size[1] as usize,
                     outputs: size[0] as usize,
@@ -250,7 +248,11 @@ fn tensors(data: &[Labelled]) -> (Tensor, Tensor, Tensor, Tensor, Tensor) {
 
 /// Trains a network on `data`, starting from `start` when given (fine-tuning), and
 /// returns it with the loss curve. Runs on the calling thread.
-pub fn train(data: &[Labelled], start: Option<&Network>, config: TrainConfig) -> (Network, TrainingLog) {
+pub fn train(
+    data: &[Labelled],
+    start: Option<&Network>,
+    config: TrainConfig,
+) -> (Network, TrainingLog) {
     let began = Instant::now();
     tch::manual_seed(config.seed);
     let vs = nn::VarStore::new(Device::Cpu);

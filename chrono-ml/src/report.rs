@@ -84,7 +84,12 @@ fn plot(runs: &[TrainingRun], path: &Path) -> Result<(), String> {
     let (left, right) = root.split_horizontally(550);
 
     // Loss curves.
-    let epochs = runs.iter().map(|r| r.loss_per_epoch.len()).max().unwrap_or(1).max(2);
+    let epochs = runs
+        .iter()
+        .map(|r| r.loss_per_epoch.len())
+        .max()
+        .unwrap_or(1)
+        .max(2);
     let top = runs
         .iter()
         .flat_map(|r| r.loss_per_epoch.iter().copied())
@@ -110,7 +115,9 @@ fn plot(runs: &[TrainingRun], path: &Path) -> Result<(), String> {
             ))
             .map_err(|e| err(&e))?
             .label(format!("{} v{} ({})", r.table, r.version, r.trigger))
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
+            });
     }
     chart
         .configure_series_labels()
@@ -161,7 +168,9 @@ fn plot(runs: &[TrainingRun], path: &Path) -> Result<(), String> {
             ))
             .map_err(|e| err(&e))?
             .label(name)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
+            });
     }
     chart
         .configure_series_labels()

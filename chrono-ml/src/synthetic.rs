@@ -49,7 +49,8 @@ pub fn rows(first_id: i64, count: usize, drift: Drift, seed: u64) -> Vec<Vec<Val
             let id = first_id + i as i64;
             let u: f64 = rng.r#gen();
             let a = cdf.partition_point(|&p| p < u).min(999) as i64 + 1;
-            let noise: f64 = (rng.r#gen::<f64>() + rng.r#gen::<f64>() + rng.r#gen::<f64>() - 1.5) * 8.0;
+            let noise: f64 =
+                (rng.r#gen::<f64>() + rng.r#gen::<f64>() + rng.r#gen::<f64>() - 1.5) * 8.0;
             let (b, c) = match drift {
                 Drift::Original => (a % 37, a as f64 / 2.0 + noise),
                 Drift::Shifted => ((a * 7) % 37, 500.0 - a as f64 / 2.0 + noise),

@@ -16,7 +16,12 @@ use crate::atoms::{Atom, Op};
 use crate::columnar::Columnar;
 
 /// Draws `count` queries over `rows` (each `width` wide).
-pub fn generate(rows: &[Vec<Value>], stats: &TableStats, count: usize, rng: &mut StdRng) -> Vec<Vec<Atom>> {
+pub fn generate(
+    rows: &[Vec<Value>],
+    stats: &TableStats,
+    count: usize,
+    rng: &mut StdRng,
+) -> Vec<Vec<Atom>> {
     let width = stats.columns.len();
     // Columns with something to filter on.
     let usable: Vec<usize> = (0..width)
@@ -59,8 +64,12 @@ fn out_of_distribution(v: &Value, stats: &TableStats, c: usize, rng: &mut StdRng
         .max_by(|a, b| a.total_cmp(b))
         .cloned();
     match (v, top) {
-        (Value::Int(_), Some(Value::Int(t))) => Value::Int(t.saturating_add(rng.gen_range(1..1000))),
-        (Value::Float(_), Some(Value::Float(t))) => Value::Float(t + t.abs().max(1.0) * rng.r#gen::<f64>()),
+        (Value::Int(_), Some(Value::Int(t))) => {
+            Value::Int(t.saturating_add(rng.gen_range(1..1000)))
+        }
+        (Value::Float(_), Some(Value::Float(t))) => {
+            Value::Float(t + t.abs().max(1.0) * rng.r#gen::<f64>())
+        }
         (Value::Timestamp(_), Some(Value::Timestamp(t))) => {
             Value::Timestamp(t.saturating_add(rng.gen_range(1..1_000_000_000)))
         }
@@ -69,10 +78,20 @@ fn out_of_distribution(v: &Value, stats: &TableStats, c: usize, rng: &mut StdRng
     }
 }
 
-fn atom_for(c: usize, centre: &[Value], rows: &[Vec<Value>], stats: &TableStats, rng: &mut StdRng) -> Option<Atom> {
+fn atom_for(
+    c: usize,
+    centre: &[Value],
+    rows: &[Vec<Value>],
+    stats: &TableStats,
+    rng: &mut StdRng,
+) -> Option<Atom> {
     let v = centre[c].clone();
     if v.is_null() {
-        let op = if rng.gen_bool(0.5) { Op::IsNull } else { Op::IsNotNull };
+        let op = if rng.gen_bool(0.5) {
+            Op::IsNull
+        } else {
+            Op::IsNotNull
+        };
         return Atom::rebuild(c, op, vec![]);
     }
     let v = if rng.gen_bool(0.1) {
@@ -115,7 +134,10 @@ fn atom_for(c: usize, centre: &[Value], rows: &[Vec<Value>], stats: &TableStats,
                     (Op::Eq, vec![v])
                 } else {
                     let n = rng.gen_range(1..=chars.len().min(4));
-                    (Op::LikePrefix, vec![Value::Text(chars[..n].iter().collect())])
+                    (
+                        Op::LikePrefix,
+                        vec![Value::Text(chars[..n].iter().collect())],
+                    )
                 }
             }
             _ => range(c, v, rows, rng),

@@ -11,17 +11,18 @@
 //!     enabled: true              # AS OF / FOR SYSTEM_TIME allowed
 //!     retention_days: 365        # see below
 //!   ml_optimizer:
-//!     enabled: true
-//!     training_interval: 1000    # queries between retrainings of the learned estimator
+//!     enabled: true              # the learned cardinality estimator (chrono-ml)
+//!     training_interval: 1000    # feedback records on a table between retrainings
+//!     reanalyze_fraction: 0.2    # re-ANALYZE (and retrain) a table by itself once this
+//!                                # fraction of its rows changed; 0 turns that off
 //!   audit:
 //!     enabled: true
 //!     signing_key_file: audit.key  # Ed25519 seed (hex) that signs checkpoints
 //! ```
 //!
-//! An unknown key or a value of the wrong type is an error that names it. Two keys are
-//! accepted and validated but do not act yet: `retention_days` (every version is kept; the
-//! retention compaction filter is not built) and `ml_optimizer` (the learned estimator is
-//! not built; the statistics estimator is always used).
+//! An unknown key or a value of the wrong type is an error that names it. One key is
+//! accepted and validated but does not act yet: `retention_days` (every version is kept;
+//! the retention compaction filter is not built).
 
 use std::path::{Path, PathBuf};
 
@@ -159,8 +160,11 @@ impl Default for TimeTravelConfig {
 pub struct MlOptimizerConfig {
     /// Use the learned estimator (when it is better than the statistics baseline).
     pub enabled: bool,
-    /// Queries between retrainings.
+    /// Feedback records on a table between retrainings.
     pub training_interval: u64,
+    /// The fraction of a table's analyzed rows that, once inserted, updated or deleted,
+    /// makes the table be analyzed (and its model retrained) again; 0: never.
+    pub reanalyze_fraction: f64,
 }
 
 impl Default for MlOptimizerConfig {
@@ -168,6 +172,7 @@ impl Default for MlOptimizerConfig {
         Self {
             enabled: true,
             training_interval: 1000,
+            reanalyze_fraction: 0.2,
         }
     }
 }
@@ -240,6 +245,12 @@ impl Config {
             return Err(Error::Config(
                 "server.statement_timeout_ms and server.transaction_idle_timeout_secs must be at least 1".into(),
             ));
+        }
+        let fraction = self.features.ml_optimizer.reanalyze_fraction;
+        if !(0.0..=100.0).contains(&fraction) {
+            return Err(Error::Config(format!(
+                "features.ml_optimizer.reanalyze_fraction must be between 0 and 100, not {fraction}"
+            )));
         }
         if self.features.ml_optimizer.training_interval == 0 {
             return Err(Error::Config(

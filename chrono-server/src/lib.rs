@@ -29,6 +29,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod grpc;
+pub mod ml;
 pub mod output;
 
 use std::path::{Path, PathBuf};
@@ -45,6 +46,7 @@ pub struct ChronoDb {
     db: Database,
     audit: Option<Arc<AuditTrail>>,
     changes: Arc<changes::ChangeHub>,
+    ml: Option<ml::MlOptimizer>,
     config: Config,
     _temp: Option<tempfile::TempDir>,
 }
@@ -83,12 +85,31 @@ impl ChronoDb {
         };
         let changes = Arc::new(changes::ChangeHub::new());
         store.add_observer(changes.clone());
+        let engine = store.engine().clone();
         let db = Database::new(store);
         db.set_time_travel(config.features.time_travel.enabled);
+        let ml_config = &config.features.ml_optimizer;
+        let ml = ml_config.enabled.then(|| {
+            let estimator = chrono_ml::LearnedEstimator::open(
+                engine,
+                chrono_ml::MlConfig {
+                    training_interval: ml_config.training_interval,
+                    ..Default::default()
+                },
+            );
+            db.set_estimator(Arc::new(estimator.clone()));
+            let fraction = ml_config.reanalyze_fraction;
+            db.set_auto_analyze((fraction > 0.0).then_some(fraction));
+            ml::MlOptimizer {
+                estimator,
+                report_dir: config.database.data_file.join("reports"),
+            }
+        });
         Ok(Self {
             db,
             audit,
             changes,
+            ml,
             config,
             _temp: None,
         })
@@ -101,6 +122,11 @@ impl ChronoDb {
         let mut db = Self::open(dir.path())?;
         db._temp = Some(dir);
         Ok(db)
+    }
+
+    /// The learned optimizer (`None` when `features.ml_optimizer.enabled` is false).
+    pub fn ml_optimizer(&self) -> Option<&ml::MlOptimizer> {
+        self.ml.as_ref()
     }
 
     /// The configuration in force.

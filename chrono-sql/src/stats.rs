@@ -151,8 +151,7 @@ impl TableStats {
         let width = num(&mut it)?;
         let mut columns = Vec::new();
         for _ in 0..width {
-            let (nulls, distinct, histogram_rows) =
-                (num(&mut it)?, num(&mut it)?, num(&mut it)?);
+            let (nulls, distinct, histogram_rows) = (num(&mut it)?, num(&mut it)?, num(&mut it)?);
             let mut mcv = Vec::new();
             for _ in 0..num(&mut it)? {
                 let v = it.next()?;
@@ -506,7 +505,7 @@ mod tests {
             })
             .collect();
         let stats = TableStats::compute(2, &rows);
-                let col = |c| Box::new(Expr::Column(c));
+        let col = |c| Box::new(Expr::Column(c));
         let lit = |v| Box::new(Expr::Literal(Value::Int(v)));
         let range = Expr::Cmp(CmpOp::Lt, col(0), lit(250));
         let e = StatisticsEstimator::rows(Some(&stats), Some(&range));

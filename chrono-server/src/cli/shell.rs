@@ -134,6 +134,13 @@ impl<'a> Runner<'a> {
             if n == 0 {
                 break;
             }
+            // Dot commands work in scripts too, between statements.
+            if !splitter.pending() && line.trim_start().starts_with('.') {
+                if !self.dot_command(line.trim(), out)? {
+                    break;
+                }
+                continue;
+            }
             for stmt in splitter.push(&line) {
                 self.run_sql(&stmt, out)?;
             }
@@ -158,6 +165,8 @@ impl<'a> Runner<'a> {
                      .schema [TABLE]    show CREATE TABLE statements\n\
                      .timing            toggle statement timing\n\
                      .format FORMAT     table, csv or json\n\
+                     .ml metrics        the learned estimator's q-errors and counters\n\
+                     .ml report [DIR]   its trainings, and a plot written to DIR\n\
                      .quit              leave\n\
                      SQL statements end with ';' and may span lines. Time travel:\n\
                      SELECT * FROM t AS OF TIMESTAMP 1635724800;  SELECT * FROM t FOR SYSTEM_TIME ALL;"
@@ -193,6 +202,30 @@ impl<'a> Runner<'a> {
                 Some("json") => self.format = Format::Json,
                 _ => writeln!(out, "usage: .format table|csv|json").map_err(io)?,
             },
+            ".ml" => {
+                let Some(ml) = self.db.ml_optimizer() else {
+                    writeln!(
+                        out,
+                        "the learned optimizer is off (features.ml_optimizer.enabled)"
+                    )
+                    .map_err(io)?;
+                    return Ok(true);
+                };
+                ml.wait_idle();
+                match (parts.next(), parts.next()) {
+                    (Some("metrics"), _) => {
+                        write!(out, "{}", ml.get_performance_metrics()).map_err(io)?
+                    }
+                    (Some("report"), dir) => {
+                        let report = match dir {
+                            Some(d) => ml.generate_training_report_in(std::path::Path::new(d))?,
+                            None => ml.generate_training_report()?,
+                        };
+                        write!(out, "{report}").map_err(io)?
+                    }
+                    _ => writeln!(out, "usage: .ml metrics | .ml report [DIR]").map_err(io)?,
+                }
+            }
             other => writeln!(out, "unknown command {other}; try .help").map_err(io)?,
         }
         Ok(true)
