@@ -1,0 +1,134 @@
+//! The learned estimator end to end: it beats the statistics baseline on correlated data,
+//! the planner uses it, it retrains from feedback in the background, and its models
+//! survive a restart (and are dropped for a changed table).
+
+use std::sync::Arc;
+
+use chrono_ml::eval::{EvalConfig, run};
+use chrono_ml::{LearnedEstimator, MlConfig};
+use chrono_sql::{CardinalityEstimator, Database, Outcome};
+use chrono_storage::{MemoryEngine, Store};
+
+#[test]
+fn beats_the_baseline_on_correlated_columns_and_recovers_from_drift() {
+    let r = run(EvalConfig {
+        rows: 20_000,
+        queries: 600,
+        feedback: 300,
+    });
+    println!("{r}");
+    assert!(r.learned.median <= 1.5, "median {}", r.learned.median);
+    assert!(
+        r.learned.p99 * 5.0 <= r.baseline.p99,
+        "p99 learned {} vs baseline {}",
+        r.learned.p99,
+        r.baseline.p99
+    );
+    assert!(
+        r.drift_retrained.p99 <= r.learned.p99 * 2.0,
+        "after drift and one retraining p99 {} (before {})",
+        r.drift_retrained.p99,
+        r.learned.p99
+    );
+}
+
+fn explain(db: &Database, sql: &str) -> Vec<(String, f64, String)> {
+    match db.execute(&format!("EXPLAIN {sql}")).unwrap().pop().unwrap() {
+        Outcome::Rows { rows, .. } => rows
+            .into_iter()
+            .map(|r| {
+                let est = match &r[1] {
+                    chrono_storage::Value::Float(f) => *f,
+                    chrono_storage::Value::Int(i) => *i as f64,
+                    other => panic!("{other:?}"),
+                };
+                (r[0].to_string(), est, r[r.len() - 1].to_string())
+            })
+            .collect(),
+        other => panic!("{other:?}"),
+    }
+}
+
+fn small_config() -> MlConfig {
+    MlConfig {
+        bootstrap_queries: 600,
+        epochs: 40,
+        training_interval: 50,
+        ..MlConfig::default()
+    }
+}
+
+fn load(db: &Database) {
+    db.execute("CREATE TABLE p (id INT PRIMARY KEY, kind INT, size INT)")
+        .unwrap();
+    // size follows kind exactly: independence is far off for kind = k AND size > …
+    let mut sql = String::from("INSERT INTO p VALUES ");
+    for i in 0..4000 {
+        let kind = i % 4;
+        let size = kind * 1000 + (i % 997);
+        if i > 0 {
+            sql.push(',');
+        }
+        sql.push_str(&format!("({i}, {kind}, {size})"));
+    }
+    db.execute(&sql).unwrap();
+}
+
+#[test]
+fn the_planner_uses_it_it_retrains_in_the_background_and_persists() {
+    let engine: Arc<dyn chrono_storage::Engine> = Arc::new(MemoryEngine::new());
+    let store = Store::open(engine.clone()).unwrap();
+    let db = Database::new(store);
+    let est = LearnedEstimator::open(engine.clone(), small_config());
+    db.set_estimator(Arc::new(est.clone()));
+    load(&db);
+    let q = "SELECT * FROM p WHERE kind = 3 AND size < 2000";
+    // Before ANALYZE: the baseline, with no statistics.
+    assert!(explain(&db, q).iter().any(|n| n.2 == "statistics"));
+    db.execute("ANALYZE p").unwrap();
+    let m = est.metrics();
+    assert_eq!(m.tables.len(), 1);
+    assert!(m.tables[0].in_use, "{m}");
+    let scan = explain(&db, q).pop().unwrap();
+    assert_eq!(scan.2, "learned", "{scan:?}");
+    // The true answer is 0 rows; independence says ~250.
+    assert!(scan.1 < 60.0, "{scan:?}");
+
+    // Feedback: 50 queries make one background retraining.
+    for k in 0..50 {
+        db.execute(&format!("SELECT COUNT(*) FROM p WHERE kind = {} AND size > {}", k % 4, k * 70))
+            .unwrap();
+    }
+    est.wait_idle();
+    let runs = est.training_runs();
+    assert_eq!(runs.len(), 2, "{:?}", runs.iter().map(|r| r.trigger).collect::<Vec<_>>());
+    assert_eq!(runs[1].trigger, "feedback");
+    assert!(runs[1].before.is_some());
+    assert_eq!(est.metrics().tables[0].model_version, 2);
+    let report = est.training_report(Some(&std::env::temp_dir().join("chrono-ml-test"))).unwrap();
+    let svg = std::fs::read_to_string(report.plot.unwrap()).unwrap();
+    assert!(svg.contains("<svg"), "an SVG");
+
+    // Reopened on the same store: the model is back, and the planner uses it at once.
+    drop(db);
+    let db = Database::new(Store::open(engine.clone()).unwrap());
+    let again = LearnedEstimator::open(engine.clone(), small_config());
+    db.set_estimator(Arc::new(again.clone()));
+    let m = again.metrics();
+    assert_eq!(m.tables.len(), 1);
+    assert_eq!(m.tables[0].model_version, 2);
+    assert!(m.tables[0].replay_buffer > 0);
+    let after = explain(&db, q).pop().unwrap();
+    assert_eq!(after.2, "learned");
+    assert!((after.1 - scan.1).abs() < scan.1.max(1.0) * 3.0, "{after:?} vs {scan:?}");
+
+    // A table dropped and made again with other columns: the old model is not used.
+    db.execute("DROP TABLE p").unwrap();
+    db.execute("CREATE TABLE p (id INT PRIMARY KEY, kind TEXT)").unwrap();
+    db.execute("INSERT INTO p VALUES (1, 'a'), (2, 'b')").unwrap();
+    let n = explain(&db, "SELECT * FROM p WHERE kind = 'a'").pop().unwrap();
+    assert_eq!(n.2, "statistics");
+    let def = db.tables().unwrap().pop().unwrap();
+    let e = again.estimate_scan(&def, None, None);
+    assert_eq!(e.estimator, "statistics");
+}
