@@ -33,7 +33,12 @@ fn beats_the_baseline_on_correlated_columns_and_recovers_from_drift() {
 }
 
 fn explain(db: &Database, sql: &str) -> Vec<(String, f64, String)> {
-    match db.execute(&format!("EXPLAIN {sql}")).unwrap().pop().unwrap() {
+    match db
+        .execute(&format!("EXPLAIN {sql}"))
+        .unwrap()
+        .pop()
+        .unwrap()
+    {
         Outcome::Rows { rows, .. } => rows
             .into_iter()
             .map(|r| {
@@ -96,16 +101,27 @@ fn the_planner_uses_it_it_retrains_in_the_background_and_persists() {
 
     // Feedback: 50 queries make one background retraining.
     for k in 0..50 {
-        db.execute(&format!("SELECT COUNT(*) FROM p WHERE kind = {} AND size > {}", k % 4, k * 70))
-            .unwrap();
+        db.execute(&format!(
+            "SELECT COUNT(*) FROM p WHERE kind = {} AND size > {}",
+            k % 4,
+            k * 70
+        ))
+        .unwrap();
     }
     est.wait_idle();
     let runs = est.training_runs();
-    assert_eq!(runs.len(), 2, "{:?}", runs.iter().map(|r| r.trigger).collect::<Vec<_>>());
+    assert_eq!(
+        runs.len(),
+        2,
+        "{:?}",
+        runs.iter().map(|r| r.trigger).collect::<Vec<_>>()
+    );
     assert_eq!(runs[1].trigger, "feedback");
     assert!(runs[1].before.is_some());
     assert_eq!(est.metrics().tables[0].model_version, 2);
-    let report = est.training_report(Some(&std::env::temp_dir().join("chrono-ml-test"))).unwrap();
+    let report = est
+        .training_report(Some(&std::env::temp_dir().join("chrono-ml-test")))
+        .unwrap();
     let svg = std::fs::read_to_string(report.plot.unwrap()).unwrap();
     assert!(svg.contains("<svg"), "an SVG");
 
@@ -120,13 +136,20 @@ fn the_planner_uses_it_it_retrains_in_the_background_and_persists() {
     assert!(m.tables[0].replay_buffer > 0);
     let after = explain(&db, q).pop().unwrap();
     assert_eq!(after.2, "learned");
-    assert!((after.1 - scan.1).abs() < scan.1.max(1.0) * 3.0, "{after:?} vs {scan:?}");
+    assert!(
+        (after.1 - scan.1).abs() < scan.1.max(1.0) * 3.0,
+        "{after:?} vs {scan:?}"
+    );
 
     // A table dropped and made again with other columns: the old model is not used.
     db.execute("DROP TABLE p").unwrap();
-    db.execute("CREATE TABLE p (id INT PRIMARY KEY, kind TEXT)").unwrap();
-    db.execute("INSERT INTO p VALUES (1, 'a'), (2, 'b')").unwrap();
-    let n = explain(&db, "SELECT * FROM p WHERE kind = 'a'").pop().unwrap();
+    db.execute("CREATE TABLE p (id INT PRIMARY KEY, kind TEXT)")
+        .unwrap();
+    db.execute("INSERT INTO p VALUES (1, 'a'), (2, 'b')")
+        .unwrap();
+    let n = explain(&db, "SELECT * FROM p WHERE kind = 'a'")
+        .pop()
+        .unwrap();
     assert_eq!(n.2, "statistics");
     let def = db.tables().unwrap().pop().unwrap();
     let e = again.estimate_scan(&def, None, None);

@@ -1434,19 +1434,66 @@ impl<'a> Planner<'a> {
             }
         }
 
-        let mut iter = rels.into_iter().flatten();
-        let Some(mut plan) = iter.next() else {
+        let rels: Vec<Plan> = rels.into_iter().flatten().collect();
+        if rels.is_empty() {
+            return Err(Error::InvalidInput("empty FROM".into()));
+        }
+        let total_width = scope.columns.len();
+        // Inner joins of three or more relations are reordered (greedily, smallest
+        // estimated intermediate result first); LEFT JOINs keep the written order.
+        let reorder = rels.len() >= 3 && steps.iter().all(|s| s.kind == JoinKind::Inner);
+        let order: Vec<usize> = if reorder {
+            self.join_order(&rels, &at_join, &offsets, &rel_of)
+        } else {
+            (0..rels.len()).collect()
+        };
+        let mut step_conds: Vec<Vec<Expr>> = vec![Vec::new(); rels.len()];
+        if reorder {
+            let position = |r: usize| order.iter().position(|&x| x == r).unwrap_or(0);
+            for c in at_join.iter_mut().flat_map(|v| v.drain(..)) {
+                let at = c
+                    .columns()
+                    .iter()
+                    .map(|&col| position(rel_of(col)))
+                    .max()
+                    .unwrap_or(0)
+                    .max(1);
+                step_conds[at].push(c);
+            }
+        } else {
+            for (j, conds) in at_join.iter_mut().enumerate() {
+                step_conds[j] = std::mem::take(conds);
+            }
+        }
+        // Where each column of the FROM list sits in the plan built so far.
+        let mut pos: Vec<usize> = (0..total_width).collect();
+        let mut rels: Vec<Option<Plan>> = rels.into_iter().map(Some).collect();
+        let first = order[0];
+        let Some(mut plan) = rels[first].take() else {
             return Err(Error::InvalidInput("empty FROM".into()));
         };
-        for cond in after_join[0].drain(..) {
-            plan = filter(plan, cond);
+        let mut width = 0;
+        for i in 0..plan.columns.len() {
+            pos[offsets[first] + i] = i;
         }
-        for (j, right) in iter.enumerate().map(|(i, p)| (i + 1, p)) {
-            let off = offsets[j];
+        width += plan.columns.len();
+        for cond in after_join[first].drain(..) {
+            plan = filter(plan, cond.map_columns(&|c| pos[c]));
+        }
+        for (k, &j) in order.iter().enumerate().skip(1) {
+            let Some(right) = rels[j].take() else {
+                continue;
+            };
+            let off = width;
+            for i in 0..right.columns.len() {
+                pos[offsets[j] + i] = off + i;
+            }
+            width += right.columns.len();
             let mut left_keys = Vec::new();
             let mut right_keys = Vec::new();
             let mut residual = Vec::new();
-            for c in at_join[j].drain(..) {
+            for c in step_conds[k].drain(..) {
+                let c = c.map_columns(&|x| pos[x]);
                 if let Expr::Cmp(CmpOp::Eq, a, b) = &c {
                     let side = |e: &Expr| {
                         let cols = e.columns();
@@ -1529,7 +1576,9 @@ impl<'a> Planner<'a> {
                     columns,
                 }
             } else {
-                let est = l.max(r);
+                let (est, estimator) =
+                    self.equi_join_estimate(&plan, &right, &left_keys, &right_keys);
+                let est = est.max(if kind == JoinKind::Left { l } else { 0.0 });
                 let build_left = kind == JoinKind::Inner && l < r;
                 Plan {
                     node: Node::HashJoin {
@@ -1542,18 +1591,168 @@ impl<'a> Planner<'a> {
                         build_left,
                     },
                     est_rows: est,
-                    estimator: "heuristic",
+                    estimator,
                     columns,
                 }
             };
             for cond in after_join[j].drain(..) {
-                plan = filter(plan, cond);
+                plan = filter(plan, cond.map_columns(&|c| pos[c]));
             }
+        }
+        if reorder && pos.iter().enumerate().any(|(g, &p)| g != p) {
+            // Back to the FROM list's column order.
+            let est = plan.est_rows;
+            let estimator = plan.estimator;
+            plan = Plan {
+                node: Node::Project {
+                    input: Box::new(plan),
+                    exprs: pos.iter().map(|&p| Expr::Column(p)).collect(),
+                },
+                est_rows: est,
+                estimator,
+                columns: scope.columns.clone(),
+            };
         }
         for cond in top {
             plan = filter(plan, cond);
         }
         Ok((plan, scope))
+    }
+
+    /// Distinct values of a plan's output column, when its statistics say (a scan's
+    /// column, followed through joins, filters and plain projections), at most the rows.
+    fn column_distinct(&self, plan: &Plan, col: usize) -> Option<f64> {
+        let d = match &plan.node {
+            Node::Scan { table, .. } => {
+                let stats = self.stats.table(&table.name)?;
+                let c = stats.columns.get(col)?;
+                Some(c.distinct as f64)
+            }
+            Node::Filter { input, .. } => self.column_distinct(input, col),
+            Node::Project { input, exprs } => match exprs.get(col)? {
+                Expr::Column(c) => self.column_distinct(input, *c),
+                _ => None,
+            },
+            Node::HashJoin { left, right, .. } | Node::NestedLoop { left, right, .. } => {
+                let lw = left.columns.len();
+                if col < lw {
+                    self.column_distinct(left, col)
+                } else {
+                    self.column_distinct(right, col - lw)
+                }
+            }
+            Node::IndexJoin { left, table, .. } => {
+                let lw = left.columns.len();
+                if col < lw {
+                    self.column_distinct(left, col)
+                } else {
+                    let stats = self.stats.table(&table.name)?;
+                    Some(stats.columns.get(col - lw)?.distinct as f64)
+                }
+            }
+            _ => None,
+        }?;
+        Some(d.min(plan.est_rows.max(1.0)).max(1.0))
+    }
+
+    /// Rows of an equi-join: `|L|·|R| / max(distinct(l), distinct(r))` per key pair whose
+    /// columns have statistics (the usual containment assumption); without them, the
+    /// larger side (a key/foreign-key guess).
+    fn equi_join_estimate(
+        &self,
+        left: &Plan,
+        right: &Plan,
+        left_keys: &[Expr],
+        right_keys: &[Expr],
+    ) -> (f64, &'static str) {
+        let (l, r) = (left.est_rows, right.est_rows);
+        let mut est = l * r;
+        let mut known = false;
+        for (lk, rk) in left_keys.iter().zip(right_keys) {
+            if let (Expr::Column(a), Expr::Column(b)) = (lk, rk)
+                && let (Some(da), Some(db)) = (
+                    self.column_distinct(left, *a),
+                    self.column_distinct(right, *b),
+                )
+            {
+                est /= da.max(db);
+                known = true;
+            }
+        }
+        if known {
+            (est.max(if l * r > 0.0 { 1.0 } else { 0.0 }), "distinct")
+        } else {
+            (l.max(r), "heuristic")
+        }
+    }
+
+    /// A greedy join order: start from the smallest relation, then add the relation that
+    /// keeps the estimated intermediate result smallest (joined relations first; a cross
+    /// product only when nothing connects).
+    fn join_order(
+        &self,
+        rels: &[Plan],
+        conds: &[Vec<Expr>],
+        offsets: &[usize],
+        rel_of: &dyn Fn(usize) -> usize,
+    ) -> Vec<usize> {
+        let n = rels.len();
+        // Equi-join column pairs between two relations (global column positions).
+        let mut pairs: Vec<(usize, usize)> = Vec::new();
+        for c in conds.iter().flatten() {
+            if let Expr::Cmp(CmpOp::Eq, a, b) = c
+                && let (Expr::Column(x), Expr::Column(y)) = (&**a, &**b)
+                && rel_of(*x) != rel_of(*y)
+            {
+                pairs.push((*x, *y));
+            }
+        }
+        let distinct = |g: usize| {
+            let r = rel_of(g);
+            self.column_distinct(&rels[r], g - offsets[r])
+        };
+        let mut order = Vec::with_capacity(n);
+        let mut done = vec![false; n];
+        let start = (0..n)
+            .min_by(|&a, &b| rels[a].est_rows.total_cmp(&rels[b].est_rows))
+            .unwrap_or(0);
+        order.push(start);
+        done[start] = true;
+        let mut current = rels[start].est_rows;
+        while order.len() < n {
+            let mut best: Option<(bool, f64, usize)> = None;
+            for r in (0..n).filter(|&r| !done[r]) {
+                let rows = rels[r].est_rows;
+                let mut est = current * rows;
+                let mut connected = false;
+                for &(x, y) in &pairs {
+                    let (inside, other) = if rel_of(x) == r && done[rel_of(y)] {
+                        (y, x)
+                    } else if rel_of(y) == r && done[rel_of(x)] {
+                        (x, y)
+                    } else {
+                        continue;
+                    };
+                    connected = true;
+                    est = match (distinct(inside), distinct(other)) {
+                        (Some(a), Some(b)) => est / a.max(b),
+                        _ => est.min(current.max(rows)),
+                    };
+                }
+                let better = match best {
+                    None => true,
+                    Some((bc, be, _)) => (connected && !bc) || (connected == bc && est < be),
+                };
+                if better {
+                    best = Some((connected, est, r));
+                }
+            }
+            let Some((_, est, r)) = best else { break };
+            order.push(r);
+            done[r] = true;
+            current = est.max(1.0);
+        }
+        order
     }
 
     /// Whether to join by looking `right` up per left row (its primary key or an index
