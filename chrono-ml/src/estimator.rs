@@ -10,7 +10,8 @@
 //!   [`CardinalityEstimator::observe`] into a bounded replay buffer; every
 //!   `training_interval` records on a table, the network is fine-tuned on the training
 //!   queries plus the buffer in a background thread and swapped in atomically (queries
-//!   never wait for training).
+//!   never wait for training). When 90% of the interval's estimates were already within
+//!   a q-error of 1.5 the retraining is skipped (nothing to learn; saves the CPU).
 //! - A network is used only while it beats the statistics baseline on held-out queries
 //!   (one in five of the generated ones and of the feedback): until then, and for tables
 //!   never analyzed, estimates are the baseline's, so turning the learned estimator on is
@@ -152,6 +153,8 @@ struct Memory {
     generated: Vec<Example>,
     replay: VecDeque<Example>,
     since_training: u64,
+    /// Q-errors of the estimates the feedback since the last training reports.
+    recent: Vec<f64>,
     seen: u64,
     training: bool,
 }
@@ -239,6 +242,8 @@ impl std::fmt::Display for PerformanceMetrics {
 }
 
 const NAME: &str = "learned";
+/// A retraining is skipped when 90% of the interval's estimates were within this q-error.
+const SKIP_RETRAIN_P90: f64 = 1.5;
 const MODEL_FORMAT: i64 = 1;
 
 fn model_key(table: &str) -> Vec<u8> {
@@ -668,6 +673,7 @@ impl CardinalityEstimator for LearnedEstimator {
                 m.replay.clear();
             }
             m.since_training = 0;
+            m.recent.clear();
             m.training = true;
         }
         *self.inner.busy.lock() += 1;
@@ -699,10 +705,15 @@ impl CardinalityEstimator for LearnedEstimator {
                 held_out: m.seen % 5 == 0,
             });
             m.since_training += 1;
-            let due = m.since_training >= self.inner.config.training_interval && !m.training;
+            m.recent.push(q_error(fb.estimated, fb.actual as f64));
+            let mut due = m.since_training >= self.inner.config.training_interval && !m.training;
             if due {
-                m.training = true;
+                // Nothing to learn when the estimates of the interval were already good
+                // (point lookups, repeated queries): skip the retraining.
+                let recent = QErrorSummary::of(&std::mem::take(&mut m.recent));
                 m.since_training = 0;
+                due = recent.p90 > SKIP_RETRAIN_P90;
+                m.training = due;
             }
             due
         };
@@ -942,6 +953,7 @@ mod persist {
             generated,
             replay,
             since_training: 0,
+            recent: Vec::new(),
             seen,
             training: false,
         };
