@@ -155,3 +155,127 @@ pub fn load_users_orders(c: &mut dyn Contender, users: i64, orders: i64) {
             .collect(),
     );
 }
+
+/// The floor: RocksDB itself (same crate, same build, LZ4) with the rows under plain
+/// big-endian keys and ChronoDB's row encoding as values; no MVCC, no SQL. What a
+/// RocksDB-backed engine cannot beat.
+pub struct RawRocks {
+    db: rocksdb::DB,
+    _dir: tempfile::TempDir,
+}
+
+const USERS_PREFIX: u8 = b'u';
+const ORDERS_PREFIX: u8 = b'o';
+
+fn raw_key(prefix: u8, id: i64) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[0] = prefix;
+    k[1..].copy_from_slice(&(id as u64).to_be_bytes());
+    k
+}
+
+impl RawRocks {
+    /// A fresh database.
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let mut opts = rocksdb::Options::default();
+        opts.create_if_missing(true);
+        opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
+        let db = rocksdb::DB::open(&opts, dir.path()).expect("open RocksDB");
+        Self { db, _dir: dir }
+    }
+
+    /// Name in reports.
+    pub fn name(&self) -> &'static str {
+        "RocksDB_raw"
+    }
+
+    /// The rows of [`load_users_orders`], written in batches of 1,000.
+    pub fn load_users_orders(&self, users: i64, orders: i64) {
+        let mut batch = rocksdb::WriteBatch::default();
+        let flush = |batch: &mut rocksdb::WriteBatch, force: bool| {
+            if force || batch.len() >= 1000 {
+                self.db.write(std::mem::take(batch)).expect("write");
+            }
+        };
+        for i in 0..users {
+            let row = [
+                Value::Text(format!("user {i}")),
+                Value::Int(1_600_000_000 + (i * 7919) % 60_000_000),
+            ];
+            batch.put(
+                raw_key(USERS_PREFIX, i),
+                chrono_storage::encoding::encode_row(&row),
+            );
+            flush(&mut batch, false);
+        }
+        for i in 0..orders {
+            let status = ["shipped", "pending", "cancelled"][(i % 3) as usize];
+            let row = [
+                Value::Int((i * 104_729) % users),
+                Value::Float((i % 500) as f64 + 0.5),
+                Value::Text(status.into()),
+            ];
+            batch.put(
+                raw_key(ORDERS_PREFIX, i),
+                chrono_storage::encoding::encode_row(&row),
+            );
+            flush(&mut batch, false);
+        }
+        flush(&mut batch, true);
+    }
+
+    /// A user's name by id.
+    pub fn get_user(&self, id: i64) -> Option<String> {
+        let raw = self
+            .db
+            .get_pinned(raw_key(USERS_PREFIX, id))
+            .expect("get")?;
+        match chrono_storage::encoding::decode_row(&raw)
+            .expect("row")
+            .swap_remove(0)
+        {
+            Value::Text(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// Orders with `total > min_total AND status = 'shipped'`, decoding every row.
+    pub fn scan_orders(&self, min_total: f64) -> usize {
+        let mut it = self.db.raw_iterator();
+        it.seek([ORDERS_PREFIX]);
+        let mut n = 0;
+        while let (Some(k), Some(v)) = (it.key(), it.value()) {
+            if k[0] != ORDERS_PREFIX {
+                break;
+            }
+            let row = chrono_storage::encoding::decode_row(v).expect("row");
+            if matches!(row[1], Value::Float(t) if t > min_total)
+                && matches!(&row[2], Value::Text(s) if s == "shipped")
+            {
+                n += 1;
+            }
+            it.next();
+        }
+        n
+    }
+
+    /// Writes `rows` users from `first` in one batch.
+    pub fn insert_users(&self, first: i64, rows: i64) {
+        let mut batch = rocksdb::WriteBatch::default();
+        for i in first..first + rows {
+            let row = [Value::Text(format!("user {i}")), Value::Int(i)];
+            batch.put(
+                raw_key(USERS_PREFIX, i),
+                chrono_storage::encoding::encode_row(&row),
+            );
+        }
+        self.db.write(batch).expect("write");
+    }
+}
+
+impl Default for RawRocks {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,65 @@
+//! ChronoDB against SQLite (and raw RocksDB, the floor) on writes: bulk inserts in
+//! batches of 1,000 rows, single-row autocommit inserts, and an UPDATE-heavy load
+//! (`balance = balance + 1` on random rows), each statement its own transaction.
+
+use benches::contenders::{Chrono, Contender, RawRocks, Sqlite};
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use std::time::Duration;
+
+fn contenders() -> Vec<Box<dyn Contender>> {
+    vec![Box::new(Chrono::new()), Box::new(Sqlite::new())]
+}
+
+fn writes(c: &mut Criterion) {
+    let mut g = c.benchmark_group("compare");
+    g.sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    for mut db in contenders() {
+        let name = db.name();
+        db.run("CREATE TABLE users (id BIGINT PRIMARY KEY, name TEXT, created_at BIGINT)");
+        db.run("CREATE TABLE accounts (id BIGINT PRIMARY KEY, balance BIGINT)");
+        let rows: Vec<String> = (0..10_000).map(|i| format!("({i}, 0)")).collect();
+        for chunk in rows.chunks(1000) {
+            db.run(&format!("INSERT INTO accounts VALUES {}", chunk.join(",")));
+        }
+        let mut next = 0i64;
+        g.bench_function(BenchmarkId::new("bulk_insert_1000_rows", name), |b| {
+            b.iter(|| {
+                let values: Vec<String> = (next..next + 1000)
+                    .map(|i| format!("({i}, 'user {i}', {i})"))
+                    .collect();
+                next += 1000;
+                db.run(&format!("INSERT INTO users VALUES {}", values.join(",")));
+            })
+        });
+        g.bench_function(BenchmarkId::new("single_row_insert", name), |b| {
+            b.iter(|| {
+                next += 1;
+                db.rows("INSERT INTO users VALUES (?, 'single', ?)", &[next, next]);
+            })
+        });
+        let mut i = 0i64;
+        g.bench_function(BenchmarkId::new("update_balance_10k_accounts", name), |b| {
+            b.iter(|| {
+                i = (i + 7919) % 10_000;
+                db.rows(
+                    "UPDATE accounts SET balance = balance + 1 WHERE id = ?",
+                    &[i],
+                );
+            })
+        });
+    }
+    let raw = RawRocks::new();
+    let mut next = 0i64;
+    g.bench_function(BenchmarkId::new("bulk_insert_1000_rows", raw.name()), |b| {
+        b.iter(|| {
+            raw.insert_users(next, 1000);
+            next += 1000;
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, writes);
+criterion_main!(benches);
