@@ -245,10 +245,12 @@ pub fn contradictory(atoms: &[Atom]) -> bool {
             return true;
         }
         let Some(c) = a.col else { continue };
-        if a.op != Op::Other && a.op != Op::IsNull && a.values.iter().any(Value::is_null) {
-            if a.op != Op::In || a.values.iter().all(Value::is_null) {
-                return true;
-            }
+        if a.op != Op::Other
+            && a.op != Op::IsNull
+            && a.values.iter().any(Value::is_null)
+            && (a.op != Op::In || a.values.iter().all(Value::is_null))
+        {
+            return true;
         }
         match a.op {
             Op::Eq => {

@@ -21,7 +21,7 @@ impl Bitmap {
     /// Every row of `len`.
     pub fn full(len: usize) -> Bitmap {
         let mut words = vec![u64::MAX; len.div_ceil(64)];
-        if len % 64 != 0
+        if !len.is_multiple_of(64)
             && let Some(last) = words.last_mut()
         {
             *last = (1u64 << (len % 64)) - 1;
@@ -212,7 +212,7 @@ impl Columnar {
                     .values
                     .iter()
                     .filter(|v| !v.is_null())
-                    .map(|v| locate(v))
+                    .map(locate)
                     .filter(|(_, f)| *f == 1)
                     .map(|(p, _)| p)
                     .collect();

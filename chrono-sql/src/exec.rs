@@ -89,13 +89,15 @@ pub fn build<'a>(
             let filter = filter.clone();
             let mut actual = 0u64;
             let stats = ctx.stats;
-            let predicate = filter
-                .as_ref()
-                .map(|f| crate::plan::show_expr(f, &plan.columns))
-                .unwrap_or_default();
-            let mut feedback = Some(Feedback {
+            // A primary-key lookup returns at most one row: nothing for an estimator to
+            // learn, so no feedback (and no cost on the point-query path).
+            let keyed = matches!(access, Access::Key(_));
+            let mut feedback = (!keyed).then(|| Feedback {
                 table: table.name.clone(),
-                predicate,
+                predicate: filter
+                    .as_ref()
+                    .map(|f| crate::plan::show_expr(f, &plan.columns))
+                    .unwrap_or_default(),
                 filter: filter.clone(),
                 estimated: plan.est_rows,
                 actual: 0,

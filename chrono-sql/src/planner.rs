@@ -1902,14 +1902,17 @@ impl<'a> Planner<'a> {
         }
         let f = Expr::all_of(all);
         let stats = self.stats.table(&table.name);
-        let est = self
-            .estimator
-            .estimate_scan(table, stats.as_deref(), f.as_ref());
-        plan.est_rows = est.rows;
         if matches!(access, Access::Key(_)) {
-            plan.est_rows = plan.est_rows.min(1.0);
+            // A whole primary key: at most one row, no estimator needed.
+            plan.est_rows = 1.0;
+            plan.estimator = "exact";
+        } else {
+            let est = self
+                .estimator
+                .estimate_scan(table, stats.as_deref(), f.as_ref());
+            plan.est_rows = est.rows;
+            plan.estimator = est.estimator;
         }
-        plan.estimator = est.estimator;
         *existing = f;
         plan
     }
