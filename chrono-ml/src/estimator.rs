@@ -508,7 +508,9 @@ impl LearnedEstimator {
             for k in stale {
                 batch.delete(ColumnFamily::Meta, k);
             }
-            let _ = engine.write(batch);
+            if let Err(e) = engine.write(batch) {
+                tracing::warn!(error = %e, "could not drop a learned model");
+            }
         }
     }
 
@@ -518,7 +520,9 @@ impl LearnedEstimator {
         if let Some(engine) = &self.inner.engine {
             let mut batch = WriteBatch::new();
             batch.delete(ColumnFamily::Meta, model_key(key));
-            let _ = engine.write(batch);
+            if let Err(e) = engine.write(batch) {
+                tracing::warn!(error = %e, "could not drop a learned model");
+            }
         }
     }
 }
