@@ -127,6 +127,11 @@ pub fn decompose(filter: &Expr) -> Vec<Atom> {
     filter.clone().conjuncts().into_iter().map(atom).collect()
 }
 
+/// The filter the atoms make together (`None` for no atoms).
+pub fn conjunction(atoms: &[Atom]) -> Option<Expr> {
+    Expr::all_of(atoms.iter().map(|a| a.expr.clone()).collect())
+}
+
 fn literal(e: &Expr) -> Option<&Value> {
     match e {
         Expr::Literal(v) => Some(v),

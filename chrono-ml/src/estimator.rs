@@ -39,11 +39,11 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::index::sample as sample_indices;
 
-use crate::atoms::{Atom, Op, contradictory, decompose};
+use crate::atoms::{Atom, Op, conjunction, contradictory, decompose};
 use crate::columnar::Columnar;
-use crate::features::TableContext;
+use crate::features::{Features, TableContext};
 use crate::metrics::{QErrorSummary, q_error};
-use crate::model::{Labelled, Network, TrainConfig, TrainingLog, train};
+use crate::model::{Labelled, Network, TrainConfig, train};
 use crate::workload;
 
 /// Settings of the learned estimator.
@@ -152,8 +152,8 @@ struct TableModel {
 struct Memory {
     generated: Vec<Example>,
     replay: VecDeque<Example>,
-    since_training: u64,
-    /// Q-errors of the estimates the feedback since the last training reports.
+    /// Q-errors of the estimates the feedback since the last training reports (its length
+    /// counts the records toward `training_interval`).
     recent: Vec<f64>,
     seen: u64,
     training: bool,
@@ -355,12 +355,8 @@ impl LearnedEstimator {
         if atoms.is_empty() {
             return model.ctx.rows;
         }
-        if contradictory(atoms) {
-            return 0.0;
-        }
-        let f = model.ctx.featurize(atoms);
-        let y = model.network.predict(&f);
-        model.ctx.from_unit(y).clamp(0.0, model.ctx.rows)
+        let features = (!contradictory(atoms)).then(|| model.ctx.featurize(atoms));
+        estimate(&model.ctx, &model.network, features.as_ref())
     }
 
     /// Retrains a table's network now on the queries and feedback it has (what a full
@@ -376,7 +372,7 @@ impl LearnedEstimator {
                 return;
             }
             m.training = true;
-            m.since_training = 0;
+            m.recent.clear();
         }
         *self.inner.busy.lock() += 1;
         self.train_table(&key, "feedback");
@@ -424,13 +420,17 @@ impl LearnedEstimator {
             ..Default::default()
         };
         let start = (!first).then_some(&old.network);
-        let (network, log) = train(&train_set, start, config);
-        let held: Vec<&Example> = examples.iter().filter(|e| e.held_out).collect();
-        let (eval, learned_errors, baseline_errors) = evaluate(&ctx, &network, &held);
-        let before = (!first).then(|| {
-            let (_, old_errors, _) = evaluate(&ctx, &old.network, &held);
-            QErrorSummary::of(&old_errors)
-        });
+        let (network, loss_per_epoch) = train(&train_set, start, config);
+        let held = HeldOut::prepare(&ctx, examples.iter().filter(|e| e.held_out));
+        let learned_errors = HeldOut::q_errors(&held, &ctx, &network);
+        let baseline_errors: Vec<f64> =
+            held.iter().map(|h| q_error(h.baseline, h.actual)).collect();
+        let eval = Evaluation {
+            learned: QErrorSummary::of(&learned_errors),
+            baseline: QErrorSummary::of(&baseline_errors),
+        };
+        let before =
+            (!first).then(|| QErrorSummary::of(&HeldOut::q_errors(&held, &ctx, &old.network)));
         let in_use = eval.learned.better_than(&eval.baseline);
         let version = old.version + 1;
         let model = Arc::new(TableModel {
@@ -445,7 +445,6 @@ impl LearnedEstimator {
             .models
             .write()
             .insert(key.to_string(), model.clone());
-        let TrainingLog { loss_per_epoch, .. } = log;
         self.inner.runs.lock().push(TrainingRun {
             table: key.to_string(),
             version,
@@ -527,34 +526,45 @@ impl LearnedEstimator {
     }
 }
 
-/// Held-out q-errors of a network and of the baseline.
-fn evaluate(
-    ctx: &TableContext,
-    network: &Network,
-    held: &[&Example],
-) -> (Evaluation, Vec<f64>, Vec<f64>) {
-    let mut learned = Vec::with_capacity(held.len());
-    let mut baseline = Vec::with_capacity(held.len());
-    for e in held {
-        let est = if contradictory(&e.atoms) {
-            0.0
-        } else {
-            ctx.from_unit(network.predict(&ctx.featurize(&e.atoms)))
-                .clamp(0.0, ctx.rows)
-        };
-        learned.push(q_error(est, e.actual));
-        let filter = Expr::all_of(e.atoms.iter().map(|a| a.expr.clone()).collect());
-        let base = StatisticsEstimator::rows(Some(&ctx.stats), filter.as_ref());
-        baseline.push(q_error(base, e.actual));
+/// A held-out query, featurized once for every network it judges.
+struct HeldOut {
+    /// `None` for a contradiction (estimated 0 without the network).
+    features: Option<Features>,
+    actual: f64,
+    /// The statistics baseline's estimate.
+    baseline: f64,
+}
+
+impl HeldOut {
+    fn prepare<'e>(
+        ctx: &TableContext,
+        examples: impl Iterator<Item = &'e Example>,
+    ) -> Vec<HeldOut> {
+        examples
+            .map(|e| HeldOut {
+                features: (!contradictory(&e.atoms)).then(|| ctx.featurize(&e.atoms)),
+                actual: e.actual,
+                baseline: StatisticsEstimator::rows(
+                    Some(&ctx.stats),
+                    conjunction(&e.atoms).as_ref(),
+                ),
+            })
+            .collect()
     }
-    (
-        Evaluation {
-            learned: QErrorSummary::of(&learned),
-            baseline: QErrorSummary::of(&baseline),
-        },
-        learned,
-        baseline,
-    )
+
+    fn q_errors(held: &[HeldOut], ctx: &TableContext, network: &Network) -> Vec<f64> {
+        held.iter()
+            .map(|h| q_error(estimate(ctx, network, h.features.as_ref()), h.actual))
+            .collect()
+    }
+}
+
+/// A network's rows for featurized atoms (`None`: a contradiction, 0 rows).
+fn estimate(ctx: &TableContext, network: &Network, features: Option<&Features>) -> f64 {
+    match features {
+        None => 0.0,
+        Some(f) => ctx.from_unit(network.predict(f)).clamp(0.0, ctx.rows),
+    }
 }
 
 impl CardinalityEstimator for LearnedEstimator {
@@ -569,10 +579,7 @@ impl CardinalityEstimator for LearnedEstimator {
         filter: Option<&Expr>,
     ) -> Estimate {
         self.inner.served.fetch_add(1, Ordering::Relaxed);
-        let baseline = || Estimate {
-            rows: StatisticsEstimator::rows(stats, filter),
-            estimator: "statistics",
-        };
+        let baseline = || StatisticsEstimator.estimate_scan(table, stats, filter);
         let Some(filter) = filter else {
             return baseline();
         };
@@ -676,7 +683,6 @@ impl CardinalityEstimator for LearnedEstimator {
             if schema_changed {
                 m.replay.clear();
             }
-            m.since_training = 0;
             m.recent.clear();
             m.training = true;
         }
@@ -708,14 +714,13 @@ impl CardinalityEstimator for LearnedEstimator {
                 actual: fb.actual as f64,
                 held_out: m.seen % 5 == 0,
             });
-            m.since_training += 1;
             m.recent.push(q_error(fb.estimated, fb.actual as f64));
-            let mut due = m.since_training >= self.inner.config.training_interval && !m.training;
+            let mut due =
+                m.recent.len() as u64 >= self.inner.config.training_interval && !m.training;
             if due {
                 // Nothing to learn when the estimates of the interval were already good
                 // (point lookups, repeated queries): skip the retraining.
                 let recent = QErrorSummary::of(&std::mem::take(&mut m.recent));
-                m.since_training = 0;
                 due = recent.p90 > SKIP_RETRAIN_P90;
                 m.training = due;
             }
@@ -956,7 +961,6 @@ mod persist {
         let memory = Memory {
             generated,
             replay,
-            since_training: 0,
             recent: Vec::new(),
             seen,
             training: false,

@@ -14,7 +14,7 @@ use chrono_storage::Value;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
-use crate::atoms::Atom;
+use crate::atoms::{Atom, conjunction};
 use crate::columnar::Columnar;
 use crate::estimator::{LearnedEstimator, MlConfig};
 use crate::metrics::{QErrorSummary, q_error};
@@ -75,10 +75,6 @@ fn all_rows(db: &Database) -> Vec<Vec<Value>> {
     }
 }
 
-fn filter_of(atoms: &[Atom]) -> Option<Expr> {
-    Expr::all_of(atoms.iter().map(|a| a.expr.clone()).collect())
-}
-
 /// Q-errors of the network and the baseline on `queries` with exact answers from `data`.
 fn score(
     est: &LearnedEstimator,
@@ -91,7 +87,7 @@ fn score(
     let mut baseline = Vec::new();
     for q in queries {
         let actual = data.eval_all(q).count() as f64;
-        let f = filter_of(q).expect("queries have atoms");
+        let f = conjunction(q).expect("queries have atoms");
         let l = est.learned_estimate("facts", &f).unwrap_or(0.0);
         let b = StatisticsEstimator::rows(stats.as_deref(), Some(&f));
         learned.push(q_error(l, actual));
@@ -131,7 +127,7 @@ pub fn run(config: EvalConfig) -> EvalResult {
 
     // Inference through the planner's interface.
     let def = table(&db);
-    let filters: Vec<Expr> = queries.iter().filter_map(|q| filter_of(q)).collect();
+    let filters: Vec<Expr> = queries.iter().filter_map(|q| conjunction(q)).collect();
     let began = Instant::now();
     let mut sink = 0.0;
     for f in &filters {
@@ -146,7 +142,7 @@ pub fn run(config: EvalConfig) -> EvalResult {
         est.observe(&Feedback {
             table: "facts".into(),
             predicate: String::new(),
-            filter: filter_of(q),
+            filter: conjunction(q),
             estimated: 0.0,
             actual: data.eval_all(q).count(),
             estimator: "learned",

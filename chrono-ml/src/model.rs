@@ -9,8 +9,6 @@
 //! libtorch call, and the copy is immutable and `Sync`, so any query thread can use it
 //! while a new model is trained.
 
-use std::time::Instant;
-
 use tch::nn::{self, Module, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
 
@@ -106,15 +104,6 @@ pub struct Labelled {
     pub features: Features,
     /// The true cardinality in the model's unit.
     pub target: f32,
-}
-
-/// How a training went.
-#[derive(Debug, Clone, Default)]
-pub struct TrainingLog {
-    /// Mean |ln q-error| on the training data, per epoch.
-    pub loss_per_epoch: Vec<f32>,
-    /// Wall time.
-    pub seconds: f64,
 }
 
 /// Training settings.
@@ -247,25 +236,25 @@ fn tensors(data: &[Labelled]) -> (Tensor, Tensor, Tensor, Tensor, Tensor) {
 }
 
 /// Trains a network on `data`, starting from `start` when given (fine-tuning), and
-/// returns it with the loss curve. Runs on the calling thread.
+/// returns it with the loss curve (mean |ln q-error| on `data` per epoch). Runs on the
+/// calling thread.
 pub fn train(
     data: &[Labelled],
     start: Option<&Network>,
     config: TrainConfig,
-) -> (Network, TrainingLog) {
-    let began = Instant::now();
+) -> (Network, Vec<f32>) {
     tch::manual_seed(config.seed);
     let vs = nn::VarStore::new(Device::Cpu);
     let mut net = Net::new(&vs.root());
     if let Some(s) = start.filter(|s| s.fits()) {
         net.load(s);
     }
-    let mut log = TrainingLog::default();
+    let mut losses = Vec::with_capacity(config.epochs);
     if data.is_empty() {
-        return (net.export(), log);
+        return (net.export(), losses);
     }
     let Ok(mut opt) = nn::Adam::default().build(&vs, config.learning_rate) else {
-        return (net.export(), log);
+        return (net.export(), losses);
     };
     let (atoms, mask, globals, targets, scales) = tensors(data);
     let n = data.len() as i64;
@@ -293,10 +282,9 @@ pub fn train(
             seen += len;
             start += len;
         }
-        log.loss_per_epoch.push((total / seen as f64) as f32);
+        losses.push((total / seen as f64) as f32);
     }
-    log.seconds = began.elapsed().as_secs_f64();
-    (net.export(), log)
+    (net.export(), losses)
 }
 
 #[cfg(test)]
@@ -326,10 +314,10 @@ mod tests {
             epochs: 60,
             ..Default::default()
         };
-        let (net, log) = train(&data, None, config);
+        let (net, losses) = train(&data, None, config);
         assert!(net.fits());
-        let first = log.loss_per_epoch[0];
-        let last = *log.loss_per_epoch.last().unwrap();
+        let first = losses[0];
+        let last = *losses.last().unwrap();
         assert!(last < first / 3.0, "loss {first} → {last}");
         for ex in data.iter().step_by(37) {
             let p = net.predict(&ex.features);

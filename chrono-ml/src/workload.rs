@@ -105,28 +105,14 @@ fn atom_for(
     let (op, values) = if few {
         match roll {
             r if r < 0.55 => (Op::Eq, vec![v]),
-            r if r < 0.75 => {
-                let mut list = vec![v];
-                for _ in 0..rng.gen_range(1..4) {
-                    list.push(random_value(c, rows, rng));
-                }
-                list.retain(|x| !x.is_null());
-                (Op::In, list)
-            }
+            r if r < 0.75 => (Op::In, in_list(c, v, rows, rng)),
             r if r < 0.8 => (Op::NotEq, vec![v]),
             _ => range(c, v, rows, rng),
         }
     } else {
         match roll {
             r if r < 0.25 => (Op::Eq, vec![v]),
-            r if r < 0.32 => {
-                let mut list = vec![v];
-                for _ in 0..rng.gen_range(1..4) {
-                    list.push(random_value(c, rows, rng));
-                }
-                list.retain(|x| !x.is_null());
-                (Op::In, list)
-            }
+            r if r < 0.32 => (Op::In, in_list(c, v, rows, rng)),
             r if r < 0.42 && text => {
                 let Value::Text(s) = &v else { unreachable!() };
                 let chars: Vec<char> = s.chars().collect();
@@ -144,6 +130,16 @@ fn atom_for(
         }
     };
     Atom::rebuild(c, op, values)
+}
+
+/// `v` and one to three values of other rows (NULLs left out).
+fn in_list(c: usize, v: Value, rows: &[Vec<Value>], rng: &mut StdRng) -> Vec<Value> {
+    let mut list = vec![v];
+    for _ in 0..rng.gen_range(1..4) {
+        list.push(random_value(c, rows, rng));
+    }
+    list.retain(|x| !x.is_null());
+    list
 }
 
 fn range(c: usize, v: Value, rows: &[Vec<Value>], rng: &mut StdRng) -> (Op, Vec<Value>) {

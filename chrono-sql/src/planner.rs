@@ -1622,12 +1622,12 @@ impl<'a> Planner<'a> {
     /// Distinct values of a plan's output column, when its statistics say (a scan's
     /// column, followed through joins, filters and plain projections), at most the rows.
     fn column_distinct(&self, plan: &Plan, col: usize) -> Option<f64> {
+        let table_distinct = |table: &TableDef, c: usize| {
+            let stats = self.stats.table(&table.name)?;
+            Some(stats.columns.get(c)?.distinct as f64)
+        };
         let d = match &plan.node {
-            Node::Scan { table, .. } => {
-                let stats = self.stats.table(&table.name)?;
-                let c = stats.columns.get(col)?;
-                Some(c.distinct as f64)
-            }
+            Node::Scan { table, .. } => table_distinct(table, col),
             Node::Filter { input, .. } => self.column_distinct(input, col),
             Node::Project { input, exprs } => match exprs.get(col)? {
                 Expr::Column(c) => self.column_distinct(input, *c),
@@ -1646,8 +1646,7 @@ impl<'a> Planner<'a> {
                 if col < lw {
                     self.column_distinct(left, col)
                 } else {
-                    let stats = self.stats.table(&table.name)?;
-                    Some(stats.columns.get(col - lw)?.distinct as f64)
+                    table_distinct(table, col - lw)
                 }
             }
             _ => None,
