@@ -177,7 +177,8 @@ fn atom(e: Expr) -> Atom {
             }
             _ => other(e),
         },
-        Expr::InSet(x, set, false, _) => match &**x {
+        // `x IN (subquery)` without NULLs; NOT IN is not an IN atom.
+        Expr::InSet(x, set, false, false) => match &**x {
             Expr::Column(c) => {
                 let values = set.iter().cloned().collect();
                 known(*c, Op::In, values, e)

@@ -18,6 +18,16 @@
 //!   audit:
 //!     enabled: true
 //!     signing_key_file: audit.key  # Ed25519 seed (hex) that signs checkpoints
+//! limits:                        # per statement; the error for each names its key
+//!   max_sql_bytes: 16777216      # SQL text of one call
+//!   max_statement_tokens: 1000000
+//!   max_expression_depth: 1000    # nesting plus operator-chain length
+//!   max_in_list: 100000          # items of one parenthesized list
+//!   max_relations: 64            # tables, subqueries and joins of one statement
+//!   statement_memory_mb: 256     # rows held by joins, aggregates, sorts, results
+//!   max_value_bytes: 16777216    # one value built by a function or operator
+//!   max_concurrent_statements: 16
+//!   statement_queue: 256         # waiting statements; past it RESOURCE_EXHAUSTED
 //! ```
 //!
 //! An unknown key or a value of the wrong type is an error that names it. One key is
@@ -40,6 +50,8 @@ pub struct Config {
     pub server: ServerConfig,
     /// Feature switches.
     pub features: FeaturesConfig,
+    /// What one statement may use (`limits:`); see [`chrono_sql::Limits`].
+    pub limits: chrono_sql::Limits,
 }
 
 /// `database:`
@@ -232,6 +244,9 @@ impl Config {
 
     /// Checks values that parse but make no sense.
     pub fn validate(&self) -> Result<()> {
+        self.limits
+            .validate()
+            .map_err(|e| Error::Config(e.to_string()))?;
         if self.database.data_file.as_os_str().is_empty() {
             return Err(Error::Config("database.data_file must not be empty".into()));
         }

@@ -87,6 +87,7 @@ impl ChronoDb {
         store.add_observer(changes.clone());
         let engine = store.engine().clone();
         let db = Database::new(store);
+        db.set_limits(config.limits.clone())?;
         db.set_time_travel(config.features.time_travel.enabled);
         let ml_config = &config.features.ml_optimizer;
         let ml = ml_config.enabled.then(|| {

@@ -288,8 +288,7 @@ fn run(cli: Cli) -> Result<()> {
             })?;
             let server = config.server.clone();
             let chrono = std::sync::Arc::new(db.open()?);
-            let runtime =
-                tokio::runtime::Runtime::new().map_err(|e| Error::Io(format!("runtime: {e}")))?;
+            let runtime = chrono_server::grpc::runtime()?;
             runtime.block_on(async move {
                 let listener = chrono_server::grpc::bind(addr).await?;
                 let local = listener

@@ -177,3 +177,76 @@ pub fn write_table(
         if rows.len() == 1 { "" } else { "s" }
     )
 }
+
+/// Prints a query's rows in CSV or JSON as the executor produces them (the same text
+/// [`write_outcome`] prints for a collected result).
+pub struct StreamingWriter<'a> {
+    out: &'a mut dyn Write,
+    format: Format,
+    started: bool,
+    rows: usize,
+}
+
+impl<'a> StreamingWriter<'a> {
+    /// A writer of `format` (CSV or JSON) to `out`.
+    pub fn new(out: &'a mut dyn Write, format: Format) -> Self {
+        Self {
+            out,
+            format,
+            started: false,
+            rows: 0,
+        }
+    }
+
+    fn io(e: std::io::Error) -> chrono_sql::Error {
+        chrono_sql::Error::Cancelled(format!("output closed: {e}"))
+    }
+
+    /// Ends the result; true when a query's rows were printed (nothing else is to be).
+    pub fn finish(self) -> crate::Result<bool> {
+        if self.started && self.format == Format::Json {
+            writeln!(self.out, "]}}").map_err(|e| crate::Error::Io(e.to_string()))?;
+        }
+        Ok(self.started)
+    }
+}
+
+impl chrono_sql::RowSink for StreamingWriter<'_> {
+    fn columns(&mut self, columns: &[String]) -> chrono_sql::Result<()> {
+        self.started = true;
+        match self.format {
+            Format::Json => write!(
+                self.out,
+                "{{\"columns\":{},\"rows\":[",
+                serde_json::Value::from(columns.to_vec())
+            )
+            .map_err(Self::io),
+            _ => {
+                let mut w = csv::Writer::from_writer(&mut *self.out);
+                w.write_record(columns)
+                    .and_then(|()| w.flush().map_err(Into::into))
+                    .map_err(|e| Self::io(std::io::Error::other(e)))
+            }
+        }
+    }
+
+    fn row(&mut self, row: Vec<Value>) -> chrono_sql::Result<()> {
+        self.rows += 1;
+        match self.format {
+            Format::Json => {
+                let values: Vec<serde_json::Value> = row.iter().map(json_value).collect();
+                let sep = if self.rows > 1 { "," } else { "" };
+                write!(self.out, "{sep}{}", serde_json::Value::from(values)).map_err(Self::io)
+            }
+            _ => {
+                let mut w = csv::Writer::from_writer(&mut *self.out);
+                w.write_record(
+                    row.iter()
+                        .map(|v| if v.is_null() { String::new() } else { text(v) }),
+                )
+                .and_then(|()| w.flush().map_err(Into::into))
+                .map_err(|e| Self::io(std::io::Error::other(e)))
+            }
+        }
+    }
+}

@@ -2,7 +2,6 @@
 
 /// What can go wrong running SQL. Variants are named after the condition.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum Error {
     /// The text is not valid SQL; the message names the position.
     #[error("syntax error: {0}")]
@@ -34,6 +33,16 @@ pub enum Error {
     /// The storage engine failed.
     #[error("{0}")]
     Storage(String),
+    /// A limit of `limits.*` was reached (memory, value size, statement size, queue); the
+    /// message names the config key.
+    #[error("{0}")]
+    ResourceExhausted(String),
+    /// The statement was cancelled (the client went away or asked for it).
+    #[error("{0}")]
+    Cancelled(String),
+    /// The statement ran past its deadline and was stopped.
+    #[error("{0}")]
+    DeadlineExceeded(String),
 }
 
 impl From<chrono_storage::Error> for Error {

@@ -12,6 +12,7 @@ use chrono_storage::{KeyRange, Operation, Transaction, Value, encoding};
 use crate::catalog::{TableDef, View};
 use crate::error::{Error, Result};
 use crate::expr::Expr;
+use crate::limits::{StatementGuard, row_bytes};
 use crate::plan::{Access, AggCall, AggFunc, JoinKind, Lookup, Node, Plan, ReadAt, SortKey};
 use crate::stats::{Feedback, StatsRegistry};
 use crate::types::{compare, truth};
@@ -38,6 +39,8 @@ pub struct ExecCtx<'a> {
     pub stats: &'a StatsRegistry,
     /// Per-node counters (pre-order), when analyzing.
     pub analyze: Option<Vec<Rc<NodeStats>>>,
+    /// The statement's memory budget, cancel token and deadline.
+    pub guard: &'a StatementGuard,
 }
 
 /// Defers building a blocking operator (sort, aggregate, hash-join build) until its first
@@ -56,16 +59,41 @@ fn lazy<'a>(make: impl FnOnce() -> Result<RowIter<'a>> + 'a) -> RowIter<'a> {
     }))
 }
 
-/// Runs a plan to completion.
-pub fn collect(plan: &Plan, txn: &Transaction, stats: &StatsRegistry) -> Result<Vec<Row>> {
+/// Runs a plan to completion, charging the collected rows to the statement's budget.
+pub fn collect(
+    plan: &Plan,
+    txn: &Transaction,
+    stats: &StatsRegistry,
+    guard: &StatementGuard,
+) -> Result<Vec<Row>> {
+    let mut out = Vec::new();
+    for_each(plan, txn, stats, guard, &mut |row| {
+        guard.charge(row_bytes(&row))?;
+        out.push(row);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Runs a plan, handing each row to `f` as it is produced.
+pub fn for_each(
+    plan: &Plan,
+    txn: &Transaction,
+    stats: &StatsRegistry,
+    guard: &StatementGuard,
+    f: &mut dyn FnMut(Row) -> Result<()>,
+) -> Result<()> {
     let mut ctx = ExecCtx {
         txn,
         stats,
         analyze: None,
+        guard,
     };
     let mut id = 0;
-    let iter = build(plan, &mut ctx, &mut id)?;
-    iter.collect()
+    for row in build(plan, &mut ctx, &mut id)? {
+        f(row?)?;
+    }
+    Ok(())
 }
 
 /// Builds the iterator of a plan. `next_id` numbers nodes in pre-order.
@@ -77,6 +105,7 @@ pub fn build<'a>(
     let id = *next_id;
     *next_id += 1;
     let txn = ctx.txn;
+    let guard = ctx.guard;
     let iter: RowIter<'a> = match &plan.node {
         Node::Scan {
             table,
@@ -110,6 +139,10 @@ pub fn build<'a>(
                     return None;
                 }
                 loop {
+                    if let Err(e) = guard.tick() {
+                        done = true;
+                        return Some(Err(e));
+                    }
                     match rows.next() {
                         None => {
                             done = true;
@@ -189,6 +222,7 @@ pub fn build<'a>(
                     residual.as_ref(),
                     build_left,
                     right_width,
+                    guard,
                 )
             })
         }
@@ -221,6 +255,7 @@ pub fn build<'a>(
                     kind,
                     right_width,
                     lrow,
+                    guard,
                 )
             })
         }
@@ -235,7 +270,12 @@ pub fn build<'a>(
             let right_width = right.columns.len();
             let kind = *kind;
             lazy(move || {
-                let r: Vec<Row> = r_iter.collect::<Result<_>>()?;
+                let mut r: Vec<Row> = Vec::new();
+                for row in r_iter {
+                    let row = row?;
+                    guard.charge(row_bytes(&row))?;
+                    r.push(row);
+                }
                 Ok(per_outer_row(l, move |lrow| {
                     join_row(
                         lrow,
@@ -244,13 +284,18 @@ pub fn build<'a>(
                         predicate.as_ref(),
                         kind,
                         right_width,
+                        guard,
                     )
                 }))
             })
         }
         Node::Aggregate { input, group, aggs } => {
             let input = build(input, ctx, next_id)?;
-            lazy(move || Ok(Box::new(aggregate(input, group, aggs)?.into_iter().map(Ok))))
+            lazy(move || {
+                Ok(Box::new(
+                    aggregate(input, group, aggs, guard)?.into_iter().map(Ok),
+                ))
+            })
         }
         Node::Sort { input, keys } => {
             let input = build(input, ctx, next_id)?;
@@ -258,7 +303,9 @@ pub fn build<'a>(
                 let mut keyed = Vec::new();
                 for r in input {
                     let row = r?;
-                    keyed.push((sort_key(keys, &row)?, row));
+                    let key = sort_key(keys, &row)?;
+                    guard.charge(row_bytes(&row) + row_bytes(&key))?;
+                    keyed.push((key, row));
                 }
                 keyed.sort_by(|a, b| cmp_keys(keys, &a.0, &b.0));
                 Ok(Box::new(keyed.into_iter().map(|(_, r)| Ok(r))))
@@ -275,12 +322,17 @@ pub fn build<'a>(
             lazy(move || {
                 let k = limit.saturating_add(offset);
                 let mut best: Vec<(Vec<Value>, usize, Row)> = Vec::new();
+                let bytes = |e: &(Vec<Value>, usize, Row)| row_bytes(&e.0) + row_bytes(&e.2);
                 for (seq, r) in input.enumerate() {
                     let row = r?;
-                    best.push((sort_key(keys, &row)?, seq, row));
+                    let entry = (sort_key(keys, &row)?, seq, row);
+                    guard.charge(bytes(&entry))?;
+                    best.push(entry);
                     if best.len() >= k.saturating_mul(2).max(1024) {
                         best.sort_by(|a, b| cmp_keys(keys, &a.0, &b.0).then(a.1.cmp(&b.1)));
-                        best.truncate(k);
+                        for dropped in best.drain(k.min(best.len())..) {
+                            guard.release(bytes(&dropped));
+                        }
                     }
                 }
                 best.sort_by(|a, b| cmp_keys(keys, &a.0, &b.0).then(a.1.cmp(&b.1)));
@@ -305,9 +357,19 @@ pub fn build<'a>(
         Node::Distinct { input } => {
             let input = build(input, ctx, next_id)?;
             let mut seen = HashSet::new();
-            Box::new(input.filter(move |r| match r {
-                Ok(row) => seen.insert(hash_key(row)),
-                Err(_) => true,
+            Box::new(input.filter_map(move |r| match r {
+                Ok(row) => {
+                    let key = hash_key(&row);
+                    let bytes = key.capacity() + 32;
+                    if !seen.insert(key) {
+                        return None;
+                    }
+                    match guard.charge(bytes) {
+                        Ok(()) => Some(Ok(row)),
+                        Err(e) => Some(Err(e)),
+                    }
+                }
+                Err(e) => Some(Err(e)),
             }))
         }
     };
@@ -413,7 +475,9 @@ fn index_join_row(
     kind: JoinKind,
     right_width: usize,
     lrow: Row,
+    guard: &StatementGuard,
 ) -> Result<Vec<Row>> {
+    guard.tick()?;
     let key_columns: &[usize] = match lookup {
         Lookup::PrimaryKey => &table.primary_key,
         Lookup::Index(ix) => &ix.columns,
@@ -439,6 +503,7 @@ fn index_join_row(
             }
             Lookup::Index(ix) => {
                 for item in view.scan(ix.keyspace, KeyRange::Prefix(encoded))? {
+                    guard.tick()?;
                     let (_, pk) = item?;
                     match view.get(table.keyspace, &pk)? {
                         Some(raw) => candidates.push(table.decode_row(&raw)?),
@@ -469,6 +534,7 @@ fn index_join_row(
         residual,
         kind,
         right_width,
+        guard,
     )
 }
 
@@ -501,6 +567,7 @@ fn hash_join<'a>(
     residual: Option<&'a Expr>,
     build_left: bool,
     right_width: usize,
+    guard: &'a StatementGuard,
 ) -> Result<RowIter<'a>> {
     let (build, probe, build_keys, probe_keys) = if build_left {
         (left, right, left_keys, right_keys)
@@ -509,12 +576,15 @@ fn hash_join<'a>(
     };
     let mut table: HashMap<Vec<u8>, Vec<Row>> = HashMap::new();
     for r in build {
+        guard.tick()?;
         let row = r?;
         let key = eval_all(build_keys, &row)?;
         if key.iter().any(Value::is_null) {
             continue;
         }
-        table.entry(hash_key(&key)).or_default().push(row);
+        let key = hash_key(&key);
+        guard.charge(row_bytes(&row) + key.capacity() + 48)?;
+        table.entry(key).or_default().push(row);
     }
     Ok(per_outer_row(probe, move |prow| {
         let key = eval_all(probe_keys, &prow)?;
@@ -531,6 +601,7 @@ fn hash_join<'a>(
             residual,
             kind,
             right_width,
+            guard,
         )
     }))
 }
@@ -557,9 +628,11 @@ fn join_row<'r>(
     condition: Option<&Expr>,
     kind: JoinKind,
     right_width: usize,
+    guard: &StatementGuard,
 ) -> Result<Vec<Row>> {
     let mut out = Vec::new();
     for partner in partners {
+        guard.tick()?;
         let (first, second) = if outer_first {
             (outer.as_slice(), partner)
         } else {
@@ -746,7 +819,16 @@ struct Group {
     seen: Vec<Option<HashSet<Vec<u8>>>>,
 }
 
-fn aggregate(input: RowIter<'_>, group: &[Expr], aggs: &[AggCall]) -> Result<Vec<Row>> {
+fn aggregate(
+    input: RowIter<'_>,
+    group: &[Expr],
+    aggs: &[AggCall],
+    guard: &StatementGuard,
+) -> Result<Vec<Row>> {
+    let group_bytes = std::mem::size_of::<Group>()
+        + aggs.len()
+            * (std::mem::size_of::<Acc>() + std::mem::size_of::<Option<HashSet<Vec<u8>>>>())
+        + 64;
     let mut groups: BTreeMap<Vec<u8>, Group> = BTreeMap::new();
     let new_group = |values: Row| Group {
         values,
@@ -755,18 +837,28 @@ fn aggregate(input: RowIter<'_>, group: &[Expr], aggs: &[AggCall]) -> Result<Vec
     };
     for r in input {
         let row = r?;
+        guard.tick()?;
         let values = eval_all(group, &row)?;
         let key = hash_key(&values);
+        if !groups.contains_key(&key) {
+            guard.charge(group_bytes + 2 * key.capacity() + row_bytes(&values))?;
+        }
         let g = groups.entry(key).or_insert_with(|| new_group(values));
         for (i, a) in aggs.iter().enumerate() {
             let v = match &a.arg {
                 None => Value::Int(1),
                 Some(e) => e.eval(&row)?,
             };
-            if let Some(seen) = &mut g.seen[i]
-                && (v.is_null() || !seen.insert(hash_key(std::slice::from_ref(&v))))
-            {
-                continue;
+            if let Some(seen) = &mut g.seen[i] {
+                if v.is_null() {
+                    continue;
+                }
+                let key = hash_key(std::slice::from_ref(&v));
+                let bytes = key.capacity() + 32;
+                if !seen.insert(key) {
+                    continue;
+                }
+                guard.charge(bytes)?;
             }
             g.accs[i].add(v)?;
         }

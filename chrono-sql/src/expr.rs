@@ -7,6 +7,7 @@ use std::sync::Arc;
 use chrono_storage::Value;
 
 use crate::error::{Error, Result};
+use crate::limits::{check_interrupted, check_value_size};
 use crate::types::{ArithOp, DataType, arith, cast, compare, to_f64, truth};
 
 /// A comparison operator.
@@ -221,6 +222,7 @@ impl Expr {
     }
 
     /// Evaluates against `row`.
+    #[recursive::recursive]
     pub fn eval(&self, row: &[Value]) -> Result<Value> {
         use Value::{Bool, Null};
         Ok(match self {
@@ -286,7 +288,11 @@ impl Expr {
             Expr::Arith(op, a, b) => arith(*op, &a.eval(row)?, &b.eval(row)?)?,
             Expr::Concat(a, b) => match (a.eval(row)?, b.eval(row)?) {
                 (Null, _) | (_, Null) => Null,
-                (x, y) => Value::Text(format!("{x}{y}")),
+                (x, y) => {
+                    let (x, y) = (text_arg(&x), text_arg(&y));
+                    check_value_size(x.len().saturating_add(y.len()))?;
+                    Value::Text(x + &y)
+                }
             },
             Expr::IsNull(e, negated) => Bool(e.eval(row)?.is_null() != *negated),
             Expr::IsDistinct(a, b, negated) => {
@@ -315,8 +321,14 @@ impl Expr {
             }
             Expr::InSet(e, set, has_null, negated) => {
                 let v = e.eval(row)?;
+                // Against no rows at all, IN is FALSE even for NULL; against any row (a NULL
+                // row included) a NULL operand gives NULL.
                 if v.is_null() {
-                    return Ok(if set.is_empty() { Bool(*negated) } else { Null });
+                    return Ok(if set.is_empty() && !has_null {
+                        Bool(*negated)
+                    } else {
+                        Null
+                    });
                 }
                 if set.binary_search_by(|x| x.total_cmp(&v)).is_ok() {
                     Bool(!negated)
@@ -343,7 +355,7 @@ impl Expr {
             Expr::Like(e, p, negated, escape) => match (e.eval(row)?, p.eval(row)?) {
                 (Null, _) | (_, Null) => Null,
                 (v, pat) => {
-                    let m = like(&v.to_string(), &pat.to_string(), *escape);
+                    let m = like_checked(&v.to_string(), &pat.to_string(), *escape)?;
                     Bool(m != *negated)
                 }
             },
@@ -395,6 +407,7 @@ impl Expr {
     }
 
     /// Calls `f` on this node and every node below it.
+    #[recursive::recursive]
     pub fn visit(&self, f: &mut dyn FnMut(&Expr)) {
         f(self);
         match self {
@@ -438,6 +451,7 @@ impl Expr {
 
     /// Rewrites every column position with `f` (used to move an expression between the
     /// row layouts of a join and its inputs).
+    #[recursive::recursive]
     pub fn map_columns(&self, f: &dyn Fn(usize) -> usize) -> Expr {
         let m = |e: &Expr| Box::new(e.map_columns(f));
         match self {
@@ -484,6 +498,7 @@ impl Expr {
     }
 
     /// Splits `a AND b AND c` into its conjuncts.
+    #[recursive::recursive]
     pub fn conjuncts(self) -> Vec<Expr> {
         match self {
             Expr::And(a, b) => {
@@ -501,6 +516,7 @@ impl Expr {
     }
 
     /// Replaces constant sub-expressions by their value (errors are left to run time).
+    #[recursive::recursive]
     pub fn fold(self) -> Expr {
         if !matches!(self, Expr::Literal(_)) && self.is_constant() {
             if let Ok(v) = self.eval(&[]) {
@@ -540,6 +556,16 @@ impl Expr {
 
 /// SQL `LIKE` with `%` and `_`, case-insensitive for ASCII letters.
 pub fn like(text: &str, pattern: &str, escape: Option<char>) -> bool {
+    like_checked(text, pattern, escape).unwrap_or(false)
+}
+
+/// How many matcher steps pass between two looks at the statement's cancel flag.
+const LIKE_STEPS_PER_CHECK: u32 = 1 << 16;
+
+/// [`like`], stopping when the running statement is cancelled or past its deadline (a
+/// pattern of many `%` over a long text takes time proportional to their product).
+fn like_checked(text: &str, pattern: &str, escape: Option<char>) -> Result<bool> {
+    let mut steps = 0u32;
     let t: Vec<char> = text.chars().map(|c| c.to_ascii_lowercase()).collect();
     let mut p: Vec<(char, bool)> = Vec::new(); // (char, is literal)
     let mut chars = pattern.chars();
@@ -556,6 +582,10 @@ pub fn like(text: &str, pattern: &str, escape: Option<char>) -> bool {
     let (mut ti, mut pi) = (0usize, 0usize);
     let (mut star, mut mark) = (None::<usize>, 0usize);
     while ti < t.len() {
+        steps = steps.wrapping_add(1);
+        if steps.is_multiple_of(LIKE_STEPS_PER_CHECK) {
+            check_interrupted()?;
+        }
         if pi < p.len() && !p[pi].1 && p[pi].0 == '%' {
             star = Some(pi);
             mark = ti;
@@ -568,17 +598,23 @@ pub fn like(text: &str, pattern: &str, escape: Option<char>) -> bool {
             mark += 1;
             ti = mark;
         } else {
-            return false;
+            return Ok(false);
         }
     }
     while pi < p.len() && !p[pi].1 && p[pi].0 == '%' {
         pi += 1;
     }
-    pi == p.len()
+    Ok(pi == p.len())
 }
 
 fn text_arg(v: &Value) -> String {
     v.to_string()
+}
+
+/// A text built by a function, refused past `limits.max_value_bytes`.
+fn capped(s: String) -> Result<String> {
+    check_value_size(s.len())?;
+    Ok(s)
 }
 
 fn call(f: Func, args: Vec<Value>) -> Result<Value> {
@@ -586,7 +622,11 @@ fn call(f: Func, args: Vec<Value>) -> Result<Value> {
     let first_null = args.first().is_some_and(Value::is_null);
     Ok(match f {
         Func::Coalesce => args.into_iter().find(|v| !v.is_null()).unwrap_or(Null),
-        Func::Concat => Text(args.iter().filter(|v| !v.is_null()).map(text_arg).collect()),
+        Func::Concat => {
+            let parts: Vec<String> = args.iter().filter(|v| !v.is_null()).map(text_arg).collect();
+            check_value_size(parts.iter().map(String::len).fold(0, usize::saturating_add))?;
+            Text(parts.concat())
+        }
         Func::NullIf => {
             if compare(&args[0], &args[1])? == Some(Ordering::Equal) {
                 Null
@@ -646,8 +686,8 @@ fn call(f: Func, args: Vec<Value>) -> Result<Value> {
             }),
             v => return Err(not_numeric("sign", v)),
         },
-        Func::Lower => Text(text_arg(&args[0]).to_lowercase()),
-        Func::Upper => Text(text_arg(&args[0]).to_uppercase()),
+        Func::Lower => Text(capped(text_arg(&args[0]).to_lowercase())?),
+        Func::Upper => Text(capped(text_arg(&args[0]).to_uppercase())?),
         Func::Length => match &args[0] {
             Blob(b) => Int(b.len() as i64),
             v => Int(text_arg(v).chars().count() as i64),
@@ -719,10 +759,17 @@ fn call(f: Func, args: Vec<Value>) -> Result<Value> {
         Func::RTrim => Text(text_arg(&args[0]).trim_end_matches(' ').to_string()),
         Func::Replace => {
             let from = text_arg(&args[1]);
+            let text = text_arg(&args[0]);
             if from.is_empty() {
-                Text(text_arg(&args[0]))
+                Text(text)
             } else {
-                Text(text_arg(&args[0]).replace(&from, &text_arg(&args[2])))
+                let to = text_arg(&args[2]);
+                // The size is known before anything is built.
+                let hits = text.matches(from.as_str()).count();
+                let size =
+                    (text.len() - hits * from.len()).saturating_add(hits.saturating_mul(to.len()));
+                check_value_size(size)?;
+                Text(text.replace(&from, &to))
             }
         }
         Func::Instr => {

@@ -6,10 +6,17 @@
 //! top-k), and the [`exec`]utor streams rows through it.
 //!
 //! ```text
-//! SQL text ─► timetravel::lift (AS OF / FOR SYSTEM_TIME out of the tokens)
-//!          ─► sqlparser ─► Planner (catalog as of each table's time, estimator)
-//!          ─► Plan ─► exec (iterators over Store scans) ─► Outcome
+//! SQL text ─► parse: limits.max_sql_bytes, tokens, timetravel::lift (AS OF / FOR SYSTEM_TIME
+//!                    out of the tokens), shape check (tokens, depth, list length), sqlparser
+//!          ─► Planner (catalog as of each table's time, estimator; limits.max_relations)
+//!          ─► Plan ─► exec (iterators over Store scans, pulled row by row) ─► Outcome,
+//!                     or rows handed to a RowSink as they are produced
 //! ```
+//!
+//! Every statement runs under a [`limits::StatementGuard`]: a memory budget charged by each
+//! operator that holds rows, a cancel token and a deadline checked in every operator loop,
+//! and a cap on values functions build; at most `max_concurrent_statements` run at once.
+//! See [`limits`].
 //!
 //! Time travel: `AS OF TIMESTAMP <unix seconds | 'ISO-8601' | ?>` after a table (that
 //! table) or after the FROM/JOIN list (every table of that SELECT), and SQL:2011
@@ -43,13 +50,16 @@ pub mod catalog;
 pub mod error;
 pub mod exec;
 pub mod expr;
+pub mod limits;
+pub mod parse;
 pub mod plan;
 pub mod planner;
 pub mod session;
 pub mod stats;
-pub mod timetravel;
 pub mod types;
 
 pub use error::{Error, Result};
-pub use session::{Database, Outcome, Prepared, RowVersion, Session, parse};
+pub use limits::{CancelToken, Limits};
+pub use parse::{Prepared, parse, parse_with, timetravel};
+pub use session::{Database, Outcome, RowSink, RowVersion, Session};
 pub use stats::{CardinalityEstimator, Feedback, StatisticsEstimator, TableStats};

@@ -500,6 +500,7 @@ pub fn format_ts(ts: u64) -> String {
 }
 
 /// Prints an expression with column names from `cols`.
+#[recursive::recursive]
 pub fn show_expr(e: &Expr, cols: &[Column]) -> String {
     use crate::types::ArithOp::*;
     let s = |x: &Expr| show_expr(x, cols);

@@ -16,11 +16,12 @@ use sqlparser::tokenizer::Location;
 use crate::catalog::{self, TableDef, View};
 use crate::error::{Error, Result};
 use crate::expr::{CmpOp, Expr, Func};
+use crate::limits::StatementGuard;
+use crate::parse::timetravel::{Target, TimeClause, TimeLiteral, TimeSpec};
 use crate::plan::{
     Access, AggCall, AggFunc, Column, JoinKind, Lookup, Node, Plan, ReadAt, SortKey,
 };
 use crate::stats::{CardinalityEstimator, StatsRegistry};
-use crate::timetravel::{Target, TimeClause, TimeLiteral, TimeSpec};
 use crate::types::{ArithOp, DataType};
 
 /// The columns visible to an expression.
@@ -59,6 +60,10 @@ struct AggCtx {
     aggs: Vec<AggCall>,
 }
 
+/// A safety net under `limits.max_expression_depth` (which the parser's shape check
+/// enforces): binding never recurses deeper than this.
+const MAX_BIND_DEPTH: usize = crate::limits::MAX_EXPRESSION_DEPTH + 64;
+
 /// Builds plans for one statement.
 pub struct Planner<'a> {
     /// The transaction the statement runs in.
@@ -73,6 +78,8 @@ pub struct Planner<'a> {
     pub estimator: &'a dyn CardinalityEstimator,
     /// Whether time-travel clauses are allowed.
     pub time_travel: bool,
+    /// The statement's budget (subqueries run while planning charge it).
+    pub guard: &'a StatementGuard,
     agg: Option<AggCtx>,
     aliases: Vec<(String, sql::Expr)>,
     depth: usize,
@@ -233,6 +240,7 @@ fn as_aggregate(e: &sql::Expr) -> Result<Option<(AggFunc, Option<&sql::Expr>, bo
 }
 
 /// Whether an expression contains an aggregate call (not looking into subqueries).
+#[recursive::recursive]
 fn contains_aggregate(e: &sql::Expr) -> bool {
     if matches!(as_aggregate(e), Ok(Some(_))) {
         return true;
@@ -287,6 +295,7 @@ impl<'a> Planner<'a> {
         clauses: &'a [TimeClause],
         stats: &'a StatsRegistry,
         estimator: &'a dyn CardinalityEstimator,
+        guard: &'a StatementGuard,
     ) -> Self {
         Self {
             txn,
@@ -295,6 +304,7 @@ impl<'a> Planner<'a> {
             stats,
             estimator,
             time_travel: true,
+            guard,
             agg: None,
             aliases: Vec::new(),
             depth: 0,
@@ -308,6 +318,7 @@ impl<'a> Planner<'a> {
             self.clauses,
             self.stats,
             self.estimator,
+            self.guard,
         );
         p.time_travel = self.time_travel;
         p
@@ -318,9 +329,10 @@ impl<'a> Planner<'a> {
     // ----------------------------------------------------------------------------------
 
     /// Binds an expression against `scope`.
+    #[recursive::recursive]
     pub fn bind(&mut self, e: &sql::Expr, scope: &Scope) -> Result<Expr> {
         self.depth += 1;
-        if self.depth > 200 {
+        if self.depth > MAX_BIND_DEPTH {
             self.depth -= 1;
             return Err(Error::InvalidInput("expression nested too deeply".into()));
         }
@@ -689,7 +701,7 @@ impl<'a> Planner<'a> {
                 plan.columns.len()
             )));
         }
-        crate::exec::collect(&plan, self.txn, self.stats)
+        crate::exec::collect(&plan, self.txn, self.stats, self.guard)
     }
 
     // ----------------------------------------------------------------------------------
@@ -1203,6 +1215,7 @@ impl<'a> Planner<'a> {
     }
 
     fn relation(&mut self, factor: &sql::TableFactor, from_loc: Option<Location>) -> Result<Plan> {
+        self.guard.count_relation()?;
         match factor {
             sql::TableFactor::Table {
                 name,
@@ -1944,16 +1957,18 @@ fn value_time_literal(v: Value) -> Result<TimeLiteral> {
     })
 }
 
+/// Decodes `x'…'`; works on bytes, so any character in the literal is an error, not a
+/// slice through the middle of one.
 fn decode_hex(h: &str) -> Result<Vec<u8>> {
-    if !h.len().is_multiple_of(2) {
-        return Err(Error::InvalidInput(format!("invalid hex literal x'{h}'")));
+    let bad = || Error::InvalidInput(format!("invalid hex literal x'{h}'"));
+    let digit = |b: u8| (b as char).to_digit(16).ok_or_else(bad);
+    let bytes = h.as_bytes();
+    if !bytes.len().is_multiple_of(2) {
+        return Err(bad());
     }
-    (0..h.len())
-        .step_by(2)
-        .map(|i| {
-            u8::from_str_radix(&h[i..i + 2], 16)
-                .map_err(|_| Error::InvalidInput(format!("invalid hex literal x'{h}'")))
-        })
+    bytes
+        .chunks_exact(2)
+        .map(|pair| Ok((digit(pair[0])? * 16 + digit(pair[1])?) as u8))
         .collect()
 }
 

@@ -14,16 +14,15 @@ use chrono_storage::{
 };
 use parking_lot::RwLock;
 use sqlparser::ast as sql;
-use sqlparser::dialect::GenericDialect;
-use sqlparser::parser::Parser;
 
 use crate::catalog::{self, ColumnDef, IndexDef, TableDef, View};
 use crate::error::{Error, Result};
 use crate::exec::{self, ExecCtx, NodeStats};
+use crate::limits::{Admission, CancelToken, Limits, StatementGuard};
+use crate::parse::{self, Prepared};
 use crate::plan::{Access, Node, Plan, ReadAt};
 use crate::planner::{Planner, Scope, object_name};
 use crate::stats::{CardinalityEstimator, StatisticsEstimator, StatsRegistry, TableStats};
-use crate::timetravel::{self, TimeClause};
 use crate::types::DataType;
 
 /// What one statement produced.
@@ -52,60 +51,13 @@ pub enum Outcome {
     },
 }
 
-/// A parsed statement, ready to run with parameters.
-#[derive(Debug, Clone)]
-pub struct Prepared {
-    statement: sql::Statement,
-    clauses: Arc<Vec<TimeClause>>,
-    /// How many parameters (`?`, `$n`) the statement text uses.
-    pub param_count: usize,
-}
-
-impl Prepared {
-    /// The statement as SQL text.
-    pub fn text(&self) -> String {
-        self.statement.to_string()
-    }
-
-    /// True for statements that only read (queries and EXPLAIN of queries).
-    pub fn is_query(&self) -> bool {
-        matches!(
-            self.statement,
-            sql::Statement::Query(_) | sql::Statement::Explain { .. }
-        )
-    }
-}
-
-/// Parses a text of one or more statements.
-pub fn parse(sql_text: &str) -> Result<Vec<Prepared>> {
-    let dialect = GenericDialect {};
-    let lifted = timetravel::lift(&dialect, sql_text)?;
-    let statements = Parser::new(&dialect)
-        .with_tokens_with_locations(lifted.tokens)
-        .parse_statements()
-        .map_err(|e| {
-            Error::Syntax(
-                e.to_string()
-                    .trim_start_matches("sql parser error: ")
-                    .to_string(),
-            )
-        })?;
-    let clauses = Arc::new(lifted.clauses);
-    Ok(statements
-        .into_iter()
-        .map(|statement| Prepared {
-            statement,
-            clauses: clauses.clone(),
-            param_count: lifted.param_count,
-        })
-        .collect())
-}
-
 /// Parsed statements by their text, so a statement sent again is not parsed again.
 const PARSE_CACHE_ENTRIES: usize = 1024;
 
 struct Shared {
     store: Store,
+    limits: RwLock<Arc<Limits>>,
+    admission: Admission,
     time_travel: std::sync::atomic::AtomicBool,
     parsed: parking_lot::Mutex<std::collections::HashMap<String, Arc<Vec<Prepared>>>>,
     stats: StatsRegistry,
@@ -144,6 +96,8 @@ impl Database {
         let db = Self {
             shared: Arc::new(Shared {
                 store,
+                limits: RwLock::new(Arc::new(Limits::default())),
+                admission: Admission::default(),
                 time_travel: std::sync::atomic::AtomicBool::new(true),
                 parsed: parking_lot::Mutex::new(std::collections::HashMap::new()),
                 stats: StatsRegistry::default(),
@@ -173,6 +127,19 @@ impl Database {
                 self.shared.stats.set_table(&t.name, stats);
             }
         }
+    }
+
+    /// Replaces the per-statement limits (checked first: an unusable value is an error that
+    /// names its key).
+    pub fn set_limits(&self, limits: Limits) -> Result<()> {
+        limits.validate()?;
+        *self.shared.limits.write() = Arc::new(limits);
+        Ok(())
+    }
+
+    /// The per-statement limits in force.
+    pub fn limits(&self) -> Arc<Limits> {
+        self.shared.limits.read().clone()
     }
 
     /// A database in memory.
@@ -249,7 +216,7 @@ impl Database {
         if let Some(p) = self.shared.parsed.lock().get(sql_text) {
             return Ok(p.clone());
         }
-        let parsed = Arc::new(parse(sql_text)?);
+        let parsed = Arc::new(parse::parse_with(sql_text, &self.limits())?);
         let mut cache = self.shared.parsed.lock();
         if cache.len() >= PARSE_CACHE_ENTRIES {
             cache.clear();
@@ -264,6 +231,8 @@ impl Database {
             db: self.clone(),
             txn: None,
             principal: None,
+            cancel: CancelToken::new(),
+            timeout: None,
         }
     }
 
@@ -320,14 +289,12 @@ impl Database {
 
     /// Binds a SQL condition over `table`'s columns (for change-stream filters).
     pub fn row_predicate(&self, table: &TableDef, text: &str) -> Result<crate::expr::Expr> {
-        let dialect = GenericDialect {};
-        let ast = Parser::new(&dialect)
-            .try_with_sql(text)
-            .and_then(|mut p| p.parse_expr())
-            .map_err(|e| Error::Syntax(e.to_string()))?;
+        let limits = self.limits();
+        let ast = parse::parse_expr(text, &limits)?;
         let txn = self.store().begin_read_only(u64::MAX);
         let est = StatisticsEstimator;
-        let mut planner = Planner::new(&txn, &[], &[], &self.shared.stats, &est);
+        let guard = StatementGuard::new(&limits, CancelToken::new(), None);
+        let mut planner = Planner::new(&txn, &[], &[], &self.shared.stats, &est, &guard);
         planner.bind(&ast, &table_scope(table, &table.name))
     }
 
@@ -343,6 +310,16 @@ pub struct Session {
     db: Database,
     txn: Option<Transaction>,
     principal: Option<String>,
+    cancel: CancelToken,
+    timeout: Option<std::time::Duration>,
+}
+
+/// Where a streamed query's rows go, as they are produced.
+pub trait RowSink {
+    /// Called once per query, before its rows.
+    fn columns(&mut self, columns: &[String]) -> Result<()>;
+    /// One row; an error stops the statement (a reader that went away).
+    fn row(&mut self, row: Vec<Value>) -> Result<()>;
 }
 
 impl Session {
@@ -354,6 +331,19 @@ impl Session {
     /// True inside BEGIN … COMMIT.
     pub fn in_transaction(&self) -> bool {
         self.txn.is_some()
+    }
+
+    /// The token that cancels this session's statements (a new one replaces it, e.g. per
+    /// call of a server).
+    pub fn set_cancel_token(&mut self, token: CancelToken) {
+        self.cancel = token;
+    }
+
+    /// Stops each statement that runs longer than `timeout` (`None`: no limit; the default).
+    /// A streamed query ([`execute_streaming`](Self::execute_streaming)) is stopped when it
+    /// runs that long without handing out a row.
+    pub fn set_statement_timeout(&mut self, timeout: Option<std::time::Duration>) {
+        self.timeout = timeout;
     }
 
     /// Names who runs this session's commits (seen by commit observers).
@@ -379,8 +369,43 @@ impl Session {
         Ok(out)
     }
 
+    /// Like [`execute_with_params`](Self::execute_with_params), but each query's rows go
+    /// to `sink` as they are produced instead of into the returned [`Outcome::Rows`]
+    /// (which then holds the columns only).
+    pub fn execute_streaming(
+        &mut self,
+        sql_text: &str,
+        params: &[Value],
+        sink: &mut dyn RowSink,
+    ) -> Result<Vec<Outcome>> {
+        let mut out = Vec::new();
+        for p in self.db.parse_cached(sql_text)?.iter() {
+            out.push(self.run_inner(p, params, Some(&mut *sink))?);
+        }
+        Ok(out)
+    }
+
     /// Runs one prepared statement.
     pub fn run(&mut self, p: &Prepared, params: &[Value]) -> Result<Outcome> {
+        self.run_inner(p, params, None)
+    }
+
+    /// Runs one prepared statement; a query's rows go to `sink` as they are produced.
+    pub fn run_streaming(
+        &mut self,
+        p: &Prepared,
+        params: &[Value],
+        sink: &mut dyn RowSink,
+    ) -> Result<Outcome> {
+        self.run_inner(p, params, Some(sink))
+    }
+
+    fn run_inner(
+        &mut self,
+        p: &Prepared,
+        params: &[Value],
+        sink: Option<&mut (dyn RowSink + '_)>,
+    ) -> Result<Outcome> {
         if params.len() < p.param_count {
             return Err(Error::InvalidInput(format!(
                 "the statement has {} parameters but {} values were given",
@@ -431,20 +456,38 @@ impl Session {
             _ => {}
         }
         let db = self.db.clone();
+        let limits = db.limits();
+        let guard = StatementGuard::new(&limits, self.cancel.clone(), self.timeout);
+        let _permit = db.shared.admission.admit(&limits, &guard)?;
+        let _entered = guard.enter();
+        let result = self.run_admitted(&db, p, params, &guard, sink);
+        crate::limits::release_memory_after(&guard);
+        result
+    }
+
+    fn run_admitted(
+        &mut self,
+        db: &Database,
+        p: &Prepared,
+        params: &[Value],
+        guard: &StatementGuard,
+        mut sink: Option<&mut (dyn RowSink + '_)>,
+    ) -> Result<Outcome> {
         if let Some(txn) = self.txn.as_mut() {
             let save = txn.savepoint();
-            let r = db.statement(txn, p, params);
+            let r = db.statement(txn, p, params, guard, sink);
             if r.is_err() {
                 txn.rollback_to(save);
             }
             return r;
         }
+        let store = db.store().clone();
         let mut attempt = 0;
         loop {
             attempt += 1;
             let mut txn = store.begin();
             txn.set_principal(self.principal.clone());
-            let outcome = db.statement(&mut txn, p, params)?;
+            let outcome = db.statement(&mut txn, p, params, guard, sink.as_deref_mut())?;
             match txn.commit() {
                 Ok(info) => {
                     let ts = info.map(|i| i.commit_ts);
@@ -489,7 +532,14 @@ fn table_scope(def: &TableDef, label: &str) -> Scope {
 
 impl Database {
     fn planner<'a>(&'a self, txn: &'a Transaction, s: &Stmt<'a>) -> Planner<'a> {
-        let mut planner = Planner::new(txn, s.params, &s.p.clauses, &self.shared.stats, s.est);
+        let mut planner = Planner::new(
+            txn,
+            s.params,
+            &s.p.clauses,
+            &self.shared.stats,
+            s.est,
+            s.guard,
+        );
         planner.time_travel = self
             .shared
             .time_travel
@@ -497,22 +547,39 @@ impl Database {
         planner
     }
 
-    fn statement(&self, txn: &mut Transaction, p: &Prepared, params: &[Value]) -> Result<Outcome> {
+    fn statement(
+        &self,
+        txn: &mut Transaction,
+        p: &Prepared,
+        params: &[Value],
+        guard: &StatementGuard,
+        sink: Option<&mut (dyn RowSink + '_)>,
+    ) -> Result<Outcome> {
         let estimator = self.shared.estimator.read().clone();
         let stmt = Stmt {
             p,
             params,
             est: estimator.as_ref(),
+            guard,
         };
         let s = &stmt;
         match &p.statement {
             sql::Statement::Query(q) => {
                 let plan = self.planner(txn, s).plan_query(q)?;
-                let rows = exec::collect(&plan, txn, &self.shared.stats)?;
-                Ok(Outcome::Rows {
-                    columns: plan.columns.iter().map(|c| c.name.clone()).collect(),
-                    rows,
-                })
+                let columns: Vec<String> = plan.columns.iter().map(|c| c.name.clone()).collect();
+                let rows = match sink {
+                    None => exec::collect(&plan, txn, &self.shared.stats, guard)?,
+                    Some(sink) => {
+                        sink.columns(&columns)?;
+                        exec::for_each(&plan, txn, &self.shared.stats, guard, &mut |row| {
+                            sink.row(row)?;
+                            guard.restart_deadline();
+                            Ok(())
+                        })?;
+                        Vec::new()
+                    }
+                };
+                Ok(Outcome::Rows { columns, rows })
             }
             sql::Statement::Explain {
                 analyze, statement, ..
@@ -523,7 +590,7 @@ impl Database {
                     ));
                 };
                 let plan = self.planner(txn, s).plan_query(q)?;
-                Ok(self.explain(&plan, txn, *analyze)?)
+                Ok(self.explain(&plan, txn, *analyze, guard)?)
             }
             sql::Statement::Analyze(a) => {
                 let names = match &a.table_name {
@@ -628,7 +695,13 @@ impl Database {
         });
     }
 
-    fn explain(&self, plan: &Plan, txn: &Transaction, analyze: bool) -> Result<Outcome> {
+    fn explain(
+        &self,
+        plan: &Plan,
+        txn: &Transaction,
+        analyze: bool,
+        guard: &StatementGuard,
+    ) -> Result<Outcome> {
         let nodes = plan.flatten();
         let mut columns = vec!["node".to_string(), "estimated_rows".to_string()];
         let mut stats = Vec::new();
@@ -640,6 +713,7 @@ impl Database {
                 txn,
                 stats: &self.shared.stats,
                 analyze: Some(stats.clone()),
+                guard,
             };
             let mut id = 0;
             for r in exec::build(plan, &mut ctx, &mut id)? {
@@ -671,13 +745,12 @@ impl Database {
         let Some(text) = &col.default else {
             return Ok(Value::Null);
         };
-        let dialect = GenericDialect {};
-        let ast = Parser::new(&dialect)
-            .try_with_sql(text)
-            .and_then(|mut p| p.parse_expr())
+        let limits = self.limits();
+        let ast = parse::parse_expr(text, &limits)
             .map_err(|e| Error::Corruption(format!("stored DEFAULT of {}: {e}", col.name)))?;
         let est = StatisticsEstimator;
-        let mut planner = Planner::new(txn, &[], &[], &self.shared.stats, &est);
+        let guard = StatementGuard::new(&limits, CancelToken::new(), None);
+        let mut planner = Planner::new(txn, &[], &[], &self.shared.stats, &est, &guard);
         let v = planner.bind(&ast, &Scope::default())?.eval(&[])?;
         col.data_type.coerce(v, &col.name)
     }
@@ -745,7 +818,7 @@ impl Database {
                     plan.columns.len()
                 )));
             }
-            exec::collect(&plan, txn, &self.shared.stats)?
+            exec::collect(&plan, txn, &self.shared.stats, s.guard)?
         };
         let n = self.insert_values(txn, &def, &targets, rows)?;
         Ok(Outcome::Affected {
@@ -814,12 +887,15 @@ impl Database {
         };
         let mut out = Vec::new();
         for item in exec::scan(txn, &def, ReadAt::Current, access)? {
+            s.guard.tick()?;
             let (key, row) = item?;
             if let Some(f) = filter
                 && crate::types::truth(&f.eval(&row)?)? != Some(true)
             {
                 continue;
             }
+            s.guard
+                .charge(crate::limits::row_bytes(&row) + key.capacity())?;
             out.push((key, row));
         }
         Ok((def, scope, out))
@@ -1260,6 +1336,7 @@ struct Stmt<'a> {
     p: &'a Prepared,
     params: &'a [Value],
     est: &'a dyn CardinalityEstimator,
+    guard: &'a StatementGuard,
 }
 
 /// Fails if another row already holds `row`'s values in the unique index `ix`.

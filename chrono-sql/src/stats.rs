@@ -251,6 +251,7 @@ fn column_literal(a: &Expr, b: &Expr) -> Option<(usize, Value, bool)> {
 }
 
 /// The fraction of rows that satisfy `e`.
+#[recursive::recursive]
 pub fn selectivity(stats: Option<&TableStats>, e: &Expr) -> f64 {
     let col = |c: usize| stats.and_then(|s| s.columns.get(c));
     let rows = stats

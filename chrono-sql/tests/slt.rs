@@ -1,4 +1,4 @@
-//! Runs every `tests/slt/*.slt` file (sqllogictest format) against a fresh database on
+//! Runs every `tests/slt/**/*.slt` file (sqllogictest format) against a fresh database on
 //! RocksDB in a temporary directory.
 //!
 //! Time-travel tests cannot know commit timestamps in advance, so the harness numbers the
@@ -96,17 +96,28 @@ impl sqllogictest::DB for Slt {
 
 fn main() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/slt");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .expect("tests/slt exists")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "slt"))
-        .collect();
+    // One file per behaviour, in folders by area (queries/, writes/, …).
+    let mut files = Vec::new();
+    let mut folders = vec![dir.clone()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder)
+            .expect("tests/slt exists")
+            .flatten()
+        {
+            let p = entry.path();
+            if p.is_dir() {
+                folders.push(p);
+            } else if p.extension().is_some_and(|x| x == "slt") {
+                files.push(p);
+            }
+        }
+    }
     files.sort();
     let filter = std::env::args().nth(1).filter(|a| !a.starts_with('-'));
     let (mut passed, mut failed) = (0, 0);
     for file in files {
         let name = file
-            .file_name()
+            .strip_prefix(&dir)
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         if filter.as_ref().is_some_and(|f| !name.contains(f.as_str())) {

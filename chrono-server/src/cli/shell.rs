@@ -107,8 +107,19 @@ impl<'a> Runner<'a> {
     /// Runs the statements of `sql` in order, printing each outcome; stops at the first error.
     pub fn run_sql(&mut self, sql: &str, out: &mut dyn Write) -> Result<()> {
         let start = Instant::now();
-        for p in chrono_sql::parse(sql)? {
-            let outcome = self.session.run(&p, &[])?;
+        for p in chrono_sql::parse_with(sql, &self.db.database().limits())? {
+            // CSV and JSON print rows as they arrive; a table needs every row for its widths.
+            let outcome = match self.format {
+                Format::Table => self.session.run(&p, &[])?,
+                Format::Csv | Format::Json => {
+                    let mut sink = crate::output::StreamingWriter::new(out, self.format);
+                    let outcome = self.session.run_streaming(&p, &[], &mut sink)?;
+                    if sink.finish()? {
+                        continue;
+                    }
+                    outcome
+                }
+            };
             write_outcome(out, self.format, &outcome).map_err(|e| Error::Io(e.to_string()))?;
         }
         if self.timing {

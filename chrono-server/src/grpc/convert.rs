@@ -93,7 +93,10 @@ pub fn sql_status(e: &chrono_sql::Error) -> Status {
         E::Corruption(_) => Code::DataLoss,
         E::Unsupported(_) => Code::Unimplemented,
         E::TransactionState(_) => Code::FailedPrecondition,
-        _ => Code::Internal,
+        E::ResourceExhausted(_) => Code::ResourceExhausted,
+        E::Cancelled(_) => Code::Cancelled,
+        E::DeadlineExceeded(_) => Code::DeadlineExceeded,
+        E::Storage(_) => Code::Internal,
     };
     Status::new(code, e.to_string())
 }

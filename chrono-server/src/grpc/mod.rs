@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono_proto::v1 as pb;
-use chrono_sql::{Outcome, Session};
+use chrono_sql::{CancelToken, Outcome, Session};
 use chrono_storage::Value;
 use parking_lot::Mutex;
 use tonic::{Request, Response, Status};
@@ -84,16 +84,45 @@ fn principal<T>(req: &Request<T>) -> Option<String> {
     req.extensions().get::<Principal>().map(|p| p.0.clone())
 }
 
+/// The session a call's statements run in, their SQL text and parameters.
+type StatementCall = (Arc<Mutex<Session>>, String, Vec<Value>);
+
+/// Cancels a statement when the call that runs it ends early (timeout, or the client went
+/// away and tonic dropped the call's future).
+struct CancelOnDrop(Option<CancelToken>);
+
+impl CancelOnDrop {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let Some(t) = self.0.take() {
+            t.cancel();
+        }
+    }
+}
+
 impl Shared {
-    /// Runs blocking work on the blocking pool, bounded by the statement timeout.
+    /// Runs blocking work on the blocking pool, bounded by the statement timeout. The work
+    /// gets a cancel token that fires when the call times out or is dropped, so a statement
+    /// stops instead of running on unseen.
     async fn blocking<T: Send + 'static>(
         &self,
-        f: impl FnOnce() -> Result<T> + Send + 'static,
+        f: impl FnOnce(CancelToken) -> Result<T> + Send + 'static,
     ) -> Result<T, Status> {
-        let task = tokio::task::spawn_blocking(f);
-        match tokio::time::timeout(self.timeout, task).await {
+        let token = CancelToken::new();
+        let on_drop = CancelOnDrop(Some(token.clone()));
+        let task = tokio::task::spawn_blocking(move || f(token));
+        let outcome = tokio::time::timeout(self.timeout, task).await;
+        if outcome.is_ok() {
+            on_drop.disarm();
+        }
+        match outcome {
             Err(_) => Err(Status::deadline_exceeded(format!(
-                "the statement ran longer than the server's {} ms timeout",
+                "the statement ran longer than the server's {} ms timeout (limit: server.statement_timeout_ms)",
                 self.timeout.as_millis()
             ))),
             Ok(Err(join)) => Err(Status::internal(format!("the statement failed: {join}"))),
@@ -114,6 +143,25 @@ impl Shared {
         }
     }
 
+    /// The session an Execute request runs in (a new autocommit one, or its open
+    /// transaction's), with its SQL and parameters.
+    fn statement_session(&self, req: Request<pb::ExecuteRequest>) -> Result<StatementCall, Status> {
+        let who = principal(&req);
+        let pb::ExecuteRequest {
+            sql,
+            params: p,
+            transaction_id,
+        } = req.into_inner();
+        let session = if transaction_id.is_empty() {
+            let mut s = self.db.session();
+            s.set_principal(who);
+            Arc::new(Mutex::new(s))
+        } else {
+            self.txn(&transaction_id, &who)?
+        };
+        Ok((session, sql, params(p)))
+    }
+
     /// Rolls back transactions idle for longer than `idle`.
     fn expire(&self, idle: Duration) {
         let now = Instant::now();
@@ -124,6 +172,89 @@ impl Shared {
             }
             keep
         });
+    }
+}
+
+/// Stack of the threads that run statements. Planning and evaluation recurse over
+/// expression trees no deeper than `limits.max_expression_depth`; this leaves room for
+/// far deeper trees than the default allows, even in an unoptimized build.
+pub const STATEMENT_THREAD_STACK_BYTES: usize = 16 << 20;
+
+/// The runtime `chronodb serve` runs on (statement threads with a large stack).
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(STATEMENT_THREAD_STACK_BYTES)
+        .build()
+        .map_err(|e| Error::Io(format!("runtime: {e}")))
+}
+
+/// Batches of a streamed result the server holds ahead of a slow client.
+const STREAM_BATCHES_BUFFERED: usize = 4;
+/// Rows per streamed batch, at most.
+const STREAM_BATCH_ROWS: usize = 1000;
+/// Bytes per streamed batch, about (a batch is sent once it passes this).
+const STREAM_BATCH_BYTES: usize = 1 << 20;
+
+/// Sends a streamed query's rows in batches as they are produced.
+struct BatchSink {
+    tx: tokio::sync::mpsc::Sender<Result<pb::RowBatch, Status>>,
+    columns: Option<Vec<String>>,
+    batch: Vec<pb::Row>,
+    bytes: usize,
+    sent_any: bool,
+}
+
+impl BatchSink {
+    /// Sends what is batched (with `last`, also an empty batch when nothing was sent, so the
+    /// client gets the columns).
+    fn flush(&mut self, last: bool) -> Result<()> {
+        let owes_columns = last && !self.sent_any;
+        if self.batch.is_empty() && !owes_columns {
+            return Ok(());
+        }
+        let msg = pb::RowBatch {
+            columns: if self.sent_any {
+                Vec::new()
+            } else {
+                self.columns.clone().unwrap_or_default()
+            },
+            rows: std::mem::take(&mut self.batch),
+        };
+        self.bytes = 0;
+        self.sent_any = true;
+        self.tx.blocking_send(Ok(msg)).map_err(|_| {
+            Error::Sql(chrono_sql::Error::Cancelled(
+                "the client stopped reading the stream".into(),
+            ))
+        })
+    }
+}
+
+impl chrono_sql::RowSink for BatchSink {
+    fn columns(&mut self, columns: &[String]) -> chrono_sql::Result<()> {
+        if self.columns.is_some() {
+            return Err(chrono_sql::Error::InvalidInput(
+                "ExecuteStream streams one query".into(),
+            ));
+        }
+        self.columns = Some(columns.to_vec());
+        Ok(())
+    }
+
+    fn row(&mut self, row: Vec<Value>) -> chrono_sql::Result<()> {
+        let r = convert::row(&row);
+        self.bytes += row
+            .iter()
+            .map(chrono_sql::limits::value_bytes)
+            .sum::<usize>();
+        self.batch.push(r);
+        if self.batch.len() >= STREAM_BATCH_ROWS || self.bytes >= STREAM_BATCH_BYTES {
+            self.flush(false).map_err(|_| {
+                chrono_sql::Error::Cancelled("the client stopped reading the stream".into())
+            })?;
+        }
+        Ok(())
     }
 }
 
@@ -141,29 +272,17 @@ impl pb::sql_server::Sql for SqlService {
         req: Request<pb::ExecuteRequest>,
     ) -> Result<Response<pb::ExecuteResponse>, Status> {
         let _log = CallLog::new("Sql/Execute");
-        let who = principal(&req);
-        let pb::ExecuteRequest {
-            sql,
-            params: p,
-            transaction_id,
-        } = req.into_inner();
-        let values = params(p);
-        let shared = self.0.clone();
-        let outcomes = if transaction_id.is_empty() {
-            let db = shared.db.clone();
-            shared
-                .blocking(move || {
-                    let mut s = db.session();
-                    s.set_principal(who);
-                    Ok(s.execute_with_params(&sql, &values)?)
-                })
-                .await?
-        } else {
-            let session = shared.txn(&transaction_id, &who)?;
-            shared
-                .blocking(move || Ok(session.lock().execute_with_params(&sql, &values)?))
-                .await?
-        };
+        let (session, sql, values) = self.0.statement_session(req)?;
+        let timeout = self.0.timeout;
+        let outcomes = self
+            .0
+            .blocking(move |cancel| {
+                let mut s = session.lock();
+                s.set_cancel_token(cancel);
+                s.set_statement_timeout(Some(timeout));
+                Ok(s.execute_with_params(&sql, &values)?)
+            })
+            .await?;
         Ok(Response::new(pb::ExecuteResponse {
             results: outcomes.into_iter().map(convert::outcome).collect(),
         }))
@@ -176,28 +295,46 @@ impl pb::sql_server::Sql for SqlService {
         req: Request<pb::ExecuteRequest>,
     ) -> Result<Response<Self::ExecuteStreamStream>, Status> {
         let _log = CallLog::new("Sql/ExecuteStream");
-        let resp = self.execute(req).await?.into_inner();
-        let (tx, rx) = tokio::sync::mpsc::channel(4);
-        let rows = resp.results.into_iter().find_map(|r| match r.result {
-            Some(pb::statement_result::Result::Query(q)) => Some(q),
-            _ => None,
-        });
-        let Some(q) = rows else {
-            return Err(Status::invalid_argument("ExecuteStream needs a query"));
-        };
-        tokio::spawn(async move {
-            let mut columns = Some(q.columns);
-            let mut rows = q.rows.into_iter().peekable();
-            loop {
-                let batch: Vec<pb::Row> = rows.by_ref().take(1000).collect();
-                let last = rows.peek().is_none();
-                let msg = pb::RowBatch {
-                    columns: columns.take().unwrap_or_default(),
-                    rows: batch,
-                };
-                if tx.send(Ok(msg)).await.is_err() || last {
-                    break;
+        let (session, sql, values) = self.0.statement_session(req)?;
+        // Batches go out as the executor produces them; the channel holds a few, so a
+        // client that reads slowly slows the statement instead of growing the server.
+        let (tx, rx) = tokio::sync::mpsc::channel(STREAM_BATCHES_BUFFERED);
+        let timeout = self.0.timeout;
+        let cancel = CancelToken::new();
+        let stopped = cancel.clone();
+        let tx_watch = tx.clone();
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::task::spawn_blocking(move || {
+            let _done = done_tx;
+            let mut sink = BatchSink {
+                tx: tx.clone(),
+                columns: None,
+                batch: Vec::new(),
+                bytes: 0,
+                sent_any: false,
+            };
+            let mut s = session.lock();
+            s.set_cancel_token(cancel);
+            s.set_statement_timeout(Some(timeout));
+            let result = s.execute_streaming(&sql, &values, &mut sink);
+            drop(s);
+            let result = result.map_err(Error::from).and_then(|outcomes| {
+                if !outcomes.iter().any(|o| matches!(o, Outcome::Rows { .. })) {
+                    return Err(Error::InvalidInput("ExecuteStream needs a query".into()));
                 }
+                sink.flush(true)
+            });
+            if let Err(e) = result {
+                let _ = tx.blocking_send(Err(convert::status(&e)));
+            }
+        });
+        // The client going away closes the channel: the statement is cancelled at once, even
+        // while it is not sending (building a sort, a hash table).
+        // It lets go of its sender once the statement is done, so the stream can end.
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = tx_watch.closed() => stopped.cancel(),
+                _ = done_rx => {}
             }
         });
         Ok(Response::new(tokio_stream::wrappers::ReceiverStream::new(
@@ -239,7 +376,7 @@ impl pb::sql_server::Sql for SqlService {
         self.0.txns.lock().remove(&id);
         let out = self
             .0
-            .blocking(move || Ok(session.lock().execute("COMMIT")?))
+            .blocking(move |_| Ok(session.lock().execute("COMMIT")?))
             .await?;
         let commit_ts = match out.first() {
             Some(Outcome::Done { commit_ts, .. }) => commit_ts.map(|t| t as i64),
@@ -290,7 +427,7 @@ impl pb::time_travel_server::TimeTravel for TimeTravelService {
         let db = self.0.db.clone();
         let h = self
             .0
-            .blocking(move || db.get_change_history(&table, &key))
+            .blocking(move |_| db.get_change_history(&table, &key))
             .await?;
         Ok(Response::new(pb::ChangeHistoryResponse {
             columns: h.columns,
@@ -319,7 +456,7 @@ impl pb::time_travel_server::TimeTravel for TimeTravelService {
         let db = self.0.db.clone();
         let (mut columns, rows) = self
             .0
-            .blocking(move || {
+            .blocking(move |_| {
                 let sql = format!(
                     "SELECT * FROM {} FOR SYSTEM_TIME BETWEEN ? AND ?",
                     quoted(&table)
@@ -363,7 +500,7 @@ impl pb::time_travel_server::TimeTravel for TimeTravelService {
         let db = self.0.db.clone();
         let (columns, changes) = self
             .0
-            .blocking(move || {
+            .blocking(move |_| {
                 let def = db
                     .database()
                     .tables()?

@@ -1,0 +1,428 @@
+//! What one statement may use, and how a running statement is stopped.
+//!
+//! Every limit is a named field of [`Limits`] (config key `limits.<field>` in the server's
+//! `config.yaml`) and every error it raises names that key, so whoever hits it knows what to
+//! change. Three kinds:
+//!
+//! ```text
+//!  text ──► size and shape checks on the tokens, before sqlparser builds a tree
+//!           (max_sql_bytes, max_statement_tokens, max_expression_depth, max_in_list)
+//!       ──► planning (max_relations)
+//!       ──► execution: a StatementGuard per statement
+//!             charge(bytes)   every operator that holds rows (hash join, aggregate, sort,
+//!                             DISTINCT, IN-sets, a collected result)  → statement_memory_mb
+//!             tick()/check()  in every operator loop: cancel token and deadline
+//!             value cap       every value-building function          → max_value_bytes
+//!       ──► admission: at most max_concurrent_statements at once, statement_queue waiting
+//! ```
+//!
+//! Why the shape check runs on tokens: sqlparser builds a left-deep tree for `1+1+…+1`
+//! without its own recursion guard, and recursing over (or merely dropping) such a tree
+//! overflows the stack. The token check bounds the depth of every tree built afterwards, so
+//! the recursive walks of the planner and executor stay within a known depth; those walks
+//! also grow their stack on demand (`#[recursive::recursive]`), so a bounded tree is safe on
+//! any thread, a 2 MiB one included, in unoptimized builds too.
+//!
+//! The value cap and the cancel check inside long per-row functions (LIKE) are read from a
+//! thread-local set for the statement's duration ([`StatementGuard::enter`]): expression
+//! evaluation is called from many places (constant folding, DEFAULTs, scans), and a value
+//! is built on the thread that runs the statement.
+
+use std::cell::Cell;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::error::{Error, Result};
+
+/// The largest `limits.max_expression_depth` accepted. The recursive walks over expression
+/// trees grow their stack on demand (the `recursive` crate), so this bounds time and memory
+/// rather than stack.
+pub const MAX_EXPRESSION_DEPTH: usize = 4_096;
+
+/// Per-statement limits. `Default` gives the documented defaults.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Longest SQL text accepted in one call, in bytes.
+    pub max_sql_bytes: usize,
+    /// Most tokens in one statement (a bound on the nodes of its tree).
+    pub max_statement_tokens: usize,
+    /// Deepest expression: nesting plus the length of an operator chain.
+    pub max_expression_depth: usize,
+    /// Most items in one `IN (…)` list.
+    pub max_in_list: usize,
+    /// Most tables, subqueries and joins in one query.
+    pub max_relations: usize,
+    /// Memory one statement's operators may hold, in MiB.
+    pub statement_memory_mb: usize,
+    /// Largest value a function or operator may build, in bytes.
+    pub max_value_bytes: usize,
+    /// Statements running at once; more wait in the queue.
+    pub max_concurrent_statements: usize,
+    /// Statements waiting to run; past it a statement is refused at once.
+    pub statement_queue: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_sql_bytes: 16 << 20,
+            max_statement_tokens: 1_000_000,
+            max_expression_depth: 1_000,
+            max_in_list: 100_000,
+            max_relations: 64,
+            statement_memory_mb: 256,
+            max_value_bytes: 16 << 20,
+            max_concurrent_statements: 16,
+            statement_queue: 256,
+        }
+    }
+}
+
+impl Limits {
+    /// Checks that every limit is usable (at least 1, and the ones the engine itself needs
+    /// larger). The error names the key.
+    pub fn validate(&self) -> Result<()> {
+        let checks: [(&str, usize, usize); 9] = [
+            ("max_sql_bytes", self.max_sql_bytes, 64),
+            ("max_statement_tokens", self.max_statement_tokens, 16),
+            ("max_expression_depth", self.max_expression_depth, 8),
+            ("max_in_list", self.max_in_list, 1),
+            ("max_relations", self.max_relations, 1),
+            ("statement_memory_mb", self.statement_memory_mb, 1),
+            ("max_value_bytes", self.max_value_bytes, 1024),
+            (
+                "max_concurrent_statements",
+                self.max_concurrent_statements,
+                1,
+            ),
+            ("statement_queue", self.statement_queue, 0),
+        ];
+        for (name, value, min) in checks {
+            if value < min {
+                return Err(Error::InvalidInput(format!(
+                    "limits.{name} must be at least {min} (is {value})"
+                )));
+            }
+        }
+        if self.max_expression_depth > MAX_EXPRESSION_DEPTH {
+            return Err(Error::InvalidInput(format!(
+                "limits.max_expression_depth must be at most {MAX_EXPRESSION_DEPTH}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The error for a limit that was passed.
+    pub fn exceeded(key: &str, what: impl std::fmt::Display) -> Error {
+        Error::ResourceExhausted(format!("{what} (limit: limits.{key})"))
+    }
+}
+
+/// Stops a running statement from another thread (a client that went away, a timeout).
+#[derive(Debug, Clone, Default)]
+pub struct CancelToken(Arc<AtomicBool>);
+
+impl CancelToken {
+    /// A token not yet cancelled.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Asks the statement to stop; it does within a few thousand rows.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    /// True once cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// How often (in ticks) a guard looks at the clock and the cancel flag.
+const CHECK_EVERY: u32 = 1024;
+
+/// One statement's budget, cancel token and deadline. Operators call [`tick`](Self::tick)
+/// per row and [`charge`](Self::charge) for what they hold.
+#[derive(Debug)]
+pub struct StatementGuard {
+    max_relations: usize,
+    relations: Cell<usize>,
+    memory_limit: usize,
+    max_value_bytes: usize,
+    cancel: CancelToken,
+    timeout: Option<Duration>,
+    deadline: Cell<Option<Instant>>,
+    used: Cell<usize>,
+    peak: Cell<usize>,
+    ticks: Cell<u32>,
+}
+
+impl StatementGuard {
+    /// A guard with `limits`, stopping when `cancel` is cancelled or `timeout` has passed.
+    pub fn new(limits: &Limits, cancel: CancelToken, timeout: Option<Duration>) -> Self {
+        Self {
+            max_relations: limits.max_relations,
+            relations: Cell::new(0),
+            memory_limit: limits.statement_memory_mb.saturating_mul(1 << 20),
+            max_value_bytes: limits.max_value_bytes,
+            cancel,
+            timeout,
+            deadline: Cell::new(timeout.map(|t| Instant::now() + t)),
+            used: Cell::new(0),
+            peak: Cell::new(0),
+            ticks: Cell::new(0),
+        }
+    }
+
+    /// A guard with the default limits and no deadline.
+    pub fn unbounded() -> Self {
+        Self::new(&Limits::default(), CancelToken::new(), None)
+    }
+
+    /// Checks the cancel token and the deadline now.
+    pub fn check(&self) -> Result<()> {
+        if self.cancel.is_cancelled() {
+            return Err(Error::Cancelled("the statement was cancelled".into()));
+        }
+        if let Some(d) = self.deadline.get()
+            && Instant::now() >= d
+        {
+            return Err(Error::DeadlineExceeded(
+                "the statement ran past its deadline and was stopped".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Counts one unit of work; every few thousand, [`check`](Self::check)s.
+    #[inline]
+    pub fn tick(&self) -> Result<()> {
+        let t = self.ticks.get().wrapping_add(1);
+        self.ticks.set(t);
+        if t.is_multiple_of(CHECK_EVERY) {
+            self.check()
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Starts the timeout again from now: a streamed statement's timeout bounds the time
+    /// it computes between two rows it hands out, not how long its reader keeps reading.
+    pub fn restart_deadline(&self) {
+        if let Some(t) = self.timeout {
+            self.deadline.set(Some(Instant::now() + t));
+        }
+    }
+
+    /// Counts one table, subquery or join of the statement.
+    pub fn count_relation(&self) -> Result<()> {
+        let n = self.relations.get() + 1;
+        self.relations.set(n);
+        if n > self.max_relations {
+            return Err(Limits::exceeded(
+                "max_relations",
+                format!(
+                    "the statement reads more than {} tables and subqueries",
+                    self.max_relations
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Charges `bytes` to the statement's memory budget.
+    pub fn charge(&self, bytes: usize) -> Result<()> {
+        let used = self.used.get().saturating_add(bytes);
+        self.used.set(used);
+        if used > self.peak.get() {
+            self.peak.set(used);
+        }
+        if used > self.memory_limit {
+            return Err(Limits::exceeded(
+                "statement_memory_mb",
+                format!(
+                    "the statement needs more than {} MiB of memory",
+                    self.memory_limit >> 20
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Gives back what an operator no longer holds.
+    pub fn release(&self, bytes: usize) {
+        self.used.set(self.used.get().saturating_sub(bytes));
+    }
+
+    /// The most memory charged at once.
+    pub fn peak(&self) -> usize {
+        self.peak.get()
+    }
+
+    /// Makes this guard's value cap and cancel token the ones expression evaluation on this
+    /// thread sees, until the returned scope ends.
+    pub fn enter(&self) -> EnteredGuard {
+        let previous = CURRENT.with(|c| {
+            c.replace(Some(Current {
+                max_value_bytes: self.max_value_bytes,
+                cancel: self.cancel.clone(),
+                deadline: self.deadline.get(),
+            }))
+        });
+        EnteredGuard { previous }
+    }
+}
+
+#[derive(Clone)]
+struct Current {
+    max_value_bytes: usize,
+    cancel: CancelToken,
+    deadline: Option<Instant>,
+}
+
+thread_local! {
+    static CURRENT: std::cell::RefCell<Option<Current>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Restores the previous statement context of the thread when dropped.
+pub struct EnteredGuard {
+    previous: Option<Current>,
+}
+
+impl Drop for EnteredGuard {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        CURRENT.with(|c| *c.borrow_mut() = previous);
+    }
+}
+
+/// Fails when a value of `bytes` would pass the running statement's `max_value_bytes`.
+pub fn check_value_size(bytes: usize) -> Result<()> {
+    let max = CURRENT.with(|c| {
+        c.borrow()
+            .as_ref()
+            .map(|c| c.max_value_bytes)
+            .unwrap_or_else(|| Limits::default().max_value_bytes)
+    });
+    if bytes > max {
+        return Err(Limits::exceeded(
+            "max_value_bytes",
+            format!("a value of {bytes} bytes is larger than the {max} bytes allowed"),
+        ));
+    }
+    Ok(())
+}
+
+/// For long loops inside one function call (LIKE on long texts): fails once the running
+/// statement is cancelled or past its deadline.
+pub fn check_interrupted() -> Result<()> {
+    CURRENT.with(|c| match c.borrow().as_ref() {
+        Some(c) if c.cancel.is_cancelled() => {
+            Err(Error::Cancelled("the statement was cancelled".into()))
+        }
+        Some(Current {
+            deadline: Some(d), ..
+        }) if Instant::now() >= *d => Err(Error::DeadlineExceeded(
+            "the statement ran past its deadline and was stopped".into(),
+        )),
+        _ => Ok(()),
+    })
+}
+
+/// Bytes a value holds, for memory accounting (the enum itself plus its heap part).
+pub fn value_bytes(v: &chrono_storage::Value) -> usize {
+    use chrono_storage::Value;
+    std::mem::size_of::<Value>()
+        + match v {
+            Value::Text(s) => s.capacity(),
+            Value::Blob(b) => b.capacity(),
+            _ => 0,
+        }
+}
+
+/// Bytes a row holds, for memory accounting.
+pub fn row_bytes(row: &[chrono_storage::Value]) -> usize {
+    std::mem::size_of::<Vec<chrono_storage::Value>>() + row.iter().map(value_bytes).sum::<usize>()
+}
+
+/// After a statement that held this much, freed memory is handed back to the system.
+const TRIM_AFTER_BYTES: usize = 64 << 20;
+
+/// Hands memory a large statement freed back to the operating system: glibc's allocator
+/// otherwise keeps it for the process, so one big statement would leave the server large.
+pub fn release_memory_after(guard: &StatementGuard) {
+    if guard.peak() < TRIM_AFTER_BYTES {
+        return;
+    }
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks the allocator's own free lists; it takes no pointers.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// Lets at most `max_concurrent_statements` statements run at once, with a bounded queue.
+#[derive(Debug)]
+pub struct Admission {
+    state: Mutex<(usize, usize)>,
+    freed: Condvar,
+}
+
+impl Default for Admission {
+    fn default() -> Self {
+        Self {
+            state: Mutex::new((0, 0)),
+            freed: Condvar::new(),
+        }
+    }
+}
+
+/// A running statement's place; dropping it lets the next one in.
+pub struct Permit<'a> {
+    admission: &'a Admission,
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        self.admission.state.lock().0 -= 1;
+        self.admission.freed.notify_one();
+    }
+}
+
+impl Admission {
+    /// Waits for a place (at most until the guard's deadline or cancellation).
+    pub fn admit<'a>(&'a self, limits: &Limits, guard: &StatementGuard) -> Result<Permit<'a>> {
+        let mut state = self.state.lock();
+        if state.0 < limits.max_concurrent_statements {
+            state.0 += 1;
+            return Ok(Permit { admission: self });
+        }
+        if state.1 >= limits.statement_queue {
+            return Err(Limits::exceeded(
+                "statement_queue",
+                format!(
+                    "the server is busy: {} statements run and {} wait",
+                    state.0, state.1
+                ),
+            ));
+        }
+        state.1 += 1;
+        let result = loop {
+            if let Err(e) = guard.check() {
+                break Err(e);
+            }
+            if state.0 < limits.max_concurrent_statements {
+                state.0 += 1;
+                break Ok(Permit { admission: self });
+            }
+            self.freed.wait_for(&mut state, Duration::from_millis(50));
+        };
+        state.1 -= 1;
+        result
+    }
+}

@@ -1,0 +1,119 @@
+//! From SQL text to statements ready to plan: tokens, time-travel lifting, the shape check,
+//! then sqlparser.
+//!
+//! ```text
+//!  text ─► max_sql_bytes ─► tokenize ─► timetravel::lift ─► shape::check ─► sqlparser ─► Prepared
+//! ```
+//!
+//! [`shape::check`] runs on the tokens, before any tree exists: it bounds the number of
+//! tokens of a statement, the depth any expression tree built from them can reach (nesting
+//! plus operator-chain length) and the length of a parenthesized list. Every later pass
+//! recurses over trees no deeper than `limits.max_expression_depth`.
+
+mod shape;
+pub mod timetravel;
+
+use std::sync::Arc;
+
+use sqlparser::ast as sql;
+use sqlparser::dialect::GenericDialect;
+use sqlparser::parser::Parser;
+
+use crate::error::{Error, Result};
+use crate::limits::Limits;
+use timetravel::TimeClause;
+
+/// sqlparser's own guard for nested subqueries and parentheses.
+const PARSER_RECURSION_LIMIT: usize = 64;
+
+/// A parsed statement, ready to run with parameters.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub(crate) statement: sql::Statement,
+    pub(crate) clauses: Arc<Vec<TimeClause>>,
+    /// How many parameters (`?`, `$n`) the statement text uses.
+    pub param_count: usize,
+}
+
+impl Prepared {
+    /// The statement as SQL text.
+    pub fn text(&self) -> String {
+        self.statement.to_string()
+    }
+
+    /// True for statements that only read (queries and EXPLAIN of queries).
+    pub fn is_query(&self) -> bool {
+        matches!(
+            self.statement,
+            sql::Statement::Query(_) | sql::Statement::Explain { .. }
+        )
+    }
+}
+
+/// Parses a text of one or more statements with the default [`Limits`].
+pub fn parse(sql_text: &str) -> Result<Vec<Prepared>> {
+    parse_with(sql_text, &Limits::default())
+}
+
+fn check_length(sql_text: &str, limits: &Limits) -> Result<()> {
+    if sql_text.len() > limits.max_sql_bytes {
+        return Err(Limits::exceeded(
+            "max_sql_bytes",
+            format!(
+                "the SQL text is {} bytes, more than the {} allowed",
+                sql_text.len(),
+                limits.max_sql_bytes
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn syntax(e: sqlparser::parser::ParserError) -> Error {
+    Error::Syntax(
+        e.to_string()
+            .trim_start_matches("sql parser error: ")
+            .to_string(),
+    )
+}
+
+/// Parses a text of one or more statements within `limits`.
+pub fn parse_with(sql_text: &str, limits: &Limits) -> Result<Vec<Prepared>> {
+    check_length(sql_text, limits)?;
+    let dialect = GenericDialect {};
+    let lifted = timetravel::lift(&dialect, sql_text)?;
+    shape::check(&lifted.tokens, limits)?;
+    let statements = Parser::new(&dialect)
+        .with_recursion_limit(PARSER_RECURSION_LIMIT)
+        .with_tokens_with_locations(lifted.tokens)
+        .parse_statements()
+        .map_err(syntax)?;
+    let clauses = Arc::new(lifted.clauses);
+    Ok(statements
+        .into_iter()
+        .map(|statement| Prepared {
+            statement,
+            clauses: clauses.clone(),
+            param_count: lifted.param_count,
+        })
+        .collect())
+}
+
+/// Parses one expression (a stored DEFAULT, a change-stream filter) within `limits`.
+pub fn parse_expr(text: &str, limits: &Limits) -> Result<sql::Expr> {
+    check_length(text, limits)?;
+    let dialect = GenericDialect {};
+    let tokens = sqlparser::tokenizer::Tokenizer::new(&dialect, text)
+        .tokenize_with_location()
+        .map_err(|e| Error::Syntax(e.to_string()))?;
+    let tokens: Vec<_> = tokens
+        .into_iter()
+        .filter(|t| !matches!(t.token, sqlparser::tokenizer::Token::Whitespace(_)))
+        .collect();
+    shape::check(&tokens, limits)?;
+    Parser::new(&dialect)
+        .with_recursion_limit(PARSER_RECURSION_LIMIT)
+        .with_tokens_with_locations(tokens)
+        .parse_expr()
+        .map_err(syntax)
+}

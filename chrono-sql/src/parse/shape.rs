@@ -1,0 +1,227 @@
+//! The shape check: bounds on a statement's tokens before a tree is built from them.
+//!
+//! An expression tree's depth is at most the sum, over the parenthesis levels around a
+//! point, of the operators in the comma-separated item at that level (sqlparser nests
+//! `a + b + c` as `((a + b) + c)`: one level per operator), plus one per level. The check
+//! keeps that sum as it walks the tokens and refuses a statement past
+//! `limits.max_expression_depth`. It over-counts (every operator of a clause counts, not
+//! just those of one chain), never under-counts. Clause keywords (`WHERE`, `ON`, `SET`…)
+//! start a new expression, so a long query of short expressions passes.
+
+use sqlparser::keywords::Keyword;
+use sqlparser::tokenizer::{Token, TokenWithSpan};
+
+use crate::error::Result;
+use crate::limits::Limits;
+
+#[derive(Default)]
+struct Level {
+    /// Operators in the current comma-separated item.
+    operators: usize,
+    /// Items so far (commas + 1).
+    items: usize,
+}
+
+fn is_operator_word(k: Keyword) -> bool {
+    matches!(
+        k,
+        Keyword::AND
+            | Keyword::OR
+            | Keyword::NOT
+            | Keyword::IS
+            | Keyword::LIKE
+            | Keyword::ILIKE
+            | Keyword::BETWEEN
+            | Keyword::IN
+            | Keyword::CASE
+            | Keyword::COLLATE
+            | Keyword::ESCAPE
+            | Keyword::SIMILAR
+            | Keyword::REGEXP
+            | Keyword::EXISTS
+            | Keyword::XOR
+            | Keyword::DIV
+            | Keyword::AT
+    )
+}
+
+fn starts_expression(k: Keyword) -> bool {
+    matches!(
+        k,
+        Keyword::SELECT
+            | Keyword::FROM
+            | Keyword::WHERE
+            | Keyword::GROUP
+            | Keyword::HAVING
+            | Keyword::ORDER
+            | Keyword::LIMIT
+            | Keyword::OFFSET
+            | Keyword::SET
+            | Keyword::VALUES
+            | Keyword::ON
+            | Keyword::JOIN
+            | Keyword::UNION
+            | Keyword::EXCEPT
+            | Keyword::INTERSECT
+            | Keyword::RETURNING
+            | Keyword::WHEN
+            | Keyword::THEN
+            | Keyword::ELSE
+    )
+}
+
+/// Refuses token lists whose trees could pass the limits.
+pub(crate) fn check(tokens: &[TokenWithSpan], limits: &Limits) -> Result<()> {
+    let mut levels: Vec<Level> = vec![Level::default()];
+    // Sum over `levels` of (operators + 1), kept incrementally.
+    let mut depth = 1usize;
+    let mut statement_tokens = 0usize;
+    for t in tokens {
+        statement_tokens += 1;
+        if statement_tokens > limits.max_statement_tokens {
+            return Err(Limits::exceeded(
+                "max_statement_tokens",
+                format!(
+                    "a statement has more than {} tokens",
+                    limits.max_statement_tokens
+                ),
+            ));
+        }
+        let mut operator = false;
+        match &t.token {
+            Token::SemiColon => {
+                levels = vec![Level::default()];
+                depth = 1;
+                statement_tokens = 0;
+            }
+            Token::LParen | Token::LBracket | Token::LBrace => {
+                levels.push(Level::default());
+                depth += 1;
+            }
+            Token::RParen | Token::RBracket | Token::RBrace => {
+                if levels.len() > 1
+                    && let Some(l) = levels.pop()
+                {
+                    depth -= l.operators + 1;
+                }
+            }
+            Token::Comma => {
+                let nested = levels.len() > 1;
+                if let Some(l) = levels.last_mut() {
+                    depth -= l.operators;
+                    l.operators = 0;
+                    l.items += 1;
+                    if nested && l.items >= limits.max_in_list {
+                        return Err(Limits::exceeded(
+                            "max_in_list",
+                            format!(
+                                "a parenthesized list has more than {} items",
+                                limits.max_in_list
+                            ),
+                        ));
+                    }
+                }
+            }
+            Token::Word(w) if w.quote_style.is_none() && starts_expression(w.keyword) => {
+                if let Some(l) = levels.last_mut() {
+                    depth -= l.operators;
+                    l.operators = 0;
+                }
+            }
+            Token::Word(w) => operator = w.quote_style.is_none() && is_operator_word(w.keyword),
+            Token::Number(..)
+            | Token::Char(_)
+            | Token::SingleQuotedString(_)
+            | Token::DoubleQuotedString(_)
+            | Token::TripleSingleQuotedString(_)
+            | Token::TripleDoubleQuotedString(_)
+            | Token::DollarQuotedString(_)
+            | Token::SingleQuotedByteStringLiteral(_)
+            | Token::DoubleQuotedByteStringLiteral(_)
+            | Token::NationalStringLiteral(_)
+            | Token::EscapedStringLiteral(_)
+            | Token::UnicodeStringLiteral(_)
+            | Token::HexStringLiteral(_)
+            | Token::Placeholder(_)
+            | Token::Period
+            | Token::Whitespace(_)
+            | Token::EOF => {}
+            _ => operator = true,
+        }
+        if operator && let Some(l) = levels.last_mut() {
+            l.operators += 1;
+            depth += 1;
+        }
+        if depth > limits.max_expression_depth {
+            return Err(Limits::exceeded(
+                "max_expression_depth",
+                format!(
+                    "an expression is nested or chained more than {} deep",
+                    limits.max_expression_depth
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlparser::dialect::GenericDialect;
+    use sqlparser::tokenizer::Tokenizer;
+
+    fn shape(sql: &str, limits: &Limits) -> Result<()> {
+        let tokens: Vec<_> = Tokenizer::new(&GenericDialect {}, sql)
+            .tokenize_with_location()
+            .unwrap()
+            .into_iter()
+            .filter(|t| !matches!(t.token, Token::Whitespace(_)))
+            .collect();
+        check(&tokens, limits)
+    }
+
+    fn limits(depth: usize) -> Limits {
+        Limits {
+            max_expression_depth: depth,
+            max_in_list: 100,
+            ..Limits::default()
+        }
+    }
+
+    #[test]
+    fn chains_and_nesting_count_and_commas_reset() {
+        let l = limits(20);
+        let chain = |n: usize| format!("SELECT {}", vec!["1"; n].join(" + "));
+        assert!(shape(&chain(10), &l).is_ok());
+        assert!(shape(&chain(30), &l).is_err());
+        let nested = |n: usize| format!("SELECT {}1{}", "(".repeat(n), ")".repeat(n));
+        assert!(shape(&nested(10), &l).is_ok());
+        assert!(shape(&nested(30), &l).is_err());
+        // Many short expressions are fine: commas and clause keywords start new ones.
+        let items = vec!["a + b + c"; 50].join(", ");
+        assert!(shape(&format!("SELECT {items} FROM t WHERE x = 1"), &l).is_ok());
+        let conds = vec!["a = 1"; 15].join(" AND ");
+        assert!(shape(&format!("SELECT * FROM t WHERE {conds}"), &l).is_err());
+        assert!(shape("SELECT - - - - - - - - - - - - - - - - - - - - - - - 1", &l).is_err());
+    }
+
+    #[test]
+    fn lists_and_tokens_are_bounded() {
+        let l = limits(20);
+        let list = |n: usize| format!("SELECT 1 IN ({})", vec!["1"; n].join(", "));
+        assert!(shape(&list(99), &l).is_ok());
+        let err = shape(&list(200), &l).unwrap_err().to_string();
+        assert!(err.contains("limits.max_in_list"), "{err}");
+        let few_tokens = Limits {
+            max_statement_tokens: 10,
+            ..Limits::default()
+        };
+        let err = shape("SELECT 1, 2, 3, 4, 5, 6", &few_tokens)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("limits.max_statement_tokens"), "{err}");
+        // The count is per statement.
+        assert!(shape("SELECT 1, 2; SELECT 3, 4; SELECT 5, 6", &few_tokens).is_ok());
+    }
+}
