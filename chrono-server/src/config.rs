@@ -21,6 +21,7 @@
 //! limits:                        # per statement; the error for each names its key
 //!   max_sql_bytes: 16777216      # SQL text of one call
 //!   max_statement_tokens: 1000000
+//!   max_statements: 10000        # statements in one call's text
 //!   max_expression_depth: 1000    # nesting plus operator-chain length
 //!   max_in_list: 100000          # items of one parenthesized list
 //!   max_relations: 64            # tables, subqueries and joins of one statement

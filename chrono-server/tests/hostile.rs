@@ -165,6 +165,8 @@ async fn hostile_statements_get_error_statuses_and_the_server_stays_up() {
         ),
         (format!("SELECT length({nested_replace})"), vec![]),
         ("SELECT x'é0'".into(), vec![]),
+        ("SELECT 1;".repeat(1_500_000), vec![]),
+        ("SELECT 1;".repeat(3_000_000), vec![]),
         (format!("SELECT COUNT(*) FROM {join_20k}"), vec![]),
         (
             "SELECT length(replace(replace(?, 'x', ?), 'x', ?))".into(),

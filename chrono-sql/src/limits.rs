@@ -6,7 +6,8 @@
 //!
 //! ```text
 //!  text ──► size and shape checks on the tokens, before sqlparser builds a tree
-//!           (max_sql_bytes, max_statement_tokens, max_expression_depth, max_in_list)
+//!           (max_sql_bytes, max_statement_tokens, max_statements, max_expression_depth,
+//!            max_in_list)
 //!       ──► planning (max_relations)
 //!       ──► execution: a StatementGuard per statement
 //!             charge(bytes)   every operator that holds rows (hash join, aggregate, sort,
@@ -48,8 +49,11 @@ pub const MAX_EXPRESSION_DEPTH: usize = 4_096;
 pub struct Limits {
     /// Longest SQL text accepted in one call, in bytes.
     pub max_sql_bytes: usize,
-    /// Most tokens in one statement (a bound on the nodes of its tree).
+    /// Most tokens in one call's SQL text (a bound on the nodes of the trees built from it,
+    /// however many statements it holds).
     pub max_statement_tokens: usize,
+    /// Most statements in one call's SQL text.
+    pub max_statements: usize,
     /// Deepest expression: nesting plus the length of an operator chain.
     pub max_expression_depth: usize,
     /// Most items in one `IN (…)` list.
@@ -71,6 +75,7 @@ impl Default for Limits {
         Self {
             max_sql_bytes: 16 << 20,
             max_statement_tokens: 1_000_000,
+            max_statements: 10_000,
             max_expression_depth: 1_000,
             max_in_list: 100_000,
             max_relations: 64,
@@ -86,9 +91,10 @@ impl Limits {
     /// Checks that every limit is usable (at least 1, and the ones the engine itself needs
     /// larger). The error names the key.
     pub fn validate(&self) -> Result<()> {
-        let checks: [(&str, usize, usize); 9] = [
+        let checks: [(&str, usize, usize); 10] = [
             ("max_sql_bytes", self.max_sql_bytes, 64),
             ("max_statement_tokens", self.max_statement_tokens, 16),
+            ("max_statements", self.max_statements, 1),
             ("max_expression_depth", self.max_expression_depth, 8),
             ("max_in_list", self.max_in_list, 1),
             ("max_relations", self.max_relations, 1),

@@ -53,6 +53,9 @@ pub enum Outcome {
 
 /// Parsed statements by their text, so a statement sent again is not parsed again.
 const PARSE_CACHE_ENTRIES: usize = 1024;
+/// Longer texts are not kept: statements sent again and again are short (parameters carry
+/// the values), and the cache must stay small whatever clients send.
+const PARSE_CACHE_MAX_TEXT_BYTES: usize = 8 << 10;
 
 struct Shared {
     store: Store,
@@ -217,6 +220,9 @@ impl Database {
             return Ok(p.clone());
         }
         let parsed = Arc::new(parse::parse_with(sql_text, &self.limits())?);
+        if sql_text.len() > PARSE_CACHE_MAX_TEXT_BYTES {
+            return Ok(parsed);
+        }
         let mut cache = self.shared.parsed.lock();
         if cache.len() >= PARSE_CACHE_ENTRIES {
             cache.clear();

@@ -75,14 +75,15 @@ pub(crate) fn check(tokens: &[TokenWithSpan], limits: &Limits) -> Result<()> {
     let mut levels: Vec<Level> = vec![Level::default()];
     // Sum over `levels` of (operators + 1), kept incrementally.
     let mut depth = 1usize;
-    let mut statement_tokens = 0usize;
+    let mut text_tokens = 0usize;
+    let mut statements = 0usize;
     for t in tokens {
-        statement_tokens += 1;
-        if statement_tokens > limits.max_statement_tokens {
+        text_tokens += 1;
+        if text_tokens > limits.max_statement_tokens {
             return Err(Limits::exceeded(
                 "max_statement_tokens",
                 format!(
-                    "a statement has more than {} tokens",
+                    "the SQL text has more than {} tokens",
                     limits.max_statement_tokens
                 ),
             ));
@@ -92,7 +93,16 @@ pub(crate) fn check(tokens: &[TokenWithSpan], limits: &Limits) -> Result<()> {
             Token::SemiColon => {
                 levels = vec![Level::default()];
                 depth = 1;
-                statement_tokens = 0;
+                statements += 1;
+                if statements >= limits.max_statements {
+                    return Err(Limits::exceeded(
+                        "max_statements",
+                        format!(
+                            "the SQL text holds more than {} statements",
+                            limits.max_statements
+                        ),
+                    ));
+                }
             }
             Token::LParen | Token::LBracket | Token::LBrace => {
                 levels.push(Level::default());
@@ -221,7 +231,17 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("limits.max_statement_tokens"), "{err}");
-        // The count is per statement.
-        assert!(shape("SELECT 1, 2; SELECT 3, 4; SELECT 5, 6", &few_tokens).is_ok());
+        // The count covers the whole text, however it is split into statements.
+        assert!(shape("SELECT 1; SELECT 2; SELECT 3; SELECT 4", &few_tokens).is_err());
+        assert!(shape("SELECT 1; SELECT 2", &few_tokens).is_ok());
+        let two = Limits {
+            max_statements: 2,
+            ..Limits::default()
+        };
+        assert!(shape("SELECT 1; SELECT 2", &two).is_ok());
+        let err = shape("SELECT 1; SELECT 2; SELECT 3", &two)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("limits.max_statements"), "{err}");
     }
 }
