@@ -126,6 +126,17 @@ impl Limits {
     pub fn exceeded(key: &str, what: impl std::fmt::Display) -> Error {
         Error::ResourceExhausted(format!("{what} (limit: limits.{key})"))
     }
+
+    /// Fails when `value` passes `limit`: "`what` more than `limit` `unit`", naming the key.
+    pub fn at_most(value: usize, limit: usize, key: &str, what: &str, unit: &str) -> Result<()> {
+        if value > limit {
+            return Err(Self::exceeded(
+                key,
+                format!("{what} more than {limit} {unit}"),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Stops a running statement from another thread (a client that went away, a timeout).
@@ -229,16 +240,13 @@ impl StatementGuard {
     pub fn count_relation(&self) -> Result<()> {
         let n = self.relations.get() + 1;
         self.relations.set(n);
-        if n > self.max_relations {
-            return Err(Limits::exceeded(
-                "max_relations",
-                format!(
-                    "the statement reads more than {} tables and subqueries",
-                    self.max_relations
-                ),
-            ));
-        }
-        Ok(())
+        Limits::at_most(
+            n,
+            self.max_relations,
+            "max_relations",
+            "the statement reads",
+            "tables and subqueries",
+        )
     }
 
     /// Charges `bytes` to the statement's memory budget.

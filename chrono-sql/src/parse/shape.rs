@@ -77,32 +77,33 @@ pub(crate) fn check(tokens: &[TokenWithSpan], limits: &Limits) -> Result<()> {
     let mut depth = 1usize;
     let mut text_tokens = 0usize;
     let mut statements = 0usize;
+    let mut statement_starts = true;
     for t in tokens {
         text_tokens += 1;
-        if text_tokens > limits.max_statement_tokens {
-            return Err(Limits::exceeded(
-                "max_statement_tokens",
-                format!(
-                    "the SQL text has more than {} tokens",
-                    limits.max_statement_tokens
-                ),
-            ));
+        Limits::at_most(
+            text_tokens,
+            limits.max_statement_tokens,
+            "max_statement_tokens",
+            "the SQL text has",
+            "tokens",
+        )?;
+        if statement_starts && !matches!(t.token, Token::SemiColon) {
+            statement_starts = false;
+            statements += 1;
+            Limits::at_most(
+                statements,
+                limits.max_statements,
+                "max_statements",
+                "the SQL text holds",
+                "statements",
+            )?;
         }
         let mut operator = false;
         match &t.token {
             Token::SemiColon => {
                 levels = vec![Level::default()];
                 depth = 1;
-                statements += 1;
-                if statements >= limits.max_statements {
-                    return Err(Limits::exceeded(
-                        "max_statements",
-                        format!(
-                            "the SQL text holds more than {} statements",
-                            limits.max_statements
-                        ),
-                    ));
-                }
+                statement_starts = true;
             }
             Token::LParen | Token::LBracket | Token::LBrace => {
                 levels.push(Level::default());
@@ -162,15 +163,13 @@ pub(crate) fn check(tokens: &[TokenWithSpan], limits: &Limits) -> Result<()> {
             l.operators += 1;
             depth += 1;
         }
-        if depth > limits.max_expression_depth {
-            return Err(Limits::exceeded(
-                "max_expression_depth",
-                format!(
-                    "an expression is nested or chained more than {} deep",
-                    limits.max_expression_depth
-                ),
-            ));
-        }
+        Limits::at_most(
+            depth,
+            limits.max_expression_depth,
+            "max_expression_depth",
+            "an expression is nested or chained",
+            "deep",
+        )?;
     }
     Ok(())
 }
@@ -238,7 +237,7 @@ mod tests {
             max_statements: 2,
             ..Limits::default()
         };
-        assert!(shape("SELECT 1; SELECT 2", &two).is_ok());
+        assert!(shape("SELECT 1; SELECT 2;", &two).is_ok());
         let err = shape("SELECT 1; SELECT 2; SELECT 3", &two)
             .unwrap_err()
             .to_string();
