@@ -61,5 +61,5 @@ pub mod types;
 pub use error::{Error, Result};
 pub use limits::{CancelToken, Limits};
 pub use parse::{Prepared, parse, parse_with, timetravel};
-pub use session::{Database, Outcome, RowSink, RowVersion, Session};
+pub use session::{Database, Outcome, RowIter, RowSink, RowVersion, Session};
 pub use stats::{CardinalityEstimator, Feedback, StatisticsEstimator, TableStats};

@@ -269,6 +269,43 @@ fn streamed_results_are_not_held_and_a_reader_can_stop_them() {
     assert_eq!(sink.rows, 10);
 }
 
+#[test]
+fn a_row_iterator_streams_and_dropping_it_stops_the_query() {
+    let db = db_with(Limits {
+        statement_memory_mb: 4,
+        ..Limits::default()
+    });
+    numbers(&db, "t", 1_000);
+    let mut it = db
+        .query_iter(
+            "SELECT a.id, b.v FROM t a, t b WHERE a.id <= ?",
+            &[Value::Int(300)],
+        )
+        .unwrap();
+    assert_eq!(it.columns(), ["id", "v"]);
+    let first = it.next().unwrap().unwrap();
+    assert_eq!(first.len(), 2);
+    // 300,000 rows through a 4 MiB budget: nothing holds them.
+    let mut rest = 0;
+    for row in it.by_ref() {
+        row.unwrap();
+        rest += 1;
+    }
+    assert_eq!(rest, 299_999);
+    // An endless query is stopped when its iterator is dropped.
+    let mut endless = db
+        .query_iter("SELECT a.id FROM t a, t b, t c, t d", &[])
+        .unwrap();
+    assert!(endless.next().is_some());
+    drop(endless);
+    let e = db.query_iter("SELECT * FROM missing", &[]).err().unwrap();
+    assert!(matches!(e, Error::NotFound(_)), "{e:?}");
+    assert!(
+        db.query_iter("INSERT INTO t VALUES (5000, 'x')", &[])
+            .is_err()
+    );
+}
+
 const ENDLESS: &str = "SELECT COUNT(*) FROM t a, t b, t c, t d, t e";
 
 #[test]
