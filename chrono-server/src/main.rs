@@ -288,7 +288,8 @@ fn run(cli: Cli) -> Result<()> {
             })?;
             let server = config.server.clone();
             let chrono = std::sync::Arc::new(db.open()?);
-            let runtime = chrono_server::grpc::runtime()?;
+            let runtime =
+                tokio::runtime::Runtime::new().map_err(|e| Error::Io(format!("runtime: {e}")))?;
             runtime.block_on(async move {
                 let listener = chrono_server::grpc::bind(addr).await?;
                 let local = listener

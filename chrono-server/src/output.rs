@@ -67,12 +67,13 @@ pub fn write_outcome(
     outcome: &Outcome,
 ) -> std::io::Result<()> {
     match (format, outcome) {
-        (Format::Json, Outcome::Rows { columns, rows }) => {
-            let obj = serde_json::json!({
-                "columns": columns,
-                "rows": rows.iter().map(|r| r.iter().map(json_value).collect::<Vec<_>>()).collect::<Vec<_>>(),
-            });
-            writeln!(out, "{obj}")
+        (Format::Json | Format::Csv, Outcome::Rows { columns, rows }) => {
+            let mut w = StreamingWriter::new(out, format);
+            w.write_columns(columns)?;
+            for r in rows {
+                w.write_row(r)?;
+            }
+            w.end()
         }
         (
             Format::Json,
@@ -94,18 +95,6 @@ pub fn write_outcome(
                 serde_json::Value::String(tag.clone()),
                 ts_json(*commit_ts)
             )
-        }
-        (Format::Csv, Outcome::Rows { columns, rows }) => {
-            let mut w = csv::Writer::from_writer(&mut *out);
-            w.write_record(columns).map_err(std::io::Error::other)?;
-            for r in rows {
-                w.write_record(
-                    r.iter()
-                        .map(|v| if v.is_null() { String::new() } else { text(v) }),
-                )
-                .map_err(std::io::Error::other)?;
-            }
-            w.flush()
         }
         (Format::Csv, _) => Ok(()),
         (Format::Table, Outcome::Rows { columns, rows }) => write_table(out, columns, rows),
@@ -178,8 +167,8 @@ pub fn write_table(
     )
 }
 
-/// Prints a query's rows in CSV or JSON as the executor produces them (the same text
-/// [`write_outcome`] prints for a collected result).
+/// Prints a query's rows in CSV or JSON as they come: the one writer of both formats,
+/// for a collected result ([`write_outcome`]) and for rows streamed from the executor.
 pub struct StreamingWriter<'a> {
     out: &'a mut dyn Write,
     format: Format,
@@ -198,55 +187,66 @@ impl<'a> StreamingWriter<'a> {
         }
     }
 
-    fn io(e: std::io::Error) -> chrono_sql::Error {
-        chrono_sql::Error::Cancelled(format!("output closed: {e}"))
+    fn csv_record<I: AsRef<[u8]>>(
+        &mut self,
+        fields: impl IntoIterator<Item = I>,
+    ) -> std::io::Result<()> {
+        let mut w = csv::Writer::from_writer(&mut *self.out);
+        w.write_record(fields).map_err(std::io::Error::other)?;
+        w.flush()
     }
 
-    /// Ends the result; true when a query's rows were printed (nothing else is to be).
-    pub fn finish(self) -> crate::Result<bool> {
-        if self.started && self.format == Format::Json {
-            writeln!(self.out, "]}}").map_err(|e| crate::Error::Io(e.to_string()))?;
-        }
-        Ok(self.started)
-    }
-}
-
-impl chrono_sql::RowSink for StreamingWriter<'_> {
-    fn columns(&mut self, columns: &[String]) -> chrono_sql::Result<()> {
+    fn write_columns(&mut self, columns: &[String]) -> std::io::Result<()> {
         self.started = true;
         match self.format {
             Format::Json => write!(
                 self.out,
                 "{{\"columns\":{},\"rows\":[",
                 serde_json::Value::from(columns.to_vec())
-            )
-            .map_err(Self::io),
-            _ => {
-                let mut w = csv::Writer::from_writer(&mut *self.out);
-                w.write_record(columns)
-                    .and_then(|()| w.flush().map_err(Into::into))
-                    .map_err(|e| Self::io(std::io::Error::other(e)))
-            }
+            ),
+            _ => self.csv_record(columns),
         }
     }
 
-    fn row(&mut self, row: Vec<Value>) -> chrono_sql::Result<()> {
+    fn write_row(&mut self, row: &[Value]) -> std::io::Result<()> {
         self.rows += 1;
         match self.format {
             Format::Json => {
                 let values: Vec<serde_json::Value> = row.iter().map(json_value).collect();
                 let sep = if self.rows > 1 { "," } else { "" };
-                write!(self.out, "{sep}{}", serde_json::Value::from(values)).map_err(Self::io)
+                write!(self.out, "{sep}{}", serde_json::Value::from(values))
             }
-            _ => {
-                let mut w = csv::Writer::from_writer(&mut *self.out);
-                w.write_record(
-                    row.iter()
-                        .map(|v| if v.is_null() { String::new() } else { text(v) }),
-                )
-                .and_then(|()| w.flush().map_err(Into::into))
-                .map_err(|e| Self::io(std::io::Error::other(e)))
-            }
+            _ => self.csv_record(
+                row.iter()
+                    .map(|v| if v.is_null() { String::new() } else { text(v) }),
+            ),
         }
+    }
+
+    fn end(&mut self) -> std::io::Result<()> {
+        if self.started && self.format == Format::Json {
+            writeln!(self.out, "]}}")?;
+        }
+        Ok(())
+    }
+
+    /// Ends the result; true when a query's rows were printed (nothing else is to be).
+    pub fn finish(mut self) -> crate::Result<bool> {
+        self.end().map_err(|e| crate::Error::Io(e.to_string()))?;
+        Ok(self.started)
+    }
+}
+
+fn output_closed(e: std::io::Error) -> chrono_sql::Error {
+    chrono_sql::Error::Cancelled(format!("output closed: {e}"))
+}
+
+impl chrono_sql::RowSink for StreamingWriter<'_> {
+    fn columns(&mut self, columns: &[String]) -> chrono_sql::Result<()> {
+        self.write_columns(columns).map_err(output_closed)
+    }
+
+    fn row(&mut self, row: Vec<Value>) -> chrono_sql::Result<()> {
+        self.write_row(&row).map_err(output_closed)
     }
 }

@@ -2,8 +2,10 @@
 //! send them: each gets an error status (or a correct result), the server stays up, its
 //! memory stays bounded, and a stopped statement stops consuming CPU.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod support;
+
+use std::ffi::OsStr;
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use chrono_proto::v1 as pb;
@@ -28,22 +30,8 @@ impl Served {
             ),
         )
         .unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_chronodb"))
-            .args(["serve", "--config"])
-            .arg(&config)
-            .args(["--listen", "127.0.0.1:0"])
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("server starts");
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let addr = loop {
-            let line = lines.next().expect("server prints its address").unwrap();
-            if let Some(a) = line.strip_prefix("chronodb serving gRPC on ") {
-                break format!("http://{a}");
-            }
-        };
-        // Keep draining the server's log so it never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        let (child, addr) = support::serve([OsStr::new("--config"), config.as_os_str()]);
+        let addr = format!("http://{addr}");
         Served {
             child,
             addr,

@@ -2,8 +2,10 @@
 //! against `chronodb serve`. The Python with grpcio-tools comes from `scripts/setup.sh`
 //! (`CHRONODB_PYTHON`, set by `scripts/env.sh`).
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+mod support;
+
+use std::ffi::OsStr;
+use std::process::Command;
 
 #[test]
 fn a_generated_python_client_runs_the_briefs_operations() {
@@ -27,20 +29,7 @@ fn a_generated_python_client_runs_the_briefs_operations() {
     assert!(status.success());
 
     let db = tempfile::tempdir().unwrap();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_chronodb"))
-        .args(["serve", "--db"])
-        .arg(db.path())
-        .args(["--listen", "127.0.0.1:0"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("server starts");
-    let mut lines = BufReader::new(server.stderr.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines.next().expect("server prints its address").unwrap();
-        if let Some(a) = line.strip_prefix("chronodb serving gRPC on ") {
-            break a.to_string();
-        }
-    };
+    let (mut server, addr) = support::serve([OsStr::new("--db"), db.path().as_os_str()]);
     let out = Command::new(&python)
         .arg(root.join("chrono-server/tests/python/brief_client.py"))
         .arg(generated.path())

@@ -12,7 +12,7 @@ use chrono_storage::{KeyRange, Operation, Transaction, Value, encoding};
 use crate::catalog::{TableDef, View};
 use crate::error::{Error, Result};
 use crate::expr::Expr;
-use crate::limits::{StatementGuard, row_bytes};
+use crate::limits::{StatementGuard, hashed_key_bytes, keyed_row_bytes, row_bytes};
 use crate::plan::{Access, AggCall, AggFunc, JoinKind, Lookup, Node, Plan, ReadAt, SortKey};
 use crate::stats::{Feedback, StatsRegistry};
 use crate::types::{compare, truth};
@@ -59,6 +59,22 @@ fn lazy<'a>(make: impl FnOnce() -> Result<RowIter<'a>> + 'a) -> RowIter<'a> {
     }))
 }
 
+/// The rows of a plan, as they are produced.
+pub fn rows<'a>(
+    plan: &'a Plan,
+    txn: &'a Transaction,
+    stats: &'a StatsRegistry,
+    guard: &'a StatementGuard,
+) -> Result<RowIter<'a>> {
+    let mut ctx = ExecCtx {
+        txn,
+        stats,
+        analyze: None,
+        guard,
+    };
+    build(plan, &mut ctx, &mut 0)
+}
+
 /// Runs a plan to completion, charging the collected rows to the statement's budget.
 pub fn collect(
     plan: &Plan,
@@ -66,34 +82,18 @@ pub fn collect(
     stats: &StatsRegistry,
     guard: &StatementGuard,
 ) -> Result<Vec<Row>> {
-    let mut out = Vec::new();
-    for_each(plan, txn, stats, guard, &mut |row| {
-        guard.charge(row_bytes(&row))?;
-        out.push(row);
-        Ok(())
-    })?;
-    Ok(out)
+    hold(rows(plan, txn, stats, guard)?, guard)
 }
 
-/// Runs a plan, handing each row to `f` as it is produced.
-pub fn for_each(
-    plan: &Plan,
-    txn: &Transaction,
-    stats: &StatsRegistry,
-    guard: &StatementGuard,
-    f: &mut dyn FnMut(Row) -> Result<()>,
-) -> Result<()> {
-    let mut ctx = ExecCtx {
-        txn,
-        stats,
-        analyze: None,
-        guard,
-    };
-    let mut id = 0;
-    for row in build(plan, &mut ctx, &mut id)? {
-        f(row?)?;
+/// Collects rows an operator must hold, charging each to the statement's budget.
+fn hold(rows: RowIter<'_>, guard: &StatementGuard) -> Result<Vec<Row>> {
+    let mut held = Vec::new();
+    for row in rows {
+        let row = row?;
+        guard.charge(row_bytes(&row))?;
+        held.push(row);
     }
-    Ok(())
+    Ok(held)
 }
 
 /// Builds the iterator of a plan. `next_id` numbers nodes in pre-order.
@@ -270,12 +270,7 @@ pub fn build<'a>(
             let right_width = right.columns.len();
             let kind = *kind;
             lazy(move || {
-                let mut r: Vec<Row> = Vec::new();
-                for row in r_iter {
-                    let row = row?;
-                    guard.charge(row_bytes(&row))?;
-                    r.push(row);
-                }
+                let r = hold(r_iter, guard)?;
                 Ok(per_outer_row(l, move |lrow| {
                     join_row(
                         lrow,
@@ -304,7 +299,7 @@ pub fn build<'a>(
                 for r in input {
                     let row = r?;
                     let key = sort_key(keys, &row)?;
-                    guard.charge(row_bytes(&row) + row_bytes(&key))?;
+                    guard.charge(keyed_row_bytes(&key, &row))?;
                     keyed.push((key, row));
                 }
                 keyed.sort_by(|a, b| cmp_keys(keys, &a.0, &b.0));
@@ -322,16 +317,15 @@ pub fn build<'a>(
             lazy(move || {
                 let k = limit.saturating_add(offset);
                 let mut best: Vec<(Vec<Value>, usize, Row)> = Vec::new();
-                let bytes = |e: &(Vec<Value>, usize, Row)| row_bytes(&e.0) + row_bytes(&e.2);
                 for (seq, r) in input.enumerate() {
                     let row = r?;
-                    let entry = (sort_key(keys, &row)?, seq, row);
-                    guard.charge(bytes(&entry))?;
-                    best.push(entry);
+                    let key = sort_key(keys, &row)?;
+                    guard.charge(keyed_row_bytes(&key, &row))?;
+                    best.push((key, seq, row));
                     if best.len() >= k.saturating_mul(2).max(1024) {
                         best.sort_by(|a, b| cmp_keys(keys, &a.0, &b.0).then(a.1.cmp(&b.1)));
-                        for dropped in best.drain(k.min(best.len())..) {
-                            guard.release(bytes(&dropped));
+                        for (key, _, row) in best.drain(k.min(best.len())..) {
+                            guard.release(keyed_row_bytes(&key, &row));
                         }
                     }
                 }
@@ -360,14 +354,11 @@ pub fn build<'a>(
             Box::new(input.filter_map(move |r| match r {
                 Ok(row) => {
                     let key = hash_key(&row);
-                    let bytes = key.capacity() + 32;
+                    let bytes = hashed_key_bytes(&key);
                     if !seen.insert(key) {
                         return None;
                     }
-                    match guard.charge(bytes) {
-                        Ok(()) => Some(Ok(row)),
-                        Err(e) => Some(Err(e)),
-                    }
+                    Some(guard.charge(bytes).map(|()| row))
                 }
                 Err(e) => Some(Err(e)),
             }))
@@ -583,7 +574,7 @@ fn hash_join<'a>(
             continue;
         }
         let key = hash_key(&key);
-        guard.charge(row_bytes(&row) + key.capacity() + 48)?;
+        guard.charge(row_bytes(&row) + hashed_key_bytes(&key))?;
         table.entry(key).or_default().push(row);
     }
     Ok(per_outer_row(probe, move |prow| {
@@ -827,8 +818,7 @@ fn aggregate(
 ) -> Result<Vec<Row>> {
     let group_bytes = std::mem::size_of::<Group>()
         + aggs.len()
-            * (std::mem::size_of::<Acc>() + std::mem::size_of::<Option<HashSet<Vec<u8>>>>())
-        + 64;
+            * (std::mem::size_of::<Acc>() + std::mem::size_of::<Option<HashSet<Vec<u8>>>>());
     let mut groups: BTreeMap<Vec<u8>, Group> = BTreeMap::new();
     let new_group = |values: Row| Group {
         values,
@@ -841,7 +831,7 @@ fn aggregate(
         let values = eval_all(group, &row)?;
         let key = hash_key(&values);
         if !groups.contains_key(&key) {
-            guard.charge(group_bytes + 2 * key.capacity() + row_bytes(&values))?;
+            guard.charge(group_bytes + hashed_key_bytes(&key) + row_bytes(&values))?;
         }
         let g = groups.entry(key).or_insert_with(|| new_group(values));
         for (i, a) in aggs.iter().enumerate() {
@@ -854,7 +844,7 @@ fn aggregate(
                     continue;
                 }
                 let key = hash_key(std::slice::from_ref(&v));
-                let bytes = key.capacity() + 32;
+                let bytes = hashed_key_bytes(&key);
                 if !seen.insert(key) {
                     continue;
                 }

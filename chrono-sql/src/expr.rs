@@ -288,11 +288,7 @@ impl Expr {
             Expr::Arith(op, a, b) => arith(*op, &a.eval(row)?, &b.eval(row)?)?,
             Expr::Concat(a, b) => match (a.eval(row)?, b.eval(row)?) {
                 (Null, _) | (_, Null) => Null,
-                (x, y) => {
-                    let (x, y) = (text_arg(&x), text_arg(&y));
-                    check_value_size(x.len().saturating_add(y.len()))?;
-                    Value::Text(x + &y)
-                }
+                (x, y) => concat_capped(&[text_arg(&x), text_arg(&y)])?,
             },
             Expr::IsNull(e, negated) => Bool(e.eval(row)?.is_null() != *negated),
             Expr::IsDistinct(a, b, negated) => {
@@ -617,6 +613,13 @@ fn capped(s: String) -> Result<String> {
     Ok(s)
 }
 
+/// `||` and `concat`: the parts joined, refused before anything is built when the result
+/// would pass `limits.max_value_bytes`.
+fn concat_capped(parts: &[String]) -> Result<Value> {
+    check_value_size(parts.iter().map(String::len).fold(0, usize::saturating_add))?;
+    Ok(Value::Text(parts.concat()))
+}
+
 fn call(f: Func, args: Vec<Value>) -> Result<Value> {
     use Value::*;
     let first_null = args.first().is_some_and(Value::is_null);
@@ -624,8 +627,7 @@ fn call(f: Func, args: Vec<Value>) -> Result<Value> {
         Func::Coalesce => args.into_iter().find(|v| !v.is_null()).unwrap_or(Null),
         Func::Concat => {
             let parts: Vec<String> = args.iter().filter(|v| !v.is_null()).map(text_arg).collect();
-            check_value_size(parts.iter().map(String::len).fold(0, usize::saturating_add))?;
-            Text(parts.concat())
+            concat_capped(&parts)?
         }
         Func::NullIf => {
             if compare(&args[0], &args[1])? == Some(Ordering::Equal) {

@@ -24,12 +24,14 @@
 //! also grow their stack on demand (`#[recursive::recursive]`), so a bounded tree is safe on
 //! any thread, a 2 MiB one included, in unoptimized builds too.
 //!
-//! The value cap and the cancel check inside long per-row functions (LIKE) are read from a
-//! thread-local set for the statement's duration ([`StatementGuard::enter`]): expression
-//! evaluation is called from many places (constant folding, DEFAULTs, scans), and a value
-//! is built on the thread that runs the statement.
+//! The value cap and the cancel check inside long per-row functions (LIKE) reach the guard
+//! through a thread-local set for the statement's duration ([`StatementGuard::enter`]):
+//! expression evaluation is called from many places (constant folding, DEFAULTs, scans),
+//! and a value is built on the thread that runs the statement. The thread-local holds the
+//! guard itself, not a copy, so a deadline a streamed statement restarts holds there too.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -196,11 +198,6 @@ impl StatementGuard {
         }
     }
 
-    /// A guard with the default limits and no deadline.
-    pub fn unbounded() -> Self {
-        Self::new(&Limits::default(), CancelToken::new(), None)
-    }
-
     /// Checks the cancel token and the deadline now.
     pub fn check(&self) -> Result<()> {
         if self.cancel.is_cancelled() {
@@ -278,34 +275,21 @@ impl StatementGuard {
         self.peak.get()
     }
 
-    /// Makes this guard's value cap and cancel token the ones expression evaluation on this
-    /// thread sees, until the returned scope ends.
-    pub fn enter(&self) -> EnteredGuard {
-        let previous = CURRENT.with(|c| {
-            c.replace(Some(Current {
-                max_value_bytes: self.max_value_bytes,
-                cancel: self.cancel.clone(),
-                deadline: self.deadline.get(),
-            }))
-        });
+    /// Makes this guard the one expression evaluation on this thread answers to (value
+    /// cap, cancel token, deadline), until the returned scope ends.
+    pub fn enter(self: &Rc<Self>) -> EnteredGuard {
+        let previous = CURRENT.with(|c| c.replace(Some(self.clone())));
         EnteredGuard { previous }
     }
 }
 
-#[derive(Clone)]
-struct Current {
-    max_value_bytes: usize,
-    cancel: CancelToken,
-    deadline: Option<Instant>,
-}
-
 thread_local! {
-    static CURRENT: std::cell::RefCell<Option<Current>> = const { std::cell::RefCell::new(None) };
+    static CURRENT: RefCell<Option<Rc<StatementGuard>>> = const { RefCell::new(None) };
 }
 
-/// Restores the previous statement context of the thread when dropped.
+/// Restores the previous statement guard of the thread when dropped.
 pub struct EnteredGuard {
-    previous: Option<Current>,
+    previous: Option<Rc<StatementGuard>>,
 }
 
 impl Drop for EnteredGuard {
@@ -320,32 +304,16 @@ pub fn check_value_size(bytes: usize) -> Result<()> {
     let max = CURRENT.with(|c| {
         c.borrow()
             .as_ref()
-            .map(|c| c.max_value_bytes)
+            .map(|g| g.max_value_bytes)
             .unwrap_or_else(|| Limits::default().max_value_bytes)
     });
-    if bytes > max {
-        return Err(Limits::exceeded(
-            "max_value_bytes",
-            format!("a value of {bytes} bytes is larger than the {max} bytes allowed"),
-        ));
-    }
-    Ok(())
+    Limits::at_most(bytes, max, "max_value_bytes", "a value would have", "bytes")
 }
 
-/// For long loops inside one function call (LIKE on long texts): fails once the running
-/// statement is cancelled or past its deadline.
+/// For long loops inside one function call (LIKE on long texts): the running statement's
+/// [`StatementGuard::check`] (nothing outside a statement).
 pub fn check_interrupted() -> Result<()> {
-    CURRENT.with(|c| match c.borrow().as_ref() {
-        Some(c) if c.cancel.is_cancelled() => {
-            Err(Error::Cancelled("the statement was cancelled".into()))
-        }
-        Some(Current {
-            deadline: Some(d), ..
-        }) if Instant::now() >= *d => Err(Error::DeadlineExceeded(
-            "the statement ran past its deadline and was stopped".into(),
-        )),
-        _ => Ok(()),
-    })
+    CURRENT.with(|c| c.borrow().as_ref().map_or(Ok(()), |g| g.check()))
 }
 
 /// Bytes a value holds, for memory accounting (the enum itself plus its heap part).
@@ -362,6 +330,19 @@ pub fn value_bytes(v: &chrono_storage::Value) -> usize {
 /// Bytes a row holds, for memory accounting.
 pub fn row_bytes(row: &[chrono_storage::Value]) -> usize {
     std::mem::size_of::<Vec<chrono_storage::Value>>() + row.iter().map(value_bytes).sum::<usize>()
+}
+
+/// Bytes a row held with its sort key (sorts, top-k).
+pub fn keyed_row_bytes(key: &[chrono_storage::Value], row: &[chrono_storage::Value]) -> usize {
+    row_bytes(key) + row_bytes(row)
+}
+
+/// What a set or map spends per entry beyond its key (buckets, nodes, control bytes).
+const HASH_ENTRY_OVERHEAD: usize = 32;
+
+/// Bytes an encoded key held in a set or map takes (DISTINCT, GROUP BY, hash joins).
+pub fn hashed_key_bytes(key: &[u8]) -> usize {
+    key.len() + HASH_ENTRY_OVERHEAD
 }
 
 /// After a statement that held this much, freed memory is handed back to the system.
@@ -381,19 +362,16 @@ pub fn release_memory_after(guard: &StatementGuard) {
 }
 
 /// Lets at most `max_concurrent_statements` statements run at once, with a bounded queue.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Admission {
-    state: Mutex<(usize, usize)>,
+    slots: Mutex<Slots>,
     freed: Condvar,
 }
 
-impl Default for Admission {
-    fn default() -> Self {
-        Self {
-            state: Mutex::new((0, 0)),
-            freed: Condvar::new(),
-        }
-    }
+#[derive(Debug, Default)]
+struct Slots {
+    running: usize,
+    waiting: usize,
 }
 
 /// A running statement's place; dropping it lets the next one in.
@@ -403,7 +381,7 @@ pub struct Permit<'a> {
 
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
-        self.admission.state.lock().0 -= 1;
+        self.admission.slots.lock().running -= 1;
         self.admission.freed.notify_one();
     }
 }
@@ -411,32 +389,32 @@ impl Drop for Permit<'_> {
 impl Admission {
     /// Waits for a place (at most until the guard's deadline or cancellation).
     pub fn admit<'a>(&'a self, limits: &Limits, guard: &StatementGuard) -> Result<Permit<'a>> {
-        let mut state = self.state.lock();
-        if state.0 < limits.max_concurrent_statements {
-            state.0 += 1;
+        let mut slots = self.slots.lock();
+        if slots.running < limits.max_concurrent_statements {
+            slots.running += 1;
             return Ok(Permit { admission: self });
         }
-        if state.1 >= limits.statement_queue {
+        if slots.waiting >= limits.statement_queue {
             return Err(Limits::exceeded(
                 "statement_queue",
                 format!(
                     "the server is busy: {} statements run and {} wait",
-                    state.0, state.1
+                    slots.running, slots.waiting
                 ),
             ));
         }
-        state.1 += 1;
+        slots.waiting += 1;
         let result = loop {
             if let Err(e) = guard.check() {
                 break Err(e);
             }
-            if state.0 < limits.max_concurrent_statements {
-                state.0 += 1;
+            if slots.running < limits.max_concurrent_statements {
+                slots.running += 1;
                 break Ok(Permit { admission: self });
             }
-            self.freed.wait_for(&mut state, Duration::from_millis(50));
+            self.freed.wait_for(&mut slots, Duration::from_millis(50));
         };
-        state.1 -= 1;
+        slots.waiting -= 1;
         result
     }
 }

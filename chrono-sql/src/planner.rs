@@ -60,10 +60,6 @@ struct AggCtx {
     aggs: Vec<AggCall>,
 }
 
-/// A safety net under `limits.max_expression_depth` (which the parser's shape check
-/// enforces): binding never recurses deeper than this.
-const MAX_BIND_DEPTH: usize = crate::limits::MAX_EXPRESSION_DEPTH + 64;
-
 /// Builds plans for one statement.
 pub struct Planner<'a> {
     /// The transaction the statement runs in.
@@ -82,7 +78,6 @@ pub struct Planner<'a> {
     pub guard: &'a StatementGuard,
     agg: Option<AggCtx>,
     aliases: Vec<(String, sql::Expr)>,
-    depth: usize,
 }
 
 /// Lower-cased identifier text.
@@ -307,7 +302,6 @@ impl<'a> Planner<'a> {
             guard,
             agg: None,
             aliases: Vec::new(),
-            depth: 0,
         }
     }
 
@@ -328,17 +322,11 @@ impl<'a> Planner<'a> {
     // Expressions
     // ----------------------------------------------------------------------------------
 
-    /// Binds an expression against `scope`.
+    /// Binds an expression against `scope`. Its depth is bounded by the parser's shape
+    /// check (`limits.max_expression_depth`), and the recursion grows its stack on demand.
     #[recursive::recursive]
     pub fn bind(&mut self, e: &sql::Expr, scope: &Scope) -> Result<Expr> {
-        self.depth += 1;
-        if self.depth > MAX_BIND_DEPTH {
-            self.depth -= 1;
-            return Err(Error::InvalidInput("expression nested too deeply".into()));
-        }
-        let r = self.bind_inner(e, scope);
-        self.depth -= 1;
-        r.map(Expr::fold)
+        self.bind_inner(e, scope).map(Expr::fold)
     }
 
     fn bind_plain(&mut self, e: &sql::Expr, scope: &Scope) -> Result<Expr> {

@@ -7,6 +7,7 @@
 //! statement is undone alone (statement-level atomicity) and the transaction stays open;
 //! a conflict at `COMMIT` ends it and nothing of it is written.
 
+use std::rc::Rc;
 use std::sync::Arc;
 
 use chrono_storage::{
@@ -295,13 +296,21 @@ impl Database {
 
     /// Binds a SQL condition over `table`'s columns (for change-stream filters).
     pub fn row_predicate(&self, table: &TableDef, text: &str) -> Result<crate::expr::Expr> {
-        let limits = self.limits();
-        let ast = parse::parse_expr(text, &limits)?;
+        let ast = parse::parse_expr(text, &self.limits())?;
         let txn = self.store().begin_read_only(u64::MAX);
+        self.bind_alone(&txn, &ast, &table_scope(table, &table.name))
+    }
+
+    /// Binds an expression outside any statement (a change-stream filter, a DEFAULT).
+    fn bind_alone(
+        &self,
+        txn: &Transaction,
+        ast: &sql::Expr,
+        scope: &Scope,
+    ) -> Result<crate::expr::Expr> {
+        let guard = StatementGuard::new(&self.limits(), CancelToken::new(), None);
         let est = StatisticsEstimator;
-        let guard = StatementGuard::new(&limits, CancelToken::new(), None);
-        let mut planner = Planner::new(&txn, &[], &[], &self.shared.stats, &est, &guard);
-        planner.bind(&ast, &table_scope(table, &table.name))
+        Planner::new(txn, &[], &[], &self.shared.stats, &est, &guard).bind(ast, scope)
     }
 
     /// The tables, as of now.
@@ -389,7 +398,6 @@ impl Database {
         let mut session = self.session();
         session.set_cancel_token(cancel.clone());
         let (p, params) = (p.clone(), params.to_vec());
-        let errors = rows_tx.clone();
         std::thread::Builder::new()
             .name("chronodb-query".into())
             .spawn(move || {
@@ -398,7 +406,7 @@ impl Database {
                     rows: rows_tx,
                 };
                 if let Err(e) = session.run_streaming(&p, &params, &mut sink) {
-                    let _ = errors.send(Err(e));
+                    let _ = sink.rows.send(Err(e));
                 }
             })
             .map_err(|e| Error::Storage(format!("cannot start a query thread: {e}")))?;
@@ -569,7 +577,11 @@ impl Session {
         }
         let db = self.db.clone();
         let limits = db.limits();
-        let guard = StatementGuard::new(&limits, self.cancel.clone(), self.timeout);
+        let guard = Rc::new(StatementGuard::new(
+            &limits,
+            self.cancel.clone(),
+            self.timeout,
+        ));
         let _permit = db.shared.admission.admit(&limits, &guard)?;
         let _entered = guard.enter();
         let result = self.run_admitted(&db, p, params, &guard, sink);
@@ -683,11 +695,10 @@ impl Database {
                     None => exec::collect(&plan, txn, &self.shared.stats, guard)?,
                     Some(sink) => {
                         sink.columns(&columns)?;
-                        exec::for_each(&plan, txn, &self.shared.stats, guard, &mut |row| {
-                            sink.row(row)?;
+                        for row in exec::rows(&plan, txn, &self.shared.stats, guard)? {
+                            sink.row(row?)?;
                             guard.restart_deadline();
-                            Ok(())
-                        })?;
+                        }
                         Vec::new()
                     }
                 };
@@ -857,13 +868,9 @@ impl Database {
         let Some(text) = &col.default else {
             return Ok(Value::Null);
         };
-        let limits = self.limits();
-        let ast = parse::parse_expr(text, &limits)
+        let ast = parse::parse_expr(text, &self.limits())
             .map_err(|e| Error::Corruption(format!("stored DEFAULT of {}: {e}", col.name)))?;
-        let est = StatisticsEstimator;
-        let guard = StatementGuard::new(&limits, CancelToken::new(), None);
-        let mut planner = Planner::new(txn, &[], &[], &self.shared.stats, &est, &guard);
-        let v = planner.bind(&ast, &Scope::default())?.eval(&[])?;
+        let v = self.bind_alone(txn, &ast, &Scope::default())?.eval(&[])?;
         col.data_type.coerce(v, &col.name)
     }
 

@@ -88,7 +88,7 @@ fn principal<T>(req: &Request<T>) -> Option<String> {
 type StatementCall = (Arc<Mutex<Session>>, String, Vec<Value>);
 
 /// Cancels a statement when the call that runs it ends early (timeout, or the client went
-/// away and tonic dropped the call's future).
+/// away and tonic dropped the call's future or its response stream).
 struct CancelOnDrop(Option<CancelToken>);
 
 impl CancelOnDrop {
@@ -102,6 +102,25 @@ impl Drop for CancelOnDrop {
         if let Some(t) = self.0.take() {
             t.cancel();
         }
+    }
+}
+
+/// A streamed response that cancels its statement when dropped: a client that goes away
+/// stops the statement at once, even while it is not sending (building a sort, a hash
+/// table).
+pub struct CancellingStream<T> {
+    inner: tokio_stream::wrappers::ReceiverStream<T>,
+    _cancel: CancelOnDrop,
+}
+
+impl<T> tokio_stream::Stream for CancellingStream<T> {
+    type Item = T;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<T>> {
+        std::pin::Pin::new(&mut self.inner).poll_next(cx)
     }
 }
 
@@ -162,6 +181,12 @@ impl Shared {
         Ok((session, sql, params(p)))
     }
 
+    /// Makes `session`'s next statements stop at the server's timeout or on `cancel`.
+    fn arm(&self, session: &mut Session, cancel: CancelToken) {
+        session.set_cancel_token(cancel);
+        session.set_statement_timeout(Some(self.timeout));
+    }
+
     /// Rolls back transactions idle for longer than `idle`.
     fn expire(&self, idle: Duration) {
         let now = Instant::now();
@@ -173,20 +198,6 @@ impl Shared {
             keep
         });
     }
-}
-
-/// Stack of the threads that run statements. Planning and evaluation recurse over
-/// expression trees no deeper than `limits.max_expression_depth`; this leaves room for
-/// far deeper trees than the default allows, even in an unoptimized build.
-pub const STATEMENT_THREAD_STACK_BYTES: usize = 16 << 20;
-
-/// The runtime `chronodb serve` runs on (statement threads with a large stack).
-pub fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_stack_size(STATEMENT_THREAD_STACK_BYTES)
-        .build()
-        .map_err(|e| Error::Io(format!("runtime: {e}")))
 }
 
 /// Batches of a streamed result the server holds ahead of a slow client.
@@ -208,7 +219,7 @@ struct BatchSink {
 impl BatchSink {
     /// Sends what is batched (with `last`, also an empty batch when nothing was sent, so the
     /// client gets the columns).
-    fn flush(&mut self, last: bool) -> Result<()> {
+    fn flush(&mut self, last: bool) -> chrono_sql::Result<()> {
         let owes_columns = last && !self.sent_any;
         if self.batch.is_empty() && !owes_columns {
             return Ok(());
@@ -224,9 +235,7 @@ impl BatchSink {
         self.bytes = 0;
         self.sent_any = true;
         self.tx.blocking_send(Ok(msg)).map_err(|_| {
-            Error::Sql(chrono_sql::Error::Cancelled(
-                "the client stopped reading the stream".into(),
-            ))
+            chrono_sql::Error::Cancelled("the client stopped reading the stream".into())
         })
     }
 }
@@ -250,9 +259,7 @@ impl chrono_sql::RowSink for BatchSink {
             .sum::<usize>();
         self.batch.push(r);
         if self.batch.len() >= STREAM_BATCH_ROWS || self.bytes >= STREAM_BATCH_BYTES {
-            self.flush(false).map_err(|_| {
-                chrono_sql::Error::Cancelled("the client stopped reading the stream".into())
-            })?;
+            self.flush(false)?;
         }
         Ok(())
     }
@@ -273,13 +280,12 @@ impl pb::sql_server::Sql for SqlService {
     ) -> Result<Response<pb::ExecuteResponse>, Status> {
         let _log = CallLog::new("Sql/Execute");
         let (session, sql, values) = self.0.statement_session(req)?;
-        let timeout = self.0.timeout;
+        let shared = self.0.clone();
         let outcomes = self
             .0
             .blocking(move |cancel| {
                 let mut s = session.lock();
-                s.set_cancel_token(cancel);
-                s.set_statement_timeout(Some(timeout));
+                shared.arm(&mut s, cancel);
                 Ok(s.execute_with_params(&sql, &values)?)
             })
             .await?;
@@ -288,7 +294,7 @@ impl pb::sql_server::Sql for SqlService {
         }))
     }
 
-    type ExecuteStreamStream = tokio_stream::wrappers::ReceiverStream<Result<pb::RowBatch, Status>>;
+    type ExecuteStreamStream = CancellingStream<Result<pb::RowBatch, Status>>;
 
     async fn execute_stream(
         &self,
@@ -299,47 +305,35 @@ impl pb::sql_server::Sql for SqlService {
         // Batches go out as the executor produces them; the channel holds a few, so a
         // client that reads slowly slows the statement instead of growing the server.
         let (tx, rx) = tokio::sync::mpsc::channel(STREAM_BATCHES_BUFFERED);
-        let timeout = self.0.timeout;
         let cancel = CancelToken::new();
-        let stopped = cancel.clone();
-        let tx_watch = tx.clone();
-        let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+        let stream = CancellingStream {
+            inner: tokio_stream::wrappers::ReceiverStream::new(rx),
+            _cancel: CancelOnDrop(Some(cancel.clone())),
+        };
+        let shared = self.0.clone();
         tokio::task::spawn_blocking(move || {
-            let _done = done_tx;
             let mut sink = BatchSink {
-                tx: tx.clone(),
+                tx,
                 columns: None,
                 batch: Vec::new(),
                 bytes: 0,
                 sent_any: false,
             };
             let mut s = session.lock();
-            s.set_cancel_token(cancel);
-            s.set_statement_timeout(Some(timeout));
+            shared.arm(&mut s, cancel);
             let result = s.execute_streaming(&sql, &values, &mut sink);
             drop(s);
             let result = result.map_err(Error::from).and_then(|outcomes| {
                 if !outcomes.iter().any(|o| matches!(o, Outcome::Rows { .. })) {
                     return Err(Error::InvalidInput("ExecuteStream needs a query".into()));
                 }
-                sink.flush(true)
+                Ok(sink.flush(true)?)
             });
             if let Err(e) = result {
-                let _ = tx.blocking_send(Err(convert::status(&e)));
+                let _ = sink.tx.blocking_send(Err(convert::status(&e)));
             }
         });
-        // The client going away closes the channel: the statement is cancelled at once, even
-        // while it is not sending (building a sort, a hash table).
-        // It lets go of its sender once the statement is done, so the stream can end.
-        tokio::spawn(async move {
-            tokio::select! {
-                _ = tx_watch.closed() => stopped.cancel(),
-                _ = done_rx => {}
-            }
-        });
-        Ok(Response::new(tokio_stream::wrappers::ReceiverStream::new(
-            rx,
-        )))
+        Ok(Response::new(stream))
     }
 
     async fn begin(

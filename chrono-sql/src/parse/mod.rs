@@ -56,17 +56,13 @@ pub fn parse(sql_text: &str) -> Result<Vec<Prepared>> {
 }
 
 fn check_length(sql_text: &str, limits: &Limits) -> Result<()> {
-    if sql_text.len() > limits.max_sql_bytes {
-        return Err(Limits::exceeded(
-            "max_sql_bytes",
-            format!(
-                "the SQL text is {} bytes, more than the {} allowed",
-                sql_text.len(),
-                limits.max_sql_bytes
-            ),
-        ));
-    }
-    Ok(())
+    Limits::at_most(
+        sql_text.len(),
+        limits.max_sql_bytes,
+        "max_sql_bytes",
+        "the SQL text has",
+        "bytes",
+    )
 }
 
 fn syntax(e: sqlparser::parser::ParserError) -> Error {
@@ -103,13 +99,7 @@ pub fn parse_with(sql_text: &str, limits: &Limits) -> Result<Vec<Prepared>> {
 pub fn parse_expr(text: &str, limits: &Limits) -> Result<sql::Expr> {
     check_length(text, limits)?;
     let dialect = GenericDialect {};
-    let tokens = sqlparser::tokenizer::Tokenizer::new(&dialect, text)
-        .tokenize_with_location()
-        .map_err(|e| Error::Syntax(e.to_string()))?;
-    let tokens: Vec<_> = tokens
-        .into_iter()
-        .filter(|t| !matches!(t.token, sqlparser::tokenizer::Token::Whitespace(_)))
-        .collect();
+    let tokens = timetravel::tokenize(&dialect, text)?;
     shape::check(&tokens, limits)?;
     Parser::new(&dialect)
         .with_recursion_limit(PARSER_RECURSION_LIMIT)

@@ -18,8 +18,8 @@ use crate::limits::Limits;
 struct Level {
     /// Operators in the current comma-separated item.
     operators: usize,
-    /// Items so far (commas + 1).
-    items: usize,
+    /// Commas so far: the list has one item more.
+    commas: usize,
 }
 
 fn is_operator_word(k: Keyword) -> bool {
@@ -70,7 +70,7 @@ fn starts_expression(k: Keyword) -> bool {
     )
 }
 
-/// Refuses token lists whose trees could pass the limits.
+/// Refuses token lists (whitespace left out) whose trees could pass the limits.
 pub(crate) fn check(tokens: &[TokenWithSpan], limits: &Limits) -> Result<()> {
     let mut levels: Vec<Level> = vec![Level::default()];
     // Sum over `levels` of (operators + 1), kept incrementally.
@@ -121,15 +121,15 @@ pub(crate) fn check(tokens: &[TokenWithSpan], limits: &Limits) -> Result<()> {
                 if let Some(l) = levels.last_mut() {
                     depth -= l.operators;
                     l.operators = 0;
-                    l.items += 1;
-                    if nested && l.items >= limits.max_in_list {
-                        return Err(Limits::exceeded(
+                    l.commas += 1;
+                    if nested {
+                        Limits::at_most(
+                            l.commas + 1,
+                            limits.max_in_list,
                             "max_in_list",
-                            format!(
-                                "a parenthesized list has more than {} items",
-                                limits.max_in_list
-                            ),
-                        ));
+                            "a parenthesized list has",
+                            "items",
+                        )?;
                     }
                 }
             }
@@ -155,7 +155,6 @@ pub(crate) fn check(tokens: &[TokenWithSpan], limits: &Limits) -> Result<()> {
             | Token::HexStringLiteral(_)
             | Token::Placeholder(_)
             | Token::Period
-            | Token::Whitespace(_)
             | Token::EOF => {}
             _ => operator = true,
         }
@@ -177,17 +176,11 @@ pub(crate) fn check(tokens: &[TokenWithSpan], limits: &Limits) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::parse::timetravel::tokenize;
     use sqlparser::dialect::GenericDialect;
-    use sqlparser::tokenizer::Tokenizer;
 
     fn shape(sql: &str, limits: &Limits) -> Result<()> {
-        let tokens: Vec<_> = Tokenizer::new(&GenericDialect {}, sql)
-            .tokenize_with_location()
-            .unwrap()
-            .into_iter()
-            .filter(|t| !matches!(t.token, Token::Whitespace(_)))
-            .collect();
-        check(&tokens, limits)
+        check(&tokenize(&GenericDialect {}, sql).unwrap(), limits)
     }
 
     fn limits(depth: usize) -> Limits {

@@ -87,18 +87,21 @@ fn is_ident(t: &Token) -> bool {
     matches!(t, Token::Word(_))
 }
 
-/// Tokenizes `sql` and lifts its time-travel clauses.
-pub fn lift(dialect: &dyn Dialect, sql: &str) -> Result<Lifted> {
-    let raw = Tokenizer::new(dialect, sql)
+/// The tokens of `sql` with their positions, whitespace and comments left out.
+pub fn tokenize(dialect: &dyn Dialect, sql: &str) -> Result<Vec<TokenWithSpan>> {
+    let mut tokens = Tokenizer::new(dialect, sql)
         .tokenize_with_location()
         .map_err(|e| Error::Syntax(e.to_string()))?;
-    let mut tokens: Vec<TokenWithSpan> = Vec::with_capacity(raw.len());
+    tokens.retain(|t| !matches!(t.token, Token::Whitespace(_)));
+    Ok(tokens)
+}
+
+/// Tokenizes `sql` and lifts its time-travel clauses.
+pub fn lift(dialect: &dyn Dialect, sql: &str) -> Result<Lifted> {
+    let mut tokens = tokenize(dialect, sql)?;
     let mut next_param = 0usize;
     let mut max_param = 0usize;
-    for mut t in raw {
-        if matches!(t.token, Token::Whitespace(_)) {
-            continue;
-        }
+    for t in &mut tokens {
         if let Token::Placeholder(p) = &t.token {
             let n = if p == "?" {
                 next_param += 1;
@@ -116,7 +119,6 @@ pub fn lift(dialect: &dyn Dialect, sql: &str) -> Result<Lifted> {
             max_param = max_param.max(n);
             t.token = Token::Placeholder(format!("${n}"));
         }
-        tokens.push(t);
     }
 
     let mut out: Vec<TokenWithSpan> = Vec::with_capacity(tokens.len());
