@@ -5,9 +5,10 @@
 use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Instant;
 
-use chrono_storage::{KeyRange, Operation, Transaction, Value, encoding};
+use chrono_storage::{KeyRange, Transaction, Value, encoding};
 
 use crate::catalog::{TableDef, View};
 use crate::error::{Error, Result};
@@ -85,6 +86,90 @@ pub fn collect(
     hold(rows(plan, txn, stats, guard)?, guard)
 }
 
+/// The plan with this execution's parameter values in place of its parameters and each
+/// subquery run once and replaced by its result: what [`rows`] runs. A plan without either
+/// is returned as it is, without a copy.
+pub fn instantiate<'p>(
+    plan: &'p Plan,
+    params: &[Value],
+    txn: &Transaction,
+    stats: &StatsRegistry,
+    guard: &StatementGuard,
+) -> Result<std::borrow::Cow<'p, Plan>> {
+    if !plan.needs_values() {
+        return Ok(std::borrow::Cow::Borrowed(plan));
+    }
+    let mut fill = |e: &Expr| instantiate_expr(e, params, txn, stats, guard);
+    Ok(std::borrow::Cow::Owned(plan.try_map_exprs(&mut fill)?))
+}
+
+/// An expression with its parameters replaced by values and its subqueries by their
+/// results (each run once).
+pub fn instantiate_expr(
+    e: &Expr,
+    params: &[Value],
+    txn: &Transaction,
+    stats: &StatsRegistry,
+    guard: &StatementGuard,
+) -> Result<Expr> {
+    if !e.needs_values() {
+        return Ok(e.clone());
+    }
+    let mut fill = |x: &Expr| -> Result<Option<Expr>> {
+        Ok(match x {
+            Expr::Param(_) => Some(x.with_params(params)?),
+            Expr::Subquery(q) => Some(subquery_result(q, params, txn, stats, guard)?),
+            _ => None,
+        })
+    };
+    Ok(e.transform(&mut fill)?.fold())
+}
+
+/// Runs an uncorrelated subquery: a scalar's value, EXISTS's truth, or IN's sorted set.
+fn subquery_result(
+    q: &crate::expr::Subquery,
+    params: &[Value],
+    txn: &Transaction,
+    stats: &StatsRegistry,
+    guard: &StatementGuard,
+) -> Result<Expr> {
+    use crate::expr::SubqueryKind;
+    let plan = instantiate(&q.plan, params, txn, stats, guard)?;
+    let mut rows = self::rows(&plan, txn, stats, guard)?;
+    Ok(match &q.kind {
+        SubqueryKind::Scalar => {
+            let first = rows.next().transpose()?;
+            if rows.next().transpose()?.is_some() {
+                return Err(Error::InvalidInput(
+                    "a scalar subquery returned more than one row".into(),
+                ));
+            }
+            Expr::Literal(first.and_then(|mut r| r.pop()).unwrap_or(Value::Null))
+        }
+        SubqueryKind::Exists { negated } => {
+            let any = rows.next().transpose()?.is_some();
+            Expr::Literal(Value::Bool(any != *negated))
+        }
+        SubqueryKind::In { operand, negated } => {
+            let mut set: Vec<Value> = Vec::new();
+            let mut has_null = false;
+            for row in rows {
+                let v = row?.pop().unwrap_or(Value::Null);
+                if v.is_null() {
+                    has_null = true;
+                } else {
+                    guard.charge(crate::limits::value_bytes(&v))?;
+                    set.push(v);
+                }
+            }
+            set.sort_by(|a, b| a.total_cmp(b));
+            set.dedup_by(|a, b| a.total_cmp(b).is_eq());
+            let operand = instantiate_expr(operand, params, txn, stats, guard)?;
+            Expr::InSet(Box::new(operand), Arc::new(set), has_null, *negated)
+        }
+    })
+}
+
 /// Collects rows an operator must hold, charging each to the statement's budget.
 fn hold(rows: RowIter<'_>, guard: &StatementGuard) -> Result<Vec<Row>> {
     let mut held = Vec::new();
@@ -114,7 +199,7 @@ pub fn build<'a>(
             access,
             filter,
         } => {
-            let mut rows = scan(txn, table, *read_at, access)?;
+            let mut rows = crate::table::scan(txn, table, *read_at, access)?;
             let filter = filter.clone();
             let mut actual = 0u64;
             let stats = ctx.stats;
@@ -384,74 +469,6 @@ pub fn build<'a>(
         },
         None => iter,
     })
-}
-
-/// Rows with their stored keys.
-pub type KeyedRows<'a> = Box<dyn Iterator<Item = Result<(Vec<u8>, Row)>> + 'a>;
-
-/// Reads the rows of a table (with their stored keys) as the access path says.
-pub fn scan<'a>(
-    txn: &'a Transaction,
-    table: &'a TableDef,
-    read_at: ReadAt,
-    access: &'a Access,
-) -> Result<KeyedRows<'a>> {
-    let view = match read_at {
-        ReadAt::Current => View::Current(txn),
-        ReadAt::AsOf(ts) => View::AsOf(txn.store(), ts.min(txn.read_ts())),
-        ReadAt::Versions(window) => {
-            let versions =
-                txn.store()
-                    .versions(table.keyspace, KeyRange::All, txn.read_ts(), window)?;
-            let it = versions.filter_map(move |v| match v {
-                Err(e) => Some(Err(e.into())),
-                Ok(v) if v.op == Operation::Delete => None,
-                Ok(v) => {
-                    let raw = v.value.unwrap_or_default();
-                    Some(table.decode_row(&raw).map(|mut row| {
-                        row.push(Value::Timestamp(v.commit_ts as i64));
-                        row.push(
-                            v.replaced_ts
-                                .map(|t| Value::Timestamp(t as i64))
-                                .unwrap_or(Value::Null),
-                        );
-                        (v.key, row)
-                    }))
-                }
-            });
-            return Ok(Box::new(it));
-        }
-    };
-    let decode = move |item: chrono_storage::Result<(Vec<u8>, Vec<u8>)>| -> Result<(Vec<u8>, Row)> {
-        let (k, raw) = item?;
-        Ok((k, table.decode_row(&raw)?))
-    };
-    let it: KeyedRows<'a> = match access {
-        Access::Full => Box::new(view.scan(table.keyspace, KeyRange::All)?.map(decode)),
-        Access::KeyRange(r) => Box::new(view.scan(table.keyspace, r.clone())?.map(decode)),
-        Access::Key(k) => {
-            let found = view.get(table.keyspace, k)?;
-            Box::new(found.map(|raw| decode(Ok((k.clone(), raw)))).into_iter())
-        }
-        Access::Index(ix, r) => {
-            let entries = view.scan(ix.keyspace, r.clone())?;
-            Box::new(entries.map(move |item| {
-                let (_, pk) = match item {
-                    Ok(x) => x,
-                    Err(e) => return Err(e.into()),
-                };
-                match view.get(table.keyspace, &pk) {
-                    Ok(Some(raw)) => decode(Ok((pk, raw))),
-                    Ok(None) => Err(Error::Corruption(format!(
-                        "index {} points at a missing row of {}",
-                        ix.name, table.name
-                    ))),
-                    Err(e) => Err(e),
-                }
-            }))
-        }
-    };
-    Ok(it)
 }
 
 /// The joined rows for one left row of an index nested-loop join.

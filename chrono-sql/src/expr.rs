@@ -213,6 +213,46 @@ pub enum Expr {
     Cast(Box<Expr>, DataType),
     /// A scalar function call.
     Func(Func, Vec<Expr>),
+    /// A statement parameter (`?`, `$n`; 0-based), replaced by its value before execution,
+    /// so a plan can be kept and run again with other values.
+    Param(usize),
+    /// A subquery, planned with its statement and run once when the statement executes
+    /// ([`crate::exec::instantiate`]), never while planning.
+    Subquery(Box<Subquery>),
+}
+
+/// What a subquery expression asks of its rows.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SubqueryKind {
+    /// `(SELECT x …)`: the single value (NULL for no row; more than one row is an error).
+    Scalar,
+    /// `[NOT] EXISTS (SELECT …)`.
+    Exists {
+        /// NOT EXISTS.
+        negated: bool,
+    },
+    /// `operand [NOT] IN (SELECT x …)`.
+    In {
+        /// The value looked for, over the outer row.
+        operand: Box<Expr>,
+        /// NOT IN.
+        negated: bool,
+    },
+}
+
+/// A planned subquery and what it yields.
+#[derive(Debug, Clone)]
+pub struct Subquery {
+    /// Its plan (shared by copies of the statement's plan).
+    pub plan: Arc<crate::plan::Plan>,
+    /// Scalar, EXISTS or IN.
+    pub kind: SubqueryKind,
+}
+
+impl PartialEq for Subquery {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.plan, &other.plan) && self.kind == other.kind
+    }
 }
 
 impl Expr {
@@ -379,6 +419,17 @@ impl Expr {
                 }
                 call(*f, vals)?
             }
+            Expr::Param(i) => {
+                return Err(Error::InvalidInput(format!(
+                    "parameter ${} has no value",
+                    i + 1
+                )));
+            }
+            Expr::Subquery(_) => {
+                return Err(Error::InvalidInput(
+                    "internal: a subquery was not run before its statement".into(),
+                ));
+            }
         })
     }
 
@@ -391,95 +442,190 @@ impl Expr {
         }
     }
 
-    /// True when evaluating the expression reads no column (it is a constant).
+    /// True when evaluating the expression reads no column, parameter or subquery (it is a
+    /// constant).
     pub fn is_constant(&self) -> bool {
         let mut constant = true;
         self.visit(&mut |e| {
-            if matches!(e, Expr::Column(_) | Expr::Func(Func::Now, _)) {
+            if matches!(
+                e,
+                Expr::Column(_) | Expr::Func(Func::Now, _) | Expr::Param(_) | Expr::Subquery(_)
+            ) {
                 constant = false;
             }
         });
         constant
     }
 
-    /// Calls `f` on this node and every node below it.
+    /// True when the expression reads no column of the row: its value is fixed once the
+    /// statement's parameters and subqueries are known (a key bound can be built from it).
+    pub fn is_row_independent(&self) -> bool {
+        let mut independent = true;
+        self.visit(&mut |e| {
+            if matches!(e, Expr::Column(_) | Expr::Func(Func::Now, _)) {
+                independent = false;
+            }
+        });
+        independent
+    }
+
+    /// True when the expression holds a parameter or a subquery, which
+    /// [`crate::exec::instantiate`] must replace before it can be evaluated.
+    pub fn needs_values(&self) -> bool {
+        let mut needs = false;
+        self.visit(&mut |e| {
+            if matches!(e, Expr::Param(_) | Expr::Subquery(_)) {
+                needs = true;
+            }
+        });
+        needs
+    }
+
+    /// Calls `f` on this node and every node below it (not inside subquery plans).
     #[recursive::recursive]
     pub fn visit(&self, f: &mut dyn FnMut(&Expr)) {
         f(self);
+        for c in self.children() {
+            c.visit(f);
+        }
+    }
+
+    /// The expressions directly below this one (a subquery's IN operand, not its plan).
+    pub fn children(&self) -> Vec<&Expr> {
         match self {
-            Expr::Literal(_) | Expr::Column(_) => {}
-            Expr::Not(e) | Expr::Neg(e) | Expr::IsNull(e, _) | Expr::Cast(e, _) => e.visit(f),
-            Expr::InSet(e, ..) => e.visit(f),
+            Expr::Literal(_) | Expr::Column(_) | Expr::Param(_) => vec![],
+            Expr::Subquery(q) => match &q.kind {
+                SubqueryKind::In { operand, .. } => vec![operand],
+                _ => vec![],
+            },
+            Expr::Not(e) | Expr::Neg(e) | Expr::IsNull(e, _) | Expr::Cast(e, _) => vec![e],
+            Expr::InSet(e, ..) => vec![e],
             Expr::And(a, b)
             | Expr::Or(a, b)
             | Expr::Cmp(_, a, b)
             | Expr::Arith(_, a, b)
             | Expr::Concat(a, b)
             | Expr::IsDistinct(a, b, _)
-            | Expr::Like(a, b, ..) => {
-                a.visit(f);
-                b.visit(f);
-            }
-            Expr::InList(e, list, _) => {
-                e.visit(f);
-                list.iter().for_each(|x| x.visit(f));
-            }
-            Expr::Between(a, b, c, _) => {
-                a.visit(f);
-                b.visit(f);
-                c.visit(f);
-            }
-            Expr::Case(o, whens, e) => {
-                if let Some(o) = o {
-                    o.visit(f);
-                }
-                for (w, t) in whens {
-                    w.visit(f);
-                    t.visit(f);
-                }
-                if let Some(e) = e {
-                    e.visit(f);
-                }
-            }
-            Expr::Func(_, args) => args.iter().for_each(|x| x.visit(f)),
+            | Expr::Like(a, b, ..) => vec![a, b],
+            Expr::InList(e, list, _) => std::iter::once(&**e).chain(list).collect(),
+            Expr::Between(a, b, c, _) => vec![a, b, c],
+            Expr::Case(o, whens, e) => o
+                .iter()
+                .map(|x| &**x)
+                .chain(whens.iter().flat_map(|(w, t)| [w, t]))
+                .chain(e.iter().map(|x| &**x))
+                .collect(),
+            Expr::Func(_, args) => args.iter().collect(),
         }
+    }
+
+    /// The plans of the subqueries in this expression (not those nested inside them).
+    pub fn subquery_plans(&self) -> Vec<&crate::plan::Plan> {
+        let mut out = Vec::new();
+        let mut stack = vec![self];
+        while let Some(e) = stack.pop() {
+            if let Expr::Subquery(q) = e {
+                out.push(&*q.plan);
+            }
+            stack.extend(e.children());
+        }
+        out
     }
 
     /// Rewrites every column position with `f` (used to move an expression between the
     /// row layouts of a join and its inputs).
-    #[recursive::recursive]
     pub fn map_columns(&self, f: &dyn Fn(usize) -> usize) -> Expr {
-        let m = |e: &Expr| Box::new(e.map_columns(f));
-        match self {
-            Expr::Literal(v) => Expr::Literal(v.clone()),
-            Expr::Column(i) => Expr::Column(f(*i)),
-            Expr::Not(e) => Expr::Not(m(e)),
-            Expr::Neg(e) => Expr::Neg(m(e)),
-            Expr::And(a, b) => Expr::And(m(a), m(b)),
-            Expr::Or(a, b) => Expr::Or(m(a), m(b)),
-            Expr::Cmp(op, a, b) => Expr::Cmp(*op, m(a), m(b)),
-            Expr::Arith(op, a, b) => Expr::Arith(*op, m(a), m(b)),
-            Expr::Concat(a, b) => Expr::Concat(m(a), m(b)),
-            Expr::IsNull(e, n) => Expr::IsNull(m(e), *n),
-            Expr::IsDistinct(a, b, n) => Expr::IsDistinct(m(a), m(b), *n),
-            Expr::InList(e, l, n) => {
-                Expr::InList(m(e), l.iter().map(|x| x.map_columns(f)).collect(), *n)
-            }
-            Expr::InSet(e, s, h, n) => Expr::InSet(m(e), s.clone(), *h, *n),
-            Expr::Between(a, b, c, n) => Expr::Between(m(a), m(b), m(c), *n),
-            Expr::Like(a, b, n, esc) => Expr::Like(m(a), m(b), *n, *esc),
-            Expr::Case(o, w, e) => Expr::Case(
-                o.as_ref().map(|x| m(x)),
-                w.iter()
-                    .map(|(a, b)| (a.map_columns(f), b.map_columns(f)))
-                    .collect(),
-                e.as_ref().map(|x| m(x)),
-            ),
-            Expr::Cast(e, t) => Expr::Cast(m(e), *t),
-            Expr::Func(func, args) => {
-                Expr::Func(*func, args.iter().map(|x| x.map_columns(f)).collect())
-            }
+        let mut rewrite = |e: &Expr| -> Result<Option<Expr>> {
+            Ok(match e {
+                Expr::Column(i) => Some(Expr::Column(f(*i))),
+                _ => None,
+            })
+        };
+        // The rewrite never fails.
+        self.transform(&mut rewrite)
+            .unwrap_or_else(|_| self.clone())
+    }
+
+    /// A copy of the expression where every node for which `f` returns a replacement is
+    /// replaced (its children are not visited); the other nodes are copied with their
+    /// children transformed. A subquery's plan is not entered, its IN operand is.
+    #[recursive::recursive]
+    pub fn transform(&self, f: &mut dyn FnMut(&Expr) -> Result<Option<Expr>>) -> Result<Expr> {
+        if let Some(replaced) = f(self)? {
+            return Ok(replaced);
         }
+        type F<'f> = dyn FnMut(&Expr) -> Result<Option<Expr>> + 'f;
+        fn m(e: &Expr, f: &mut F<'_>) -> Result<Box<Expr>> {
+            Ok(Box::new(e.transform(f)?))
+        }
+        Ok(match self {
+            Expr::Literal(v) => Expr::Literal(v.clone()),
+            Expr::Column(i) => Expr::Column(*i),
+            Expr::Param(i) => Expr::Param(*i),
+            Expr::Not(e) => Expr::Not(m(e, f)?),
+            Expr::Neg(e) => Expr::Neg(m(e, f)?),
+            Expr::And(a, b) => Expr::And(m(a, f)?, m(b, f)?),
+            Expr::Or(a, b) => Expr::Or(m(a, f)?, m(b, f)?),
+            Expr::Cmp(op, a, b) => Expr::Cmp(*op, m(a, f)?, m(b, f)?),
+            Expr::Arith(op, a, b) => Expr::Arith(*op, m(a, f)?, m(b, f)?),
+            Expr::Concat(a, b) => Expr::Concat(m(a, f)?, m(b, f)?),
+            Expr::IsNull(e, n) => Expr::IsNull(m(e, f)?, *n),
+            Expr::IsDistinct(a, b, n) => Expr::IsDistinct(m(a, f)?, m(b, f)?, *n),
+            Expr::InList(e, l, n) => {
+                let e = m(e, f)?;
+                let l = l.iter().map(|x| x.transform(f)).collect::<Result<_>>()?;
+                Expr::InList(e, l, *n)
+            }
+            Expr::InSet(e, s, h, n) => Expr::InSet(m(e, f)?, s.clone(), *h, *n),
+            Expr::Between(a, b, c, n) => Expr::Between(m(a, f)?, m(b, f)?, m(c, f)?, *n),
+            Expr::Like(a, b, n, esc) => Expr::Like(m(a, f)?, m(b, f)?, *n, *esc),
+            Expr::Case(o, w, e) => {
+                let o = o.as_ref().map(|x| m(x, f)).transpose()?;
+                let w = w
+                    .iter()
+                    .map(|(a, b)| Ok((a.transform(f)?, b.transform(f)?)))
+                    .collect::<Result<_>>()?;
+                let e = e.as_ref().map(|x| m(x, f)).transpose()?;
+                Expr::Case(o, w, e)
+            }
+            Expr::Cast(e, t) => Expr::Cast(m(e, f)?, *t),
+            Expr::Func(func, args) => Expr::Func(
+                *func,
+                args.iter().map(|x| x.transform(f)).collect::<Result<_>>()?,
+            ),
+            Expr::Subquery(q) => {
+                let kind = match &q.kind {
+                    SubqueryKind::In { operand, negated } => SubqueryKind::In {
+                        operand: m(operand, f)?,
+                        negated: *negated,
+                    },
+                    other => other.clone(),
+                };
+                Expr::Subquery(Box::new(Subquery {
+                    plan: q.plan.clone(),
+                    kind,
+                }))
+            }
+        })
+    }
+
+    /// The expression with its parameters replaced by their values (then folded).
+    pub fn with_params(&self, params: &[Value]) -> Result<Expr> {
+        let mut bind = |e: &Expr| -> Result<Option<Expr>> {
+            Ok(match e {
+                Expr::Param(i) => {
+                    Some(Expr::Literal(params.get(*i).cloned().ok_or_else(|| {
+                        Error::InvalidInput(format!(
+                            "parameter ${} has no value ({} given)",
+                            i + 1,
+                            params.len()
+                        ))
+                    })?))
+                }
+                _ => None,
+            })
+        };
+        Ok(self.transform(&mut bind)?.fold())
     }
 
     /// The column positions the expression reads.

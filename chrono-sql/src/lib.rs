@@ -53,9 +53,11 @@ pub mod expr;
 pub mod limits;
 pub mod parse;
 pub mod plan;
+pub mod plan_cache;
 pub mod planner;
 pub mod session;
 pub mod stats;
+pub mod table;
 pub mod types;
 
 pub use error::{Error, Result};

@@ -4,10 +4,11 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use chrono_storage::{KeyRange, TimeWindow};
+use chrono_storage::TimeWindow;
 
 use crate::catalog::{IndexDef, TableDef};
-use crate::expr::Expr;
+use crate::error::Result;
+use crate::expr::{Expr, SubqueryKind};
 
 /// A column of a plan's output.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,17 +30,78 @@ pub enum ReadAt {
     Versions(TimeWindow),
 }
 
-/// How a scan finds its rows.
+/// How a scan finds its rows. The key values are expressions (literals, parameters,
+/// subqueries), turned into key bytes by [`crate::table`] when the scan starts, so a plan
+/// can be run again with other parameter values.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Access {
     /// Every row.
     Full,
-    /// One primary key.
-    Key(Vec<u8>),
+    /// One primary key: a value per key column, in key order.
+    Key(Vec<Expr>),
     /// A range of primary keys.
-    KeyRange(KeyRange),
+    KeyRange(KeyBounds),
     /// A range of a secondary index.
-    Index(IndexDef, KeyRange),
+    Index(IndexDef, KeyBounds),
+}
+
+/// Typed bounds over the leading columns of a key: equal values for a prefix of the key
+/// columns, then an optional range on the next one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyBounds {
+    /// Values of the first key columns.
+    pub prefix: Vec<Expr>,
+    /// Lower bound on the next key column: (value, inclusive).
+    pub lower: Option<(Expr, bool)>,
+    /// Upper bound on the next key column: (value, inclusive).
+    pub upper: Option<(Expr, bool)>,
+}
+
+impl KeyBounds {
+    /// True when the bounds are equalities only.
+    pub fn is_prefix(&self) -> bool {
+        self.lower.is_none() && self.upper.is_none()
+    }
+
+    fn exprs(&self) -> impl Iterator<Item = &Expr> {
+        self.prefix
+            .iter()
+            .chain(self.lower.iter().map(|(e, _)| e))
+            .chain(self.upper.iter().map(|(e, _)| e))
+    }
+
+    fn try_map(&self, f: &mut dyn FnMut(&Expr) -> Result<Expr>) -> Result<KeyBounds> {
+        let mut bound = |b: &Option<(Expr, bool)>| -> Result<Option<(Expr, bool)>> {
+            b.as_ref().map(|(e, inc)| Ok((f(e)?, *inc))).transpose()
+        };
+        let lower = bound(&self.lower)?;
+        let upper = bound(&self.upper)?;
+        Ok(KeyBounds {
+            prefix: self.prefix.iter().map(&mut *f).collect::<Result<_>>()?,
+            lower,
+            upper,
+        })
+    }
+}
+
+impl Access {
+    /// The expressions the access path reads.
+    fn exprs(&self) -> Vec<&Expr> {
+        match self {
+            Access::Full => vec![],
+            Access::Key(k) => k.iter().collect(),
+            Access::KeyRange(b) | Access::Index(_, b) => b.exprs().collect(),
+        }
+    }
+
+    fn try_map(&self, f: &mut dyn FnMut(&Expr) -> Result<Expr>) -> Result<Access> {
+        Ok(match self {
+            Access::Full => Access::Full,
+            Access::Key(k) => Access::Key(k.iter().map(f).collect::<Result<_>>()?),
+            Access::KeyRange(b) => Access::KeyRange(b.try_map(f)?),
+            Access::Index(ix, b) => Access::Index(ix.clone(), b.try_map(f)?),
+        })
+    }
 }
 
 /// How an index nested-loop join finds the right rows for a left row.
@@ -278,7 +340,7 @@ impl Plan {
                     Access::Full => "Full scan".to_string(),
                     Access::Key(_) => "Primary key lookup".to_string(),
                     Access::KeyRange(_) => "Primary key range scan".to_string(),
-                    Access::Index(ix, KeyRange::Prefix(_)) => format!("Index lookup {}", ix.name),
+                    Access::Index(ix, b) if b.is_prefix() => format!("Index lookup {}", ix.name),
                     Access::Index(ix, _) => format!("Index range scan {}", ix.name),
                 };
                 let _ = write!(s, "{how} {}", table.name);
@@ -467,7 +529,8 @@ impl Plan {
         s
     }
 
-    /// Pre-order list of (depth, node).
+    /// Pre-order list of (depth, node); a node's subqueries follow its inputs, one level
+    /// deeper.
     pub fn flatten(&self) -> Vec<(usize, &Plan)> {
         let mut out = Vec::new();
         fn walk<'a>(p: &'a Plan, depth: usize, out: &mut Vec<(usize, &'a Plan)>) {
@@ -475,9 +538,224 @@ impl Plan {
             for c in p.children() {
                 walk(c, depth + 1, out);
             }
+            for q in p.subqueries() {
+                walk(q, depth + 1, out);
+            }
         }
         walk(self, 0, &mut out);
         out
+    }
+
+    /// The plans of the subqueries in this node's own expressions.
+    pub fn subqueries(&self) -> Vec<&Plan> {
+        self.exprs()
+            .into_iter()
+            .flat_map(Expr::subquery_plans)
+            .collect()
+    }
+
+    /// True when the plan (any node) holds a parameter or a subquery to fill in before it
+    /// runs ([`crate::exec::instantiate`]).
+    pub fn needs_values(&self) -> bool {
+        self.exprs().iter().any(|e| e.needs_values())
+            || self.children().iter().any(|c| c.needs_values())
+    }
+
+    /// The expressions of this node (not of its inputs).
+    pub fn exprs(&self) -> Vec<&Expr> {
+        match &self.node {
+            Node::Scan { access, filter, .. } => {
+                let mut v = access.exprs();
+                v.extend(filter.iter());
+                v
+            }
+            Node::Values { rows } => rows.iter().flatten().collect(),
+            Node::Filter { predicate, .. } => vec![predicate],
+            Node::Project { exprs, .. } => exprs.iter().collect(),
+            Node::HashJoin {
+                left_keys,
+                right_keys,
+                residual,
+                ..
+            } => left_keys
+                .iter()
+                .chain(right_keys)
+                .chain(residual.iter())
+                .collect(),
+            Node::IndexJoin {
+                left_keys,
+                right_filter,
+                residual,
+                ..
+            } => left_keys
+                .iter()
+                .chain(right_filter.iter())
+                .chain(residual.iter())
+                .collect(),
+            Node::NestedLoop { predicate, .. } => predicate.iter().collect(),
+            Node::Aggregate { group, aggs, .. } => group
+                .iter()
+                .chain(aggs.iter().filter_map(|a| a.arg.as_ref()))
+                .collect(),
+            Node::Sort { keys, .. } | Node::TopK { keys, .. } => {
+                keys.iter().map(|k| &k.expr).collect()
+            }
+            Node::Limit { .. } | Node::Distinct { .. } => vec![],
+        }
+    }
+
+    /// A copy of the plan with `f` applied to every expression of every node.
+    pub fn try_map_exprs(&self, f: &mut dyn FnMut(&Expr) -> Result<Expr>) -> Result<Plan> {
+        let input = |p: &Plan, f: &mut dyn FnMut(&Expr) -> Result<Expr>| -> Result<Box<Plan>> {
+            Ok(Box::new(p.try_map_exprs(f)?))
+        };
+        let opt = |e: &Option<Expr>,
+                   f: &mut dyn FnMut(&Expr) -> Result<Expr>|
+         -> Result<Option<Expr>> { e.as_ref().map(f).transpose() };
+        let keys =
+            |k: &[SortKey], f: &mut dyn FnMut(&Expr) -> Result<Expr>| -> Result<Vec<SortKey>> {
+                k.iter()
+                    .map(|k| {
+                        Ok(SortKey {
+                            expr: f(&k.expr)?,
+                            desc: k.desc,
+                            nulls_first: k.nulls_first,
+                        })
+                    })
+                    .collect()
+            };
+        let node = match &self.node {
+            Node::Scan {
+                table,
+                label,
+                read_at,
+                access,
+                filter,
+            } => Node::Scan {
+                table: table.clone(),
+                label: label.clone(),
+                read_at: *read_at,
+                access: access.try_map(f)?,
+                filter: opt(filter, f)?,
+            },
+            Node::Values { rows } => Node::Values {
+                rows: rows
+                    .iter()
+                    .map(|r| r.iter().map(&mut *f).collect::<Result<_>>())
+                    .collect::<Result<_>>()?,
+            },
+            Node::Filter {
+                input: i,
+                predicate,
+            } => Node::Filter {
+                input: input(i, f)?,
+                predicate: f(predicate)?,
+            },
+            Node::Project { input: i, exprs } => Node::Project {
+                input: input(i, f)?,
+                exprs: exprs.iter().map(&mut *f).collect::<Result<_>>()?,
+            },
+            Node::HashJoin {
+                left,
+                right,
+                left_keys,
+                right_keys,
+                kind,
+                residual,
+                build_left,
+            } => Node::HashJoin {
+                left: input(left, f)?,
+                right: input(right, f)?,
+                left_keys: left_keys.iter().map(&mut *f).collect::<Result<_>>()?,
+                right_keys: right_keys.iter().map(&mut *f).collect::<Result<_>>()?,
+                kind: *kind,
+                residual: opt(residual, f)?,
+                build_left: *build_left,
+            },
+            Node::IndexJoin {
+                left,
+                table,
+                label,
+                read_at,
+                lookup,
+                left_keys,
+                right_filter,
+                kind,
+                residual,
+            } => Node::IndexJoin {
+                left: input(left, f)?,
+                table: table.clone(),
+                label: label.clone(),
+                read_at: *read_at,
+                lookup: lookup.clone(),
+                left_keys: left_keys.iter().map(&mut *f).collect::<Result<_>>()?,
+                right_filter: opt(right_filter, f)?,
+                kind: *kind,
+                residual: opt(residual, f)?,
+            },
+            Node::NestedLoop {
+                left,
+                right,
+                kind,
+                predicate,
+            } => Node::NestedLoop {
+                left: input(left, f)?,
+                right: input(right, f)?,
+                kind: *kind,
+                predicate: opt(predicate, f)?,
+            },
+            Node::Aggregate {
+                input: i,
+                group,
+                aggs,
+            } => Node::Aggregate {
+                input: input(i, f)?,
+                group: group.iter().map(&mut *f).collect::<Result<_>>()?,
+                aggs: aggs
+                    .iter()
+                    .map(|a| {
+                        Ok(AggCall {
+                            func: a.func,
+                            arg: opt(&a.arg, f)?,
+                            distinct: a.distinct,
+                        })
+                    })
+                    .collect::<Result<_>>()?,
+            },
+            Node::Sort { input: i, keys: k } => Node::Sort {
+                input: input(i, f)?,
+                keys: keys(k, f)?,
+            },
+            Node::TopK {
+                input: i,
+                keys: k,
+                limit,
+                offset,
+            } => Node::TopK {
+                input: input(i, f)?,
+                keys: keys(k, f)?,
+                limit: *limit,
+                offset: *offset,
+            },
+            Node::Limit {
+                input: i,
+                limit,
+                offset,
+            } => Node::Limit {
+                input: input(i, f)?,
+                limit: *limit,
+                offset: *offset,
+            },
+            Node::Distinct { input: i } => Node::Distinct {
+                input: input(i, f)?,
+            },
+        };
+        Ok(Plan {
+            node,
+            est_rows: self.est_rows,
+            estimator: self.estimator,
+            columns: self.columns.clone(),
+        })
     }
 }
 
@@ -565,5 +843,17 @@ pub fn show_expr(e: &Expr, cols: &[Column]) -> String {
             args.iter().map(s).collect::<Vec<_>>().join(", ")
         )
         .to_lowercase(),
+        Expr::Param(i) => format!("${}", i + 1),
+        Expr::Subquery(q) => match &q.kind {
+            SubqueryKind::Scalar => "(subquery)".into(),
+            SubqueryKind::Exists { negated } => {
+                format!("{}EXISTS (subquery)", if *negated { "NOT " } else { "" })
+            }
+            SubqueryKind::In { operand, negated } => format!(
+                "{} {}IN (subquery)",
+                s(operand),
+                if *negated { "NOT " } else { "" }
+            ),
+        },
     }
 }

@@ -1,25 +1,28 @@
 //! From sqlparser's AST to a [`Plan`]: names are resolved against the catalog (as of each
-//! table's read time), parameters are substituted, filters are pushed into scans, scans
+//! table's read time), parameters become [`Expr::Param`] slots and subqueries
+//! [`Expr::Subquery`] nodes (both filled in at execution, so a plan can be kept and run
+//! again; see [`Planner::is_reusable`]), filters are pushed into scans, scans
 //! pick a primary-key or index access path, equi-joins become hash joins with the smaller
 //! side built, and aggregates, HAVING, ORDER BY, DISTINCT and LIMIT are layered on top.
 //!
 //! The sqlparser AST is imported as `sql` and never leaves this module (and `session`,
 //! which dispatches statements).
 
-use std::ops::Bound;
+use std::cell::Cell;
+use std::rc::Rc;
 use std::sync::Arc;
 
-use chrono_storage::{KeyRange, TimeWindow, Transaction, Value, encoding};
+use chrono_storage::{TimeWindow, Transaction, Value};
 use sqlparser::ast as sql;
 use sqlparser::tokenizer::Location;
 
 use crate::catalog::{self, TableDef, View};
 use crate::error::{Error, Result};
-use crate::expr::{CmpOp, Expr, Func};
+use crate::expr::{CmpOp, Expr, Func, Subquery, SubqueryKind};
 use crate::limits::StatementGuard;
 use crate::parse::timetravel::{Target, TimeClause, TimeLiteral, TimeSpec};
 use crate::plan::{
-    Access, AggCall, AggFunc, Column, JoinKind, Lookup, Node, Plan, ReadAt, SortKey,
+    Access, AggCall, AggFunc, Column, JoinKind, KeyBounds, Lookup, Node, Plan, ReadAt, SortKey,
 };
 use crate::stats::{CardinalityEstimator, StatsRegistry};
 use crate::types::{ArithOp, DataType};
@@ -74,8 +77,11 @@ pub struct Planner<'a> {
     pub estimator: &'a dyn CardinalityEstimator,
     /// Whether time-travel clauses are allowed.
     pub time_travel: bool,
-    /// The statement's budget (subqueries run while planning charge it).
+    /// The statement's budget (values computed while planning charge it).
     pub guard: &'a StatementGuard,
+    /// False once the plan depends on the values of this execution (a parameter read while
+    /// planning, as in `LIMIT ?`), or reads the past (time travel): such a plan is not kept.
+    reusable: Rc<Cell<bool>>,
     agg: Option<AggCtx>,
     aliases: Vec<(String, sql::Expr)>,
 }
@@ -300,6 +306,7 @@ impl<'a> Planner<'a> {
             estimator,
             time_travel: true,
             guard,
+            reusable: Rc::new(Cell::new(true)),
             agg: None,
             aliases: Vec::new(),
         }
@@ -315,7 +322,29 @@ impl<'a> Planner<'a> {
             self.guard,
         );
         p.time_travel = self.time_travel;
+        p.reusable = self.reusable.clone();
         p
+    }
+
+    /// True when the plans built so far can be run again with other parameter values:
+    /// they read no parameter while planning and no past state.
+    pub fn is_reusable(&self) -> bool {
+        self.reusable.get()
+    }
+
+    /// The value of a bound expression now, with this execution's parameters and
+    /// subqueries; what the plan is built from then depends on them, so it is not kept.
+    fn value_now(&mut self, e: &Expr) -> Result<Value> {
+        if e.needs_values() {
+            self.reusable.set(false);
+        }
+        crate::exec::instantiate_expr(e, self.params, self.txn, self.stats, self.guard)?.eval(&[])
+    }
+
+    /// An expression with this execution's parameter values in place of its parameters,
+    /// for estimates only (the plan keeps the parameters).
+    fn peek(&self, e: &Expr) -> Expr {
+        e.with_params(self.params).unwrap_or_else(|_| e.clone())
     }
 
     // ----------------------------------------------------------------------------------
@@ -391,7 +420,7 @@ impl<'a> Planner<'a> {
                 }
                 self.column(Some(&parts[n - 2].value), &parts[n - 1].value, scope)?
             }
-            E::Value(v) => Expr::Literal(self.literal(&v.value)?),
+            E::Value(v) => self.literal(&v.value)?,
             E::TypedString(ts) => {
                 let text = match &ts.value.value {
                     sql::Value::SingleQuotedString(s) => s.clone(),
@@ -457,22 +486,13 @@ impl<'a> Planner<'a> {
                             .collect::<Result<_>>()?;
                         Expr::InList(x, items, *negated)
                     }
-                    sql::InTarget::Subquery(q) => {
-                        let rows = self.run_subquery(q, Some(1))?;
-                        let mut set: Vec<Value> = Vec::with_capacity(rows.len());
-                        let mut has_null = false;
-                        for mut r in rows {
-                            let v = r.pop().unwrap_or(Value::Null);
-                            if v.is_null() {
-                                has_null = true;
-                            } else {
-                                set.push(v);
-                            }
-                        }
-                        set.sort_by(|a, b| a.total_cmp(b));
-                        set.dedup_by(|a, b| a.total_cmp(b).is_eq());
-                        Expr::InSet(x, Arc::new(set), has_null, *negated)
-                    }
+                    sql::InTarget::Subquery(q) => self.subquery(
+                        q,
+                        SubqueryKind::In {
+                            operand: x,
+                            negated: *negated,
+                        },
+                    )?,
                     other => return Err(Error::Unsupported(format!("IN {other}"))),
                 }
             }
@@ -566,23 +586,9 @@ impl<'a> Planner<'a> {
             }
             E::Ceil { expr, .. } => Expr::Func(Func::Ceil, vec![self.bind(expr, scope)?]),
             E::Floor { expr, .. } => Expr::Func(Func::Floor, vec![self.bind(expr, scope)?]),
-            E::Subquery(q) => {
-                let rows = self.run_subquery(q, Some(1))?;
-                if rows.len() > 1 {
-                    return Err(Error::InvalidInput(
-                        "a scalar subquery returned more than one row".into(),
-                    ));
-                }
-                Expr::Literal(
-                    rows.into_iter()
-                        .next()
-                        .and_then(|mut r| r.pop())
-                        .unwrap_or(Value::Null),
-                )
-            }
+            E::Subquery(q) => self.subquery(q, SubqueryKind::Scalar)?,
             E::Exists { subquery, negated } => {
-                let rows = self.run_subquery(subquery, None)?;
-                Expr::Literal(Value::Bool(rows.is_empty() == *negated))
+                self.subquery(subquery, SubqueryKind::Exists { negated: *negated })?
             }
             other => return Err(Error::Unsupported(format!("expression {other}"))),
         })
@@ -627,8 +633,8 @@ impl<'a> Planner<'a> {
         }))
     }
 
-    fn literal(&self, v: &sql::Value) -> Result<Value> {
-        Ok(match v {
+    fn literal(&self, v: &sql::Value) -> Result<Expr> {
+        Ok(Expr::Literal(match v {
             sql::Value::Number(n, _) => match n.parse::<i64>() {
                 Ok(i) => Value::Int(i),
                 Err(_) => Value::Float(
@@ -647,15 +653,16 @@ impl<'a> Planner<'a> {
                     .trim_start_matches('$')
                     .parse()
                     .map_err(|_| Error::Syntax(format!("unsupported parameter {p}")))?;
-                self.params.get(n.wrapping_sub(1)).cloned().ok_or_else(|| {
-                    Error::InvalidInput(format!(
+                if n == 0 || n > self.params.len() {
+                    return Err(Error::InvalidInput(format!(
                         "parameter ${n} has no value ({} given)",
                         self.params.len()
-                    ))
-                })?
+                    )));
+                }
+                return Ok(Expr::Param(n - 1));
             }
             other => return Err(Error::Unsupported(format!("literal {other}"))),
-        })
+        }))
     }
 
     fn bind_function(&mut self, f: &sql::Function, scope: &Scope) -> Result<Expr> {
@@ -679,17 +686,19 @@ impl<'a> Planner<'a> {
         Ok(Expr::Func(func, bound))
     }
 
-    fn run_subquery(&mut self, q: &sql::Query, width: Option<usize>) -> Result<Vec<Vec<Value>>> {
+    /// Plans a subquery as an expression node; it runs when the statement executes.
+    fn subquery(&mut self, q: &sql::Query, kind: SubqueryKind) -> Result<Expr> {
         let plan = self.sub().plan_query(q)?;
-        if let Some(w) = width
-            && plan.columns.len() != w
-        {
+        if !matches!(kind, SubqueryKind::Exists { .. }) && plan.columns.len() != 1 {
             return Err(Error::InvalidInput(format!(
-                "subquery returns {} columns, expected {w}",
+                "subquery returns {} columns, expected 1",
                 plan.columns.len()
             )));
         }
-        crate::exec::collect(&plan, self.txn, self.stats, self.guard)
+        Ok(Expr::Subquery(Box::new(Subquery {
+            plan: Arc::new(plan),
+            kind,
+        })))
     }
 
     // ----------------------------------------------------------------------------------
@@ -725,7 +734,8 @@ impl<'a> Planner<'a> {
 
     fn limit_offset(&mut self, q: &sql::Query) -> Result<(Option<usize>, usize)> {
         let count = |p: &mut Self, e: &sql::Expr, what: &str| -> Result<usize> {
-            match p.bind(e, &Scope::default())?.eval(&[])? {
+            let bound = p.bind(e, &Scope::default())?;
+            match p.value_now(&bound)? {
                 Value::Int(n) if n >= 0 => Ok(n as usize),
                 Value::Int(_) => Ok(if what == "LIMIT" { usize::MAX } else { 0 }),
                 v => Err(Error::InvalidInput(format!(
@@ -1160,6 +1170,7 @@ impl<'a> Planner<'a> {
         let Some(clause) = own.or(list) else {
             return Ok(ReadAt::Current);
         };
+        self.reusable.set(false);
         if !self.time_travel {
             return Err(Error::Unsupported(
                 "time travel is disabled in the configuration (features.time_travel.enabled)"
@@ -1221,7 +1232,8 @@ impl<'a> Planner<'a> {
                     read_at = match v {
                         sql::TableVersion::ForSystemTimeAsOf(e)
                         | sql::TableVersion::TimestampAsOf(e) => {
-                            let v = self.bind(e, &Scope::default())?.eval(&[])?;
+                            let bound = self.bind(e, &Scope::default())?;
+                            let v = self.value_now(&bound)?;
                             ReadAt::AsOf(time_micros(&value_time_literal(v)?, self.params)?)
                         }
                         other => return Err(Error::Unsupported(format!("{other}"))),
@@ -1898,9 +1910,10 @@ impl<'a> Planner<'a> {
         let mut all = existing.take().map(Expr::conjuncts).unwrap_or_default();
         all.extend(conjuncts);
         if !matches!(read_at, ReadAt::Versions(_)) {
-            *access = choose_access(table, &all, self.stats, self.estimator);
+            *access = choose_access(table, &all, self.stats, self.estimator, self.params);
         }
         let f = Expr::all_of(all);
+        let peeked = f.as_ref().map(|f| self.peek(f));
         let stats = self.stats.table(&table.name);
         if matches!(access, Access::Key(_)) {
             // A whole primary key: at most one row, no estimator needed.
@@ -1909,7 +1922,7 @@ impl<'a> Planner<'a> {
         } else {
             let est = self
                 .estimator
-                .estimate_scan(table, stats.as_deref(), f.as_ref());
+                .estimate_scan(table, stats.as_deref(), peeked.as_ref());
             plan.est_rows = est.rows;
             plan.estimator = est.estimator;
         }
@@ -1986,25 +1999,39 @@ fn display_name(e: &sql::Expr) -> String {
     }
 }
 
-/// A bound on the first key column: (value, inclusive).
-type KeyBound = Option<(Value, bool)>;
+/// A bound on a key column: (value, inclusive).
+type KeyBound = Option<(Expr, bool)>;
 
 /// Picks the cheapest way to find rows matching `conjuncts` (over the table's columns).
+/// Key values may be literals or expressions fixed before the scan starts (parameters,
+/// subqueries); `params` are this execution's values, used for estimates only.
 fn choose_access(
     table: &TableDef,
     conjuncts: &[Expr],
     stats: &StatsRegistry,
     estimator: &dyn CardinalityEstimator,
+    params: &[Value],
 ) -> Access {
-    // Per column: an equality literal, and range bounds.
+    // Per column: an equality value, and range bounds.
     let n = table.columns.len();
-    let mut eq: Vec<Option<Value>> = vec![None; n];
+    let mut eq: Vec<Option<Expr>> = vec![None; n];
     let mut lower: Vec<KeyBound> = vec![None; n];
     let mut upper: Vec<KeyBound> = vec![None; n];
-    let coerce = |c: usize, v: &Value| -> Option<Value> {
-        let col = &table.columns[c];
-        match col.data_type.coerce(v.clone(), &col.name) {
-            Ok(x) if !x.is_null() => Some(x),
+    // A literal must be a value of the column's type; anything else is checked when the
+    // scan starts.
+    let key_value = |c: usize, e: &Expr| -> Option<Expr> {
+        if c >= n {
+            return None;
+        }
+        match e {
+            Expr::Literal(v) => {
+                let col = &table.columns[c];
+                match col.data_type.coerce(v.clone(), &col.name) {
+                    Ok(x) if !x.is_null() => Some(Expr::Literal(x)),
+                    _ => None,
+                }
+            }
+            other if other.is_row_independent() => Some(other.clone()),
             _ => None,
         }
     };
@@ -2012,14 +2039,11 @@ fn choose_access(
         match e {
             Expr::Cmp(op, a, b) => {
                 let (c, v, op) = match (&**a, &**b) {
-                    (Expr::Column(c), Expr::Literal(v)) => (*c, v, *op),
-                    (Expr::Literal(v), Expr::Column(c)) => (*c, v, op.flip()),
+                    (Expr::Column(c), v) => (*c, v, *op),
+                    (v, Expr::Column(c)) => (*c, v, op.flip()),
                     _ => continue,
                 };
-                if c >= n {
-                    continue;
-                }
-                let Some(v) = coerce(c, v) else { continue };
+                let Some(v) = key_value(c, v) else { continue };
                 match op {
                     CmpOp::Eq => eq[c] = Some(v),
                     CmpOp::Gt => lower[c] = Some((v, false)),
@@ -2030,9 +2054,8 @@ fn choose_access(
                 }
             }
             Expr::Between(x, lo, hi, false) => {
-                if let (Expr::Column(c), Expr::Literal(l), Expr::Literal(h)) = (&**x, &**lo, &**hi)
-                    && *c < n
-                    && let (Some(l), Some(h)) = (coerce(*c, l), coerce(*c, h))
+                if let Expr::Column(c) = &**x
+                    && let (Some(l), Some(h)) = (key_value(*c, lo), key_value(*c, hi))
                 {
                     lower[*c] = Some((l, true));
                     upper[*c] = Some((h, true));
@@ -2043,40 +2066,19 @@ fn choose_access(
     }
     let pk = &table.primary_key;
     if !pk.is_empty() && pk.iter().all(|&c| eq[c].is_some()) {
-        let vals: Vec<Value> = pk.iter().filter_map(|&c| eq[c].clone()).collect();
-        return Access::Key(encoding::encode_key(&vals));
+        return Access::Key(pk.iter().filter_map(|&c| eq[c].clone()).collect());
     }
     let prefix_eq =
-        |cols: &[usize]| -> Vec<Value> { cols.iter().map_while(|&c| eq[c].clone()).collect() };
-    let range_on = |c: usize, prefix: Vec<u8>| -> Option<KeyRange> {
+        |cols: &[usize]| -> Vec<Expr> { cols.iter().map_while(|&c| eq[c].clone()).collect() };
+    let range_on = |c: usize, prefix: Vec<Expr>| -> Option<KeyBounds> {
         if lower[c].is_none() && upper[c].is_none() {
             return None;
         }
-        let start = match &lower[c] {
-            None => {
-                // Skip NULLs, which sort first.
-                let mut k = prefix.clone();
-                k.push(0x01);
-                Bound::Included(k)
-            }
-            Some((v, true)) => Bound::Included(cat(&prefix, v)),
-            Some((v, false)) => match encoding::prefix_end(&cat(&prefix, v)) {
-                Some(e) => Bound::Included(e),
-                None => return None,
-            },
-        };
-        let end = match &upper[c] {
-            None => match encoding::prefix_end(&prefix) {
-                Some(e) if !prefix.is_empty() => Bound::Excluded(e),
-                _ => Bound::Unbounded,
-            },
-            Some((v, true)) => match encoding::prefix_end(&cat(&prefix, v)) {
-                Some(e) => Bound::Excluded(e),
-                None => Bound::Unbounded,
-            },
-            Some((v, false)) => Bound::Excluded(cat(&prefix, v)),
-        };
-        Some(KeyRange::Range(start, end))
+        Some(KeyBounds {
+            prefix,
+            lower: lower[c].clone(),
+            upper: upper[c].clone(),
+        })
     };
     let table_stats = stats.table(&table.name);
     let total = estimator
@@ -2088,16 +2090,13 @@ fn choose_access(
             best = Some((rows, access));
         }
     };
-    let est_for = |cols: &[(usize, Option<Value>)]| -> f64 {
+    let est_for = |cols: &[usize], values: &[Expr]| -> f64 {
         let f: Vec<Expr> = cols
             .iter()
-            .map(|(c, v)| match v {
-                Some(v) => Expr::Cmp(
-                    CmpOp::Eq,
-                    Box::new(Expr::Column(*c)),
-                    Box::new(Expr::Literal(v.clone())),
-                ),
-                None => Expr::Literal(Value::Bool(true)),
+            .zip(values)
+            .map(|(c, v)| {
+                let v = v.with_params(params).unwrap_or_else(|_| v.clone());
+                Expr::Cmp(CmpOp::Eq, Box::new(Expr::Column(*c)), Box::new(v))
             })
             .collect();
         estimator
@@ -2107,35 +2106,27 @@ fn choose_access(
     // Primary key prefix equality, or a range on the next key column.
     if !pk.is_empty() {
         let p = prefix_eq(pk);
-        let key_prefix = encoding::encode_key(&p);
         if !p.is_empty() {
-            let rows = est_for(
-                &pk[..p.len()]
-                    .iter()
-                    .map(|&c| (c, eq[c].clone()))
-                    .collect::<Vec<_>>(),
-            );
+            let rows = est_for(pk, &p);
             consider(
                 rows * 0.9,
-                Access::KeyRange(KeyRange::Prefix(key_prefix.clone())),
+                Access::KeyRange(KeyBounds {
+                    prefix: p.clone(),
+                    lower: None,
+                    upper: None,
+                }),
             );
         }
         if let Some(&next) = pk.get(p.len())
-            && let Some(r) = range_on(next, key_prefix)
+            && let Some(r) = range_on(next, p)
         {
             consider(total * 0.3 * 0.9, Access::KeyRange(r));
         }
     }
     for ix in &table.indexes {
         let p = prefix_eq(&ix.columns);
-        let key_prefix = encoding::encode_key(&p);
         if !p.is_empty() {
-            let rows = est_for(
-                &ix.columns[..p.len()]
-                    .iter()
-                    .map(|&c| (c, eq[c].clone()))
-                    .collect::<Vec<_>>(),
-            );
+            let rows = est_for(&ix.columns, &p);
             let rows = if ix.unique && p.len() == ix.columns.len() {
                 rows.min(1.0)
             } else {
@@ -2143,11 +2134,18 @@ fn choose_access(
             };
             consider(
                 rows * 1.5,
-                Access::Index(ix.clone(), KeyRange::Prefix(key_prefix.clone())),
+                Access::Index(
+                    ix.clone(),
+                    KeyBounds {
+                        prefix: p.clone(),
+                        lower: None,
+                        upper: None,
+                    },
+                ),
             );
         }
         if let Some(&next) = ix.columns.get(p.len())
-            && let Some(r) = range_on(next, key_prefix)
+            && let Some(r) = range_on(next, p)
         {
             consider(total * 0.3 * 1.5, Access::Index(ix.clone(), r));
         }
@@ -2156,12 +2154,6 @@ fn choose_access(
         Some((rows, access)) if rows < total => access,
         _ => Access::Full,
     }
-}
-
-fn cat(prefix: &[u8], v: &Value) -> Vec<u8> {
-    let mut k = prefix.to_vec();
-    encoding::encode_key_value(&mut k, v);
-    k
 }
 
 impl Planner<'_> {

@@ -9,6 +9,7 @@
 
 use std::rc::Rc;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use chrono_storage::{
     ColumnFamily, KeyRange, Operation, Store, Transaction, Value, WriteBatch, encoding,
@@ -22,8 +23,10 @@ use crate::exec::{self, ExecCtx, NodeStats};
 use crate::limits::{Admission, CancelToken, Limits, StatementGuard};
 use crate::parse::{self, Prepared};
 use crate::plan::{Access, Node, Plan, ReadAt};
+use crate::plan_cache::{CatalogVersion, PlanCounts, PlanKey};
 use crate::planner::{Planner, Scope, object_name};
 use crate::stats::{CardinalityEstimator, StatisticsEstimator, StatsRegistry, TableStats};
+use crate::table;
 use crate::types::DataType;
 
 /// What one statement produced.
@@ -68,6 +71,8 @@ struct Shared {
     estimator: RwLock<Arc<dyn CardinalityEstimator>>,
     auto_analyze: RwLock<Option<f64>>,
     analyzing: parking_lot::Mutex<std::collections::HashSet<String>>,
+    catalog_version: CatalogVersion,
+    plans: PlanCounts,
 }
 
 /// Where `ANALYZE` keeps a table's statistics in the store's metadata.
@@ -108,6 +113,8 @@ impl Database {
                 estimator: RwLock::new(Arc::new(StatisticsEstimator)),
                 auto_analyze: RwLock::new(None),
                 analyzing: parking_lot::Mutex::new(std::collections::HashSet::new()),
+                catalog_version: CatalogVersion::default(),
+                plans: PlanCounts::default(),
             }),
         };
         db.load_statistics();
@@ -190,9 +197,7 @@ impl Database {
     /// Turns `AS OF` / `FOR SYSTEM_TIME` on or off (on by default). Off, a query that uses
     /// them fails with a clear error; history is still kept.
     pub fn set_time_travel(&self, enabled: bool) {
-        self.shared
-            .time_travel
-            .store(enabled, std::sync::atomic::Ordering::Relaxed);
+        self.shared.time_travel.store(enabled, Ordering::Relaxed);
     }
 
     /// Inserts rows (values for `columns`, in that order; other columns get their
@@ -310,7 +315,18 @@ impl Database {
     ) -> Result<crate::expr::Expr> {
         let guard = StatementGuard::new(&self.limits(), CancelToken::new(), None);
         let est = StatisticsEstimator;
-        Planner::new(txn, &[], &[], &self.shared.stats, &est, &guard).bind(ast, scope)
+        let bound =
+            Planner::new(txn, &[], &[], &self.shared.stats, &est, &guard).bind(ast, scope)?;
+        exec::instantiate_expr(&bound, &[], txn, &self.shared.stats, &guard)
+    }
+
+    /// How many query plans were built and how many kept plans were run again, since the
+    /// database was opened.
+    pub fn plan_counts(&self) -> (u64, u64) {
+        (
+            self.shared.plans.built.load(Ordering::Relaxed),
+            self.shared.plans.reused.load(Ordering::Relaxed),
+        )
     }
 
     /// The tables, as of now.
@@ -554,7 +570,7 @@ impl Session {
                     .txn
                     .take()
                     .ok_or_else(|| Error::TransactionState("no transaction is open".into()))?;
-                let info = t.commit()?;
+                let info = self.db.commit(t)?;
                 return Ok(Outcome::Done {
                     tag: "COMMIT".into(),
                     commit_ts: info.map(|i| i.commit_ts),
@@ -612,7 +628,7 @@ impl Session {
             let mut txn = store.begin();
             txn.set_principal(self.principal.clone());
             let outcome = db.statement(&mut txn, p, params, guard, sink.as_deref_mut())?;
-            match txn.commit() {
+            match db.commit(txn) {
                 Ok(info) => {
                     let ts = info.map(|i| i.commit_ts);
                     return Ok(match outcome {
@@ -664,11 +680,62 @@ impl Database {
             s.est,
             s.guard,
         );
-        planner.time_travel = self
-            .shared
-            .time_travel
-            .load(std::sync::atomic::Ordering::Relaxed);
+        planner.time_travel = self.shared.time_travel.load(Ordering::Relaxed);
         planner
+    }
+
+    /// Commits `txn`; a commit that writes the catalog moves the catalog version, so
+    /// kept plans are planned again.
+    fn commit(
+        &self,
+        txn: Transaction,
+    ) -> chrono_storage::Result<Option<chrono_storage::CommitInfo>> {
+        if !txn.writes_keyspace(catalog::CATALOG_KEYSPACE) {
+            return txn.commit();
+        }
+        let change = self.shared.catalog_version.change();
+        let info = txn.commit()?;
+        change.committed(
+            info.as_ref()
+                .map_or_else(|| self.store().current_ts(), |i| i.commit_ts),
+        );
+        Ok(info)
+    }
+
+    /// What a plan kept for `txn` must have been built against, or `None` when `txn` may
+    /// see another catalog than the newest (it wrote the catalog, or reads an older one).
+    fn plan_key(&self, txn: &Transaction) -> Option<PlanKey> {
+        if txn.writes_keyspace(catalog::CATALOG_KEYSPACE) {
+            return None;
+        }
+        let catalog = self.shared.catalog_version.generation_for(txn.read_ts())?;
+        Some(PlanKey {
+            catalog,
+            stats: self.shared.stats.version(),
+            time_travel: self.shared.time_travel.load(Ordering::Relaxed),
+        })
+    }
+
+    /// The query's plan: the one kept with the statement when it is still current, else a
+    /// new one (kept when it can be reused).
+    fn query_plan(&self, txn: &Transaction, s: &Stmt<'_>, q: &sql::Query) -> Result<Arc<Plan>> {
+        let key = self.plan_key(txn);
+        if let Some(key) = key
+            && let Some(plan) = s.p.plan.get(key)
+        {
+            self.shared.plans.reused.fetch_add(1, Ordering::Relaxed);
+            return Ok(plan);
+        }
+        self.shared.plans.built.fetch_add(1, Ordering::Relaxed);
+        let mut planner = self.planner(txn, s);
+        let plan = Arc::new(planner.plan_query(q)?);
+        if let Some(key) = key
+            && planner.is_reusable()
+            && self.plan_key(txn) == Some(key)
+        {
+            s.p.plan.put(key, plan.clone());
+        }
+        Ok(plan)
     }
 
     fn statement(
@@ -689,7 +756,8 @@ impl Database {
         let s = &stmt;
         match &p.statement {
             sql::Statement::Query(q) => {
-                let plan = self.planner(txn, s).plan_query(q)?;
+                let planned = self.query_plan(txn, s, q)?;
+                let plan = exec::instantiate(&planned, params, txn, &self.shared.stats, guard)?;
                 let columns: Vec<String> = plan.columns.iter().map(|c| c.name.clone()).collect();
                 let rows = match sink {
                     None => exec::collect(&plan, txn, &self.shared.stats, guard)?,
@@ -713,7 +781,7 @@ impl Database {
                     ));
                 };
                 let plan = self.planner(txn, s).plan_query(q)?;
-                Ok(self.explain(&plan, txn, *analyze, guard)?)
+                Ok(self.explain(&plan, txn, params, *analyze, guard)?)
             }
             sql::Statement::Analyze(a) => {
                 let names = match &a.table_name {
@@ -780,7 +848,7 @@ impl Database {
         def: &TableDef,
         estimator: &dyn CardinalityEstimator,
     ) -> Result<()> {
-        let rows: Vec<Vec<Value>> = exec::scan(txn, def, ReadAt::Current, &Access::Full)?
+        let rows: Vec<Vec<Value>> = table::scan(txn, def, ReadAt::Current, &Access::Full)?
             .map(|r| r.map(|(_, row)| row))
             .collect::<Result<_>>()?;
         let stats = TableStats::compute(def.columns.len(), &rows);
@@ -822,9 +890,18 @@ impl Database {
         &self,
         plan: &Plan,
         txn: &Transaction,
+        params: &[Value],
         analyze: bool,
         guard: &StatementGuard,
     ) -> Result<Outcome> {
+        // EXPLAIN shows subqueries as plans; EXPLAIN ANALYZE runs them first and shows
+        // the plan that ran, with their results in place.
+        let plan = if analyze {
+            exec::instantiate(plan, params, txn, &self.shared.stats, guard)?
+        } else {
+            std::borrow::Cow::Borrowed(plan)
+        };
+        let plan = &*plan;
         let nodes = plan.flatten();
         let mut columns = vec!["node".to_string(), "estimated_rows".to_string()];
         let mut stats = Vec::new();
@@ -928,7 +1005,8 @@ impl Database {
             .as_ref()
             .ok_or_else(|| Error::Unsupported("INSERT without VALUES or SELECT".into()))?;
         let rows = {
-            let plan = self.planner(txn, s).plan_query(source)?;
+            let planned = self.planner(txn, s).plan_query(source)?;
+            let plan = exec::instantiate(&planned, s.params, txn, &self.shared.stats, s.guard)?;
             if plan.columns.len() != targets.len() {
                 return Err(Error::InvalidInput(format!(
                     "table {} has {} columns to fill but {} values were supplied",
@@ -1000,12 +1078,13 @@ impl Database {
         let scope = table_scope(&def, &label);
         let mut planner = self.planner(txn, s);
         let pred = selection.map(|s| planner.bind(s, &scope)).transpose()?;
-        let plan = planner.scan_plan(def.clone(), label, pred)?;
+        let planned = planner.scan_plan(def.clone(), label, pred)?;
+        let plan = exec::instantiate(&planned, s.params, txn, &self.shared.stats, s.guard)?;
         let Node::Scan { access, filter, .. } = &plan.node else {
             return Err(Error::InvalidInput("internal: expected a scan".into()));
         };
         let mut out = Vec::new();
-        for item in exec::scan(txn, &def, ReadAt::Current, access)? {
+        for item in table::scan(txn, &def, ReadAt::Current, access)? {
             s.guard.tick()?;
             let (key, row) = item?;
             if let Some(f) = filter
@@ -1046,7 +1125,10 @@ impl Database {
                 let i = def
                     .column_index(&cname)
                     .ok_or_else(|| Error::NotFound(format!("no such column: {cname}")))?;
-                sets.push((i, planner.bind(&a.value, &scope)?));
+                let bound = planner.bind(&a.value, &scope)?;
+                let value =
+                    exec::instantiate_expr(&bound, s.params, txn, &self.shared.stats, s.guard)?;
+                sets.push((i, value));
             }
         }
         let mut n = 0;
@@ -1279,7 +1361,7 @@ impl Database {
             unique: ci.unique,
         };
         let rows: Vec<(Vec<u8>, Vec<Value>)> =
-            exec::scan(txn, &def, ReadAt::Current, &Access::Full)?.collect::<Result<_>>()?;
+            table::scan(txn, &def, ReadAt::Current, &Access::Full)?.collect::<Result<_>>()?;
         def.label_keyspaces(txn);
         txn.label_keyspace(ix.keyspace, &format!("{}.{}", def.name, ix.name));
         for (key, row) in rows {
@@ -1331,7 +1413,7 @@ impl Database {
             }
             let fill = self.default_value(txn, &col)?;
             let rows: Vec<(Vec<u8>, Vec<Value>)> =
-                exec::scan(txn, &def, ReadAt::Current, &Access::Full)?.collect::<Result<_>>()?;
+                table::scan(txn, &def, ReadAt::Current, &Access::Full)?.collect::<Result<_>>()?;
             if fill.is_null() && !col.nullable && !rows.is_empty() {
                 return Err(Error::Constraint(format!(
                     "cannot add NOT NULL column {} without a DEFAULT to table {}, which has rows",

@@ -423,6 +423,7 @@ pub struct StatsRegistry {
     feedback_capacity: usize,
     observer: RwLock<Option<Arc<dyn CardinalityEstimator>>>,
     changed: Mutex<HashMap<String, u64>>,
+    version: std::sync::atomic::AtomicU64,
 }
 
 impl Default for StatsRegistry {
@@ -433,6 +434,7 @@ impl Default for StatsRegistry {
             feedback_capacity: 10_000,
             observer: RwLock::new(None),
             changed: Mutex::new(HashMap::new()),
+            version: std::sync::atomic::AtomicU64::new(0),
         }
     }
 }
@@ -448,6 +450,14 @@ impl StatsRegistry {
         let name = name.to_ascii_lowercase();
         self.changed.lock().remove(&name);
         self.tables.write().insert(name, Arc::new(stats));
+        self.version
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    /// Moves whenever a table's statistics change: plans kept from before may no longer be
+    /// the best.
+    pub fn version(&self) -> u64 {
+        self.version.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Forgets a table's statistics (the table was dropped).
@@ -455,6 +465,8 @@ impl StatsRegistry {
         let name = name.to_ascii_lowercase();
         self.changed.lock().remove(&name);
         self.tables.write().remove(&name);
+        self.version
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 
     /// Counts `rows` inserted, updated or deleted in a table since its last `ANALYZE`, and

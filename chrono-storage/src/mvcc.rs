@@ -741,6 +741,14 @@ impl Transaction {
         !self.writes.is_empty()
     }
 
+    /// True when the transaction has buffered writes in `keyspace`.
+    pub fn writes_keyspace(&self, keyspace: Keyspace) -> bool {
+        self.writes
+            .range((keyspace, Vec::new())..)
+            .next()
+            .is_some_and(|((k, _), _)| *k == keyspace)
+    }
+
     /// Records who runs this transaction (for commit observers such as the audit trail).
     pub fn set_principal(&mut self, principal: Option<String>) {
         self.principal = principal;

@@ -33,6 +33,8 @@ pub struct Prepared {
     pub(crate) clauses: Arc<Vec<TimeClause>>,
     /// How many parameters (`?`, `$n`) the statement text uses.
     pub param_count: usize,
+    /// The plan of its last execution, while the catalog and statistics stay the same.
+    pub(crate) plan: Arc<crate::plan_cache::PlanSlot>,
 }
 
 impl Prepared {
@@ -91,6 +93,7 @@ pub fn parse_with(sql_text: &str, limits: &Limits) -> Result<Vec<Prepared>> {
             statement,
             clauses: clauses.clone(),
             param_count: lifted.param_count,
+            plan: Arc::default(),
         })
         .collect())
 }

@@ -1,0 +1,133 @@
+//! Plans kept with their prepared statements, and the versions that say when one is stale.
+//!
+//! A query's plan holds parameter slots and subquery nodes, not values ([`crate::exec::instantiate`]
+//! fills them in per execution), so the plan built at a statement's first execution serves
+//! the next ones. It is kept in the [`crate::Prepared`] statement (shared by the parse cache,
+//! so a text sent again finds it too) under a [`PlanKey`]:
+//!
+//! ```text
+//! PlanKey = (catalog generation, statistics version, time travel enabled)
+//! ```
+//!
+//! - The **catalog generation** moves when a transaction that wrote the catalog commits. While
+//!   such a commit is in flight, and for a transaction whose snapshot is older than the last
+//!   catalog change (it sees an older catalog), or that wrote the catalog itself, there is no
+//!   key: the statement is planned afresh and the plan not kept.
+//! - The **statistics version** moves when `ANALYZE` (or auto-analyze) stores new statistics:
+//!   estimates, and so join order and access paths, may change.
+//!
+//! A plan that read a parameter's value while planning (`LIMIT ?`) or reads the past (time
+//! travel) is never kept. Checking the key is a mutex and three compares: no catalog read,
+//! no estimate, no planning.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use parking_lot::Mutex;
+
+use crate::plan::Plan;
+
+/// What a kept plan was built against; equal keys mean it is still the plan planning
+/// would build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlanKey {
+    /// The catalog generation.
+    pub catalog: u64,
+    /// The statistics version.
+    pub stats: u64,
+    /// Whether time travel was enabled.
+    pub time_travel: bool,
+}
+
+/// A kept plan.
+#[derive(Debug)]
+pub struct CachedPlan {
+    /// What it was built against.
+    pub key: PlanKey,
+    /// The plan, with parameter slots.
+    pub plan: Arc<Plan>,
+}
+
+/// The place a prepared statement keeps its plan.
+#[derive(Debug, Default)]
+pub struct PlanSlot(Mutex<Option<Arc<CachedPlan>>>);
+
+impl PlanSlot {
+    /// The kept plan, if it was built against `key`.
+    pub fn get(&self, key: PlanKey) -> Option<Arc<Plan>> {
+        let kept = self.0.lock();
+        kept.as_ref()
+            .filter(|c| c.key == key)
+            .map(|c| c.plan.clone())
+    }
+
+    /// Keeps `plan`, built against `key`.
+    pub fn put(&self, key: PlanKey, plan: Arc<Plan>) {
+        *self.0.lock() = Some(Arc::new(CachedPlan { key, plan }));
+    }
+}
+
+/// Query plans built and kept plans run again.
+#[derive(Debug, Default)]
+pub struct PlanCounts {
+    /// Plans built.
+    pub built: AtomicU64,
+    /// Kept plans run again.
+    pub reused: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct CatalogState {
+    generation: u64,
+    /// Catalog-writing commits in flight.
+    changing: u32,
+    /// The commit timestamp of the last catalog change.
+    changed_at: u64,
+}
+
+/// The catalog's version, moved by every commit that wrote it.
+#[derive(Debug, Default)]
+pub struct CatalogVersion(Mutex<CatalogState>);
+
+impl CatalogVersion {
+    /// The generation a transaction reading at `read_ts` may key plans by, or `None` when
+    /// its view of the catalog may differ from the newest one.
+    pub fn generation_for(&self, read_ts: u64) -> Option<u64> {
+        let state = self.0.lock();
+        (state.changing == 0 && read_ts >= state.changed_at).then_some(state.generation)
+    }
+
+    /// Marks a catalog-writing commit as in flight until the returned guard is finished
+    /// (or dropped, when the commit failed).
+    pub fn change(&self) -> CatalogChange<'_> {
+        self.0.lock().changing += 1;
+        CatalogChange {
+            version: self,
+            commit_ts: None,
+        }
+    }
+}
+
+/// A catalog-writing commit in flight.
+pub struct CatalogChange<'a> {
+    version: &'a CatalogVersion,
+    commit_ts: Option<u64>,
+}
+
+impl CatalogChange<'_> {
+    /// The commit succeeded at `commit_ts`.
+    pub fn committed(mut self, commit_ts: u64) {
+        self.commit_ts = Some(commit_ts);
+    }
+}
+
+impl Drop for CatalogChange<'_> {
+    fn drop(&mut self) {
+        let mut state = self.version.0.lock();
+        state.changing -= 1;
+        state.generation += 1;
+        if let Some(ts) = self.commit_ts {
+            state.changed_at = state.changed_at.max(ts);
+        }
+    }
+}

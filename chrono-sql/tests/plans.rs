@@ -1,0 +1,209 @@
+//! Plans kept with prepared statements: planned once, run again with new parameters, planned
+//! again when the catalog or the statistics change; subqueries planned, not run, by EXPLAIN.
+
+use chrono_sql::{Database, Error, Outcome, Session};
+use chrono_storage::Value;
+
+fn rows(out: chrono_sql::Result<Vec<Outcome>>) -> Vec<Vec<Value>> {
+    match out.unwrap().into_iter().last() {
+        Some(Outcome::Rows { rows, .. }) => rows,
+        other => panic!("expected rows, got {other:?}"),
+    }
+}
+
+fn query(s: &mut Session, sql: &str, params: &[Value]) -> Vec<Vec<Value>> {
+    rows(s.execute_with_params(sql, params))
+}
+
+fn users(db: &Database, n: i64) -> Session {
+    let mut s = db.session();
+    s.execute("CREATE TABLE users (id BIGINT PRIMARY KEY, name TEXT, age BIGINT)")
+        .unwrap();
+    s.execute("BEGIN").unwrap();
+    for i in 0..n {
+        s.execute_with_params(
+            "INSERT INTO users VALUES (?, ?, ?)",
+            &[
+                Value::Int(i),
+                Value::Text(format!("u{i}")),
+                Value::Int(i % 50),
+            ],
+        )
+        .unwrap();
+    }
+    s.execute("COMMIT").unwrap();
+    s
+}
+
+fn plan_text(s: &mut Session, sql: &str) -> String {
+    rows(s.execute(sql))
+        .into_iter()
+        .map(|r| r[0].to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn a_prepared_point_select_is_planned_once() {
+    let db = Database::in_memory();
+    let mut s = users(&db, 200);
+    let sql = "SELECT name FROM users WHERE id = ?";
+    let (built_before, _) = db.plan_counts();
+    for i in 0..100 {
+        let got = query(&mut s, sql, &[Value::Int(i)]);
+        assert_eq!(got, vec![vec![Value::Text(format!("u{i}"))]]);
+    }
+    // A missing key and a NULL: no row. A value of another type: the comparison's error.
+    assert!(query(&mut s, sql, &[Value::Int(10_000)]).is_empty());
+    assert!(query(&mut s, sql, &[Value::Null]).is_empty());
+    let err = s
+        .execute_with_params(sql, &[Value::Text("x".into())])
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidInput(_)), "{err}");
+    assert!(query(&mut s, sql, &[Value::Float(3.0)]) == vec![vec![Value::Text("u3".into())]]);
+    let (built, reused) = db.plan_counts();
+    assert_eq!(built - built_before, 1, "planned once");
+    assert!(reused >= 102, "{reused}");
+    // A prepared statement object keeps its plan the same way.
+    let p = chrono_sql::parse("SELECT age FROM users WHERE id BETWEEN ? AND ? ORDER BY id")
+        .unwrap()
+        .remove(0);
+    for lo in [0, 50, 150] {
+        let out = s.run(&p, &[Value::Int(lo), Value::Int(lo + 2)]).unwrap();
+        let Outcome::Rows { rows, .. } = out else {
+            panic!("{out:?}")
+        };
+        let ages: Vec<Value> = rows.into_iter().map(|mut r| r.remove(0)).collect();
+        assert_eq!(
+            ages,
+            (lo..=lo + 2)
+                .map(|i| Value::Int(i % 50))
+                .collect::<Vec<_>>()
+        );
+    }
+    assert_eq!(db.plan_counts().0 - built_before, 2);
+}
+
+#[test]
+fn kept_plans_are_replanned_when_the_catalog_or_statistics_change() {
+    let db = Database::in_memory();
+    let mut s = users(&db, 300);
+    let sql = "SELECT id FROM users WHERE age = ? ORDER BY id LIMIT 3";
+    let run = |s: &mut Session| query(s, sql, &[Value::Int(7)]);
+    let want = vec![
+        vec![Value::Int(7)],
+        vec![Value::Int(57)],
+        vec![Value::Int(107)],
+    ];
+    assert_eq!(run(&mut s), want);
+    assert_eq!(run(&mut s), want);
+    let built = db.plan_counts().0;
+
+    // A new index: planned again, and the new plan uses it.
+    s.execute("CREATE INDEX users_age ON users (age)").unwrap();
+    assert_eq!(run(&mut s), want);
+    assert_eq!(db.plan_counts().0, built + 1);
+    assert_eq!(run(&mut s), want);
+    assert_eq!(db.plan_counts().0, built + 1);
+    let explained = plan_text(&mut s, "EXPLAIN SELECT id FROM users WHERE age = 7");
+    assert!(explained.contains("users_age"), "{explained}");
+
+    // New statistics: planned again.
+    s.execute("ANALYZE users").unwrap();
+    assert_eq!(run(&mut s), want);
+    assert_eq!(db.plan_counts().0, built + 2);
+
+    // A dropped and re-created table with other columns: the old plan is not used.
+    s.execute("DROP TABLE users").unwrap();
+    s.execute("CREATE TABLE users (age BIGINT, id TEXT PRIMARY KEY)")
+        .unwrap();
+    s.execute("INSERT INTO users VALUES (7, 'seven')").unwrap();
+    assert_eq!(run(&mut s), vec![vec![Value::Text("seven".into())]]);
+}
+
+#[test]
+fn a_transaction_that_changes_the_catalog_sees_its_own_catalog() {
+    let db = Database::in_memory();
+    let mut s = users(&db, 10);
+    let sql = "SELECT * FROM users WHERE id = ?";
+    assert_eq!(query(&mut s, sql, &[Value::Int(1)])[0].len(), 3);
+    s.execute("BEGIN").unwrap();
+    s.execute("ALTER TABLE users ADD COLUMN email TEXT")
+        .unwrap();
+    assert_eq!(query(&mut s, sql, &[Value::Int(1)])[0].len(), 4);
+    // Another session does not see the uncommitted column.
+    let mut other = db.session();
+    assert_eq!(query(&mut other, sql, &[Value::Int(1)])[0].len(), 3);
+    s.execute("ROLLBACK").unwrap();
+    assert_eq!(query(&mut s, sql, &[Value::Int(1)])[0].len(), 3);
+
+    // A transaction that began before a catalog change keeps its snapshot's catalog.
+    let mut before = db.session();
+    before.execute("BEGIN").unwrap();
+    assert_eq!(query(&mut before, sql, &[Value::Int(1)])[0].len(), 3);
+    s.execute("ALTER TABLE users ADD COLUMN email TEXT")
+        .unwrap();
+    assert_eq!(query(&mut s, sql, &[Value::Int(1)])[0].len(), 4);
+    assert_eq!(query(&mut before, sql, &[Value::Int(1)])[0].len(), 3);
+    before.execute("COMMIT").unwrap();
+    assert_eq!(query(&mut before, sql, &[Value::Int(1)])[0].len(), 4);
+}
+
+#[test]
+fn plans_that_read_parameter_values_are_not_kept() {
+    let db = Database::in_memory();
+    let mut s = users(&db, 20);
+    let sql = "SELECT id FROM users ORDER BY id LIMIT ?";
+    for n in [1, 3, 5] {
+        assert_eq!(query(&mut s, sql, &[Value::Int(n)]).len(), n as usize);
+    }
+    let (built, _) = db.plan_counts();
+    query(&mut s, sql, &[Value::Int(2)]);
+    assert_eq!(db.plan_counts().0, built + 1);
+}
+
+#[test]
+fn subqueries_with_parameters_run_per_execution() {
+    let db = Database::in_memory();
+    let mut s = users(&db, 100);
+    let sql = "SELECT COUNT(*) FROM users WHERE id IN (SELECT id FROM users WHERE age < ?) \
+               AND EXISTS (SELECT 1 FROM users WHERE name = ?) \
+               AND age <> (SELECT MAX(age) FROM users WHERE id < ?)";
+    let count = |s: &mut Session, age: i64, name: &str, below: i64| {
+        query(
+            s,
+            sql,
+            &[Value::Int(age), Value::Text(name.into()), Value::Int(below)],
+        )
+    };
+    // ages 0..49 twice; age < 10 → 20 rows; minus age = max(age of id < 5) = 4 → 18.
+    assert_eq!(count(&mut s, 10, "u3", 5), vec![vec![Value::Int(18)]]);
+    assert_eq!(count(&mut s, 3, "u3", 5), vec![vec![Value::Int(6)]]);
+    assert_eq!(count(&mut s, 10, "nobody", 5), vec![vec![Value::Int(0)]]);
+    // MAX over no rows is NULL: `age <> NULL` is never true.
+    assert_eq!(count(&mut s, 10, "u3", 0), vec![vec![Value::Int(0)]]);
+}
+
+#[test]
+fn explain_plans_subqueries_without_running_them() {
+    let db = Database::in_memory();
+    let mut s = users(&db, 5);
+    // Run, the scalar subquery returns five rows: an error.
+    let sql = "SELECT name FROM users WHERE age = (SELECT age FROM users)";
+    let err = s.execute(sql).unwrap_err();
+    assert!(matches!(err, Error::InvalidInput(_)), "{err}");
+    assert!(err.to_string().contains("more than one row"), "{err}");
+    // Explained, it is a plan under the node that uses it.
+    let explained = plan_text(&mut s, &format!("EXPLAIN {sql}"));
+    let lines: Vec<&str> = explained.lines().collect();
+    assert!(lines[0].contains("Project"), "{explained}");
+    assert!(explained.contains("(subquery)"), "{explained}");
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.contains("Full scan users"))
+            .count(),
+        2,
+        "{explained}"
+    );
+}
