@@ -12,7 +12,7 @@ use chrono_storage::{KeyRange, Transaction, Value, encoding};
 
 use crate::catalog::{TableDef, View};
 use crate::error::{Error, Result};
-use crate::expr::Expr;
+use crate::expr::{Expr, Subquery, SubqueryKind};
 use crate::limits::{StatementGuard, hashed_key_bytes, keyed_row_bytes, row_bytes};
 use crate::plan::{Access, AggCall, AggFunc, JoinKind, Lookup, Node, Plan, ReadAt, SortKey};
 use crate::stats::{Feedback, StatsRegistry};
@@ -103,8 +103,9 @@ pub fn instantiate<'p>(
     Ok(std::borrow::Cow::Owned(plan.try_map_exprs(&mut fill)?))
 }
 
-/// An expression with its parameters replaced by values and its subqueries by their
-/// results (each run once).
+/// An expression with its parameters replaced by values and its uncorrelated subqueries by
+/// their results (each run once); a correlated subquery keeps its place, with its own
+/// parameters filled in, to run per row ([`eval_row`]).
 pub fn instantiate_expr(
     e: &Expr,
     params: &[Value],
@@ -116,27 +117,97 @@ pub fn instantiate_expr(
         return Ok(e.clone());
     }
     let mut fill = |x: &Expr| -> Result<Option<Expr>> {
-        Ok(match x {
-            Expr::Param(_) => Some(x.with_params(params)?),
-            Expr::Subquery(q) => Some(subquery_result(q, params, txn, stats, guard)?),
-            _ => None,
-        })
+        let Expr::Subquery(q) = x else {
+            return Ok(match x {
+                Expr::Param(_) => Some(x.with_params(params)?),
+                _ => None,
+            });
+        };
+        let plan = instantiate(&q.plan, params, txn, stats, guard)?;
+        let kind = match &q.kind {
+            SubqueryKind::In { operand, negated } => SubqueryKind::In {
+                operand: Box::new(instantiate_expr(operand, params, txn, stats, guard)?),
+                negated: *negated,
+            },
+            other => other.clone(),
+        };
+        Ok(Some(if q.correlated {
+            Expr::Subquery(Box::new(Subquery {
+                plan: Arc::new(plan.into_owned()),
+                kind,
+                correlated: true,
+            }))
+        } else {
+            subquery_value(&plan, kind, txn, stats, guard)?
+        }))
     };
     Ok(e.transform(&mut fill)?.fold())
 }
 
-/// Runs an uncorrelated subquery: a scalar's value, EXISTS's truth, or IN's sorted set.
-fn subquery_result(
-    q: &crate::expr::Subquery,
-    params: &[Value],
+/// Evaluates `e` over `row`, first running its correlated subqueries with the row's values
+/// (`correlated` says whether it has any, decided once per operator).
+pub fn eval_row(
+    e: &Expr,
+    correlated: bool,
+    row: &[Value],
+    txn: &Transaction,
+    stats: &StatsRegistry,
+    guard: &StatementGuard,
+) -> Result<Value> {
+    if !correlated {
+        return e.eval(row);
+    }
+    correlate(e, row, txn, stats, guard)?.eval(row)
+}
+
+/// `e` with each correlated subquery run for `row` and replaced by its result.
+fn correlate(
+    e: &Expr,
+    row: &[Value],
     txn: &Transaction,
     stats: &StatsRegistry,
     guard: &StatementGuard,
 ) -> Result<Expr> {
-    use crate::expr::SubqueryKind;
-    let plan = instantiate(&q.plan, params, txn, stats, guard)?;
-    let mut rows = self::rows(&plan, txn, stats, guard)?;
-    Ok(match &q.kind {
+    let outer = |x: &Expr| -> Result<Expr> {
+        x.transform(&mut |y| {
+            Ok(match y {
+                Expr::Outer(i) => Some(Expr::Literal(row.get(*i).cloned().ok_or_else(|| {
+                    Error::InvalidInput(format!("outer column position {i} out of range"))
+                })?)),
+                _ => None,
+            })
+        })
+    };
+    e.transform(&mut |x| {
+        let Expr::Subquery(q) = x else {
+            return Ok(None);
+        };
+        if !q.correlated {
+            return Ok(None);
+        }
+        let plan = q.plan.try_map_exprs(&mut |pe| outer(pe))?;
+        let kind = match &q.kind {
+            SubqueryKind::In { operand, negated } => SubqueryKind::In {
+                operand: Box::new(correlate(operand, row, txn, stats, guard)?),
+                negated: *negated,
+            },
+            other => other.clone(),
+        };
+        Ok(Some(subquery_value(&plan, kind, txn, stats, guard)?))
+    })
+}
+
+/// Runs a subquery's plan (free of parameters and outer columns): a scalar's value,
+/// EXISTS's truth, or IN's sorted set.
+fn subquery_value(
+    plan: &Plan,
+    kind: SubqueryKind,
+    txn: &Transaction,
+    stats: &StatsRegistry,
+    guard: &StatementGuard,
+) -> Result<Expr> {
+    let mut rows = self::rows(plan, txn, stats, guard)?;
+    Ok(match kind {
         SubqueryKind::Scalar => {
             let first = rows.next().transpose()?;
             if rows.next().transpose()?.is_some() {
@@ -148,7 +219,7 @@ fn subquery_result(
         }
         SubqueryKind::Exists { negated } => {
             let any = rows.next().transpose()?.is_some();
-            Expr::Literal(Value::Bool(any != *negated))
+            Expr::Literal(Value::Bool(any != negated))
         }
         SubqueryKind::In { operand, negated } => {
             let mut set: Vec<Value> = Vec::new();
@@ -164,8 +235,7 @@ fn subquery_result(
             }
             set.sort_by(|a, b| a.total_cmp(b));
             set.dedup_by(|a, b| a.total_cmp(b).is_eq());
-            let operand = instantiate_expr(operand, params, txn, stats, guard)?;
-            Expr::InSet(Box::new(operand), Arc::new(set), has_null, *negated)
+            Expr::InSet(operand, Arc::new(set), has_null, negated)
         }
     })
 }
@@ -182,6 +252,7 @@ fn hold(rows: RowIter<'_>, guard: &StatementGuard) -> Result<Vec<Row>> {
 }
 
 /// Builds the iterator of a plan. `next_id` numbers nodes in pre-order.
+#[recursive::recursive]
 pub fn build<'a>(
     plan: &'a Plan,
     ctx: &mut ExecCtx<'a>,
@@ -191,6 +262,14 @@ pub fn build<'a>(
     *next_id += 1;
     let txn = ctx.txn;
     let guard = ctx.guard;
+    if !matches!(plan.node, Node::Filter { .. } | Node::Project { .. })
+        && plan.exprs().iter().any(|e| e.has_correlated())
+    {
+        return Err(Error::Unsupported(format!(
+            "a correlated subquery in {}",
+            plan.describe()
+        )));
+    }
     let iter: RowIter<'a> = match &plan.node {
         Node::Scan {
             table,
@@ -268,20 +347,34 @@ pub fn build<'a>(
         }
         Node::Filter { input, predicate } => {
             let input = build(input, ctx, next_id)?;
-            Box::new(input.filter_map(move |r| match r {
-                Err(e) => Some(Err(e)),
-                Ok(row) => match predicate.eval(&row).and_then(|v| truth(&v)) {
-                    Ok(Some(true)) => Some(Ok(row)),
-                    Ok(_) => None,
+            let correlated = predicate.has_correlated();
+            let stats = ctx.stats;
+            Box::new(input.filter_map(move |r| {
+                match r {
                     Err(e) => Some(Err(e)),
-                },
+                    Ok(row) => match eval_row(predicate, correlated, &row, txn, stats, guard)
+                        .and_then(|v| truth(&v))
+                    {
+                        Ok(Some(true)) => Some(Ok(row)),
+                        Ok(_) => None,
+                        Err(e) => Some(Err(e)),
+                    },
+                }
             }))
         }
         Node::Project { input, exprs } => {
             let input = build(input, ctx, next_id)?;
-            Box::new(
-                input.map(move |r| r.and_then(|row| exprs.iter().map(|e| e.eval(&row)).collect())),
-            )
+            let correlated: Vec<bool> = exprs.iter().map(Expr::has_correlated).collect();
+            let stats = ctx.stats;
+            Box::new(input.map(move |r| {
+                r.and_then(|row| {
+                    exprs
+                        .iter()
+                        .zip(&correlated)
+                        .map(|(e, &c)| eval_row(e, c, &row, txn, stats, guard))
+                        .collect()
+                })
+            }))
         }
         Node::HashJoin {
             left,
@@ -447,6 +540,44 @@ pub fn build<'a>(
                 }
                 Err(e) => Some(Err(e)),
             }))
+        }
+        Node::SetCompare { left, right, anti } => {
+            let l = build(left, ctx, next_id)?;
+            let r = build(right, ctx, next_id)?;
+            let anti = *anti;
+            lazy(move || {
+                let mut among = HashSet::new();
+                for row in r {
+                    guard.tick()?;
+                    let key = hash_key(&row?);
+                    let bytes = hashed_key_bytes(&key);
+                    if among.insert(key) {
+                        guard.charge(bytes)?;
+                    }
+                }
+                let mut seen = HashSet::new();
+                Ok(Box::new(l.filter_map(move |r| match r {
+                    Ok(row) => {
+                        let key = hash_key(&row);
+                        if among.contains(&key) == anti {
+                            return None;
+                        }
+                        let bytes = hashed_key_bytes(&key);
+                        if !seen.insert(key) {
+                            return None;
+                        }
+                        Some(guard.charge(bytes).map(|()| row))
+                    }
+                    Err(e) => Some(Err(e)),
+                })) as RowIter<'a>)
+            })
+        }
+        Node::Union { inputs } => {
+            let mut arms = Vec::with_capacity(inputs.len());
+            for p in inputs {
+                arms.push(build(p, ctx, next_id)?);
+            }
+            Box::new(arms.into_iter().flatten())
         }
     };
     Ok(match &ctx.analyze {

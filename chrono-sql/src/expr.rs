@@ -216,9 +216,13 @@ pub enum Expr {
     /// A statement parameter (`?`, `$n`; 0-based), replaced by its value before execution,
     /// so a plan can be kept and run again with other values.
     Param(usize),
-    /// A subquery, planned with its statement and run once when the statement executes
-    /// ([`crate::exec::instantiate`]), never while planning.
+    /// A subquery, planned with its statement and run when the statement executes
+    /// ([`crate::exec::instantiate`]), never while planning: once, or once per row when it is
+    /// correlated.
     Subquery(Box<Subquery>),
+    /// Inside a correlated subquery: a column of the enclosing query's row, replaced by its
+    /// value before the subquery runs for that row.
+    Outer(usize),
 }
 
 /// What a subquery expression asks of its rows.
@@ -247,11 +251,15 @@ pub struct Subquery {
     pub plan: Arc<crate::plan::Plan>,
     /// Scalar, EXISTS or IN.
     pub kind: SubqueryKind,
+    /// It reads the enclosing query's row ([`Expr::Outer`]), so it runs once per row.
+    pub correlated: bool,
 }
 
 impl PartialEq for Subquery {
     fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.plan, &other.plan) && self.kind == other.kind
+        Arc::ptr_eq(&self.plan, &other.plan)
+            && self.kind == other.kind
+            && self.correlated == other.correlated
     }
 }
 
@@ -425,7 +433,7 @@ impl Expr {
                     i + 1
                 )));
             }
-            Expr::Subquery(_) => {
+            Expr::Subquery(_) | Expr::Outer(_) => {
                 return Err(Error::InvalidInput(
                     "internal: a subquery was not run before its statement".into(),
                 ));
@@ -449,7 +457,11 @@ impl Expr {
         self.visit(&mut |e| {
             if matches!(
                 e,
-                Expr::Column(_) | Expr::Func(Func::Now, _) | Expr::Param(_) | Expr::Subquery(_)
+                Expr::Column(_)
+                    | Expr::Func(Func::Now, _)
+                    | Expr::Param(_)
+                    | Expr::Subquery(_)
+                    | Expr::Outer(_)
             ) {
                 constant = false;
             }
@@ -461,12 +473,23 @@ impl Expr {
     /// statement's parameters and subqueries are known (a key bound can be built from it).
     pub fn is_row_independent(&self) -> bool {
         let mut independent = true;
-        self.visit(&mut |e| {
-            if matches!(e, Expr::Column(_) | Expr::Func(Func::Now, _)) {
-                independent = false;
-            }
+        self.visit(&mut |e| match e {
+            Expr::Column(_) | Expr::Func(Func::Now, _) => independent = false,
+            Expr::Subquery(q) if q.correlated => independent = false,
+            _ => {}
         });
         independent
+    }
+
+    /// True when the expression holds a correlated subquery, to run for each row.
+    pub fn has_correlated(&self) -> bool {
+        let mut found = false;
+        self.visit(&mut |e| {
+            if let Expr::Subquery(q) = e {
+                found |= q.correlated;
+            }
+        });
+        found
     }
 
     /// True when the expression holds a parameter or a subquery, which
@@ -493,7 +516,7 @@ impl Expr {
     /// The expressions directly below this one (a subquery's IN operand, not its plan).
     pub fn children(&self) -> Vec<&Expr> {
         match self {
-            Expr::Literal(_) | Expr::Column(_) | Expr::Param(_) => vec![],
+            Expr::Literal(_) | Expr::Column(_) | Expr::Param(_) | Expr::Outer(_) => vec![],
             Expr::Subquery(q) => match &q.kind {
                 SubqueryKind::In { operand, .. } => vec![operand],
                 _ => vec![],
@@ -562,6 +585,7 @@ impl Expr {
             Expr::Literal(v) => Expr::Literal(v.clone()),
             Expr::Column(i) => Expr::Column(*i),
             Expr::Param(i) => Expr::Param(*i),
+            Expr::Outer(i) => Expr::Outer(*i),
             Expr::Not(e) => Expr::Not(m(e, f)?),
             Expr::Neg(e) => Expr::Neg(m(e, f)?),
             Expr::And(a, b) => Expr::And(m(a, f)?, m(b, f)?),
@@ -604,6 +628,7 @@ impl Expr {
                 Expr::Subquery(Box::new(Subquery {
                     plan: q.plan.clone(),
                     kind,
+                    correlated: q.correlated,
                 }))
             }
         })

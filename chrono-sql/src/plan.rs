@@ -304,6 +304,21 @@ pub enum Node {
         /// Input.
         input: Box<Plan>,
     },
+    /// INTERSECT (`anti` false) or EXCEPT (`anti` true): the distinct rows of the left
+    /// input that are (not) among the right input's rows.
+    SetCompare {
+        /// Left input.
+        left: Box<Plan>,
+        /// Right input (held as a hash set).
+        right: Box<Plan>,
+        /// EXCEPT rather than INTERSECT.
+        anti: bool,
+    },
+    /// The rows of each input in turn (UNION ALL; UNION adds a Distinct above).
+    Union {
+        /// The inputs, of equal width.
+        inputs: Vec<Plan>,
+    },
 }
 
 impl Plan {
@@ -319,9 +334,12 @@ impl Plan {
             | Node::Limit { input, .. }
             | Node::Distinct { input }
             | Node::IndexJoin { left: input, .. } => vec![input],
-            Node::HashJoin { left, right, .. } | Node::NestedLoop { left, right, .. } => {
+            Node::HashJoin { left, right, .. }
+            | Node::NestedLoop { left, right, .. }
+            | Node::SetCompare { left, right, .. } => {
                 vec![left, right]
             }
+            Node::Union { inputs } => inputs.iter().collect(),
         }
     }
 
@@ -525,6 +543,12 @@ impl Plan {
                 };
             }
             Node::Distinct { .. } => s.push_str("Distinct"),
+            Node::Union { inputs } => {
+                let _ = write!(s, "Union all ({} inputs)", inputs.len());
+            }
+            Node::SetCompare { anti, .. } => {
+                s.push_str(if *anti { "Except" } else { "Intersect" });
+            }
         }
         s
     }
@@ -600,11 +624,15 @@ impl Plan {
             Node::Sort { keys, .. } | Node::TopK { keys, .. } => {
                 keys.iter().map(|k| &k.expr).collect()
             }
-            Node::Limit { .. } | Node::Distinct { .. } => vec![],
+            Node::Limit { .. }
+            | Node::Distinct { .. }
+            | Node::Union { .. }
+            | Node::SetCompare { .. } => vec![],
         }
     }
 
     /// A copy of the plan with `f` applied to every expression of every node.
+    #[recursive::recursive]
     pub fn try_map_exprs(&self, f: &mut dyn FnMut(&Expr) -> Result<Expr>) -> Result<Plan> {
         let input = |p: &Plan, f: &mut dyn FnMut(&Expr) -> Result<Expr>| -> Result<Box<Plan>> {
             Ok(Box::new(p.try_map_exprs(f)?))
@@ -749,6 +777,17 @@ impl Plan {
             Node::Distinct { input: i } => Node::Distinct {
                 input: input(i, f)?,
             },
+            Node::SetCompare { left, right, anti } => Node::SetCompare {
+                left: input(left, f)?,
+                right: input(right, f)?,
+                anti: *anti,
+            },
+            Node::Union { inputs } => Node::Union {
+                inputs: inputs
+                    .iter()
+                    .map(|p| p.try_map_exprs(f))
+                    .collect::<Result<_>>()?,
+            },
         };
         Ok(Plan {
             node,
@@ -844,16 +883,24 @@ pub fn show_expr(e: &Expr, cols: &[Column]) -> String {
         )
         .to_lowercase(),
         Expr::Param(i) => format!("${}", i + 1),
-        Expr::Subquery(q) => match &q.kind {
-            SubqueryKind::Scalar => "(subquery)".into(),
-            SubqueryKind::Exists { negated } => {
-                format!("{}EXISTS (subquery)", if *negated { "NOT " } else { "" })
+        Expr::Outer(i) => format!("outer.#{}", i + 1),
+        Expr::Subquery(q) => {
+            let what = if q.correlated {
+                "correlated subquery"
+            } else {
+                "subquery"
+            };
+            match &q.kind {
+                SubqueryKind::Scalar => format!("({what})"),
+                SubqueryKind::Exists { negated } => {
+                    format!("{}EXISTS ({what})", if *negated { "NOT " } else { "" })
+                }
+                SubqueryKind::In { operand, negated } => format!(
+                    "{} {}IN ({what})",
+                    s(operand),
+                    if *negated { "NOT " } else { "" }
+                ),
             }
-            SubqueryKind::In { operand, negated } => format!(
-                "{} {}IN (subquery)",
-                s(operand),
-                if *negated { "NOT " } else { "" }
-            ),
-        },
+        }
     }
 }

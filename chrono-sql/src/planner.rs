@@ -58,6 +58,18 @@ impl Scope {
     }
 }
 
+/// A common table expression in scope.
+struct Cte<'a> {
+    /// Its name, lower case.
+    name: String,
+    /// Column names given after the name, if any.
+    columns: Vec<String>,
+    /// Its query.
+    query: &'a sql::Query,
+    /// How many of the CTEs in scope before it its query may read (those defined earlier).
+    visible: usize,
+}
+
 struct AggCtx {
     group: Vec<Expr>,
     aggs: Vec<AggCall>,
@@ -82,8 +94,17 @@ pub struct Planner<'a> {
     /// False once the plan depends on the values of this execution (a parameter read while
     /// planning, as in `LIMIT ?`), or reads the past (time travel): such a plan is not kept.
     reusable: Rc<Cell<bool>>,
+    /// Planning a subquery: the enclosing query's columns, which its expressions may read
+    /// ([`Expr::Outer`]).
+    outer: Option<Rc<Scope>>,
+    /// Set when this subquery reads a column of the enclosing query.
+    correlated: Rc<Cell<bool>>,
+    /// Binding an aggregate query's select list, HAVING or ORDER BY, whose rows are groups.
+    aggregate_query: bool,
+    /// The common table expressions in scope, innermost last.
+    ctes: Vec<Rc<Cte<'a>>>,
     agg: Option<AggCtx>,
-    aliases: Vec<(String, sql::Expr)>,
+    aliases: Vec<(String, &'a sql::Expr)>,
 }
 
 /// Lower-cased identifier text.
@@ -307,6 +328,10 @@ impl<'a> Planner<'a> {
             time_travel: true,
             guard,
             reusable: Rc::new(Cell::new(true)),
+            outer: None,
+            correlated: Rc::new(Cell::new(false)),
+            aggregate_query: false,
+            ctes: Vec::new(),
             agg: None,
             aliases: Vec::new(),
         }
@@ -323,6 +348,16 @@ impl<'a> Planner<'a> {
         );
         p.time_travel = self.time_travel;
         p.reusable = self.reusable.clone();
+        p.ctes = self.ctes.clone();
+        p
+    }
+
+    /// A planner for a part of the same query (a parenthesized query, a set operation's
+    /// arm): it sees the same enclosing query, if any.
+    fn nested(&self) -> Planner<'a> {
+        let mut p = self.sub();
+        p.outer = self.outer.clone();
+        p.correlated = self.correlated.clone();
         p
     }
 
@@ -354,18 +389,18 @@ impl<'a> Planner<'a> {
     /// Binds an expression against `scope`. Its depth is bounded by the parser's shape
     /// check (`limits.max_expression_depth`), and the recursion grows its stack on demand.
     #[recursive::recursive]
-    pub fn bind(&mut self, e: &sql::Expr, scope: &Scope) -> Result<Expr> {
+    pub fn bind(&mut self, e: &'a sql::Expr, scope: &Scope) -> Result<Expr> {
         self.bind_inner(e, scope).map(Expr::fold)
     }
 
-    fn bind_plain(&mut self, e: &sql::Expr, scope: &Scope) -> Result<Expr> {
+    fn bind_plain(&mut self, e: &'a sql::Expr, scope: &Scope) -> Result<Expr> {
         let saved = self.agg.take();
         let r = self.bind(e, scope);
         self.agg = saved;
         r
     }
 
-    fn bind_inner(&mut self, e: &sql::Expr, scope: &Scope) -> Result<Expr> {
+    fn bind_inner(&mut self, e: &'a sql::Expr, scope: &Scope) -> Result<Expr> {
         use sql::Expr as E;
         if self.agg.is_some() {
             if let Some((func, arg, distinct)) = as_aggregate(e)? {
@@ -410,7 +445,7 @@ impl<'a> Planner<'a> {
                 "aggregate function not allowed here: {e}"
             )));
         }
-        let b = |p: &mut Self, x: &sql::Expr| p.bind(x, scope).map(Box::new);
+        let b = |p: &mut Self, x: &'a sql::Expr| p.bind(x, scope).map(Box::new);
         Ok(match e {
             E::Identifier(id) => self.column(None, &id.value, scope)?,
             E::CompoundIdentifier(parts) => {
@@ -492,6 +527,7 @@ impl<'a> Planner<'a> {
                             operand: x,
                             negated: *negated,
                         },
+                        scope,
                     )?,
                     other => return Err(Error::Unsupported(format!("IN {other}"))),
                 }
@@ -586,9 +622,9 @@ impl<'a> Planner<'a> {
             }
             E::Ceil { expr, .. } => Expr::Func(Func::Ceil, vec![self.bind(expr, scope)?]),
             E::Floor { expr, .. } => Expr::Func(Func::Floor, vec![self.bind(expr, scope)?]),
-            E::Subquery(q) => self.subquery(q, SubqueryKind::Scalar)?,
+            E::Subquery(q) => self.subquery(q, SubqueryKind::Scalar, scope)?,
             E::Exists { subquery, negated } => {
-                self.subquery(subquery, SubqueryKind::Exists { negated: *negated })?
+                self.subquery(subquery, SubqueryKind::Exists { negated: *negated }, scope)?
             }
             other => return Err(Error::Unsupported(format!("expression {other}"))),
         })
@@ -623,9 +659,15 @@ impl<'a> Planner<'a> {
             // A select-list alias (HAVING order_count > 5). Remove it while binding its
             // expression so that an alias naming itself cannot recurse.
             let (alias, ast) = self.aliases.remove(pos);
-            let r = self.bind(&ast, scope);
+            let r = self.bind(ast, scope);
             self.aliases.insert(pos, (alias, ast));
             return r;
+        }
+        if let Some(outer) = &self.outer
+            && let Some(i) = outer.resolve(qualifier, name)?
+        {
+            self.correlated.set(true);
+            return Ok(Expr::Outer(i));
         }
         Err(Error::NotFound(match qualifier {
             Some(q) => format!("no such column: {q}.{name}"),
@@ -665,7 +707,7 @@ impl<'a> Planner<'a> {
         }))
     }
 
-    fn bind_function(&mut self, f: &sql::Function, scope: &Scope) -> Result<Expr> {
+    fn bind_function(&mut self, f: &'a sql::Function, scope: &Scope) -> Result<Expr> {
         let name = object_name(&f.name)?;
         let (args, distinct) = function_args(f)?;
         if distinct {
@@ -686,9 +728,21 @@ impl<'a> Planner<'a> {
         Ok(Expr::Func(func, bound))
     }
 
-    /// Plans a subquery as an expression node; it runs when the statement executes.
-    fn subquery(&mut self, q: &sql::Query, kind: SubqueryKind) -> Result<Expr> {
-        let plan = self.sub().plan_query(q)?;
+    /// Plans a subquery as an expression node; it runs when the statement executes. Names
+    /// it cannot resolve itself are looked up in `scope`, the enclosing query's columns:
+    /// then it is correlated and runs once per row.
+    fn subquery(&mut self, q: &'a sql::Query, kind: SubqueryKind, scope: &Scope) -> Result<Expr> {
+        let mut sub = self.sub();
+        sub.outer = Some(Rc::new(scope.clone()));
+        let plan = sub.plan_query(q)?;
+        let correlated = sub.correlated.get();
+        if correlated && self.aggregate_query {
+            return Err(Error::Unsupported(
+                "a correlated subquery in the select list, HAVING or ORDER BY of an aggregate \
+                 query (use it in WHERE, or join)"
+                    .into(),
+            ));
+        }
         if !matches!(kind, SubqueryKind::Exists { .. }) && plan.columns.len() != 1 {
             return Err(Error::InvalidInput(format!(
                 "subquery returns {} columns, expected 1",
@@ -698,6 +752,7 @@ impl<'a> Planner<'a> {
         Ok(Expr::Subquery(Box::new(Subquery {
             plan: Arc::new(plan),
             kind,
+            correlated,
         })))
     }
 
@@ -705,13 +760,43 @@ impl<'a> Planner<'a> {
     // Queries
     // ----------------------------------------------------------------------------------
 
-    /// Plans a query (SELECT, VALUES, with ORDER BY / LIMIT).
-    pub fn plan_query(&mut self, q: &sql::Query) -> Result<Plan> {
-        if q.with.is_some() {
-            return Err(Error::Unsupported("WITH (common table expressions)".into()));
+    /// Plans a query (SELECT, VALUES, with ORDER BY / LIMIT). Queries nest (subqueries,
+    /// derived tables, WITH queries, set operations) as deep as the limits let them, each
+    /// level several large frames: the recursion grows its stack on demand.
+    #[recursive::recursive]
+    pub fn plan_query(&mut self, q: &'a sql::Query) -> Result<Plan> {
+        let in_scope = self.ctes.len();
+        if let Some(with) = &q.with {
+            if with.recursive {
+                return Err(Error::Unsupported("WITH RECURSIVE".into()));
+            }
+            for cte in &with.cte_tables {
+                let name = cte.alias.name.value.to_ascii_lowercase();
+                if self.ctes[in_scope..].iter().any(|c| c.name == name) {
+                    return Err(Error::InvalidInput(format!("WITH names {name} twice")));
+                }
+                let visible = self.ctes.len();
+                self.ctes.push(Rc::new(Cte {
+                    name,
+                    columns: cte
+                        .alias
+                        .columns
+                        .iter()
+                        .map(|c| c.name.value.clone())
+                        .collect(),
+                    query: &cte.query,
+                    visible,
+                }));
+            }
         }
+        let plan = self.plan_query_body(q);
+        self.ctes.truncate(in_scope);
+        plan
+    }
+
+    fn plan_query_body(&mut self, q: &'a sql::Query) -> Result<Plan> {
         let (limit, offset) = self.limit_offset(q)?;
-        let order_by: Vec<&sql::OrderByExpr> = match &q.order_by {
+        let order_by: Vec<&'a sql::OrderByExpr> = match &q.order_by {
             None => vec![],
             Some(ob) => match &ob.kind {
                 sql::OrderByKind::Expressions(v) => v.iter().collect(),
@@ -725,15 +810,138 @@ impl<'a> Planner<'a> {
                 self.finish(plan, &order_by, limit, offset, &[], None)
             }
             sql::SetExpr::Query(inner) => {
-                let plan = self.sub().plan_query(inner)?;
+                let plan = self.nested().plan_query(inner)?;
+                self.finish(plan, &order_by, limit, offset, &[], None)
+            }
+            sql::SetExpr::SetOperation { .. } => {
+                let plan = self.plan_set_operation(&q.body)?;
                 self.finish(plan, &order_by, limit, offset, &[], None)
             }
             other => Err(Error::Unsupported(format!("query {other}"))),
         }
     }
 
-    fn limit_offset(&mut self, q: &sql::Query) -> Result<(Option<usize>, usize)> {
-        let count = |p: &mut Self, e: &sql::Expr, what: &str| -> Result<usize> {
+    /// One arm of a set operation.
+    fn plan_set_arm(&mut self, body: &'a sql::SetExpr) -> Result<Plan> {
+        match body {
+            sql::SetExpr::Select(s) => self.plan_select(s, &[], None, 0),
+            sql::SetExpr::Values(v) => self.plan_values(v),
+            sql::SetExpr::Query(q) => self.nested().plan_query(q),
+            sql::SetExpr::SetOperation { .. } => self.plan_set_operation(body),
+            other => Err(Error::Unsupported(format!("query {other}"))),
+        }
+    }
+
+    /// `a UNION [ALL] b …`, `a INTERSECT b`, `a EXCEPT b`. A chain of UNIONs (sqlparser
+    /// nests it to the left) becomes one n-ary union, walked without recursion; a UNION
+    /// without ALL makes every row before it distinct. Each arm counts toward
+    /// `limits.max_relations`.
+    #[recursive::recursive]
+    fn plan_set_operation(&mut self, body: &'a sql::SetExpr) -> Result<Plan> {
+        let sql::SetExpr::SetOperation {
+            op,
+            set_quantifier,
+            left,
+            right,
+        } = body
+        else {
+            return self.plan_set_arm(body);
+        };
+        let all = |q: &sql::SetQuantifier| -> Result<bool> {
+            match q {
+                sql::SetQuantifier::All => Ok(true),
+                sql::SetQuantifier::Distinct | sql::SetQuantifier::None => Ok(false),
+                other => Err(Error::Unsupported(format!("{op} {other}"))),
+            }
+        };
+        if !matches!(op, sql::SetOperator::Union) {
+            if all(set_quantifier)? {
+                return Err(Error::Unsupported(format!("{op} ALL")));
+            }
+            self.guard.count_relation()?;
+            let l = self.plan_set_arm(left)?;
+            let r = self.plan_set_arm(right)?;
+            check_arm_width(&l, &r, op)?;
+            let anti = !matches!(op, sql::SetOperator::Intersect);
+            let est = if anti {
+                l.est_rows
+            } else {
+                l.est_rows.min(r.est_rows)
+            };
+            let columns = arm_columns(&l);
+            return Ok(Plan {
+                node: Node::SetCompare {
+                    left: Box::new(l),
+                    right: Box::new(r),
+                    anti,
+                },
+                est_rows: est,
+                estimator: "heuristic",
+                columns,
+            });
+        }
+        // Walk the left-deep chain of UNIONs: arms[0] op[0] arms[1] op[1] arms[2] …
+        let mut arms: Vec<&'a sql::SetExpr> = Vec::new();
+        let mut distinct_after: Vec<bool> = Vec::new();
+        let mut cur = body;
+        while let sql::SetExpr::SetOperation {
+            op: sql::SetOperator::Union,
+            set_quantifier,
+            left,
+            right,
+        } = cur
+        {
+            arms.push(right);
+            distinct_after.push(!all(set_quantifier)?);
+            cur = left;
+        }
+        arms.push(cur);
+        arms.reverse();
+        distinct_after.reverse();
+        let mut plans = Vec::with_capacity(arms.len());
+        for arm in arms {
+            self.guard.count_relation()?;
+            let p = self.plan_set_arm(arm)?;
+            if let Some(first) = plans.first() {
+                check_arm_width(first, &p, &sql::SetOperator::Union)?;
+            }
+            plans.push(p);
+        }
+        let columns = arm_columns(&plans[0]);
+        let union = |mut inputs: Vec<Plan>| -> Plan {
+            if inputs.len() == 1
+                && let Some(p) = inputs.pop()
+            {
+                return p;
+            }
+            Plan {
+                est_rows: inputs.iter().map(|p| p.est_rows).sum(),
+                estimator: "heuristic",
+                columns: columns.clone(),
+                node: Node::Union { inputs },
+            }
+        };
+        // Every arm up to the last UNION without ALL is made distinct together.
+        let Some(last_distinct) = distinct_after.iter().rposition(|&d| d) else {
+            return Ok(union(plans));
+        };
+        let rest = plans.split_off(last_distinct + 2);
+        let distinct_part = union(plans);
+        let distinct = Plan {
+            est_rows: distinct_part.est_rows,
+            estimator: "heuristic",
+            columns: columns.clone(),
+            node: Node::Distinct {
+                input: Box::new(distinct_part),
+            },
+        };
+        let mut inputs = vec![distinct];
+        inputs.extend(rest);
+        Ok(union(inputs))
+    }
+
+    fn limit_offset(&mut self, q: &'a sql::Query) -> Result<(Option<usize>, usize)> {
+        let count = |p: &mut Self, e: &'a sql::Expr, what: &str| -> Result<usize> {
             let bound = p.bind(e, &Scope::default())?;
             match p.value_now(&bound)? {
                 Value::Int(n) if n >= 0 => Ok(n as usize),
@@ -763,7 +971,7 @@ impl<'a> Planner<'a> {
         })
     }
 
-    fn plan_values(&mut self, v: &sql::Values) -> Result<Plan> {
+    fn plan_values(&mut self, v: &'a sql::Values) -> Result<Plan> {
         let mut rows = Vec::with_capacity(v.rows.len());
         let mut width = None;
         for r in &v.rows {
@@ -796,8 +1004,8 @@ impl<'a> Planner<'a> {
 
     fn plan_select(
         &mut self,
-        s: &sql::Select,
-        order_by: &[&sql::OrderByExpr],
+        s: &'a sql::Select,
+        order_by: &[&'a sql::OrderByExpr],
         limit: Option<usize>,
         offset: usize,
     ) -> Result<Plan> {
@@ -811,10 +1019,10 @@ impl<'a> Planner<'a> {
         let mut aliases = Vec::new();
         for item in &s.projection {
             if let sql::SelectItem::ExprWithAlias { expr, alias } = item {
-                aliases.push((alias.value.clone(), expr.clone()));
+                aliases.push((alias.value.clone(), expr));
             }
         }
-        let group_asts: Vec<&sql::Expr> = match &s.group_by {
+        let group_asts: Vec<&'a sql::Expr> = match &s.group_by {
             sql::GroupByExpr::Expressions(v, mods) if mods.is_empty() => v.iter().collect(),
             _ => return Err(Error::Unsupported("GROUP BY ALL / modifiers".into())),
         };
@@ -828,6 +1036,7 @@ impl<'a> Planner<'a> {
             || order_by.iter().any(|o| contains_aggregate(&o.expr));
 
         let mut plan = input;
+        self.aggregate_query = aggregated;
         if aggregated {
             let mut group = Vec::with_capacity(group_asts.len());
             for g in &group_asts {
@@ -1039,6 +1248,7 @@ impl<'a> Planner<'a> {
             };
         }
         let visible = columns.len() - extra;
+        self.aggregate_query = false;
         self.finish(plan, &[], limit, offset, &keys, Some(visible))
     }
 
@@ -1059,7 +1269,7 @@ impl<'a> Planner<'a> {
     fn finish(
         &mut self,
         mut plan: Plan,
-        order_by: &[&sql::OrderByExpr],
+        order_by: &[&'a sql::OrderByExpr],
         limit: Option<usize>,
         offset: usize,
         keys: &[SortKey],
@@ -1186,6 +1396,39 @@ impl<'a> Planner<'a> {
         })
     }
 
+    /// The common table expression a table name refers to, if any (the innermost).
+    fn cte(&self, name: &sql::ObjectName) -> Option<Rc<Cte<'a>>> {
+        let [part] = name.0.as_slice() else {
+            return None;
+        };
+        let name = part.as_ident()?.value.to_ascii_lowercase();
+        self.ctes.iter().rev().find(|c| c.name == name).cloned()
+    }
+
+    /// A reference to a common table expression: its query, planned where it is used (it
+    /// sees the CTEs defined before it), its columns renamed as its definition says.
+    fn cte_plan(&mut self, cte: &Cte<'a>, label: &str) -> Result<Plan> {
+        let mut sub = self.sub();
+        sub.ctes.truncate(cte.visible);
+        let mut plan = sub.plan_query(cte.query)?;
+        if cte.columns.len() > plan.columns.len() {
+            return Err(Error::InvalidInput(format!(
+                "WITH query {} has {} columns but {} names were given",
+                cte.name,
+                plan.columns.len(),
+                cte.columns.len()
+            )));
+        }
+        let q = Some(label.to_ascii_lowercase());
+        for (i, c) in plan.columns.iter_mut().enumerate() {
+            c.qualifier = q.clone();
+            if let Some(name) = cte.columns.get(i) {
+                c.name = name.clone();
+            }
+        }
+        Ok(plan)
+    }
+
     /// The table definition in force at `read_at`.
     pub fn table_at(&self, name: &str, read_at: ReadAt) -> Result<TableDef> {
         match read_at {
@@ -1213,7 +1456,11 @@ impl<'a> Planner<'a> {
         }
     }
 
-    fn relation(&mut self, factor: &sql::TableFactor, from_loc: Option<Location>) -> Result<Plan> {
+    fn relation(
+        &mut self,
+        factor: &'a sql::TableFactor,
+        from_loc: Option<Location>,
+    ) -> Result<Plan> {
         self.guard.count_relation()?;
         match factor {
             sql::TableFactor::Table {
@@ -1228,6 +1475,15 @@ impl<'a> Planner<'a> {
                 }
                 let table_name = object_name(name)?;
                 let mut read_at = self.read_at_for(first_location(name), from_loc)?;
+                if let Some(cte) = self.cte(name) {
+                    if version.is_some() || read_at != ReadAt::Current {
+                        return Err(Error::Unsupported(format!(
+                            "time travel on the WITH query {table_name} (put it inside its query)"
+                        )));
+                    }
+                    let label = alias.as_ref().map(|a| &a.name.value).unwrap_or(&table_name);
+                    return self.cte_plan(&cte, label);
+                }
                 if let Some(v) = version {
                     read_at = match v {
                         sql::TableVersion::ForSystemTimeAsOf(e)
@@ -1304,8 +1560,8 @@ impl<'a> Planner<'a> {
     /// Plans the FROM list with the WHERE clause pushed down as far as it goes.
     fn plan_from(
         &mut self,
-        from: &[sql::TableWithJoins],
-        selection: Option<&sql::Expr>,
+        from: &'a [sql::TableWithJoins],
+        selection: Option<&'a sql::Expr>,
     ) -> Result<(Plan, Scope)> {
         if from.is_empty() {
             let plan = Plan {
@@ -1376,14 +1632,24 @@ impl<'a> Planner<'a> {
         let mut after_join: Vec<Vec<Expr>> = vec![Vec::new(); rels.len()];
         let mut top: Vec<Expr> = Vec::new();
 
-        let mut place = |e: Expr, from_on_of: Option<usize>| {
+        let mut place = |e: Expr, from_on_of: Option<usize>| -> Result<()> {
+            // A condition with a correlated subquery runs per row of the whole FROM list.
+            if e.has_correlated() {
+                if from_on_of.is_some_and(|j| nullable[j]) {
+                    return Err(Error::Unsupported(
+                        "a correlated subquery in a LEFT JOIN's ON".into(),
+                    ));
+                }
+                top.push(e);
+                return Ok(());
+            }
             let cols = e.columns();
             if cols.is_empty() {
                 match from_on_of {
                     Some(j) => at_join[j].push(e),
                     None => top.push(e),
                 }
-                return;
+                return Ok(());
             }
             let lo = cols.iter().map(|&c| rel_of(c)).min().unwrap_or(0);
             let hi = cols.iter().map(|&c| rel_of(c)).max().unwrap_or(0);
@@ -1418,19 +1684,20 @@ impl<'a> Planner<'a> {
                     }
                 }
             }
+            Ok(())
         };
         for (j, step) in steps.iter().enumerate() {
             if let Some(on) = step.on {
                 let bound = self.bind(on, &scope)?;
                 for c in bound.conjuncts() {
-                    place(c, Some(j));
+                    place(c, Some(j))?;
                 }
             }
         }
         if let Some(w) = selection {
             let bound = self.bind(w, &scope)?;
             for c in bound.conjuncts() {
-                place(c, None);
+                place(c, None)?;
             }
         }
 
@@ -1941,6 +2208,29 @@ struct IndexJoinChoice {
     extra: Vec<Expr>,
     /// Estimated right rows per left row.
     per_row: f64,
+}
+
+/// The output columns of a set operation: the first arm's names.
+fn arm_columns(first: &Plan) -> Vec<Column> {
+    first
+        .columns
+        .iter()
+        .map(|c| Column {
+            qualifier: None,
+            name: c.name.clone(),
+        })
+        .collect()
+}
+
+fn check_arm_width(first: &Plan, other: &Plan, op: &sql::SetOperator) -> Result<()> {
+    if first.columns.len() != other.columns.len() {
+        return Err(Error::InvalidInput(format!(
+            "the queries of a {op} have {} and {} columns",
+            first.columns.len(),
+            other.columns.len()
+        )));
+    }
+    Ok(())
 }
 
 /// `x IS [NOT] TRUE/FALSE`: `x IS [NOT] DISTINCT FROM` the boolean, never NULL.

@@ -1083,14 +1083,16 @@ impl Database {
         let Node::Scan { access, filter, .. } = &plan.node else {
             return Err(Error::InvalidInput("internal: expected a scan".into()));
         };
+        let correlated = filter.as_ref().is_some_and(|f| f.has_correlated());
         let mut out = Vec::new();
         for item in table::scan(txn, &def, ReadAt::Current, access)? {
             s.guard.tick()?;
             let (key, row) = item?;
-            if let Some(f) = filter
-                && crate::types::truth(&f.eval(&row)?)? != Some(true)
-            {
-                continue;
+            if let Some(f) = filter {
+                let v = exec::eval_row(f, correlated, &row, txn, &self.shared.stats, s.guard)?;
+                if crate::types::truth(&v)? != Some(true) {
+                    continue;
+                }
             }
             s.guard
                 .charge(crate::limits::row_bytes(&row) + key.capacity())?;
@@ -1128,14 +1130,15 @@ impl Database {
                 let bound = planner.bind(&a.value, &scope)?;
                 let value =
                     exec::instantiate_expr(&bound, s.params, txn, &self.shared.stats, s.guard)?;
-                sets.push((i, value));
+                let correlated = value.has_correlated();
+                sets.push((i, value, correlated));
             }
         }
         let mut n = 0;
         for (key, old) in rows {
             let mut new = old.clone();
-            for (i, e) in &sets {
-                new[*i] = e.eval(&old)?;
+            for (i, e, correlated) in &sets {
+                new[*i] = exec::eval_row(e, *correlated, &old, txn, &self.shared.stats, s.guard)?;
             }
             let new = Self::check_row(&def, new)?;
             update_row(txn, &def, &key, &old, new)?;

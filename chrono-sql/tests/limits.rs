@@ -141,6 +141,50 @@ fn lists_tokens_text_and_relations_have_named_limits() {
 }
 
 #[test]
+fn set_operations_and_with_queries_are_bounded() {
+    on_small_stack(|| {
+        let db = Database::in_memory();
+        numbers(&db, "t", 3);
+        // sqlparser nests a UNION chain one level per UNION: refused from the tokens.
+        let chain = vec!["SELECT 1"; 50_000].join(" UNION ALL ");
+        assert_limit(&err_of(db.execute(&chain)), "max_expression_depth");
+        // Within the depth limit, each query of the chain counts as a relation.
+        let chain = vec!["SELECT id FROM t"; 500].join(" UNION ALL ");
+        assert_limit(&err_of(db.execute(&chain)), "max_relations");
+        let ok = vec!["SELECT id FROM t"; 20].join(" UNION ALL ");
+        assert_eq!(rows(db.execute(&ok)).len(), 60);
+        // WITH queries that each use the one before twice would plan 2^n scans.
+        let mut sql = "WITH q0 AS (SELECT id FROM t)".to_string();
+        for i in 1..40 {
+            sql.push_str(&format!(
+                ", q{i} AS (SELECT a.id FROM q{p} a, q{p} b WHERE a.id = b.id)",
+                p = i - 1
+            ));
+        }
+        sql.push_str(" SELECT COUNT(*) FROM q39");
+        assert_limit(&err_of(db.execute(&sql)), "max_relations");
+        // Queries nested as deep as the parser allows plan on a small stack.
+        for depth in [20, 30, 60] {
+            let mut derived = "SELECT id FROM t".to_string();
+            let mut scalar = "SELECT MAX(id) FROM t".to_string();
+            for _ in 0..depth {
+                derived = format!("SELECT id FROM ({derived}) AS d");
+                scalar = format!("SELECT ({scalar}) + 0");
+            }
+            for sql in [derived, scalar] {
+                match db.execute(&sql) {
+                    Ok(out) => assert!(!rows(Ok(out)).is_empty()),
+                    Err(e) => assert!(
+                        matches!(e, Error::Syntax(_) | Error::ResourceExhausted(_)),
+                        "{e}"
+                    ),
+                }
+            }
+        }
+    });
+}
+
+#[test]
 fn values_built_by_functions_are_capped() {
     let db = db_with(Limits {
         max_value_bytes: 1 << 20,

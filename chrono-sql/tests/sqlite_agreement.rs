@@ -89,7 +89,7 @@ fn predicate(rng: &mut Rng, depth: u32) -> String {
         };
     }
     let n = rng.below(20) as i64 - 5;
-    match rng.below(11) {
+    match rng.below(16) {
         0 => format!("t1.a {} {n}", rng.pick(&["=", "<>", "<", "<=", ">", ">="])),
         1 => format!("t1.c {} {}.5", rng.pick(&["<", ">", ">="]), rng.below(100)),
         2 => format!("t1.a BETWEEN {n} AND {}", n + rng.below(8) as i64),
@@ -103,13 +103,57 @@ fn predicate(rng: &mut Rng, depth: u32) -> String {
         7 => format!("t1.a {} NULL", rng.pick(&["IS", "IS NOT"])),
         8 => format!("t1.a + {n} > t1.id % 7"),
         9 => format!("t1.b = '{}'", rng.pick(&["fig", "date", "Banana"])),
+        // Subqueries, correlated (through t1) and not.
+        11 => format!(
+            "{}EXISTS (SELECT 1 FROM t2 WHERE t2.t1_id = t1.id AND t2.d > {})",
+            rng.pick(&["", "NOT "]),
+            rng.below(50)
+        ),
+        12 => format!(
+            "t1.a {}IN (SELECT t2.d - 20 FROM t2 WHERE t2.t1_id = t1.id)",
+            rng.pick(&["", "NOT "])
+        ),
+        13 => format!(
+            "(SELECT COUNT(*) FROM t2 WHERE t2.t1_id = t1.id) {} {}",
+            rng.pick(&["=", ">", "<"]),
+            rng.below(4)
+        ),
+        14 => format!(
+            "t1.c {} (SELECT AVG(t2.d) FROM t2 WHERE t2.t1_id = t1.id AND t2.e = '{}')",
+            rng.pick(&["<", ">"]),
+            rng.pick(&["x", "y", "z"])
+        ),
+        15 => format!(
+            "t1.a {}IN (SELECT t2.d FROM t2 WHERE t2.e = '{}')",
+            rng.pick(&["", "NOT "]),
+            rng.pick(&["x", "y", "z"])
+        ),
         _ => format!("(CASE WHEN t1.a > {n} THEN 1 ELSE 0 END) = 1"),
     }
 }
 
 fn query(rng: &mut Rng) -> String {
     let p = predicate(rng, 2);
-    match rng.below(7) {
+    match rng.below(11) {
+        7 => format!(
+            "SELECT t1.a FROM t1 WHERE {p} UNION{} SELECT t2.d FROM t2 WHERE t2.e = '{}'",
+            rng.pick(&["", " ALL"]),
+            rng.pick(&["x", "y"])
+        ),
+        8 => format!(
+            "SELECT t1.a FROM t1 WHERE {p} {} SELECT t2.d FROM t2 WHERE t2.e <> '{}'",
+            rng.pick(&["INTERSECT", "EXCEPT"]),
+            rng.pick(&["x", "y"])
+        ),
+        9 => format!(
+            "WITH s AS (SELECT t1.id, t1.a FROM t1 WHERE {p}), c(k, n) AS (SELECT a, COUNT(*) FROM s GROUP BY a) \
+             SELECT s.id, c.n FROM s JOIN c ON c.k = s.a WHERE c.n > {}",
+            rng.below(3)
+        ),
+        10 => format!(
+            "SELECT t1.id, (SELECT MAX(t2.d) FROM t2 WHERE t2.t1_id = t1.id), \
+             (SELECT COUNT(*) FROM t2 WHERE t2.d = t1.a) FROM t1 WHERE {p}"
+        ),
         0 => format!("SELECT t1.id, t1.a, t1.b, t1.c FROM t1 WHERE {p}"),
         1 => format!(
             "SELECT t1.a * 2 - t1.id, t1.a / 3, t1.a % 4, t1.c * 2, COALESCE(t1.b, 'none') FROM t1 WHERE {p}"
@@ -156,6 +200,16 @@ const FIXED: &[&str] = &[
     "SELECT t1.id, t2.id FROM t1 LEFT JOIN t2 ON t2.t1_id = t1.id AND t2.d > 20 WHERE t1.id IN (3) OR t1.id = 4",
     "SELECT t2.id, t1.b FROM t2 JOIN t1 ON t1.id = t2.t1_id WHERE t2.id = 9",
     "SELECT sub.a, sub.n FROM (SELECT a, COUNT(*) AS n FROM t1 GROUP BY a) AS sub WHERE sub.n > 1",
+    "SELECT a FROM t1 UNION SELECT d FROM t2 UNION ALL SELECT a FROM t1 WHERE id < 5",
+    "SELECT a FROM t1 UNION ALL SELECT d FROM t2 UNION SELECT id FROM t1 ORDER BY 1 LIMIT 10",
+    // (INTERSECT binds tighter than UNION and EXCEPT, as in standard SQL; SQLite reads all
+    // three left to right, so the queries here chain only one kind.)
+    "SELECT a, b FROM t1 EXCEPT SELECT a, b FROM t1 WHERE a > 3 EXCEPT SELECT a, b FROM t1 WHERE id > 50",
+    "SELECT a FROM t1 INTERSECT SELECT d FROM t2 INTERSECT SELECT a FROM t1 WHERE id > 10",
+    "WITH x AS (SELECT a FROM t1 WHERE a IS NOT NULL) SELECT COUNT(*), SUM(a) FROM x WHERE a IN (SELECT a FROM x WHERE a > 2)",
+    "SELECT id FROM t1 WHERE a = (SELECT MIN(d) FROM t2 WHERE t2.t1_id = t1.id) ORDER BY id",
+    "SELECT t2.id FROM t2 WHERE NOT EXISTS (SELECT 1 FROM t1 WHERE t1.id = t2.t1_id AND t1.a > 3)",
+    "SELECT id, (SELECT b FROM t1 x WHERE x.id = t1.id + 1) FROM t1 WHERE id < 20",
 ];
 
 fn chrono_rows(db: &Database, sql: &str) -> Vec<Vec<Value>> {

@@ -63,6 +63,7 @@ fn starts_expression(k: Keyword) -> bool {
             | Keyword::UNION
             | Keyword::EXCEPT
             | Keyword::INTERSECT
+            | Keyword::MINUS
             | Keyword::RETURNING
             | Keyword::WHEN
             | Keyword::THEN
@@ -78,6 +79,8 @@ pub(crate) fn check(tokens: &[TokenWithSpan], limits: &Limits) -> Result<()> {
     let mut text_tokens = 0usize;
     let mut statements = 0usize;
     let mut statement_starts = true;
+    // sqlparser nests `a UNION b UNION c` to the left, one level per operator.
+    let mut set_operations = 0usize;
     for t in tokens {
         text_tokens += 1;
         Limits::at_most(
@@ -103,6 +106,7 @@ pub(crate) fn check(tokens: &[TokenWithSpan], limits: &Limits) -> Result<()> {
             Token::SemiColon => {
                 levels = vec![Level::default()];
                 depth = 1;
+                set_operations = 0;
                 statement_starts = true;
             }
             Token::LParen | Token::LBracket | Token::LBrace => {
@@ -134,6 +138,19 @@ pub(crate) fn check(tokens: &[TokenWithSpan], limits: &Limits) -> Result<()> {
                 }
             }
             Token::Word(w) if w.quote_style.is_none() && starts_expression(w.keyword) => {
+                if matches!(
+                    w.keyword,
+                    Keyword::UNION | Keyword::EXCEPT | Keyword::INTERSECT | Keyword::MINUS
+                ) {
+                    set_operations += 1;
+                    Limits::at_most(
+                        set_operations,
+                        limits.max_expression_depth,
+                        "max_expression_depth",
+                        "a statement chains",
+                        "set operations (UNION, INTERSECT, EXCEPT)",
+                    )?;
+                }
                 if let Some(l) = levels.last_mut() {
                     depth -= l.operators;
                     l.operators = 0;
