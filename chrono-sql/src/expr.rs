@@ -217,7 +217,7 @@ pub enum Expr {
     /// so a plan can be kept and run again with other values.
     Param(usize),
     /// A subquery, planned with its statement and run when the statement executes
-    /// ([`crate::exec::instantiate`]), never while planning: once, or once per row when it is
+    /// ([`crate::execution::instantiate`]), never while planning: once, or once per row when it is
     /// correlated.
     Subquery(Box<Subquery>),
     /// Inside a correlated subquery: a column of the enclosing query's row, replaced by its
@@ -493,7 +493,7 @@ impl Expr {
     }
 
     /// True when the expression holds a parameter or a subquery, which
-    /// [`crate::exec::instantiate`] must replace before it can be evaluated.
+    /// [`crate::execution::instantiate`] must replace before it can be evaluated.
     pub fn needs_values(&self) -> bool {
         let mut needs = false;
         self.visit(&mut |e| {

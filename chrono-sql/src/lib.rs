@@ -3,7 +3,7 @@
 //! ChronoDB's SQL engine over the [`chrono_storage`] MVCC store: sqlparser parses, the
 //! [`planner`] binds names against the versioned [`catalog`] and builds a [`plan`] (filters
 //! pushed into scans, primary-key and index access paths, hash joins, hash aggregation,
-//! top-k), and the [`exec`]utor streams rows through it.
+//! top-k), and the [`execution`] operators stream rows through it.
 //!
 //! ```text
 //! SQL text ─► parse: limits.max_sql_bytes, tokens, timetravel::lift (AS OF / FOR SYSTEM_TIME
@@ -48,7 +48,7 @@
 
 pub mod catalog;
 pub mod error;
-pub mod exec;
+pub mod execution;
 pub mod expr;
 pub mod limits;
 pub mod parse;

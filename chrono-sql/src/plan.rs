@@ -319,6 +319,33 @@ pub enum Node {
         /// The inputs, of equal width.
         inputs: Vec<Plan>,
     },
+    /// INSERT: each row of the source into the table.
+    Insert {
+        /// The table.
+        table: Arc<TableDef>,
+        /// The columns the source's values go to, in order.
+        targets: Vec<usize>,
+        /// Per table column: its DEFAULT (NULL for the targets), evaluated per row.
+        defaults: Vec<Expr>,
+        /// The rows.
+        source: Box<Plan>,
+    },
+    /// UPDATE: new values for the rows the scan finds.
+    Update {
+        /// The table.
+        table: Arc<TableDef>,
+        /// A scan of the table with the WHERE clause.
+        scan: Box<Plan>,
+        /// (column, new value over the old row).
+        sets: Vec<(usize, Expr)>,
+    },
+    /// DELETE: the rows the scan finds.
+    Delete {
+        /// The table.
+        table: Arc<TableDef>,
+        /// A scan of the table with the WHERE clause.
+        scan: Box<Plan>,
+    },
 }
 
 impl Plan {
@@ -333,7 +360,10 @@ impl Plan {
             | Node::TopK { input, .. }
             | Node::Limit { input, .. }
             | Node::Distinct { input }
-            | Node::IndexJoin { left: input, .. } => vec![input],
+            | Node::IndexJoin { left: input, .. }
+            | Node::Insert { source: input, .. }
+            | Node::Update { scan: input, .. }
+            | Node::Delete { scan: input, .. } => vec![input],
             Node::HashJoin { left, right, .. }
             | Node::NestedLoop { left, right, .. }
             | Node::SetCompare { left, right, .. } => {
@@ -549,6 +579,51 @@ impl Plan {
             Node::SetCompare { anti, .. } => {
                 s.push_str(if *anti { "Except" } else { "Intersect" });
             }
+            Node::Insert {
+                table,
+                targets,
+                defaults,
+                source,
+            } => {
+                let cols: Vec<&str> = targets
+                    .iter()
+                    .filter_map(|&i| table.columns.get(i).map(|c| c.name.as_str()))
+                    .collect();
+                let _ = write!(s, "Insert into {} ({})", table.name, cols.join(", "));
+                let filled: Vec<String> = defaults
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, d)| {
+                        !targets.contains(i) && **d != Expr::Literal(chrono_storage::Value::Null)
+                    })
+                    .map(|(i, d)| {
+                        format!(
+                            "{} = {}",
+                            table.columns[i].name,
+                            show_expr(d, &source.columns)
+                        )
+                    })
+                    .collect();
+                if !filled.is_empty() {
+                    let _ = write!(s, " defaults: {}", filled.join(", "));
+                }
+            }
+            Node::Update { table, scan, sets } => {
+                let sets: Vec<String> = sets
+                    .iter()
+                    .map(|(i, e)| {
+                        format!(
+                            "{} = {}",
+                            table.columns.get(*i).map_or("?", |c| c.name.as_str()),
+                            show_expr(e, &scan.columns)
+                        )
+                    })
+                    .collect();
+                let _ = write!(s, "Update {} set {}", table.name, sets.join(", "));
+            }
+            Node::Delete { table, .. } => {
+                let _ = write!(s, "Delete from {}", table.name);
+            }
         }
         s
     }
@@ -579,7 +654,7 @@ impl Plan {
     }
 
     /// True when the plan (any node) holds a parameter or a subquery to fill in before it
-    /// runs ([`crate::exec::instantiate`]).
+    /// runs ([`crate::execution::instantiate`]).
     pub fn needs_values(&self) -> bool {
         self.exprs().iter().any(|e| e.needs_values())
             || self.children().iter().any(|c| c.needs_values())
@@ -627,7 +702,10 @@ impl Plan {
             Node::Limit { .. }
             | Node::Distinct { .. }
             | Node::Union { .. }
-            | Node::SetCompare { .. } => vec![],
+            | Node::SetCompare { .. }
+            | Node::Delete { .. } => vec![],
+            Node::Insert { defaults, .. } => defaults.iter().collect(),
+            Node::Update { sets, .. } => sets.iter().map(|(_, e)| e).collect(),
         }
     }
 
@@ -776,6 +854,29 @@ impl Plan {
             },
             Node::Distinct { input: i } => Node::Distinct {
                 input: input(i, f)?,
+            },
+            Node::Insert {
+                table,
+                targets,
+                defaults,
+                source,
+            } => Node::Insert {
+                table: table.clone(),
+                targets: targets.clone(),
+                defaults: defaults.iter().map(&mut *f).collect::<Result<_>>()?,
+                source: input(source, f)?,
+            },
+            Node::Update { table, scan, sets } => Node::Update {
+                table: table.clone(),
+                scan: input(scan, f)?,
+                sets: sets
+                    .iter()
+                    .map(|(i, e)| Ok((*i, f(e)?)))
+                    .collect::<Result<_>>()?,
+            },
+            Node::Delete { table, scan } => Node::Delete {
+                table: table.clone(),
+                scan: input(scan, f)?,
             },
             Node::SetCompare { left, right, anti } => Node::SetCompare {
                 left: input(left, f)?,

@@ -1,6 +1,6 @@
 //! Plans kept with their prepared statements, and the versions that say when one is stale.
 //!
-//! A query's plan holds parameter slots and subquery nodes, not values ([`crate::exec::instantiate`]
+//! A query's plan holds parameter slots and subquery nodes, not values ([`crate::execution::instantiate`]
 //! fills them in per execution), so the plan built at a statement's first execution serves
 //! the next ones. It is kept in the [`crate::Prepared`] statement (shared by the parse cache,
 //! so a text sent again finds it too) under a [`PlanKey`]:

@@ -11,20 +11,18 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use chrono_storage::{
-    ColumnFamily, KeyRange, Operation, Store, Transaction, Value, WriteBatch, encoding,
-};
+use chrono_storage::{ColumnFamily, Operation, Store, Transaction, Value, WriteBatch, encoding};
 use parking_lot::RwLock;
 use sqlparser::ast as sql;
 
 use crate::catalog::{self, ColumnDef, IndexDef, TableDef, View};
 use crate::error::{Error, Result};
-use crate::exec::{self, ExecCtx, NodeStats};
+use crate::execution::{self, ExecCtx, NodeStats};
 use crate::limits::{Admission, CancelToken, Limits, StatementGuard};
 use crate::parse::{self, Prepared};
-use crate::plan::{Access, Node, Plan, ReadAt};
+use crate::plan::{Access, Plan, ReadAt};
 use crate::plan_cache::{CatalogVersion, PlanCounts, PlanKey};
-use crate::planner::{Planner, Scope, object_name};
+use crate::planner::{Planner, Scope, object_name, table_scope};
 use crate::stats::{CardinalityEstimator, StatisticsEstimator, StatsRegistry, TableStats};
 use crate::table;
 use crate::types::DataType;
@@ -216,8 +214,10 @@ impl Database {
                 Error::NotFound(format!("table {} has no column named {c}", def.name))
             })?);
         }
-        self.insert_values(&mut txn, &def, &targets, rows)?;
-        Ok(txn.commit()?.map(|i| i.commit_ts))
+        let defaults = self.with_planner(&txn, |planner, _| planner.defaults(&def, &targets))?;
+        let n = execution::write::insert(&mut txn, &def, &targets, &defaults, rows)?;
+        self.note_changes(&def.name, n);
+        Ok(self.commit(txn)?.map(|i| i.commit_ts))
     }
 
     /// Parses `sql_text`, or returns the statements parsed from the same text before.
@@ -306,7 +306,22 @@ impl Database {
         self.bind_alone(&txn, &ast, &table_scope(table, &table.name))
     }
 
-    /// Binds an expression outside any statement (a change-stream filter, a DEFAULT).
+    /// Runs `f` with a planner outside any statement (a change-stream filter, a DEFAULT,
+    /// a bulk insert), under the default budget.
+    fn with_planner<T>(
+        &self,
+        txn: &Transaction,
+        f: impl FnOnce(&mut Planner<'_>, &StatementGuard) -> Result<T>,
+    ) -> Result<T> {
+        let guard = StatementGuard::new(&self.limits(), CancelToken::new(), None);
+        let est = StatisticsEstimator;
+        let mut planner = Planner::new(txn, &[], &[], &self.shared.stats, &est, &guard);
+        planner.limits = self.limits();
+        f(&mut planner, &guard)
+    }
+
+    /// Binds an expression outside any statement (a change-stream filter), its subqueries
+    /// run.
     fn bind_alone(
         &self,
         txn: &Transaction,
@@ -317,7 +332,15 @@ impl Database {
         let est = StatisticsEstimator;
         let bound =
             Planner::new(txn, &[], &[], &self.shared.stats, &est, &guard).bind(ast, scope)?;
-        exec::instantiate_expr(&bound, &[], txn, &self.shared.stats, &guard)
+        execution::instantiate_expr(&bound, &[], txn, &self.shared.stats, &guard)
+    }
+
+    /// A column's DEFAULT value now (to fill an added column).
+    fn default_value(&self, txn: &Transaction, col: &ColumnDef) -> Result<Value> {
+        let v = self
+            .with_planner(txn, |planner, _| planner.default_expr(col))?
+            .eval(&[])?;
+        col.data_type.coerce(v, &col.name)
     }
 
     /// How many query plans were built and how many kept plans were run again, since the
@@ -656,20 +679,6 @@ fn ident_list(cols: &[sql::IndexColumn]) -> Result<Vec<String>> {
         .collect()
 }
 
-fn table_scope(def: &TableDef, label: &str) -> Scope {
-    let q = Some(label.to_ascii_lowercase());
-    Scope {
-        columns: def
-            .columns
-            .iter()
-            .map(|c| crate::plan::Column {
-                qualifier: q.clone(),
-                name: c.name.clone(),
-            })
-            .collect(),
-    }
-}
-
 impl Database {
     fn planner<'a>(&'a self, txn: &'a Transaction, s: &Stmt<'a>) -> Planner<'a> {
         let mut planner = Planner::new(
@@ -681,6 +690,7 @@ impl Database {
             s.guard,
         );
         planner.time_travel = self.shared.time_travel.load(Ordering::Relaxed);
+        planner.limits = self.limits();
         planner
     }
 
@@ -716,9 +726,14 @@ impl Database {
         })
     }
 
-    /// The query's plan: the one kept with the statement when it is still current, else a
-    /// new one (kept when it can be reused).
-    fn query_plan(&self, txn: &Transaction, s: &Stmt<'_>, q: &sql::Query) -> Result<Arc<Plan>> {
+    /// The statement's plan: the one kept with the statement when it is still current,
+    /// else a new one from `build` (kept when it can be reused).
+    fn plan<'a>(
+        &'a self,
+        txn: &'a Transaction,
+        s: &Stmt<'a>,
+        build: impl FnOnce(&mut Planner<'a>) -> Result<Plan>,
+    ) -> Result<Arc<Plan>> {
         let key = self.plan_key(txn);
         if let Some(key) = key
             && let Some(plan) = s.p.plan.get(key)
@@ -728,7 +743,7 @@ impl Database {
         }
         self.shared.plans.built.fetch_add(1, Ordering::Relaxed);
         let mut planner = self.planner(txn, s);
-        let plan = Arc::new(planner.plan_query(q)?);
+        let plan = Arc::new(build(&mut planner)?);
         if let Some(key) = key
             && planner.is_reusable()
             && self.plan_key(txn) == Some(key)
@@ -756,14 +771,15 @@ impl Database {
         let s = &stmt;
         match &p.statement {
             sql::Statement::Query(q) => {
-                let planned = self.query_plan(txn, s, q)?;
-                let plan = exec::instantiate(&planned, params, txn, &self.shared.stats, guard)?;
+                let planned = self.plan(txn, s, |p| p.plan_query(q))?;
+                let plan =
+                    execution::instantiate(&planned, params, txn, &self.shared.stats, guard)?;
                 let columns: Vec<String> = plan.columns.iter().map(|c| c.name.clone()).collect();
                 let rows = match sink {
-                    None => exec::collect(&plan, txn, &self.shared.stats, guard)?,
+                    None => execution::collect(&plan, txn, &self.shared.stats, guard)?,
                     Some(sink) => {
                         sink.columns(&columns)?;
-                        for row in exec::rows(&plan, txn, &self.shared.stats, guard)? {
+                        for row in execution::rows(&plan, txn, &self.shared.stats, guard)? {
                             sink.row(row?)?;
                             guard.restart_deadline();
                         }
@@ -775,12 +791,25 @@ impl Database {
             sql::Statement::Explain {
                 analyze, statement, ..
             } => {
-                let sql::Statement::Query(q) = &**statement else {
-                    return Err(Error::Unsupported(
-                        "EXPLAIN of statements other than queries".into(),
-                    ));
+                let mut planner = self.planner(txn, s);
+                let plan = match &**statement {
+                    sql::Statement::Query(q) => planner.plan_query(q)?,
+                    write if *analyze => {
+                        return Err(Error::Unsupported(format!(
+                            "EXPLAIN ANALYZE of {} (it would run the write)",
+                            first_words(&write.to_string())
+                        )));
+                    }
+                    sql::Statement::Insert(ins) => planner.plan_insert(ins)?,
+                    sql::Statement::Update(upd) => planner.plan_update(upd)?,
+                    sql::Statement::Delete(del) => planner.plan_delete(del)?,
+                    other => {
+                        return Err(Error::Unsupported(format!(
+                            "EXPLAIN of {}",
+                            first_words(&other.to_string())
+                        )));
+                    }
                 };
-                let plan = self.planner(txn, s).plan_query(q)?;
                 Ok(self.explain(&plan, txn, params, *analyze, guard)?)
             }
             sql::Statement::Analyze(a) => {
@@ -801,16 +830,16 @@ impl Database {
                 })
             }
             sql::Statement::Insert(ins) => {
-                txn.record_statement(&p.text());
-                self.insert(txn, ins, s)
+                let plan = self.plan(txn, s, |p| p.plan_insert(ins))?;
+                self.write(txn, &plan, s)
             }
             sql::Statement::Update(upd) => {
-                txn.record_statement(&p.text());
-                self.update(txn, upd, s)
+                let plan = self.plan(txn, s, |p| p.plan_update(upd))?;
+                self.write(txn, &plan, s)
             }
             sql::Statement::Delete(del) => {
-                txn.record_statement(&p.text());
-                self.delete(txn, del, s)
+                let plan = self.plan(txn, s, |p| p.plan_delete(del))?;
+                self.write(txn, &plan, s)
             }
             sql::Statement::CreateTable(ct) => {
                 txn.record_statement(&p.text());
@@ -838,6 +867,20 @@ impl Database {
                 first_words(&other.to_string())
             ))),
         }
+    }
+
+    /// Runs a write plan: fills in its parameters and subqueries, writes, and counts the
+    /// changed rows toward auto-analyze.
+    fn write(&self, txn: &mut Transaction, planned: &Plan, s: &Stmt<'_>) -> Result<Outcome> {
+        txn.record_statement(&s.p.text());
+        let stats = &self.shared.stats;
+        let plan = execution::instantiate(planned, s.params, txn, stats, s.guard)?;
+        let (table, n) = execution::write::run(&plan, txn, stats, s.guard)?;
+        self.note_changes(&table.name, n);
+        Ok(Outcome::Affected {
+            affected: n,
+            commit_ts: None,
+        })
     }
 
     /// Reads every row of `def`, computes and keeps its statistics (in memory and in the
@@ -897,7 +940,7 @@ impl Database {
         // EXPLAIN shows subqueries as plans; EXPLAIN ANALYZE runs them first and shows
         // the plan that ran, with their results in place.
         let plan = if analyze {
-            exec::instantiate(plan, params, txn, &self.shared.stats, guard)?
+            execution::instantiate(plan, params, txn, &self.shared.stats, guard)?
         } else {
             std::borrow::Cow::Borrowed(plan)
         };
@@ -916,7 +959,7 @@ impl Database {
                 guard,
             };
             let mut id = 0;
-            for r in exec::build(plan, &mut ctx, &mut id)? {
+            for r in execution::build(plan, &mut ctx, &mut id)? {
                 r?;
             }
             columns.extend(["actual_rows".to_string(), "time_ms".to_string()]);
@@ -939,248 +982,6 @@ impl Database {
             })
             .collect();
         Ok(Outcome::Rows { columns, rows })
-    }
-
-    fn default_value(&self, txn: &Transaction, col: &ColumnDef) -> Result<Value> {
-        let Some(text) = &col.default else {
-            return Ok(Value::Null);
-        };
-        let ast = parse::parse_expr(text, &self.limits())
-            .map_err(|e| Error::Corruption(format!("stored DEFAULT of {}: {e}", col.name)))?;
-        let v = self.bind_alone(txn, &ast, &Scope::default())?.eval(&[])?;
-        col.data_type.coerce(v, &col.name)
-    }
-
-    /// Checks types and NOT NULL for a full row.
-    fn check_row(def: &TableDef, row: Vec<Value>) -> Result<Vec<Value>> {
-        let mut out = Vec::with_capacity(row.len());
-        for (v, col) in row.into_iter().zip(&def.columns) {
-            let v = col
-                .data_type
-                .coerce(v, &format!("{}.{}", def.name, col.name))?;
-            if v.is_null() && !col.nullable {
-                return Err(Error::Constraint(format!(
-                    "NOT NULL constraint failed: {}.{}",
-                    def.name, col.name
-                )));
-            }
-            out.push(v);
-        }
-        Ok(out)
-    }
-
-    fn insert(&self, txn: &mut Transaction, ins: &sql::Insert, s: &Stmt<'_>) -> Result<Outcome> {
-        if ins.on.is_some()
-            || ins.returning.is_some()
-            || ins.or.is_some()
-            || !ins.assignments.is_empty()
-        {
-            return Err(Error::Unsupported(
-                "INSERT … ON CONFLICT / RETURNING / OR / SET".into(),
-            ));
-        }
-        let name = match &ins.table {
-            sql::TableObject::TableName(n) => object_name(n)?,
-            other => return Err(Error::Unsupported(format!("INSERT INTO {other}"))),
-        };
-        let def = catalog::require_table(View::Current(txn), &name)?;
-        let targets: Vec<usize> = if ins.columns.is_empty() {
-            (0..def.columns.len()).collect()
-        } else {
-            let mut t = Vec::with_capacity(ins.columns.len());
-            for c in &ins.columns {
-                let cname = object_name(c)?;
-                let i = def.column_index(&cname).ok_or_else(|| {
-                    Error::NotFound(format!("table {} has no column named {cname}", def.name))
-                })?;
-                if t.contains(&i) {
-                    return Err(Error::InvalidInput(format!("column {cname} given twice")));
-                }
-                t.push(i);
-            }
-            t
-        };
-        let source = ins
-            .source
-            .as_ref()
-            .ok_or_else(|| Error::Unsupported("INSERT without VALUES or SELECT".into()))?;
-        let rows = {
-            let planned = self.planner(txn, s).plan_query(source)?;
-            let plan = exec::instantiate(&planned, s.params, txn, &self.shared.stats, s.guard)?;
-            if plan.columns.len() != targets.len() {
-                return Err(Error::InvalidInput(format!(
-                    "table {} has {} columns to fill but {} values were supplied",
-                    def.name,
-                    targets.len(),
-                    plan.columns.len()
-                )));
-            }
-            exec::collect(&plan, txn, &self.shared.stats, s.guard)?
-        };
-        let n = self.insert_values(txn, &def, &targets, rows)?;
-        Ok(Outcome::Affected {
-            affected: n,
-            commit_ts: None,
-        })
-    }
-
-    /// Inserts rows of values for the `targets` columns (the others take their defaults),
-    /// with every check an INSERT makes; returns how many.
-    fn insert_values(
-        &self,
-        txn: &mut Transaction,
-        def: &TableDef,
-        targets: &[usize],
-        rows: Vec<Vec<Value>>,
-    ) -> Result<u64> {
-        let mut defaults = Vec::with_capacity(def.columns.len());
-        for (i, col) in def.columns.iter().enumerate() {
-            defaults.push(if targets.contains(&i) {
-                Value::Null
-            } else {
-                self.default_value(txn, col)?
-            });
-        }
-        let mut n = 0;
-        for values in rows {
-            if values.len() != targets.len() {
-                return Err(Error::InvalidInput(format!(
-                    "{} values for {} columns",
-                    values.len(),
-                    targets.len()
-                )));
-            }
-            let mut row = defaults.clone();
-            for (v, &i) in values.into_iter().zip(targets) {
-                row[i] = v;
-            }
-            insert_row(txn, def, Self::check_row(def, row)?)?;
-            n += 1;
-        }
-        self.note_changes(&def.name, n);
-        Ok(n)
-    }
-
-    /// Plans a single-table scan for UPDATE/DELETE and returns the matching rows with keys.
-    fn matching_rows(
-        &self,
-        txn: &Transaction,
-        name: &sql::ObjectName,
-        alias: Option<&sql::TableAlias>,
-        selection: Option<&sql::Expr>,
-        s: &Stmt<'_>,
-    ) -> Result<(TableDef, Scope, Vec<KeyedRow>)> {
-        let table = object_name(name)?;
-        let def = catalog::require_table(View::Current(txn), &table)?;
-        let label = alias
-            .map(|a| a.name.value.clone())
-            .unwrap_or_else(|| def.name.clone());
-        let scope = table_scope(&def, &label);
-        let mut planner = self.planner(txn, s);
-        let pred = selection.map(|s| planner.bind(s, &scope)).transpose()?;
-        let planned = planner.scan_plan(def.clone(), label, pred)?;
-        let plan = exec::instantiate(&planned, s.params, txn, &self.shared.stats, s.guard)?;
-        let Node::Scan { access, filter, .. } = &plan.node else {
-            return Err(Error::InvalidInput("internal: expected a scan".into()));
-        };
-        let correlated = filter.as_ref().is_some_and(|f| f.has_correlated());
-        let mut out = Vec::new();
-        for item in table::scan(txn, &def, ReadAt::Current, access)? {
-            s.guard.tick()?;
-            let (key, row) = item?;
-            if let Some(f) = filter {
-                let v = exec::eval_row(f, correlated, &row, txn, &self.shared.stats, s.guard)?;
-                if crate::types::truth(&v)? != Some(true) {
-                    continue;
-                }
-            }
-            s.guard
-                .charge(crate::limits::row_bytes(&row) + key.capacity())?;
-            out.push((key, row));
-        }
-        Ok((def, scope, out))
-    }
-
-    fn update(&self, txn: &mut Transaction, upd: &sql::Update, s: &Stmt<'_>) -> Result<Outcome> {
-        if upd.from.is_some()
-            || upd.returning.is_some()
-            || !upd.table.joins.is_empty()
-            || upd.limit.is_some()
-        {
-            return Err(Error::Unsupported(
-                "UPDATE … FROM / RETURNING / JOIN / LIMIT".into(),
-            ));
-        }
-        let sql::TableFactor::Table { name, alias, .. } = &upd.table.relation else {
-            return Err(Error::Unsupported("UPDATE of a non-table".into()));
-        };
-        let (def, scope, rows) =
-            self.matching_rows(txn, name, alias.as_ref(), upd.selection.as_ref(), s)?;
-        let mut sets = Vec::with_capacity(upd.assignments.len());
-        {
-            let mut planner = self.planner(txn, s);
-            for a in &upd.assignments {
-                let sql::AssignmentTarget::ColumnName(cn) = &a.target else {
-                    return Err(Error::Unsupported("tuple assignment".into()));
-                };
-                let cname = object_name(cn)?;
-                let i = def
-                    .column_index(&cname)
-                    .ok_or_else(|| Error::NotFound(format!("no such column: {cname}")))?;
-                let bound = planner.bind(&a.value, &scope)?;
-                let value =
-                    exec::instantiate_expr(&bound, s.params, txn, &self.shared.stats, s.guard)?;
-                let correlated = value.has_correlated();
-                sets.push((i, value, correlated));
-            }
-        }
-        let mut n = 0;
-        for (key, old) in rows {
-            let mut new = old.clone();
-            for (i, e, correlated) in &sets {
-                new[*i] = exec::eval_row(e, *correlated, &old, txn, &self.shared.stats, s.guard)?;
-            }
-            let new = Self::check_row(&def, new)?;
-            update_row(txn, &def, &key, &old, new)?;
-            n += 1;
-        }
-        self.note_changes(&def.name, n);
-        Ok(Outcome::Affected {
-            affected: n,
-            commit_ts: None,
-        })
-    }
-
-    fn delete(&self, txn: &mut Transaction, del: &sql::Delete, s: &Stmt<'_>) -> Result<Outcome> {
-        if del.using.is_some()
-            || del.returning.is_some()
-            || del.limit.is_some()
-            || !del.tables.is_empty()
-        {
-            return Err(Error::Unsupported(
-                "DELETE … USING / RETURNING / LIMIT".into(),
-            ));
-        }
-        let from = match &del.from {
-            sql::FromTable::WithFromKeyword(f) | sql::FromTable::WithoutKeyword(f) => f,
-        };
-        let [twj] = from.as_slice() else {
-            return Err(Error::Unsupported("DELETE from several tables".into()));
-        };
-        let sql::TableFactor::Table { name, alias, .. } = &twj.relation else {
-            return Err(Error::Unsupported("DELETE from a non-table".into()));
-        };
-        let (def, _, rows) =
-            self.matching_rows(txn, name, alias.as_ref(), del.selection.as_ref(), s)?;
-        let n = rows.len() as u64;
-        for (key, old) in rows {
-            delete_row(txn, &def, &key, &old)?;
-        }
-        self.note_changes(&def.name, n);
-        Ok(Outcome::Affected {
-            affected: n,
-            commit_ts: None,
-        })
     }
 
     fn create_table(&self, txn: &mut Transaction, ct: &sql::CreateTable) -> Result<Outcome> {
@@ -1369,7 +1170,7 @@ impl Database {
         txn.label_keyspace(ix.keyspace, &format!("{}.{}", def.name, ix.name));
         for (key, row) in rows {
             if ix.unique {
-                check_unique(txn, &def, &ix, &row, None)?;
+                table::check_unique(txn, &def, &ix, &row, None)?;
             }
             txn.put(ix.keyspace, def.index_key(&ix, &row, &key), key)?;
         }
@@ -1523,116 +1324,10 @@ fn first_words(s: &str) -> String {
     s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
 }
 
-fn describe_key(def: &TableDef, row: &[Value], cols: &[usize]) -> String {
-    let parts: Vec<String> = cols
-        .iter()
-        .map(|&i| crate::types::display_literal(&row[i]))
-        .collect();
-    let names: Vec<&str> = cols.iter().map(|&i| def.columns[i].name.as_str()).collect();
-    format!("{}.{} = ({})", def.name, names.join(", "), parts.join(", "))
-}
-
 /// What a statement runs with: its parse, its parameters and the estimator in use.
-/// A stored row with its key.
-type KeyedRow = (Vec<u8>, Vec<Value>);
-
 struct Stmt<'a> {
     p: &'a Prepared,
     params: &'a [Value],
     est: &'a dyn CardinalityEstimator,
     guard: &'a StatementGuard,
-}
-
-/// Fails if another row already holds `row`'s values in the unique index `ix`.
-fn check_unique(
-    txn: &Transaction,
-    def: &TableDef,
-    ix: &IndexDef,
-    row: &[Value],
-    own_key: Option<&[u8]>,
-) -> Result<()> {
-    let values: Vec<Value> = ix.columns.iter().map(|&i| row[i].clone()).collect();
-    if values.iter().any(Value::is_null) {
-        return Ok(());
-    }
-    for item in txn.scan(ix.keyspace, KeyRange::Prefix(encoding::encode_key(&values)))? {
-        let (_, holder) = item?;
-        if Some(holder.as_slice()) != own_key {
-            return Err(Error::Constraint(format!(
-                "UNIQUE constraint failed: {}",
-                describe_key(def, row, &ix.columns)
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// Inserts a checked row with its index entries.
-pub fn insert_row(txn: &mut Transaction, def: &TableDef, row: Vec<Value>) -> Result<()> {
-    def.label_keyspaces(txn);
-    let store = txn.store().clone();
-    let key = def.row_key(&row, || store.next_id());
-    if !def.primary_key.is_empty() && txn.get(def.keyspace, &key)?.is_some() {
-        return Err(Error::Constraint(format!(
-            "UNIQUE constraint failed: {} (duplicate primary key)",
-            describe_key(def, &row, &def.primary_key)
-        )));
-    }
-    for ix in &def.indexes {
-        if ix.unique {
-            check_unique(txn, def, ix, &row, None)?;
-        }
-    }
-    for ix in &def.indexes {
-        txn.put(ix.keyspace, def.index_key(ix, &row, &key), key.clone())?;
-    }
-    txn.put(def.keyspace, key, encoding::encode_row(&row))?;
-    Ok(())
-}
-
-fn update_row(
-    txn: &mut Transaction,
-    def: &TableDef,
-    old_key: &[u8],
-    old: &[Value],
-    new: Vec<Value>,
-) -> Result<()> {
-    def.label_keyspaces(txn);
-    let new_key = if def.primary_key.is_empty() {
-        old_key.to_vec()
-    } else {
-        def.row_key(&new, || 0)
-    };
-    let moved = new_key != old_key;
-    if moved {
-        if txn.get(def.keyspace, &new_key)?.is_some() {
-            return Err(Error::Constraint(format!(
-                "UNIQUE constraint failed: {} (duplicate primary key)",
-                describe_key(def, &new, &def.primary_key)
-            )));
-        }
-        txn.delete(def.keyspace, old_key.to_vec())?;
-    }
-    for ix in &def.indexes {
-        let old_ik = def.index_key(ix, old, old_key);
-        let new_ik = def.index_key(ix, &new, &new_key);
-        if old_ik != new_ik || moved {
-            txn.delete(ix.keyspace, old_ik)?;
-            if ix.unique {
-                check_unique(txn, def, ix, &new, Some(&new_key))?;
-            }
-            txn.put(ix.keyspace, new_ik, new_key.clone())?;
-        }
-    }
-    txn.put(def.keyspace, new_key, encoding::encode_row(&new))?;
-    Ok(())
-}
-
-fn delete_row(txn: &mut Transaction, def: &TableDef, key: &[u8], old: &[Value]) -> Result<()> {
-    def.label_keyspaces(txn);
-    for ix in &def.indexes {
-        txn.delete(ix.keyspace, def.index_key(ix, old, key))?;
-    }
-    txn.delete(def.keyspace, key.to_vec())?;
-    Ok(())
 }

@@ -17,7 +17,7 @@ use std::ops::Bound;
 
 use chrono_storage::{KeyRange, Operation, Transaction, Value, encoding};
 
-use crate::catalog::{TableDef, View};
+use crate::catalog::{IndexDef, TableDef, View};
 use crate::error::{Error, Result};
 use crate::expr::Expr;
 use crate::plan::{Access, KeyBounds, ReadAt};
@@ -210,4 +210,128 @@ pub fn scan<'a>(
             Err(e) => Err(e),
         }
     })))
+}
+
+/// Checks types and NOT NULL for a full row.
+pub fn check_row(def: &TableDef, row: Vec<Value>) -> Result<Vec<Value>> {
+    let mut out = Vec::with_capacity(row.len());
+    for (v, col) in row.into_iter().zip(&def.columns) {
+        let v = col
+            .data_type
+            .coerce(v, &format!("{}.{}", def.name, col.name))?;
+        if v.is_null() && !col.nullable {
+            return Err(Error::Constraint(format!(
+                "NOT NULL constraint failed: {}.{}",
+                def.name, col.name
+            )));
+        }
+        out.push(v);
+    }
+    Ok(out)
+}
+
+/// A stored row with its key.
+pub type KeyedRow = (Vec<u8>, Row);
+
+/// Fails if another row already holds `row`'s values in the unique index `ix`.
+pub fn check_unique(
+    txn: &Transaction,
+    def: &TableDef,
+    ix: &IndexDef,
+    row: &[Value],
+    own_key: Option<&[u8]>,
+) -> Result<()> {
+    let values: Vec<Value> = ix.columns.iter().map(|&i| row[i].clone()).collect();
+    if values.iter().any(Value::is_null) {
+        return Ok(());
+    }
+    for item in txn.scan(ix.keyspace, KeyRange::Prefix(encoding::encode_key(&values)))? {
+        let (_, holder) = item?;
+        if Some(holder.as_slice()) != own_key {
+            return Err(Error::Constraint(format!(
+                "UNIQUE constraint failed: {}",
+                describe_key(def, row, &ix.columns)
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Inserts a checked row with its index entries.
+pub fn insert_row(txn: &mut Transaction, def: &TableDef, row: Vec<Value>) -> Result<()> {
+    def.label_keyspaces(txn);
+    let store = txn.store().clone();
+    let key = def.row_key(&row, || store.next_id());
+    if !def.primary_key.is_empty() && txn.get(def.keyspace, &key)?.is_some() {
+        return Err(Error::Constraint(format!(
+            "UNIQUE constraint failed: {} (duplicate primary key)",
+            describe_key(def, &row, &def.primary_key)
+        )));
+    }
+    for ix in &def.indexes {
+        if ix.unique {
+            check_unique(txn, def, ix, &row, None)?;
+        }
+    }
+    for ix in &def.indexes {
+        txn.put(ix.keyspace, def.index_key(ix, &row, &key), key.clone())?;
+    }
+    txn.put(def.keyspace, key, encoding::encode_row(&row))?;
+    Ok(())
+}
+
+pub fn update_row(
+    txn: &mut Transaction,
+    def: &TableDef,
+    old_key: &[u8],
+    old: &[Value],
+    new: Vec<Value>,
+) -> Result<()> {
+    def.label_keyspaces(txn);
+    let new_key = if def.primary_key.is_empty() {
+        old_key.to_vec()
+    } else {
+        def.row_key(&new, || 0)
+    };
+    let moved = new_key != old_key;
+    if moved {
+        if txn.get(def.keyspace, &new_key)?.is_some() {
+            return Err(Error::Constraint(format!(
+                "UNIQUE constraint failed: {} (duplicate primary key)",
+                describe_key(def, &new, &def.primary_key)
+            )));
+        }
+        txn.delete(def.keyspace, old_key.to_vec())?;
+    }
+    for ix in &def.indexes {
+        let old_ik = def.index_key(ix, old, old_key);
+        let new_ik = def.index_key(ix, &new, &new_key);
+        if old_ik != new_ik || moved {
+            txn.delete(ix.keyspace, old_ik)?;
+            if ix.unique {
+                check_unique(txn, def, ix, &new, Some(&new_key))?;
+            }
+            txn.put(ix.keyspace, new_ik, new_key.clone())?;
+        }
+    }
+    txn.put(def.keyspace, new_key, encoding::encode_row(&new))?;
+    Ok(())
+}
+
+pub fn delete_row(txn: &mut Transaction, def: &TableDef, key: &[u8], old: &[Value]) -> Result<()> {
+    def.label_keyspaces(txn);
+    for ix in &def.indexes {
+        txn.delete(ix.keyspace, def.index_key(ix, old, key))?;
+    }
+    txn.delete(def.keyspace, key.to_vec())?;
+    Ok(())
+}
+
+fn describe_key(def: &TableDef, row: &[Value], cols: &[usize]) -> String {
+    let parts: Vec<String> = cols
+        .iter()
+        .map(|&i| crate::types::display_literal(&row[i]))
+        .collect();
+    let names: Vec<&str> = cols.iter().map(|&i| def.columns[i].name.as_str()).collect();
+    format!("{}.{} = ({})", def.name, names.join(", "), parts.join(", "))
 }

@@ -207,3 +207,73 @@ fn explain_plans_subqueries_without_running_them() {
         "{explained}"
     );
 }
+
+#[test]
+fn prepared_writes_keep_their_plans() {
+    let db = Database::in_memory();
+    let mut s = db.session();
+    s.execute(
+        "CREATE TABLE events (id BIGINT PRIMARY KEY, kind TEXT NOT NULL, n BIGINT DEFAULT 7)",
+    )
+    .unwrap();
+    let (built, _) = db.plan_counts();
+    for i in 0..50 {
+        s.execute_with_params(
+            "INSERT INTO events (id, kind) VALUES (?, ?)",
+            &[
+                Value::Int(i),
+                Value::Text(if i % 2 == 0 { "even" } else { "odd" }.into()),
+            ],
+        )
+        .unwrap();
+    }
+    for i in 0..10 {
+        s.execute_with_params(
+            "UPDATE events SET n = n + ? WHERE id = ?",
+            &[Value::Int(i), Value::Int(i)],
+        )
+        .unwrap();
+    }
+    s.execute_with_params(
+        "DELETE FROM events WHERE kind = ?",
+        &[Value::Text("odd".into())],
+    )
+    .unwrap();
+    s.execute_with_params(
+        "DELETE FROM events WHERE kind = ?",
+        &[Value::Text("none".into())],
+    )
+    .unwrap();
+    assert_eq!(db.plan_counts().0 - built, 3, "one plan per statement text");
+    // Each execution used its own values; defaults filled the other column.
+    let got = query(
+        &mut s,
+        "SELECT id, n FROM events WHERE id < 5 ORDER BY id",
+        &[],
+    );
+    assert_eq!(
+        got,
+        vec![
+            vec![Value::Int(0), Value::Int(7)],
+            vec![Value::Int(2), Value::Int(9)],
+            vec![Value::Int(4), Value::Int(11)],
+        ]
+    );
+    // A constraint failure of one execution does not poison the kept plan.
+    let err = s
+        .execute_with_params(
+            "INSERT INTO events (id, kind) VALUES (?, ?)",
+            &[Value::Int(0), Value::Text("dup".into())],
+        )
+        .unwrap_err();
+    assert!(matches!(err, Error::Constraint(_)), "{err}");
+    s.execute_with_params(
+        "INSERT INTO events (id, kind) VALUES (?, ?)",
+        &[Value::Int(100), Value::Text("late".into())],
+    )
+    .unwrap();
+    assert_eq!(
+        query(&mut s, "SELECT COUNT(*) FROM events", &[]),
+        vec![vec![Value::Int(26)]]
+    );
+}

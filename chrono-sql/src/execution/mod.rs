@@ -2,6 +2,8 @@
 //! rows stream from storage to the result; only hash-join build sides, aggregation
 //! groups, sorts and the top-k buffer hold rows in memory.
 
+pub mod write;
+
 use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::rc::Rc;
@@ -571,6 +573,11 @@ pub fn build<'a>(
                     Err(e) => Some(Err(e)),
                 })) as RowIter<'a>)
             })
+        }
+        Node::Insert { .. } | Node::Update { .. } | Node::Delete { .. } => {
+            return Err(Error::InvalidInput(
+                "internal: a write inside a query plan".into(),
+            ));
         }
         Node::Union { inputs } => {
             let mut arms = Vec::with_capacity(inputs.len());

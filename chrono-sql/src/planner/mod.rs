@@ -8,6 +8,10 @@
 //! The sqlparser AST is imported as `sql` and never leaves this module (and `session`,
 //! which dispatches statements).
 
+mod dml;
+
+pub(crate) use dml::table_scope;
+
 use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -103,6 +107,8 @@ pub struct Planner<'a> {
     aggregate_query: bool,
     /// The common table expressions in scope, innermost last.
     ctes: Vec<Rc<Cte<'a>>>,
+    /// The limits in force (stored DEFAULTs are parsed within them).
+    pub limits: Arc<crate::limits::Limits>,
     agg: Option<AggCtx>,
     aliases: Vec<(String, &'a sql::Expr)>,
 }
@@ -332,6 +338,7 @@ impl<'a> Planner<'a> {
             correlated: Rc::new(Cell::new(false)),
             aggregate_query: false,
             ctes: Vec::new(),
+            limits: Arc::default(),
             agg: None,
             aliases: Vec::new(),
         }
@@ -349,6 +356,7 @@ impl<'a> Planner<'a> {
         p.time_travel = self.time_travel;
         p.reusable = self.reusable.clone();
         p.ctes = self.ctes.clone();
+        p.limits = self.limits.clone();
         p
     }
 
@@ -373,7 +381,8 @@ impl<'a> Planner<'a> {
         if e.needs_values() {
             self.reusable.set(false);
         }
-        crate::exec::instantiate_expr(e, self.params, self.txn, self.stats, self.guard)?.eval(&[])
+        crate::execution::instantiate_expr(e, self.params, self.txn, self.stats, self.guard)?
+            .eval(&[])
     }
 
     /// An expression with this execution's parameter values in place of its parameters,
@@ -2450,7 +2459,7 @@ impl Planner<'_> {
     /// A scan of `def` (current state) with `predicate` pushed in, for UPDATE and DELETE.
     pub fn scan_plan(
         &mut self,
-        def: TableDef,
+        def: Arc<TableDef>,
         label: String,
         predicate: Option<Expr>,
     ) -> Result<Plan> {
@@ -2469,7 +2478,7 @@ impl Planner<'_> {
             est_rows: est.rows,
             estimator: est.estimator,
             node: Node::Scan {
-                table: Arc::new(def),
+                table: def,
                 label,
                 read_at: ReadAt::Current,
                 access: Access::Full,

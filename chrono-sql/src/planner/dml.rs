@@ -1,0 +1,211 @@
+//! INSERT, UPDATE and DELETE as plans: a write node over the plan that produces its rows
+//! (a query for INSERT, a scan of the table with the WHERE clause pushed in for UPDATE and
+//! DELETE). `EXPLAIN` shows them like queries; [`crate::execution::write`] runs them; a
+//! prepared write keeps its plan like a query does.
+
+use std::sync::Arc;
+
+use chrono_storage::Value;
+use sqlparser::ast as sql;
+
+use super::{Planner, Scope, object_name};
+use crate::catalog::{ColumnDef, TableDef};
+use crate::error::{Error, Result};
+use crate::expr::Expr;
+use crate::plan::{Column, Node, Plan, ReadAt};
+
+/// The columns of `def` under the name `label`.
+pub(crate) fn table_scope(def: &TableDef, label: &str) -> Scope {
+    let q = Some(label.to_ascii_lowercase());
+    Scope {
+        columns: def
+            .columns
+            .iter()
+            .map(|c| Column {
+                qualifier: q.clone(),
+                name: c.name.clone(),
+            })
+            .collect(),
+    }
+}
+
+fn write_plan(node: Node, est_rows: f64) -> Plan {
+    Plan {
+        node,
+        est_rows,
+        estimator: "heuristic",
+        columns: vec![],
+    }
+}
+
+impl<'a> Planner<'a> {
+    /// `INSERT INTO t [(columns)] VALUES … | SELECT …`.
+    pub fn plan_insert(&mut self, ins: &'a sql::Insert) -> Result<Plan> {
+        if ins.on.is_some()
+            || ins.returning.is_some()
+            || ins.or.is_some()
+            || !ins.assignments.is_empty()
+        {
+            return Err(Error::Unsupported(
+                "INSERT … ON CONFLICT / RETURNING / OR / SET".into(),
+            ));
+        }
+        let name = match &ins.table {
+            sql::TableObject::TableName(n) => object_name(n)?,
+            other => return Err(Error::Unsupported(format!("INSERT INTO {other}"))),
+        };
+        let def = self.table_at(&name, ReadAt::Current)?;
+        let targets: Vec<usize> = if ins.columns.is_empty() {
+            (0..def.columns.len()).collect()
+        } else {
+            let mut t = Vec::with_capacity(ins.columns.len());
+            for c in &ins.columns {
+                let cname = object_name(c)?;
+                let i = def.column_index(&cname).ok_or_else(|| {
+                    Error::NotFound(format!("table {} has no column named {cname}", def.name))
+                })?;
+                if t.contains(&i) {
+                    return Err(Error::InvalidInput(format!("column {cname} given twice")));
+                }
+                t.push(i);
+            }
+            t
+        };
+        let source = ins
+            .source
+            .as_ref()
+            .ok_or_else(|| Error::Unsupported("INSERT without VALUES or SELECT".into()))?;
+        let source = self.plan_query(source)?;
+        if source.columns.len() != targets.len() {
+            return Err(Error::InvalidInput(format!(
+                "table {} has {} columns to fill but {} values were supplied",
+                def.name,
+                targets.len(),
+                source.columns.len()
+            )));
+        }
+        let defaults = self.defaults(&def, &targets)?;
+        let est = source.est_rows;
+        Ok(write_plan(
+            Node::Insert {
+                table: Arc::new(def),
+                targets,
+                defaults,
+                source: Box::new(source),
+            },
+            est,
+        ))
+    }
+
+    /// Per column of `def`: its DEFAULT, bound (NULL for the `targets`, which the rows fill).
+    pub fn defaults(&self, def: &TableDef, targets: &[usize]) -> Result<Vec<Expr>> {
+        let mut defaults = Vec::with_capacity(def.columns.len());
+        for (i, col) in def.columns.iter().enumerate() {
+            defaults.push(if targets.contains(&i) {
+                Expr::Literal(Value::Null)
+            } else {
+                self.default_expr(col)?
+            });
+        }
+        Ok(defaults)
+    }
+
+    /// A column's DEFAULT, bound (evaluated per row when the insert runs: `NOW()` is the
+    /// time of the insert).
+    pub(crate) fn default_expr(&self, col: &ColumnDef) -> Result<Expr> {
+        let Some(text) = &col.default else {
+            return Ok(Expr::Literal(Value::Null));
+        };
+        let ast = crate::parse::parse_expr(text, &self.limits)
+            .map_err(|e| Error::Corruption(format!("stored DEFAULT of {}: {e}", col.name)))?;
+        let mut planner = Planner::new(self.txn, &[], &[], self.stats, self.estimator, self.guard);
+        planner.bind(&ast, &Scope::default())
+    }
+
+    /// The table a single-table UPDATE or DELETE names, its scope, and the scan of its
+    /// rows that match `selection`.
+    fn target_scan(
+        &mut self,
+        relation: &'a sql::TableFactor,
+        selection: Option<&'a sql::Expr>,
+        what: &str,
+    ) -> Result<(Arc<TableDef>, Scope, Plan)> {
+        let sql::TableFactor::Table { name, alias, .. } = relation else {
+            return Err(Error::Unsupported(format!("{what} of a non-table")));
+        };
+        let table = object_name(name)?;
+        let def = self.table_at(&table, ReadAt::Current)?;
+        let label = alias
+            .as_ref()
+            .map(|a| a.name.value.clone())
+            .unwrap_or_else(|| def.name.clone());
+        let scope = table_scope(&def, &label);
+        let pred = selection.map(|s| self.bind(s, &scope)).transpose()?;
+        let def = Arc::new(def);
+        let scan = self.scan_plan(def.clone(), label, pred)?;
+        Ok((def, scope, scan))
+    }
+
+    /// `UPDATE t SET c = e, … [WHERE …]`.
+    pub fn plan_update(&mut self, upd: &'a sql::Update) -> Result<Plan> {
+        if upd.from.is_some()
+            || upd.returning.is_some()
+            || !upd.table.joins.is_empty()
+            || upd.limit.is_some()
+        {
+            return Err(Error::Unsupported(
+                "UPDATE … FROM / RETURNING / JOIN / LIMIT".into(),
+            ));
+        }
+        let (table, scope, scan) =
+            self.target_scan(&upd.table.relation, upd.selection.as_ref(), "UPDATE")?;
+        let mut sets = Vec::with_capacity(upd.assignments.len());
+        for a in &upd.assignments {
+            let sql::AssignmentTarget::ColumnName(cn) = &a.target else {
+                return Err(Error::Unsupported("tuple assignment".into()));
+            };
+            let cname = object_name(cn)?;
+            let i = table
+                .column_index(&cname)
+                .ok_or_else(|| Error::NotFound(format!("no such column: {cname}")))?;
+            sets.push((i, self.bind(&a.value, &scope)?));
+        }
+        let est = scan.est_rows;
+        Ok(write_plan(
+            Node::Update {
+                table,
+                scan: Box::new(scan),
+                sets,
+            },
+            est,
+        ))
+    }
+
+    /// `DELETE FROM t [WHERE …]`.
+    pub fn plan_delete(&mut self, del: &'a sql::Delete) -> Result<Plan> {
+        if del.using.is_some()
+            || del.returning.is_some()
+            || del.limit.is_some()
+            || !del.tables.is_empty()
+        {
+            return Err(Error::Unsupported(
+                "DELETE … USING / RETURNING / LIMIT".into(),
+            ));
+        }
+        let from = match &del.from {
+            sql::FromTable::WithFromKeyword(f) | sql::FromTable::WithoutKeyword(f) => f,
+        };
+        let [twj] = from.as_slice() else {
+            return Err(Error::Unsupported("DELETE from several tables".into()));
+        };
+        let (table, _, scan) = self.target_scan(&twj.relation, del.selection.as_ref(), "DELETE")?;
+        let est = scan.est_rows;
+        Ok(write_plan(
+            Node::Delete {
+                table,
+                scan: Box::new(scan),
+            },
+            est,
+        ))
+    }
+}
