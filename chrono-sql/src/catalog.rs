@@ -120,6 +120,19 @@ impl TableDef {
     }
 }
 
+/// Makes `txn`'s commit fail if `def`'s definition changed after `txn` began: DML planned
+/// against a definition must not commit against another (an index it did not maintain, a
+/// column it did not fill).
+pub fn depend_on_definition(txn: &mut Transaction, def: &TableDef) {
+    txn.check_unchanged(CATALOG_KEYSPACE, &table_key(&def.name));
+}
+
+/// Makes `txn`'s commit fail if rows of `def` were written after `txn` began: DDL that reads
+/// every row (an index build, a column fill) must not miss rows committed meanwhile.
+pub fn depend_on_rows(txn: &mut Transaction, def: &TableDef) {
+    txn.check_keyspace_unchanged(def.keyspace);
+}
+
 fn table_key(name: &str) -> Vec<u8> {
     encoding::encode_key(&[
         Value::Text("table".into()),

@@ -55,6 +55,7 @@ pub mod parse;
 pub mod plan;
 pub mod plan_cache;
 pub mod planner;
+pub mod schema_gate;
 pub mod session;
 pub mod stats;
 pub mod table;

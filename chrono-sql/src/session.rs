@@ -23,6 +23,7 @@ use crate::parse::{self, Prepared};
 use crate::plan::{Access, Plan, ReadAt};
 use crate::plan_cache::{CatalogVersion, PlanCounts, PlanKey};
 use crate::planner::{Planner, Scope, object_name, table_scope};
+use crate::schema_gate::SchemaGate;
 use crate::stats::{CardinalityEstimator, StatisticsEstimator, StatsRegistry, TableStats};
 use crate::table;
 use crate::types::DataType;
@@ -71,6 +72,7 @@ struct Shared {
     analyzing: parking_lot::Mutex<std::collections::HashSet<String>>,
     catalog_version: CatalogVersion,
     plans: PlanCounts,
+    schema_gate: SchemaGate,
 }
 
 /// Where `ANALYZE` keeps a table's statistics in the store's metadata.
@@ -113,6 +115,7 @@ impl Database {
                 analyzing: parking_lot::Mutex::new(std::collections::HashSet::new()),
                 catalog_version: CatalogVersion::default(),
                 plans: PlanCounts::default(),
+                schema_gate: SchemaGate::default(),
             }),
         };
         db.load_statistics();
@@ -184,6 +187,14 @@ impl Database {
         *self.shared.auto_analyze.write() = fraction;
     }
 
+    /// Checks, as of now, that a table's indexes and rows agree and its NOT NULL columns
+    /// hold no NULL; a disagreement is [`Error::Corruption`] naming it.
+    pub fn check_table(&self, table: &str) -> Result<()> {
+        let txn = self.store().begin_read_only(u64::MAX);
+        let def = catalog::require_table(View::Current(&txn), table)?;
+        table::check_indexes(&txn, &def)
+    }
+
     /// Runs `ANALYZE` on one table (statistics, and the estimator's own training).
     pub fn analyze(&self, table: &str) -> Result<()> {
         let txn = self.store().begin();
@@ -215,6 +226,7 @@ impl Database {
             })?);
         }
         let defaults = self.with_planner(&txn, |planner, _| planner.defaults(&def, &targets))?;
+        catalog::depend_on_definition(&mut txn, &def);
         let n = execution::write::insert(&mut txn, &def, &targets, &defaults, rows)?;
         self.note_changes(&def.name, n);
         Ok(self.commit(txn)?.map(|i| i.commit_ts))
@@ -636,7 +648,9 @@ impl Session {
         guard: &StatementGuard,
         mut sink: Option<&mut (dyn RowSink + '_)>,
     ) -> Result<Outcome> {
+        let role = p.schema_role();
         if let Some(txn) = self.txn.as_mut() {
+            let _gate = db.shared.schema_gate.enter(role, guard)?;
             let save = txn.savepoint();
             let r = db.statement(txn, p, params, guard, sink);
             if r.is_err() {
@@ -645,6 +659,8 @@ impl Session {
             return r;
         }
         let store = db.store().clone();
+        // Held from the snapshot to the commit (see `schema_gate`).
+        let _gate = db.shared.schema_gate.enter(role, guard)?;
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -1125,6 +1141,8 @@ impl Database {
         }
         let table = object_name(&ci.table_name)?;
         let mut def = catalog::require_table(View::Current(txn), &table)?;
+        // The build reads every row: a row committed meanwhile would miss its entry.
+        catalog::depend_on_rows(txn, &def);
         let cols: Vec<usize> = ident_list(&ci.columns)?
             .iter()
             .map(|n| {
@@ -1193,6 +1211,8 @@ impl Database {
             }
             return Err(Error::NotFound(format!("no such table: {name}")));
         };
+        // Adding a column fills every row: a row committed meanwhile would lack it.
+        catalog::depend_on_rows(txn, &def);
         for op in &at.operations {
             let sql::AlterTableOperation::AddColumn {
                 if_not_exists,

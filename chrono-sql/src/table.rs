@@ -335,3 +335,85 @@ fn describe_key(def: &TableDef, row: &[Value], cols: &[usize]) -> String {
     let names: Vec<&str> = cols.iter().map(|&i| def.columns[i].name.as_str()).collect();
     format!("{}.{} = ({})", def.name, names.join(", "), parts.join(", "))
 }
+
+/// Checks that `def`'s indexes and rows agree in `txn`'s view: every row has its entry in
+/// every index, every entry points at a row whose values it carries, and no two rows share a
+/// UNIQUE index's non-NULL values. A disagreement is [`Error::Corruption`] naming it.
+pub fn check_indexes(txn: &Transaction, def: &TableDef) -> Result<()> {
+    use std::collections::BTreeMap;
+    let rows: Vec<KeyedRow> =
+        scan(txn, def, ReadAt::Current, &Access::Full)?.collect::<Result<_>>()?;
+    for ix in &def.indexes {
+        let mut expected: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+        for (key, row) in &rows {
+            for &c in &ix.columns {
+                if c >= row.len() {
+                    return Err(Error::Corruption(format!(
+                        "index {} names column {c}, which rows of {} do not have",
+                        ix.name, def.name
+                    )));
+                }
+            }
+            if expected
+                .insert(def.index_key(ix, row, key), key.clone())
+                .is_some()
+            {
+                return Err(Error::Corruption(format!(
+                    "UNIQUE index {} holds {} twice",
+                    ix.name,
+                    describe_key(def, row, &ix.columns)
+                )));
+            }
+        }
+        let mut found: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+        for entry in txn.scan(ix.keyspace, KeyRange::All)? {
+            let (k, v) = entry?;
+            found.insert(k, v);
+        }
+        if let Some((k, _)) = expected.iter().find(|(k, v)| found.get(*k) != Some(v)) {
+            return Err(Error::Corruption(format!(
+                "index {} of {} lacks the entry {}",
+                ix.name,
+                def.name,
+                printable(k)
+            )));
+        }
+        if let Some((k, _)) = found.iter().find(|(k, _)| !expected.contains_key(*k)) {
+            return Err(Error::Corruption(format!(
+                "index {} of {} has an entry for no row: {}",
+                ix.name,
+                def.name,
+                printable(k)
+            )));
+        }
+    }
+    for (_, row) in &rows {
+        for (v, col) in row.iter().zip(&def.columns) {
+            if v.is_null() && !col.nullable {
+                return Err(Error::Corruption(format!(
+                    "NULL in the NOT NULL column {}.{}",
+                    def.name, col.name
+                )));
+            }
+        }
+        if row.len() != def.columns.len() {
+            return Err(Error::Corruption(format!(
+                "a row of {} has {} values for {} columns",
+                def.name,
+                row.len(),
+                def.columns.len()
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn printable(key: &[u8]) -> String {
+    match encoding::decode_key(key) {
+        Ok(values) => {
+            let parts: Vec<String> = values.iter().map(|v| v.to_string()).collect();
+            format!("({})", parts.join(", "))
+        }
+        Err(_) => format!("{key:02x?}"),
+    }
+}

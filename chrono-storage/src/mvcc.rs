@@ -26,6 +26,15 @@
 //! commit observers' entries and the store metadata are written in one batch, and the new
 //! snapshot becomes visible. Snapshot isolation permits write skew (two transactions that
 //! each read what the other writes); the SQL layer documents it.
+//!
+//! A transaction can also ask that what it *read* be unchanged at commit, so a reader of a
+//! definition and a writer of it serialize: [`Transaction::check_unchanged`] (one key: the
+//! commit fails if another transaction committed that key after this one began) and
+//! [`Transaction::check_keyspace_unchanged`] (a whole key space: the commit fails if any
+//! commit after this one began wrote in it; the store keeps each key space's last commit
+//! timestamp in memory, and after a restart treats every key space as written when the store
+//! was opened). The SQL layer uses them so that DML and DDL on one table never both commit
+//! against different definitions of it.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -223,6 +232,11 @@ const META_ID_HIGH_WATER: &str = "id_high_water";
 struct CommitState {
     last_ts: u64,
     last_seq: u64,
+    /// The newest commit that wrote each key space, since the store was opened.
+    keyspace_ts: std::collections::HashMap<Keyspace, u64>,
+    /// The newest commit when the store was opened: key spaces not in `keyspace_ts` may
+    /// have been written up to then.
+    opened_ts: u64,
 }
 
 struct Inner {
@@ -259,7 +273,12 @@ impl Store {
         Ok(Self {
             inner: Arc::new(Inner {
                 engine,
-                commit: Mutex::new(CommitState { last_ts, last_seq }),
+                commit: Mutex::new(CommitState {
+                    last_ts,
+                    last_seq,
+                    keyspace_ts: std::collections::HashMap::new(),
+                    opened_ts: last_ts,
+                }),
                 visible_ts: AtomicU64::new(last_ts),
                 next_id: AtomicU64::new(next_id.max(1)),
                 observers: RwLock::new(Vec::new()),
@@ -308,6 +327,8 @@ impl Store {
             read_ts: self.current_ts(),
             read_only: false,
             writes: BTreeMap::new(),
+            unchanged_keys: std::collections::BTreeSet::new(),
+            unchanged_keyspaces: std::collections::BTreeSet::new(),
             principal: None,
             statements: Vec::new(),
             labels: BTreeMap::new(),
@@ -393,6 +414,32 @@ impl Store {
     fn commit(&self, txn: &mut Transaction) -> Result<Option<CommitInfo>> {
         let engine = &self.inner.engine;
         let mut state = self.inner.commit.lock();
+        if txn.writes.is_empty() {
+            return Ok(None);
+        }
+        for (keyspace, key) in &txn.unchanged_keys {
+            if let Some(raw) =
+                engine.get(ColumnFamily::Latest, &encoding::latest_key(*keyspace, key))?
+                && decode_latest_value(&raw)?.0 > txn.read_ts
+            {
+                return Err(Error::Conflict(format!(
+                    "key space {keyspace}, key {} changed after this transaction began",
+                    printable(key)
+                )));
+            }
+        }
+        for keyspace in &txn.unchanged_keyspaces {
+            let last = state
+                .keyspace_ts
+                .get(keyspace)
+                .copied()
+                .unwrap_or(state.opened_ts);
+            if last > txn.read_ts {
+                return Err(Error::Conflict(format!(
+                    "key space {keyspace} was written after this transaction began"
+                )));
+            }
+        }
         let mut changes = Vec::with_capacity(txn.writes.len());
         for ((keyspace, key), after) in &txn.writes {
             let latest = engine.get(ColumnFamily::Latest, &encoding::latest_key(*keyspace, key))?;
@@ -474,6 +521,9 @@ impl Store {
         engine.write(batch)?;
         state.last_ts = commit_ts;
         state.last_seq = seq;
+        for c in &commit.changes {
+            state.keyspace_ts.insert(c.keyspace, commit_ts);
+        }
         self.inner.visible_ts.store(commit_ts, Ordering::Release);
         for o in &observers {
             o.after_commit(&commit);
@@ -715,6 +765,10 @@ pub struct Transaction {
     read_ts: u64,
     read_only: bool,
     writes: BTreeMap<(Keyspace, Vec<u8>), Option<Vec<u8>>>,
+    /// Keys that must be unchanged since `read_ts` for the commit to succeed.
+    unchanged_keys: std::collections::BTreeSet<(Keyspace, Vec<u8>)>,
+    /// Key spaces no commit may have written since `read_ts`.
+    unchanged_keyspaces: std::collections::BTreeSet<Keyspace>,
     principal: Option<String>,
     statements: Vec<String>,
     labels: BTreeMap<Keyspace, String>,
@@ -739,6 +793,20 @@ impl Transaction {
     /// True when the transaction has buffered writes.
     pub fn has_writes(&self) -> bool {
         !self.writes.is_empty()
+    }
+
+    /// Makes the commit fail with [`Error::Conflict`] if another transaction committed
+    /// `key` after this one began (what this transaction read of it is then stale).
+    pub fn check_unchanged(&mut self, keyspace: Keyspace, key: &[u8]) {
+        if !self.unchanged_keys.contains(&(keyspace, key.to_vec())) {
+            self.unchanged_keys.insert((keyspace, key.to_vec()));
+        }
+    }
+
+    /// Makes the commit fail with [`Error::Conflict`] if any transaction that committed
+    /// after this one began wrote in `keyspace`.
+    pub fn check_keyspace_unchanged(&mut self, keyspace: Keyspace) {
+        self.unchanged_keyspaces.insert(keyspace);
     }
 
     /// True when the transaction has buffered writes in `keyspace`.

@@ -22,6 +22,11 @@ pub fn run<'p>(
     stats: &StatsRegistry,
     guard: &StatementGuard,
 ) -> Result<(&'p TableDef, u64)> {
+    if let Node::Insert { table, .. } | Node::Update { table, .. } | Node::Delete { table, .. } =
+        &plan.node
+    {
+        crate::catalog::depend_on_definition(txn, table);
+    }
     match &plan.node {
         Node::Insert {
             table,

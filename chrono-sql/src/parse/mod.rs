@@ -43,6 +43,21 @@ impl Prepared {
         self.statement.to_string()
     }
 
+    /// Whether the statement reads, writes rows or changes the schema.
+    pub fn schema_role(&self) -> crate::schema_gate::SchemaRole {
+        use crate::schema_gate::SchemaRole;
+        match &self.statement {
+            sql::Statement::Insert(_) | sql::Statement::Update(_) | sql::Statement::Delete(_) => {
+                SchemaRole::Writes
+            }
+            sql::Statement::CreateTable(_)
+            | sql::Statement::CreateIndex(_)
+            | sql::Statement::AlterTable(_)
+            | sql::Statement::Drop { .. } => SchemaRole::Changes,
+            _ => SchemaRole::Reads,
+        }
+    }
+
     /// True for statements that only read (queries and EXPLAIN of queries).
     pub fn is_query(&self) -> bool {
         matches!(
