@@ -410,6 +410,13 @@ pub enum FailureKind {
     CheckpointMismatch,
     /// The (table, time) or hash index disagrees with the records.
     IndexMismatch,
+    /// A current-state row (what plain reads return) is not the newest version of its key:
+    /// edited, or rolled back to an older version.
+    CurrentMismatch,
+    /// A key with versions has no current-state row (it was deleted behind the database).
+    CurrentMissing,
+    /// A current-state row has no version behind it.
+    CurrentOrphan,
 }
 
 /// The first failure found.
@@ -873,9 +880,12 @@ impl AuditTrail {
             }
         }
 
-        // Every row version has its entry, and matches it.
+        // Every row version has its entry, and matches it; the newest version of each key
+        // is what the current-state family serves.
         let mut versions = engine.cursor(ColumnFamily::Versions)?;
         versions.seek(&[]);
+        let mut newest_of: Option<(u32, Vec<u8>)> = None;
+        let mut keys = 0u64;
         while versions.valid() {
             let (ks, key, ts) = encoding::parse_version_key(versions.key())?;
             let (op, row) = encoding::decode_version_value(versions.value())?;
@@ -892,6 +902,26 @@ impl AuditTrail {
                     "entry {seq}: key space {ks}, key {key:02x?}, version {ts}"
                 );
             }
+            if newest_of.as_ref() != Some(&(ks, key.clone())) {
+                // Versions sort newest first per key: this is the key's newest.
+                keys += 1;
+                let at = format!("key space {ks}, key {}", encoding::printable_key(&key));
+                match engine.get(ColumnFamily::Latest, &encoding::latest_key(ks, &key))? {
+                    None => fail!(FailureKind::CurrentMissing, "{at}: newest version {ts}"),
+                    Some(raw) => match encoding::decode_latest_value(&raw) {
+                        Ok((cts, cop, crow)) if cts == ts && cop == op && crow == row => {}
+                        Ok((cts, ..)) if cts < ts => fail!(
+                            FailureKind::CurrentMismatch,
+                            "{at}: the current row is version {cts}, rolled back from {ts}"
+                        ),
+                        _ => fail!(
+                            FailureKind::CurrentMismatch,
+                            "{at}: the current row differs from version {ts}"
+                        ),
+                    },
+                }
+                newest_of = Some((ks, key.clone()));
+            }
             report.versions += 1;
             versions.next();
         }
@@ -900,6 +930,33 @@ impl AuditTrail {
             fail!(
                 FailureKind::RowMissing,
                 "entry {seq}: key space {ks}, key {key:02x?}, version {ts}"
+            );
+        }
+        // No current-state row beyond the keys with versions.
+        let mut current = engine.cursor(ColumnFamily::Latest)?;
+        current.seek(&[]);
+        let mut rows = 0u64;
+        while current.valid() {
+            rows += 1;
+            if rows > keys {
+                let at = match encoding::parse_latest_key(current.key()) {
+                    Ok((ks, key)) => {
+                        format!("key space {ks}, key {}", encoding::printable_key(&key))
+                    }
+                    Err(_) => format!("{:02x?}", current.key()),
+                };
+                fail!(
+                    FailureKind::CurrentOrphan,
+                    "{at}: {rows} current rows for {keys} keys with versions"
+                );
+            }
+            current.next();
+        }
+        current.status()?;
+        if rows < keys {
+            fail!(
+                FailureKind::CurrentMissing,
+                "{rows} current rows for {keys} keys with versions"
             );
         }
         report.elapsed = start.elapsed();

@@ -122,6 +122,76 @@ fn a_flipped_byte_in_a_stored_row_is_caught() {
     assert!(position.starts_with("entry "), "{position}");
 }
 
+/// The current-state rows (what every plain read returns) of key space 5.
+fn current(db: &Db) -> Vec<(Vec<u8>, Vec<u8>)> {
+    all(
+        db.engine.as_ref(),
+        ColumnFamily::Latest,
+        &encoding::latest_prefix(5),
+    )
+}
+
+#[test]
+fn a_flipped_byte_in_a_current_row_is_caught() {
+    let db = history(6);
+    let (k, mut v) = current(&db).remove(1);
+    let last = v.len() - 1;
+    v[last] ^= 0x01;
+    put(db.engine.as_ref(), ColumnFamily::Latest, k, v);
+    let (kind, position) = failure(&db);
+    assert_eq!(kind, FailureKind::CurrentMismatch);
+    assert!(position.starts_with("key space 5, key ("), "{position}");
+}
+
+#[test]
+fn a_deleted_current_row_is_caught() {
+    let db = history(6);
+    let (k, _) = current(&db).remove(2);
+    delete(db.engine.as_ref(), ColumnFamily::Latest, k);
+    let (kind, position) = failure(&db);
+    assert_eq!(kind, FailureKind::CurrentMissing);
+    assert!(position.starts_with("key space 5, key ("), "{position}");
+}
+
+#[test]
+fn a_current_row_rolled_back_to_an_older_genuine_version_is_caught() {
+    let db = history(8);
+    // Key 0 was written in commits 0 and 4: put its first version back as the current row.
+    let key = encoding::encode_key(&[Value::Int(0)]);
+    let versions = all(
+        db.engine.as_ref(),
+        ColumnFamily::Versions,
+        &encoding::version_key_prefix(5, &key),
+    );
+    assert!(versions.len() >= 2);
+    let (old_key, old_value) = versions.last().unwrap().clone();
+    let (_, _, old_ts) = encoding::parse_version_key(&old_key).unwrap();
+    let (op, row) = encoding::decode_version_value(&old_value).unwrap();
+    put(
+        db.engine.as_ref(),
+        ColumnFamily::Latest,
+        encoding::latest_key(5, &key),
+        encoding::encode_latest_value(old_ts, op, row),
+    );
+    let (kind, position) = failure(&db);
+    assert_eq!(kind, FailureKind::CurrentMismatch);
+    assert!(position.contains("rolled back"), "{position}");
+}
+
+#[test]
+fn a_forged_current_row_for_a_key_that_never_existed_is_caught() {
+    let db = history(5);
+    put(
+        db.engine.as_ref(),
+        ColumnFamily::Latest,
+        encoding::latest_key(5, &encoding::encode_key(&[Value::Int(999)])),
+        encoding::encode_latest_value(db.store.current_ts(), 1, b"forged"),
+    );
+    let (kind, position) = failure(&db);
+    assert_eq!(kind, FailureKind::CurrentOrphan);
+    assert!(position.contains("(999)"), "{position}");
+}
+
 #[test]
 fn a_flipped_byte_in_an_audit_entry_is_caught() {
     let db = history(6);
@@ -255,6 +325,38 @@ proptest! {
             let i = (pick >> 16) as usize % v.len();
             v[i] ^= 1 << bit;
             put(db.engine.as_ref(), ColumnFamily::Audit, k, v);
+        }
+        let r = db.trail.verify();
+        prop_assert!(r.map(|r| !r.is_ok()).unwrap_or(true));
+    }
+
+    /// Any single-byte change in a current-state row or its key, in a version, or the
+    /// removal of either, fails verification: what plain reads return is covered too.
+    #[test]
+    fn any_change_to_the_row_families_is_caught(
+        commits in 1usize..6,
+        versions_family in any::<bool>(),
+        pick in any::<u64>(),
+        bit in 0u8..8,
+        remove in any::<bool>(),
+        in_key in any::<bool>(),
+    ) {
+        let db = history(commits);
+        let cf = if versions_family { ColumnFamily::Versions } else { ColumnFamily::Latest };
+        let records = all(db.engine.as_ref(), cf, &[]);
+        let (k, mut v) = records[(pick % records.len() as u64) as usize].clone();
+        if remove {
+            delete(db.engine.as_ref(), cf, k);
+        } else if in_key {
+            let mut k2 = k.clone();
+            let i = (pick >> 16) as usize % k2.len();
+            k2[i] ^= 1 << bit;
+            delete(db.engine.as_ref(), cf, k);
+            put(db.engine.as_ref(), cf, k2, v);
+        } else {
+            let i = (pick >> 16) as usize % v.len();
+            v[i] ^= 1 << bit;
+            put(db.engine.as_ref(), cf, k, v);
         }
         let r = db.trail.verify();
         prop_assert!(r.map(|r| !r.is_ok()).unwrap_or(true));

@@ -375,7 +375,7 @@ pub fn check_indexes(txn: &Transaction, def: &TableDef) -> Result<()> {
                 "index {} of {} lacks the entry {}",
                 ix.name,
                 def.name,
-                printable(k)
+                encoding::printable_key(k)
             )));
         }
         if let Some((k, _)) = found.iter().find(|(k, _)| !expected.contains_key(*k)) {
@@ -383,7 +383,7 @@ pub fn check_indexes(txn: &Transaction, def: &TableDef) -> Result<()> {
                 "index {} of {} has an entry for no row: {}",
                 ix.name,
                 def.name,
-                printable(k)
+                encoding::printable_key(k)
             )));
         }
     }
@@ -406,14 +406,4 @@ pub fn check_indexes(txn: &Transaction, def: &TableDef) -> Result<()> {
         }
     }
     Ok(())
-}
-
-fn printable(key: &[u8]) -> String {
-    match encoding::decode_key(key) {
-        Ok(values) => {
-            let parts: Vec<String> = values.iter().map(|v| v.to_string()).collect();
-            format!("({})", parts.join(", "))
-        }
-        Err(_) => format!("{key:02x?}"),
-    }
 }

@@ -493,6 +493,17 @@ pub fn decode_row(input: &[u8]) -> Result<Vec<Value>> {
     Ok(values)
 }
 
+/// A key for messages: its values when it decodes as a key tuple, else its bytes.
+pub fn printable_key(key: &[u8]) -> String {
+    match decode_key(key) {
+        Ok(values) => {
+            let parts: Vec<String> = values.iter().map(|v| v.to_string()).collect();
+            format!("({})", parts.join(", "))
+        }
+        Err(_) => format!("{key:02x?}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

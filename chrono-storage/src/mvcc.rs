@@ -424,7 +424,7 @@ impl Store {
             {
                 return Err(Error::Conflict(format!(
                     "key space {keyspace}, key {} changed after this transaction began",
-                    printable(key)
+                    encoding::printable_key(key)
                 )));
             }
         }
@@ -449,7 +449,7 @@ impl Store {
                     if ts > txn.read_ts {
                         return Err(Error::Conflict(format!(
                             "key space {keyspace}, key {}",
-                            printable(key)
+                            encoding::printable_key(key)
                         )));
                     }
                     live(op, row)?
@@ -529,16 +529,6 @@ impl Store {
             o.after_commit(&commit);
         }
         Ok(Some(CommitInfo { commit_ts, seq }))
-    }
-}
-
-fn printable(key: &[u8]) -> String {
-    match encoding::decode_key(key) {
-        Ok(values) => {
-            let parts: Vec<String> = values.iter().map(|v| v.to_string()).collect();
-            format!("({})", parts.join(", "))
-        }
-        Err(_) => format!("{key:02x?}"),
     }
 }
 
