@@ -1398,7 +1398,7 @@ impl<'a> Planner<'a> {
         }
         let t = |l: &TimeLiteral| time_micros(l, self.params);
         Ok(match &clause.spec {
-            TimeSpec::AsOf(l) => ReadAt::AsOf(t(l)?),
+            TimeSpec::AsOf(l) => as_of(t(l)?)?,
             TimeSpec::Between(a, b) => ReadAt::Versions(TimeWindow::Between(t(a)?, t(b)?)),
             TimeSpec::FromTo(a, b) => ReadAt::Versions(TimeWindow::FromTo(t(a)?, t(b)?)),
             TimeSpec::All => ReadAt::Versions(TimeWindow::All),
@@ -1499,7 +1499,7 @@ impl<'a> Planner<'a> {
                         | sql::TableVersion::TimestampAsOf(e) => {
                             let bound = self.bind(e, &Scope::default())?;
                             let v = self.value_now(&bound)?;
-                            ReadAt::AsOf(time_micros(&value_time_literal(v)?, self.params)?)
+                            as_of(time_micros(&value_time_literal(v)?, self.params)?)?
                         }
                         other => return Err(Error::Unsupported(format!("{other}"))),
                     };
@@ -2217,6 +2217,24 @@ struct IndexJoinChoice {
     extra: Vec<Expr>,
     /// Estimated right rows per left row.
     per_row: f64,
+}
+
+/// `AS OF ts`, which must not be after the current time: commits still to come may land
+/// before a future time, so a query as of it could answer differently later.
+fn as_of(ts: u64) -> Result<ReadAt> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0);
+    if ts > now {
+        return Err(Error::InvalidInput(format!(
+            "AS OF {} is after the current time ({}): its answer could still change; \
+             ask about the past",
+            crate::plan::format_ts(ts),
+            crate::plan::format_ts(now)
+        )));
+    }
+    Ok(ReadAt::AsOf(ts))
 }
 
 /// The output columns of a set operation: the first arm's names.
