@@ -705,7 +705,7 @@ impl AuditTrail {
         let mut prev = [0u8; 32];
         let mut last_ts = 0u64;
         let mut next_entry = 1u64;
-        let mut expected: HashMap<VersionId, (u64, Option<Hash>)> = HashMap::new();
+        let mut expected: HashMap<VersionId, (u64, Option<Hash>, i64)> = HashMap::new();
         let mut cursor = engine.cursor(ColumnFamily::Audit)?;
         let mut entry_cursor = engine.cursor(ColumnFamily::Audit)?;
         entry_cursor.seek(&audit_key(ENTRY, &[]));
@@ -804,7 +804,10 @@ impl AuditTrail {
                 if !tables.contains(&e.table.as_str()) {
                     tables.push(&e.table);
                 }
-                expected.insert((e.keyspace, e.key.clone(), e.commit_ts), (e.seq, e.after));
+                expected.insert(
+                    (e.keyspace, e.key.clone(), e.commit_ts),
+                    (e.seq, e.after, op_code(e.op)),
+                );
             }
             for table in tables {
                 if engine
@@ -889,14 +892,16 @@ impl AuditTrail {
         while versions.valid() {
             let (ks, key, ts) = encoding::parse_version_key(versions.key())?;
             let (op, row) = encoding::decode_version_value(versions.value())?;
-            let Some((seq, after)) = expected.remove(&(ks, key.clone(), ts)) else {
+            let Some((seq, after, entry_op)) = expected.remove(&(ks, key.clone(), ts)) else {
                 fail!(
                     FailureKind::VersionUnaudited,
                     "key space {ks}, key {key:02x?}, version {ts}"
                 );
             };
             let actual = if op == 3 { None } else { Some(sha3(row)) };
-            if actual != after {
+            // The operation byte is the entry's too (an insert that reads as an update, or a
+            // version that reads as a deletion, is a changed row).
+            if actual != after || i64::from(op) != entry_op {
                 fail!(
                     FailureKind::RowMismatch,
                     "entry {seq}: key space {ks}, key {key:02x?}, version {ts}"
@@ -926,7 +931,8 @@ impl AuditTrail {
             versions.next();
         }
         versions.status()?;
-        if let Some(((ks, key, ts), (seq, _))) = expected.into_iter().min_by_key(|(_, (s, _))| *s) {
+        if let Some(((ks, key, ts), (seq, ..))) = expected.into_iter().min_by_key(|(_, (s, ..))| *s)
+        {
             fail!(
                 FailureKind::RowMissing,
                 "entry {seq}: key space {ks}, key {key:02x?}, version {ts}"
@@ -1028,7 +1034,7 @@ fn check_row(engine: &dyn Engine, e: &EntryRecord) -> Result<Option<VerifyFailur
         Some(raw) => {
             let (op, row) = encoding::decode_version_value(&raw)?;
             let actual = if op == 3 { None } else { Some(sha3(row)) };
-            (actual != e.after).then_some(VerifyFailure {
+            (actual != e.after || i64::from(op) != op_code(e.op)).then_some(VerifyFailure {
                 kind: FailureKind::RowMismatch,
                 position,
             })

@@ -41,6 +41,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
+/// The shortest bearer token `server.auth_tokens` accepts.
+pub const MIN_TOKEN_CHARS: usize = 16;
+
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -108,6 +111,22 @@ pub struct TlsConfig {
     pub cert_file: PathBuf,
     /// The private key, PEM (relative to the config file).
     pub key_file: PathBuf,
+}
+
+impl ServerConfig {
+    /// Refuses tokens too short to resist guessing (an empty one included).
+    pub fn check_tokens(&self) -> Result<()> {
+        for (principal, token) in &self.auth_tokens {
+            if token.chars().count() < MIN_TOKEN_CHARS {
+                return Err(Error::Config(format!(
+                    "server.auth_tokens: the token of {principal} has {} characters; a token \
+                     needs at least {MIN_TOKEN_CHARS} (e.g. 32 random hex digits)",
+                    token.chars().count()
+                )));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Default for ServerConfig {
@@ -243,6 +262,16 @@ impl Config {
         Ok(config)
     }
 
+    /// True when the server would accept unauthenticated calls from other machines.
+    pub fn open_to_the_network(&self) -> bool {
+        self.server.auth_tokens.is_empty()
+            && self
+                .server
+                .listen
+                .parse::<std::net::SocketAddr>()
+                .is_ok_and(|a| !a.ip().is_loopback())
+    }
+
     /// Checks values that parse but make no sense.
     pub fn validate(&self) -> Result<()> {
         self.limits
@@ -257,6 +286,7 @@ impl Config {
                 self.server.listen
             )));
         }
+        self.server.check_tokens()?;
         if self.server.statement_timeout_ms == 0 || self.server.transaction_idle_timeout_secs == 0 {
             return Err(Error::Config(
                 "server.statement_timeout_ms and server.transaction_idle_timeout_secs must be at least 1".into(),
@@ -293,6 +323,35 @@ mod tests {
         let c = Config::from_yaml("database:\n  compression: false\n").unwrap();
         assert!(!c.database.compression);
         assert!(c.database.wal_enabled);
+    }
+
+    #[test]
+    fn short_or_empty_tokens_are_refused_and_open_servers_are_noticed() {
+        for token in ["", "short", "fifteen-chars!!"] {
+            let mut c = Config::default();
+            c.server.auth_tokens.insert("alice".into(), token.into());
+            let e = c.validate().unwrap_err().to_string();
+            assert!(
+                e.contains("server.auth_tokens") && e.contains("alice"),
+                "{e}"
+            );
+        }
+        let mut c = Config::default();
+        c.server
+            .auth_tokens
+            .insert("alice".into(), "0123456789abcdef0123".into());
+        c.validate().unwrap();
+        assert!(
+            !Config::default().open_to_the_network(),
+            "loopback by default"
+        );
+        let mut open = Config::default();
+        open.server.listen = "0.0.0.0:50051".into();
+        assert!(open.open_to_the_network());
+        open.server
+            .auth_tokens
+            .insert("alice".into(), "0123456789abcdef0123".into());
+        assert!(!open.open_to_the_network());
     }
 
     #[test]

@@ -286,6 +286,14 @@ fn run(cli: Cli) -> Result<()> {
                     config.server.listen
                 ))
             })?;
+            config.validate()?;
+            if config.open_to_the_network() {
+                eprintln!(
+                    "warning: serving {} without authentication: anyone who can reach it can \
+                     read and write everything (set server.auth_tokens)",
+                    config.server.listen
+                );
+            }
             let server = config.server.clone();
             let chrono = std::sync::Arc::new(db.open()?);
             let runtime =

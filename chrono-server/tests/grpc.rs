@@ -296,7 +296,9 @@ async fn sql_time_travel_transactions_and_errors_over_grpc() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_tokens_a_call_without_a_valid_one_is_unauthenticated() {
     let mut config = ServerConfig::default();
-    config.auth_tokens.insert("alice".into(), "s3cret".into());
+    config
+        .auth_tokens
+        .insert("alice".into(), "s3cret-token-0123456789".into());
     let server = start(config).await;
     let mut sql = server.sql().await;
     assert_eq!(
@@ -312,8 +314,10 @@ async fn with_tokens_a_call_without_a_valid_one_is_unauthenticated() {
     );
     let authed = |sql: &str| {
         let mut r = tonic::Request::new(exec(sql));
-        r.metadata_mut()
-            .insert("authorization", "Bearer s3cret".parse().unwrap());
+        r.metadata_mut().insert(
+            "authorization",
+            "Bearer s3cret-token-0123456789".parse().unwrap(),
+        );
         r
     };
     sql.execute(authed("CREATE TABLE t (id INTEGER PRIMARY KEY)"))

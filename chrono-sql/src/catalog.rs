@@ -4,6 +4,8 @@
 //!
 //! ```text
 //! catalog key  = encode_key(['table', lower(name)])  → JSON TableDef
+//! statistics   = encode_key(['stats', keyspace])     → TableStats (by table id, so a table
+//!                                                     re-created under a name has none)
 //! table rows   = key space TableDef::keyspace:  encode_key(primary key) → encode_row(values)
 //! index        = key space IndexDef::keyspace:  encode_key(values [‖ primary key]) → encode_key(primary key)
 //! ```
@@ -131,6 +133,33 @@ pub fn depend_on_definition(txn: &mut Transaction, def: &TableDef) {
 /// every row (an index build, a column fill) must not miss rows committed meanwhile.
 pub fn depend_on_rows(txn: &mut Transaction, def: &TableDef) {
     txn.check_keyspace_unchanged(def.keyspace);
+}
+
+fn stats_key(def: &TableDef) -> Vec<u8> {
+    encoding::encode_key(&[
+        Value::Text("stats".into()),
+        Value::Int(i64::from(def.keyspace)),
+    ])
+}
+
+/// Writes a table's statistics in `txn`: they are kept if it commits, and a rollback
+/// leaves the previous ones.
+pub fn put_stats(txn: &mut Transaction, def: &TableDef, raw: Vec<u8>) -> Result<()> {
+    txn.label_keyspace(CATALOG_KEYSPACE, "catalog");
+    txn.put(CATALOG_KEYSPACE, stats_key(def), raw)?;
+    Ok(())
+}
+
+/// Removes a table's statistics in `txn` (the table is dropped).
+pub fn delete_stats(txn: &mut Transaction, def: &TableDef) -> Result<()> {
+    txn.label_keyspace(CATALOG_KEYSPACE, "catalog");
+    txn.delete(CATALOG_KEYSPACE, stats_key(def))?;
+    Ok(())
+}
+
+/// A table's stored statistics, if analyzed.
+pub fn get_stats(view: View<'_>, def: &TableDef) -> Result<Option<Vec<u8>>> {
+    view.get(CATALOG_KEYSPACE, &stats_key(def))
 }
 
 fn table_key(name: &str) -> Vec<u8> {

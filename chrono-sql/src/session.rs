@@ -11,7 +11,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use chrono_storage::{ColumnFamily, Operation, Store, Transaction, Value, WriteBatch, encoding};
+use chrono_storage::{Operation, Store, Transaction, Value, encoding};
 use parking_lot::RwLock;
 use sqlparser::ast as sql;
 
@@ -75,11 +75,6 @@ struct Shared {
     schema_gate: SchemaGate,
 }
 
-/// Where `ANALYZE` keeps a table's statistics in the store's metadata.
-fn stats_key(table: &str) -> Vec<u8> {
-    chrono_storage::encoding::meta_key(&format!("stats/{}", table.to_ascii_lowercase()))
-}
-
 /// A SQL database on a [`Store`]. Cheap to clone.
 #[derive(Clone)]
 pub struct Database {
@@ -122,23 +117,23 @@ impl Database {
         db
     }
 
-    /// Reloads the statistics `ANALYZE` kept in the store's metadata.
+    /// Loads the committed statistics of every table (at open, and after each commit that
+    /// wrote the catalog: an `ANALYZE`, a `DROP TABLE`, an `ALTER TABLE`).
     fn load_statistics(&self) {
         let txn = self.store().begin();
         let Ok(tables) = catalog::list_tables(View::Current(&txn)) else {
             return;
         };
+        let mut all = std::collections::HashMap::new();
         for t in tables {
-            if let Ok(Some(raw)) = self
-                .store()
-                .engine()
-                .get(ColumnFamily::Meta, &stats_key(&t.name))
+            if let Ok(Some(raw)) = catalog::get_stats(View::Current(&txn), &t)
                 && let Some(stats) = TableStats::decode(&raw)
                 && stats.columns.len() == t.columns.len()
             {
-                self.shared.stats.set_table(&t.name, stats);
+                all.insert(t.name.clone(), stats);
             }
         }
+        self.shared.stats.replace_all(all);
     }
 
     /// Replaces the per-statement limits (checked first: an unusable value is an error that
@@ -195,12 +190,15 @@ impl Database {
         table::check_indexes(&txn, &def)
     }
 
-    /// Runs `ANALYZE` on one table (statistics, and the estimator's own training).
+    /// Runs `ANALYZE` on one table (statistics, and the estimator's own training), in a
+    /// transaction of its own.
     pub fn analyze(&self, table: &str) -> Result<()> {
-        let txn = self.store().begin();
+        let mut txn = self.store().begin();
         let def = catalog::require_table(View::Current(&txn), table)?;
         let estimator = self.estimator();
-        self.analyze_table(&txn, &def, estimator.as_ref())
+        self.analyze_table(&mut txn, &def, estimator.as_ref())?;
+        self.commit(txn)?;
+        Ok(())
     }
 
     /// Turns `AS OF` / `FOR SYSTEM_TIME` on or off (on by default). Off, a query that uses
@@ -725,6 +723,8 @@ impl Database {
             info.as_ref()
                 .map_or_else(|| self.store().current_ts(), |i| i.commit_ts),
         );
+        // Statistics live in the catalog: the committed ones are now the ones to use.
+        self.load_statistics();
         Ok(info)
     }
 
@@ -899,11 +899,11 @@ impl Database {
         })
     }
 
-    /// Reads every row of `def`, computes and keeps its statistics (in memory and in the
-    /// store's metadata) and hands the rows to the estimator.
+    /// Reads every row of `def`, computes its statistics and writes them in `txn` (they are
+    /// used once it commits), and hands the rows to the estimator.
     fn analyze_table(
         &self,
-        txn: &Transaction,
+        txn: &mut Transaction,
         def: &TableDef,
         estimator: &dyn CardinalityEstimator,
     ) -> Result<()> {
@@ -911,11 +911,8 @@ impl Database {
             .map(|r| r.map(|(_, row)| row))
             .collect::<Result<_>>()?;
         let stats = TableStats::compute(def.columns.len(), &rows);
-        let mut batch = WriteBatch::new();
-        batch.put(ColumnFamily::Meta, stats_key(&def.name), stats.encode());
-        self.store().engine().write(batch)?;
+        catalog::put_stats(txn, def, stats.encode())?;
         estimator.analyzed(def, &rows, &stats);
-        self.shared.stats.set_table(&def.name, stats);
         Ok(())
     }
 
@@ -1278,11 +1275,9 @@ impl Database {
                         }
                         return Err(Error::NotFound(format!("no such table: {name}")));
                     }
+                    let def = catalog::require_table(View::Current(txn), &name)?;
                     catalog::delete_table(txn, &name)?;
-                    self.shared.stats.remove_table(&name);
-                    let mut batch = WriteBatch::new();
-                    batch.delete(ColumnFamily::Meta, stats_key(&name));
-                    self.store().engine().write(batch)?;
+                    catalog::delete_stats(txn, &def)?;
                 }
                 Ok(Outcome::Done {
                     tag: "DROP TABLE".into(),

@@ -460,6 +460,26 @@ impl StatsRegistry {
         self.version.load(std::sync::atomic::Ordering::Acquire)
     }
 
+    /// Replaces every table's statistics (those committed now), keeping the change counts
+    /// of tables whose statistics stayed the same.
+    pub fn replace_all(&self, tables: HashMap<String, TableStats>) {
+        let tables: HashMap<String, Arc<TableStats>> = tables
+            .into_iter()
+            .map(|(name, stats)| (name.to_ascii_lowercase(), Arc::new(stats)))
+            .collect();
+        let mut current = self.tables.write();
+        {
+            let mut changed = self.changed.lock();
+            changed.retain(|name, _| match (current.get(name), tables.get(name)) {
+                (Some(a), Some(b)) => a.encode() == b.encode(),
+                _ => false,
+            });
+        }
+        *current = tables;
+        self.version
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
     /// Forgets a table's statistics (the table was dropped).
     pub fn remove_table(&self, name: &str) {
         let name = name.to_ascii_lowercase();

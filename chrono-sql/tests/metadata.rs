@@ -1,0 +1,74 @@
+//! Statistics are written through the transaction: a rollback leaves them as they were, a
+//! commit makes them the ones in use, and they belong to a table, not to its name.
+
+use std::sync::Arc;
+
+use chrono_sql::Database;
+use chrono_storage::{MemoryEngine, Store};
+
+fn analyzed_rows(db: &Database, table: &str) -> Option<u64> {
+    db.stats().table(table).map(|s| s.rows)
+}
+
+fn with_rows(db: &Database, n: usize) {
+    db.execute("CREATE TABLE t (id BIGINT PRIMARY KEY, v BIGINT)")
+        .unwrap();
+    let values: Vec<String> = (0..n).map(|i| format!("({i}, {})", i % 7)).collect();
+    db.execute(&format!("INSERT INTO t VALUES {}", values.join(", ")))
+        .unwrap();
+}
+
+#[test]
+fn a_rolled_back_drop_leaves_the_table_and_its_statistics() {
+    let db = Database::in_memory();
+    with_rows(&db, 30);
+    db.execute("ANALYZE t").unwrap();
+    assert_eq!(analyzed_rows(&db, "t"), Some(30));
+    let mut s = db.session();
+    s.execute("BEGIN").unwrap();
+    s.execute("DROP TABLE t").unwrap();
+    s.execute("ROLLBACK").unwrap();
+    assert_eq!(analyzed_rows(&db, "t"), Some(30));
+    assert_eq!(db.execute("SELECT COUNT(*) FROM t").unwrap().len(), 1);
+    // Committed, the drop takes the statistics with it; a new table of the same name has
+    // none.
+    db.execute("DROP TABLE t").unwrap();
+    assert_eq!(analyzed_rows(&db, "t"), None);
+    with_rows(&db, 5);
+    assert_eq!(analyzed_rows(&db, "t"), None);
+}
+
+#[test]
+fn analyze_in_a_transaction_counts_only_when_it_commits() {
+    let db = Database::in_memory();
+    with_rows(&db, 10);
+    db.execute("ANALYZE t").unwrap();
+    let mut s = db.session();
+    s.execute("BEGIN").unwrap();
+    s.execute("INSERT INTO t VALUES (100, 1), (101, 2)")
+        .unwrap();
+    s.execute("ANALYZE t").unwrap();
+    s.execute("ROLLBACK").unwrap();
+    assert_eq!(analyzed_rows(&db, "t"), Some(10));
+    s.execute("BEGIN").unwrap();
+    s.execute("INSERT INTO t VALUES (100, 1), (101, 2)")
+        .unwrap();
+    s.execute("ANALYZE t").unwrap();
+    // Not in use before the commit.
+    assert_eq!(analyzed_rows(&db, "t"), Some(10));
+    s.execute("COMMIT").unwrap();
+    assert_eq!(analyzed_rows(&db, "t"), Some(12));
+}
+
+#[test]
+fn committed_statistics_are_there_after_a_reopen() {
+    let engine = Arc::new(MemoryEngine::new());
+    {
+        let db = Database::new(Store::open(engine.clone()).unwrap());
+        with_rows(&db, 20);
+        db.analyze("t").unwrap();
+        assert_eq!(analyzed_rows(&db, "t"), Some(20));
+    }
+    let db = Database::new(Store::open(engine).unwrap());
+    assert_eq!(analyzed_rows(&db, "t"), Some(20));
+}
