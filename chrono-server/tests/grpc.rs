@@ -147,6 +147,26 @@ async fn sql_time_travel_transactions_and_errors_over_grpc() {
         .unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
 
+    // Transaction ids are random (128 bits) and, without authentication, bound to the
+    // connection that began the transaction: another connection cannot use it.
+    let id = sql
+        .begin(pb::BeginRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .transaction_id;
+    assert_eq!(id.len(), 32);
+    let mut other = server.sql().await;
+    let mut stolen = exec("UPDATE accounts SET balance = 7 WHERE user_id = 2");
+    stolen.transaction_id = id.clone();
+    assert_eq!(
+        other.execute(stolen).await.unwrap_err().code(),
+        Code::NotFound
+    );
+    sql.rollback(pb::TransactionRef { transaction_id: id })
+        .await
+        .unwrap();
+
     // Errors map to status codes; a bad call does not disturb the next.
     assert_eq!(
         sql.execute(exec("SELEC 1")).await.unwrap_err().code(),

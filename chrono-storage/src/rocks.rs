@@ -19,7 +19,11 @@ use crate::error::{Error, Result};
 /// Tuning and durability settings of a [`RocksEngine`].
 #[derive(Debug, Clone)]
 pub struct RocksOptions {
-    /// Write through RocksDB's write-ahead log (default on). Off trades crash safety for speed.
+    /// Write through RocksDB's write-ahead log (default on): a commit that returned survives
+    /// a killed process. Off, commits live in memory until RocksDB flushes them, and a crash
+    /// loses the unflushed ones; the column families are then flushed together (atomic
+    /// flush), so a crash loses whole commits, never part of one (a row version without its
+    /// current-state row or its audit entry).
     pub wal_enabled: bool,
     /// `fsync` the log at every commit (default off: a commit survives a killed process but
     /// the last few may be lost if the machine loses power).
@@ -59,6 +63,8 @@ impl RocksEngine {
         db_opts.create_if_missing(true);
         db_opts.create_missing_column_families(true);
         db_opts.increase_parallelism(2);
+        // Without the log, only flushing every family in one step keeps a commit whole.
+        db_opts.set_atomic_flush(!options.wal_enabled);
         db_opts.set_max_background_jobs(2);
         let cf_opts = |bloom: bool| {
             let mut table = BlockBasedOptions::default();

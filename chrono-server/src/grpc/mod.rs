@@ -13,7 +13,6 @@ pub mod changes;
 pub mod convert;
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hasher};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -59,7 +58,8 @@ pub struct Principal(pub String);
 struct OpenTxn {
     session: Arc<Mutex<Session>>,
     last_used: Instant,
-    principal: Option<String>,
+    /// Who may use it: see [`caller`].
+    caller: String,
 }
 
 /// State shared by the services.
@@ -72,12 +72,25 @@ pub struct Shared {
     stopping: tokio::sync::watch::Receiver<bool>,
 }
 
-fn random_id() -> String {
-    let mut a = std::collections::hash_map::RandomState::new().build_hasher();
-    a.write_u64(0x5eed);
-    let mut b = std::collections::hash_map::RandomState::new().build_hasher();
-    b.write_u64(Instant::now().elapsed().as_nanos() as u64);
-    format!("{:016x}{:016x}", a.finish(), b.finish())
+/// A transaction id: 128 bits from the operating system's CSPRNG, so one caller cannot
+/// guess another's.
+fn random_id() -> Result<String, Status> {
+    let mut bytes = [0u8; 16];
+    getrandom::getrandom(&mut bytes)
+        .map_err(|e| Status::unavailable(format!("no randomness for a transaction id: {e}")))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Who a transaction belongs to: the authenticated principal, or without authentication
+/// the connection (the peer address) that began it.
+fn caller<T>(req: &Request<T>) -> String {
+    match principal(req) {
+        Some(p) => format!("principal {p}"),
+        None => format!(
+            "peer {}",
+            req.remote_addr().map(|a| a.to_string()).unwrap_or_default()
+        ),
+    }
 }
 
 fn principal<T>(req: &Request<T>) -> Option<String> {
@@ -149,10 +162,10 @@ impl Shared {
         }
     }
 
-    fn txn(&self, id: &str, who: &Option<String>) -> Result<Arc<Mutex<Session>>, Status> {
+    fn txn(&self, id: &str, who: &str) -> Result<Arc<Mutex<Session>>, Status> {
         let mut txns = self.txns.lock();
         match txns.get_mut(id) {
-            Some(t) if &t.principal == who => {
+            Some(t) if t.caller == who => {
                 t.last_used = Instant::now();
                 Ok(t.session.clone())
             }
@@ -166,6 +179,7 @@ impl Shared {
     /// transaction's), with its SQL and parameters.
     fn statement_session(&self, req: Request<pb::ExecuteRequest>) -> Result<StatementCall, Status> {
         let who = principal(&req);
+        let bound_to = caller(&req);
         let pb::ExecuteRequest {
             sql,
             params: p,
@@ -176,7 +190,7 @@ impl Shared {
             s.set_principal(who);
             Arc::new(Mutex::new(s))
         } else {
-            self.txn(&transaction_id, &who)?
+            self.txn(&transaction_id, &bound_to)?
         };
         Ok((session, sql, params(p)))
     }
@@ -342,18 +356,19 @@ impl pb::sql_server::Sql for SqlService {
     ) -> Result<Response<pb::BeginResponse>, Status> {
         let _log = CallLog::new("Sql/Begin");
         let who = principal(&req);
+        let bound_to = caller(&req);
         let mut session = self.0.db.session();
-        session.set_principal(who.clone());
+        session.set_principal(who);
         session
             .execute("BEGIN")
             .map_err(|e| convert::sql_status(&e))?;
-        let id = random_id();
+        let id = random_id()?;
         self.0.txns.lock().insert(
             id.clone(),
             OpenTxn {
                 session: Arc::new(Mutex::new(session)),
                 last_used: Instant::now(),
-                principal: who,
+                caller: bound_to,
             },
         );
         Ok(Response::new(pb::BeginResponse { transaction_id: id }))
@@ -364,7 +379,7 @@ impl pb::sql_server::Sql for SqlService {
         req: Request<pb::TransactionRef>,
     ) -> Result<Response<pb::CommitResponse>, Status> {
         let _log = CallLog::new("Sql/Commit");
-        let who = principal(&req);
+        let who = caller(&req);
         let id = req.into_inner().transaction_id;
         let session = self.0.txn(&id, &who)?;
         self.0.txns.lock().remove(&id);
@@ -386,7 +401,7 @@ impl pb::sql_server::Sql for SqlService {
         req: Request<pb::TransactionRef>,
     ) -> Result<Response<pb::RollbackResponse>, Status> {
         let _log = CallLog::new("Sql/Rollback");
-        let who = principal(&req);
+        let who = caller(&req);
         let id = req.into_inner().transaction_id;
         self.0.txn(&id, &who)?;
         self.0.txns.lock().remove(&id);
