@@ -362,3 +362,45 @@ proptest! {
         prop_assert!(r.map(|r| !r.is_ok()).unwrap_or(true));
     }
 }
+
+/// A signing key (hex) and a checkpoint of a small history signed with it, made once.
+fn signed_note() -> &'static (String, String) {
+    static NOTE: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
+    NOTE.get_or_init(|| {
+        let key_hex = chrono_audit::signing::generate_key_hex().unwrap();
+        let key = chrono_audit::signing::signing_key(&key_hex).unwrap();
+        let db = history(3);
+        (
+            key_hex,
+            chrono_audit::signing::sign(&db.trail.checkpoint(), &key),
+        )
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Checkpoint texts (signed notes and bare bodies), arbitrary or a genuine one with a
+    /// character changed, are an error or a checkpoint — never a panic; a changed signed
+    /// note never opens with the key.
+    #[test]
+    fn checkpoint_texts_are_parsed_as_hostile_input(
+        text in "\\PC{0,200}",
+        at in any::<usize>(),
+        with in any::<char>(),
+    ) {
+        let _ = chrono_audit::trail::Checkpoint::parse_body(&text);
+        let (key_hex, note) = signed_note();
+        let public = chrono_audit::signing::signing_key(key_hex).unwrap().verifying_key();
+        let _ = chrono_audit::signing::open(&text, &public);
+        let note = note.clone();
+        prop_assert!(chrono_audit::signing::open(&note, &public).is_ok());
+        let mut chars: Vec<char> = note.chars().collect();
+        let i = at % chars.len();
+        if chars[i] != with {
+            chars[i] = with;
+            let changed: String = chars.into_iter().collect();
+            prop_assert!(chrono_audit::signing::open(&changed, &public).is_err(), "{changed}");
+        }
+    }
+}

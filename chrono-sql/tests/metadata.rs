@@ -72,3 +72,28 @@ fn committed_statistics_are_there_after_a_reopen() {
     let db = Database::new(Store::open(engine).unwrap());
     assert_eq!(analyzed_rows(&db, "t"), Some(20));
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+    /// Stored statistics are decoded as hostile input: arbitrary bytes, or a genuine
+    /// encoding cut or changed, give statistics or nothing — never a panic.
+    #[test]
+    fn statistics_decode_any_bytes(
+        raw in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+        at in proptest::prelude::any::<usize>(),
+        flip in 1u8..=255,
+    ) {
+        let _ = chrono_sql::TableStats::decode(&raw);
+        let rows: Vec<Vec<chrono_storage::Value>> = (0..20)
+            .map(|i| vec![chrono_storage::Value::Int(i % 4), chrono_storage::Value::Text(format!("t{i}"))])
+            .collect();
+        let good = chrono_sql::TableStats::compute(2, &rows).encode();
+        proptest::prop_assert!(chrono_sql::TableStats::decode(&good).is_some());
+        let i = at % good.len();
+        let _ = chrono_sql::TableStats::decode(&good[..i]);
+        let mut changed = good.clone();
+        changed[i] ^= flip;
+        let _ = chrono_sql::TableStats::decode(&changed);
+    }
+}
