@@ -146,10 +146,11 @@ enum AuditCommand {
         /// Transaction sequence number.
         #[arg(long)]
         tx: Option<u64>,
-        /// Older log size.
+        /// Older log size (a consistency proof from it to --to-size).
         #[arg(long, requires = "to_size")]
         from_size: Option<u64>,
-        /// Newer log size.
+        /// Newer log size; with --tx, the size of the log the inclusion proof is for (e.g.
+        /// a saved checkpoint's size; default: the whole log).
         #[arg(long)]
         to_size: Option<u64>,
         /// Where to write it (default: standard output).
@@ -235,7 +236,7 @@ fn run_audit(command: AuditCommand) -> Result<()> {
             out,
         } => {
             let db = db.open()?;
-            let text = audit::proof(&db, tx, from_size.zip(to_size))?;
+            let text = audit::proof(&db, tx, from_size, to_size)?;
             match out {
                 Some(p) => std::fs::write(&p, text)
                     .map_err(|e| Error::Io(format!("cannot write {}: {e}", p.display()))),

@@ -136,6 +136,39 @@ fn verify_report_checkpoint_and_offline_proofs() {
     ]);
     assert!(ok, "{err}");
     assert!(out.contains("consistency proof OK"), "{out}");
+
+    // An inclusion proof for the grown log proves nothing about the checkpoint: refused.
+    // Made for the checkpoint's size, it is anchored and verifies.
+    let grown = dir.path().join("grown.json");
+    let anchored = dir.path().join("anchored.json");
+    for (path, size) in [(&grown, None), (&anchored, Some("4"))] {
+        let mut args = vec!["audit", "proof", "--db", db, "--tx", "3"];
+        if let Some(size) = size {
+            args.extend(["--to-size", size]);
+        }
+        args.extend(["--out", path.to_str().unwrap()]);
+        assert!(chronodb(&args).0);
+    }
+    let check = |path: &std::path::Path| {
+        chronodb(&[
+            "audit",
+            "verify-proof",
+            "--proof",
+            path.to_str().unwrap(),
+            "--checkpoint",
+            cp.to_str().unwrap(),
+            "--public-key",
+            &public,
+        ])
+    };
+    let (ok, _, err) = check(&grown);
+    assert!(
+        !ok && err.contains("not anchored to the checkpoint"),
+        "{err}"
+    );
+    let (ok, out, err) = check(&anchored);
+    assert!(ok, "{err}");
+    assert!(out.contains("inclusion proof OK"), "{out}");
     let (ok, out, _) = chronodb(&[
         "audit",
         "verify",

@@ -135,13 +135,19 @@ pub fn checkpoint(db: &ChronoDb, key_hex: &str, out: Option<&Path>) -> Result<()
     Ok(())
 }
 
-/// `audit proof`: an inclusion proof for transaction `tx`, or a consistency proof
-/// between two sizes, as JSON.
-pub fn proof(db: &ChronoDb, tx: Option<u64>, range: Option<(u64, u64)>) -> Result<String> {
+/// `audit proof`: an inclusion proof for transaction `tx` (in the log of `to_size`, or the
+/// whole log), or a consistency proof between two sizes, as JSON.
+pub fn proof(
+    db: &ChronoDb,
+    tx: Option<u64>,
+    from_size: Option<u64>,
+    to_size: Option<u64>,
+) -> Result<String> {
     let trail = db.audit_trail()?;
+    let range = from_size.zip(to_size);
     let v = match (tx, range) {
         (Some(seq), None) => {
-            let p = trail.inclusion_proof(seq, None)?;
+            let p = trail.inclusion_proof(seq, to_size)?;
             serde_json::json!({
                 "type": "inclusion",
                 "index": p.index,
@@ -187,12 +193,30 @@ pub fn verify_proof(proof_text: &str, checkpoint: Option<(&str, &str)>) -> Resul
         Some((note, public)) => Some(signing::open(note, &signing::verifying_key(public)?)?),
         None => None,
     };
-    let mismatch = |size: u64, root: &Hash| -> Result<()> {
-        match cp {
-            Some(c) if c.size == size && c.root != *root => Err(Error::InvalidInput(
+    // With a checkpoint, the proof must be anchored to it: for the checkpoint's log size,
+    // with the checkpoint's root. A proof for another size proves nothing about it.
+    let anchored = |sizes: &[(u64, &Hash)]| -> Result<()> {
+        let Some(c) = &cp else {
+            return Ok(());
+        };
+        match sizes.iter().find(|(size, _)| *size == c.size) {
+            Some((_, root)) if **root == c.root => Ok(()),
+            Some(_) => Err(Error::InvalidInput(
                 "the proof's root is not the checkpoint's root".into(),
             )),
-            _ => Ok(()),
+            None => Err(Error::InvalidInput(format!(
+                "the proof is not anchored to the checkpoint: it is for a log of {}, the \
+                 checkpoint's log has {} transactions (make the proof for that size: \
+                 `audit proof --tx N --to-size {}`, or `--from-size {} --to-size M`)",
+                sizes
+                    .iter()
+                    .map(|(s, _)| s.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" and "),
+                c.size,
+                c.size,
+                c.size
+            ))),
         }
     };
     match v["type"].as_str() {
@@ -204,7 +228,7 @@ pub fn verify_proof(proof_text: &str, checkpoint: Option<(&str, &str)>) -> Resul
                     "inclusion proof does NOT verify".into(),
                 ));
             }
-            mismatch(size, &root)?;
+            anchored(&[(size, &root)])?;
             println!(
                 "inclusion proof OK: transaction {} is in the log of {size}",
                 index + 1
@@ -221,8 +245,7 @@ pub fn verify_proof(proof_text: &str, checkpoint: Option<(&str, &str)>) -> Resul
                     "consistency proof does NOT verify".into(),
                 ));
             }
-            mismatch(old, &old_root)?;
-            mismatch(new, &new_root)?;
+            anchored(&[(old, &old_root), (new, &new_root)])?;
             println!("consistency proof OK: the log of {old} is a prefix of the log of {new}");
         }
         _ => return Err(Error::InvalidInput("proof: unknown type".into())),
