@@ -18,6 +18,8 @@
 //!   audit:
 //!     enabled: true
 //!     signing_key_file: audit.key  # Ed25519 seed (hex) that signs checkpoints
+//!     checkpoint_dir: checkpoints  # the running database writes signed checkpoints here
+//!     checkpoint_every: 1000       # … every this many commits
 //! limits:                        # per statement; the error for each names its key
 //!   max_sql_bytes: 16777216      # SQL text of one call
 //!   max_statement_tokens: 1000000
@@ -165,6 +167,11 @@ pub struct AuditConfig {
     /// A file holding the hex Ed25519 seed that signs checkpoints (relative to the config
     /// file); `chronodb audit keygen --out FILE` makes one.
     pub signing_key_file: Option<PathBuf>,
+    /// Where the running database writes signed checkpoints (relative to the config file;
+    /// none: it writes none). Needs `signing_key_file`.
+    pub checkpoint_dir: Option<PathBuf>,
+    /// A checkpoint every this many commits.
+    pub checkpoint_every: u64,
 }
 
 /// `features.time_travel:`
@@ -214,6 +221,8 @@ impl Default for AuditConfig {
         Self {
             enabled: true,
             signing_key_file: None,
+            checkpoint_dir: None,
+            checkpoint_every: 1000,
         }
     }
 }
@@ -246,10 +255,14 @@ impl Config {
             if config.database.data_file.is_relative() {
                 config.database.data_file = parent.join(&config.database.data_file);
             }
-            if let Some(key) = &config.features.audit.signing_key_file
-                && key.is_relative()
+            let audit = &mut config.features.audit;
+            for file in [&mut audit.signing_key_file, &mut audit.checkpoint_dir]
+                .into_iter()
+                .flatten()
             {
-                config.features.audit.signing_key_file = Some(parent.join(key));
+                if file.is_relative() {
+                    *file = parent.join(&*file);
+                }
             }
             if let Some(tls) = &mut config.server.tls {
                 for file in [&mut tls.cert_file, &mut tls.key_file] {
@@ -287,6 +300,17 @@ impl Config {
             )));
         }
         self.server.check_tokens()?;
+        let audit = &self.features.audit;
+        if audit.checkpoint_dir.is_some() && audit.signing_key_file.is_none() {
+            return Err(Error::Config(
+                "features.audit.checkpoint_dir needs features.audit.signing_key_file (chronodb audit keygen makes one)".into(),
+            ));
+        }
+        if audit.checkpoint_every == 0 {
+            return Err(Error::Config(
+                "features.audit.checkpoint_every must be at least 1".into(),
+            ));
+        }
         if self.server.statement_timeout_ms == 0 || self.server.transaction_idle_timeout_secs == 0 {
             return Err(Error::Config(
                 "server.statement_timeout_ms and server.transaction_idle_timeout_secs must be at least 1".into(),

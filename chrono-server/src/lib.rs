@@ -25,6 +25,7 @@
 //! ```
 
 pub mod changes;
+pub mod checkpoints;
 pub mod cli;
 pub mod config;
 pub mod error;
@@ -83,6 +84,25 @@ impl ChronoDb {
         } else {
             None
         };
+        let audit_config = &config.features.audit;
+        if let (Some(trail), Some(dir), Some(key_file)) = (
+            &audit,
+            &audit_config.checkpoint_dir,
+            &audit_config.signing_key_file,
+        ) {
+            let key_hex = std::fs::read_to_string(key_file).map_err(|e| {
+                Error::Config(format!(
+                    "features.audit.signing_key_file {}: {e}",
+                    key_file.display()
+                ))
+            })?;
+            store.add_observer(checkpoints::CheckpointWriter::start(
+                trail,
+                &key_hex,
+                dir.clone(),
+                audit_config.checkpoint_every,
+            )?);
+        }
         let changes = Arc::new(changes::ChangeHub::new());
         store.add_observer(changes.clone());
         let engine = store.engine().clone();

@@ -107,3 +107,58 @@ fn the_audit_trail_can_be_turned_off() {
     let err = db.verify_audit_integrity().unwrap_err().to_string();
     assert!(err.contains("features.audit.enabled"), "{err}");
 }
+
+#[test]
+fn a_running_database_writes_signed_checkpoints_that_hold_it_to_its_past() {
+    let dir = tempfile::tempdir().unwrap();
+    let key_hex = chrono_audit::signing::generate_key_hex().unwrap();
+    let key_file = dir.path().join("audit.key");
+    std::fs::write(&key_file, &key_hex).unwrap();
+    let public = chrono_audit::signing::signing_key(&key_hex)
+        .unwrap()
+        .verifying_key();
+    let checkpoints = dir.path().join("checkpoints");
+    let mut config = chrono_server::config::Config::with_data_dir(dir.path().join("data"));
+    config.features.audit.signing_key_file = Some(key_file);
+    config.features.audit.checkpoint_dir = Some(checkpoints.clone());
+    config.features.audit.checkpoint_every = 4;
+    let db = ChronoDb::open_with_config(config).unwrap();
+    db.execute("CREATE TABLE t (id BIGINT PRIMARY KEY)")
+        .unwrap();
+    for i in 0..11 {
+        db.execute(&format!("INSERT INTO t VALUES ({i})")).unwrap();
+    }
+    // Commits 4 and 8 asked for one each (or one of both, if the second came first).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let newest = loop {
+        let mut sizes: Vec<u64> = std::fs::read_dir(&checkpoints)
+            .unwrap()
+            .filter_map(|e| {
+                let name = e.unwrap().file_name().into_string().unwrap();
+                name.strip_prefix("checkpoint-")?
+                    .strip_suffix(".txt")?
+                    .parse()
+                    .ok()
+            })
+            .collect();
+        sizes.sort();
+        if sizes.last().is_some_and(|&s| s >= 8) {
+            break *sizes.last().unwrap();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint: {sizes:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let note =
+        std::fs::read_to_string(checkpoints.join(format!("checkpoint-{newest}.txt"))).unwrap();
+    let checkpoint = chrono_audit::signing::open(&note, &public).unwrap();
+    assert_eq!(checkpoint.size, newest);
+    let report = db
+        .audit_trail()
+        .unwrap()
+        .verify_against(&checkpoint)
+        .unwrap();
+    assert!(report.is_ok(), "{report:?}");
+}
