@@ -2,7 +2,6 @@
 
 /// What can go wrong reading or writing the audit trail.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum Error {
     /// The store failed.
     #[error(transparent)]
@@ -16,6 +15,19 @@ pub enum Error {
     /// A malformed checkpoint, proof or key.
     #[error("{0}")]
     InvalidInput(String),
+}
+
+impl Error {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> chrono_storage::ErrorKind {
+        use chrono_storage::ErrorKind as K;
+        match self {
+            Error::Storage(e) => e.kind(),
+            Error::Corruption(_) => K::Corruption,
+            Error::NotFound(_) => K::NotFound,
+            Error::InvalidInput(_) => K::InvalidInput,
+        }
+    }
 }
 
 /// `Result` with the audit trail's [`Error`].

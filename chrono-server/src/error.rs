@@ -2,7 +2,6 @@
 
 /// What can go wrong in the facade, the configuration or the command-line tool.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum Error {
     /// A SQL error (syntax, unknown table, constraint, conflict…).
     #[error(transparent)]
@@ -22,6 +21,21 @@ pub enum Error {
     /// A file could not be read or written.
     #[error("{0}")]
     Io(String),
+}
+
+impl Error {
+    /// What kind of failure this is (wrapped errors keep their own kind).
+    pub fn kind(&self) -> chrono_storage::ErrorKind {
+        use chrono_storage::ErrorKind as K;
+        match self {
+            Error::Sql(e) => e.kind(),
+            Error::Storage(e) => e.kind(),
+            Error::Audit(e) => e.kind(),
+            Error::Config(_) => K::FailedPrecondition,
+            Error::InvalidInput(_) => K::InvalidInput,
+            Error::Io(_) => K::Unavailable,
+        }
+    }
 }
 
 /// `Result` with the server's [`Error`].

@@ -30,9 +30,12 @@ pub enum Error {
     /// BEGIN inside a transaction, COMMIT outside one, a write in a read-only one.
     #[error("{0}")]
     TransactionState(String),
-    /// The storage engine failed.
+    /// The store failed (its error kept as the source): the engine, or a commit observer.
+    #[error(transparent)]
+    Storage(chrono_storage::Error),
+    /// The host failed the statement (a thread that could not start or ended early).
     #[error("{0}")]
-    Storage(String),
+    Unavailable(String),
     /// A limit of `limits.*` was reached (memory, value size, statement size, queue); the
     /// message names the config key.
     #[error("{0}")]
@@ -46,6 +49,9 @@ pub enum Error {
 }
 
 impl From<chrono_storage::Error> for Error {
+    /// The store's conditions that SQL callers act on (a conflict to retry, corruption, bad
+    /// input, transaction state) become this crate's variants of the same name, so one
+    /// `match` on [`Error`] sees them wherever they arose; the rest stay wrapped.
     fn from(e: chrono_storage::Error) -> Self {
         use chrono_storage::Error as S;
         match e {
@@ -53,7 +59,29 @@ impl From<chrono_storage::Error> for Error {
             S::Corruption(_) => Error::Corruption(e.to_string()),
             S::InvalidInput(_) => Error::InvalidInput(e.to_string()),
             S::TransactionState(_) => Error::TransactionState(e.to_string()),
-            _ => Error::Storage(e.to_string()),
+            S::Engine(_) | S::Observer(_) => Error::Storage(e),
+        }
+    }
+}
+
+impl Error {
+    /// What kind of failure this is (a store error keeps its own kind).
+    pub fn kind(&self) -> chrono_storage::ErrorKind {
+        use chrono_storage::ErrorKind as K;
+        match self {
+            Error::Syntax(_) | Error::InvalidInput(_) => K::InvalidInput,
+            Error::NotFound(_) => K::NotFound,
+            Error::AlreadyExists(_) => K::AlreadyExists,
+            Error::Constraint(_) => K::Constraint,
+            Error::Conflict(_) => K::Conflict,
+            Error::Unsupported(_) => K::Unsupported,
+            Error::Corruption(_) => K::Corruption,
+            Error::TransactionState(_) => K::FailedPrecondition,
+            Error::Storage(e) => e.kind(),
+            Error::Unavailable(_) => K::Unavailable,
+            Error::ResourceExhausted(_) => K::ResourceExhausted,
+            Error::Cancelled(_) => K::Cancelled,
+            Error::DeadlineExceeded(_) => K::DeadlineExceeded,
         }
     }
 }

@@ -458,7 +458,7 @@ impl Database {
                     let _ = sink.rows.send(Err(e));
                 }
             })
-            .map_err(|e| Error::Storage(format!("cannot start a query thread: {e}")))?;
+            .map_err(|e| Error::Unavailable(format!("cannot start a query thread: {e}")))?;
         match columns_rx.recv() {
             Ok(columns) => Ok(RowIter {
                 columns,
@@ -468,7 +468,7 @@ impl Database {
             // The query failed before producing its columns: its error is waiting.
             Err(_) => Err(match rows_rx.recv() {
                 Ok(Err(e)) => e,
-                _ => Error::Storage("the query thread ended without a result".into()),
+                _ => Error::Unavailable("the query thread ended without a result".into()),
             }),
         }
     }

@@ -55,6 +55,7 @@ pub mod mvcc;
 pub mod rocks;
 pub mod value;
 
+pub use error::ErrorKind;
 pub use engine::{BatchOp, ColumnFamily, Cursor, Engine, MemoryEngine, WriteBatch};
 pub use error::{Error, Result};
 pub use mvcc::{

@@ -3,7 +3,7 @@
 
 use chrono_proto::v1 as pb;
 use chrono_sql::Outcome;
-use chrono_storage::{Operation, Value};
+use chrono_storage::{ErrorKind, Operation, Value};
 use tonic::{Code, Status};
 
 use crate::Error;
@@ -84,31 +84,27 @@ pub fn operation(op: Operation) -> pb::Operation {
 
 /// The status for a SQL error.
 pub fn sql_status(e: &chrono_sql::Error) -> Status {
-    use chrono_sql::Error as E;
-    let code = match e {
-        E::Syntax(_) | E::InvalidInput(_) | E::Constraint(_) => Code::InvalidArgument,
-        E::NotFound(_) => Code::NotFound,
-        E::AlreadyExists(_) => Code::AlreadyExists,
-        E::Conflict(_) => Code::Aborted,
-        E::Corruption(_) => Code::DataLoss,
-        E::Unsupported(_) => Code::Unimplemented,
-        E::TransactionState(_) => Code::FailedPrecondition,
-        E::ResourceExhausted(_) => Code::ResourceExhausted,
-        E::Cancelled(_) => Code::Cancelled,
-        E::DeadlineExceeded(_) => Code::DeadlineExceeded,
-        E::Storage(_) => Code::Internal,
-    };
-    Status::new(code, e.to_string())
+    Status::new(code(e.kind()), e.to_string())
 }
 
 /// The status for any error of the facade.
 pub fn status(e: &Error) -> Status {
-    match e {
-        Error::Sql(s) => sql_status(s),
-        Error::Storage(chrono_storage::Error::Conflict(m)) => Status::aborted(m.clone()),
-        Error::Storage(chrono_storage::Error::Corruption(m)) => Status::data_loss(m.clone()),
-        Error::Config(m) => Status::failed_precondition(m.clone()),
-        Error::InvalidInput(m) => Status::invalid_argument(m.clone()),
-        other => Status::internal(other.to_string()),
+    Status::new(code(e.kind()), e.to_string())
+}
+
+/// The one map from a kind of failure to a gRPC status code.
+pub fn code(kind: ErrorKind) -> Code {
+    match kind {
+        ErrorKind::InvalidInput | ErrorKind::Constraint => Code::InvalidArgument,
+        ErrorKind::NotFound => Code::NotFound,
+        ErrorKind::AlreadyExists => Code::AlreadyExists,
+        ErrorKind::Conflict => Code::Aborted,
+        ErrorKind::Unsupported => Code::Unimplemented,
+        ErrorKind::Corruption => Code::DataLoss,
+        ErrorKind::FailedPrecondition => Code::FailedPrecondition,
+        ErrorKind::ResourceExhausted => Code::ResourceExhausted,
+        ErrorKind::Cancelled => Code::Cancelled,
+        ErrorKind::DeadlineExceeded => Code::DeadlineExceeded,
+        ErrorKind::Unavailable => Code::Unavailable,
     }
 }
