@@ -20,11 +20,14 @@
 //! travel) is never kept. Checking the key is a mutex and three compares: no catalog read,
 //! no estimate, no planning.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 use parking_lot::Mutex;
 
+use crate::catalog::TableDef;
+use crate::error::Result;
 use crate::plan::Plan;
 
 /// What a kept plan was built against; equal keys mean it is still the plan planning
@@ -64,6 +67,42 @@ impl PlanSlot {
     /// Keeps `plan`, built against `key`.
     pub fn put(&self, key: PlanKey, plan: Arc<Plan>) {
         *self.0.lock() = Some(Arc::new(CachedPlan { key, plan }));
+    }
+}
+
+/// Decoded table definitions of one catalog generation, so a statement that is planned
+/// (not run from a kept plan) does not decode its tables' catalog entries again.
+#[derive(Debug, Default)]
+pub struct CatalogCache(Mutex<(u64, HashMap<String, Arc<TableDef>>)>);
+
+impl CatalogCache {
+    /// The definition of `name` in catalog `generation`: cached, or `load`ed and kept.
+    /// Only a transaction that sees exactly that generation may ask (see
+    /// [`CatalogVersion::generation_for`]).
+    pub fn table(
+        &self,
+        generation: u64,
+        name: &str,
+        load: impl FnOnce() -> Result<TableDef>,
+    ) -> Result<Arc<TableDef>> {
+        let key = name.to_ascii_lowercase();
+        {
+            let kept = self.0.lock();
+            if kept.0 == generation
+                && let Some(def) = kept.1.get(&key)
+            {
+                return Ok(def.clone());
+            }
+        }
+        let def = Arc::new(load()?);
+        let mut kept = self.0.lock();
+        if kept.0 < generation {
+            *kept = (generation, HashMap::new());
+        }
+        if kept.0 == generation {
+            kept.1.insert(key, def.clone());
+        }
+        Ok(def)
     }
 }
 

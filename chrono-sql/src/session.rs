@@ -21,7 +21,7 @@ use crate::execution::{self, ExecCtx, NodeStats};
 use crate::limits::{Admission, CancelToken, Limits, StatementGuard};
 use crate::parse::{self, Prepared};
 use crate::plan::{Access, Plan, ReadAt};
-use crate::plan_cache::{CatalogVersion, PlanCounts, PlanKey};
+use crate::plan_cache::{CatalogCache, CatalogVersion, PlanCounts, PlanKey};
 use crate::planner::{Planner, Scope, object_name, table_scope};
 use crate::schema_gate::SchemaGate;
 use crate::stats::{CardinalityEstimator, StatisticsEstimator, StatsRegistry, TableStats};
@@ -71,6 +71,7 @@ struct Shared {
     auto_analyze: RwLock<Option<f64>>,
     analyzing: parking_lot::Mutex<std::collections::HashSet<String>>,
     catalog_version: CatalogVersion,
+    catalog_cache: CatalogCache,
     plans: PlanCounts,
     schema_gate: SchemaGate,
 }
@@ -109,6 +110,7 @@ impl Database {
                 auto_analyze: RwLock::new(None),
                 analyzing: parking_lot::Mutex::new(std::collections::HashSet::new()),
                 catalog_version: CatalogVersion::default(),
+                catalog_cache: CatalogCache::default(),
                 plans: PlanCounts::default(),
                 schema_gate: SchemaGate::default(),
             }),
@@ -705,6 +707,9 @@ impl Database {
         );
         planner.time_travel = self.shared.time_travel.load(Ordering::Relaxed);
         planner.limits = self.limits();
+        planner.catalog_cache = self
+            .plan_key(txn)
+            .map(|key| (&self.shared.catalog_cache, key.catalog));
         planner
     }
 

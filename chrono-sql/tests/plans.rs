@@ -277,3 +277,26 @@ fn prepared_writes_keep_their_plans() {
         vec![vec![Value::Int(26)]]
     );
 }
+
+#[test]
+fn planned_statements_see_each_catalog_change() {
+    let db = Database::in_memory();
+    let mut s = users(&db, 3);
+    // LIMIT ? makes each execution plan afresh: the decoded catalog is what is reused.
+    let sql = "SELECT * FROM users ORDER BY id LIMIT ?";
+    let width = |s: &mut Session| query(s, sql, &[Value::Int(1)])[0].len();
+    assert_eq!(width(&mut s), 3);
+    assert_eq!(width(&mut s), 3);
+    s.execute("ALTER TABLE users ADD COLUMN email TEXT")
+        .unwrap();
+    assert_eq!(width(&mut s), 4);
+    s.execute("BEGIN").unwrap();
+    s.execute("ALTER TABLE users ADD COLUMN phone TEXT")
+        .unwrap();
+    assert_eq!(width(&mut s), 5);
+    let mut other = db.session();
+    assert_eq!(width(&mut other), 4);
+    s.execute("ROLLBACK").unwrap();
+    assert_eq!(width(&mut s), 4);
+    assert_eq!(width(&mut other), 4);
+}

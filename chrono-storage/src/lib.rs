@@ -55,8 +55,8 @@ pub mod mvcc;
 pub mod rocks;
 pub mod value;
 
-pub use error::ErrorKind;
 pub use engine::{BatchOp, ColumnFamily, Cursor, Engine, MemoryEngine, WriteBatch};
+pub use error::ErrorKind;
 pub use error::{Error, Result};
 pub use mvcc::{
     Change, Commit, CommitInfo, CommitObserver, KeyRange, Keyspace, Operation, Savepoint, ScanAt,

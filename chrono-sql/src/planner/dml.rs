@@ -88,7 +88,7 @@ impl<'a> Planner<'a> {
         let est = source.est_rows;
         Ok(write_plan(
             Node::Insert {
-                table: Arc::new(def),
+                table: def,
                 targets,
                 defaults,
                 source: Box::new(source),
@@ -141,7 +141,6 @@ impl<'a> Planner<'a> {
             .unwrap_or_else(|| def.name.clone());
         let scope = table_scope(&def, &label);
         let pred = selection.map(|s| self.bind(s, &scope)).transpose()?;
-        let def = Arc::new(def);
         let scan = self.scan_plan(def.clone(), label, pred)?;
         Ok((def, scope, scan))
     }

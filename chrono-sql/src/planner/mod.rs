@@ -109,6 +109,9 @@ pub struct Planner<'a> {
     ctes: Vec<Rc<Cte<'a>>>,
     /// The limits in force (stored DEFAULTs are parsed within them).
     pub limits: Arc<crate::limits::Limits>,
+    /// Decoded table definitions, when the transaction sees the newest catalog (its
+    /// generation).
+    pub catalog_cache: Option<(&'a crate::plan_cache::CatalogCache, u64)>,
     agg: Option<AggCtx>,
     aliases: Vec<(String, &'a sql::Expr)>,
 }
@@ -339,6 +342,7 @@ impl<'a> Planner<'a> {
             aggregate_query: false,
             ctes: Vec::new(),
             limits: Arc::default(),
+            catalog_cache: None,
             agg: None,
             aliases: Vec::new(),
         }
@@ -357,6 +361,7 @@ impl<'a> Planner<'a> {
         p.reusable = self.reusable.clone();
         p.ctes = self.ctes.clone();
         p.limits = self.limits.clone();
+        p.catalog_cache = self.catalog_cache;
         p
     }
 
@@ -1439,27 +1444,33 @@ impl<'a> Planner<'a> {
     }
 
     /// The table definition in force at `read_at`.
-    pub fn table_at(&self, name: &str, read_at: ReadAt) -> Result<TableDef> {
+    pub fn table_at(&self, name: &str, read_at: ReadAt) -> Result<Arc<TableDef>> {
+        let load = || catalog::require_table(View::Current(self.txn), name);
         match read_at {
-            ReadAt::Current => catalog::require_table(View::Current(self.txn), name),
+            ReadAt::Current => match self.catalog_cache {
+                Some((cache, generation)) => cache.table(generation, name, load),
+                None => load().map(Arc::new),
+            },
             // The definition as of `ts`; for a table created after `ts`, its current
             // definition (it had no rows then), as temporal SQL databases do.
             ReadAt::AsOf(ts) => {
                 let ts = ts.min(self.txn.read_ts());
                 if let Some(def) = catalog::get_table(View::AsOf(self.txn.store(), ts), name)? {
-                    return Ok(def);
+                    return Ok(Arc::new(def));
                 }
-                catalog::get_table(View::Current(self.txn), name)?.ok_or_else(|| {
-                    Error::NotFound(format!(
-                        "no such table: {name} (neither now nor as of {})",
-                        crate::plan::format_ts(ts)
-                    ))
-                })
+                catalog::get_table(View::Current(self.txn), name)?
+                    .map(Arc::new)
+                    .ok_or_else(|| {
+                        Error::NotFound(format!(
+                            "no such table: {name} (neither now nor as of {})",
+                            crate::plan::format_ts(ts)
+                        ))
+                    })
             }
             // A version range reads the table's current definition, or its last one if it
             // has been dropped.
             ReadAt::Versions(_) => match catalog::get_table(View::Current(self.txn), name)? {
-                Some(t) => Ok(t),
+                Some(t) => Ok(Arc::new(t)),
                 None => Err(Error::NotFound(format!("no such table: {name}"))),
             },
         }
@@ -1530,7 +1541,7 @@ impl<'a> Planner<'a> {
                 let est = self.estimator.estimate_scan(&def, stats.as_deref(), None);
                 Ok(Plan {
                     node: Node::Scan {
-                        table: Arc::new(def),
+                        table: def,
                         label,
                         read_at,
                         access: Access::Full,
