@@ -542,6 +542,35 @@ impl Expr {
         }
     }
 
+    /// The expressions directly below this one, to rewrite in place.
+    pub fn children_mut(&mut self) -> Vec<&mut Expr> {
+        match self {
+            Expr::Literal(_) | Expr::Column(_) | Expr::Param(_) | Expr::Outer(_) => vec![],
+            Expr::Subquery(q) => match &mut q.kind {
+                SubqueryKind::In { operand, .. } => vec![operand],
+                _ => vec![],
+            },
+            Expr::Not(e) | Expr::Neg(e) | Expr::IsNull(e, _) | Expr::Cast(e, _) => vec![e],
+            Expr::InSet(e, ..) => vec![e],
+            Expr::And(a, b)
+            | Expr::Or(a, b)
+            | Expr::Cmp(_, a, b)
+            | Expr::Arith(_, a, b)
+            | Expr::Concat(a, b)
+            | Expr::IsDistinct(a, b, _)
+            | Expr::Like(a, b, ..) => vec![a, b],
+            Expr::InList(e, list, _) => std::iter::once(&mut **e).chain(list).collect(),
+            Expr::Between(a, b, c, _) => vec![a, b, c],
+            Expr::Case(o, whens, e) => o
+                .iter_mut()
+                .map(|x| &mut **x)
+                .chain(whens.iter_mut().flat_map(|(w, t)| [w, t]))
+                .chain(e.iter_mut().map(|x| &mut **x))
+                .collect(),
+            Expr::Func(_, args) => args.iter_mut().collect(),
+        }
+    }
+
     /// The plans of the subqueries in this expression (not those nested inside them).
     pub fn subquery_plans(&self) -> Vec<&crate::plan::Plan> {
         let mut out = Vec::new();

@@ -1,22 +1,35 @@
 //! # chrono-sql
 //!
-//! ChronoDB's SQL engine over the [`chrono_storage`] MVCC store: sqlparser parses, the
-//! [`planner`] binds names against the versioned [`catalog`] and builds a [`plan`] (filters
-//! pushed into scans, primary-key and index access paths, hash joins, hash aggregation,
-//! top-k), and the [`execution`] operators stream rows through it.
+//! ChronoDB's SQL engine over the [`chrono_storage`] MVCC store. One statement's way through
+//! it:
 //!
 //! ```text
-//! SQL text ─► parse: limits.max_sql_bytes, tokens, timetravel::lift (AS OF / FOR SYSTEM_TIME
-//!                    out of the tokens), shape check (tokens, depth, list length), sqlparser
-//!          ─► Planner (catalog as of each table's time, estimator; limits.max_relations)
-//!          ─► Plan ─► exec (iterators over Store scans, pulled row by row) ─► Outcome,
-//!                     or rows handed to a RowSink as they are produced
+//! SQL text ─► parse/      limits.max_sql_bytes, tokens, timetravel::lift (AS OF / FOR
+//!                         SYSTEM_TIME out of the tokens), shape check, sqlparser ─► Prepared
+//!          ─► planner/    names bound against the catalog (cached by catalog generation);
+//!                         parameters become slots, subqueries plan nodes; conditions pushed
+//!                         down, joins ordered and chosen; INSERT/UPDATE/DELETE are write
+//!                         nodes over the plan that finds their rows        ─► Plan
+//!          ─► optimizer/  named passes: constant_folding, access_path (typed key bounds)
+//!          ─► plan_cache  kept with the Prepared statement until the catalog or the
+//!                         statistics change: the next execution starts here
+//!          ─► execution/  instantiate (parameters in, uncorrelated subqueries run once),
+//!                         then pull-based operators, rows streamed to the caller or a
+//!                         RowSink; writes through execution/write.rs
+//!          ─► table.rs    key bounds → key bytes, rows and index entries over the store
 //! ```
 //!
-//! Every statement runs under a [`limits::StatementGuard`]: a memory budget charged by each
-//! operator that holds rows, a cancel token and a deadline checked in every operator loop,
-//! and a cap on values functions build; at most `max_concurrent_statements` run at once.
-//! See [`limits`].
+//! Take `SELECT name FROM users WHERE id = ?` run twice: the first time it is parsed (and
+//! the text's parse cached), planned to `Project name ← Scan users filter id = $1`, the
+//! access-path pass makes the scan a primary-key lookup on `[$1]`, and the plan is kept.
+//! The second time the kept plan's key (catalog generation, statistics version) still
+//! matches, so execution copies the plan with `$1` filled in, `table.rs` encodes the key and
+//! the store answers with one point read. Every statement runs under a
+//! [`limits::StatementGuard`]: a memory budget charged by each operator that holds rows, a
+//! cancel token and a deadline checked in every operator loop, and a cap on values
+//! functions build; at most `max_concurrent_statements` run at once. See [`limits`].
+//! Writes and schema changes serialize through commit-time checks ([`catalog`],
+//! [`schema_gate`]).
 //!
 //! Time travel: `AS OF TIMESTAMP <unix seconds | 'ISO-8601' | ?>` after a table (that
 //! table) or after the FROM/JOIN list (every table of that SELECT), and SQL:2011
@@ -51,6 +64,7 @@ pub mod error;
 pub mod execution;
 pub mod expr;
 pub mod limits;
+pub mod optimizer;
 pub mod parse;
 pub mod plan;
 pub mod plan_cache;

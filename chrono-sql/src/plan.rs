@@ -85,6 +85,19 @@ impl KeyBounds {
 }
 
 impl Access {
+    fn exprs_mut(&mut self) -> Vec<&mut Expr> {
+        match self {
+            Access::Full => vec![],
+            Access::Key(k) => k.iter_mut().collect(),
+            Access::KeyRange(b) | Access::Index(_, b) => b
+                .prefix
+                .iter_mut()
+                .chain(b.lower.iter_mut().map(|(e, _)| e))
+                .chain(b.upper.iter_mut().map(|(e, _)| e))
+                .collect(),
+        }
+    }
+
     /// The expressions the access path reads.
     fn exprs(&self) -> Vec<&Expr> {
         match self {
@@ -370,6 +383,77 @@ impl Plan {
                 vec![left, right]
             }
             Node::Union { inputs } => inputs.iter().collect(),
+        }
+    }
+
+    /// The node's inputs, to rewrite in place.
+    pub fn children_mut(&mut self) -> Vec<&mut Plan> {
+        match &mut self.node {
+            Node::Scan { .. } | Node::Values { .. } => vec![],
+            Node::Filter { input, .. }
+            | Node::Project { input, .. }
+            | Node::Aggregate { input, .. }
+            | Node::Sort { input, .. }
+            | Node::TopK { input, .. }
+            | Node::Limit { input, .. }
+            | Node::Distinct { input }
+            | Node::IndexJoin { left: input, .. }
+            | Node::Insert { source: input, .. }
+            | Node::Update { scan: input, .. }
+            | Node::Delete { scan: input, .. } => vec![input],
+            Node::HashJoin { left, right, .. }
+            | Node::NestedLoop { left, right, .. }
+            | Node::SetCompare { left, right, .. } => vec![left, right],
+            Node::Union { inputs } => inputs.iter_mut().collect(),
+        }
+    }
+
+    /// The expressions of this node (not of its inputs), to rewrite in place.
+    pub fn exprs_mut(&mut self) -> Vec<&mut Expr> {
+        match &mut self.node {
+            Node::Scan { access, filter, .. } => {
+                let mut v = access.exprs_mut();
+                v.extend(filter.iter_mut());
+                v
+            }
+            Node::Values { rows } => rows.iter_mut().flatten().collect(),
+            Node::Filter { predicate, .. } => vec![predicate],
+            Node::Project { exprs, .. } => exprs.iter_mut().collect(),
+            Node::HashJoin {
+                left_keys,
+                right_keys,
+                residual,
+                ..
+            } => left_keys
+                .iter_mut()
+                .chain(right_keys.iter_mut())
+                .chain(residual.iter_mut())
+                .collect(),
+            Node::IndexJoin {
+                left_keys,
+                right_filter,
+                residual,
+                ..
+            } => left_keys
+                .iter_mut()
+                .chain(right_filter.iter_mut())
+                .chain(residual.iter_mut())
+                .collect(),
+            Node::NestedLoop { predicate, .. } => predicate.iter_mut().collect(),
+            Node::Aggregate { group, aggs, .. } => group
+                .iter_mut()
+                .chain(aggs.iter_mut().filter_map(|a| a.arg.as_mut()))
+                .collect(),
+            Node::Sort { keys, .. } | Node::TopK { keys, .. } => {
+                keys.iter_mut().map(|k| &mut k.expr).collect()
+            }
+            Node::Limit { .. }
+            | Node::Distinct { .. }
+            | Node::Union { .. }
+            | Node::SetCompare { .. }
+            | Node::Delete { .. } => vec![],
+            Node::Insert { defaults, .. } => defaults.iter_mut().collect(),
+            Node::Update { sets, .. } => sets.iter_mut().map(|(_, e)| e).collect(),
         }
     }
 

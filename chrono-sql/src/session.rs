@@ -19,6 +19,7 @@ use crate::catalog::{self, ColumnDef, IndexDef, TableDef, View};
 use crate::error::{Error, Result};
 use crate::execution::{self, ExecCtx, NodeStats};
 use crate::limits::{Admission, CancelToken, Limits, StatementGuard};
+use crate::optimizer;
 use crate::parse::{self, Prepared};
 use crate::plan::{Access, Plan, ReadAt};
 use crate::plan_cache::{CatalogCache, CatalogVersion, PlanCounts, PlanKey};
@@ -713,6 +714,14 @@ impl Database {
         planner
     }
 
+    fn optimizer_env<'a>(&'a self, s: &Stmt<'a>) -> optimizer::Env<'a> {
+        optimizer::Env {
+            stats: &self.shared.stats,
+            estimator: s.est,
+            params: s.params,
+        }
+    }
+
     /// Commits `txn`; a commit that writes the catalog moves the catalog version, so
     /// kept plans are planned again.
     fn commit(
@@ -764,7 +773,8 @@ impl Database {
         }
         self.shared.plans.built.fetch_add(1, Ordering::Relaxed);
         let mut planner = self.planner(txn, s);
-        let plan = Arc::new(build(&mut planner)?);
+        let planned = build(&mut planner)?;
+        let plan = Arc::new(optimizer::optimize(planned, &self.optimizer_env(s))?);
         if let Some(key) = key
             && planner.is_reusable()
             && self.plan_key(txn) == Some(key)
@@ -810,8 +820,22 @@ impl Database {
                 Ok(Outcome::Rows { columns, rows })
             }
             sql::Statement::Explain {
-                analyze, statement, ..
+                analyze,
+                statement,
+                options,
+                ..
             } => {
+                let mut stepwise = false;
+                for o in options.iter().flatten() {
+                    match o.name.value.to_ascii_lowercase().as_str() {
+                        "optimizers" => stepwise = true,
+                        other => {
+                            return Err(Error::Unsupported(format!(
+                                "EXPLAIN option {other} (there is OPTIMIZERS)"
+                            )));
+                        }
+                    }
+                }
                 let mut planner = self.planner(txn, s);
                 let plan = match &**statement {
                     sql::Statement::Query(q) => planner.plan_query(q)?,
@@ -831,6 +855,14 @@ impl Database {
                         )));
                     }
                 };
+                let env = self.optimizer_env(s);
+                if stepwise {
+                    if *analyze {
+                        return Err(Error::Unsupported("EXPLAIN ANALYZE with OPTIMIZERS".into()));
+                    }
+                    return Ok(explain_stepwise(optimizer::optimize_stepwise(plan, &env)?));
+                }
+                let plan = optimizer::optimize(plan, &env)?;
                 Ok(self.explain(&plan, txn, params, *analyze, guard)?)
             }
             sql::Statement::Analyze(a) => {
@@ -1316,6 +1348,26 @@ impl Database {
             other => Err(Error::Unsupported(format!("DROP {other}"))),
         }
     }
+}
+
+/// `EXPLAIN (OPTIMIZERS)`: the plan as the planner built it and after each pass, one row
+/// per node with the pass's name.
+fn explain_stepwise(steps: Vec<(&'static str, Plan)>) -> Outcome {
+    let columns = ["pass", "node", "estimated_rows", "estimator"]
+        .map(String::from)
+        .to_vec();
+    let mut rows = Vec::new();
+    for (pass, plan) in &steps {
+        for (depth, node) in plan.flatten() {
+            rows.push(vec![
+                Value::Text((*pass).into()),
+                Value::Text(format!("{}{}", "  ".repeat(depth), node.describe())),
+                Value::Int(node.est_rows.round() as i64),
+                Value::Text(node.estimator.into()),
+            ]);
+        }
+    }
+    Outcome::Rows { columns, rows }
 }
 
 /// A column from its SQL definition (type, NULL / NOT NULL, DEFAULT), and the options left

@@ -1,0 +1,194 @@
+//! The access-path pass: each scan with conditions reads by primary key, a primary-key
+//! range, or an index range when that is cheaper than reading everything. Key values are
+//! typed bounds (literals, parameters, subqueries, outer columns), turned into key bytes by
+//! [`crate::table`] when the scan starts.
+
+use chrono_storage::Value;
+
+use super::Env;
+use crate::catalog::TableDef;
+use crate::error::Result;
+use crate::expr::{CmpOp, Expr};
+use crate::plan::{Access, KeyBounds, Node, Plan, ReadAt};
+use crate::stats::{CardinalityEstimator, StatsRegistry};
+
+/// Chooses the access path of every scan with conditions.
+pub(super) fn run(plan: &mut Plan, env: &Env<'_>) -> Result<()> {
+    if let Node::Scan {
+        table,
+        read_at,
+        access,
+        filter,
+        ..
+    } = &mut plan.node
+    {
+        *access = match (read_at, filter) {
+            (ReadAt::Versions(_), _) | (_, None) => Access::Full,
+            (_, Some(f)) => choose_access(
+                table,
+                &f.clone().conjuncts(),
+                env.stats,
+                env.estimator,
+                env.params,
+            ),
+        };
+    }
+    Ok(())
+}
+
+/// A bound on a key column: (value, inclusive).
+type KeyBound = Option<(Expr, bool)>;
+
+/// Picks the cheapest way to find rows matching `conjuncts` (over the table's columns).
+/// Key values may be literals or expressions fixed before the scan starts (parameters,
+/// subqueries); `params` are this execution's values, used for estimates only.
+pub(crate) fn choose_access(
+    table: &TableDef,
+    conjuncts: &[Expr],
+    stats: &StatsRegistry,
+    estimator: &dyn CardinalityEstimator,
+    params: &[Value],
+) -> Access {
+    // Per column: an equality value, and range bounds.
+    let n = table.columns.len();
+    let mut eq: Vec<Option<Expr>> = vec![None; n];
+    let mut lower: Vec<KeyBound> = vec![None; n];
+    let mut upper: Vec<KeyBound> = vec![None; n];
+    // A literal must be a value of the column's type; anything else is checked when the
+    // scan starts.
+    let key_value = |c: usize, e: &Expr| -> Option<Expr> {
+        if c >= n {
+            return None;
+        }
+        match e {
+            Expr::Literal(v) => {
+                let col = &table.columns[c];
+                match col.data_type.coerce(v.clone(), &col.name) {
+                    Ok(x) if !x.is_null() => Some(Expr::Literal(x)),
+                    _ => None,
+                }
+            }
+            other if other.is_row_independent() => Some(other.clone()),
+            _ => None,
+        }
+    };
+    for e in conjuncts {
+        match e {
+            Expr::Cmp(op, a, b) => {
+                let (c, v, op) = match (&**a, &**b) {
+                    (Expr::Column(c), v) => (*c, v, *op),
+                    (v, Expr::Column(c)) => (*c, v, op.flip()),
+                    _ => continue,
+                };
+                let Some(v) = key_value(c, v) else { continue };
+                match op {
+                    CmpOp::Eq => eq[c] = Some(v),
+                    CmpOp::Gt => lower[c] = Some((v, false)),
+                    CmpOp::GtEq => lower[c] = Some((v, true)),
+                    CmpOp::Lt => upper[c] = Some((v, false)),
+                    CmpOp::LtEq => upper[c] = Some((v, true)),
+                    CmpOp::NotEq => {}
+                }
+            }
+            Expr::Between(x, lo, hi, false) => {
+                if let Expr::Column(c) = &**x
+                    && let (Some(l), Some(h)) = (key_value(*c, lo), key_value(*c, hi))
+                {
+                    lower[*c] = Some((l, true));
+                    upper[*c] = Some((h, true));
+                }
+            }
+            _ => {}
+        }
+    }
+    let pk = &table.primary_key;
+    if !pk.is_empty() && pk.iter().all(|&c| eq[c].is_some()) {
+        return Access::Key(pk.iter().filter_map(|&c| eq[c].clone()).collect());
+    }
+    let prefix_eq =
+        |cols: &[usize]| -> Vec<Expr> { cols.iter().map_while(|&c| eq[c].clone()).collect() };
+    let range_on = |c: usize, prefix: Vec<Expr>| -> Option<KeyBounds> {
+        if lower[c].is_none() && upper[c].is_none() {
+            return None;
+        }
+        Some(KeyBounds {
+            prefix,
+            lower: lower[c].clone(),
+            upper: upper[c].clone(),
+        })
+    };
+    let table_stats = stats.table(&table.name);
+    let total = estimator
+        .estimate_scan(table, table_stats.as_deref(), None)
+        .rows;
+    let mut best: Option<(f64, Access)> = None;
+    let mut consider = |rows: f64, access: Access| {
+        if best.as_ref().is_none_or(|(r, _)| rows < *r) {
+            best = Some((rows, access));
+        }
+    };
+    let est_for = |cols: &[usize], values: &[Expr]| -> f64 {
+        let f: Vec<Expr> = cols
+            .iter()
+            .zip(values)
+            .map(|(c, v)| {
+                let v = v.with_params(params).unwrap_or_else(|_| v.clone());
+                Expr::Cmp(CmpOp::Eq, Box::new(Expr::Column(*c)), Box::new(v))
+            })
+            .collect();
+        estimator
+            .estimate_scan(table, table_stats.as_deref(), Expr::all_of(f).as_ref())
+            .rows
+    };
+    // Primary key prefix equality, or a range on the next key column.
+    if !pk.is_empty() {
+        let p = prefix_eq(pk);
+        if !p.is_empty() {
+            let rows = est_for(pk, &p);
+            consider(
+                rows * 0.9,
+                Access::KeyRange(KeyBounds {
+                    prefix: p.clone(),
+                    lower: None,
+                    upper: None,
+                }),
+            );
+        }
+        if let Some(&next) = pk.get(p.len())
+            && let Some(r) = range_on(next, p)
+        {
+            consider(total * 0.3 * 0.9, Access::KeyRange(r));
+        }
+    }
+    for ix in &table.indexes {
+        let p = prefix_eq(&ix.columns);
+        if !p.is_empty() {
+            let rows = est_for(&ix.columns, &p);
+            let rows = if ix.unique && p.len() == ix.columns.len() {
+                rows.min(1.0)
+            } else {
+                rows
+            };
+            consider(
+                rows * 1.5,
+                Access::Index(
+                    ix.clone(),
+                    KeyBounds {
+                        prefix: p.clone(),
+                        lower: None,
+                        upper: None,
+                    },
+                ),
+            );
+        }
+        if let Some(&next) = ix.columns.get(p.len())
+            && let Some(r) = range_on(next, p)
+        {
+            consider(total * 0.3 * 1.5, Access::Index(ix.clone(), r));
+        }
+    }
+    match best {
+        Some((rows, access)) if rows < total => access,
+        _ => Access::Full,
+    }
+}
