@@ -174,6 +174,41 @@ impl Func {
     }
 }
 
+/// The expressions directly below an expression, borrowed shared or (with `mut`)
+/// mutably: one body for [`Expr::children`] and [`Expr::children_mut`].
+macro_rules! expr_children {
+    ($e:expr, $iter:ident $(, $m:tt)?) => {
+        match $e {
+            Expr::Literal(_) | Expr::Column(_) | Expr::Param(_) | Expr::Outer(_) => vec![],
+            Expr::Subquery(q) => match &$($m)? q.kind {
+                SubqueryKind::In { operand, .. } => vec![&$($m)? **operand],
+                _ => vec![],
+            },
+            Expr::Not(e)
+            | Expr::Neg(e)
+            | Expr::IsNull(e, _)
+            | Expr::Cast(e, _)
+            | Expr::InSet(e, ..) => vec![&$($m)? **e],
+            Expr::And(a, b)
+            | Expr::Or(a, b)
+            | Expr::Cmp(_, a, b)
+            | Expr::Arith(_, a, b)
+            | Expr::Concat(a, b)
+            | Expr::IsDistinct(a, b, _)
+            | Expr::Like(a, b, ..) => vec![&$($m)? **a, &$($m)? **b],
+            Expr::InList(e, list, _) => std::iter::once(&$($m)? **e).chain(list.$iter()).collect(),
+            Expr::Between(a, b, c, _) => vec![&$($m)? **a, &$($m)? **b, &$($m)? **c],
+            Expr::Case(o, whens, e) => o
+                .$iter()
+                .map(|x| &$($m)? **x)
+                .chain(whens.$iter().flat_map(|(w, t)| [w, t]))
+                .chain(e.$iter().map(|x| &$($m)? **x))
+                .collect(),
+            Expr::Func(_, args) => args.$iter().collect(),
+        }
+    };
+}
+
 /// A bound expression.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expr {
@@ -515,60 +550,12 @@ impl Expr {
 
     /// The expressions directly below this one (a subquery's IN operand, not its plan).
     pub fn children(&self) -> Vec<&Expr> {
-        match self {
-            Expr::Literal(_) | Expr::Column(_) | Expr::Param(_) | Expr::Outer(_) => vec![],
-            Expr::Subquery(q) => match &q.kind {
-                SubqueryKind::In { operand, .. } => vec![operand],
-                _ => vec![],
-            },
-            Expr::Not(e) | Expr::Neg(e) | Expr::IsNull(e, _) | Expr::Cast(e, _) => vec![e],
-            Expr::InSet(e, ..) => vec![e],
-            Expr::And(a, b)
-            | Expr::Or(a, b)
-            | Expr::Cmp(_, a, b)
-            | Expr::Arith(_, a, b)
-            | Expr::Concat(a, b)
-            | Expr::IsDistinct(a, b, _)
-            | Expr::Like(a, b, ..) => vec![a, b],
-            Expr::InList(e, list, _) => std::iter::once(&**e).chain(list).collect(),
-            Expr::Between(a, b, c, _) => vec![a, b, c],
-            Expr::Case(o, whens, e) => o
-                .iter()
-                .map(|x| &**x)
-                .chain(whens.iter().flat_map(|(w, t)| [w, t]))
-                .chain(e.iter().map(|x| &**x))
-                .collect(),
-            Expr::Func(_, args) => args.iter().collect(),
-        }
+        expr_children!(self, iter)
     }
 
     /// The expressions directly below this one, to rewrite in place.
     pub fn children_mut(&mut self) -> Vec<&mut Expr> {
-        match self {
-            Expr::Literal(_) | Expr::Column(_) | Expr::Param(_) | Expr::Outer(_) => vec![],
-            Expr::Subquery(q) => match &mut q.kind {
-                SubqueryKind::In { operand, .. } => vec![operand],
-                _ => vec![],
-            },
-            Expr::Not(e) | Expr::Neg(e) | Expr::IsNull(e, _) | Expr::Cast(e, _) => vec![e],
-            Expr::InSet(e, ..) => vec![e],
-            Expr::And(a, b)
-            | Expr::Or(a, b)
-            | Expr::Cmp(_, a, b)
-            | Expr::Arith(_, a, b)
-            | Expr::Concat(a, b)
-            | Expr::IsDistinct(a, b, _)
-            | Expr::Like(a, b, ..) => vec![a, b],
-            Expr::InList(e, list, _) => std::iter::once(&mut **e).chain(list).collect(),
-            Expr::Between(a, b, c, _) => vec![a, b, c],
-            Expr::Case(o, whens, e) => o
-                .iter_mut()
-                .map(|x| &mut **x)
-                .chain(whens.iter_mut().flat_map(|(w, t)| [w, t]))
-                .chain(e.iter_mut().map(|x| &mut **x))
-                .collect(),
-            Expr::Func(_, args) => args.iter_mut().collect(),
-        }
+        expr_children!(self, iter_mut, mut)
     }
 
     /// The plans of the subqueries in this expression (not those nested inside them).

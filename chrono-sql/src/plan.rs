@@ -19,6 +19,99 @@ pub struct Column {
     pub name: String,
 }
 
+/// The expressions of an access path, borrowed shared or (with `mut`) mutably.
+macro_rules! access_exprs {
+    ($a:expr, $iter:ident $(, $m:tt)?) => {
+        match $a {
+            Access::Full => vec![],
+            Access::Key(k) => k.$iter().collect(),
+            Access::KeyRange(b) | Access::Index(_, b) => b
+                .prefix
+                .$iter()
+                .chain(b.lower.$iter().map(|(e, _)| e))
+                .chain(b.upper.$iter().map(|(e, _)| e))
+                .collect(),
+        }
+    };
+}
+
+/// A node's inputs, borrowed shared or (with `mut`) mutably: one body for
+/// [`Plan::children`] and [`Plan::children_mut`].
+macro_rules! plan_children {
+    ($p:expr, $iter:ident $(, $m:tt)?) => {
+        match &$($m)? $p.node {
+            Node::Scan { .. } | Node::Values { .. } => vec![],
+            Node::Filter { input, .. }
+            | Node::Project { input, .. }
+            | Node::Aggregate { input, .. }
+            | Node::Sort { input, .. }
+            | Node::TopK { input, .. }
+            | Node::Limit { input, .. }
+            | Node::Distinct { input }
+            | Node::IndexJoin { left: input, .. }
+            | Node::Insert { source: input, .. }
+            | Node::Update { scan: input, .. }
+            | Node::Delete { scan: input, .. } => vec![&$($m)? **input],
+            Node::HashJoin { left, right, .. }
+            | Node::NestedLoop { left, right, .. }
+            | Node::SetCompare { left, right, .. } => vec![&$($m)? **left, &$($m)? **right],
+            Node::Union { inputs } => inputs.$iter().collect(),
+        }
+    };
+}
+
+/// A node's own expressions, borrowed shared or (with `mut`) mutably: one body for
+/// [`Plan::exprs`] and [`Plan::exprs_mut`].
+macro_rules! plan_exprs {
+    ($p:expr, $iter:ident, $as:ident, $access:ident $(, $m:tt)?) => {
+        match &$($m)? $p.node {
+            Node::Scan { access, filter, .. } => {
+                let mut v = access.$access();
+                v.extend(filter.$iter());
+                v
+            }
+            Node::Values { rows } => rows.$iter().flatten().collect(),
+            Node::Filter { predicate, .. } => vec![predicate],
+            Node::Project { exprs, .. } => exprs.$iter().collect(),
+            Node::HashJoin {
+                left_keys,
+                right_keys,
+                residual,
+                ..
+            } => left_keys
+                .$iter()
+                .chain(right_keys.$iter())
+                .chain(residual.$iter())
+                .collect(),
+            Node::IndexJoin {
+                left_keys,
+                right_filter,
+                residual,
+                ..
+            } => left_keys
+                .$iter()
+                .chain(right_filter.$iter())
+                .chain(residual.$iter())
+                .collect(),
+            Node::NestedLoop { predicate, .. } => predicate.$iter().collect(),
+            Node::Aggregate { group, aggs, .. } => group
+                .$iter()
+                .chain(aggs.$iter().filter_map(|a| a.arg.$as()))
+                .collect(),
+            Node::Sort { keys, .. } | Node::TopK { keys, .. } => {
+                keys.$iter().map(|k| &$($m)? k.expr).collect()
+            }
+            Node::Limit { .. }
+            | Node::Distinct { .. }
+            | Node::Union { .. }
+            | Node::SetCompare { .. }
+            | Node::Delete { .. } => vec![],
+            Node::Insert { defaults, .. } => defaults.$iter().collect(),
+            Node::Update { sets, .. } => sets.$iter().map(|(_, e)| e).collect(),
+        }
+    };
+}
+
 /// Which state of a table a scan reads.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum ReadAt {
@@ -63,13 +156,6 @@ impl KeyBounds {
         self.lower.is_none() && self.upper.is_none()
     }
 
-    fn exprs(&self) -> impl Iterator<Item = &Expr> {
-        self.prefix
-            .iter()
-            .chain(self.lower.iter().map(|(e, _)| e))
-            .chain(self.upper.iter().map(|(e, _)| e))
-    }
-
     fn try_map(&self, f: &mut dyn FnMut(&Expr) -> Result<Expr>) -> Result<KeyBounds> {
         let mut bound = |b: &Option<(Expr, bool)>| -> Result<Option<(Expr, bool)>> {
             b.as_ref().map(|(e, inc)| Ok((f(e)?, *inc))).transpose()
@@ -85,26 +171,13 @@ impl KeyBounds {
 }
 
 impl Access {
-    fn exprs_mut(&mut self) -> Vec<&mut Expr> {
-        match self {
-            Access::Full => vec![],
-            Access::Key(k) => k.iter_mut().collect(),
-            Access::KeyRange(b) | Access::Index(_, b) => b
-                .prefix
-                .iter_mut()
-                .chain(b.lower.iter_mut().map(|(e, _)| e))
-                .chain(b.upper.iter_mut().map(|(e, _)| e))
-                .collect(),
-        }
-    }
-
     /// The expressions the access path reads.
     fn exprs(&self) -> Vec<&Expr> {
-        match self {
-            Access::Full => vec![],
-            Access::Key(k) => k.iter().collect(),
-            Access::KeyRange(b) | Access::Index(_, b) => b.exprs().collect(),
-        }
+        access_exprs!(self, iter)
+    }
+
+    fn exprs_mut(&mut self) -> Vec<&mut Expr> {
+        access_exprs!(self, iter_mut, mut)
     }
 
     fn try_map(&self, f: &mut dyn FnMut(&Expr) -> Result<Expr>) -> Result<Access> {
@@ -364,97 +437,17 @@ pub enum Node {
 impl Plan {
     /// The node's inputs.
     pub fn children(&self) -> Vec<&Plan> {
-        match &self.node {
-            Node::Scan { .. } | Node::Values { .. } => vec![],
-            Node::Filter { input, .. }
-            | Node::Project { input, .. }
-            | Node::Aggregate { input, .. }
-            | Node::Sort { input, .. }
-            | Node::TopK { input, .. }
-            | Node::Limit { input, .. }
-            | Node::Distinct { input }
-            | Node::IndexJoin { left: input, .. }
-            | Node::Insert { source: input, .. }
-            | Node::Update { scan: input, .. }
-            | Node::Delete { scan: input, .. } => vec![input],
-            Node::HashJoin { left, right, .. }
-            | Node::NestedLoop { left, right, .. }
-            | Node::SetCompare { left, right, .. } => {
-                vec![left, right]
-            }
-            Node::Union { inputs } => inputs.iter().collect(),
-        }
+        plan_children!(self, iter)
     }
 
     /// The node's inputs, to rewrite in place.
     pub fn children_mut(&mut self) -> Vec<&mut Plan> {
-        match &mut self.node {
-            Node::Scan { .. } | Node::Values { .. } => vec![],
-            Node::Filter { input, .. }
-            | Node::Project { input, .. }
-            | Node::Aggregate { input, .. }
-            | Node::Sort { input, .. }
-            | Node::TopK { input, .. }
-            | Node::Limit { input, .. }
-            | Node::Distinct { input }
-            | Node::IndexJoin { left: input, .. }
-            | Node::Insert { source: input, .. }
-            | Node::Update { scan: input, .. }
-            | Node::Delete { scan: input, .. } => vec![input],
-            Node::HashJoin { left, right, .. }
-            | Node::NestedLoop { left, right, .. }
-            | Node::SetCompare { left, right, .. } => vec![left, right],
-            Node::Union { inputs } => inputs.iter_mut().collect(),
-        }
+        plan_children!(self, iter_mut, mut)
     }
 
     /// The expressions of this node (not of its inputs), to rewrite in place.
     pub fn exprs_mut(&mut self) -> Vec<&mut Expr> {
-        match &mut self.node {
-            Node::Scan { access, filter, .. } => {
-                let mut v = access.exprs_mut();
-                v.extend(filter.iter_mut());
-                v
-            }
-            Node::Values { rows } => rows.iter_mut().flatten().collect(),
-            Node::Filter { predicate, .. } => vec![predicate],
-            Node::Project { exprs, .. } => exprs.iter_mut().collect(),
-            Node::HashJoin {
-                left_keys,
-                right_keys,
-                residual,
-                ..
-            } => left_keys
-                .iter_mut()
-                .chain(right_keys.iter_mut())
-                .chain(residual.iter_mut())
-                .collect(),
-            Node::IndexJoin {
-                left_keys,
-                right_filter,
-                residual,
-                ..
-            } => left_keys
-                .iter_mut()
-                .chain(right_filter.iter_mut())
-                .chain(residual.iter_mut())
-                .collect(),
-            Node::NestedLoop { predicate, .. } => predicate.iter_mut().collect(),
-            Node::Aggregate { group, aggs, .. } => group
-                .iter_mut()
-                .chain(aggs.iter_mut().filter_map(|a| a.arg.as_mut()))
-                .collect(),
-            Node::Sort { keys, .. } | Node::TopK { keys, .. } => {
-                keys.iter_mut().map(|k| &mut k.expr).collect()
-            }
-            Node::Limit { .. }
-            | Node::Distinct { .. }
-            | Node::Union { .. }
-            | Node::SetCompare { .. }
-            | Node::Delete { .. } => vec![],
-            Node::Insert { defaults, .. } => defaults.iter_mut().collect(),
-            Node::Update { sets, .. } => sets.iter_mut().map(|(_, e)| e).collect(),
-        }
+        plan_exprs!(self, iter_mut, as_mut, exprs_mut, mut)
     }
 
     /// One line describing the node (no children).
@@ -746,51 +739,7 @@ impl Plan {
 
     /// The expressions of this node (not of its inputs).
     pub fn exprs(&self) -> Vec<&Expr> {
-        match &self.node {
-            Node::Scan { access, filter, .. } => {
-                let mut v = access.exprs();
-                v.extend(filter.iter());
-                v
-            }
-            Node::Values { rows } => rows.iter().flatten().collect(),
-            Node::Filter { predicate, .. } => vec![predicate],
-            Node::Project { exprs, .. } => exprs.iter().collect(),
-            Node::HashJoin {
-                left_keys,
-                right_keys,
-                residual,
-                ..
-            } => left_keys
-                .iter()
-                .chain(right_keys)
-                .chain(residual.iter())
-                .collect(),
-            Node::IndexJoin {
-                left_keys,
-                right_filter,
-                residual,
-                ..
-            } => left_keys
-                .iter()
-                .chain(right_filter.iter())
-                .chain(residual.iter())
-                .collect(),
-            Node::NestedLoop { predicate, .. } => predicate.iter().collect(),
-            Node::Aggregate { group, aggs, .. } => group
-                .iter()
-                .chain(aggs.iter().filter_map(|a| a.arg.as_ref()))
-                .collect(),
-            Node::Sort { keys, .. } | Node::TopK { keys, .. } => {
-                keys.iter().map(|k| &k.expr).collect()
-            }
-            Node::Limit { .. }
-            | Node::Distinct { .. }
-            | Node::Union { .. }
-            | Node::SetCompare { .. }
-            | Node::Delete { .. } => vec![],
-            Node::Insert { defaults, .. } => defaults.iter().collect(),
-            Node::Update { sets, .. } => sets.iter().map(|(_, e)| e).collect(),
-        }
+        plan_exprs!(self, iter, as_ref, exprs)
     }
 
     /// A copy of the plan with `f` applied to every expression of every node.
