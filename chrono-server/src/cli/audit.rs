@@ -259,3 +259,41 @@ pub fn verify_proof(proof_text: &str, checkpoint: Option<(&str, &str)>) -> Resul
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn b64_of(bytes: &[u8]) -> String {
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// A proof file is hostile input: any text, or a proof of any sizes, indexes and
+        /// path elements, is an error or a verdict — never a panic or an endless loop.
+        #[test]
+        fn any_proof_text_is_an_error_or_a_verdict(
+            text in "\\PC{0,300}",
+            index in any::<u64>(),
+            size in any::<u64>(),
+            old in any::<u64>(),
+            path in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..40), 0..70),
+        ) {
+            let _ = verify_proof(&text, None);
+            let path: Vec<String> = path.iter().map(|p| b64_of(p)).collect();
+            let inclusion = serde_json::json!({
+                "type": "inclusion", "index": index, "size": size,
+                "tx_hash": b64_of(&[7u8; 32]), "root": b64_of(&[9u8; 32]), "path": path,
+            });
+            prop_assert!(verify_proof(&inclusion.to_string(), None).is_err());
+            let consistency = serde_json::json!({
+                "type": "consistency", "old_size": old, "new_size": size,
+                "old_root": b64_of(&[1u8; 32]), "new_root": b64_of(&[2u8; 32]), "path": path,
+            });
+            let _ = verify_proof(&consistency.to_string(), None);
+        }
+    }
+}
