@@ -222,6 +222,23 @@ async fn sql_time_travel_transactions_and_errors_over_grpc() {
         n += batch.rows.len();
     }
     assert_eq!((batches, n), (3, 2500));
+    // One query per stream: a text with two is refused before any of it runs.
+    let err = sql
+        .execute_stream(exec(
+            "INSERT INTO big VALUES (5000); SELECT id FROM big; SELECT 1",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{err}");
+    assert_eq!(
+        rows(
+            sql.execute(exec("SELECT COUNT(*) FROM big"))
+                .await
+                .unwrap()
+                .into_inner()
+        ),
+        vec![vec![int(2500)]]
+    );
 
     // Time travel service.
     let mut tt = TimeTravelClient::connect(server.addr.clone())

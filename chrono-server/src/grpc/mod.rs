@@ -316,6 +316,19 @@ impl pb::sql_server::Sql for SqlService {
     ) -> Result<Response<Self::ExecuteStreamStream>, Status> {
         let _log = CallLog::new("Sql/ExecuteStream");
         let (session, sql, values) = self.0.statement_session(req)?;
+        // One result set per stream: a text with two queries is refused before anything of
+        // it runs (not after the first query's rows went out).
+        let parsed = self
+            .0
+            .db
+            .database()
+            .parse_cached(&sql)
+            .map_err(|e| convert::sql_status(&e))?;
+        if parsed.iter().filter(|p| p.is_query()).count() > 1 {
+            return Err(Status::invalid_argument(
+                "ExecuteStream streams one query; send the others in their own calls",
+            ));
+        }
         // Batches go out as the executor produces them; the channel holds a few, so a
         // client that reads slowly slows the statement instead of growing the server.
         let (tx, rx) = tokio::sync::mpsc::channel(STREAM_BATCHES_BUFFERED);
