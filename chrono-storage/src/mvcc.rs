@@ -327,6 +327,7 @@ impl Store {
             read_ts: self.current_ts(),
             read_only: false,
             writes: BTreeMap::new(),
+            undo: None,
             unchanged_keys: std::collections::BTreeSet::new(),
             unchanged_keyspaces: std::collections::BTreeSet::new(),
             principal: None,
@@ -755,6 +756,8 @@ pub struct Transaction {
     read_ts: u64,
     read_only: bool,
     writes: BTreeMap<(Keyspace, Vec<u8>), Option<Vec<u8>>>,
+    /// Once a savepoint was taken: every write since, with what it replaced.
+    undo: Option<Vec<Undo>>,
     /// Keys that must be unchanged since `read_ts` for the commit to succeed.
     unchanged_keys: std::collections::BTreeSet<(Keyspace, Vec<u8>)>,
     /// Key spaces no commit may have written since `read_ts`.
@@ -867,26 +870,55 @@ impl Transaction {
     /// Writes `value` under `key`.
     pub fn put(&mut self, keyspace: Keyspace, key: Vec<u8>, value: Vec<u8>) -> Result<()> {
         self.check_writable()?;
-        self.writes.insert((keyspace, key), Some(value));
+        self.buffer(keyspace, key, Some(value));
         Ok(())
     }
 
     /// Deletes `key`.
     pub fn delete(&mut self, keyspace: Keyspace, key: Vec<u8>) -> Result<()> {
         self.check_writable()?;
-        self.writes.insert((keyspace, key), None);
+        self.buffer(keyspace, key, None);
         Ok(())
     }
 
-    /// The buffered writes, for the caller to save and restore around a statement
-    /// (statement-level atomicity inside a transaction).
-    pub fn savepoint(&self) -> Savepoint {
-        Savepoint(self.writes.clone())
+    /// Buffers a write; once a savepoint was taken, remembers what the key held in the
+    /// write set before, so the savepoint can be restored.
+    fn buffer(&mut self, keyspace: Keyspace, key: Vec<u8>, value: Option<Vec<u8>>) {
+        match &mut self.undo {
+            Some(undo) => {
+                let previous = self.writes.insert((keyspace, key.clone()), value);
+                undo.push(((keyspace, key), previous));
+            }
+            None => {
+                self.writes.insert((keyspace, key), value);
+            }
+        }
     }
 
-    /// Drops every write made since `savepoint`.
+    /// A point to return to (statement-level atomicity inside a transaction). Taking one
+    /// costs nothing: from the first savepoint on, each write remembers what it replaced.
+    pub fn savepoint(&mut self) -> Savepoint {
+        Savepoint(self.undo.get_or_insert_with(Vec::new).len())
+    }
+
+    /// Drops every write made since `savepoint` (undoing them newest first).
     pub fn rollback_to(&mut self, savepoint: Savepoint) {
-        self.writes = savepoint.0;
+        let Some(undo) = &mut self.undo else {
+            return;
+        };
+        while undo.len() > savepoint.0 {
+            let Some((key, previous)) = undo.pop() else {
+                break;
+            };
+            match previous {
+                Some(value) => {
+                    self.writes.insert(key, value);
+                }
+                None => {
+                    self.writes.remove(&key);
+                }
+            }
+        }
     }
 
     /// Commits. Returns the commit's timestamp and sequence, or `None` when the
@@ -903,8 +935,11 @@ impl Transaction {
     pub fn rollback(self) {}
 }
 
-/// A copy of a transaction's buffered writes; see [`Transaction::savepoint`].
-pub struct Savepoint(BTreeMap<(Keyspace, Vec<u8>), Option<Vec<u8>>>);
+/// A point in a transaction's writes; see [`Transaction::savepoint`].
+pub struct Savepoint(usize);
+
+/// A buffered write and what the write set held for its key before (`None`: nothing).
+type Undo = ((Keyspace, Vec<u8>), Option<Option<Vec<u8>>>);
 
 /// A buffered write: the key and its new value (`None` for a delete).
 type BufferedWrite = (Vec<u8>, Option<Vec<u8>>);
