@@ -18,7 +18,7 @@ use crate::catalog::TableDef;
 use crate::expr::{CmpOp, Expr};
 
 /// Statistics of one column.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ColumnStats {
     /// NULL values.
     pub nulls: u64,
@@ -33,7 +33,7 @@ pub struct ColumnStats {
 }
 
 /// Statistics of one table.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct TableStats {
     /// Rows when analyzed.
     pub rows: u64,
@@ -445,15 +445,6 @@ impl StatsRegistry {
         self.tables.read().get(&name.to_ascii_lowercase()).cloned()
     }
 
-    /// Stores a table's statistics (and forgets the changes counted since the last).
-    pub fn set_table(&self, name: &str, stats: TableStats) {
-        let name = name.to_ascii_lowercase();
-        self.changed.lock().remove(&name);
-        self.tables.write().insert(name, Arc::new(stats));
-        self.version
-            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-    }
-
     /// Moves whenever a table's statistics change: plans kept from before may no longer be
     /// the best.
     pub fn version(&self) -> u64 {
@@ -471,20 +462,11 @@ impl StatsRegistry {
         {
             let mut changed = self.changed.lock();
             changed.retain(|name, _| match (current.get(name), tables.get(name)) {
-                (Some(a), Some(b)) => a.encode() == b.encode(),
+                (Some(a), Some(b)) => **a == **b,
                 _ => false,
             });
         }
         *current = tables;
-        self.version
-            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-    }
-
-    /// Forgets a table's statistics (the table was dropped).
-    pub fn remove_table(&self, name: &str) {
-        let name = name.to_ascii_lowercase();
-        self.changed.lock().remove(&name);
-        self.tables.write().remove(&name);
         self.version
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }

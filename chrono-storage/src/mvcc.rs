@@ -791,9 +791,7 @@ impl Transaction {
     /// Makes the commit fail with [`Error::Conflict`] if another transaction committed
     /// `key` after this one began (what this transaction read of it is then stale).
     pub fn check_unchanged(&mut self, keyspace: Keyspace, key: &[u8]) {
-        if !self.unchanged_keys.contains(&(keyspace, key.to_vec())) {
-            self.unchanged_keys.insert((keyspace, key.to_vec()));
-        }
+        self.unchanged_keys.insert((keyspace, key.to_vec()));
     }
 
     /// Makes the commit fail with [`Error::Conflict`] if any transaction that committed

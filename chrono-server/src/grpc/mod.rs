@@ -348,7 +348,10 @@ impl pb::sql_server::Sql for SqlService {
             };
             let mut s = session.lock();
             shared.arm(&mut s, cancel);
-            let result = s.execute_streaming(&sql, &values, &mut sink);
+            let result: chrono_sql::Result<Vec<Outcome>> = parsed
+                .iter()
+                .map(|p| s.run_streaming(p, &values, &mut sink))
+                .collect();
             drop(s);
             let result = result.map_err(Error::from).and_then(|outcomes| {
                 if !outcomes.iter().any(|o| matches!(o, Outcome::Rows { .. })) {

@@ -264,14 +264,6 @@ pub fn build<'a>(
     *next_id += 1;
     let txn = ctx.txn;
     let guard = ctx.guard;
-    if !matches!(plan.node, Node::Filter { .. } | Node::Project { .. })
-        && plan.exprs().iter().any(|e| e.has_correlated())
-    {
-        return Err(Error::Unsupported(format!(
-            "a correlated subquery in {}",
-            plan.describe()
-        )));
-    }
     let iter: RowIter<'a> = match &plan.node {
         Node::Scan {
             table,

@@ -16,9 +16,9 @@ use std::sync::Arc;
 
 use chrono_storage::Value;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::expr::{Expr, SubqueryKind};
-use crate::plan::Plan;
+use crate::plan::{Node, Plan};
 use crate::stats::{CardinalityEstimator, StatsRegistry};
 
 /// What the passes may consult.
@@ -49,12 +49,40 @@ const PASSES: [Pass; 2] = [
     },
 ];
 
-/// Runs every pass over `plan`.
+/// Runs every pass over `plan`, then checks that it can run.
 pub fn optimize(mut plan: Plan, env: &Env<'_>) -> Result<Plan> {
     for pass in &PASSES {
         each_node(&mut plan, &mut |p| (pass.rewrite)(p, env))?;
     }
+    check_correlated(&plan, false)?;
     Ok(plan)
+}
+
+/// Correlated subqueries are run per row only where rows are evaluated one by one with
+/// them (`execution::eval_row`): filters, projections, an UPDATE's new values and the scan
+/// of an UPDATE or DELETE (`execution::write`). One anywhere else is refused here, once per planning,
+/// rather than at every execution.
+#[recursive::recursive]
+fn check_correlated(plan: &Plan, scan_of_a_write: bool) -> Result<()> {
+    let per_row = scan_of_a_write
+        || matches!(
+            plan.node,
+            Node::Filter { .. } | Node::Project { .. } | Node::Update { .. }
+        );
+    if !per_row && plan.exprs().iter().any(|e| e.has_correlated()) {
+        return Err(Error::Unsupported(format!(
+            "a correlated subquery in {}",
+            plan.describe()
+        )));
+    }
+    let write = matches!(plan.node, Node::Update { .. } | Node::Delete { .. });
+    for child in plan.children() {
+        check_correlated(child, write)?;
+    }
+    for sub in plan.subqueries() {
+        check_correlated(sub, false)?;
+    }
+    Ok(())
 }
 
 /// The plan as the planner built it (`"planner"`), then after each pass.

@@ -690,6 +690,17 @@ impl Session {
 
 impl Database {
     fn planner<'a>(&'a self, txn: &'a Transaction, s: &Stmt<'a>) -> Planner<'a> {
+        self.planner_with_key(txn, s, self.plan_key(txn))
+    }
+
+    /// A planner for `txn`, reading table definitions from the catalog cache when `key`
+    /// says `txn` sees the newest catalog.
+    fn planner_with_key<'a>(
+        &'a self,
+        txn: &'a Transaction,
+        s: &Stmt<'a>,
+        key: Option<PlanKey>,
+    ) -> Planner<'a> {
         let mut planner = Planner::new(
             txn,
             s.params,
@@ -700,9 +711,7 @@ impl Database {
         );
         planner.time_travel = self.shared.time_travel.load(Ordering::Relaxed);
         planner.limits = self.limits();
-        planner.catalog_cache = self
-            .plan_key(txn)
-            .map(|key| (&self.shared.catalog_cache, key.catalog));
+        planner.catalog_cache = key.map(|key| (&self.shared.catalog_cache, key.catalog));
         planner
     }
 
@@ -764,7 +773,7 @@ impl Database {
             return Ok(plan);
         }
         self.shared.plans.built.fetch_add(1, Ordering::Relaxed);
-        let mut planner = self.planner(txn, s);
+        let mut planner = self.planner_with_key(txn, s, key);
         let planned = build(&mut planner)?;
         let plan = Arc::new(optimizer::optimize(planned, &self.optimizer_env(s))?);
         if let Some(key) = key
