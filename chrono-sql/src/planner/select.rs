@@ -1,0 +1,635 @@
+//! Queries: SELECT (grouping, HAVING, the select list, DISTINCT, ORDER BY, LIMIT), VALUES,
+//! set operations and WITH.
+
+use super::bind::{contains_aggregate, display_name};
+use super::*;
+
+impl<'a> Planner<'a> {
+    // ----------------------------------------------------------------------------------
+    // Queries
+    // ----------------------------------------------------------------------------------
+
+    /// Plans a query (SELECT, VALUES, with ORDER BY / LIMIT). Queries nest (subqueries,
+    /// derived tables, WITH queries, set operations) as deep as the limits let them, each
+    /// level several large frames: the recursion grows its stack on demand.
+    #[recursive::recursive]
+    pub fn plan_query(&mut self, q: &'a sql::Query) -> Result<Plan> {
+        let in_scope = self.ctes.len();
+        if let Some(with) = &q.with {
+            if with.recursive {
+                return Err(Error::Unsupported("WITH RECURSIVE".into()));
+            }
+            for cte in &with.cte_tables {
+                let name = cte.alias.name.value.to_ascii_lowercase();
+                if self.ctes[in_scope..].iter().any(|c| c.name == name) {
+                    return Err(Error::InvalidInput(format!("WITH names {name} twice")));
+                }
+                let visible = self.ctes.len();
+                self.ctes.push(Rc::new(Cte {
+                    name,
+                    columns: cte
+                        .alias
+                        .columns
+                        .iter()
+                        .map(|c| c.name.value.clone())
+                        .collect(),
+                    query: &cte.query,
+                    visible,
+                }));
+            }
+        }
+        let plan = self.plan_query_body(q);
+        self.ctes.truncate(in_scope);
+        plan
+    }
+
+    pub(super) fn plan_query_body(&mut self, q: &'a sql::Query) -> Result<Plan> {
+        let (limit, offset) = self.limit_offset(q)?;
+        let order_by: Vec<&'a sql::OrderByExpr> = match &q.order_by {
+            None => vec![],
+            Some(ob) => match &ob.kind {
+                sql::OrderByKind::Expressions(v) => v.iter().collect(),
+                sql::OrderByKind::All(_) => return Err(Error::Unsupported("ORDER BY ALL".into())),
+            },
+        };
+        match &*q.body {
+            sql::SetExpr::Select(s) => self.plan_select(s, &order_by, limit, offset),
+            sql::SetExpr::Values(v) => {
+                let plan = self.plan_values(v)?;
+                self.finish(plan, &order_by, limit, offset, &[], None)
+            }
+            sql::SetExpr::Query(inner) => {
+                let plan = self.nested().plan_query(inner)?;
+                self.finish(plan, &order_by, limit, offset, &[], None)
+            }
+            sql::SetExpr::SetOperation { .. } => {
+                let plan = self.plan_set_operation(&q.body)?;
+                self.finish(plan, &order_by, limit, offset, &[], None)
+            }
+            other => Err(Error::Unsupported(format!("query {other}"))),
+        }
+    }
+
+    /// One arm of a set operation.
+    pub(super) fn plan_set_arm(&mut self, body: &'a sql::SetExpr) -> Result<Plan> {
+        match body {
+            sql::SetExpr::Select(s) => self.plan_select(s, &[], None, 0),
+            sql::SetExpr::Values(v) => self.plan_values(v),
+            sql::SetExpr::Query(q) => self.nested().plan_query(q),
+            sql::SetExpr::SetOperation { .. } => self.plan_set_operation(body),
+            other => Err(Error::Unsupported(format!("query {other}"))),
+        }
+    }
+
+    /// `a UNION [ALL] b …`, `a INTERSECT b`, `a EXCEPT b`. A chain of UNIONs (sqlparser
+    /// nests it to the left) becomes one n-ary union, walked without recursion; a UNION
+    /// without ALL makes every row before it distinct. Each arm counts toward
+    /// `limits.max_relations`.
+    #[recursive::recursive]
+    pub(super) fn plan_set_operation(&mut self, body: &'a sql::SetExpr) -> Result<Plan> {
+        let sql::SetExpr::SetOperation {
+            op,
+            set_quantifier,
+            left,
+            right,
+        } = body
+        else {
+            return self.plan_set_arm(body);
+        };
+        let all = |q: &sql::SetQuantifier| -> Result<bool> {
+            match q {
+                sql::SetQuantifier::All => Ok(true),
+                sql::SetQuantifier::Distinct | sql::SetQuantifier::None => Ok(false),
+                other => Err(Error::Unsupported(format!("{op} {other}"))),
+            }
+        };
+        if !matches!(op, sql::SetOperator::Union) {
+            if all(set_quantifier)? {
+                return Err(Error::Unsupported(format!("{op} ALL")));
+            }
+            self.guard.count_relation()?;
+            let l = self.plan_set_arm(left)?;
+            let r = self.plan_set_arm(right)?;
+            check_arm_width(&l, &r, op)?;
+            let anti = !matches!(op, sql::SetOperator::Intersect);
+            let est = if anti {
+                l.est_rows
+            } else {
+                l.est_rows.min(r.est_rows)
+            };
+            let columns = arm_columns(&l);
+            return Ok(Plan {
+                node: Node::SetCompare {
+                    left: Box::new(l),
+                    right: Box::new(r),
+                    anti,
+                },
+                est_rows: est,
+                estimator: "heuristic",
+                columns,
+            });
+        }
+        // Walk the left-deep chain of UNIONs: arms[0] op[0] arms[1] op[1] arms[2] …
+        let mut arms: Vec<&'a sql::SetExpr> = Vec::new();
+        let mut distinct_after: Vec<bool> = Vec::new();
+        let mut cur = body;
+        while let sql::SetExpr::SetOperation {
+            op: sql::SetOperator::Union,
+            set_quantifier,
+            left,
+            right,
+        } = cur
+        {
+            arms.push(right);
+            distinct_after.push(!all(set_quantifier)?);
+            cur = left;
+        }
+        arms.push(cur);
+        arms.reverse();
+        distinct_after.reverse();
+        let mut plans = Vec::with_capacity(arms.len());
+        for arm in arms {
+            self.guard.count_relation()?;
+            let p = self.plan_set_arm(arm)?;
+            if let Some(first) = plans.first() {
+                check_arm_width(first, &p, &sql::SetOperator::Union)?;
+            }
+            plans.push(p);
+        }
+        let columns = arm_columns(&plans[0]);
+        let union = |mut inputs: Vec<Plan>| -> Plan {
+            if inputs.len() == 1
+                && let Some(p) = inputs.pop()
+            {
+                return p;
+            }
+            Plan {
+                est_rows: inputs.iter().map(|p| p.est_rows).sum(),
+                estimator: "heuristic",
+                columns: columns.clone(),
+                node: Node::Union { inputs },
+            }
+        };
+        // Every arm up to the last UNION without ALL is made distinct together.
+        let Some(last_distinct) = distinct_after.iter().rposition(|&d| d) else {
+            return Ok(union(plans));
+        };
+        let rest = plans.split_off(last_distinct + 2);
+        let distinct_part = union(plans);
+        let distinct = Plan {
+            est_rows: distinct_part.est_rows,
+            estimator: "heuristic",
+            columns: columns.clone(),
+            node: Node::Distinct {
+                input: Box::new(distinct_part),
+            },
+        };
+        let mut inputs = vec![distinct];
+        inputs.extend(rest);
+        Ok(union(inputs))
+    }
+
+    pub(super) fn limit_offset(&mut self, q: &'a sql::Query) -> Result<(Option<usize>, usize)> {
+        let count = |p: &mut Self, e: &'a sql::Expr, what: &str| -> Result<usize> {
+            let bound = p.bind(e, &Scope::default())?;
+            match p.value_now(&bound)? {
+                Value::Int(n) if n >= 0 => Ok(n as usize),
+                Value::Int(_) => Ok(if what == "LIMIT" { usize::MAX } else { 0 }),
+                v => Err(Error::InvalidInput(format!(
+                    "{what} must be an integer, got {v}"
+                ))),
+            }
+        };
+        Ok(match &q.limit_clause {
+            None => (None, 0),
+            Some(sql::LimitClause::LimitOffset { limit, offset, .. }) => {
+                let l = limit
+                    .as_ref()
+                    .map(|e| count(self, e, "LIMIT"))
+                    .transpose()?;
+                let o = offset
+                    .as_ref()
+                    .map(|o| count(self, &o.value, "OFFSET"))
+                    .transpose()?;
+                (l, o.unwrap_or(0))
+            }
+            Some(sql::LimitClause::OffsetCommaLimit { offset, limit }) => (
+                Some(count(self, limit, "LIMIT")?),
+                count(self, offset, "OFFSET")?,
+            ),
+        })
+    }
+
+    pub(super) fn plan_values(&mut self, v: &'a sql::Values) -> Result<Plan> {
+        let mut rows = Vec::with_capacity(v.rows.len());
+        let mut width = None;
+        for r in &v.rows {
+            let row: Vec<Expr> = r
+                .content
+                .iter()
+                .map(|e| self.bind(e, &Scope::default()))
+                .collect::<Result<_>>()?;
+            if *width.get_or_insert(row.len()) != row.len() {
+                return Err(Error::InvalidInput(
+                    "all VALUES rows must have the same number of values".into(),
+                ));
+            }
+            rows.push(row);
+        }
+        let n = rows.len() as f64;
+        let columns = (0..width.unwrap_or(0))
+            .map(|i| Column {
+                qualifier: None,
+                name: format!("column{}", i + 1),
+            })
+            .collect();
+        Ok(Plan {
+            node: Node::Values { rows },
+            est_rows: n,
+            estimator: "exact",
+            columns,
+        })
+    }
+
+    pub(super) fn plan_select(
+        &mut self,
+        s: &'a sql::Select,
+        order_by: &[&'a sql::OrderByExpr],
+        limit: Option<usize>,
+        offset: usize,
+    ) -> Result<Plan> {
+        if s.top.is_some() || s.into.is_some() || !s.lateral_views.is_empty() || s.qualify.is_some()
+        {
+            return Err(Error::Unsupported("this SELECT form".into()));
+        }
+        let (input, scope) = self.plan_from(&s.from, s.selection.as_ref())?;
+
+        // Select-list aliases, for HAVING and ORDER BY.
+        let mut aliases = Vec::new();
+        for item in &s.projection {
+            if let sql::SelectItem::ExprWithAlias { expr, alias } = item {
+                aliases.push((alias.value.clone(), expr));
+            }
+        }
+        let group_asts: Vec<&'a sql::Expr> = match &s.group_by {
+            sql::GroupByExpr::Expressions(v, mods) if mods.is_empty() => v.iter().collect(),
+            _ => return Err(Error::Unsupported("GROUP BY ALL / modifiers".into())),
+        };
+        let aggregated = !group_asts.is_empty()
+            || s.having.is_some()
+            || s.projection.iter().any(|i| match i {
+                sql::SelectItem::UnnamedExpr(e)
+                | sql::SelectItem::ExprWithAlias { expr: e, .. } => contains_aggregate(e),
+                _ => false,
+            })
+            || order_by.iter().any(|o| contains_aggregate(&o.expr));
+
+        let mut plan = input;
+        self.aggregate_query = aggregated;
+        if aggregated {
+            let mut group = Vec::with_capacity(group_asts.len());
+            for g in &group_asts {
+                // GROUP BY may name a select-list position or alias.
+                let e = match g {
+                    sql::Expr::Value(v) if matches!(v.value, sql::Value::Number(..)) => {
+                        let n = self.position(&v.value, s.projection.len())?;
+                        match &s.projection[n] {
+                            sql::SelectItem::UnnamedExpr(e)
+                            | sql::SelectItem::ExprWithAlias { expr: e, .. } => {
+                                self.bind(e, &scope)?
+                            }
+                            _ => {
+                                return Err(Error::InvalidInput(
+                                    "GROUP BY position points at *".into(),
+                                ));
+                            }
+                        }
+                    }
+                    _ => {
+                        self.aliases = aliases.clone();
+                        let r = self.bind(g, &scope);
+                        self.aliases.clear();
+                        r?
+                    }
+                };
+                group.push(e);
+            }
+            self.agg = Some(AggCtx {
+                group,
+                aggs: Vec::new(),
+            });
+        }
+
+        // Projection.
+        let mut exprs = Vec::new();
+        let mut columns = Vec::new();
+        for item in &s.projection {
+            match item {
+                sql::SelectItem::Wildcard(_) => {
+                    if aggregated {
+                        return Err(Error::InvalidInput(
+                            "SELECT * with GROUP BY or aggregates".into(),
+                        ));
+                    }
+                    for (i, c) in scope.columns.iter().enumerate() {
+                        exprs.push(Expr::Column(i));
+                        columns.push(Column {
+                            qualifier: None,
+                            name: c.name.clone(),
+                        });
+                    }
+                }
+                sql::SelectItem::QualifiedWildcard(kind, _) => {
+                    let q = match kind {
+                        sql::SelectItemQualifiedWildcardKind::ObjectName(n) => object_name(n)?,
+                        sql::SelectItemQualifiedWildcardKind::Expr(e) => e.to_string(),
+                    };
+                    let mut any = false;
+                    for (i, c) in scope.columns.iter().enumerate() {
+                        if c.qualifier
+                            .as_deref()
+                            .is_some_and(|cq| cq.eq_ignore_ascii_case(&q))
+                        {
+                            exprs.push(Expr::Column(i));
+                            columns.push(Column {
+                                qualifier: None,
+                                name: c.name.clone(),
+                            });
+                            any = true;
+                        }
+                    }
+                    if !any {
+                        return Err(Error::NotFound(format!("no such table: {q}")));
+                    }
+                }
+                sql::SelectItem::UnnamedExpr(e) => {
+                    exprs.push(self.bind(e, &scope)?);
+                    columns.push(Column {
+                        qualifier: None,
+                        name: display_name(e),
+                    });
+                }
+                sql::SelectItem::ExprWithAlias { expr, alias } => {
+                    exprs.push(self.bind(expr, &scope)?);
+                    columns.push(Column {
+                        qualifier: None,
+                        name: alias.value.clone(),
+                    });
+                }
+                sql::SelectItem::ExprWithAliases { .. } => {
+                    return Err(Error::Unsupported("multiple aliases".into()));
+                }
+            }
+        }
+
+        let having = match &s.having {
+            Some(h) => {
+                self.aliases = aliases.clone();
+                let r = self.bind(h, &scope);
+                self.aliases.clear();
+                Some(r?)
+            }
+            None => None,
+        };
+
+        // ORDER BY keys: a position, an output name, or an expression over the input.
+        let mut keys = Vec::new();
+        let mut extra = 0usize;
+        for o in order_by {
+            let idx = match &o.expr {
+                sql::Expr::Value(v) if matches!(v.value, sql::Value::Number(..)) => {
+                    Some(self.position(&v.value, columns.len())?)
+                }
+                sql::Expr::Identifier(id)
+                    if scope.resolve(None, &id.value).ok().flatten().is_none() || aggregated =>
+                {
+                    columns
+                        .iter()
+                        .position(|c| c.name.eq_ignore_ascii_case(&id.value))
+                }
+                _ => None,
+            };
+            let idx = match idx {
+                Some(i) => i,
+                None => {
+                    let e = self.bind(&o.expr, &scope)?;
+                    match exprs.iter().position(|x| *x == e) {
+                        Some(i) => i,
+                        None => {
+                            if s.distinct.is_some() {
+                                return Err(Error::InvalidInput(
+                                    "with SELECT DISTINCT, ORDER BY expressions must appear in the select list".into(),
+                                ));
+                            }
+                            exprs.push(e);
+                            columns.push(Column {
+                                qualifier: None,
+                                name: format!("_order{extra}"),
+                            });
+                            extra += 1;
+                            exprs.len() - 1
+                        }
+                    }
+                }
+            };
+            let desc = matches!(o.options.sort, Some(sql::OrderBySort::Desc));
+            keys.push(SortKey {
+                expr: Expr::Column(idx),
+                desc,
+                nulls_first: o.options.nulls_first.unwrap_or(!desc),
+            });
+        }
+
+        if let Some(ctx) = self.agg.take() {
+            let est = if ctx.group.is_empty() {
+                1.0
+            } else {
+                (plan.est_rows / 10.0).max(1.0)
+            };
+            let mut agg_cols: Vec<Column> = ctx
+                .group
+                .iter()
+                .map(|g| Column {
+                    qualifier: None,
+                    name: crate::plan::show_expr(g, &plan.columns),
+                })
+                .collect();
+            agg_cols.extend((0..ctx.aggs.len()).map(|i| Column {
+                qualifier: None,
+                name: format!("_agg{i}"),
+            }));
+            plan = Plan {
+                node: Node::Aggregate {
+                    input: Box::new(plan),
+                    group: ctx.group,
+                    aggs: ctx.aggs,
+                },
+                est_rows: est,
+                estimator: "heuristic",
+                columns: agg_cols,
+            };
+            if let Some(h) = having {
+                plan = filter(plan, h);
+            }
+        }
+        let est = plan.est_rows;
+        plan = Plan {
+            node: Node::Project {
+                input: Box::new(plan),
+                exprs,
+            },
+            est_rows: est,
+            estimator: "exact",
+            columns: columns.clone(),
+        };
+        if s.distinct.is_some() {
+            if matches!(s.distinct, Some(sql::Distinct::On(_))) {
+                return Err(Error::Unsupported("DISTINCT ON".into()));
+            }
+            let est = plan.est_rows;
+            plan = Plan {
+                node: Node::Distinct {
+                    input: Box::new(plan),
+                },
+                est_rows: est,
+                estimator: "heuristic",
+                columns: columns.clone(),
+            };
+        }
+        let visible = columns.len() - extra;
+        self.aggregate_query = false;
+        self.finish(plan, &[], limit, offset, &keys, Some(visible))
+    }
+
+    pub(super) fn position(&self, v: &sql::Value, n: usize) -> Result<usize> {
+        match v {
+            sql::Value::Number(s, _) => match s.parse::<usize>() {
+                Ok(k) if k >= 1 && k <= n => Ok(k - 1),
+                _ => Err(Error::InvalidInput(format!(
+                    "position {s} is not in the select list (1..{n})"
+                ))),
+            },
+            _ => Err(Error::InvalidInput("expected a position".into())),
+        }
+    }
+
+    /// Adds ORDER BY (as given, or bound here over `plan`'s columns), LIMIT/OFFSET and the
+    /// final projection that drops hidden sort columns.
+    pub(super) fn finish(
+        &mut self,
+        mut plan: Plan,
+        order_by: &[&'a sql::OrderByExpr],
+        limit: Option<usize>,
+        offset: usize,
+        keys: &[SortKey],
+        visible: Option<usize>,
+    ) -> Result<Plan> {
+        let mut keys = keys.to_vec();
+        if !order_by.is_empty() {
+            let scope = Scope {
+                columns: plan.columns.clone(),
+            };
+            for o in order_by {
+                let expr = match &o.expr {
+                    sql::Expr::Value(v) if matches!(v.value, sql::Value::Number(..)) => {
+                        Expr::Column(self.position(&v.value, scope.columns.len())?)
+                    }
+                    e => self.bind(e, &scope)?,
+                };
+                let desc = matches!(o.options.sort, Some(sql::OrderBySort::Desc));
+                keys.push(SortKey {
+                    expr,
+                    desc,
+                    nulls_first: o.options.nulls_first.unwrap_or(!desc),
+                });
+            }
+        }
+        let columns = plan.columns.clone();
+        let est = plan.est_rows;
+        if !keys.is_empty() {
+            plan = match limit {
+                Some(l) => Plan {
+                    node: Node::TopK {
+                        input: Box::new(plan),
+                        keys,
+                        limit: l,
+                        offset,
+                    },
+                    est_rows: est.min(l as f64),
+                    estimator: "exact",
+                    columns: columns.clone(),
+                },
+                None => Plan {
+                    node: Node::Sort {
+                        input: Box::new(plan),
+                        keys,
+                    },
+                    est_rows: est,
+                    estimator: "exact",
+                    columns: columns.clone(),
+                },
+            };
+            if limit.is_none() && offset > 0 {
+                plan = Plan {
+                    node: Node::Limit {
+                        input: Box::new(plan),
+                        limit: None,
+                        offset,
+                    },
+                    est_rows: (est - offset as f64).max(0.0),
+                    estimator: "exact",
+                    columns: columns.clone(),
+                };
+            }
+        } else if limit.is_some() || offset > 0 {
+            plan = Plan {
+                node: Node::Limit {
+                    input: Box::new(plan),
+                    limit,
+                    offset,
+                },
+                est_rows: limit.map(|l| est.min(l as f64)).unwrap_or(est),
+                estimator: "exact",
+                columns: columns.clone(),
+            };
+        }
+        if let Some(v) = visible
+            && v < columns.len()
+        {
+            let est = plan.est_rows;
+            plan = Plan {
+                node: Node::Project {
+                    input: Box::new(plan),
+                    exprs: (0..v).map(Expr::Column).collect(),
+                },
+                est_rows: est,
+                estimator: "exact",
+                columns: columns[..v].to_vec(),
+            };
+        }
+        Ok(plan)
+    }
+}
+
+/// The output columns of a set operation: the first arm's names.
+pub(super) fn arm_columns(first: &Plan) -> Vec<Column> {
+    first
+        .columns
+        .iter()
+        .map(|c| Column {
+            qualifier: None,
+            name: c.name.clone(),
+        })
+        .collect()
+}
+
+pub(super) fn check_arm_width(first: &Plan, other: &Plan, op: &sql::SetOperator) -> Result<()> {
+    if first.columns.len() != other.columns.len() {
+        return Err(Error::InvalidInput(format!(
+            "the queries of a {op} have {} and {} columns",
+            first.columns.len(),
+            other.columns.len()
+        )));
+    }
+    Ok(())
+}
