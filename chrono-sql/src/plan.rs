@@ -55,7 +55,7 @@ macro_rules! plan_children {
             Node::HashJoin { left, right, .. }
             | Node::NestedLoop { left, right, .. }
             | Node::SetCompare { left, right, .. } => vec![&$($m)? **left, &$($m)? **right],
-            Node::Union { inputs } => inputs.$iter().collect(),
+            Node::Union { inputs } | Node::Join { inputs, .. } => inputs.$iter().collect(),
         }
     };
 }
@@ -108,6 +108,12 @@ macro_rules! plan_exprs {
             | Node::Delete { .. } => vec![],
             Node::Insert { defaults, .. } => defaults.$iter().collect(),
             Node::Update { sets, .. } => sets.$iter().map(|(_, e)| e).collect(),
+            Node::Join { on, at, after, .. } => on
+                .$iter()
+                .chain(at.$iter())
+                .chain(after.$iter())
+                .flatten()
+                .collect(),
         }
     };
 }
@@ -300,6 +306,28 @@ pub enum Node {
         /// One per output column.
         exprs: Vec<Expr>,
     },
+    /// The FROM list as written, before the optimizer decides how to join it: the
+    /// relations side by side (its row is their columns, in FROM order), each joined to
+    /// those before it. `predicate_pushdown` places the conditions, `join_order` picks the
+    /// order and `join_method` turns it into hash, index nested-loop and nested-loop joins;
+    /// it never reaches execution.
+    Join {
+        /// The relations, in FROM order.
+        inputs: Vec<Plan>,
+        /// Per relation: how it joins those before it (the first's is INNER).
+        kinds: Vec<JoinKind>,
+        /// Per relation: the conjuncts of its ON clause (over the whole FROM row), as
+        /// written; emptied by `predicate_pushdown`.
+        on: Vec<Vec<Expr>>,
+        /// Per relation: conditions checked when it is joined (placed by
+        /// `predicate_pushdown`; each reads only relations up to it in FROM order).
+        at: Vec<Vec<Expr>>,
+        /// Per relation: conditions checked right after it is joined (WHERE conditions on
+        /// a relation a LEFT JOIN makes nullable).
+        after: Vec<Vec<Expr>>,
+        /// The order to join in, chosen by `join_order` (empty: FROM order).
+        order: Vec<usize>,
+    },
     /// Equi-join through a hash table built on one side.
     HashJoin {
         /// Left input.
@@ -435,6 +463,93 @@ pub enum Node {
 }
 
 impl Plan {
+    /// A node computed from its inputs, with the estimate [`Plan::derive_estimate`] gives.
+    pub fn derived(node: Node, estimator: &'static str, columns: Vec<Column>) -> Plan {
+        let mut plan = Plan {
+            node,
+            est_rows: 0.0,
+            estimator,
+            columns,
+        };
+        plan.derive_estimate();
+        plan
+    }
+
+    /// `plan` with a filter above it.
+    pub fn filter(plan: Plan, predicate: Expr) -> Plan {
+        let columns = plan.columns.clone();
+        Plan::derived(
+            Node::Filter {
+                input: Box::new(plan),
+                predicate,
+            },
+            "heuristic",
+            columns,
+        )
+    }
+
+    /// Replaces the plan in place by `f` of it (to put a node above it, or take one away).
+    pub fn wrap(&mut self, f: impl FnOnce(Plan) -> Plan) {
+        let placeholder = Plan {
+            node: Node::Values { rows: Vec::new() },
+            est_rows: 0.0,
+            estimator: "exact",
+            columns: Vec::new(),
+        };
+        let taken = std::mem::replace(self, placeholder);
+        *self = f(taken);
+    }
+
+    /// Sets the estimate of a node whose rows follow from its inputs' estimates (filters,
+    /// projections, aggregates, sorts, limits, set operations, writes); leaves scans,
+    /// literal rows and joins as they are. The optimizer calls it again above a join whose
+    /// estimate it has just made.
+    pub fn derive_estimate(&mut self) {
+        let est = match &self.node {
+            Node::Filter { input, predicate } => {
+                input.est_rows * crate::stats::selectivity(None, predicate).clamp(0.0, 1.0)
+            }
+            Node::Project { input, .. }
+            | Node::Distinct { input }
+            | Node::Sort { input, .. }
+            | Node::Insert { source: input, .. }
+            | Node::Update { scan: input, .. }
+            | Node::Delete { scan: input, .. } => input.est_rows,
+            Node::Aggregate { input, group, .. } => {
+                if group.is_empty() {
+                    1.0
+                } else {
+                    (input.est_rows / 10.0).max(1.0)
+                }
+            }
+            Node::TopK { input, limit, .. } => input.est_rows.min(*limit as f64),
+            Node::Limit {
+                input,
+                limit,
+                offset,
+            } => match limit {
+                Some(l) => input.est_rows.min(*l as f64),
+                None => (input.est_rows - *offset as f64).max(0.0),
+            },
+            Node::Union { inputs } => inputs.iter().map(|p| p.est_rows).sum(),
+            // Before the optimizer decides how to join: every combination.
+            Node::Join { inputs, .. } => inputs.iter().map(|p| p.est_rows).product(),
+            Node::SetCompare { left, right, anti } => {
+                if *anti {
+                    left.est_rows
+                } else {
+                    left.est_rows.min(right.est_rows)
+                }
+            }
+            Node::Scan { .. }
+            | Node::Values { .. }
+            | Node::HashJoin { .. }
+            | Node::IndexJoin { .. }
+            | Node::NestedLoop { .. } => return,
+        };
+        self.est_rows = est;
+    }
+
     /// The node's inputs.
     pub fn children(&self) -> Vec<&Plan> {
         plan_children!(self, iter)
@@ -652,6 +767,47 @@ impl Plan {
             Node::Distinct { .. } => s.push_str("Distinct"),
             Node::Union { inputs } => {
                 let _ = write!(s, "Union all ({} inputs)", inputs.len());
+            }
+            Node::Join {
+                inputs,
+                kinds,
+                on,
+                at,
+                after,
+                order,
+            } => {
+                let rels: Vec<String> = inputs
+                    .iter()
+                    .zip(kinds)
+                    .map(|(p, k)| {
+                        let name = p
+                            .columns
+                            .first()
+                            .and_then(|c| c.qualifier.clone())
+                            .unwrap_or_else(|| "?".into());
+                        match k {
+                            JoinKind::Inner => name,
+                            JoinKind::Left => format!("left {name}"),
+                        }
+                    })
+                    .collect();
+                let _ = write!(s, "Join [{}]", rels.join(", "));
+                let conds = |v: &[Vec<Expr>]| {
+                    v.iter()
+                        .flatten()
+                        .map(|e| show_expr(e, &self.columns))
+                        .collect::<Vec<_>>()
+                        .join(" AND ")
+                };
+                for (label, v) in [("on", on), ("at", at), ("after", after)] {
+                    if v.iter().any(|c| !c.is_empty()) {
+                        let _ = write!(s, " {label}: {}", conds(v));
+                    }
+                }
+                if !order.is_empty() {
+                    let names: Vec<&str> = order.iter().map(|&i| rels[i].as_str()).collect();
+                    let _ = write!(s, " order: {}", names.join(", "));
+                }
             }
             Node::SetCompare { anti, .. } => {
                 s.push_str(if *anti { "Except" } else { "Intersect" });
@@ -922,6 +1078,31 @@ impl Plan {
                     .map(|p| p.try_map_exprs(f))
                     .collect::<Result<_>>()?,
             },
+            Node::Join {
+                inputs,
+                kinds,
+                on,
+                at,
+                after,
+                order,
+            } => {
+                let mut conds = |v: &[Vec<Expr>]| -> Result<Vec<Vec<Expr>>> {
+                    v.iter()
+                        .map(|c| c.iter().map(&mut *f).collect::<Result<_>>())
+                        .collect()
+                };
+                Node::Join {
+                    on: conds(on)?,
+                    at: conds(at)?,
+                    after: conds(after)?,
+                    inputs: inputs
+                        .iter()
+                        .map(|p| p.try_map_exprs(f))
+                        .collect::<Result<_>>()?,
+                    kinds: kinds.clone(),
+                    order: order.clone(),
+                }
+            }
         };
         Ok(Plan {
             node,

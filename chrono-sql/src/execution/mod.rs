@@ -571,6 +571,11 @@ pub fn build<'a>(
                 "internal: a write inside a query plan".into(),
             ));
         }
+        Node::Join { .. } => {
+            return Err(Error::InvalidInput(
+                "internal: a join the optimizer has not planned".into(),
+            ));
+        }
         Node::Union { inputs } => {
             let mut arms = Vec::with_capacity(inputs.len());
             for p in inputs {

@@ -1,16 +1,30 @@
 //! The optimizer: an ordered list of named passes, each rewriting the whole plan (every
 //! node, and the plans of the subqueries inside its expressions). The planner builds a plan
-//! with conditions placed and joins chosen; the passes then finish it:
+//! as the query is written (a WHERE filter above a `Join` of the FROM list, ON clauses in
+//! the join); the passes then decide how to run it:
 //!
 //! ```text
-//! planner ─► constant_folding ─► access_path ─► plan to run
+//! planner ─► constant_folding ─► predicate_pushdown ─► access_path ─► join_order ─► join_method ─► plan to run
 //! ```
 //!
-//! `EXPLAIN (OPTIMIZERS) …` shows the plan as the planner built it and after each pass.
-//! Still inside the planner (to become passes): predicate pushdown, join order, join method.
+//! | pass | file | what it does |
+//! |---|---|---|
+//! | `constant_folding` | `fold.rs` | constant sub-expressions become values |
+//! | `predicate_pushdown` | `pushdown.rs` | each condition goes as far down as it may: into a scan, to a join step, after a LEFT JOIN |
+//! | `access_path` | `access_path.rs` | scans with key conditions read by primary key, key range or index |
+//! | `join_order` | `join_order.rs` | inner joins of 3+ relations: greedy, smallest intermediate result first |
+//! | `join_method` | `join_method.rs` | hash, index nested-loop or nested-loop join per step |
+//!
+//! Each pass runs over every node, inputs first, subquery plans included. `EXPLAIN
+//! (OPTIMIZERS) …` shows the plan as the planner built it and after each pass.
 
 pub(crate) mod access_path;
 mod fold;
+mod join_method;
+mod join_order;
+mod pushdown;
+
+pub(crate) use pushdown::into_relation;
 
 use std::sync::Arc;
 
@@ -38,21 +52,33 @@ struct Pass {
 }
 
 /// The passes, in order.
-const PASSES: [Pass; 2] = [
+const PASSES: [Pass; 5] = [
     Pass {
         name: "constant_folding",
         rewrite: fold::run,
     },
     Pass {
+        name: "predicate_pushdown",
+        rewrite: pushdown::run,
+    },
+    Pass {
         name: "access_path",
         rewrite: access_path::run,
+    },
+    Pass {
+        name: "join_order",
+        rewrite: join_order::run,
+    },
+    Pass {
+        name: "join_method",
+        rewrite: join_method::run,
     },
 ];
 
 /// Runs every pass over `plan`, then checks that it can run.
 pub fn optimize(mut plan: Plan, env: &Env<'_>) -> Result<Plan> {
     for pass in &PASSES {
-        each_node(&mut plan, &mut |p| (pass.rewrite)(p, env))?;
+        run_pass(pass, &mut plan, env)?;
     }
     check_correlated(&plan, false)?;
     Ok(plan)
@@ -89,10 +115,21 @@ fn check_correlated(plan: &Plan, scan_of_a_write: bool) -> Result<()> {
 pub fn optimize_stepwise(mut plan: Plan, env: &Env<'_>) -> Result<Vec<(&'static str, Plan)>> {
     let mut steps = vec![("planner", plan.clone())];
     for pass in &PASSES {
-        each_node(&mut plan, &mut |p| (pass.rewrite)(p, env))?;
+        run_pass(pass, &mut plan, env)?;
         steps.push((pass.name, plan.clone()));
     }
     Ok(steps)
+}
+
+/// Runs one pass over every node, inputs first; the estimates of the nodes whose rows
+/// follow from their inputs' are derived again as it goes, so they stay consistent with
+/// what the pass changed below them.
+fn run_pass(pass: &Pass, plan: &mut Plan, env: &Env<'_>) -> Result<()> {
+    each_node(plan, &mut |p| {
+        (pass.rewrite)(p, env)?;
+        p.derive_estimate();
+        Ok(())
+    })
 }
 
 /// Applies `f` to every node of `plan`, inputs first, subquery plans included.

@@ -266,598 +266,46 @@ impl<'a> Planner<'a> {
                 steps.push(Step { kind, on });
             }
         }
-        let mut offsets = Vec::with_capacity(rels.len());
-        let mut scope = Scope::default();
-        for r in &rels {
-            offsets.push(scope.columns.len());
-            scope.columns.extend(r.columns.iter().cloned());
-        }
-        let rel_of = |col: usize| offsets.iter().rposition(|&o| o <= col).unwrap_or(0);
-        let nullable: Vec<bool> = steps.iter().map(|s| s.kind == JoinKind::Left).collect();
-
-        // Conjuncts: pushed into a relation, held at a join step, or filtered after a step.
-        let mut pushed: Vec<Vec<Expr>> = vec![Vec::new(); rels.len()];
-        let mut at_join: Vec<Vec<Expr>> = vec![Vec::new(); rels.len()];
-        let mut after_join: Vec<Vec<Expr>> = vec![Vec::new(); rels.len()];
-        let mut top: Vec<Expr> = Vec::new();
-
-        let mut place = |e: Expr, from_on_of: Option<usize>| -> Result<()> {
-            // A condition with a correlated subquery runs per row of the whole FROM list.
-            if e.has_correlated() {
-                if from_on_of.is_some_and(|j| nullable[j]) {
-                    return Err(Error::Unsupported(
-                        "a correlated subquery in a LEFT JOIN's ON".into(),
-                    ));
-                }
-                top.push(e);
-                return Ok(());
-            }
-            let cols = e.columns();
-            if cols.is_empty() {
-                match from_on_of {
-                    Some(j) => at_join[j].push(e),
-                    None => top.push(e),
-                }
-                return Ok(());
-            }
-            let lo = cols.iter().map(|&c| rel_of(c)).min().unwrap_or(0);
-            let hi = cols.iter().map(|&c| rel_of(c)).max().unwrap_or(0);
-            let single = lo == hi;
-            match from_on_of {
-                // A LEFT JOIN's ON: conditions on the joined table alone filter that table;
-                // the rest decide which pairs match.
-                Some(j) if nullable[j] => {
-                    if single && lo == j {
-                        pushed[j].push(e);
-                    } else {
-                        at_join[j].push(e);
-                    }
-                }
-                // An inner ON: like WHERE, but never into a table made nullable earlier.
-                Some(j) => {
-                    if single && !nullable[lo] {
-                        pushed[lo].push(e);
-                    } else {
-                        at_join[j.max(hi)].push(e);
-                    }
-                }
-                // WHERE: a condition on a table made nullable by a LEFT JOIN is checked
-                // after that join, never below it.
-                None => {
-                    if cols.iter().any(|&c| nullable[rel_of(c)]) {
-                        after_join[hi].push(e);
-                    } else if single {
-                        pushed[lo].push(e);
-                    } else {
-                        at_join[hi].push(e);
-                    }
-                }
-            }
-            Ok(())
-        };
-        for (j, step) in steps.iter().enumerate() {
-            if let Some(on) = step.on {
-                let bound = self.bind(on, &scope)?;
-                for c in bound.conjuncts() {
-                    place(c, Some(j))?;
-                }
-            }
-        }
-        if let Some(w) = selection {
-            let bound = self.bind(w, &scope)?;
-            for c in bound.conjuncts() {
-                place(c, None)?;
-            }
-        }
-
-        // Scans get their filters and access paths.
-        let mut rels: Vec<Option<Plan>> = rels.into_iter().map(Some).collect();
-        for (r, slot) in rels.iter_mut().enumerate() {
-            let off = offsets[r];
-            let local: Vec<Expr> = pushed[r]
+        let scope = Scope {
+            columns: rels
                 .iter()
-                .map(|e| e.map_columns(&|c| c - off))
-                .collect();
-            if let Some(plan) = slot.take() {
-                *slot = Some(self.push_filter(plan, local));
-            }
-        }
-
-        let rels: Vec<Plan> = rels.into_iter().flatten().collect();
-        if rels.is_empty() {
-            return Err(Error::InvalidInput("empty FROM".into()));
-        }
-        let total_width = scope.columns.len();
-        // Inner joins of three or more relations are reordered (greedily, smallest
-        // estimated intermediate result first); LEFT JOINs keep the written order.
-        let reorder = rels.len() >= 3 && steps.iter().all(|s| s.kind == JoinKind::Inner);
-        let order: Vec<usize> = if reorder {
-            self.join_order(&rels, &at_join, &offsets, &rel_of)
-        } else {
-            (0..rels.len()).collect()
+                .flat_map(|r| r.columns.iter().cloned())
+                .collect(),
         };
-        let mut step_conds: Vec<Vec<Expr>> = vec![Vec::new(); rels.len()];
-        if reorder {
-            let position = |r: usize| order.iter().position(|&x| x == r).unwrap_or(0);
-            for c in at_join.iter_mut().flat_map(|v| v.drain(..)) {
-                let at = c
-                    .columns()
-                    .iter()
-                    .map(|&col| position(rel_of(col)))
-                    .max()
-                    .unwrap_or(0)
-                    .max(1);
-                step_conds[at].push(c);
-            }
-        } else {
-            for (j, conds) in at_join.iter_mut().enumerate() {
-                step_conds[j] = std::mem::take(conds);
-            }
+        // The conditions stay as written; the optimizer's predicate_pushdown places them.
+        let mut on = Vec::with_capacity(steps.len());
+        for step in &steps {
+            on.push(match step.on {
+                Some(e) => self.bind(e, &scope)?.conjuncts(),
+                None => Vec::new(),
+            });
         }
-        // Where each column of the FROM list sits in the plan built so far.
-        let mut pos: Vec<usize> = (0..total_width).collect();
-        let mut rels: Vec<Option<Plan>> = rels.into_iter().map(Some).collect();
-        let first = order[0];
-        let Some(mut plan) = rels[first].take() else {
-            return Err(Error::InvalidInput("empty FROM".into()));
+        let predicate = match selection {
+            Some(w) => Some(self.bind(w, &scope)?),
+            None => None,
         };
-        let mut width = 0;
-        for i in 0..plan.columns.len() {
-            pos[offsets[first] + i] = i;
-        }
-        width += plan.columns.len();
-        for cond in after_join[first].drain(..) {
-            plan = filter(plan, cond.map_columns(&|c| pos[c]));
-        }
-        for (k, &j) in order.iter().enumerate().skip(1) {
-            let Some(right) = rels[j].take() else {
-                continue;
-            };
-            let off = width;
-            for i in 0..right.columns.len() {
-                pos[offsets[j] + i] = off + i;
+        let plan = match rels.pop() {
+            Some(only) if rels.is_empty() => only,
+            last => {
+                rels.extend(last);
+                let n = rels.len();
+                let join = Node::Join {
+                    inputs: rels,
+                    kinds: steps.iter().map(|s| s.kind).collect(),
+                    on,
+                    at: vec![Vec::new(); n],
+                    after: vec![Vec::new(); n],
+                    order: Vec::new(),
+                };
+                Plan::derived(join, "heuristic", scope.columns.clone())
             }
-            width += right.columns.len();
-            let mut left_keys = Vec::new();
-            let mut right_keys = Vec::new();
-            let mut residual = Vec::new();
-            for c in step_conds[k].drain(..) {
-                let c = c.map_columns(&|x| pos[x]);
-                if let Expr::Cmp(CmpOp::Eq, a, b) = &c {
-                    let side = |e: &Expr| {
-                        let cols = e.columns();
-                        if cols.is_empty() {
-                            0
-                        } else if cols.iter().all(|&x| x < off) {
-                            1
-                        } else if cols.iter().all(|&x| x >= off) {
-                            2
-                        } else {
-                            0
-                        }
-                    };
-                    match (side(a), side(b)) {
-                        (1, 2) => {
-                            left_keys.push((**a).clone());
-                            right_keys.push(b.map_columns(&|x| x - off));
-                            continue;
-                        }
-                        (2, 1) => {
-                            left_keys.push((**b).clone());
-                            right_keys.push(a.map_columns(&|x| x - off));
-                            continue;
-                        }
-                        _ => {}
-                    }
-                }
-                residual.push(c);
-            }
-            let kind = steps[j].kind;
-            let mut columns = plan.columns.clone();
-            columns.extend(right.columns.iter().cloned());
-            let (l, r) = (plan.est_rows, right.est_rows);
-            plan = if left_keys.is_empty() {
-                let est = (l * r * if residual.is_empty() { 1.0 } else { 0.1 })
-                    .max(if kind == JoinKind::Left { l } else { 0.0 });
-                Plan {
-                    node: Node::NestedLoop {
-                        left: Box::new(plan),
-                        right: Box::new(right),
-                        kind,
-                        predicate: Expr::all_of(residual),
-                    },
-                    est_rows: est,
-                    estimator: "heuristic",
-                    columns,
-                }
-            } else if let Some(lookup) =
-                self.index_join(&plan, &right, &left_keys, &right_keys, off)
-            {
-                let IndexJoinChoice {
-                    table,
-                    label,
-                    read_at,
-                    filter,
-                    lookup,
-                    keys,
-                    extra,
-                    per_row,
-                } = lookup;
-                residual.extend(extra);
-                Plan {
-                    node: Node::IndexJoin {
-                        left: Box::new(plan),
-                        table,
-                        label,
-                        read_at,
-                        lookup,
-                        left_keys: keys,
-                        right_filter: filter,
-                        kind,
-                        residual: Expr::all_of(residual),
-                    },
-                    est_rows: (l * per_row).min(l * r).max(if kind == JoinKind::Left {
-                        l
-                    } else {
-                        0.0
-                    }),
-                    estimator: "heuristic",
-                    columns,
-                }
-            } else {
-                let (est, estimator) =
-                    self.equi_join_estimate(&plan, &right, &left_keys, &right_keys);
-                let est = est.max(if kind == JoinKind::Left { l } else { 0.0 });
-                let build_left = kind == JoinKind::Inner && l < r;
-                Plan {
-                    node: Node::HashJoin {
-                        left: Box::new(plan),
-                        right: Box::new(right),
-                        left_keys,
-                        right_keys,
-                        kind,
-                        residual: Expr::all_of(residual),
-                        build_left,
-                    },
-                    est_rows: est,
-                    estimator,
-                    columns,
-                }
-            };
-            for cond in after_join[j].drain(..) {
-                plan = filter(plan, cond.map_columns(&|c| pos[c]));
-            }
-        }
-        if reorder && pos.iter().enumerate().any(|(g, &p)| g != p) {
-            // Back to the FROM list's column order.
-            let est = plan.est_rows;
-            let estimator = plan.estimator;
-            plan = Plan {
-                node: Node::Project {
-                    input: Box::new(plan),
-                    exprs: pos.iter().map(|&p| Expr::Column(p)).collect(),
-                },
-                est_rows: est,
-                estimator,
-                columns: scope.columns.clone(),
-            };
-        }
-        for cond in top {
-            plan = filter(plan, cond);
-        }
+        };
+        let plan = match predicate {
+            Some(p) => filter(plan, p),
+            None => plan,
+        };
         Ok((plan, scope))
     }
-
-    /// Distinct values of a plan's output column, when its statistics say (a scan's
-    /// column, followed through joins, filters and plain projections), at most the rows.
-    pub(super) fn column_distinct(&self, plan: &Plan, col: usize) -> Option<f64> {
-        let table_distinct = |table: &TableDef, c: usize| {
-            let stats = self.stats.table(&table.name)?;
-            Some(stats.columns.get(c)?.distinct as f64)
-        };
-        let d = match &plan.node {
-            Node::Scan { table, .. } => table_distinct(table, col),
-            Node::Filter { input, .. } => self.column_distinct(input, col),
-            Node::Project { input, exprs } => match exprs.get(col)? {
-                Expr::Column(c) => self.column_distinct(input, *c),
-                _ => None,
-            },
-            Node::HashJoin { left, right, .. } | Node::NestedLoop { left, right, .. } => {
-                let lw = left.columns.len();
-                if col < lw {
-                    self.column_distinct(left, col)
-                } else {
-                    self.column_distinct(right, col - lw)
-                }
-            }
-            Node::IndexJoin { left, table, .. } => {
-                let lw = left.columns.len();
-                if col < lw {
-                    self.column_distinct(left, col)
-                } else {
-                    table_distinct(table, col - lw)
-                }
-            }
-            _ => None,
-        }?;
-        Some(d.min(plan.est_rows.max(1.0)).max(1.0))
-    }
-
-    /// Rows of an equi-join: `|L|·|R| / max(distinct(l), distinct(r))` per key pair whose
-    /// columns have statistics (the usual containment assumption); without them, the
-    /// larger side (a key/foreign-key guess).
-    pub(super) fn equi_join_estimate(
-        &self,
-        left: &Plan,
-        right: &Plan,
-        left_keys: &[Expr],
-        right_keys: &[Expr],
-    ) -> (f64, &'static str) {
-        let (l, r) = (left.est_rows, right.est_rows);
-        let mut est = l * r;
-        let mut known = false;
-        for (lk, rk) in left_keys.iter().zip(right_keys) {
-            if let (Expr::Column(a), Expr::Column(b)) = (lk, rk)
-                && let (Some(da), Some(db)) = (
-                    self.column_distinct(left, *a),
-                    self.column_distinct(right, *b),
-                )
-            {
-                est /= da.max(db);
-                known = true;
-            }
-        }
-        if known {
-            (est.max(if l * r > 0.0 { 1.0 } else { 0.0 }), "distinct")
-        } else {
-            (l.max(r), "heuristic")
-        }
-    }
-
-    /// A greedy join order: start from the smallest relation, then add the relation that
-    /// keeps the estimated intermediate result smallest (joined relations first; a cross
-    /// product only when nothing connects).
-    pub(super) fn join_order(
-        &self,
-        rels: &[Plan],
-        conds: &[Vec<Expr>],
-        offsets: &[usize],
-        rel_of: &dyn Fn(usize) -> usize,
-    ) -> Vec<usize> {
-        let n = rels.len();
-        // Equi-join column pairs between two relations (global column positions).
-        let mut pairs: Vec<(usize, usize)> = Vec::new();
-        for c in conds.iter().flatten() {
-            if let Expr::Cmp(CmpOp::Eq, a, b) = c
-                && let (Expr::Column(x), Expr::Column(y)) = (&**a, &**b)
-                && rel_of(*x) != rel_of(*y)
-            {
-                pairs.push((*x, *y));
-            }
-        }
-        let distinct = |g: usize| {
-            let r = rel_of(g);
-            self.column_distinct(&rels[r], g - offsets[r])
-        };
-        let mut order = Vec::with_capacity(n);
-        let mut done = vec![false; n];
-        let start = (0..n)
-            .min_by(|&a, &b| rels[a].est_rows.total_cmp(&rels[b].est_rows))
-            .unwrap_or(0);
-        order.push(start);
-        done[start] = true;
-        let mut current = rels[start].est_rows;
-        while order.len() < n {
-            let mut best: Option<(bool, f64, usize)> = None;
-            for r in (0..n).filter(|&r| !done[r]) {
-                let rows = rels[r].est_rows;
-                let mut est = current * rows;
-                let mut connected = false;
-                for &(x, y) in &pairs {
-                    let (inside, other) = if rel_of(x) == r && done[rel_of(y)] {
-                        (y, x)
-                    } else if rel_of(y) == r && done[rel_of(x)] {
-                        (x, y)
-                    } else {
-                        continue;
-                    };
-                    connected = true;
-                    est = match (distinct(inside), distinct(other)) {
-                        (Some(a), Some(b)) => est / a.max(b),
-                        _ => est.min(current.max(rows)),
-                    };
-                }
-                let better = match best {
-                    None => true,
-                    Some((bc, be, _)) => (connected && !bc) || (connected == bc && est < be),
-                };
-                if better {
-                    best = Some((connected, est, r));
-                }
-            }
-            let Some((_, est, r)) = best else { break };
-            order.push(r);
-            done[r] = true;
-            current = est.max(1.0);
-        }
-        order
-    }
-
-    /// Whether to join by looking `right` up per left row (its primary key or an index
-    /// covers the join keys) instead of hashing it: when the left side is much smaller than
-    /// the right table.
-    pub(super) fn index_join(
-        &self,
-        left: &Plan,
-        right: &Plan,
-        left_keys: &[Expr],
-        right_keys: &[Expr],
-        off: usize,
-    ) -> Option<IndexJoinChoice> {
-        let Node::Scan {
-            table,
-            label,
-            read_at,
-            filter,
-            ..
-        } = &right.node
-        else {
-            return None;
-        };
-        if matches!(read_at, ReadAt::Versions(_)) {
-            return None;
-        }
-        let stats = self.stats.table(&table.name);
-        let right_total = self
-            .estimator
-            .estimate_scan(table, stats.as_deref(), None)
-            .rows;
-        if left.est_rows * 4.0 >= right_total {
-            return None;
-        }
-        // Right key column → the left expression it must equal.
-        let mut by_column: Vec<(usize, Expr)> = Vec::new();
-        for (lk, rk) in left_keys.iter().zip(right_keys) {
-            if let Expr::Column(c) = rk
-                && !by_column.iter().any(|(x, _)| x == c)
-            {
-                by_column.push((*c, lk.clone()));
-            }
-        }
-        let key_for = |c: usize| {
-            by_column
-                .iter()
-                .find(|(x, _)| *x == c)
-                .map(|(_, e)| e.clone())
-        };
-        let (lookup, cols): (Lookup, Vec<usize>) = if !table.primary_key.is_empty()
-            && table.primary_key.iter().all(|&c| key_for(c).is_some())
-        {
-            (Lookup::PrimaryKey, table.primary_key.clone())
-        } else {
-            let best = table
-                .indexes
-                .iter()
-                .map(|ix| {
-                    (
-                        ix,
-                        ix.columns
-                            .iter()
-                            .take_while(|&&c| key_for(c).is_some())
-                            .count(),
-                    )
-                })
-                .filter(|(_, n)| *n > 0)
-                .max_by_key(|(ix, n)| (*n, ix.unique))?;
-            (
-                Lookup::Index(best.0.clone()),
-                best.0.columns[..best.1].to_vec(),
-            )
-        };
-        let keys: Vec<Expr> = cols.iter().filter_map(|&c| key_for(c)).collect();
-        // Join keys the lookup does not cover are checked on the joined row.
-        let extra = left_keys
-            .iter()
-            .zip(right_keys)
-            .filter(|(_, rk)| !matches!(rk, Expr::Column(c) if cols.contains(c)))
-            .map(|(lk, rk)| {
-                Expr::Cmp(
-                    CmpOp::Eq,
-                    Box::new(lk.clone()),
-                    Box::new(rk.map_columns(&|x| x + off)),
-                )
-            })
-            .collect();
-        // Rows per distinct value of the first looked-up column (the estimator's default
-        // equality selectivity without statistics).
-        let per_row = match &lookup {
-            Lookup::PrimaryKey => 1.0,
-            Lookup::Index(_) => {
-                let distinct = stats
-                    .as_ref()
-                    .and_then(|s| s.columns.get(cols[0]))
-                    .map(|c| c.distinct as f64)
-                    .filter(|d| *d > 0.0);
-                match distinct {
-                    Some(d) => right_total / d,
-                    None => {
-                        right_total
-                            * crate::stats::selectivity(
-                                None,
-                                &Expr::Cmp(
-                                    CmpOp::Eq,
-                                    Box::new(Expr::Column(cols[0])),
-                                    Box::new(Expr::Literal(Value::Int(0))),
-                                ),
-                            )
-                    }
-                }
-            }
-        };
-        Some(IndexJoinChoice {
-            per_row,
-            table: table.clone(),
-            label: label.clone(),
-            read_at: *read_at,
-            filter: filter.clone(),
-            lookup,
-            keys,
-            extra,
-        })
-    }
-
-    /// Puts `conjuncts` (over the plan's own columns) into a scan, or into a filter above
-    /// any other node.
-    pub(super) fn push_filter(&self, mut plan: Plan, conjuncts: Vec<Expr>) -> Plan {
-        if conjuncts.is_empty() {
-            return plan;
-        }
-        let Node::Scan {
-            table,
-            read_at,
-            filter: existing,
-            ..
-        } = &mut plan.node
-        else {
-            let pred = Expr::all_of(conjuncts).unwrap_or(Expr::Literal(Value::Bool(true)));
-            return filter(plan, pred);
-        };
-        let mut all = existing.take().map(Expr::conjuncts).unwrap_or_default();
-        all.extend(conjuncts);
-        // The access path is the optimizer's to choose; what it will find sets the estimate.
-        let access = match read_at {
-            ReadAt::Versions(_) => Access::Full,
-            _ => choose_access(table, &all, self.stats, self.estimator, self.params),
-        };
-        let f = Expr::all_of(all);
-        let peeked = f.as_ref().map(|f| self.peek(f));
-        let stats = self.stats.table(&table.name);
-        if matches!(access, Access::Key(_)) {
-            // A whole primary key: at most one row, no estimator needed.
-            plan.est_rows = 1.0;
-            plan.estimator = "exact";
-        } else {
-            let est = self
-                .estimator
-                .estimate_scan(table, stats.as_deref(), peeked.as_ref());
-            plan.est_rows = est.rows;
-            plan.estimator = est.estimator;
-        }
-        *existing = f;
-        plan
-    }
-}
-
-pub(super) struct IndexJoinChoice {
-    table: Arc<TableDef>,
-    label: String,
-    read_at: ReadAt,
-    filter: Option<Expr>,
-    lookup: Lookup,
-    keys: Vec<Expr>,
-    extra: Vec<Expr>,
-    /// Estimated right rows per left row.
-    per_row: f64,
 }
 
 /// `AS OF ts`, which must not be after the current time: commits still to come may land
@@ -919,6 +367,19 @@ impl Planner<'_> {
             },
             columns,
         };
-        Ok(self.push_filter(plan, predicate.map(Expr::conjuncts).unwrap_or_default()))
+        let mut plan = plan;
+        let env = crate::optimizer::Env {
+            stats: self.stats,
+            estimator: self.estimator,
+            params: self.params,
+        };
+        // A write's scan holds all of its WHERE clause, correlated subqueries included
+        // (`execution::write` evaluates them per row).
+        crate::optimizer::into_relation(
+            &mut plan,
+            predicate.map(Expr::conjuncts).unwrap_or_default(),
+            &env,
+        );
+        Ok(plan)
     }
 }

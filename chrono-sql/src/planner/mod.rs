@@ -33,11 +33,8 @@ use crate::catalog::{self, TableDef, View};
 use crate::error::{Error, Result};
 use crate::expr::{CmpOp, Expr, Func, Subquery, SubqueryKind};
 use crate::limits::StatementGuard;
-use crate::optimizer::access_path::choose_access;
 use crate::parse::timetravel::{Target, TimeClause, TimeLiteral, TimeSpec};
-use crate::plan::{
-    Access, AggCall, AggFunc, Column, JoinKind, Lookup, Node, Plan, ReadAt, SortKey,
-};
+use crate::plan::{Access, AggCall, AggFunc, Column, JoinKind, Node, Plan, ReadAt, SortKey};
 use crate::stats::{CardinalityEstimator, StatsRegistry};
 use crate::types::{ArithOp, DataType};
 
@@ -288,25 +285,9 @@ impl<'a> Planner<'a> {
         crate::execution::instantiate_expr(e, self.params, self.txn, self.stats, self.guard)?
             .eval(&[])
     }
-
-    /// An expression with this execution's parameter values in place of its parameters,
-    /// for estimates only (the plan keeps the parameters).
-    fn peek(&self, e: &Expr) -> Expr {
-        e.with_params(self.params).unwrap_or_else(|_| e.clone())
-    }
 }
 
 /// Wraps `plan` in a filter.
 pub fn filter(plan: Plan, predicate: Expr) -> Plan {
-    let est = plan.est_rows * crate::stats::selectivity(None, &predicate).clamp(0.0, 1.0);
-    let columns = plan.columns.clone();
-    Plan {
-        node: Node::Filter {
-            input: Box::new(plan),
-            predicate,
-        },
-        est_rows: est,
-        estimator: "heuristic",
-        columns,
-    }
+    Plan::filter(plan, predicate)
 }

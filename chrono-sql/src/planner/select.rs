@@ -588,7 +588,7 @@ impl<'a> Planner<'a> {
                     limit,
                     offset,
                 },
-                est_rows: limit.map(|l| est.min(l as f64)).unwrap_or(est),
+                est_rows: limit.map_or((est - offset as f64).max(0.0), |l| est.min(l as f64)),
                 estimator: "exact",
                 columns: columns.clone(),
             };

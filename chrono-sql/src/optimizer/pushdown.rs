@@ -1,0 +1,263 @@
+//! The predicate-pushdown pass: each condition of a WHERE clause or an ON clause is checked
+//! as early as it can be without changing the answer.
+//!
+//! - A condition on one relation goes into that relation (into a scan's filter, where the
+//!   access-path pass can use it; above any other relation as a filter).
+//! - A condition on several relations is checked at the join step that brings the last of
+//!   them in.
+//! - LEFT JOIN: its ON conditions on the joined table alone filter that table, the rest
+//!   decide which pairs match; a WHERE condition on a table a LEFT JOIN makes nullable is
+//!   checked after that join, never below it (it must see the NULLs the join adds); an
+//!   inner ON condition never goes into a table made nullable earlier.
+//! - A condition with a correlated subquery stays above the whole FROM list (it runs per
+//!   row of it), and one reading no column stays where it was written.
+
+use chrono_storage::Value;
+
+use super::Env;
+use super::access_path::choose_access;
+use crate::error::{Error, Result};
+use crate::expr::Expr;
+use crate::plan::{Access, JoinKind, Node, Plan, ReadAt};
+
+/// Places the conditions of a Join's ON clauses, of a WHERE filter above a Join, and of a
+/// filter directly above a scan.
+pub(super) fn run(plan: &mut Plan, env: &Env<'_>) -> Result<()> {
+    match &plan.node {
+        Node::Join { on, .. } if on.iter().any(|c| !c.is_empty()) => place_on(plan, env),
+        Node::Filter { .. } => push_where(plan, env),
+        _ => Ok(()),
+    }
+}
+
+/// Where a join's conditions go.
+struct Placement {
+    /// Per relation: the column its row starts at in the FROM row.
+    offsets: Vec<usize>,
+    /// Per relation: made nullable by a LEFT JOIN.
+    nullable: Vec<bool>,
+    /// Per relation: conditions on it alone (over the FROM row).
+    pushed: Vec<Vec<Expr>>,
+    /// Conditions left above the whole FROM list.
+    top: Vec<Expr>,
+}
+
+impl Placement {
+    fn new(inputs: &[Plan], kinds: &[JoinKind]) -> Placement {
+        let mut offsets = Vec::with_capacity(inputs.len());
+        let mut width = 0;
+        for p in inputs {
+            offsets.push(width);
+            width += p.columns.len();
+        }
+        Placement {
+            offsets,
+            nullable: kinds.iter().map(|k| *k == JoinKind::Left).collect(),
+            pushed: vec![Vec::new(); inputs.len()],
+            top: Vec::new(),
+        }
+    }
+
+    fn rel_of(&self, col: usize) -> usize {
+        relation_of(&self.offsets, col)
+    }
+
+    /// Places one conjunct, from the ON clause of relation `from_on_of` or (None) from WHERE.
+    fn place(
+        &mut self,
+        e: Expr,
+        from_on_of: Option<usize>,
+        at: &mut [Vec<Expr>],
+        after: &mut [Vec<Expr>],
+    ) -> Result<()> {
+        if e.has_correlated() {
+            if from_on_of.is_some_and(|j| self.nullable[j]) {
+                return Err(Error::Unsupported(
+                    "a correlated subquery in a LEFT JOIN's ON".into(),
+                ));
+            }
+            self.top.push(e);
+            return Ok(());
+        }
+        let cols = e.columns();
+        if cols.is_empty() {
+            match from_on_of {
+                Some(j) => at[j].push(e),
+                None => self.top.push(e),
+            }
+            return Ok(());
+        }
+        let lo = cols.iter().map(|&c| self.rel_of(c)).min().unwrap_or(0);
+        let hi = cols.iter().map(|&c| self.rel_of(c)).max().unwrap_or(0);
+        let single = lo == hi;
+        match from_on_of {
+            Some(j) if self.nullable[j] => {
+                if single && lo == j {
+                    self.pushed[j].push(e);
+                } else {
+                    at[j].push(e);
+                }
+            }
+            Some(j) => {
+                if single && !self.nullable[lo] {
+                    self.pushed[lo].push(e);
+                } else {
+                    at[j.max(hi)].push(e);
+                }
+            }
+            None => {
+                if cols.iter().any(|&c| self.nullable[self.rel_of(c)]) {
+                    after[hi].push(e);
+                } else if single {
+                    self.pushed[lo].push(e);
+                } else {
+                    at[hi].push(e);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves the conditions on one relation into it.
+    fn push_into(&mut self, inputs: &mut [Plan], env: &Env<'_>) {
+        for (r, input) in inputs.iter_mut().enumerate() {
+            let off = self.offsets[r];
+            let local: Vec<Expr> = std::mem::take(&mut self.pushed[r])
+                .into_iter()
+                .map(|e| e.map_columns(&|c| c - off))
+                .collect();
+            into_relation(input, local, env);
+        }
+    }
+}
+
+/// The relation of `offsets` (each relation's first column) that holds column `col`.
+pub(super) fn relation_of(offsets: &[usize], col: usize) -> usize {
+    offsets.iter().rposition(|&o| o <= col).unwrap_or(0)
+}
+
+/// A Join whose ON clauses are still as written: their conjuncts are placed.
+fn place_on(plan: &mut Plan, env: &Env<'_>) -> Result<()> {
+    let Node::Join {
+        inputs,
+        kinds,
+        on,
+        at,
+        after,
+        ..
+    } = &mut plan.node
+    else {
+        return Ok(());
+    };
+    let mut placement = Placement::new(inputs, kinds);
+    for (j, conds) in on.iter_mut().enumerate() {
+        for c in std::mem::take(conds) {
+            placement.place(c, Some(j), at, after)?;
+        }
+    }
+    placement.push_into(inputs, env);
+    for c in placement.top {
+        plan.wrap(|p| Plan::filter(p, c));
+    }
+    Ok(())
+}
+
+/// A filter above a Join (through other filters) or above a scan: its conjuncts go down.
+fn push_where(plan: &mut Plan, env: &Env<'_>) -> Result<()> {
+    let Node::Filter { input, predicate } = &mut plan.node else {
+        return Ok(());
+    };
+    let mut target: &mut Plan = input;
+    while matches!(target.node, Node::Filter { .. }) {
+        let Some(below) = target.children_mut().into_iter().next() else {
+            return Ok(());
+        };
+        target = below;
+    }
+    let conjuncts = std::mem::replace(predicate, Expr::Literal(Value::Bool(true))).conjuncts();
+    let mut stay = Vec::new();
+    match &mut target.node {
+        Node::Join {
+            inputs,
+            kinds,
+            at,
+            after,
+            ..
+        } => {
+            let mut placement = Placement::new(inputs, kinds);
+            for c in conjuncts {
+                placement.place(c, None, at, after)?;
+            }
+            placement.push_into(inputs, env);
+            stay = placement.top;
+        }
+        Node::Scan { .. } => {
+            let mut down = Vec::new();
+            for c in conjuncts {
+                if c.has_correlated() || c.columns().is_empty() {
+                    stay.push(c);
+                } else {
+                    down.push(c);
+                }
+            }
+            into_relation(target, down, env);
+        }
+        _ => stay = conjuncts,
+    }
+    match Expr::all_of(stay) {
+        Some(p) => {
+            let Node::Filter { predicate, .. } = &mut plan.node else {
+                return Ok(());
+            };
+            *predicate = p;
+            plan.derive_estimate();
+        }
+        None => plan.wrap(|p| match p.node {
+            Node::Filter { input, .. } => *input,
+            other => Plan { node: other, ..p },
+        }),
+    }
+    Ok(())
+}
+
+/// Puts `conjuncts` (over the plan's own columns) into a scan's filter, or into a filter
+/// above any other relation; a scan's estimate follows its conditions (one row for a whole
+/// primary key).
+pub(crate) fn into_relation(plan: &mut Plan, conjuncts: Vec<Expr>, env: &Env<'_>) {
+    if conjuncts.is_empty() {
+        return;
+    }
+    let Node::Scan {
+        table,
+        read_at,
+        filter: existing,
+        ..
+    } = &mut plan.node
+    else {
+        let pred = Expr::all_of(conjuncts).unwrap_or(Expr::Literal(Value::Bool(true)));
+        plan.wrap(|p| Plan::filter(p, pred));
+        return;
+    };
+    let mut all = existing.take().map(Expr::conjuncts).unwrap_or_default();
+    all.extend(conjuncts);
+    let access = match read_at {
+        ReadAt::Versions(_) => Access::Full,
+        _ => choose_access(table, &all, env.stats, env.estimator, env.params),
+    };
+    let f = Expr::all_of(all);
+    if matches!(access, Access::Key(_)) {
+        plan.est_rows = 1.0;
+        plan.estimator = "exact";
+    } else {
+        let peeked = f
+            .as_ref()
+            .map(|f| f.with_params(env.params).unwrap_or_else(|_| f.clone()));
+        let stats = env.stats.table(&table.name);
+        let est = env
+            .estimator
+            .estimate_scan(table, stats.as_deref(), peeked.as_ref());
+        plan.est_rows = est.rows;
+        plan.estimator = est.estimator;
+    }
+    *existing = f;
+}
