@@ -28,10 +28,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use chrono_sql::catalog::{ColumnDef, TableDef};
+use chrono_sql::cost::{CardinalityEstimator, Estimate, Feedback, StatisticsEstimator, TableStats};
 use chrono_sql::expr::Expr;
-use chrono_sql::stats::{
-    CardinalityEstimator, Estimate, Feedback, StatisticsEstimator, TableStats,
-};
 use chrono_sql::types::DataType;
 use chrono_storage::{ColumnFamily, Engine, Value, WriteBatch, encoding};
 use parking_lot::{Condvar, Mutex, RwLock};

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono_sql::catalog::TableDef;
+use chrono_sql::cost::{CardinalityEstimator, Feedback, StatisticsEstimator};
 use chrono_sql::expr::Expr;
-use chrono_sql::stats::{CardinalityEstimator, Feedback, StatisticsEstimator};
 use chrono_sql::{Database, Outcome};
 use chrono_storage::Value;
 use rand::SeedableRng;

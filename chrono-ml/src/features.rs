@@ -17,8 +17,8 @@
 //! whole table and 0 one row — the unit of the model's output too.
 
 use chrono_sql::TableStats;
+use chrono_sql::cost::selectivity;
 use chrono_sql::expr::{CmpOp, Expr};
-use chrono_sql::stats::selectivity;
 use chrono_storage::Value;
 
 use crate::atoms::{Atom, Op};

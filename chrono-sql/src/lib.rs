@@ -7,10 +7,11 @@
 //! SQL text ─► parse/      limits.max_sql_bytes, tokens, timetravel::lift (AS OF / FOR
 //!                         SYSTEM_TIME out of the tokens), shape check, sqlparser ─► Prepared
 //!          ─► planner/    names bound against the catalog (cached by catalog generation);
-//!                         parameters become slots, subqueries plan nodes; conditions pushed
-//!                         down, joins ordered and chosen; INSERT/UPDATE/DELETE are write
-//!                         nodes over the plan that finds their rows        ─► Plan
-//!          ─► optimizer/  named passes: constant_folding, access_path (typed key bounds)
+//!                         parameters become slots, subqueries plan nodes; the query as
+//!                         written: WHERE above a Join of the FROM list; INSERT/UPDATE/DELETE
+//!                         are write nodes over the plan that finds their rows ─► Plan
+//!          ─► optimizer/  named passes: constant_folding, predicate_pushdown, access_path
+//!                         (typed key bounds), join_order, join_method; estimates from cost/
 //!          ─► plan_cache  kept with the Prepared statement until the catalog or the
 //!                         statistics change: the next execution starts here
 //!          ─► execution/  instantiate (parameters in, uncorrelated subqueries run once),
@@ -20,8 +21,8 @@
 //! ```
 //!
 //! Take `SELECT name FROM users WHERE id = ?` run twice: the first time it is parsed (and
-//! the text's parse cached), planned to `Project name ← Scan users filter id = $1`, the
-//! access-path pass makes the scan a primary-key lookup on `[$1]`, and the plan is kept.
+//! the text's parse cached), planned to `Project name ← Filter id = $1 ← Scan users`; predicate
+//! pushdown moves the condition into the scan, the access-path pass makes the scan a primary-key lookup on `[$1]`, and the plan is kept.
 //! The second time the kept plan's key (catalog generation, statistics version) still
 //! matches, so execution copies the plan with `$1` filled in, `table.rs` encodes the key and
 //! the store answers with one point read. Every statement runs under a
@@ -60,6 +61,7 @@
 //! ```
 
 pub mod catalog;
+pub mod cost;
 pub mod error;
 pub mod execution;
 pub mod expr;
@@ -71,12 +73,11 @@ pub mod plan_cache;
 pub mod planner;
 pub mod schema_gate;
 pub mod session;
-pub mod stats;
 pub mod table;
 pub mod types;
 
+pub use cost::{CardinalityEstimator, Feedback, StatisticsEstimator, TableStats};
 pub use error::{Error, Result};
 pub use limits::{CancelToken, Limits};
 pub use parse::{Prepared, parse, parse_with, timetravel};
 pub use session::{Database, Outcome, RowIter, RowSink, RowVersion, Session};
-pub use stats::{CardinalityEstimator, Feedback, StatisticsEstimator, TableStats};

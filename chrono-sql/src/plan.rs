@@ -507,7 +507,7 @@ impl Plan {
     pub fn derive_estimate(&mut self) {
         let est = match &self.node {
             Node::Filter { input, predicate } => {
-                input.est_rows * crate::stats::selectivity(None, predicate).clamp(0.0, 1.0)
+                input.est_rows * crate::cost::selectivity(None, predicate).clamp(0.0, 1.0)
             }
             Node::Project { input, .. }
             | Node::Distinct { input }

@@ -13,11 +13,11 @@ use std::time::Instant;
 use chrono_storage::{KeyRange, Transaction, Value, encoding};
 
 use crate::catalog::{TableDef, View};
+use crate::cost::{Feedback, StatsRegistry};
 use crate::error::{Error, Result};
 use crate::expr::{Expr, Subquery, SubqueryKind};
 use crate::limits::{StatementGuard, hashed_key_bytes, keyed_row_bytes, row_bytes};
 use crate::plan::{Access, AggCall, AggFunc, JoinKind, Lookup, Node, Plan, ReadAt, SortKey};
-use crate::stats::{Feedback, StatsRegistry};
 use crate::types::{compare, truth};
 
 /// A row.

@@ -6,11 +6,11 @@ use chrono_storage::{Transaction, Value};
 
 use super::{collect, eval_row};
 use crate::catalog::TableDef;
+use crate::cost::StatsRegistry;
 use crate::error::{Error, Result};
 use crate::expr::Expr;
 use crate::limits::{StatementGuard, row_bytes};
 use crate::plan::{Node, Plan, ReadAt};
-use crate::stats::StatsRegistry;
 use crate::table::{self, KeyedRow};
 use crate::types::truth;
 

@@ -7,10 +7,10 @@ use chrono_storage::Value;
 
 use super::Env;
 use crate::catalog::TableDef;
+use crate::cost::{CardinalityEstimator, StatsRegistry};
 use crate::error::Result;
 use crate::expr::{CmpOp, Expr};
 use crate::plan::{Access, KeyBounds, Node, Plan, ReadAt};
-use crate::stats::{CardinalityEstimator, StatsRegistry};
 
 /// Chooses the access path of every scan with conditions.
 pub(super) fn run(plan: &mut Plan, env: &Env<'_>) -> Result<()> {

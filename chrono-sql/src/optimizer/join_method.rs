@@ -316,7 +316,7 @@ fn index_join(
                 Some(d) => right_total / d,
                 None => {
                     right_total
-                        * crate::stats::selectivity(
+                        * crate::cost::selectivity(
                             None,
                             &Expr::Cmp(
                                 CmpOp::Eq,

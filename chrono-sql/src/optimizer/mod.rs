@@ -30,10 +30,10 @@ use std::sync::Arc;
 
 use chrono_storage::Value;
 
+use crate::cost::{CardinalityEstimator, StatsRegistry};
 use crate::error::{Error, Result};
 use crate::expr::{Expr, SubqueryKind};
 use crate::plan::{Node, Plan};
-use crate::stats::{CardinalityEstimator, StatsRegistry};
 
 /// What the passes may consult.
 pub struct Env<'a> {

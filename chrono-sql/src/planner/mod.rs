@@ -30,12 +30,12 @@ use sqlparser::ast as sql;
 use sqlparser::tokenizer::Location;
 
 use crate::catalog::{self, TableDef, View};
+use crate::cost::{CardinalityEstimator, StatsRegistry};
 use crate::error::{Error, Result};
 use crate::expr::{CmpOp, Expr, Func, Subquery, SubqueryKind};
 use crate::limits::StatementGuard;
 use crate::parse::timetravel::{Target, TimeClause, TimeLiteral, TimeSpec};
 use crate::plan::{Access, AggCall, AggFunc, Column, JoinKind, Node, Plan, ReadAt, SortKey};
-use crate::stats::{CardinalityEstimator, StatsRegistry};
 use crate::types::{ArithOp, DataType};
 
 /// The columns visible to an expression.

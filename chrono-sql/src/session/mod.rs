@@ -18,6 +18,7 @@ use parking_lot::RwLock;
 use sqlparser::ast as sql;
 
 use crate::catalog::{self, ColumnDef, TableDef, View};
+use crate::cost::{CardinalityEstimator, StatisticsEstimator, StatsRegistry, TableStats};
 use crate::error::{Error, Result};
 use crate::execution::{self, ExecCtx, NodeStats};
 use crate::limits::{Admission, CancelToken, Limits, StatementGuard};
@@ -27,7 +28,6 @@ use crate::plan::{Access, Plan, ReadAt};
 use crate::plan_cache::{CatalogCache, CatalogVersion, PlanCounts, PlanKey};
 use crate::planner::{Planner, Scope, object_name, table_scope};
 use crate::schema_gate::SchemaGate;
-use crate::stats::{CardinalityEstimator, StatisticsEstimator, StatsRegistry, TableStats};
 use crate::table;
 
 /// What one statement produced.

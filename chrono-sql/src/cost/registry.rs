@@ -1,0 +1,120 @@
+//! Statistics and feedback shared by the sessions of a database: the statistics of each
+//! table (loaded from the catalog), a version that changes when they do (plans built on
+//! older statistics are built again), and the estimated/actual rows of executed scans
+//! that learned estimators train on.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+
+use super::{CardinalityEstimator, TableStats};
+use crate::expr::Expr;
+
+/// One executed scan: what was estimated and what came out.
+#[derive(Debug, Clone)]
+pub struct Feedback {
+    /// The table.
+    pub table: String,
+    /// The filter, as text.
+    pub predicate: String,
+    /// The filter, bound (column positions of the table).
+    pub filter: Option<Expr>,
+    /// Estimated rows.
+    pub estimated: f64,
+    /// Actual rows.
+    pub actual: u64,
+    /// The estimator that made the estimate.
+    pub estimator: &'static str,
+    /// Whether the scan read the current state (not `AS OF` a past time).
+    pub current: bool,
+}
+
+/// Statistics and feedback shared by the sessions of a database.
+pub struct StatsRegistry {
+    tables: RwLock<HashMap<String, Arc<TableStats>>>,
+    feedback: Mutex<VecDeque<Feedback>>,
+    feedback_capacity: usize,
+    observer: RwLock<Option<Arc<dyn CardinalityEstimator>>>,
+    changed: Mutex<HashMap<String, u64>>,
+    version: std::sync::atomic::AtomicU64,
+}
+
+impl Default for StatsRegistry {
+    fn default() -> Self {
+        Self {
+            tables: RwLock::new(HashMap::new()),
+            feedback: Mutex::new(VecDeque::new()),
+            feedback_capacity: 10_000,
+            observer: RwLock::new(None),
+            changed: Mutex::new(HashMap::new()),
+            version: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+}
+
+impl StatsRegistry {
+    /// The statistics of a table, if analyzed.
+    pub fn table(&self, name: &str) -> Option<Arc<TableStats>> {
+        self.tables.read().get(&name.to_ascii_lowercase()).cloned()
+    }
+
+    /// Moves whenever a table's statistics change: plans kept from before may no longer be
+    /// the best.
+    pub fn version(&self) -> u64 {
+        self.version.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Replaces every table's statistics (those committed now), keeping the change counts
+    /// of tables whose statistics stayed the same.
+    pub fn replace_all(&self, tables: HashMap<String, TableStats>) {
+        let tables: HashMap<String, Arc<TableStats>> = tables
+            .into_iter()
+            .map(|(name, stats)| (name.to_ascii_lowercase(), Arc::new(stats)))
+            .collect();
+        let mut current = self.tables.write();
+        {
+            let mut changed = self.changed.lock();
+            changed.retain(|name, _| match (current.get(name), tables.get(name)) {
+                (Some(a), Some(b)) => **a == **b,
+                _ => false,
+            });
+        }
+        *current = tables;
+        self.version
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    /// Counts `rows` inserted, updated or deleted in a table since its last `ANALYZE`, and
+    /// returns the fraction of the analyzed row count changed so far (`None` when the
+    /// table was never analyzed).
+    pub fn note_changes(&self, name: &str, rows: u64) -> Option<f64> {
+        let analyzed = self.table(name)?.rows.max(1);
+        let mut changed = self.changed.lock();
+        let n = changed.entry(name.to_ascii_lowercase()).or_insert(0);
+        *n += rows;
+        Some(*n as f64 / analyzed as f64)
+    }
+
+    /// The estimator told of every feedback record.
+    pub fn set_observer(&self, observer: Option<Arc<dyn CardinalityEstimator>>) {
+        *self.observer.write() = observer;
+    }
+
+    /// Records feedback, dropping the oldest beyond capacity, and tells the observer.
+    pub fn record(&self, fb: Feedback) {
+        if let Some(o) = self.observer.read().as_ref() {
+            o.observe(&fb);
+        }
+        let mut q = self.feedback.lock();
+        if q.len() == self.feedback_capacity {
+            q.pop_front();
+        }
+        q.push_back(fb);
+    }
+
+    /// The feedback recorded so far (oldest first).
+    pub fn feedback(&self) -> Vec<Feedback> {
+        self.feedback.lock().iter().cloned().collect()
+    }
+}
