@@ -5,6 +5,9 @@
 //!  text ─► max_sql_bytes ─► tokenize ─► timetravel::lift ─► shape::check ─► sqlparser ─► Prepared
 //! ```
 //!
+//! A multi-row `INSERT … VALUES` of plain literals takes a shorter way through sqlparser:
+//! see [`values`].
+//!
 //! [`shape::check`] runs on the tokens, before any tree exists: it bounds the number of
 //! tokens of a statement, the depth any expression tree built from them can reach (nesting
 //! plus operator-chain length) and the length of a parenthesized list. Every later pass
@@ -12,6 +15,7 @@
 
 mod shape;
 pub mod timetravel;
+mod values;
 
 use std::sync::Arc;
 
@@ -96,11 +100,17 @@ pub fn parse_with(sql_text: &str, limits: &Limits) -> Result<Vec<Prepared>> {
     let dialect = GenericDialect {};
     let lifted = timetravel::lift(&dialect, sql_text)?;
     shape::check(&lifted.tokens, limits)?;
-    let statements = Parser::new(&dialect)
-        .with_recursion_limit(PARSER_RECURSION_LIMIT)
-        .with_tokens_with_locations(lifted.tokens)
-        .parse_statements()
-        .map_err(syntax)?;
+    let fast = values::split(&lifted.tokens).and_then(|split| {
+        let mut head = sqlparser(&dialect, split.head).ok()?;
+        if head.len() != 1 {
+            return None;
+        }
+        values::join(head.pop()?, split.rows)
+    });
+    let statements = match fast {
+        Some(statement) => vec![statement],
+        None => sqlparser(&dialect, lifted.tokens)?,
+    };
     let clauses = Arc::new(lifted.clauses);
     Ok(statements
         .into_iter()
@@ -111,6 +121,17 @@ pub fn parse_with(sql_text: &str, limits: &Limits) -> Result<Vec<Prepared>> {
             plan: Arc::default(),
         })
         .collect())
+}
+
+fn sqlparser(
+    dialect: &GenericDialect,
+    tokens: Vec<sqlparser::tokenizer::TokenWithSpan>,
+) -> Result<Vec<sql::Statement>> {
+    Parser::new(dialect)
+        .with_recursion_limit(PARSER_RECURSION_LIMIT)
+        .with_tokens_with_locations(tokens)
+        .parse_statements()
+        .map_err(syntax)
 }
 
 /// Parses one expression (a stored DEFAULT, a change-stream filter) within `limits`.
