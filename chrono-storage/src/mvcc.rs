@@ -237,6 +237,8 @@ struct CommitState {
     /// The newest commit when the store was opened: key spaces not in `keyspace_ts` may
     /// have been written up to then.
     opened_ts: u64,
+    /// The row-id high-water mark as last stored (written again only when it moved).
+    id_high_water: u64,
 }
 
 struct Inner {
@@ -278,6 +280,7 @@ impl Store {
                     last_seq,
                     keyspace_ts: std::collections::HashMap::new(),
                     opened_ts: last_ts,
+                    id_high_water: next_id,
                 }),
                 visible_ts: AtomicU64::new(last_ts),
                 next_id: AtomicU64::new(next_id.max(1)),
@@ -499,13 +502,18 @@ impl Store {
             encoding::meta_key(META_LAST_COMMIT),
             last,
         );
-        let mut hw = Vec::with_capacity(8);
-        encoding::encode_u64(&mut hw, self.inner.next_id.load(Ordering::Acquire));
-        batch.put(
-            ColumnFamily::Meta,
-            encoding::meta_key(META_ID_HIGH_WATER),
-            hw,
-        );
+        // The row-id high-water mark moves only with inserts into tables without a primary
+        // key; every other commit leaves it as stored.
+        let high_water = self.inner.next_id.load(Ordering::Acquire);
+        if high_water != state.id_high_water {
+            let mut hw = Vec::with_capacity(8);
+            encoding::encode_u64(&mut hw, high_water);
+            batch.put(
+                ColumnFamily::Meta,
+                encoding::meta_key(META_ID_HIGH_WATER),
+                hw,
+            );
+        }
         let commit = Commit {
             commit_ts,
             seq,
@@ -520,6 +528,7 @@ impl Store {
             o.on_commit(&commit, &mut batch)?;
         }
         engine.write(batch)?;
+        state.id_high_water = high_water;
         state.last_ts = commit_ts;
         state.last_seq = seq;
         for c in &commit.changes {
