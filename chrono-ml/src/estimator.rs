@@ -62,6 +62,9 @@ pub struct MlConfig {
     pub epochs: usize,
     /// Epochs of a retraining (it starts from the current network).
     pub retrain_epochs: usize,
+    /// A retraining is skipped when 90% of the interval's estimates were within this
+    /// q-error (nothing to learn); 0 retrains at every interval.
+    pub skip_retrain_q_error: f64,
     /// Seed of sampling, query generation and training.
     pub seed: u64,
     /// Retrain in a background thread (`false`: on the thread that crossed the interval;
@@ -79,6 +82,7 @@ impl Default for MlConfig {
             replay_capacity: 5000,
             epochs: 80,
             retrain_epochs: 30,
+            skip_retrain_q_error: 1.5,
             seed: 42,
             background: true,
         }
@@ -240,8 +244,6 @@ impl std::fmt::Display for PerformanceMetrics {
 }
 
 const NAME: &str = "learned";
-/// A retraining is skipped when 90% of the interval's estimates were within this q-error.
-const SKIP_RETRAIN_P90: f64 = 1.5;
 const MODEL_FORMAT: i64 = 1;
 
 fn model_key(table: &str) -> Vec<u8> {
@@ -719,7 +721,7 @@ impl CardinalityEstimator for LearnedEstimator {
                 // Nothing to learn when the estimates of the interval were already good
                 // (point lookups, repeated queries): skip the retraining.
                 let recent = QErrorSummary::of(&std::mem::take(&mut m.recent));
-                due = recent.p90 > SKIP_RETRAIN_P90;
+                due = recent.p90 > self.inner.config.skip_retrain_q_error;
                 m.training = due;
             }
             due
