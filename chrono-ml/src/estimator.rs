@@ -820,7 +820,9 @@ mod persist {
         }
         fn examples(&mut self) -> Option<Vec<Example>> {
             let n = self.count()?;
-            let mut out = Vec::with_capacity(n);
+            // Each example takes at least three values: a stored count cannot reserve more
+            // than what is left to read.
+            let mut out = Vec::with_capacity(n.min(self.0.len() / 3));
             for _ in 0..n {
                 let actual = match self.value()? {
                     Value::Float(f) => f,
@@ -966,5 +968,21 @@ mod persist {
             training: false,
         };
         Some((name, model, memory))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn a_stored_count_reserves_no_more_than_the_values_left() {
+            // Nine values claim 2^40 examples: an error, not a 16 TB reservation.
+            let mut values = vec![Value::Int(1 << 40)];
+            for _ in 0..2 {
+                values.extend([Value::Float(1.0), Value::Bool(false), Value::Int(0)]);
+            }
+            let mut r = Reader(values.into_iter());
+            assert!(r.examples().is_none());
+        }
     }
 }

@@ -195,7 +195,7 @@ fn damaged_stored_models_are_dropped_never_a_panic() {
     drop(cursor);
     let mut damaged: Vec<Vec<u8>> =
         vec![Vec::new(), vec![0xff; 64], good[..good.len() / 2].to_vec()];
-    for i in (0..good.len()).step_by((good.len() / 40).max(1)) {
+    for i in (0..good.len()).step_by((good.len() / 400).max(1)) {
         let mut v = good.clone();
         v[i] ^= 0xa5;
         damaged.push(v);
