@@ -88,6 +88,18 @@ fn load_as(db: &Database, table: &str) {
     db.execute(&sql).unwrap();
 }
 
+/// `n` filtered queries on `p`, each a feedback record for the estimator.
+fn feedback_queries(db: &Database, n: i64) {
+    for k in 0..n {
+        db.execute(&format!(
+            "SELECT COUNT(*) FROM p WHERE kind = {} AND size > {}",
+            k % 4,
+            k * 70
+        ))
+        .unwrap();
+    }
+}
+
 /// Tests that train in the background run one at a time: on two cores, one's training
 /// slows the other's past what its waits allow.
 static TRAINING: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -114,14 +126,7 @@ fn the_planner_uses_it_it_retrains_in_the_background_and_persists() {
     assert!(scan.1 < 60.0, "{scan:?}");
 
     // Feedback: 50 queries make one background retraining.
-    for k in 0..50 {
-        db.execute(&format!(
-            "SELECT COUNT(*) FROM p WHERE kind = {} AND size > {}",
-            k % 4,
-            k * 70
-        ))
-        .unwrap();
-    }
+    feedback_queries(&db, 50);
     est.wait_idle();
     let runs = est.training_runs();
     assert_eq!(
@@ -227,14 +232,7 @@ fn a_retraining_with_nothing_to_learn_is_skipped() {
     db.set_estimator(Arc::new(est.clone()));
     load(&db);
     db.execute("ANALYZE p").unwrap();
-    for k in 0..60 {
-        db.execute(&format!(
-            "SELECT COUNT(*) FROM p WHERE kind = {} AND size > {}",
-            k % 4,
-            k * 70
-        ))
-        .unwrap();
-    }
+    feedback_queries(&db, 60);
     est.wait_idle();
     let runs: Vec<&str> = est.training_runs().iter().map(|r| r.trigger).collect();
     assert_eq!(runs, vec!["analyze"]);

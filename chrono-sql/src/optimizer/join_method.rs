@@ -9,8 +9,8 @@ use std::sync::Arc;
 use chrono_storage::Value;
 
 use super::Env;
-use super::join_order::{equi_join_estimate, offsets};
-use super::pushdown::relation_of;
+use super::join_order::equi_join_estimate;
+use super::pushdown::{offsets, relation_of};
 use crate::catalog::TableDef;
 use crate::error::{Error, Result};
 use crate::expr::{CmpOp, Expr};

@@ -3,7 +3,7 @@
 //! LEFT JOINs keep the written order.
 
 use super::Env;
-use super::pushdown::relation_of;
+use super::pushdown::{offsets, relation_of};
 use crate::catalog::TableDef;
 use crate::error::Result;
 use crate::expr::{CmpOp, Expr};
@@ -24,17 +24,6 @@ pub(super) fn run(plan: &mut Plan, env: &Env<'_>) -> Result<()> {
         *order = greedy_order(env, inputs, at);
     }
     Ok(())
-}
-
-/// Each relation's first column in the row of relations side by side.
-pub(super) fn offsets(rels: &[Plan]) -> Vec<usize> {
-    let mut offsets = Vec::with_capacity(rels.len());
-    let mut width = 0;
-    for p in rels {
-        offsets.push(width);
-        width += p.columns.len();
-    }
-    offsets
 }
 
 /// A greedy join order: start from the smallest relation, then add the relation that

@@ -44,14 +44,8 @@ struct Placement {
 
 impl Placement {
     fn new(inputs: &[Plan], kinds: &[JoinKind]) -> Placement {
-        let mut offsets = Vec::with_capacity(inputs.len());
-        let mut width = 0;
-        for p in inputs {
-            offsets.push(width);
-            width += p.columns.len();
-        }
         Placement {
-            offsets,
+            offsets: offsets(inputs),
             nullable: kinds.iter().map(|k| *k == JoinKind::Left).collect(),
             pushed: vec![Vec::new(); inputs.len()],
             top: Vec::new(),
@@ -129,6 +123,17 @@ impl Placement {
             into_relation(input, local, env);
         }
     }
+}
+
+/// Each relation's first column in the row of relations side by side.
+pub(super) fn offsets(rels: &[Plan]) -> Vec<usize> {
+    let mut offsets = Vec::with_capacity(rels.len());
+    let mut width = 0;
+    for p in rels {
+        offsets.push(width);
+        width += p.columns.len();
+    }
+    offsets
 }
 
 /// The relation of `offsets` (each relation's first column) that holds column `col`.

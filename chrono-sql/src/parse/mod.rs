@@ -101,11 +101,8 @@ pub fn parse_with(sql_text: &str, limits: &Limits) -> Result<Vec<Prepared>> {
     let lifted = timetravel::lift(&dialect, sql_text)?;
     shape::check(&lifted.tokens, limits)?;
     let fast = values::split(&lifted.tokens).and_then(|split| {
-        let mut head = sqlparser(&dialect, split.head).ok()?;
-        if head.len() != 1 {
-            return None;
-        }
-        values::join(head.pop()?, split.rows)
+        let [head] = <[sql::Statement; 1]>::try_from(sqlparser(&dialect, split.head).ok()?).ok()?;
+        values::join(head, split.rows)
     });
     let statements = match fast {
         Some(statement) => vec![statement],

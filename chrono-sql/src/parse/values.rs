@@ -66,7 +66,6 @@ pub(super) fn split(tokens: &[TokenWithSpan]) -> Option<Split> {
         return None;
     }
     i += 1;
-    let values_start = i;
     let mut rows = Vec::new();
     let mut first_row_end = 0;
     loop {
@@ -85,7 +84,7 @@ pub(super) fn split(tokens: &[TokenWithSpan]) -> Option<Split> {
     if is(i, &Token::SemiColon) {
         i += 1;
     }
-    if i != tokens.len() || rows.len() < MIN_ROWS || first_row_end <= values_start {
+    if i != tokens.len() || rows.len() < MIN_ROWS {
         return None;
     }
     let mut head = tokens[..first_row_end].to_vec();

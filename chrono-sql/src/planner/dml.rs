@@ -29,13 +29,9 @@ pub(crate) fn table_scope(def: &TableDef, label: &str) -> Scope {
     }
 }
 
-fn write_plan(node: Node, est_rows: f64) -> Plan {
-    Plan {
-        node,
-        est_rows,
-        estimator: "heuristic",
-        columns: vec![],
-    }
+/// A write node: no output columns, as many rows as its input finds.
+fn write_plan(node: Node) -> Plan {
+    Plan::derived(node, "heuristic", Vec::new())
 }
 
 impl<'a> Planner<'a> {
@@ -85,16 +81,12 @@ impl<'a> Planner<'a> {
             )));
         }
         let defaults = self.defaults(&def, &targets)?;
-        let est = source.est_rows;
-        Ok(write_plan(
-            Node::Insert {
-                table: def,
-                targets,
-                defaults,
-                source: Box::new(source),
-            },
-            est,
-        ))
+        Ok(write_plan(Node::Insert {
+            table: def,
+            targets,
+            defaults,
+            source: Box::new(source),
+        }))
     }
 
     /// Per column of `def`: its DEFAULT, bound (NULL for the `targets`, which the rows fill).
@@ -169,15 +161,11 @@ impl<'a> Planner<'a> {
                 .ok_or_else(|| Error::NotFound(format!("no such column: {cname}")))?;
             sets.push((i, self.bind(&a.value, &scope)?));
         }
-        let est = scan.est_rows;
-        Ok(write_plan(
-            Node::Update {
-                table,
-                scan: Box::new(scan),
-                sets,
-            },
-            est,
-        ))
+        Ok(write_plan(Node::Update {
+            table,
+            scan: Box::new(scan),
+            sets,
+        }))
     }
 
     /// `DELETE FROM t [WHERE …]`.
@@ -198,13 +186,9 @@ impl<'a> Planner<'a> {
             return Err(Error::Unsupported("DELETE from several tables".into()));
         };
         let (table, _, scan) = self.target_scan(&twj.relation, del.selection.as_ref(), "DELETE")?;
-        let est = scan.est_rows;
-        Ok(write_plan(
-            Node::Delete {
-                table,
-                scan: Box::new(scan),
-            },
-            est,
-        ))
+        Ok(write_plan(Node::Delete {
+            table,
+            scan: Box::new(scan),
+        }))
     }
 }

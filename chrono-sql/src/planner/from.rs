@@ -149,37 +149,7 @@ impl<'a> Planner<'a> {
                     .as_ref()
                     .map(|a| a.name.value.clone())
                     .unwrap_or_else(|| table_name.clone());
-                let q = Some(label.to_ascii_lowercase());
-                let mut columns: Vec<Column> = def
-                    .columns
-                    .iter()
-                    .map(|c| Column {
-                        qualifier: q.clone(),
-                        name: c.name.clone(),
-                    })
-                    .collect();
-                if matches!(read_at, ReadAt::Versions(_)) {
-                    for n in ["_system_from", "_system_to"] {
-                        columns.push(Column {
-                            qualifier: q.clone(),
-                            name: n.into(),
-                        });
-                    }
-                }
-                let stats = self.stats.table(&def.name);
-                let est = self.estimator.estimate_scan(&def, stats.as_deref(), None);
-                Ok(Plan {
-                    node: Node::Scan {
-                        table: def,
-                        label,
-                        read_at,
-                        access: Access::Full,
-                        filter: None,
-                    },
-                    est_rows: est.rows,
-                    estimator: est.estimator,
-                    columns,
-                })
+                Ok(self.table_scan(def, label, read_at))
             }
             sql::TableFactor::Derived {
                 subquery,
@@ -223,7 +193,7 @@ impl<'a> Planner<'a> {
             let plan = match selection {
                 Some(w) => {
                     let pred = self.bind(w, &scope)?;
-                    filter(plan, pred)
+                    Plan::filter(plan, pred)
                 }
                 None => plan,
             };
@@ -301,7 +271,7 @@ impl<'a> Planner<'a> {
             }
         };
         let plan = match predicate {
-            Some(p) => filter(plan, p),
+            Some(p) => Plan::filter(plan, p),
             None => plan,
         };
         Ok((plan, scope))
@@ -337,6 +307,34 @@ pub(super) fn value_time_literal(v: Value) -> Result<TimeLiteral> {
 }
 
 impl Planner<'_> {
+    /// A full scan of `def` as `label` at `read_at`, estimated without conditions (the
+    /// optimizer pushes them in); a versions read adds `_system_from` and `_system_to`.
+    pub(super) fn table_scan(&self, def: Arc<TableDef>, label: String, read_at: ReadAt) -> Plan {
+        let mut columns = super::table_scope(&def, &label).columns;
+        if matches!(read_at, ReadAt::Versions(_)) {
+            for n in ["_system_from", "_system_to"] {
+                columns.push(Column {
+                    qualifier: Some(label.to_ascii_lowercase()),
+                    name: n.into(),
+                });
+            }
+        }
+        let stats = self.stats.table(&def.name);
+        let est = self.estimator.estimate_scan(&def, stats.as_deref(), None);
+        Plan {
+            node: Node::Scan {
+                table: def,
+                label,
+                read_at,
+                access: Access::Full,
+                filter: None,
+            },
+            est_rows: est.rows,
+            estimator: est.estimator,
+            columns,
+        }
+    }
+
     /// A scan of `def` (current state) with `predicate` pushed in, for UPDATE and DELETE.
     pub fn scan_plan(
         &mut self,
@@ -344,30 +342,7 @@ impl Planner<'_> {
         label: String,
         predicate: Option<Expr>,
     ) -> Result<Plan> {
-        let q = Some(label.to_ascii_lowercase());
-        let columns = def
-            .columns
-            .iter()
-            .map(|c| Column {
-                qualifier: q.clone(),
-                name: c.name.clone(),
-            })
-            .collect();
-        let stats = self.stats.table(&def.name);
-        let est = self.estimator.estimate_scan(&def, stats.as_deref(), None);
-        let plan = Plan {
-            est_rows: est.rows,
-            estimator: est.estimator,
-            node: Node::Scan {
-                table: def,
-                label,
-                read_at: ReadAt::Current,
-                access: Access::Full,
-                filter: None,
-            },
-            columns,
-        };
-        let mut plan = plan;
+        let mut plan = self.table_scan(def, label, ReadAt::Current);
         let env = crate::optimizer::Env {
             stats: self.stats,
             estimator: self.estimator,

@@ -286,8 +286,3 @@ impl<'a> Planner<'a> {
             .eval(&[])
     }
 }
-
-/// Wraps `plan` in a filter.
-pub fn filter(plan: Plan, predicate: Expr) -> Plan {
-    Plan::filter(plan, predicate)
-}

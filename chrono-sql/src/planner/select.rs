@@ -112,22 +112,13 @@ impl<'a> Planner<'a> {
             let r = self.plan_set_arm(right)?;
             check_arm_width(&l, &r, op)?;
             let anti = !matches!(op, sql::SetOperator::Intersect);
-            let est = if anti {
-                l.est_rows
-            } else {
-                l.est_rows.min(r.est_rows)
-            };
             let columns = arm_columns(&l);
-            return Ok(Plan {
-                node: Node::SetCompare {
-                    left: Box::new(l),
-                    right: Box::new(r),
-                    anti,
-                },
-                est_rows: est,
-                estimator: "heuristic",
-                columns,
-            });
+            let node = Node::SetCompare {
+                left: Box::new(l),
+                right: Box::new(r),
+                anti,
+            };
+            return Ok(Plan::derived(node, "heuristic", columns));
         }
         // Walk the left-deep chain of UNIONs: arms[0] op[0] arms[1] op[1] arms[2] …
         let mut arms: Vec<&'a sql::SetExpr> = Vec::new();
@@ -163,12 +154,7 @@ impl<'a> Planner<'a> {
             {
                 return p;
             }
-            Plan {
-                est_rows: inputs.iter().map(|p| p.est_rows).sum(),
-                estimator: "heuristic",
-                columns: columns.clone(),
-                node: Node::Union { inputs },
-            }
+            Plan::derived(Node::Union { inputs }, "heuristic", columns.clone())
         };
         // Every arm up to the last UNION without ALL is made distinct together.
         let Some(last_distinct) = distinct_after.iter().rposition(|&d| d) else {
@@ -176,14 +162,13 @@ impl<'a> Planner<'a> {
         };
         let rest = plans.split_off(last_distinct + 2);
         let distinct_part = union(plans);
-        let distinct = Plan {
-            est_rows: distinct_part.est_rows,
-            estimator: "heuristic",
-            columns: columns.clone(),
-            node: Node::Distinct {
+        let distinct = Plan::derived(
+            Node::Distinct {
                 input: Box::new(distinct_part),
             },
-        };
+            "heuristic",
+            columns.clone(),
+        );
         let mut inputs = vec![distinct];
         inputs.extend(rest);
         Ok(union(inputs))
@@ -441,11 +426,6 @@ impl<'a> Planner<'a> {
         }
 
         if let Some(ctx) = self.agg.take() {
-            let est = if ctx.group.is_empty() {
-                1.0
-            } else {
-                (plan.est_rows / 10.0).max(1.0)
-            };
             let mut agg_cols: Vec<Column> = ctx
                 .group
                 .iter()
@@ -458,43 +438,29 @@ impl<'a> Planner<'a> {
                 qualifier: None,
                 name: format!("_agg{i}"),
             }));
-            plan = Plan {
-                node: Node::Aggregate {
-                    input: Box::new(plan),
-                    group: ctx.group,
-                    aggs: ctx.aggs,
-                },
-                est_rows: est,
-                estimator: "heuristic",
-                columns: agg_cols,
+            let node = Node::Aggregate {
+                input: Box::new(plan),
+                group: ctx.group,
+                aggs: ctx.aggs,
             };
+            plan = Plan::derived(node, "heuristic", agg_cols);
             if let Some(h) = having {
-                plan = filter(plan, h);
+                plan = Plan::filter(plan, h);
             }
         }
-        let est = plan.est_rows;
-        plan = Plan {
-            node: Node::Project {
-                input: Box::new(plan),
-                exprs,
-            },
-            est_rows: est,
-            estimator: "exact",
-            columns: columns.clone(),
+        let node = Node::Project {
+            input: Box::new(plan),
+            exprs,
         };
+        plan = Plan::derived(node, "exact", columns.clone());
         if s.distinct.is_some() {
             if matches!(s.distinct, Some(sql::Distinct::On(_))) {
                 return Err(Error::Unsupported("DISTINCT ON".into()));
             }
-            let est = plan.est_rows;
-            plan = Plan {
-                node: Node::Distinct {
-                    input: Box::new(plan),
-                },
-                est_rows: est,
-                estimator: "heuristic",
-                columns: columns.clone(),
+            let node = Node::Distinct {
+                input: Box::new(plan),
             };
+            plan = Plan::derived(node, "heuristic", columns.clone());
         }
         let visible = columns.len() - extra;
         self.aggregate_query = false;
@@ -545,67 +511,44 @@ impl<'a> Planner<'a> {
             }
         }
         let columns = plan.columns.clone();
-        let est = plan.est_rows;
-        if !keys.is_empty() {
-            plan = match limit {
-                Some(l) => Plan {
-                    node: Node::TopK {
-                        input: Box::new(plan),
-                        keys,
-                        limit: l,
-                        offset,
-                    },
-                    est_rows: est.min(l as f64),
-                    estimator: "exact",
-                    columns: columns.clone(),
-                },
-                None => Plan {
-                    node: Node::Sort {
-                        input: Box::new(plan),
-                        keys,
-                    },
-                    est_rows: est,
-                    estimator: "exact",
-                    columns: columns.clone(),
-                },
-            };
-            if limit.is_none() && offset > 0 {
-                plan = Plan {
-                    node: Node::Limit {
-                        input: Box::new(plan),
-                        limit: None,
-                        offset,
-                    },
-                    est_rows: (est - offset as f64).max(0.0),
-                    estimator: "exact",
-                    columns: columns.clone(),
-                };
-            }
-        } else if limit.is_some() || offset > 0 {
-            plan = Plan {
-                node: Node::Limit {
+        let sorted = !keys.is_empty();
+        if sorted {
+            let node = match limit {
+                Some(l) => Node::TopK {
                     input: Box::new(plan),
-                    limit,
+                    keys,
+                    limit: l,
                     offset,
                 },
-                est_rows: limit.map_or((est - offset as f64).max(0.0), |l| est.min(l as f64)),
-                estimator: "exact",
-                columns: columns.clone(),
+                None => Node::Sort {
+                    input: Box::new(plan),
+                    keys,
+                },
             };
+            plan = Plan::derived(node, "exact", columns.clone());
+        }
+        // What TopK has not already cut: LIMIT/OFFSET without ORDER BY, OFFSET after a Sort.
+        let cut = if sorted {
+            limit.is_none() && offset > 0
+        } else {
+            limit.is_some() || offset > 0
+        };
+        if cut {
+            let node = Node::Limit {
+                input: Box::new(plan),
+                limit,
+                offset,
+            };
+            plan = Plan::derived(node, "exact", columns.clone());
         }
         if let Some(v) = visible
             && v < columns.len()
         {
-            let est = plan.est_rows;
-            plan = Plan {
-                node: Node::Project {
-                    input: Box::new(plan),
-                    exprs: (0..v).map(Expr::Column).collect(),
-                },
-                est_rows: est,
-                estimator: "exact",
-                columns: columns[..v].to_vec(),
+            let node = Node::Project {
+                input: Box::new(plan),
+                exprs: (0..v).map(Expr::Column).collect(),
             };
+            plan = Plan::derived(node, "exact", columns[..v].to_vec());
         }
         Ok(plan)
     }
