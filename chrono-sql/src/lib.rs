@@ -5,7 +5,9 @@
 //!
 //! ```text
 //! SQL text ─► parse/      limits.max_sql_bytes, tokens, timetravel::lift (AS OF / FOR
-//!                         SYSTEM_TIME out of the tokens), shape check, sqlparser ─► Prepared
+//!                         SYSTEM_TIME out of the tokens), shape check, sqlparser, then
+//!                         translate into ChronoDB's own ast.rs (nothing after it imports
+//!                         sqlparser) ─► Prepared
 //!          ─► planner/    names bound against the catalog (cached by catalog generation);
 //!                         parameters become slots, subqueries plan nodes; the query as
 //!                         written: WHERE above a Join of the FROM list; INSERT/UPDATE/DELETE
@@ -60,6 +62,7 @@
 //! # }
 //! ```
 
+pub mod ast;
 pub mod catalog;
 pub mod cost;
 pub mod error;

@@ -1,12 +1,13 @@
 //! From SQL text to statements ready to plan: tokens, time-travel lifting, the shape check,
-//! then sqlparser.
+//! sqlparser, then translation into ChronoDB's own [`crate::ast`].
 //!
 //! ```text
-//!  text ─► max_sql_bytes ─► tokenize ─► timetravel::lift ─► shape::check ─► sqlparser ─► Prepared
+//!  text ─► max_sql_bytes ─► tokenize ─► timetravel::lift ─► shape::check ─► sqlparser
+//!       ─► translate ─► Prepared (ast::Statement)
 //! ```
 //!
 //! A multi-row `INSERT … VALUES` of plain literals takes a shorter way through sqlparser:
-//! see [`values`].
+//! see [`values`]. Nothing after [`translate`] imports sqlparser.
 //!
 //! [`shape::check`] runs on the tokens, before any tree exists: it bounds the number of
 //! tokens of a statement, the depth any expression tree built from them can reach (nesting
@@ -15,6 +16,7 @@
 
 mod shape;
 pub mod timetravel;
+mod translate;
 mod values;
 
 use std::sync::Arc;
@@ -23,18 +25,21 @@ use sqlparser::ast as sql;
 use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::Parser;
 
+use crate::ast;
 use crate::error::{Error, Result};
 use crate::limits::Limits;
-use timetravel::TimeClause;
+use translate::Translator;
 
 /// sqlparser's own guard for nested subqueries and parentheses.
 const PARSER_RECURSION_LIMIT: usize = 64;
 
-/// A parsed statement, ready to run with parameters.
+/// A parsed statement, ready to run with parameters. Cloning it is cheap (the tree is
+/// shared).
 #[derive(Debug, Clone)]
 pub struct Prepared {
-    pub(crate) statement: sql::Statement,
-    pub(crate) clauses: Arc<Vec<TimeClause>>,
+    pub(crate) statement: Arc<ast::Statement>,
+    /// The statement as SQL text (sqlparser's rendering: what the audit trail records).
+    text: Arc<str>,
     /// How many parameters (`?`, `$n`) the statement text uses.
     pub param_count: usize,
     /// The plan of its last execution, while the catalog and statistics stay the same.
@@ -43,31 +48,33 @@ pub struct Prepared {
 
 impl Prepared {
     /// The statement as SQL text.
-    pub fn text(&self) -> String {
-        self.statement.to_string()
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The statement's tree.
+    pub fn statement(&self) -> &ast::Statement {
+        &self.statement
     }
 
     /// Whether the statement reads, writes rows or changes the schema.
     pub fn schema_role(&self) -> crate::schema_gate::SchemaRole {
         use crate::schema_gate::SchemaRole;
-        match &self.statement {
-            sql::Statement::Insert(_) | sql::Statement::Update(_) | sql::Statement::Delete(_) => {
+        match &*self.statement {
+            ast::Statement::Insert(_) | ast::Statement::Update(_) | ast::Statement::Delete(_) => {
                 SchemaRole::Writes
             }
-            sql::Statement::CreateTable(_)
-            | sql::Statement::CreateIndex(_)
-            | sql::Statement::AlterTable(_)
-            | sql::Statement::Drop { .. } => SchemaRole::Changes,
+            ast::Statement::CreateTable(_)
+            | ast::Statement::CreateIndex(_)
+            | ast::Statement::AddColumns(_)
+            | ast::Statement::Drop(_) => SchemaRole::Changes,
             _ => SchemaRole::Reads,
         }
     }
 
     /// True for statements that only read (queries and EXPLAIN of queries).
     pub fn is_query(&self) -> bool {
-        matches!(
-            self.statement,
-            sql::Statement::Query(_) | sql::Statement::Explain { .. }
-        )
+        self.statement.is_query()
     }
 }
 
@@ -108,16 +115,20 @@ pub fn parse_with(sql_text: &str, limits: &Limits) -> Result<Vec<Prepared>> {
         Some(statement) => vec![statement],
         None => sqlparser(&dialect, lifted.tokens)?,
     };
-    let clauses = Arc::new(lifted.clauses);
-    Ok(statements
-        .into_iter()
-        .map(|statement| Prepared {
-            statement,
-            clauses: clauses.clone(),
-            param_count: lifted.param_count,
-            plan: Arc::default(),
+    let translator = Translator {
+        clauses: &lifted.clauses,
+    };
+    statements
+        .iter()
+        .map(|statement| {
+            Ok(Prepared {
+                statement: Arc::new(translator.statement(statement)?),
+                text: statement.to_string().into(),
+                param_count: lifted.param_count,
+                plan: Arc::default(),
+            })
         })
-        .collect())
+        .collect()
 }
 
 fn sqlparser(
@@ -132,14 +143,15 @@ fn sqlparser(
 }
 
 /// Parses one expression (a stored DEFAULT, a change-stream filter) within `limits`.
-pub fn parse_expr(text: &str, limits: &Limits) -> Result<sql::Expr> {
+pub fn parse_expr(text: &str, limits: &Limits) -> Result<ast::Expr> {
     check_length(text, limits)?;
     let dialect = GenericDialect {};
     let tokens = timetravel::tokenize(&dialect, text)?;
     shape::check(&tokens, limits)?;
-    Parser::new(&dialect)
+    let e = Parser::new(&dialect)
         .with_recursion_limit(PARSER_RECURSION_LIMIT)
         .with_tokens_with_locations(tokens)
         .parse_expr()
-        .map_err(syntax)
+        .map_err(syntax)?;
+    Translator { clauses: &[] }.expr(&e)
 }

@@ -16,51 +16,22 @@ pub(super) fn is_aggregate_name(name: &str) -> Option<AggFunc> {
     })
 }
 
-pub(super) fn function_args(f: &sql::Function) -> Result<(Vec<&sql::FunctionArgExpr>, bool)> {
-    match &f.args {
-        sql::FunctionArguments::None => Ok((vec![], false)),
-        sql::FunctionArguments::List(list) => {
-            let distinct = matches!(
-                list.duplicate_treatment,
-                Some(sql::DuplicateTreatment::Distinct)
-            );
-            let mut out = Vec::new();
-            for a in &list.args {
-                match a {
-                    sql::FunctionArg::Unnamed(e) => out.push(e),
-                    other => return Err(Error::Unsupported(format!("named argument {other}"))),
-                }
-            }
-            Ok((out, distinct))
-        }
-        sql::FunctionArguments::Subquery(_) => {
-            Err(Error::Unsupported("subquery as function argument".into()))
-        }
-    }
-}
-
 /// If `e` is an aggregate call: (function, argument, distinct).
-pub(super) fn as_aggregate(e: &sql::Expr) -> Result<Option<(AggFunc, Option<&sql::Expr>, bool)>> {
-    let sql::Expr::Function(f) = e else {
+pub(super) fn as_aggregate(e: &ast::Expr) -> Result<Option<(AggFunc, Option<&ast::Expr>, bool)>> {
+    let Some((name, args, distinct)) = e.as_call() else {
         return Ok(None);
     };
-    let name = object_name(&f.name)?;
-    let Some(func) = is_aggregate_name(&name) else {
+    let Some(func) = is_aggregate_name(name) else {
         return Ok(None);
     };
-    let (args, distinct) = function_args(f)?;
     if matches!(func, AggFunc::Min | AggFunc::Max) && args.len() != 1 {
         return Ok(None); // scalar MIN/MAX of several arguments
     }
-    if f.over.is_some() {
-        return Err(Error::Unsupported("window functions".into()));
-    }
-    match args.as_slice() {
-        [sql::FunctionArgExpr::Wildcard] if func == AggFunc::Count => {
+    match args {
+        [ast::FunctionArg::Wildcard] | [] if func == AggFunc::Count => {
             Ok(Some((AggFunc::CountStar, None, false)))
         }
-        [] if func == AggFunc::Count => Ok(Some((AggFunc::CountStar, None, false))),
-        [sql::FunctionArgExpr::Expr(a)] => Ok(Some((func, Some(a), distinct))),
+        [ast::FunctionArg::Expr(a)] => Ok(Some((func, Some(a), distinct))),
         _ => Err(Error::InvalidInput(format!(
             "wrong number of arguments to function {name}()"
         ))),
@@ -69,49 +40,43 @@ pub(super) fn as_aggregate(e: &sql::Expr) -> Result<Option<(AggFunc, Option<&sql
 
 /// Whether an expression contains an aggregate call (not looking into subqueries).
 #[recursive::recursive]
-pub(super) fn contains_aggregate(e: &sql::Expr) -> bool {
+pub(super) fn contains_aggregate(e: &ast::Expr) -> bool {
     if matches!(as_aggregate(e), Ok(Some(_))) {
         return true;
     }
-    use sql::Expr as E;
+    use ast::Expr as E;
     match e {
-        E::BinaryOp { left, right, .. } => contains_aggregate(left) || contains_aggregate(right),
-        E::UnaryOp { expr, .. }
-        | E::Nested(expr)
-        | E::IsNull(expr)
-        | E::IsNotNull(expr)
-        | E::IsTrue(expr)
-        | E::IsFalse(expr)
-        | E::Cast { expr, .. } => contains_aggregate(expr),
+        E::Binary { left, right, .. } | E::IsDistinct { left, right, .. } => {
+            contains_aggregate(left) || contains_aggregate(right)
+        }
+        E::Not(expr)
+        | E::Neg(expr)
+        | E::IsNull { expr, .. }
+        | E::IsBool { expr, .. }
+        | E::Cast { expr, .. }
+        | E::InSubquery { expr, .. } => contains_aggregate(expr),
         E::Between {
             expr, low, high, ..
         } => contains_aggregate(expr) || contains_aggregate(low) || contains_aggregate(high),
-        E::In { expr, target, .. } => {
-            contains_aggregate(expr)
-                || matches!(target, sql::InTarget::List(l) if l.iter().any(contains_aggregate))
+        E::InList { expr, list, .. } => {
+            contains_aggregate(expr) || list.iter().any(contains_aggregate)
         }
-        E::Like { expr, pattern, .. } | E::ILike { expr, pattern, .. } => {
-            contains_aggregate(expr) || contains_aggregate(pattern)
-        }
+        E::Like { expr, pattern, .. } => contains_aggregate(expr) || contains_aggregate(pattern),
         E::Case {
             operand,
-            conditions,
-            else_result,
-            ..
+            whens,
+            otherwise,
         } => {
             operand.as_deref().is_some_and(contains_aggregate)
-                || conditions
+                || whens
                     .iter()
-                    .any(|c| contains_aggregate(&c.condition) || contains_aggregate(&c.result))
-                || else_result.as_deref().is_some_and(contains_aggregate)
+                    .any(|(c, r)| contains_aggregate(c) || contains_aggregate(r))
+                || otherwise.as_deref().is_some_and(contains_aggregate)
         }
-        E::Function(f) => match function_args(f) {
-            Ok((args, _)) => args
-                .iter()
-                .any(|a| matches!(a, sql::FunctionArgExpr::Expr(x) if contains_aggregate(x))),
-            Err(_) => false,
-        },
-        _ => false,
+        E::Function { args, .. } => args
+            .iter()
+            .any(|a| matches!(a, ast::FunctionArg::Expr(x) if contains_aggregate(x))),
+        E::Column { .. } | E::Literal(_) | E::Param(_) | E::Subquery(_) | E::Exists { .. } => false,
     }
 }
 
@@ -123,26 +88,27 @@ impl<'a> Planner<'a> {
     /// Binds an expression against `scope`. Its depth is bounded by the parser's shape
     /// check (`limits.max_expression_depth`), and the recursion grows its stack on demand.
     #[recursive::recursive]
-    pub fn bind(&mut self, e: &'a sql::Expr, scope: &Scope) -> Result<Expr> {
+    pub fn bind(&mut self, e: &'a ast::Expr, scope: &Scope) -> Result<Expr> {
         self.bind_inner(e, scope).map(Expr::fold)
     }
 
-    pub(super) fn bind_plain(&mut self, e: &'a sql::Expr, scope: &Scope) -> Result<Expr> {
+    pub(super) fn bind_plain(&mut self, e: &'a ast::Expr, scope: &Scope) -> Result<Expr> {
         let saved = self.agg.take();
         let r = self.bind(e, scope);
         self.agg = saved;
         r
     }
 
-    pub(super) fn bind_inner(&mut self, e: &'a sql::Expr, scope: &Scope) -> Result<Expr> {
-        use sql::Expr as E;
+    pub(super) fn bind_inner(&mut self, e: &'a ast::Expr, scope: &Scope) -> Result<Expr> {
+        let call_name = || e.as_call().map(|(n, _, _)| n).unwrap_or_default();
         if self.agg.is_some() {
             if let Some((func, arg, distinct)) = as_aggregate(e)? {
                 let arg = match arg {
                     Some(a) => {
                         if contains_aggregate(a) {
                             return Err(Error::InvalidInput(format!(
-                                "aggregate functions cannot be nested: {e}"
+                                "aggregate functions cannot be nested: an aggregate inside {}()",
+                                call_name()
                             )));
                         }
                         Some(self.bind_plain(a, scope)?)
@@ -176,44 +142,35 @@ impl<'a> Planner<'a> {
             }
         } else if let Some((_, _, _)) = as_aggregate(e)? {
             return Err(Error::InvalidInput(format!(
-                "aggregate function not allowed here: {e}"
+                "aggregate function not allowed here: {}()",
+                call_name()
             )));
         }
-        let b = |p: &mut Self, x: &'a sql::Expr| p.bind(x, scope).map(Box::new);
+        let b = |p: &mut Self, x: &'a ast::Expr| p.bind(x, scope).map(Box::new);
+        use ast::Expr as A;
         Ok(match e {
-            E::Identifier(id) => self.column(None, &id.value, scope)?,
-            E::CompoundIdentifier(parts) => {
-                let n = parts.len();
-                if n < 2 {
-                    return Err(Error::Unsupported(format!("identifier {e}")));
+            A::Column { qualifier, name } => self.column(qualifier.as_deref(), name, scope)?,
+            A::Literal(v) => Expr::Literal(v.clone()),
+            A::Param(n) => {
+                if *n == 0 || *n > self.params.len() {
+                    return Err(Error::InvalidInput(format!(
+                        "parameter ${n} has no value ({} given)",
+                        self.params.len()
+                    )));
                 }
-                self.column(Some(&parts[n - 2].value), &parts[n - 1].value, scope)?
+                Expr::Param(n - 1)
             }
-            E::Value(v) => self.literal(&v.value)?,
-            E::TypedString(ts) => {
-                let text = match &ts.value.value {
-                    sql::Value::SingleQuotedString(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                let t = DataType::parse(&ts.data_type.to_string())?;
-                Expr::Literal(t.coerce(Value::Text(text), "literal")?)
-            }
-            E::Nested(x) => self.bind(x, scope)?,
-            E::UnaryOp { op, expr } => match op {
-                sql::UnaryOperator::Not => Expr::Not(b(self, expr)?),
-                sql::UnaryOperator::Minus => Expr::Neg(b(self, expr)?),
-                sql::UnaryOperator::Plus => self.bind(expr, scope)?,
-                other => return Err(Error::Unsupported(format!("operator {other}"))),
-            },
-            E::BinaryOp { left, op, right } => {
-                use sql::BinaryOperator as B;
+            A::Not(x) => Expr::Not(b(self, x)?),
+            A::Neg(x) => Expr::Neg(b(self, x)?),
+            A::Binary { op, left, right } => {
+                use ast::BinaryOp as B;
                 let (l, r) = (b(self, left)?, b(self, right)?);
                 match op {
-                    B::Plus => Expr::Arith(ArithOp::Add, l, r),
-                    B::Minus => Expr::Arith(ArithOp::Sub, l, r),
-                    B::Multiply => Expr::Arith(ArithOp::Mul, l, r),
-                    B::Divide => Expr::Arith(ArithOp::Div, l, r),
-                    B::Modulo => Expr::Arith(ArithOp::Rem, l, r),
+                    B::Add => Expr::Arith(ArithOp::Add, l, r),
+                    B::Sub => Expr::Arith(ArithOp::Sub, l, r),
+                    B::Mul => Expr::Arith(ArithOp::Mul, l, r),
+                    B::Div => Expr::Arith(ArithOp::Div, l, r),
+                    B::Rem => Expr::Arith(ArithOp::Rem, l, r),
                     B::Eq => Expr::Cmp(CmpOp::Eq, l, r),
                     B::NotEq => Expr::Cmp(CmpOp::NotEq, l, r),
                     B::Lt => Expr::Cmp(CmpOp::Lt, l, r),
@@ -222,145 +179,82 @@ impl<'a> Planner<'a> {
                     B::GtEq => Expr::Cmp(CmpOp::GtEq, l, r),
                     B::And => Expr::And(l, r),
                     B::Or => Expr::Or(l, r),
-                    B::StringConcat => Expr::Concat(l, r),
-                    other => return Err(Error::Unsupported(format!("operator {other}"))),
+                    B::Concat => Expr::Concat(l, r),
                 }
             }
-            E::IsNull(x) => Expr::IsNull(b(self, x)?, false),
-            E::IsNotNull(x) => Expr::IsNull(b(self, x)?, true),
-            E::IsTrue(x) => is_bool(b(self, x)?, true, true),
-            E::IsFalse(x) => is_bool(b(self, x)?, false, true),
-            E::IsNotTrue(x) => is_bool(b(self, x)?, true, false),
-            E::IsNotFalse(x) => is_bool(b(self, x)?, false, false),
-            E::IsDistinctFrom(x, y) => Expr::IsDistinct(b(self, x)?, b(self, y)?, false),
-            E::IsNotDistinctFrom(x, y) => Expr::IsDistinct(b(self, x)?, b(self, y)?, true),
-            E::Between {
+            A::IsNull { expr, negated } => Expr::IsNull(b(self, expr)?, *negated),
+            A::IsBool {
                 expr,
+                value,
                 negated,
+            } => is_bool(b(self, expr)?, *value, !*negated),
+            A::IsDistinct {
+                left,
+                right,
+                negated,
+            } => Expr::IsDistinct(b(self, left)?, b(self, right)?, *negated),
+            A::Between {
+                expr,
                 low,
                 high,
-            } => Expr::Between(b(self, expr)?, b(self, low)?, b(self, high)?, *negated),
-            E::In {
-                expr,
-                target,
                 negated,
-                ..
+            } => Expr::Between(b(self, expr)?, b(self, low)?, b(self, high)?, *negated),
+            A::InList {
+                expr,
+                list,
+                negated,
             } => {
                 let x = b(self, expr)?;
-                match target {
-                    sql::InTarget::List(list) => {
-                        let items = list
-                            .iter()
-                            .map(|i| self.bind(i, scope))
-                            .collect::<Result<_>>()?;
-                        Expr::InList(x, items, *negated)
-                    }
-                    sql::InTarget::Subquery(q) => self.subquery(
-                        q,
-                        SubqueryKind::In {
-                            operand: x,
-                            negated: *negated,
-                        },
-                        scope,
-                    )?,
-                    other => return Err(Error::Unsupported(format!("IN {other}"))),
-                }
+                let items = list
+                    .iter()
+                    .map(|i| self.bind(i, scope))
+                    .collect::<Result<_>>()?;
+                Expr::InList(x, items, *negated)
             }
-            E::Like {
-                negated,
+            A::InSubquery {
                 expr,
-                pattern,
-                escape_char,
-                any,
-                ..
-            }
-            | E::ILike {
+                query,
                 negated,
-                expr,
-                pattern,
-                escape_char,
-                any,
-                ..
             } => {
-                if *any {
-                    return Err(Error::Unsupported("LIKE ANY".into()));
-                }
-                let esc = match escape_char.as_deref() {
-                    None => None,
-                    Some(sql::Expr::Value(v)) => match &v.value {
-                        sql::Value::SingleQuotedString(s) if s.chars().count() == 1 => {
-                            s.chars().next()
-                        }
-                        _ => {
-                            return Err(Error::InvalidInput("ESCAPE expects one character".into()));
-                        }
+                let operand = b(self, expr)?;
+                self.subquery(
+                    query,
+                    SubqueryKind::In {
+                        operand,
+                        negated: *negated,
                     },
-                    Some(_) => {
-                        return Err(Error::InvalidInput("ESCAPE expects one character".into()));
-                    }
-                };
-                Expr::Like(b(self, expr)?, b(self, pattern)?, *negated, esc)
+                    scope,
+                )?
             }
-            E::Case {
+            A::Like {
+                expr,
+                pattern,
+                negated,
+                escape,
+            } => Expr::Like(b(self, expr)?, b(self, pattern)?, *negated, *escape),
+            A::Case {
                 operand,
-                conditions,
-                else_result,
-                ..
+                whens,
+                otherwise,
             } => {
                 let operand = operand.as_deref().map(|o| b(self, o)).transpose()?;
-                let mut whens = Vec::with_capacity(conditions.len());
-                for c in conditions {
-                    whens.push((
-                        self.bind(&c.condition, scope)?,
-                        self.bind(&c.result, scope)?,
-                    ));
+                let mut bound = Vec::with_capacity(whens.len());
+                for (c, r) in whens {
+                    bound.push((self.bind(c, scope)?, self.bind(r, scope)?));
                 }
-                let otherwise = else_result.as_deref().map(|x| b(self, x)).transpose()?;
-                Expr::Case(operand, whens, otherwise)
+                let otherwise = otherwise.as_deref().map(|x| b(self, x)).transpose()?;
+                Expr::Case(operand, bound, otherwise)
             }
-            E::Cast {
-                expr, data_type, ..
-            } => Expr::Cast(b(self, expr)?, DataType::parse(&data_type.to_string())?),
-            E::Function(f) => self.bind_function(f, scope)?,
-            E::Substring {
-                expr,
-                substring_from,
-                substring_for,
-                ..
-            } => {
-                let mut args = vec![self.bind(expr, scope)?];
-                args.push(match substring_from {
-                    Some(x) => self.bind(x, scope)?,
-                    None => Expr::Literal(Value::Int(1)),
-                });
-                if let Some(x) = substring_for {
-                    args.push(self.bind(x, scope)?);
-                }
-                Expr::Func(Func::Substr, args)
+            A::Cast { expr, data_type } => Expr::Cast(b(self, expr)?, *data_type),
+            A::Function {
+                name,
+                args,
+                distinct,
+            } => self.bind_function(name, args, *distinct, scope)?,
+            A::Subquery(q) => self.subquery(q, SubqueryKind::Scalar, scope)?,
+            A::Exists { query, negated } => {
+                self.subquery(query, SubqueryKind::Exists { negated: *negated }, scope)?
             }
-            E::Trim {
-                expr,
-                trim_where,
-                trim_what,
-                ..
-            } => {
-                if trim_what.is_some() {
-                    return Err(Error::Unsupported("TRIM(… FROM …)".into()));
-                }
-                let f = match trim_where {
-                    Some(sql::TrimWhereField::Leading) => Func::LTrim,
-                    Some(sql::TrimWhereField::Trailing) => Func::RTrim,
-                    _ => Func::Trim,
-                };
-                Expr::Func(f, vec![self.bind(expr, scope)?])
-            }
-            E::Ceil { expr, .. } => Expr::Func(Func::Ceil, vec![self.bind(expr, scope)?]),
-            E::Floor { expr, .. } => Expr::Func(Func::Floor, vec![self.bind(expr, scope)?]),
-            E::Subquery(q) => self.subquery(q, SubqueryKind::Scalar, scope)?,
-            E::Exists { subquery, negated } => {
-                self.subquery(subquery, SubqueryKind::Exists { negated: *negated }, scope)?
-            }
-            other => return Err(Error::Unsupported(format!("expression {other}"))),
         })
     }
 
@@ -414,54 +308,28 @@ impl<'a> Planner<'a> {
         }))
     }
 
-    pub(super) fn literal(&self, v: &sql::Value) -> Result<Expr> {
-        Ok(Expr::Literal(match v {
-            sql::Value::Number(n, _) => match n.parse::<i64>() {
-                Ok(i) => Value::Int(i),
-                Err(_) => Value::Float(
-                    n.parse::<f64>()
-                        .map_err(|_| Error::InvalidInput(format!("invalid number {n}")))?,
-                ),
-            },
-            sql::Value::SingleQuotedString(s) | sql::Value::DoubleQuotedString(s) => {
-                Value::Text(s.clone())
-            }
-            sql::Value::Boolean(b) => Value::Bool(*b),
-            sql::Value::Null => Value::Null,
-            sql::Value::HexStringLiteral(h) => Value::Blob(decode_hex(h)?),
-            sql::Value::Placeholder(p) => {
-                let n: usize = p
-                    .trim_start_matches('$')
-                    .parse()
-                    .map_err(|_| Error::Syntax(format!("unsupported parameter {p}")))?;
-                if n == 0 || n > self.params.len() {
-                    return Err(Error::InvalidInput(format!(
-                        "parameter ${n} has no value ({} given)",
-                        self.params.len()
-                    )));
-                }
-                return Ok(Expr::Param(n - 1));
-            }
-            other => return Err(Error::Unsupported(format!("literal {other}"))),
-        }))
-    }
-
-    pub(super) fn bind_function(&mut self, f: &'a sql::Function, scope: &Scope) -> Result<Expr> {
-        let name = object_name(&f.name)?;
-        let (args, distinct) = function_args(f)?;
+    pub(super) fn bind_function(
+        &mut self,
+        name: &str,
+        args: &'a [ast::FunctionArg],
+        distinct: bool,
+        scope: &Scope,
+    ) -> Result<Expr> {
         if distinct {
             return Err(Error::InvalidInput(format!(
                 "DISTINCT is only allowed in aggregates, not {name}()"
             )));
         }
-        let func = Func::by_name(&name, args.len())
+        let func = Func::by_name(name, args.len())
             .ok_or_else(|| Error::NotFound(format!("no such function: {name}")))?;
-        func.check_arity(&name, args.len())?;
+        func.check_arity(name, args.len())?;
         let mut bound = Vec::with_capacity(args.len());
         for a in args {
             match a {
-                sql::FunctionArgExpr::Expr(x) => bound.push(self.bind(x, scope)?),
-                _ => return Err(Error::InvalidInput(format!("{name}(*) is not valid"))),
+                ast::FunctionArg::Expr(x) => bound.push(self.bind(x, scope)?),
+                ast::FunctionArg::Wildcard => {
+                    return Err(Error::InvalidInput(format!("{name}(*) is not valid")));
+                }
             }
         }
         Ok(Expr::Func(func, bound))
@@ -472,7 +340,7 @@ impl<'a> Planner<'a> {
     /// then it is correlated and runs once per row.
     pub(super) fn subquery(
         &mut self,
-        q: &'a sql::Query,
+        q: &'a ast::Query,
         kind: SubqueryKind,
         scope: &Scope,
     ) -> Result<Expr> {
@@ -504,30 +372,4 @@ impl<'a> Planner<'a> {
 /// `x IS [NOT] TRUE/FALSE`: `x IS [NOT] DISTINCT FROM` the boolean, never NULL.
 pub(super) fn is_bool(x: Box<Expr>, value: bool, is: bool) -> Expr {
     Expr::IsDistinct(x, Box::new(Expr::Literal(Value::Bool(value))), is)
-}
-
-/// Decodes `x'…'`; works on bytes, so any character in the literal is an error, not a
-/// slice through the middle of one.
-pub(super) fn decode_hex(h: &str) -> Result<Vec<u8>> {
-    let bad = || Error::InvalidInput(format!("invalid hex literal x'{h}'"));
-    let digit = |b: u8| (b as char).to_digit(16).ok_or_else(bad);
-    let bytes = h.as_bytes();
-    if !bytes.len().is_multiple_of(2) {
-        return Err(bad());
-    }
-    bytes
-        .chunks_exact(2)
-        .map(|pair| Ok((digit(pair[0])? * 16 + digit(pair[1])?) as u8))
-        .collect()
-}
-
-/// A column name for an unaliased select item, like SQLite's (the expression's text).
-pub(super) fn display_name(e: &sql::Expr) -> String {
-    match e {
-        sql::Expr::Identifier(i) => i.value.clone(),
-        sql::Expr::CompoundIdentifier(parts) => {
-            parts.last().map(|p| p.value.clone()).unwrap_or_default()
-        }
-        other => other.to_string(),
-    }
 }

@@ -5,14 +5,13 @@
 
 use std::sync::Arc;
 
-use chrono_storage::Value;
-use sqlparser::ast as sql;
-
-use super::{Planner, Scope, object_name};
+use super::{Planner, Scope};
+use crate::ast;
 use crate::catalog::{ColumnDef, TableDef};
 use crate::error::{Error, Result};
 use crate::expr::Expr;
 use crate::plan::{Column, Node, Plan, ReadAt};
+use chrono_storage::Value;
 
 /// The columns of `def` under the name `label`.
 pub(crate) fn table_scope(def: &TableDef, label: &str) -> Scope {
@@ -36,28 +35,14 @@ fn write_plan(node: Node) -> Plan {
 
 impl<'a> Planner<'a> {
     /// `INSERT INTO t [(columns)] VALUES … | SELECT …`.
-    pub fn plan_insert(&mut self, ins: &'a sql::Insert) -> Result<Plan> {
-        if ins.on.is_some()
-            || ins.returning.is_some()
-            || ins.or.is_some()
-            || !ins.assignments.is_empty()
-        {
-            return Err(Error::Unsupported(
-                "INSERT … ON CONFLICT / RETURNING / OR / SET".into(),
-            ));
-        }
-        let name = match &ins.table {
-            sql::TableObject::TableName(n) => object_name(n)?,
-            other => return Err(Error::Unsupported(format!("INSERT INTO {other}"))),
-        };
-        let def = self.table_at(&name, ReadAt::Current)?;
+    pub fn plan_insert(&mut self, ins: &'a ast::Insert) -> Result<Plan> {
+        let def = self.table_at(&ins.table, ReadAt::Current)?;
         let targets: Vec<usize> = if ins.columns.is_empty() {
             (0..def.columns.len()).collect()
         } else {
             let mut t = Vec::with_capacity(ins.columns.len());
-            for c in &ins.columns {
-                let cname = object_name(c)?;
-                let i = def.column_index(&cname).ok_or_else(|| {
+            for cname in &ins.columns {
+                let i = def.column_index(cname).ok_or_else(|| {
                     Error::NotFound(format!("table {} has no column named {cname}", def.name))
                 })?;
                 if t.contains(&i) {
@@ -67,11 +52,7 @@ impl<'a> Planner<'a> {
             }
             t
         };
-        let source = ins
-            .source
-            .as_ref()
-            .ok_or_else(|| Error::Unsupported("INSERT without VALUES or SELECT".into()))?;
-        let source = self.plan_query(source)?;
+        let source = self.plan_query(&ins.source)?;
         if source.columns.len() != targets.len() {
             return Err(Error::InvalidInput(format!(
                 "table {} has {} columns to fill but {} values were supplied",
@@ -110,7 +91,7 @@ impl<'a> Planner<'a> {
         };
         let ast = crate::parse::parse_expr(text, &self.limits)
             .map_err(|e| Error::Corruption(format!("stored DEFAULT of {}: {e}", col.name)))?;
-        let mut planner = Planner::new(self.txn, &[], &[], self.stats, self.estimator, self.guard);
+        let mut planner = Planner::new(self.txn, &[], self.stats, self.estimator, self.guard);
         planner.bind(&ast, &Scope::default())
     }
 
@@ -118,19 +99,12 @@ impl<'a> Planner<'a> {
     /// rows that match `selection`.
     fn target_scan(
         &mut self,
-        relation: &'a sql::TableFactor,
-        selection: Option<&'a sql::Expr>,
-        what: &str,
+        table: &str,
+        alias: Option<&String>,
+        selection: Option<&'a ast::Expr>,
     ) -> Result<(Arc<TableDef>, Scope, Plan)> {
-        let sql::TableFactor::Table { name, alias, .. } = relation else {
-            return Err(Error::Unsupported(format!("{what} of a non-table")));
-        };
-        let table = object_name(name)?;
-        let def = self.table_at(&table, ReadAt::Current)?;
-        let label = alias
-            .as_ref()
-            .map(|a| a.name.value.clone())
-            .unwrap_or_else(|| def.name.clone());
+        let def = self.table_at(table, ReadAt::Current)?;
+        let label = alias.cloned().unwrap_or_else(|| def.name.clone());
         let scope = table_scope(&def, &label);
         let pred = selection.map(|s| self.bind(s, &scope)).transpose()?;
         let scan = self.scan_plan(def.clone(), label, pred)?;
@@ -138,28 +112,15 @@ impl<'a> Planner<'a> {
     }
 
     /// `UPDATE t SET c = e, … [WHERE …]`.
-    pub fn plan_update(&mut self, upd: &'a sql::Update) -> Result<Plan> {
-        if upd.from.is_some()
-            || upd.returning.is_some()
-            || !upd.table.joins.is_empty()
-            || upd.limit.is_some()
-        {
-            return Err(Error::Unsupported(
-                "UPDATE … FROM / RETURNING / JOIN / LIMIT".into(),
-            ));
-        }
+    pub fn plan_update(&mut self, upd: &'a ast::Update) -> Result<Plan> {
         let (table, scope, scan) =
-            self.target_scan(&upd.table.relation, upd.selection.as_ref(), "UPDATE")?;
-        let mut sets = Vec::with_capacity(upd.assignments.len());
-        for a in &upd.assignments {
-            let sql::AssignmentTarget::ColumnName(cn) = &a.target else {
-                return Err(Error::Unsupported("tuple assignment".into()));
-            };
-            let cname = object_name(cn)?;
+            self.target_scan(&upd.table, upd.alias.as_ref(), upd.selection.as_ref())?;
+        let mut sets = Vec::with_capacity(upd.sets.len());
+        for (cname, value) in &upd.sets {
             let i = table
-                .column_index(&cname)
+                .column_index(cname)
                 .ok_or_else(|| Error::NotFound(format!("no such column: {cname}")))?;
-            sets.push((i, self.bind(&a.value, &scope)?));
+            sets.push((i, self.bind(value, &scope)?));
         }
         Ok(write_plan(Node::Update {
             table,
@@ -169,23 +130,9 @@ impl<'a> Planner<'a> {
     }
 
     /// `DELETE FROM t [WHERE …]`.
-    pub fn plan_delete(&mut self, del: &'a sql::Delete) -> Result<Plan> {
-        if del.using.is_some()
-            || del.returning.is_some()
-            || del.limit.is_some()
-            || !del.tables.is_empty()
-        {
-            return Err(Error::Unsupported(
-                "DELETE … USING / RETURNING / LIMIT".into(),
-            ));
-        }
-        let from = match &del.from {
-            sql::FromTable::WithFromKeyword(f) | sql::FromTable::WithoutKeyword(f) => f,
-        };
-        let [twj] = from.as_slice() else {
-            return Err(Error::Unsupported("DELETE from several tables".into()));
-        };
-        let (table, _, scan) = self.target_scan(&twj.relation, del.selection.as_ref(), "DELETE")?;
+    pub fn plan_delete(&mut self, del: &'a ast::Delete) -> Result<Plan> {
+        let (table, _, scan) =
+            self.target_scan(&del.table, del.alias.as_ref(), del.selection.as_ref())?;
         Ok(write_plan(Node::Delete {
             table,
             scan: Box::new(scan),

@@ -8,19 +8,9 @@ impl<'a> Planner<'a> {
     // FROM, joins, pushdown and access paths
     // ----------------------------------------------------------------------------------
 
-    /// The read time of a table reference: its own clause, else its FROM list's.
-    pub(super) fn read_at_for(
-        &self,
-        name_loc: Option<Location>,
-        from_loc: Option<Location>,
-    ) -> Result<ReadAt> {
-        let own = name_loc.and_then(|l| self.clauses.iter().find(|c| c.target == Target::Table(l)));
-        let list = from_loc.and_then(|l| {
-            self.clauses
-                .iter()
-                .find(|c| c.target == Target::FromList(l))
-        });
-        let Some(clause) = own.or(list) else {
+    /// The read time a table reference's time-travel clause asks for.
+    pub(super) fn read_at_for(&self, time: Option<&TimeSpec>) -> Result<ReadAt> {
+        let Some(spec) = time else {
             return Ok(ReadAt::Current);
         };
         self.reusable.set(false);
@@ -31,7 +21,7 @@ impl<'a> Planner<'a> {
             ));
         }
         let t = |l: &TimeLiteral| time_micros(l, self.params);
-        Ok(match &clause.spec {
+        Ok(match spec {
             TimeSpec::AsOf(l) => as_of(t(l)?)?,
             TimeSpec::Between(a, b) => ReadAt::Versions(TimeWindow::Between(t(a)?, t(b)?)),
             TimeSpec::FromTo(a, b) => ReadAt::Versions(TimeWindow::FromTo(t(a)?, t(b)?)),
@@ -40,11 +30,8 @@ impl<'a> Planner<'a> {
     }
 
     /// The common table expression a table name refers to, if any (the innermost).
-    pub(super) fn cte(&self, name: &sql::ObjectName) -> Option<Rc<Cte<'a>>> {
-        let [part] = name.0.as_slice() else {
-            return None;
-        };
-        let name = part.as_ident()?.value.to_ascii_lowercase();
+    pub(super) fn cte(&self, name: &str) -> Option<Rc<Cte<'a>>> {
+        let name = name.to_ascii_lowercase();
         self.ctes.iter().rev().find(|c| c.name == name).cloned()
     }
 
@@ -105,82 +92,58 @@ impl<'a> Planner<'a> {
         }
     }
 
-    pub(super) fn relation(
-        &mut self,
-        factor: &'a sql::TableFactor,
-        from_loc: Option<Location>,
-    ) -> Result<Plan> {
+    pub(super) fn relation(&mut self, factor: &'a ast::TableFactor) -> Result<Plan> {
         self.guard.count_relation()?;
         match factor {
-            sql::TableFactor::Table {
+            ast::TableFactor::Table {
                 name,
                 alias,
-                args,
-                version,
-                ..
+                time,
+                as_of: version,
             } => {
-                if args.is_some() {
-                    return Err(Error::Unsupported("table functions".into()));
-                }
-                let table_name = object_name(name)?;
-                let mut read_at = self.read_at_for(first_location(name), from_loc)?;
+                let mut read_at = self.read_at_for(time.as_ref())?;
                 if let Some(cte) = self.cte(name) {
                     if version.is_some() || read_at != ReadAt::Current {
                         return Err(Error::Unsupported(format!(
-                            "time travel on the WITH query {table_name} (put it inside its query)"
+                            "time travel on the WITH query {name} (put it inside its query)"
                         )));
                     }
-                    let label = alias.as_ref().map(|a| &a.name.value).unwrap_or(&table_name);
+                    let label = alias.as_ref().map(|a| &a.name).unwrap_or(name);
                     return self.cte_plan(&cte, label);
                 }
-                if let Some(v) = version {
-                    read_at = match v {
-                        sql::TableVersion::ForSystemTimeAsOf(e)
-                        | sql::TableVersion::TimestampAsOf(e) => {
-                            let bound = self.bind(e, &Scope::default())?;
-                            let v = self.value_now(&bound)?;
-                            as_of(time_micros(&value_time_literal(v)?, self.params)?)?
-                        }
-                        other => return Err(Error::Unsupported(format!("{other}"))),
-                    };
+                if let Some(e) = version {
+                    let bound = self.bind(e, &Scope::default())?;
+                    let v = self.value_now(&bound)?;
+                    read_at = as_of(time_micros(&value_time_literal(v)?, self.params)?)?;
                 }
-                let def = self.table_at(&table_name, read_at)?;
+                let def = self.table_at(name, read_at)?;
                 let label = alias
                     .as_ref()
-                    .map(|a| a.name.value.clone())
-                    .unwrap_or_else(|| table_name.clone());
+                    .map(|a| a.name.clone())
+                    .unwrap_or_else(|| name.clone());
                 Ok(self.table_scan(def, label, read_at))
             }
-            sql::TableFactor::Derived {
-                subquery,
-                alias,
-                lateral,
-                ..
-            } => {
-                if *lateral {
-                    return Err(Error::Unsupported("LATERAL".into()));
-                }
-                let mut plan = self.sub().plan_query(subquery)?;
+            ast::TableFactor::Derived { query, alias } => {
+                let mut plan = self.sub().plan_query(query)?;
                 if let Some(a) = alias {
-                    let q = Some(a.name.value.to_ascii_lowercase());
+                    let q = Some(a.name.to_ascii_lowercase());
                     for (i, c) in plan.columns.iter_mut().enumerate() {
                         c.qualifier = q.clone();
                         if let Some(col) = a.columns.get(i) {
-                            c.name = col.name.value.clone();
+                            c.name = col.clone();
                         }
                     }
                 }
                 Ok(plan)
             }
-            other => Err(Error::Unsupported(format!("FROM item {other}"))),
         }
     }
 
     /// Plans the FROM list with the WHERE clause pushed down as far as it goes.
     pub(super) fn plan_from(
         &mut self,
-        from: &'a [sql::TableWithJoins],
-        selection: Option<&'a sql::Expr>,
+        from: &'a [ast::FromItem],
+        selection: Option<&'a ast::Expr>,
     ) -> Result<(Plan, Scope)> {
         if from.is_empty() {
             let plan = Plan {
@@ -202,38 +165,22 @@ impl<'a> Planner<'a> {
         // Flatten into relations and join steps (left-deep, in FROM order).
         struct Step<'q> {
             kind: JoinKind,
-            on: Option<&'q sql::Expr>,
+            on: Option<&'q ast::Expr>,
         }
         let mut rels: Vec<Plan> = Vec::new();
         let mut steps: Vec<Step> = Vec::new();
-        for twj in from {
-            let from_loc = match &twj.relation {
-                sql::TableFactor::Table { name, .. } => first_location(name),
-                _ => None,
-            };
-            rels.push(self.relation(&twj.relation, from_loc)?);
+        for item in from {
+            rels.push(self.relation(&item.relation)?);
             steps.push(Step {
                 kind: JoinKind::Inner,
                 on: None,
             });
-            for j in &twj.joins {
-                let (kind, constraint) = match &j.join_operator {
-                    sql::JoinOperator::Join(c) | sql::JoinOperator::Inner(c) => {
-                        (JoinKind::Inner, c)
-                    }
-                    sql::JoinOperator::Left(c) | sql::JoinOperator::LeftOuter(c) => {
-                        (JoinKind::Left, c)
-                    }
-                    sql::JoinOperator::CrossJoin(c) => (JoinKind::Inner, c),
-                    other => return Err(Error::Unsupported(format!("join {other:?}"))),
-                };
-                let on = match constraint {
-                    sql::JoinConstraint::On(e) => Some(e),
-                    sql::JoinConstraint::None => None,
-                    _ => return Err(Error::Unsupported("USING / NATURAL joins".into())),
-                };
-                rels.push(self.relation(&j.relation, from_loc)?);
-                steps.push(Step { kind, on });
+            for j in &item.joins {
+                rels.push(self.relation(&j.relation)?);
+                steps.push(Step {
+                    kind: j.kind,
+                    on: j.on.as_ref(),
+                });
             }
         }
         let scope = Scope {

@@ -1,4 +1,4 @@
-//! From sqlparser's AST to a [`Plan`]: names are resolved against the catalog (as of each
+//! From ChronoDB's [`crate::ast`] to a [`Plan`]: names are resolved against the catalog (as of each
 //! table's read time), parameters become [`Expr::Param`] slots and subqueries
 //! [`Expr::Subquery`] nodes (both filled in at execution, so a plan can be kept and run
 //! again; see [`Planner::is_reusable`]).
@@ -10,9 +10,7 @@
 //! | `select.rs` | queries: SELECT, VALUES, set operations, WITH, ORDER BY / LIMIT |
 //! | `from.rs` | the FROM list: tables, views, CTEs, derived tables, joins |
 //! | `dml.rs` | INSERT, UPDATE, DELETE |
-//!
-//! The sqlparser AST is imported as `sql` and never leaves this module (and `session`,
-//! which dispatches statements).
+//! | `ddl.rs` | CREATE / ALTER / DROP, ANALYZE |
 
 mod bind;
 mod dml;
@@ -26,17 +24,16 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use chrono_storage::{TimeWindow, Transaction, Value};
-use sqlparser::ast as sql;
-use sqlparser::tokenizer::Location;
 
+use crate::ast;
 use crate::catalog::{self, TableDef, View};
 use crate::cost::{CardinalityEstimator, StatsRegistry};
 use crate::error::{Error, Result};
 use crate::expr::{CmpOp, Expr, Func, Subquery, SubqueryKind};
 use crate::limits::StatementGuard;
-use crate::parse::timetravel::{Target, TimeClause, TimeLiteral, TimeSpec};
+use crate::parse::timetravel::{TimeLiteral, TimeSpec};
 use crate::plan::{Access, AggCall, AggFunc, Column, JoinKind, Node, Plan, ReadAt, SortKey};
-use crate::types::{ArithOp, DataType};
+use crate::types::ArithOp;
 
 /// The columns visible to an expression.
 #[derive(Debug, Clone, Default)]
@@ -76,7 +73,7 @@ struct Cte<'a> {
     /// Column names given after the name, if any.
     columns: Vec<String>,
     /// Its query.
-    query: &'a sql::Query,
+    query: &'a ast::Query,
     /// How many of the CTEs in scope before it its query may read (those defined earlier).
     visible: usize,
 }
@@ -92,8 +89,6 @@ pub struct Planner<'a> {
     pub txn: &'a Transaction,
     /// Parameter values, `$1` first.
     pub params: &'a [Value],
-    /// Time-travel clauses lifted from the text.
-    pub clauses: &'a [TimeClause],
     /// Table statistics.
     pub stats: &'a StatsRegistry,
     /// The estimator in use.
@@ -120,27 +115,7 @@ pub struct Planner<'a> {
     /// generation).
     pub catalog_cache: Option<(&'a crate::plan_cache::CatalogCache, u64)>,
     agg: Option<AggCtx>,
-    aliases: Vec<(String, &'a sql::Expr)>,
-}
-
-/// Lower-cased identifier text.
-pub fn ident(i: &sql::Ident) -> String {
-    i.value.clone()
-}
-
-/// The last part of a dotted name (`schema.table` → `table`).
-pub fn object_name(n: &sql::ObjectName) -> Result<String> {
-    match n.0.last() {
-        Some(sql::ObjectNamePart::Identifier(i)) => Ok(i.value.clone()),
-        _ => Err(Error::Unsupported(format!("name {n}"))),
-    }
-}
-
-fn first_location(n: &sql::ObjectName) -> Option<Location> {
-    match n.0.first() {
-        Some(sql::ObjectNamePart::Identifier(i)) => Some(i.span.start),
-        _ => None,
-    }
+    aliases: Vec<(String, &'a ast::Expr)>,
 }
 
 /// Converts a time literal to microseconds since the epoch.
@@ -219,7 +194,6 @@ impl<'a> Planner<'a> {
     pub fn new(
         txn: &'a Transaction,
         params: &'a [Value],
-        clauses: &'a [TimeClause],
         stats: &'a StatsRegistry,
         estimator: &'a dyn CardinalityEstimator,
         guard: &'a StatementGuard,
@@ -227,7 +201,6 @@ impl<'a> Planner<'a> {
         Self {
             txn,
             params,
-            clauses,
             stats,
             estimator,
             time_travel: true,
@@ -248,7 +221,6 @@ impl<'a> Planner<'a> {
         let mut p = Planner::new(
             self.txn,
             self.params,
-            self.clauses,
             self.stats,
             self.estimator,
             self.guard,

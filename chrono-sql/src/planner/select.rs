@@ -1,7 +1,7 @@
 //! Queries: SELECT (grouping, HAVING, the select list, DISTINCT, ORDER BY, LIMIT), VALUES,
 //! set operations and WITH.
 
-use super::bind::{contains_aggregate, display_name};
+use super::bind::contains_aggregate;
 use super::*;
 
 impl<'a> Planner<'a> {
@@ -13,105 +13,75 @@ impl<'a> Planner<'a> {
     /// derived tables, WITH queries, set operations) as deep as the limits let them, each
     /// level several large frames: the recursion grows its stack on demand.
     #[recursive::recursive]
-    pub fn plan_query(&mut self, q: &'a sql::Query) -> Result<Plan> {
+    pub fn plan_query(&mut self, q: &'a ast::Query) -> Result<Plan> {
         let in_scope = self.ctes.len();
-        if let Some(with) = &q.with {
-            if with.recursive {
-                return Err(Error::Unsupported("WITH RECURSIVE".into()));
+        for cte in &q.with {
+            let name = cte.name.to_ascii_lowercase();
+            if self.ctes[in_scope..].iter().any(|c| c.name == name) {
+                self.ctes.truncate(in_scope);
+                return Err(Error::InvalidInput(format!("WITH names {name} twice")));
             }
-            for cte in &with.cte_tables {
-                let name = cte.alias.name.value.to_ascii_lowercase();
-                if self.ctes[in_scope..].iter().any(|c| c.name == name) {
-                    return Err(Error::InvalidInput(format!("WITH names {name} twice")));
-                }
-                let visible = self.ctes.len();
-                self.ctes.push(Rc::new(Cte {
-                    name,
-                    columns: cte
-                        .alias
-                        .columns
-                        .iter()
-                        .map(|c| c.name.value.clone())
-                        .collect(),
-                    query: &cte.query,
-                    visible,
-                }));
-            }
+            let visible = self.ctes.len();
+            self.ctes.push(Rc::new(Cte {
+                name,
+                columns: cte.columns.clone(),
+                query: &cte.query,
+                visible,
+            }));
         }
         let plan = self.plan_query_body(q);
         self.ctes.truncate(in_scope);
         plan
     }
 
-    pub(super) fn plan_query_body(&mut self, q: &'a sql::Query) -> Result<Plan> {
+    pub(super) fn plan_query_body(&mut self, q: &'a ast::Query) -> Result<Plan> {
         let (limit, offset) = self.limit_offset(q)?;
-        let order_by: Vec<&'a sql::OrderByExpr> = match &q.order_by {
-            None => vec![],
-            Some(ob) => match &ob.kind {
-                sql::OrderByKind::Expressions(v) => v.iter().collect(),
-                sql::OrderByKind::All(_) => return Err(Error::Unsupported("ORDER BY ALL".into())),
-            },
-        };
-        match &*q.body {
-            sql::SetExpr::Select(s) => self.plan_select(s, &order_by, limit, offset),
-            sql::SetExpr::Values(v) => {
+        let order_by = &q.order_by;
+        match &q.body {
+            ast::SetExpr::Select(s) => self.plan_select(s, order_by, limit, offset),
+            ast::SetExpr::Values(v) => {
                 let plan = self.plan_values(v)?;
-                self.finish(plan, &order_by, limit, offset, &[], None)
+                self.finish(plan, order_by, limit, offset, &[], None)
             }
-            sql::SetExpr::Query(inner) => {
+            ast::SetExpr::Query(inner) => {
                 let plan = self.nested().plan_query(inner)?;
-                self.finish(plan, &order_by, limit, offset, &[], None)
+                self.finish(plan, order_by, limit, offset, &[], None)
             }
-            sql::SetExpr::SetOperation { .. } => {
+            ast::SetExpr::SetOperation { .. } => {
                 let plan = self.plan_set_operation(&q.body)?;
-                self.finish(plan, &order_by, limit, offset, &[], None)
+                self.finish(plan, order_by, limit, offset, &[], None)
             }
-            other => Err(Error::Unsupported(format!("query {other}"))),
         }
     }
 
     /// One arm of a set operation.
-    pub(super) fn plan_set_arm(&mut self, body: &'a sql::SetExpr) -> Result<Plan> {
+    pub(super) fn plan_set_arm(&mut self, body: &'a ast::SetExpr) -> Result<Plan> {
         match body {
-            sql::SetExpr::Select(s) => self.plan_select(s, &[], None, 0),
-            sql::SetExpr::Values(v) => self.plan_values(v),
-            sql::SetExpr::Query(q) => self.nested().plan_query(q),
-            sql::SetExpr::SetOperation { .. } => self.plan_set_operation(body),
-            other => Err(Error::Unsupported(format!("query {other}"))),
+            ast::SetExpr::Select(s) => self.plan_select(s, &[], None, 0),
+            ast::SetExpr::Values(v) => self.plan_values(v),
+            ast::SetExpr::Query(q) => self.nested().plan_query(q),
+            ast::SetExpr::SetOperation { .. } => self.plan_set_operation(body),
         }
     }
 
-    /// `a UNION [ALL] b …`, `a INTERSECT b`, `a EXCEPT b`. A chain of UNIONs (sqlparser
-    /// nests it to the left) becomes one n-ary union, walked without recursion; a UNION
+    /// `a UNION [ALL] b …`, `a INTERSECT b`, `a EXCEPT b`. A chain of UNIONs (nested to
+    /// the left) becomes one n-ary union, walked without recursion; a UNION
     /// without ALL makes every row before it distinct. Each arm counts toward
     /// `limits.max_relations`.
     #[recursive::recursive]
-    pub(super) fn plan_set_operation(&mut self, body: &'a sql::SetExpr) -> Result<Plan> {
-        let sql::SetExpr::SetOperation {
-            op,
-            set_quantifier,
-            left,
-            right,
+    pub(super) fn plan_set_operation(&mut self, body: &'a ast::SetExpr) -> Result<Plan> {
+        let ast::SetExpr::SetOperation {
+            op, left, right, ..
         } = body
         else {
             return self.plan_set_arm(body);
         };
-        let all = |q: &sql::SetQuantifier| -> Result<bool> {
-            match q {
-                sql::SetQuantifier::All => Ok(true),
-                sql::SetQuantifier::Distinct | sql::SetQuantifier::None => Ok(false),
-                other => Err(Error::Unsupported(format!("{op} {other}"))),
-            }
-        };
-        if !matches!(op, sql::SetOperator::Union) {
-            if all(set_quantifier)? {
-                return Err(Error::Unsupported(format!("{op} ALL")));
-            }
+        if *op != ast::SetOperator::Union {
             self.guard.count_relation()?;
             let l = self.plan_set_arm(left)?;
             let r = self.plan_set_arm(right)?;
-            check_arm_width(&l, &r, op)?;
-            let anti = !matches!(op, sql::SetOperator::Intersect);
+            check_arm_width(&l, &r, *op)?;
+            let anti = *op != ast::SetOperator::Intersect;
             let columns = arm_columns(&l);
             let node = Node::SetCompare {
                 left: Box::new(l),
@@ -121,18 +91,18 @@ impl<'a> Planner<'a> {
             return Ok(Plan::derived(node, "heuristic", columns));
         }
         // Walk the left-deep chain of UNIONs: arms[0] op[0] arms[1] op[1] arms[2] …
-        let mut arms: Vec<&'a sql::SetExpr> = Vec::new();
+        let mut arms: Vec<&'a ast::SetExpr> = Vec::new();
         let mut distinct_after: Vec<bool> = Vec::new();
         let mut cur = body;
-        while let sql::SetExpr::SetOperation {
-            op: sql::SetOperator::Union,
-            set_quantifier,
+        while let ast::SetExpr::SetOperation {
+            op: ast::SetOperator::Union,
+            all,
             left,
             right,
         } = cur
         {
             arms.push(right);
-            distinct_after.push(!all(set_quantifier)?);
+            distinct_after.push(!*all);
             cur = left;
         }
         arms.push(cur);
@@ -143,7 +113,7 @@ impl<'a> Planner<'a> {
             self.guard.count_relation()?;
             let p = self.plan_set_arm(arm)?;
             if let Some(first) = plans.first() {
-                check_arm_width(first, &p, &sql::SetOperator::Union)?;
+                check_arm_width(first, &p, ast::SetOperator::Union)?;
             }
             plans.push(p);
         }
@@ -174,8 +144,8 @@ impl<'a> Planner<'a> {
         Ok(union(inputs))
     }
 
-    pub(super) fn limit_offset(&mut self, q: &'a sql::Query) -> Result<(Option<usize>, usize)> {
-        let count = |p: &mut Self, e: &'a sql::Expr, what: &str| -> Result<usize> {
+    pub(super) fn limit_offset(&mut self, q: &'a ast::Query) -> Result<(Option<usize>, usize)> {
+        let count = |p: &mut Self, e: &'a ast::Expr, what: &str| -> Result<usize> {
             let bound = p.bind(e, &Scope::default())?;
             match p.value_now(&bound)? {
                 Value::Int(n) if n >= 0 => Ok(n as usize),
@@ -185,32 +155,24 @@ impl<'a> Planner<'a> {
                 ))),
             }
         };
-        Ok(match &q.limit_clause {
-            None => (None, 0),
-            Some(sql::LimitClause::LimitOffset { limit, offset, .. }) => {
-                let l = limit
-                    .as_ref()
-                    .map(|e| count(self, e, "LIMIT"))
-                    .transpose()?;
-                let o = offset
-                    .as_ref()
-                    .map(|o| count(self, &o.value, "OFFSET"))
-                    .transpose()?;
-                (l, o.unwrap_or(0))
-            }
-            Some(sql::LimitClause::OffsetCommaLimit { offset, limit }) => (
-                Some(count(self, limit, "LIMIT")?),
-                count(self, offset, "OFFSET")?,
-            ),
-        })
+        let limit = q
+            .limit
+            .as_ref()
+            .map(|e| count(self, e, "LIMIT"))
+            .transpose()?;
+        let offset = q
+            .offset
+            .as_ref()
+            .map(|e| count(self, e, "OFFSET"))
+            .transpose()?;
+        Ok((limit, offset.unwrap_or(0)))
     }
 
-    pub(super) fn plan_values(&mut self, v: &'a sql::Values) -> Result<Plan> {
-        let mut rows = Vec::with_capacity(v.rows.len());
+    pub(super) fn plan_values(&mut self, v: &'a [Vec<ast::Expr>]) -> Result<Plan> {
+        let mut rows = Vec::with_capacity(v.len());
         let mut width = None;
-        for r in &v.rows {
+        for r in v {
             let row: Vec<Expr> = r
-                .content
                 .iter()
                 .map(|e| self.bind(e, &Scope::default()))
                 .collect::<Result<_>>()?;
@@ -238,33 +200,30 @@ impl<'a> Planner<'a> {
 
     pub(super) fn plan_select(
         &mut self,
-        s: &'a sql::Select,
-        order_by: &[&'a sql::OrderByExpr],
+        s: &'a ast::Select,
+        order_by: &'a [ast::OrderItem],
         limit: Option<usize>,
         offset: usize,
     ) -> Result<Plan> {
-        if s.top.is_some() || s.into.is_some() || !s.lateral_views.is_empty() || s.qualify.is_some()
-        {
-            return Err(Error::Unsupported("this SELECT form".into()));
-        }
         let (input, scope) = self.plan_from(&s.from, s.selection.as_ref())?;
 
         // Select-list aliases, for HAVING and ORDER BY.
         let mut aliases = Vec::new();
-        for item in &s.projection {
-            if let sql::SelectItem::ExprWithAlias { expr, alias } = item {
-                aliases.push((alias.value.clone(), expr));
+        for item in &s.items {
+            if let ast::SelectItem::Expr {
+                expr,
+                name,
+                aliased: true,
+            } = item
+            {
+                aliases.push((name.clone(), expr));
             }
         }
-        let group_asts: Vec<&'a sql::Expr> = match &s.group_by {
-            sql::GroupByExpr::Expressions(v, mods) if mods.is_empty() => v.iter().collect(),
-            _ => return Err(Error::Unsupported("GROUP BY ALL / modifiers".into())),
-        };
+        let group_asts = &s.group_by;
         let aggregated = !group_asts.is_empty()
             || s.having.is_some()
-            || s.projection.iter().any(|i| match i {
-                sql::SelectItem::UnnamedExpr(e)
-                | sql::SelectItem::ExprWithAlias { expr: e, .. } => contains_aggregate(e),
+            || s.items.iter().any(|i| match i {
+                ast::SelectItem::Expr { expr, .. } => contains_aggregate(expr),
                 _ => false,
             })
             || order_by.iter().any(|o| contains_aggregate(&o.expr));
@@ -273,16 +232,13 @@ impl<'a> Planner<'a> {
         self.aggregate_query = aggregated;
         if aggregated {
             let mut group = Vec::with_capacity(group_asts.len());
-            for g in &group_asts {
+            for g in group_asts {
                 // GROUP BY may name a select-list position or alias.
                 let e = match g {
-                    sql::Expr::Value(v) if matches!(v.value, sql::Value::Number(..)) => {
-                        let n = self.position(&v.value, s.projection.len())?;
-                        match &s.projection[n] {
-                            sql::SelectItem::UnnamedExpr(e)
-                            | sql::SelectItem::ExprWithAlias { expr: e, .. } => {
-                                self.bind(e, &scope)?
-                            }
+                    ast::Expr::Literal(v @ Value::Int(_)) => {
+                        let n = self.position(v, s.items.len())?;
+                        match &s.items[n] {
+                            ast::SelectItem::Expr { expr, .. } => self.bind(expr, &scope)?,
                             _ => {
                                 return Err(Error::InvalidInput(
                                     "GROUP BY position points at *".into(),
@@ -308,9 +264,9 @@ impl<'a> Planner<'a> {
         // Projection.
         let mut exprs = Vec::new();
         let mut columns = Vec::new();
-        for item in &s.projection {
+        for item in &s.items {
             match item {
-                sql::SelectItem::Wildcard(_) => {
+                ast::SelectItem::Wildcard => {
                     if aggregated {
                         return Err(Error::InvalidInput(
                             "SELECT * with GROUP BY or aggregates".into(),
@@ -324,16 +280,12 @@ impl<'a> Planner<'a> {
                         });
                     }
                 }
-                sql::SelectItem::QualifiedWildcard(kind, _) => {
-                    let q = match kind {
-                        sql::SelectItemQualifiedWildcardKind::ObjectName(n) => object_name(n)?,
-                        sql::SelectItemQualifiedWildcardKind::Expr(e) => e.to_string(),
-                    };
+                ast::SelectItem::QualifiedWildcard(q) => {
                     let mut any = false;
                     for (i, c) in scope.columns.iter().enumerate() {
                         if c.qualifier
                             .as_deref()
-                            .is_some_and(|cq| cq.eq_ignore_ascii_case(&q))
+                            .is_some_and(|cq| cq.eq_ignore_ascii_case(q))
                         {
                             exprs.push(Expr::Column(i));
                             columns.push(Column {
@@ -347,22 +299,12 @@ impl<'a> Planner<'a> {
                         return Err(Error::NotFound(format!("no such table: {q}")));
                     }
                 }
-                sql::SelectItem::UnnamedExpr(e) => {
-                    exprs.push(self.bind(e, &scope)?);
-                    columns.push(Column {
-                        qualifier: None,
-                        name: display_name(e),
-                    });
-                }
-                sql::SelectItem::ExprWithAlias { expr, alias } => {
+                ast::SelectItem::Expr { expr, name, .. } => {
                     exprs.push(self.bind(expr, &scope)?);
                     columns.push(Column {
                         qualifier: None,
-                        name: alias.value.clone(),
+                        name: name.clone(),
                     });
-                }
-                sql::SelectItem::ExprWithAliases { .. } => {
-                    return Err(Error::Unsupported("multiple aliases".into()));
                 }
             }
         }
@@ -382,16 +324,13 @@ impl<'a> Planner<'a> {
         let mut extra = 0usize;
         for o in order_by {
             let idx = match &o.expr {
-                sql::Expr::Value(v) if matches!(v.value, sql::Value::Number(..)) => {
-                    Some(self.position(&v.value, columns.len())?)
-                }
-                sql::Expr::Identifier(id)
-                    if scope.resolve(None, &id.value).ok().flatten().is_none() || aggregated =>
-                {
-                    columns
-                        .iter()
-                        .position(|c| c.name.eq_ignore_ascii_case(&id.value))
-                }
+                ast::Expr::Literal(v @ Value::Int(_)) => Some(self.position(v, columns.len())?),
+                ast::Expr::Column {
+                    qualifier: None,
+                    name,
+                } if scope.resolve(None, name).ok().flatten().is_none() || aggregated => columns
+                    .iter()
+                    .position(|c| c.name.eq_ignore_ascii_case(name)),
                 _ => None,
             };
             let idx = match idx {
@@ -401,7 +340,7 @@ impl<'a> Planner<'a> {
                     match exprs.iter().position(|x| *x == e) {
                         Some(i) => i,
                         None => {
-                            if s.distinct.is_some() {
+                            if s.distinct {
                                 return Err(Error::InvalidInput(
                                     "with SELECT DISTINCT, ORDER BY expressions must appear in the select list".into(),
                                 ));
@@ -417,11 +356,10 @@ impl<'a> Planner<'a> {
                     }
                 }
             };
-            let desc = matches!(o.options.sort, Some(sql::OrderBySort::Desc));
             keys.push(SortKey {
                 expr: Expr::Column(idx),
-                desc,
-                nulls_first: o.options.nulls_first.unwrap_or(!desc),
+                desc: o.desc,
+                nulls_first: o.nulls_first.unwrap_or(!o.desc),
             });
         }
 
@@ -453,10 +391,7 @@ impl<'a> Planner<'a> {
             exprs,
         };
         plan = Plan::derived(node, "exact", columns.clone());
-        if s.distinct.is_some() {
-            if matches!(s.distinct, Some(sql::Distinct::On(_))) {
-                return Err(Error::Unsupported("DISTINCT ON".into()));
-            }
+        if s.distinct {
             let node = Node::Distinct {
                 input: Box::new(plan),
             };
@@ -467,15 +402,12 @@ impl<'a> Planner<'a> {
         self.finish(plan, &[], limit, offset, &keys, Some(visible))
     }
 
-    pub(super) fn position(&self, v: &sql::Value, n: usize) -> Result<usize> {
+    pub(super) fn position(&self, v: &Value, n: usize) -> Result<usize> {
         match v {
-            sql::Value::Number(s, _) => match s.parse::<usize>() {
-                Ok(k) if k >= 1 && k <= n => Ok(k - 1),
-                _ => Err(Error::InvalidInput(format!(
-                    "position {s} is not in the select list (1..{n})"
-                ))),
-            },
-            _ => Err(Error::InvalidInput("expected a position".into())),
+            Value::Int(k) if *k >= 1 && *k as u64 <= n as u64 => Ok(*k as usize - 1),
+            other => Err(Error::InvalidInput(format!(
+                "position {other} is not in the select list (1..{n})"
+            ))),
         }
     }
 
@@ -484,7 +416,7 @@ impl<'a> Planner<'a> {
     pub(super) fn finish(
         &mut self,
         mut plan: Plan,
-        order_by: &[&'a sql::OrderByExpr],
+        order_by: &'a [ast::OrderItem],
         limit: Option<usize>,
         offset: usize,
         keys: &[SortKey],
@@ -497,16 +429,15 @@ impl<'a> Planner<'a> {
             };
             for o in order_by {
                 let expr = match &o.expr {
-                    sql::Expr::Value(v) if matches!(v.value, sql::Value::Number(..)) => {
-                        Expr::Column(self.position(&v.value, scope.columns.len())?)
+                    ast::Expr::Literal(v @ Value::Int(_)) => {
+                        Expr::Column(self.position(v, scope.columns.len())?)
                     }
                     e => self.bind(e, &scope)?,
                 };
-                let desc = matches!(o.options.sort, Some(sql::OrderBySort::Desc));
                 keys.push(SortKey {
                     expr,
-                    desc,
-                    nulls_first: o.options.nulls_first.unwrap_or(!desc),
+                    desc: o.desc,
+                    nulls_first: o.nulls_first.unwrap_or(!o.desc),
                 });
             }
         }
@@ -566,7 +497,7 @@ pub(super) fn arm_columns(first: &Plan) -> Vec<Column> {
         .collect()
 }
 
-pub(super) fn check_arm_width(first: &Plan, other: &Plan, op: &sql::SetOperator) -> Result<()> {
+pub(super) fn check_arm_width(first: &Plan, other: &Plan, op: ast::SetOperator) -> Result<()> {
     if first.columns.len() != other.columns.len() {
         return Err(Error::InvalidInput(format!(
             "the queries of a {op} have {} and {} columns",

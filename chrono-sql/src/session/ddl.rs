@@ -3,29 +3,21 @@
 //! an index build or a column fill reads every row and depends on no row being written
 //! meanwhile ([`crate::catalog::depend_on_rows`]).
 
-use chrono_storage::{Transaction, Value, encoding};
-use sqlparser::ast as sql;
-
 use super::{Database, Outcome};
+use crate::ast;
 use crate::catalog::{self, ColumnDef, IndexDef, TableDef, View};
 use crate::error::{Error, Result};
 use crate::plan::{Access, ReadAt};
-use crate::planner::object_name;
 use crate::table;
-use crate::types::DataType;
+use chrono_storage::{Transaction, Value, encoding};
 
 impl Database {
     pub(super) fn create_table(
         &self,
         txn: &mut Transaction,
-        ct: &sql::CreateTable,
+        ct: &ast::CreateTable,
     ) -> Result<Outcome> {
-        if ct.query.is_some() || ct.like.is_some() || ct.clone.is_some() {
-            return Err(Error::Unsupported(
-                "CREATE TABLE … AS / LIKE / CLONE".into(),
-            ));
-        }
-        let name = object_name(&ct.name)?;
+        let name = ct.name.clone();
         if catalog::get_table(View::Current(txn), &name)?.is_some() {
             if ct.if_not_exists {
                 return Ok(Outcome::Done {
@@ -45,40 +37,24 @@ impl Database {
         let mut primary_key: Vec<usize> = Vec::new();
         let mut unique_sets: Vec<Vec<usize>> = Vec::new();
         for (i, c) in ct.columns.iter().enumerate() {
-            if columns
-                .iter()
-                .any(|x| x.name.eq_ignore_ascii_case(&c.name.value))
-            {
+            if columns.iter().any(|x| x.name.eq_ignore_ascii_case(&c.name)) {
                 return Err(Error::InvalidInput(format!(
                     "duplicate column name: {}",
-                    c.name.value
+                    c.name
                 )));
             }
-            let (mut col, rest) = column_from_sql(c)?;
-            for option in rest {
-                match option {
-                    sql::ColumnOption::PrimaryKey(_) => {
-                        if !primary_key.is_empty() {
-                            return Err(Error::InvalidInput(format!(
-                                "table {name} has more than one primary key"
-                            )));
-                        }
-                        primary_key.push(i);
-                    }
-                    sql::ColumnOption::Unique(_) => unique_sets.push(vec![i]),
-                    sql::ColumnOption::ForeignKey(fk) => {
-                        col.references = Some((
-                            object_name(&fk.foreign_table)?,
-                            fk.referred_columns
-                                .first()
-                                .map(|r| r.value.clone())
-                                .unwrap_or_default(),
-                        ));
-                    }
-                    other => return Err(Error::Unsupported(format!("column option {other}"))),
+            if c.primary_key {
+                if !primary_key.is_empty() {
+                    return Err(Error::InvalidInput(format!(
+                        "table {name} has more than one primary key"
+                    )));
                 }
+                primary_key.push(i);
             }
-            columns.push(col);
+            if c.unique {
+                unique_sets.push(vec![i]);
+            }
+            columns.push(column_def(c));
         }
         let find = |n: &str| -> Result<usize> {
             columns
@@ -86,40 +62,22 @@ impl Database {
                 .position(|c| c.name.eq_ignore_ascii_case(n))
                 .ok_or_else(|| Error::NotFound(format!("no such column: {n}")))
         };
-        let mut fks = Vec::new();
-        for tc in &ct.constraints {
-            match tc {
-                sql::TableConstraint::PrimaryKey(pk) => {
-                    if !primary_key.is_empty() {
-                        return Err(Error::InvalidInput(format!(
-                            "table {name} has more than one primary key"
-                        )));
-                    }
-                    for n in ident_list(&pk.columns)? {
-                        primary_key.push(find(&n)?);
-                    }
-                }
-                sql::TableConstraint::Unique(u) => {
-                    let cols = ident_list(&u.columns)?
-                        .iter()
-                        .map(|n| find(n))
-                        .collect::<Result<_>>()?;
-                    unique_sets.push(cols);
-                }
-                sql::TableConstraint::ForeignKey(fk) => {
-                    let table = object_name(&fk.foreign_table)?;
-                    for (i, c) in fk.columns.iter().enumerate() {
-                        let col = find(&c.value)?;
-                        let referred = fk
-                            .referred_columns
-                            .get(i)
-                            .map(|r| r.value.clone())
-                            .unwrap_or_default();
-                        fks.push((col, (table.clone(), referred)));
-                    }
-                }
-                other => return Err(Error::Unsupported(format!("table constraint {other}"))),
+        for pk in &ct.primary_keys {
+            if !primary_key.is_empty() {
+                return Err(Error::InvalidInput(format!(
+                    "table {name} has more than one primary key"
+                )));
             }
+            for n in pk {
+                primary_key.push(find(n)?);
+            }
+        }
+        for u in &ct.uniques {
+            unique_sets.push(u.iter().map(|n| find(n)).collect::<Result<_>>()?);
+        }
+        let mut fks = Vec::new();
+        for (column, table, referred) in &ct.foreign_keys {
+            fks.push((find(column)?, (table.clone(), referred.clone())));
         }
         for (col, r) in fks {
             columns[col].references = Some(r);
@@ -157,16 +115,13 @@ impl Database {
     pub(super) fn create_index(
         &self,
         txn: &mut Transaction,
-        ci: &sql::CreateIndex,
+        ci: &ast::CreateIndex,
     ) -> Result<Outcome> {
-        if ci.predicate.is_some() || !ci.include.is_empty() {
-            return Err(Error::Unsupported("partial or covering indexes".into()));
-        }
-        let table = object_name(&ci.table_name)?;
-        let mut def = catalog::require_table(View::Current(txn), &table)?;
+        let mut def = catalog::require_table(View::Current(txn), &ci.table)?;
         // The build reads every row: a row committed meanwhile would miss its entry.
         catalog::depend_on_rows(txn, &def);
-        let cols: Vec<usize> = ident_list(&ci.columns)?
+        let cols: Vec<usize> = ci
+            .columns
             .iter()
             .map(|n| {
                 def.column_index(n)
@@ -174,7 +129,7 @@ impl Database {
             })
             .collect::<Result<_>>()?;
         let name = match &ci.name {
-            Some(n) => object_name(n)?,
+            Some(n) => n.clone(),
             None => format!(
                 "{}_{}_idx",
                 def.name,
@@ -226,10 +181,10 @@ impl Database {
     pub(super) fn alter_table(
         &self,
         txn: &mut Transaction,
-        at: &sql::AlterTable,
+        at: &ast::AddColumns,
     ) -> Result<Outcome> {
-        let name = object_name(&at.name)?;
-        let Some(mut def) = catalog::get_table(View::Current(txn), &name)? else {
+        let name = &at.table;
+        let Some(mut def) = catalog::get_table(View::Current(txn), name)? else {
             if at.if_exists {
                 return Ok(Outcome::Done {
                     tag: "ALTER TABLE".into(),
@@ -240,28 +195,17 @@ impl Database {
         };
         // Adding a column fills every row: a row committed meanwhile would lack it.
         catalog::depend_on_rows(txn, &def);
-        for op in &at.operations {
-            let sql::AlterTableOperation::AddColumn {
-                if_not_exists,
-                column_def,
-                ..
-            } = op
-            else {
-                return Err(Error::Unsupported(format!("ALTER TABLE {op}")));
-            };
-            if def.column_index(&column_def.name.value).is_some() {
+        for (spec, if_not_exists) in &at.columns {
+            if def.column_index(&spec.name).is_some() {
                 if *if_not_exists {
                     continue;
                 }
                 return Err(Error::AlreadyExists(format!(
                     "duplicate column name: {}",
-                    column_def.name.value
+                    spec.name
                 )));
             }
-            let (col, rest) = column_from_sql(column_def)?;
-            if let Some(other) = rest.first() {
-                return Err(Error::Unsupported(format!("ADD COLUMN … {other}")));
-            }
+            let col = column_def(spec);
             let fill = self.default_value(txn, &col)?;
             let rows: Vec<(Vec<u8>, Vec<Value>)> =
                 table::scan(txn, &def, ReadAt::Current, &Access::Full)?.collect::<Result<_>>()?;
@@ -288,25 +232,19 @@ impl Database {
         })
     }
 
-    pub(super) fn drop(
-        &self,
-        txn: &mut Transaction,
-        kind: &sql::ObjectType,
-        if_exists: bool,
-        names: &[sql::ObjectName],
-    ) -> Result<Outcome> {
-        match kind {
-            sql::ObjectType::Table => {
-                for n in names {
-                    let name = object_name(n)?;
-                    if catalog::get_table(View::Current(txn), &name)?.is_none() {
+    pub(super) fn drop(&self, txn: &mut Transaction, d: &ast::DropObjects) -> Result<Outcome> {
+        let if_exists = d.if_exists;
+        match d.kind {
+            ast::DropKind::Table => {
+                for name in &d.names {
+                    if catalog::get_table(View::Current(txn), name)?.is_none() {
                         if if_exists {
                             continue;
                         }
                         return Err(Error::NotFound(format!("no such table: {name}")));
                     }
-                    let def = catalog::require_table(View::Current(txn), &name)?;
-                    catalog::delete_table(txn, &name)?;
+                    let def = catalog::require_table(View::Current(txn), name)?;
+                    catalog::delete_table(txn, name)?;
                     catalog::delete_stats(txn, &def)?;
                 }
                 Ok(Outcome::Done {
@@ -314,18 +252,17 @@ impl Database {
                     commit_ts: None,
                 })
             }
-            sql::ObjectType::Index => {
-                for n in names {
-                    let name = object_name(n)?;
+            ast::DropKind::Index => {
+                for name in &d.names {
                     let mut tables = catalog::list_tables(View::Current(txn))?;
                     let owner = tables.iter_mut().find(|t| {
                         t.indexes
                             .iter()
-                            .any(|ix| ix.name.eq_ignore_ascii_case(&name))
+                            .any(|ix| ix.name.eq_ignore_ascii_case(name))
                     });
                     match owner {
                         Some(t) => {
-                            t.indexes.retain(|ix| !ix.name.eq_ignore_ascii_case(&name));
+                            t.indexes.retain(|ix| !ix.name.eq_ignore_ascii_case(name));
                             let t = t.clone();
                             catalog::put_table(txn, &t)?;
                         }
@@ -338,38 +275,17 @@ impl Database {
                     commit_ts: None,
                 })
             }
-            other => Err(Error::Unsupported(format!("DROP {other}"))),
         }
     }
 }
 
-fn ident_list(cols: &[sql::IndexColumn]) -> Result<Vec<String>> {
-    cols.iter()
-        .map(|c| match &c.column.expr {
-            sql::Expr::Identifier(i) => Ok(i.value.clone()),
-            other => Err(Error::Unsupported(format!("index on expression {other}"))),
-        })
-        .collect()
-}
-
-/// A column from its SQL definition (type, NULL / NOT NULL, DEFAULT), and the options left
-/// for the caller (keys, references).
-fn column_from_sql(c: &sql::ColumnDef) -> Result<(ColumnDef, Vec<&sql::ColumnOption>)> {
-    let mut col = ColumnDef {
-        name: c.name.value.clone(),
-        data_type: DataType::parse(&c.data_type.to_string())?,
-        nullable: true,
-        default: None,
-        references: None,
-    };
-    let mut rest = Vec::new();
-    for opt in &c.options {
-        match &opt.option {
-            sql::ColumnOption::Null => {}
-            sql::ColumnOption::NotNull => col.nullable = false,
-            sql::ColumnOption::Default(e) => col.default = Some(e.to_string()),
-            other => rest.push(other),
-        }
+/// A column's catalog definition from its SQL one (keys and references are the table's).
+fn column_def(c: &ast::ColumnSpec) -> ColumnDef {
+    ColumnDef {
+        name: c.name.clone(),
+        data_type: c.data_type,
+        nullable: !c.not_null,
+        default: c.default.clone(),
+        references: c.references.clone(),
     }
-    Ok((col, rest))
 }

@@ -15,8 +15,8 @@ use std::sync::atomic::Ordering;
 
 use chrono_storage::{Operation, Store, Transaction, Value, encoding};
 use parking_lot::RwLock;
-use sqlparser::ast as sql;
 
+use crate::ast;
 use crate::catalog::{self, ColumnDef, TableDef, View};
 use crate::cost::{CardinalityEstimator, StatisticsEstimator, StatsRegistry, TableStats};
 use crate::error::{Error, Result};
@@ -26,7 +26,7 @@ use crate::optimizer;
 use crate::parse::{self, Prepared};
 use crate::plan::{Access, Plan, ReadAt};
 use crate::plan_cache::{CatalogCache, CatalogVersion, PlanCounts, PlanKey};
-use crate::planner::{Planner, Scope, object_name, table_scope};
+use crate::planner::{Planner, Scope, table_scope};
 use crate::schema_gate::SchemaGate;
 use crate::table;
 
@@ -329,7 +329,7 @@ impl Database {
     ) -> Result<T> {
         let guard = StatementGuard::new(&self.limits(), CancelToken::new(), None);
         let est = StatisticsEstimator;
-        let mut planner = Planner::new(txn, &[], &[], &self.shared.stats, &est, &guard);
+        let mut planner = Planner::new(txn, &[], &self.shared.stats, &est, &guard);
         planner.limits = self.limits();
         f(&mut planner, &guard)
     }
@@ -339,13 +339,12 @@ impl Database {
     fn bind_alone(
         &self,
         txn: &Transaction,
-        ast: &sql::Expr,
+        ast: &ast::Expr,
         scope: &Scope,
     ) -> Result<crate::expr::Expr> {
         let guard = StatementGuard::new(&self.limits(), CancelToken::new(), None);
         let est = StatisticsEstimator;
-        let bound =
-            Planner::new(txn, &[], &[], &self.shared.stats, &est, &guard).bind(ast, scope)?;
+        let bound = Planner::new(txn, &[], &self.shared.stats, &est, &guard).bind(ast, scope)?;
         execution::instantiate_expr(&bound, &[], txn, &self.shared.stats, &guard)
     }
 
@@ -442,7 +441,7 @@ impl Database {
                 "query_iter takes exactly one statement".into(),
             ));
         };
-        if !matches!(p.statement, sql::Statement::Query(_)) {
+        if !matches!(p.statement(), ast::Statement::Query(_)) {
             return Err(Error::InvalidInput("query_iter takes a query".into()));
         }
         let (columns_tx, columns_rx) = std::sync::mpsc::sync_channel(1);
@@ -587,8 +586,8 @@ impl Session {
             )));
         }
         let store = self.db.store().clone();
-        match &p.statement {
-            sql::Statement::StartTransaction { .. } => {
+        match p.statement() {
+            ast::Statement::Begin => {
                 if self.txn.is_some() {
                     return Err(Error::TransactionState(
                         "a transaction is already open".into(),
@@ -602,7 +601,7 @@ impl Session {
                     commit_ts: None,
                 });
             }
-            sql::Statement::Commit { .. } => {
+            ast::Statement::Commit => {
                 let t = self
                     .txn
                     .take()
@@ -613,9 +612,7 @@ impl Session {
                     commit_ts: info.map(|i| i.commit_ts),
                 });
             }
-            sql::Statement::Rollback {
-                savepoint: None, ..
-            } => {
+            ast::Statement::Rollback => {
                 let t = self
                     .txn
                     .take()
@@ -701,14 +698,7 @@ impl Database {
         s: &Stmt<'a>,
         key: Option<PlanKey>,
     ) -> Planner<'a> {
-        let mut planner = Planner::new(
-            txn,
-            s.params,
-            &s.p.clauses,
-            &self.shared.stats,
-            s.est,
-            s.guard,
-        );
+        let mut planner = Planner::new(txn, s.params, &self.shared.stats, s.est, s.guard);
         planner.time_travel = self.shared.time_travel.load(Ordering::Relaxed);
         planner.limits = self.limits();
         planner.catalog_cache = key.map(|key| (&self.shared.catalog_cache, key.catalog));
@@ -801,8 +791,8 @@ impl Database {
             guard,
         };
         let s = &stmt;
-        match &p.statement {
-            sql::Statement::Query(q) => {
+        match p.statement() {
+            ast::Statement::Query(q) => {
                 let planned = self.plan(txn, s, |p| p.plan_query(q))?;
                 let plan =
                     execution::instantiate(&planned, params, txn, &self.shared.stats, guard)?;
@@ -820,55 +810,29 @@ impl Database {
                 };
                 Ok(Outcome::Rows { columns, rows })
             }
-            sql::Statement::Explain {
+            ast::Statement::Explain {
                 analyze,
+                optimizers,
                 statement,
-                options,
-                ..
             } => {
-                let mut stepwise = false;
-                for o in options.iter().flatten() {
-                    match o.name.value.to_ascii_lowercase().as_str() {
-                        "optimizers" => stepwise = true,
-                        other => {
-                            return Err(Error::Unsupported(format!(
-                                "EXPLAIN option {other} (there is OPTIMIZERS)"
-                            )));
-                        }
-                    }
-                }
                 let mut planner = self.planner(txn, s);
                 let plan = match &**statement {
-                    sql::Statement::Query(q) => planner.plan_query(q)?,
-                    write if *analyze => {
-                        return Err(Error::Unsupported(format!(
-                            "EXPLAIN ANALYZE of {} (it would run the write)",
-                            first_words(&write.to_string())
-                        )));
-                    }
-                    sql::Statement::Insert(ins) => planner.plan_insert(ins)?,
-                    sql::Statement::Update(upd) => planner.plan_update(upd)?,
-                    sql::Statement::Delete(del) => planner.plan_delete(del)?,
-                    other => {
-                        return Err(Error::Unsupported(format!(
-                            "EXPLAIN of {}",
-                            first_words(&other.to_string())
-                        )));
-                    }
+                    ast::Statement::Query(q) => planner.plan_query(q)?,
+                    ast::Statement::Insert(ins) => planner.plan_insert(ins)?,
+                    ast::Statement::Update(upd) => planner.plan_update(upd)?,
+                    ast::Statement::Delete(del) => planner.plan_delete(del)?,
+                    _ => return Err(Error::Unsupported("EXPLAIN of this statement".into())),
                 };
                 let env = self.optimizer_env(s);
-                if stepwise {
-                    if *analyze {
-                        return Err(Error::Unsupported("EXPLAIN ANALYZE with OPTIMIZERS".into()));
-                    }
+                if *optimizers {
                     return Ok(explain_stepwise(optimizer::optimize_stepwise(plan, &env)?));
                 }
                 let plan = optimizer::optimize(plan, &env)?;
                 Ok(self.explain(&plan, txn, params, *analyze, guard)?)
             }
-            sql::Statement::Analyze(a) => {
-                let names = match &a.table_name {
-                    Some(n) => vec![object_name(n)?],
+            ast::Statement::Analyze { table } => {
+                let names = match table {
+                    Some(n) => vec![n.clone()],
                     None => catalog::list_tables(View::Current(txn))?
                         .into_iter()
                         .map(|t| t.name)
@@ -883,50 +847,44 @@ impl Database {
                     commit_ts: None,
                 })
             }
-            sql::Statement::Insert(ins) => {
+            ast::Statement::Insert(ins) => {
                 let plan = self.plan(txn, s, |p| p.plan_insert(ins))?;
                 self.write(txn, &plan, s)
             }
-            sql::Statement::Update(upd) => {
+            ast::Statement::Update(upd) => {
                 let plan = self.plan(txn, s, |p| p.plan_update(upd))?;
                 self.write(txn, &plan, s)
             }
-            sql::Statement::Delete(del) => {
+            ast::Statement::Delete(del) => {
                 let plan = self.plan(txn, s, |p| p.plan_delete(del))?;
                 self.write(txn, &plan, s)
             }
-            sql::Statement::CreateTable(ct) => {
-                txn.record_statement(&p.text());
+            ast::Statement::CreateTable(ct) => {
+                txn.record_statement(p.text());
                 self.create_table(txn, ct)
             }
-            sql::Statement::CreateIndex(ci) => {
-                txn.record_statement(&p.text());
+            ast::Statement::CreateIndex(ci) => {
+                txn.record_statement(p.text());
                 self.create_index(txn, ci)
             }
-            sql::Statement::AlterTable(at) => {
-                txn.record_statement(&p.text());
+            ast::Statement::AddColumns(at) => {
+                txn.record_statement(p.text());
                 self.alter_table(txn, at)
             }
-            sql::Statement::Drop {
-                object_type,
-                if_exists,
-                names,
-                ..
-            } => {
-                txn.record_statement(&p.text());
-                self.drop(txn, object_type, *if_exists, names)
+            ast::Statement::Drop(d) => {
+                txn.record_statement(p.text());
+                self.drop(txn, d)
             }
-            other => Err(Error::Unsupported(format!(
-                "statement {}",
-                first_words(&other.to_string())
-            ))),
+            ast::Statement::Begin | ast::Statement::Commit | ast::Statement::Rollback => Err(
+                Error::TransactionState("BEGIN, COMMIT and ROLLBACK run only in a session".into()),
+            ),
         }
     }
 
     /// Runs a write plan: fills in its parameters and subqueries, writes, and counts the
     /// changed rows toward auto-analyze.
     fn write(&self, txn: &mut Transaction, planned: &Plan, s: &Stmt<'_>) -> Result<Outcome> {
-        txn.record_statement(&s.p.text());
+        txn.record_statement(s.p.text());
         let stats = &self.shared.stats;
         let plan = execution::instantiate(planned, s.params, txn, stats, s.guard)?;
         let (table, n) = execution::write::run(&plan, txn, stats, s.guard)?;
@@ -1054,10 +1012,6 @@ fn explain_stepwise(steps: Vec<(&'static str, Plan)>) -> Outcome {
         }
     }
     Outcome::Rows { columns, rows }
-}
-
-fn first_words(s: &str) -> String {
-    s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
 }
 
 /// What a statement runs with: its parse, its parameters and the estimator in use.

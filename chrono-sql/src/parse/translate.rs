@@ -1,0 +1,980 @@
+//! sqlparser's AST → ChronoDB's own [`crate::ast`]: the last step that knows sqlparser.
+//!
+//! Translation keeps what ChronoDB runs and refuses, with an error that names it, every
+//! form it does not (window functions, `LATERAL`, `USING` joins, `FETCH`, …) — so the
+//! planner never meets a construct it would silently ignore. It also resolves what needs
+//! the source text's positions: each table reference gets its time-travel clause (its own,
+//! else its FROM list's; see [`super::timetravel`]), and each unaliased select item the
+//! name SQLite would give its column (the expression as written). The trees it walks are
+//! no deeper than the shape check allowed; a chain of set operations is walked without
+//! recursion.
+
+use chrono_storage::Value;
+use sqlparser::ast as sql;
+use sqlparser::tokenizer::Location;
+
+use super::timetravel::{Target, TimeClause, TimeSpec};
+use crate::ast;
+use crate::error::{Error, Result};
+use crate::plan::JoinKind;
+use crate::types::DataType;
+
+fn unsupported(what: impl Into<String>) -> Error {
+    Error::Unsupported(what.into())
+}
+
+/// The first three words of a statement, to name it in an error.
+fn first_words(s: &impl std::fmt::Display) -> String {
+    s.to_string()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The last part of a dotted name (`schema.table` → `table`).
+fn object_name(n: &sql::ObjectName) -> Result<String> {
+    match n.0.last() {
+        Some(sql::ObjectNamePart::Identifier(i)) => Ok(i.value.clone()),
+        _ => Err(unsupported(format!("name {n}"))),
+    }
+}
+
+fn first_location(n: &sql::ObjectName) -> Option<Location> {
+    match n.0.first() {
+        Some(sql::ObjectNamePart::Identifier(i)) => Some(i.span.start),
+        _ => None,
+    }
+}
+
+/// Translates statements, with the time-travel clauses lifted from their text.
+pub(super) struct Translator<'c> {
+    pub clauses: &'c [TimeClause],
+}
+
+impl Translator<'_> {
+    fn clause(&self, target: Target) -> Option<TimeSpec> {
+        self.clauses
+            .iter()
+            .find(|c| c.target == target)
+            .map(|c| c.spec.clone())
+    }
+
+    /// One statement.
+    pub fn statement(&self, s: &sql::Statement) -> Result<ast::Statement> {
+        use sql::Statement as S;
+        Ok(match s {
+            S::Query(q) => ast::Statement::Query(Box::new(self.query(q)?)),
+            S::Insert(ins) => ast::Statement::Insert(self.insert(ins)?),
+            S::Update(upd) => ast::Statement::Update(self.update(upd)?),
+            S::Delete(del) => ast::Statement::Delete(self.delete(del)?),
+            S::CreateTable(ct) => ast::Statement::CreateTable(create_table(ct)?),
+            S::CreateIndex(ci) => ast::Statement::CreateIndex(create_index(ci)?),
+            S::AlterTable(at) => ast::Statement::AddColumns(add_columns(at)?),
+            S::Drop {
+                object_type,
+                if_exists,
+                names,
+                ..
+            } => {
+                let kind = match object_type {
+                    sql::ObjectType::Table => ast::DropKind::Table,
+                    sql::ObjectType::Index => ast::DropKind::Index,
+                    other => return Err(unsupported(format!("DROP {other}"))),
+                };
+                ast::Statement::Drop(ast::DropObjects {
+                    kind,
+                    if_exists: *if_exists,
+                    names: names.iter().map(object_name).collect::<Result<_>>()?,
+                })
+            }
+            S::Analyze(a) => ast::Statement::Analyze {
+                table: a.table_name.as_ref().map(object_name).transpose()?,
+            },
+            S::Explain {
+                analyze,
+                statement,
+                options,
+                ..
+            } => {
+                let mut optimizers = false;
+                for o in options.iter().flatten() {
+                    match o.name.value.to_ascii_lowercase().as_str() {
+                        "optimizers" => optimizers = true,
+                        other => {
+                            return Err(unsupported(format!(
+                                "EXPLAIN option {other} (there is OPTIMIZERS)"
+                            )));
+                        }
+                    }
+                }
+                let inner = match &**statement {
+                    S::Query(_) => self.statement(statement)?,
+                    write @ (S::Insert(_) | S::Update(_) | S::Delete(_)) => {
+                        if *analyze {
+                            return Err(unsupported(format!(
+                                "EXPLAIN ANALYZE of {} (it would run the write)",
+                                first_words(write)
+                            )));
+                        }
+                        self.statement(write)?
+                    }
+                    other => {
+                        return Err(unsupported(format!("EXPLAIN of {}", first_words(other))));
+                    }
+                };
+                if optimizers && *analyze {
+                    return Err(unsupported("EXPLAIN ANALYZE with OPTIMIZERS"));
+                }
+                ast::Statement::Explain {
+                    analyze: *analyze,
+                    optimizers,
+                    statement: Box::new(inner),
+                }
+            }
+            S::StartTransaction { .. } => ast::Statement::Begin,
+            S::Commit { .. } => ast::Statement::Commit,
+            S::Rollback {
+                savepoint: None, ..
+            } => ast::Statement::Rollback,
+            other => return Err(unsupported(format!("statement {}", first_words(other)))),
+        })
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Queries
+    // ------------------------------------------------------------------------------------
+
+    /// A query; queries nest (subqueries, derived tables, WITH) as deep as the shape check
+    /// lets them, each level several frames: the recursion grows its stack on demand.
+    #[recursive::recursive]
+    pub fn query(&self, q: &sql::Query) -> Result<ast::Query> {
+        if q.fetch.is_some()
+            || !q.locks.is_empty()
+            || q.for_clause.is_some()
+            || q.settings.is_some()
+            || q.format_clause.is_some()
+            || !q.pipe_operators.is_empty()
+        {
+            return Err(unsupported(
+                "FETCH / FOR UPDATE / SETTINGS / FORMAT / pipe operators (use LIMIT)",
+            ));
+        }
+        let mut with = Vec::new();
+        if let Some(w) = &q.with {
+            if w.recursive {
+                return Err(unsupported("WITH RECURSIVE"));
+            }
+            for cte in &w.cte_tables {
+                with.push(ast::Cte {
+                    name: cte.alias.name.value.clone(),
+                    columns: cte
+                        .alias
+                        .columns
+                        .iter()
+                        .map(|c| c.name.value.clone())
+                        .collect(),
+                    query: self.query(&cte.query)?,
+                });
+            }
+        }
+        let mut order_by = Vec::new();
+        if let Some(ob) = &q.order_by {
+            match &ob.kind {
+                sql::OrderByKind::Expressions(v) => {
+                    for o in v {
+                        if o.with_fill.is_some() {
+                            return Err(unsupported("ORDER BY … WITH FILL"));
+                        }
+                        order_by.push(ast::OrderItem {
+                            expr: self.expr(&o.expr)?,
+                            desc: matches!(o.options.sort, Some(sql::OrderBySort::Desc)),
+                            nulls_first: o.options.nulls_first,
+                        });
+                    }
+                }
+                sql::OrderByKind::All(_) => return Err(unsupported("ORDER BY ALL")),
+            }
+        }
+        let (limit, offset) = match &q.limit_clause {
+            None => (None, None),
+            Some(sql::LimitClause::LimitOffset {
+                limit,
+                offset,
+                limit_by,
+            }) => {
+                if !limit_by.is_empty() {
+                    return Err(unsupported("LIMIT … BY"));
+                }
+                (
+                    limit.as_ref().map(|e| self.expr(e)).transpose()?,
+                    offset.as_ref().map(|o| self.expr(&o.value)).transpose()?,
+                )
+            }
+            Some(sql::LimitClause::OffsetCommaLimit { offset, limit }) => {
+                (Some(self.expr(limit)?), Some(self.expr(offset)?))
+            }
+        };
+        Ok(ast::Query {
+            with,
+            body: self.set_expr(&q.body)?,
+            order_by,
+            limit,
+            offset,
+        })
+    }
+
+    /// A query body. A chain of set operations (sqlparser nests it to the left) is walked
+    /// along its left spine without recursion.
+    fn set_expr(&self, body: &sql::SetExpr) -> Result<ast::SetExpr> {
+        let mut rights = Vec::new();
+        let mut cur = body;
+        while let sql::SetExpr::SetOperation {
+            op,
+            set_quantifier,
+            left,
+            right,
+        } = cur
+        {
+            let op = match op {
+                sql::SetOperator::Union => ast::SetOperator::Union,
+                sql::SetOperator::Intersect => ast::SetOperator::Intersect,
+                sql::SetOperator::Except => ast::SetOperator::Except,
+                other => return Err(unsupported(format!("{other}"))),
+            };
+            let all = match set_quantifier {
+                sql::SetQuantifier::All => true,
+                sql::SetQuantifier::Distinct | sql::SetQuantifier::None => false,
+                other => return Err(unsupported(format!("{op} {other}"))),
+            };
+            if all && op != ast::SetOperator::Union {
+                return Err(unsupported(format!("{op} ALL")));
+            }
+            rights.push((op, all, right));
+            cur = left;
+        }
+        let mut tree = self.set_arm(cur)?;
+        for (op, all, right) in rights.into_iter().rev() {
+            tree = ast::SetExpr::SetOperation {
+                op,
+                all,
+                left: Box::new(tree),
+                right: Box::new(self.set_arm(right)?),
+            };
+        }
+        Ok(tree)
+    }
+
+    fn set_arm(&self, body: &sql::SetExpr) -> Result<ast::SetExpr> {
+        Ok(match body {
+            sql::SetExpr::Select(s) => ast::SetExpr::Select(Box::new(self.select(s)?)),
+            sql::SetExpr::Values(v) => ast::SetExpr::Values(self.values(v)?),
+            sql::SetExpr::Query(q) => ast::SetExpr::Query(Box::new(self.query(q)?)),
+            sql::SetExpr::SetOperation { .. } => self.set_expr(body)?,
+            other => return Err(unsupported(format!("query {other}"))),
+        })
+    }
+
+    fn values(&self, v: &sql::Values) -> Result<Vec<Vec<ast::Expr>>> {
+        v.rows
+            .iter()
+            .map(|r| r.content.iter().map(|e| self.expr(e)).collect())
+            .collect()
+    }
+
+    fn select(&self, s: &sql::Select) -> Result<ast::Select> {
+        if s.top.is_some()
+            || s.into.is_some()
+            || !s.lateral_views.is_empty()
+            || s.qualify.is_some()
+            || s.prewhere.is_some()
+            || !s.connect_by.is_empty()
+            || !s.cluster_by.is_empty()
+            || !s.distribute_by.is_empty()
+            || !s.sort_by.is_empty()
+            || !s.named_window.is_empty()
+            || s.exclude.is_some()
+            || s.value_table_mode.is_some()
+        {
+            return Err(unsupported("this SELECT form"));
+        }
+        let distinct = match &s.distinct {
+            None | Some(sql::Distinct::All) => false,
+            Some(sql::Distinct::Distinct) => true,
+            Some(sql::Distinct::On(_)) => return Err(unsupported("DISTINCT ON")),
+        };
+        let mut items = Vec::with_capacity(s.projection.len());
+        for item in &s.projection {
+            items.push(match item {
+                sql::SelectItem::Wildcard(_) => ast::SelectItem::Wildcard,
+                sql::SelectItem::QualifiedWildcard(kind, _) => {
+                    ast::SelectItem::QualifiedWildcard(match kind {
+                        sql::SelectItemQualifiedWildcardKind::ObjectName(n) => object_name(n)?,
+                        sql::SelectItemQualifiedWildcardKind::Expr(e) => e.to_string(),
+                    })
+                }
+                sql::SelectItem::UnnamedExpr(e) => ast::SelectItem::Expr {
+                    expr: self.expr(e)?,
+                    name: display_name(e),
+                    aliased: false,
+                },
+                sql::SelectItem::ExprWithAlias { expr, alias } => ast::SelectItem::Expr {
+                    expr: self.expr(expr)?,
+                    name: alias.value.clone(),
+                    aliased: true,
+                },
+                sql::SelectItem::ExprWithAliases { .. } => {
+                    return Err(unsupported("multiple aliases"));
+                }
+            });
+        }
+        let group_by = match &s.group_by {
+            sql::GroupByExpr::Expressions(v, mods) if mods.is_empty() => {
+                v.iter().map(|e| self.expr(e)).collect::<Result<_>>()?
+            }
+            _ => return Err(unsupported("GROUP BY ALL / modifiers")),
+        };
+        Ok(ast::Select {
+            distinct,
+            items,
+            from: s
+                .from
+                .iter()
+                .map(|f| self.list_entry(f))
+                .collect::<Result<_>>()?,
+            selection: s.selection.as_ref().map(|e| self.expr(e)).transpose()?,
+            group_by,
+            having: s.having.as_ref().map(|e| self.expr(e)).transpose()?,
+        })
+    }
+
+    fn list_entry(&self, twj: &sql::TableWithJoins) -> Result<ast::FromItem> {
+        // A clause after the whole FROM entry applies to each of its tables.
+        let list_time = match &twj.relation {
+            sql::TableFactor::Table { name, .. } => {
+                first_location(name).and_then(|l| self.clause(Target::FromList(l)))
+            }
+            _ => None,
+        };
+        let relation = self.table_factor(&twj.relation, list_time.as_ref())?;
+        let mut joins = Vec::with_capacity(twj.joins.len());
+        for j in &twj.joins {
+            let (kind, constraint) = match &j.join_operator {
+                sql::JoinOperator::Join(c) | sql::JoinOperator::Inner(c) => (JoinKind::Inner, c),
+                sql::JoinOperator::Left(c) | sql::JoinOperator::LeftOuter(c) => (JoinKind::Left, c),
+                sql::JoinOperator::CrossJoin(c) => (JoinKind::Inner, c),
+                other => return Err(unsupported(format!("join {other:?}"))),
+            };
+            let on = match constraint {
+                sql::JoinConstraint::On(e) => Some(self.expr(e)?),
+                sql::JoinConstraint::None => None,
+                _ => return Err(unsupported("USING / NATURAL joins")),
+            };
+            joins.push(ast::Join {
+                kind,
+                relation: self.table_factor(&j.relation, list_time.as_ref())?,
+                on,
+            });
+        }
+        Ok(ast::FromItem { relation, joins })
+    }
+
+    fn table_factor(
+        &self,
+        factor: &sql::TableFactor,
+        list_time: Option<&TimeSpec>,
+    ) -> Result<ast::TableFactor> {
+        let alias = |a: &Option<sql::TableAlias>| {
+            a.as_ref().map(|a| ast::TableAlias {
+                name: a.name.value.clone(),
+                columns: a.columns.iter().map(|c| c.name.value.clone()).collect(),
+            })
+        };
+        match factor {
+            sql::TableFactor::Table {
+                name,
+                alias: a,
+                args,
+                version,
+                ..
+            } => {
+                if args.is_some() {
+                    return Err(unsupported("table functions"));
+                }
+                let own = first_location(name).and_then(|l| self.clause(Target::Table(l)));
+                let as_of = match version {
+                    None => None,
+                    Some(
+                        sql::TableVersion::ForSystemTimeAsOf(e)
+                        | sql::TableVersion::TimestampAsOf(e),
+                    ) => Some(self.expr(e)?),
+                    Some(other) => return Err(unsupported(format!("{other}"))),
+                };
+                Ok(ast::TableFactor::Table {
+                    name: object_name(name)?,
+                    alias: alias(a),
+                    time: own.or_else(|| list_time.cloned()),
+                    as_of,
+                })
+            }
+            sql::TableFactor::Derived {
+                subquery,
+                alias: a,
+                lateral,
+                ..
+            } => {
+                if *lateral {
+                    return Err(unsupported("LATERAL"));
+                }
+                Ok(ast::TableFactor::Derived {
+                    query: Box::new(self.query(subquery)?),
+                    alias: alias(a),
+                })
+            }
+            other => Err(unsupported(format!("FROM item {other}"))),
+        }
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Expressions
+    // ------------------------------------------------------------------------------------
+
+    fn boxed(&self, e: &sql::Expr) -> Result<Box<ast::Expr>> {
+        self.expr(e).map(Box::new)
+    }
+
+    /// An expression. Its depth is bounded by the shape check; the recursion grows its
+    /// stack on demand.
+    #[recursive::recursive]
+    pub fn expr(&self, e: &sql::Expr) -> Result<ast::Expr> {
+        use ast::Expr as A;
+        use sql::Expr as E;
+        Ok(match e {
+            E::Identifier(id) => A::Column {
+                qualifier: None,
+                name: id.value.clone(),
+            },
+            E::CompoundIdentifier(parts) => {
+                let n = parts.len();
+                if n < 2 {
+                    return Err(unsupported(format!("identifier {e}")));
+                }
+                A::Column {
+                    qualifier: Some(parts[n - 2].value.clone()),
+                    name: parts[n - 1].value.clone(),
+                }
+            }
+            E::Value(v) => literal(&v.value)?,
+            E::TypedString(ts) => {
+                let text = match &ts.value.value {
+                    sql::Value::SingleQuotedString(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                let t = DataType::parse(&ts.data_type.to_string())?;
+                A::Literal(t.coerce(Value::Text(text), "literal")?)
+            }
+            E::Nested(x) => self.expr(x)?,
+            E::UnaryOp { op, expr } => match op {
+                sql::UnaryOperator::Not => A::Not(self.boxed(expr)?),
+                sql::UnaryOperator::Minus => A::Neg(self.boxed(expr)?),
+                sql::UnaryOperator::Plus => self.expr(expr)?,
+                other => return Err(unsupported(format!("operator {other}"))),
+            },
+            E::BinaryOp { left, op, right } => {
+                use ast::BinaryOp as O;
+                use sql::BinaryOperator as B;
+                let op = match op {
+                    B::Plus => O::Add,
+                    B::Minus => O::Sub,
+                    B::Multiply => O::Mul,
+                    B::Divide => O::Div,
+                    B::Modulo => O::Rem,
+                    B::Eq => O::Eq,
+                    B::NotEq => O::NotEq,
+                    B::Lt => O::Lt,
+                    B::LtEq => O::LtEq,
+                    B::Gt => O::Gt,
+                    B::GtEq => O::GtEq,
+                    B::And => O::And,
+                    B::Or => O::Or,
+                    B::StringConcat => O::Concat,
+                    other => return Err(unsupported(format!("operator {other}"))),
+                };
+                A::Binary {
+                    op,
+                    left: self.boxed(left)?,
+                    right: self.boxed(right)?,
+                }
+            }
+            E::IsNull(x) | E::IsNotNull(x) => A::IsNull {
+                expr: self.boxed(x)?,
+                negated: matches!(e, E::IsNotNull(_)),
+            },
+            E::IsTrue(x) | E::IsFalse(x) | E::IsNotTrue(x) | E::IsNotFalse(x) => A::IsBool {
+                expr: self.boxed(x)?,
+                value: matches!(e, E::IsTrue(_) | E::IsNotTrue(_)),
+                negated: matches!(e, E::IsNotTrue(_) | E::IsNotFalse(_)),
+            },
+            E::IsDistinctFrom(x, y) | E::IsNotDistinctFrom(x, y) => A::IsDistinct {
+                left: self.boxed(x)?,
+                right: self.boxed(y)?,
+                negated: matches!(e, E::IsNotDistinctFrom(..)),
+            },
+            E::Between {
+                expr,
+                negated,
+                low,
+                high,
+            } => A::Between {
+                expr: self.boxed(expr)?,
+                low: self.boxed(low)?,
+                high: self.boxed(high)?,
+                negated: *negated,
+            },
+            E::In {
+                expr,
+                target,
+                negated,
+                ..
+            } => match target {
+                sql::InTarget::List(list) => A::InList {
+                    expr: self.boxed(expr)?,
+                    list: list.iter().map(|i| self.expr(i)).collect::<Result<_>>()?,
+                    negated: *negated,
+                },
+                sql::InTarget::Subquery(q) => A::InSubquery {
+                    expr: self.boxed(expr)?,
+                    query: Box::new(self.query(q)?),
+                    negated: *negated,
+                },
+                other => return Err(unsupported(format!("IN {other}"))),
+            },
+            E::Like {
+                negated,
+                expr,
+                pattern,
+                escape_char,
+                any,
+                ..
+            }
+            | E::ILike {
+                negated,
+                expr,
+                pattern,
+                escape_char,
+                any,
+                ..
+            } => {
+                if *any {
+                    return Err(unsupported("LIKE ANY"));
+                }
+                let one_char = || Error::InvalidInput("ESCAPE expects one character".into());
+                let escape = match escape_char.as_deref() {
+                    None => None,
+                    Some(sql::Expr::Value(v)) => match &v.value {
+                        sql::Value::SingleQuotedString(s) if s.chars().count() == 1 => {
+                            s.chars().next()
+                        }
+                        _ => return Err(one_char()),
+                    },
+                    Some(_) => return Err(one_char()),
+                };
+                A::Like {
+                    expr: self.boxed(expr)?,
+                    pattern: self.boxed(pattern)?,
+                    negated: *negated,
+                    escape,
+                }
+            }
+            E::Case {
+                operand,
+                conditions,
+                else_result,
+                ..
+            } => A::Case {
+                operand: operand.as_deref().map(|o| self.boxed(o)).transpose()?,
+                whens: conditions
+                    .iter()
+                    .map(|c| Ok((self.expr(&c.condition)?, self.expr(&c.result)?)))
+                    .collect::<Result<_>>()?,
+                otherwise: else_result.as_deref().map(|x| self.boxed(x)).transpose()?,
+            },
+            E::Cast {
+                expr, data_type, ..
+            } => A::Cast {
+                expr: self.boxed(expr)?,
+                data_type: DataType::parse(&data_type.to_string())?,
+            },
+            E::Function(f) => self.function(f)?,
+            E::Substring {
+                expr,
+                substring_from,
+                substring_for,
+                ..
+            } => {
+                let mut args = vec![ast::FunctionArg::Expr(self.expr(expr)?)];
+                args.push(ast::FunctionArg::Expr(match substring_from {
+                    Some(x) => self.expr(x)?,
+                    None => A::Literal(Value::Int(1)),
+                }));
+                if let Some(x) = substring_for {
+                    args.push(ast::FunctionArg::Expr(self.expr(x)?));
+                }
+                call("substr", args)
+            }
+            E::Trim {
+                expr,
+                trim_where,
+                trim_what,
+                trim_characters,
+            } => {
+                if trim_what.is_some() || trim_characters.is_some() {
+                    return Err(unsupported("TRIM(… FROM …)"));
+                }
+                let name = match trim_where {
+                    Some(sql::TrimWhereField::Leading) => "ltrim",
+                    Some(sql::TrimWhereField::Trailing) => "rtrim",
+                    _ => "trim",
+                };
+                call(name, vec![ast::FunctionArg::Expr(self.expr(expr)?)])
+            }
+            E::Ceil { expr, field } | E::Floor { expr, field } => {
+                if !matches!(
+                    field,
+                    sql::CeilFloorKind::DateTimeField(sql::DateTimeField::NoDateTime)
+                ) {
+                    return Err(unsupported(format!("{e}")));
+                }
+                let name = if matches!(e, E::Ceil { .. }) {
+                    "ceil"
+                } else {
+                    "floor"
+                };
+                call(name, vec![ast::FunctionArg::Expr(self.expr(expr)?)])
+            }
+            E::Subquery(q) => A::Subquery(Box::new(self.query(q)?)),
+            E::Exists { subquery, negated } => A::Exists {
+                query: Box::new(self.query(subquery)?),
+                negated: *negated,
+            },
+            other => return Err(unsupported(format!("expression {other}"))),
+        })
+    }
+
+    fn function(&self, f: &sql::Function) -> Result<ast::Expr> {
+        let name = object_name(&f.name)?;
+        if f.over.is_some() {
+            return Err(unsupported("window functions"));
+        }
+        if f.filter.is_some()
+            || f.null_treatment.is_some()
+            || !f.within_group.is_empty()
+            || !matches!(f.parameters, sql::FunctionArguments::None)
+        {
+            return Err(unsupported(format!(
+                "{name}() with FILTER / WITHIN GROUP / IGNORE NULLS / parameters"
+            )));
+        }
+        let (args, distinct) = match &f.args {
+            sql::FunctionArguments::None => (Vec::new(), false),
+            sql::FunctionArguments::Subquery(_) => {
+                return Err(unsupported("subquery as function argument"));
+            }
+            sql::FunctionArguments::List(list) => {
+                if !list.clauses.is_empty() {
+                    return Err(unsupported(format!("{name}(… ORDER BY / LIMIT …)")));
+                }
+                let mut out = Vec::with_capacity(list.args.len());
+                for a in &list.args {
+                    out.push(match a {
+                        sql::FunctionArg::Unnamed(sql::FunctionArgExpr::Expr(x)) => {
+                            ast::FunctionArg::Expr(self.expr(x)?)
+                        }
+                        sql::FunctionArg::Unnamed(sql::FunctionArgExpr::Wildcard) => {
+                            ast::FunctionArg::Wildcard
+                        }
+                        other => return Err(unsupported(format!("argument {other}"))),
+                    });
+                }
+                let distinct = matches!(
+                    list.duplicate_treatment,
+                    Some(sql::DuplicateTreatment::Distinct)
+                );
+                (out, distinct)
+            }
+        };
+        Ok(ast::Expr::Function {
+            name,
+            args,
+            distinct,
+        })
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Writes
+    // ------------------------------------------------------------------------------------
+
+    fn insert(&self, ins: &sql::Insert) -> Result<ast::Insert> {
+        if ins.on.is_some()
+            || ins.returning.is_some()
+            || ins.or.is_some()
+            || !ins.assignments.is_empty()
+        {
+            return Err(unsupported("INSERT … ON CONFLICT / RETURNING / OR / SET"));
+        }
+        let table = match &ins.table {
+            sql::TableObject::TableName(n) => object_name(n)?,
+            other => return Err(unsupported(format!("INSERT INTO {other}"))),
+        };
+        let source = ins
+            .source
+            .as_ref()
+            .ok_or_else(|| unsupported("INSERT without VALUES or SELECT"))?;
+        Ok(ast::Insert {
+            table,
+            columns: ins.columns.iter().map(object_name).collect::<Result<_>>()?,
+            source: Box::new(self.query(source)?),
+        })
+    }
+
+    fn update(&self, upd: &sql::Update) -> Result<ast::Update> {
+        if upd.from.is_some()
+            || upd.returning.is_some()
+            || !upd.table.joins.is_empty()
+            || upd.limit.is_some()
+        {
+            return Err(unsupported("UPDATE … FROM / RETURNING / JOIN / LIMIT"));
+        }
+        let (table, alias) = target_table(&upd.table.relation, "UPDATE")?;
+        let mut sets = Vec::with_capacity(upd.assignments.len());
+        for a in &upd.assignments {
+            let sql::AssignmentTarget::ColumnName(cn) = &a.target else {
+                return Err(unsupported("tuple assignment"));
+            };
+            sets.push((object_name(cn)?, self.expr(&a.value)?));
+        }
+        Ok(ast::Update {
+            table,
+            alias,
+            sets,
+            selection: upd.selection.as_ref().map(|e| self.expr(e)).transpose()?,
+        })
+    }
+
+    fn delete(&self, del: &sql::Delete) -> Result<ast::Delete> {
+        if del.using.is_some()
+            || del.returning.is_some()
+            || del.limit.is_some()
+            || !del.tables.is_empty()
+            || !del.order_by.is_empty()
+        {
+            return Err(unsupported("DELETE … USING / RETURNING / ORDER BY / LIMIT"));
+        }
+        let from = match &del.from {
+            sql::FromTable::WithFromKeyword(f) | sql::FromTable::WithoutKeyword(f) => f,
+        };
+        let [twj] = from.as_slice() else {
+            return Err(unsupported("DELETE from several tables"));
+        };
+        if !twj.joins.is_empty() {
+            return Err(unsupported("DELETE from several tables"));
+        }
+        let (table, alias) = target_table(&twj.relation, "DELETE")?;
+        Ok(ast::Delete {
+            table,
+            alias,
+            selection: del.selection.as_ref().map(|e| self.expr(e)).transpose()?,
+        })
+    }
+}
+
+/// The table (and alias) a single-table UPDATE or DELETE names.
+fn target_table(relation: &sql::TableFactor, what: &str) -> Result<(String, Option<String>)> {
+    let sql::TableFactor::Table { name, alias, .. } = relation else {
+        return Err(unsupported(format!("{what} of a non-table")));
+    };
+    Ok((
+        object_name(name)?,
+        alias.as_ref().map(|a| a.name.value.clone()),
+    ))
+}
+
+fn call(name: &str, args: Vec<ast::FunctionArg>) -> ast::Expr {
+    ast::Expr::Function {
+        name: name.into(),
+        args,
+        distinct: false,
+    }
+}
+
+/// A literal: numbers are integers when they fit, else floats.
+fn literal(v: &sql::Value) -> Result<ast::Expr> {
+    Ok(ast::Expr::Literal(match v {
+        sql::Value::Number(n, _) => match n.parse::<i64>() {
+            Ok(i) => Value::Int(i),
+            Err(_) => Value::Float(
+                n.parse::<f64>()
+                    .map_err(|_| Error::InvalidInput(format!("invalid number {n}")))?,
+            ),
+        },
+        sql::Value::SingleQuotedString(s) | sql::Value::DoubleQuotedString(s) => {
+            Value::Text(s.clone())
+        }
+        sql::Value::Boolean(b) => Value::Bool(*b),
+        sql::Value::Null => Value::Null,
+        sql::Value::HexStringLiteral(h) => Value::Blob(decode_hex(h)?),
+        sql::Value::Placeholder(p) => {
+            let n: usize = p
+                .trim_start_matches('$')
+                .parse()
+                .map_err(|_| Error::Syntax(format!("unsupported parameter {p}")))?;
+            return Ok(ast::Expr::Param(n));
+        }
+        other => return Err(unsupported(format!("literal {other}"))),
+    }))
+}
+
+/// Decodes `x'…'`; works on bytes, so any character in the literal is an error, not a
+/// slice through the middle of one.
+fn decode_hex(h: &str) -> Result<Vec<u8>> {
+    let bad = || Error::InvalidInput(format!("invalid hex literal x'{h}'"));
+    let digit = |b: u8| (b as char).to_digit(16).ok_or_else(bad);
+    let bytes = h.as_bytes();
+    if !bytes.len().is_multiple_of(2) {
+        return Err(bad());
+    }
+    bytes
+        .chunks_exact(2)
+        .map(|pair| Ok((digit(pair[0])? * 16 + digit(pair[1])?) as u8))
+        .collect()
+}
+
+/// A column name for an unaliased select item, like SQLite's (the expression's text).
+fn display_name(e: &sql::Expr) -> String {
+    match e {
+        sql::Expr::Identifier(i) => i.value.clone(),
+        sql::Expr::CompoundIdentifier(parts) => {
+            parts.last().map(|p| p.value.clone()).unwrap_or_default()
+        }
+        other => other.to_string(),
+    }
+}
+
+// ----------------------------------------------------------------------------------------
+// DDL
+// ----------------------------------------------------------------------------------------
+
+fn create_table(ct: &sql::CreateTable) -> Result<ast::CreateTable> {
+    if ct.query.is_some() || ct.like.is_some() || ct.clone.is_some() {
+        return Err(unsupported("CREATE TABLE … AS / LIKE / CLONE"));
+    }
+    let mut out = ast::CreateTable {
+        name: object_name(&ct.name)?,
+        if_not_exists: ct.if_not_exists,
+        columns: ct.columns.iter().map(column).collect::<Result<_>>()?,
+        primary_keys: Vec::new(),
+        uniques: Vec::new(),
+        foreign_keys: Vec::new(),
+    };
+    for tc in &ct.constraints {
+        match tc {
+            sql::TableConstraint::PrimaryKey(pk) => out.primary_keys.push(ident_list(&pk.columns)?),
+            sql::TableConstraint::Unique(u) => out.uniques.push(ident_list(&u.columns)?),
+            sql::TableConstraint::ForeignKey(fk) => {
+                let table = object_name(&fk.foreign_table)?;
+                for (i, c) in fk.columns.iter().enumerate() {
+                    let referred = fk
+                        .referred_columns
+                        .get(i)
+                        .map(|r| r.value.clone())
+                        .unwrap_or_default();
+                    out.foreign_keys
+                        .push((c.value.clone(), table.clone(), referred));
+                }
+            }
+            other => return Err(unsupported(format!("table constraint {other}"))),
+        }
+    }
+    Ok(out)
+}
+
+fn create_index(ci: &sql::CreateIndex) -> Result<ast::CreateIndex> {
+    if ci.predicate.is_some() || !ci.include.is_empty() {
+        return Err(unsupported("partial or covering indexes"));
+    }
+    Ok(ast::CreateIndex {
+        name: ci.name.as_ref().map(object_name).transpose()?,
+        table: object_name(&ci.table_name)?,
+        columns: ident_list(&ci.columns)?,
+        unique: ci.unique,
+        if_not_exists: ci.if_not_exists,
+    })
+}
+
+fn add_columns(at: &sql::AlterTable) -> Result<ast::AddColumns> {
+    let mut columns = Vec::with_capacity(at.operations.len());
+    for op in &at.operations {
+        let sql::AlterTableOperation::AddColumn {
+            if_not_exists,
+            column_def,
+            ..
+        } = op
+        else {
+            return Err(unsupported(format!("ALTER TABLE {op}")));
+        };
+        let col = column(column_def)?;
+        if col.primary_key || col.unique || col.references.is_some() {
+            return Err(unsupported(
+                "ADD COLUMN … PRIMARY KEY / UNIQUE / REFERENCES",
+            ));
+        }
+        columns.push((col, *if_not_exists));
+    }
+    Ok(ast::AddColumns {
+        table: object_name(&at.name)?,
+        if_exists: at.if_exists,
+        columns,
+    })
+}
+
+fn ident_list(cols: &[sql::IndexColumn]) -> Result<Vec<String>> {
+    cols.iter()
+        .map(|c| match &c.column.expr {
+            sql::Expr::Identifier(i) => Ok(i.value.clone()),
+            other => Err(unsupported(format!("index on expression {other}"))),
+        })
+        .collect()
+}
+
+/// A column from its SQL definition.
+fn column(c: &sql::ColumnDef) -> Result<ast::ColumnSpec> {
+    let mut col = ast::ColumnSpec {
+        name: c.name.value.clone(),
+        data_type: DataType::parse(&c.data_type.to_string())?,
+        not_null: false,
+        default: None,
+        primary_key: false,
+        unique: false,
+        references: None,
+    };
+    for opt in &c.options {
+        match &opt.option {
+            sql::ColumnOption::Null => {}
+            sql::ColumnOption::NotNull => col.not_null = true,
+            sql::ColumnOption::Default(e) => col.default = Some(e.to_string()),
+            sql::ColumnOption::PrimaryKey(_) => col.primary_key = true,
+            sql::ColumnOption::Unique(_) => col.unique = true,
+            sql::ColumnOption::ForeignKey(fk) => {
+                col.references = Some((
+                    object_name(&fk.foreign_table)?,
+                    fk.referred_columns
+                        .first()
+                        .map(|r| r.value.clone())
+                        .unwrap_or_default(),
+                ));
+            }
+            other => return Err(unsupported(format!("column option {other}"))),
+        }
+    }
+    Ok(col)
+}
