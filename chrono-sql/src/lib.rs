@@ -11,14 +11,16 @@
 //!          ─► planner/    names bound against the catalog (cached by catalog generation);
 //!                         parameters become slots, subqueries plan nodes; the query as
 //!                         written: WHERE above a Join of the FROM list; INSERT/UPDATE/DELETE
-//!                         are write nodes over the plan that finds their rows ─► Plan
+//!                         are write nodes over the plan that finds their rows; CREATE,
+//!                         ALTER, DROP and ANALYZE are plan roots of their own ─► plan::Root
 //!          ─► optimizer/  named passes: constant_folding, predicate_pushdown, access_path
 //!                         (typed key bounds), join_order, join_method; estimates from cost/
 //!          ─► plan_cache  kept with the Prepared statement until the catalog or the
 //!                         statistics change: the next execution starts here
 //!          ─► execution/  instantiate (parameters in, uncorrelated subqueries run once),
 //!                         then pull-based operators, rows streamed to the caller or a
-//!                         RowSink; writes through execution/write.rs
+//!                         RowSink; writes through execution/write.rs, schema changes
+//!                         through execution/schema.rs
 //!          ─► table.rs    key bounds → key bytes, rows and index entries over the store
 //! ```
 //!

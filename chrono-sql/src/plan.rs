@@ -1,6 +1,10 @@
 //! The plan: a tree of operators with bound expressions and estimated row counts. The
 //! planner builds it, `EXPLAIN` prints it, the executor runs it.
 
+mod schema;
+
+pub use schema::{NewColumn, Root, SchemaChange};
+
 use std::fmt::Write as _;
 use std::sync::Arc;
 

@@ -2,6 +2,7 @@
 //! rows stream from storage to the result; only hash-join build sides, aggregation
 //! groups, sorts and the top-k buffer hold rows in memory.
 
+pub mod schema;
 pub mod write;
 
 use std::cell::Cell;

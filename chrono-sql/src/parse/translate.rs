@@ -110,10 +110,16 @@ impl Translator<'_> {
                 }
                 let inner = match &**statement {
                     S::Query(_) => self.statement(statement)?,
-                    write @ (S::Insert(_) | S::Update(_) | S::Delete(_)) => {
+                    write @ (S::Insert(_)
+                    | S::Update(_)
+                    | S::Delete(_)
+                    | S::CreateTable(_)
+                    | S::CreateIndex(_)
+                    | S::AlterTable(_)
+                    | S::Drop { .. }) => {
                         if *analyze {
                             return Err(unsupported(format!(
-                                "EXPLAIN ANALYZE of {} (it would run the write)",
+                                "EXPLAIN ANALYZE of {} (it would run it)",
                                 first_words(write)
                             )));
                         }

@@ -13,6 +13,7 @@
 //! | `ddl.rs` | CREATE / ALTER / DROP, ANALYZE |
 
 mod bind;
+mod ddl;
 mod dml;
 mod from;
 mod select;

@@ -7,8 +7,6 @@
 //! statement is undone alone (statement-level atomicity) and the transaction stays open;
 //! a conflict at `COMMIT` ends it and nothing of it is written.
 
-mod ddl;
-
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -17,14 +15,14 @@ use chrono_storage::{Operation, Store, Transaction, Value, encoding};
 use parking_lot::RwLock;
 
 use crate::ast;
-use crate::catalog::{self, ColumnDef, TableDef, View};
+use crate::catalog::{self, TableDef, View};
 use crate::cost::{CardinalityEstimator, StatisticsEstimator, StatsRegistry, TableStats};
 use crate::error::{Error, Result};
 use crate::execution::{self, ExecCtx, NodeStats};
 use crate::limits::{Admission, CancelToken, Limits, StatementGuard};
 use crate::optimizer;
 use crate::parse::{self, Prepared};
-use crate::plan::{Access, Plan, ReadAt};
+use crate::plan::{Access, Plan, ReadAt, Root};
 use crate::plan_cache::{CatalogCache, CatalogVersion, PlanCounts, PlanKey};
 use crate::planner::{Planner, Scope, table_scope};
 use crate::schema_gate::SchemaGate;
@@ -346,14 +344,6 @@ impl Database {
         let est = StatisticsEstimator;
         let bound = Planner::new(txn, &[], &self.shared.stats, &est, &guard).bind(ast, scope)?;
         execution::instantiate_expr(&bound, &[], txn, &self.shared.stats, &guard)
-    }
-
-    /// A column's DEFAULT value now (to fill an added column).
-    fn default_value(&self, txn: &Transaction, col: &ColumnDef) -> Result<Value> {
-        let v = self
-            .with_planner(txn, |planner, _| planner.default_expr(col))?
-            .eval(&[])?;
-        col.data_type.coerce(v, &col.name)
     }
 
     /// How many query plans were built and how many kept plans were run again, since the
@@ -815,13 +805,23 @@ impl Database {
                 optimizers,
                 statement,
             } => {
-                let mut planner = self.planner(txn, s);
-                let plan = match &**statement {
-                    ast::Statement::Query(q) => planner.plan_query(q)?,
-                    ast::Statement::Insert(ins) => planner.plan_insert(ins)?,
-                    ast::Statement::Update(upd) => planner.plan_update(upd)?,
-                    ast::Statement::Delete(del) => planner.plan_delete(del)?,
-                    _ => return Err(Error::Unsupported("EXPLAIN of this statement".into())),
+                let plan = match self.planner(txn, s).plan_statement(statement)? {
+                    Root::Query(plan) | Root::Write(plan) => plan,
+                    Root::Schema(change) => {
+                        return Ok(Outcome::Rows {
+                            columns: ["node", "estimated_rows", "estimator"]
+                                .map(String::from)
+                                .to_vec(),
+                            rows: vec![vec![
+                                Value::Text(change.describe()),
+                                Value::Null,
+                                Value::Text("none".into()),
+                            ]],
+                        });
+                    }
+                    Root::Analyze(_) => {
+                        return Err(Error::Unsupported("EXPLAIN of ANALYZE".into()));
+                    }
                 };
                 let env = self.optimizer_env(s);
                 if *optimizers {
@@ -829,23 +829,6 @@ impl Database {
                 }
                 let plan = optimizer::optimize(plan, &env)?;
                 Ok(self.explain(&plan, txn, params, *analyze, guard)?)
-            }
-            ast::Statement::Analyze { table } => {
-                let names = match table {
-                    Some(n) => vec![n.clone()],
-                    None => catalog::list_tables(View::Current(txn))?
-                        .into_iter()
-                        .map(|t| t.name)
-                        .collect(),
-                };
-                for name in names {
-                    let def = catalog::require_table(View::Current(txn), &name)?;
-                    self.analyze_table(txn, &def, estimator.as_ref())?;
-                }
-                Ok(Outcome::Done {
-                    tag: "ANALYZE".into(),
-                    commit_ts: None,
-                })
             }
             ast::Statement::Insert(ins) => {
                 let plan = self.plan(txn, s, |p| p.plan_insert(ins))?;
@@ -859,25 +842,30 @@ impl Database {
                 let plan = self.plan(txn, s, |p| p.plan_delete(del))?;
                 self.write(txn, &plan, s)
             }
-            ast::Statement::CreateTable(ct) => {
-                txn.record_statement(p.text());
-                self.create_table(txn, ct)
-            }
-            ast::Statement::CreateIndex(ci) => {
-                txn.record_statement(p.text());
-                self.create_index(txn, ci)
-            }
-            ast::Statement::AddColumns(at) => {
-                txn.record_statement(p.text());
-                self.alter_table(txn, at)
-            }
-            ast::Statement::Drop(d) => {
-                txn.record_statement(p.text());
-                self.drop(txn, d)
-            }
-            ast::Statement::Begin | ast::Statement::Commit | ast::Statement::Rollback => Err(
-                Error::TransactionState("BEGIN, COMMIT and ROLLBACK run only in a session".into()),
-            ),
+            other => match self.planner(txn, s).plan_statement(other)? {
+                Root::Schema(change) => {
+                    txn.record_statement(p.text());
+                    let tag = execution::schema::run(&change, txn, guard)?;
+                    Ok(Outcome::Done {
+                        tag: tag.into(),
+                        commit_ts: None,
+                    })
+                }
+                Root::Analyze(tables) => {
+                    for name in tables {
+                        let def = catalog::require_table(View::Current(txn), &name)?;
+                        self.analyze_table(txn, &def, estimator.as_ref())?;
+                    }
+                    Ok(Outcome::Done {
+                        tag: "ANALYZE".into(),
+                        commit_ts: None,
+                    })
+                }
+                // Queries and writes took the arms above, with their kept plans.
+                Root::Query(_) | Root::Write(_) => {
+                    Err(Error::Unsupported(format!("{} here", p.text())))
+                }
+            },
         }
     }
 
