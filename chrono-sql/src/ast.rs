@@ -1,6 +1,6 @@
 //! ChronoDB's own statement tree: what the planner reads.
 //!
-//! [`crate::parse`] builds it from sqlparser's AST (`parse/translate.rs`); nothing after
+//! [`mod@crate::parse`] builds it from sqlparser's AST (`parse/translate.rs`); nothing after
 //! translation imports sqlparser. It holds only what ChronoDB runs, in the shape the planner
 //! wants it: names are plain strings, literals are [`Value`]s, each table reference carries
 //! its own time-travel clause, the select list carries each column's display name, and

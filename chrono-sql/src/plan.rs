@@ -214,7 +214,7 @@ pub enum Lookup {
 pub enum JoinKind {
     /// INNER JOIN (and CROSS JOIN, with no condition).
     Inner,
-    /// LEFT [OUTER] JOIN.
+    /// LEFT \[OUTER\] JOIN.
     Left,
 }
 

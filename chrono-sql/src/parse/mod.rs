@@ -7,9 +7,9 @@
 //! ```
 //!
 //! A multi-row `INSERT … VALUES` of plain literals takes a shorter way through sqlparser:
-//! see [`values`]. Nothing after [`translate`] imports sqlparser.
+//! see `values.rs`. Nothing after `translate.rs` imports sqlparser.
 //!
-//! [`shape::check`] runs on the tokens, before any tree exists: it bounds the number of
+//! `shape::check` runs on the tokens, before any tree exists: it bounds the number of
 //! tokens of a statement, the depth any expression tree built from them can reach (nesting
 //! plus operator-chain length) and the length of a parenthesized list. Every later pass
 //! recurses over trees no deeper than `limits.max_expression_depth`.
