@@ -86,5 +86,45 @@ fn sql_as_of(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, point_read_as_of, current_scan, sql_as_of);
+/// A point SELECT run from its kept plan against the same statement parsed and planned
+/// at every execution: what plan reuse saves.
+fn prepared_point_select(c: &mut Criterion) {
+    let mut g = c.benchmark_group("prepared_point_select");
+    g.sample_size(30);
+    let (db, _) = benches::sql_with_history(100, 1);
+    let sql = "SELECT balance FROM accounts WHERE id = ?";
+    let mut session = db.session();
+    let mut id = 0i64;
+    let mut next = move || {
+        id = (id + 37) % 100;
+        [Value::Int(id)]
+    };
+    g.bench_function("parsed_and_planned_each_time", |b| {
+        b.iter(|| {
+            let fresh = chrono_sql::parse(sql).expect("parse").remove(0);
+            let out = session.run(&fresh, &next()).expect("query");
+            assert!(matches!(out, Outcome::Rows { ref rows, .. } if rows.len() == 1));
+        })
+    });
+    let prepared = chrono_sql::parse(sql).expect("parse").remove(0);
+    let (built_before, _) = db.database().plan_counts();
+    g.bench_function("prepared_plan_kept", |b| {
+        b.iter(|| {
+            let out = session.run(&prepared, &next()).expect("query");
+            assert!(matches!(out, Outcome::Rows { ref rows, .. } if rows.len() == 1));
+        })
+    });
+    let (built_after, reused) = db.database().plan_counts();
+    assert_eq!(built_after, built_before + 1, "planned once, then reused");
+    assert!(reused > 0);
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    point_read_as_of,
+    current_scan,
+    sql_as_of,
+    prepared_point_select
+);
 criterion_main!(benches);
