@@ -1,0 +1,233 @@
+//! Hash aggregation: one group per distinct GROUP BY key (charged to the budget), each
+//! with an accumulator per aggregate call (`DISTINCT` ones with their seen-set).
+
+use std::collections::{BTreeMap, HashSet};
+
+use chrono_storage::Value;
+
+use super::{Row, RowIter, eval_all, hash_key};
+use crate::error::{Error, Result};
+use crate::expr::Expr;
+use crate::limits::{StatementGuard, hashed_key_bytes, row_bytes};
+use crate::plan::{AggCall, AggFunc};
+use crate::types::compare;
+
+enum Acc {
+    Count(i64),
+    Sum {
+        int: i64,
+        float: f64,
+        is_float: bool,
+        any: bool,
+        overflow: bool,
+    },
+    Avg {
+        sum: f64,
+        n: u64,
+    },
+    Min(Option<Value>),
+    Max(Option<Value>),
+    Any(Option<Value>),
+}
+
+impl Acc {
+    fn new(f: AggFunc) -> Acc {
+        match f {
+            AggFunc::CountStar | AggFunc::Count => Acc::Count(0),
+            AggFunc::Sum | AggFunc::Total => Acc::Sum {
+                int: 0,
+                float: 0.0,
+                is_float: false,
+                any: false,
+                overflow: false,
+            },
+            AggFunc::Avg => Acc::Avg { sum: 0.0, n: 0 },
+            AggFunc::Min => Acc::Min(None),
+            AggFunc::Max => Acc::Max(None),
+            AggFunc::AnyValue => Acc::Any(None),
+        }
+    }
+
+    fn add(&mut self, v: Value) -> Result<()> {
+        match self {
+            Acc::Count(n) => {
+                if !v.is_null() {
+                    *n += 1
+                }
+            }
+            Acc::Sum {
+                int,
+                float,
+                is_float,
+                any,
+                overflow,
+            } => match v {
+                Value::Null => {}
+                Value::Int(i) => {
+                    *any = true;
+                    *float += i as f64;
+                    match int.checked_add(i) {
+                        Some(s) => *int = s,
+                        None => *overflow = true,
+                    }
+                }
+                Value::Float(f) => {
+                    *any = true;
+                    *is_float = true;
+                    *float += f;
+                }
+                Value::Bool(b) => {
+                    *any = true;
+                    *int += i64::from(b);
+                    *float += f64::from(u8::from(b));
+                }
+                other => {
+                    return Err(Error::InvalidInput(format!(
+                        "type mismatch: cannot sum {} values",
+                        other.type_name()
+                    )));
+                }
+            },
+            Acc::Avg { sum, n } => match v {
+                Value::Null => {}
+                Value::Int(i) => {
+                    *sum += i as f64;
+                    *n += 1;
+                }
+                Value::Float(f) => {
+                    *sum += f;
+                    *n += 1;
+                }
+                other => {
+                    return Err(Error::InvalidInput(format!(
+                        "type mismatch: cannot average {} values",
+                        other.type_name()
+                    )));
+                }
+            },
+            Acc::Min(_) | Acc::Max(_) => {
+                if v.is_null() {
+                    return Ok(());
+                }
+                let is_min = matches!(self, Acc::Min(_));
+                let cur = match self {
+                    Acc::Min(c) | Acc::Max(c) => c,
+                    _ => return Ok(()),
+                };
+                let replace = match cur {
+                    None => true,
+                    Some(c) => {
+                        let o = compare(&v, c)?.unwrap_or(std::cmp::Ordering::Equal);
+                        if is_min { o.is_lt() } else { o.is_gt() }
+                    }
+                };
+                if replace {
+                    *cur = Some(v);
+                }
+                let _ = cur;
+            }
+            Acc::Any(cur) => {
+                if cur.is_none() {
+                    *cur = Some(v);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(self, f: AggFunc) -> Result<Value> {
+        Ok(match self {
+            Acc::Count(n) => Value::Int(n),
+            Acc::Sum {
+                int,
+                float,
+                is_float,
+                any,
+                overflow,
+            } => {
+                if f == AggFunc::Total {
+                    Value::Float(float)
+                } else if !any {
+                    Value::Null
+                } else if is_float {
+                    Value::Float(float)
+                } else if overflow {
+                    return Err(Error::InvalidInput("integer overflow in SUM".into()));
+                } else {
+                    Value::Int(int)
+                }
+            }
+            Acc::Avg { sum, n } => {
+                if n == 0 {
+                    Value::Null
+                } else {
+                    Value::Float(sum / n as f64)
+                }
+            }
+            Acc::Min(v) | Acc::Max(v) | Acc::Any(v) => v.unwrap_or(Value::Null),
+        })
+    }
+}
+
+struct Group {
+    values: Row,
+    accs: Vec<Acc>,
+    seen: Vec<Option<HashSet<Vec<u8>>>>,
+}
+
+pub(super) fn aggregate(
+    input: RowIter<'_>,
+    group: &[Expr],
+    aggs: &[AggCall],
+    guard: &StatementGuard,
+) -> Result<Vec<Row>> {
+    let group_bytes = std::mem::size_of::<Group>()
+        + aggs.len()
+            * (std::mem::size_of::<Acc>() + std::mem::size_of::<Option<HashSet<Vec<u8>>>>());
+    let mut groups: BTreeMap<Vec<u8>, Group> = BTreeMap::new();
+    let new_group = |values: Row| Group {
+        values,
+        accs: aggs.iter().map(|a| Acc::new(a.func)).collect(),
+        seen: aggs.iter().map(|a| a.distinct.then(HashSet::new)).collect(),
+    };
+    for r in input {
+        let row = r?;
+        guard.tick()?;
+        let values = eval_all(group, &row)?;
+        let key = hash_key(&values);
+        if !groups.contains_key(&key) {
+            guard.charge(group_bytes + hashed_key_bytes(&key) + row_bytes(&values))?;
+        }
+        let g = groups.entry(key).or_insert_with(|| new_group(values));
+        for (i, a) in aggs.iter().enumerate() {
+            let v = match &a.arg {
+                None => Value::Int(1),
+                Some(e) => e.eval(&row)?,
+            };
+            if let Some(seen) = &mut g.seen[i] {
+                if v.is_null() {
+                    continue;
+                }
+                let key = hash_key(std::slice::from_ref(&v));
+                let bytes = hashed_key_bytes(&key);
+                if !seen.insert(key) {
+                    continue;
+                }
+                guard.charge(bytes)?;
+            }
+            g.accs[i].add(v)?;
+        }
+    }
+    if groups.is_empty() && group.is_empty() {
+        groups.insert(Vec::new(), new_group(Vec::new()));
+    }
+    let mut out = Vec::with_capacity(groups.len());
+    for (_, g) in groups {
+        let mut row = g.values;
+        for (acc, a) in g.accs.into_iter().zip(aggs) {
+            row.push(acc.finish(a.func)?);
+        }
+        out.push(row);
+    }
+    Ok(out)
+}

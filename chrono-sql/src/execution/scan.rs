@@ -1,0 +1,81 @@
+//! Table scans: rows from [`crate::table`] through the scan's pushed-down filter, with the
+//! actual row count left as feedback for the estimator.
+
+use super::{ExecCtx, RowIter};
+use crate::catalog::TableDef;
+use crate::cost::Feedback;
+use crate::error::Result;
+use crate::expr::Expr;
+use crate::plan::{Access, Plan, ReadAt};
+use crate::types::truth;
+
+/// The rows of a scan of `table` at `read_at` through `access` that pass `filter`.
+pub(super) fn scan<'a>(
+    plan: &'a Plan,
+    table: &'a TableDef,
+    read_at: ReadAt,
+    access: &'a Access,
+    filter: Option<&'a Expr>,
+    ctx: &ExecCtx<'a>,
+) -> Result<RowIter<'a>> {
+    let (txn, guard) = (ctx.txn, ctx.guard);
+    let mut rows = crate::table::scan(txn, table, read_at, access)?;
+    let filter = filter.cloned();
+    let mut actual = 0u64;
+    let stats = ctx.stats;
+    // A primary-key lookup returns at most one row: nothing for an estimator to
+    // learn, so no feedback (and no cost on the point-query path).
+    let keyed = matches!(access, Access::Key(_));
+    let mut feedback = (!keyed).then(|| Feedback {
+        table: table.name.clone(),
+        predicate: filter
+            .as_ref()
+            .map(|f| crate::plan::show_expr(f, &plan.columns))
+            .unwrap_or_default(),
+        filter: filter.clone(),
+        estimated: plan.est_rows,
+        actual: 0,
+        estimator: plan.estimator,
+        current: matches!(read_at, ReadAt::Current),
+    });
+    let mut done = false;
+    Ok(Box::new(std::iter::from_fn(move || {
+        if done {
+            return None;
+        }
+        loop {
+            if let Err(e) = guard.tick() {
+                done = true;
+                return Some(Err(e));
+            }
+            match rows.next() {
+                None => {
+                    done = true;
+                    if let Some(mut fb) = feedback.take() {
+                        fb.actual = actual;
+                        stats.record(fb);
+                    }
+                    return None;
+                }
+                Some(Err(e)) => {
+                    done = true;
+                    return Some(Err(e));
+                }
+                Some(Ok((_, row))) => {
+                    if let Some(f) = &filter {
+                        match f.eval(&row).and_then(|v| truth(&v)) {
+                            Ok(Some(true)) => {}
+                            Ok(_) => continue,
+                            Err(e) => {
+                                done = true;
+                                return Some(Err(e));
+                            }
+                        }
+                    }
+                    actual += 1;
+                    return Some(Ok(row));
+                }
+            }
+        }
+    })))
+}
