@@ -1,0 +1,332 @@
+//! One statement's way through the engine, for [`Database`]: its kept plan or a new one
+//! (planner → optimizer), then execution — rows to the caller or a sink, writes, schema
+//! changes, ANALYZE, EXPLAIN — and the commit that moves the catalog version.
+
+use super::*;
+
+impl Database {
+    fn planner<'a>(&'a self, txn: &'a Transaction, s: &Stmt<'a>) -> Planner<'a> {
+        self.planner_with_key(txn, s, self.plan_key(txn))
+    }
+
+    /// A planner for `txn`, reading table definitions from the catalog cache when `key`
+    /// says `txn` sees the newest catalog.
+    fn planner_with_key<'a>(
+        &'a self,
+        txn: &'a Transaction,
+        s: &Stmt<'a>,
+        key: Option<PlanKey>,
+    ) -> Planner<'a> {
+        let mut planner = Planner::new(txn, s.params, &self.shared.stats, s.est, s.guard);
+        planner.time_travel = self.shared.time_travel.load(Ordering::Relaxed);
+        planner.limits = self.limits();
+        planner.catalog_cache = key.map(|key| (&self.shared.catalog_cache, key.catalog));
+        planner
+    }
+
+    fn optimizer_env<'a>(&'a self, s: &Stmt<'a>) -> optimizer::Env<'a> {
+        optimizer::Env {
+            stats: &self.shared.stats,
+            estimator: s.est,
+            params: s.params,
+        }
+    }
+
+    /// Commits `txn`; a commit that writes the catalog moves the catalog version, so
+    /// kept plans are planned again.
+    pub(super) fn commit(
+        &self,
+        txn: Transaction,
+    ) -> chrono_storage::Result<Option<chrono_storage::CommitInfo>> {
+        if !txn.writes_keyspace(catalog::CATALOG_KEYSPACE) {
+            return txn.commit();
+        }
+        let change = self.shared.catalog_version.change();
+        let info = txn.commit()?;
+        change.committed(
+            info.as_ref()
+                .map_or_else(|| self.store().current_ts(), |i| i.commit_ts),
+        );
+        // Statistics live in the catalog: the committed ones are now the ones to use.
+        self.load_statistics();
+        Ok(info)
+    }
+
+    /// What a plan kept for `txn` must have been built against, or `None` when `txn` may
+    /// see another catalog than the newest (it wrote the catalog, or reads an older one).
+    fn plan_key(&self, txn: &Transaction) -> Option<PlanKey> {
+        if txn.writes_keyspace(catalog::CATALOG_KEYSPACE) {
+            return None;
+        }
+        let catalog = self.shared.catalog_version.generation_for(txn.read_ts())?;
+        Some(PlanKey {
+            catalog,
+            stats: self.shared.stats.version(),
+            time_travel: self.shared.time_travel.load(Ordering::Relaxed),
+        })
+    }
+
+    /// The statement's plan: the one kept with the statement when it is still current,
+    /// else a new one from `build` (kept when it can be reused).
+    fn plan<'a>(
+        &'a self,
+        txn: &'a Transaction,
+        s: &Stmt<'a>,
+        build: impl FnOnce(&mut Planner<'a>) -> Result<Plan>,
+    ) -> Result<Arc<Plan>> {
+        let key = self.plan_key(txn);
+        if let Some(key) = key
+            && let Some(plan) = s.p.plan.get(key)
+        {
+            self.shared.plans.reused.fetch_add(1, Ordering::Relaxed);
+            return Ok(plan);
+        }
+        self.shared.plans.built.fetch_add(1, Ordering::Relaxed);
+        let mut planner = self.planner_with_key(txn, s, key);
+        let planned = build(&mut planner)?;
+        let plan = Arc::new(optimizer::optimize(planned, &self.optimizer_env(s))?);
+        if let Some(key) = key
+            && planner.is_reusable()
+            && self.plan_key(txn) == Some(key)
+        {
+            s.p.plan.put(key, plan.clone());
+        }
+        Ok(plan)
+    }
+
+    pub(super) fn statement(
+        &self,
+        txn: &mut Transaction,
+        p: &Prepared,
+        params: &[Value],
+        guard: &StatementGuard,
+        sink: Option<&mut (dyn RowSink + '_)>,
+    ) -> Result<Outcome> {
+        let estimator = self.shared.estimator.read().clone();
+        let stmt = Stmt {
+            p,
+            params,
+            est: estimator.as_ref(),
+            guard,
+        };
+        let s = &stmt;
+        match p.statement() {
+            ast::Statement::Query(q) => {
+                let planned = self.plan(txn, s, |p| p.plan_query(q))?;
+                let plan =
+                    execution::instantiate(&planned, params, txn, &self.shared.stats, guard)?;
+                let columns: Vec<String> = plan.columns.iter().map(|c| c.name.clone()).collect();
+                let rows = match sink {
+                    None => execution::collect(&plan, txn, &self.shared.stats, guard)?,
+                    Some(sink) => {
+                        sink.columns(&columns)?;
+                        for row in execution::rows(&plan, txn, &self.shared.stats, guard)? {
+                            sink.row(row?)?;
+                            guard.restart_deadline();
+                        }
+                        Vec::new()
+                    }
+                };
+                Ok(Outcome::Rows { columns, rows })
+            }
+            ast::Statement::Explain {
+                analyze,
+                optimizers,
+                statement,
+            } => {
+                let plan = match self.planner(txn, s).plan_statement(statement)? {
+                    Root::Query(plan) | Root::Write(plan) => plan,
+                    Root::Schema(change) => {
+                        return Ok(Outcome::Rows {
+                            columns: ["node", "estimated_rows", "estimator"]
+                                .map(String::from)
+                                .to_vec(),
+                            rows: vec![vec![
+                                Value::Text(change.describe()),
+                                Value::Null,
+                                Value::Text("none".into()),
+                            ]],
+                        });
+                    }
+                    Root::Analyze(_) => {
+                        return Err(Error::Unsupported("EXPLAIN of ANALYZE".into()));
+                    }
+                };
+                let env = self.optimizer_env(s);
+                if *optimizers {
+                    return Ok(explain_stepwise(optimizer::optimize_stepwise(plan, &env)?));
+                }
+                let plan = optimizer::optimize(plan, &env)?;
+                Ok(self.explain(&plan, txn, params, *analyze, guard)?)
+            }
+            ast::Statement::Insert(ins) => {
+                let plan = self.plan(txn, s, |p| p.plan_insert(ins))?;
+                self.write(txn, &plan, s)
+            }
+            ast::Statement::Update(upd) => {
+                let plan = self.plan(txn, s, |p| p.plan_update(upd))?;
+                self.write(txn, &plan, s)
+            }
+            ast::Statement::Delete(del) => {
+                let plan = self.plan(txn, s, |p| p.plan_delete(del))?;
+                self.write(txn, &plan, s)
+            }
+            other => match self.planner(txn, s).plan_statement(other)? {
+                Root::Schema(change) => {
+                    txn.record_statement(p.text());
+                    let tag = execution::schema::run(&change, txn, guard)?;
+                    Ok(Outcome::Done {
+                        tag: tag.into(),
+                        commit_ts: None,
+                    })
+                }
+                Root::Analyze(tables) => {
+                    for name in tables {
+                        let def = catalog::require_table(View::Current(txn), &name)?;
+                        self.analyze_table(txn, &def, estimator.as_ref())?;
+                    }
+                    Ok(Outcome::Done {
+                        tag: "ANALYZE".into(),
+                        commit_ts: None,
+                    })
+                }
+                // Queries and writes took the arms above, with their kept plans.
+                Root::Query(_) | Root::Write(_) => {
+                    Err(Error::Unsupported(format!("{} here", p.text())))
+                }
+            },
+        }
+    }
+
+    /// Runs a write plan: fills in its parameters and subqueries, writes, and counts the
+    /// changed rows toward auto-analyze.
+    fn write(&self, txn: &mut Transaction, planned: &Plan, s: &Stmt<'_>) -> Result<Outcome> {
+        txn.record_statement(s.p.text());
+        let stats = &self.shared.stats;
+        let plan = execution::instantiate(planned, s.params, txn, stats, s.guard)?;
+        let (table, n) = execution::write::run(&plan, txn, stats, s.guard)?;
+        self.note_changes(&table.name, n);
+        Ok(Outcome::Affected {
+            affected: n,
+            commit_ts: None,
+        })
+    }
+
+    /// Reads every row of `def`, computes its statistics and writes them in `txn` (they are
+    /// used once it commits), and hands the rows to the estimator.
+    pub(super) fn analyze_table(
+        &self,
+        txn: &mut Transaction,
+        def: &TableDef,
+        estimator: &dyn CardinalityEstimator,
+    ) -> Result<()> {
+        let rows: Vec<Vec<Value>> = table::scan(txn, def, ReadAt::Current, &Access::Full)?
+            .map(|r| r.map(|(_, row)| row))
+            .collect::<Result<_>>()?;
+        let stats = TableStats::compute(def.columns.len(), &rows);
+        catalog::put_stats(txn, def, stats.encode())?;
+        estimator.analyzed(def, &rows, &stats);
+        Ok(())
+    }
+
+    /// Counts rows changed in a table; past the auto-analyze fraction, analyzes the table
+    /// again in the background (once at a time per table).
+    pub(super) fn note_changes(&self, table: &str, rows: u64) {
+        let Some(fraction) = self.shared.stats.note_changes(table, rows) else {
+            return;
+        };
+        let threshold = *self.shared.auto_analyze.read();
+        let Some(threshold) = threshold else { return };
+        if fraction < threshold {
+            return;
+        }
+        let key = table.to_ascii_lowercase();
+        if !self.shared.analyzing.lock().insert(key.clone()) {
+            return;
+        }
+        let weak = Arc::downgrade(&self.shared);
+        std::thread::spawn(move || {
+            let Some(shared) = weak.upgrade() else { return };
+            let db = Database { shared };
+            if let Err(e) = db.analyze(&key) {
+                tracing::warn!(table = %key, error = %e, "auto-analyze failed");
+            }
+            db.shared.analyzing.lock().remove(&key);
+        });
+    }
+
+    fn explain(
+        &self,
+        plan: &Plan,
+        txn: &Transaction,
+        params: &[Value],
+        analyze: bool,
+        guard: &StatementGuard,
+    ) -> Result<Outcome> {
+        // EXPLAIN shows subqueries as plans; EXPLAIN ANALYZE runs them first and shows
+        // the plan that ran, with their results in place.
+        let plan = if analyze {
+            execution::instantiate(plan, params, txn, &self.shared.stats, guard)?
+        } else {
+            std::borrow::Cow::Borrowed(plan)
+        };
+        let plan = &*plan;
+        let nodes = plan.flatten();
+        let mut columns = vec!["node".to_string(), "estimated_rows".to_string()];
+        let mut stats = Vec::new();
+        if analyze {
+            stats = (0..nodes.len())
+                .map(|_| std::rc::Rc::new(NodeStats::default()))
+                .collect();
+            let mut ctx = ExecCtx {
+                txn,
+                stats: &self.shared.stats,
+                analyze: Some(stats.clone()),
+                guard,
+            };
+            let mut id = 0;
+            for r in execution::build(plan, &mut ctx, &mut id)? {
+                r?;
+            }
+            columns.extend(["actual_rows".to_string(), "time_ms".to_string()]);
+        }
+        columns.push("estimator".into());
+        let rows = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, (depth, node))| {
+                let mut row = vec![
+                    Value::Text(format!("{}{}", "  ".repeat(*depth), node.describe())),
+                    Value::Int(node.est_rows.round() as i64),
+                ];
+                if let Some(s) = stats.get(i) {
+                    row.push(Value::Int(s.rows.get() as i64));
+                    row.push(Value::Float((s.nanos.get() as f64 / 1e3).round() / 1e3));
+                }
+                row.push(Value::Text(node.estimator.into()));
+                row
+            })
+            .collect();
+        Ok(Outcome::Rows { columns, rows })
+    }
+}
+
+/// `EXPLAIN (OPTIMIZERS)`: the plan as the planner built it and after each pass, one row
+/// per node with the pass's name.
+fn explain_stepwise(steps: Vec<(&'static str, Plan)>) -> Outcome {
+    let columns = ["pass", "node", "estimated_rows", "estimator"]
+        .map(String::from)
+        .to_vec();
+    let mut rows = Vec::new();
+    for (pass, plan) in &steps {
+        for (depth, node) in plan.flatten() {
+            rows.push(vec![
+                Value::Text((*pass).into()),
+                Value::Text(format!("{}{}", "  ".repeat(depth), node.describe())),
+                Value::Int(node.est_rows.round() as i64),
+                Value::Text(node.estimator.into()),
+            ]);
+        }
+    }
+    Outcome::Rows { columns, rows }
+}
