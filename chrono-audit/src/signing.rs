@@ -125,6 +125,7 @@ mod tests {
         let key = signing_key(&generate_key_hex().unwrap()).unwrap();
         let other = signing_key(&generate_key_hex().unwrap()).unwrap();
         let cp = Checkpoint {
+            database: chrono_storage::DatabaseId::parse_hex("00112233445566778899aabbccddeeff"),
             size: 42,
             root: [7; 32],
             timestamp: 1_635_724_800_000_000,

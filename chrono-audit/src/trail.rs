@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use chrono_storage::encoding::{self, audit_key, decode_row, encode_row};
 use chrono_storage::{
-    ColumnFamily, Commit, CommitObserver, Engine, Operation, Store, Value, WriteBatch,
+    ColumnFamily, Commit, CommitObserver, DatabaseId, Engine, Operation, Store, Value, WriteBatch,
 };
 use parking_lot::Mutex;
 use sha3::{Digest, Sha3_256};
@@ -302,6 +302,9 @@ impl Nodes for StoredNodes<'_> {
 /// A signed-able statement of the log's size and root at a time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Checkpoint {
+    /// The database whose log it is (its identity, made when the database was created);
+    /// `None` only in checkpoints written before databases had identities.
+    pub database: Option<DatabaseId>,
     /// Transactions in the log.
     pub size: u64,
     /// The log tree's root.
@@ -313,10 +316,15 @@ pub struct Checkpoint {
 const CHECKPOINT_ORIGIN: &str = "chronodb audit log";
 
 impl Checkpoint {
-    /// The checkpoint body (C2SP tlog-checkpoint-like): origin, size, base64 root, time.
+    /// The checkpoint body (C2SP tlog-checkpoint-like): origin (naming the database), size,
+    /// base64 root, time.
     pub fn body(&self) -> String {
+        let origin = match &self.database {
+            Some(id) => format!("{CHECKPOINT_ORIGIN} {id}"),
+            None => CHECKPOINT_ORIGIN.to_string(),
+        };
         format!(
-            "{CHECKPOINT_ORIGIN}\n{}\n{}\n{}\n",
+            "{origin}\n{}\n{}\n{}\n",
             self.size,
             base64::engine::general_purpose::STANDARD.encode(self.root),
             self.timestamp
@@ -327,9 +335,19 @@ impl Checkpoint {
     pub fn parse_body(text: &str) -> Result<Checkpoint> {
         let mut lines = text.lines();
         let bad = |what: &str| Error::InvalidInput(format!("malformed checkpoint: {what}"));
-        if lines.next() != Some(CHECKPOINT_ORIGIN) {
-            return Err(bad("unknown origin line"));
-        }
+        let origin = lines
+            .next()
+            .and_then(|l| l.strip_prefix(CHECKPOINT_ORIGIN))
+            .ok_or_else(|| bad("unknown origin line"))?;
+        let database = match origin {
+            "" => None,
+            named => Some(
+                named
+                    .strip_prefix(' ')
+                    .and_then(DatabaseId::parse_hex)
+                    .ok_or_else(|| bad("the origin line's database identity"))?,
+            ),
+        };
         let size = lines
             .next()
             .and_then(|l| l.parse().ok())
@@ -346,6 +364,7 @@ impl Checkpoint {
         let mut root = [0u8; 32];
         root.copy_from_slice(&root_b);
         Ok(Checkpoint {
+            database,
             size,
             root,
             timestamp,
@@ -455,6 +474,8 @@ pub struct AuditTrail {
     // The engine, not the store: the store holds this trail as an observer, and a
     // reference back would keep both (and the open database) alive forever.
     engine: Arc<dyn Engine>,
+    /// The database's identity, which its checkpoints carry.
+    database: DatabaseId,
     state: Mutex<State>,
     pending: Mutex<Option<State>>,
 }
@@ -477,6 +498,7 @@ impl AuditTrail {
             state.frontier = Frontier::load(&StoredNodes(engine), state.txs)?;
         }
         let trail = Arc::new(AuditTrail {
+            database: store.database_id(),
             engine: store.engine().clone(),
             state: Mutex::new(state),
             pending: Mutex::new(None),
@@ -494,10 +516,16 @@ impl AuditTrail {
         self.state.lock().txs
     }
 
+    /// The identity of the database whose log this is.
+    pub fn database(&self) -> DatabaseId {
+        self.database
+    }
+
     /// The current checkpoint (unsigned).
     pub fn checkpoint(&self) -> Checkpoint {
         let s = self.state.lock();
         Checkpoint {
+            database: Some(self.database),
             size: s.txs,
             root: s.frontier.root(),
             timestamp: s.last_ts,
@@ -982,7 +1010,14 @@ impl AuditTrail {
                 position,
             })
         };
-        if checkpoint.size > report.transactions {
+        if let Some(other) = checkpoint.database
+            && other != self.database
+        {
+            report.failure = fail(format!(
+                "the checkpoint is of database {other}, this is database {}",
+                self.database
+            ));
+        } else if checkpoint.size > report.transactions {
             report.failure = fail(format!(
                 "the checkpoint has {} transactions, the log only {}: history was truncated",
                 checkpoint.size, report.transactions

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use chrono_audit::{AuditTrail, FailureKind};
 use chrono_storage::encoding::{self, audit_key};
-use chrono_storage::{ColumnFamily, Engine, RocksEngine, RocksOptions, Store, Value, WriteBatch};
+use chrono_storage::{
+    ColumnFamily, DatabaseId, Engine, RocksEngine, RocksOptions, Store, Value, WriteBatch,
+};
 use proptest::prelude::*;
 
 struct Db {
@@ -239,8 +241,17 @@ fn swapping_two_entries_is_caught() {
 fn a_rewritten_history_with_every_hash_recomputed_is_caught_only_by_a_saved_checkpoint() {
     // The honest database, and a checkpoint saved outside it after 5 commits.
     let dir = tempfile::tempdir().unwrap();
-    let build = |path: &std::path::Path, tamper: bool| {
+    let build = |path: &std::path::Path, tamper: bool, identity: Option<DatabaseId>| {
         let engine = Arc::new(RocksEngine::open(path, &RocksOptions::default()).unwrap());
+        if let Some(id) = identity {
+            // The attacker keeps the database's identity (its metadata key).
+            put(
+                engine.as_ref(),
+                ColumnFamily::Meta,
+                encoding::meta_key("database_id"),
+                id.0.to_vec(),
+            );
+        }
         let store = Store::open(engine).unwrap();
         let trail = AuditTrail::attach(&store).unwrap();
         let mut checkpoint = None;
@@ -259,11 +270,13 @@ fn a_rewritten_history_with_every_hash_recomputed_is_caught_only_by_a_saved_chec
         }
         (trail, checkpoint.unwrap())
     };
-    let (honest, saved) = build(&dir.path().join("honest"), false);
+    let (honest, saved) = build(&dir.path().join("honest"), false, None);
     assert!(honest.verify_against(&saved).unwrap().is_ok());
+    assert_eq!(saved.database, Some(honest.database()));
     // The attacker replays history with one row changed: every hash is recomputed, so the
     // database verifies on its own…
-    let (forged, _) = build(&dir.path().join("forged"), true);
+    let (forged, _) = build(&dir.path().join("forged"), true, Some(honest.database()));
+    assert_eq!(forged.database(), honest.database());
     assert!(forged.verify().unwrap().is_ok());
     // …but not against the checkpoint saved before.
     let f = forged
@@ -273,6 +286,48 @@ fn a_rewritten_history_with_every_hash_recomputed_is_caught_only_by_a_saved_chec
         .expect("caught");
     assert_eq!(f.kind, FailureKind::CheckpointMismatch);
     assert!(f.position.contains("rewritten"), "{}", f.position);
+    // A database built the same way but not claiming the identity is another database: its
+    // log is not measured against this checkpoint at all.
+    let (other, _) = build(&dir.path().join("other"), false, None);
+    assert_ne!(other.database(), honest.database());
+    let f = other
+        .verify_against(&saved)
+        .unwrap()
+        .failure
+        .expect("another database");
+    assert_eq!(f.kind, FailureKind::CheckpointMismatch);
+    assert!(f.position.contains("is of database"), "{}", f.position);
+}
+
+#[test]
+fn a_database_keeps_its_identity_and_checkpoints_name_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = || {
+        let engine = Arc::new(RocksEngine::open(dir.path(), &RocksOptions::default()).unwrap());
+        Store::open(engine).unwrap()
+    };
+    let first = open().database_id();
+    assert_eq!(open().database_id(), first, "made once, kept");
+    let store = open();
+    let trail = AuditTrail::attach(&store).unwrap();
+    let body = trail.checkpoint().body();
+    assert!(
+        body.starts_with(&format!("chronodb audit log {first}\n")),
+        "{body}"
+    );
+    let parsed = chrono_audit::trail::Checkpoint::parse_body(&body).unwrap();
+    assert_eq!(parsed, trail.checkpoint());
+    // A checkpoint written before identities still reads (naming no database), and a
+    // damaged identity is refused.
+    let legacy = body.replacen(&format!(" {first}"), "", 1);
+    assert_eq!(
+        chrono_audit::trail::Checkpoint::parse_body(&legacy)
+            .unwrap()
+            .database,
+        None
+    );
+    let damaged = body.replacen(&first.to_string()[..4], "zzzz", 1);
+    assert!(chrono_audit::trail::Checkpoint::parse_body(&damaged).is_err());
 }
 
 #[test]

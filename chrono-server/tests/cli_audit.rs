@@ -169,6 +169,30 @@ fn verify_report_checkpoint_and_offline_proofs() {
     let (ok, out, err) = check(&anchored);
     assert!(ok, "{err}");
     assert!(out.contains("inclusion proof OK"), "{out}");
+    assert!(out.contains("checkpoint signature OK: database "), "{out}");
+    // The same statements run on another database make another log: its proofs are refused
+    // against this database's checkpoint by name.
+    let other_db = dir.path().join("other");
+    let other_db = other_db.to_str().unwrap();
+    assert!(chronodb(&["sql", "--db", other_db, "-e", sql]).0);
+    let foreign = dir.path().join("foreign.json");
+    assert!(
+        chronodb(&[
+            "audit",
+            "proof",
+            "--db",
+            other_db,
+            "--tx",
+            "3",
+            "--to-size",
+            "4",
+            "--out",
+            foreign.to_str().unwrap()
+        ])
+        .0
+    );
+    let (ok, _, err) = check(&foreign);
+    assert!(!ok && err.contains("the proof is of database"), "{err}");
     let (ok, out, _) = chronodb(&[
         "audit",
         "verify",

@@ -59,8 +59,8 @@ pub use engine::{BatchOp, ColumnFamily, Cursor, Engine, MemoryEngine, WriteBatch
 pub use error::ErrorKind;
 pub use error::{Error, Result};
 pub use mvcc::{
-    Change, Commit, CommitInfo, CommitObserver, KeyRange, Keyspace, Operation, Savepoint, ScanAt,
-    Store, TimeWindow, Transaction, TxnScan, Version, VersionScan,
+    Change, Commit, CommitInfo, CommitObserver, DatabaseId, KeyRange, Keyspace, Operation,
+    Savepoint, ScanAt, Store, TimeWindow, Transaction, TxnScan, Version, VersionScan,
 };
 pub use rocks::{RocksEngine, RocksOptions};
 pub use value::Value;

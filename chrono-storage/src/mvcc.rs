@@ -228,6 +228,68 @@ fn now_micros() -> u64 {
 
 const META_LAST_COMMIT: &str = "last_commit";
 const META_ID_HIGH_WATER: &str = "id_high_water";
+const META_DATABASE_ID: &str = "database_id";
+
+/// A database's identity: 16 random bytes made when its store is first opened, never
+/// changed. Audit checkpoints and proofs name it, so a checkpoint of one database is never
+/// taken for another's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DatabaseId(pub [u8; 16]);
+
+impl DatabaseId {
+    /// A new random identity.
+    fn generate() -> Result<DatabaseId> {
+        let mut id = [0u8; 16];
+        getrandom::getrandom(&mut id)
+            .map_err(|e| Error::Engine(format!("no randomness for a database identity: {e}")))?;
+        Ok(DatabaseId(id))
+    }
+
+    /// Parses the 32 lower- or upper-case hex digits [`Display`](std::fmt::Display) writes.
+    pub fn parse_hex(text: &str) -> Option<DatabaseId> {
+        let bytes = text.as_bytes();
+        if bytes.len() != 32 {
+            return None;
+        }
+        let mut id = [0u8; 16];
+        for (i, pair) in bytes.chunks_exact(2).enumerate() {
+            let hi = (pair[0] as char).to_digit(16)?;
+            let lo = (pair[1] as char).to_digit(16)?;
+            id[i] = (hi * 16 + lo) as u8;
+        }
+        Some(DatabaseId(id))
+    }
+}
+
+impl std::fmt::Display for DatabaseId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The store's identity: read from its metadata, or made and written when it has none (a
+/// new database, or one created before identities existed).
+fn database_id(engine: &dyn Engine) -> Result<DatabaseId> {
+    let key = encoding::meta_key(META_DATABASE_ID);
+    if let Some(raw) = engine.get(ColumnFamily::Meta, &key)? {
+        let id = <[u8; 16]>::try_from(raw.as_slice()).map_err(|_| {
+            Error::Corruption(format!(
+                "the database identity is {} bytes, not 16",
+                raw.len()
+            ))
+        })?;
+        return Ok(DatabaseId(id));
+    }
+    let id = DatabaseId::generate()?;
+    let mut batch = WriteBatch::default();
+    batch.put(ColumnFamily::Meta, key, id.0.to_vec());
+    engine.write(batch)?;
+    engine.flush()?;
+    Ok(id)
+}
 
 struct CommitState {
     last_ts: u64,
@@ -247,6 +309,7 @@ struct Inner {
     visible_ts: AtomicU64,
     next_id: AtomicU64,
     observers: RwLock<Vec<Arc<dyn CommitObserver>>>,
+    id: DatabaseId,
 }
 
 /// The multi-version store. Cheap to clone; every clone is the same store.
@@ -272,8 +335,10 @@ impl Store {
                 Some(raw) => encoding::decode_u64(&raw)?.0,
                 None => 1,
             };
+        let id = database_id(engine.as_ref())?;
         Ok(Self {
             inner: Arc::new(Inner {
+                id,
                 engine,
                 commit: Mutex::new(CommitState {
                     last_ts,
@@ -287,6 +352,11 @@ impl Store {
                 observers: RwLock::new(Vec::new()),
             }),
         })
+    }
+
+    /// The database's identity (made when the store was first opened).
+    pub fn database_id(&self) -> DatabaseId {
+        self.inner.id
     }
 
     /// A store in memory (nothing survives the process).

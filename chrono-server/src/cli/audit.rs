@@ -55,7 +55,8 @@ pub fn verify(db: &ChronoDb, checkpoint: Option<(&Path, &str)>) -> Result<bool> 
         None => trail.verify()?,
     };
     println!(
-        "checked {} transactions, {} entries, {} row versions in {:.1} ms",
+        "database {}: checked {} transactions, {} entries, {} row versions in {:.1} ms",
+        trail.database(),
         report.transactions,
         report.entries,
         report.versions,
@@ -150,6 +151,7 @@ pub fn proof(
             let p = trail.inclusion_proof(seq, to_size)?;
             serde_json::json!({
                 "type": "inclusion",
+                "database": trail.database().to_string(),
                 "index": p.index,
                 "size": p.size,
                 "tx_hash": b64(&p.tx_hash),
@@ -159,6 +161,7 @@ pub fn proof(
         }
         (None, Some((old, new))) => serde_json::json!({
             "type": "consistency",
+            "database": trail.database().to_string(),
             "old_size": old,
             "new_size": new,
             "old_root": b64(&trail.root_at(old)?),
@@ -193,12 +196,20 @@ pub fn verify_proof(proof_text: &str, checkpoint: Option<(&str, &str)>) -> Resul
         Some((note, public)) => Some(signing::open(note, &signing::verifying_key(public)?)?),
         None => None,
     };
-    // With a checkpoint, the proof must be anchored to it: for the checkpoint's log size,
-    // with the checkpoint's root. A proof for another size proves nothing about it.
+    // With a checkpoint, the proof must be anchored to it: of the checkpoint's database,
+    // for the checkpoint's log size, with the checkpoint's root. A proof for another size
+    // (or another database) proves nothing about it.
     let anchored = |sizes: &[(u64, &Hash)]| -> Result<()> {
         let Some(c) = &cp else {
             return Ok(());
         };
+        if let (Some(theirs), Some(ours)) = (c.database, v["database"].as_str())
+            && theirs.to_string() != ours.to_ascii_lowercase()
+        {
+            return Err(Error::InvalidInput(format!(
+                "the proof is of database {ours}, the checkpoint of database {theirs}"
+            )));
+        }
         match sizes.iter().find(|(size, _)| *size == c.size) {
             Some((_, root)) if **root == c.root => Ok(()),
             Some(_) => Err(Error::InvalidInput(
@@ -252,7 +263,9 @@ pub fn verify_proof(proof_text: &str, checkpoint: Option<(&str, &str)>) -> Resul
     }
     if let Some(c) = cp {
         println!(
-            "checkpoint signature OK: size {}, root {}",
+            "checkpoint signature OK: database {}, size {}, root {}",
+            c.database
+                .map_or_else(|| "(not named)".to_string(), |d| d.to_string()),
             c.size,
             b64(&c.root)
         );
