@@ -68,4 +68,7 @@ pub fn sql_with_history(rows: u64, versions: u64) -> (ChronoDb, Vec<u64>) {
 }
 
 /// Microseconds as the Unix seconds `AS OF TIMESTAMP` reads.
-pub use chrono_server::output::seconds;
+/// A commit timestamp as exact Unix seconds, for `AS OF TIMESTAMP`.
+pub fn seconds(ts: u64) -> String {
+    chrono_storage::Timestamp::from_micros(ts).seconds()
+}

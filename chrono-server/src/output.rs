@@ -10,8 +10,8 @@
 use std::io::Write;
 
 use base64::Engine as _;
-use chrono_storage::Value;
 use chrono_storage::value::format_float;
+use chrono_storage::{Timestamp, Value};
 
 use crate::Outcome;
 
@@ -24,11 +24,6 @@ pub enum Format {
     Csv,
     /// One JSON object per statement.
     Json,
-}
-
-/// Commit timestamp as Unix seconds with six decimals.
-pub fn seconds(ts: u64) -> String {
-    format!("{}.{:06}", ts / 1_000_000, ts % 1_000_000)
 }
 
 /// A value as JSON.
@@ -57,7 +52,8 @@ fn text(v: &Value) -> String {
 }
 
 fn ts_json(ts: Option<u64>) -> String {
-    ts.map(seconds).unwrap_or_else(|| "null".into())
+    ts.map(|t| Timestamp::from_micros(t).seconds())
+        .unwrap_or_else(|| "null".into())
 }
 
 /// Writes one statement's outcome.
@@ -110,14 +106,18 @@ pub fn write_outcome(
                 Some(ts) => writeln!(
                     out,
                     "{affected} {noun} affected, committed at {} ({} UTC)",
-                    seconds(*ts),
-                    chrono_storage::value::format_timestamp_micros(*ts as i64)
+                    Timestamp::from_micros(*ts).seconds(),
+                    Timestamp::from_micros(*ts)
                 ),
                 None => writeln!(out, "{affected} {noun} affected"),
             }
         }
         (Format::Table, Outcome::Done { tag, commit_ts }) => match commit_ts {
-            Some(ts) => writeln!(out, "{tag}, committed at {}", seconds(*ts)),
+            Some(ts) => writeln!(
+                out,
+                "{tag}, committed at {}",
+                Timestamp::from_micros(*ts).seconds()
+            ),
             None => writeln!(out, "{tag}"),
         },
     }

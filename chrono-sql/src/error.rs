@@ -57,7 +57,8 @@ impl From<chrono_storage::Error> for Error {
         match e {
             S::Conflict(_) => Error::Conflict(e.to_string()),
             S::Corruption(_) => Error::Corruption(e.to_string()),
-            S::InvalidInput(_) => Error::InvalidInput(e.to_string()),
+            // The store's message says what was wrong; its prefix would only repeat it.
+            S::InvalidInput(m) => Error::InvalidInput(m),
             S::TransactionState(_) => Error::TransactionState(e.to_string()),
             S::Engine(_) | S::Observer(_) => Error::Storage(e),
         }

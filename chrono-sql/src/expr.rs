@@ -850,12 +850,7 @@ fn call(f: Func, args: Vec<Value>) -> Result<Value> {
             }
             best
         }
-        Func::Now => Timestamp(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_micros() as i64)
-                .unwrap_or(0),
-        ),
+        Func::Now => Timestamp(chrono_storage::Timestamp::now().as_micros() as i64),
         _ if first_null || args.iter().any(Value::is_null) => Null,
         Func::Abs => match &args[0] {
             Int(i) => Int(i

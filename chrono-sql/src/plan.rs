@@ -8,7 +8,7 @@ pub use schema::{NewColumn, Root, SchemaChange};
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use chrono_storage::TimeWindow;
+use chrono_storage::{TimeWindow, Timestamp};
 
 use crate::catalog::{IndexDef, TableDef};
 use crate::error::Result;
@@ -594,7 +594,7 @@ impl Plan {
                 match read_at {
                     ReadAt::Current => {}
                     ReadAt::AsOf(ts) => {
-                        let _ = write!(s, " AS OF {}", format_ts(*ts));
+                        let _ = write!(s, " AS OF {}", Timestamp::from_micros(*ts));
                     }
                     ReadAt::Versions(w) => {
                         let _ = match w {
@@ -602,14 +602,14 @@ impl Plan {
                             TimeWindow::Between(a, b) => write!(
                                 s,
                                 " FOR SYSTEM_TIME BETWEEN {} AND {}",
-                                format_ts(*a),
-                                format_ts(*b)
+                                Timestamp::from_micros(*a),
+                                Timestamp::from_micros(*b)
                             ),
                             TimeWindow::FromTo(a, b) => write!(
                                 s,
                                 " FOR SYSTEM_TIME FROM {} TO {}",
-                                format_ts(*a),
-                                format_ts(*b)
+                                Timestamp::from_micros(*a),
+                                Timestamp::from_micros(*b)
                             ),
                         };
                     }
@@ -1128,11 +1128,6 @@ fn show_keys(keys: &[SortKey], cols: &[Column]) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// Formats microseconds since the epoch for plans.
-pub fn format_ts(ts: u64) -> String {
-    chrono_storage::value::format_timestamp_micros(ts as i64)
 }
 
 /// Prints an expression with column names from `cols`.

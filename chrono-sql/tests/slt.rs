@@ -21,7 +21,7 @@ struct Slt {
 }
 
 fn seconds(ts: u64) -> String {
-    format!("{}.{:06}", ts / 1_000_000, ts % 1_000_000)
+    chrono_storage::Timestamp::from_micros(ts).seconds()
 }
 
 impl Slt {

@@ -53,6 +53,7 @@ pub mod engine;
 pub mod error;
 pub mod mvcc;
 pub mod rocks;
+pub mod timestamp;
 pub mod value;
 
 pub use engine::{BatchOp, ColumnFamily, Cursor, Engine, MemoryEngine, WriteBatch};
@@ -63,4 +64,5 @@ pub use mvcc::{
     Savepoint, ScanAt, Store, TimeWindow, Transaction, TxnScan, Version, VersionScan,
 };
 pub use rocks::{RocksEngine, RocksOptions};
+pub use timestamp::Timestamp;
 pub use value::Value;

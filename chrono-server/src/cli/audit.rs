@@ -5,11 +5,10 @@ use std::path::Path;
 
 use base64::Engine as _;
 use chrono_audit::{Checkpoint, Hash, merkle, signing};
-use chrono_storage::value::format_timestamp_micros;
+use chrono_storage::Timestamp;
 
 use crate::ChronoDb;
 use crate::error::{Error, Result};
-use crate::output::seconds;
 
 fn b64(h: &Hash) -> String {
     base64::engine::general_purpose::STANDARD.encode(h)
@@ -30,8 +29,7 @@ fn unb64(v: &serde_json::Value, what: &str) -> Result<Hash> {
 /// A time given as Unix seconds (fractions allowed) or ISO-8601, in microseconds: read the
 /// way `AS OF TIMESTAMP` reads it.
 pub fn parse_time(text: &str) -> Result<u64> {
-    let literal = chrono_sql::timetravel::TimeLiteral::Text(text.to_string());
-    Ok(chrono_sql::planner::time_micros(&literal, &[])?)
+    Ok(Timestamp::parse(text)?.as_micros())
 }
 
 fn read(path: &Path) -> Result<String> {
@@ -83,7 +81,7 @@ pub fn report(db: &ChronoDb, table: &str, from: u64, to: u64, json: bool) -> Res
             println!(
                 "{}",
                 serde_json::json!({
-                    "time": seconds(e.commit_ts),
+                    "time": Timestamp::from_micros(e.commit_ts).seconds(),
                     "transaction": e.tx,
                     "entry": e.seq,
                     "table": e.table,
@@ -106,7 +104,7 @@ pub fn report(db: &ChronoDb, table: &str, from: u64, to: u64, json: bool) -> Res
                 .unwrap_or_else(|_| format!("{:02x?}", e.key));
             println!(
                 "{}  tx {:>6}  {:<6}  {}({key})  by {}  after {}",
-                format_timestamp_micros(e.commit_ts as i64),
+                Timestamp::from_micros(e.commit_ts),
                 e.tx,
                 e.op.as_str(),
                 e.table,

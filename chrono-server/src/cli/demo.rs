@@ -2,12 +2,11 @@
 //! step by step.
 
 use chrono_sql::Outcome;
-use chrono_storage::Value;
+use chrono_storage::{Timestamp, Value};
 
 use crate::ChronoDb;
 use crate::cli::shell::print_rows;
 use crate::error::Result;
-use crate::output::seconds;
 
 fn heading(text: &str) {
     println!(
@@ -30,11 +29,15 @@ fn run(db: &ChronoDb, sql: &str) -> Result<Outcome> {
             commit_ts,
         } => println!(
             "{affected} row(s) affected, commit timestamp {}",
-            commit_ts.map(seconds).unwrap_or_else(|| "-".into())
+            commit_ts
+                .map(|t| Timestamp::from_micros(t).seconds())
+                .unwrap_or_else(|| "-".into())
         ),
         Outcome::Done { tag, commit_ts } => println!(
             "{tag} (commit timestamp {})",
-            commit_ts.map(seconds).unwrap_or_else(|| "-".into())
+            commit_ts
+                .map(|t| Timestamp::from_micros(t).seconds())
+                .unwrap_or_else(|| "-".into())
         ),
     }
     Ok(outcome)
@@ -128,14 +131,14 @@ pub fn run_demo() -> Result<()> {
         &db,
         &format!(
             "SELECT user_id, balance FROM accounts AS OF TIMESTAMP {} WHERE user_id = 1",
-            seconds(between)
+            Timestamp::from_micros(between).seconds()
         ),
     )?;
     run(
         &db,
         &format!(
             "SELECT user_id, balance FROM accounts AS OF TIMESTAMP {} WHERE user_id = 1",
-            seconds(t1 - 1)
+            Timestamp::from_micros(t1 - 1).seconds()
         ),
     )?;
     println!(
@@ -149,7 +152,7 @@ pub fn run_demo() -> Result<()> {
         &db,
         &format!(
             "SELECT id, name, email FROM users AS OF TIMESTAMP {} WHERE name = 'Alice'",
-            seconds(t3 - 1)
+            Timestamp::from_micros(t3 - 1).seconds()
         ),
     )?;
 
@@ -163,7 +166,7 @@ pub fn run_demo() -> Result<()> {
         .iter()
         .map(|v| {
             let mut r = vec![
-                Value::Text(seconds(v.commit_ts)),
+                Value::Text(Timestamp::from_micros(v.commit_ts).seconds()),
                 Value::Text(v.op.as_str().into()),
             ];
             r.extend(
@@ -184,7 +187,10 @@ pub fn run_demo() -> Result<()> {
     let q = "SELECT users.name, COUNT(orders.id) as order_count FROM users JOIN orders ON users.id = orders.user_id AS OF TIMESTAMP 1635724800 WHERE users.created_at < 1633000000 GROUP BY users.id HAVING order_count > 5";
     run(&db, q)?;
     println!("\nThe same query as of just before the orders were deleted, and now:");
-    run(&db, &q.replace("1635724800", &seconds(t1)))?;
+    run(
+        &db,
+        &q.replace("1635724800", &Timestamp::from_micros(t1).seconds()),
+    )?;
     run(&db, &q.replace(" AS OF TIMESTAMP 1635724800", ""))?;
 
     heading("6. The audit trail: every operation, verifiable");
@@ -212,7 +218,7 @@ pub fn run_demo() -> Result<()> {
                 .and_then(|k| k.into_iter().next())
                 .unwrap_or(Value::Null);
             vec![
-                Value::Text(seconds(e.commit_ts)),
+                Value::Text(Timestamp::from_micros(e.commit_ts).seconds()),
                 Value::Int(e.tx as i64),
                 Value::Text(e.op.as_str().into()),
                 key,

@@ -79,7 +79,7 @@ impl<'a> Planner<'a> {
                     .ok_or_else(|| {
                         Error::NotFound(format!(
                             "no such table: {name} (neither now nor as of {})",
-                            crate::plan::format_ts(ts)
+                            Timestamp::from_micros(ts)
                         ))
                     })
             }
@@ -228,16 +228,13 @@ impl<'a> Planner<'a> {
 /// `AS OF ts`, which must not be after the current time: commits still to come may land
 /// before a future time, so a query as of it could answer differently later.
 pub(super) fn as_of(ts: u64) -> Result<ReadAt> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as u64)
-        .unwrap_or(0);
+    let now = Timestamp::now().as_micros();
     if ts > now {
         return Err(Error::InvalidInput(format!(
             "AS OF {} is after the current time ({}): its answer could still change; \
              ask about the past",
-            crate::plan::format_ts(ts),
-            crate::plan::format_ts(now)
+            Timestamp::from_micros(ts),
+            Timestamp::from_micros(now)
         )));
     }
     Ok(ReadAt::AsOf(ts))
@@ -248,7 +245,7 @@ pub(super) fn value_time_literal(v: Value) -> Result<TimeLiteral> {
         Value::Int(i) => TimeLiteral::Number(i.to_string()),
         Value::Float(f) => TimeLiteral::Number(format!("{f:.6}")),
         Value::Text(s) => TimeLiteral::Text(s),
-        Value::Timestamp(t) => TimeLiteral::Text(chrono_storage::value::format_timestamp_micros(t)),
+        Value::Timestamp(t) => TimeLiteral::Text(Timestamp::from_signed_micros(t)?.seconds()),
         other => return Err(Error::InvalidInput(format!("invalid timestamp {other}"))),
     })
 }

@@ -24,7 +24,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use chrono_storage::{TimeWindow, Transaction, Value};
+use chrono_storage::{TimeWindow, Timestamp, Transaction, Value};
 
 use crate::ast;
 use crate::catalog::{self, TableDef, View};
@@ -119,29 +119,17 @@ pub struct Planner<'a> {
     aliases: Vec<(String, &'a ast::Expr)>,
 }
 
-/// Converts a time literal to microseconds since the epoch.
+/// Converts a time literal to microseconds since the epoch ([`Timestamp`] reads the
+/// text; a parameter may also be a TIMESTAMP value or a number of seconds).
 pub fn time_micros(lit: &TimeLiteral, params: &[Value]) -> Result<u64> {
-    let bad = |what: &str| {
-        Error::InvalidInput(format!(
-            "invalid timestamp {what}: use Unix seconds (optionally fractional) or an ISO-8601 string"
-        ))
-    };
-    let micros: i64 = match lit {
-        TimeLiteral::Number(n) => seconds_to_micros(n).ok_or_else(|| bad(n))?,
-        TimeLiteral::Text(s) => match chrono_storage::value::parse_timestamp(s) {
-            Some(t) => t,
-            None => seconds_to_micros(s.trim()).ok_or_else(|| bad(&format!("'{s}'")))?,
-        },
+    let t = match lit {
+        TimeLiteral::Number(text) | TimeLiteral::Text(text) => Timestamp::parse(text)?,
         TimeLiteral::Param(i) => match params.get(i.wrapping_sub(1)) {
-            Some(Value::Timestamp(t)) => *t,
-            Some(Value::Int(s)) => s
-                .checked_mul(1_000_000)
-                .ok_or_else(|| bad(&s.to_string()))?,
-            Some(Value::Float(f)) => (f * 1e6).round() as i64,
-            Some(Value::Text(s)) => {
-                return time_micros(&TimeLiteral::Text(s.clone()), params);
-            }
-            Some(v) => return Err(bad(&v.to_string())),
+            Some(Value::Timestamp(t)) => Timestamp::from_signed_micros(*t)?,
+            Some(Value::Int(s)) => Timestamp::from_seconds(*s)?,
+            Some(Value::Float(f)) => Timestamp::from_seconds_f64(*f)?,
+            Some(Value::Text(s)) => Timestamp::parse(s)?,
+            Some(v) => Timestamp::parse(&v.to_string())?,
             None => {
                 return Err(Error::InvalidInput(format!(
                     "parameter ${i} has no value ({} given)",
@@ -150,44 +138,7 @@ pub fn time_micros(lit: &TimeLiteral, params: &[Value]) -> Result<u64> {
             }
         },
     };
-    if micros < 0 {
-        return Err(bad("before 1970"));
-    }
-    Ok(micros as u64)
-}
-
-/// `"1635724800.25"` → 1_635_724_800_250_000, exactly (no float rounding).
-fn seconds_to_micros(text: &str) -> Option<i64> {
-    let (neg, t) = match text.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, text),
-    };
-    let (whole, frac) = match t.split_once('.') {
-        Some((w, f)) => (w, f),
-        None => (t, ""),
-    };
-    if whole.is_empty() && frac.is_empty() {
-        return None;
-    }
-    if !whole.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let w: i64 = if whole.is_empty() {
-        0
-    } else {
-        whole.parse().ok()?
-    };
-    let mut f: i64 = 0;
-    for (i, b) in frac.bytes().enumerate() {
-        if i < 6 {
-            f = f * 10 + i64::from(b - b'0');
-        }
-    }
-    for _ in frac.len()..6 {
-        f *= 10;
-    }
-    let v = w.checked_mul(1_000_000)?.checked_add(f)?;
-    Some(if neg { -v } else { v })
+    Ok(t.as_micros())
 }
 
 impl<'a> Planner<'a> {
