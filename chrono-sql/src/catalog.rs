@@ -158,8 +158,8 @@ pub fn delete_stats(txn: &mut Transaction, def: &TableDef) -> Result<()> {
 }
 
 /// A table's stored statistics, if analyzed.
-pub fn get_stats(view: View<'_>, def: &TableDef) -> Result<Option<Vec<u8>>> {
-    view.get(CATALOG_KEYSPACE, &stats_key(def))
+pub fn get_stats(view: Snapshot<'_>, def: &TableDef) -> Result<Option<Vec<u8>>> {
+    Ok(view.get(CATALOG_KEYSPACE, &stats_key(def))?)
 }
 
 fn table_key(name: &str) -> Vec<u8> {
@@ -173,50 +173,23 @@ fn decode(raw: &[u8]) -> Result<TableDef> {
     serde_json::from_slice(raw).map_err(|e| Error::Corruption(format!("catalog entry: {e}")))
 }
 
-/// Stored (key, value) pairs in key order.
-pub type KvIter = Box<dyn Iterator<Item = chrono_storage::Result<(Vec<u8>, Vec<u8>)>> + Send>;
-
-/// Where catalog reads look: the transaction's own view, or a past instant.
-#[derive(Clone, Copy)]
-pub enum View<'a> {
-    /// The transaction's snapshot plus its own writes.
-    Current(&'a Transaction),
-    /// The committed state as of a timestamp (microseconds).
-    AsOf(&'a Store, u64),
-}
-
-impl View<'_> {
-    /// Reads one key.
-    pub fn get(&self, keyspace: Keyspace, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        Ok(match self {
-            View::Current(t) => t.get(keyspace, key)?,
-            View::AsOf(s, ts) => s.get_at(keyspace, key, *ts)?.map(|(_, v)| v),
-        })
-    }
-
-    /// Scans a key range.
-    pub fn scan(&self, keyspace: Keyspace, range: KeyRange) -> Result<KvIter> {
-        Ok(match self {
-            View::Current(t) => Box::new(t.scan(keyspace, range)?),
-            View::AsOf(s, ts) => Box::new(s.scan_at(keyspace, range, *ts)?),
-        })
-    }
-}
+/// Where catalog reads look: a transaction's own view, or a past instant.
+pub use chrono_storage::Snapshot;
 
 /// Looks a table up.
-pub fn get_table(view: View<'_>, name: &str) -> Result<Option<TableDef>> {
+pub fn get_table(view: Snapshot<'_>, name: &str) -> Result<Option<TableDef>> {
     view.get(CATALOG_KEYSPACE, &table_key(name))?
         .map(|raw| decode(&raw))
         .transpose()
 }
 
 /// Looks a table up, or fails naming it.
-pub fn require_table(view: View<'_>, name: &str) -> Result<TableDef> {
+pub fn require_table(view: Snapshot<'_>, name: &str) -> Result<TableDef> {
     get_table(view, name)?.ok_or_else(|| Error::NotFound(format!("no such table: {name}")))
 }
 
 /// Every table, by name.
-pub fn list_tables(view: View<'_>) -> Result<Vec<TableDef>> {
+pub fn list_tables(view: Snapshot<'_>) -> Result<Vec<TableDef>> {
     let prefix = encoding::encode_key(&[Value::Text("table".into())]);
     let mut out = Vec::new();
     for item in view.scan(CATALOG_KEYSPACE, KeyRange::Prefix(prefix))? {

@@ -17,7 +17,7 @@ use std::ops::Bound;
 
 use chrono_storage::{KeyRange, Operation, Transaction, Value, encoding};
 
-use crate::catalog::{IndexDef, TableDef, View};
+use crate::catalog::{IndexDef, Snapshot, TableDef};
 use crate::error::{Error, Result};
 use crate::expr::Expr;
 use crate::plan::{Access, KeyBounds, ReadAt};
@@ -139,8 +139,8 @@ pub fn scan<'a>(
     access: &Access,
 ) -> Result<KeyedRows<'a>> {
     let view = match read_at {
-        ReadAt::Current => View::Current(txn),
-        ReadAt::AsOf(ts) => View::AsOf(txn.store(), ts.min(txn.read_ts())),
+        ReadAt::Current => Snapshot::Transaction(txn),
+        ReadAt::AsOf(ts) => Snapshot::At(txn.store(), ts.min(txn.read_ts())),
         ReadAt::Versions(window) => {
             let versions =
                 txn.store()
@@ -207,7 +207,7 @@ pub fn scan<'a>(
                 "index {ix_name} points at a missing row of {}",
                 table.name
             ))),
-            Err(e) => Err(e),
+            Err(e) => Err(e.into()),
         }
     })))
 }

@@ -53,6 +53,7 @@ pub mod engine;
 pub mod error;
 pub mod mvcc;
 pub mod rocks;
+pub mod snapshot;
 pub mod timestamp;
 pub mod value;
 
@@ -64,5 +65,6 @@ pub use mvcc::{
     Savepoint, ScanAt, Store, TimeWindow, Transaction, TxnScan, Version, VersionScan,
 };
 pub use rocks::{RocksEngine, RocksOptions};
+pub use snapshot::{KvIter, Snapshot};
 pub use timestamp::Timestamp;
 pub use value::Value;

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use chrono_storage::{KeyRange, Value, encoding};
 
 use super::{Row, RowIter, eval_all, hash_key, hold};
-use crate::catalog::{TableDef, View};
+use crate::catalog::{Snapshot, TableDef};
 use crate::error::{Error, Result};
 use crate::expr::Expr;
 use crate::limits::{StatementGuard, hashed_key_bytes, row_bytes};
@@ -41,7 +41,7 @@ pub(super) fn nested_loop<'a>(
 /// The joined rows for one left row of an index nested-loop join.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn index_row(
-    view: View<'_>,
+    view: Snapshot<'_>,
     table: &TableDef,
     lookup: &Lookup,
     left_keys: &[Expr],

@@ -32,7 +32,7 @@ use std::time::Instant;
 
 use chrono_storage::{Transaction, Value, encoding};
 
-use crate::catalog::View;
+use crate::catalog::Snapshot;
 use crate::cost::StatsRegistry;
 use crate::error::{Error, Result};
 use crate::expr::Expr;
@@ -235,8 +235,8 @@ pub fn build<'a>(
         } => {
             let l = build(left, ctx, next_id)?;
             let view = match read_at {
-                ReadAt::AsOf(ts) => View::AsOf(txn.store(), (*ts).min(txn.read_ts())),
-                _ => View::Current(txn),
+                ReadAt::AsOf(ts) => Snapshot::At(txn.store(), (*ts).min(txn.read_ts())),
+                _ => Snapshot::Transaction(txn),
             };
             let right_width = table.columns.len();
             let kind = *kind;

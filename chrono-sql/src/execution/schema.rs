@@ -6,7 +6,7 @@
 
 use chrono_storage::{Transaction, Value, encoding};
 
-use crate::catalog::{self, IndexDef, TableDef, View};
+use crate::catalog::{self, IndexDef, Snapshot, TableDef};
 use crate::error::{Error, Result};
 use crate::limits::{StatementGuard, row_bytes};
 use crate::plan::{Access, ReadAt, SchemaChange};
@@ -26,7 +26,7 @@ pub fn run(
             unique,
             if_not_exists,
         } => {
-            if catalog::get_table(View::Current(txn), name)?.is_some() {
+            if catalog::get_table(Snapshot::Transaction(txn), name)?.is_some() {
                 if *if_not_exists {
                     return Ok(change.tag());
                 }
@@ -58,7 +58,7 @@ pub fn run(
             unique,
             if_not_exists,
         } => {
-            let mut def = catalog::require_table(View::Current(txn), table)?;
+            let mut def = catalog::require_table(Snapshot::Transaction(txn), table)?;
             // The build reads every row: a row committed meanwhile would miss its entry.
             catalog::depend_on_rows(txn, &def);
             let cols = columns
@@ -68,7 +68,7 @@ pub fn run(
                         .ok_or_else(|| Error::NotFound(format!("no such column: {n}")))
                 })
                 .collect::<Result<_>>()?;
-            let all = catalog::list_tables(View::Current(txn))?;
+            let all = catalog::list_tables(Snapshot::Transaction(txn))?;
             if all
                 .iter()
                 .flat_map(|t| &t.indexes)
@@ -103,7 +103,7 @@ pub fn run(
             if_exists,
             columns,
         } => {
-            let Some(mut def) = catalog::get_table(View::Current(txn), table)? else {
+            let Some(mut def) = catalog::get_table(Snapshot::Transaction(txn), table)? else {
                 if *if_exists {
                     return Ok(change.tag());
                 }
@@ -146,7 +146,7 @@ pub fn run(
         }
         SchemaChange::DropTables { names, if_exists } => {
             for name in names {
-                let Some(def) = catalog::get_table(View::Current(txn), name)? else {
+                let Some(def) = catalog::get_table(Snapshot::Transaction(txn), name)? else {
                     if *if_exists {
                         continue;
                     }
@@ -158,7 +158,7 @@ pub fn run(
         }
         SchemaChange::DropIndexes { names, if_exists } => {
             for name in names {
-                let mut tables = catalog::list_tables(View::Current(txn))?;
+                let mut tables = catalog::list_tables(Snapshot::Transaction(txn))?;
                 let owner = tables.iter_mut().find(|t| {
                     t.indexes
                         .iter()

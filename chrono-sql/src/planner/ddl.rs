@@ -29,7 +29,7 @@ impl<'a> Planner<'a> {
             }),
             S::Analyze { table } => Root::Analyze(match table {
                 Some(t) => vec![t.clone()],
-                None => catalog::list_tables(View::Current(self.txn))?
+                None => catalog::list_tables(Snapshot::Transaction(self.txn))?
                     .into_iter()
                     .map(|t| t.name)
                     .collect(),

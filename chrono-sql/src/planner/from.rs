@@ -61,7 +61,7 @@ impl<'a> Planner<'a> {
 
     /// The table definition in force at `read_at`.
     pub fn table_at(&self, name: &str, read_at: ReadAt) -> Result<Arc<TableDef>> {
-        let load = || catalog::require_table(View::Current(self.txn), name);
+        let load = || catalog::require_table(Snapshot::Transaction(self.txn), name);
         match read_at {
             ReadAt::Current => match self.catalog_cache {
                 Some((cache, generation)) => cache.table(generation, name, load),
@@ -71,10 +71,10 @@ impl<'a> Planner<'a> {
             // definition (it had no rows then), as temporal SQL databases do.
             ReadAt::AsOf(ts) => {
                 let ts = ts.min(self.txn.read_ts());
-                if let Some(def) = catalog::get_table(View::AsOf(self.txn.store(), ts), name)? {
+                if let Some(def) = catalog::get_table(Snapshot::At(self.txn.store(), ts), name)? {
                     return Ok(Arc::new(def));
                 }
-                catalog::get_table(View::Current(self.txn), name)?
+                catalog::get_table(Snapshot::Transaction(self.txn), name)?
                     .map(Arc::new)
                     .ok_or_else(|| {
                         Error::NotFound(format!(
@@ -85,7 +85,8 @@ impl<'a> Planner<'a> {
             }
             // A version range reads the table's current definition, or its last one if it
             // has been dropped.
-            ReadAt::Versions(_) => match catalog::get_table(View::Current(self.txn), name)? {
+            ReadAt::Versions(_) => match catalog::get_table(Snapshot::Transaction(self.txn), name)?
+            {
                 Some(t) => Ok(Arc::new(t)),
                 None => Err(Error::NotFound(format!("no such table: {name}"))),
             },

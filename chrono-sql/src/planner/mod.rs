@@ -27,7 +27,7 @@ use std::sync::Arc;
 use chrono_storage::{TimeWindow, Timestamp, Transaction, Value};
 
 use crate::ast;
-use crate::catalog::{self, TableDef, View};
+use crate::catalog::{self, Snapshot, TableDef};
 use crate::cost::{CardinalityEstimator, StatsRegistry};
 use crate::error::{Error, Result};
 use crate::expr::{CmpOp, Expr, Func, Subquery, SubqueryKind};

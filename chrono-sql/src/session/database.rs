@@ -31,12 +31,12 @@ impl Database {
     /// wrote the catalog: an `ANALYZE`, a `DROP TABLE`, an `ALTER TABLE`).
     pub(super) fn load_statistics(&self) {
         let txn = self.store().begin();
-        let Ok(tables) = catalog::list_tables(View::Current(&txn)) else {
+        let Ok(tables) = catalog::list_tables(Snapshot::Transaction(&txn)) else {
             return;
         };
         let mut all = std::collections::HashMap::new();
         for t in tables {
-            if let Ok(Some(raw)) = catalog::get_stats(View::Current(&txn), &t)
+            if let Ok(Some(raw)) = catalog::get_stats(Snapshot::Transaction(&txn), &t)
                 && let Some(stats) = TableStats::decode(&raw)
                 && stats.columns.len() == t.columns.len()
             {
@@ -96,7 +96,7 @@ impl Database {
     /// hold no NULL; a disagreement is [`Error::Corruption`] naming it.
     pub fn check_table(&self, table: &str) -> Result<()> {
         let txn = self.store().begin_read_only(u64::MAX);
-        let def = catalog::require_table(View::Current(&txn), table)?;
+        let def = catalog::require_table(Snapshot::Transaction(&txn), table)?;
         table::check_indexes(&txn, &def)
     }
 
@@ -104,7 +104,7 @@ impl Database {
     /// transaction of its own.
     pub fn analyze(&self, table: &str) -> Result<()> {
         let mut txn = self.store().begin();
-        let def = catalog::require_table(View::Current(&txn), table)?;
+        let def = catalog::require_table(Snapshot::Transaction(&txn), table)?;
         let estimator = self.estimator();
         self.analyze_table(&mut txn, &def, estimator.as_ref())?;
         self.commit(txn)?;
@@ -126,7 +126,7 @@ impl Database {
         rows: Vec<Vec<Value>>,
     ) -> Result<Option<u64>> {
         let mut txn = self.store().begin();
-        let def = catalog::require_table(View::Current(&txn), table)?;
+        let def = catalog::require_table(Snapshot::Transaction(&txn), table)?;
         let mut targets = Vec::with_capacity(columns.len());
         for c in columns {
             targets.push(def.column_index(c).ok_or_else(|| {
@@ -180,7 +180,7 @@ impl Database {
         key: &[Value],
     ) -> Result<(Vec<String>, Vec<RowVersion>)> {
         let txn = self.store().begin_read_only(u64::MAX);
-        let def = catalog::require_table(View::Current(&txn), table)?;
+        let def = catalog::require_table(Snapshot::Transaction(&txn), table)?;
         if def.primary_key.is_empty() {
             return Err(Error::InvalidInput(format!(
                 "table {} has no primary key",
@@ -266,6 +266,6 @@ impl Database {
     /// The tables, as of now.
     pub fn tables(&self) -> Result<Vec<TableDef>> {
         let txn = self.store().begin_read_only(u64::MAX);
-        catalog::list_tables(View::Current(&txn))
+        catalog::list_tables(Snapshot::Transaction(&txn))
     }
 }

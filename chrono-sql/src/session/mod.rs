@@ -28,7 +28,7 @@ use chrono_storage::{Operation, Store, Transaction, Value, encoding};
 use parking_lot::RwLock;
 
 use crate::ast;
-use crate::catalog::{self, TableDef, View};
+use crate::catalog::{self, Snapshot, TableDef};
 use crate::cost::{CardinalityEstimator, StatisticsEstimator, StatsRegistry, TableStats};
 use crate::error::{Error, Result};
 use crate::execution::{self, ExecCtx, NodeStats};

@@ -182,7 +182,7 @@ impl Database {
                 }
                 Root::Analyze(tables) => {
                     for name in tables {
-                        let def = catalog::require_table(View::Current(txn), &name)?;
+                        let def = catalog::require_table(Snapshot::Transaction(txn), &name)?;
                         self.analyze_table(txn, &def, estimator.as_ref())?;
                     }
                     Ok(Outcome::Done {

@@ -1,0 +1,45 @@
+//! [`Snapshot`]: one consistent read view of the store, whichever way it was taken — a
+//! transaction's snapshot (with the transaction's own writes) or the committed state at a
+//! past timestamp. The layers above read through it without caring which.
+
+use crate::error::Result;
+use crate::mvcc::{KeyRange, Keyspace, Store, Transaction};
+
+/// Key-value pairs in key order, from a [`Snapshot`].
+pub type KvIter<'a> = Box<dyn Iterator<Item = Result<(Vec<u8>, Vec<u8>)>> + Send + 'a>;
+
+/// A consistent read view.
+#[derive(Clone, Copy)]
+pub enum Snapshot<'a> {
+    /// The transaction's snapshot plus its own writes.
+    Transaction(&'a Transaction),
+    /// The committed state as of a timestamp (microseconds): what a transaction that began
+    /// right after the commit at that time saw.
+    At(&'a Store, u64),
+}
+
+impl<'a> Snapshot<'a> {
+    /// The value of one key.
+    pub fn get(&self, keyspace: Keyspace, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(match self {
+            Snapshot::Transaction(t) => t.get(keyspace, key)?,
+            Snapshot::At(s, ts) => s.get_at(keyspace, key, *ts)?.map(|(_, v)| v),
+        })
+    }
+
+    /// The pairs of a key range.
+    pub fn scan(&self, keyspace: Keyspace, range: KeyRange) -> Result<KvIter<'a>> {
+        Ok(match *self {
+            Snapshot::Transaction(t) => Box::new(t.scan(keyspace, range)?),
+            Snapshot::At(s, ts) => Box::new(s.scan_at(keyspace, range, ts)?),
+        })
+    }
+
+    /// The time it reads at.
+    pub fn read_ts(&self) -> u64 {
+        match self {
+            Snapshot::Transaction(t) => t.read_ts(),
+            Snapshot::At(_, ts) => *ts,
+        }
+    }
+}
