@@ -97,3 +97,62 @@ proptest::proptest! {
         let _ = chrono_sql::TableStats::decode(&changed);
     }
 }
+
+/// Records the row counts the estimator was taught with.
+#[derive(Default)]
+struct Recording(parking_lot::Mutex<Vec<usize>>);
+
+impl chrono_sql::CardinalityEstimator for Recording {
+    fn name(&self) -> &'static str {
+        "recording"
+    }
+
+    fn estimate_scan(
+        &self,
+        table: &chrono_sql::catalog::TableDef,
+        stats: Option<&chrono_sql::TableStats>,
+        filter: Option<&chrono_sql::expr::Expr>,
+    ) -> chrono_sql::cost::Estimate {
+        chrono_sql::StatisticsEstimator.estimate_scan(table, stats, filter)
+    }
+
+    fn analyzed(
+        &self,
+        _table: &chrono_sql::catalog::TableDef,
+        rows: &[Vec<chrono_storage::Value>],
+        _stats: &chrono_sql::TableStats,
+    ) {
+        self.0.lock().push(rows.len());
+    }
+}
+
+#[test]
+fn the_estimator_learns_from_an_analyze_only_once_it_commits() {
+    let db = Database::in_memory();
+    with_rows(&db, 10);
+    let recording = Arc::new(Recording::default());
+    db.set_estimator(recording.clone());
+    let mut s = db.session();
+    s.execute("BEGIN").unwrap();
+    s.execute("INSERT INTO t VALUES (100, 1)").unwrap();
+    s.execute("ANALYZE t").unwrap();
+    assert!(recording.0.lock().is_empty(), "taught before the commit");
+    s.execute("ROLLBACK").unwrap();
+    assert!(
+        recording.0.lock().is_empty(),
+        "taught by a rolled-back ANALYZE"
+    );
+    s.execute("BEGIN").unwrap();
+    s.execute("INSERT INTO t VALUES (100, 1), (101, 2)")
+        .unwrap();
+    s.execute("ANALYZE t").unwrap();
+    s.execute("COMMIT").unwrap();
+    assert_eq!(*recording.0.lock(), vec![12]);
+    // A failing statement is undone alone: the ANALYZE before it in the transaction still
+    // teaches, once, at the commit.
+    s.execute("BEGIN").unwrap();
+    s.execute("ANALYZE t").unwrap();
+    assert!(s.execute("ANALYZE nope").is_err());
+    s.execute("COMMIT").unwrap();
+    assert_eq!(*recording.0.lock(), vec![12, 12]);
+}

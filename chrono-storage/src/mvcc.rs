@@ -402,6 +402,7 @@ impl Store {
             principal: None,
             statements: Vec::new(),
             labels: BTreeMap::new(),
+            after_commit: Vec::new(),
         }
     }
 
@@ -840,7 +841,12 @@ pub struct Transaction {
     principal: Option<String>,
     statements: Vec<String>,
     labels: BTreeMap<Keyspace, String>,
+    /// Work that may happen only once the transaction's writes are committed.
+    after_commit: Vec<AfterCommit>,
 }
+
+/// Work a transaction runs once it has committed; see [`Transaction::after_commit`].
+type AfterCommit = Box<dyn FnOnce() + Send + Sync>;
 
 impl Transaction {
     /// The snapshot this transaction reads.
@@ -971,15 +977,27 @@ impl Transaction {
     /// A point to return to (statement-level atomicity inside a transaction). Taking one
     /// costs nothing: from the first savepoint on, each write remembers what it replaced.
     pub fn savepoint(&mut self) -> Savepoint {
-        Savepoint(self.undo.get_or_insert_with(Vec::new).len())
+        Savepoint {
+            writes: self.undo.get_or_insert_with(Vec::new).len(),
+            after_commit: self.after_commit.len(),
+        }
+    }
+
+    /// Runs `work` after the transaction commits, and never if it does not (a rollback, a
+    /// conflict, a rollback to a savepoint taken before this call): for what the layers
+    /// above derive from the transaction's writes and must not act on before they are
+    /// durable and visible (a learned model trained on the rows an ANALYZE read).
+    pub fn after_commit(&mut self, work: impl FnOnce() + Send + Sync + 'static) {
+        self.after_commit.push(Box::new(work));
     }
 
     /// Drops every write made since `savepoint` (undoing them newest first).
     pub fn rollback_to(&mut self, savepoint: Savepoint) {
+        self.after_commit.truncate(savepoint.after_commit);
         let Some(undo) = &mut self.undo else {
             return;
         };
-        while undo.len() > savepoint.0 {
+        while undo.len() > savepoint.writes {
             let Some((key, previous)) = undo.pop() else {
                 break;
             };
@@ -997,11 +1015,17 @@ impl Transaction {
     /// Commits. Returns the commit's timestamp and sequence, or `None` when the
     /// transaction changed nothing. On [`Error::Conflict`] nothing was written.
     pub fn commit(mut self) -> Result<Option<CommitInfo>> {
-        if self.writes.is_empty() {
-            return Ok(None);
+        let after = std::mem::take(&mut self.after_commit);
+        let info = if self.writes.is_empty() {
+            None
+        } else {
+            let store = self.store.clone();
+            store.commit(&mut self)?
+        };
+        for work in after {
+            work();
         }
-        let store = self.store.clone();
-        store.commit(&mut self)
+        Ok(info)
     }
 
     /// Discards the transaction's writes.
@@ -1009,7 +1033,10 @@ impl Transaction {
 }
 
 /// A point in a transaction's writes; see [`Transaction::savepoint`].
-pub struct Savepoint(usize);
+pub struct Savepoint {
+    writes: usize,
+    after_commit: usize,
+}
 
 /// A buffered write and what the write set held for its key before (`None`: nothing).
 type Undo = ((Keyspace, Vec<u8>), Option<Option<Vec<u8>>>);

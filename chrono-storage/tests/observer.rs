@@ -112,3 +112,41 @@ fn an_observer_error_aborts_the_commit_and_nothing_is_written() {
     assert_eq!(store.get_at(1, b"good", u64::MAX).unwrap(), None);
     assert_eq!(store.current_seq(), 0);
 }
+
+#[test]
+fn after_commit_work_runs_only_for_what_committed() {
+    let store = Store::in_memory();
+    let ran = Arc::new(Mutex::new(Vec::new()));
+    let note = |what: &'static str| {
+        let ran = ran.clone();
+        move || ran.lock().push(what)
+    };
+    // Rolled back: never runs.
+    let mut t = store.begin();
+    t.put(1, b"a".to_vec(), b"1".to_vec()).unwrap();
+    t.after_commit(note("rolled back"));
+    t.rollback();
+    // Undone by a rollback to a savepoint taken before it: never runs; work registered
+    // before the savepoint still does.
+    let mut t = store.begin();
+    t.after_commit(note("before the savepoint"));
+    let save = t.savepoint();
+    t.put(1, b"b".to_vec(), b"1".to_vec()).unwrap();
+    t.after_commit(note("after the savepoint"));
+    t.rollback_to(save);
+    t.put(1, b"c".to_vec(), b"1".to_vec()).unwrap();
+    t.commit().unwrap();
+    // A conflict: never runs.
+    let mut first = store.begin();
+    let mut second = store.begin();
+    first.put(1, b"d".to_vec(), b"1".to_vec()).unwrap();
+    second.put(1, b"d".to_vec(), b"2".to_vec()).unwrap();
+    second.after_commit(note("conflicted"));
+    first.commit().unwrap();
+    assert!(matches!(second.commit(), Err(Error::Conflict(_))));
+    // A transaction that wrote nothing still commits (its work runs).
+    let mut t = store.begin();
+    t.after_commit(note("empty"));
+    t.commit().unwrap();
+    assert_eq!(*ran.lock(), vec!["before the savepoint", "empty"]);
+}

@@ -106,7 +106,7 @@ impl Database {
         let mut txn = self.store().begin();
         let def = catalog::require_table(Snapshot::Transaction(&txn), table)?;
         let estimator = self.estimator();
-        self.analyze_table(&mut txn, &def, estimator.as_ref())?;
+        self.analyze_table(&mut txn, &def, estimator)?;
         self.commit(txn)?;
         Ok(())
     }

@@ -183,7 +183,7 @@ impl Database {
                 Root::Analyze(tables) => {
                     for name in tables {
                         let def = catalog::require_table(Snapshot::Transaction(txn), &name)?;
-                        self.analyze_table(txn, &def, estimator.as_ref())?;
+                        self.analyze_table(txn, &def, estimator.clone())?;
                     }
                     Ok(Outcome::Done {
                         tag: "ANALYZE".into(),
@@ -218,14 +218,17 @@ impl Database {
         &self,
         txn: &mut Transaction,
         def: &TableDef,
-        estimator: &dyn CardinalityEstimator,
+        estimator: Arc<dyn CardinalityEstimator>,
     ) -> Result<()> {
         let rows: Vec<Vec<Value>> = table::scan(txn, def, ReadAt::Current, &Access::Full)?
             .map(|r| r.map(|(_, row)| row))
             .collect::<Result<_>>()?;
         let stats = TableStats::compute(def.columns.len(), &rows);
         catalog::put_stats(txn, def, stats.encode())?;
-        estimator.analyzed(def, &rows, &stats);
+        // The estimator learns from these rows only once they are committed: an ANALYZE in a
+        // transaction that rolls back teaches it nothing.
+        let def = def.clone();
+        txn.after_commit(move || estimator.analyzed(&def, &rows, &stats));
         Ok(())
     }
 
