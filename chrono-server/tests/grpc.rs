@@ -304,7 +304,7 @@ async fn sql_time_travel_transactions_and_errors_over_grpc() {
         ServerReflectionRequest, server_reflection_request::MessageRequest,
         server_reflection_response::MessageResponse,
     };
-    let mut reflection = ServerReflectionClient::new(channel);
+    let mut reflection = ServerReflectionClient::new(channel.clone());
     let req = ServerReflectionRequest {
         host: String::new(),
         message_request: Some(MessageRequest::ListServices(String::new())),
@@ -320,12 +320,36 @@ async fn sql_time_travel_transactions_and_errors_over_grpc() {
         panic!("no service list")
     };
     let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    // The same list in v1alpha, which Python's grpcio-reflection speaks.
+    use tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient as AlphaClient;
+    use tonic_reflection::pb::v1alpha::{
+        ServerReflectionRequest as AlphaRequest,
+        server_reflection_request::MessageRequest as AlphaMessageRequest,
+        server_reflection_response::MessageResponse as AlphaMessageResponse,
+    };
+    let mut alpha = AlphaClient::new(channel);
+    let req = AlphaRequest {
+        host: String::new(),
+        message_request: Some(AlphaMessageRequest::ListServices(String::new())),
+    };
+    let mut responses = alpha
+        .server_reflection_info(tokio_stream::iter(vec![req]))
+        .await
+        .unwrap()
+        .into_inner();
+    let Some(AlphaMessageResponse::ListServicesResponse(list)) =
+        responses.message().await.unwrap().unwrap().message_response
+    else {
+        panic!("no v1alpha service list")
+    };
+    let alpha_names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
     for s in [
         "chronodb.v1.Sql",
         "chronodb.v1.TimeTravel",
         "grpc.health.v1.Health",
     ] {
         assert!(names.iter().any(|n| n == s), "{names:?}");
+        assert!(alpha_names.iter().any(|n| n == s), "{alpha_names:?}");
     }
     server.shutdown().await;
 }

@@ -681,10 +681,18 @@ pub async fn serve(
     reporter
         .set_serving::<pb::time_travel_server::TimeTravelServer<TimeTravelService>>()
         .await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(chrono_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    // Reflection in both versions clients speak: v1 (grpcurl) and v1alpha (Python's
+    // grpcio-reflection and several GUI clients).
+    let reflection_builder = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(chrono_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection = reflection_builder()
         .build_v1()
+        .map_err(|e| Error::Io(format!("reflection: {e}")))?;
+    let reflection_alpha = reflection_builder()
+        .build_v1alpha()
         .map_err(|e| Error::Io(format!("reflection: {e}")))?;
     let mut builder = tonic::transport::Server::builder();
     if let Some(tls) = &config.tls {
@@ -713,6 +721,7 @@ pub async fn serve(
         ))
         .add_service(health)
         .add_service(reflection)
+        .add_service(reflection_alpha)
         .serve_with_incoming_shutdown(
             // No Nagle delay: small responses and stream messages go out at once.
             tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
