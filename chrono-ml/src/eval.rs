@@ -147,6 +147,8 @@ pub fn run(config: EvalConfig) -> EvalResult {
             actual: data.eval_all(q).count(),
             estimator: "learned",
             current: true,
+            rows_read: data.len() as u64,
+            full_scan: true,
         });
     }
     let began = Instant::now();

@@ -78,6 +78,7 @@ pub mod plan_cache;
 pub mod planner;
 pub mod schema_gate;
 pub mod session;
+pub mod statements;
 pub mod table;
 pub mod types;
 

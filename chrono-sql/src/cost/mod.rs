@@ -13,11 +13,14 @@
 //! | `statistics.rs` | what ANALYZE computes and keeps |
 //! | `estimator.rs` | the estimator trait, the statistics baseline, selectivity |
 //! | `registry.rs` | statistics and scan feedback shared by sessions |
+//! | `advice.rs` | index advice from the full scans the feedback records |
 
+mod advice;
 mod estimator;
 mod registry;
 mod statistics;
 
+pub use advice::{IndexAdvice, index_advice};
 pub use estimator::{
     CardinalityEstimator, DEFAULT_ROWS, Estimate, StatisticsEstimator, selectivity,
 };

@@ -28,6 +28,10 @@ pub struct Feedback {
     pub estimator: &'static str,
     /// Whether the scan read the current state (not `AS OF` a past time).
     pub current: bool,
+    /// Rows the scan read from storage before its filter (`actual` of them passed).
+    pub rows_read: u64,
+    /// Whether it read the whole table (no key or index bounded it).
+    pub full_scan: bool,
 }
 
 /// Statistics and feedback shared by the sessions of a database.

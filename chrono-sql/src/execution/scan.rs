@@ -37,7 +37,10 @@ pub(super) fn scan<'a>(
         actual: 0,
         estimator: plan.estimator,
         current: matches!(read_at, ReadAt::Current),
+        rows_read: 0,
+        full_scan: matches!(access, Access::Full),
     });
+    let mut read = 0u64;
     let mut done = false;
     Ok(Box::new(std::iter::from_fn(move || {
         if done {
@@ -53,6 +56,7 @@ pub(super) fn scan<'a>(
                     done = true;
                     if let Some(mut fb) = feedback.take() {
                         fb.actual = actual;
+                        fb.rows_read = read;
                         stats.record(fb);
                     }
                     return None;
@@ -62,6 +66,7 @@ pub(super) fn scan<'a>(
                     return Some(Err(e));
                 }
                 Some(Ok((_, row))) => {
+                    read += 1;
                     if let Some(f) = &filter {
                         match f.eval(&row).and_then(|v| truth(&v)) {
                             Ok(Some(true)) => {}

@@ -14,6 +14,7 @@
 //! plus operator-chain length) and the length of a parenthesized list. Every later pass
 //! recurses over trees no deeper than `limits.max_expression_depth`.
 
+mod normalize;
 mod shape;
 pub mod timetravel;
 mod translate;
@@ -40,6 +41,8 @@ pub struct Prepared {
     pub(crate) statement: Arc<ast::Statement>,
     /// The statement as SQL text (sqlparser's rendering: what the audit trail records).
     text: Arc<str>,
+    /// Its normalized text (literals as `?`): the key of its statistics.
+    normalized: Arc<str>,
     /// How many parameters (`?`, `$n`) the statement text uses.
     pub param_count: usize,
     /// The plan of its last execution, while the catalog and statistics stay the same.
@@ -50,6 +53,12 @@ impl Prepared {
     /// The statement as SQL text.
     pub fn text(&self) -> &str {
         &self.text
+    }
+
+    /// The normalized text: literals and parameters as `?`, unquoted words in lower case,
+    /// a VALUES list as its first row (see [`crate::statements`]).
+    pub fn normalized(&self) -> &Arc<str> {
+        &self.normalized
     }
 
     /// The statement's tree.
@@ -107,6 +116,7 @@ pub fn parse_with(sql_text: &str, limits: &Limits) -> Result<Vec<Prepared>> {
     let dialect = GenericDialect {};
     let lifted = timetravel::lift(&dialect, sql_text)?;
     shape::check(&lifted.tokens, limits)?;
+    let mut normalized = normalize::statements(&lifted.tokens);
     let fast = values::split(&lifted.tokens).and_then(|split| {
         let [head] = <[sql::Statement; 1]>::try_from(sqlparser(&dialect, split.head).ok()?).ok()?;
         values::join(head, split.rows)
@@ -118,11 +128,17 @@ pub fn parse_with(sql_text: &str, limits: &Limits) -> Result<Vec<Prepared>> {
     let translator = Translator {
         clauses: &lifted.clauses,
     };
+    if normalized.len() != statements.len() {
+        // An empty statement the split saw differently: each statement's own text serves.
+        normalized = statements.iter().map(|s| s.to_string()).collect();
+    }
     statements
         .iter()
-        .map(|statement| {
+        .zip(normalized)
+        .map(|(statement, normalized)| {
             Ok(Prepared {
                 statement: Arc::new(translator.statement(statement)?),
+                normalized: normalized.into(),
                 text: statement.to_string().into(),
                 param_count: lifted.param_count,
                 plan: Arc::default(),

@@ -21,6 +21,7 @@ impl Database {
                 catalog_cache: CatalogCache::default(),
                 plans: PlanCounts::default(),
                 schema_gate: SchemaGate::default(),
+                statements: Default::default(),
             }),
         };
         db.load_statistics();
@@ -252,6 +253,11 @@ impl Database {
         let est = StatisticsEstimator;
         let bound = Planner::new(txn, &[], &self.shared.stats, &est, &guard).bind(ast, scope)?;
         execution::instantiate_expr(&bound, &[], txn, &self.shared.stats, &guard)
+    }
+
+    /// The statement statistics (per normalized statement: calls, times, rows, errors).
+    pub fn statement_stats(&self) -> &crate::statements::StatementStats {
+        &self.shared.statements
     }
 
     /// How many query plans were built and how many kept plans were run again, since the

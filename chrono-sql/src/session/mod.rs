@@ -87,6 +87,7 @@ struct Shared {
     catalog_cache: CatalogCache,
     plans: PlanCounts,
     schema_gate: SchemaGate,
+    statements: crate::statements::StatementStats,
 }
 
 /// A SQL database on a [`Store`]. Cheap to clone.
@@ -203,7 +204,36 @@ impl Session {
         self.run_inner(p, params, Some(sink))
     }
 
+    /// Runs a statement and records it in the statement statistics.
     fn run_inner(
+        &mut self,
+        p: &Prepared,
+        params: &[Value],
+        sink: Option<&mut (dyn RowSink + '_)>,
+    ) -> Result<Outcome> {
+        let stats = &self.db.shared.statements;
+        if !stats.is_enabled() {
+            return self.run_unrecorded(p, params, sink);
+        }
+        let began = std::time::Instant::now();
+        let result = self.run_unrecorded(p, params, sink);
+        let rows = match &result {
+            Ok(Outcome::Rows { rows, .. }) => rows.len() as u64,
+            Ok(Outcome::Affected { affected, .. }) => *affected,
+            _ => 0,
+        };
+        let stats = &self.db.shared.statements;
+        stats.record(
+            p.normalized(),
+            p.text(),
+            began.elapsed(),
+            rows,
+            result.is_err(),
+        );
+        result
+    }
+
+    fn run_unrecorded(
         &mut self,
         p: &Prepared,
         params: &[Value],
