@@ -138,6 +138,32 @@ pub trait Engine: Send + Sync + 'static {
     /// Compacts every column family: drops overwritten and deleted entries the engine
     /// still carries (RocksDB does this in the background as data grows).
     fn compact(&self) -> Result<()>;
+    /// What the engine can tell about its own state, per column family (bytes on disk,
+    /// files per level, compaction debt, write stalls); empty when it keeps nothing of the
+    /// kind (memory).
+    fn state(&self) -> Vec<FamilyState> {
+        Vec::new()
+    }
+}
+
+/// One column family's state, as the engine reports it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FamilyState {
+    /// The column family's name on disk.
+    pub name: &'static str,
+    /// Bytes of its table files on disk.
+    pub disk_bytes: u64,
+    /// Estimated live data (what compaction would leave).
+    pub live_bytes: u64,
+    /// Estimated keys.
+    pub keys: u64,
+    /// Table files per level, level 0 first.
+    pub files_per_level: Vec<u64>,
+    /// Bytes compaction still has to rewrite.
+    pub pending_compaction_bytes: u64,
+    /// Whether writes are stopped or slowed for it now (too many level-0 files, too much
+    /// compaction debt).
+    pub write_stalled: bool,
 }
 
 type Tree = BTreeMap<Vec<u8>, Vec<u8>>;

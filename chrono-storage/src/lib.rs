@@ -51,13 +51,14 @@
 pub mod encoding;
 pub mod engine;
 pub mod error;
+pub mod history;
 pub mod mvcc;
 pub mod rocks;
 pub mod snapshot;
 pub mod timestamp;
 pub mod value;
 
-pub use engine::{BatchOp, ColumnFamily, Cursor, Engine, MemoryEngine, WriteBatch};
+pub use engine::{BatchOp, ColumnFamily, Cursor, Engine, FamilyState, MemoryEngine, WriteBatch};
 pub use error::ErrorKind;
 pub use error::{Error, Result};
 pub use mvcc::{

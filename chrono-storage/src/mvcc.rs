@@ -62,7 +62,7 @@ pub enum Operation {
 }
 
 impl Operation {
-    fn to_byte(self) -> u8 {
+    pub(crate) fn to_byte(self) -> u8 {
         match self {
             Operation::Insert => 1,
             Operation::Update => 2,

@@ -13,7 +13,7 @@ use rocksdb::{
     DBRawIteratorWithThreadMode, Options, WriteOptions,
 };
 
-use crate::engine::{BatchOp, ColumnFamily, Cursor, Engine, WriteBatch};
+use crate::engine::{BatchOp, ColumnFamily, Cursor, Engine, FamilyState, WriteBatch};
 use crate::error::{Error, Result};
 
 /// Tuning and durability settings of a [`RocksEngine`].
@@ -157,6 +157,37 @@ impl Engine for RocksEngine {
                 .compact_range_cf(self.handle(cf)?, None::<&[u8]>, None::<&[u8]>);
         }
         Ok(())
+    }
+
+    fn state(&self) -> Vec<FamilyState> {
+        let mut out = Vec::new();
+        for cf in ColumnFamily::ALL {
+            let Ok(handle) = self.handle(cf) else {
+                continue;
+            };
+            let int = |name: &str| -> u64 {
+                self.db
+                    .property_int_value_cf(handle, name)
+                    .ok()
+                    .flatten()
+                    .unwrap_or(0)
+            };
+            let levels = (0..7)
+                .map(|l| int(&format!("rocksdb.num-files-at-level{l}")))
+                .collect::<Vec<_>>();
+            let last_used = levels.iter().rposition(|&n| n > 0).map_or(1, |i| i + 1);
+            out.push(FamilyState {
+                name: cf.name(),
+                disk_bytes: int("rocksdb.total-sst-files-size"),
+                live_bytes: int("rocksdb.estimate-live-data-size"),
+                keys: int("rocksdb.estimate-num-keys"),
+                files_per_level: levels[..last_used].to_vec(),
+                pending_compaction_bytes: int("rocksdb.estimate-pending-compaction-bytes"),
+                write_stalled: int("rocksdb.is-write-stopped") != 0
+                    || int("rocksdb.actual-delayed-write-rate") != 0,
+            });
+        }
+        out
     }
 }
 
