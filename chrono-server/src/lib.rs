@@ -30,6 +30,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod grpc;
+pub mod health;
 pub mod ml;
 pub mod output;
 
