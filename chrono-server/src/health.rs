@@ -272,7 +272,7 @@ impl ChronoDb {
             })
             .collect();
         let mut by_mean = summaries.clone();
-        by_mean.sort_by(|a, b| b.mean.cmp(&a.mean));
+        by_mean.sort_by_key(|s| std::cmp::Reverse(s.mean));
         let mut slowest = Vec::new();
         for s in by_mean.iter().take(5) {
             let plan = self.explain_lines(&s.example);
@@ -585,7 +585,7 @@ impl ChronoDb {
             });
         }
 
-        findings.sort_by(|a, b| b.severity.cmp(&a.severity));
+        findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
         Ok(HealthReport {
             generated_at: now.to_string(),
             database: store.database_id().to_string(),
