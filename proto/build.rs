@@ -10,6 +10,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "chronodb/v1/sql.proto",
         "chronodb/v1/timetravel.proto",
         "chronodb/v1/changes.proto",
+        "chronodb/v1/monitor.proto",
     ];
     for proto in protos {
         println!("cargo:rerun-if-changed={proto}");

@@ -117,6 +117,15 @@ fn prepared_point_select(c: &mut Criterion) {
     let (built_after, reused) = db.database().plan_counts();
     assert_eq!(built_after, built_before + 1, "planned once, then reused");
     assert!(reused > 0);
+    // What the health report's statement statistics cost each statement.
+    db.database().statement_stats().set_enabled(false);
+    g.bench_function("prepared_plan_kept_statement_stats_off", |b| {
+        b.iter(|| {
+            let out = session.run(&prepared, &next()).expect("query");
+            assert!(matches!(out, Outcome::Rows { ref rows, .. } if rows.len() == 1));
+        })
+    });
+    db.database().statement_stats().set_enabled(true);
     g.finish();
 }
 

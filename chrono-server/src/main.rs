@@ -95,6 +95,30 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// The health report: findings and recommendations on history, storage, audit (and, for
+    /// a running server — `.health` in its shell, or gRPC Monitor — its statements, scans
+    /// and estimates since it started).
+    Health {
+        #[command(flatten)]
+        db: DbArgs,
+        /// table (text), json or html.
+        #[arg(long, value_enum, default_value = "table")]
+        format: HealthFormat,
+        /// Write it to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+/// The health report's forms.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum HealthFormat {
+    /// Text for a terminal.
+    Table,
+    /// JSON.
+    Json,
+    /// One HTML page with charts.
+    Html,
 }
 
 #[derive(Subcommand)]
@@ -328,6 +352,22 @@ fn run(cli: Cli) -> Result<()> {
                     let stdin = std::io::stdin();
                     shell::Runner::new(&db, format)
                         .run_stream(&mut stdin.lock(), &mut stdout.lock())
+                }
+            }
+        }
+        Command::Health { db, format, out } => {
+            let report = db.open()?.get_health_report()?;
+            let text = match format {
+                HealthFormat::Table => report.to_text(),
+                HealthFormat::Json => report.to_json() + "\n",
+                HealthFormat::Html => report.to_html(),
+            };
+            match out {
+                Some(p) => std::fs::write(&p, text)
+                    .map_err(|e| Error::Io(format!("cannot write {}: {e}", p.display()))),
+                None => {
+                    print!("{text}");
+                    Ok(())
                 }
             }
         }

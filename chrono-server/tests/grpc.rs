@@ -346,6 +346,7 @@ async fn sql_time_travel_transactions_and_errors_over_grpc() {
     for s in [
         "chronodb.v1.Sql",
         "chronodb.v1.TimeTravel",
+        "chronodb.v1.Monitor",
         "grpc.health.v1.Health",
     ] {
         assert!(names.iter().any(|n| n == s), "{names:?}");
@@ -753,5 +754,67 @@ async fn tls_is_served_when_a_certificate_is_configured() {
         Ok(mut c) => c.execute(exec("SELECT 1")).await.is_err(),
     };
     assert!(refused);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_health_report_comes_over_grpc_with_the_servers_findings() {
+    let server = start(ServerConfig::default()).await;
+    let mut sql = server.sql().await;
+    sql.execute(exec(
+        "CREATE TABLE events (id BIGINT PRIMARY KEY, kind BIGINT, body TEXT)",
+    ))
+    .await
+    .unwrap();
+    let values: Vec<String> = (0..3000)
+        .map(|i| format!("({i}, {}, 'e{i}')", i % 50))
+        .collect();
+    sql.execute(exec(&format!(
+        "INSERT INTO events VALUES {}",
+        values.join(", ")
+    )))
+    .await
+    .unwrap();
+    for kind in 0..4 {
+        sql.execute(pb::ExecuteRequest {
+            sql: "SELECT body FROM events WHERE kind = ?".into(),
+            params: vec![int(kind)],
+            transaction_id: String::new(),
+        })
+        .await
+        .unwrap();
+    }
+    let mut monitor = pb::monitor_client::MonitorClient::connect(server.addr.clone())
+        .await
+        .unwrap();
+    let report = monitor
+        .health_report(pb::HealthReportRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let index = report
+        .findings
+        .iter()
+        .find(|f| f.area == "indexes")
+        .unwrap_or_else(|| panic!("{}", report.text));
+    assert_eq!(index.severity, pb::Severity::Warning as i32);
+    assert!(
+        index
+            .recommendation
+            .contains("CREATE INDEX events_kind_idx ON events (kind)"),
+        "{}",
+        index.recommendation
+    );
+    let json: serde_json::Value = serde_json::from_str(&report.json).unwrap();
+    assert!(
+        json["statements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["statement"] == "select body from events where kind = ?" && s["calls"] == 4),
+        "{}",
+        report.json
+    );
+    assert!(report.text.contains("Index advice:"));
     server.shutdown().await;
 }

@@ -178,6 +178,7 @@ impl<'a> Runner<'a> {
                      .format FORMAT     table, csv or json\n\
                      .ml metrics        the learned estimator's q-errors and counters\n\
                      .ml report [DIR]   its trainings, and a plot written to DIR\n\
+                     .health [json]     the health report: findings and recommendations\n\
                      .quit              leave\n\
                      SQL statements end with ';' and may span lines. Time travel:\n\
                      SELECT * FROM t AS OF TIMESTAMP 1635724800;  SELECT * FROM t FOR SYSTEM_TIME ALL;"
@@ -235,6 +236,13 @@ impl<'a> Runner<'a> {
                         write!(out, "{report}").map_err(io)?
                     }
                     _ => writeln!(out, "usage: .ml metrics | .ml report [DIR]").map_err(io)?,
+                }
+            }
+            ".health" => {
+                let report = self.db.get_health_report()?;
+                match parts.next() {
+                    Some("json") => writeln!(out, "{}", report.to_json()).map_err(io)?,
+                    _ => write!(out, "{}", report.to_text()).map_err(io)?,
                 }
             }
             other => writeln!(out, "unknown command {other}; try .help").map_err(io)?,

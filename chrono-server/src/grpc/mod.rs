@@ -425,6 +425,42 @@ impl pb::sql_server::Sql for SqlService {
     }
 }
 
+/// `chronodb.v1.Monitor`.
+pub struct MonitorService(Shared);
+
+#[tonic::async_trait]
+impl pb::monitor_server::Monitor for MonitorService {
+    async fn health_report(
+        &self,
+        _req: Request<pb::HealthReportRequest>,
+    ) -> Result<Response<pb::HealthReportResponse>, Status> {
+        let _log = CallLog::new("Monitor/HealthReport");
+        let db = self.0.db.clone();
+        let report = self.0.blocking(move |_| db.get_health_report()).await?;
+        use crate::health::Severity;
+        let findings = report
+            .findings
+            .iter()
+            .map(|f| pb::Finding {
+                severity: match f.severity {
+                    Severity::Info => pb::Severity::Info,
+                    Severity::Warning => pb::Severity::Warning,
+                    Severity::Critical => pb::Severity::Critical,
+                } as i32,
+                area: f.area.to_string(),
+                title: f.title.clone(),
+                detail: f.detail.clone(),
+                recommendation: f.recommendation.clone(),
+            })
+            .collect();
+        Ok(Response::new(pb::HealthReportResponse {
+            findings,
+            json: report.to_json(),
+            text: report.to_text(),
+        }))
+    }
+}
+
 /// `chronodb.v1.TimeTravel`.
 pub struct TimeTravelService(Shared);
 
@@ -671,12 +707,18 @@ pub async fn serve(
     let changes = pb::changes_server::ChangesServer::new(changes::ChangesService(shared.clone()))
         .max_decoding_message_size(max)
         .max_encoding_message_size(max);
+    let monitor = pb::monitor_server::MonitorServer::new(MonitorService(shared.clone()))
+        .max_decoding_message_size(max)
+        .max_encoding_message_size(max);
     let (reporter, health) = tonic_health::server::health_reporter();
     reporter
         .set_serving::<pb::changes_server::ChangesServer<changes::ChangesService>>()
         .await;
     reporter
         .set_serving::<pb::sql_server::SqlServer<SqlService>>()
+        .await;
+    reporter
+        .set_serving::<pb::monitor_server::MonitorServer<MonitorService>>()
         .await;
     reporter
         .set_serving::<pb::time_travel_server::TimeTravelServer<TimeTravelService>>()
@@ -717,7 +759,11 @@ pub async fn serve(
             auth.clone(),
         ))
         .add_service(tonic::service::interceptor::InterceptedService::new(
-            changes, auth,
+            changes,
+            auth.clone(),
+        ))
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            monitor, auth,
         ))
         .add_service(health)
         .add_service(reflection)
