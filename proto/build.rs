@@ -11,6 +11,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "chronodb/v1/timetravel.proto",
         "chronodb/v1/changes.proto",
         "chronodb/v1/monitor.proto",
+        "chronodb/v1/audit.proto",
+        "chronodb/v1/optimizer.proto",
     ];
     for proto in protos {
         println!("cargo:rerun-if-changed={proto}");

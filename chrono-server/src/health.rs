@@ -530,13 +530,8 @@ impl ChronoDb {
 
         // Audit.
         let audit_cfg = &self.config().features.audit;
-        let checkpoint_dir = audit_cfg.checkpoint_dir.as_ref().map(|d| {
-            if d.is_absolute() {
-                d.clone()
-            } else {
-                self.data_dir().join(d)
-            }
-        });
+        // The directory the checkpoint writer uses, as configured.
+        let checkpoint_dir = audit_cfg.checkpoint_dir.clone();
         let last_checkpoint = checkpoint_dir.as_ref().and_then(|dir| {
             std::fs::read_dir(dir)
                 .ok()?

@@ -81,8 +81,8 @@ enum Command {
     },
     /// Run the brief's examples on a database in a temporary directory.
     Demo,
-    /// Serve the database over gRPC (services chronodb.v1.Sql and TimeTravel, health,
-    /// reflection) until SIGINT or SIGTERM.
+    /// Serve the database over gRPC (chronodb.v1 Sql, TimeTravel, Changes, Audit, Optimizer,
+    /// Monitor; health; reflection) until SIGINT or SIGTERM.
     Serve {
         #[command(flatten)]
         db: DbArgs,

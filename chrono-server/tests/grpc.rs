@@ -818,3 +818,156 @@ async fn the_health_report_comes_over_grpc_with_the_servers_findings() {
     assert!(report.text.contains("Index advice:"));
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_trail_is_verified_reported_and_proven_over_grpc_while_the_server_runs() {
+    let server = start(ServerConfig::default()).await;
+    let mut sql = server.sql().await;
+    sql.execute(exec(
+        "CREATE TABLE accounts (user_id BIGINT PRIMARY KEY, balance BIGINT)",
+    ))
+    .await
+    .unwrap();
+    sql.execute(exec("INSERT INTO accounts VALUES (1, 100), (2, 50)"))
+        .await
+        .unwrap();
+    sql.execute(exec("UPDATE accounts SET balance = 150 WHERE user_id = 1"))
+        .await
+        .unwrap();
+    let mut audit = pb::audit_client::AuditClient::connect(server.addr.clone())
+        .await
+        .unwrap();
+    let v = audit
+        .verify(pb::VerifyRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(v.ok, "{v:?}");
+    assert_eq!(v.transactions, 3);
+    let database = server.db.database().store().database_id().to_string();
+    assert_eq!(v.database, database);
+
+    let report = audit
+        .report(pb::AuditReportRequest {
+            table: "accounts".into(),
+            from_micros: 0,
+            to_micros: i64::MAX,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let ops: Vec<i32> = report.entries.iter().map(|e| e.operation).collect();
+    assert_eq!(
+        ops,
+        vec![
+            pb::Operation::Insert as i32,
+            pb::Operation::Insert as i32,
+            pb::Operation::Update as i32
+        ]
+    );
+    assert_eq!(report.entries[2].key, vec![int(1)]);
+
+    // A checkpoint, an inclusion proof anchored to it, a transaction found by its hash.
+    let cp = audit
+        .checkpoint(pb::CheckpointRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((cp.size, cp.database.as_str()), (3, database.as_str()));
+    assert!(cp.signed_note.is_empty(), "no signing key configured");
+    let p = audit
+        .inclusion_proof(pb::InclusionProofRequest {
+            transaction: 2,
+            tree_size: Some(cp.size),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let h = |b: &[u8]| <[u8; 32]>::try_from(b).unwrap();
+    let path: Vec<[u8; 32]> = p.path.iter().map(|x| h(x)).collect();
+    assert!(chrono_audit::merkle::verify_inclusion(
+        p.index,
+        p.tree_size,
+        &chrono_audit::merkle::leaf_hash(&h(&p.tx_hash)),
+        &path,
+        &h(&p.root)
+    ));
+    assert_eq!(p.root, cp.root);
+    let t = audit
+        .verify_transaction(pb::VerifyTransactionRequest {
+            tx_hash: p.tx_hash.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(t.ok && t.transaction == 2 && t.entries == 2, "{t:?}");
+    let bad = audit
+        .verify_transaction(pb::VerifyTransactionRequest {
+            tx_hash: vec![1; 5],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), Code::InvalidArgument);
+
+    // More history, then a consistency proof from the checkpoint.
+    sql.execute(exec("DELETE FROM accounts WHERE user_id = 2"))
+        .await
+        .unwrap();
+    let c = audit
+        .consistency_proof(pb::ConsistencyProofRequest {
+            old_size: 3,
+            new_size: 4,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let path: Vec<[u8; 32]> = c.path.iter().map(|x| h(x)).collect();
+    assert!(chrono_audit::merkle::verify_consistency(
+        3,
+        4,
+        &h(&c.old_root),
+        &h(&c.new_root),
+        &path
+    ));
+    assert_eq!(c.old_root, cp.root);
+
+    // A current row edited behind the database's back: Verify names it.
+    {
+        use chrono_storage::{ColumnFamily, WriteBatch};
+        let engine = server.db.database().store().engine().clone();
+        let mut cursor = engine.cursor(ColumnFamily::Latest).unwrap();
+        cursor.seek(&[]);
+        let (key, mut value) = (cursor.key().to_vec(), cursor.value().to_vec());
+        let last = value.len() - 1;
+        value[last] ^= 1;
+        let mut batch = WriteBatch::new();
+        batch.put(ColumnFamily::Latest, key, value);
+        engine.write(batch).unwrap();
+    }
+    let v = audit
+        .verify(pb::VerifyRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!v.ok);
+    assert_eq!(v.failure_kind, "CurrentMismatch", "{v:?}");
+
+    // The optimizer's calls.
+    let mut optimizer = pb::optimizer_client::OptimizerClient::connect(server.addr.clone())
+        .await
+        .unwrap();
+    let metrics = optimizer
+        .performance_metrics(pb::PerformanceMetricsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let json: serde_json::Value = serde_json::from_str(&metrics.json).unwrap();
+    assert!(json["estimates_served"].is_u64(), "{}", metrics.json);
+    let training = optimizer
+        .training_report(pb::TrainingReportRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!training.text.is_empty());
+    server.shutdown().await;
+}

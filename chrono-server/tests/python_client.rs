@@ -1,5 +1,6 @@
-//! A Python client generated from `proto/` with grpcio-tools runs the brief's operations
-//! against `chronodb serve`. The Python with grpcio-tools comes from `scripts/setup.sh`
+//! A Python client generated from `proto/` with grpcio-tools runs every call of the brief
+//! (SQL, time travel, change history and streams, audit, optimizer, health) against
+//! `chronodb serve`. The Python with grpcio-tools comes from `scripts/setup.sh`
 //! (`CHRONODB_PYTHON`, set by `scripts/env.sh`).
 
 mod support;
@@ -23,6 +24,9 @@ fn a_generated_python_client_runs_the_briefs_operations() {
             "chronodb/v1/sql.proto",
             "chronodb/v1/timetravel.proto",
             "chronodb/v1/changes.proto",
+            "chronodb/v1/audit.proto",
+            "chronodb/v1/optimizer.proto",
+            "chronodb/v1/monitor.proto",
         ])
         .status()
         .expect("grpc_tools runs");

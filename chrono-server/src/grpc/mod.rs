@@ -1,6 +1,8 @@
-//! The gRPC server: `chronodb serve`. Services `chronodb.v1.Sql`, `chronodb.v1.TimeTravel`
-//! and `chronodb.v1.Changes` (live change streams, see [`changes`]), the standard `grpc.health.v1.Health`, and server reflection (so
-//! `grpcurl` lists and calls everything without the proto files).
+//! The gRPC server: `chronodb serve`. Services `chronodb.v1.Sql`, `chronodb.v1.TimeTravel`,
+//! `chronodb.v1.Changes` (live change streams, see [`changes`]), `chronodb.v1.Audit` and
+//! `chronodb.v1.Optimizer` (see [`audit`]), `chronodb.v1.Monitor` (the health report), the
+//! standard `grpc.health.v1.Health`, and server reflection in v1 and v1alpha (so `grpcurl`
+//! and Python clients list and call everything without the proto files).
 //!
 //! SQL runs on tokio's blocking pool (RocksDB calls block); each call is bounded by the
 //! configured statement timeout (`DEADLINE_EXCEEDED`; the statement itself finishes in the
@@ -9,6 +11,7 @@
 //! name becomes the principal the audit trail records. Explicit transactions (Begin) are
 //! rolled back after `transaction_idle_timeout_secs` without a call.
 
+pub mod audit;
 pub mod changes;
 pub mod convert;
 
@@ -710,6 +713,13 @@ pub async fn serve(
     let monitor = pb::monitor_server::MonitorServer::new(MonitorService(shared.clone()))
         .max_decoding_message_size(max)
         .max_encoding_message_size(max);
+    let audit_service = pb::audit_server::AuditServer::new(audit::AuditService(shared.clone()))
+        .max_decoding_message_size(max)
+        .max_encoding_message_size(max);
+    let optimizer =
+        pb::optimizer_server::OptimizerServer::new(audit::OptimizerService(shared.clone()))
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max);
     let (reporter, health) = tonic_health::server::health_reporter();
     reporter
         .set_serving::<pb::changes_server::ChangesServer<changes::ChangesService>>()
@@ -719,6 +729,12 @@ pub async fn serve(
         .await;
     reporter
         .set_serving::<pb::monitor_server::MonitorServer<MonitorService>>()
+        .await;
+    reporter
+        .set_serving::<pb::audit_server::AuditServer<audit::AuditService>>()
+        .await;
+    reporter
+        .set_serving::<pb::optimizer_server::OptimizerServer<audit::OptimizerService>>()
         .await;
     reporter
         .set_serving::<pb::time_travel_server::TimeTravelServer<TimeTravelService>>()
@@ -763,7 +779,15 @@ pub async fn serve(
             auth.clone(),
         ))
         .add_service(tonic::service::interceptor::InterceptedService::new(
-            monitor, auth,
+            monitor,
+            auth.clone(),
+        ))
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            audit_service,
+            auth.clone(),
+        ))
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            optimizer, auth,
         ))
         .add_service(health)
         .add_service(reflection)

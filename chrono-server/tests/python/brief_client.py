@@ -9,11 +9,17 @@ sys.path.insert(0, sys.argv[1])
 import grpc  # noqa: E402
 from chronodb.v1 import changes_pb2, changes_pb2_grpc, sql_pb2, sql_pb2_grpc  # noqa: E402
 from chronodb.v1 import timetravel_pb2, timetravel_pb2_grpc, values_pb2  # noqa: E402
+from chronodb.v1 import audit_pb2, audit_pb2_grpc, monitor_pb2, monitor_pb2_grpc  # noqa: E402
+from chronodb.v1 import optimizer_pb2, optimizer_pb2_grpc  # noqa: E402
+import json  # noqa: E402
 
 channel = grpc.insecure_channel(sys.argv[2])
 sql = sql_pb2_grpc.SqlStub(channel)
 tt = timetravel_pb2_grpc.TimeTravelStub(channel)
 changes = changes_pb2_grpc.ChangesStub(channel)
+audit = audit_pb2_grpc.AuditStub(channel)
+optimizer = optimizer_pb2_grpc.OptimizerStub(channel)
+monitor = monitor_pb2_grpc.MonitorStub(channel)
 
 
 def execute(text, *params):
@@ -68,4 +74,26 @@ for i in range(50):
 stream.cancel()
 thread.join(timeout=5)
 assert received and received[0].changes[0].operation == timetravel_pb2.OPERATION_INSERT, received
+
+# db.verify_audit_integrity()
+verified = audit.Verify(audit_pb2.VerifyRequest())
+assert verified.ok and verified.transactions >= 3, verified
+# db.generate_audit_report('users', start, end)
+report = audit.Report(audit_pb2.AuditReportRequest(table="users", from_micros=t1, to_micros=t2))
+assert [e.operation for e in report.entries] == [timetravel_pb2.OPERATION_INSERT, timetravel_pb2.OPERATION_UPDATE], report
+# db.verify_transaction(hash): the hash from an inclusion proof of the update.
+proof = audit.InclusionProof(audit_pb2.InclusionProofRequest(transaction=report.entries[1].transaction))
+checked = audit.VerifyTransaction(audit_pb2.VerifyTransactionRequest(tx_hash=proof.tx_hash))
+assert checked.ok and checked.transaction == report.entries[1].transaction, checked
+checkpoint = audit.Checkpoint(audit_pb2.CheckpointRequest())
+assert checkpoint.database == verified.database and checkpoint.size >= proof.tree_size, checkpoint
+# db.ml_optimizer.get_performance_metrics() / generate_training_report()
+metrics = json.loads(optimizer.PerformanceMetrics(optimizer_pb2.PerformanceMetricsRequest()).json)
+assert metrics["estimates_served"] >= 0, metrics
+training = optimizer.TrainingReport(optimizer_pb2.TrainingReportRequest())
+assert training.text, training
+# db.get_health_report()
+health = monitor.HealthReport(monitor_pb2.HealthReportRequest())
+assert json.loads(health.json)["database"] == verified.database, health.json
+assert any(s["statement"].startswith("select email from users") for s in json.loads(health.json)["statements"])
 print("python client OK")
