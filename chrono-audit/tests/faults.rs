@@ -30,6 +30,10 @@ impl FaultyEngine {
 }
 
 impl Engine for FaultyEngine {
+    fn set_gc_horizon(&self, horizon: u64) {
+        self.inner.set_gc_horizon(horizon);
+    }
+
     fn get(&self, cf: ColumnFamily, key: &[u8]) -> Result<Option<Vec<u8>>> {
         self.tick("get")?;
         self.inner.get(cf, key)

@@ -53,6 +53,15 @@ pub struct ChronoDb {
     _temp: Option<tempfile::TempDir>,
 }
 
+/// What [`ChronoDb::collect_history`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GcReport {
+    /// The GC horizon now (microseconds; reads before it are refused).
+    pub horizon: u64,
+    /// Whether it moved (and a compaction ran).
+    pub moved: bool,
+}
+
 /// The versions of one row, oldest first, from [`ChronoDb::get_change_history`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChangeHistory {
@@ -144,6 +153,41 @@ impl ChronoDb {
         let mut db = Self::open(dir.path())?;
         db._temp = Some(dir);
         Ok(db)
+    }
+
+    /// Retention: lets history older than `features.time_travel.retention_days` go. Moves
+    /// the GC horizon to now − retention (never past an open transaction or a pin, see
+    /// `Store::pin`), then compacts, so the versions no read inside the window needs leave
+    /// the disk. Reads before the horizon are then refused with an error naming the
+    /// earliest readable time. `chronodb serve` runs it every
+    /// `features.time_travel.gc_interval_secs`; an embedder calls it when it likes.
+    /// Nothing happens with `retention_days: 0` (keep forever).
+    pub fn collect_history(&self) -> Result<GcReport> {
+        self.collect_history_at(chrono_storage::Timestamp::now())
+    }
+
+    /// [`collect_history`](Self::collect_history) as if the clock read `now`.
+    pub fn collect_history_at(&self, now: chrono_storage::Timestamp) -> Result<GcReport> {
+        let store = self.db.store();
+        let days = self.config.features.time_travel.retention_days;
+        let before = store.gc_horizon();
+        if days == 0 {
+            return Ok(GcReport {
+                horizon: before,
+                moved: false,
+            });
+        }
+        let cutoff = now
+            .as_micros()
+            .saturating_sub(u64::from(days) * 86_400 * 1_000_000);
+        let horizon = store.advance_gc_horizon(cutoff)?;
+        if horizon > before {
+            store.engine().compact()?;
+        }
+        Ok(GcReport {
+            horizon,
+            moved: horizon > before,
+        })
     }
 
     /// The learned optimizer (`None` when `features.ml_optimizer.enabled` is false).

@@ -58,7 +58,9 @@ pub mod snapshot;
 pub mod timestamp;
 pub mod value;
 
-pub use engine::{BatchOp, ColumnFamily, Cursor, Engine, FamilyState, MemoryEngine, WriteBatch};
+pub use engine::{
+    BatchOp, ColumnFamily, Cursor, Engine, FamilyState, MemoryEngine, VersionGc, WriteBatch,
+};
 pub use error::ErrorKind;
 pub use error::{Error, Result};
 pub use mvcc::{

@@ -225,6 +225,17 @@ fn now_micros() -> u64 {
 const META_LAST_COMMIT: &str = "last_commit";
 const META_ID_HIGH_WATER: &str = "id_high_water";
 const META_DATABASE_ID: &str = "database_id";
+const META_GC_HORIZON: &str = "gc_horizon";
+
+/// The GC horizon stored in `engine`'s metadata (0 when history was never collected): reads
+/// before it are refused, and versions at or before it that a read at it does not need may
+/// be gone.
+pub fn stored_gc_horizon(engine: &dyn Engine) -> Result<u64> {
+    match engine.get(ColumnFamily::Meta, &encoding::meta_key(META_GC_HORIZON))? {
+        Some(raw) => Ok(encoding::decode_u64(&raw)?.0),
+        None => Ok(0),
+    }
+}
 
 /// A database's identity: 16 random bytes made when its store is first opened, never
 /// changed. Audit checkpoints and proofs name it, so a checkpoint of one database is never
@@ -306,6 +317,11 @@ struct Inner {
     next_id: AtomicU64,
     observers: RwLock<Vec<Arc<dyn CommitObserver>>>,
     id: DatabaseId,
+    /// The read times of open transactions and pins, with how many hold each: the GC
+    /// horizon never passes the oldest.
+    readers: Mutex<BTreeMap<u64, usize>>,
+    /// Reads before this time are refused (their versions may be collected).
+    gc_horizon: AtomicU64,
 }
 
 /// The multi-version store. Cheap to clone; every clone is the same store.
@@ -332,9 +348,13 @@ impl Store {
                 None => 1,
             };
         let id = database_id(engine.as_ref())?;
+        let gc_horizon = stored_gc_horizon(engine.as_ref())?;
+        engine.set_gc_horizon(gc_horizon);
         Ok(Self {
             inner: Arc::new(Inner {
                 id,
+                readers: Mutex::new(BTreeMap::new()),
+                gc_horizon: AtomicU64::new(gc_horizon),
                 engine,
                 commit: Mutex::new(CommitState {
                     last_ts,
@@ -391,10 +411,20 @@ impl Store {
 
     /// Starts a read-write transaction on the current snapshot.
     pub fn begin(&self) -> Transaction {
+        self.transaction(u64::MAX, false)
+    }
+
+    /// A transaction reading at `ts` (at most the newest commit), registered as a reader
+    /// until it is dropped.
+    fn transaction(&self, ts: u64, read_only: bool) -> Transaction {
+        let mut readers = self.inner.readers.lock();
+        let read_ts = ts.min(self.current_ts());
+        *readers.entry(read_ts).or_insert(0) += 1;
+        drop(readers);
         Transaction {
             store: self.clone(),
-            read_ts: self.current_ts(),
-            read_only: false,
+            read_ts,
+            read_only,
             writes: BTreeMap::new(),
             undo: None,
             unchanged_keys: std::collections::BTreeSet::new(),
@@ -409,10 +439,70 @@ impl Store {
     /// Starts a read-only transaction that sees the database as of `ts` (microseconds). A
     /// time after the newest commit reads the newest commit.
     pub fn begin_read_only(&self, ts: u64) -> Transaction {
-        let mut txn = self.begin();
-        txn.read_ts = ts.min(txn.read_ts);
-        txn.read_only = true;
-        txn
+        self.transaction(ts, true)
+    }
+
+    fn release_reader(&self, ts: u64) {
+        let mut readers = self.inner.readers.lock();
+        if let Some(n) = readers.get_mut(&ts) {
+            *n -= 1;
+            if *n == 0 {
+                readers.remove(&ts);
+            }
+        }
+    }
+
+    /// Holds history at or after `ts` readable until the pin is dropped (or moved on): the
+    /// GC horizon never passes it. For long reads of the past — a backup, an export, a
+    /// change stream catching up. Refused when `ts` is already before the horizon.
+    pub fn pin(&self, ts: u64) -> Result<Pin> {
+        let mut readers = self.inner.readers.lock();
+        self.check_readable(ts)?;
+        *readers.entry(ts).or_insert(0) += 1;
+        Ok(Pin {
+            store: self.clone(),
+            ts,
+        })
+    }
+
+    /// The earliest time a read may ask for (0: all of history is kept).
+    pub fn gc_horizon(&self) -> u64 {
+        self.inner.gc_horizon.load(Ordering::Acquire)
+    }
+
+    /// Fails, naming the earliest readable time, when `ts` is before the GC horizon.
+    pub fn check_readable(&self, ts: u64) -> Result<()> {
+        let horizon = self.gc_horizon();
+        if ts < horizon {
+            return Err(Error::InvalidInput(format!(
+                "{} is before the earliest readable time {} (older history was collected:                  features.time_travel.retention_days)",
+                crate::Timestamp::from_micros(ts),
+                crate::Timestamp::from_micros(horizon)
+            )));
+        }
+        Ok(())
+    }
+
+    /// Moves the GC horizon toward `cutoff` (now − retention), never past the oldest open
+    /// transaction or pin and never backwards; stores it and hands it to the engine, whose
+    /// compactions then drop the versions no read at or after it needs. Returns the horizon.
+    pub fn advance_gc_horizon(&self, cutoff: u64) -> Result<u64> {
+        let readers = self.inner.readers.lock();
+        let oldest_reader = readers.keys().next().copied().unwrap_or(u64::MAX);
+        let current = self.gc_horizon();
+        let target = cutoff.min(oldest_reader);
+        if target <= current {
+            return Ok(current);
+        }
+        let mut raw = Vec::with_capacity(8);
+        encoding::encode_u64(&mut raw, target);
+        let mut batch = WriteBatch::default();
+        batch.put(ColumnFamily::Meta, encoding::meta_key(META_GC_HORIZON), raw);
+        self.inner.engine.write(batch)?;
+        self.inner.gc_horizon.store(target, Ordering::Release);
+        drop(readers);
+        self.inner.engine.set_gc_horizon(target);
+        Ok(target)
     }
 
     /// The value of `key` as of `ts`, with the timestamp of the version that holds it.
@@ -422,6 +512,7 @@ impl Store {
         key: &[u8],
         ts: u64,
     ) -> Result<Option<(u64, Vec<u8>)>> {
+        self.check_readable(ts)?;
         let engine = &self.inner.engine;
         let Some(raw) = engine.get(ColumnFamily::Latest, &encoding::latest_key(keyspace, key))?
         else {
@@ -437,6 +528,7 @@ impl Store {
 
     /// Scans `range` of a key space as of `ts`, in key order.
     pub fn scan_at(&self, keyspace: Keyspace, range: KeyRange, ts: u64) -> Result<ScanAt> {
+        self.check_readable(ts)?;
         let latest = self.inner.engine.cursor(ColumnFamily::Latest)?;
         Ok(ScanAt {
             store: self.clone(),
@@ -469,6 +561,14 @@ impl Store {
         ts: u64,
         window: TimeWindow,
     ) -> Result<VersionScan> {
+        // A window that starts before the horizon would silently miss collected versions;
+        // ALL returns what is kept.
+        match window {
+            TimeWindow::Between(from, _) | TimeWindow::FromTo(from, _) => {
+                self.check_readable(from)?
+            }
+            TimeWindow::All => {}
+        }
         let mut cursor = self.inner.engine.cursor(ColumnFamily::Versions)?;
         cursor.seek(&range.seek_key(keyspace, false));
         Ok(VersionScan {
@@ -1030,6 +1130,43 @@ impl Transaction {
 
     /// Discards the transaction's writes.
     pub fn rollback(self) {}
+}
+
+impl Drop for Transaction {
+    fn drop(&mut self) {
+        self.store.release_reader(self.read_ts);
+    }
+}
+
+/// A pinned read time; see [`Store::pin`].
+pub struct Pin {
+    store: Store,
+    ts: u64,
+}
+
+impl Pin {
+    /// The pinned time.
+    pub fn ts(&self) -> u64 {
+        self.ts
+    }
+
+    /// Moves the pin forward to `ts` (a reader that has read up to there); never backward.
+    pub fn advance(&mut self, ts: u64) {
+        if ts <= self.ts {
+            return;
+        }
+        let mut readers = self.store.inner.readers.lock();
+        *readers.entry(ts).or_insert(0) += 1;
+        drop(readers);
+        self.store.release_reader(self.ts);
+        self.ts = ts;
+    }
+}
+
+impl Drop for Pin {
+    fn drop(&mut self) {
+        self.store.release_reader(self.ts);
+    }
 }
 
 /// A point in a transaction's writes; see [`Transaction::savepoint`].

@@ -5,15 +5,20 @@
 //! commit that returned survives a crash of the process; with `sync_writes` each commit also
 //! waits for `fsync`, which makes it survive a crash of the machine.
 
+use std::ffi::CStr;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rocksdb::compaction_filter::{CompactionFilter, Decision as CompactionDecision};
+use rocksdb::compaction_filter_factory::{CompactionFilterContext, CompactionFilterFactory};
 
 use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamilyDescriptor, DB, DBCompressionType,
     DBRawIteratorWithThreadMode, Options, WriteOptions,
 };
 
-use crate::engine::{BatchOp, ColumnFamily, Cursor, Engine, FamilyState, WriteBatch};
+use crate::engine::{BatchOp, ColumnFamily, Cursor, Engine, FamilyState, VersionGc, WriteBatch};
 use crate::error::{Error, Result};
 
 /// Tuning and durability settings of a [`RocksEngine`].
@@ -49,6 +54,39 @@ impl Default for RocksOptions {
 pub struct RocksEngine {
     db: Arc<DB>,
     write_options: WriteOptions,
+    gc_horizon: Arc<AtomicU64>,
+}
+
+/// Makes a [`VersionGc`] for each compaction of the versions family, with the horizon in
+/// force when the compaction starts.
+struct GcFactory(Arc<AtomicU64>);
+
+struct GcFilter(VersionGc);
+
+impl CompactionFilter for GcFilter {
+    fn filter(&mut self, _level: u32, key: &[u8], _value: &[u8]) -> CompactionDecision {
+        if self.0.keep(key) {
+            CompactionDecision::Keep
+        } else {
+            CompactionDecision::Remove
+        }
+    }
+
+    fn name(&self) -> &CStr {
+        c"chronodb-version-gc"
+    }
+}
+
+impl CompactionFilterFactory for GcFactory {
+    type Filter = GcFilter;
+
+    fn create(&mut self, _context: CompactionFilterContext) -> GcFilter {
+        GcFilter(VersionGc::new(self.0.load(Ordering::Acquire)))
+    }
+
+    fn name(&self) -> &CStr {
+        c"chronodb-version-gc-factory"
+    }
 }
 
 fn engine_err(e: rocksdb::Error) -> Error {
@@ -83,10 +121,16 @@ impl RocksEngine {
             });
             o
         };
+        let gc_horizon = Arc::new(AtomicU64::new(0));
         let descriptors = ColumnFamily::ALL.iter().map(|cf| {
             // Point lookups hit the latest and meta families; versions are read by seeks.
             let bloom = matches!(cf, ColumnFamily::Latest | ColumnFamily::Meta);
-            ColumnFamilyDescriptor::new(cf.name(), cf_opts(bloom))
+            let mut o = cf_opts(bloom);
+            if *cf == ColumnFamily::Versions {
+                // Retention: compactions drop the versions below the GC horizon.
+                o.set_compaction_filter_factory(GcFactory(gc_horizon.clone()));
+            }
+            ColumnFamilyDescriptor::new(cf.name(), o)
         });
         let db = DB::open_cf_descriptors(&db_opts, path.as_ref(), descriptors).map_err(|e| {
             Error::Engine(format!(
@@ -101,6 +145,7 @@ impl RocksEngine {
         Ok(Self {
             db: Arc::new(db),
             write_options,
+            gc_horizon,
         })
     }
 
@@ -157,6 +202,10 @@ impl Engine for RocksEngine {
                 .compact_range_cf(self.handle(cf)?, None::<&[u8]>, None::<&[u8]>);
         }
         Ok(())
+    }
+
+    fn set_gc_horizon(&self, horizon: u64) {
+        self.gc_horizon.fetch_max(horizon, Ordering::AcqRel);
     }
 
     fn state(&self) -> Vec<FamilyState> {
