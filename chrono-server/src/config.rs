@@ -9,7 +9,8 @@
 //! features:
 //!   time_travel:
 //!     enabled: true              # AS OF / FOR SYSTEM_TIME allowed
-//!     retention_days: 365        # see below
+//!     retention_days: 365        # history older than this is collected (0: keep forever)
+//!     gc_interval_secs: 3600     # `chronodb serve` collects every this many seconds
 //!   ml_optimizer:
 //!     enabled: true              # the learned cardinality estimator (chrono-ml)
 //!     training_interval: 1000    # feedback records on a table between retrainings
@@ -33,9 +34,13 @@
 //!   statement_queue: 256         # waiting statements; past it RESOURCE_EXHAUSTED
 //! ```
 //!
-//! An unknown key or a value of the wrong type is an error that names it. One key is
-//! accepted and validated but does not act yet: `retention_days` (every version is kept;
-//! the retention compaction filter is not built).
+//! An unknown key or a value of the wrong type is an error that names it.
+//!
+//! Retention: `chronodb serve` calls `ChronoDb::collect_history` every `gc_interval_secs`
+//! (the first time one interval after it starts); an embedder calls it when it likes. It
+//! moves the GC horizon to now − `retention_days` (never past an open transaction or a
+//! pinned reader) and compacts: versions no read at or after the horizon needs leave the
+//! disk, and reads before the horizon are refused with an error naming it.
 
 use std::path::{Path, PathBuf};
 
@@ -180,8 +185,10 @@ pub struct AuditConfig {
 pub struct TimeTravelConfig {
     /// Allow `AS OF` and `FOR SYSTEM_TIME`.
     pub enabled: bool,
-    /// How long history is kept, in days (0: forever). Not enforced yet.
+    /// How long history is kept, in days (0: forever); see the module docs.
     pub retention_days: u32,
+    /// Seconds between two collections by `chronodb serve` (at least 1).
+    pub gc_interval_secs: u64,
 }
 
 impl Default for TimeTravelConfig {
@@ -189,6 +196,7 @@ impl Default for TimeTravelConfig {
         Self {
             enabled: true,
             retention_days: 365,
+            gc_interval_secs: 3600,
         }
     }
 }

@@ -432,7 +432,8 @@ impl ChronoDb {
             now.as_micros()
                 .saturating_sub(u64::from(retention_days) * 86_400 * 1_000_000)
         });
-        let summary = chrono_storage::history::summarize(store, cutoff)?;
+        let summary =
+            chrono_storage::history::summarize(store, cutoff.map(|c| c.max(store.gc_horizon())))?;
         let mut history = Vec::new();
         for t in &tables {
             let h = summary.get(&t.keyspace).cloned().unwrap_or_default();
@@ -480,8 +481,10 @@ impl ChronoDb {
                 detail: format!(
                     "{bytes} bytes of versions no read inside the retention window needs"
                 ),
-                recommendation: "ChronoDB keeps every version for now (retention is not \
-                                 enforced yet); they stay readable with AS OF."
+                recommendation: "They go at the next collection (`chronodb serve` collects \
+                                 every features.time_travel.gc_interval_secs; embedded: \
+                                 ChronoDb::collect_history); AS OF before the horizon is then \
+                                 refused."
                     .into(),
             });
         }

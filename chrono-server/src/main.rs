@@ -201,6 +201,18 @@ enum AuditCommand {
     },
 }
 
+/// Writes `text` to `out`, or prints it.
+fn emit(out: Option<&std::path::Path>, text: &str) -> Result<()> {
+    match out {
+        Some(p) => std::fs::write(p, text)
+            .map_err(|e| Error::Io(format!("cannot write {}: {e}", p.display()))),
+        None => {
+            print!("{text}");
+            Ok(())
+        }
+    }
+}
+
 fn read_file(path: &std::path::Path) -> Result<String> {
     std::fs::read_to_string(path)
         .map_err(|e| Error::Io(format!("cannot read {}: {e}", path.display())))
@@ -260,15 +272,7 @@ fn run_audit(command: AuditCommand) -> Result<()> {
             out,
         } => {
             let db = db.open()?;
-            let text = audit::proof(&db, tx, from_size, to_size)?;
-            match out {
-                Some(p) => std::fs::write(&p, text)
-                    .map_err(|e| Error::Io(format!("cannot write {}: {e}", p.display()))),
-                None => {
-                    print!("{text}");
-                    Ok(())
-                }
-            }
+            emit(out.as_deref(), &audit::proof(&db, tx, from_size, to_size)?)
         }
         AuditCommand::VerifyProof {
             proof,
@@ -362,14 +366,7 @@ fn run(cli: Cli) -> Result<()> {
                 HealthFormat::Json => report.to_json() + "\n",
                 HealthFormat::Html => report.to_html(),
             };
-            match out {
-                Some(p) => std::fs::write(&p, text)
-                    .map_err(|e| Error::Io(format!("cannot write {}: {e}", p.display()))),
-                None => {
-                    print!("{text}");
-                    Ok(())
-                }
-            }
+            emit(out.as_deref(), &text)
         }
         Command::Import {
             db,

@@ -299,50 +299,37 @@ async fn sql_time_travel_transactions_and_errors_over_grpc() {
         status.status,
         tonic_health::pb::health_check_response::ServingStatus::Serving as i32
     );
-    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
-    use tonic_reflection::pb::v1::{
-        ServerReflectionRequest, server_reflection_request::MessageRequest,
-        server_reflection_response::MessageResponse,
-    };
-    let mut reflection = ServerReflectionClient::new(channel.clone());
-    let req = ServerReflectionRequest {
-        host: String::new(),
-        message_request: Some(MessageRequest::ListServices(String::new())),
-    };
-    let mut responses = reflection
-        .server_reflection_info(tokio_stream::iter(vec![req]))
-        .await
-        .unwrap()
-        .into_inner();
-    let Some(MessageResponse::ListServicesResponse(list)) =
-        responses.message().await.unwrap().unwrap().message_response
-    else {
-        panic!("no service list")
-    };
-    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
-    // The same list in v1alpha, which Python's grpcio-reflection speaks.
-    use tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient as AlphaClient;
-    use tonic_reflection::pb::v1alpha::{
-        ServerReflectionRequest as AlphaRequest,
-        server_reflection_request::MessageRequest as AlphaMessageRequest,
-        server_reflection_response::MessageResponse as AlphaMessageResponse,
-    };
-    let mut alpha = AlphaClient::new(channel);
-    let req = AlphaRequest {
-        host: String::new(),
-        message_request: Some(AlphaMessageRequest::ListServices(String::new())),
-    };
-    let mut responses = alpha
-        .server_reflection_info(tokio_stream::iter(vec![req]))
-        .await
-        .unwrap()
-        .into_inner();
-    let Some(AlphaMessageResponse::ListServicesResponse(list)) =
-        responses.message().await.unwrap().unwrap().message_response
-    else {
-        panic!("no v1alpha service list")
-    };
-    let alpha_names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    // The services listed by reflection, in v1 (grpcurl) and in v1alpha (Python's
+    // grpcio-reflection): the same client code against either version's types.
+    macro_rules! list_services {
+        ($version:ident) => {{
+            use tonic_reflection::pb::$version::server_reflection_client::ServerReflectionClient;
+            use tonic_reflection::pb::$version::{
+                ServerReflectionRequest, server_reflection_request::MessageRequest,
+                server_reflection_response::MessageResponse,
+            };
+            let req = ServerReflectionRequest {
+                host: String::new(),
+                message_request: Some(MessageRequest::ListServices(String::new())),
+            };
+            let mut responses = ServerReflectionClient::new(channel.clone())
+                .server_reflection_info(tokio_stream::iter(vec![req]))
+                .await
+                .unwrap()
+                .into_inner();
+            let Some(MessageResponse::ListServicesResponse(list)) =
+                responses.message().await.unwrap().unwrap().message_response
+            else {
+                panic!("no service list")
+            };
+            list.service
+                .into_iter()
+                .map(|s| s.name)
+                .collect::<Vec<String>>()
+        }};
+    }
+    let names = list_services!(v1);
+    let alpha_names = list_services!(v1alpha);
     for s in [
         "chronodb.v1.Sql",
         "chronodb.v1.TimeTravel",
@@ -969,5 +956,56 @@ async fn the_audit_trail_is_verified_reported_and_proven_over_grpc_while_the_ser
         .unwrap()
         .into_inner();
     assert!(!training.text.is_empty());
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_holds_retention_back_and_one_from_before_the_horizon_is_refused() {
+    use chrono_proto::v1::changes_client::ChangesClient;
+    let server = start(ServerConfig::default()).await;
+    let mut sql = server.sql().await;
+    sql.execute(exec("CREATE TABLE t (id BIGINT PRIMARY KEY)"))
+        .await
+        .unwrap();
+    let t1 = commit_ts(
+        &sql.execute(exec("INSERT INTO t VALUES (1)"))
+            .await
+            .unwrap()
+            .into_inner(),
+    );
+    sql.execute(exec("INSERT INTO t VALUES (2)")).await.unwrap();
+    let mut changes = ChangesClient::connect(server.addr.clone()).await.unwrap();
+    let mut stream = changes
+        .subscribe(pb::SubscribeRequest {
+            tables: vec!["t".into()],
+            predicate: String::new(),
+            from_micros: Some(t1),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    // The replay of the second insert arrives: the subscription is running.
+    let first = stream.message().await.unwrap().unwrap();
+    assert!(first.commit_ts_micros > t1);
+    // A collection as if a year and more had passed stops at the subscriber's position.
+    let far = chrono_storage::Timestamp::from_micros(t1 as u64 + 400 * 86_400 * 1_000_000);
+    let gc = server.db.collect_history_at(far).unwrap();
+    assert_eq!(gc.horizon, t1 as u64, "held at the subscriber's position");
+    // Resuming from before the horizon is refused by name, not silently shortened.
+    let err = changes
+        .subscribe(pb::SubscribeRequest {
+            tables: vec!["t".into()],
+            predicate: String::new(),
+            from_micros: Some(t1 - 1),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(
+        err.message().contains("earliest readable time"),
+        "{}",
+        err.message()
+    );
+    drop(stream);
     server.shutdown().await;
 }

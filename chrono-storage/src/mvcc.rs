@@ -484,13 +484,15 @@ impl Store {
     }
 
     /// Moves the GC horizon toward `cutoff` (now − retention), never past the oldest open
-    /// transaction or pin and never backwards; stores it and hands it to the engine, whose
+    /// transaction or pin or the newest commit, and never backwards; stores it and hands it to the engine, whose
     /// compactions then drop the versions no read at or after it needs. Returns the horizon.
     pub fn advance_gc_horizon(&self, cutoff: u64) -> Result<u64> {
         let readers = self.inner.readers.lock();
         let oldest_reader = readers.keys().next().copied().unwrap_or(u64::MAX);
         let current = self.gc_horizon();
-        let target = cutoff.min(oldest_reader);
+        // Never beyond the newest commit: a horizon in the future would refuse reads of the
+        // present.
+        let target = cutoff.min(oldest_reader).min(self.current_ts());
         if target <= current {
             return Ok(current);
         }

@@ -178,6 +178,13 @@ impl pb::changes_server::Changes for ChangesService {
             targets.push(Target { def, predicate });
         }
         let targets = Arc::new(targets);
+        // The subscriber's position holds retention back (its catch-up reads history from
+        // there); a position before the GC horizon is refused, not silently shortened.
+        let store = db.database().store().clone();
+        let start = from_micros.map_or_else(|| store.current_ts(), |f| f.max(0) as u64);
+        let mut pin = store
+            .pin(start)
+            .map_err(|e| convert::status(&Error::from(e)))?;
         // Join the live broadcast before reading history, so nothing falls between.
         let mut live = db.subscribe_commits();
         let (tx, rx) = mpsc::channel(64);
@@ -220,6 +227,7 @@ impl pb::changes_server::Changes for ChangesService {
                             continue;
                         }
                         last = commit.commit_ts;
+                        pin.advance(last);
                         match live_event(&commit, &targets) {
                             Ok(Some(e)) => {
                                 if tx.send(Ok(e)).await.is_err() {
@@ -241,6 +249,7 @@ impl pb::changes_server::Changes for ChangesService {
                                 }
                             }
                             last = upto;
+                            pin.advance(last);
                         }
                         Err(s) => {
                             let _ = tx.send(Err(s)).await;

@@ -698,6 +698,35 @@ pub async fn serve(
             }
         })
     };
+    // Retention: collect history every gc_interval_secs, the first time one interval
+    // after start (see `ChronoDb::collect_history`); the task ends with the server.
+    let gc = {
+        let shared = shared.clone();
+        let every = Duration::from_secs(
+            shared
+                .db
+                .config()
+                .features
+                .time_travel
+                .gc_interval_secs
+                .max(1),
+        );
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            loop {
+                tick.tick().await;
+                let db = shared.db.clone();
+                match tokio::task::spawn_blocking(move || db.collect_history()).await {
+                    Ok(Ok(r)) if r.moved => {
+                        tracing::info!(horizon = r.horizon, "history collected")
+                    }
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => tracing::warn!(error = %e, "collecting history failed"),
+                    Err(e) => tracing::warn!(error = %e, "the history collector stopped"),
+                }
+            }
+        })
+    };
     let tokens = Arc::new(config.auth_tokens.clone());
     let auth = move |req: Request<()>| check_auth(&tokens, req);
     let max = config.max_message_bytes;
@@ -799,6 +828,7 @@ pub async fn serve(
         )
         .await;
     reaper.abort();
+    gc.abort();
     result.map_err(|e| Error::Io(format!("server: {e}")))
 }
 
