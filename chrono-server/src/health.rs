@@ -412,11 +412,20 @@ impl ChronoDb {
             findings.push(Finding {
                 severity: Severity::Info,
                 area: "estimator",
-                title: "the learned estimator is off".into(),
+                title: if crate::ml::BUILT_IN {
+                    "the learned estimator is off".into()
+                } else {
+                    "the learned estimator is not built into this chronodb".into()
+                },
                 detail: "row counts are estimated from statistics alone".into(),
-                recommendation: "Set features.ml_optimizer.enabled: true to learn from the \
-                                 queries that run."
-                    .into(),
+                recommendation: if crate::ml::BUILT_IN {
+                    "Set features.ml_optimizer.enabled: true to learn from the queries that run."
+                        .into()
+                } else {
+                    "Build chronodb with the ml feature (the default) to learn from the queries \
+                     that run."
+                        .into()
+                },
             });
         }
         let estimator = EstimatorHealth {

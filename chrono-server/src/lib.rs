@@ -120,6 +120,18 @@ impl ChronoDb {
         db.set_limits(config.limits.clone())?;
         db.set_time_travel(config.features.time_travel.enabled);
         let ml_config = &config.features.ml_optimizer;
+        #[cfg(not(feature = "ml"))]
+        let ml: Option<ml::MlOptimizer> = {
+            if ml_config.enabled {
+                tracing::warn!(
+                    "features.ml_optimizer.enabled, but this chronodb is built without the \
+                     learned estimator (cargo feature ml): statistics estimates only"
+                );
+            }
+            drop(engine);
+            None
+        };
+        #[cfg(feature = "ml")]
         let ml = ml_config.enabled.then(|| {
             let estimator = chrono_ml::LearnedEstimator::open(
                 engine,

@@ -216,11 +216,12 @@ impl<'a> Runner<'a> {
             },
             ".ml" => {
                 let Some(ml) = self.db.ml_optimizer() else {
-                    writeln!(
-                        out,
+                    let why = if crate::ml::BUILT_IN {
                         "the learned optimizer is off (features.ml_optimizer.enabled)"
-                    )
-                    .map_err(io)?;
+                    } else {
+                        "this chronodb is built without the learned optimizer (cargo feature ml)"
+                    };
+                    writeln!(out, "{why}").map_err(io)?;
                     return Ok(true);
                 };
                 ml.wait_idle();

@@ -216,9 +216,11 @@ impl pb::audit_server::Audit for AuditService {
 pub struct OptimizerService(pub(super) Shared);
 
 fn learned_off() -> Status {
-    Status::failed_precondition(
-        "the learned optimizer is off (features.ml_optimizer.enabled: false)",
-    )
+    Status::failed_precondition(if crate::ml::BUILT_IN {
+        "the learned optimizer is off (features.ml_optimizer.enabled: false)"
+    } else {
+        "this chronodb is built without the learned optimizer (cargo feature ml)"
+    })
 }
 
 #[tonic::async_trait]
