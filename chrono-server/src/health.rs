@@ -190,6 +190,9 @@ pub struct AuditHealth {
     pub checkpoint_dir: Option<String>,
     /// The newest checkpoint file there.
     pub last_checkpoint: Option<String>,
+    /// The last verification since the database was opened: when, and its outcome ("ok"
+    /// or the failure's kind and position).
+    pub last_verification: Option<(String, String)>,
 }
 
 /// The report.
@@ -560,12 +563,36 @@ impl ChronoDb {
                 .max()
                 .map(|(_, name)| name)
         });
+        let last_verification = self.last_verification();
         let audit = AuditHealth {
             enabled: self.audit.is_some(),
             transactions: self.audit.as_ref().map_or(0, |a| a.size()),
             checkpoint_dir: checkpoint_dir.map(|d| d.display().to_string()),
             last_checkpoint,
+            last_verification: last_verification.as_ref().map(|(at, r)| {
+                (
+                    at.to_string(),
+                    match &r.failure {
+                        None => "ok".to_string(),
+                        Some(f) => format!("FAILED: {:?} at {}", f.kind, f.position),
+                    },
+                )
+            }),
         };
+        if let Some((at, r)) = &last_verification
+            && let Some(f) = &r.failure
+        {
+            findings.push(Finding {
+                severity: Severity::Critical,
+                area: "audit",
+                title: "the audit trail failed verification".into(),
+                detail: format!("at {at}: {:?} at {}", f.kind, f.position),
+                recommendation: "Something changed the database files behind ChronoDB: \
+                                 restore from a backup you trust and compare it with a \
+                                 checkpoint kept outside."
+                    .into(),
+            });
+        }
         if !audit.enabled {
             findings.push(Finding {
                 severity: Severity::Warning,
@@ -770,13 +797,17 @@ impl HealthReport {
         }
         let _ = writeln!(
             s,
-            "\nAudit: {}, {} transactions, checkpoints: {}",
+            "\nAudit: {}, {} transactions, checkpoints: {}, last verified: {}",
             if self.audit.enabled { "on" } else { "off" },
             self.audit.transactions,
             match (&self.audit.checkpoint_dir, &self.audit.last_checkpoint) {
                 (None, _) => "none written".to_string(),
                 (Some(d), None) => format!("to {d} (none yet)"),
                 (Some(d), Some(f)) => format!("to {d}, newest {f}"),
+            },
+            match &self.audit.last_verification {
+                None => "not since opened".to_string(),
+                Some((at, outcome)) => format!("{at}, {outcome}"),
             }
         );
         s

@@ -51,6 +51,8 @@ pub struct ChronoDb {
     ml: Option<ml::MlOptimizer>,
     config: Config,
     _temp: Option<tempfile::TempDir>,
+    /// The last verification since the database was opened: when, and what it found.
+    last_verification: parking_lot::Mutex<Option<(chrono_storage::Timestamp, VerifyReport)>>,
 }
 
 /// What [`ChronoDb::collect_history`] did.
@@ -155,6 +157,7 @@ impl ChronoDb {
             ml,
             config,
             _temp: None,
+            last_verification: parking_lot::Mutex::new(None),
         })
     }
 
@@ -245,7 +248,14 @@ impl ChronoDb {
     /// Recomputes the audit chain and log tree and cross-checks every row version: the
     /// brief's `verify_audit_integrity()`.
     pub fn verify_audit_integrity(&self) -> Result<VerifyReport> {
-        Ok(self.audit_trail()?.verify()?)
+        let report = self.audit_trail()?.verify()?;
+        *self.last_verification.lock() = Some((chrono_storage::Timestamp::now(), report.clone()));
+        Ok(report)
+    }
+
+    /// When the audit trail was last verified through this handle, and what that found.
+    pub fn last_verification(&self) -> Option<(chrono_storage::Timestamp, VerifyReport)> {
+        self.last_verification.lock().clone()
     }
 
     /// A session: keeps a transaction open across calls (`BEGIN` … `COMMIT`).

@@ -922,9 +922,14 @@ async fn the_audit_trail_is_verified_reported_and_proven_over_grpc_while_the_ser
     {
         use chrono_storage::{ColumnFamily, WriteBatch};
         let engine = server.db.database().store().engine().clone();
+        // The last current row is a row of accounts (the catalog's key space sorts first).
         let mut cursor = engine.cursor(ColumnFamily::Latest).unwrap();
         cursor.seek(&[]);
-        let (key, mut value) = (cursor.key().to_vec(), cursor.value().to_vec());
+        let (mut key, mut value) = (Vec::new(), Vec::new());
+        while cursor.valid() {
+            (key, value) = (cursor.key().to_vec(), cursor.value().to_vec());
+            cursor.next();
+        }
         let last = value.len() - 1;
         value[last] ^= 1;
         let mut batch = WriteBatch::new();
@@ -938,6 +943,27 @@ async fn the_audit_trail_is_verified_reported_and_proven_over_grpc_while_the_ser
         .into_inner();
     assert!(!v.ok);
     assert_eq!(v.failure_kind, "CurrentMismatch", "{v:?}");
+    // The health report leads with it.
+    let mut monitor = pb::monitor_client::MonitorClient::connect(server.addr.clone())
+        .await
+        .unwrap();
+    let health = monitor
+        .health_report(pb::HealthReportRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let first = &health.findings[0];
+    assert_eq!(
+        first.severity,
+        pb::Severity::Critical as i32,
+        "{}",
+        health.text
+    );
+    assert!(
+        first.title.contains("failed verification"),
+        "{}",
+        first.title
+    );
 
     // The optimizer's calls.
     let mut optimizer = pb::optimizer_client::OptimizerClient::connect(server.addr.clone())

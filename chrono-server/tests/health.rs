@@ -78,6 +78,13 @@ fn the_report_recommends_the_index_a_repeated_scan_needed_and_forgets_it_once_ma
         (200, 201)
     );
     assert!(report.audit.enabled && report.audit.transactions >= 5);
+    assert_eq!(
+        report.audit.last_verification, None,
+        "not verified since opened"
+    );
+    assert!(db.verify_audit_integrity().unwrap().is_ok());
+    let verified = db.get_health_report().unwrap().audit.last_verification;
+    assert_eq!(verified.map(|(_, outcome)| outcome).as_deref(), Some("ok"));
     assert!(!report.storage.is_empty());
     assert!(
         report
