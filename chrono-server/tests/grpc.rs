@@ -62,6 +62,11 @@ fn exec(sql: &str) -> pb::ExecuteRequest {
     }
 }
 
+/// Runs `text` over `sql` in autocommit, expecting success.
+async fn run(sql: &mut SqlClient<Channel>, text: &str) -> pb::ExecuteResponse {
+    sql.execute(exec(text)).await.unwrap().into_inner()
+}
+
 fn int(i: i64) -> pb::Value {
     pb::Value {
         kind: Some(pb::value::Kind::Int64(i)),
@@ -748,20 +753,19 @@ async fn tls_is_served_when_a_certificate_is_configured() {
 async fn the_health_report_comes_over_grpc_with_the_servers_findings() {
     let server = start(ServerConfig::default()).await;
     let mut sql = server.sql().await;
-    sql.execute(exec(
+    run(
+        &mut sql,
         "CREATE TABLE events (id BIGINT PRIMARY KEY, kind BIGINT, body TEXT)",
-    ))
-    .await
-    .unwrap();
+    )
+    .await;
     let values: Vec<String> = (0..3000)
         .map(|i| format!("({i}, {}, 'e{i}')", i % 50))
         .collect();
-    sql.execute(exec(&format!(
-        "INSERT INTO events VALUES {}",
-        values.join(", ")
-    )))
-    .await
-    .unwrap();
+    run(
+        &mut sql,
+        &format!("INSERT INTO events VALUES {}", values.join(", ")),
+    )
+    .await;
     for kind in 0..4 {
         sql.execute(pb::ExecuteRequest {
             sql: "SELECT body FROM events WHERE kind = ?".into(),
@@ -810,17 +814,17 @@ async fn the_health_report_comes_over_grpc_with_the_servers_findings() {
 async fn the_audit_trail_is_verified_reported_and_proven_over_grpc_while_the_server_runs() {
     let server = start(ServerConfig::default()).await;
     let mut sql = server.sql().await;
-    sql.execute(exec(
+    run(
+        &mut sql,
         "CREATE TABLE accounts (user_id BIGINT PRIMARY KEY, balance BIGINT)",
-    ))
-    .await
-    .unwrap();
-    sql.execute(exec("INSERT INTO accounts VALUES (1, 100), (2, 50)"))
-        .await
-        .unwrap();
-    sql.execute(exec("UPDATE accounts SET balance = 150 WHERE user_id = 1"))
-        .await
-        .unwrap();
+    )
+    .await;
+    run(&mut sql, "INSERT INTO accounts VALUES (1, 100), (2, 50)").await;
+    run(
+        &mut sql,
+        "UPDATE accounts SET balance = 150 WHERE user_id = 1",
+    )
+    .await;
     let mut audit = pb::audit_client::AuditClient::connect(server.addr.clone())
         .await
         .unwrap();
@@ -897,9 +901,7 @@ async fn the_audit_trail_is_verified_reported_and_proven_over_grpc_while_the_ser
     assert_eq!(bad.code(), Code::InvalidArgument);
 
     // More history, then a consistency proof from the checkpoint.
-    sql.execute(exec("DELETE FROM accounts WHERE user_id = 2"))
-        .await
-        .unwrap();
+    run(&mut sql, "DELETE FROM accounts WHERE user_id = 2").await;
     let c = audit
         .consistency_proof(pb::ConsistencyProofRequest {
             old_size: 3,
@@ -990,16 +992,14 @@ async fn a_subscriber_holds_retention_back_and_one_from_before_the_horizon_is_re
     use chrono_proto::v1::changes_client::ChangesClient;
     let server = start(ServerConfig::default()).await;
     let mut sql = server.sql().await;
-    sql.execute(exec("CREATE TABLE t (id BIGINT PRIMARY KEY)"))
-        .await
-        .unwrap();
+    run(&mut sql, "CREATE TABLE t (id BIGINT PRIMARY KEY)").await;
     let t1 = commit_ts(
         &sql.execute(exec("INSERT INTO t VALUES (1)"))
             .await
             .unwrap()
             .into_inner(),
     );
-    sql.execute(exec("INSERT INTO t VALUES (2)")).await.unwrap();
+    run(&mut sql, "INSERT INTO t VALUES (2)").await;
     let mut changes = ChangesClient::connect(server.addr.clone()).await.unwrap();
     let mut stream = changes
         .subscribe(pb::SubscribeRequest {
