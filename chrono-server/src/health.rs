@@ -254,9 +254,25 @@ impl ChronoDb {
     pub fn get_health_report(&self) -> Result<HealthReport> {
         let db = self.database();
         let store = db.store();
-        let tables = db.tables()?;
         let now = Timestamp::now();
         let mut findings = Vec::new();
+        // A catalog that does not read is the finding, not the end of the report.
+        let tables = match db.tables() {
+            Ok(t) => t,
+            Err(e) => {
+                findings.push(Finding {
+                    severity: Severity::Critical,
+                    area: "storage",
+                    title: "the catalog does not read".into(),
+                    detail: e.to_string(),
+                    recommendation: "The database files were damaged or changed behind \
+                                     ChronoDB: run `chronodb audit verify` and restore from a \
+                                     backup you trust."
+                        .into(),
+                });
+                Vec::new()
+            }
+        };
 
         // Statements.
         let summaries = db.statement_stats().summaries();

@@ -109,3 +109,22 @@ fn the_report_recommends_the_index_a_repeated_scan_needed_and_forgets_it_once_ma
         report.to_text()
     );
 }
+
+#[test]
+fn a_damaged_catalog_is_a_finding_not_a_failed_report() {
+    use chrono_storage::{ColumnFamily, WriteBatch};
+    let db = ChronoDb::open_temporary().unwrap();
+    db.execute("CREATE TABLE t (id BIGINT PRIMARY KEY)")
+        .unwrap();
+    // The first current row is the catalog's entry for t: cut it short.
+    let engine = db.database().store().engine().clone();
+    let mut cursor = engine.cursor(ColumnFamily::Latest).unwrap();
+    cursor.seek(&[]);
+    let (key, value) = (cursor.key().to_vec(), cursor.value().to_vec());
+    let mut batch = WriteBatch::new();
+    batch.put(ColumnFamily::Latest, key, value[..value.len() / 2].to_vec());
+    engine.write(batch).unwrap();
+    let report = db.get_health_report().unwrap();
+    assert_eq!(report.findings[0].severity, Severity::Critical);
+    assert_eq!(report.findings[0].title, "the catalog does not read");
+}
