@@ -460,8 +460,7 @@ impl ChronoDb {
             now.as_micros()
                 .saturating_sub(u64::from(retention_days) * 86_400 * 1_000_000)
         });
-        let summary =
-            chrono_storage::history::summarize(store, cutoff.map(|c| c.max(store.gc_horizon())))?;
+        let summary = chrono_storage::history::summarize(store, cutoff)?;
         let mut history = Vec::new();
         for t in &tables {
             let h = summary.get(&t.keyspace).cloned().unwrap_or_default();
@@ -653,23 +652,17 @@ impl ChronoDb {
 
     /// `EXPLAIN` of a statement's text, one line per node; empty when it has none.
     fn explain_lines(&self, text: &str) -> Vec<String> {
-        let stats = self.database().statement_stats();
-        let was = stats.is_enabled();
-        // The report's own EXPLAIN is no statement of the workload.
-        stats.set_enabled(false);
         // A parameter's value does not change the plan (plans keep parameters as slots):
-        // NULLs stand in for them.
-        let explain = format!("EXPLAIN {text}");
-        let params = chrono_sql::parse(&explain)
-            .ok()
-            .and_then(|p| p.first().map(|p| p.param_count))
-            .unwrap_or(0);
-        let out = self
-            .database()
-            .session()
-            .execute_with_params(&explain, &vec![Value::Null; params]);
-        stats.set_enabled(was);
-        match out.ok().and_then(|mut o| o.pop()) {
+        // NULLs stand in for them. The report's own EXPLAIN is no statement of the workload.
+        let Ok(prepared) = chrono_sql::parse(&format!("EXPLAIN {text}")) else {
+            return Vec::new();
+        };
+        let [p] = prepared.as_slice() else {
+            return Vec::new();
+        };
+        let mut session = self.database().session();
+        session.set_statement_stats(false);
+        match session.run(p, &vec![Value::Null; p.param_count]).ok() {
             Some(Outcome::Rows { rows, .. }) => rows
                 .iter()
                 .map(|r| match (r.first(), r.get(1)) {

@@ -46,6 +46,16 @@ impl Server {
         SqlClient::connect(self.addr.clone()).await.unwrap()
     }
 
+    async fn health_report(&self) -> pb::HealthReportResponse {
+        pb::monitor_client::MonitorClient::connect(self.addr.clone())
+            .await
+            .unwrap()
+            .health_report(pb::HealthReportRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+    }
+
     async fn shutdown(mut self) {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
@@ -775,14 +785,7 @@ async fn the_health_report_comes_over_grpc_with_the_servers_findings() {
         .await
         .unwrap();
     }
-    let mut monitor = pb::monitor_client::MonitorClient::connect(server.addr.clone())
-        .await
-        .unwrap();
-    let report = monitor
-        .health_report(pb::HealthReportRequest {})
-        .await
-        .unwrap()
-        .into_inner();
+    let report = server.health_report().await;
     let index = report
         .findings
         .iter()
@@ -946,14 +949,7 @@ async fn the_audit_trail_is_verified_reported_and_proven_over_grpc_while_the_ser
     assert!(!v.ok);
     assert_eq!(v.failure_kind, "CurrentMismatch", "{v:?}");
     // The health report leads with it.
-    let mut monitor = pb::monitor_client::MonitorClient::connect(server.addr.clone())
-        .await
-        .unwrap();
-    let health = monitor
-        .health_report(pb::HealthReportRequest {})
-        .await
-        .unwrap()
-        .into_inner();
+    let health = server.health_report().await;
     let first = &health.findings[0];
     assert_eq!(
         first.severity,

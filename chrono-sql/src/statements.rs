@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -91,7 +91,7 @@ fn bucket(ns: u64) -> usize {
 /// The statement statistics of a database.
 pub struct StatementStats {
     enabled: AtomicBool,
-    capacity: Mutex<usize>,
+    capacity: AtomicUsize,
     entries: Mutex<HashMap<Arc<str>, Entry>>,
 }
 
@@ -99,7 +99,7 @@ impl Default for StatementStats {
     fn default() -> Self {
         StatementStats {
             enabled: AtomicBool::new(true),
-            capacity: Mutex::new(1000),
+            capacity: AtomicUsize::new(1000),
             entries: Mutex::new(HashMap::new()),
         }
     }
@@ -118,7 +118,7 @@ impl StatementStats {
 
     /// How many distinct statements are tracked before new ones count under `(other)`.
     pub fn set_capacity(&self, capacity: usize) {
-        *self.capacity.lock() = capacity.max(1);
+        self.capacity.store(capacity.max(1), Ordering::Relaxed);
     }
 
     /// Records one run of `normalized` (its full text `text`, for the example).
@@ -133,13 +133,12 @@ impl StatementStats {
         if !self.is_enabled() {
             return;
         }
-        let capacity = *self.capacity.lock();
         let ns = elapsed.as_nanos().min(u128::from(u64::MAX)) as u64;
         let mut entries = self.entries.lock();
         let entry = match entries.get_mut(normalized) {
             Some(e) => e,
             None => {
-                let key: Arc<str> = if entries.len() < capacity {
+                let key: Arc<str> = if entries.len() < self.capacity.load(Ordering::Relaxed) {
                     normalized.clone()
                 } else {
                     Arc::from(OTHER)

@@ -7,7 +7,7 @@ use chrono_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
 use super::{CallLog, Shared, convert};
-use crate::{ChronoDb, Error, Result};
+use crate::{Error, Result};
 
 /// `chronodb.v1.Audit`.
 pub struct AuditService(pub(super) Shared);
@@ -15,10 +15,6 @@ pub struct AuditService(pub(super) Shared);
 fn hash(bytes: &[u8], what: &str) -> Result<Hash> {
     <[u8; 32]>::try_from(bytes)
         .map_err(|_| Error::InvalidInput(format!("{what} must be 32 bytes (SHA3-256)")))
-}
-
-fn audit(db: &ChronoDb) -> Result<&chrono_audit::AuditTrail> {
-    db.audit_trail()
 }
 
 #[tonic::async_trait]
@@ -32,7 +28,7 @@ impl pb::audit_server::Audit for AuditService {
         let (database, report) = self
             .0
             .blocking(move |_| {
-                let database = audit(&db)?.database().to_string();
+                let database = db.audit_trail()?.database().to_string();
                 Ok((database, db.verify_audit_integrity()?))
             })
             .await?;
@@ -68,7 +64,7 @@ impl pb::audit_server::Audit for AuditService {
             .blocking(move |_| {
                 let from = u64::try_from(from_micros).unwrap_or(0);
                 let to = u64::try_from(to_micros).unwrap_or(0);
-                Ok(audit(&db)?.generate_audit_report(&table, from, to)?)
+                Ok(db.audit_trail()?.generate_audit_report(&table, from, to)?)
             })
             .await?;
         let entries = entries
@@ -102,7 +98,7 @@ impl pb::audit_server::Audit for AuditService {
             .0
             .blocking(move |_| {
                 let h = hash(&tx_hash, "tx_hash")?;
-                Ok(audit(&db)?.verify_transaction(&h)?)
+                Ok(db.audit_trail()?.verify_transaction(&h)?)
             })
             .await?;
         let (kind, position) = match &failure {
@@ -133,7 +129,7 @@ impl pb::audit_server::Audit for AuditService {
         let (database, p) = self
             .0
             .blocking(move |_| {
-                let trail = audit(&db)?;
+                let trail = db.audit_trail()?;
                 Ok((
                     trail.database().to_string(),
                     trail.inclusion_proof(transaction, tree_size)?,
@@ -160,7 +156,7 @@ impl pb::audit_server::Audit for AuditService {
         let (database, old_root, new_root, path) = self
             .0
             .blocking(move |_| {
-                let trail = audit(&db)?;
+                let trail = db.audit_trail()?;
                 Ok((
                     trail.database().to_string(),
                     trail.root_at(old_size)?,
@@ -186,7 +182,7 @@ impl pb::audit_server::Audit for AuditService {
         let (cp, note) = self
             .0
             .blocking(move |_| {
-                let cp = audit(&db)?.checkpoint();
+                let cp = db.audit_trail()?.checkpoint();
                 let note = match &db.config().features.audit.signing_key_file {
                     Some(file) => {
                         let hex = std::fs::read_to_string(file).map_err(|e| {

@@ -115,7 +115,7 @@ impl<'a> Planner<'a> {
                 if let Some(e) = version {
                     let bound = self.bind(e, &Scope::default())?;
                     let v = self.value_now(&bound)?;
-                    read_at = as_of(time_micros(&value_time_literal(v)?, self.params)?)?;
+                    read_at = as_of(value_timestamp(&v)?.as_micros())?;
                 }
                 let def = self.table_at(name, read_at)?;
                 let label = alias
@@ -239,16 +239,6 @@ pub(super) fn as_of(ts: u64) -> Result<ReadAt> {
         )));
     }
     Ok(ReadAt::AsOf(ts))
-}
-
-pub(super) fn value_time_literal(v: Value) -> Result<TimeLiteral> {
-    Ok(match v {
-        Value::Int(i) => TimeLiteral::Number(i.to_string()),
-        Value::Float(f) => TimeLiteral::Number(format!("{f:.6}")),
-        Value::Text(s) => TimeLiteral::Text(s),
-        Value::Timestamp(t) => TimeLiteral::Text(Timestamp::from_signed_micros(t)?.seconds()),
-        other => return Err(Error::InvalidInput(format!("invalid timestamp {other}"))),
-    })
 }
 
 impl Planner<'_> {

@@ -125,11 +125,7 @@ pub fn time_micros(lit: &TimeLiteral, params: &[Value]) -> Result<u64> {
     let t = match lit {
         TimeLiteral::Number(text) | TimeLiteral::Text(text) => Timestamp::parse(text)?,
         TimeLiteral::Param(i) => match params.get(i.wrapping_sub(1)) {
-            Some(Value::Timestamp(t)) => Timestamp::from_signed_micros(*t)?,
-            Some(Value::Int(s)) => Timestamp::from_seconds(*s)?,
-            Some(Value::Float(f)) => Timestamp::from_seconds_f64(*f)?,
-            Some(Value::Text(s)) => Timestamp::parse(s)?,
-            Some(v) => Timestamp::parse(&v.to_string())?,
+            Some(v) => value_timestamp(v)?,
             None => {
                 return Err(Error::InvalidInput(format!(
                     "parameter ${i} has no value ({} given)",
@@ -139,6 +135,18 @@ pub fn time_micros(lit: &TimeLiteral, params: &[Value]) -> Result<u64> {
         },
     };
     Ok(t.as_micros())
+}
+
+/// A value as a point in time: a TIMESTAMP, a number of Unix seconds, or text
+/// [`Timestamp`] reads.
+fn value_timestamp(v: &Value) -> Result<Timestamp> {
+    Ok(match v {
+        Value::Timestamp(t) => Timestamp::from_signed_micros(*t)?,
+        Value::Int(s) => Timestamp::from_seconds(*s)?,
+        Value::Float(f) => Timestamp::from_seconds_f64(*f)?,
+        Value::Text(s) => Timestamp::parse(s)?,
+        other => Timestamp::parse(&other.to_string())?,
+    })
 }
 
 impl<'a> Planner<'a> {

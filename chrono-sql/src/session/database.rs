@@ -166,6 +166,7 @@ impl Database {
             principal: None,
             cancel: CancelToken::new(),
             timeout: None,
+            recorded: true,
         }
     }
 

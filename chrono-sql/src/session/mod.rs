@@ -116,6 +116,8 @@ pub struct Session {
     principal: Option<String>,
     cancel: CancelToken,
     timeout: Option<std::time::Duration>,
+    /// Whether its statements count in the statement statistics.
+    recorded: bool,
 }
 
 /// Where a streamed query's rows go, as they are produced.
@@ -148,6 +150,12 @@ impl Session {
     /// runs that long without handing out a row.
     pub fn set_statement_timeout(&mut self, timeout: Option<std::time::Duration>) {
         self.timeout = timeout;
+    }
+
+    /// Whether this session's statements count in the statement statistics (on by default;
+    /// off for a tool's own statements, such as the health report's EXPLAINs).
+    pub fn set_statement_stats(&mut self, recorded: bool) {
+        self.recorded = recorded;
     }
 
     /// Names who runs this session's commits (seen by commit observers).
@@ -211,8 +219,7 @@ impl Session {
         params: &[Value],
         sink: Option<&mut (dyn RowSink + '_)>,
     ) -> Result<Outcome> {
-        let stats = &self.db.shared.statements;
-        if !stats.is_enabled() {
+        if !self.recorded || !self.db.shared.statements.is_enabled() {
             return self.run_unrecorded(p, params, sink);
         }
         let began = std::time::Instant::now();
@@ -222,8 +229,7 @@ impl Session {
             Ok(Outcome::Affected { affected, .. }) => *affected,
             _ => 0,
         };
-        let stats = &self.db.shared.statements;
-        stats.record(
+        self.db.shared.statements.record(
             p.normalized(),
             p.text(),
             began.elapsed(),
