@@ -16,8 +16,11 @@
 //!   (one in five of the generated ones and of the feedback): until then, and for tables
 //!   never analyzed, estimates are the baseline's, so turning the learned estimator on is
 //!   never worse than leaving it off.
-//! - Models, samples, statistics and buffers are kept in the store's metadata and loaded on
-//!   open; a model of another format or another table definition is discarded.
+//! - Models, samples, statistics and buffers are kept in the store's metadata (one
+//!   [`chrono_storage::record`] per table, keyed by the table's id) and loaded on open; a
+//!   model of another format or another table definition is discarded, and a committed
+//!   `DROP TABLE` takes its table's model with it (a table created again under the name
+//!   starts without one).
 //!
 //! Scans `AS OF` a past time are estimated with the current model and their feedback is
 //! not learned from (their row counts are those of another time).
@@ -31,7 +34,7 @@ use chrono_sql::catalog::{ColumnDef, TableDef};
 use chrono_sql::cost::{CardinalityEstimator, Estimate, Feedback, StatisticsEstimator, TableStats};
 use chrono_sql::expr::Expr;
 use chrono_sql::types::DataType;
-use chrono_storage::{ColumnFamily, Engine, Value, WriteBatch, encoding};
+use chrono_storage::{ColumnFamily, Engine, Keyspace, Value, WriteBatch, encoding, record};
 use parking_lot::{Condvar, Mutex, RwLock};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -141,6 +144,8 @@ struct Example {
 
 /// What estimation reads: swapped whole when a training finishes.
 struct TableModel {
+    /// The table's name as declared (for reports; models are keyed by the table's id).
+    table: String,
     columns: Vec<(String, DataType)>,
     ctx: Arc<TableContext>,
     network: Network,
@@ -164,8 +169,10 @@ struct Memory {
 struct Inner {
     config: MlConfig,
     engine: Option<Arc<dyn Engine>>,
-    models: RwLock<HashMap<String, Arc<TableModel>>>,
-    memory: Mutex<HashMap<String, Memory>>,
+    /// By table id (its key space): a table dropped and created again under its name
+    /// starts without the old table's model.
+    models: RwLock<HashMap<Keyspace, Arc<TableModel>>>,
+    memory: Mutex<HashMap<Keyspace, Memory>>,
     runs: Mutex<Vec<TrainingRun>>,
     idle: Condvar,
     busy: Mutex<usize>,
@@ -244,10 +251,11 @@ impl std::fmt::Display for PerformanceMetrics {
 }
 
 const NAME: &str = "learned";
-const MODEL_FORMAT: i64 = 1;
+/// The model record's format (1 was a key-encoded list of values, keyed by table name).
+const MODEL_FORMAT: u8 = 2;
 
-fn model_key(table: &str) -> Vec<u8> {
-    encoding::meta_key(&format!("ml/{}", table.to_ascii_lowercase()))
+fn model_key(table: Keyspace) -> Vec<u8> {
+    encoding::meta_key(&format!("ml/{table}"))
 }
 
 fn columns_of(table: &TableDef) -> Vec<(String, DataType)> {
@@ -307,10 +315,10 @@ impl LearnedEstimator {
         let memory = self.inner.memory.lock();
         let mut tables: Vec<TableMetrics> = models
             .iter()
-            .map(|(name, m)| {
-                let mem = memory.get(name);
+            .map(|(key, m)| {
+                let mem = memory.get(key);
                 TableMetrics {
-                    table: name.clone(),
+                    table: m.table.clone(),
                     model_version: m.version,
                     in_use: m.in_use,
                     held_out: m.evaluation,
@@ -342,13 +350,19 @@ impl LearnedEstimator {
     /// The network's estimate for `filter` on `table`, whether or not it is in use (for
     /// evaluations). `None` when the table has no model.
     pub fn learned_estimate(&self, table: &str, filter: &Expr) -> Option<f64> {
-        let model = self
-            .inner
+        let key = self.key_of(table)?;
+        let model = self.inner.models.read().get(&key).cloned()?;
+        Some(Self::predict(&model, &decompose(filter)))
+    }
+
+    /// The id of the table named `table` (any case) among those with a model.
+    fn key_of(&self, table: &str) -> Option<Keyspace> {
+        self.inner
             .models
             .read()
-            .get(&table.to_ascii_lowercase())
-            .cloned()?;
-        Some(Self::predict(&model, &decompose(filter)))
+            .iter()
+            .find(|(_, m)| m.table.eq_ignore_ascii_case(table))
+            .map(|(k, _)| *k)
     }
 
     fn predict(model: &TableModel, atoms: &[Atom]) -> f64 {
@@ -362,7 +376,9 @@ impl LearnedEstimator {
     /// Retrains a table's network now on the queries and feedback it has (what a full
     /// `training_interval` triggers), on this thread.
     pub fn retrain(&self, table: &str) {
-        let key = table.to_ascii_lowercase();
+        let Some(key) = self.key_of(table) else {
+            return;
+        };
         {
             let mut memory = self.inner.memory.lock();
             let Some(m) = memory.get_mut(&key) else {
@@ -375,12 +391,12 @@ impl LearnedEstimator {
             m.recent.clear();
         }
         *self.inner.busy.lock() += 1;
-        self.train_table(&key, "feedback");
-        self.finish(&key);
+        self.train_table(key, "feedback");
+        self.finish(key);
     }
 
-    fn finish(&self, key: &str) {
-        if let Some(m) = self.inner.memory.lock().get_mut(key) {
+    fn finish(&self, key: Keyspace) {
+        if let Some(m) = self.inner.memory.lock().get_mut(&key) {
             m.training = false;
         }
         let mut busy = self.inner.busy.lock();
@@ -390,14 +406,14 @@ impl LearnedEstimator {
 
     /// Trains `key`'s network on its generated queries and replay buffer, evaluates it on
     /// the held-out ones and swaps it in.
-    fn train_table(&self, key: &str, trigger: &'static str) {
+    fn train_table(&self, key: Keyspace, trigger: &'static str) {
         let began = Instant::now();
-        let Some(old) = self.inner.models.read().get(key).cloned() else {
+        let Some(old) = self.inner.models.read().get(&key).cloned() else {
             return;
         };
         let examples: Vec<Example> = {
             let memory = self.inner.memory.lock();
-            let Some(m) = memory.get(key) else { return };
+            let Some(m) = memory.get(&key) else { return };
             m.generated.iter().chain(m.replay.iter()).cloned().collect()
         };
         let ctx = old.ctx.clone();
@@ -434,6 +450,7 @@ impl LearnedEstimator {
         let in_use = eval.learned.better_than(&eval.baseline);
         let version = old.version + 1;
         let model = Arc::new(TableModel {
+            table: old.table.clone(),
             columns: old.columns.clone(),
             ctx,
             network,
@@ -441,12 +458,9 @@ impl LearnedEstimator {
             version,
             evaluation: eval,
         });
-        self.inner
-            .models
-            .write()
-            .insert(key.to_string(), model.clone());
+        self.inner.models.write().insert(key, model.clone());
         self.inner.runs.lock().push(TrainingRun {
-            table: key.to_string(),
+            table: model.table.clone(),
             version,
             trigger,
             examples: train_set.len(),
@@ -463,18 +477,18 @@ impl LearnedEstimator {
         self.save(key, &model);
     }
 
-    fn save(&self, key: &str, model: &TableModel) {
+    fn save(&self, key: Keyspace, model: &TableModel) {
         let Some(engine) = &self.inner.engine else {
             return;
         };
         let memory = self.inner.memory.lock();
-        let Some(m) = memory.get(key) else { return };
+        let Some(m) = memory.get(&key) else { return };
         let raw = persist::encode(key, model, m);
         drop(memory);
         let mut batch = WriteBatch::new();
         batch.put(ColumnFamily::Meta, model_key(key), raw);
         if let Err(e) = engine.write(batch) {
-            tracing::warn!(table = key, error = %e, "could not keep the learned model");
+            tracing::warn!(table = %model.table, error = %e, "could not keep the learned model");
         }
     }
 
@@ -491,14 +505,11 @@ impl LearnedEstimator {
         let mut stale = Vec::new();
         while cursor.valid() && cursor.key().starts_with(&prefix) {
             match persist::decode(cursor.value()) {
-                Some((name, model, memory)) => {
-                    self.inner
-                        .models
-                        .write()
-                        .insert(name.clone(), Arc::new(model));
-                    self.inner.memory.lock().insert(name, memory);
+                Some((key, model, memory)) if cursor.key() == model_key(key) => {
+                    self.inner.models.write().insert(key, Arc::new(model));
+                    self.inner.memory.lock().insert(key, memory);
                 }
-                None => stale.push(cursor.key().to_vec()),
+                _ => stale.push(cursor.key().to_vec()),
             }
             cursor.next();
         }
@@ -513,9 +524,9 @@ impl LearnedEstimator {
         }
     }
 
-    fn forget(&self, key: &str) {
-        self.inner.models.write().remove(key);
-        self.inner.memory.lock().remove(key);
+    fn forget(&self, key: Keyspace) {
+        self.inner.models.write().remove(&key);
+        self.inner.memory.lock().remove(&key);
         if let Some(engine) = &self.inner.engine {
             let mut batch = WriteBatch::new();
             batch.delete(ColumnFamily::Meta, model_key(key));
@@ -583,12 +594,7 @@ impl CardinalityEstimator for LearnedEstimator {
         let Some(filter) = filter else {
             return baseline();
         };
-        let model = self
-            .inner
-            .models
-            .read()
-            .get(&table.name.to_ascii_lowercase())
-            .cloned();
+        let model = self.inner.models.read().get(&table.keyspace).cloned();
         let Some(model) = model.filter(|m| m.in_use) else {
             return baseline();
         };
@@ -621,11 +627,11 @@ impl CardinalityEstimator for LearnedEstimator {
     }
 
     fn analyzed(&self, table: &TableDef, rows: &[Vec<Value>], stats: &TableStats) {
-        let key = table.name.to_ascii_lowercase();
+        let key = table.keyspace;
         let cfg = &self.inner.config;
         let mut rng = StdRng::seed_from_u64(cfg.seed);
         if rows.is_empty() {
-            self.forget(&key);
+            self.forget(key);
             return;
         }
         let pick = |n: usize, rng: &mut StdRng| -> Vec<Vec<Value>> {
@@ -663,8 +669,9 @@ impl CardinalityEstimator for LearnedEstimator {
             let old = models.get(&key).cloned();
             let changed = old.as_ref().is_some_and(|m| m.columns != columns);
             models.insert(
-                key.clone(),
+                key,
                 Arc::new(TableModel {
+                    table: table.name.clone(),
                     columns: columns.clone(),
                     ctx,
                     network: Network { layers: vec![] },
@@ -677,7 +684,7 @@ impl CardinalityEstimator for LearnedEstimator {
         };
         {
             let mut memory = self.inner.memory.lock();
-            let m = memory.entry(key.clone()).or_default();
+            let m = memory.entry(key).or_default();
             m.generated = generated;
             // Feedback on another table definition says nothing about this one.
             if schema_changed {
@@ -687,8 +694,12 @@ impl CardinalityEstimator for LearnedEstimator {
             m.training = true;
         }
         *self.inner.busy.lock() += 1;
-        self.train_table(&key, "analyze");
-        self.finish(&key);
+        self.train_table(key, "analyze");
+        self.finish(key);
+    }
+
+    fn dropped(&self, table: &TableDef) {
+        self.forget(table.keyspace);
     }
 
     fn observe(&self, fb: &Feedback) {
@@ -696,7 +707,7 @@ impl CardinalityEstimator for LearnedEstimator {
             return;
         }
         let Some(filter) = &fb.filter else { return };
-        let key = fb.table.to_ascii_lowercase();
+        let key = fb.keyspace;
         if !self.inner.models.read().contains_key(&key) {
             return;
         }
@@ -732,8 +743,8 @@ impl CardinalityEstimator for LearnedEstimator {
         *self.inner.busy.lock() += 1;
         let this = self.clone();
         let run = move || {
-            this.train_table(&key, "feedback");
-            this.finish(&key);
+            this.train_table(key, "feedback");
+            this.finish(key);
         };
         if self.inner.config.background {
             std::thread::spawn(run);
@@ -743,246 +754,179 @@ impl CardinalityEstimator for LearnedEstimator {
     }
 }
 
-/// The byte form of a table's model and memory in the store's metadata: one key-encoded
-/// list of values (the storage layer's order-preserving encoding, used here only as a
-/// self-describing container).
+/// The stored form of a table's model and memory: one [`record`] (serde, postcard) under
+/// `ml/<table id>` in the store's metadata. Everything read back is checked before use:
+/// the network's shapes, the statistics' width and every example's atoms.
 mod persist {
+    use serde::{Deserialize, Serialize};
+
     use super::*;
+    use crate::model::Layer;
 
-    struct Writer(Vec<Value>);
-
-    impl Writer {
-        fn int(&mut self, v: i64) {
-            self.0.push(Value::Int(v));
-        }
-        fn floats(&mut self, v: &[f32]) {
-            self.0.push(Value::Blob(
-                v.iter().flat_map(|f| f.to_le_bytes()).collect(),
-            ));
-        }
-        fn examples(&mut self, list: Vec<&Example>) {
-            let keep: Vec<&Example> = list
-                .into_iter()
-                .filter(|e| e.atoms.iter().all(|a| a.op != Op::Other && a.col.is_some()))
-                .collect();
-            self.int(keep.len() as i64);
-            for e in keep {
-                self.0.push(Value::Float(e.actual));
-                self.0.push(Value::Bool(e.held_out));
-                self.int(e.atoms.len() as i64);
-                for a in &e.atoms {
-                    self.int(a.col.unwrap_or(0) as i64);
-                    self.int(a.op.index() as i64);
-                    self.int(a.values.len() as i64);
-                    self.0.extend(a.values.iter().cloned());
-                }
-            }
-        }
+    #[derive(Serialize, Deserialize)]
+    struct StoredExample {
+        actual: f64,
+        held_out: bool,
+        /// (column, operator index, literals) per atom.
+        atoms: Vec<(usize, usize, Vec<Value>)>,
     }
 
-    struct Reader(std::vec::IntoIter<Value>);
+    #[derive(Serialize, Deserialize)]
+    struct StoredLayer {
+        inputs: usize,
+        outputs: usize,
+        weights: Vec<f32>,
+        biases: Vec<f32>,
+    }
 
-    impl Reader {
-        fn value(&mut self) -> Option<Value> {
-            self.0.next()
-        }
-        fn int(&mut self) -> Option<i64> {
-            match self.0.next()? {
-                Value::Int(i) => Some(i),
-                _ => None,
-            }
-        }
-        fn count(&mut self) -> Option<usize> {
-            usize::try_from(self.int()?).ok()
-        }
-        fn text(&mut self) -> Option<String> {
-            match self.0.next()? {
-                Value::Text(t) => Some(t),
-                _ => None,
-            }
-        }
-        fn blob(&mut self) -> Option<Vec<u8>> {
-            match self.0.next()? {
-                Value::Blob(b) => Some(b),
-                _ => None,
-            }
-        }
-        fn floats(&mut self) -> Option<Vec<f32>> {
-            let b = self.blob()?;
-            if b.len() % 4 != 0 {
-                return None;
-            }
-            Some(
-                b.chunks_exact(4)
-                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+    /// `[count, median, p90, p95, p99, max, mean_log]`.
+    type StoredSummary = (usize, [f64; 6]);
+
+    #[derive(Serialize, Deserialize)]
+    struct Stored {
+        keyspace: Keyspace,
+        table: String,
+        columns: Vec<(String, DataType)>,
+        version: u64,
+        in_use: bool,
+        rows: f64,
+        stats: TableStats,
+        sample: Vec<Vec<Value>>,
+        layers: Vec<StoredLayer>,
+        learned: StoredSummary,
+        baseline: StoredSummary,
+        generated: Vec<StoredExample>,
+        replay: Vec<StoredExample>,
+        seen: u64,
+    }
+
+    fn store_examples<'a>(list: impl Iterator<Item = &'a Example>) -> Vec<StoredExample> {
+        // Atoms of no known shape cannot be rebuilt: such examples are not kept.
+        list.filter(|e| e.atoms.iter().all(|a| a.op != Op::Other && a.col.is_some()))
+            .map(|e| StoredExample {
+                actual: e.actual,
+                held_out: e.held_out,
+                atoms: e
+                    .atoms
+                    .iter()
+                    .map(|a| (a.col.unwrap_or(0), a.op.index(), a.values.clone()))
                     .collect(),
-            )
-        }
-        fn examples(&mut self) -> Option<Vec<Example>> {
-            let n = self.count()?;
-            // Each example takes at least three values: a stored count cannot reserve more
-            // than what is left to read.
-            let mut out = Vec::with_capacity(n.min(self.0.len() / 3));
-            for _ in 0..n {
-                let actual = match self.value()? {
-                    Value::Float(f) => f,
-                    _ => return None,
-                };
-                let held_out = matches!(self.value()?, Value::Bool(true));
-                let mut atoms = Vec::new();
-                for _ in 0..self.count()? {
-                    let col = self.count()?;
-                    let op = Op::from_index(self.count()?)?;
-                    let mut values = Vec::new();
-                    for _ in 0..self.count()? {
-                        values.push(self.value()?);
-                    }
-                    atoms.push(Atom::rebuild(col, op, values)?);
-                }
-                out.push(Example {
-                    atoms,
-                    actual,
-                    held_out,
-                });
-            }
-            Some(out)
-        }
-    }
-
-    pub(super) fn encode(key: &str, model: &TableModel, memory: &Memory) -> Vec<u8> {
-        let mut w = Writer(Vec::new());
-        w.int(MODEL_FORMAT);
-        w.0.push(Value::Text(key.to_string()));
-        w.int(model.columns.len() as i64);
-        for (name, ty) in &model.columns {
-            w.0.push(Value::Text(name.clone()));
-            w.0.push(Value::Text(ty.name().to_string()));
-        }
-        w.int(model.version as i64);
-        w.0.push(Value::Bool(model.in_use));
-        w.0.push(Value::Float(model.ctx.rows));
-        w.0.push(Value::Blob(model.ctx.stats.encode()));
-        let sample = model.ctx.sample.rows();
-        w.int(sample.len() as i64);
-        for r in sample {
-            w.0.push(Value::Blob(encoding::encode_row(r)));
-        }
-        w.int(model.network.layers.len() as i64);
-        for l in &model.network.layers {
-            w.int(l.inputs as i64);
-            w.int(l.outputs as i64);
-            w.floats(&l.weights);
-            w.floats(&l.biases);
-        }
-        for s in [model.evaluation.learned, model.evaluation.baseline] {
-            w.int(s.count as i64);
-            let fields = [s.median, s.p90, s.p95, s.p99, s.max, s.mean_log];
-            w.0.extend(fields.map(Value::Float));
-        }
-        w.examples(memory.generated.iter().collect());
-        w.examples(memory.replay.iter().collect());
-        w.int(memory.seen as i64);
-        encoding::encode_key(&w.0)
-    }
-
-    pub(super) fn decode(raw: &[u8]) -> Option<(String, TableModel, Memory)> {
-        let mut r = Reader(encoding::decode_key(raw).ok()?.into_iter());
-        if r.int()? != MODEL_FORMAT {
-            return None;
-        }
-        let name = r.text()?;
-        let mut columns = Vec::new();
-        for _ in 0..r.count()? {
-            let name = r.text()?;
-            let ty = DataType::parse(&r.text()?).ok()?;
-            columns.push((name, ty));
-        }
-        let version = u64::try_from(r.int()?).ok()?;
-        let in_use = matches!(r.value()?, Value::Bool(true));
-        let rows = match r.value()? {
-            Value::Float(f) => f,
-            _ => return None,
-        };
-        let stats = TableStats::decode(&r.blob()?)?;
-        let mut sample = Vec::new();
-        for _ in 0..r.count()? {
-            sample.push(encoding::decode_row(&r.blob()?).ok()?);
-        }
-        let mut layers = Vec::new();
-        for _ in 0..r.count()? {
-            let inputs = r.count()?;
-            let outputs = r.count()?;
-            layers.push(crate::model::Layer {
-                inputs,
-                outputs,
-                weights: r.floats()?,
-                biases: r.floats()?,
-            });
-        }
-        let network = Network { layers };
-        if !network.fits() || stats.columns.len() != columns.len() {
-            return None;
-        }
-        let mut summary = || -> Option<QErrorSummary> {
-            let count = r.count()?;
-            let mut f = [0f64; 6];
-            for x in &mut f {
-                *x = match r.value()? {
-                    Value::Float(v) => v,
-                    _ => return None,
-                };
-            }
-            Some(QErrorSummary {
-                count,
-                median: f[0],
-                p90: f[1],
-                p95: f[2],
-                p99: f[3],
-                max: f[4],
-                mean_log: f[5],
             })
+            .collect()
+    }
+
+    fn load_examples(list: Vec<StoredExample>, width: usize) -> Option<Vec<Example>> {
+        list.into_iter()
+            .map(|e| {
+                let atoms = e
+                    .atoms
+                    .into_iter()
+                    .map(|(col, op, values)| {
+                        (col < width).then_some(())?;
+                        Atom::rebuild(col, Op::from_index(op)?, values)
+                    })
+                    .collect::<Option<Vec<Atom>>>()?;
+                Some(Example {
+                    atoms,
+                    actual: e.actual,
+                    held_out: e.held_out,
+                })
+            })
+            .collect()
+    }
+
+    fn store_summary(s: &QErrorSummary) -> StoredSummary {
+        (s.count, [s.median, s.p90, s.p95, s.p99, s.max, s.mean_log])
+    }
+
+    fn load_summary((count, f): StoredSummary) -> QErrorSummary {
+        QErrorSummary {
+            count,
+            median: f[0],
+            p90: f[1],
+            p95: f[2],
+            p99: f[3],
+            max: f[4],
+            mean_log: f[5],
+        }
+    }
+
+    pub(super) fn encode(key: Keyspace, model: &TableModel, memory: &Memory) -> Vec<u8> {
+        let stored = Stored {
+            keyspace: key,
+            table: model.table.clone(),
+            columns: model.columns.clone(),
+            version: model.version,
+            in_use: model.in_use,
+            rows: model.ctx.rows,
+            stats: model.ctx.stats.clone(),
+            sample: model.ctx.sample.rows().to_vec(),
+            layers: model
+                .network
+                .layers
+                .iter()
+                .map(|l| StoredLayer {
+                    inputs: l.inputs,
+                    outputs: l.outputs,
+                    weights: l.weights.clone(),
+                    biases: l.biases.clone(),
+                })
+                .collect(),
+            learned: store_summary(&model.evaluation.learned),
+            baseline: store_summary(&model.evaluation.baseline),
+            generated: store_examples(memory.generated.iter()),
+            replay: store_examples(memory.replay.iter()),
+            seen: memory.seen,
         };
-        let learned = summary()?;
-        let baseline = summary()?;
-        let generated = r.examples()?;
-        let replay: VecDeque<Example> = r.examples()?.into();
-        let seen = u64::try_from(r.int()?).ok()?;
-        let width = columns.len();
+        record::encode(MODEL_FORMAT, &stored)
+    }
+
+    pub(super) fn decode(raw: &[u8]) -> Option<(Keyspace, TableModel, Memory)> {
+        let s: Stored = record::decode(MODEL_FORMAT, "learned model", raw).ok()?;
+        let width = s.columns.len();
+        let network = Network {
+            layers: s
+                .layers
+                .into_iter()
+                .map(|l| Layer {
+                    inputs: l.inputs,
+                    outputs: l.outputs,
+                    weights: l.weights,
+                    biases: l.biases,
+                })
+                .collect(),
+        };
+        if !network.fits()
+            || s.stats.columns.len() != width
+            || s.sample.iter().any(|r| r.len() != width)
+        {
+            return None;
+        }
+        let generated = load_examples(s.generated, width)?;
+        let replay: VecDeque<Example> = load_examples(s.replay, width)?.into();
         let model = TableModel {
-            columns,
+            table: s.table,
+            columns: s.columns,
             ctx: Arc::new(TableContext {
-                rows,
-                stats,
-                sample: Columnar::new(width, sample),
+                rows: s.rows,
+                stats: s.stats,
+                sample: Columnar::new(width, s.sample),
             }),
             network,
-            in_use,
-            version,
-            evaluation: Evaluation { learned, baseline },
+            in_use: s.in_use,
+            version: s.version,
+            evaluation: Evaluation {
+                learned: load_summary(s.learned),
+                baseline: load_summary(s.baseline),
+            },
         };
         let memory = Memory {
             generated,
             replay,
             recent: Vec::new(),
-            seen,
+            seen: s.seen,
             training: false,
         };
-        Some((name, model, memory))
-    }
-
-    #[cfg(test)]
-    mod tests {
-        use super::*;
-
-        #[test]
-        fn a_stored_count_reserves_no_more_than_the_values_left() {
-            // Nine values claim 2^40 examples: an error, not a 16 TB reservation.
-            let mut values = vec![Value::Int(1 << 40)];
-            for _ in 0..2 {
-                values.extend([Value::Float(1.0), Value::Bool(false), Value::Int(0)]);
-            }
-            let mut r = Reader(values.into_iter());
-            assert!(r.examples().is_none());
-        }
+        Some((s.keyspace, model, memory))
     }
 }

@@ -82,7 +82,7 @@ fn score(
     data: &Columnar,
     queries: &[Vec<Atom>],
 ) -> (QErrorSummary, QErrorSummary) {
-    let stats = db.stats().table("facts");
+    let stats = db.stats().table(table(db).keyspace);
     let mut learned = Vec::new();
     let mut baseline = Vec::new();
     for q in queries {
@@ -119,7 +119,7 @@ pub fn run(config: EvalConfig) -> EvalResult {
     let bootstrap_seconds = began.elapsed().as_secs_f64();
 
     let rows = all_rows(&db);
-    let stats = db.stats().table("facts").expect("analyzed");
+    let stats = db.stats().table(table(&db).keyspace).expect("analyzed");
     let data = Columnar::new(synthetic::COLUMNS.len(), rows.clone());
     let mut rng = StdRng::seed_from_u64(2024);
     let queries = workload::generate(&rows, &stats, config.queries, &mut rng);
@@ -141,6 +141,7 @@ pub fn run(config: EvalConfig) -> EvalResult {
     for q in &fresh {
         est.observe(&Feedback {
             table: "facts".into(),
+            keyspace: def.keyspace,
             predicate: String::new(),
             filter: conjunction(q),
             estimated: 0.0,

@@ -160,8 +160,25 @@ fn the_planner_uses_it_it_retrains_in_the_background_and_persists() {
         "{after:?} vs {scan:?}"
     );
 
-    // A table dropped and made again with other columns: the old model is not used.
+    // A drop that rolls back keeps the model; one that commits takes it away, in memory
+    // and in the store.
+    let mut s = db.session();
+    s.execute("BEGIN").unwrap();
+    s.execute("DROP TABLE p").unwrap();
+    s.execute("ROLLBACK").unwrap();
+    assert_eq!(again.metrics().tables.len(), 1);
+    assert_eq!(explain(&db, q).pop().unwrap().2, "learned");
     db.execute("DROP TABLE p").unwrap();
+    assert!(again.metrics().tables.is_empty());
+    assert!(
+        LearnedEstimator::open(engine.clone(), small_config())
+            .metrics()
+            .tables
+            .is_empty(),
+        "the stored model went with the table"
+    );
+
+    // A table made again under the name: models belong to a table, not to its name.
     db.execute("CREATE TABLE p (id INT PRIMARY KEY, kind TEXT)")
         .unwrap();
     db.execute("INSERT INTO p VALUES (1, 'a'), (2, 'b')")

@@ -373,16 +373,20 @@ impl ChronoDb {
         }
 
         // Estimator.
-        let mut q: BTreeMap<(String, String), Vec<f64>> = BTreeMap::new();
+        let mut q: BTreeMap<(String, u32, String), Vec<f64>> = BTreeMap::new();
         for fb in feedback.iter().filter(|f| f.current) {
-            q.entry((fb.table.to_ascii_lowercase(), fb.estimator.to_string()))
-                .or_default()
-                .push(q_error(fb.estimated, fb.actual));
+            q.entry((
+                fb.table.to_ascii_lowercase(),
+                fb.keyspace,
+                fb.estimator.to_string(),
+            ))
+            .or_default()
+            .push(q_error(fb.estimated, fb.actual));
         }
         let mut estimator_rows = Vec::new();
-        for ((table, estimator), mut errors) in q {
+        for ((table, keyspace, estimator), mut errors) in q {
             errors.sort_by(f64::total_cmp);
-            let analyzed = db.stats().table(&table).is_some();
+            let analyzed = db.stats().table(keyspace).is_some();
             let row = EstimatorRow {
                 table: table.clone(),
                 estimator,
@@ -413,10 +417,8 @@ impl ChronoDb {
             estimator_rows.push(row);
         }
         for t in &tables {
-            let scanned = feedback
-                .iter()
-                .any(|f| f.table.eq_ignore_ascii_case(&t.name));
-            if scanned && db.stats().table(&t.name).is_none() {
+            let scanned = feedback.iter().any(|f| f.keyspace == t.keyspace);
+            if scanned && db.stats().table(t.keyspace).is_none() {
                 findings.push(Finding {
                     severity: Severity::Info,
                     area: "estimator",

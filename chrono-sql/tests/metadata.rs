@@ -7,7 +7,8 @@ use chrono_sql::Database;
 use chrono_storage::{MemoryEngine, Store};
 
 fn analyzed_rows(db: &Database, table: &str) -> Option<u64> {
-    db.stats().table(table).map(|s| s.rows)
+    let def = db.tables().ok()?.into_iter().find(|t| t.name == table)?;
+    db.stats().table(def.keyspace).map(|s| s.rows)
 }
 
 fn with_rows(db: &Database, n: usize) {

@@ -12,6 +12,7 @@
 //! * [`Engine`]: the ordered key-value interface underneath, with [`RocksEngine`] (durable,
 //!   RocksDB with its write-ahead log) and [`MemoryEngine`];
 //! * [`encoding`]: the one module that lays out key and row bytes;
+//! * [`record`]: the one codec (serde, postcard) of every other stored record;
 //! * [`Value`]: the typed values rows are made of.
 //!
 //! ```text
@@ -53,6 +54,7 @@ pub mod engine;
 pub mod error;
 pub mod history;
 pub mod mvcc;
+pub mod record;
 pub mod rocks;
 pub mod snapshot;
 pub mod timestamp;

@@ -33,6 +33,9 @@ pub trait CardinalityEstimator: Send + Sync {
     /// `ANALYZE` read every row of `table` (current state) and computed `stats`.
     fn analyzed(&self, _table: &TableDef, _rows: &[Vec<Value>], _stats: &TableStats) {}
 
+    /// `table` was dropped (its drop committed): what was learned about it is of no use.
+    fn dropped(&self, _table: &TableDef) {}
+
     /// A scan finished: what was estimated and what came out. Called on the query's
     /// thread; must be cheap.
     fn observe(&self, _feedback: &Feedback) {}

@@ -6,6 +6,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
+use chrono_storage::Keyspace;
 use parking_lot::{Mutex, RwLock};
 
 use super::{CardinalityEstimator, TableStats};
@@ -14,8 +15,10 @@ use crate::expr::Expr;
 /// One executed scan: what was estimated and what came out.
 #[derive(Debug, Clone)]
 pub struct Feedback {
-    /// The table.
+    /// The table's name.
     pub table: String,
+    /// The table's id (its key space): what the estimator keys its models by.
+    pub keyspace: Keyspace,
     /// The filter, as text.
     pub predicate: String,
     /// The filter, bound (column positions of the table).
@@ -36,11 +39,11 @@ pub struct Feedback {
 
 /// Statistics and feedback shared by the sessions of a database.
 pub struct StatsRegistry {
-    tables: RwLock<HashMap<String, Arc<TableStats>>>,
+    tables: RwLock<HashMap<Keyspace, Arc<TableStats>>>,
     feedback: Mutex<VecDeque<Feedback>>,
     feedback_capacity: usize,
     observer: RwLock<Option<Arc<dyn CardinalityEstimator>>>,
-    changed: Mutex<HashMap<String, u64>>,
+    changed: Mutex<HashMap<Keyspace, u64>>,
     version: std::sync::atomic::AtomicU64,
 }
 
@@ -58,9 +61,9 @@ impl Default for StatsRegistry {
 }
 
 impl StatsRegistry {
-    /// The statistics of a table, if analyzed.
-    pub fn table(&self, name: &str) -> Option<Arc<TableStats>> {
-        self.tables.read().get(&name.to_ascii_lowercase()).cloned()
+    /// The statistics of a table (by its id), if analyzed.
+    pub fn table(&self, table: Keyspace) -> Option<Arc<TableStats>> {
+        self.tables.read().get(&table).cloned()
     }
 
     /// Moves whenever a table's statistics change: plans kept from before may no longer be
@@ -71,15 +74,15 @@ impl StatsRegistry {
 
     /// Replaces every table's statistics (those committed now), keeping the change counts
     /// of tables whose statistics stayed the same.
-    pub fn replace_all(&self, tables: HashMap<String, TableStats>) {
-        let tables: HashMap<String, Arc<TableStats>> = tables
+    pub fn replace_all(&self, tables: HashMap<Keyspace, TableStats>) {
+        let tables: HashMap<Keyspace, Arc<TableStats>> = tables
             .into_iter()
-            .map(|(name, stats)| (name.to_ascii_lowercase(), Arc::new(stats)))
+            .map(|(table, stats)| (table, Arc::new(stats)))
             .collect();
         let mut current = self.tables.write();
         {
             let mut changed = self.changed.lock();
-            changed.retain(|name, _| match (current.get(name), tables.get(name)) {
+            changed.retain(|table, _| match (current.get(table), tables.get(table)) {
                 (Some(a), Some(b)) => **a == **b,
                 _ => false,
             });
@@ -92,10 +95,10 @@ impl StatsRegistry {
     /// Counts `rows` inserted, updated or deleted in a table since its last `ANALYZE`, and
     /// returns the fraction of the analyzed row count changed so far (`None` when the
     /// table was never analyzed).
-    pub fn note_changes(&self, name: &str, rows: u64) -> Option<f64> {
-        let analyzed = self.table(name)?.rows.max(1);
+    pub fn note_changes(&self, table: Keyspace, rows: u64) -> Option<f64> {
+        let analyzed = self.table(table)?.rows.max(1);
         let mut changed = self.changed.lock();
-        let n = changed.entry(name.to_ascii_lowercase()).or_insert(0);
+        let n = changed.entry(table).or_insert(0);
         *n += rows;
         Some(*n as f64 / analyzed as f64)
     }

@@ -1,13 +1,14 @@
 //! What `ANALYZE` keeps per table: row count, and per column NULLs, distinct values, the
-//! most common values and an equi-depth histogram; and how they are stored (hostile bytes
+//! most common values and an equi-depth histogram; stored as a [`record`] (hostile bytes
 //! are an error, never a panic).
 
 use std::collections::HashMap;
 
-use chrono_storage::{Value, encoding};
+use chrono_storage::{Value, encoding, record};
+use serde::{Deserialize, Serialize};
 
 /// Statistics of one column.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ColumnStats {
     /// NULL values.
     pub nulls: u64,
@@ -22,7 +23,7 @@ pub struct ColumnStats {
 }
 
 /// Statistics of one table.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TableStats {
     /// Rows when analyzed.
     pub rows: u64,
@@ -104,62 +105,17 @@ impl TableStats {
 }
 
 impl TableStats {
-    /// The statistics as bytes (for keeping them in the store).
+    /// The statistics as a stored record.
     pub fn encode(&self) -> Vec<u8> {
-        let n = |x: u64| Value::Int(x as i64);
-        let mut flat = vec![n(STATS_FORMAT), n(self.rows), n(self.columns.len() as u64)];
-        for c in &self.columns {
-            flat.extend([
-                n(c.nulls),
-                n(c.distinct),
-                n(c.histogram_rows),
-                n(c.mcv.len() as u64),
-            ]);
-            for (v, count) in &c.mcv {
-                flat.extend([v.clone(), n(*count)]);
-            }
-            flat.push(n(c.histogram.len() as u64));
-            flat.extend(c.histogram.iter().cloned());
-        }
-        encoding::encode_key(&flat)
+        record::encode(STATS_FORMAT, self)
     }
 
     /// Statistics from [`TableStats::encode`]'s bytes; `None` when they are of another
-    /// format or malformed.
+    /// format or malformed (the table then counts as not analyzed until the next ANALYZE).
     pub fn decode(raw: &[u8]) -> Option<TableStats> {
-        let flat = encoding::decode_key(raw).ok()?;
-        let mut it = flat.into_iter();
-        let num = |it: &mut std::vec::IntoIter<Value>| match it.next() {
-            Some(Value::Int(i)) if i >= 0 => Some(i as u64),
-            _ => None,
-        };
-        if num(&mut it)? != STATS_FORMAT {
-            return None;
-        }
-        let rows = num(&mut it)?;
-        let width = num(&mut it)?;
-        let mut columns = Vec::new();
-        for _ in 0..width {
-            let (nulls, distinct, histogram_rows) = (num(&mut it)?, num(&mut it)?, num(&mut it)?);
-            let mut mcv = Vec::new();
-            for _ in 0..num(&mut it)? {
-                let v = it.next()?;
-                mcv.push((v, num(&mut it)?));
-            }
-            let mut histogram = Vec::new();
-            for _ in 0..num(&mut it)? {
-                histogram.push(it.next()?);
-            }
-            columns.push(ColumnStats {
-                nulls,
-                distinct,
-                mcv,
-                histogram,
-                histogram_rows,
-            });
-        }
-        Some(TableStats { rows, columns })
+        record::decode(STATS_FORMAT, "table statistics", raw).ok()
     }
 }
 
-const STATS_FORMAT: u64 = 1;
+/// The statistics' record format (1 was a key-encoded list of values).
+const STATS_FORMAT: u8 = 2;

@@ -28,6 +28,7 @@ pub(super) fn scan<'a>(
     let keyed = matches!(access, Access::Key(_));
     let mut feedback = (!keyed).then(|| Feedback {
         table: table.name.clone(),
+        keyspace: table.keyspace,
         predicate: filter
             .as_ref()
             .map(|f| crate::plan::show_expr(f, &plan.columns))

@@ -4,19 +4,24 @@
 //! token) and depends on no row being written meanwhile
 //! ([`crate::catalog::depend_on_rows`]).
 
+use std::sync::Arc;
+
 use chrono_storage::{Transaction, Value, encoding};
 
 use crate::catalog::{self, IndexDef, Snapshot, TableDef};
+use crate::cost::CardinalityEstimator;
 use crate::error::{Error, Result};
 use crate::limits::{StatementGuard, row_bytes};
 use crate::plan::{Access, ReadAt, SchemaChange};
 use crate::table;
 
 /// Runs `change` in `txn`; returns its command tag.
+/// `estimator` hears of a dropped table once the drop commits.
 pub fn run(
     change: &SchemaChange,
     txn: &mut Transaction,
     guard: &StatementGuard,
+    estimator: &Arc<dyn CardinalityEstimator>,
 ) -> Result<&'static str> {
     match change {
         SchemaChange::CreateTable {
@@ -154,6 +159,8 @@ pub fn run(
                 };
                 catalog::delete_table(txn, name)?;
                 catalog::delete_stats(txn, &def)?;
+                let estimator = estimator.clone();
+                txn.after_commit(move || estimator.dropped(&def));
             }
         }
         SchemaChange::DropIndexes { names, if_exists } => {

@@ -117,7 +117,7 @@ pub(crate) fn choose_access(
             upper: upper[c].clone(),
         })
     };
-    let table_stats = stats.table(&table.name);
+    let table_stats = stats.table(table.keyspace);
     let total = estimator
         .estimate_scan(table, table_stats.as_deref(), None)
         .rows;

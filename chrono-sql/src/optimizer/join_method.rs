@@ -241,7 +241,7 @@ fn index_join(
     if matches!(read_at, ReadAt::Versions(_)) {
         return None;
     }
-    let stats = env.stats.table(&table.name);
+    let stats = env.stats.table(table.keyspace);
     let right_total = env
         .estimator
         .estimate_scan(table, stats.as_deref(), None)

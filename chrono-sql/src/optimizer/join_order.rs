@@ -95,7 +95,7 @@ fn greedy_order(env: &Env<'_>, rels: &[Plan], conds: &[Vec<Expr>]) -> Vec<usize>
 /// column, followed through joins, filters and plain projections), at most the rows.
 pub(super) fn column_distinct(env: &Env<'_>, plan: &Plan, col: usize) -> Option<f64> {
     let table_distinct = |table: &TableDef, c: usize| {
-        let stats = env.stats.table(&table.name)?;
+        let stats = env.stats.table(table.keyspace)?;
         Some(stats.columns.get(c)?.distinct as f64)
     };
     let d = match &plan.node {

@@ -257,7 +257,7 @@ pub(crate) fn into_relation(plan: &mut Plan, conjuncts: Vec<Expr>, env: &Env<'_>
         let peeked = f
             .as_ref()
             .map(|f| f.with_params(env.params).unwrap_or_else(|_| f.clone()));
-        let stats = env.stats.table(&table.name);
+        let stats = env.stats.table(table.keyspace);
         let est = env
             .estimator
             .estimate_scan(table, stats.as_deref(), peeked.as_ref());

@@ -254,7 +254,7 @@ impl Planner<'_> {
                 });
             }
         }
-        let stats = self.stats.table(&def.name);
+        let stats = self.stats.table(def.keyspace);
         let est = self.estimator.estimate_scan(&def, stats.as_deref(), None);
         Plan {
             node: Node::Scan {

@@ -41,7 +41,7 @@ impl Database {
                 && let Some(stats) = TableStats::decode(&raw)
                 && stats.columns.len() == t.columns.len()
             {
-                all.insert(t.name.clone(), stats);
+                all.insert(t.keyspace, stats);
             }
         }
         self.shared.stats.replace_all(all);
@@ -137,7 +137,7 @@ impl Database {
         let defaults = self.with_planner(&txn, |planner, _| planner.defaults(&def, &targets))?;
         catalog::depend_on_definition(&mut txn, &def);
         let n = execution::write::insert(&mut txn, &def, &targets, &defaults, rows)?;
-        self.note_changes(&def.name, n);
+        self.note_changes(&def, n);
         Ok(self.commit(txn)?.map(|i| i.commit_ts))
     }
 

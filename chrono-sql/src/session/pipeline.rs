@@ -174,7 +174,7 @@ impl Database {
             other => match self.planner(txn, s).plan_statement(other)? {
                 Root::Schema(change) => {
                     txn.record_statement(p.text());
-                    let tag = execution::schema::run(&change, txn, guard)?;
+                    let tag = execution::schema::run(&change, txn, guard, &estimator)?;
                     Ok(Outcome::Done {
                         tag: tag.into(),
                         commit_ts: None,
@@ -205,7 +205,7 @@ impl Database {
         let stats = &self.shared.stats;
         let plan = execution::instantiate(planned, s.params, txn, stats, s.guard)?;
         let (table, n) = execution::write::run(&plan, txn, stats, s.guard)?;
-        self.note_changes(&table.name, n);
+        self.note_changes(&table, n);
         Ok(Outcome::Affected {
             affected: n,
             commit_ts: None,
@@ -234,8 +234,8 @@ impl Database {
 
     /// Counts rows changed in a table; past the auto-analyze fraction, analyzes the table
     /// again in the background (once at a time per table).
-    pub(super) fn note_changes(&self, table: &str, rows: u64) {
-        let Some(fraction) = self.shared.stats.note_changes(table, rows) else {
+    pub(super) fn note_changes(&self, table: &TableDef, rows: u64) {
+        let Some(fraction) = self.shared.stats.note_changes(table.keyspace, rows) else {
             return;
         };
         let threshold = *self.shared.auto_analyze.read();
@@ -243,7 +243,7 @@ impl Database {
         if fraction < threshold {
             return;
         }
-        let key = table.to_ascii_lowercase();
+        let key = table.name.to_ascii_lowercase();
         if !self.shared.analyzing.lock().insert(key.clone()) {
             return;
         }
