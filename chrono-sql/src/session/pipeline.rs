@@ -205,7 +205,7 @@ impl Database {
         let stats = &self.shared.stats;
         let plan = execution::instantiate(planned, s.params, txn, stats, s.guard)?;
         let (table, n) = execution::write::run(&plan, txn, stats, s.guard)?;
-        self.note_changes(&table, n);
+        self.note_changes(table, n);
         Ok(Outcome::Affected {
             affected: n,
             commit_ts: None,
