@@ -496,8 +496,7 @@ impl LearnedEstimator {
         let Some(engine) = &self.inner.engine else {
             return;
         };
-        let mut prefix = encoding::meta_key("ml/");
-        prefix.truncate(prefix.len() - 2);
+        let prefix = encoding::meta_prefix("ml/");
         let Ok(mut cursor) = engine.cursor(ColumnFamily::Meta) else {
             return;
         };

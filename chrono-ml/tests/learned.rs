@@ -205,8 +205,7 @@ fn damaged_stored_models_are_dropped_never_a_panic() {
     load_as(&db, "damaged");
     db.execute("ANALYZE damaged").unwrap();
     est.wait_idle();
-    let mut prefix = chrono_storage::encoding::meta_key("ml/");
-    prefix.truncate(prefix.len() - 2);
+    let prefix = chrono_storage::encoding::meta_prefix("ml/");
     let mut cursor = engine.cursor(ColumnFamily::Meta).unwrap();
     cursor.seek(&prefix);
     assert!(

@@ -114,11 +114,8 @@ impl TableDef {
     /// The key of a row's entry in `index`.
     pub fn index_key(&self, index: &IndexDef, row: &[Value], row_key: &[u8]) -> Vec<u8> {
         let values: Vec<Value> = index.columns.iter().map(|&i| row[i].clone()).collect();
-        let mut key = encoding::encode_key(&values);
-        if !index.unique || values.iter().any(Value::is_null) {
-            key.extend_from_slice(row_key);
-        }
-        key
+        let unique_entry = index.unique && !values.iter().any(Value::is_null);
+        encoding::index_entry_key(&values, (!unique_entry).then_some(row_key))
     }
 }
 

@@ -106,9 +106,7 @@ fn span(def: &TableDef, cols: &[usize], b: &KeyBounds) -> Span {
     let start = match lower {
         None => {
             // Skip NULLs, which sort first.
-            let mut k = prefix.clone();
-            k.push(0x01);
-            Bound::Included(k)
+            Bound::Included(encoding::after_nulls(&prefix))
         }
         Some((k, true)) => Bound::Included(k),
         Some((k, false)) => match encoding::prefix_end(&k) {

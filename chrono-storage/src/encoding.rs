@@ -296,6 +296,39 @@ pub fn meta_key(name: &str) -> Vec<u8> {
     k
 }
 
+/// The prefix of every metadata key whose name starts with `name_prefix` (the escaped name
+/// without its terminator).
+pub fn meta_prefix(name_prefix: &str) -> Vec<u8> {
+    let mut k = meta_key(name_prefix);
+    k.truncate(k.len() - 2);
+    k
+}
+
+/// Whether a latest-index key belongs to `keyspace`.
+pub fn is_latest_key_of(raw: &[u8], keyspace: u32) -> bool {
+    raw.len() >= 5 && raw[0] == TAG_LATEST && raw[1..5] == keyspace.to_be_bytes()
+}
+
+/// The smallest key after every key that starts with `prefix` followed by a NULL value:
+/// where the non-NULL values after `prefix` begin (NULL sorts first).
+pub fn after_nulls(prefix: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(prefix.len() + 1);
+    k.extend_from_slice(prefix);
+    k.push(VAL_NULL + 1);
+    k
+}
+
+/// An index entry's key: `encode_key(values)`, followed by the row's key when the entry
+/// is not the only one for its values (`row_key`; a non-unique index, or NULLs in a
+/// unique one).
+pub fn index_entry_key(values: &[Value], row_key: Option<&[u8]>) -> Vec<u8> {
+    let mut key = encode_key(values);
+    if let Some(r) = row_key {
+        key.extend_from_slice(r);
+    }
+    key
+}
+
 /// `0x04 ‖ section ‖ encode_key(parts)`: an entry of the audit trail's column family.
 pub fn audit_key(section: u8, parts: &[Value]) -> Vec<u8> {
     let mut k = vec![TAG_AUDIT, section];

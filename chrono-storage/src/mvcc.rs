@@ -766,7 +766,7 @@ impl ScanAt {
                 return Ok(None);
             }
             let raw_key = self.latest.key();
-            if raw_key.len() < 5 || raw_key[1..5] != self.keyspace.to_be_bytes()[..] {
+            if !encoding::is_latest_key_of(raw_key, self.keyspace) {
                 return Ok(None);
             }
             let (_, key) = encoding::parse_latest_key(raw_key)?;
