@@ -304,6 +304,43 @@ impl Expr {
         Expr::And(Box::new(a), Box::new(b))
     }
 
+    /// Evaluates a condition against `row`: `Some(true)`, `Some(false)` or unknown (`None`),
+    /// exactly `truth(&self.eval(row)?)`, but AND, OR, NOT and comparisons of columns with
+    /// literals give their truth without building values (what filters run per row).
+    #[recursive::recursive]
+    pub fn test(&self, row: &[Value]) -> Result<Option<bool>> {
+        Ok(match self {
+            Expr::And(a, b) => {
+                let l = a.test(row)?;
+                if l == Some(false) {
+                    return Ok(Some(false));
+                }
+                match (l, b.test(row)?) {
+                    (_, Some(false)) => Some(false),
+                    (Some(true), Some(true)) => Some(true),
+                    _ => None,
+                }
+            }
+            Expr::Or(a, b) => {
+                let l = a.test(row)?;
+                if l == Some(true) {
+                    return Ok(Some(true));
+                }
+                match (l, b.test(row)?) {
+                    (_, Some(true)) => Some(true),
+                    (Some(false), Some(false)) => Some(false),
+                    _ => None,
+                }
+            }
+            Expr::Not(e) => e.test(row)?.map(|b| !b),
+            Expr::Cmp(op, a, b) => match (a.as_ref_in(row), b.as_ref_in(row)) {
+                (Some(x), Some(y)) => compare(x, y)?.map(|o| op.holds(o)),
+                _ => truth(&self.eval(row)?)?,
+            },
+            other => truth(&other.eval(row)?)?,
+        })
+    }
+
     /// Evaluates against `row`.
     #[recursive::recursive]
     pub fn eval(&self, row: &[Value]) -> Result<Value> {
@@ -977,6 +1014,61 @@ fn not_numeric(f: &str, v: &Value) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    fn leaf() -> impl Strategy<Value = Expr> {
+        prop_oneof![
+            (0usize..4).prop_map(Expr::Column),
+            prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::Bool),
+                (-2i64..3).prop_map(Value::Int),
+                Just(Value::Float(0.5)),
+                Just(Value::Text("b".into())),
+            ]
+            .prop_map(Expr::Literal),
+        ]
+    }
+
+    fn condition() -> impl Strategy<Value = Expr> {
+        let ops = prop_oneof![
+            Just(CmpOp::Eq),
+            Just(CmpOp::NotEq),
+            Just(CmpOp::Lt),
+            Just(CmpOp::GtEq)
+        ];
+        leaf().prop_recursive(4, 24, 2, move |inner| {
+            prop_oneof![
+                (inner.clone(), inner.clone()).prop_map(|(a, b)| Expr::And(a.into(), b.into())),
+                (inner.clone(), inner.clone()).prop_map(|(a, b)| Expr::Or(a.into(), b.into())),
+                inner.clone().prop_map(|a| Expr::Not(a.into())),
+                (ops.clone(), inner.clone(), inner).prop_map(|(o, a, b)| Expr::Cmp(
+                    o,
+                    a.into(),
+                    b.into()
+                )),
+            ]
+        })
+    }
+
+    proptest! {
+        /// `test` is exactly the truth of `eval`: the same answer, or an error for both.
+        #[test]
+        fn test_is_the_truth_of_eval(e in condition(), a in -2i64..3, b in any::<bool>(), null in any::<bool>()) {
+            let row = vec![
+                Value::Int(a),
+                Value::Bool(b),
+                if null { Value::Null } else { Value::Text("a".into()) },
+                Value::Float(a as f64 / 2.0),
+            ];
+            let via_eval = e.eval(&row).and_then(|v| truth(&v));
+            match (e.test(&row), via_eval) {
+                (Ok(x), Ok(y)) => prop_assert_eq!(x, y),
+                (Err(_), Err(_)) => {}
+                (x, y) => prop_assert!(false, "{:?} vs {:?} for {:?}", x, y, e),
+            }
+        }
+    }
 
     #[test]
     fn substr_follows_sqlite_and_never_overflows() {

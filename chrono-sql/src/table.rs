@@ -15,7 +15,7 @@
 
 use std::ops::Bound;
 
-use chrono_storage::{KeyRange, Operation, Transaction, Value, encoding};
+use chrono_storage::{KeyRange, Operation, RowCursor, Transaction, Value, encoding};
 
 use crate::catalog::{IndexDef, Snapshot, TableDef};
 use crate::error::{Error, Result};
@@ -136,6 +136,49 @@ pub fn scan<'a>(
     read_at: ReadAt,
     access: &Access,
 ) -> Result<KeyedRows<'a>> {
+    scan_with(txn, table, read_at, access, true)
+}
+
+/// Reads the rows of a table as the access path says, without their keys (a read decodes
+/// each row straight from the store's bytes and never decodes its key).
+pub fn rows<'a>(
+    txn: &'a Transaction,
+    table: &'a TableDef,
+    read_at: ReadAt,
+    access: &Access,
+) -> Result<Box<dyn Iterator<Item = Result<Row>> + 'a>> {
+    Ok(Box::new(
+        scan_with(txn, table, read_at, access, false)?.map(|r| r.map(|(_, row)| row)),
+    ))
+}
+
+/// The rows of a stored range, decoded from the bytes the cursor lends; keys only when
+/// `keys` (empty otherwise, which allocates nothing).
+fn decoded<'a>(mut cursor: RowCursor, table: &'a TableDef, keys: bool) -> KeyedRows<'a> {
+    Box::new(std::iter::from_fn(move || match cursor.advance() {
+        Ok(false) => None,
+        Err(e) => Some(Err(e.into())),
+        Ok(true) => {
+            let key = if keys {
+                match cursor.key() {
+                    Ok(k) => k,
+                    Err(e) => return Some(Err(e.into())),
+                }
+            } else {
+                Vec::new()
+            };
+            Some(table.decode_row(cursor.row()).map(|row| (key, row)))
+        }
+    }))
+}
+
+fn scan_with<'a>(
+    txn: &'a Transaction,
+    table: &'a TableDef,
+    read_at: ReadAt,
+    access: &Access,
+    keys: bool,
+) -> Result<KeyedRows<'a>> {
     let view = match read_at {
         ReadAt::Current => Snapshot::Transaction(txn),
         ReadAt::AsOf(ts) => Snapshot::At(txn.store(), ts.min(txn.read_ts())),
@@ -186,14 +229,16 @@ pub fn scan<'a>(
             return Ok(Box::new(found.map(|raw| decode(Ok((k, raw)))).into_iter()));
         }
         Span::Everything => {
-            return Ok(Box::new(
-                view.scan(table.keyspace, KeyRange::All)?.map(decode),
+            return Ok(decoded(
+                view.cursor(table.keyspace, KeyRange::All)?,
+                table,
+                keys,
             ));
         }
         Span::Range(r) => r,
     };
     let Some(ix) = index else {
-        return Ok(Box::new(view.scan(keyspace, range)?.map(decode)));
+        return Ok(decoded(view.cursor(keyspace, range)?, table, keys));
     };
     let entries = view.scan(keyspace, range)?;
     let ix_name = ix.name.clone();

@@ -70,6 +70,6 @@ pub use mvcc::{
     Savepoint, ScanAt, Store, TimeWindow, Transaction, TxnScan, Version, VersionScan,
 };
 pub use rocks::{RocksEngine, RocksOptions};
-pub use snapshot::{KvIter, Snapshot};
+pub use snapshot::{KvIter, RowCursor, Snapshot};
 pub use timestamp::Timestamp;
 pub use value::Value;

@@ -535,12 +535,18 @@ impl Store {
         Ok(ScanAt {
             store: self.clone(),
             keyspace,
-            range,
+            start_excluded: match &range {
+                KeyRange::Range(Bound::Excluded(s), _) => Some(encoding::latest_key(keyspace, s)),
+                _ => None,
+            },
+            end: EncodedEnd::of(&range, keyspace),
+            seek: range.seek_key(keyspace, true),
             ts,
             latest,
             versions: None,
             started: false,
             done: false,
+            older: None,
         })
     }
 
@@ -740,57 +746,134 @@ fn version_at(
     Ok(live(op, row)?.map(|r| (!inv, r)))
 }
 
+/// The end of a key range in latest-key form (escaped, so compared without decoding keys:
+/// the escaping preserves order and prefixes).
+enum EncodedEnd {
+    Open,
+    Prefix(Vec<u8>),
+    Included(Vec<u8>),
+    Excluded(Vec<u8>),
+}
+
+impl EncodedEnd {
+    fn of(range: &KeyRange, keyspace: Keyspace) -> EncodedEnd {
+        match range {
+            KeyRange::All | KeyRange::Range(_, Bound::Unbounded) => EncodedEnd::Open,
+            KeyRange::Prefix(p) => EncodedEnd::Prefix(encoding::latest_key_prefix_of(keyspace, p)),
+            KeyRange::Range(_, Bound::Included(e)) => {
+                EncodedEnd::Included(encoding::latest_key(keyspace, e))
+            }
+            KeyRange::Range(_, Bound::Excluded(e)) => {
+                EncodedEnd::Excluded(encoding::latest_key(keyspace, e))
+            }
+        }
+    }
+
+    fn is_past(&self, raw: &[u8]) -> bool {
+        match self {
+            EncodedEnd::Open => false,
+            EncodedEnd::Prefix(p) => !raw.starts_with(p),
+            EncodedEnd::Included(e) => raw > e.as_slice(),
+            EncodedEnd::Excluded(e) => raw >= e.as_slice(),
+        }
+    }
+}
+
 /// A scan of a key space as of a timestamp; yields `(key, row)` in key order.
+///
+/// Besides the iterator, [`ScanAt::advance`] moves to the next row and lends its bytes
+/// ([`ScanAt::row`]) without copying them, decoding its key only when asked
+/// ([`ScanAt::key`]): what a reader that needs only the rows wants.
 pub struct ScanAt {
     store: Store,
     keyspace: Keyspace,
-    range: KeyRange,
+    /// An excluded start in latest-key form (an included one is where the scan seeks).
+    start_excluded: Option<Vec<u8>>,
+    end: EncodedEnd,
+    seek: Vec<u8>,
     ts: u64,
     latest: Box<dyn Cursor>,
     versions: Option<Box<dyn Cursor>>,
     started: bool,
     done: bool,
+    /// The current row when it is an older version than the latest entry (key, row).
+    older: Option<(Vec<u8>, Vec<u8>)>,
 }
 
 impl ScanAt {
-    fn step(&mut self) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+    /// Moves to the next row visible at the scan's time; `false` at the end (and after an
+    /// error).
+    pub fn advance(&mut self) -> Result<bool> {
+        if self.done {
+            return Ok(false);
+        }
+        let found = self.step();
+        if !matches!(found, Ok(true)) {
+            self.done = true;
+        }
+        found
+    }
+
+    fn step(&mut self) -> Result<bool> {
+        self.older = None;
         loop {
             if self.started {
                 self.latest.next();
             } else {
                 self.started = true;
-                self.latest.seek(&self.range.seek_key(self.keyspace, true));
+                self.latest.seek(&self.seek);
             }
             if !self.latest.valid() {
                 self.latest.status()?;
-                return Ok(None);
+                return Ok(false);
             }
             let raw_key = self.latest.key();
             if !encoding::is_latest_key_of(raw_key, self.keyspace) {
-                return Ok(None);
+                return Ok(false);
+            }
+            if let Some(start) = &self.start_excluded
+                && raw_key <= start.as_slice()
+            {
+                continue;
+            }
+            if self.end.is_past(raw_key) {
+                return Ok(false);
+            }
+            let (latest_ts, op, _) = decode_latest_value(self.latest.value())?;
+            if latest_ts <= self.ts {
+                if Operation::from_byte(op)? == Operation::Delete {
+                    continue;
+                }
+                return Ok(true);
             }
             let (_, key) = encoding::parse_latest_key(raw_key)?;
-            if self.range.is_before_start(&key) {
-                continue;
-            }
-            if self.range.is_past_end(&key) {
-                return Ok(None);
-            }
-            let (latest_ts, op, row) = decode_latest_value(self.latest.value())?;
-            if latest_ts <= self.ts {
-                if let Some(row) = live(op, row)? {
-                    return Ok(Some((key, row)));
-                }
-                continue;
-            }
             if self.versions.is_none() {
                 self.versions = Some(self.store.inner.engine.cursor(ColumnFamily::Versions)?);
             }
             if let Some(cursor) = self.versions.as_mut()
                 && let Some((_, row)) = version_at(cursor.as_mut(), self.keyspace, &key, self.ts)?
             {
-                return Ok(Some((key, row)));
+                self.older = Some((key, row));
+                return Ok(true);
             }
+        }
+    }
+
+    /// The current row's bytes (after [`ScanAt::advance`] returned `true`).
+    pub fn row(&self) -> &[u8] {
+        match &self.older {
+            Some((_, row)) => row,
+            None => decode_latest_value(self.latest.value())
+                .map(|(_, _, row)| row)
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The current row's key, decoded.
+    pub fn key(&self) -> Result<Vec<u8>> {
+        match &self.older {
+            Some((key, _)) => Ok(key.clone()),
+            None => Ok(encoding::parse_latest_key(self.latest.key())?.1),
         }
     }
 }
@@ -799,19 +882,10 @@ impl Iterator for ScanAt {
     type Item = Result<(Vec<u8>, Vec<u8>)>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
-            return None;
-        }
-        match self.step() {
-            Ok(Some(item)) => Some(Ok(item)),
-            Ok(None) => {
-                self.done = true;
-                None
-            }
-            Err(e) => {
-                self.done = true;
-                Some(Err(e))
-            }
+        match self.advance() {
+            Ok(true) => Some(self.key().map(|k| (k, self.row().to_vec()))),
+            Ok(false) => None,
+            Err(e) => Some(Err(e)),
         }
     }
 }
@@ -1030,13 +1104,10 @@ impl Transaction {
             .filter(|((_, k), _)| range.contains(k))
             .map(|((_, k), v)| (k.clone(), v.clone()))
             .collect();
-        Ok(TxnScan {
-            stored: self
-                .store
-                .scan_at(keyspace, range, self.read_ts)?
-                .peekable(),
-            buffered: buffered.into_iter().peekable(),
-        })
+        Ok(TxnScan::new(
+            self.store.scan_at(keyspace, range, self.read_ts)?,
+            buffered,
+        ))
     }
 
     fn check_writable(&self) -> Result<()> {
@@ -1185,23 +1256,85 @@ type BufferedWrite = (Vec<u8>, Option<Vec<u8>>);
 
 /// A scan that merges a transaction's buffered writes over the stored snapshot.
 pub struct TxnScan {
-    stored: std::iter::Peekable<ScanAt>,
-    buffered: std::iter::Peekable<std::vec::IntoIter<BufferedWrite>>,
+    inner: TxnScanInner,
+    /// The current pair when merging (the stored scan lends its own otherwise).
+    current: Option<(Vec<u8>, Vec<u8>)>,
 }
 
-impl Iterator for TxnScan {
-    type Item = Result<(Vec<u8>, Vec<u8>)>;
+enum TxnScanInner {
+    /// No write of the transaction falls in the range: the stored rows as they are.
+    Stored(ScanAt),
+    /// The stored rows merged with the transaction's own writes.
+    Merged {
+        stored: std::iter::Peekable<ScanAt>,
+        buffered: std::iter::Peekable<std::vec::IntoIter<BufferedWrite>>,
+    },
+}
 
-    fn next(&mut self) -> Option<Self::Item> {
+impl TxnScan {
+    fn new(stored: ScanAt, buffered: Vec<BufferedWrite>) -> TxnScan {
+        let inner = if buffered.is_empty() {
+            TxnScanInner::Stored(stored)
+        } else {
+            TxnScanInner::Merged {
+                stored: stored.peekable(),
+                buffered: buffered.into_iter().peekable(),
+            }
+        };
+        TxnScan {
+            inner,
+            current: None,
+        }
+    }
+
+    /// Moves to the next row; `false` at the end. Its bytes are then [`TxnScan::row`].
+    pub fn advance(&mut self) -> Result<bool> {
+        match &mut self.inner {
+            TxnScanInner::Stored(s) => s.advance(),
+            TxnScanInner::Merged { .. } => match self.merged_next() {
+                Some(Ok(pair)) => {
+                    self.current = Some(pair);
+                    Ok(true)
+                }
+                Some(Err(e)) => Err(e),
+                None => Ok(false),
+            },
+        }
+    }
+
+    /// The current row's bytes.
+    pub fn row(&self) -> &[u8] {
+        match &self.inner {
+            TxnScanInner::Stored(s) => s.row(),
+            TxnScanInner::Merged { .. } => self.current.as_ref().map(|c| &c.1[..]).unwrap_or(&[]),
+        }
+    }
+
+    /// The current row's key.
+    pub fn key(&self) -> Result<Vec<u8>> {
+        match &self.inner {
+            TxnScanInner::Stored(s) => s.key(),
+            TxnScanInner::Merged { .. } => Ok(self
+                .current
+                .as_ref()
+                .map(|c| c.0.clone())
+                .unwrap_or_default()),
+        }
+    }
+
+    fn merged_next(&mut self) -> Option<Result<(Vec<u8>, Vec<u8>)>> {
+        let TxnScanInner::Merged { stored, buffered } = &mut self.inner else {
+            return None;
+        };
         loop {
-            let take_buffered = match (self.stored.peek(), self.buffered.peek()) {
+            let take_buffered = match (stored.peek(), buffered.peek()) {
                 (None, None) => return None,
-                (Some(Err(_)), _) => return self.stored.next(),
+                (Some(Err(_)), _) => return stored.next(),
                 (None, Some(_)) => true,
                 (Some(_), None) => false,
                 (Some(Ok((sk, _))), Some((bk, _))) => {
                     if sk == bk {
-                        self.stored.next();
+                        stored.next();
                         true
                     } else {
                         bk < sk
@@ -1209,13 +1342,24 @@ impl Iterator for TxnScan {
                 }
             };
             if take_buffered {
-                match self.buffered.next() {
+                match buffered.next() {
                     Some((k, Some(v))) => return Some(Ok((k, v))),
                     Some((_, None)) => continue,
                     None => return None,
                 }
             }
-            return self.stored.next();
+            return stored.next();
+        }
+    }
+}
+
+impl Iterator for TxnScan {
+    type Item = Result<(Vec<u8>, Vec<u8>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match &mut self.inner {
+            TxnScanInner::Stored(s) => s.next(),
+            TxnScanInner::Merged { .. } => self.merged_next(),
         }
     }
 }

@@ -3,7 +3,7 @@
 //! past timestamp. The layers above read through it without caring which.
 
 use crate::error::Result;
-use crate::mvcc::{KeyRange, Keyspace, Store, Transaction};
+use crate::mvcc::{KeyRange, Keyspace, ScanAt, Store, Transaction, TxnScan};
 
 /// Key-value pairs in key order, from a [`Snapshot`].
 pub type KvIter<'a> = Box<dyn Iterator<Item = Result<(Vec<u8>, Vec<u8>)>> + Send + 'a>;
@@ -35,11 +35,53 @@ impl<'a> Snapshot<'a> {
         })
     }
 
+    /// The rows of a key range, lent one at a time (no copies; keys decoded on demand).
+    pub fn cursor(&self, keyspace: Keyspace, range: KeyRange) -> Result<RowCursor> {
+        Ok(match *self {
+            Snapshot::Transaction(t) => RowCursor::Txn(t.scan(keyspace, range)?),
+            Snapshot::At(s, ts) => RowCursor::At(s.scan_at(keyspace, range, ts)?),
+        })
+    }
+
     /// The time it reads at.
     pub fn read_ts(&self) -> u64 {
         match self {
             Snapshot::Transaction(t) => t.read_ts(),
             Snapshot::At(_, ts) => *ts,
+        }
+    }
+}
+
+/// A scan of a [`Snapshot`] that lends each row's bytes instead of copying them.
+pub enum RowCursor {
+    /// In a transaction (with its own writes).
+    Txn(TxnScan),
+    /// The committed state at a time.
+    At(ScanAt),
+}
+
+impl RowCursor {
+    /// Moves to the next row; `false` at the end.
+    pub fn advance(&mut self) -> Result<bool> {
+        match self {
+            RowCursor::Txn(s) => s.advance(),
+            RowCursor::At(s) => s.advance(),
+        }
+    }
+
+    /// The current row's bytes.
+    pub fn row(&self) -> &[u8] {
+        match self {
+            RowCursor::Txn(s) => s.row(),
+            RowCursor::At(s) => s.row(),
+        }
+    }
+
+    /// The current row's key.
+    pub fn key(&self) -> Result<Vec<u8>> {
+        match self {
+            RowCursor::Txn(s) => s.key(),
+            RowCursor::At(s) => s.key(),
         }
     }
 }

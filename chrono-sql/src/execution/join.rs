@@ -12,7 +12,6 @@ use crate::error::{Error, Result};
 use crate::expr::Expr;
 use crate::limits::{StatementGuard, hashed_key_bytes, row_bytes};
 use crate::plan::{JoinKind, Lookup};
-use crate::types::truth;
 
 /// A nested-loop join: the inner side held (charged to the budget), every outer row
 /// checked against each of its rows.
@@ -96,7 +95,7 @@ pub(super) fn index_row(
     let mut kept = Vec::with_capacity(candidates.len());
     for rrow in candidates {
         if let Some(f) = right_filter
-            && truth(&f.eval(&rrow)?)? != Some(true)
+            && f.test(&rrow)? != Some(true)
         {
             continue;
         }
@@ -198,7 +197,7 @@ fn join_row<'r>(
         joined.extend_from_slice(first);
         joined.extend_from_slice(second);
         if let Some(c) = condition
-            && truth(&c.eval(&joined)?)? != Some(true)
+            && c.test(&joined)? != Some(true)
         {
             continue;
         }

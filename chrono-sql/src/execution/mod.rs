@@ -24,7 +24,7 @@ mod sort;
 mod subquery;
 pub mod write;
 
-pub use subquery::{eval_row, instantiate, instantiate_expr};
+pub use subquery::{eval_row, instantiate, instantiate_expr, test_row};
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -38,7 +38,6 @@ use crate::error::{Error, Result};
 use crate::expr::Expr;
 use crate::limits::{StatementGuard, row_bytes};
 use crate::plan::{Node, Plan, ReadAt};
-use crate::types::truth;
 
 /// A row.
 pub type Row = Vec<Value>;
@@ -169,17 +168,13 @@ pub fn build<'a>(
             let input = build(input, ctx, next_id)?;
             let correlated = predicate.has_correlated();
             let stats = ctx.stats;
-            Box::new(input.filter_map(move |r| {
-                match r {
+            Box::new(input.filter_map(move |r| match r {
+                Err(e) => Some(Err(e)),
+                Ok(row) => match test_row(predicate, correlated, &row, txn, stats, guard) {
+                    Ok(Some(true)) => Some(Ok(row)),
+                    Ok(_) => None,
                     Err(e) => Some(Err(e)),
-                    Ok(row) => match eval_row(predicate, correlated, &row, txn, stats, guard)
-                        .and_then(|v| truth(&v))
-                    {
-                        Ok(Some(true)) => Some(Ok(row)),
-                        Ok(_) => None,
-                        Err(e) => Some(Err(e)),
-                    },
-                }
+                },
             }))
         }
         Node::Project { input, exprs } => {

@@ -7,7 +7,6 @@ use crate::cost::Feedback;
 use crate::error::Result;
 use crate::expr::Expr;
 use crate::plan::{Access, Plan, ReadAt};
-use crate::types::truth;
 
 /// The rows of a scan of `table` at `read_at` through `access` that pass `filter`.
 pub(super) fn scan<'a>(
@@ -19,7 +18,7 @@ pub(super) fn scan<'a>(
     ctx: &ExecCtx<'a>,
 ) -> Result<RowIter<'a>> {
     let (txn, guard) = (ctx.txn, ctx.guard);
-    let mut rows = crate::table::scan(txn, table, read_at, access)?;
+    let mut rows = crate::table::rows(txn, table, read_at, access)?;
     let filter = filter.cloned();
     let mut actual = 0u64;
     let stats = ctx.stats;
@@ -66,10 +65,10 @@ pub(super) fn scan<'a>(
                     done = true;
                     return Some(Err(e));
                 }
-                Some(Ok((_, row))) => {
+                Some(Ok(row)) => {
                     read += 1;
                     if let Some(f) = &filter {
-                        match f.eval(&row).and_then(|v| truth(&v)) {
+                        match f.test(&row) {
                             Ok(Some(true)) => {}
                             Ok(_) => continue,
                             Err(e) => {

@@ -86,6 +86,22 @@ pub fn eval_row(
     correlate(e, row, txn, stats, guard)?.eval(row)
 }
 
+/// The truth of condition `e` for `row` (see [`Expr::test`]), running its correlated
+/// subqueries for the row first.
+pub fn test_row(
+    e: &Expr,
+    correlated: bool,
+    row: &[Value],
+    txn: &Transaction,
+    stats: &StatsRegistry,
+    guard: &StatementGuard,
+) -> Result<Option<bool>> {
+    if !correlated {
+        return e.test(row);
+    }
+    correlate(e, row, txn, stats, guard)?.test(row)
+}
+
 /// `e` with each correlated subquery run for `row` and replaced by its result.
 fn correlate(
     e: &Expr,

@@ -4,7 +4,7 @@
 
 use chrono_storage::{Transaction, Value};
 
-use super::{collect, eval_row};
+use super::{collect, eval_row, test_row};
 use crate::catalog::TableDef;
 use crate::cost::StatsRegistry;
 use crate::error::{Error, Result};
@@ -12,7 +12,6 @@ use crate::expr::Expr;
 use crate::limits::{StatementGuard, row_bytes};
 use crate::plan::{Node, Plan, ReadAt};
 use crate::table::{self, KeyedRow};
-use crate::types::truth;
 
 /// Runs a write plan (already instantiated); returns the table written and the rows
 /// affected.
@@ -127,7 +126,7 @@ fn matching(
         guard.tick()?;
         let (key, row) = item?;
         if let Some(f) = filter
-            && truth(&eval_row(f, correlated, &row, txn, stats, guard)?)? != Some(true)
+            && test_row(f, correlated, &row, txn, stats, guard)? != Some(true)
         {
             continue;
         }

@@ -220,9 +220,8 @@ impl Database {
         def: &TableDef,
         estimator: Arc<dyn CardinalityEstimator>,
     ) -> Result<()> {
-        let rows: Vec<Vec<Value>> = table::scan(txn, def, ReadAt::Current, &Access::Full)?
-            .map(|r| r.map(|(_, row)| row))
-            .collect::<Result<_>>()?;
+        let rows: Vec<Vec<Value>> =
+            table::rows(txn, def, ReadAt::Current, &Access::Full)?.collect::<Result<_>>()?;
         let stats = TableStats::compute(def.columns.len(), &rows);
         catalog::put_stats(txn, def, stats.encode())?;
         // The estimator learns from these rows only once they are committed: an ANALYZE in a

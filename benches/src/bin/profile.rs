@@ -1,0 +1,87 @@
+//! Runs one workload of the benches over and over, after its set-up, for a profiler:
+//!
+//! ```text
+//! cargo build --release -p benches --bin profile
+//! perf record -F 999 -g -- target/release/profile full_scan 20
+//! ```
+//!
+//! Workloads: `point_select`, `index_range`, `full_scan`, `group_by`, `join`, `bulk_insert`,
+//! `update`; then the seconds to run it (default 10). The set-up (users and orders at the
+//! benches' default sizes, `CHRONO_BENCH_USERS` / `CHRONO_BENCH_ORDERS` to change them) runs
+//! without ANALYZE, so no estimator training shares the profile; the time it takes is
+//! printed, so a profile can skip it (`perf record -D`).
+
+use std::time::{Duration, Instant};
+
+use benches::contenders::{Chrono, Contender, load_users_orders};
+
+fn size(var: &str, default: i64) -> i64 {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.replace('_', "").parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let workload = args.next().unwrap_or_else(|| "full_scan".into());
+    let seconds: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(10);
+    let users = size("CHRONO_BENCH_USERS", 10_000);
+    let orders = size("CHRONO_BENCH_ORDERS", 100_000);
+    let began = Instant::now();
+    let mut db = Chrono::new();
+    load_users_orders(&mut db, users, orders);
+    eprintln!("set-up took {} ms", began.elapsed().as_millis());
+    let until = Instant::now() + Duration::from_secs(seconds);
+    let (mut i, mut runs, mut next_id) = (0i64, 0u64, orders);
+    let timer = Instant::now();
+    while Instant::now() < until {
+        for _ in 0..10 {
+            i = (i + 7919) % users;
+            match workload.as_str() {
+                "point_select" => {
+                    db.rows("SELECT name FROM users WHERE id = ?", &[i]);
+                }
+                "index_range" => {
+                    db.rows(
+                        "SELECT id, total FROM orders WHERE user_id BETWEEN ? AND ?",
+                        &[i, i + 20],
+                    );
+                }
+                "full_scan" => {
+                    db.rows(
+                        "SELECT id FROM orders WHERE total > ? AND status = 'shipped'",
+                        &[400],
+                    );
+                }
+                "group_by" => {
+                    db.rows("SELECT status, COUNT(*) FROM orders GROUP BY status", &[]);
+                }
+                "join" => {
+                    db.rows(
+                        "SELECT users.name, COUNT(orders.id) AS order_count FROM users JOIN orders \
+                         ON users.id = orders.user_id WHERE users.created_at < ? GROUP BY users.id \
+                         HAVING COUNT(orders.id) > 5",
+                        &[1_633_000_000],
+                    );
+                }
+                "bulk_insert" => {
+                    let rows: Vec<String> = (next_id..next_id + 1000)
+                        .map(|id| format!("({id}, {}, 1.5, 'pending')", id % users))
+                        .collect();
+                    next_id += 1000;
+                    db.run(&format!("INSERT INTO orders VALUES {}", rows.join(",")));
+                }
+                "update" => {
+                    db.rows("UPDATE orders SET total = total + 1 WHERE id = ?", &[i]);
+                }
+                other => panic!("no workload {other}"),
+            }
+            runs += 1;
+        }
+    }
+    eprintln!(
+        "{workload}: {runs} runs, {:.1} µs each",
+        timer.elapsed().as_secs_f64() * 1e6 / runs as f64
+    );
+}
