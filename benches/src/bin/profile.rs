@@ -33,7 +33,7 @@ fn main() {
     load_users_orders(&mut db, users, orders);
     eprintln!("set-up took {} ms", began.elapsed().as_millis());
     let until = Instant::now() + Duration::from_secs(seconds);
-    let (mut i, mut runs, mut next_id) = (0i64, 0u64, orders);
+    let (mut i, mut runs, mut next_id) = (0i64, 0u64, users.max(orders));
     let timer = Instant::now();
     while Instant::now() < until {
         for _ in 0..10 {
@@ -65,12 +65,13 @@ fn main() {
                         &[1_633_000_000],
                     );
                 }
+                // As the writes bench: users rows, 1,000 per statement.
                 "bulk_insert" => {
                     let rows: Vec<String> = (next_id..next_id + 1000)
-                        .map(|id| format!("({id}, {}, 1.5, 'pending')", id % users))
+                        .map(|id| format!("({id}, 'user {id}', {id})"))
                         .collect();
                     next_id += 1000;
-                    db.run(&format!("INSERT INTO orders VALUES {}", rows.join(",")));
+                    db.run(&format!("INSERT INTO users VALUES {}", rows.join(",")));
                 }
                 "update" => {
                     db.rows("UPDATE orders SET total = total + 1 WHERE id = ?", &[i]);
