@@ -225,7 +225,11 @@ fn scan_with<'a>(
     let range = match span {
         Span::Nothing => return Ok(Box::new(std::iter::empty())),
         Span::Key(k) => {
-            let found = view.get(table.keyspace, &k)?;
+            // The write path (it wants keys) reads the row it is about to change.
+            let found = match (keys, view) {
+                (true, Snapshot::Transaction(t)) => t.get_for_write(table.keyspace, &k)?,
+                _ => view.get(table.keyspace, &k)?,
+            };
             return Ok(Box::new(found.map(|raw| decode(Ok((k, raw)))).into_iter()));
         }
         Span::Everything => {
@@ -305,7 +309,7 @@ pub fn insert_row(txn: &mut Transaction, def: &TableDef, row: Vec<Value>) -> Res
     def.label_keyspaces(txn);
     let store = txn.store().clone();
     let key = def.row_key(&row, || store.next_id());
-    if !def.primary_key.is_empty() && txn.get(def.keyspace, &key)?.is_some() {
+    if !def.primary_key.is_empty() && txn.get_for_write(def.keyspace, &key)?.is_some() {
         return Err(Error::Constraint(format!(
             "UNIQUE constraint failed: {} (duplicate primary key)",
             describe_key(def, &row, &def.primary_key)
@@ -338,7 +342,7 @@ pub fn update_row(
     };
     let moved = new_key != old_key;
     if moved {
-        if txn.get(def.keyspace, &new_key)?.is_some() {
+        if txn.get_for_write(def.keyspace, &new_key)?.is_some() {
             return Err(Error::Constraint(format!(
                 "UNIQUE constraint failed: {} (duplicate primary key)",
                 describe_key(def, &new, &def.primary_key)

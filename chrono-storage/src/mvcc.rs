@@ -36,7 +36,7 @@
 //! was opened). The SQL layer uses them so that DML and DDL on one table never both commit
 //! against different definitions of it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -433,6 +433,7 @@ impl Store {
             statements: Vec::new(),
             labels: BTreeMap::new(),
             after_commit: Vec::new(),
+            observed: parking_lot::Mutex::new(HashMap::new()),
         }
     }
 
@@ -620,10 +621,27 @@ impl Store {
             }
         }
         let mut changes = Vec::with_capacity(txn.writes.len());
+        let mut observed = std::mem::take(txn.observed.get_mut());
         for ((keyspace, key), after) in &txn.writes {
-            let latest = engine.get(ColumnFamily::Latest, &encoding::latest_key(*keyspace, key))?;
-            let before = match latest {
-                Some(raw) => {
+            // What a point read saw stands while no commit wrote the key space since.
+            let unchanged = state
+                .keyspace_ts
+                .get(keyspace)
+                .copied()
+                .unwrap_or(state.opened_ts)
+                <= txn.read_ts;
+            let seen = if unchanged && !observed.is_empty() {
+                observed.remove(&(*keyspace, key.clone()))
+            } else {
+                None
+            };
+            let latest = match seen {
+                Some(_) => None,
+                None => engine.get(ColumnFamily::Latest, &encoding::latest_key(*keyspace, key))?,
+            };
+            let before = match (seen, latest) {
+                (Some(row), _) => row,
+                (None, Some(raw)) => {
                     let (ts, op, row) = decode_latest_value(&raw)?;
                     if ts > txn.read_ts {
                         return Err(Error::Conflict(format!(
@@ -633,7 +651,7 @@ impl Store {
                     }
                     live(op, row)?
                 }
-                None => None,
+                (None, None) => None,
             };
             let op = match (&before, after) {
                 (None, None) => continue,
@@ -1019,7 +1037,18 @@ pub struct Transaction {
     labels: BTreeMap<Keyspace, String>,
     /// Work that may happen only once the transaction's writes are committed.
     after_commit: Vec<AfterCommit>,
+    /// What point reads found in the current state (a key's live row, or none), when it was
+    /// current at `read_ts`: the commit uses it instead of reading the key again, provided no
+    /// commit wrote the key's key space since `read_ts`. At most [`OBSERVED_KEYS`] keys.
+    observed: parking_lot::Mutex<Observed>,
 }
+
+/// Per key read for a write: its live row then (or none).
+type Observed = HashMap<(Keyspace, Vec<u8>), Option<Vec<u8>>>;
+
+/// Keys a transaction remembers from its point reads for its commit (beyond, the commit
+/// reads them again).
+const OBSERVED_KEYS: usize = 65_536;
 
 /// Work a transaction runs once it has committed; see [`Transaction::after_commit`].
 type AfterCommit = Box<dyn FnOnce() + Send + Sync>;
@@ -1092,6 +1121,42 @@ impl Transaction {
             .store
             .get_at(keyspace, key, self.read_ts)?
             .map(|(_, v)| v))
+    }
+
+    /// [`Transaction::get`] for a key the transaction is about to write (an existence check
+    /// before an insert, the row an update changes): what it finds is remembered, so the
+    /// commit does not read the key again unless another commit wrote its key space since.
+    pub fn get_for_write(&self, keyspace: Keyspace, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let at = (keyspace, key.to_vec());
+        if let Some(w) = self.writes.get(&at) {
+            return Ok(w.clone());
+        }
+        if self.read_only {
+            return self.get(keyspace, key);
+        }
+        self.store.check_readable(self.read_ts)?;
+        let engine = &self.store.inner.engine;
+        let current =
+            match engine.get(ColumnFamily::Latest, &encoding::latest_key(keyspace, key))? {
+                None => Some(None),
+                Some(raw) => {
+                    let (latest_ts, op, row) = decode_latest_value(&raw)?;
+                    (latest_ts <= self.read_ts)
+                        .then(|| live(op, row))
+                        .transpose()?
+                }
+            };
+        let Some(row) = current else {
+            // Changed since this transaction began (its commit will conflict): the version
+            // it sees.
+            let mut cursor = engine.cursor(ColumnFamily::Versions)?;
+            return Ok(version_at(cursor.as_mut(), keyspace, key, self.read_ts)?.map(|(_, v)| v));
+        };
+        let mut observed = self.observed.lock();
+        if observed.len() < OBSERVED_KEYS {
+            observed.insert(at, row.clone());
+        }
+        Ok(row)
     }
 
     /// Scans `range`, seeing this transaction's own writes as they were when the scan began.

@@ -250,3 +250,41 @@ fn concurrent_transfers_keep_the_total() {
     let total: i64 = (0..accounts).map(|k| read(&t, k)).sum();
     assert_eq!(total, 800);
 }
+
+/// A transaction's commit reuses what its reads for a write saw only while nothing else wrote the
+/// key space: a key read, then changed by another commit, then written, still conflicts, and
+/// the change recorded for a key read and then written names what was there before.
+#[test]
+fn a_read_then_changed_key_still_conflicts_and_changes_name_their_before_image() {
+    let s = store();
+    put(&s, b"k", b"old");
+    let mut a = s.begin();
+    assert_eq!(a.get_for_write(KS, b"k").unwrap(), Some(b"old".to_vec()));
+    put(&s, b"k", b"theirs");
+    a.put(KS, b"k".to_vec(), b"mine".to_vec()).unwrap();
+    assert!(matches!(a.commit(), Err(Error::Conflict(_))));
+
+    // Another key of the same key space changed meanwhile: no conflict, and the update's
+    // before image is still exact.
+    let mut b = s.begin();
+    assert_eq!(b.get_for_write(KS, b"k").unwrap(), Some(b"theirs".to_vec()));
+    assert_eq!(b.get_for_write(KS, b"new").unwrap(), None);
+    put(&s, b"other", b"x");
+    b.put(KS, b"k".to_vec(), b"mine".to_vec()).unwrap();
+    b.put(KS, b"new".to_vec(), b"n".to_vec()).unwrap();
+    let ts = b.commit().unwrap().unwrap().commit_ts;
+    let ops: Vec<(Vec<u8>, Operation)> = s
+        .versions(KS, KeyRange::All, ts, TimeWindow::All)
+        .unwrap()
+        .map(|v| v.unwrap())
+        .filter(|v| v.commit_ts == ts)
+        .map(|v| (v.key, v.op))
+        .collect();
+    assert_eq!(
+        ops,
+        vec![
+            (b"k".to_vec(), Operation::Update),
+            (b"new".to_vec(), Operation::Insert)
+        ]
+    );
+}

@@ -186,7 +186,13 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             }
             Op::Get(s, k) => {
                 if let Some(open) = slots[s].as_ref() {
-                    let got = open.txn.get(KS, &key(k)).unwrap();
+                    // Odd keys are read as a write path reads them (remembered for the
+                    // commit), even ones as plain reads: both must see the same.
+                    let got = if k % 2 == 1 {
+                        open.txn.get_for_write(KS, &key(k)).unwrap()
+                    } else {
+                        open.txn.get(KS, &key(k)).unwrap()
+                    };
                     prop_assert_eq!(got, expected_read(open, &history, &key(k)));
                 }
             }
