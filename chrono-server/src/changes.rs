@@ -2,11 +2,20 @@
 //! bounded broadcast buffer. A subscriber that falls behind the buffer is told so (it then
 //! catches up from the stored history), so a slow reader never holds writers back and never
 //! makes the server's memory grow without bound.
+//!
+//! [`follow`] is the change feed every streaming interface serves (gRPC's `Changes`, the
+//! WebSocket monitor): history from a commit timestamp, then live commits, each exactly once
+//! and in order, decoded into [`CommitChanges`].
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use chrono_storage::{Commit, CommitObserver, WriteBatch};
-use tokio::sync::broadcast;
+use chrono_sql::catalog::TableDef;
+use chrono_sql::expr::Expr;
+use chrono_storage::{Commit, CommitObserver, KeyRange, Operation, TimeWindow, Value, WriteBatch};
+use tokio::sync::{broadcast, mpsc};
+
+use crate::{ChronoDb, Error, Result};
 
 /// Commits kept for subscribers that have not read them yet.
 pub const BUFFERED_COMMITS: usize = 1024;
@@ -53,4 +62,251 @@ impl CommitObserver for ChangeHub {
             let _ = self.sender.send(Arc::new(commit.clone()));
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Change feeds: what every streaming interface (gRPC, WebSocket) serves.
+// ---------------------------------------------------------------------------------------
+
+/// One changed row of a commit, decoded.
+#[derive(Debug, Clone)]
+pub struct RowChange {
+    /// The table, as declared.
+    pub table: String,
+    /// Its column names, in order (the rows' values follow them).
+    pub columns: Arc<[String]>,
+    /// What the commit did to the row.
+    pub op: Operation,
+    /// The row before (`None` for an insert).
+    pub before: Option<Vec<Value>>,
+    /// The row after (`None` for a delete).
+    pub after: Option<Vec<Value>>,
+}
+
+/// The changes one commit made to the followed tables.
+#[derive(Debug, Clone)]
+pub struct CommitChanges {
+    /// The commit timestamp (microseconds); resuming from it misses and repeats nothing.
+    pub commit_ts: u64,
+    /// Its changes, table by table.
+    pub changes: Vec<RowChange>,
+}
+
+/// A followed table and its optional filter.
+struct Target {
+    def: TableDef,
+    columns: Arc<[String]>,
+    predicate: Option<Expr>,
+}
+
+impl Target {
+    fn keeps(&self, before: Option<&[Value]>, after: Option<&[Value]>) -> bool {
+        let Some(p) = &self.predicate else {
+            return true;
+        };
+        let holds =
+            |row: Option<&[Value]>| row.is_some_and(|r| matches!(p.test(r), Ok(Some(true))));
+        holds(before) || holds(after)
+    }
+
+    fn change(
+        &self,
+        op: Operation,
+        before: Option<Vec<Value>>,
+        after: Option<Vec<Value>>,
+    ) -> Option<RowChange> {
+        if !self.keeps(before.as_deref(), after.as_deref()) {
+            return None;
+        }
+        Some(RowChange {
+            table: self.def.name.clone(),
+            columns: self.columns.clone(),
+            op,
+            before,
+            after,
+        })
+    }
+}
+
+/// The changes of one live commit to the targets.
+fn live_changes(commit: &Commit, targets: &[Target]) -> Result<Option<CommitChanges>> {
+    let mut changes = Vec::new();
+    for c in &commit.changes {
+        let Some(t) = targets.iter().find(|t| t.def.keyspace == c.keyspace) else {
+            continue;
+        };
+        let decode = |raw: Option<&Vec<u8>>| raw.map(|r| t.def.decode_row(r)).transpose();
+        let before = decode(c.before.as_ref())?;
+        let after = decode(c.after.as_ref())?;
+        changes.extend(t.change(c.op, before, after));
+    }
+    Ok((!changes.is_empty()).then_some(CommitChanges {
+        commit_ts: commit.commit_ts,
+        changes,
+    }))
+}
+
+/// The commits after `from` up to the newest, from the stored history; and that newest time.
+fn history(db: &ChronoDb, targets: &[Target], from: u64) -> Result<(Vec<CommitChanges>, u64)> {
+    let store = db.database().store();
+    let upto = store.current_ts();
+    let mut commits: BTreeMap<u64, Vec<RowChange>> = BTreeMap::new();
+    for t in targets {
+        let mut group: Vec<chrono_storage::Version> = Vec::new();
+        let mut flush = |group: &mut Vec<chrono_storage::Version>| -> Result<()> {
+            // Newest first: each version's "before" is the next one in the group.
+            for (i, v) in group.iter().enumerate() {
+                if v.commit_ts <= from {
+                    break;
+                }
+                let before = group
+                    .get(i + 1)
+                    .and_then(|older| older.value.as_deref())
+                    .map(|raw| t.def.decode_row(raw))
+                    .transpose()?;
+                let after = v
+                    .value
+                    .as_deref()
+                    .map(|raw| t.def.decode_row(raw))
+                    .transpose()?;
+                if let Some(e) = t.change(v.op, before, after) {
+                    commits.entry(v.commit_ts).or_default().push(e);
+                }
+            }
+            group.clear();
+            Ok(())
+        };
+        for v in store.versions(t.def.keyspace, KeyRange::All, upto, TimeWindow::All)? {
+            let v = v?;
+            if group.last().is_some_and(|g| g.key != v.key) {
+                flush(&mut group)?;
+            }
+            group.push(v);
+        }
+        flush(&mut group)?;
+    }
+    let events = commits
+        .into_iter()
+        .map(|(commit_ts, changes)| CommitChanges { commit_ts, changes })
+        .collect();
+    Ok((events, upto))
+}
+
+/// Follows the commits to `tables` (rows where `predicate` holds before or after, when
+/// given): from the stored history after `from` (microseconds) if given, then live, each
+/// commit exactly once and in commit order, until the receiver is dropped or `stopping`
+/// turns true. The feed's position holds retention back; a `from` before the GC horizon is
+/// an error naming the earliest readable time. Call inside a Tokio runtime.
+///
+/// How: the feed joins the live broadcast *before* reading history up to a snapshot `T`,
+/// and skips live commits at or before the last timestamp sent; a feed that falls behind the
+/// broadcast buffer catches up from history the same way.
+pub fn follow(
+    db: Arc<ChronoDb>,
+    tables: &[String],
+    predicate: Option<&str>,
+    from: Option<u64>,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+) -> Result<mpsc::Receiver<Result<CommitChanges>>> {
+    if tables.is_empty() {
+        return Err(Error::InvalidInput("name at least one table".into()));
+    }
+    let all = db.database().tables()?;
+    let mut targets = Vec::new();
+    for name in tables {
+        let def = all
+            .iter()
+            .find(|t| t.name.eq_ignore_ascii_case(name))
+            .cloned()
+            .ok_or_else(|| chrono_sql::Error::NotFound(format!("no such table: {name}")))?;
+        let predicate = match predicate.map(str::trim) {
+            None | Some("") => None,
+            Some(p) => Some(db.database().row_predicate(&def, p)?),
+        };
+        let columns: Arc<[String]> = def.columns.iter().map(|c| c.name.clone()).collect();
+        targets.push(Target {
+            def,
+            columns,
+            predicate,
+        });
+    }
+    let targets = Arc::new(targets);
+    let store = db.database().store().clone();
+    let start = from.unwrap_or_else(|| store.current_ts());
+    let mut pin = store.pin(start)?;
+    // Join the live broadcast before reading history, so nothing falls between.
+    let mut live = db.subscribe_commits();
+    let (tx, rx) = mpsc::channel(64);
+    tokio::spawn(async move {
+        let catch_up = |from: u64| {
+            let (db, targets) = (db.clone(), targets.clone());
+            async move {
+                tokio::task::spawn_blocking(move || history(&db, &targets, from))
+                    .await
+                    .map_err(|e| Error::Io(format!("change feed: {e}")))?
+            }
+        };
+        let mut last = match from {
+            Some(from) => match catch_up(from).await {
+                Ok((events, upto)) => {
+                    for e in events {
+                        if tx.send(Ok(e)).await.is_err() {
+                            return;
+                        }
+                    }
+                    upto
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e)).await;
+                    return;
+                }
+            },
+            None => db.database().store().current_ts(),
+        };
+        loop {
+            let next = tokio::select! {
+                r = live.recv() => r,
+                _ = stopping.wait_for(|s| *s) => return,
+                _ = tx.closed() => return,
+            };
+            match next {
+                Ok(commit) => {
+                    if commit.commit_ts <= last {
+                        continue;
+                    }
+                    last = commit.commit_ts;
+                    pin.advance(last);
+                    match live_changes(&commit, &targets) {
+                        Ok(Some(e)) => {
+                            if tx.send(Ok(e)).await.is_err() {
+                                return;
+                            }
+                        }
+                        Ok(None) => {}
+                        Err(e) => {
+                            let _ = tx.send(Err(e)).await;
+                            return;
+                        }
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => match catch_up(last).await {
+                    Ok((events, upto)) => {
+                        for e in events {
+                            if tx.send(Ok(e)).await.is_err() {
+                                return;
+                            }
+                        }
+                        last = upto;
+                        pin.advance(last);
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e)).await;
+                        return;
+                    }
+                },
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    });
+    Ok(rx)
 }
