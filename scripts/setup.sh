@@ -43,3 +43,11 @@ if ! have_grpc_tools; then
   "$TORCH_VENV/bin/pip" install --quiet --disable-pip-version-check grpcio grpcio-tools
   have_grpc_tools
 fi
+have_websockets() {
+  "$TORCH_VENV/bin/python" -c "import websockets" 2>/dev/null
+}
+if ! have_websockets; then
+  echo "setup: installing websockets (the brief's WebSocket monitor snippet in the tests)" >&2
+  "$TORCH_VENV/bin/pip" install --quiet --disable-pip-version-check websockets
+  have_websockets
+fi

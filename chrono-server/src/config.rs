@@ -108,6 +108,27 @@ pub struct ServerConfig {
     pub transaction_idle_timeout_secs: u64,
     /// Serve TLS with this certificate chain and key (PEM files); absent: plain text.
     pub tls: Option<TlsConfig>,
+    /// Also serve the WebSocket change monitor on this address (e.g. `127.0.0.1:8765`);
+    /// absent: not served. Same tokens and message size limit as gRPC.
+    pub websocket: Option<String>,
+}
+
+/// The principal whose token is `given`, comparing every token in constant time (how long
+/// the check takes says nothing about how much of a token was right, or which matched).
+pub fn match_token(
+    tokens: &std::collections::HashMap<String, String>,
+    given: &str,
+) -> Option<String> {
+    let mut matched: Option<&String> = None;
+    for (name, t) in tokens {
+        if bool::from(subtle::ConstantTimeEq::ct_eq(
+            t.as_bytes(),
+            given.as_bytes(),
+        )) {
+            matched = Some(name);
+        }
+    }
+    matched.cloned()
 }
 
 /// `server.tls:`
@@ -146,6 +167,7 @@ impl Default for ServerConfig {
             max_concurrent_streams: 256,
             transaction_idle_timeout_secs: 60,
             tls: None,
+            websocket: None,
         }
     }
 }

@@ -33,6 +33,7 @@ pub mod grpc;
 pub mod health;
 pub mod ml;
 pub mod output;
+pub mod websocket;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

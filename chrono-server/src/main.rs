@@ -89,6 +89,10 @@ enum Command {
         /// Address to listen on (default: server.listen of the config, 127.0.0.1:50051).
         #[arg(long)]
         listen: Option<String>,
+        /// Also serve the WebSocket change monitor here (server.websocket; e.g.
+        /// 127.0.0.1:8765).
+        #[arg(long)]
+        websocket: Option<String>,
     },
     /// The audit trail: verify it, report on it, sign checkpoints, prove and check proofs.
     Audit {
@@ -304,10 +308,17 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Demo => demo::run_demo(),
         Command::Audit { command } => run_audit(command),
-        Command::Serve { db, listen } => {
+        Command::Serve {
+            db,
+            listen,
+            websocket,
+        } => {
             let mut config = db.config()?;
             if let Some(l) = listen {
                 config.server.listen = l;
+            }
+            if websocket.is_some() {
+                config.server.websocket = websocket;
             }
             let addr: std::net::SocketAddr = config.server.listen.parse().map_err(|_| {
                 Error::InvalidInput(format!(
@@ -333,10 +344,20 @@ fn run(cli: Cli) -> Result<()> {
                     .local_addr()
                     .map_err(|e| Error::Io(e.to_string()))?;
                 eprintln!("chronodb serving gRPC on {local}");
-                chrono_server::grpc::serve(
+                let websocket = match &server.websocket {
+                    Some(addr) => {
+                        let ws = chrono_server::grpc::bind_websocket(addr).await?;
+                        let local = ws.local_addr().map_err(|e| Error::Io(e.to_string()))?;
+                        eprintln!("chronodb serving the WebSocket change monitor on ws://{local}");
+                        Some(ws)
+                    }
+                    None => None,
+                };
+                chrono_server::grpc::serve_with(
                     chrono,
                     &server,
                     listener,
+                    websocket,
                     chrono_server::grpc::shutdown_signal(),
                 )
                 .await

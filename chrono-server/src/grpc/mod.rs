@@ -645,20 +645,9 @@ fn check_auth(
             "missing authorization: Bearer <token>",
         ));
     };
-    // Every token is compared, each in constant time: how long the check takes says
-    // nothing about how much of a token was right, or which one matched.
-    let mut matched: Option<&String> = None;
-    for (name, t) in tokens {
-        if bool::from(subtle::ConstantTimeEq::ct_eq(
-            t.as_bytes(),
-            token.as_bytes(),
-        )) {
-            matched = Some(name);
-        }
-    }
-    match matched {
+    match crate::config::match_token(tokens, &token) {
         Some(name) => {
-            req.extensions_mut().insert(Principal(name.clone()));
+            req.extensions_mut().insert(Principal(name));
             Ok(req)
         }
         None => Err(Status::unauthenticated("unknown token")),
@@ -673,8 +662,38 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<()> {
+    let websocket = match &config.websocket {
+        Some(addr) => Some(bind_websocket(addr).await?),
+        None => None,
+    };
+    serve_with(db, config, listener, websocket, shutdown).await
+}
+
+/// Binds `server.websocket`'s address.
+pub async fn bind_websocket(addr: &str) -> Result<tokio::net::TcpListener> {
+    let parsed: SocketAddr = addr
+        .parse()
+        .map_err(|_| Error::Config(format!("server.websocket: not an address: {addr}")))?;
+    tokio::net::TcpListener::bind(parsed)
+        .await
+        .map_err(|e| Error::Io(format!("server.websocket: cannot listen on {addr}: {e}")))
+}
+
+/// [`serve`], with the WebSocket monitor on `websocket` when given (bound by the caller).
+pub async fn serve_with(
+    db: Arc<ChronoDb>,
+    config: &ServerConfig,
+    listener: tokio::net::TcpListener,
+    websocket: Option<tokio::net::TcpListener>,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> Result<()> {
     config.check_tokens()?;
     let (stop, stopping) = tokio::sync::watch::channel(false);
+    // The WebSocket monitor, when configured, runs beside gRPC and stops with it.
+    let websocket = websocket.map(|listener| {
+        let (db, config, stopping) = (db.clone(), config.clone(), stopping.clone());
+        tokio::spawn(async move { crate::websocket::serve(db, &config, listener, stopping).await })
+    });
     let shared = Shared {
         db,
         txns: Arc::new(Mutex::new(HashMap::new())),
@@ -829,6 +848,11 @@ pub async fn serve(
         .await;
     reaper.abort();
     gc.abort();
+    if let Some(ws) = websocket
+        && let Ok(Err(e)) = ws.await
+    {
+        tracing::warn!(error = %e, "the WebSocket monitor failed");
+    }
     result.map_err(|e| Error::Io(format!("server: {e}")))
 }
 

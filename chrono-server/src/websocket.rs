@@ -1,0 +1,273 @@
+//! The brief's WebSocket monitor (`server.websocket`, `chronodb serve --websocket ADDR`; the
+//! brief's `ws://localhost:8765`): JSON messages over one connection, on any path.
+//!
+//! ```text
+//! → {"type": "subscribe", "table": "orders"}                      follow a table from now
+//! → {"type": "subscribe", "table": "orders", "from": 1764738000123456, "where": "total > 100"}
+//!                                   from after a commit timestamp (µs), rows where a condition
+//!                                   holds before or after the change
+//! ← {"type": "subscribed", "table": "orders"}
+//! ← {"type": "change", "table": "orders", "operation": "UPDATE",
+//!    "before": {"id": 1, "total": 99.5, …}, "after": {"id": 1, "total": 120.0, …},
+//!    "commit_ts": 1764738000123456, "commit_time": "2026-12-03 05:00:00.123456"}
+//! → {"type": "unsubscribe", "table": "orders"}
+//! ← {"type": "unsubscribed", "table": "orders"}
+//! ← {"type": "error", "kind": "InvalidInput", "message": "…"}      for a message it cannot take
+//! ```
+//!
+//! One message per changed row, commits in order; a subscription resumed with `"from"` set
+//! to the last `commit_ts` received misses and repeats nothing (the change feed's guarantee,
+//! [`crate::changes::follow`]). A malformed message is answered with an error message; the
+//! connection stays. With `server.auth_tokens` set, the upgrade request must carry one
+//! (`Authorization: Bearer …`, or `?token=…` for browsers, which cannot set headers on a
+//! WebSocket). Messages are at most `server.max_message_bytes`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value as Json, json};
+use tokio::sync::{mpsc, watch};
+
+use crate::changes::{CommitChanges, follow};
+use crate::config::{ServerConfig, match_token};
+use crate::output::json_value;
+use crate::{ChronoDb, Error, Result};
+
+#[derive(Clone)]
+struct Ws {
+    db: Arc<ChronoDb>,
+    tokens: Arc<HashMap<String, String>>,
+    max_message_bytes: usize,
+    stopping: watch::Receiver<bool>,
+}
+
+/// Serves the WebSocket monitor on `listener` until `stopping` turns true.
+pub async fn serve(
+    db: Arc<ChronoDb>,
+    config: &ServerConfig,
+    listener: tokio::net::TcpListener,
+    stopping: watch::Receiver<bool>,
+) -> Result<()> {
+    let state = Ws {
+        db,
+        tokens: Arc::new(config.auth_tokens.clone()),
+        max_message_bytes: config.max_message_bytes,
+        stopping: stopping.clone(),
+    };
+    let app = axum::Router::new().fallback(upgrade).with_state(state);
+    let mut stop = stopping;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            let _ = stop.wait_for(|s| *s).await;
+        })
+        .await
+        .map_err(|e| Error::Io(format!("websocket server: {e}")))
+}
+
+async fn upgrade(
+    State(ws): State<Ws>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let Ok(upgrade) = upgrade else {
+        return (
+            StatusCode::UPGRADE_REQUIRED,
+            "ChronoDB's change monitor speaks WebSocket: connect with ws://\n",
+        )
+            .into_response();
+    };
+    if !ws.tokens.is_empty() {
+        let given = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::to_string)
+            .or_else(|| query.get("token").cloned());
+        if given.and_then(|t| match_token(&ws.tokens, &t)).is_none() {
+            return (
+                StatusCode::UNAUTHORIZED,
+                "missing or unknown token: send Authorization: Bearer <token> or ?token=<token>\n",
+            )
+                .into_response();
+        }
+    }
+    upgrade
+        .max_message_size(ws.max_message_bytes)
+        .max_frame_size(ws.max_message_bytes)
+        .on_upgrade(move |socket| connection(socket, ws))
+}
+
+fn error(kind: &str, message: impl Into<String>) -> Json {
+    json!({"type": "error", "kind": kind, "message": message.into()})
+}
+
+fn error_of(e: &Error) -> Json {
+    error(&format!("{:?}", e.kind()), e.to_string())
+}
+
+fn row_json(columns: &[String], row: Option<&Vec<chrono_storage::Value>>) -> Json {
+    match row {
+        None => Json::Null,
+        Some(values) => Json::Object(
+            columns
+                .iter()
+                .zip(values)
+                .map(|(c, v)| (c.clone(), json_value(v)))
+                .collect(),
+        ),
+    }
+}
+
+/// The messages of one commit: one per changed row.
+fn messages(c: &CommitChanges) -> Vec<Json> {
+    let time = chrono_storage::Timestamp::from_micros(c.commit_ts).to_string();
+    c.changes
+        .iter()
+        .map(|r| {
+            json!({
+                "type": "change",
+                "table": r.table,
+                "operation": r.op.as_str(),
+                "before": row_json(&r.columns, r.before.as_ref()),
+                "after": row_json(&r.columns, r.after.as_ref()),
+                "commit_ts": c.commit_ts,
+                "commit_time": time,
+            })
+        })
+        .collect()
+}
+
+async fn connection(mut socket: WebSocket, ws: Ws) {
+    let (out, mut outgoing) = mpsc::channel::<Json>(256);
+    let mut subscriptions: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
+    let mut stopping = ws.stopping.clone();
+    loop {
+        tokio::select! {
+            incoming = socket.recv() => match incoming {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
+                Some(Ok(Message::Text(text))) => {
+                    if let Some(reply) = handle(&text, &ws, &out, &mut subscriptions) {
+                        let _ = out.send(reply).await;
+                    }
+                }
+                Some(Ok(Message::Binary(_))) => {
+                    let _ = out.send(error("InvalidInput", "send JSON text messages")).await;
+                }
+                Some(Ok(_)) => {}
+            },
+            Some(message) = outgoing.recv() => {
+                if socket.send(Message::Text(message.to_string().into())).await.is_err() {
+                    break;
+                }
+            }
+            _ = async { let _ = stopping.wait_for(|s| *s).await; } => {
+                let _ = socket.send(Message::Close(None)).await;
+                break;
+            }
+        }
+    }
+    for (_, task) in subscriptions {
+        task.abort();
+    }
+}
+
+/// Takes one client message; returns the reply, if any (changes follow through `out`).
+fn handle(
+    text: &str,
+    ws: &Ws,
+    out: &mpsc::Sender<Json>,
+    subscriptions: &mut HashMap<String, tokio::task::JoinHandle<()>>,
+) -> Option<Json> {
+    let message: Json = match serde_json::from_str(text) {
+        Ok(m) => m,
+        Err(e) => return Some(error("InvalidInput", format!("not JSON: {e}"))),
+    };
+    let field = |name: &str| message.get(name).and_then(Json::as_str);
+    let Some(table) = field("table").map(str::to_string) else {
+        return Some(error(
+            "InvalidInput",
+            "a message needs \"type\" (subscribe, unsubscribe) and \"table\"",
+        ));
+    };
+    let key = table.to_ascii_lowercase();
+    match field("type") {
+        Some("subscribe") => {
+            if subscriptions.get(&key).is_some_and(|t| !t.is_finished()) {
+                return Some(error(
+                    "AlreadyExists",
+                    format!("already subscribed to {table}"),
+                ));
+            }
+            let from = match message.get("from") {
+                None | Some(Json::Null) => None,
+                Some(f) => match f.as_u64() {
+                    Some(f) => Some(f),
+                    None => {
+                        return Some(error(
+                            "InvalidInput",
+                            "\"from\" is a commit timestamp: whole microseconds, as in commit_ts",
+                        ));
+                    }
+                },
+            };
+            let predicate = match message.get("where") {
+                None | Some(Json::Null) => None,
+                Some(Json::String(w)) => Some(w.clone()),
+                Some(_) => {
+                    return Some(error(
+                        "InvalidInput",
+                        "\"where\" is a SQL condition in a string",
+                    ));
+                }
+            };
+            let feed = follow(
+                ws.db.clone(),
+                std::slice::from_ref(&table),
+                predicate.as_deref(),
+                from,
+                ws.stopping.clone(),
+            );
+            let mut feed = match feed {
+                Ok(f) => f,
+                Err(e) => return Some(error_of(&e)),
+            };
+            let out = out.clone();
+            let task = tokio::spawn(async move {
+                while let Some(next) = feed.recv().await {
+                    match next {
+                        Ok(commit) => {
+                            for m in messages(&commit) {
+                                if out.send(m).await.is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                        Err(e) => {
+                            let _ = out.send(error_of(&e)).await;
+                            return;
+                        }
+                    }
+                }
+            });
+            subscriptions.insert(key, task);
+            Some(json!({"type": "subscribed", "table": table}))
+        }
+        Some("unsubscribe") => match subscriptions.remove(&key) {
+            Some(task) => {
+                task.abort();
+                Some(json!({"type": "unsubscribed", "table": table}))
+            }
+            None => Some(error("NotFound", format!("not subscribed to {table}"))),
+        },
+        _ => Some(error(
+            "InvalidInput",
+            "\"type\" is subscribe or unsubscribe",
+        )),
+    }
+}
