@@ -25,6 +25,8 @@ struct Server {
 async fn start(config: ServerConfig) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let db = Arc::new(ChronoDb::open(dir.path()).unwrap());
+    db.execute("CREATE TABLE orders (id BIGINT PRIMARY KEY, total DOUBLE, status TEXT)")
+        .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let ws = chrono_server::grpc::bind_websocket("127.0.0.1:0")
         .await
@@ -39,17 +41,13 @@ async fn start(config: ServerConfig) -> Server {
         .await
         .unwrap();
     });
-    let server = Server {
+    Server {
         grpc,
         ws: ws_addr,
         stop: Some(stop),
         task,
         _dir: dir,
-    };
-    server
-        .sql("CREATE TABLE orders (id BIGINT PRIMARY KEY, total DOUBLE, status TEXT)")
-        .await;
-    server
+    }
 }
 
 impl Server {
@@ -229,7 +227,7 @@ async fn with_tokens_the_upgrade_needs_one() {
     let token = "0123456789abcdef0123456789abcdef";
     let mut config = ServerConfig::default();
     config.auth_tokens.insert("alice".into(), token.into());
-    let server = start_with_token(config, token).await;
+    let server = start(config).await;
     let refused = tokio_tungstenite::connect_async(format!("ws://{}", server.ws)).await;
     assert!(refused.is_err(), "no token, no connection");
     let wrong = tokio_tungstenite::connect_async(format!("ws://{}/?token=nope", server.ws)).await;
@@ -239,35 +237,6 @@ async fn with_tokens_the_upgrade_needs_one() {
     assert_eq!(next(&mut ws).await["type"], "subscribed");
     drop(ws);
     server.shutdown().await;
-}
-
-/// [`start`] for a server with tokens: the table is made through the embedded API first.
-async fn start_with_token(config: ServerConfig, _token: &str) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Arc::new(ChronoDb::open(dir.path()).unwrap());
-    db.execute("CREATE TABLE orders (id BIGINT PRIMARY KEY, total DOUBLE, status TEXT)")
-        .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let ws = chrono_server::grpc::bind_websocket("127.0.0.1:0")
-        .await
-        .unwrap();
-    let grpc = format!("http://{}", listener.local_addr().unwrap());
-    let ws_addr = ws.local_addr().unwrap().to_string();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        chrono_server::grpc::serve_with(db, &config, listener, Some(ws), async {
-            let _ = stopped.await;
-        })
-        .await
-        .unwrap();
-    });
-    Server {
-        grpc,
-        ws: ws_addr,
-        stop: Some(stop),
-        task,
-        _dir: dir,
-    }
 }
 
 /// The brief's `monitor_changes()`, run by Python's `websockets`, receives a write made over
