@@ -111,6 +111,13 @@ pub struct ServerConfig {
     /// Also serve the WebSocket change monitor on this address (e.g. `127.0.0.1:8765`);
     /// absent: not served. Same tokens and message size limit as gRPC.
     pub websocket: Option<String>,
+    /// Also serve HTTP (GraphQL at `/graphql`) on this address (e.g. `127.0.0.1:8080`);
+    /// absent: not served.
+    pub http: Option<String>,
+    /// Deepest GraphQL query accepted (nesting of fields).
+    pub graphql_max_depth: usize,
+    /// Largest GraphQL query accepted, by async-graphql's complexity (one per field).
+    pub graphql_max_complexity: usize,
 }
 
 /// The principal whose token is `given`, comparing every token in constant time (how long
@@ -168,6 +175,9 @@ impl Default for ServerConfig {
             transaction_idle_timeout_secs: 60,
             tls: None,
             websocket: None,
+            http: None,
+            graphql_max_depth: 12,
+            graphql_max_complexity: 1000,
         }
     }
 }

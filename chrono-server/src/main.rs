@@ -93,6 +93,9 @@ enum Command {
         /// 127.0.0.1:8765).
         #[arg(long)]
         websocket: Option<String>,
+        /// Also serve HTTP with GraphQL at /graphql here (server.http; e.g. 127.0.0.1:8080).
+        #[arg(long)]
+        http: Option<String>,
     },
     /// The audit trail: verify it, report on it, sign checkpoints, prove and check proofs.
     Audit {
@@ -312,6 +315,7 @@ fn run(cli: Cli) -> Result<()> {
             db,
             listen,
             websocket,
+            http,
         } => {
             let mut config = db.config()?;
             if let Some(l) = listen {
@@ -319,6 +323,9 @@ fn run(cli: Cli) -> Result<()> {
             }
             if websocket.is_some() {
                 config.server.websocket = websocket;
+            }
+            if http.is_some() {
+                config.server.http = http;
             }
             let addr: std::net::SocketAddr = config.server.listen.parse().map_err(|_| {
                 Error::InvalidInput(format!(
@@ -344,20 +351,26 @@ fn run(cli: Cli) -> Result<()> {
                     .local_addr()
                     .map_err(|e| Error::Io(e.to_string()))?;
                 eprintln!("chronodb serving gRPC on {local}");
-                let websocket = match &server.websocket {
-                    Some(addr) => {
-                        let ws = chrono_server::grpc::bind_websocket(addr).await?;
-                        let local = ws.local_addr().map_err(|e| Error::Io(e.to_string()))?;
-                        eprintln!("chronodb serving the WebSocket change monitor on ws://{local}");
-                        Some(ws)
-                    }
-                    None => None,
+                let beside = chrono_server::grpc::Beside::bind(&server).await?;
+                let local = |l: &tokio::net::TcpListener| {
+                    l.local_addr()
+                        .map(|a| a.to_string())
+                        .map_err(|e| Error::Io(e.to_string()))
                 };
+                if let Some(ws) = &beside.websocket {
+                    eprintln!(
+                        "chronodb serving the WebSocket change monitor on ws://{}",
+                        local(ws)?
+                    );
+                }
+                if let Some(h) = &beside.http {
+                    eprintln!("chronodb serving GraphQL on http://{}/graphql", local(h)?);
+                }
                 chrono_server::grpc::serve_with(
                     chrono,
                     &server,
                     listener,
-                    websocket,
+                    beside,
                     chrono_server::grpc::shutdown_signal(),
                 )
                 .await

@@ -28,16 +28,25 @@ async fn start(config: ServerConfig) -> Server {
     db.execute("CREATE TABLE orders (id BIGINT PRIMARY KEY, total DOUBLE, status TEXT)")
         .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let ws = chrono_server::grpc::bind_websocket("127.0.0.1:0")
+    let ws = chrono_server::grpc::bind_key("server.websocket", "127.0.0.1:0")
         .await
         .unwrap();
     let grpc = format!("http://{}", listener.local_addr().unwrap());
     let ws_addr = ws.local_addr().unwrap().to_string();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        chrono_server::grpc::serve_with(db, &config, listener, Some(ws), async {
-            let _ = stopped.await;
-        })
+        chrono_server::grpc::serve_with(
+            db,
+            &config,
+            listener,
+            chrono_server::grpc::Beside {
+                websocket: Some(ws),
+                http: None,
+            },
+            async {
+                let _ = stopped.await;
+            },
+        )
         .await
         .unwrap();
     });

@@ -662,37 +662,61 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<()> {
-    let websocket = match &config.websocket {
-        Some(addr) => Some(bind_websocket(addr).await?),
-        None => None,
-    };
-    serve_with(db, config, listener, websocket, shutdown).await
+    let beside = Beside::bind(config).await?;
+    serve_with(db, config, listener, beside, shutdown).await
 }
 
-/// Binds `server.websocket`'s address.
-pub async fn bind_websocket(addr: &str) -> Result<tokio::net::TcpListener> {
+/// The listeners of the interfaces served beside gRPC, when configured.
+#[derive(Default)]
+pub struct Beside {
+    /// The WebSocket change monitor (`server.websocket`).
+    pub websocket: Option<tokio::net::TcpListener>,
+    /// HTTP with GraphQL (`server.http`).
+    pub http: Option<tokio::net::TcpListener>,
+}
+
+impl Beside {
+    /// Binds the addresses `config` names.
+    pub async fn bind(config: &ServerConfig) -> Result<Beside> {
+        let mut beside = Beside::default();
+        if let Some(addr) = &config.websocket {
+            beside.websocket = Some(bind_key("server.websocket", addr).await?);
+        }
+        if let Some(addr) = &config.http {
+            beside.http = Some(bind_key("server.http", addr).await?);
+        }
+        Ok(beside)
+    }
+}
+
+/// Binds the address of config key `key`.
+pub async fn bind_key(key: &str, addr: &str) -> Result<tokio::net::TcpListener> {
     let parsed: SocketAddr = addr
         .parse()
-        .map_err(|_| Error::Config(format!("server.websocket: not an address: {addr}")))?;
+        .map_err(|_| Error::Config(format!("{key}: not an address: {addr}")))?;
     tokio::net::TcpListener::bind(parsed)
         .await
-        .map_err(|e| Error::Io(format!("server.websocket: cannot listen on {addr}: {e}")))
+        .map_err(|e| Error::Io(format!("{key}: cannot listen on {addr}: {e}")))
 }
 
-/// [`serve`], with the WebSocket monitor on `websocket` when given (bound by the caller).
+/// [`serve`], with the interfaces beside gRPC on listeners the caller bound.
 pub async fn serve_with(
     db: Arc<ChronoDb>,
     config: &ServerConfig,
     listener: tokio::net::TcpListener,
-    websocket: Option<tokio::net::TcpListener>,
+    beside: Beside,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<()> {
     config.check_tokens()?;
     let (stop, stopping) = tokio::sync::watch::channel(false);
     // The WebSocket monitor, when configured, runs beside gRPC and stops with it.
-    let websocket = websocket.map(|listener| {
+    let websocket = beside.websocket.map(|listener| {
         let (db, config, stopping) = (db.clone(), config.clone(), stopping.clone());
         tokio::spawn(async move { crate::websocket::serve(db, &config, listener, stopping).await })
+    });
+    let http = beside.http.map(|listener| {
+        let (db, config, stopping) = (db.clone(), config.clone(), stopping.clone());
+        tokio::spawn(async move { crate::http::serve(db, &config, listener, stopping).await })
     });
     let shared = Shared {
         db,
@@ -848,10 +872,10 @@ pub async fn serve_with(
         .await;
     reaper.abort();
     gc.abort();
-    if let Some(ws) = websocket
-        && let Ok(Err(e)) = ws.await
-    {
-        tracing::warn!(error = %e, "the WebSocket monitor failed");
+    for task in [websocket, http].into_iter().flatten() {
+        if let Ok(Err(e)) = task.await {
+            tracing::warn!(error = %e, "an interface beside gRPC failed");
+        }
     }
     result.map_err(|e| Error::Io(format!("server: {e}")))
 }

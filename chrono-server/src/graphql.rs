@@ -1,0 +1,503 @@
+//! GraphQL at `/graphql` on the HTTP server (`server.http`, `chronodb serve --http ADDR`).
+//!
+//! The schema is built from the catalog (and built again when the catalog changes): one
+//! object type per table with a typed field per column; a root field per table taking the
+//! primary key or any column as an equality filter, `orderBy` (`"column"` or `"column
+//! DESC"`), `limit`, `offset` and `asOf` (Unix seconds or ISO-8601: the whole tree below it
+//! is read as of that time); and relations from `REFERENCES` in both directions (the
+//! referenced row as a field named after the referencing column without `_id`, and the
+//! referencing rows as a field named after their table), fetched in one query per relation
+//! and level, never one per parent row. Query depth and complexity are limited
+//! (`server.graphql_max_depth`, `server.graphql_max_complexity`). Errors follow the GraphQL
+//! spec, with the SQL error's kind in `extensions.kind`.
+//!
+//! ```graphql
+//! query { users(id: 1) { name email orders { total status } } }
+//! ```
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_graphql::dataloader::{DataLoader, Loader};
+use async_graphql::dynamic::{
+    Field, FieldFuture, FieldValue, InputValue, Object, ResolverContext, Scalar, Schema, TypeRef,
+};
+use async_graphql::{ErrorExtensions, Value as Gql};
+use chrono_sql::catalog::TableDef;
+use chrono_sql::types::DataType;
+use chrono_storage::{Timestamp, Value, encoding};
+use parking_lot::Mutex;
+
+use crate::{ChronoDb, Error, Outcome};
+
+/// The scalar of `asOf`.
+const TIME: &str = "Time";
+
+/// A row as a GraphQL object's parent value: its values and the time it was read at.
+#[derive(Clone)]
+struct Row {
+    values: Arc<Vec<Value>>,
+    as_of: Option<i64>,
+}
+
+/// The schema and the catalog it was built from.
+pub struct GraphQl {
+    db: Arc<ChronoDb>,
+    max_depth: usize,
+    max_complexity: usize,
+    built: Mutex<Option<(Vec<TableDef>, Schema)>>,
+}
+
+fn gql_error(e: &Error) -> async_graphql::Error {
+    async_graphql::Error::new(e.to_string()).extend_with(|_, ext| {
+        ext.set("kind", format!("{:?}", e.kind()));
+    })
+}
+
+fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+fn type_name(table: &str) -> String {
+    let mut name: String = table
+        .split('_')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let mut c = p.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect();
+    if matches!(
+        name.as_str(),
+        "Query" | "Mutation" | "Subscription" | "Int" | "Float" | "String" | "Boolean" | "ID"
+    ) || name.starts_with("__")
+    {
+        name.push_str("Row");
+    }
+    name
+}
+
+fn scalar(t: DataType) -> &'static str {
+    match t {
+        DataType::Int => TypeRef::INT,
+        DataType::Float => TypeRef::FLOAT,
+        DataType::Bool => TypeRef::BOOLEAN,
+        _ => TypeRef::STRING,
+    }
+}
+
+fn to_gql(v: &Value) -> Option<Gql> {
+    match v {
+        Value::Null => None,
+        other => Some(Gql::from_json(crate::output::json_value(other)).unwrap_or(Gql::Null)),
+    }
+}
+
+fn from_gql(
+    v: &async_graphql::dynamic::ValueAccessor<'_>,
+    t: DataType,
+) -> async_graphql::Result<Value> {
+    if v.is_null() {
+        return Ok(Value::Null);
+    }
+    Ok(match t {
+        DataType::Int => Value::Int(v.i64()?),
+        DataType::Float => Value::Float(v.f64()?),
+        DataType::Bool => Value::Bool(v.boolean()?),
+        _ => Value::Text(v.string()?.to_string()),
+    })
+}
+
+/// `asOf`: Unix seconds (a number or a string) or ISO-8601.
+fn as_of(ctx: &ResolverContext<'_>) -> async_graphql::Result<Option<i64>> {
+    let Some(v) = ctx.args.get("asOf") else {
+        return Ok(None);
+    };
+    if v.is_null() {
+        return Ok(None);
+    }
+    let text = match v.as_value() {
+        Gql::Number(n) => n.to_string(),
+        Gql::String(s) => s.clone(),
+        _ => {
+            return Err(async_graphql::Error::new(
+                "asOf: Unix seconds or an ISO-8601 time",
+            ));
+        }
+    };
+    let ts = Timestamp::parse(&text).map_err(|e| {
+        async_graphql::Error::new(format!("asOf: {e}"))
+            .extend_with(|_, ext| ext.set("kind", "InvalidInput"))
+    })?;
+    Ok(Some(ts.as_micros() as i64))
+}
+
+/// Runs a query on a blocking thread; its rows.
+async fn query(
+    db: &Arc<ChronoDb>,
+    sql: String,
+    params: Vec<Value>,
+) -> async_graphql::Result<Vec<Vec<Value>>> {
+    let db = db.clone();
+    let out = tokio::task::spawn_blocking(move || db.execute_with_params(&sql, &params))
+        .await
+        .map_err(|e| async_graphql::Error::new(e.to_string()))?
+        .map_err(|e| gql_error(&e))?;
+    match out.into_iter().last() {
+        Some(Outcome::Rows { rows, .. }) => Ok(rows),
+        _ => Ok(Vec::new()),
+    }
+}
+
+fn from_clause(def: &TableDef, as_of: Option<i64>, params: &mut Vec<Value>) -> String {
+    match as_of {
+        Some(ts) => {
+            params.push(Value::Timestamp(ts));
+            format!("{} AS OF TIMESTAMP ?", quote(&def.name))
+        }
+        None => quote(&def.name),
+    }
+}
+
+/// A relation lookup: the rows of `table` whose `column` holds `value`, as of `as_of`.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct RelKey {
+    table: String,
+    column: usize,
+    /// The value, key-encoded (hashable, and decoded back for the query).
+    value: Vec<u8>,
+    as_of: Option<i64>,
+}
+
+struct Relations {
+    db: Arc<ChronoDb>,
+    tables: HashMap<String, Arc<TableDef>>,
+}
+
+impl Loader<RelKey> for Relations {
+    type Value = Vec<Arc<Vec<Value>>>;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[RelKey]) -> Result<HashMap<RelKey, Self::Value>, Self::Error> {
+        let mut groups: HashMap<(String, usize, Option<i64>), Vec<&RelKey>> = HashMap::new();
+        for k in keys {
+            groups
+                .entry((k.table.clone(), k.column, k.as_of))
+                .or_default()
+                .push(k);
+        }
+        let mut out: HashMap<RelKey, Self::Value> = HashMap::new();
+        for ((table, column, as_of), keys) in groups {
+            let def = self
+                .tables
+                .get(&table)
+                .ok_or_else(|| async_graphql::Error::new(format!("no such table: {table}")))?;
+            let mut params = Vec::new();
+            let from = from_clause(def, as_of, &mut params);
+            let mut marks = Vec::new();
+            for k in &keys {
+                let v = encoding::decode_key(&k.value)
+                    .map_err(|e| async_graphql::Error::new(e.to_string()))?;
+                params.extend(v);
+                marks.push("?");
+            }
+            let sql = format!(
+                "SELECT * FROM {from} WHERE {} IN ({})",
+                quote(&def.columns[column].name),
+                marks.join(", ")
+            );
+            for row in query(&self.db, sql, params).await? {
+                let key = RelKey {
+                    table: table.clone(),
+                    column,
+                    value: encoding::encode_key(std::slice::from_ref(&row[column])),
+                    as_of,
+                };
+                out.entry(key).or_default().push(Arc::new(row));
+            }
+            for k in keys {
+                out.entry(k.clone()).or_default();
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn row_value<'a>(values: Arc<Vec<Value>>, as_of: Option<i64>) -> FieldValue<'a> {
+    FieldValue::owned_any(Row { values, as_of })
+}
+
+impl GraphQl {
+    /// GraphQL over `db` with these limits.
+    pub fn new(db: Arc<ChronoDb>, max_depth: usize, max_complexity: usize) -> GraphQl {
+        GraphQl {
+            db,
+            max_depth,
+            max_complexity,
+            built: Mutex::new(None),
+        }
+    }
+
+    /// Runs one GraphQL request (the schema follows the catalog as it is now).
+    pub async fn execute(&self, request: async_graphql::Request) -> async_graphql::Response {
+        let tables = {
+            let db = self.db.clone();
+            match tokio::task::spawn_blocking(move || db.database().tables()).await {
+                Ok(Ok(t)) => t,
+                Ok(Err(e)) => {
+                    return async_graphql::Response::from_errors(vec![
+                        gql_error(&Error::from(e)).into_server_error(Default::default()),
+                    ]);
+                }
+                Err(e) => {
+                    return async_graphql::Response::from_errors(vec![
+                        async_graphql::Error::new(e.to_string())
+                            .into_server_error(Default::default()),
+                    ]);
+                }
+            }
+        };
+        let schema = {
+            let mut built = self.built.lock();
+            match built.as_ref() {
+                Some((defs, schema)) if *defs == tables => schema.clone(),
+                _ => match self.build(&tables) {
+                    Ok(schema) => {
+                        *built = Some((tables.clone(), schema.clone()));
+                        schema
+                    }
+                    Err(e) => {
+                        return async_graphql::Response::from_errors(vec![
+                            async_graphql::Error::new(format!("schema: {e}"))
+                                .into_server_error(Default::default()),
+                        ]);
+                    }
+                },
+            }
+        };
+        let loader = DataLoader::new(
+            Relations {
+                db: self.db.clone(),
+                tables: tables
+                    .iter()
+                    .map(|t| (t.name.to_ascii_lowercase(), Arc::new(t.clone())))
+                    .collect(),
+            },
+            tokio::spawn,
+        );
+        schema.execute(request.data(loader)).await
+    }
+
+    fn build(&self, tables: &[TableDef]) -> Result<Schema, async_graphql::dynamic::SchemaError> {
+        let defs: Vec<Arc<TableDef>> = tables.iter().cloned().map(Arc::new).collect();
+        let by_name: HashMap<String, Arc<TableDef>> = defs
+            .iter()
+            .map(|d| (d.name.to_ascii_lowercase(), d.clone()))
+            .collect();
+        let mut query_root = Object::new("Query");
+        let mut objects = Vec::new();
+        for def in &defs {
+            let mut obj = Object::new(type_name(&def.name));
+            for (i, col) in def.columns.iter().enumerate() {
+                let ty = if col.nullable {
+                    TypeRef::named(scalar(col.data_type))
+                } else {
+                    TypeRef::named_nn(scalar(col.data_type))
+                };
+                obj = obj.field(Field::new(col.name.clone(), ty, move |ctx| {
+                    FieldFuture::new(async move {
+                        let row = ctx.parent_value.try_downcast_ref::<Row>()?;
+                        Ok(row.values.get(i).and_then(to_gql).map(FieldValue::value))
+                    })
+                }));
+                // The referenced row, named after the column (without `_id`).
+                if let Some((parent, parent_col)) = &col.references
+                    && let Some(pdef) = by_name.get(&parent.to_ascii_lowercase())
+                    && let Some(pc) = pdef.column_index(parent_col)
+                {
+                    let mut name = col
+                        .name
+                        .strip_suffix("_id")
+                        .unwrap_or(&col.name)
+                        .to_string();
+                    if name == col.name || def.column_index(&name).is_some() {
+                        name = format!("{}Row", col.name);
+                    }
+                    let pdef = pdef.clone();
+                    obj = obj.field(Field::new(
+                        name,
+                        TypeRef::named(type_name(&pdef.name)),
+                        move |ctx| {
+                            let pdef = pdef.clone();
+                            FieldFuture::new(async move {
+                                let row = ctx.parent_value.try_downcast_ref::<Row>()?;
+                                let v = &row.values[i];
+                                if v.is_null() {
+                                    return Ok(None);
+                                }
+                                let key = RelKey {
+                                    table: pdef.name.to_ascii_lowercase(),
+                                    column: pc,
+                                    value: encoding::encode_key(std::slice::from_ref(v)),
+                                    as_of: row.as_of,
+                                };
+                                let loader = ctx.data::<DataLoader<Relations>>()?;
+                                let found = loader.load_one(key).await?.unwrap_or_default();
+                                Ok(found.into_iter().next().map(|r| row_value(r, row.as_of)))
+                            })
+                        },
+                    ));
+                }
+            }
+            // The rows that reference this table, named after their table.
+            for child in &defs {
+                for (ci, ccol) in child.columns.iter().enumerate() {
+                    let Some((parent, parent_col)) = &ccol.references else {
+                        continue;
+                    };
+                    if !parent.eq_ignore_ascii_case(&def.name) {
+                        continue;
+                    }
+                    let Some(pc) = def.column_index(parent_col) else {
+                        continue;
+                    };
+                    let mut name = child.name.clone();
+                    if def.column_index(&name).is_some() {
+                        name = format!("{name}List");
+                    }
+                    let child = child.clone();
+                    obj = obj.field(Field::new(
+                        name,
+                        TypeRef::named_nn_list_nn(type_name(&child.name)),
+                        move |ctx| {
+                            let child = child.clone();
+                            FieldFuture::new(async move {
+                                let row = ctx.parent_value.try_downcast_ref::<Row>()?;
+                                let v = &row.values[pc];
+                                if v.is_null() {
+                                    return Ok(Some(FieldValue::list(Vec::<FieldValue>::new())));
+                                }
+                                let key = RelKey {
+                                    table: child.name.to_ascii_lowercase(),
+                                    column: ci,
+                                    value: encoding::encode_key(std::slice::from_ref(v)),
+                                    as_of: row.as_of,
+                                };
+                                let loader = ctx.data::<DataLoader<Relations>>()?;
+                                let rows = loader.load_one(key).await?.unwrap_or_default();
+                                Ok(Some(FieldValue::list(
+                                    rows.into_iter().map(|r| row_value(r, row.as_of)),
+                                )))
+                            })
+                        },
+                    ));
+                }
+            }
+            objects.push(obj);
+
+            // The root field.
+            let db = self.db.clone();
+            let root_def = def.clone();
+            let mut root = Field::new(
+                def.name.clone(),
+                TypeRef::named_nn_list_nn(type_name(&def.name)),
+                move |ctx| {
+                    let (db, def) = (db.clone(), root_def.clone());
+                    FieldFuture::new(async move {
+                        let as_of = as_of(&ctx)?;
+                        let mut params = Vec::new();
+                        let from = from_clause(&def, as_of, &mut params);
+                        let mut conditions = Vec::new();
+                        for col in &def.columns {
+                            if let Some(v) = ctx.args.get(&col.name) {
+                                let value = from_gql(&v, col.data_type)?;
+                                if value.is_null() {
+                                    conditions.push(format!("{} IS NULL", quote(&col.name)));
+                                } else {
+                                    conditions.push(format!("{} = ?", quote(&col.name)));
+                                    params.push(value);
+                                }
+                            }
+                        }
+                        let mut sql = format!("SELECT * FROM {from}");
+                        if !conditions.is_empty() {
+                            sql += &format!(" WHERE {}", conditions.join(" AND "));
+                        }
+                        if let Some(order) = ctx.args.get("orderBy") {
+                            let order = order.string()?;
+                            let mut parts = order.split_whitespace();
+                            let column = parts.next().unwrap_or_default();
+                            let direction =
+                                match parts.next().map(str::to_ascii_uppercase).as_deref() {
+                                    None | Some("ASC") => "ASC",
+                                    Some("DESC") => "DESC",
+                                    Some(other) => {
+                                        return Err(async_graphql::Error::new(format!(
+                                            "orderBy: ASC or DESC, not {other}"
+                                        )));
+                                    }
+                                };
+                            let Some(c) = def.column_index(column) else {
+                                return Err(async_graphql::Error::new(format!(
+                                    "orderBy: {} has no column {column}",
+                                    def.name
+                                ))
+                                .extend_with(|_, e| e.set("kind", "NotFound")));
+                            };
+                            sql +=
+                                &format!(" ORDER BY {} {direction}", quote(&def.columns[c].name));
+                        }
+                        if let Some(limit) = ctx.args.get("limit") {
+                            sql += &format!(" LIMIT {}", limit.u64()?);
+                        }
+                        if let Some(offset) = ctx.args.get("offset") {
+                            if ctx.args.get("limit").is_none() {
+                                sql += &format!(" LIMIT {}", i64::MAX);
+                            }
+                            sql += &format!(" OFFSET {}", offset.u64()?);
+                        }
+                        let rows = query(&db, sql, params).await?;
+                        Ok(Some(FieldValue::list(
+                            rows.into_iter().map(|r| row_value(Arc::new(r), as_of)),
+                        )))
+                    })
+                },
+            );
+            for col in &def.columns {
+                root = root.argument(InputValue::new(
+                    col.name.clone(),
+                    TypeRef::named(scalar(col.data_type)),
+                ));
+            }
+            root = root
+                .argument(InputValue::new("orderBy", TypeRef::named(TypeRef::STRING)))
+                .argument(InputValue::new("limit", TypeRef::named(TypeRef::INT)))
+                .argument(InputValue::new("offset", TypeRef::named(TypeRef::INT)))
+                .argument(InputValue::new("asOf", TypeRef::named(TIME)));
+            query_root = query_root.field(root);
+        }
+        if defs.is_empty() {
+            // A schema needs one field: say what there is to ask for.
+            query_root = query_root.field(Field::new(
+                "tables",
+                TypeRef::named_nn_list_nn(TypeRef::STRING),
+                |_| {
+                    FieldFuture::new(async { Ok(Some(FieldValue::list(Vec::<FieldValue>::new()))) })
+                },
+            ));
+        }
+        let time = Scalar::new(TIME)
+            .description("A point in time: Unix seconds (a number, or a string) or ISO-8601")
+            .validator(|v| matches!(v, Gql::Number(_) | Gql::String(_)));
+        let mut builder = Schema::build("Query", None, None)
+            .register(time)
+            .limit_depth(self.max_depth)
+            .limit_complexity(self.max_complexity);
+        for o in objects {
+            builder = builder.register(o);
+        }
+        builder.register(query_root).finish()
+    }
+}

@@ -1,0 +1,277 @@
+//! GraphQL over HTTP end to end: the brief's query from Python, relations both ways and in
+//! batches, `asOf` on a whole tree, limits and errors.
+
+use std::sync::Arc;
+
+use chrono_server::ChronoDb;
+use chrono_server::config::ServerConfig;
+use serde_json::{Value as Json, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+struct Server {
+    http: String,
+    db: Arc<ChronoDb>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+async fn start(config: ServerConfig) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(ChronoDb::open(dir.path()).unwrap());
+    for sql in [
+        "CREATE TABLE users (id BIGINT PRIMARY KEY, name TEXT NOT NULL, email TEXT)",
+        "CREATE TABLE orders (id BIGINT PRIMARY KEY, user_id BIGINT REFERENCES users(id), \
+         total DOUBLE, status TEXT)",
+        "INSERT INTO users VALUES (1, 'Alice', 'alice@example.com'), (2, 'Bob', 'bob@example.com'), \
+         (3, 'Carol', NULL)",
+        "INSERT INTO orders VALUES (10, 1, 99.5, 'shipped'), (11, 1, 15.0, 'pending'), \
+         (12, 2, 7.25, 'shipped')",
+    ] {
+        db.execute(sql).unwrap();
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let http = chrono_server::grpc::bind_key("server.http", "127.0.0.1:0")
+        .await
+        .unwrap();
+    let http_addr = http.local_addr().unwrap().to_string();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = db.clone();
+    let task = tokio::spawn(async move {
+        chrono_server::grpc::serve_with(
+            served,
+            &config,
+            listener,
+            chrono_server::grpc::Beside {
+                websocket: None,
+                http: Some(http),
+            },
+            async {
+                let _ = stopped.await;
+            },
+        )
+        .await
+        .unwrap();
+    });
+    Server {
+        http: http_addr,
+        db,
+        stop: Some(stop),
+        task,
+        _dir: dir,
+    }
+}
+
+impl Server {
+    /// POSTs `body` to `/graphql` (HTTP/1.1, by hand: no client library needed); the status
+    /// and the body.
+    async fn post(&self, body: &Json, token: Option<&str>) -> (u16, String) {
+        let mut stream = tokio::net::TcpStream::connect(&self.http).await.unwrap();
+        let body = body.to_string();
+        let auth = token
+            .map(|t| format!("Authorization: Bearer {t}\r\n"))
+            .unwrap_or_default();
+        let request = format!(
+            "POST /graphql HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n{auth}\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.http,
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        let (head, body) = response.split_once("\r\n\r\n").unwrap();
+        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+        (status, body.to_string())
+    }
+
+    async fn graphql(&self, query: &str) -> Json {
+        let (status, body) = self.post(&json!({ "query": query }), None).await;
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).unwrap()
+    }
+
+    async fn shutdown(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        self.task.await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_briefs_query_from_python_returns_alice_and_her_orders() {
+    let python =
+        std::env::var("CHRONODB_PYTHON").expect("CHRONODB_PYTHON is set by scripts/env.sh");
+    let server = start(ServerConfig::default()).await;
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/graphql_query.py");
+    let url = format!("http://{}", server.http);
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(python)
+            .arg(script)
+            .arg(url)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let response: Json = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        response,
+        json!({"data": {"users": [{
+            "name": "Alice",
+            "email": "alice@example.com",
+            "orders": [{"total": 99.5, "status": "shipped"}, {"total": 15.0, "status": "pending"}]
+        }]}})
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relations_both_ways_in_one_query_per_level_and_filters() {
+    let server = start(ServerConfig::default()).await;
+    server.db.database().statement_stats().reset();
+    let r = server
+        .graphql("{ users(orderBy: \"id DESC\") { name orders { id user { name } } } }")
+        .await;
+    assert_eq!(
+        r["data"]["users"],
+        json!([
+            {"name": "Carol", "orders": []},
+            {"name": "Bob", "orders": [{"id": 12, "user": {"name": "Bob"}}]},
+            {"name": "Alice", "orders": [
+                {"id": 10, "user": {"name": "Alice"}},
+                {"id": 11, "user": {"name": "Alice"}}
+            ]}
+        ]),
+        "{r}"
+    );
+    // Three users, three orders: one query for the users, one for all their orders, one for
+    // all the orders' users — never one per row.
+    let calls: u64 = server
+        .db
+        .database()
+        .statement_stats()
+        .summaries()
+        .iter()
+        .filter(|s| s.statement.to_ascii_lowercase().starts_with("select"))
+        .map(|s| s.calls)
+        .sum();
+    assert_eq!(calls, 3);
+
+    let r = server
+        .graphql(
+            "{ orders(status: \"shipped\", limit: 1, offset: 1, orderBy: \"total\") { id total } }",
+        )
+        .await;
+    assert_eq!(
+        r["data"]["orders"],
+        json!([{"id": 10, "total": 99.5}]),
+        "{r}"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn as_of_reads_the_whole_tree_at_one_time() {
+    let server = start(ServerConfig::default()).await;
+    let before = chrono_storage::Timestamp::now();
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    server
+        .db
+        .execute("UPDATE users SET email = 'alice@new.example' WHERE id = 1")
+        .unwrap();
+    server
+        .db
+        .execute("UPDATE orders SET status = 'shipped' WHERE id = 11")
+        .unwrap();
+    let now = server
+        .graphql("{ users(id: 1) { email orders { status } } }")
+        .await;
+    assert_eq!(
+        now["data"]["users"][0],
+        json!({"email": "alice@new.example", "orders": [{"status": "shipped"}, {"status": "shipped"}]})
+    );
+    for as_of in [
+        format!("\"{}\"", before.seconds()),
+        before.seconds(),
+        format!("\"{before}\""),
+    ] {
+        let then = server
+            .graphql(&format!(
+                "{{ users(id: 1, asOf: {as_of}) {{ email orders {{ status }} }} }}"
+            ))
+            .await;
+        assert_eq!(
+            then["data"]["users"][0],
+            json!({"email": "alice@example.com", "orders": [{"status": "shipped"}, {"status": "pending"}]}),
+            "asOf {as_of}: {then}"
+        );
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_follow_the_spec_and_limits_hold() {
+    let mut config = ServerConfig {
+        graphql_max_depth: 4,
+        ..Default::default()
+    };
+    let token = "0123456789abcdef0123456789abcdef";
+    config.auth_tokens.insert("alice".into(), token.into());
+    let server = start(config).await;
+    let (status, _) = server
+        .post(&json!({"query": "{ users { name } }"}), None)
+        .await;
+    assert_eq!(status, 401);
+    let ask = |q: &str| json!({ "query": q });
+    let (status, body) = server
+        .post(&ask("{ users(orderBy: \"nope\") { name } }"), Some(token))
+        .await;
+    assert_eq!(status, 200);
+    let r: Json = serde_json::from_str(&body).unwrap();
+    assert_eq!(r["errors"][0]["extensions"]["kind"], "NotFound", "{r}");
+    let (_, body) = server
+        .post(
+            &ask("{ users(asOf: \"not a time\") { name } }"),
+            Some(token),
+        )
+        .await;
+    let r: Json = serde_json::from_str(&body).unwrap();
+    assert_eq!(r["errors"][0]["extensions"]["kind"], "InvalidInput", "{r}");
+    let (_, body) = server
+        .post(
+            &ask("{ users { orders { user { orders { user { name } } } } } }"),
+            Some(token),
+        )
+        .await;
+    let r: Json = serde_json::from_str(&body).unwrap();
+    assert!(
+        r["errors"][0]["message"].as_str().unwrap().contains("deep"),
+        "{r}"
+    );
+    let (_, body) = server
+        .post(&ask("{ nosuchtable { x } }"), Some(token))
+        .await;
+    let r: Json = serde_json::from_str(&body).unwrap();
+    assert!(r["errors"].is_array(), "{r}");
+    // The schema follows the catalog.
+    server
+        .db
+        .execute("CREATE TABLE notes (id BIGINT PRIMARY KEY, body TEXT)")
+        .unwrap();
+    server
+        .db
+        .execute("INSERT INTO notes VALUES (1, 'hello')")
+        .unwrap();
+    let (_, body) = server.post(&ask("{ notes { body } }"), Some(token)).await;
+    let r: Json = serde_json::from_str(&body).unwrap();
+    assert_eq!(r["data"]["notes"], json!([{"body": "hello"}]), "{r}");
+    server.shutdown().await;
+}
