@@ -7,7 +7,10 @@
 //! is read as of that time); and relations from `REFERENCES` in both directions (the
 //! referenced row as a field named after the referencing column without `_id`, and the
 //! referencing rows as a field named after their table), fetched in one query per relation
-//! and level, never one per parent row. Query depth and complexity are limited
+//! and level, never one per parent row. `<table>History(<columns>)` lists every version
+//! with `_systemFrom`/`_systemTo`; mutations `insert_<table>`, `update_<table>(…, set:
+//! {…})` and `delete_<table>` run as the request's principal and return the commit time.
+//! Query depth and complexity are limited
 //! (`server.graphql_max_depth`, `server.graphql_max_complexity`). Errors follow the GraphQL
 //! spec, with the SQL error's kind in `extensions.kind`.
 //!
@@ -20,7 +23,8 @@ use std::sync::Arc;
 
 use async_graphql::dataloader::{DataLoader, Loader};
 use async_graphql::dynamic::{
-    Field, FieldFuture, FieldValue, InputValue, Object, ResolverContext, Scalar, Schema, TypeRef,
+    Field, FieldFuture, FieldValue, InputObject, InputValue, Object, ResolverContext, Scalar,
+    Schema, TypeRef,
 };
 use async_graphql::{ErrorExtensions, Value as Gql};
 use chrono_sql::catalog::TableDef;
@@ -140,16 +144,90 @@ async fn query(
     sql: String,
     params: Vec<Value>,
 ) -> async_graphql::Result<Vec<Vec<Value>>> {
-    let db = db.clone();
-    let out = tokio::task::spawn_blocking(move || db.execute_with_params(&sql, &params))
-        .await
-        .map_err(|e| async_graphql::Error::new(e.to_string()))?
-        .map_err(|e| gql_error(&e))?;
-    match out.into_iter().last() {
-        Some(Outcome::Rows { rows, .. }) => Ok(rows),
+    match run(db, sql, params, None).await? {
+        Outcome::Rows { rows, .. } => Ok(rows),
         _ => Ok(Vec::new()),
     }
 }
+
+/// Runs one statement on a blocking thread, as `principal` (recorded by the audit trail).
+async fn run(
+    db: &Arc<ChronoDb>,
+    sql: String,
+    params: Vec<Value>,
+    principal: Option<String>,
+) -> async_graphql::Result<Outcome> {
+    let db = db.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        let mut session = db.session();
+        session.set_principal(principal);
+        session.execute_with_params(&sql, &params)
+    })
+    .await
+    .map_err(|e| async_graphql::Error::new(e.to_string()))?
+    .map_err(|e| gql_error(&Error::from(e)))?;
+    out.into_iter()
+        .last()
+        .ok_or_else(|| async_graphql::Error::new("no statement ran"))
+}
+
+/// Who sends the request (the token's principal), for the audit trail of mutations.
+#[derive(Clone, Default)]
+pub struct Principal(pub Option<String>);
+
+/// `col = ?` conditions from the column arguments given (`IS NULL` for a null).
+fn conditions(
+    ctx: &ResolverContext<'_>,
+    def: &TableDef,
+    params: &mut Vec<Value>,
+) -> async_graphql::Result<Vec<String>> {
+    let mut out = Vec::new();
+    for col in &def.columns {
+        if let Some(v) = ctx.args.get(&col.name) {
+            let value = from_gql(&v, col.data_type)?;
+            if value.is_null() {
+                out.push(format!("{} IS NULL", quote(&col.name)));
+            } else {
+                out.push(format!("{} = ?", quote(&col.name)));
+                params.push(value);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// What a mutation returns.
+#[derive(Clone)]
+struct Written {
+    affected: u64,
+    commit_ts: Option<u64>,
+}
+
+fn written_type() -> Object {
+    let field = |name: &str, ty: TypeRef, get: fn(&Written) -> Option<Gql>| {
+        Field::new(name, ty, move |ctx| {
+            FieldFuture::new(async move {
+                let w = ctx.parent_value.try_downcast_ref::<Written>()?;
+                Ok(get(w).map(FieldValue::value))
+            })
+        })
+    };
+    Object::new(WRITTEN)
+        .description("What a mutation did: rows changed and the commit's time")
+        .field(field("affected", TypeRef::named_nn(TypeRef::INT), |w| {
+            Some(Gql::from(w.affected))
+        }))
+        .field(field("commitTs", TypeRef::named(TypeRef::STRING), |w| {
+            w.commit_ts.map(|t| Gql::from(t.to_string()))
+        }))
+        .field(field("commitTime", TypeRef::named(TypeRef::STRING), |w| {
+            w.commit_ts
+                .map(|t| Gql::from(Timestamp::from_micros(t).to_string()))
+        }))
+}
+
+/// The type of a mutation's result.
+const WRITTEN: &str = "Written";
 
 fn from_clause(def: &TableDef, as_of: Option<i64>, params: &mut Vec<Value>) -> String {
     match as_of {
@@ -297,7 +375,9 @@ impl GraphQl {
             .map(|d| (d.name.to_ascii_lowercase(), d.clone()))
             .collect();
         let mut query_root = Object::new("Query");
-        let mut objects = Vec::new();
+        let mut mutation_root = Object::new("Mutation");
+        let mut objects = vec![written_type()];
+        let mut inputs = Vec::new();
         for def in &defs {
             let mut obj = Object::new(type_name(&def.name));
             for (i, col) in def.columns.iter().enumerate() {
@@ -396,6 +476,14 @@ impl GraphQl {
                 }
             }
             objects.push(obj);
+            let (history, history_type) = history_field(&self.db, def);
+            objects.push(history_type);
+            query_root = query_root.field(history);
+            let (fields, set_type) = mutation_fields(&self.db, def);
+            inputs.push(set_type);
+            for f in fields {
+                mutation_root = mutation_root.field(f);
+            }
 
             // The root field.
             let db = self.db.clone();
@@ -409,18 +497,7 @@ impl GraphQl {
                         let as_of = as_of(&ctx)?;
                         let mut params = Vec::new();
                         let from = from_clause(&def, as_of, &mut params);
-                        let mut conditions = Vec::new();
-                        for col in &def.columns {
-                            if let Some(v) = ctx.args.get(&col.name) {
-                                let value = from_gql(&v, col.data_type)?;
-                                if value.is_null() {
-                                    conditions.push(format!("{} IS NULL", quote(&col.name)));
-                                } else {
-                                    conditions.push(format!("{} = ?", quote(&col.name)));
-                                    params.push(value);
-                                }
-                            }
-                        }
+                        let conditions = self::conditions(&ctx, &def, &mut params)?;
                         let mut sql = format!("SELECT * FROM {from}");
                         if !conditions.is_empty() {
                             sql += &format!(" WHERE {}", conditions.join(" AND "));
@@ -491,13 +568,203 @@ impl GraphQl {
         let time = Scalar::new(TIME)
             .description("A point in time: Unix seconds (a number, or a string) or ISO-8601")
             .validator(|v| matches!(v, Gql::Number(_) | Gql::String(_)));
-        let mut builder = Schema::build("Query", None, None)
+        let mutation = (!defs.is_empty()).then_some("Mutation");
+        let mut builder = Schema::build("Query", mutation, None)
             .register(time)
             .limit_depth(self.max_depth)
             .limit_complexity(self.max_complexity);
         for o in objects {
             builder = builder.register(o);
         }
+        for i in inputs {
+            builder = builder.register(i);
+        }
+        if mutation.is_some() {
+            builder = builder.register(mutation_root);
+        }
         builder.register(query_root).finish()
     }
+}
+
+/// `<table>History(<key columns>)`: every version of the rows matched, oldest first, each
+/// with `_systemFrom` and `_systemTo` (ISO-8601; `_systemTo` null for the current one).
+fn history_field(db: &Arc<ChronoDb>, def: &Arc<TableDef>) -> (Field, Object) {
+    let type_name = format!("{}Version", self::type_name(&def.name));
+    let width = def.columns.len();
+    let mut obj = Object::new(type_name.clone());
+    for (i, col) in def.columns.iter().enumerate() {
+        obj = obj.field(Field::new(
+            col.name.clone(),
+            TypeRef::named(scalar(col.data_type)),
+            move |ctx| {
+                FieldFuture::new(async move {
+                    let row = ctx.parent_value.try_downcast_ref::<Row>()?;
+                    Ok(row.values.get(i).and_then(to_gql).map(FieldValue::value))
+                })
+            },
+        ));
+    }
+    for (name, offset) in [("_systemFrom", 0), ("_systemTo", 1)] {
+        obj = obj.field(Field::new(
+            name,
+            TypeRef::named(TypeRef::STRING),
+            move |ctx| {
+                FieldFuture::new(async move {
+                    let row = ctx.parent_value.try_downcast_ref::<Row>()?;
+                    Ok(match row.values.get(width + offset) {
+                        Some(Value::Timestamp(t)) => Some(FieldValue::value(Gql::from(
+                            Timestamp::from_micros((*t).max(0) as u64).to_string(),
+                        ))),
+                        _ => None,
+                    })
+                })
+            },
+        ));
+    }
+    let (db, root_def) = (db.clone(), def.clone());
+    let mut field = Field::new(
+        format!("{}History", def.name),
+        TypeRef::named_nn_list_nn(type_name),
+        move |ctx| {
+            let (db, def) = (db.clone(), root_def.clone());
+            FieldFuture::new(async move {
+                let mut params = Vec::new();
+                let conditions = conditions(&ctx, &def, &mut params)?;
+                let columns: Vec<String> = def.columns.iter().map(|c| quote(&c.name)).collect();
+                let mut sql = format!(
+                    "SELECT {}, _system_from, _system_to FROM {} FOR SYSTEM_TIME ALL",
+                    columns.join(", "),
+                    quote(&def.name)
+                );
+                if !conditions.is_empty() {
+                    sql += &format!(" WHERE {}", conditions.join(" AND "));
+                }
+                sql += " ORDER BY _system_from";
+                let rows = query(&db, sql, params).await?;
+                Ok(Some(FieldValue::list(
+                    rows.into_iter().map(|r| row_value(Arc::new(r), None)),
+                )))
+            })
+        },
+    );
+    for col in &def.columns {
+        field = field.argument(InputValue::new(
+            col.name.clone(),
+            TypeRef::named(scalar(col.data_type)),
+        ));
+    }
+    (field, obj)
+}
+
+/// `insert_<table>(<columns>)`, `update_<table>(<columns to match>, set: {…})` and
+/// `delete_<table>(<columns to match>)`, each one statement in its own transaction, run as
+/// the request's principal; they return [`Written`] (rows changed, commit time).
+fn mutation_fields(db: &Arc<ChronoDb>, def: &Arc<TableDef>) -> (Vec<Field>, InputObject) {
+    let set_name = format!("{}Set", type_name(&def.name));
+    let mut set = InputObject::new(set_name.clone());
+    for col in &def.columns {
+        set = set.field(InputValue::new(
+            col.name.clone(),
+            TypeRef::named(scalar(col.data_type)),
+        ));
+    }
+    let written = |ctx: &ResolverContext<'_>| -> Option<String> {
+        ctx.data::<Principal>().ok().and_then(|p| p.0.clone())
+    };
+    let outcome = |o: Outcome| -> FieldValue<'static> {
+        let (affected, commit_ts) = match o {
+            Outcome::Affected {
+                affected,
+                commit_ts,
+            } => (affected, commit_ts),
+            _ => (0, None),
+        };
+        FieldValue::owned_any(Written {
+            affected,
+            commit_ts,
+        })
+    };
+    let with_columns = |mut f: Field| {
+        for col in &def.columns {
+            f = f.argument(InputValue::new(
+                col.name.clone(),
+                TypeRef::named(scalar(col.data_type)),
+            ));
+        }
+        f
+    };
+
+    let (d, t) = (db.clone(), def.clone());
+    let insert = with_columns(Field::new(
+        format!("insert_{}", def.name),
+        TypeRef::named_nn(WRITTEN),
+        move |ctx| {
+            let (db, def) = (d.clone(), t.clone());
+            FieldFuture::new(async move {
+                let (mut names, mut params) = (Vec::new(), Vec::new());
+                for col in &def.columns {
+                    if let Some(v) = ctx.args.get(&col.name) {
+                        names.push(quote(&col.name));
+                        params.push(from_gql(&v, col.data_type)?);
+                    }
+                }
+                let marks = vec!["?"; names.len()].join(", ");
+                let sql = format!(
+                    "INSERT INTO {} ({}) VALUES ({marks})",
+                    quote(&def.name),
+                    names.join(", ")
+                );
+                Ok(Some(outcome(run(&db, sql, params, written(&ctx)).await?)))
+            })
+        },
+    ));
+
+    let (d, t) = (db.clone(), def.clone());
+    let update = with_columns(Field::new(
+        format!("update_{}", def.name),
+        TypeRef::named_nn(WRITTEN),
+        move |ctx| {
+            let (db, def) = (d.clone(), t.clone());
+            FieldFuture::new(async move {
+                let set = ctx.args.try_get("set")?.object()?;
+                let (mut assignments, mut params) = (Vec::new(), Vec::new());
+                for col in &def.columns {
+                    if let Some(v) = set.get(&col.name) {
+                        assignments.push(format!("{} = ?", quote(&col.name)));
+                        params.push(from_gql(&v, col.data_type)?);
+                    }
+                }
+                if assignments.is_empty() {
+                    return Err(async_graphql::Error::new("set: name at least one column")
+                        .extend_with(|_, e| e.set("kind", "InvalidInput")));
+                }
+                let conditions = conditions(&ctx, &def, &mut params)?;
+                let mut sql = format!("UPDATE {} SET {}", quote(&def.name), assignments.join(", "));
+                if !conditions.is_empty() {
+                    sql += &format!(" WHERE {}", conditions.join(" AND "));
+                }
+                Ok(Some(outcome(run(&db, sql, params, written(&ctx)).await?)))
+            })
+        },
+    ))
+    .argument(InputValue::new("set", TypeRef::named_nn(set_name)));
+
+    let (d, t) = (db.clone(), def.clone());
+    let delete = with_columns(Field::new(
+        format!("delete_{}", def.name),
+        TypeRef::named_nn(WRITTEN),
+        move |ctx| {
+            let (db, def) = (d.clone(), t.clone());
+            FieldFuture::new(async move {
+                let mut params = Vec::new();
+                let conditions = conditions(&ctx, &def, &mut params)?;
+                let mut sql = format!("DELETE FROM {}", quote(&def.name));
+                if !conditions.is_empty() {
+                    sql += &format!(" WHERE {}", conditions.join(" AND "));
+                }
+                Ok(Some(outcome(run(&db, sql, params, written(&ctx)).await?)))
+            })
+        },
+    ));
+    (vec![insert, update, delete], set)
 }

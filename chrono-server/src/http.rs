@@ -13,7 +13,7 @@ use axum::routing::post;
 use tokio::sync::watch;
 
 use crate::config::{ServerConfig, match_token};
-use crate::graphql::GraphQl;
+use crate::graphql::{GraphQl, Principal};
 use crate::{ChronoDb, Error, Result};
 
 #[derive(Clone)]
@@ -55,12 +55,14 @@ async fn graphql(
     headers: HeaderMap,
     body: axum::Json<async_graphql::Request>,
 ) -> Response {
+    let mut principal = None;
     if !http.tokens.is_empty() {
         let given = headers
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
-        if given.and_then(|t| match_token(&http.tokens, t)).is_none() {
+        principal = given.and_then(|t| match_token(&http.tokens, t));
+        if principal.is_none() {
             return (
                 StatusCode::UNAUTHORIZED,
                 "missing or unknown token: send Authorization: Bearer <token>\n",
@@ -68,5 +70,6 @@ async fn graphql(
                 .into_response();
         }
     }
-    axum::Json(http.graphql.execute(body.0).await).into_response()
+    let request = body.0.data(Principal(principal));
+    axum::Json(http.graphql.execute(request).await).into_response()
 }

@@ -275,3 +275,83 @@ async fn errors_follow_the_spec_and_limits_hold() {
     assert_eq!(r["data"]["notes"], json!([{"body": "hello"}]), "{r}");
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutations_return_their_commit_and_history_shows_every_version() {
+    let token = "0123456789abcdef0123456789abcdef";
+    let mut config = ServerConfig::default();
+    config.auth_tokens.insert("carol".into(), token.into());
+    let server = start(config).await;
+    let mutate = |q: &str| json!({ "query": q });
+    let (_, body) = server
+        .post(
+            &mutate("mutation { insert_users(id: 4, name: \"Dan\", email: \"dan@example.com\") { affected commitTs commitTime } }"),
+            Some(token),
+        )
+        .await;
+    let r: Json = serde_json::from_str(&body).unwrap();
+    let inserted = &r["data"]["insert_users"];
+    assert_eq!(inserted["affected"], 1, "{r}");
+    let t1: u64 = inserted["commitTs"].as_str().unwrap().parse().unwrap();
+    let (_, body) = server
+        .post(
+            &mutate("mutation { update_users(id: 4, set: {email: \"dan@new.example\"}) { affected commitTs } }"),
+            Some(token),
+        )
+        .await;
+    let r: Json = serde_json::from_str(&body).unwrap();
+    assert_eq!(r["data"]["update_users"]["affected"], 1, "{r}");
+    let t2: u64 = r["data"]["update_users"]["commitTs"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(t2 > t1);
+    let (_, body) = server
+        .post(
+            &mutate("{ usersHistory(id: 4) { email _systemFrom _systemTo } }"),
+            Some(token),
+        )
+        .await;
+    let r: Json = serde_json::from_str(&body).unwrap();
+    let versions = r["data"]["usersHistory"].as_array().unwrap();
+    assert_eq!(versions.len(), 2, "{r}");
+    assert_eq!(versions[0]["email"], "dan@example.com");
+    assert_eq!(
+        versions[0]["_systemFrom"],
+        chrono_storage::Timestamp::from_micros(t1).to_string()
+    );
+    assert_eq!(versions[0]["_systemTo"], versions[1]["_systemFrom"]);
+    assert_eq!(versions[1]["_systemTo"], Json::Null);
+    let (_, body) = server
+        .post(
+            &mutate("mutation { delete_users(id: 4) { affected } }"),
+            Some(token),
+        )
+        .await;
+    let r: Json = serde_json::from_str(&body).unwrap();
+    assert_eq!(r["data"]["delete_users"]["affected"], 1, "{r}");
+    // A constraint failure is a GraphQL error with the SQL error's kind.
+    let (_, body) = server
+        .post(
+            &mutate("mutation { insert_users(id: 1, name: \"Again\") { affected } }"),
+            Some(token),
+        )
+        .await;
+    let r: Json = serde_json::from_str(&body).unwrap();
+    assert_eq!(r["errors"][0]["extensions"]["kind"], "Constraint", "{r}");
+    // The audit trail names who wrote.
+    let report = server
+        .db
+        .audit_trail()
+        .unwrap()
+        .generate_audit_report("users", 0, u64::MAX)
+        .unwrap();
+    assert!(
+        report
+            .iter()
+            .any(|e| e.principal.as_deref() == Some("carol")),
+        "mutations are audited under the token's principal"
+    );
+    server.shutdown().await;
+}
