@@ -10,7 +10,8 @@
 //! and level, never one per parent row. `<table>History(<columns>)` lists every version
 //! with `_systemFrom`/`_systemTo`; mutations `insert_<table>`, `update_<table>(…, set:
 //! {…})` and `delete_<table>` run as the request's principal and return the commit time.
-//! Query depth and complexity are limited
+//! Subscriptions `<table>(from:, where:)` follow the change feed over a WebSocket
+//! (graphql-transport-ws; see [`crate::http`]). Query depth and complexity are limited
 //! (`server.graphql_max_depth`, `server.graphql_max_complexity`). Errors follow the GraphQL
 //! spec, with the SQL error's kind in `extensions.kind`.
 //!
@@ -24,7 +25,7 @@ use std::sync::Arc;
 use async_graphql::dataloader::{DataLoader, Loader};
 use async_graphql::dynamic::{
     Field, FieldFuture, FieldValue, InputObject, InputValue, Object, ResolverContext, Scalar,
-    Schema, TypeRef,
+    Schema, Subscription, SubscriptionField, SubscriptionFieldFuture, TypeRef,
 };
 use async_graphql::{ErrorExtensions, Value as Gql};
 use chrono_sql::catalog::TableDef;
@@ -49,6 +50,8 @@ pub struct GraphQl {
     db: Arc<ChronoDb>,
     max_depth: usize,
     max_complexity: usize,
+    /// Ends subscriptions when the server stops.
+    stopping: tokio::sync::watch::Receiver<bool>,
     built: Mutex<Option<(Vec<TableDef>, Schema)>>,
 }
 
@@ -249,7 +252,8 @@ struct RelKey {
     as_of: Option<i64>,
 }
 
-struct Relations {
+/// Loads the rows of relations in batches (one query per relation, level and time).
+pub struct Relations {
     db: Arc<ChronoDb>,
     tables: HashMap<String, Arc<TableDef>>,
 }
@@ -309,50 +313,50 @@ fn row_value<'a>(values: Arc<Vec<Value>>, as_of: Option<i64>) -> FieldValue<'a> 
 
 impl GraphQl {
     /// GraphQL over `db` with these limits.
-    pub fn new(db: Arc<ChronoDb>, max_depth: usize, max_complexity: usize) -> GraphQl {
+    pub fn new(
+        db: Arc<ChronoDb>,
+        max_depth: usize,
+        max_complexity: usize,
+        stopping: tokio::sync::watch::Receiver<bool>,
+    ) -> GraphQl {
         GraphQl {
             db,
             max_depth,
             max_complexity,
+            stopping,
             built: Mutex::new(None),
         }
     }
 
     /// Runs one GraphQL request (the schema follows the catalog as it is now).
     pub async fn execute(&self, request: async_graphql::Request) -> async_graphql::Response {
-        let tables = {
-            let db = self.db.clone();
-            match tokio::task::spawn_blocking(move || db.database().tables()).await {
-                Ok(Ok(t)) => t,
-                Ok(Err(e)) => {
-                    return async_graphql::Response::from_errors(vec![
-                        gql_error(&Error::from(e)).into_server_error(Default::default()),
-                    ]);
-                }
-                Err(e) => {
-                    return async_graphql::Response::from_errors(vec![
-                        async_graphql::Error::new(e.to_string())
-                            .into_server_error(Default::default()),
-                    ]);
-                }
+        match self.current().await {
+            Ok((schema, loader)) => schema.execute(request.data(loader)).await,
+            Err(e) => {
+                async_graphql::Response::from_errors(vec![e.into_server_error(Default::default())])
             }
-        };
+        }
+    }
+
+    /// The schema of the catalog as it is now (built again when it changed), and a fresh
+    /// relation loader for one request or connection.
+    pub async fn current(&self) -> async_graphql::Result<(Schema, DataLoader<Relations>)> {
+        let db = self.db.clone();
+        let tables = tokio::task::spawn_blocking(move || db.database().tables())
+            .await
+            .map_err(|e| async_graphql::Error::new(e.to_string()))?
+            .map_err(|e| gql_error(&Error::from(e)))?;
         let schema = {
             let mut built = self.built.lock();
             match built.as_ref() {
                 Some((defs, schema)) if *defs == tables => schema.clone(),
-                _ => match self.build(&tables) {
-                    Ok(schema) => {
-                        *built = Some((tables.clone(), schema.clone()));
-                        schema
-                    }
-                    Err(e) => {
-                        return async_graphql::Response::from_errors(vec![
-                            async_graphql::Error::new(format!("schema: {e}"))
-                                .into_server_error(Default::default()),
-                        ]);
-                    }
-                },
+                _ => {
+                    let schema = self
+                        .build(&tables)
+                        .map_err(|e| async_graphql::Error::new(format!("schema: {e}")))?;
+                    *built = Some((tables.clone(), schema.clone()));
+                    schema
+                }
             }
         };
         let loader = DataLoader::new(
@@ -365,7 +369,7 @@ impl GraphQl {
             },
             tokio::spawn,
         );
-        schema.execute(request.data(loader)).await
+        Ok((schema, loader))
     }
 
     fn build(&self, tables: &[TableDef]) -> Result<Schema, async_graphql::dynamic::SchemaError> {
@@ -569,7 +573,13 @@ impl GraphQl {
             .description("A point in time: Unix seconds (a number, or a string) or ISO-8601")
             .validator(|v| matches!(v, Gql::Number(_) | Gql::String(_)));
         let mutation = (!defs.is_empty()).then_some("Mutation");
-        let mut builder = Schema::build("Query", mutation, None)
+        let mut subscription_root = Subscription::new("Subscription");
+        for def in &defs {
+            let (field, change) = subscription_field(&self.db, def, self.stopping.clone());
+            subscription_root = subscription_root.field(field);
+            objects.push(change);
+        }
+        let mut builder = Schema::build("Query", mutation, mutation.map(|_| "Subscription"))
             .register(time)
             .limit_depth(self.max_depth)
             .limit_complexity(self.max_complexity);
@@ -580,7 +590,7 @@ impl GraphQl {
             builder = builder.register(i);
         }
         if mutation.is_some() {
-            builder = builder.register(mutation_root);
+            builder = builder.register(mutation_root).register(subscription_root);
         }
         builder.register(query_root).finish()
     }
@@ -767,4 +777,123 @@ fn mutation_fields(db: &Arc<ChronoDb>, def: &Arc<TableDef>) -> (Vec<Field>, Inpu
         },
     ));
     (vec![insert, update, delete], set)
+}
+
+/// One changed row, as a subscription's event.
+struct Change {
+    op: &'static str,
+    before: Option<Arc<Vec<Value>>>,
+    after: Option<Arc<Vec<Value>>>,
+    commit_ts: u64,
+}
+
+/// Subscription `<table>(where: "<SQL condition>", from: <Time>)`: one `<Type>Change` per
+/// changed row (`operation`, `before`, `after`, `commitTs`, `commitTime`), from the change
+/// feed ([`crate::changes::follow`]): after `from` if given (then live), each commit once
+/// and in order.
+fn subscription_field(
+    db: &Arc<ChronoDb>,
+    def: &Arc<TableDef>,
+    stopping: tokio::sync::watch::Receiver<bool>,
+) -> (SubscriptionField, Object) {
+    use futures_util::StreamExt;
+
+    let row_type = type_name(&def.name);
+    let change_type = format!("{row_type}Change");
+    let field = |name: &str, ty: TypeRef, pick: fn(&Change) -> Option<FieldValue<'static>>| {
+        Field::new(name, ty, move |ctx| {
+            FieldFuture::new(async move {
+                let c = ctx.parent_value.try_downcast_ref::<Change>()?;
+                Ok(pick(c))
+            })
+        })
+    };
+    let object = Object::new(change_type.clone())
+        .field(field(
+            "operation",
+            TypeRef::named_nn(TypeRef::STRING),
+            |c| Some(FieldValue::value(Gql::from(c.op))),
+        ))
+        .field(field("before", TypeRef::named(row_type.clone()), |c| {
+            c.before.clone().map(|v| row_value(v, None))
+        }))
+        .field(field("after", TypeRef::named(row_type), |c| {
+            c.after.clone().map(|v| row_value(v, None))
+        }))
+        .field(field("commitTs", TypeRef::named_nn(TypeRef::STRING), |c| {
+            Some(FieldValue::value(Gql::from(c.commit_ts.to_string())))
+        }))
+        .field(field(
+            "commitTime",
+            TypeRef::named_nn(TypeRef::STRING),
+            |c| {
+                Some(FieldValue::value(Gql::from(
+                    Timestamp::from_micros(c.commit_ts).to_string(),
+                )))
+            },
+        ));
+    let (db, table) = (db.clone(), def.name.clone());
+    let field = SubscriptionField::new(
+        def.name.clone(),
+        TypeRef::named_nn(change_type),
+        move |ctx| {
+            let (db, table, stopping) = (db.clone(), table.clone(), stopping.clone());
+            SubscriptionFieldFuture::new(async move {
+                let predicate = match ctx.args.get("where") {
+                    Some(w) if !w.is_null() => Some(w.string()?.to_string()),
+                    _ => None,
+                };
+                let from = match ctx.args.get("from") {
+                    Some(f) if !f.is_null() => {
+                        let text = match f.as_value() {
+                            Gql::Number(n) => n.to_string(),
+                            Gql::String(s) => s.clone(),
+                            _ => String::new(),
+                        };
+                        // A commit timestamp (µs, as commitTs gives it) or a time.
+                        Some(match text.parse::<u64>() {
+                            Ok(micros) if micros > 1_000_000_000_000 => micros,
+                            _ => Timestamp::parse(&text)
+                                .map_err(|e| {
+                                    async_graphql::Error::new(format!("from: {e}"))
+                                        .extend_with(|_, x| x.set("kind", "InvalidInput"))
+                                })?
+                                .as_micros(),
+                        })
+                    }
+                    _ => None,
+                };
+                let feed = crate::changes::follow(
+                    db,
+                    std::slice::from_ref(&table),
+                    predicate.as_deref(),
+                    from,
+                    stopping,
+                )
+                .map_err(|e| gql_error(&e))?;
+                let stream = tokio_stream::wrappers::ReceiverStream::new(feed).flat_map(|item| {
+                    let events: Vec<async_graphql::Result<FieldValue<'static>>> = match item {
+                        Err(e) => vec![Err(gql_error(&e))],
+                        Ok(commit) => commit
+                            .changes
+                            .into_iter()
+                            .map(|c| {
+                                Ok(FieldValue::owned_any(Change {
+                                    op: c.op.as_str(),
+                                    before: c.before.map(Arc::new),
+                                    after: c.after.map(Arc::new),
+                                    commit_ts: commit.commit_ts,
+                                }))
+                            })
+                            .collect(),
+                    };
+                    futures_util::stream::iter(events)
+                });
+                Ok(stream)
+            })
+        },
+    )
+    .argument(InputValue::new("where", TypeRef::named(TypeRef::STRING)))
+    .argument(InputValue::new("from", TypeRef::named(TIME)));
+    (field, object)
 }

@@ -6,7 +6,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::extract::{DefaultBodyLimit, State};
+use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
+use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -34,11 +37,12 @@ pub async fn serve(
             db,
             config.graphql_max_depth,
             config.graphql_max_complexity,
+            stopping.clone(),
         )),
         tokens: Arc::new(config.auth_tokens.clone()),
     };
     let app = axum::Router::new()
-        .route("/graphql", post(graphql))
+        .route("/graphql", post(graphql).get(subscriptions))
         .layer(DefaultBodyLimit::max(config.max_message_bytes))
         .with_state(state);
     let mut stop = stopping;
@@ -72,4 +76,35 @@ async fn graphql(
     }
     let request = body.0.data(Principal(principal));
     axum::Json(http.graphql.execute(request).await).into_response()
+}
+
+/// GraphQL subscriptions over a WebSocket (`graphql-transport-ws`, and the older
+/// `graphql-ws`) at `/graphql`; with tokens, the upgrade carries one (header or `?token=`).
+async fn subscriptions(
+    State(http): State<Http>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+    protocol: GraphQLProtocol,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    if !http.tokens.is_empty() {
+        let given = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::to_string)
+            .or_else(|| query.get("token").cloned());
+        if given.and_then(|t| match_token(&http.tokens, &t)).is_none() {
+            return (StatusCode::UNAUTHORIZED, "missing or unknown token\n").into_response();
+        }
+    }
+    let (schema, _) = match http.graphql.current().await {
+        Ok(current) => current,
+        Err(e) => {
+            return (StatusCode::INTERNAL_SERVER_ERROR, e.message).into_response();
+        }
+    };
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |stream| GraphQLWebSocket::new(stream, schema, protocol).serve())
 }

@@ -355,3 +355,131 @@ async fn mutations_return_their_commit_and_history_shows_every_version() {
     );
     server.shutdown().await;
 }
+
+/// A graphql-transport-ws subscription (here with a Rust client; the Python one below):
+/// from a commit timestamp, it receives every later change of its table, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graphql_transport_ws_subscription_follows_a_table() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let server = start(ServerConfig::default()).await;
+    let t0 = written_at(
+        &server
+            .db
+            .execute("UPDATE orders SET total = 1.0 WHERE id = 12")
+            .unwrap(),
+    );
+    let mut request = format!("ws://{}/graphql", server.http)
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let send = |m: Json| Message::Text(m.to_string().into());
+    ws.send(send(json!({"type": "connection_init"})))
+        .await
+        .unwrap();
+    async fn next(
+        ws: &mut (impl StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin),
+    ) -> Json {
+        loop {
+            let m = tokio::time::timeout(std::time::Duration::from_secs(10), ws.next())
+                .await
+                .expect("a message within 10 s")
+                .unwrap()
+                .unwrap();
+            if let Message::Text(t) = m {
+                return serde_json::from_str(&t).unwrap();
+            }
+        }
+    }
+    assert_eq!(next(&mut ws).await["type"], "connection_ack");
+    ws.send(send(json!({
+        "id": "1",
+        "type": "subscribe",
+        "payload": {"query": format!(
+            "subscription {{ orders(from: \"{t0}\") {{ operation before {{ status }} after {{ id status }} commitTs }} }}"
+        )}
+    })))
+    .await
+    .unwrap();
+    let t1 = written_at(
+        &server
+            .db
+            .execute("UPDATE orders SET status = 'returned' WHERE id = 10")
+            .unwrap(),
+    );
+    let event = next(&mut ws).await;
+    assert_eq!(event["type"], "next", "{event}");
+    assert_eq!(
+        event["payload"]["data"]["orders"],
+        json!({
+            "operation": "UPDATE",
+            "before": {"status": "shipped"},
+            "after": {"id": 10, "status": "returned"},
+            "commitTs": t1.to_string()
+        })
+    );
+    ws.send(send(json!({"id": "1", "type": "complete"})))
+        .await
+        .unwrap();
+    drop(ws);
+    server.shutdown().await;
+}
+
+fn written_at(outcomes: &[chrono_server::Outcome]) -> u64 {
+    match outcomes.last() {
+        Some(chrono_server::Outcome::Affected {
+            commit_ts: Some(t), ..
+        }) => *t,
+        other => panic!("expected a write, got {other:?}"),
+    }
+}
+
+/// The same subscription from Python (`websockets`, the protocol's messages by hand).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_graphql_transport_ws_client_receives_the_change() {
+    let python =
+        std::env::var("CHRONODB_PYTHON").expect("CHRONODB_PYTHON is set by scripts/env.sh");
+    let server = start(ServerConfig::default()).await;
+    let t0 = written_at(
+        &server
+            .db
+            .execute("UPDATE orders SET total = 2.0 WHERE id = 12")
+            .unwrap(),
+    );
+    let t1 = written_at(
+        &server
+            .db
+            .execute("INSERT INTO orders VALUES (13, 3, 5.0, 'pending')")
+            .unwrap(),
+    );
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/python/graphql_subscription.py");
+    let address = server.http.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(python)
+            .arg(script)
+            .arg(address)
+            .arg(t0.to_string())
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let payload: Json = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        payload["data"]["orders"],
+        json!({"operation": "INSERT", "after": {"id": 13, "status": "pending"}, "commitTs": t1.to_string()})
+    );
+    server.shutdown().await;
+}
