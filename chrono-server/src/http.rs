@@ -1,6 +1,8 @@
 //! The HTTP server beside gRPC (`server.http`, `chronodb serve --http ADDR`): GraphQL at
-//! `/graphql` (POST a JSON `{"query", "variables", "operationName"}`; see
-//! [`crate::graphql`]). Same bearer tokens as gRPC (`Authorization: Bearer …`), requests of
+//! `/graphql` (POST a JSON `{"query", "variables", "operationName"}`, or a WebSocket for
+//! subscriptions; see [`crate::graphql`]); the time-travel explorer page at `/`, with the
+//! small JSON API it reads: `/api/tables`, `/api/audit` (the last verification) and `POST
+//! /api/audit/verify`. Same bearer tokens as gRPC (`Authorization: Bearer …`), requests of
 //! at most `server.max_message_bytes`; it stops with the server.
 
 use std::collections::HashMap;
@@ -12,7 +14,7 @@ use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use tokio::sync::watch;
 
 use crate::config::{ServerConfig, match_token};
@@ -21,9 +23,13 @@ use crate::{ChronoDb, Error, Result};
 
 #[derive(Clone)]
 struct Http {
+    db: Arc<ChronoDb>,
     graphql: Arc<GraphQl>,
     tokens: Arc<HashMap<String, String>>,
 }
+
+/// The time-travel explorer: one page, compiled into the binary (it works offline).
+const EXPLORER: &str = include_str!("../assets/explorer.html");
 
 /// Serves HTTP on `listener` until `stopping` turns true.
 pub async fn serve(
@@ -33,6 +39,7 @@ pub async fn serve(
     stopping: watch::Receiver<bool>,
 ) -> Result<()> {
     let state = Http {
+        db: db.clone(),
         graphql: Arc::new(GraphQl::new(
             db,
             config.graphql_max_depth,
@@ -43,6 +50,10 @@ pub async fn serve(
     };
     let app = axum::Router::new()
         .route("/graphql", post(graphql).get(subscriptions))
+        .route("/", get(explorer))
+        .route("/api/tables", get(tables))
+        .route("/api/audit", get(audit))
+        .route("/api/audit/verify", post(verify))
         .layer(DefaultBodyLimit::max(config.max_message_bytes))
         .with_state(state);
     let mut stop = stopping;
@@ -107,4 +118,96 @@ async fn subscriptions(
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |stream| GraphQLWebSocket::new(stream, schema, protocol).serve())
+}
+
+/// Checks the request's token, when tokens are configured.
+fn authorized(http: &Http, headers: &HeaderMap) -> Result<(), Response> {
+    if http.tokens.is_empty() {
+        return Ok(());
+    }
+    let given = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match given.and_then(|t| match_token(&http.tokens, t)) {
+        Some(_) => Ok(()),
+        None => Err((StatusCode::UNAUTHORIZED, "missing or unknown token\n").into_response()),
+    }
+}
+
+async fn explorer() -> axum::response::Html<&'static str> {
+    axum::response::Html(EXPLORER)
+}
+
+fn failure(e: impl std::fmt::Display) -> Response {
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        axum::Json(serde_json::json!({"error": e.to_string()})),
+    )
+        .into_response()
+}
+
+/// The tables: name, columns, primary key columns.
+async fn tables(State(http): State<Http>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorized(&http, &headers) {
+        return r;
+    }
+    let db = http.db.clone();
+    match tokio::task::spawn_blocking(move || db.database().tables()).await {
+        Ok(Ok(defs)) => axum::Json(
+            defs.iter()
+                .map(|t| {
+                    serde_json::json!({
+                        "name": t.name,
+                        "columns": t.columns.iter().map(|c| &c.name).collect::<Vec<_>>(),
+                        "primary_key": t.primary_key.iter().map(|&i| &t.columns[i].name).collect::<Vec<_>>(),
+                    })
+                })
+                .collect::<Vec<_>>(),
+        )
+        .into_response(),
+        Ok(Err(e)) => failure(e),
+        Err(e) => failure(e),
+    }
+}
+
+fn verification(
+    found: Option<(chrono_storage::Timestamp, chrono_audit::VerifyReport)>,
+) -> Response {
+    axum::Json(match found {
+        None => serde_json::json!({"verified_at": null, "ok": null, "summary": null}),
+        Some((at, report)) => serde_json::json!({
+            "verified_at": at.to_string(),
+            "ok": report.is_ok(),
+            "summary": match &report.failure {
+                None => format!(
+                    "{} transactions, {} entries, {} versions cross-checked",
+                    report.transactions, report.entries, report.versions
+                ),
+                Some(f) => format!("{:?} at {}", f.kind, f.position),
+            },
+        }),
+    })
+    .into_response()
+}
+
+/// The last verification of the audit trail through this server.
+async fn audit(State(http): State<Http>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorized(&http, &headers) {
+        return r;
+    }
+    verification(http.db.last_verification())
+}
+
+/// Verifies the audit trail now.
+async fn verify(State(http): State<Http>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorized(&http, &headers) {
+        return r;
+    }
+    let db = http.db.clone();
+    match tokio::task::spawn_blocking(move || db.verify_audit_integrity()).await {
+        Ok(Ok(_)) => verification(http.db.last_verification()),
+        Ok(Err(e)) => failure(e),
+        Err(e) => failure(e),
+    }
 }
