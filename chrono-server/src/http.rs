@@ -70,22 +70,10 @@ async fn graphql(
     headers: HeaderMap,
     body: axum::Json<async_graphql::Request>,
 ) -> Response {
-    let mut principal = None;
-    if !http.tokens.is_empty() {
-        let given = headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        principal = given.and_then(|t| match_token(&http.tokens, t));
-        if principal.is_none() {
-            return (
-                StatusCode::UNAUTHORIZED,
-                "missing or unknown token: send Authorization: Bearer <token>\n",
-            )
-                .into_response();
-        }
-    }
-    let request = body.0.data(Principal(principal));
+    let Ok(who) = principal(&http, &headers, None) else {
+        return unauthorized();
+    };
+    let request = body.0.data(Principal(who));
     axum::Json(http.graphql.execute(request).await).into_response()
 }
 
@@ -98,16 +86,8 @@ async fn subscriptions(
     protocol: GraphQLProtocol,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    if !http.tokens.is_empty() {
-        let given = headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::to_string)
-            .or_else(|| query.get("token").cloned());
-        if given.and_then(|t| match_token(&http.tokens, &t)).is_none() {
-            return (StatusCode::UNAUTHORIZED, "missing or unknown token\n").into_response();
-        }
+    if principal(&http, &headers, query.get("token")).is_err() {
+        return unauthorized();
     }
     let (schema, _) = match http.graphql.current().await {
         Ok(current) => current,
@@ -120,19 +100,34 @@ async fn subscriptions(
         .on_upgrade(move |stream| GraphQLWebSocket::new(stream, schema, protocol).serve())
 }
 
-/// Checks the request's token, when tokens are configured.
-fn authorized(http: &Http, headers: &HeaderMap) -> Result<(), Response> {
+/// The request's principal, by its token (`Authorization: Bearer …`, or `?token=…` where
+/// given): `Ok(None)` when no tokens are configured, `Err(())` when it has no known one.
+fn principal(
+    http: &Http,
+    headers: &HeaderMap,
+    query_token: Option<&String>,
+) -> Result<Option<String>, ()> {
     if http.tokens.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let given = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match given.and_then(|t| match_token(&http.tokens, t)) {
-        Some(_) => Ok(()),
-        None => Err((StatusCode::UNAUTHORIZED, "missing or unknown token\n").into_response()),
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_string)
+        .or_else(|| query_token.cloned());
+    match given.and_then(|t| match_token(&http.tokens, &t)) {
+        Some(p) => Ok(Some(p)),
+        None => Err(()),
     }
+}
+
+fn unauthorized() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        "missing or unknown token: send Authorization: Bearer <token>\n",
+    )
+        .into_response()
 }
 
 async fn explorer() -> axum::response::Html<&'static str> {
@@ -149,8 +144,8 @@ fn failure(e: impl std::fmt::Display) -> Response {
 
 /// The tables: name, columns, primary key columns.
 async fn tables(State(http): State<Http>, headers: HeaderMap) -> Response {
-    if let Err(r) = authorized(&http, &headers) {
-        return r;
+    if principal(&http, &headers, None).is_err() {
+        return unauthorized();
     }
     let db = http.db.clone();
     match tokio::task::spawn_blocking(move || db.database().tables()).await {
@@ -193,16 +188,16 @@ fn verification(
 
 /// The last verification of the audit trail through this server.
 async fn audit(State(http): State<Http>, headers: HeaderMap) -> Response {
-    if let Err(r) = authorized(&http, &headers) {
-        return r;
+    if principal(&http, &headers, None).is_err() {
+        return unauthorized();
     }
     verification(http.db.last_verification())
 }
 
 /// Verifies the audit trail now.
 async fn verify(State(http): State<Http>, headers: HeaderMap) -> Response {
-    if let Err(r) = authorized(&http, &headers) {
-        return r;
+    if principal(&http, &headers, None).is_err() {
+        return unauthorized();
     }
     let db = http.db.clone();
     match tokio::task::spawn_blocking(move || db.verify_audit_integrity()).await {
