@@ -56,13 +56,22 @@ pub async fn serve(
         .route("/api/audit/verify", post(verify))
         .layer(DefaultBodyLimit::max(config.max_message_bytes))
         .with_state(state);
-    let mut stop = stopping;
+    serve_router(listener, app, stopping, "http server").await
+}
+
+/// Serves `app` on `listener` until `stopping` turns true, then lets running requests end.
+pub(crate) async fn serve_router(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    mut stopping: watch::Receiver<bool>,
+    what: &str,
+) -> Result<()> {
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
-            let _ = stop.wait_for(|s| *s).await;
+            let _ = stopping.wait_for(|s| *s).await;
         })
         .await
-        .map_err(|e| Error::Io(format!("http server: {e}")))
+        .map_err(|e| Error::Io(format!("{what}: {e}")))
 }
 
 async fn graphql(

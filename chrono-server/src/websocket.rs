@@ -60,13 +60,7 @@ pub async fn serve(
         stopping: stopping.clone(),
     };
     let app = axum::Router::new().fallback(upgrade).with_state(state);
-    let mut stop = stopping;
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            let _ = stop.wait_for(|s| *s).await;
-        })
-        .await
-        .map_err(|e| Error::Io(format!("websocket server: {e}")))
+    crate::http::serve_router(listener, app, stopping, "websocket server").await
 }
 
 async fn upgrade(

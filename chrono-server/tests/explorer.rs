@@ -2,19 +2,11 @@
 //! installed by `scripts/setup.sh`) opens it at a past time and shows the older value,
 //! marked as differing from now.
 
-use std::sync::Arc;
+mod support;
 
-use chrono_server::ChronoDb;
+use support::written_at;
+
 use chrono_server::config::ServerConfig;
-
-fn written_at(outcomes: &[chrono_server::Outcome]) -> u64 {
-    match outcomes.last() {
-        Some(chrono_server::Outcome::Affected {
-            commit_ts: Some(t), ..
-        }) => *t,
-        other => panic!("expected a write, got {other:?}"),
-    }
-}
 
 fn chromium() -> String {
     for name in ["chromium", "chromium-browser", "google-chrome"] {
@@ -31,39 +23,22 @@ fn chromium() -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_page_shows_a_table_as_it_was_in_a_real_browser() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Arc::new(ChronoDb::open(dir.path()).unwrap());
-    db.execute("CREATE TABLE users (id BIGINT PRIMARY KEY, name TEXT, email TEXT)")
-        .unwrap();
+    let server = support::InProcess::start(
+        ServerConfig::default(),
+        &["CREATE TABLE users (id BIGINT PRIMARY KEY, name TEXT, email TEXT)"],
+    )
+    .await;
     let t0 = written_at(
-        &db.execute("INSERT INTO users VALUES (1, 'Alice', 'alice@example.com'), (2, 'Bob', 'bob@example.com')")
+        &server
+            .db
+            .execute("INSERT INTO users VALUES (1, 'Alice', 'alice@example.com'), (2, 'Bob', 'bob@example.com')")
             .unwrap(),
     );
-    db.execute("UPDATE users SET email = 'alice@new.example' WHERE id = 1")
+    server
+        .db
+        .execute("UPDATE users SET email = 'alice@new.example' WHERE id = 1")
         .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let http = chrono_server::grpc::bind_key("server.http", "127.0.0.1:0")
-        .await
-        .unwrap();
-    let addr = http.local_addr().unwrap().to_string();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let served = db.clone();
-    let task = tokio::spawn(async move {
-        chrono_server::grpc::serve_with(
-            served,
-            &ServerConfig::default(),
-            listener,
-            chrono_server::grpc::Beside {
-                websocket: None,
-                http: Some(http),
-            },
-            async {
-                let _ = stopped.await;
-            },
-        )
-        .await
-        .unwrap();
-    });
+    let addr = server.http.clone();
 
     let at = chrono_storage::Timestamp::from_micros(t0).to_string();
     let url = format!("http://{addr}/?table=users&at={}", at.replace(' ', "%20"));
@@ -112,6 +87,5 @@ async fn the_page_shows_a_table_as_it_was_in_a_real_browser() {
     let png = std::fs::read(&shot).expect("a screenshot");
     assert!(png.starts_with(b"\x89PNG"), "a PNG");
 
-    let _ = stop.send(());
-    task.await.unwrap();
+    server.shutdown().await;
 }

@@ -1,126 +1,64 @@
 //! GraphQL over HTTP end to end: the brief's query from Python, relations both ways and in
 //! batches, `asOf` on a whole tree, limits and errors.
 
-use std::sync::Arc;
-
-use chrono_server::ChronoDb;
 use chrono_server::config::ServerConfig;
 use serde_json::{Value as Json, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-struct Server {
-    http: String,
-    db: Arc<ChronoDb>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<()>,
-    _dir: tempfile::TempDir,
-}
+mod support;
+
+use support::written_at;
+
+use support::InProcess as Server;
 
 async fn start(config: ServerConfig) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Arc::new(ChronoDb::open(dir.path()).unwrap());
-    for sql in [
-        "CREATE TABLE users (id BIGINT PRIMARY KEY, name TEXT NOT NULL, email TEXT)",
-        "CREATE TABLE orders (id BIGINT PRIMARY KEY, user_id BIGINT REFERENCES users(id), \
-         total DOUBLE, status TEXT)",
-        "INSERT INTO users VALUES (1, 'Alice', 'alice@example.com'), (2, 'Bob', 'bob@example.com'), \
-         (3, 'Carol', NULL)",
-        "INSERT INTO orders VALUES (10, 1, 99.5, 'shipped'), (11, 1, 15.0, 'pending'), \
-         (12, 2, 7.25, 'shipped')",
-    ] {
-        db.execute(sql).unwrap();
-    }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let http = chrono_server::grpc::bind_key("server.http", "127.0.0.1:0")
-        .await
-        .unwrap();
-    let http_addr = http.local_addr().unwrap().to_string();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let served = db.clone();
-    let task = tokio::spawn(async move {
-        chrono_server::grpc::serve_with(
-            served,
-            &config,
-            listener,
-            chrono_server::grpc::Beside {
-                websocket: None,
-                http: Some(http),
-            },
-            async {
-                let _ = stopped.await;
-            },
-        )
-        .await
-        .unwrap();
-    });
-    Server {
-        http: http_addr,
-        db,
-        stop: Some(stop),
-        task,
-        _dir: dir,
-    }
+    Server::start(
+        config,
+        &[
+            "CREATE TABLE users (id BIGINT PRIMARY KEY, name TEXT NOT NULL, email TEXT)",
+            "CREATE TABLE orders (id BIGINT PRIMARY KEY, user_id BIGINT REFERENCES users(id), \
+             total DOUBLE, status TEXT)",
+            "INSERT INTO users VALUES (1, 'Alice', 'alice@example.com'), \
+             (2, 'Bob', 'bob@example.com'), (3, 'Carol', NULL)",
+            "INSERT INTO orders VALUES (10, 1, 99.5, 'shipped'), (11, 1, 15.0, 'pending'), \
+             (12, 2, 7.25, 'shipped')",
+        ],
+    )
+    .await
 }
 
-impl Server {
-    /// POSTs `body` to `/graphql` (HTTP/1.1, by hand: no client library needed); the status
-    /// and the body.
-    async fn post(&self, body: &Json, token: Option<&str>) -> (u16, String) {
-        let mut stream = tokio::net::TcpStream::connect(&self.http).await.unwrap();
-        let body = body.to_string();
-        let auth = token
-            .map(|t| format!("Authorization: Bearer {t}\r\n"))
-            .unwrap_or_default();
-        let request = format!(
-            "POST /graphql HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n{auth}\
-             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            self.http,
-            body.len()
-        );
-        stream.write_all(request.as_bytes()).await.unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).await.unwrap();
-        let (head, body) = response.split_once("\r\n\r\n").unwrap();
-        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-        (status, body.to_string())
-    }
+/// POSTs `body` to `/graphql` (HTTP/1.1, by hand: no client library needed); the status
+/// and the body.
+async fn post(server: &Server, body: &Json, token: Option<&str>) -> (u16, String) {
+    let mut stream = tokio::net::TcpStream::connect(&server.http).await.unwrap();
+    let body = body.to_string();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let request = format!(
+        "POST /graphql HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n{auth}\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        server.http,
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, body.to_string())
+}
 
-    async fn graphql(&self, query: &str) -> Json {
-        let (status, body) = self.post(&json!({ "query": query }), None).await;
-        assert_eq!(status, 200, "{body}");
-        serde_json::from_str(&body).unwrap()
-    }
-
-    async fn shutdown(mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        self.task.await.unwrap();
-    }
+async fn graphql(server: &Server, query: &str) -> Json {
+    let (status, body) = post(server, &json!({ "query": query }), None).await;
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_briefs_query_from_python_returns_alice_and_her_orders() {
-    let python =
-        std::env::var("CHRONODB_PYTHON").expect("CHRONODB_PYTHON is set by scripts/env.sh");
     let server = start(ServerConfig::default()).await;
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/graphql_query.py");
-    let url = format!("http://{}", server.http);
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(python)
-            .arg(script)
-            .arg(url)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = support::python("graphql_query.py", vec![format!("http://{}", server.http)]).await;
     let response: Json = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         response,
@@ -137,9 +75,11 @@ async fn the_briefs_query_from_python_returns_alice_and_her_orders() {
 async fn relations_both_ways_in_one_query_per_level_and_filters() {
     let server = start(ServerConfig::default()).await;
     server.db.database().statement_stats().reset();
-    let r = server
-        .graphql("{ users(orderBy: \"id DESC\") { name orders { id user { name } } } }")
-        .await;
+    let r = graphql(
+        &server,
+        "{ users(orderBy: \"id DESC\") { name orders { id user { name } } } }",
+    )
+    .await;
     assert_eq!(
         r["data"]["users"],
         json!([
@@ -165,11 +105,11 @@ async fn relations_both_ways_in_one_query_per_level_and_filters() {
         .sum();
     assert_eq!(calls, 3);
 
-    let r = server
-        .graphql(
-            "{ orders(status: \"shipped\", limit: 1, offset: 1, orderBy: \"total\") { id total } }",
-        )
-        .await;
+    let r = graphql(
+        &server,
+        "{ orders(status: \"shipped\", limit: 1, offset: 1, orderBy: \"total\") { id total } }",
+    )
+    .await;
     assert_eq!(
         r["data"]["orders"],
         json!([{"id": 10, "total": 99.5}]),
@@ -191,9 +131,7 @@ async fn as_of_reads_the_whole_tree_at_one_time() {
         .db
         .execute("UPDATE orders SET status = 'shipped' WHERE id = 11")
         .unwrap();
-    let now = server
-        .graphql("{ users(id: 1) { email orders { status } } }")
-        .await;
+    let now = graphql(&server, "{ users(id: 1) { email orders { status } } }").await;
     assert_eq!(
         now["data"]["users"][0],
         json!({"email": "alice@new.example", "orders": [{"status": "shipped"}, {"status": "shipped"}]})
@@ -203,11 +141,11 @@ async fn as_of_reads_the_whole_tree_at_one_time() {
         before.seconds(),
         format!("\"{before}\""),
     ] {
-        let then = server
-            .graphql(&format!(
-                "{{ users(id: 1, asOf: {as_of}) {{ email orders {{ status }} }} }}"
-            ))
-            .await;
+        let then = graphql(
+            &server,
+            &format!("{{ users(id: 1, asOf: {as_of}) {{ email orders {{ status }} }} }}"),
+        )
+        .await;
         assert_eq!(
             then["data"]["users"][0],
             json!({"email": "alice@example.com", "orders": [{"status": "shipped"}, {"status": "pending"}]}),
@@ -226,39 +164,38 @@ async fn errors_follow_the_spec_and_limits_hold() {
     let token = "0123456789abcdef0123456789abcdef";
     config.auth_tokens.insert("alice".into(), token.into());
     let server = start(config).await;
-    let (status, _) = server
-        .post(&json!({"query": "{ users { name } }"}), None)
-        .await;
+    let (status, _) = post(&server, &json!({"query": "{ users { name } }"}), None).await;
     assert_eq!(status, 401);
     let ask = |q: &str| json!({ "query": q });
-    let (status, body) = server
-        .post(&ask("{ users(orderBy: \"nope\") { name } }"), Some(token))
-        .await;
+    let (status, body) = post(
+        &server,
+        &ask("{ users(orderBy: \"nope\") { name } }"),
+        Some(token),
+    )
+    .await;
     assert_eq!(status, 200);
     let r: Json = serde_json::from_str(&body).unwrap();
     assert_eq!(r["errors"][0]["extensions"]["kind"], "NotFound", "{r}");
-    let (_, body) = server
-        .post(
-            &ask("{ users(asOf: \"not a time\") { name } }"),
-            Some(token),
-        )
-        .await;
+    let (_, body) = post(
+        &server,
+        &ask("{ users(asOf: \"not a time\") { name } }"),
+        Some(token),
+    )
+    .await;
     let r: Json = serde_json::from_str(&body).unwrap();
     assert_eq!(r["errors"][0]["extensions"]["kind"], "InvalidInput", "{r}");
-    let (_, body) = server
-        .post(
-            &ask("{ users { orders { user { orders { user { name } } } } } }"),
-            Some(token),
-        )
-        .await;
+    let (_, body) = post(
+        &server,
+        &ask("{ users { orders { user { orders { user { name } } } } } }"),
+        Some(token),
+    )
+    .await;
     let r: Json = serde_json::from_str(&body).unwrap();
     assert!(
         r["errors"][0]["message"].as_str().unwrap().contains("deep"),
         "{r}"
     );
-    let (_, body) = server
-        .post(&ask("{ nosuchtable { x } }"), Some(token))
-        .await;
+    let (_, body) = post(&server, &ask("{ nosuchtable { x } }"), Some(token)).await;
     let r: Json = serde_json::from_str(&body).unwrap();
     assert!(r["errors"].is_array(), "{r}");
     // The schema follows the catalog.
@@ -270,7 +207,7 @@ async fn errors_follow_the_spec_and_limits_hold() {
         .db
         .execute("INSERT INTO notes VALUES (1, 'hello')")
         .unwrap();
-    let (_, body) = server.post(&ask("{ notes { body } }"), Some(token)).await;
+    let (_, body) = post(&server, &ask("{ notes { body } }"), Some(token)).await;
     let r: Json = serde_json::from_str(&body).unwrap();
     assert_eq!(r["data"]["notes"], json!([{"body": "hello"}]), "{r}");
     server.shutdown().await;
@@ -283,8 +220,7 @@ async fn mutations_return_their_commit_and_history_shows_every_version() {
     config.auth_tokens.insert("carol".into(), token.into());
     let server = start(config).await;
     let mutate = |q: &str| json!({ "query": q });
-    let (_, body) = server
-        .post(
+    let (_, body) = post(&server,
             &mutate("mutation { insert_users(id: 4, name: \"Dan\", email: \"dan@example.com\") { affected commitTs commitTime } }"),
             Some(token),
         )
@@ -293,8 +229,7 @@ async fn mutations_return_their_commit_and_history_shows_every_version() {
     let inserted = &r["data"]["insert_users"];
     assert_eq!(inserted["affected"], 1, "{r}");
     let t1: u64 = inserted["commitTs"].as_str().unwrap().parse().unwrap();
-    let (_, body) = server
-        .post(
+    let (_, body) = post(&server,
             &mutate("mutation { update_users(id: 4, set: {email: \"dan@new.example\"}) { affected commitTs } }"),
             Some(token),
         )
@@ -307,12 +242,12 @@ async fn mutations_return_their_commit_and_history_shows_every_version() {
         .parse()
         .unwrap();
     assert!(t2 > t1);
-    let (_, body) = server
-        .post(
-            &mutate("{ usersHistory(id: 4) { email _systemFrom _systemTo } }"),
-            Some(token),
-        )
-        .await;
+    let (_, body) = post(
+        &server,
+        &mutate("{ usersHistory(id: 4) { email _systemFrom _systemTo } }"),
+        Some(token),
+    )
+    .await;
     let r: Json = serde_json::from_str(&body).unwrap();
     let versions = r["data"]["usersHistory"].as_array().unwrap();
     assert_eq!(versions.len(), 2, "{r}");
@@ -323,21 +258,21 @@ async fn mutations_return_their_commit_and_history_shows_every_version() {
     );
     assert_eq!(versions[0]["_systemTo"], versions[1]["_systemFrom"]);
     assert_eq!(versions[1]["_systemTo"], Json::Null);
-    let (_, body) = server
-        .post(
-            &mutate("mutation { delete_users(id: 4) { affected } }"),
-            Some(token),
-        )
-        .await;
+    let (_, body) = post(
+        &server,
+        &mutate("mutation { delete_users(id: 4) { affected } }"),
+        Some(token),
+    )
+    .await;
     let r: Json = serde_json::from_str(&body).unwrap();
     assert_eq!(r["data"]["delete_users"]["affected"], 1, "{r}");
     // A constraint failure is a GraphQL error with the SQL error's kind.
-    let (_, body) = server
-        .post(
-            &mutate("mutation { insert_users(id: 1, name: \"Again\") { affected } }"),
-            Some(token),
-        )
-        .await;
+    let (_, body) = post(
+        &server,
+        &mutate("mutation { insert_users(id: 1, name: \"Again\") { affected } }"),
+        Some(token),
+    )
+    .await;
     let r: Json = serde_json::from_str(&body).unwrap();
     assert_eq!(r["errors"][0]["extensions"]["kind"], "Constraint", "{r}");
     // The audit trail names who wrote.
@@ -431,20 +366,9 @@ async fn a_graphql_transport_ws_subscription_follows_a_table() {
     server.shutdown().await;
 }
 
-fn written_at(outcomes: &[chrono_server::Outcome]) -> u64 {
-    match outcomes.last() {
-        Some(chrono_server::Outcome::Affected {
-            commit_ts: Some(t), ..
-        }) => *t,
-        other => panic!("expected a write, got {other:?}"),
-    }
-}
-
 /// The same subscription from Python (`websockets`, the protocol's messages by hand).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_python_graphql_transport_ws_client_receives_the_change() {
-    let python =
-        std::env::var("CHRONODB_PYTHON").expect("CHRONODB_PYTHON is set by scripts/env.sh");
     let server = start(ServerConfig::default()).await;
     let t0 = written_at(
         &server
@@ -458,24 +382,11 @@ async fn a_python_graphql_transport_ws_client_receives_the_change() {
             .execute("INSERT INTO orders VALUES (13, 3, 5.0, 'pending')")
             .unwrap(),
     );
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/python/graphql_subscription.py");
-    let address = server.http.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(python)
-            .arg(script)
-            .arg(address)
-            .arg(t0.to_string())
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = support::python(
+        "graphql_subscription.py",
+        vec![server.http.clone(), t0.to_string()],
+    )
+    .await;
     let payload: Json = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         payload["data"]["orders"],

@@ -3,84 +3,41 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono_proto::v1 as pb;
 use chrono_proto::v1::sql_client::SqlClient;
-use chrono_server::ChronoDb;
 use chrono_server::config::ServerConfig;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value as Json, json};
 use tokio_tungstenite::tungstenite::Message;
 
-struct Server {
-    grpc: String,
-    ws: String,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<()>,
-    _dir: tempfile::TempDir,
-}
+mod support;
+
+use support::InProcess as Server;
 
 async fn start(config: ServerConfig) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Arc::new(ChronoDb::open(dir.path()).unwrap());
-    db.execute("CREATE TABLE orders (id BIGINT PRIMARY KEY, total DOUBLE, status TEXT)")
-        .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let ws = chrono_server::grpc::bind_key("server.websocket", "127.0.0.1:0")
-        .await
-        .unwrap();
-    let grpc = format!("http://{}", listener.local_addr().unwrap());
-    let ws_addr = ws.local_addr().unwrap().to_string();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        chrono_server::grpc::serve_with(
-            db,
-            &config,
-            listener,
-            chrono_server::grpc::Beside {
-                websocket: Some(ws),
-                http: None,
-            },
-            async {
-                let _ = stopped.await;
-            },
-        )
-        .await
-        .unwrap();
-    });
-    Server {
-        grpc,
-        ws: ws_addr,
-        stop: Some(stop),
-        task,
-        _dir: dir,
-    }
+    Server::start(
+        config,
+        &["CREATE TABLE orders (id BIGINT PRIMARY KEY, total DOUBLE, status TEXT)"],
+    )
+    .await
 }
 
-impl Server {
-    async fn sql(&self, text: &str) -> Option<u64> {
-        let mut client = SqlClient::connect(self.grpc.clone()).await.unwrap();
-        let resp = client
-            .execute(pb::ExecuteRequest {
-                sql: text.into(),
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        match resp.results.last().and_then(|r| r.result.as_ref()) {
-            Some(pb::statement_result::Result::Write(w)) => w.commit_ts_micros.map(|t| t as u64),
-            _ => None,
-        }
-    }
-
-    async fn shutdown(mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        self.task.await.unwrap();
+/// Runs `text` over gRPC; its commit timestamp, for a write.
+async fn sql(server: &Server, text: &str) -> Option<u64> {
+    let mut client = SqlClient::connect(server.grpc.clone()).await.unwrap();
+    let resp = client
+        .execute(pb::ExecuteRequest {
+            sql: text.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    match resp.results.last().and_then(|r| r.result.as_ref()) {
+        Some(pb::statement_result::Result::Write(w)) => w.commit_ts_micros.map(|t| t as u64),
+        _ => None,
     }
 }
 
@@ -156,12 +113,13 @@ async fn changes_arrive_in_order_and_resume_without_gap_or_repeat() {
         next(&mut ws).await,
         json!({"type": "subscribed", "table": "orders"})
     );
-    let t1 = server
-        .sql("INSERT INTO orders VALUES (1, 10.5, 'pending'), (2, 20.0, 'pending')")
-        .await
-        .unwrap();
-    let t2 = server
-        .sql("UPDATE orders SET status = 'shipped' WHERE id = 1")
+    let t1 = sql(
+        &server,
+        "INSERT INTO orders VALUES (1, 10.5, 'pending'), (2, 20.0, 'pending')",
+    )
+    .await
+    .unwrap();
+    let t2 = sql(&server, "UPDATE orders SET status = 'shipped' WHERE id = 1")
         .await
         .unwrap();
     let (a, b, c) = (
@@ -187,9 +145,10 @@ async fn changes_arrive_in_order_and_resume_without_gap_or_repeat() {
 
     // While away: two more commits. Resuming from the last commit_ts seen delivers exactly
     // them, then follows live; a filter keeps rows where it holds before or after.
-    let t3 = server.sql("DELETE FROM orders WHERE id = 2").await.unwrap();
-    let t4 = server
-        .sql("INSERT INTO orders VALUES (3, 99.0, 'pending')")
+    let t3 = sql(&server, "DELETE FROM orders WHERE id = 2")
+        .await
+        .unwrap();
+    let t4 = sql(&server, "INSERT INTO orders VALUES (3, 99.0, 'pending')")
         .await
         .unwrap();
     send(
@@ -208,8 +167,7 @@ async fn changes_arrive_in_order_and_resume_without_gap_or_repeat() {
         (e["operation"].clone(), e["commit_ts"].clone()),
         (json!("INSERT"), json!(t4))
     );
-    let t5 = server
-        .sql("UPDATE orders SET total = 1.0 WHERE id = 3")
+    let t5 = sql(&server, "UPDATE orders SET total = 1.0 WHERE id = 3")
         .await
         .unwrap();
     let f = next(&mut ws).await;
@@ -287,8 +245,7 @@ async fn the_briefs_monitor_snippet_receives_a_write_made_over_grpc() {
         subscribed.starts_with("Update:") && subscribed.contains("subscribed"),
         "{subscribed}"
     );
-    let ts = server
-        .sql("INSERT INTO orders VALUES (7, 42.0, 'pending')")
+    let ts = sql(&server, "INSERT INTO orders VALUES (7, 42.0, 'pending')")
         .await
         .unwrap();
     let update = line(&mut lines).await;

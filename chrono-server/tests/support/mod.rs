@@ -4,6 +4,7 @@ use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
+#[allow(dead_code)]
 /// Starts `chronodb serve` with `args` and `--listen 127.0.0.1:0`; returns the process and
 /// the address it prints once it listens. Its log is drained from then on, so the server
 /// never blocks on a full pipe.
@@ -28,4 +29,111 @@ where
     };
     std::thread::spawn(move || for _ in lines {});
     (child, addr)
+}
+
+/// A server in this process: gRPC, the WebSocket monitor and HTTP (GraphQL, the explorer)
+/// on free loopback ports, over a fresh database made with `setup`'s statements.
+#[allow(dead_code)]
+pub struct InProcess {
+    /// `http://…` of gRPC.
+    pub grpc: String,
+    /// `host:port` of the WebSocket monitor.
+    pub ws: String,
+    /// `host:port` of HTTP.
+    pub http: String,
+    /// The database it serves.
+    pub db: std::sync::Arc<chrono_server::ChronoDb>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+#[allow(dead_code)]
+impl InProcess {
+    /// Starts one.
+    pub async fn start(config: chrono_server::config::ServerConfig, setup: &[&str]) -> InProcess {
+        let dir = tempfile::tempdir().unwrap();
+        let db = std::sync::Arc::new(chrono_server::ChronoDb::open(dir.path()).unwrap());
+        for sql in setup {
+            db.execute(sql).unwrap();
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let bind = |key| chrono_server::grpc::bind_key(key, "127.0.0.1:0");
+        let (ws, http) = (
+            bind("server.websocket").await.unwrap(),
+            bind("server.http").await.unwrap(),
+        );
+        let grpc = format!("http://{}", listener.local_addr().unwrap());
+        let (ws_addr, http_addr) = (
+            ws.local_addr().unwrap().to_string(),
+            http.local_addr().unwrap().to_string(),
+        );
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let served = db.clone();
+        let task = tokio::spawn(async move {
+            let beside = chrono_server::grpc::Beside {
+                websocket: Some(ws),
+                http: Some(http),
+            };
+            chrono_server::grpc::serve_with(served, &config, listener, beside, async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+        InProcess {
+            grpc,
+            ws: ws_addr,
+            http: http_addr,
+            db,
+            stop: Some(stop),
+            task,
+            _dir: dir,
+        }
+    }
+
+    /// Stops it and waits until it has.
+    pub async fn shutdown(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        self.task.await.unwrap();
+    }
+}
+
+/// Runs a script of `tests/python/` with the Python of `scripts/setup.sh`
+/// (`CHRONODB_PYTHON`), on a blocking thread.
+#[allow(dead_code)]
+pub async fn python(script: &str, args: Vec<String>) -> std::process::Output {
+    let python = std::env::var("CHRONODB_PYTHON")
+        .expect("CHRONODB_PYTHON is set by scripts/env.sh (scripts/setup.sh makes it)");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/python")
+        .join(script);
+    tokio::task::spawn_blocking(move || {
+        let out = Command::new(python)
+            .arg(script)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    })
+    .await
+    .unwrap()
+}
+
+/// The commit timestamp of a write's outcome.
+#[allow(dead_code)]
+pub fn written_at(outcomes: &[chrono_server::Outcome]) -> u64 {
+    match outcomes.last() {
+        Some(chrono_server::Outcome::Affected {
+            commit_ts: Some(t), ..
+        }) => *t,
+        other => panic!("expected a write, got {other:?}"),
+    }
 }
