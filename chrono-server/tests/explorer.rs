@@ -89,3 +89,154 @@ async fn the_page_shows_a_table_as_it_was_in_a_real_browser() {
 
     server.shutdown().await;
 }
+
+/// Moves the slider in a real browser (driven over the DevTools protocol): the page opened
+/// at "now" shows the current value; slid to the first change, it shows the older one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moving_the_slider_in_a_real_browser_shows_the_older_value() {
+    use futures_util::{SinkExt, StreamExt};
+    use std::io::{BufRead, BufReader};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let server = support::InProcess::start(
+        ServerConfig::default(),
+        &[
+            "CREATE TABLE users (id BIGINT PRIMARY KEY, name TEXT, email TEXT)",
+            "INSERT INTO users VALUES (1, 'Alice', 'alice@example.com')",
+            "UPDATE users SET email = 'alice@new.example' WHERE id = 1",
+        ],
+    )
+    .await;
+    let profile = tempfile::tempdir().unwrap();
+    let mut browser = std::process::Command::new(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--remote-debugging-port=0",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("http://{}/?table=users", server.http))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("chromium runs");
+    let stderr = browser.stderr.take().unwrap();
+    let port = tokio::task::spawn_blocking(move || {
+        let mut lines = BufReader::new(stderr).lines();
+        let port = loop {
+            let line = lines
+                .next()
+                .expect("chromium says where DevTools listen")
+                .unwrap();
+            if let Some(rest) = line.strip_prefix("DevTools listening on ws://127.0.0.1:") {
+                break rest.split('/').next().unwrap().to_string();
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        port
+    })
+    .await
+    .unwrap();
+    // The page's DevTools socket, from the target list.
+    let mut tries = 0;
+    let page_ws = loop {
+        tries += 1;
+        assert!(tries < 200, "chromium lists no page");
+        let mut s = tokio::net::TcpStream::connect(format!("127.0.0.1:{port}"))
+            .await
+            .unwrap();
+        // The Host header names the port, so the socket URLs it returns do too; DevTools
+        // keeps the connection open, so the body is read by its length.
+        let ask = format!("GET /json/list HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n");
+        s.write_all(ask.as_bytes()).await.unwrap();
+        let mut raw = Vec::new();
+        let mut buf = [0u8; 4096];
+        let body = loop {
+            let n = s.read(&mut buf).await.unwrap();
+            raw.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&raw).to_string();
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse().unwrap())
+                    })
+                    .unwrap_or(0);
+                if body.len() >= length || n == 0 {
+                    break body.to_string();
+                }
+            }
+            if n == 0 {
+                break String::new();
+            }
+        };
+        let body = body.as_str();
+        let targets: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+        if let Some(url) = targets.as_array().and_then(|t| {
+            t.iter()
+                .find(|t| t["type"] == "page")
+                .and_then(|t| t["webSocketDebuggerUrl"].as_str())
+        }) {
+            break url.to_string();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let (mut page, _) = tokio_tungstenite::connect_async(page_ws).await.unwrap();
+    let mut id = 0;
+    let mut eval = async |expression: &str| -> serde_json::Value {
+        id += 1;
+        let call = serde_json::json!({"id": id, "method": "Runtime.evaluate",
+            "params": {"expression": expression, "returnByValue": true}});
+        page.send(Message::Text(call.to_string().into()))
+            .await
+            .unwrap();
+        loop {
+            let next = tokio::time::timeout(std::time::Duration::from_secs(20), page.next());
+            let Some(Ok(Message::Text(t))) = next.await.expect("DevTools answers within 20 s")
+            else {
+                panic!("DevTools closed");
+            };
+            let reply: serde_json::Value = serde_json::from_str(&t).unwrap();
+            if reply["id"] == id {
+                return reply["result"]["result"]["value"].clone();
+            }
+        }
+    };
+    let view = "document.getElementById('view').innerText";
+    let mut waited = 0;
+    while eval("document.body.dataset.ready || ''").await != "true" {
+        waited += 1;
+        assert!(waited < 200, "the page never finished loading");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let now = eval(view).await.as_str().unwrap_or_default().to_string();
+    assert!(
+        now.contains("alice@new.example") && !now.contains("alice@example.com"),
+        "{now}"
+    );
+    eval(
+        "const s = document.getElementById('slider'); s.value = '0'; \
+         s.dispatchEvent(new Event('input')); 'moved'",
+    )
+    .await;
+    let mut then = String::new();
+    for _ in 0..200 {
+        then = eval(view).await.as_str().unwrap_or_default().to_string();
+        if then.contains("alice@example.com") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        then.contains("alice@example.com"),
+        "the older value after the move: {then}"
+    );
+    assert!(then.contains("now alice@new.example"), "{then}");
+    let _ = browser.kill();
+    let _ = browser.wait();
+    server.shutdown().await;
+}
