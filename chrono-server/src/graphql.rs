@@ -95,11 +95,20 @@ fn scalar(t: DataType) -> &'static str {
     }
 }
 
+/// A value as GraphQL (`None` for NULL); converted directly, per field of every row.
 fn to_gql(v: &Value) -> Option<Gql> {
-    match v {
-        Value::Null => None,
-        other => Some(Gql::from_json(crate::output::json_value(other)).unwrap_or(Gql::Null)),
-    }
+    Some(match v {
+        Value::Null => return None,
+        Value::Bool(b) => Gql::from(*b),
+        Value::Int(i) => Gql::from(*i),
+        Value::Float(f) => async_graphql::Number::from_f64(*f).map_or(Gql::Null, Gql::Number),
+        Value::Text(s) => Gql::from(s.as_str()),
+        // Base64 for BLOBs and ISO-8601 for times, as in every JSON the server writes.
+        Value::Blob(_) | Value::Timestamp(_) => match crate::output::json_value(v) {
+            serde_json::Value::String(s) => Gql::from(s),
+            _ => Gql::Null,
+        },
+    })
 }
 
 fn from_gql(
@@ -119,26 +128,36 @@ fn from_gql(
 
 /// `asOf`: Unix seconds (a number or a string) or ISO-8601.
 fn as_of(ctx: &ResolverContext<'_>) -> async_graphql::Result<Option<i64>> {
-    let Some(v) = ctx.args.get("asOf") else {
+    Ok(time_arg(ctx, "asOf", false)?.map(|t| t as i64))
+}
+
+/// A `Time` argument in microseconds: Unix seconds (a number or a string) or ISO-8601; with
+/// `commits`, also a commit timestamp as `commitTs` gives it (whole microseconds).
+fn time_arg(
+    ctx: &ResolverContext<'_>,
+    name: &str,
+    commits: bool,
+) -> async_graphql::Result<Option<u64>> {
+    let Some(v) = ctx.args.get(name) else {
         return Ok(None);
     };
-    if v.is_null() {
-        return Ok(None);
-    }
     let text = match v.as_value() {
+        Gql::Null => return Ok(None),
         Gql::Number(n) => n.to_string(),
         Gql::String(s) => s.clone(),
-        _ => {
-            return Err(async_graphql::Error::new(
-                "asOf: Unix seconds or an ISO-8601 time",
-            ));
-        }
+        _ => String::new(),
     };
+    if commits
+        && let Ok(micros) = text.parse::<u64>()
+        && micros > 1_000_000_000_000
+    {
+        return Ok(Some(micros));
+    }
     let ts = Timestamp::parse(&text).map_err(|e| {
-        async_graphql::Error::new(format!("asOf: {e}"))
+        async_graphql::Error::new(format!("{name}: {e}"))
             .extend_with(|_, ext| ext.set("kind", "InvalidInput"))
     })?;
-    Ok(Some(ts.as_micros() as i64))
+    Ok(Some(ts.as_micros()))
 }
 
 /// Runs a query on a blocking thread; its rows.
@@ -843,26 +862,7 @@ fn subscription_field(
                     Some(w) if !w.is_null() => Some(w.string()?.to_string()),
                     _ => None,
                 };
-                let from = match ctx.args.get("from") {
-                    Some(f) if !f.is_null() => {
-                        let text = match f.as_value() {
-                            Gql::Number(n) => n.to_string(),
-                            Gql::String(s) => s.clone(),
-                            _ => String::new(),
-                        };
-                        // A commit timestamp (µs, as commitTs gives it) or a time.
-                        Some(match text.parse::<u64>() {
-                            Ok(micros) if micros > 1_000_000_000_000 => micros,
-                            _ => Timestamp::parse(&text)
-                                .map_err(|e| {
-                                    async_graphql::Error::new(format!("from: {e}"))
-                                        .extend_with(|_, x| x.set("kind", "InvalidInput"))
-                                })?
-                                .as_micros(),
-                        })
-                    }
-                    _ => None,
-                };
+                let from = time_arg(&ctx, "from", true)?;
                 let feed = crate::changes::follow(
                     db,
                     std::slice::from_ref(&table),

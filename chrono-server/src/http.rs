@@ -79,7 +79,7 @@ async fn graphql(
     headers: HeaderMap,
     body: axum::Json<async_graphql::Request>,
 ) -> Response {
-    let Ok(who) = principal(&http, &headers, None) else {
+    let Ok(who) = principal(&http.tokens, &headers, None) else {
         return unauthorized();
     };
     let request = body.0.data(Principal(who));
@@ -95,7 +95,7 @@ async fn subscriptions(
     protocol: GraphQLProtocol,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    if principal(&http, &headers, query.get("token")).is_err() {
+    if principal(&http.tokens, &headers, query.get("token")).is_err() {
         return unauthorized();
     }
     let (schema, _) = match http.graphql.current().await {
@@ -111,12 +111,12 @@ async fn subscriptions(
 
 /// The request's principal, by its token (`Authorization: Bearer …`, or `?token=…` where
 /// given): `Ok(None)` when no tokens are configured, `Err(())` when it has no known one.
-fn principal(
-    http: &Http,
+pub(crate) fn principal(
+    tokens: &HashMap<String, String>,
     headers: &HeaderMap,
     query_token: Option<&String>,
 ) -> Result<Option<String>, ()> {
-    if http.tokens.is_empty() {
+    if tokens.is_empty() {
         return Ok(None);
     }
     let given = headers
@@ -125,7 +125,7 @@ fn principal(
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::to_string)
         .or_else(|| query_token.cloned());
-    match given.and_then(|t| match_token(&http.tokens, &t)) {
+    match given.and_then(|t| match_token(tokens, &t)) {
         Some(p) => Ok(Some(p)),
         None => Err(()),
     }
@@ -153,7 +153,7 @@ fn failure(e: impl std::fmt::Display) -> Response {
 
 /// The tables: name, columns, primary key columns.
 async fn tables(State(http): State<Http>, headers: HeaderMap) -> Response {
-    if principal(&http, &headers, None).is_err() {
+    if principal(&http.tokens, &headers, None).is_err() {
         return unauthorized();
     }
     let db = http.db.clone();
@@ -197,7 +197,7 @@ fn verification(
 
 /// The last verification of the audit trail through this server.
 async fn audit(State(http): State<Http>, headers: HeaderMap) -> Response {
-    if principal(&http, &headers, None).is_err() {
+    if principal(&http.tokens, &headers, None).is_err() {
         return unauthorized();
     }
     verification(http.db.last_verification())
@@ -205,7 +205,7 @@ async fn audit(State(http): State<Http>, headers: HeaderMap) -> Response {
 
 /// Verifies the audit trail now.
 async fn verify(State(http): State<Http>, headers: HeaderMap) -> Response {
-    if principal(&http, &headers, None).is_err() {
+    if principal(&http.tokens, &headers, None).is_err() {
         return unauthorized();
     }
     let db = http.db.clone();

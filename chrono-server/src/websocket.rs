@@ -34,7 +34,7 @@ use serde_json::{Value as Json, json};
 use tokio::sync::{mpsc, watch};
 
 use crate::changes::{CommitChanges, follow};
-use crate::config::{ServerConfig, match_token};
+use crate::config::ServerConfig;
 use crate::output::json_value;
 use crate::{ChronoDb, Error, Result};
 
@@ -76,20 +76,12 @@ async fn upgrade(
         )
             .into_response();
     };
-    if !ws.tokens.is_empty() {
-        let given = headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::to_string)
-            .or_else(|| query.get("token").cloned());
-        if given.and_then(|t| match_token(&ws.tokens, &t)).is_none() {
-            return (
-                StatusCode::UNAUTHORIZED,
-                "missing or unknown token: send Authorization: Bearer <token> or ?token=<token>\n",
-            )
-                .into_response();
-        }
+    if crate::http::principal(&ws.tokens, &headers, query.get("token")).is_err() {
+        return (
+            StatusCode::UNAUTHORIZED,
+            "missing or unknown token: send Authorization: Bearer <token> or ?token=<token>\n",
+        )
+            .into_response();
     }
     upgrade
         .max_message_size(ws.max_message_bytes)

@@ -515,18 +515,24 @@ impl Store {
         key: &[u8],
         ts: u64,
     ) -> Result<Option<(u64, Vec<u8>)>> {
+        Ok(self.read_at(keyspace, key, ts)?.0)
+    }
+
+    /// [`Store::get_at`], and whether the answer is the key's current entry (no later
+    /// commit replaced it) — what a writer may rely on until another commit writes there.
+    fn read_at(&self, keyspace: Keyspace, key: &[u8], ts: u64) -> Result<(Option<Stamped>, bool)> {
         self.check_readable(ts)?;
         let engine = &self.inner.engine;
         let Some(raw) = engine.get(ColumnFamily::Latest, &encoding::latest_key(keyspace, key))?
         else {
-            return Ok(None);
+            return Ok((None, true));
         };
         let (latest_ts, op, row) = decode_latest_value(&raw)?;
         if latest_ts <= ts {
-            return Ok(live(op, row)?.map(|r| (latest_ts, r)));
+            return Ok((live(op, row)?.map(|r| (latest_ts, r)), true));
         }
         let mut cursor = engine.cursor(ColumnFamily::Versions)?;
-        version_at(cursor.as_mut(), keyspace, key, ts)
+        Ok((version_at(cursor.as_mut(), keyspace, key, ts)?, false))
     }
 
     /// Scans `range` of a key space as of `ts`, in key order.
@@ -1046,6 +1052,9 @@ pub struct Transaction {
 /// Per key read for a write: its live row then (or none).
 type Observed = HashMap<(Keyspace, Vec<u8>), Option<Vec<u8>>>;
 
+/// A row with the commit timestamp of its version.
+type Stamped = (u64, Vec<u8>);
+
 /// Keys a transaction remembers from its point reads for its commit (beyond, the commit
 /// reads them again).
 const OBSERVED_KEYS: usize = 65_536;
@@ -1134,27 +1143,15 @@ impl Transaction {
         if self.read_only {
             return self.get(keyspace, key);
         }
-        self.store.check_readable(self.read_ts)?;
-        let engine = &self.store.inner.engine;
-        let current =
-            match engine.get(ColumnFamily::Latest, &encoding::latest_key(keyspace, key))? {
-                None => Some(None),
-                Some(raw) => {
-                    let (latest_ts, op, row) = decode_latest_value(&raw)?;
-                    (latest_ts <= self.read_ts)
-                        .then(|| live(op, row))
-                        .transpose()?
-                }
-            };
-        let Some(row) = current else {
-            // Changed since this transaction began (its commit will conflict): the version
-            // it sees.
-            let mut cursor = engine.cursor(ColumnFamily::Versions)?;
-            return Ok(version_at(cursor.as_mut(), keyspace, key, self.read_ts)?.map(|(_, v)| v));
-        };
-        let mut observed = self.observed.lock();
-        if observed.len() < OBSERVED_KEYS {
-            observed.insert(at, row.clone());
+        let (found, current) = self.store.read_at(keyspace, key, self.read_ts)?;
+        let row = found.map(|(_, v)| v);
+        // A key changed since this transaction began is not remembered: its commit will
+        // read it again (and conflict).
+        if current {
+            let mut observed = self.observed.lock();
+            if observed.len() < OBSERVED_KEYS {
+                observed.insert(at, row.clone());
+            }
         }
         Ok(row)
     }
