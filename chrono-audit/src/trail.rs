@@ -965,9 +965,9 @@ impl AuditTrail {
         versions.status()?;
         // Versions before the GC horizon may have been collected by retention: their
         // entries stay, the cross-check is skipped and counted.
-        let horizon = chrono_storage::mvcc::stored_gc_horizon(engine)?;
+        let horizons = chrono_storage::mvcc::stored_horizons(engine)?;
         let before = expected.len();
-        expected.retain(|(_, _, ts), _| *ts >= horizon);
+        expected.retain(|(ks, _, ts), _| *ts >= horizons.of(*ks));
         report.collected = (before - expected.len()) as u64;
         if let Some(((ks, key, ts), (seq, ..))) = expected.into_iter().min_by_key(|(_, (s, ..))| *s)
         {
@@ -1073,7 +1073,7 @@ fn check_row(engine: &dyn Engine, e: &EntryRecord) -> Result<Option<VerifyFailur
     );
     Ok(match engine.get(ColumnFamily::Versions, &key)? {
         // Collected by retention.
-        None if e.commit_ts < chrono_storage::mvcc::stored_gc_horizon(engine)? => None,
+        None if e.commit_ts < chrono_storage::mvcc::stored_horizons(engine)?.of(e.keyspace) => None,
         None => Some(VerifyFailure {
             kind: FailureKind::RowMissing,
             position,

@@ -30,8 +30,8 @@ impl FaultyEngine {
 }
 
 impl Engine for FaultyEngine {
-    fn set_gc_horizon(&self, horizon: u64) {
-        self.inner.set_gc_horizon(horizon);
+    fn set_gc_horizons(&self, horizons: std::sync::Arc<chrono_storage::Horizons>) {
+        self.inner.set_gc_horizons(horizons);
     }
 
     fn get(&self, cf: ColumnFamily, key: &[u8]) -> Result<Option<Vec<u8>>> {

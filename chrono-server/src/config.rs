@@ -11,6 +11,7 @@
 //!     enabled: true              # AS OF / FOR SYSTEM_TIME allowed
 //!     retention_days: 365        # history older than this is collected (0: keep forever)
 //!     gc_interval_secs: 3600     # `chronodb serve` collects every this many seconds
+//!     table_retention_days: {}   # per table, overrides retention_days: {audit_log: 3650}
 //!   ml_optimizer:
 //!     enabled: true              # the learned cardinality estimator (chrono-ml)
 //!     training_interval: 1000    # feedback records on a table between retrainings
@@ -40,7 +41,11 @@
 //! (the first time one interval after it starts); an embedder calls it when it likes. It
 //! moves the GC horizon to now − `retention_days` (never past an open transaction or a
 //! pinned reader) and compacts: versions no read at or after the horizon needs leave the
-//! disk, and reads before the horizon are refused with an error naming it.
+//! disk, and reads before the horizon are refused with an error naming it. A table named
+//! in `table_retention_days` (case-insensitively) keeps its history that long instead,
+//! longer or shorter than the rest; the catalog keeps its history as long as the longest, so
+//! a table kept longer can still be read as it was. `DELETE HISTORY FROM t BEFORE
+//! SYSTEM_TIME x` deletes a table's history before `x` at once, whatever the retention.
 
 use std::path::{Path, PathBuf};
 
@@ -221,6 +226,9 @@ pub struct TimeTravelConfig {
     pub retention_days: u32,
     /// Seconds between two collections by `chronodb serve` (at least 1).
     pub gc_interval_secs: u64,
+    /// Per table (by name, case-insensitively): how long its history is kept, in days (0:
+    /// forever), instead of `retention_days`.
+    pub table_retention_days: std::collections::BTreeMap<String, u32>,
 }
 
 impl Default for TimeTravelConfig {
@@ -229,6 +237,7 @@ impl Default for TimeTravelConfig {
             enabled: true,
             retention_days: 365,
             gc_interval_secs: 3600,
+            table_retention_days: std::collections::BTreeMap::new(),
         }
     }
 }

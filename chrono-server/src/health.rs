@@ -156,7 +156,10 @@ pub struct HistoryRow {
     pub bytes: u64,
     /// The oldest version's time.
     pub oldest: Option<String>,
-    /// Versions `retention_days` would let go.
+    /// The table's retention in days (0: forever): `table_retention_days`, else
+    /// `retention_days`.
+    pub retention_days: u32,
+    /// Versions its retention would let go.
     pub retention_would_free: u64,
     /// Their bytes.
     pub retention_would_free_bytes: u64,
@@ -458,15 +461,14 @@ impl ChronoDb {
 
         // History.
         let retention_days = self.config().features.time_travel.retention_days;
-        let cutoff = (retention_days > 0).then(|| {
-            now.as_micros()
-                .saturating_sub(u64::from(retention_days) * 86_400 * 1_000_000)
-        });
-        let summary = chrono_storage::history::summarize(store, cutoff)?;
+        let cutoffs = self.retention_horizons(now)?;
+        let summary = chrono_storage::history::summarize(store, Some(&cutoffs))?;
         let mut history = Vec::new();
         for t in &tables {
             let h = summary.get(&t.keyspace).cloned().unwrap_or_default();
+            let days = self.table_retention_days(&t.name);
             let row = HistoryRow {
+                retention_days: days,
                 table: t.name.clone(),
                 live_rows: h.live,
                 versions: h.versions,
@@ -485,13 +487,17 @@ impl ChronoDb {
                         "{} versions for {} live rows ({:.0} per row), {} bytes",
                         row.versions, row.live_rows, row.versions_per_row, row.bytes
                     ),
-                    recommendation: if retention_days == 0 {
-                        "features.time_travel.retention_days is 0 (keep forever): set it if \
-                         history older than some days is not needed."
-                            .into()
+                    recommendation: if days == 0 {
+                        format!(
+                            "Its retention is 0 days (keep forever): set \
+                             features.time_travel.table_retention_days.{} (or retention_days) \
+                             if history older than some days is not needed, or run DELETE \
+                             HISTORY FROM {} BEFORE SYSTEM_TIME <time>.",
+                            t.name, t.name
+                        )
                     } else {
                         format!(
-                            "retention_days {retention_days} would let {} of its versions go.",
+                            "Its retention of {days} days would let {} of its versions go.",
                             row.retention_would_free
                         )
                     },
@@ -499,14 +505,14 @@ impl ChronoDb {
             }
             history.push(row);
         }
-        if retention_days > 0 && history.iter().any(|h| h.retention_would_free > 0) {
+        if history.iter().any(|h| h.retention_would_free > 0) {
             let (n, bytes) = history.iter().fold((0, 0), |(n, b), h| {
                 (n + h.retention_would_free, b + h.retention_would_free_bytes)
             });
             findings.push(Finding {
                 severity: Severity::Info,
                 area: "history",
-                title: format!("{n} versions are older than retention_days ({retention_days})"),
+                title: format!("{n} versions are older than their tables' retention"),
                 detail: format!(
                     "{bytes} bytes of versions no read inside the retention window needs"
                 ),
@@ -776,13 +782,14 @@ impl HealthReport {
         for h in &self.history {
             let _ = writeln!(
                 s,
-                "  {}: {} live rows, {} versions ({:.2} per row), {} bytes, oldest {}, retention would free {}",
+                "  {}: {} live rows, {} versions ({:.2} per row), {} bytes, oldest {}, retention {} days, would free {}",
                 h.table,
                 h.live_rows,
                 h.versions,
                 h.versions_per_row,
                 h.bytes,
                 h.oldest.as_deref().unwrap_or("-"),
+                h.retention_days,
                 h.retention_would_free
             );
         }
@@ -826,12 +833,6 @@ impl HealthReport {
 
     /// The report as one HTML page, with SVG bars for statement times and history depth.
     pub fn to_html(&self) -> String {
-        let esc = |t: &str| {
-            t.replace('&', "&amp;")
-                .replace('<', "&lt;")
-                .replace('>', "&gt;")
-                .replace('"', "&quot;")
-        };
         let bars = |items: &[(String, f64)], unit: &str| -> String {
             let max = items.iter().map(|(_, v)| *v).fold(0.0, f64::max).max(1e-9);
             let h = 22 * items.len().max(1) + 10;
@@ -918,10 +919,108 @@ impl HealthReport {
             .map(|h| (h.table.clone(), h.versions_per_row))
             .collect();
         s += &bars(&depth, "");
+        s += "<h2>History: kilobytes kept, and what retention would free</h2>";
+        let kept: Vec<(String, f64, f64)> = self
+            .history
+            .iter()
+            .map(|h| {
+                (
+                    format!("{} ({} days)", h.table, h.retention_days),
+                    h.bytes.saturating_sub(h.retention_would_free_bytes) as f64 / 1024.0,
+                    h.retention_would_free_bytes as f64 / 1024.0,
+                )
+            })
+            .collect();
+        s += &stacked(&kept, ["stays", "retention would free"], "KiB");
+        s += "<h2>Estimator: q-error per table (median, p95)</h2>";
+        let q: Vec<(String, f64, f64)> = self
+            .estimator
+            .tables
+            .iter()
+            .map(|e| {
+                (
+                    format!("{} ({})", e.table, e.estimator),
+                    e.median_q_error,
+                    (e.p95_q_error - e.median_q_error).max(0.0),
+                )
+            })
+            .collect();
+        s += &stacked(&q, ["median", "up to p95"], "×");
+        s += "<h2>Storage: megabytes on disk per column family</h2>";
+        let disk: Vec<(String, f64, f64)> = self
+            .storage
+            .iter()
+            .map(|f| {
+                (
+                    f.family.clone(),
+                    f.live_bytes.min(f.disk_bytes) as f64 / 1048576.0,
+                    f.disk_bytes.saturating_sub(f.live_bytes) as f64 / 1048576.0,
+                )
+            })
+            .collect();
+        s += &stacked(&disk, ["live", "compaction would drop"], "MiB");
         s += "<h2>Everything</h2><pre>";
         s += &esc(&self.to_json());
         s + "</pre></body></html>"
     }
+}
+
+fn esc(t: &str) -> String {
+    t.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// Horizontal SVG bars of two stacked parts per item (`a`, then `b`), with a legend; each
+/// bar is labelled with the total.
+fn stacked(items: &[(String, f64, f64)], legend: [&str; 2], unit: &str) -> String {
+    const COLORS: [&str; 2] = ["#4a7bd0", "#e0a030"];
+    if items.is_empty() {
+        return "<p>nothing to show</p>".into();
+    }
+    let max = items
+        .iter()
+        .map(|(_, a, b)| a + b)
+        .fold(0.0, f64::max)
+        .max(1e-9);
+    let h = 22 * items.len() + 34;
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"760\" height=\"{h}\" \
+         font-family=\"sans-serif\" font-size=\"12\">"
+    );
+    for (i, (label, a, b)) in items.iter().enumerate() {
+        let y = 5 + 22 * i;
+        let wa = a / max * 400.0;
+        let wb = b / max * 400.0;
+        let _ = write!(
+            svg,
+            "<text x=\"0\" y=\"{ty}\">{label}</text>\
+             <rect x=\"300\" y=\"{y}\" width=\"{wa:.1}\" height=\"16\" fill=\"{c0}\"/>\
+             <rect x=\"{xb:.1}\" y=\"{y}\" width=\"{wb:.1}\" height=\"16\" fill=\"{c1}\"/>\
+             <text x=\"{xt:.1}\" y=\"{ty}\">{total:.2} {unit}</text>",
+            ty = y + 12,
+            label = esc(&cut(label, 45)),
+            c0 = COLORS[0],
+            c1 = COLORS[1],
+            xb = 300.0 + wa,
+            xt = 305.0 + wa + wb,
+            total = a + b,
+        );
+    }
+    let y = 22 * items.len() + 12;
+    for (k, (name, color)) in legend.iter().zip(COLORS).enumerate() {
+        let x = 300 + 200 * k;
+        let _ = write!(
+            svg,
+            "<rect x=\"{x}\" y=\"{y}\" width=\"12\" height=\"12\" fill=\"{color}\"/>\
+             <text x=\"{}\" y=\"{}\">{}</text>",
+            x + 16,
+            y + 11,
+            esc(name)
+        );
+    }
+    svg + "</svg>"
 }
 
 fn cut(s: &str, n: usize) -> String {

@@ -187,25 +187,76 @@ impl ChronoDb {
     /// [`collect_history`](Self::collect_history) as if the clock read `now`.
     pub fn collect_history_at(&self, now: chrono_storage::Timestamp) -> Result<GcReport> {
         let store = self.db.store();
-        let days = self.config.features.time_travel.retention_days;
-        let before = store.gc_horizon();
-        if days == 0 {
-            return Ok(GcReport {
-                horizon: before,
-                moved: false,
-            });
-        }
-        let cutoff = now
-            .as_micros()
-            .saturating_sub(u64::from(days) * 86_400 * 1_000_000);
-        let horizon = store.advance_gc_horizon(cutoff)?;
-        if horizon > before {
+        let before = store.horizons();
+        let after = store.advance_horizons(&self.retention_horizons(now)?, false)?;
+        // DELETE HISTORY statements recorded but not applied (a crash in between) go now.
+        self.db.apply_history_purges()?;
+        let moved = *after != *before;
+        if moved {
             store.engine().compact()?;
         }
         Ok(GcReport {
-            horizon,
-            moved: horizon > before,
+            horizon: after.default,
+            moved,
         })
+    }
+
+    /// The retention of `table` in days (0: forever): its own, else the default.
+    pub(crate) fn table_retention_days(&self, table: &str) -> u32 {
+        let tt = &self.config.features.time_travel;
+        tt.table_retention_days
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(table))
+            .map_or(tt.retention_days, |(_, d)| *d)
+    }
+
+    /// Where retention wants the horizons at `now`: now − `retention_days` for key spaces
+    /// of no table in `table_retention_days`, now − that table's days for its rows and
+    /// indexes, and for the catalog the earliest of them (a table kept longer is read with
+    /// the catalog of its time). 0 days: keep (no move).
+    pub(crate) fn retention_horizons(
+        &self,
+        now: chrono_storage::Timestamp,
+    ) -> Result<chrono_storage::Horizons> {
+        let tt = &self.config.features.time_travel;
+        let cutoff = |days: u32| match days {
+            0 => 0,
+            d => now
+                .as_micros()
+                .saturating_sub(u64::from(d) * 86_400 * 1_000_000),
+        };
+        let mut wanted = chrono_storage::Horizons {
+            default: cutoff(tt.retention_days),
+            ..Default::default()
+        };
+        if tt.table_retention_days.is_empty() {
+            return Ok(wanted);
+        }
+        let txn = self.db.store().begin_read_only(u64::MAX);
+        let tables =
+            chrono_sql::catalog::list_tables(chrono_sql::catalog::Snapshot::Transaction(&txn))?;
+        drop(txn);
+        let mut earliest = wanted.default;
+        for t in tables {
+            if !tt
+                .table_retention_days
+                .keys()
+                .any(|name| name.eq_ignore_ascii_case(&t.name))
+            {
+                continue;
+            }
+            let h = cutoff(self.table_retention_days(&t.name));
+            earliest = earliest.min(h);
+            for ks in std::iter::once(t.keyspace).chain(t.indexes.iter().map(|ix| ix.keyspace)) {
+                wanted.retained.insert(ks, h);
+            }
+        }
+        if earliest < wanted.default {
+            wanted
+                .retained
+                .insert(chrono_sql::catalog::CATALOG_KEYSPACE, earliest);
+        }
+        Ok(wanted)
     }
 
     /// The learned optimizer (`None` when `features.ml_optimizer.enabled` is false).

@@ -98,6 +98,14 @@ fn the_report_recommends_the_index_a_repeated_scan_needed_and_forgets_it_once_ma
     assert_eq!(json["index_advice"][0]["column"], "user_id");
     let html = report.to_html();
     assert!(html.contains("<svg") && html.contains("orders.user_id"));
+    // A chart per section: statements, history depth, history bytes, estimator, storage.
+    assert_eq!(html.matches("<svg").count(), 5, "{html}");
+    for (i, h) in report.history.iter().enumerate() {
+        assert!(
+            html.contains(&format!("{} ({} days)", h.table, h.retention_days)),
+            "history row {i}"
+        );
+    }
 
     // Following the advice makes the finding go away.
     db.execute("CREATE INDEX orders_user_id_idx ON orders (user_id)")

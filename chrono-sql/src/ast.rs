@@ -46,6 +46,15 @@ pub enum Statement {
         /// What is explained.
         statement: Box<Statement>,
     },
+    /// `DELETE HISTORY FROM t [BEFORE SYSTEM_TIME time]` (MariaDB's form): the versions of
+    /// `t` that no read at or after `time` needs are deleted (all but the current rows when
+    /// no time is given).
+    DeleteHistory {
+        /// The table.
+        table: String,
+        /// The time; `None` for the newest commit.
+        before: Option<crate::parse::timetravel::TimeLiteral>,
+    },
     /// `BEGIN` / `START TRANSACTION`.
     Begin,
     /// `COMMIT`.

@@ -6,6 +6,8 @@
 //! catalog key  = encode_key(['table', lower(name)])  → JSON TableDef
 //! statistics   = encode_key(['stats', keyspace])     → TableStats (by table id, so a table
 //!                                                     re-created under a name has none)
+//! purge        = encode_key(['purge', keyspace])     → JSON HistoryPurge (DELETE HISTORY)
+//! horizons     = encode_key(['horizons'])            → the store's GC horizons (its own)
 //! table rows   = key space TableDef::keyspace:  encode_key(primary key) → encode_row(values)
 //! index        = key space IndexDef::keyspace:  encode_key(values [‖ primary key]) → encode_key(primary key)
 //! ```
@@ -21,8 +23,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::types::DataType;
 
-/// The key space of the catalog.
-pub const CATALOG_KEYSPACE: Keyspace = 0;
+/// The key space of the catalog: the store's system key space, where the store keeps its
+/// GC horizons under `horizons`.
+pub const CATALOG_KEYSPACE: Keyspace = chrono_storage::mvcc::SYSTEM_KEYSPACE;
 
 /// A column.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -216,4 +219,66 @@ pub fn delete_table(txn: &mut Transaction, name: &str) -> Result<()> {
 pub fn new_keyspace(store: &Store) -> Result<Keyspace> {
     Keyspace::try_from(store.next_id())
         .map_err(|_| Error::InvalidInput("out of key space numbers".into()))
+}
+
+/// A `DELETE HISTORY`, kept in the catalog (so it is audited, with who ran it) and applied
+/// again whenever the database opens or collects history, until the store's horizons
+/// include it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryPurge {
+    /// The table's name when its history was deleted.
+    pub table: String,
+    /// Versions no read at or after this time (microseconds) needs were deleted.
+    pub before: u64,
+    /// The key spaces of its rows and indexes then.
+    pub keyspaces: Vec<Keyspace>,
+}
+
+impl HistoryPurge {
+    /// The purge as store horizons.
+    pub fn horizons(&self) -> chrono_storage::Horizons {
+        chrono_storage::Horizons {
+            purged: self.keyspaces.iter().map(|&ks| (ks, self.before)).collect(),
+            ..Default::default()
+        }
+    }
+}
+
+fn purge_key(keyspace: Keyspace) -> Vec<u8> {
+    encoding::encode_key(&[Value::Text("purge".into()), Value::Int(i64::from(keyspace))])
+}
+
+/// Records in `txn` that the history of `def` (rows and indexes) before `before` is
+/// deleted.
+pub fn put_history_purge(
+    txn: &mut Transaction,
+    def: &TableDef,
+    before: u64,
+) -> Result<HistoryPurge> {
+    let purge = HistoryPurge {
+        table: def.name.clone(),
+        before,
+        keyspaces: std::iter::once(def.keyspace)
+            .chain(def.indexes.iter().map(|ix| ix.keyspace))
+            .collect(),
+    };
+    let raw = serde_json::to_vec(&purge)
+        .map_err(|e| Error::InvalidInput(format!("catalog entry: {e}")))?;
+    txn.label_keyspace(CATALOG_KEYSPACE, "catalog");
+    txn.put(CATALOG_KEYSPACE, purge_key(def.keyspace), raw)?;
+    Ok(purge)
+}
+
+/// Every recorded `DELETE HISTORY` (the latest per table).
+pub fn history_purges(view: Snapshot<'_>) -> Result<Vec<HistoryPurge>> {
+    let prefix = encoding::encode_key(&[Value::Text("purge".into())]);
+    let mut out = Vec::new();
+    for item in view.scan(CATALOG_KEYSPACE, KeyRange::Prefix(prefix))? {
+        let (_, raw) = item?;
+        out.push(
+            serde_json::from_slice(&raw)
+                .map_err(|e| Error::Corruption(format!("catalog entry of a history purge: {e}")))?,
+        );
+    }
+    Ok(out)
 }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 
 use crate::error::Result;
+use crate::horizon::{Horizons, VersionGc};
 
 /// The column families of a ChronoDB database. This is the only place they are declared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -144,60 +145,16 @@ pub trait Engine: Send + Sync + 'static {
     fn state(&self) -> Vec<FamilyState> {
         Vec::new()
     }
-    /// Lets compaction drop the row versions no read at or after `horizon` needs: every
-    /// version committed at or before it except the newest one at or before it, per key
-    /// ([`VersionGc`]). Never called with a smaller horizon than before.
-    fn set_gc_horizon(&self, horizon: u64);
-}
-
-/// The garbage-collection rule for the versions family, applied in key order (per key,
-/// newest version first): a version committed after the horizon stays; of those at or
-/// before it, the first met (the newest) stays — a read at the horizon returns it — and the
-/// rest go. Applied to any subset of a key's versions (one compaction's input) it never
-/// drops the version a read at the horizon needs: that one is the newest at or before the
-/// horizon wherever it is. A key that does not parse is kept.
-#[derive(Debug)]
-pub struct VersionGc {
-    horizon: u64,
-    last: Option<(u32, Vec<u8>)>,
-    kept_at_horizon: bool,
-}
-
-impl VersionGc {
-    /// The rule for `horizon` (0: keep everything).
-    pub fn new(horizon: u64) -> VersionGc {
-        VersionGc {
-            horizon,
-            last: None,
-            kept_at_horizon: false,
-        }
+    /// Compacts the keys from `start` (included) to `end` (excluded) of one column family;
+    /// engines that cannot compact part of a family compact all of it.
+    fn compact_range(&self, cf: ColumnFamily, start: &[u8], end: &[u8]) -> Result<()> {
+        let _ = (cf, start, end);
+        self.compact()
     }
-
-    /// Whether the version stored under `key` (the next in key order) stays.
-    pub fn keep(&mut self, key: &[u8]) -> bool {
-        if self.horizon == 0 {
-            return true;
-        }
-        let Ok((ks, k, ts)) = crate::encoding::parse_version_key(key) else {
-            return true;
-        };
-        if self
-            .last
-            .as_ref()
-            .is_none_or(|(lks, lk)| *lks != ks || *lk != k)
-        {
-            self.last = Some((ks, k));
-            self.kept_at_horizon = false;
-        }
-        if ts > self.horizon {
-            return true;
-        }
-        if self.kept_at_horizon {
-            return false;
-        }
-        self.kept_at_horizon = true;
-        true
-    }
+    /// Lets compaction drop the row versions no read at or after their key space's horizon
+    /// needs: every version committed at or before it except the newest one at or before
+    /// it, per key ([`VersionGc`]). No key space's horizon is ever lower than before.
+    fn set_gc_horizons(&self, horizons: Arc<Horizons>);
 }
 
 /// One column family's state, as the engine reports it.
@@ -226,7 +183,7 @@ type Tree = BTreeMap<Vec<u8>, Vec<u8>>;
 #[derive(Default, Clone)]
 pub struct MemoryEngine {
     trees: Arc<RwLock<BTreeMap<ColumnFamily, Tree>>>,
-    gc_horizon: Arc<std::sync::atomic::AtomicU64>,
+    gc_horizons: Arc<RwLock<Arc<Horizons>>>,
 }
 
 impl MemoryEngine {
@@ -271,17 +228,15 @@ impl Engine for MemoryEngine {
     }
 
     fn compact(&self) -> Result<()> {
-        let horizon = self.gc_horizon.load(std::sync::atomic::Ordering::Acquire);
-        let mut gc = VersionGc::new(horizon);
+        let mut gc = VersionGc::new(self.gc_horizons.read().clone());
         if let Some(versions) = self.trees.write().get_mut(&ColumnFamily::Versions) {
             versions.retain(|k, _| gc.keep(k));
         }
         Ok(())
     }
 
-    fn set_gc_horizon(&self, horizon: u64) {
-        self.gc_horizon
-            .fetch_max(horizon, std::sync::atomic::Ordering::AcqRel);
+    fn set_gc_horizons(&self, horizons: Arc<Horizons>) {
+        *self.gc_horizons.write() = horizons;
     }
 }
 

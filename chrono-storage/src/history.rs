@@ -30,10 +30,11 @@ pub struct KeyspaceHistory {
     pub collectable_bytes: u64,
 }
 
-/// The history of every key space, with what `cutoff` (microseconds) would collect.
+/// The history of every key space, with what cutting each at its horizon in `cutoffs`
+/// would collect (a horizon of 0 collects nothing).
 pub fn summarize(
     store: &Store,
-    cutoff: Option<u64>,
+    cutoffs: Option<&crate::horizon::Horizons>,
 ) -> Result<BTreeMap<Keyspace, KeyspaceHistory>> {
     let engine = store.engine();
     let mut out: BTreeMap<Keyspace, KeyspaceHistory> = BTreeMap::new();
@@ -58,7 +59,7 @@ pub fn summarize(
         h.versions += 1;
         h.bytes += size;
         h.oldest_ts = Some(h.oldest_ts.map_or(ts, |o| o.min(ts)));
-        if let Some(cut) = cutoff
+        if let Some(cut) = cutoffs.map(|c| c.of(ks))
             && ts <= cut
         {
             if kept_at_cutoff {
@@ -110,7 +111,11 @@ mod tests {
         assert_eq!(h.oldest_ts, Some(stamps[0]));
         // Cut at the third commit: of a's versions at or below it (1st, 2nd, 3rd) the newest
         // stays readable, two go; b's only version at or below it stays.
-        let cut = summarize(&store, Some(stamps[2])).unwrap();
+        let horizons = crate::horizon::Horizons {
+            default: stamps[2],
+            ..Default::default()
+        };
+        let cut = summarize(&store, Some(&horizons)).unwrap();
         assert_eq!(cut[&7].collectable, 2);
         assert!(cut[&7].collectable_bytes > 0 && cut[&7].collectable_bytes < h.bytes);
     }

@@ -53,6 +53,7 @@ pub mod encoding;
 pub mod engine;
 pub mod error;
 pub mod history;
+pub mod horizon;
 pub mod mvcc;
 pub mod record;
 pub mod rocks;
@@ -60,11 +61,10 @@ pub mod snapshot;
 pub mod timestamp;
 pub mod value;
 
-pub use engine::{
-    BatchOp, ColumnFamily, Cursor, Engine, FamilyState, MemoryEngine, VersionGc, WriteBatch,
-};
+pub use engine::{BatchOp, ColumnFamily, Cursor, Engine, FamilyState, MemoryEngine, WriteBatch};
 pub use error::ErrorKind;
 pub use error::{Error, Result};
+pub use horizon::{Horizons, VersionGc};
 pub use mvcc::{
     Change, Commit, CommitInfo, CommitObserver, DatabaseId, KeyRange, Keyspace, Operation,
     Savepoint, ScanAt, Store, TimeWindow, Transaction, TxnScan, Version, VersionScan,

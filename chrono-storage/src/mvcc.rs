@@ -46,6 +46,7 @@ use parking_lot::{Mutex, RwLock};
 use crate::encoding::{self, decode_latest_value, decode_version_value};
 use crate::engine::{ColumnFamily, Cursor, Engine, WriteBatch};
 use crate::error::{Error, Result};
+use crate::horizon::Horizons;
 
 /// A numbered key space: one per table, one per index, one for the catalog.
 pub type Keyspace = u32;
@@ -218,6 +219,19 @@ impl KeyRange {
     }
 }
 
+/// The error for a read at `ts` before `horizon`.
+fn before_horizon(ts: u64, horizon: u64) -> Result<()> {
+    if ts < horizon {
+        return Err(Error::InvalidInput(format!(
+            "{} is before the earliest readable time {} (older history was collected by \
+             features.time_travel.retention_days or deleted by DELETE HISTORY)",
+            crate::Timestamp::from_micros(ts),
+            crate::Timestamp::from_micros(horizon)
+        )));
+    }
+    Ok(())
+}
+
 fn now_micros() -> u64 {
     crate::Timestamp::now().as_micros()
 }
@@ -227,14 +241,41 @@ const META_ID_HIGH_WATER: &str = "id_high_water";
 const META_DATABASE_ID: &str = "database_id";
 const META_GC_HORIZON: &str = "gc_horizon";
 
-/// The GC horizon stored in `engine`'s metadata (0 when history was never collected): reads
-/// before it are refused, and versions at or before it that a read at it does not need may
-/// be gone.
-pub fn stored_gc_horizon(engine: &dyn Engine) -> Result<u64> {
-    match engine.get(ColumnFamily::Meta, &encoding::meta_key(META_GC_HORIZON))? {
-        Some(raw) => Ok(encoding::decode_u64(&raw)?.0),
-        None => Ok(0),
+/// The key space of the store's own versioned records, shared with the catalog (which keeps
+/// its entries under other first key parts: `table`, `stats`, `purge`).
+pub const SYSTEM_KEYSPACE: Keyspace = 0;
+/// The format of the stored [`Horizons`] record.
+const HORIZONS_FORMAT: u8 = 1;
+
+/// The key of the GC horizons in [`SYSTEM_KEYSPACE`].
+fn horizons_key() -> Vec<u8> {
+    encoding::encode_key(&[crate::Value::Text("horizons".into())])
+}
+
+/// The GC horizons as last committed (all 0 when history was never collected): reads before
+/// a key space's horizon are refused, and its versions at or before it that a read at it
+/// does not need may be gone. They are a versioned row like any other, so the audit trail
+/// records every move and a forged horizon is a row that does not match its entry.
+pub fn stored_horizons(engine: &dyn Engine) -> Result<Horizons> {
+    let latest = encoding::latest_key(SYSTEM_KEYSPACE, &horizons_key());
+    if let Some(raw) = engine.get(ColumnFamily::Latest, &latest)? {
+        let (_, op, row) = decode_latest_value(&raw)?;
+        if let Some(row) = live(op, row)? {
+            return crate::record::decode(HORIZONS_FORMAT, "the stored GC horizons", &row);
+        }
     }
+    Ok(Horizons::default())
+}
+
+/// [`stored_horizons`], with the one horizon databases from before versioned horizons kept
+/// in their metadata: reads before it stay refused (their versions may be gone). It is not
+/// audited, so the audit verifier does not trust it; the next collection commits it.
+fn horizons_at_open(engine: &dyn Engine) -> Result<Horizons> {
+    let mut horizons = stored_horizons(engine)?;
+    if let Some(raw) = engine.get(ColumnFamily::Meta, &encoding::meta_key(META_GC_HORIZON))? {
+        horizons.default = horizons.default.max(encoding::decode_u64(&raw)?.0);
+    }
+    Ok(horizons)
 }
 
 /// A database's identity: 16 random bytes made when its store is first opened, never
@@ -320,8 +361,11 @@ struct Inner {
     /// The read times of open transactions and pins, with how many hold each: the GC
     /// horizon never passes the oldest.
     readers: Mutex<BTreeMap<u64, usize>>,
-    /// Reads before this time are refused (their versions may be collected).
-    gc_horizon: AtomicU64,
+    /// Reads of a key space before its horizon are refused (their versions may be
+    /// collected).
+    horizons: RwLock<Arc<Horizons>>,
+    /// Held while the horizons move (one move at a time).
+    advancing: Mutex<()>,
 }
 
 /// The multi-version store. Cheap to clone; every clone is the same store.
@@ -348,13 +392,14 @@ impl Store {
                 None => 1,
             };
         let id = database_id(engine.as_ref())?;
-        let gc_horizon = stored_gc_horizon(engine.as_ref())?;
-        engine.set_gc_horizon(gc_horizon);
+        let horizons = Arc::new(horizons_at_open(engine.as_ref())?);
+        engine.set_gc_horizons(horizons.clone());
         Ok(Self {
             inner: Arc::new(Inner {
                 id,
                 readers: Mutex::new(BTreeMap::new()),
-                gc_horizon: AtomicU64::new(gc_horizon),
+                horizons: RwLock::new(horizons),
+                advancing: Mutex::new(()),
                 engine,
                 commit: Mutex::new(CommitState {
                     last_ts,
@@ -466,46 +511,102 @@ impl Store {
         })
     }
 
-    /// The earliest time a read may ask for (0: all of history is kept).
+    /// The read time of the oldest open transaction, pin or change stream, if any.
+    pub fn oldest_reader(&self) -> Option<u64> {
+        self.inner.readers.lock().keys().next().copied()
+    }
+
+    /// The horizon of key spaces without a retention of their own (0: all of their history
+    /// is kept).
     pub fn gc_horizon(&self) -> u64 {
-        self.inner.gc_horizon.load(Ordering::Acquire)
+        self.inner.horizons.read().default
     }
 
-    /// Fails, naming the earliest readable time, when `ts` is before the GC horizon.
+    /// Every key space's GC horizon.
+    pub fn horizons(&self) -> Arc<Horizons> {
+        self.inner.horizons.read().clone()
+    }
+
+    /// Fails, naming the earliest time readable everywhere, when `ts` is before the GC
+    /// horizon of any key space: what a pin or a change stream (which read every key space)
+    /// needs.
     pub fn check_readable(&self, ts: u64) -> Result<()> {
-        let horizon = self.gc_horizon();
-        if ts < horizon {
-            return Err(Error::InvalidInput(format!(
-                "{} is before the earliest readable time {} (older history was collected:                  features.time_travel.retention_days)",
-                crate::Timestamp::from_micros(ts),
-                crate::Timestamp::from_micros(horizon)
-            )));
-        }
-        Ok(())
+        before_horizon(ts, self.inner.horizons.read().highest())
     }
 
-    /// Moves the GC horizon toward `cutoff` (now − retention), never past the oldest open
-    /// transaction or pin or the newest commit, and never backwards; stores it and hands it to the engine, whose
-    /// compactions then drop the versions no read at or after it needs. Returns the horizon.
+    /// Fails, naming the earliest readable time, when `ts` is before `keyspace`'s horizon.
+    pub fn check_readable_in(&self, keyspace: Keyspace, ts: u64) -> Result<()> {
+        before_horizon(ts, self.inner.horizons.read().of(keyspace))
+    }
+
+    /// Moves the default GC horizon toward `cutoff` (now − retention); see
+    /// [`Store::advance_horizons`]. Returns the default horizon.
     pub fn advance_gc_horizon(&self, cutoff: u64) -> Result<u64> {
-        let readers = self.inner.readers.lock();
-        let oldest_reader = readers.keys().next().copied().unwrap_or(u64::MAX);
-        let current = self.gc_horizon();
-        // Never beyond the newest commit: a horizon in the future would refuse reads of the
-        // present.
-        let target = cutoff.min(oldest_reader).min(self.current_ts());
-        if target <= current {
-            return Ok(current);
-        }
-        let mut raw = Vec::with_capacity(8);
-        encoding::encode_u64(&mut raw, target);
-        let mut batch = WriteBatch::default();
-        batch.put(ColumnFamily::Meta, encoding::meta_key(META_GC_HORIZON), raw);
-        self.inner.engine.write(batch)?;
-        self.inner.gc_horizon.store(target, Ordering::Release);
-        drop(readers);
-        self.inner.engine.set_gc_horizon(target);
-        Ok(target)
+        let mut wanted = (*self.horizons()).clone();
+        wanted.default = cutoff;
+        Ok(self.advance_horizons(&wanted, false)?.default)
+    }
+
+    /// Moves the GC horizons toward `wanted`, never backwards, never past the oldest open
+    /// transaction, pin or change stream, nor past the newest commit (a horizon in the
+    /// future would refuse reads of the present). A retention goal beyond those is taken
+    /// as far as they allow; a purge beyond them fails with `strict_purges`, naming the
+    /// time still read. Stores the horizons and hands them to the engine, whose compactions
+    /// then drop the versions no read at or after them needs.
+    pub fn advance_horizons(
+        &self,
+        wanted: &Horizons,
+        strict_purges: bool,
+    ) -> Result<Arc<Horizons>> {
+        let _one_at_a_time = self.inner.advancing.lock();
+        let next = {
+            let readers = self.inner.readers.lock();
+            let oldest_reader = readers.keys().next().copied().unwrap_or(u64::MAX);
+            let limit = oldest_reader.min(self.current_ts());
+            if strict_purges && let Some(&ts) = wanted.purged.values().find(|&&ts| ts > limit) {
+                return Err(Error::InvalidInput(format!(
+                    "cannot delete history before {}: {} is still read (by an open transaction, \
+                     a pin or a change stream) or is after the newest commit",
+                    crate::Timestamp::from_micros(ts),
+                    crate::Timestamp::from_micros(limit)
+                )));
+            }
+            let clamped = Horizons {
+                default: wanted.default.min(limit),
+                retained: wanted
+                    .retained
+                    .iter()
+                    .map(|(&k, &h)| (k, h.min(limit)))
+                    .collect(),
+                purged: wanted
+                    .purged
+                    .iter()
+                    .map(|(&k, &h)| (k, h.min(limit)))
+                    .collect(),
+            };
+            let current = self.horizons();
+            let next = current.advanced(&clamped);
+            if next == *current {
+                return Ok(current);
+            }
+            // Reads and pins before the new horizons are refused from here on (under the
+            // readers' lock, so no reader slips in behind them).
+            let next = Arc::new(next);
+            *self.inner.horizons.write() = next.clone();
+            next
+        };
+        // Committed like a row, so the audit trail has every move. Only then may compaction
+        // act on them: if the commit fails, reads stay refused but nothing is collected.
+        let mut txn = self.begin();
+        txn.label_keyspace(SYSTEM_KEYSPACE, "catalog");
+        txn.put(
+            SYSTEM_KEYSPACE,
+            horizons_key(),
+            crate::record::encode(HORIZONS_FORMAT, &*next),
+        )?;
+        txn.commit()?;
+        self.inner.engine.set_gc_horizons(next.clone());
+        Ok(next)
     }
 
     /// The value of `key` as of `ts`, with the timestamp of the version that holds it.
@@ -521,7 +622,7 @@ impl Store {
     /// [`Store::get_at`], and whether the answer is the key's current entry (no later
     /// commit replaced it) — what a writer may rely on until another commit writes there.
     fn read_at(&self, keyspace: Keyspace, key: &[u8], ts: u64) -> Result<(Option<Stamped>, bool)> {
-        self.check_readable(ts)?;
+        self.check_readable_in(keyspace, ts)?;
         let engine = &self.inner.engine;
         let Some(raw) = engine.get(ColumnFamily::Latest, &encoding::latest_key(keyspace, key))?
         else {
@@ -537,7 +638,7 @@ impl Store {
 
     /// Scans `range` of a key space as of `ts`, in key order.
     pub fn scan_at(&self, keyspace: Keyspace, range: KeyRange, ts: u64) -> Result<ScanAt> {
-        self.check_readable(ts)?;
+        self.check_readable_in(keyspace, ts)?;
         let latest = self.inner.engine.cursor(ColumnFamily::Latest)?;
         Ok(ScanAt {
             store: self.clone(),
@@ -580,7 +681,7 @@ impl Store {
         // ALL returns what is kept.
         match window {
             TimeWindow::Between(from, _) | TimeWindow::FromTo(from, _) => {
-                self.check_readable(from)?
+                self.check_readable_in(keyspace, from)?
             }
             TimeWindow::All => {}
         }

@@ -5,10 +5,10 @@
 //! commit that returned survives a crash of the process; with `sync_writes` each commit also
 //! waits for `fsync`, which makes it survive a crash of the machine.
 
+use parking_lot::RwLock;
 use std::ffi::CStr;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use rocksdb::compaction_filter::{CompactionFilter, Decision as CompactionDecision};
 use rocksdb::compaction_filter_factory::{CompactionFilterContext, CompactionFilterFactory};
@@ -18,8 +18,9 @@ use rocksdb::{
     DBRawIteratorWithThreadMode, Options, WriteOptions,
 };
 
-use crate::engine::{BatchOp, ColumnFamily, Cursor, Engine, FamilyState, VersionGc, WriteBatch};
+use crate::engine::{BatchOp, ColumnFamily, Cursor, Engine, FamilyState, WriteBatch};
 use crate::error::{Error, Result};
+use crate::horizon::{Horizons, VersionGc};
 
 /// Tuning and durability settings of a [`RocksEngine`].
 #[derive(Debug, Clone)]
@@ -54,12 +55,12 @@ impl Default for RocksOptions {
 pub struct RocksEngine {
     db: Arc<DB>,
     write_options: WriteOptions,
-    gc_horizon: Arc<AtomicU64>,
+    gc_horizons: Arc<RwLock<Arc<Horizons>>>,
 }
 
 /// Makes a [`VersionGc`] for each compaction of the versions family, with the horizon in
 /// force when the compaction starts.
-struct GcFactory(Arc<AtomicU64>);
+struct GcFactory(Arc<RwLock<Arc<Horizons>>>);
 
 struct GcFilter(VersionGc);
 
@@ -81,7 +82,7 @@ impl CompactionFilterFactory for GcFactory {
     type Filter = GcFilter;
 
     fn create(&mut self, _context: CompactionFilterContext) -> GcFilter {
-        GcFilter(VersionGc::new(self.0.load(Ordering::Acquire)))
+        GcFilter(VersionGc::new(self.0.read().clone()))
     }
 
     fn name(&self) -> &CStr {
@@ -121,14 +122,14 @@ impl RocksEngine {
             });
             o
         };
-        let gc_horizon = Arc::new(AtomicU64::new(0));
+        let gc_horizons = Arc::new(RwLock::new(Arc::new(Horizons::default())));
         let descriptors = ColumnFamily::ALL.iter().map(|cf| {
             // Point lookups hit the latest and meta families; versions are read by seeks.
             let bloom = matches!(cf, ColumnFamily::Latest | ColumnFamily::Meta);
             let mut o = cf_opts(bloom);
             if *cf == ColumnFamily::Versions {
                 // Retention: compactions drop the versions below the GC horizon.
-                o.set_compaction_filter_factory(GcFactory(gc_horizon.clone()));
+                o.set_compaction_filter_factory(GcFactory(gc_horizons.clone()));
             }
             ColumnFamilyDescriptor::new(cf.name(), o)
         });
@@ -145,7 +146,7 @@ impl RocksEngine {
         Ok(Self {
             db: Arc::new(db),
             write_options,
-            gc_horizon,
+            gc_horizons,
         })
     }
 
@@ -204,8 +205,14 @@ impl Engine for RocksEngine {
         Ok(())
     }
 
-    fn set_gc_horizon(&self, horizon: u64) {
-        self.gc_horizon.fetch_max(horizon, Ordering::AcqRel);
+    fn compact_range(&self, cf: ColumnFamily, start: &[u8], end: &[u8]) -> Result<()> {
+        self.db
+            .compact_range_cf(self.handle(cf)?, Some(start), Some(end));
+        Ok(())
+    }
+
+    fn set_gc_horizons(&self, horizons: Arc<Horizons>) {
+        *self.gc_horizons.write() = horizons;
     }
 
     fn state(&self) -> Vec<FamilyState> {

@@ -14,6 +14,7 @@
 //! plus operator-chain length) and the length of a parenthesized list. Every later pass
 //! recurses over trees no deeper than `limits.max_expression_depth`.
 
+mod history;
 mod normalize;
 mod shape;
 pub mod timetravel;
@@ -117,6 +118,15 @@ pub fn parse_with(sql_text: &str, limits: &Limits) -> Result<Vec<Prepared>> {
     let lifted = timetravel::lift(&dialect, sql_text)?;
     shape::check(&lifted.tokens, limits)?;
     let mut normalized = normalize::statements(&lifted.tokens);
+    if let Some((statement, text)) = history::delete_history(&lifted.tokens)? {
+        return Ok(vec![Prepared {
+            statement: Arc::new(statement),
+            normalized: normalized.pop().unwrap_or_default().into(),
+            text: text.into(),
+            param_count: lifted.param_count,
+            plan: Arc::default(),
+        }]);
+    }
     let fast = values::split(&lifted.tokens).and_then(|split| {
         let [head] = <[sql::Statement; 1]>::try_from(sqlparser(&dialect, split.head).ok()?).ok()?;
         values::join(head, split.rows)

@@ -76,7 +76,7 @@ pub struct Lifted {
     pub param_count: usize,
 }
 
-fn word(t: &Token) -> Option<String> {
+pub(crate) fn word(t: &Token) -> Option<String> {
     match t {
         Token::Word(w) if w.quote_style.is_none() => Some(w.value.to_ascii_uppercase()),
         _ => None,
@@ -220,7 +220,7 @@ fn clause_at(tokens: &[TokenWithSpan], i: usize) -> Result<Option<(TimeSpec, usi
 }
 
 /// A time literal at `i`: `[TIMESTAMP] (number | -number | 'text' | $n)`.
-fn literal(tokens: &[TokenWithSpan], mut i: usize) -> Result<(TimeLiteral, usize)> {
+pub(crate) fn literal(tokens: &[TokenWithSpan], mut i: usize) -> Result<(TimeLiteral, usize)> {
     let start = i;
     if tokens.get(i).and_then(|t| word(&t.token)).as_deref() == Some("TIMESTAMP") {
         i += 1;

@@ -34,9 +34,10 @@ impl<'a> Planner<'a> {
                     .map(|t| t.name)
                     .collect(),
             }),
-            S::Explain { .. } | S::Begin | S::Commit | S::Rollback => {
+            S::Explain { .. } | S::Begin | S::Commit | S::Rollback | S::DeleteHistory { .. } => {
                 return Err(Error::Unsupported(
-                    "EXPLAIN and transaction control inside another statement".into(),
+                    "EXPLAIN, DELETE HISTORY and transaction control inside another statement"
+                        .into(),
                 ));
             }
         })

@@ -25,7 +25,30 @@ impl Database {
             }),
         };
         db.load_statistics();
+        if let Err(e) = db.apply_history_purges() {
+            tracing::warn!(error = %e, "applying the recorded DELETE HISTORY statements failed");
+        }
         db
+    }
+
+    /// Applies every recorded `DELETE HISTORY` the store's horizons do not include yet (one
+    /// whose commit was not followed by its application: a crash in between). At open, and
+    /// whenever history is collected.
+    pub fn apply_history_purges(&self) -> Result<()> {
+        let txn = self.store().begin_read_only(u64::MAX);
+        let purges = catalog::history_purges(Snapshot::Transaction(&txn))?;
+        drop(txn);
+        let horizons = self.store().horizons();
+        for purge in purges {
+            if purge
+                .keyspaces
+                .iter()
+                .any(|&ks| horizons.of(ks) < purge.before)
+            {
+                pipeline::apply_purge(self.store(), &purge)?;
+            }
+        }
+        Ok(())
     }
 
     /// Loads the committed statistics of every table (at open, and after each commit that

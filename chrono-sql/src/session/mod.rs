@@ -315,6 +315,11 @@ impl Session {
         mut sink: Option<&mut (dyn RowSink + '_)>,
     ) -> Result<Outcome> {
         let role = p.schema_role();
+        if self.txn.is_some() && matches!(p.statement(), ast::Statement::DeleteHistory { .. }) {
+            return Err(Error::TransactionState(
+                "DELETE HISTORY runs outside a transaction (it cannot be rolled back)".into(),
+            ));
+        }
         if let Some(txn) = self.txn.as_mut() {
             let _gate = db.shared.schema_gate.enter(role, guard)?;
             let save = txn.savepoint();

@@ -171,6 +171,9 @@ impl Database {
                 let plan = self.plan(txn, s, |p| p.plan_delete(del))?;
                 self.write(txn, &plan, s)
             }
+            ast::Statement::DeleteHistory { table, before } => {
+                self.delete_history(txn, p, table, before.as_ref(), params)
+            }
             other => match self.planner(txn, s).plan_statement(other)? {
                 Root::Schema(change) => {
                     txn.record_statement(p.text());
@@ -208,6 +211,51 @@ impl Database {
         self.note_changes(table, n);
         Ok(Outcome::Affected {
             affected: n,
+            commit_ts: None,
+        })
+    }
+
+    /// `DELETE HISTORY FROM table [BEFORE SYSTEM_TIME before]`: records the purge in the
+    /// catalog (audited, with the principal), and once that commits moves the horizons of
+    /// the table's key spaces to `before` (at most the transaction's snapshot: the newest
+    /// commit) and compacts them, so the versions no read at or after it needs leave the
+    /// disk. Refused while a transaction, pin or change stream reads before `before`.
+    fn delete_history(
+        &self,
+        txn: &mut Transaction,
+        p: &Prepared,
+        table: &str,
+        before: Option<&crate::parse::timetravel::TimeLiteral>,
+        params: &[Value],
+    ) -> Result<Outcome> {
+        let def = catalog::require_table(Snapshot::Transaction(txn), table)?;
+        let before = match before {
+            Some(lit) => crate::planner::time_micros(lit, params)?.min(txn.read_ts()),
+            None => txn.read_ts(),
+        };
+        let store = self.store().clone();
+        // This transaction reads at or after `before`: an older reader is another's.
+        if let Some(oldest) = store.oldest_reader()
+            && oldest < before
+        {
+            return Err(Error::InvalidInput(format!(
+                "cannot delete the history of {} before {}: it is still read as of {} (an open \
+                 transaction, a pin or a change stream); try again when that read ends",
+                def.name,
+                chrono_storage::Timestamp::from_micros(before),
+                chrono_storage::Timestamp::from_micros(oldest)
+            )));
+        }
+        txn.record_statement(p.text());
+        let purge = catalog::put_history_purge(txn, &def, before)?;
+        txn.after_commit(move || {
+            if let Err(e) = apply_purge(&store, &purge) {
+                // The purge is recorded: it is applied again at the next collection or open.
+                tracing::warn!(table = %purge.table, error = %e, "applying DELETE HISTORY failed");
+            }
+        });
+        Ok(Outcome::Done {
+            tag: "DELETE HISTORY".into(),
             commit_ts: None,
         })
     }
@@ -331,4 +379,23 @@ fn explain_stepwise(steps: Vec<(&'static str, Plan)>) -> Outcome {
         }
     }
     Outcome::Rows { columns, rows }
+}
+
+/// Moves the horizons of a purge's key spaces and compacts their versions.
+pub(super) fn apply_purge(
+    store: &chrono_storage::Store,
+    purge: &catalog::HistoryPurge,
+) -> Result<()> {
+    let before = store.horizons();
+    let after = store.advance_horizons(&purge.horizons(), false)?;
+    for &ks in &purge.keyspaces {
+        if after.of(ks) > before.of(ks) {
+            let start = chrono_storage::encoding::versions_prefix(ks);
+            let end = chrono_storage::encoding::versions_prefix(ks.saturating_add(1));
+            store
+                .engine()
+                .compact_range(chrono_storage::ColumnFamily::Versions, &start, &end)?;
+        }
+    }
+    Ok(())
 }
