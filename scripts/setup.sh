@@ -2,7 +2,8 @@
 # Installs what building and testing ChronoDB needs, when it is missing. Safe to run again.
 #   - Debian packages: libclang-dev (RocksDB's bindings are generated with bindgen), a C++
 #     compiler, ccache (C/C++ objects are cached, so a RocksDB rebuild takes minutes),
-#     chromium (headless, for the explorer page's test);
+#     chromium (headless, for the explorer page's test), etcd-server (the etcd engine's tests
+#     start 3-member clusters on loopback), protobuf-compiler (etcd-client's build);
 #   - libtorch for chrono-ml's `tch`: the PyTorch wheel from PyPI, at exactly the version tch
 #     expects, in a venv under the cache directory, which also gets grpcio-tools for the
 #     test of a Python client generated from proto/.
@@ -19,6 +20,8 @@ command -v c++ >/dev/null 2>&1 || missing+=(g++)
 command -v ccache >/dev/null 2>&1 || missing+=(ccache)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)   # the TLS test makes its certificates
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)  # the explorer page's browser test
+command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)  # the distributed engine's test clusters
+command -v protoc >/dev/null 2>&1 || missing+=(protobuf-compiler)  # etcd-client's generated code
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi

@@ -49,6 +49,7 @@
 //! # }
 //! ```
 
+pub mod conformance;
 pub mod encoding;
 pub mod engine;
 pub mod error;

@@ -1,0 +1,236 @@
+//! A throw-away etcd cluster on loopback: members on free ports, data in a temporary
+//! directory, stopped when the value is dropped. The tests of every crate that runs on etcd
+//! start one; `scripts/etcd-cluster.sh` does the same from a shell for trying it out.
+//!
+//! The `etcd` binary is Debian's `etcd-server` (`scripts/setup.sh` installs it), or the one
+//! `CHRONODB_ETCD_BIN` names. Members allow 10,000 operations and 16 MiB per request (the
+//! engine's defaults fit under both) and elect a leader in about half a second.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono_storage::{Error, Result};
+
+/// One member.
+struct Member {
+    name: String,
+    client_port: u16,
+    peer_port: u16,
+    process: Option<Child>,
+}
+
+/// A local etcd cluster; see the module documentation.
+pub struct LocalCluster {
+    dir: tempfile::TempDir,
+    token: String,
+    members: Vec<Member>,
+}
+
+fn free_port() -> Result<u16> {
+    let l = TcpListener::bind("127.0.0.1:0")
+        .map_err(|e| Error::Engine(format!("no free loopback port: {e}")))?;
+    l.local_addr()
+        .map(|a| a.port())
+        .map_err(|e| Error::Engine(format!("no free loopback port: {e}")))
+}
+
+/// The `etcd` binary to run.
+pub fn etcd_binary() -> PathBuf {
+    std::env::var_os("CHRONODB_ETCD_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("etcd"))
+}
+
+/// One HTTP/1.0 request to a member's client port; the body of the answer.
+fn http(port: u16, method: &str, path: &str, body: &str) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    out.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
+}
+
+impl LocalCluster {
+    /// Starts `members` members and waits until the cluster has a leader.
+    pub fn start(members: usize) -> Result<LocalCluster> {
+        let dir = tempfile::tempdir()
+            .map_err(|e| Error::Engine(format!("no temporary directory for etcd: {e}")))?;
+        let mut all = Vec::with_capacity(members);
+        for i in 0..members {
+            all.push(Member {
+                name: format!("m{i}"),
+                client_port: free_port()?,
+                peer_port: free_port()?,
+                process: None,
+            });
+        }
+        let token = format!(
+            "chronodb-{}-{}",
+            std::process::id(),
+            dir.path()
+                .file_name()
+                .map_or(String::new(), |n| n.to_string_lossy().into_owned())
+        );
+        let mut cluster = LocalCluster {
+            dir,
+            token,
+            members: all,
+        };
+        for i in 0..members {
+            cluster.spawn(i, "new")?;
+        }
+        cluster.wait_for_leader(Duration::from_secs(30))?;
+        Ok(cluster)
+    }
+
+    fn spawn(&mut self, i: usize, state: &str) -> Result<()> {
+        let initial: Vec<String> = self
+            .members
+            .iter()
+            .map(|m| format!("{}=http://127.0.0.1:{}", m.name, m.peer_port))
+            .collect();
+        let m = &self.members[i];
+        let data = self.dir.path().join(&m.name);
+        let log = std::fs::File::create(self.dir.path().join(format!("{}.log", m.name)))
+            .map_err(|e| Error::Engine(format!("etcd log file: {e}")))?;
+        let client = format!("http://127.0.0.1:{}", m.client_port);
+        let peer = format!("http://127.0.0.1:{}", m.peer_port);
+        let child = Command::new(etcd_binary())
+            .args(["--name", &m.name])
+            .arg("--data-dir")
+            .arg(&data)
+            .args([
+                "--listen-client-urls",
+                &client,
+                "--advertise-client-urls",
+                &client,
+            ])
+            .args([
+                "--listen-peer-urls",
+                &peer,
+                "--initial-advertise-peer-urls",
+                &peer,
+            ])
+            .args(["--initial-cluster", &initial.join(",")])
+            .args(["--initial-cluster-token", &self.token])
+            .args(["--initial-cluster-state", state])
+            .args(["--max-txn-ops", "10000", "--max-request-bytes", "16777216"])
+            .args(["--heartbeat-interval", "50", "--election-timeout", "500"])
+            .args(["--logger", "zap", "--log-level", "warn"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .map_err(|e| {
+                Error::Engine(format!(
+                    "cannot run {} (install Debian's etcd-server: scripts/setup.sh, or set \
+                     CHRONODB_ETCD_BIN): {e}",
+                    etcd_binary().display()
+                ))
+            })?;
+        self.members[i].process = Some(child);
+        Ok(())
+    }
+
+    /// The client URLs of every member (stopped ones included: clients fail over).
+    pub fn endpoints(&self) -> Vec<String> {
+        self.members
+            .iter()
+            .map(|m| format!("http://127.0.0.1:{}", m.client_port))
+            .collect()
+    }
+
+    /// The index of the member that leads now, if a running member knows one.
+    pub fn leader(&self) -> Option<usize> {
+        for m in self.members.iter().filter(|m| m.process.is_some()) {
+            let Some(body) = http(m.client_port, "POST", "/v3/maintenance/status", "{}") else {
+                continue;
+            };
+            // {"header":{…,"member_id":"…",…},…,"leader":"…",…}
+            let field = |name: &str| {
+                let at = body.find(&format!("\"{name}\":\""))? + name.len() + 4;
+                let end = body[at..].find('"')? + at;
+                Some(body[at..end].to_string())
+            };
+            let (Some(me), Some(leader)) = (field("member_id"), field("leader")) else {
+                continue;
+            };
+            if me == leader {
+                return self.members.iter().position(|x| x.name == m.name);
+            }
+        }
+        None
+    }
+
+    /// Waits until a running member is the leader and every running member is healthy.
+    pub fn wait_for_leader(&self, within: Duration) -> Result<usize> {
+        let until = Instant::now() + within;
+        loop {
+            if let Some(l) = self.leader() {
+                let healthy = self
+                    .members
+                    .iter()
+                    .filter(|m| m.process.is_some())
+                    .all(|m| {
+                        http(m.client_port, "GET", "/health", "")
+                            .is_some_and(|b| b.contains("\"health\":\"true\""))
+                    });
+                if healthy {
+                    return Ok(l);
+                }
+            }
+            if Instant::now() > until {
+                return Err(Error::Engine(format!(
+                    "the etcd cluster in {} has no healthy leader after {within:?} (see the \
+                     members' logs there)",
+                    self.dir.path().display()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Kills member `i` at once (SIGKILL: no goodbye to the others).
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut p) = self.members[i].process.take() {
+            let _ = p.kill();
+            let _ = p.wait();
+        }
+    }
+
+    /// Starts member `i` again on its data; it catches up with the others.
+    pub fn restart(&mut self, i: usize) -> Result<()> {
+        if self.members[i].process.is_none() {
+            self.spawn(i, "existing")?;
+        }
+        Ok(())
+    }
+
+    /// Number of members.
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    /// True for a cluster of no members.
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+}
+
+impl Drop for LocalCluster {
+    fn drop(&mut self) {
+        for i in 0..self.members.len() {
+            self.kill(i);
+        }
+    }
+}
