@@ -2,7 +2,15 @@
 //!
 //! ```yaml
 //! database:
+//!   engine: rocksdb              # or etcd: the store on a replicated etcd cluster
 //!   data_file: "chronodb.data"   # a directory (RocksDB); relative to the config file
+//!   etcd:                        # for engine: etcd (see chrono_etcd::EtcdOptions)
+//!     endpoints: ["http://127.0.0.1:2379"]
+//!     prefix: "chronodb/"        # several databases share a cluster under prefixes
+//!     request_timeout_ms: 10000
+//!     max_txn_ops: 10000         # at most the cluster's --max-txn-ops
+//!     max_txn_bytes: 12582912    # below the cluster's --max-request-bytes
+//!     lock_ttl_secs: 10          # one writer per database; a standby waits this long
 //!   wal_enabled: true            # write-ahead log: a returned commit survives a crash
 //!   compression: true            # LZ4 block compression
 //!   sync_writes: false           # fsync every commit (survives power loss too)
@@ -70,10 +78,81 @@ pub struct Config {
     pub limits: chrono_sql::Limits,
 }
 
+/// Where the versioned store lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineKind {
+    /// RocksDB in `data_file` (one machine).
+    #[default]
+    Rocksdb,
+    /// A replicated etcd cluster (`database.etcd`); `data_file` keeps only local files
+    /// (the estimator's reports).
+    Etcd,
+}
+
+/// `database.etcd:` — see `chrono_etcd::EtcdOptions` for what each key does.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EtcdConfig {
+    /// Client URLs of the members.
+    pub endpoints: Vec<String>,
+    /// Prefix of every key of this database.
+    pub prefix: String,
+    /// Time for one request, retries included (ms).
+    pub request_timeout_ms: u64,
+    /// Time to connect (ms).
+    pub connect_timeout_ms: u64,
+    /// Most operations in one commit (at most the cluster's `--max-txn-ops`).
+    pub max_txn_ops: usize,
+    /// Most bytes in one commit (below the cluster's `--max-request-bytes`).
+    pub max_txn_bytes: usize,
+    /// Keys per page of a scan.
+    pub page_size: i64,
+    /// Lifetime of the writer's lease without keep-alives (s).
+    pub lock_ttl_secs: i64,
+    /// How long opening waits for another server's lock (ms).
+    pub lock_wait_ms: u64,
+    /// User name, when the cluster has authentication on.
+    pub user: Option<String>,
+    /// Its password.
+    pub password: Option<String>,
+    /// The CA of the members' certificates, PEM (relative to the config file): TLS on.
+    pub ca_file: Option<PathBuf>,
+    /// This client's certificate, PEM, for clusters that check clients.
+    pub cert_file: Option<PathBuf>,
+    /// Its key, PEM.
+    pub key_file: Option<PathBuf>,
+}
+
+impl Default for EtcdConfig {
+    fn default() -> Self {
+        Self {
+            endpoints: vec!["http://127.0.0.1:2379".into()],
+            prefix: "chronodb/".into(),
+            request_timeout_ms: 10_000,
+            connect_timeout_ms: 5_000,
+            max_txn_ops: 10_000,
+            max_txn_bytes: 12 << 20,
+            page_size: 1_000,
+            lock_ttl_secs: 10,
+            lock_wait_ms: 30_000,
+            user: None,
+            password: None,
+            ca_file: None,
+            cert_file: None,
+            key_file: None,
+        }
+    }
+}
+
 /// `database:`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
+    /// `rocksdb` (the default) or `etcd`.
+    pub engine: EngineKind,
+    /// The cluster, for `engine: etcd`.
+    pub etcd: EtcdConfig,
     /// The database directory.
     pub data_file: PathBuf,
     /// Write through the write-ahead log.
@@ -87,6 +166,8 @@ pub struct DatabaseConfig {
 impl Default for DatabaseConfig {
     fn default() -> Self {
         Self {
+            engine: EngineKind::Rocksdb,
+            etcd: EtcdConfig::default(),
             data_file: PathBuf::from("chronodb.data"),
             wal_enabled: true,
             compression: true,
@@ -313,6 +394,15 @@ impl Config {
                     *file = parent.join(&*file);
                 }
             }
+            let etcd = &mut config.database.etcd;
+            for file in [&mut etcd.ca_file, &mut etcd.cert_file, &mut etcd.key_file]
+                .into_iter()
+                .flatten()
+            {
+                if file.is_relative() {
+                    *file = parent.join(&*file);
+                }
+            }
             if let Some(tls) = &mut config.server.tls {
                 for file in [&mut tls.cert_file, &mut tls.key_file] {
                     if file.is_relative() {
@@ -349,6 +439,35 @@ impl Config {
             )));
         }
         self.server.check_tokens()?;
+        let etcd = &self.database.etcd;
+        if self.database.engine == EngineKind::Etcd {
+            if etcd.endpoints.is_empty() {
+                return Err(Error::Config(
+                    "database.etcd.endpoints is empty: name at least one member".into(),
+                ));
+            }
+            if etcd.max_txn_ops == 0 || etcd.page_size <= 0 || etcd.lock_ttl_secs <= 0 {
+                return Err(Error::Config(
+                    "database.etcd.max_txn_ops, page_size and lock_ttl_secs must be at least 1"
+                        .into(),
+                ));
+            }
+            if etcd.user.is_some() != etcd.password.is_some() {
+                return Err(Error::Config(
+                    "database.etcd.user and database.etcd.password go together".into(),
+                ));
+            }
+            if etcd.cert_file.is_some() != etcd.key_file.is_some() {
+                return Err(Error::Config(
+                    "database.etcd.cert_file and database.etcd.key_file go together".into(),
+                ));
+            }
+            if etcd.cert_file.is_some() && etcd.ca_file.is_none() {
+                return Err(Error::Config(
+                    "database.etcd.cert_file needs database.etcd.ca_file (TLS)".into(),
+                ));
+            }
+        }
         let audit = &self.features.audit;
         if audit.checkpoint_dir.is_some() && audit.signing_key_file.is_none() {
             return Err(Error::Config(
@@ -377,6 +496,30 @@ impl Config {
             ));
         }
         Ok(())
+    }
+}
+
+impl EtcdConfig {
+    /// The engine's options.
+    #[cfg(feature = "etcd")]
+    pub fn options(&self) -> chrono_etcd::EtcdOptions {
+        chrono_etcd::EtcdOptions {
+            endpoints: self.endpoints.clone(),
+            prefix: self.prefix.clone(),
+            request_timeout_ms: self.request_timeout_ms,
+            connect_timeout_ms: self.connect_timeout_ms,
+            max_txn_ops: self.max_txn_ops,
+            max_txn_bytes: self.max_txn_bytes,
+            page_size: self.page_size,
+            lock_ttl_secs: self.lock_ttl_secs,
+            lock_wait_ms: self.lock_wait_ms,
+            user: self.user.clone().zip(self.password.clone()),
+            tls: self.ca_file.clone().map(|ca_file| chrono_etcd::TlsFiles {
+                ca_file,
+                cert_file: self.cert_file.clone(),
+                key_file: self.key_file.clone(),
+            }),
+        }
     }
 }
 

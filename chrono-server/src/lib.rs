@@ -91,8 +91,24 @@ impl ChronoDb {
             compression: config.database.compression,
             ..RocksOptions::default()
         };
-        let engine = RocksEngine::open(&config.database.data_file, &options)?;
-        let store = Store::open(Arc::new(engine))?;
+        let engine: Arc<dyn chrono_storage::Engine> = match config.database.engine {
+            config::EngineKind::Rocksdb => {
+                Arc::new(RocksEngine::open(&config.database.data_file, &options)?)
+            }
+            #[cfg(feature = "etcd")]
+            config::EngineKind::Etcd => Arc::new(chrono_etcd::EtcdEngine::open(
+                config.database.etcd.options(),
+            )?),
+            #[cfg(not(feature = "etcd"))]
+            config::EngineKind::Etcd => {
+                return Err(Error::Config(
+                    "database.engine: etcd, but this chronodb is built without the etcd \
+                     engine (cargo feature etcd)"
+                        .into(),
+                ));
+            }
+        };
+        let store = Store::open(engine)?;
         // The audit trail observes every commit, so it is attached before the first one.
         let audit = if config.features.audit.enabled {
             Some(AuditTrail::attach(&store)?)

@@ -1,5 +1,7 @@
 //! Runs every `tests/slt/**/*.slt` file (sqllogictest format) against a fresh database on
-//! RocksDB in a temporary directory.
+//! each engine: RocksDB in a temporary directory, then etcd (a 3-member cluster on loopback
+//! that the harness starts, one key prefix per file). One harness, two engines: the SQL
+//! layer must not be able to tell them apart.
 //!
 //! Time-travel tests cannot know commit timestamps in advance, so the harness numbers the
 //! statements that commit and substitutes, in each SQL text, `@commitN` with the Nth commit's
@@ -24,11 +26,31 @@ fn seconds(ts: u64) -> String {
     chrono_storage::Timestamp::from_micros(ts).seconds()
 }
 
+/// The engine a file runs on.
+#[derive(Clone)]
+enum On {
+    Rocks,
+    /// A cluster's endpoints and the key prefix for this file.
+    Etcd(Vec<String>, String),
+}
+
 impl Slt {
-    fn new() -> Slt {
+    fn new(on: &On) -> Slt {
         let dir = tempfile::tempdir().expect("temp dir");
-        let engine = RocksEngine::open(dir.path(), &RocksOptions::default()).expect("open");
-        let store = Store::open(Arc::new(engine)).expect("store");
+        let engine: Arc<dyn chrono_storage::Engine> = match on {
+            On::Rocks => {
+                Arc::new(RocksEngine::open(dir.path(), &RocksOptions::default()).expect("open"))
+            }
+            On::Etcd(endpoints, prefix) => Arc::new(
+                chrono_etcd::EtcdEngine::open(chrono_etcd::EtcdOptions {
+                    endpoints: endpoints.clone(),
+                    prefix: prefix.clone(),
+                    ..Default::default()
+                })
+                .expect("open on etcd"),
+            ),
+        };
+        let store = Store::open(engine).expect("store");
         Slt {
             session: Database::new(store).session(),
             commits: Vec::new(),
@@ -115,23 +137,33 @@ fn main() {
     files.sort();
     let filter = std::env::args().nth(1).filter(|a| !a.starts_with('-'));
     let (mut passed, mut failed) = (0, 0);
-    for file in files {
-        let name = file
-            .strip_prefix(&dir)
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        if filter.as_ref().is_some_and(|f| !name.contains(f.as_str())) {
-            continue;
-        }
-        let mut runner = sqllogictest::Runner::new(|| async { Ok(Slt::new()) });
-        match runner.run_file(&file) {
-            Ok(()) => {
-                println!("test slt::{name} ... ok");
-                passed += 1;
+    let cluster = chrono_etcd::cluster::LocalCluster::start(3).expect("an etcd cluster");
+    for engine in ["rocksdb", "etcd"] {
+        for (i, file) in files.iter().enumerate() {
+            let name = file
+                .strip_prefix(&dir)
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if filter.as_ref().is_some_and(|f| !name.contains(f.as_str())) {
+                continue;
             }
-            Err(e) => {
-                println!("test slt::{name} ... FAILED\n{}", e.display(true));
-                failed += 1;
+            let on = match engine {
+                "rocksdb" => On::Rocks,
+                _ => On::Etcd(cluster.endpoints(), format!("slt{i}/")),
+            };
+            let mut runner = sqllogictest::Runner::new(move || {
+                let on = on.clone();
+                async move { Ok(Slt::new(&on)) }
+            });
+            match runner.run_file(file) {
+                Ok(()) => {
+                    println!("test slt[{engine}]::{name} ... ok");
+                    passed += 1;
+                }
+                Err(e) => {
+                    println!("test slt[{engine}]::{name} ... FAILED\n{}", e.display(true));
+                    failed += 1;
+                }
             }
         }
     }

@@ -270,8 +270,24 @@ fn canonical(rows: Vec<Vec<Value>>) -> Vec<String> {
 
 #[test]
 fn random_queries_agree_with_sqlite() {
+    agree_with_sqlite(Database::in_memory());
+}
+
+/// The same queries with the store on a 3-member etcd cluster: one harness, two engines.
+#[test]
+fn random_queries_agree_with_sqlite_on_etcd() {
+    let cluster = chrono_etcd::cluster::LocalCluster::start(3).unwrap();
+    let engine = chrono_etcd::EtcdEngine::open(chrono_etcd::EtcdOptions {
+        endpoints: cluster.endpoints(),
+        ..Default::default()
+    })
+    .unwrap();
+    let store = chrono_storage::Store::open(std::sync::Arc::new(engine)).unwrap();
+    agree_with_sqlite(Database::new(store));
+}
+
+fn agree_with_sqlite(db: Database) {
     let mut rng = Rng(0x5eed);
-    let db = Database::in_memory();
     let conn = rusqlite::Connection::open_in_memory().unwrap();
     let mut statements: Vec<String> = SCHEMA.iter().map(|s| s.to_string()).collect();
     statements.extend(data(&mut rng));

@@ -137,3 +137,36 @@ pub fn written_at(outcomes: &[chrono_server::Outcome]) -> u64 {
         other => panic!("expected a write, got {other:?}"),
     }
 }
+
+/// Generates the Python client from `proto/` (grpcio-tools) and runs the brief's every call
+/// (`tests/python/brief_client.py`) against the gRPC server at `addr`; returns its output.
+#[allow(dead_code)]
+pub fn run_brief_client(addr: &str) -> std::process::Output {
+    let python = std::env::var("CHRONODB_PYTHON")
+        .expect("CHRONODB_PYTHON is set by scripts/env.sh (a Python with grpcio-tools, installed by scripts/setup.sh)");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let generated = tempfile::tempdir().unwrap();
+    let status = Command::new(&python)
+        .args(["-m", "grpc_tools.protoc", "-I"])
+        .arg(root.join("proto"))
+        .arg(format!("--python_out={}", generated.path().display()))
+        .arg(format!("--grpc_python_out={}", generated.path().display()))
+        .args([
+            "chronodb/v1/values.proto",
+            "chronodb/v1/sql.proto",
+            "chronodb/v1/timetravel.proto",
+            "chronodb/v1/changes.proto",
+            "chronodb/v1/audit.proto",
+            "chronodb/v1/optimizer.proto",
+            "chronodb/v1/monitor.proto",
+        ])
+        .status()
+        .expect("grpc_tools runs");
+    assert!(status.success());
+    Command::new(&python)
+        .arg(root.join("chrono-server/tests/python/brief_client.py"))
+        .arg(generated.path())
+        .arg(addr)
+        .output()
+        .expect("python runs")
+}
