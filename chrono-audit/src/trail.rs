@@ -481,30 +481,22 @@ pub struct AuditTrail {
     database: DatabaseId,
     state: Mutex<State>,
     pending: Mutex<Option<State>>,
+    /// Another server committed and the stored head could not be read yet: the next
+    /// commit reads it first (or fails), so the chain never forks.
+    stale: std::sync::atomic::AtomicBool,
 }
 
 impl AuditTrail {
     /// Loads the trail's head and registers it as the store's commit observer. Attach it
     /// before the store's first commit; every commit from then on is audited.
     pub fn attach(store: &Store) -> Result<Arc<AuditTrail>> {
-        let engine = store.engine().as_ref();
-        let mut state = State::default();
-        if let Some(raw) = engine.get(ColumnFamily::Audit, &audit_key(HEAD, &[]))? {
-            let v = decode_row(&raw)?;
-            if v.len() != 4 {
-                return Err(corrupt("audit head"));
-            }
-            state.txs = int(&v[0])?;
-            state.entries = int(&v[1])?;
-            state.last = need_hash(&v[2])?;
-            state.last_ts = int(&v[3])?;
-            state.frontier = Frontier::load(&StoredNodes(engine), state.txs)?;
-        }
+        let state = load_state(store.engine().as_ref())?;
         let trail = Arc::new(AuditTrail {
             database: store.database_id(),
             engine: store.engine().clone(),
             state: Mutex::new(state),
             pending: Mutex::new(None),
+            stale: std::sync::atomic::AtomicBool::new(false),
         });
         store.add_observer(trail.clone());
         Ok(trail)
@@ -1089,8 +1081,46 @@ fn check_row(engine: &dyn Engine, e: &EntryRecord) -> Result<Option<VerifyFailur
     })
 }
 
+/// The trail's head as stored: transactions, entries, the last hash and time, the tree's
+/// frontier.
+fn load_state(engine: &dyn Engine) -> Result<State> {
+    let mut state = State::default();
+    if let Some(raw) = engine.get(ColumnFamily::Audit, &audit_key(HEAD, &[]))? {
+        let v = decode_row(&raw)?;
+        if v.len() != 4 {
+            return Err(corrupt("audit head"));
+        }
+        state.txs = int(&v[0])?;
+        state.entries = int(&v[1])?;
+        state.last = need_hash(&v[2])?;
+        state.last_ts = int(&v[3])?;
+        state.frontier = Frontier::load(&StoredNodes(engine), state.txs)?;
+    }
+    Ok(state)
+}
+
 impl CommitObserver for AuditTrail {
+    fn foreign_commits(&self, _upto_ts: u64) {
+        // Another server appended to the one chain (its head is written in the same
+        // transaction as its data): continue from the stored head. If it does not read
+        // now, the next commit reads it first or fails, so the chain never forks.
+        match load_state(self.engine()) {
+            Ok(st) => *self.state.lock() = st,
+            Err(e) => {
+                tracing::warn!(error = %e, "reloading the audit head failed");
+                self.stale.store(true, std::sync::atomic::Ordering::Release);
+            }
+        }
+    }
+
     fn on_commit(&self, commit: &Commit, batch: &mut WriteBatch) -> chrono_storage::Result<()> {
+        if self.stale.load(std::sync::atomic::Ordering::Acquire) {
+            let st = load_state(self.engine())
+                .map_err(|e| chrono_storage::Error::Observer(format!("audit head: {e}")))?;
+            *self.state.lock() = st;
+            self.stale
+                .store(false, std::sync::atomic::Ordering::Release);
+        }
         let mut st = self.state.lock().clone();
         let seq = st.txs + 1;
         let first_entry = st.entries + 1;

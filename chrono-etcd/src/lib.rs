@@ -27,6 +27,9 @@
 //!   no longer write, even if it does not know yet. Another server opening the same prefix
 //!   waits for the lock ([`EtcdOptions::lock_wait_ms`]) and takes over when the first one
 //!   stops or its lease expires: a standby.
+//! - **Or several writers** ([`EtcdOptions::concurrent_servers`]): no lock; the engine is
+//!   [`Engine::shared`] and the store orders commits with [`Engine::write_if`] on the
+//!   stored newest commit (a compare on the key's value in the same etcd transaction).
 //! - **Retention** ([`Engine::compact`]) deletes the versions the GC horizons let go, in
 //!   transactions of at most `max_txn_ops` deletes; etcd's own history of revisions is
 //!   compacted by the cluster (`--auto-compaction-retention`).
@@ -76,6 +79,9 @@ pub struct EtcdOptions {
     /// PEM files for TLS: the cluster's CA, and this client's certificate and key (both or
     /// neither).
     pub tls: Option<TlsFiles>,
+    /// Several servers write the database at the same time (no writer lock): commits are
+    /// ordered by a compare-and-set on the stored newest commit, see the module docs.
+    pub concurrent_servers: bool,
 }
 
 /// PEM files for a TLS connection to the cluster.
@@ -103,6 +109,7 @@ impl Default for EtcdOptions {
             lock_wait_ms: 30_000,
             user: None,
             tls: None,
+            concurrent_servers: false,
         }
     }
 }
@@ -121,8 +128,9 @@ struct Shared {
     client: Client,
     runtime: tokio::runtime::Handle,
     options: EtcdOptions,
-    /// The lock key this server holds, and its create revision (the fence).
-    fence: (Vec<u8>, i64),
+    /// The lock key this server holds, and its create revision (the fence); `None` with
+    /// concurrent servers.
+    fence: Option<(Vec<u8>, i64)>,
 }
 
 impl Shared {
@@ -214,27 +222,54 @@ impl Shared {
         })
     }
 
-    /// Applies `ops` in one transaction guarded by the fence.
-    fn apply(&self, ops: Vec<TxnOp>) -> Result<()> {
-        let (lock, rev) = self.fence.clone();
-        let ok = self.call("write", move |mut c| {
+    /// Applies `ops` in one transaction if `when` holds (and the fence, if this server
+    /// holds the writer lock); false when `when` did not hold.
+    fn apply(&self, ops: Vec<TxnOp>, when: Vec<Compare>) -> Result<bool> {
+        let mut compares = when.clone();
+        let fenced = self.fence.clone();
+        if let Some((lock, rev)) = &fenced {
+            compares.push(Compare::create_revision(
+                lock.clone(),
+                CompareOp::Equal,
+                *rev,
+            ));
+        }
+        let (ok, fence_held) = self.call("write", move |mut c| {
             let txn = Txn::new()
-                .when(vec![Compare::create_revision(
-                    lock.clone(),
-                    CompareOp::Equal,
-                    rev,
-                )])
-                .and_then(ops.clone());
-            async move { Ok(c.txn(txn).await?.succeeded()) }
+                .when(compares.clone())
+                .and_then(ops.clone())
+                // When the transaction does not apply, tell the fence from `when`.
+                .or_else(match &fenced {
+                    Some((lock, _)) => vec![TxnOp::get(lock.clone(), None)],
+                    None => vec![],
+                });
+            let fenced = fenced.clone();
+            async move {
+                let r = c.txn(txn).await?;
+                if r.succeeded() {
+                    return Ok((true, true));
+                }
+                let held = match &fenced {
+                    None => true,
+                    Some((_, rev)) => r.op_responses().into_iter().any(|op| match op {
+                        etcd_client::TxnOpResponse::Get(g) => g
+                            .kvs()
+                            .first()
+                            .is_some_and(|kv| kv.create_revision() == *rev),
+                        _ => false,
+                    }),
+                };
+                Ok((false, held))
+            }
         })?;
-        if !ok {
+        if !fence_held {
             return Err(Error::Engine(format!(
                 "this server no longer holds the database's etcd lock (prefix {:?}; its lease \
                  expired, or another server took over): nothing was written",
                 self.options.prefix
             )));
         }
-        Ok(())
+        Ok(ok)
     }
 }
 
@@ -258,7 +293,8 @@ pub struct EtcdEngine {
     horizons: RwLock<Arc<Horizons>>,
     /// Owns the runtime the calls run on (shut down without waiting when dropped).
     runtime: Option<tokio::runtime::Runtime>,
-    lease: i64,
+    /// The writer lock's lease (none with concurrent servers).
+    lease: Option<i64>,
 }
 
 impl EtcdEngine {
@@ -311,7 +347,12 @@ impl EtcdEngine {
                     options.endpoints.join(", ")
                 ))
             })?;
-        let (lease, fence) = runtime.block_on(take_lock(client.clone(), &options))?;
+        let (lease, fence) = if options.concurrent_servers {
+            (None, None)
+        } else {
+            let (lease, fence) = runtime.block_on(take_lock(client.clone(), &options))?;
+            (Some(lease), Some(fence))
+        };
         let shared = Arc::new(Shared {
             client,
             runtime: runtime.handle().clone(),
@@ -331,6 +372,55 @@ impl EtcdEngine {
         &self.shared.options
     }
 
+    /// The batch as etcd operations (the last change to a key only), within the size
+    /// limits.
+    fn ops(&self, batch: &WriteBatch) -> Result<Vec<TxnOp>> {
+        let options = &self.shared.options;
+        if batch.len() > options.max_txn_ops {
+            return Err(Error::InvalidInput(format!(
+                "a commit of {} operations is over database.etcd.max_txn_ops ({}): write fewer \
+                 rows per transaction, or raise the cluster's --max-txn-ops and this key",
+                batch.len(),
+                options.max_txn_ops
+            )));
+        }
+        // etcd refuses a transaction that names a key twice; the batch's last change to a
+        // key is the one that counts.
+        let mut last = std::collections::HashMap::with_capacity(batch.len());
+        for (i, op) in batch.ops().iter().enumerate() {
+            let (BatchOp::Put { cf, key, .. } | BatchOp::Delete { cf, key }) = op;
+            last.insert((*cf, key.as_slice()), i);
+        }
+        let mut bytes = 0usize;
+        let ops: Vec<TxnOp> = batch
+            .ops()
+            .iter()
+            .enumerate()
+            .filter(|(i, op)| {
+                let (BatchOp::Put { cf, key, .. } | BatchOp::Delete { cf, key }) = op;
+                last.get(&(*cf, key.as_slice())) == Some(i)
+            })
+            .map(|(_, op)| match op {
+                BatchOp::Put { cf, key, value } => {
+                    bytes += key.len() + value.len() + 8;
+                    TxnOp::put(self.shared.full_key(*cf, key), value.clone(), None)
+                }
+                BatchOp::Delete { cf, key } => {
+                    bytes += key.len() + 8;
+                    TxnOp::delete(self.shared.full_key(*cf, key), None)
+                }
+            })
+            .collect();
+        if bytes > options.max_txn_bytes {
+            return Err(Error::InvalidInput(format!(
+                "a commit of {bytes} bytes is over database.etcd.max_txn_bytes ({}): write fewer \
+                 rows per transaction, or raise the cluster's --max-request-bytes and this key",
+                options.max_txn_bytes
+            )));
+        }
+        Ok(ops)
+    }
+
     /// Deletes the versions in `[start, end)` of the versions family that the GC horizons
     /// let go, in transactions of at most `max_txn_ops` deletes.
     fn collect(&self, start: &[u8], end: Option<&[u8]>) -> Result<()> {
@@ -348,14 +438,14 @@ impl EtcdEngine {
                     None,
                 ));
                 if doomed.len() == self.shared.options.max_txn_ops {
-                    self.shared.apply(std::mem::take(&mut doomed))?;
+                    self.shared.apply(std::mem::take(&mut doomed), vec![])?;
                 }
             }
             cursor.next();
         }
         cursor.status()?;
         if !doomed.is_empty() {
-            self.shared.apply(doomed)?;
+            self.shared.apply(doomed, vec![])?;
         }
         Ok(())
     }
@@ -441,10 +531,11 @@ fn tls_options(tls: &TlsFiles) -> Result<etcd_client::TlsOptions> {
 impl Drop for EtcdEngine {
     fn drop(&mut self) {
         // Give the lock back at once, so a standby need not wait for the lease to expire.
-        let lease = self.lease;
-        let _ = self.shared.call("lease revoke", move |mut c| async move {
-            c.lease_revoke(lease).await.map(|_| ())
-        });
+        if let Some(lease) = self.lease {
+            let _ = self.shared.call("lease revoke", move |mut c| async move {
+                c.lease_revoke(lease).await.map(|_| ())
+            });
+        }
         if let Some(rt) = self.runtime.take() {
             rt.shutdown_background();
         }
@@ -468,53 +559,32 @@ impl Engine for EtcdEngine {
     }
 
     fn write(&self, batch: WriteBatch) -> Result<()> {
-        let options = &self.shared.options;
-        if batch.len() > options.max_txn_ops {
-            return Err(Error::InvalidInput(format!(
-                "a commit of {} operations is over database.etcd.max_txn_ops ({}): write fewer \
-                 rows per transaction, or raise the cluster's --max-txn-ops and this key",
-                batch.len(),
-                options.max_txn_ops
-            )));
-        }
-        // etcd refuses a transaction that names a key twice; the batch's last change to a
-        // key is the one that counts.
-        let mut last = std::collections::HashMap::with_capacity(batch.len());
-        for (i, op) in batch.ops().iter().enumerate() {
-            let (BatchOp::Put { cf, key, .. } | BatchOp::Delete { cf, key }) = op;
-            last.insert((*cf, key.as_slice()), i);
-        }
-        let mut bytes = 0usize;
-        let ops: Vec<TxnOp> = batch
-            .ops()
-            .iter()
-            .enumerate()
-            .filter(|(i, op)| {
-                let (BatchOp::Put { cf, key, .. } | BatchOp::Delete { cf, key }) = op;
-                last.get(&(*cf, key.as_slice())) == Some(i)
-            })
-            .map(|(_, op)| match op {
-                BatchOp::Put { cf, key, value } => {
-                    bytes += key.len() + value.len() + 8;
-                    TxnOp::put(self.shared.full_key(*cf, key), value.clone(), None)
-                }
-                BatchOp::Delete { cf, key } => {
-                    bytes += key.len() + 8;
-                    TxnOp::delete(self.shared.full_key(*cf, key), None)
-                }
-            })
-            .collect();
-        if bytes > options.max_txn_bytes {
-            return Err(Error::InvalidInput(format!(
-                "a commit of {bytes} bytes is over database.etcd.max_txn_bytes ({}): write fewer \
-                 rows per transaction, or raise the cluster's --max-request-bytes and this key",
-                options.max_txn_bytes
-            )));
-        }
+        let ops = self.ops(&batch)?;
         if ops.is_empty() {
             return Ok(());
         }
-        self.shared.apply(ops)
+        self.shared.apply(ops, vec![]).map(|_| ())
+    }
+
+    fn shared(&self) -> bool {
+        self.shared.options.concurrent_servers
+    }
+
+    fn write_if(
+        &self,
+        batch: WriteBatch,
+        cf: ColumnFamily,
+        key: &[u8],
+        expected: Option<&[u8]>,
+    ) -> Result<bool> {
+        let ops = self.ops(&batch)?;
+        let key = self.shared.full_key(cf, key);
+        let when = match expected {
+            Some(v) => Compare::value(key, CompareOp::Equal, v.to_vec()),
+            // A key that was never written has version 0.
+            None => Compare::version(key, CompareOp::Equal, 0),
+        };
+        self.shared.apply(ops, vec![when])
     }
 
     fn flush(&self) -> Result<()> {

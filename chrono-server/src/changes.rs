@@ -23,6 +23,9 @@ pub const BUFFERED_COMMITS: usize = 1024;
 /// Publishes commits to subscribers.
 pub struct ChangeHub {
     sender: broadcast::Sender<Arc<Commit>>,
+    /// The newest commit another server made that this one has seen (shared engines):
+    /// feeds read those commits from the stored history.
+    foreign: tokio::sync::watch::Sender<u64>,
 }
 
 impl ChangeHub {
@@ -30,7 +33,13 @@ impl ChangeHub {
     pub fn new() -> Self {
         Self {
             sender: broadcast::channel(BUFFERED_COMMITS).0,
+            foreign: tokio::sync::watch::channel(0).0,
         }
+    }
+
+    /// Told of every commit other servers make (shared engines).
+    pub fn foreign(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.foreign.subscribe()
     }
 
     /// Commits buffered for subscribers that have not read them (never above
@@ -54,6 +63,10 @@ impl Default for ChangeHub {
 impl CommitObserver for ChangeHub {
     fn on_commit(&self, _commit: &Commit, _batch: &mut WriteBatch) -> chrono_storage::Result<()> {
         Ok(())
+    }
+
+    fn foreign_commits(&self, upto_ts: u64) {
+        self.foreign.send_replace(upto_ts);
     }
 
     fn after_commit(&self, commit: &Commit) {
@@ -200,7 +213,8 @@ fn history(db: &ChronoDb, targets: &[Target], from: u64) -> Result<(Vec<CommitCh
 ///
 /// How: the feed joins the live broadcast *before* reading history up to a snapshot `T`,
 /// and skips live commits at or before the last timestamp sent; a feed that falls behind the
-/// broadcast buffer catches up from history the same way.
+/// broadcast buffer catches up from history the same way, and so does one that hears of
+/// other servers' commits (a shared engine: their commits are read from history).
 pub fn follow(
     db: Arc<ChronoDb>,
     tables: &[String],
@@ -234,8 +248,10 @@ pub fn follow(
     let store = db.database().store().clone();
     let start = from.unwrap_or_else(|| store.current_ts());
     let mut pin = store.pin(start)?;
-    // Join the live broadcast before reading history, so nothing falls between.
+    // Join the live broadcast (and hear of other servers' commits) before reading
+    // history, so nothing falls between.
     let mut live = db.subscribe_commits();
+    let mut foreign = db.foreign_commits();
     let (tx, rx) = mpsc::channel(64);
     tokio::spawn(async move {
         let catch_up = |from: u64| {
@@ -265,6 +281,10 @@ pub fn follow(
         };
         loop {
             let next = tokio::select! {
+                // Other servers' commits first: one of them may be older than a live
+                // commit of this server that is already waiting.
+                biased;
+                Ok(()) = foreign.changed() => Err(broadcast::error::RecvError::Lagged(0)),
                 r = live.recv() => r,
                 _ = stopping.wait_for(|s| *s) => return,
                 _ = tx.closed() => return,

@@ -122,6 +122,12 @@ pub struct EtcdConfig {
     pub cert_file: Option<PathBuf>,
     /// Its key, PEM.
     pub key_file: Option<PathBuf>,
+    /// Several servers write this database at the same time (no writer lock; commits are
+    /// ordered by a compare-and-set on the newest commit).
+    pub concurrent_servers: bool,
+    /// With concurrent servers: how often a server looks for the others' commits, so its
+    /// change streams deliver them (ms).
+    pub poll_ms: u64,
 }
 
 impl Default for EtcdConfig {
@@ -141,6 +147,8 @@ impl Default for EtcdConfig {
             ca_file: None,
             cert_file: None,
             key_file: None,
+            concurrent_servers: false,
+            poll_ms: 50,
         }
     }
 }
@@ -519,6 +527,7 @@ impl EtcdConfig {
                 cert_file: self.cert_file.clone(),
                 key_file: self.key_file.clone(),
             }),
+            concurrent_servers: self.concurrent_servers,
         }
     }
 }

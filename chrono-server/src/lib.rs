@@ -56,6 +56,8 @@ pub struct ChronoDb {
     _temp: Option<tempfile::TempDir>,
     /// The last verification since the database was opened: when, and what it found.
     last_verification: parking_lot::Mutex<Option<(chrono_storage::Timestamp, VerifyReport)>>,
+    /// On a shared engine: the thread that looks for other servers' commits.
+    _head_poller: Option<HeadPoller>,
 }
 
 /// What [`ChronoDb::collect_history`] did.
@@ -65,6 +67,41 @@ pub struct GcReport {
     pub horizon: u64,
     /// Whether it moved (and a compaction ran).
     pub moved: bool,
+}
+
+/// On a shared engine, looks for other servers' commits every interval, so change streams
+/// deliver them without waiting for this server's next transaction. Stops when dropped.
+struct HeadPoller {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl HeadPoller {
+    fn start(store: Store, every: std::time::Duration) -> HeadPoller {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("chronodb-head".into())
+            .spawn(move || {
+                while !flag.load(std::sync::atomic::Ordering::Acquire) {
+                    if let Err(e) = store.sync_head() {
+                        tracing::debug!(error = %e, "reading the shared head failed");
+                    }
+                    std::thread::sleep(every);
+                }
+            })
+            .ok();
+        HeadPoller { stop, thread }
+    }
+}
+
+impl Drop for HeadPoller {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 /// The versions of one row, oldest first, from [`ChronoDb::get_change_history`].
@@ -136,6 +173,12 @@ impl ChronoDb {
         }
         let changes = Arc::new(changes::ChangeHub::new());
         store.add_observer(changes.clone());
+        let head_poller = store.engine().shared().then(|| {
+            HeadPoller::start(
+                store.clone(),
+                std::time::Duration::from_millis(config.database.etcd.poll_ms.max(1)),
+            )
+        });
         let engine = store.engine().clone();
         let db = Database::new(store);
         db.set_limits(config.limits.clone())?;
@@ -177,6 +220,7 @@ impl ChronoDb {
             config,
             _temp: None,
             last_verification: parking_lot::Mutex::new(None),
+            _head_poller: head_poller,
         })
     }
 
@@ -298,6 +342,12 @@ impl ChronoDb {
     /// Commits waiting in the change buffer for slow subscribers.
     pub fn queued_changes(&self) -> usize {
         self.changes.queued()
+    }
+
+    /// Told the newest commit of other servers on a shared engine, as this one hears of
+    /// them (it looks every `database.etcd.poll_ms`, and before each transaction).
+    pub fn foreign_commits(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.foreign()
     }
 
     /// Every commit from now on, through a bounded buffer (see [`changes`]).

@@ -107,3 +107,162 @@ fn a_standby_server_takes_over_the_database_when_the_first_one_stops() {
     standby.wait().unwrap();
     assert!(sql("SELECT SUM(balance) FROM accounts").contains("150"));
 }
+
+/// Two servers writing one database at the same time (`concurrent_servers: true`), in this
+/// process, each with its own connection to the cluster.
+fn concurrent_server(
+    cluster: &LocalCluster,
+    dir: &std::path::Path,
+    n: usize,
+) -> chrono_server::ChronoDb {
+    let mut config = chrono_server::Config::default();
+    config.database.engine = chrono_server::config::EngineKind::Etcd;
+    config.database.data_file = dir.join(format!("server{n}"));
+    config.database.etcd.endpoints = cluster.endpoints();
+    config.database.etcd.prefix = "bank/".into();
+    config.database.etcd.concurrent_servers = true;
+    config.features.ml_optimizer.enabled = false;
+    chrono_server::ChronoDb::open_with_config(config).unwrap()
+}
+
+fn total(db: &chrono_server::ChronoDb, as_of: Option<u64>) -> (i64, Vec<i64>) {
+    let sql = match as_of {
+        Some(ts) => format!(
+            "SELECT balance FROM accounts AS OF TIMESTAMP {}.{:06} ORDER BY id",
+            ts / 1_000_000,
+            ts % 1_000_000
+        ),
+        None => "SELECT balance FROM accounts ORDER BY id".into(),
+    };
+    match db.execute(&sql).unwrap().remove(0) {
+        chrono_server::Outcome::Rows { rows, .. } => {
+            let b: Vec<i64> = rows
+                .iter()
+                .map(|r| match r[0] {
+                    chrono_storage::Value::Int(v) => v,
+                    ref other => panic!("{other:?}"),
+                })
+                .collect();
+            (b.iter().sum(), b)
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn two_servers_write_one_database_keep_the_bank_total_through_member_failures() {
+    let mut cluster = LocalCluster::start(3).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let a = std::sync::Arc::new(concurrent_server(&cluster, dir.path(), 0));
+    let b = std::sync::Arc::new(concurrent_server(&cluster, dir.path(), 1));
+    a.execute("CREATE TABLE accounts (id BIGINT PRIMARY KEY, balance BIGINT)")
+        .unwrap();
+    let values: Vec<String> = (0..10).map(|i| format!("({i}, 100)")).collect();
+    // The other server sees the table at its next statement.
+    b.execute(&format!(
+        "INSERT INTO accounts VALUES {}",
+        values.join(", ")
+    ))
+    .unwrap();
+
+    // A change stream on server b hears of server a's commits.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (_stop_tx, stop) = tokio::sync::watch::channel(false);
+    let mut feed = {
+        let _guard = runtime.enter();
+        chrono_server::changes::follow(b.clone(), &["accounts".to_string()], None, None, stop)
+            .unwrap()
+    };
+
+    let transfers = |db: std::sync::Arc<chrono_server::ChronoDb>, seed: u64| {
+        std::thread::spawn(move || {
+            let mut x = seed;
+            let mut done = Vec::new();
+            while done.len() < 25 {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let (from, to) = ((x >> 33) % 10, (x >> 40) % 10);
+                if from == to {
+                    continue;
+                }
+                let mut s = db.session();
+                let r = s.execute(&format!(
+                    "BEGIN; UPDATE accounts SET balance = balance - 7 WHERE id = {from}; \
+                     UPDATE accounts SET balance = balance + 7 WHERE id = {to}; COMMIT"
+                ));
+                match r {
+                    Ok(outcomes) => {
+                        if let Some(chrono_server::Outcome::Done {
+                            commit_ts: Some(ts),
+                            ..
+                        }) = outcomes.last()
+                        {
+                            done.push(*ts);
+                        }
+                    }
+                    Err(e) if e.kind() == chrono_storage::ErrorKind::Conflict => {
+                        let _ = s.execute("ROLLBACK");
+                    }
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            done
+        })
+    };
+    let ta = transfers(a.clone(), 1);
+    let tb = transfers(b.clone(), 2);
+    // Meanwhile a follower dies and comes back, then the leader.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let leader = cluster.leader().unwrap();
+    let follower = (leader + 1) % 3;
+    cluster.kill(follower);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    cluster.restart(follower).unwrap();
+    cluster
+        .wait_for_leader(std::time::Duration::from_secs(20))
+        .unwrap();
+    cluster.kill(leader);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    cluster.restart(leader).unwrap();
+    let mut stamps = ta.join().unwrap();
+    stamps.extend(tb.join().unwrap());
+
+    // The total holds on both servers, now and as of every transfer, and they agree.
+    assert_eq!(total(&a, None).0, 1000);
+    assert_eq!(total(&b, None), total(&a, None));
+    stamps.sort();
+    for &ts in &stamps {
+        let (ta, rows_a) = total(&a, Some(ts));
+        let (tb, rows_b) = total(&b, Some(ts));
+        assert_eq!((ta, tb), (1000, 1000), "as of {ts}");
+        assert_eq!(rows_a, rows_b, "the servers agree as of {ts}");
+    }
+    // One audit chain with every commit of both servers, verified from either.
+    for db in [&a, &b] {
+        let report = db.verify_audit_integrity().unwrap();
+        assert!(report.is_ok(), "{:?}", report.failure);
+    }
+    // Server b's stream delivered every transfer, server a's included, in order.
+    let mut seen = Vec::new();
+    runtime.block_on(async {
+        // The stream began after the INSERT: the transfers are all it has.
+        while seen.len() < stamps.len() {
+            let next = tokio::time::timeout(std::time::Duration::from_secs(10), feed.recv())
+                .await
+                .expect("the feed delivers every commit")
+                .unwrap()
+                .unwrap();
+            seen.push(next.commit_ts);
+        }
+    });
+    let transfers_seen: Vec<u64> = seen
+        .iter()
+        .copied()
+        .filter(|t| stamps.contains(t))
+        .collect();
+    assert_eq!(
+        transfers_seen, stamps,
+        "each transfer once, in commit order"
+    );
+}

@@ -87,13 +87,17 @@ impl TableDef {
     }
 
     /// The stored key of a row.
-    pub fn row_key(&self, row: &[Value], rowid: impl FnOnce() -> u64) -> Vec<u8> {
-        if self.primary_key.is_empty() {
-            encoding::encode_key(&[Value::Int(rowid() as i64)])
+    pub fn row_key(
+        &self,
+        row: &[Value],
+        rowid: impl FnOnce() -> chrono_storage::Result<u64>,
+    ) -> Result<Vec<u8>> {
+        Ok(if self.primary_key.is_empty() {
+            encoding::encode_key(&[Value::Int(rowid()? as i64)])
         } else {
             let pk: Vec<Value> = self.primary_key.iter().map(|&i| row[i].clone()).collect();
             encoding::encode_key(&pk)
-        }
+        })
     }
 
     /// Decodes a stored row, filling columns added after it was written with their default
@@ -217,7 +221,7 @@ pub fn delete_table(txn: &mut Transaction, name: &str) -> Result<()> {
 
 /// A fresh key space number.
 pub fn new_keyspace(store: &Store) -> Result<Keyspace> {
-    Keyspace::try_from(store.next_id())
+    Keyspace::try_from(store.next_id()?)
         .map_err(|_| Error::InvalidInput("out of key space numbers".into()))
 }
 

@@ -136,6 +136,15 @@ impl CatalogVersion {
         (state.changing == 0 && read_ts >= state.changed_at).then_some(state.generation)
     }
 
+    /// Other servers committed up to `upto_ts` (a shared engine): what they did to the
+    /// catalog is not known, so plans and definitions kept so far are not used again, and
+    /// transactions reading before `upto_ts` key nothing.
+    pub fn foreign(&self, upto_ts: u64) {
+        let mut state = self.0.lock();
+        state.generation += 1;
+        state.changed_at = state.changed_at.max(upto_ts);
+    }
+
     /// Marks a catalog-writing commit as in flight until the returned guard is finished
     /// (or dropped, when the commit failed).
     pub fn change(&self) -> CatalogChange<'_> {

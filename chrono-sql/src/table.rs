@@ -308,7 +308,7 @@ pub fn check_unique(
 pub fn insert_row(txn: &mut Transaction, def: &TableDef, row: Vec<Value>) -> Result<()> {
     def.label_keyspaces(txn);
     let store = txn.store().clone();
-    let key = def.row_key(&row, || store.next_id());
+    let key = def.row_key(&row, || store.next_id())?;
     if !def.primary_key.is_empty() && txn.get_for_write(def.keyspace, &key)?.is_some() {
         return Err(Error::Constraint(format!(
             "UNIQUE constraint failed: {} (duplicate primary key)",
@@ -338,7 +338,7 @@ pub fn update_row(
     let new_key = if def.primary_key.is_empty() {
         old_key.to_vec()
     } else {
-        def.row_key(&new, || 0)
+        def.row_key(&new, || Ok(0))?
     };
     let moved = new_key != old_key;
     if moved {

@@ -151,6 +151,26 @@ pub trait Engine: Send + Sync + 'static {
         let _ = (cf, start, end);
         self.compact()
     }
+    /// True when other processes may write the same database at the same time (one
+    /// cluster, several servers): the store then takes the newest commit from the engine
+    /// before each transaction and commit, and commits with [`Engine::write_if`].
+    fn shared(&self) -> bool {
+        false
+    }
+    /// Applies `batch` atomically if `key` of `cf` still holds `expected` (`None`: the key
+    /// is absent) when it is applied; returns false, writing nothing, when it does not.
+    fn write_if(
+        &self,
+        batch: WriteBatch,
+        cf: ColumnFamily,
+        key: &[u8],
+        expected: Option<&[u8]>,
+    ) -> Result<bool> {
+        let _ = (batch, cf, key, expected);
+        Err(crate::Error::Engine(
+            "this engine takes no conditional writes (it is not shared)".into(),
+        ))
+    }
     /// Lets compaction drop the row versions no read at or after their key space's horizon
     /// needs: every version committed at or before it except the newest one at or before
     /// it, per key ([`VersionGc`]). No key space's horizon is ever lower than before.
@@ -184,12 +204,38 @@ type Tree = BTreeMap<Vec<u8>, Vec<u8>>;
 pub struct MemoryEngine {
     trees: Arc<RwLock<BTreeMap<ColumnFamily, Tree>>>,
     gc_horizons: Arc<RwLock<Arc<Horizons>>>,
+    shared: bool,
 }
 
 impl MemoryEngine {
     /// An empty in-memory engine.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty in-memory engine that its clones write at the same time, as several
+    /// servers write one cluster: each clone opened as its own store behaves like another
+    /// server ([`Engine::shared`]).
+    pub fn shared() -> Self {
+        Self {
+            shared: true,
+            ..Self::default()
+        }
+    }
+
+    fn apply(trees: &mut BTreeMap<ColumnFamily, Tree>, batch: WriteBatch) {
+        for op in batch.ops {
+            match op {
+                BatchOp::Put { cf, key, value } => {
+                    trees.entry(cf).or_default().insert(key, value);
+                }
+                BatchOp::Delete { cf, key } => {
+                    if let Some(t) = trees.get_mut(&cf) {
+                        t.remove(&key);
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -207,20 +253,28 @@ impl Engine for MemoryEngine {
     }
 
     fn write(&self, batch: WriteBatch) -> Result<()> {
-        let mut trees = self.trees.write();
-        for op in batch.ops {
-            match op {
-                BatchOp::Put { cf, key, value } => {
-                    trees.entry(cf).or_default().insert(key, value);
-                }
-                BatchOp::Delete { cf, key } => {
-                    if let Some(t) = trees.get_mut(&cf) {
-                        t.remove(&key);
-                    }
-                }
-            }
-        }
+        Self::apply(&mut self.trees.write(), batch);
         Ok(())
+    }
+
+    fn shared(&self) -> bool {
+        self.shared
+    }
+
+    fn write_if(
+        &self,
+        batch: WriteBatch,
+        cf: ColumnFamily,
+        key: &[u8],
+        expected: Option<&[u8]>,
+    ) -> Result<bool> {
+        let mut trees = self.trees.write();
+        let now = trees.get(&cf).and_then(|t| t.get(key)).map(Vec::as_slice);
+        if now != expected {
+            return Ok(false);
+        }
+        Self::apply(&mut trees, batch);
+        Ok(true)
     }
 
     fn flush(&self) -> Result<()> {

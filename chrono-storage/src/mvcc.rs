@@ -132,6 +132,12 @@ pub trait CommitObserver: Send + Sync {
 
     /// Called after the commit is durable and visible, in commit order.
     fn after_commit(&self, _commit: &Commit) {}
+
+    /// On a shared engine ([`Engine::shared`]): commits by other processes were found, up
+    /// to `upto_ts`. Their data is in the engine; whatever the observer keeps in memory
+    /// about the database (a chain head, caches) must be read again. Called under the
+    /// commit lock, before this process's next commit is built.
+    fn foreign_commits(&self, _upto_ts: u64) {}
 }
 
 /// What a successful commit returns.
@@ -238,6 +244,11 @@ fn now_micros() -> u64 {
 
 const META_LAST_COMMIT: &str = "last_commit";
 const META_ID_HIGH_WATER: &str = "id_high_water";
+/// Times a commit on a shared engine is built again because another process committed
+/// first, before it gives up with a conflict.
+const SHARED_COMMIT_ATTEMPTS: u32 = 50;
+/// Ids a process reserves at a time on a shared engine.
+const ID_BLOCK: u64 = 1_000;
 const META_DATABASE_ID: &str = "database_id";
 const META_GC_HORIZON: &str = "gc_horizon";
 
@@ -333,7 +344,14 @@ fn database_id(engine: &dyn Engine) -> Result<DatabaseId> {
     }
     let id = DatabaseId::generate()?;
     let mut batch = WriteBatch::default();
-    batch.put(ColumnFamily::Meta, key, id.0.to_vec());
+    batch.put(ColumnFamily::Meta, key.clone(), id.0.to_vec());
+    if engine.shared() {
+        // Another process opening the same new database at once: the first identity wins.
+        if !engine.write_if(batch, ColumnFamily::Meta, &key, None)? {
+            return database_id(engine);
+        }
+        return Ok(id);
+    }
     engine.write(batch)?;
     engine.flush()?;
     Ok(id)
@@ -366,6 +384,12 @@ struct Inner {
     horizons: RwLock<Arc<Horizons>>,
     /// Held while the horizons move (one move at a time).
     advancing: Mutex<()>,
+    /// Other processes write the engine too ([`Engine::shared`]).
+    shared: bool,
+    /// On a shared engine: the block of ids this process reserved, `[next, end)`.
+    id_block: Mutex<(u64, u64)>,
+    /// A random number naming this open store among the processes sharing an engine.
+    instance: u64,
 }
 
 /// The multi-version store. Cheap to clone; every clone is the same store.
@@ -400,6 +424,15 @@ impl Store {
                 readers: Mutex::new(BTreeMap::new()),
                 horizons: RwLock::new(horizons),
                 advancing: Mutex::new(()),
+                shared: engine.shared(),
+                id_block: Mutex::new((0, 0)),
+                instance: {
+                    let mut b = [0u8; 8];
+                    getrandom::getrandom(&mut b).map_err(|e| {
+                        Error::Engine(format!("no randomness for a store instance: {e}"))
+                    })?;
+                    u64::from_le_bytes(b)
+                },
                 engine,
                 commit: Mutex::new(CommitState {
                     last_ts,
@@ -448,10 +481,90 @@ impl Store {
         self.inner.commit.lock().last_seq
     }
 
-    /// A fresh id, never handed out before (also across restarts). Used for row ids and
-    /// key-space numbers.
-    pub fn next_id(&self) -> u64 {
-        self.inner.next_id.fetch_add(1, Ordering::AcqRel)
+    /// A fresh id, never handed out before (also across restarts, and by no other process
+    /// on a shared engine). Used for row ids and key-space numbers.
+    pub fn next_id(&self) -> Result<u64> {
+        if !self.inner.shared {
+            return Ok(self.inner.next_id.fetch_add(1, Ordering::AcqRel));
+        }
+        // Shared: a block of ids at a time, reserved by moving the stored high-water mark
+        // with a compare-and-set, so two processes never hand out the same id.
+        let mut block = self.inner.id_block.lock();
+        if block.0 >= block.1 {
+            let engine = &self.inner.engine;
+            let key = encoding::meta_key(META_ID_HIGH_WATER);
+            loop {
+                let raw = engine.get(ColumnFamily::Meta, &key)?;
+                let from = match &raw {
+                    Some(r) => encoding::decode_u64(r)?.0.max(1),
+                    None => 1,
+                };
+                let to = from + ID_BLOCK;
+                let mut hw = Vec::with_capacity(8);
+                encoding::encode_u64(&mut hw, to);
+                let mut batch = WriteBatch::new();
+                batch.put(ColumnFamily::Meta, key.clone(), hw);
+                if engine.write_if(batch, ColumnFamily::Meta, &key, raw.as_deref())? {
+                    *block = (from, to);
+                    break;
+                }
+            }
+        }
+        let id = block.0;
+        block.0 += 1;
+        Ok(id)
+    }
+
+    /// On a shared engine: reads the newest commit from the engine and, when other
+    /// processes committed since this one last looked, takes their commits in (clock,
+    /// sequence, what key spaces may have changed) and tells the observers. Returns the
+    /// newest commit's timestamp. On an engine of its own, the newest local commit.
+    pub fn sync_head(&self) -> Result<u64> {
+        if !self.inner.shared {
+            return Ok(self.current_ts());
+        }
+        let mut state = self.inner.commit.lock();
+        self.catch_up(&mut state)?;
+        Ok(state.last_ts)
+    }
+
+    /// [`Store::sync_head`] under the commit lock; returns the stored head as read, for
+    /// the commit's compare-and-set.
+    fn catch_up(&self, state: &mut CommitState) -> Result<Option<Vec<u8>>> {
+        let raw = self
+            .inner
+            .engine
+            .get(ColumnFamily::Meta, &encoding::meta_key(META_LAST_COMMIT))?;
+        let (ts, seq) = match &raw {
+            Some(r) => {
+                let (ts, rest) = encoding::decode_u64(r)?;
+                (ts, encoding::decode_u64(rest)?.0)
+            }
+            None => (0, 0),
+        };
+        if (ts, seq) != (state.last_ts, state.last_seq) {
+            state.last_ts = ts;
+            state.last_seq = seq;
+            // Which key spaces the others wrote is not known: all of them may have changed
+            // up to their newest commit.
+            state.keyspace_ts.clear();
+            state.opened_ts = ts;
+            self.inner.visible_ts.fetch_max(ts, Ordering::AcqRel);
+            // Another server may have moved the GC horizons (they are a committed row):
+            // reads before them must be refused here too.
+            let stored = stored_horizons(self.inner.engine.as_ref())?;
+            let current = self.horizons();
+            let merged = current.advanced(&stored);
+            if merged != *current {
+                let merged = Arc::new(merged);
+                *self.inner.horizons.write() = merged.clone();
+                self.inner.engine.set_gc_horizons(merged);
+            }
+            for o in self.inner.observers.read().iter() {
+                o.foreign_commits(ts);
+            }
+        }
+        Ok(raw)
     }
 
     /// Starts a read-write transaction on the current snapshot.
@@ -462,6 +575,12 @@ impl Store {
     /// A transaction reading at `ts` (at most the newest commit), registered as a reader
     /// until it is dropped.
     fn transaction(&self, ts: u64, read_only: bool) -> Transaction {
+        if self.inner.shared
+            && let Err(e) = self.sync_head()
+        {
+            // An older snapshot is still a snapshot; a commit checks again.
+            tracing::warn!(error = %e, "reading the newest commit from the shared engine failed");
+        }
         let mut readers = self.inner.readers.lock();
         let read_ts = ts.min(self.current_ts());
         *readers.entry(read_ts).or_insert(0) += 1;
@@ -704,141 +823,187 @@ impl Store {
         if txn.writes.is_empty() {
             return Ok(None);
         }
-        for (keyspace, key) in &txn.unchanged_keys {
-            if let Some(raw) =
-                engine.get(ColumnFamily::Latest, &encoding::latest_key(*keyspace, key))?
-                && decode_latest_value(&raw)?.0 > txn.read_ts
-            {
-                return Err(Error::Conflict(format!(
-                    "key space {keyspace}, key {} changed after this transaction began",
-                    encoding::printable_key(key)
-                )));
-            }
-        }
-        for keyspace in &txn.unchanged_keyspaces {
-            let last = state
-                .keyspace_ts
-                .get(keyspace)
-                .copied()
-                .unwrap_or(state.opened_ts);
-            if last > txn.read_ts {
-                return Err(Error::Conflict(format!(
-                    "key space {keyspace} was written after this transaction began"
-                )));
-            }
-        }
-        let mut changes = Vec::with_capacity(txn.writes.len());
+        let shared = self.inner.shared;
         let mut observed = std::mem::take(txn.observed.get_mut());
-        for ((keyspace, key), after) in &txn.writes {
-            // What a point read saw stands while no commit wrote the key space since.
-            let unchanged = state
-                .keyspace_ts
-                .get(keyspace)
-                .copied()
-                .unwrap_or(state.opened_ts)
-                <= txn.read_ts;
-            let seen = if unchanged && !observed.is_empty() {
-                observed.remove(&(*keyspace, key.clone()))
+        let mut statements = std::mem::take(&mut txn.statements);
+        let mut labels = std::mem::take(&mut txn.labels);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            // On a shared engine, the head as stored: the commit applies only if it is still
+            // that (no other process committed in between), else it is built again.
+            let head = if shared {
+                Some(self.catch_up(&mut state)?)
             } else {
                 None
             };
-            let latest = match seen {
-                Some(_) => None,
-                None => engine.get(ColumnFamily::Latest, &encoding::latest_key(*keyspace, key))?,
-            };
-            let before = match (seen, latest) {
-                (Some(row), _) => row,
-                (None, Some(raw)) => {
-                    let (ts, op, row) = decode_latest_value(&raw)?;
-                    if ts > txn.read_ts {
-                        return Err(Error::Conflict(format!(
-                            "key space {keyspace}, key {}",
-                            encoding::printable_key(key)
-                        )));
-                    }
-                    live(op, row)?
+            for (keyspace, key) in &txn.unchanged_keys {
+                if let Some(raw) =
+                    engine.get(ColumnFamily::Latest, &encoding::latest_key(*keyspace, key))?
+                    && decode_latest_value(&raw)?.0 > txn.read_ts
+                {
+                    return Err(Error::Conflict(format!(
+                        "key space {keyspace}, key {} changed after this transaction began",
+                        encoding::printable_key(key)
+                    )));
                 }
-                (None, None) => None,
-            };
-            let op = match (&before, after) {
-                (None, None) => continue,
-                (Some(_), None) => Operation::Delete,
-                (None, Some(_)) => Operation::Insert,
-                (Some(_), Some(_)) => Operation::Update,
-            };
-            changes.push(Change {
-                keyspace: *keyspace,
-                key: key.clone(),
-                op,
-                before,
-                after: after.clone(),
-            });
-        }
-        if changes.is_empty() {
-            return Ok(None);
-        }
-        let commit_ts = now_micros().max(state.last_ts + 1);
-        let seq = state.last_seq + 1;
-        let mut batch = WriteBatch::new();
-        for c in &changes {
-            let row = c.after.as_deref().unwrap_or(&[]);
-            let op = c.op.to_byte();
-            batch.put(
-                ColumnFamily::Versions,
-                encoding::version_key(c.keyspace, &c.key, commit_ts),
-                encoding::encode_version_value(op, row),
-            );
-            batch.put(
-                ColumnFamily::Latest,
-                encoding::latest_key(c.keyspace, &c.key),
-                encoding::encode_latest_value(commit_ts, op, row),
-            );
-        }
-        let mut last = Vec::with_capacity(16);
-        encoding::encode_u64(&mut last, commit_ts);
-        encoding::encode_u64(&mut last, seq);
-        batch.put(
-            ColumnFamily::Meta,
-            encoding::meta_key(META_LAST_COMMIT),
-            last,
-        );
-        // The row-id high-water mark moves only with inserts into tables without a primary
-        // key; every other commit leaves it as stored.
-        let high_water = self.inner.next_id.load(Ordering::Acquire);
-        if high_water != state.id_high_water {
-            let mut hw = Vec::with_capacity(8);
-            encoding::encode_u64(&mut hw, high_water);
+            }
+            for keyspace in &txn.unchanged_keyspaces {
+                let last = state
+                    .keyspace_ts
+                    .get(keyspace)
+                    .copied()
+                    .unwrap_or(state.opened_ts);
+                if last > txn.read_ts {
+                    return Err(Error::Conflict(format!(
+                        "key space {keyspace} was written after this transaction began"
+                    )));
+                }
+            }
+            let mut changes = Vec::with_capacity(txn.writes.len());
+            for ((keyspace, key), after) in &txn.writes {
+                // What a point read saw stands while no commit wrote the key space since.
+                let unchanged = state
+                    .keyspace_ts
+                    .get(keyspace)
+                    .copied()
+                    .unwrap_or(state.opened_ts)
+                    <= txn.read_ts;
+                let seen = if unchanged && !observed.is_empty() {
+                    observed.remove(&(*keyspace, key.clone()))
+                } else {
+                    None
+                };
+                let latest = match seen {
+                    Some(_) => None,
+                    None => {
+                        engine.get(ColumnFamily::Latest, &encoding::latest_key(*keyspace, key))?
+                    }
+                };
+                let before = match (seen, latest) {
+                    (Some(row), _) => row,
+                    (None, Some(raw)) => {
+                        let (ts, op, row) = decode_latest_value(&raw)?;
+                        if ts > txn.read_ts {
+                            return Err(Error::Conflict(format!(
+                                "key space {keyspace}, key {}",
+                                encoding::printable_key(key)
+                            )));
+                        }
+                        live(op, row)?
+                    }
+                    (None, None) => None,
+                };
+                let op = match (&before, after) {
+                    (None, None) => continue,
+                    (Some(_), None) => Operation::Delete,
+                    (None, Some(_)) => Operation::Insert,
+                    (Some(_), Some(_)) => Operation::Update,
+                };
+                changes.push(Change {
+                    keyspace: *keyspace,
+                    key: key.clone(),
+                    op,
+                    before,
+                    after: after.clone(),
+                });
+            }
+            if changes.is_empty() {
+                return Ok(None);
+            }
+            let commit_ts = now_micros().max(state.last_ts + 1);
+            let seq = state.last_seq + 1;
+            let mut batch = WriteBatch::new();
+            for c in &changes {
+                let row = c.after.as_deref().unwrap_or(&[]);
+                let op = c.op.to_byte();
+                batch.put(
+                    ColumnFamily::Versions,
+                    encoding::version_key(c.keyspace, &c.key, commit_ts),
+                    encoding::encode_version_value(op, row),
+                );
+                batch.put(
+                    ColumnFamily::Latest,
+                    encoding::latest_key(c.keyspace, &c.key),
+                    encoding::encode_latest_value(commit_ts, op, row),
+                );
+            }
+            let mut last = Vec::with_capacity(24);
+            encoding::encode_u64(&mut last, commit_ts);
+            encoding::encode_u64(&mut last, seq);
+            if shared {
+                // Which process wrote the head: a commit whose answer was lost can tell its own
+                // write from another's.
+                encoding::encode_u64(&mut last, self.inner.instance);
+            }
             batch.put(
                 ColumnFamily::Meta,
-                encoding::meta_key(META_ID_HIGH_WATER),
-                hw,
+                encoding::meta_key(META_LAST_COMMIT),
+                last.clone(),
             );
+            // The row-id high-water mark moves only with inserts into tables without a primary
+            // key; every other commit leaves it as stored. (Shared engines reserve ids by
+            // blocks instead: see `next_id`.)
+            let high_water = self.inner.next_id.load(Ordering::Acquire);
+            if !shared && high_water != state.id_high_water {
+                let mut hw = Vec::with_capacity(8);
+                encoding::encode_u64(&mut hw, high_water);
+                batch.put(
+                    ColumnFamily::Meta,
+                    encoding::meta_key(META_ID_HIGH_WATER),
+                    hw,
+                );
+            }
+            let commit = Commit {
+                commit_ts,
+                seq,
+                read_ts: txn.read_ts,
+                principal: txn.principal.clone(),
+                statements: if shared {
+                    statements.clone()
+                } else {
+                    std::mem::take(&mut statements)
+                },
+                changes,
+                labels: if shared {
+                    labels.clone()
+                } else {
+                    std::mem::take(&mut labels)
+                },
+            };
+            let observers = self.inner.observers.read().clone();
+            for o in &observers {
+                o.on_commit(&commit, &mut batch)?;
+            }
+            match head {
+                None => engine.write(batch)?,
+                Some(expected) => {
+                    let key = encoding::meta_key(META_LAST_COMMIT);
+                    if !engine.write_if(batch, ColumnFamily::Meta, &key, expected.as_deref())?
+                    // A retried request whose first attempt applied finds its own head.
+                    && engine.get(ColumnFamily::Meta, &key)?.as_deref() != Some(&last[..])
+                    {
+                        if attempt >= SHARED_COMMIT_ATTEMPTS {
+                            return Err(Error::Conflict(format!(
+                                "other servers committed first {attempt} times in a row"
+                            )));
+                        }
+                        continue;
+                    }
+                }
+            }
+            state.id_high_water = high_water;
+            state.last_ts = commit_ts;
+            state.last_seq = seq;
+            for c in &commit.changes {
+                state.keyspace_ts.insert(c.keyspace, commit_ts);
+            }
+            self.inner.visible_ts.store(commit_ts, Ordering::Release);
+            for o in &observers {
+                o.after_commit(&commit);
+            }
+            return Ok(Some(CommitInfo { commit_ts, seq }));
         }
-        let commit = Commit {
-            commit_ts,
-            seq,
-            read_ts: txn.read_ts,
-            principal: txn.principal.clone(),
-            statements: std::mem::take(&mut txn.statements),
-            changes,
-            labels: std::mem::take(&mut txn.labels),
-        };
-        let observers = self.inner.observers.read().clone();
-        for o in &observers {
-            o.on_commit(&commit, &mut batch)?;
-        }
-        engine.write(batch)?;
-        state.id_high_water = high_water;
-        state.last_ts = commit_ts;
-        state.last_seq = seq;
-        for c in &commit.changes {
-            state.keyspace_ts.insert(c.keyspace, commit_ts);
-        }
-        self.inner.visible_ts.store(commit_ts, Ordering::Release);
-        for o in &observers {
-            o.after_commit(&commit);
-        }
-        Ok(Some(CommitInfo { commit_ts, seq }))
     }
 }
 

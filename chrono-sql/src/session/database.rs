@@ -22,8 +22,13 @@ impl Database {
                 plans: PlanCounts::default(),
                 schema_gate: SchemaGate::default(),
                 statements: Default::default(),
+                stats_stale: std::sync::atomic::AtomicBool::new(false),
             }),
         };
+        if db.store().engine().shared() {
+            db.store()
+                .add_observer(Arc::new(ForeignCommits(Arc::downgrade(&db.shared))));
+        }
         db.load_statistics();
         if let Err(e) = db.apply_history_purges() {
             tracing::warn!(error = %e, "applying the recorded DELETE HISTORY statements failed");

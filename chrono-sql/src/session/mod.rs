@@ -88,6 +88,30 @@ struct Shared {
     plans: PlanCounts,
     schema_gate: SchemaGate,
     statements: crate::statements::StatementStats,
+    /// Another server committed (shared engine): statistics are read again before the
+    /// next statement.
+    stats_stale: std::sync::atomic::AtomicBool,
+}
+
+/// On a shared engine, hears of other servers' commits: the catalog may have changed
+/// (plans and decoded definitions are keyed by a new generation) and so may statistics.
+struct ForeignCommits(std::sync::Weak<Shared>);
+
+impl chrono_storage::CommitObserver for ForeignCommits {
+    fn on_commit(
+        &self,
+        _commit: &chrono_storage::Commit,
+        _batch: &mut chrono_storage::WriteBatch,
+    ) -> chrono_storage::Result<()> {
+        Ok(())
+    }
+
+    fn foreign_commits(&self, upto_ts: u64) {
+        if let Some(shared) = self.0.upgrade() {
+            shared.catalog_version.foreign(upto_ts);
+            shared.stats_stale.store(true, Ordering::Release);
+        }
+    }
 }
 
 /// A SQL database on a [`Store`]. Cheap to clone.

@@ -102,6 +102,9 @@ impl Database {
         guard: &StatementGuard,
         sink: Option<&mut (dyn RowSink + '_)>,
     ) -> Result<Outcome> {
+        if self.shared.stats_stale.swap(false, Ordering::AcqRel) {
+            self.load_statistics();
+        }
         let estimator = self.shared.estimator.read().clone();
         let stmt = Stmt {
             p,
