@@ -16,10 +16,11 @@ pub trait Contender {
     fn rows(&mut self, sql: &str, params: &[i64]) -> usize;
 }
 
-/// ChronoDB on RocksDB in a temporary directory.
+/// ChronoDB on RocksDB in a temporary directory (or on an etcd cluster).
 pub struct Chrono {
     db: ChronoDb,
     session: chrono_sql::Session,
+    name: &'static str,
 }
 
 impl Chrono {
@@ -27,7 +28,28 @@ impl Chrono {
     pub fn new() -> Self {
         let db = ChronoDb::open_temporary().expect("open ChronoDB");
         let session = db.session();
-        Self { db, session }
+        Self {
+            db,
+            session,
+            name: "ChronoDB",
+        }
+    }
+
+    /// A fresh database on the etcd cluster at `endpoints`, under `prefix`, its local
+    /// files in `dir`.
+    pub fn on_etcd(endpoints: Vec<String>, prefix: &str, dir: &std::path::Path) -> Self {
+        let mut config = chrono_server::Config::default();
+        config.database.engine = chrono_server::config::EngineKind::Etcd;
+        config.database.data_file = dir.to_path_buf();
+        config.database.etcd.endpoints = endpoints;
+        config.database.etcd.prefix = prefix.into();
+        let db = ChronoDb::open_with_config(config).expect("open ChronoDB on etcd");
+        let session = db.session();
+        Self {
+            db,
+            session,
+            name: "ChronoDB on etcd",
+        }
     }
 
     /// The database (for time-travel set-up).
@@ -44,7 +66,7 @@ impl Default for Chrono {
 
 impl Contender for Chrono {
     fn name(&self) -> &'static str {
-        "ChronoDB"
+        self.name
     }
 
     fn run(&mut self, sql: &str) {

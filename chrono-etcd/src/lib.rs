@@ -554,6 +554,43 @@ impl Engine for EtcdEngine {
         })
     }
 
+    fn multi_get(&self, cf: ColumnFamily, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>> {
+        let mut out = Vec::with_capacity(keys.len());
+        // One transaction of range reads per `max_txn_ops` keys: one round trip, one
+        // revision.
+        for chunk in keys.chunks(self.shared.options.max_txn_ops.max(1)) {
+            let full: Vec<Vec<u8>> = chunk.iter().map(|k| self.shared.full_key(cf, k)).collect();
+            let values = self.shared.call("read", move |mut c| {
+                let txn = Txn::new().and_then(
+                    full.iter()
+                        .map(|k| TxnOp::get(k.clone(), None))
+                        .collect::<Vec<_>>(),
+                );
+                async move {
+                    let r = c.txn(txn).await?;
+                    Ok(r.op_responses()
+                        .into_iter()
+                        .map(|op| match op {
+                            etcd_client::TxnOpResponse::Get(mut g) => {
+                                g.take_kvs().pop().map(|kv| kv.into_key_value().1)
+                            }
+                            _ => None,
+                        })
+                        .collect::<Vec<_>>())
+                }
+            })?;
+            if values.len() != chunk.len() {
+                return Err(Error::Engine(format!(
+                    "etcd answered {} reads for {}",
+                    values.len(),
+                    chunk.len()
+                )));
+            }
+            out.extend(values);
+        }
+        Ok(out)
+    }
+
     fn cursor(&self, cf: ColumnFamily) -> Result<Box<dyn Cursor>> {
         Ok(Box::new(EtcdCursor::new(self.shared.clone(), cf)))
     }

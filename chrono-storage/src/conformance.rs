@@ -41,6 +41,16 @@ pub fn check_engine(engine: &dyn Engine) {
     assert_eq!(engine.get(ColumnFamily::Latest, b"gone").unwrap(), None);
     assert_eq!(
         engine
+            .multi_get(
+                ColumnFamily::Latest,
+                &[b"twice".to_vec(), b"gone".to_vec(), b"k".to_vec()]
+            )
+            .unwrap(),
+        vec![Some(b"2".to_vec()), None, Some(b"latest".to_vec())],
+        "several keys at once, in order"
+    );
+    assert_eq!(
+        engine
             .get(ColumnFamily::Latest, b"twice")
             .unwrap()
             .as_deref(),

@@ -130,6 +130,11 @@ pub trait Cursor: Send {
 pub trait Engine: Send + Sync + 'static {
     /// Reads one key.
     fn get(&self, cf: ColumnFamily, key: &[u8]) -> Result<Option<Vec<u8>>>;
+    /// Reads several keys of one family, in order (engines with a round trip per request
+    /// read them in one).
+    fn multi_get(&self, cf: ColumnFamily, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>> {
+        keys.iter().map(|k| self.get(cf, k)).collect()
+    }
     /// A cursor over one column family; it owns what it needs and may outlive the borrow.
     fn cursor(&self, cf: ColumnFamily) -> Result<Box<dyn Cursor>>;
     /// Applies every change of `batch` atomically.

@@ -78,7 +78,7 @@ pub fn insert(
     defaults: &[Expr],
     rows: Vec<Vec<Value>>,
 ) -> Result<u64> {
-    let mut n = 0;
+    let mut checked = Vec::with_capacity(rows.len());
     for values in rows {
         if values.len() != targets.len() {
             return Err(Error::InvalidInput(format!(
@@ -98,7 +98,19 @@ pub fn insert(
         for (v, &i) in values.into_iter().zip(targets) {
             row[i] = v;
         }
-        table::insert_row(txn, def, table::check_row(def, row)?)?;
+        checked.push(table::check_row(def, row)?);
+    }
+    // The primary-key checks of all rows in one read.
+    if !def.primary_key.is_empty() && checked.len() > 1 {
+        let keys: Vec<Vec<u8>> = checked
+            .iter()
+            .map(|row| def.row_key(row, || Ok(0)))
+            .collect::<Result<_>>()?;
+        txn.prefetch_for_write(def.keyspace, &keys)?;
+    }
+    let mut n = 0;
+    for row in checked {
+        table::insert_row(txn, def, row)?;
         n += 1;
     }
     Ok(n)
