@@ -131,6 +131,8 @@ struct Shared {
     /// The lock key this server holds, and its create revision (the fence); `None` with
     /// concurrent servers.
     fence: Option<(Vec<u8>, i64)>,
+    /// Requests sent to the cluster (retries not counted), for measurements.
+    requests: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {
@@ -166,6 +168,8 @@ impl Shared {
         F: Fn(Client) -> Fut + Send + 'static,
         Fut: Future<Output = std::result::Result<T, etcd_client::Error>> + Send,
     {
+        self.requests
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let client = self.client.clone();
         let timeout = Duration::from_millis(self.options.request_timeout_ms);
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
@@ -358,6 +362,7 @@ impl EtcdEngine {
             runtime: runtime.handle().clone(),
             options,
             fence,
+            requests: std::sync::atomic::AtomicU64::new(0),
         });
         Ok(EtcdEngine {
             shared,
@@ -365,6 +370,14 @@ impl EtcdEngine {
             runtime: Some(runtime),
             lease,
         })
+    }
+
+    /// Requests sent to the cluster so far (each read, page, transaction; retries of one
+    /// request not counted).
+    pub fn requests(&self) -> u64 {
+        self.shared
+            .requests
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The options it was opened with.

@@ -146,3 +146,33 @@ fn the_store_runs_on_etcd_and_keeps_every_acknowledged_commit_through_member_fai
         );
     }
 }
+
+/// Round trips are what an etcd-backed database pays for: a point SELECT by primary key
+/// is one read, a scan one read per page, a multi-row INSERT one read and one write.
+#[test]
+fn round_trips_per_statement() {
+    let cluster = LocalCluster::start(1).unwrap();
+    let engine = Arc::new(EtcdEngine::open(options(&cluster, "trips/")).unwrap());
+    let db = chrono_sql::Database::new(Store::open(engine.clone()).unwrap());
+    db.execute("CREATE TABLE users (id BIGINT PRIMARY KEY, name TEXT)")
+        .unwrap();
+    let rows: Vec<String> = (0..500).map(|i| format!("({i}, 'u{i}')")).collect();
+    // The catalog read is kept from here on.
+    db.execute("SELECT name FROM users WHERE id = 1").unwrap();
+    let before = engine.requests();
+    db.execute(&format!("INSERT INTO users VALUES {}", rows.join(",")))
+        .unwrap();
+    let insert = engine.requests() - before;
+    assert!(insert <= 4, "a 500-row INSERT took {insert} requests");
+    let before = engine.requests();
+    db.execute("SELECT name FROM users WHERE id = 7").unwrap();
+    assert_eq!(engine.requests() - before, 1, "a point SELECT is one read");
+    let before = engine.requests();
+    db.execute("SELECT COUNT(*) FROM users WHERE name > 'u3'")
+        .unwrap();
+    let pages = engine.requests() - before;
+    assert!(
+        pages <= 500 / 64 + 2,
+        "a scan of 500 rows took {pages} requests"
+    );
+}
