@@ -32,18 +32,7 @@ fn the_briefs_calls_run_against_chronodb_serve_on_etcd() {
     let cluster = LocalCluster::start(3).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path(), &cluster, "brief/");
-    let (mut server, addr) = support::serve([std::ffi::OsStr::new("--config"), config.as_os_str()]);
-    let out = support::run_brief_client(&addr);
-    let _ = Command::new("kill").arg(server.id().to_string()).status();
-    let stopped = server.wait().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(stdout.contains("python client OK"));
-    assert!(stopped.success(), "{stopped:?}");
+    support::brief_client_against_serve([std::ffi::OsStr::new("--config"), config.as_os_str()]);
 
     // The data outlives the server: the CLI reads it back from the cluster, and the audit
     // trail (written in the same etcd transactions) verifies.

@@ -138,10 +138,36 @@ pub fn written_at(outcomes: &[chrono_server::Outcome]) -> u64 {
     }
 }
 
+/// Starts `chronodb serve` with `args`, runs the brief's every call from the generated
+/// Python client against it, stops it with SIGTERM, and checks that the client passed and
+/// the server stopped cleanly.
+#[allow(dead_code)]
+pub fn brief_client_against_serve<I, S>(args: I)
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let (mut server, addr) = serve(args);
+    let out = run_brief_client(&addr);
+    // SIGTERM: graceful shutdown.
+    let _ = Command::new("kill").arg(server.id().to_string()).status();
+    let stopped = server.wait().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("python client OK"));
+    assert!(
+        stopped.success(),
+        "the server stops cleanly on SIGTERM: {stopped:?}"
+    );
+}
+
 /// Generates the Python client from `proto/` (grpcio-tools) and runs the brief's every call
 /// (`tests/python/brief_client.py`) against the gRPC server at `addr`; returns its output.
-#[allow(dead_code)]
-pub fn run_brief_client(addr: &str) -> std::process::Output {
+fn run_brief_client(addr: &str) -> std::process::Output {
     let python = std::env::var("CHRONODB_PYTHON")
         .expect("CHRONODB_PYTHON is set by scripts/env.sh (a Python with grpcio-tools, installed by scripts/setup.sh)");
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
