@@ -90,3 +90,87 @@ fn acknowledged_commits_survive_kill_9() {
     assert!(t.commit().unwrap().unwrap().commit_ts > store.current_ts() - 1);
     assert!(store.current_ts() > last_ts);
 }
+
+const ETCD_CHILD_ENV: &str = "CHRONO_DURABILITY_CHILD_ETCD";
+
+fn etcd_options(endpoints: &str) -> chrono_etcd::EtcdOptions {
+    chrono_etcd::EtcdOptions {
+        endpoints: endpoints.split(',').map(String::from).collect(),
+        prefix: "durable/".into(),
+        // A killed writer's lock goes after 2 s, so the reopening below waits that long.
+        lock_ttl_secs: 2,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn durability_child_etcd() {
+    let Ok(endpoints) = std::env::var(ETCD_CHILD_ENV) else {
+        return; // only does something when started by the parent test
+    };
+    let engine = chrono_etcd::EtcdEngine::open(etcd_options(&endpoints)).unwrap();
+    let store = Store::open(Arc::new(engine)).unwrap();
+    let mut out = std::io::stdout().lock();
+    for i in 0u64.. {
+        let mut t = store.begin();
+        t.put(
+            KS,
+            i.to_be_bytes().to_vec(),
+            format!("value {i}").into_bytes(),
+        )
+        .unwrap();
+        let info = t.commit().unwrap().unwrap();
+        writeln!(out, "ACK {i} {}", info.commit_ts).unwrap();
+        out.flush().unwrap();
+    }
+}
+
+/// The same on etcd: the server is killed with SIGKILL mid-stream; once its lease lapses
+/// another opens the database (a standby taking over after a crash) and finds every
+/// acknowledged commit.
+#[test]
+fn acknowledged_commits_survive_kill_9_on_etcd() {
+    let cluster = chrono_etcd::cluster::LocalCluster::start(3).unwrap();
+    let endpoints = cluster.endpoints().join(",");
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "durability_child_etcd",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(ETCD_CHILD_ENV, &endpoints)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut acked = Vec::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        if let Some(rest) = line.strip_prefix("ACK ") {
+            let mut parts = rest.split(' ');
+            let i: u64 = parts.next().unwrap().parse().unwrap();
+            let ts: u64 = parts.next().unwrap().parse().unwrap();
+            acked.push((i, ts));
+            if acked.len() == 300 {
+                break;
+            }
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(acked.len(), 300, "the child stopped early");
+
+    let engine = chrono_etcd::EtcdEngine::open(etcd_options(&endpoints)).unwrap();
+    let store = Store::open(Arc::new(engine)).unwrap();
+    for (i, ts) in &acked {
+        let got = store.get_at(KS, &i.to_be_bytes(), u64::MAX).unwrap();
+        assert_eq!(
+            got,
+            Some((*ts, format!("value {i}").into_bytes())),
+            "commit {i} lost"
+        );
+    }
+    assert!(store.current_ts() >= acked.last().unwrap().1);
+}
