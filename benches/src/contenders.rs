@@ -64,6 +64,22 @@ impl Default for Chrono {
     }
 }
 
+impl Chrono {
+    /// Runs a query with any parameter values (a TIMESTAMP for `AS OF ?`) through the
+    /// session's statement cache, like [`Contender::rows`]; returns the number of rows.
+    pub fn rows_with(&mut self, sql: &str, params: &[Value]) -> usize {
+        match self
+            .session
+            .execute_with_params(sql, params)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .pop()
+        {
+            Some(Outcome::Rows { rows, .. }) => rows.len(),
+            _ => 0,
+        }
+    }
+}
+
 impl Contender for Chrono {
     fn name(&self) -> &'static str {
         self.name
@@ -77,15 +93,7 @@ impl Contender for Chrono {
 
     fn rows(&mut self, sql: &str, params: &[i64]) -> usize {
         let values: Vec<Value> = params.iter().map(|&p| Value::Int(p)).collect();
-        match self
-            .session
-            .execute_with_params(sql, &values)
-            .unwrap_or_else(|e| panic!("{sql}: {e}"))
-            .pop()
-        {
-            Some(Outcome::Rows { rows, .. }) => rows.len(),
-            _ => 0,
-        }
+        self.rows_with(sql, &values)
     }
 }
 

@@ -192,9 +192,34 @@ pub fn require_table(view: Snapshot<'_>, name: &str) -> Result<TableDef> {
     get_table(view, name)?.ok_or_else(|| Error::NotFound(format!("no such table: {name}")))
 }
 
+fn tables_prefix() -> Vec<u8> {
+    encoding::encode_key(&[Value::Text("table".into())])
+}
+
+/// True when `txn` writes a table definition (not just statistics or a history purge).
+pub fn writes_definitions(txn: &Transaction) -> bool {
+    txn.writes_prefix(CATALOG_KEYSPACE, &tables_prefix())
+}
+
+/// The commit time of the newest table-definition change in `store` (0 for none): the
+/// definitions as of any later time are the current ones.
+pub fn definitions_changed_at(store: &Store) -> Result<u64> {
+    let mut newest = 0;
+    let versions = store.versions(
+        CATALOG_KEYSPACE,
+        KeyRange::Prefix(tables_prefix()),
+        u64::MAX,
+        chrono_storage::TimeWindow::All,
+    )?;
+    for v in versions {
+        newest = newest.max(v?.commit_ts);
+    }
+    Ok(newest)
+}
+
 /// Every table, by name.
 pub fn list_tables(view: Snapshot<'_>) -> Result<Vec<TableDef>> {
-    let prefix = encoding::encode_key(&[Value::Text("table".into())]);
+    let prefix = tables_prefix();
     let mut out = Vec::new();
     for item in view.scan(CATALOG_KEYSPACE, KeyRange::Prefix(prefix))? {
         let (_, raw) = item?;

@@ -129,6 +129,10 @@ pub enum ReadAt {
     Current,
     /// The committed state as of a timestamp (microseconds).
     AsOf(u64),
+    /// The committed state as of the time parameter `$n` (1-based) gives: only in a kept
+    /// plan, which [`crate::execution::instantiate`] turns into [`ReadAt::AsOf`] with each
+    /// execution's value, so the plan serves every time asked about.
+    AsOfParam(usize),
     /// One row per version alive in the window, with `_system_from` and `_system_to`.
     Versions(TimeWindow),
 }
@@ -596,6 +600,9 @@ impl Plan {
                     ReadAt::AsOf(ts) => {
                         let _ = write!(s, " AS OF {}", Timestamp::from_micros(*ts));
                     }
+                    ReadAt::AsOfParam(i) => {
+                        let _ = write!(s, " AS OF ${i}");
+                    }
                     ReadAt::Versions(w) => {
                         let _ = match w {
                             TimeWindow::All => write!(s, " FOR SYSTEM_TIME ALL"),
@@ -893,8 +900,33 @@ impl Plan {
     /// True when the plan (any node) holds a parameter or a subquery to fill in before it
     /// runs ([`crate::execution::instantiate`]).
     pub fn needs_values(&self) -> bool {
-        self.exprs().iter().any(|e| e.needs_values())
+        matches!(self.read_at(), Some(ReadAt::AsOfParam(_)))
+            || self.exprs().iter().any(|e| e.needs_values())
             || self.children().iter().any(|c| c.needs_values())
+    }
+
+    /// The state of its table this node reads (scans and index joins).
+    pub fn read_at(&self) -> Option<ReadAt> {
+        match &self.node {
+            Node::Scan { read_at, .. } | Node::IndexJoin { read_at, .. } => Some(*read_at),
+            _ => None,
+        }
+    }
+
+    /// Replaces every [`ReadAt::AsOfParam`] in this plan (not in its subqueries' plans,
+    /// which are instantiated on their own) by the time its parameter gives, checked as
+    /// the planner checks a time it is given.
+    #[recursive::recursive]
+    pub fn resolve_times(&mut self, resolve: &mut dyn FnMut(usize) -> Result<u64>) -> Result<()> {
+        if let Node::Scan { read_at, .. } | Node::IndexJoin { read_at, .. } = &mut self.node
+            && let ReadAt::AsOfParam(i) = *read_at
+        {
+            *read_at = ReadAt::AsOf(resolve(i)?);
+        }
+        for c in self.children_mut() {
+            c.resolve_times(resolve)?;
+        }
+        Ok(())
     }
 
     /// The expressions of this node (not of its inputs).

@@ -16,9 +16,17 @@
 //! - The **statistics version** moves when `ANALYZE` (or auto-analyze) stores new statistics:
 //!   estimates, and so join order and access paths, may change.
 //!
-//! A plan that read a parameter's value while planning (`LIMIT ?`) or reads the past (time
-//! travel) is never kept. Checking the key is a mutex and three compares: no catalog read,
-//! no estimate, no planning.
+//! A plan that read a parameter's value while planning (`LIMIT ?`) or reads a version range
+//! (`FOR SYSTEM_TIME BETWEEN …`) is never kept. Checking the key is a mutex and three
+//! compares: no catalog read, no estimate, no planning.
+//!
+//! A query `AS OF` a time is planned with the table definitions in force then. Its plan is
+//! kept, and run again, only while those are the current definitions: every time it reads
+//! ([`PastRead`]: written in the statement, or a parameter's value at each execution) is
+//! at or after the last change of any table definition ([`CatalogVersion::definitions_at`];
+//! statistics do not count). `AS OF $1` is then planned once and serves every time asked
+//! about since the last DDL; earlier times are planned afresh, with the definitions of
+//! their day.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -42,6 +50,15 @@ pub struct PlanKey {
     pub time_travel: bool,
 }
 
+/// A time in the past a plan reads its tables at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PastRead {
+    /// A time written in the statement (microseconds).
+    At(u64),
+    /// The time parameter `$n` (1-based) gives at each execution.
+    Param(usize),
+}
+
 /// A kept plan.
 #[derive(Debug)]
 pub struct CachedPlan {
@@ -49,6 +66,9 @@ pub struct CachedPlan {
     pub key: PlanKey,
     /// The plan, with parameter slots.
     pub plan: Arc<Plan>,
+    /// The past times it reads (`AS OF`): it serves an execution only while each is at or
+    /// after the last table-definition change.
+    pub past: Vec<PastRead>,
 }
 
 /// The place a prepared statement keeps its plan.
@@ -57,16 +77,14 @@ pub struct PlanSlot(Mutex<Option<Arc<CachedPlan>>>);
 
 impl PlanSlot {
     /// The kept plan, if it was built against `key`.
-    pub fn get(&self, key: PlanKey) -> Option<Arc<Plan>> {
+    pub fn get(&self, key: PlanKey) -> Option<Arc<CachedPlan>> {
         let kept = self.0.lock();
-        kept.as_ref()
-            .filter(|c| c.key == key)
-            .map(|c| c.plan.clone())
+        kept.as_ref().filter(|c| c.key == key).cloned()
     }
 
-    /// Keeps `plan`, built against `key`.
-    pub fn put(&self, key: PlanKey, plan: Arc<Plan>) {
-        *self.0.lock() = Some(Arc::new(CachedPlan { key, plan }));
+    /// Keeps `plan`, built against `key`, reading the past at `past`.
+    pub fn put(&self, key: PlanKey, plan: Arc<Plan>, past: Vec<PastRead>) {
+        *self.0.lock() = Some(Arc::new(CachedPlan { key, plan, past }));
     }
 }
 
@@ -122,6 +140,9 @@ struct CatalogState {
     changing: u32,
     /// The commit timestamp of the last catalog change.
     changed_at: u64,
+    /// The commit timestamp of the last table-definition change (a catalog change that
+    /// was not only statistics).
+    definitions_at: u64,
 }
 
 /// The catalog's version, moved by every commit that wrote it.
@@ -136,6 +157,18 @@ impl CatalogVersion {
         (state.changing == 0 && read_ts >= state.changed_at).then_some(state.generation)
     }
 
+    /// The commit timestamp of the last table-definition change this process knows of:
+    /// the definitions as of any later time are the current ones.
+    pub fn definitions_at(&self) -> u64 {
+        self.0.lock().definitions_at
+    }
+
+    /// The database was opened with its last table-definition change at `ts`.
+    pub fn opened(&self, ts: u64) {
+        let mut state = self.0.lock();
+        state.definitions_at = state.definitions_at.max(ts);
+    }
+
     /// Other servers committed up to `upto_ts` (a shared engine): what they did to the
     /// catalog is not known, so plans and definitions kept so far are not used again, and
     /// transactions reading before `upto_ts` key nothing.
@@ -143,15 +176,18 @@ impl CatalogVersion {
         let mut state = self.0.lock();
         state.generation += 1;
         state.changed_at = state.changed_at.max(upto_ts);
+        state.definitions_at = state.definitions_at.max(upto_ts);
     }
 
     /// Marks a catalog-writing commit as in flight until the returned guard is finished
-    /// (or dropped, when the commit failed).
-    pub fn change(&self) -> CatalogChange<'_> {
+    /// (or dropped, when the commit failed); `definitions` says whether it changes a table
+    /// definition.
+    pub fn change(&self, definitions: bool) -> CatalogChange<'_> {
         self.0.lock().changing += 1;
         CatalogChange {
             version: self,
             commit_ts: None,
+            definitions,
         }
     }
 }
@@ -160,6 +196,7 @@ impl CatalogVersion {
 pub struct CatalogChange<'a> {
     version: &'a CatalogVersion,
     commit_ts: Option<u64>,
+    definitions: bool,
 }
 
 impl CatalogChange<'_> {
@@ -176,6 +213,9 @@ impl Drop for CatalogChange<'_> {
         state.generation += 1;
         if let Some(ts) = self.commit_ts {
             state.changed_at = state.changed_at.max(ts);
+            if self.definitions {
+                state.definitions_at = state.definitions_at.max(ts);
+            }
         }
     }
 }

@@ -172,6 +172,14 @@ fn decoded<'a>(mut cursor: RowCursor, table: &'a TableDef, keys: bool) -> KeyedR
     }))
 }
 
+/// A kept plan's `AS OF $i` reached execution without this execution's time: a bug, not
+/// a reason to read another time.
+pub(crate) fn unresolved(i: usize) -> Error {
+    Error::Unavailable(format!(
+        "internal: the time of AS OF ${i} was not filled in before execution"
+    ))
+}
+
 fn scan_with<'a>(
     txn: &'a Transaction,
     table: &'a TableDef,
@@ -182,6 +190,7 @@ fn scan_with<'a>(
     let view = match read_at {
         ReadAt::Current => Snapshot::Transaction(txn),
         ReadAt::AsOf(ts) => Snapshot::At(txn.store(), ts.min(txn.read_ts())),
+        ReadAt::AsOfParam(i) => return Err(unresolved(i)),
         ReadAt::Versions(window) => {
             let versions =
                 txn.store()

@@ -300,3 +300,104 @@ fn planned_statements_see_each_catalog_change() {
     assert_eq!(width(&mut s), 4);
     assert_eq!(width(&mut other), 4);
 }
+
+#[test]
+fn as_of_plans_are_kept_while_the_table_definitions_hold() {
+    let db = Database::in_memory();
+    let mut s = db.session();
+    s.execute("CREATE TABLE t (id BIGINT PRIMARY KEY, v BIGINT)")
+        .unwrap();
+    let mut stamps = Vec::new();
+    for v in 0..4 {
+        s.execute(&format!("INSERT INTO t VALUES ({v}, {v})"))
+            .unwrap();
+        s.execute(&format!("UPDATE t SET v = {v} + 100 WHERE id = 0"))
+            .unwrap();
+        stamps.push(db.store().current_ts() as i64);
+    }
+    let at = |i: usize| Value::Timestamp(stamps[i]);
+    let point = "SELECT v FROM t AS OF TIMESTAMP ? WHERE id = 0";
+    let count = "SELECT COUNT(*) FROM t AS OF TIMESTAMP ?";
+    let (built, _) = db.plan_counts();
+    for round in 0..3 {
+        for i in 0..4 {
+            assert_eq!(
+                query(&mut s, point, &[at(i)]),
+                vec![vec![Value::Int(i as i64 + 100)]],
+                "round {round}, time {i}"
+            );
+            assert_eq!(
+                query(&mut s, count, &[at(i)]),
+                vec![vec![Value::Int(i as i64 + 1)]]
+            );
+        }
+    }
+    assert_eq!(db.plan_counts().0 - built, 2, "each statement planned once");
+
+    // A time after the current one is refused by a kept plan as by planning.
+    let future = Value::Timestamp(stamps[3] + 3_600_000_000_000);
+    let err = s.execute_with_params(point, &[future]).unwrap_err();
+    assert!(err.to_string().contains("after the current time"), "{err}");
+
+    // New statistics: planned once more, then kept (statistics are not definitions).
+    s.execute("ANALYZE t").unwrap();
+    let (built, _) = db.plan_counts();
+    for i in 0..4 {
+        query(&mut s, point, &[at(i)]);
+    }
+    assert_eq!(db.plan_counts().0 - built, 1);
+
+    // A new column: times before it read two columns, times after it three, whichever
+    // was planned first; a kept plan serves only times after the change.
+    s.execute("ALTER TABLE t ADD COLUMN w BIGINT DEFAULT 7")
+        .unwrap();
+    let after = [Value::Timestamp(db.store().current_ts() as i64)];
+    let star = "SELECT * FROM t AS OF TIMESTAMP ? WHERE id = 1";
+    for _ in 0..2 {
+        let now = query(&mut s, star, &after);
+        assert_eq!(now, vec![vec![Value::Int(1), Value::Int(1), Value::Int(7)]]);
+        let then = query(&mut s, star, &[at(2)]);
+        assert_eq!(then, vec![vec![Value::Int(1), Value::Int(1)]]);
+    }
+    let (built, reused) = db.plan_counts();
+    query(&mut s, star, &after);
+    assert_eq!(
+        db.plan_counts(),
+        (built, reused + 1),
+        "after the change: kept"
+    );
+    query(&mut s, star, &[at(1)]);
+    assert_eq!(db.plan_counts().0, built + 1, "before the change: planned");
+}
+
+/// A database opened on a store whose definitions changed before: the last change is read
+/// from the catalog's history, so a plan kept for a time after it never serves one before.
+#[test]
+fn reopened_databases_know_when_the_definitions_last_changed() {
+    let store = chrono_storage::Store::in_memory();
+    let before;
+    {
+        let db = Database::new(store.clone());
+        let mut s = db.session();
+        s.execute("CREATE TABLE t (id BIGINT PRIMARY KEY, v BIGINT)")
+            .unwrap();
+        s.execute("INSERT INTO t VALUES (1, 1)").unwrap();
+        before = Value::Timestamp(db.store().current_ts() as i64);
+        s.execute("ALTER TABLE t ADD COLUMN w BIGINT DEFAULT 7")
+            .unwrap();
+    }
+    let db = Database::new(store);
+    let mut s = db.session();
+    let after = Value::Timestamp(db.store().current_ts() as i64);
+    let star = "SELECT * FROM t AS OF TIMESTAMP ?";
+    for _ in 0..2 {
+        assert_eq!(
+            query(&mut s, star, std::slice::from_ref(&after))[0].len(),
+            3
+        );
+        assert_eq!(
+            query(&mut s, star, std::slice::from_ref(&before))[0].len(),
+            2
+        );
+    }
+}

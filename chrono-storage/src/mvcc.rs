@@ -1379,6 +1379,15 @@ impl Transaction {
             .is_some_and(|((k, _), _)| *k == keyspace)
     }
 
+    /// True when the transaction has buffered writes of keys that start with `prefix` in
+    /// `keyspace`.
+    pub fn writes_prefix(&self, keyspace: Keyspace, prefix: &[u8]) -> bool {
+        self.writes
+            .range((keyspace, prefix.to_vec())..)
+            .next()
+            .is_some_and(|((k, key), _)| *k == keyspace && key.starts_with(prefix))
+    }
+
     /// Records who runs this transaction (for commit observers such as the audit trail).
     pub fn set_principal(&mut self, principal: Option<String>) {
         self.principal = principal;

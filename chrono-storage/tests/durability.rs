@@ -12,6 +12,38 @@ use std::sync::Arc;
 const CHILD_ENV: &str = "CHRONO_DURABILITY_CHILD_DIR";
 const KS: u32 = 3;
 
+/// Starts this test binary's `test` as a child with `env` set to `value`, and reads its
+/// first `n` acknowledged commits `(i, commit_ts)` (fewer if it stops early).
+fn run_child(
+    test: &str,
+    env: &str,
+    value: impl AsRef<std::ffi::OsStr>,
+    n: usize,
+) -> (std::process::Child, Vec<(u64, u64)>) {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(env, value)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut acked = Vec::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        if let Some(rest) = line.strip_prefix("ACK ") {
+            let mut parts = rest.split(' ');
+            let i: u64 = parts.next().unwrap().parse().unwrap();
+            let ts: u64 = parts.next().unwrap().parse().unwrap();
+            acked.push((i, ts));
+            if acked.len() == n {
+                break;
+            }
+        }
+    }
+    (child, acked)
+}
+
 #[test]
 fn durability_child() {
     let Ok(dir) = std::env::var(CHILD_ENV) else {
@@ -39,32 +71,7 @@ fn durability_child() {
 #[test]
 fn acknowledged_commits_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "durability_child",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ENV, dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut acked = Vec::new();
-    for line in BufReader::new(stdout).lines() {
-        let line = line.unwrap();
-        if let Some(rest) = line.strip_prefix("ACK ") {
-            let mut parts = rest.split(' ');
-            let i: u64 = parts.next().unwrap().parse().unwrap();
-            let ts: u64 = parts.next().unwrap().parse().unwrap();
-            acked.push((i, ts));
-            if acked.len() == 2000 {
-                break;
-            }
-        }
-    }
+    let (mut child, acked) = run_child("durability_child", CHILD_ENV, dir.path(), 2000);
     // SIGKILL: no destructor, no flush runs in the child.
     child.kill().unwrap();
     child.wait().unwrap();
@@ -132,32 +139,7 @@ fn durability_child_etcd() {
 fn acknowledged_commits_survive_kill_9_on_etcd() {
     let cluster = chrono_etcd::cluster::LocalCluster::start(3).unwrap();
     let endpoints = cluster.endpoints().join(",");
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "durability_child_etcd",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(ETCD_CHILD_ENV, &endpoints)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut acked = Vec::new();
-    for line in BufReader::new(stdout).lines() {
-        let line = line.unwrap();
-        if let Some(rest) = line.strip_prefix("ACK ") {
-            let mut parts = rest.split(' ');
-            let i: u64 = parts.next().unwrap().parse().unwrap();
-            let ts: u64 = parts.next().unwrap().parse().unwrap();
-            acked.push((i, ts));
-            if acked.len() == 300 {
-                break;
-            }
-        }
-    }
+    let (mut child, acked) = run_child("durability_child_etcd", ETCD_CHILD_ENV, &endpoints, 300);
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(acked.len(), 300, "the child stopped early");

@@ -231,7 +231,8 @@ pub fn build<'a>(
             let l = build(left, ctx, next_id)?;
             let view = match read_at {
                 ReadAt::AsOf(ts) => Snapshot::At(txn.store(), (*ts).min(txn.read_ts())),
-                _ => Snapshot::Transaction(txn),
+                ReadAt::AsOfParam(i) => return Err(crate::table::unresolved(*i)),
+                ReadAt::Current | ReadAt::Versions(_) => Snapshot::Transaction(txn),
             };
             let right_width = table.columns.len();
             let kind = *kind;

@@ -26,7 +26,9 @@ pub fn instantiate<'p>(
         return Ok(std::borrow::Cow::Borrowed(plan));
     }
     let mut fill = |e: &Expr| instantiate_expr(e, params, txn, stats, guard);
-    Ok(std::borrow::Cow::Owned(plan.try_map_exprs(&mut fill)?))
+    let mut plan = plan.try_map_exprs(&mut fill)?;
+    plan.resolve_times(&mut |i| crate::planner::as_of_param(i, params))?;
+    Ok(std::borrow::Cow::Owned(plan))
 }
 
 /// An expression with its parameters replaced by values and its uncorrelated subqueries by

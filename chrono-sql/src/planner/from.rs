@@ -8,12 +8,12 @@ impl<'a> Planner<'a> {
     // FROM, joins, pushdown and access paths
     // ----------------------------------------------------------------------------------
 
-    /// The read time a table reference's time-travel clause asks for.
-    pub(super) fn read_at_for(&self, time: Option<&TimeSpec>) -> Result<ReadAt> {
+    /// The read time a table reference's time-travel clause asks for: the time of this
+    /// execution, and what the plan keeps (`AS OF $n` stays a parameter there).
+    pub(super) fn read_at_for(&self, time: Option<&TimeSpec>) -> Result<(ReadAt, ReadAt)> {
         let Some(spec) = time else {
-            return Ok(ReadAt::Current);
+            return Ok((ReadAt::Current, ReadAt::Current));
         };
-        self.reusable.set(false);
         if !self.time_travel {
             return Err(Error::Unsupported(
                 "time travel is disabled in the configuration (features.time_travel.enabled)"
@@ -21,12 +21,22 @@ impl<'a> Planner<'a> {
             ));
         }
         let t = |l: &TimeLiteral| time_micros(l, self.params);
-        Ok(match spec {
-            TimeSpec::AsOf(l) => as_of(t(l)?)?,
-            TimeSpec::Between(a, b) => ReadAt::Versions(TimeWindow::Between(t(a)?, t(b)?)),
-            TimeSpec::FromTo(a, b) => ReadAt::Versions(TimeWindow::FromTo(t(a)?, t(b)?)),
-            TimeSpec::All => ReadAt::Versions(TimeWindow::All),
-        })
+        let window = match spec {
+            TimeSpec::AsOf(l) => {
+                let ts = past(t(l)?)?;
+                let (kept, read) = match l {
+                    TimeLiteral::Param(i) => (ReadAt::AsOfParam(*i), PastRead::Param(*i)),
+                    _ => (ReadAt::AsOf(ts), PastRead::At(ts)),
+                };
+                self.past.borrow_mut().push(read);
+                return Ok((ReadAt::AsOf(ts), kept));
+            }
+            TimeSpec::Between(a, b) => TimeWindow::Between(t(a)?, t(b)?),
+            TimeSpec::FromTo(a, b) => TimeWindow::FromTo(t(a)?, t(b)?),
+            TimeSpec::All => TimeWindow::All,
+        };
+        self.reusable.set(false);
+        Ok((ReadAt::Versions(window), ReadAt::Versions(window)))
     }
 
     /// The common table expression a table name refers to, if any (the innermost).
@@ -83,6 +93,7 @@ impl<'a> Planner<'a> {
                         ))
                     })
             }
+            ReadAt::AsOfParam(i) => Err(crate::table::unresolved(i)),
             // A version range reads the table's current definition, or its last one if it
             // has been dropped.
             ReadAt::Versions(_) => match catalog::get_table(Snapshot::Transaction(self.txn), name)?
@@ -102,7 +113,7 @@ impl<'a> Planner<'a> {
                 time,
                 as_of: version,
             } => {
-                let mut read_at = self.read_at_for(time.as_ref())?;
+                let (mut read_at, mut kept) = self.read_at_for(time.as_ref())?;
                 if let Some(cte) = self.cte(name) {
                     if version.is_some() || read_at != ReadAt::Current {
                         return Err(Error::Unsupported(format!(
@@ -116,13 +127,16 @@ impl<'a> Planner<'a> {
                     let bound = self.bind(e, &Scope::default())?;
                     let v = self.value_now(&bound)?;
                     read_at = as_of(value_timestamp(&v)?.as_micros())?;
+                    kept = read_at;
+                    // The version clause's time is an expression: not kept.
+                    self.reusable.set(false);
                 }
                 let def = self.table_at(name, read_at)?;
                 let label = alias
                     .as_ref()
                     .map(|a| a.name.clone())
                     .unwrap_or_else(|| name.clone());
-                Ok(self.table_scan(def, label, read_at))
+                Ok(self.table_scan(def, label, kept))
             }
             ast::TableFactor::Derived { query, alias } => {
                 let mut plan = self.sub().plan_query(query)?;
@@ -226,9 +240,19 @@ impl<'a> Planner<'a> {
     }
 }
 
+/// The time `AS OF $i` asks for with this execution's `params` (for a kept plan's
+/// [`ReadAt::AsOfParam`]), checked like a time written in the statement.
+pub(crate) fn as_of_param(i: usize, params: &[Value]) -> Result<u64> {
+    past(time_micros(&TimeLiteral::Param(i), params)?)
+}
+
 /// `AS OF ts`, which must not be after the current time: commits still to come may land
 /// before a future time, so a query as of it could answer differently later.
 pub(super) fn as_of(ts: u64) -> Result<ReadAt> {
+    past(ts).map(ReadAt::AsOf)
+}
+
+fn past(ts: u64) -> Result<u64> {
     let now = Timestamp::now().as_micros();
     if ts > now {
         return Err(Error::InvalidInput(format!(
@@ -238,7 +262,7 @@ pub(super) fn as_of(ts: u64) -> Result<ReadAt> {
             Timestamp::from_micros(now)
         )));
     }
-    Ok(ReadAt::AsOf(ts))
+    Ok(ts)
 }
 
 impl Planner<'_> {

@@ -19,6 +19,7 @@ mod from;
 mod select;
 
 pub(crate) use dml::table_scope;
+pub(crate) use from::as_of_param;
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -34,6 +35,7 @@ use crate::expr::{CmpOp, Expr, Func, Subquery, SubqueryKind};
 use crate::limits::StatementGuard;
 use crate::parse::timetravel::{TimeLiteral, TimeSpec};
 use crate::plan::{Access, AggCall, AggFunc, Column, JoinKind, Node, Plan, ReadAt, SortKey};
+use crate::plan_cache::PastRead;
 use crate::types::ArithOp;
 
 /// The columns visible to an expression.
@@ -101,6 +103,8 @@ pub struct Planner<'a> {
     /// False once the plan depends on the values of this execution (a parameter read while
     /// planning, as in `LIMIT ?`), or reads the past (time travel): such a plan is not kept.
     reusable: Rc<Cell<bool>>,
+    /// The past times the plans built so far read (`AS OF`), for keeping them.
+    past: Rc<std::cell::RefCell<Vec<PastRead>>>,
     /// Planning a subquery: the enclosing query's columns, which its expressions may read
     /// ([`Expr::Outer`]).
     outer: Option<Rc<Scope>>,
@@ -166,6 +170,7 @@ impl<'a> Planner<'a> {
             time_travel: true,
             guard,
             reusable: Rc::new(Cell::new(true)),
+            past: Rc::default(),
             outer: None,
             correlated: Rc::new(Cell::new(false)),
             aggregate_query: false,
@@ -187,6 +192,7 @@ impl<'a> Planner<'a> {
         );
         p.time_travel = self.time_travel;
         p.reusable = self.reusable.clone();
+        p.past = self.past.clone();
         p.ctes = self.ctes.clone();
         p.limits = self.limits.clone();
         p.catalog_cache = self.catalog_cache;
@@ -206,6 +212,12 @@ impl<'a> Planner<'a> {
     /// they read no parameter while planning and no past state.
     pub fn is_reusable(&self) -> bool {
         self.reusable.get()
+    }
+
+    /// The past times the plans built so far read (`AS OF`): a kept plan serves only
+    /// executions whose times all read the current table definitions.
+    pub fn past_reads(&self) -> Vec<PastRead> {
+        self.past.borrow().clone()
     }
 
     /// The value of a bound expression now, with this execution's parameters and

@@ -30,6 +30,10 @@ impl Database {
                 .add_observer(Arc::new(ForeignCommits(Arc::downgrade(&db.shared))));
         }
         db.load_statistics();
+        // Until the last definition change is known, no time is known to read the
+        // current definitions: AS OF plans are not kept.
+        let defined = catalog::definitions_changed_at(db.store()).unwrap_or(u64::MAX);
+        db.shared.catalog_version.opened(defined);
         if let Err(e) = db.apply_history_purges() {
             tracing::warn!(error = %e, "applying the recorded DELETE HISTORY statements failed");
         }

@@ -36,7 +36,7 @@ use crate::limits::{Admission, CancelToken, Limits, StatementGuard};
 use crate::optimizer;
 use crate::parse::{self, Prepared};
 use crate::plan::{Access, Plan, ReadAt, Root};
-use crate::plan_cache::{CatalogCache, CatalogVersion, PlanCounts, PlanKey};
+use crate::plan_cache::{CatalogCache, CatalogVersion, PastRead, PlanCounts, PlanKey};
 use crate::planner::{Planner, Scope, table_scope};
 use crate::schema_gate::SchemaGate;
 use crate::table;

@@ -41,7 +41,10 @@ impl Database {
         if !txn.writes_keyspace(catalog::CATALOG_KEYSPACE) {
             return txn.commit();
         }
-        let change = self.shared.catalog_version.change();
+        let change = self
+            .shared
+            .catalog_version
+            .change(catalog::writes_definitions(&txn));
         let info = txn.commit()?;
         change.committed(
             info.as_ref()
@@ -76,22 +79,40 @@ impl Database {
     ) -> Result<Arc<Plan>> {
         let key = self.plan_key(txn);
         if let Some(key) = key
-            && let Some(plan) = s.p.plan.get(key)
+            && let Some(kept) = s.p.plan.get(key)
+            && self.definitions_current(&kept.past, s.params)
         {
             self.shared.plans.reused.fetch_add(1, Ordering::Relaxed);
-            return Ok(plan);
+            return Ok(kept.plan.clone());
         }
         self.shared.plans.built.fetch_add(1, Ordering::Relaxed);
         let mut planner = self.planner_with_key(txn, s, key);
         let planned = build(&mut planner)?;
         let plan = Arc::new(optimizer::optimize(planned, &self.optimizer_env(s))?);
+        let past = planner.past_reads();
         if let Some(key) = key
             && planner.is_reusable()
             && self.plan_key(txn) == Some(key)
+            && self.definitions_current(&past, s.params)
         {
-            s.p.plan.put(key, plan.clone());
+            s.p.plan.put(key, plan.clone(), past);
         }
         Ok(plan)
+    }
+
+    /// True when the table definitions as of every time in `past` (with this execution's
+    /// `params`) are the current ones: no definition changed since the earliest.
+    fn definitions_current(&self, past: &[PastRead], params: &[Value]) -> bool {
+        if past.is_empty() {
+            return true;
+        }
+        let since = self.shared.catalog_version.definitions_at();
+        past.iter().all(|p| match *p {
+            PastRead::At(ts) => ts >= since,
+            PastRead::Param(i) => {
+                crate::planner::as_of_param(i, params).is_ok_and(|ts| ts >= since)
+            }
+        })
     }
 
     pub(super) fn statement(
