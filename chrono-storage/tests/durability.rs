@@ -12,6 +12,36 @@ use std::sync::Arc;
 const CHILD_ENV: &str = "CHRONO_DURABILITY_CHILD_DIR";
 const KS: u32 = 3;
 
+/// The child's work: commits `value i` under key `i`, for i = 0, 1, …, printing
+/// `ACK i commit_ts` once each commit returned, until it is killed.
+fn commit_forever(store: &Store) {
+    let mut out = std::io::stdout().lock();
+    for i in 0u64.. {
+        let mut t = store.begin();
+        t.put(
+            KS,
+            i.to_be_bytes().to_vec(),
+            format!("value {i}").into_bytes(),
+        )
+        .unwrap();
+        let info = t.commit().unwrap().unwrap();
+        writeln!(out, "ACK {i} {}", info.commit_ts).unwrap();
+        out.flush().unwrap();
+    }
+}
+
+/// Every acknowledged commit `(i, commit_ts)` is in `store`, as committed.
+fn assert_all_there(store: &Store, acked: &[(u64, u64)]) {
+    for (i, ts) in acked {
+        let got = store.get_at(KS, &i.to_be_bytes(), u64::MAX).unwrap();
+        assert_eq!(
+            got,
+            Some((*ts, format!("value {i}").into_bytes())),
+            "commit {i} lost"
+        );
+    }
+}
+
 /// Starts this test binary's `test` as a child with `env` set to `value`, and reads its
 /// first `n` acknowledged commits `(i, commit_ts)` (fewer if it stops early).
 fn run_child(
@@ -53,19 +83,7 @@ fn durability_child() {
         RocksEngine::open(&dir, &RocksOptions::default()).unwrap(),
     ))
     .unwrap();
-    let mut out = std::io::stdout().lock();
-    for i in 0u64.. {
-        let mut t = store.begin();
-        t.put(
-            KS,
-            i.to_be_bytes().to_vec(),
-            format!("value {i}").into_bytes(),
-        )
-        .unwrap();
-        let info = t.commit().unwrap().unwrap();
-        writeln!(out, "ACK {i} {}", info.commit_ts).unwrap();
-        out.flush().unwrap();
-    }
+    commit_forever(&store);
 }
 
 #[test]
@@ -81,14 +99,7 @@ fn acknowledged_commits_survive_kill_9() {
         RocksEngine::open(dir.path(), &RocksOptions::default()).unwrap(),
     ))
     .unwrap();
-    for (i, ts) in &acked {
-        let got = store.get_at(KS, &i.to_be_bytes(), u64::MAX).unwrap();
-        assert_eq!(
-            got,
-            Some((*ts, format!("value {i}").into_bytes())),
-            "commit {i} lost"
-        );
-    }
+    assert_all_there(&store, &acked);
     // The clock goes on above every recovered commit.
     let last_ts = acked.last().unwrap().1;
     assert!(store.current_ts() >= last_ts);
@@ -117,19 +128,7 @@ fn durability_child_etcd() {
     };
     let engine = chrono_etcd::EtcdEngine::open(etcd_options(&endpoints)).unwrap();
     let store = Store::open(Arc::new(engine)).unwrap();
-    let mut out = std::io::stdout().lock();
-    for i in 0u64.. {
-        let mut t = store.begin();
-        t.put(
-            KS,
-            i.to_be_bytes().to_vec(),
-            format!("value {i}").into_bytes(),
-        )
-        .unwrap();
-        let info = t.commit().unwrap().unwrap();
-        writeln!(out, "ACK {i} {}", info.commit_ts).unwrap();
-        out.flush().unwrap();
-    }
+    commit_forever(&store);
 }
 
 /// The same on etcd: the server is killed with SIGKILL mid-stream; once its lease lapses
@@ -146,13 +145,6 @@ fn acknowledged_commits_survive_kill_9_on_etcd() {
 
     let engine = chrono_etcd::EtcdEngine::open(etcd_options(&endpoints)).unwrap();
     let store = Store::open(Arc::new(engine)).unwrap();
-    for (i, ts) in &acked {
-        let got = store.get_at(KS, &i.to_be_bytes(), u64::MAX).unwrap();
-        assert_eq!(
-            got,
-            Some((*ts, format!("value {i}").into_bytes())),
-            "commit {i} lost"
-        );
-    }
+    assert_all_there(&store, &acked);
     assert!(store.current_ts() >= acked.last().unwrap().1);
 }

@@ -109,9 +109,12 @@ impl Database {
         let since = self.shared.catalog_version.definitions_at();
         past.iter().all(|p| match *p {
             PastRead::At(ts) => ts >= since,
-            PastRead::Param(i) => {
-                crate::planner::as_of_param(i, params).is_ok_and(|ts| ts >= since)
-            }
+            // Only the time: whether it is in the past is checked when the plan is filled in.
+            PastRead::Param(i) => crate::planner::time_micros(
+                &crate::parse::timetravel::TimeLiteral::Param(i),
+                params,
+            )
+            .is_ok_and(|ts| ts >= since),
         })
     }
 
