@@ -298,6 +298,17 @@ impl PartialEq for Subquery {
     }
 }
 
+/// The value of parameter `$i+1`, or an error saying how many were given.
+fn param_value(i: usize, params: &[Value]) -> Result<Value> {
+    params.get(i).cloned().ok_or_else(|| {
+        Error::InvalidInput(format!(
+            "parameter ${} has no value ({} given)",
+            i + 1,
+            params.len()
+        ))
+    })
+}
+
 impl Expr {
     /// Shorthand for a boxed binary node.
     pub fn and(a: Expr, b: Expr) -> Expr {
@@ -576,6 +587,17 @@ impl Expr {
         needs
     }
 
+    /// True when the expression holds a parameter (`$n`) outside subquery plans: what the
+    /// executor binds to the execution's values before it runs the node
+    /// ([`crate::execution`]). Leaves answer without walking.
+    pub fn has_params(&self) -> bool {
+        match self {
+            Expr::Param(_) => true,
+            Expr::Literal(_) | Expr::Column(_) | Expr::Outer(_) => false,
+            _ => self.children().iter().any(|c| c.has_params()),
+        }
+    }
+
     /// Calls `f` on this node and every node below it (not inside subquery plans).
     #[recursive::recursive]
     pub fn visit(&self, f: &mut dyn FnMut(&Expr)) {
@@ -691,19 +713,31 @@ impl Expr {
     pub fn with_params(&self, params: &[Value]) -> Result<Expr> {
         let mut bind = |e: &Expr| -> Result<Option<Expr>> {
             Ok(match e {
-                Expr::Param(i) => {
-                    Some(Expr::Literal(params.get(*i).cloned().ok_or_else(|| {
-                        Error::InvalidInput(format!(
-                            "parameter ${} has no value ({} given)",
-                            i + 1,
-                            params.len()
-                        ))
-                    })?))
-                }
+                Expr::Param(i) => Some(Expr::Literal(param_value(*i, params)?)),
                 _ => None,
             })
         };
         Ok(self.transform(&mut bind)?.fold())
+    }
+
+    /// A copy with `params` in place of its parameters, nothing else changed (no folding):
+    /// what an operator evaluates for one execution of a kept plan.
+    pub fn bound(&self, params: &[Value]) -> Result<Expr> {
+        let mut e = self.clone();
+        e.bind_in_place(params)?;
+        Ok(e)
+    }
+
+    #[recursive::recursive]
+    fn bind_in_place(&mut self, params: &[Value]) -> Result<()> {
+        if let Expr::Param(i) = *self {
+            *self = Expr::Literal(param_value(i, params)?);
+            return Ok(());
+        }
+        for c in self.children_mut() {
+            c.bind_in_place(params)?;
+        }
+        Ok(())
     }
 
     /// The column positions the expression reads.

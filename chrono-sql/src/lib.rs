@@ -17,8 +17,9 @@
 //!                         (typed key bounds), join_order, join_method; estimates from cost/
 //!          ─► plan_cache  kept with the Prepared statement until the catalog or the
 //!                         statistics change: the next execution starts here
-//!          ─► execution/  instantiate (parameters in, uncorrelated subqueries run once),
-//!                         then pull-based operators, rows streamed to the caller or a
+//!          ─► execution/  pull-based operators over the kept plan itself, each binding
+//!                         its own parameters when built (a plan with subqueries is first
+//!                         copied with their results in), rows streamed to the caller or a
 //!                         RowSink; writes through execution/write.rs, schema changes
 //!                         through execution/schema.rs
 //!          ─► table.rs    key bounds → key bytes, rows and index entries over the store

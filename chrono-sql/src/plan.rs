@@ -8,7 +8,7 @@ pub use schema::{NewColumn, Root, SchemaChange};
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use chrono_storage::{TimeWindow, Timestamp};
+use chrono_storage::{TimeWindow, Timestamp, Value};
 
 use crate::catalog::{IndexDef, TableDef};
 use crate::error::Result;
@@ -130,11 +130,22 @@ pub enum ReadAt {
     /// The committed state as of a timestamp (microseconds).
     AsOf(u64),
     /// The committed state as of the time parameter `$n` (1-based) gives: only in a kept
-    /// plan, which [`crate::execution::instantiate`] turns into [`ReadAt::AsOf`] with each
-    /// execution's value, so the plan serves every time asked about.
+    /// plan, which the executor turns into [`ReadAt::AsOf`] with each execution's value
+    /// ([`ReadAt::bind`]), so the plan serves every time asked about.
     AsOfParam(usize),
     /// One row per version alive in the window, with `_system_from` and `_system_to`.
     Versions(TimeWindow),
+}
+
+impl ReadAt {
+    /// This execution's read: `AS OF $n` becomes the time the parameter gives, checked as
+    /// the planner checks a time it is given (not after now).
+    pub fn bind(self, params: &[Value]) -> Result<ReadAt> {
+        match self {
+            ReadAt::AsOfParam(i) => Ok(ReadAt::AsOf(crate::planner::as_of_param(i, params)?)),
+            other => Ok(other),
+        }
+    }
 }
 
 /// How a scan finds its rows. The key values are expressions (literals, parameters,
@@ -192,6 +203,18 @@ impl Access {
 
     fn exprs_mut(&mut self) -> Vec<&mut Expr> {
         access_exprs!(self, iter_mut, mut)
+    }
+
+    /// The access path with this execution's parameter values in place of its parameters;
+    /// itself, borrowed, when it has none.
+    pub fn bind(&self, params: &[Value]) -> Result<std::borrow::Cow<'_, Access>> {
+        if self.exprs().iter().any(|e| e.has_params()) {
+            Ok(std::borrow::Cow::Owned(
+                self.try_map(&mut |e| e.bound(params))?,
+            ))
+        } else {
+            Ok(std::borrow::Cow::Borrowed(self))
+        }
     }
 
     fn try_map(&self, f: &mut dyn FnMut(&Expr) -> Result<Expr>) -> Result<Access> {
@@ -903,6 +926,11 @@ impl Plan {
         matches!(self.read_at(), Some(ReadAt::AsOfParam(_)))
             || self.exprs().iter().any(|e| e.needs_values())
             || self.children().iter().any(|c| c.needs_values())
+    }
+
+    /// True when any node's expressions hold a subquery.
+    pub fn has_subqueries(&self) -> bool {
+        !self.subqueries().is_empty() || self.children().iter().any(|c| c.has_subqueries())
     }
 
     /// The state of its table this node reads (scans and index joins).

@@ -1,8 +1,9 @@
 //! Plans kept with their prepared statements, and the versions that say when one is stale.
 //!
-//! A query's plan holds parameter slots and subquery nodes, not values ([`crate::execution::instantiate`]
-//! fills them in per execution), so the plan built at a statement's first execution serves
-//! the next ones. It is kept in the [`crate::Prepared`] statement (shared by the parse cache,
+//! A query's plan holds parameter slots and subquery nodes, not values (the executor binds
+//! parameters per execution, node by node, without copying the plan; a plan with subqueries
+//! is copied with their results in place, [`crate::execution::instantiate`]), so the plan
+//! built at a statement's first execution serves the next ones. It is kept in the [`crate::Prepared`] statement (shared by the parse cache,
 //! so a text sent again finds it too) under a [`PlanKey`]:
 //!
 //! ```text
@@ -69,6 +70,9 @@ pub struct CachedPlan {
     /// The past times it reads (`AS OF`): it serves an execution only while each is at or
     /// after the last table-definition change.
     pub past: Vec<PastRead>,
+    /// Whether it holds subqueries ([`Plan::has_subqueries`]): such a plan is copied with
+    /// their results in place before each execution; any other runs as it is kept.
+    pub subqueries: bool,
 }
 
 /// The place a prepared statement keeps its plan.
@@ -83,8 +87,13 @@ impl PlanSlot {
     }
 
     /// Keeps `plan`, built against `key`, reading the past at `past`.
-    pub fn put(&self, key: PlanKey, plan: Arc<Plan>, past: Vec<PastRead>) {
-        *self.0.lock() = Some(Arc::new(CachedPlan { key, plan, past }));
+    pub fn put(&self, key: PlanKey, plan: Arc<Plan>, past: Vec<PastRead>, subqueries: bool) {
+        *self.0.lock() = Some(Arc::new(CachedPlan {
+            key,
+            plan,
+            past,
+            subqueries,
+        }));
     }
 }
 

@@ -2,6 +2,7 @@
 //! index lookup per outer row, as of the join's read time) and nested-loop join over a held
 //! inner side; LEFT joins pad unmatched outer rows with NULLs.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use chrono_storage::{KeyRange, Value, encoding};
@@ -18,7 +19,7 @@ use crate::plan::{JoinKind, Lookup};
 pub(super) fn nested_loop<'a>(
     left: RowIter<'a>,
     right: RowIter<'a>,
-    predicate: Option<&'a Expr>,
+    predicate: Option<Cow<'a, Expr>>,
     kind: JoinKind,
     right_width: usize,
     guard: &'a StatementGuard,
@@ -29,7 +30,7 @@ pub(super) fn nested_loop<'a>(
             lrow,
             inner.iter().map(Vec::as_slice),
             true,
-            predicate,
+            predicate.as_deref(),
             kind,
             right_width,
             guard,
@@ -116,10 +117,10 @@ pub(super) fn index_row(
 pub(super) fn hash<'a>(
     left: RowIter<'a>,
     right: RowIter<'a>,
-    left_keys: &'a [Expr],
-    right_keys: &'a [Expr],
+    left_keys: Cow<'a, [Expr]>,
+    right_keys: Cow<'a, [Expr]>,
     kind: JoinKind,
-    residual: Option<&'a Expr>,
+    residual: Option<Cow<'a, Expr>>,
     build_left: bool,
     right_width: usize,
     guard: &'a StatementGuard,
@@ -133,7 +134,7 @@ pub(super) fn hash<'a>(
     for r in build {
         guard.tick()?;
         let row = r?;
-        let key = eval_all(build_keys, &row)?;
+        let key = eval_all(&build_keys, &row)?;
         if key.iter().any(Value::is_null) {
             continue;
         }
@@ -142,7 +143,7 @@ pub(super) fn hash<'a>(
         table.entry(key).or_default().push(row);
     }
     Ok(per_outer_row(probe, move |prow| {
-        let key = eval_all(probe_keys, &prow)?;
+        let key = eval_all(&probe_keys, &prow)?;
         let matches: &[Row] = if key.iter().any(Value::is_null) {
             &[]
         } else {
@@ -153,7 +154,7 @@ pub(super) fn hash<'a>(
             prow,
             matches.iter().map(Vec::as_slice),
             !build_left,
-            residual,
+            residual.as_deref(),
             kind,
             right_width,
             guard,

@@ -3,6 +3,12 @@
 //! groups, sorts, the top-k buffer and set operators hold rows in memory, charged to the
 //! statement's budget.
 //!
+//! A kept plan runs as it is kept: each node binds its own expressions to the execution's
+//! parameter values when it is built ([`bind`]: borrowed when they hold no parameter, a
+//! copy of just those expressions when they do), and `AS OF $n` becomes the parameter's
+//! time there ([`ReadAt::bind`]). Only a plan with subqueries is copied whole first
+//! ([`instantiate`]: each uncorrelated subquery runs once and becomes its result).
+//!
 //! | file | job |
 //! |---|---|
 //! | `mod.rs` | the dispatch from plan nodes to operators; filter, project, limit, union |
@@ -26,6 +32,7 @@ pub mod write;
 
 pub use subquery::{eval_row, instantiate, instantiate_expr, test_row};
 
+use std::borrow::Cow;
 use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Instant;
@@ -37,7 +44,7 @@ use crate::cost::StatsRegistry;
 use crate::error::{Error, Result};
 use crate::expr::Expr;
 use crate::limits::{StatementGuard, row_bytes};
-use crate::plan::{Node, Plan, ReadAt};
+use crate::plan::{AggCall, Node, Plan, ReadAt, SortKey};
 
 /// A row.
 pub type Row = Vec<Value>;
@@ -63,6 +70,59 @@ pub struct ExecCtx<'a> {
     pub analyze: Option<Vec<Rc<NodeStats>>>,
     /// The statement's memory budget, cancel token and deadline.
     pub guard: &'a StatementGuard,
+    /// This execution's parameter values.
+    pub params: &'a [Value],
+}
+
+/// `e` with this execution's parameter values in place of its parameters; the plan's own
+/// expression, borrowed, when it has none.
+pub fn bind<'a>(e: &'a Expr, params: &[Value]) -> Result<Cow<'a, Expr>> {
+    Ok(if e.has_params() {
+        Cow::Owned(e.bound(params)?)
+    } else {
+        Cow::Borrowed(e)
+    })
+}
+
+fn bind_opt<'a>(e: Option<&'a Expr>, params: &[Value]) -> Result<Option<Cow<'a, Expr>>> {
+    e.map(|e| bind(e, params)).transpose()
+}
+
+/// [`bind`] over a list: borrowed when no member holds a parameter.
+fn bind_all<'a>(es: &'a [Expr], params: &[Value]) -> Result<Cow<'a, [Expr]>> {
+    if !es.iter().any(Expr::has_params) {
+        return Ok(Cow::Borrowed(es));
+    }
+    Ok(Cow::Owned(
+        es.iter().map(|e| e.bound(params)).collect::<Result<_>>()?,
+    ))
+}
+
+fn bind_keys<'a>(keys: &'a [SortKey], params: &[Value]) -> Result<Cow<'a, [SortKey]>> {
+    if !keys.iter().any(|k| k.expr.has_params()) {
+        return Ok(Cow::Borrowed(keys));
+    }
+    let mut out = keys.to_vec();
+    for k in &mut out {
+        k.expr = k.expr.bound(params)?;
+    }
+    Ok(Cow::Owned(out))
+}
+
+fn bind_aggs<'a>(aggs: &'a [AggCall], params: &[Value]) -> Result<Cow<'a, [AggCall]>> {
+    if !aggs
+        .iter()
+        .any(|a| a.arg.as_ref().is_some_and(Expr::has_params))
+    {
+        return Ok(Cow::Borrowed(aggs));
+    }
+    let mut out = aggs.to_vec();
+    for a in &mut out {
+        if let Some(e) = &mut a.arg {
+            *e = e.bound(params)?;
+        }
+    }
+    Ok(Cow::Owned(out))
 }
 
 /// Defers building a blocking operator (sort, aggregate, hash-join build) until its first
@@ -81,9 +141,10 @@ fn lazy<'a>(make: impl FnOnce() -> Result<RowIter<'a>> + 'a) -> RowIter<'a> {
     }))
 }
 
-/// The rows of a plan, as they are produced.
+/// The rows of a plan run with `params`, as they are produced.
 pub fn rows<'a>(
     plan: &'a Plan,
+    params: &'a [Value],
     txn: &'a Transaction,
     stats: &'a StatsRegistry,
     guard: &'a StatementGuard,
@@ -93,18 +154,21 @@ pub fn rows<'a>(
         stats,
         analyze: None,
         guard,
+        params,
     };
     build(plan, &mut ctx, &mut 0)
 }
 
-/// Runs a plan to completion, charging the collected rows to the statement's budget.
+/// Runs a plan with `params` to completion, charging the collected rows to the statement's
+/// budget.
 pub fn collect(
     plan: &Plan,
+    params: &[Value],
     txn: &Transaction,
     stats: &StatsRegistry,
     guard: &StatementGuard,
 ) -> Result<Vec<Row>> {
-    hold(rows(plan, txn, stats, guard)?, guard)
+    hold(rows(plan, params, txn, stats, guard)?, guard)
 }
 
 /// Collects rows an operator must hold, charging each to the statement's budget.
@@ -149,6 +213,7 @@ pub fn build<'a>(
     *next_id += 1;
     let txn = ctx.txn;
     let guard = ctx.guard;
+    let params = ctx.params;
     let iter: RowIter<'a> = match &plan.node {
         Node::Scan {
             table,
@@ -156,21 +221,33 @@ pub fn build<'a>(
             access,
             filter,
             ..
-        } => scan::scan(plan, table, *read_at, access, filter.as_ref(), ctx)?,
+        } => scan::scan(
+            plan,
+            table,
+            read_at.bind(params)?,
+            &*access.bind(params)?,
+            bind_opt(filter.as_ref(), params)?,
+            ctx,
+        )?,
         Node::Values { rows } => {
             let mut out = Vec::with_capacity(rows.len());
             for r in rows {
-                out.push(r.iter().map(|e| e.eval(&[])).collect::<Result<Row>>());
+                out.push(
+                    r.iter()
+                        .map(|e| bind(e, params)?.eval(&[]))
+                        .collect::<Result<Row>>(),
+                );
             }
             Box::new(out.into_iter())
         }
         Node::Filter { input, predicate } => {
             let input = build(input, ctx, next_id)?;
+            let predicate = bind(predicate, params)?;
             let correlated = predicate.has_correlated();
             let stats = ctx.stats;
             Box::new(input.filter_map(move |r| match r {
                 Err(e) => Some(Err(e)),
-                Ok(row) => match test_row(predicate, correlated, &row, txn, stats, guard) {
+                Ok(row) => match test_row(&predicate, correlated, &row, txn, stats, guard) {
                     Ok(Some(true)) => Some(Ok(row)),
                     Ok(_) => None,
                     Err(e) => Some(Err(e)),
@@ -179,6 +256,7 @@ pub fn build<'a>(
         }
         Node::Project { input, exprs } => {
             let input = build(input, ctx, next_id)?;
+            let exprs = bind_all(exprs, params)?;
             let correlated: Vec<bool> = exprs.iter().map(Expr::has_correlated).collect();
             let stats = ctx.stats;
             Box::new(input.map(move |r| {
@@ -203,17 +281,12 @@ pub fn build<'a>(
             let l = build(left, ctx, next_id)?;
             let r = build(right, ctx, next_id)?;
             let (kind, build_left, width) = (*kind, *build_left, right.columns.len());
+            let (left_keys, right_keys) =
+                (bind_all(left_keys, params)?, bind_all(right_keys, params)?);
+            let residual = bind_opt(residual.as_ref(), params)?;
             lazy(move || {
                 join::hash(
-                    l,
-                    r,
-                    left_keys,
-                    right_keys,
-                    kind,
-                    residual.as_ref(),
-                    build_left,
-                    width,
-                    guard,
+                    l, r, left_keys, right_keys, kind, residual, build_left, width, guard,
                 )
             })
         }
@@ -229,21 +302,24 @@ pub fn build<'a>(
             ..
         } => {
             let l = build(left, ctx, next_id)?;
-            let view = match read_at {
-                ReadAt::AsOf(ts) => Snapshot::At(txn.store(), (*ts).min(txn.read_ts())),
-                ReadAt::AsOfParam(i) => return Err(crate::table::unresolved(*i)),
+            let view = match read_at.bind(params)? {
+                ReadAt::AsOf(ts) => Snapshot::At(txn.store(), ts.min(txn.read_ts())),
+                ReadAt::AsOfParam(i) => return Err(crate::table::unresolved(i)),
                 ReadAt::Current | ReadAt::Versions(_) => Snapshot::Transaction(txn),
             };
             let right_width = table.columns.len();
             let kind = *kind;
+            let left_keys = bind_all(left_keys, params)?;
+            let right_filter = bind_opt(right_filter.as_ref(), params)?;
+            let residual = bind_opt(residual.as_ref(), params)?;
             join::per_outer_row(l, move |lrow| {
                 join::index_row(
                     view,
                     table,
                     lookup,
-                    left_keys,
-                    right_filter.as_ref(),
-                    residual.as_ref(),
+                    &left_keys,
+                    right_filter.as_deref(),
+                    residual.as_deref(),
                     kind,
                     right_width,
                     lrow,
@@ -260,13 +336,15 @@ pub fn build<'a>(
             let l = build(left, ctx, next_id)?;
             let r = build(right, ctx, next_id)?;
             let (kind, width) = (*kind, right.columns.len());
-            lazy(move || join::nested_loop(l, r, predicate.as_ref(), kind, width, guard))
+            let predicate = bind_opt(predicate.as_ref(), params)?;
+            lazy(move || join::nested_loop(l, r, predicate, kind, width, guard))
         }
         Node::Aggregate { input, group, aggs } => {
             let input = build(input, ctx, next_id)?;
+            let (group, aggs) = (bind_all(group, params)?, bind_aggs(aggs, params)?);
             lazy(move || {
                 Ok(Box::new(
-                    aggregate::aggregate(input, group, aggs, guard)?
+                    aggregate::aggregate(input, &group, &aggs, guard)?
                         .into_iter()
                         .map(Ok),
                 ))
@@ -274,7 +352,8 @@ pub fn build<'a>(
         }
         Node::Sort { input, keys } => {
             let input = build(input, ctx, next_id)?;
-            lazy(move || sort::sort(input, keys, guard))
+            let keys = bind_keys(keys, params)?;
+            lazy(move || sort::sort(input, &keys, guard))
         }
         Node::TopK {
             input,
@@ -284,7 +363,8 @@ pub fn build<'a>(
         } => {
             let input = build(input, ctx, next_id)?;
             let (limit, offset) = (*limit, *offset);
-            lazy(move || sort::top_k(input, keys, limit, offset, guard))
+            let keys = bind_keys(keys, params)?;
+            lazy(move || sort::top_k(input, &keys, limit, offset, guard))
         }
         Node::Limit {
             input,

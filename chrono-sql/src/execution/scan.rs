@@ -1,6 +1,8 @@
 //! Table scans: rows from [`crate::table`] through the scan's pushed-down filter, with the
 //! actual row count left as feedback for the estimator.
 
+use std::borrow::Cow;
+
 use super::{ExecCtx, RowIter};
 use crate::catalog::TableDef;
 use crate::cost::Feedback;
@@ -13,13 +15,12 @@ pub(super) fn scan<'a>(
     plan: &'a Plan,
     table: &'a TableDef,
     read_at: ReadAt,
-    access: &'a Access,
-    filter: Option<&'a Expr>,
+    access: &Access,
+    filter: Option<Cow<'a, Expr>>,
     ctx: &ExecCtx<'a>,
 ) -> Result<RowIter<'a>> {
     let (txn, guard) = (ctx.txn, ctx.guard);
     let mut rows = crate::table::rows(txn, table, read_at, access)?;
-    let filter = filter.cloned();
     let mut actual = 0u64;
     let stats = ctx.stats;
     // A primary-key lookup returns at most one row: nothing for an estimator to
@@ -32,7 +33,7 @@ pub(super) fn scan<'a>(
             .as_ref()
             .map(|f| crate::plan::show_expr(f, &plan.columns))
             .unwrap_or_default(),
-        filter: filter.clone(),
+        filter: filter.as_deref().cloned(),
         estimated: plan.est_rows,
         actual: 0,
         estimator: plan.estimator,

@@ -11,7 +11,7 @@ use crate::plan::SortKey;
 /// Every row of `input`, in `keys` order.
 pub(super) fn sort<'a>(
     input: RowIter<'a>,
-    keys: &'a [SortKey],
+    keys: &[SortKey],
     guard: &'a StatementGuard,
 ) -> Result<RowIter<'a>> {
     let mut keyed = Vec::new();
@@ -29,7 +29,7 @@ pub(super) fn sort<'a>(
 /// about twice `limit + offset` rows at a time.
 pub(super) fn top_k<'a>(
     input: RowIter<'a>,
-    keys: &'a [SortKey],
+    keys: &[SortKey],
     limit: usize,
     offset: usize,
     guard: &'a StatementGuard,

@@ -150,7 +150,7 @@ fn subquery_value(
     stats: &StatsRegistry,
     guard: &StatementGuard,
 ) -> Result<Expr> {
-    let mut rows = rows(plan, txn, stats, guard)?;
+    let mut rows = rows(plan, &[], txn, stats, guard)?;
     Ok(match kind {
         SubqueryKind::Scalar => {
             let first = rows.next().transpose()?;

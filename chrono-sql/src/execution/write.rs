@@ -4,7 +4,9 @@
 
 use chrono_storage::{Transaction, Value};
 
-use super::{collect, eval_row, test_row};
+use std::borrow::Cow;
+
+use super::{bind, collect, eval_row, test_row};
 use crate::catalog::TableDef;
 use crate::cost::StatsRegistry;
 use crate::error::{Error, Result};
@@ -13,10 +15,11 @@ use crate::limits::{StatementGuard, row_bytes};
 use crate::plan::{Node, Plan, ReadAt};
 use crate::table::{self, KeyedRow};
 
-/// Runs a write plan (already instantiated); returns the table written and the rows
-/// affected.
+/// Runs a write plan with `params` (its subqueries already filled in); returns the table
+/// written and the rows affected.
 pub fn run<'p>(
     plan: &'p Plan,
+    params: &[Value],
     txn: &mut Transaction,
     stats: &StatsRegistry,
     guard: &StatementGuard,
@@ -33,21 +36,21 @@ pub fn run<'p>(
             defaults,
             source,
         } => {
-            let rows = collect(source, txn, stats, guard)?;
+            let rows = collect(source, params, txn, stats, guard)?;
             let n = insert(txn, table, targets, defaults, rows)?;
             Ok((table, n))
         }
         Node::Update { table, scan, sets } => {
-            let rows = matching(scan, txn, stats, guard)?;
-            let sets: Vec<(usize, &Expr, bool)> = sets
+            let rows = matching(scan, params, txn, stats, guard)?;
+            let sets: Vec<(usize, Cow<'_, Expr>, bool)> = sets
                 .iter()
-                .map(|(i, e)| (*i, e, e.has_correlated()))
-                .collect();
+                .map(|(i, e)| Ok((*i, bind(e, params)?, e.has_correlated())))
+                .collect::<Result<_>>()?;
             let mut n = 0;
             for (key, old) in rows {
                 let mut new = old.clone();
-                for &(i, e, correlated) in &sets {
-                    new[i] = eval_row(e, correlated, &old, txn, stats, guard)?;
+                for (i, e, correlated) in &sets {
+                    new[*i] = eval_row(e, *correlated, &old, txn, stats, guard)?;
                 }
                 let new = table::check_row(table, new)?;
                 table::update_row(txn, table, &key, &old, new)?;
@@ -56,7 +59,7 @@ pub fn run<'p>(
             Ok((table, n))
         }
         Node::Delete { table, scan } => {
-            let rows = matching(scan, txn, stats, guard)?;
+            let rows = matching(scan, params, txn, stats, guard)?;
             let n = rows.len() as u64;
             for (key, old) in rows {
                 table::delete_row(txn, table, &key, &old)?;
@@ -119,6 +122,7 @@ pub fn insert(
 /// The rows (with keys) an UPDATE or DELETE scan finds.
 fn matching(
     scan: &Plan,
+    params: &[Value],
     txn: &Transaction,
     stats: &StatsRegistry,
     guard: &StatementGuard,
@@ -133,11 +137,12 @@ fn matching(
         return Err(Error::InvalidInput("internal: expected a scan".into()));
     };
     let correlated = filter.as_ref().is_some_and(Expr::has_correlated);
+    let filter = filter.as_ref().map(|f| bind(f, params)).transpose()?;
     let mut out = Vec::new();
-    for item in table::scan(txn, table, ReadAt::Current, access)? {
+    for item in table::scan(txn, table, ReadAt::Current, &*access.bind(params)?)? {
         guard.tick()?;
         let (key, row) = item?;
-        if let Some(f) = filter
+        if let Some(f) = &filter
             && test_row(f, correlated, &row, txn, stats, guard)? != Some(true)
         {
             continue;

@@ -382,6 +382,13 @@ impl Session {
 }
 
 /// What a statement runs with: its parse, its parameters and the estimator in use.
+/// A plan ready to run, kept or just built.
+struct Planned {
+    plan: Arc<crate::plan::Plan>,
+    /// Whether it holds subqueries (filled in per execution before it runs).
+    subqueries: bool,
+}
+
 struct Stmt<'a> {
     p: &'a Prepared,
     params: &'a [Value],

@@ -76,28 +76,48 @@ impl Database {
         txn: &'a Transaction,
         s: &Stmt<'a>,
         build: impl FnOnce(&mut Planner<'a>) -> Result<Plan>,
-    ) -> Result<Arc<Plan>> {
+    ) -> Result<Planned> {
         let key = self.plan_key(txn);
         if let Some(key) = key
             && let Some(kept) = s.p.plan.get(key)
             && self.definitions_current(&kept.past, s.params)
         {
             self.shared.plans.reused.fetch_add(1, Ordering::Relaxed);
-            return Ok(kept.plan.clone());
+            return Ok(Planned {
+                plan: kept.plan.clone(),
+                subqueries: kept.subqueries,
+            });
         }
         self.shared.plans.built.fetch_add(1, Ordering::Relaxed);
         let mut planner = self.planner_with_key(txn, s, key);
         let planned = build(&mut planner)?;
         let plan = Arc::new(optimizer::optimize(planned, &self.optimizer_env(s))?);
         let past = planner.past_reads();
+        let subqueries = plan.has_subqueries();
         if let Some(key) = key
             && planner.is_reusable()
             && self.plan_key(txn) == Some(key)
             && self.definitions_current(&past, s.params)
         {
-            s.p.plan.put(key, plan.clone(), past);
+            s.p.plan.put(key, plan.clone(), past, subqueries);
         }
-        Ok(plan)
+        Ok(Planned { plan, subqueries })
+    }
+
+    /// The plan to run: a plan with subqueries copied with their results (and the
+    /// parameters) in place; any other as it is, its parameters bound by the executor.
+    fn fill<'p>(
+        &self,
+        planned: &'p Planned,
+        txn: &Transaction,
+        params: &[Value],
+        guard: &StatementGuard,
+    ) -> Result<std::borrow::Cow<'p, Plan>> {
+        if planned.subqueries {
+            execution::instantiate(&planned.plan, params, txn, &self.shared.stats, guard)
+        } else {
+            Ok(std::borrow::Cow::Borrowed(&planned.plan))
+        }
     }
 
     /// True when the table definitions as of every time in `past` (with this execution's
@@ -140,14 +160,13 @@ impl Database {
         match p.statement() {
             ast::Statement::Query(q) => {
                 let planned = self.plan(txn, s, |p| p.plan_query(q))?;
-                let plan =
-                    execution::instantiate(&planned, params, txn, &self.shared.stats, guard)?;
+                let plan = self.fill(&planned, txn, params, guard)?;
                 let columns: Vec<String> = plan.columns.iter().map(|c| c.name.clone()).collect();
                 let rows = match sink {
-                    None => execution::collect(&plan, txn, &self.shared.stats, guard)?,
+                    None => execution::collect(&plan, params, txn, &self.shared.stats, guard)?,
                     Some(sink) => {
                         sink.columns(&columns)?;
-                        for row in execution::rows(&plan, txn, &self.shared.stats, guard)? {
+                        for row in execution::rows(&plan, params, txn, &self.shared.stats, guard)? {
                             sink.row(row?)?;
                             guard.restart_deadline();
                         }
@@ -230,11 +249,11 @@ impl Database {
 
     /// Runs a write plan: fills in its parameters and subqueries, writes, and counts the
     /// changed rows toward auto-analyze.
-    fn write(&self, txn: &mut Transaction, planned: &Plan, s: &Stmt<'_>) -> Result<Outcome> {
+    fn write(&self, txn: &mut Transaction, planned: &Planned, s: &Stmt<'_>) -> Result<Outcome> {
         txn.record_statement(s.p.text());
         let stats = &self.shared.stats;
-        let plan = execution::instantiate(planned, s.params, txn, stats, s.guard)?;
-        let (table, n) = execution::write::run(&plan, txn, stats, s.guard)?;
+        let plan = self.fill(planned, txn, s.params, s.guard)?;
+        let (table, n) = execution::write::run(&plan, s.params, txn, stats, s.guard)?;
         self.note_changes(table, n);
         Ok(Outcome::Affected {
             affected: n,
@@ -360,6 +379,7 @@ impl Database {
                 stats: &self.shared.stats,
                 analyze: Some(stats.clone()),
                 guard,
+                params,
             };
             let mut id = 0;
             for r in execution::build(plan, &mut ctx, &mut id)? {
