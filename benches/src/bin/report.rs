@@ -1,6 +1,7 @@
 //! Reads criterion's results of the `compare` group and prints the brief's table —
-//! workload, ChronoDB, SQLite, ratio (and raw RocksDB, the floor, where measured) — and
-//! writes a bar chart of the ratios as SVG.
+//! workload, ChronoDB, SQLite, ratio (and raw RocksDB, the floor, where measured) — then,
+//! when the `scale` bench has run, how each read workload's cost grows from 10k to 1M
+//! orders; and writes a bar chart of the ratios as SVG.
 //!
 //! `cargo run --release -p benches --bin report -- [CRITERION_DIR] [SVG]`
 //! (defaults: `$CARGO_TARGET_DIR/criterion` or `target/criterion`, `bench-report.svg`).
@@ -89,11 +90,79 @@ fn main() {
     println!(
         "\nratio = median ChronoDB time / median SQLite time in the same run (lower is better; < 1 means ChronoDB is faster)"
     );
+    scale(&dir);
     if let Err(e) = chart(&ratios, &svg) {
         eprintln!("could not write {}: {e}", svg.display());
         std::process::exit(1);
     }
     println!("chart: {}", svg.display());
+}
+
+/// `10k`, `100k`, `1M` → the number.
+fn size_of(label: &str) -> Option<f64> {
+    let (num, mult) = match label.strip_suffix('M') {
+        Some(n) => (n, 1e6),
+        None => (label.strip_suffix('k')?, 1e3),
+    };
+    Some(num.parse::<f64>().ok()? * mult)
+}
+
+/// The `scale` group (`cargo bench --bench scale`): each workload at each size, per query
+/// for point and index reads, per row for whole-table workloads, and how the ChronoDB time
+/// at the largest size compares with the smallest.
+fn scale(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir.join("scale")) else {
+        return;
+    };
+    // workload → size → contender → median ns
+    let mut results: BTreeMap<String, BTreeMap<u64, BTreeMap<String, f64>>> = BTreeMap::new();
+    for w in entries.flatten().filter(|e| e.path().is_dir()) {
+        let name = w.file_name().to_string_lossy().to_string();
+        let Some((workload, label)) = name.rsplit_once('_') else {
+            continue;
+        };
+        let Some(size) = size_of(label) else {
+            continue;
+        };
+        for c in std::fs::read_dir(w.path()).into_iter().flatten().flatten() {
+            if let Some(ns) = median_ns(&c.path()) {
+                results
+                    .entry(workload.to_string())
+                    .or_default()
+                    .entry(size as u64)
+                    .or_default()
+                    .insert(c.file_name().to_string_lossy().to_string(), ns);
+            }
+        }
+    }
+    if results.is_empty() {
+        return;
+    }
+    println!("\nHow cost grows with size (orders; users a tenth of them):\n");
+    println!(
+        "| workload | orders | ChronoDB | SQLite | ChronoDB / SQLite | ChronoDB vs smallest |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (w, sizes) in &results {
+        let per_row = w.starts_with("full_scan") || w.starts_with("count_group_by");
+        let unit = if per_row { "per row" } else { "per query" };
+        let mut first: Option<f64> = None;
+        for (size, m) in sizes {
+            let (Some(c), Some(s)) = (m.get("ChronoDB"), m.get("SQLite")) else {
+                continue;
+            };
+            let div = if per_row { *size as f64 } else { 1.0 };
+            let (c, s) = (c / div, s / div);
+            let base = *first.get_or_insert(c);
+            println!(
+                "| {w} ({unit}) | {size} | {} | {} | {:.2}× | {:.2}× |",
+                human(c),
+                human(s),
+                c / s,
+                c / base
+            );
+        }
+    }
 }
 
 fn chart(ratios: &[(String, f64)], path: &Path) -> Result<(), String> {

@@ -1,0 +1,98 @@
+//! How cost grows with size: the read workloads of `compare` at 10k, 100k and 1M orders
+//! (users a tenth of that, so an index range reads about the same number of rows at every
+//! size), ChronoDB and SQLite in the same run.
+//!
+//! - `point_select_orders_<n>`: a primary-key read of one order — the 1M-row point-read
+//!   table at the largest size; time per query, which should stay flat;
+//! - `index_range_<n>`: orders of 21 consecutive users through the index (about 210 rows at
+//!   every size); time per query, which should stay flat;
+//! - `full_scan_filter_<n>` and `count_group_by_<n>`: every order; the report divides by
+//!   the rows to show time per row.
+//!
+//! `CHRONO_BENCH_SCALE=10000,100000` picks the sizes (default `10000,100000,1000000`).
+//! `cargo run --release -p benches --bin report` prints the table.
+
+use benches::contenders::{Chrono, Contender, Sqlite, load_users_orders};
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use std::time::Duration;
+
+fn sizes() -> Vec<i64> {
+    std::env::var("CHRONO_BENCH_SCALE")
+        .ok()
+        .map(|v| {
+            v.split(',')
+                .filter_map(|s| s.trim().replace('_', "").parse().ok())
+                .collect()
+        })
+        .unwrap_or_else(|| vec![10_000, 100_000, 1_000_000])
+}
+
+/// `10k`, `100k`, `1M`: the size in a bench name (the report reads it back).
+fn label(n: i64) -> String {
+    if n % 1_000_000 == 0 {
+        format!("{}M", n / 1_000_000)
+    } else {
+        format!("{}k", n / 1000)
+    }
+}
+
+fn scale(c: &mut Criterion) {
+    let mut g = c.benchmark_group("scale");
+    g.sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    for orders in sizes() {
+        let users = (orders / 10).max(1);
+        let n = label(orders);
+        for mut db in [
+            Box::new(Chrono::new()) as Box<dyn Contender>,
+            Box::new(Sqlite::new()),
+        ] {
+            load_users_orders(db.as_mut(), users, orders);
+            db.run("ANALYZE");
+            let name = db.name();
+            let mut i = 0i64;
+            g.bench_function(
+                BenchmarkId::new(format!("point_select_orders_{n}"), name),
+                |b| {
+                    b.iter(|| {
+                        i = (i + 7919) % orders;
+                        assert_eq!(db.rows("SELECT total FROM orders WHERE id = ?", &[i]), 1);
+                    })
+                },
+            );
+            g.bench_function(BenchmarkId::new(format!("index_range_{n}"), name), |b| {
+                b.iter(|| {
+                    i = (i + 7919) % users;
+                    db.rows(
+                        "SELECT id, total FROM orders WHERE user_id BETWEEN ? AND ?",
+                        &[i, i + 20],
+                    )
+                })
+            });
+            g.bench_function(
+                BenchmarkId::new(format!("full_scan_filter_{n}"), name),
+                |b| {
+                    b.iter(|| {
+                        db.rows(
+                            "SELECT id FROM orders WHERE total > ? AND status = 'shipped'",
+                            &[400],
+                        )
+                    })
+                },
+            );
+            g.bench_function(BenchmarkId::new(format!("count_group_by_{n}"), name), |b| {
+                b.iter(|| {
+                    assert_eq!(
+                        db.rows("SELECT status, COUNT(*) FROM orders GROUP BY status", &[]),
+                        3
+                    );
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, scale);
+criterion_main!(benches);
