@@ -357,6 +357,50 @@ async fn sql_time_travel_transactions_and_errors_over_grpc() {
     server.shutdown().await;
 }
 
+/// A point read runs on the receiving thread once its plan is kept: the same answers and
+/// the same errors as the first execution (through the blocking pool), while the row changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kept_point_reads_answer_like_any_other_execution() {
+    let server = start(ServerConfig::default()).await;
+    let mut sql = server.sql().await;
+    run(&mut sql, "CREATE TABLE kv (k BIGINT PRIMARY KEY, v TEXT)").await;
+    run(&mut sql, "INSERT INTO kv VALUES (1, 'a'), (2, 'b')").await;
+    let read = |k: pb::Value| pb::ExecuteRequest {
+        sql: "SELECT v FROM kv WHERE k = ?".into(),
+        params: vec![k],
+        transaction_id: String::new(),
+    };
+    for round in 0..5 {
+        let got = rows(sql.execute(read(int(1))).await.unwrap().into_inner());
+        assert_eq!(got.len(), 1, "round {round}");
+        assert!(
+            rows(sql.execute(read(int(9))).await.unwrap().into_inner()).is_empty(),
+            "round {round}"
+        );
+        let text = pb::Value {
+            kind: Some(pb::value::Kind::String("x".into())),
+        };
+        let err = sql.execute(read(text)).await.unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "round {round}: {err:?}");
+        run(
+            &mut sql,
+            &format!("UPDATE kv SET v = 'a{round}' WHERE k = 1"),
+        )
+        .await;
+        let got = rows(sql.execute(read(int(1))).await.unwrap().into_inner());
+        assert_eq!(
+            format!("{:?}", got[0][0]),
+            format!(
+                "{:?}",
+                pb::Value {
+                    kind: Some(pb::value::Kind::String(format!("a{round}"))),
+                }
+            )
+        );
+    }
+    server.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_tokens_a_call_without_a_valid_one_is_unauthenticated() {
     let mut config = ServerConfig::default();

@@ -928,6 +928,22 @@ impl Plan {
             || self.children().iter().any(|c| c.needs_values())
     }
 
+    /// True when the plan reads at most one row, by primary key: a key lookup (now or as of
+    /// a time) under projections, filters and limits only.
+    pub fn is_point_read(&self) -> bool {
+        match &self.node {
+            Node::Scan {
+                access: Access::Key(_),
+                read_at: ReadAt::Current | ReadAt::AsOf(_) | ReadAt::AsOfParam(_),
+                ..
+            } => true,
+            Node::Project { input, .. }
+            | Node::Filter { input, .. }
+            | Node::Limit { input, .. } => input.is_point_read(),
+            _ => false,
+        }
+    }
+
     /// True when any node's expressions hold a subquery.
     pub fn has_subqueries(&self) -> bool {
         !self.subqueries().is_empty() || self.children().iter().any(|c| c.has_subqueries())

@@ -533,3 +533,33 @@ fn parameters_bind_in_every_operator_position() {
         ]]
     );
 }
+
+/// A statement is a kept point read only once its plan is kept, only while that plan is
+/// current, and only when it reads one row by key without subqueries.
+#[test]
+fn kept_point_reads_are_told_apart() {
+    let db = Database::in_memory();
+    let mut s = users(&db, 50);
+    let parsed = |sql: &str| db.parse_cached(sql).unwrap()[0].clone();
+    let point = "SELECT name, age + ? FROM users WHERE id = ?";
+    assert!(!db.is_kept_point_read(&parsed(point)), "nothing kept yet");
+    query(&mut s, point, &[Value::Int(1), Value::Int(3)]);
+    assert!(db.is_kept_point_read(&parsed(point)));
+    for other in [
+        "SELECT name FROM users WHERE id > ?",
+        "SELECT name FROM users WHERE age = ?",
+        "SELECT COUNT(*) FROM users WHERE id = ?",
+        "SELECT name FROM users WHERE id = ? AND age IN (SELECT age FROM users WHERE id = 1)",
+    ] {
+        query(&mut s, other, &[Value::Int(3)]);
+        assert!(!db.is_kept_point_read(&parsed(other)), "{other}");
+    }
+    // A definition change: no longer current until it runs again.
+    s.execute("CREATE INDEX users_age ON users (age)").unwrap();
+    assert!(!db.is_kept_point_read(&parsed(point)));
+    query(&mut s, point, &[Value::Int(1), Value::Int(3)]);
+    assert!(db.is_kept_point_read(&parsed(point)));
+    s.execute("INSERT INTO users VALUES (1000, 'x', 1)")
+        .unwrap();
+    assert!(!db.is_kept_point_read(&parsed("INSERT INTO users VALUES (1000, 'x', 1)")));
+}

@@ -173,6 +173,31 @@ impl Database {
         Ok(self.commit(txn)?.map(|i| i.commit_ts))
     }
 
+    /// True when `p` is a query whose kept plan, current for the newest catalog and
+    /// statistics, reads at most one row by primary key and holds no subquery: its cost is
+    /// a key lookup whatever the table's size. A server may run such a statement on the
+    /// thread that received it instead of handing it to a pool of blocking threads.
+    pub fn is_kept_point_read(&self, p: &Prepared) -> bool {
+        if !p.is_query() {
+            return false;
+        }
+        let Some(catalog) = self
+            .shared
+            .catalog_version
+            .generation_for(self.shared.store.current_ts())
+        else {
+            return false;
+        };
+        let key = crate::plan_cache::PlanKey {
+            catalog,
+            stats: self.shared.stats.version(),
+            time_travel: self.shared.time_travel.load(Ordering::Relaxed),
+        };
+        p.plan
+            .get(key)
+            .is_some_and(|kept| !kept.subqueries && kept.plan.is_point_read())
+    }
+
     /// Parses `sql_text`, or returns the statements parsed from the same text before.
     pub fn parse_cached(&self, sql_text: &str) -> Result<Arc<Vec<Prepared>>> {
         if let Some(p) = self.shared.parsed.lock().get(sql_text) {
