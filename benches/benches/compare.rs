@@ -10,23 +10,9 @@
 //! bigger runs. `cargo run --release -p benches --bin report` prints the table.
 
 use benches::contenders::{Chrono, Contender, RawRocks, Sqlite, load_users_orders};
+use benches::workloads::{count_group_by, full_scan_filter, index_range, label, size};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use std::time::Duration;
-
-fn size(var: &str, default: i64) -> i64 {
-    std::env::var(var)
-        .ok()
-        .and_then(|v| v.replace('_', "").parse().ok())
-        .unwrap_or(default)
-}
-
-fn label(n: i64) -> String {
-    if n % 1_000_000 == 0 {
-        format!("{}M", n / 1_000_000)
-    } else {
-        format!("{}k", n / 1000)
-    }
-}
 
 fn contenders() -> Vec<Box<dyn Contender>> {
     vec![Box::new(Chrono::new()), Box::new(Sqlite::new())]
@@ -59,34 +45,17 @@ fn queries(c: &mut Criterion) {
             |b| {
                 b.iter(|| {
                     i = (i + 7919) % users;
-                    db.rows(
-                        "SELECT id, total FROM orders WHERE user_id BETWEEN ? AND ?",
-                        &[i, i + 20],
-                    )
+                    index_range(db.as_mut(), i)
                 })
             },
         );
         g.bench_function(
             BenchmarkId::new(format!("full_scan_filter_{o}_orders"), name),
-            |b| {
-                b.iter(|| {
-                    db.rows(
-                        "SELECT id FROM orders WHERE total > ? AND status = 'shipped'",
-                        &[400],
-                    )
-                })
-            },
+            |b| b.iter(|| full_scan_filter(db.as_mut())),
         );
         g.bench_function(
             BenchmarkId::new(format!("count_group_by_{o}_orders"), name),
-            |b| {
-                b.iter(|| {
-                    assert_eq!(
-                        db.rows("SELECT status, COUNT(*) FROM orders GROUP BY status", &[]),
-                        3
-                    );
-                })
-            },
+            |b| b.iter(|| count_group_by(db.as_mut())),
         );
         g.bench_function(BenchmarkId::new(format!("briefs_join_{u}_users_{o}_orders"), name), |b| {
             b.iter(|| {

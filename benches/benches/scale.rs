@@ -13,6 +13,7 @@
 //! `cargo run --release -p benches --bin report` prints the table.
 
 use benches::contenders::{Chrono, Contender, Sqlite, load_users_orders};
+use benches::workloads::{count_group_by, full_scan_filter, index_range, label};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use std::time::Duration;
 
@@ -25,15 +26,6 @@ fn sizes() -> Vec<i64> {
                 .collect()
         })
         .unwrap_or_else(|| vec![10_000, 100_000, 1_000_000])
-}
-
-/// `10k`, `100k`, `1M`: the size in a bench name (the report reads it back).
-fn label(n: i64) -> String {
-    if n % 1_000_000 == 0 {
-        format!("{}M", n / 1_000_000)
-    } else {
-        format!("{}k", n / 1000)
-    }
 }
 
 fn scale(c: &mut Criterion) {
@@ -64,30 +56,15 @@ fn scale(c: &mut Criterion) {
             g.bench_function(BenchmarkId::new(format!("index_range_{n}"), name), |b| {
                 b.iter(|| {
                     i = (i + 7919) % users;
-                    db.rows(
-                        "SELECT id, total FROM orders WHERE user_id BETWEEN ? AND ?",
-                        &[i, i + 20],
-                    )
+                    index_range(db.as_mut(), i)
                 })
             });
             g.bench_function(
                 BenchmarkId::new(format!("full_scan_filter_{n}"), name),
-                |b| {
-                    b.iter(|| {
-                        db.rows(
-                            "SELECT id FROM orders WHERE total > ? AND status = 'shipped'",
-                            &[400],
-                        )
-                    })
-                },
+                |b| b.iter(|| full_scan_filter(db.as_mut())),
             );
             g.bench_function(BenchmarkId::new(format!("count_group_by_{n}"), name), |b| {
-                b.iter(|| {
-                    assert_eq!(
-                        db.rows("SELECT status, COUNT(*) FROM orders GROUP BY status", &[]),
-                        3
-                    );
-                })
+                b.iter(|| count_group_by(db.as_mut()))
             });
         }
     }

@@ -2,6 +2,7 @@
 //! history, in temporary directories on RocksDB, and the contenders compared.
 
 pub mod contenders;
+pub mod workloads;
 
 use std::sync::Arc;
 

@@ -14,13 +14,7 @@
 use std::time::{Duration, Instant};
 
 use benches::contenders::{Chrono, Contender, load_users_orders};
-
-fn size(var: &str, default: i64) -> i64 {
-    std::env::var(var)
-        .ok()
-        .and_then(|v| v.replace('_', "").parse().ok())
-        .unwrap_or(default)
-}
+use benches::workloads::{count_group_by, full_scan_filter, index_range, size};
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -43,19 +37,13 @@ fn main() {
                     db.rows("SELECT name FROM users WHERE id = ?", &[i]);
                 }
                 "index_range" => {
-                    db.rows(
-                        "SELECT id, total FROM orders WHERE user_id BETWEEN ? AND ?",
-                        &[i, i + 20],
-                    );
+                    index_range(&mut db, i);
                 }
                 "full_scan" => {
-                    db.rows(
-                        "SELECT id FROM orders WHERE total > ? AND status = 'shipped'",
-                        &[400],
-                    );
+                    full_scan_filter(&mut db);
                 }
                 "group_by" => {
-                    db.rows("SELECT status, COUNT(*) FROM orders GROUP BY status", &[]);
+                    count_group_by(&mut db);
                 }
                 "join" => {
                     db.rows(
