@@ -248,8 +248,9 @@ pub enum Expr {
     Cast(Box<Expr>, DataType),
     /// A scalar function call.
     Func(Func, Vec<Expr>),
-    /// A statement parameter (`?`, `$n`; 0-based), replaced by its value before execution,
-    /// so a plan can be kept and run again with other values.
+    /// A statement parameter (`?`, `$n`; 0-based), bound to its value when the operator
+    /// that holds it starts ([`crate::execution::bind`]), so a plan can be kept and run
+    /// again with other values.
     Param(usize),
     /// A subquery, planned with its statement and run when the statement executes
     /// ([`crate::execution::instantiate`]), never while planning: once, or once per row when it is
