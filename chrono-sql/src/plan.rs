@@ -958,17 +958,15 @@ impl Plan {
     }
 
     /// Replaces every [`ReadAt::AsOfParam`] in this plan (not in its subqueries' plans,
-    /// which are instantiated on their own) by the time its parameter gives, checked as
-    /// the planner checks a time it is given.
+    /// which are instantiated on their own) by the time its parameter gives
+    /// ([`ReadAt::bind`]).
     #[recursive::recursive]
-    pub fn resolve_times(&mut self, resolve: &mut dyn FnMut(usize) -> Result<u64>) -> Result<()> {
-        if let Node::Scan { read_at, .. } | Node::IndexJoin { read_at, .. } = &mut self.node
-            && let ReadAt::AsOfParam(i) = *read_at
-        {
-            *read_at = ReadAt::AsOf(resolve(i)?);
+    pub fn resolve_times(&mut self, params: &[Value]) -> Result<()> {
+        if let Node::Scan { read_at, .. } | Node::IndexJoin { read_at, .. } = &mut self.node {
+            *read_at = read_at.bind(params)?;
         }
         for c in self.children_mut() {
-            c.resolve_times(resolve)?;
+            c.resolve_times(params)?;
         }
         Ok(())
     }

@@ -299,10 +299,11 @@ impl pb::sql_server::Sql for SqlService {
         let autocommit = req.get_ref().transaction_id.is_empty();
         let (session, sql, values) = self.0.statement_session(req)?;
         // A point read by a kept plan costs a key lookup: it runs here, on the thread that
-        // received it, rather than paying two thread hand-offs to the blocking pool.
+        // received it, rather than paying two thread hand-offs to the blocking pool. Only
+        // the parse cache is asked: a text not parsed before is parsed on the pool.
         if autocommit {
             let db = self.0.db.database();
-            if let Ok(parsed) = db.parse_cached(&sql)
+            if let Some(parsed) = db.parsed_before(&sql)
                 && let [p] = parsed.as_slice()
                 && db.is_kept_point_read(p)
             {

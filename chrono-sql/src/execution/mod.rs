@@ -88,37 +88,48 @@ fn bind_opt<'a>(e: Option<&'a Expr>, params: &[Value]) -> Result<Option<Cow<'a, 
     e.map(|e| bind(e, params)).transpose()
 }
 
-/// [`bind`] over a list: borrowed when no member holds a parameter.
-fn bind_all<'a>(es: &'a [Expr], params: &[Value]) -> Result<Cow<'a, [Expr]>> {
-    if !es.iter().any(Expr::has_params) {
-        return Ok(Cow::Borrowed(es));
-    }
-    Ok(Cow::Owned(
-        es.iter().map(|e| e.bound(params)).collect::<Result<_>>()?,
-    ))
+/// A plan item that holds at most one expression: an expression, a sort key, an aggregate
+/// call.
+trait HoldsExpr: Clone {
+    fn expr(&self) -> Option<&Expr>;
+    fn expr_mut(&mut self) -> Option<&mut Expr>;
 }
 
-fn bind_keys<'a>(keys: &'a [SortKey], params: &[Value]) -> Result<Cow<'a, [SortKey]>> {
-    if !keys.iter().any(|k| k.expr.has_params()) {
-        return Ok(Cow::Borrowed(keys));
+impl HoldsExpr for Expr {
+    fn expr(&self) -> Option<&Expr> {
+        Some(self)
     }
-    let mut out = keys.to_vec();
-    for k in &mut out {
-        k.expr = k.expr.bound(params)?;
+    fn expr_mut(&mut self) -> Option<&mut Expr> {
+        Some(self)
     }
-    Ok(Cow::Owned(out))
 }
 
-fn bind_aggs<'a>(aggs: &'a [AggCall], params: &[Value]) -> Result<Cow<'a, [AggCall]>> {
-    if !aggs
-        .iter()
-        .any(|a| a.arg.as_ref().is_some_and(Expr::has_params))
-    {
-        return Ok(Cow::Borrowed(aggs));
+impl HoldsExpr for SortKey {
+    fn expr(&self) -> Option<&Expr> {
+        Some(&self.expr)
     }
-    let mut out = aggs.to_vec();
-    for a in &mut out {
-        if let Some(e) = &mut a.arg {
+    fn expr_mut(&mut self) -> Option<&mut Expr> {
+        Some(&mut self.expr)
+    }
+}
+
+impl HoldsExpr for AggCall {
+    fn expr(&self) -> Option<&Expr> {
+        self.arg.as_ref()
+    }
+    fn expr_mut(&mut self) -> Option<&mut Expr> {
+        self.arg.as_mut()
+    }
+}
+
+/// [`bind`] over a list: the list itself, borrowed, when no item holds a parameter.
+fn bind_all<'a, T: HoldsExpr>(items: &'a [T], params: &[Value]) -> Result<Cow<'a, [T]>> {
+    if !items.iter().any(|i| i.expr().is_some_and(Expr::has_params)) {
+        return Ok(Cow::Borrowed(items));
+    }
+    let mut out = items.to_vec();
+    for item in &mut out {
+        if let Some(e) = item.expr_mut() {
             *e = e.bound(params)?;
         }
     }
@@ -341,7 +352,7 @@ pub fn build<'a>(
         }
         Node::Aggregate { input, group, aggs } => {
             let input = build(input, ctx, next_id)?;
-            let (group, aggs) = (bind_all(group, params)?, bind_aggs(aggs, params)?);
+            let (group, aggs) = (bind_all(group, params)?, bind_all(aggs, params)?);
             lazy(move || {
                 Ok(Box::new(
                     aggregate::aggregate(input, &group, &aggs, guard)?
@@ -352,7 +363,7 @@ pub fn build<'a>(
         }
         Node::Sort { input, keys } => {
             let input = build(input, ctx, next_id)?;
-            let keys = bind_keys(keys, params)?;
+            let keys = bind_all(keys, params)?;
             lazy(move || sort::sort(input, &keys, guard))
         }
         Node::TopK {
@@ -363,7 +374,7 @@ pub fn build<'a>(
         } => {
             let input = build(input, ctx, next_id)?;
             let (limit, offset) = (*limit, *offset);
-            let keys = bind_keys(keys, params)?;
+            let keys = bind_all(keys, params)?;
             lazy(move || sort::top_k(input, &keys, limit, offset, guard))
         }
         Node::Limit {

@@ -27,7 +27,7 @@ pub fn instantiate<'p>(
     }
     let mut fill = |e: &Expr| instantiate_expr(e, params, txn, stats, guard);
     let mut plan = plan.try_map_exprs(&mut fill)?;
-    plan.resolve_times(&mut |i| crate::planner::as_of_param(i, params))?;
+    plan.resolve_times(params)?;
     Ok(std::borrow::Cow::Owned(plan))
 }
 

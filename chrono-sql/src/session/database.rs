@@ -181,27 +181,24 @@ impl Database {
         if !p.is_query() {
             return false;
         }
-        let Some(catalog) = self
-            .shared
-            .catalog_version
-            .generation_for(self.shared.store.current_ts())
-        else {
+        let Some(key) = self.plan_key_at(self.shared.store.current_ts()) else {
             return false;
-        };
-        let key = crate::plan_cache::PlanKey {
-            catalog,
-            stats: self.shared.stats.version(),
-            time_travel: self.shared.time_travel.load(Ordering::Relaxed),
         };
         p.plan
             .get(key)
             .is_some_and(|kept| !kept.subqueries && kept.plan.is_point_read())
     }
 
+    /// The statements parsed from `sql_text` before, if the parse cache holds them (no
+    /// parsing).
+    pub fn parsed_before(&self, sql_text: &str) -> Option<Arc<Vec<Prepared>>> {
+        self.shared.parsed.lock().get(sql_text).cloned()
+    }
+
     /// Parses `sql_text`, or returns the statements parsed from the same text before.
     pub fn parse_cached(&self, sql_text: &str) -> Result<Arc<Vec<Prepared>>> {
-        if let Some(p) = self.shared.parsed.lock().get(sql_text) {
-            return Ok(p.clone());
+        if let Some(p) = self.parsed_before(sql_text) {
+            return Ok(p);
         }
         let parsed = Arc::new(parse::parse_with(sql_text, &self.limits())?);
         if sql_text.len() > PARSE_CACHE_MAX_TEXT_BYTES {

@@ -61,7 +61,12 @@ impl Database {
         if txn.writes_keyspace(catalog::CATALOG_KEYSPACE) {
             return None;
         }
-        let catalog = self.shared.catalog_version.generation_for(txn.read_ts())?;
+        self.plan_key_at(txn.read_ts())
+    }
+
+    /// The key of plans built for a snapshot at `read_ts` that wrote no catalog entry.
+    pub(super) fn plan_key_at(&self, read_ts: u64) -> Option<PlanKey> {
+        let catalog = self.shared.catalog_version.generation_for(read_ts)?;
         Some(PlanKey {
             catalog,
             stats: self.shared.stats.version(),
