@@ -283,9 +283,15 @@ fn transient(e: &etcd_client::Error) -> bool {
     use tonic::Code;
     match e {
         etcd_client::Error::TransportError(_) | etcd_client::Error::IoError(_) => true,
+        // A member that goes away mid-request closes its connection, which the client
+        // reports as a cancelled call: as transient as the member being unavailable.
         etcd_client::Error::GRpcStatus(s) => matches!(
             s.code(),
-            Code::Unavailable | Code::DeadlineExceeded | Code::Unknown | Code::Aborted
+            Code::Unavailable
+                | Code::DeadlineExceeded
+                | Code::Unknown
+                | Code::Aborted
+                | Code::Cancelled
         ),
         _ => false,
     }

@@ -118,6 +118,28 @@ impl TableDef {
         Ok(values)
     }
 
+    /// Decodes a stored row into `out` as [`TableDef::decode_row`] does, reusing `out`'s
+    /// buffers and decoding only the columns `wanted` says (the others are NULL); see
+    /// [`encoding::decode_row_into`].
+    pub fn decode_row_into(
+        &self,
+        raw: &[u8],
+        out: &mut Vec<Value>,
+        wanted: Option<&[bool]>,
+    ) -> Result<()> {
+        encoding::decode_row_into(raw, out, wanted)?;
+        if out.len() > self.columns.len() {
+            return Err(Error::Corruption(format!(
+                "a row of table {} has {} values for {} columns",
+                self.name,
+                out.len(),
+                self.columns.len()
+            )));
+        }
+        out.resize(self.columns.len(), Value::Null);
+        Ok(())
+    }
+
     /// The key of a row's entry in `index`.
     pub fn index_key(&self, index: &IndexDef, row: &[Value], row_key: &[u8]) -> Vec<u8> {
         let values: Vec<Value> = index.columns.iter().map(|&i| row[i].clone()).collect();

@@ -13,6 +13,7 @@
 //! that fails to evaluate) gives up the access path for a full scan: the scan's filter keeps
 //! every condition, so the rows are the same either way.
 
+use std::borrow::Cow;
 use std::ops::Bound;
 
 use chrono_storage::{KeyRange, Operation, RowCursor, Transaction, Value, encoding};
@@ -136,7 +137,9 @@ pub fn scan<'a>(
     read_at: ReadAt,
     access: &Access,
 ) -> Result<KeyedRows<'a>> {
-    scan_with(txn, table, read_at, access, true)
+    Ok(Box::new(
+        scan_with(txn, table, read_at, access, true, None)?.filter_map(Result::transpose),
+    ))
 }
 
 /// Reads the rows of a table as the access path says, without their keys (a read decodes
@@ -148,28 +151,96 @@ pub fn rows<'a>(
     access: &Access,
 ) -> Result<Box<dyn Iterator<Item = Result<Row>> + 'a>> {
     Ok(Box::new(
-        scan_with(txn, table, read_at, access, false)?.map(|r| r.map(|(_, row)| row)),
+        scan_with(txn, table, read_at, access, false, None)?
+            .filter_map(|r| r.map(|found| found.map(|(_, row)| row)).transpose()),
     ))
 }
 
-/// The rows of a stored range, decoded from the bytes the cursor lends; keys only when
-/// `keys` (empty otherwise, which allocates nothing).
-fn decoded<'a>(mut cursor: RowCursor, table: &'a TableDef, keys: bool) -> KeyedRows<'a> {
-    Box::new(std::iter::from_fn(move || match cursor.advance() {
-        Ok(false) => None,
-        Err(e) => Some(Err(e.into())),
-        Ok(true) => {
-            let key = if keys {
-                match cursor.key() {
-                    Ok(k) => k,
-                    Err(e) => return Some(Err(e.into())),
+/// One item per row read: the row when it passes the filter, `None` when the filter
+/// rejected it (so a caller can count the rows read as well as those returned).
+pub type FilteredRows<'a> = Box<dyn Iterator<Item = Result<Option<Row>>> + 'a>;
+
+/// Reads the rows of a table as the access path says, through `filter`, without keys. A
+/// stored range is filtered on each row's bytes before the row is decoded ([`RowFilter`]).
+pub fn rows_where<'a>(
+    txn: &'a Transaction,
+    table: &'a TableDef,
+    read_at: ReadAt,
+    access: &Access,
+    filter: Option<RowFilter<'a>>,
+) -> Result<FilteredRows<'a>> {
+    Ok(Box::new(
+        scan_with(txn, table, read_at, access, false, filter)?
+            .map(|r| r.map(|found| found.map(|(_, row)| row))),
+    ))
+}
+
+/// A scan's filter, tested on each stored row before the row is decoded in full: only the
+/// columns the filter reads are decoded, into a buffer reused from row to row, so a row it
+/// rejects costs no allocation and no decoding of the columns it does not read.
+pub struct RowFilter<'a> {
+    expr: Cow<'a, Expr>,
+    /// The columns to decode for the test; `None`: all of them (a correlated subquery
+    /// reads the whole row through its outer references).
+    wanted: Option<Vec<bool>>,
+    scratch: Vec<Value>,
+}
+
+impl<'a> RowFilter<'a> {
+    /// A filter over rows of `table`.
+    pub fn new(expr: Cow<'a, Expr>, table: &TableDef) -> Self {
+        let wanted = expr.subquery_plans().is_empty().then(|| {
+            let mut wanted = vec![false; table.columns.len()];
+            for c in expr.columns() {
+                if let Some(w) = wanted.get_mut(c) {
+                    *w = true;
                 }
-            } else {
-                Vec::new()
-            };
-            Some(table.decode_row(cursor.row()).map(|row| (key, row)))
+            }
+            wanted
+        });
+        Self {
+            expr,
+            wanted,
+            scratch: Vec::new(),
         }
-    }))
+    }
+
+    /// Whether a decoded row passes.
+    fn passes(&self, row: &[Value]) -> Result<bool> {
+        Ok(self.expr.test(row)? == Some(true))
+    }
+
+    /// Whether the stored row `raw` of `table` passes, decoding only what the test reads.
+    fn passes_stored(&mut self, table: &TableDef, raw: &[u8]) -> Result<bool> {
+        table.decode_row_into(raw, &mut self.scratch, self.wanted.as_deref())?;
+        Ok(self.expr.test(&self.scratch)? == Some(true))
+    }
+}
+
+/// Rows with their keys (empty unless asked for), `None` for a row the filter rejected.
+type Read<'a> = Box<dyn Iterator<Item = Result<Option<KeyedRow>>> + 'a>;
+
+/// The rows of a stored range, decoded from the bytes the cursor lends when they pass the
+/// filter; keys only when `keys` (empty otherwise, which allocates nothing).
+fn decoded<'a>(
+    mut cursor: RowCursor,
+    table: &'a TableDef,
+    keys: bool,
+    mut filter: Option<RowFilter<'a>>,
+) -> Read<'a> {
+    let mut next = move || -> Result<Option<Option<KeyedRow>>> {
+        if !cursor.advance()? {
+            return Ok(None);
+        }
+        if let Some(f) = &mut filter
+            && !f.passes_stored(table, cursor.row())?
+        {
+            return Ok(Some(None));
+        }
+        let key = if keys { cursor.key()? } else { Vec::new() };
+        Ok(Some(Some((key, table.decode_row(cursor.row())?))))
+    };
+    Box::new(std::iter::from_fn(move || next().transpose()))
 }
 
 /// A kept plan's `AS OF $i` reached execution without this execution's time: a bug, not
@@ -186,7 +257,8 @@ fn scan_with<'a>(
     read_at: ReadAt,
     access: &Access,
     keys: bool,
-) -> Result<KeyedRows<'a>> {
+    filter: Option<RowFilter<'a>>,
+) -> Result<Read<'a>> {
     let view = match read_at {
         ReadAt::Current => Snapshot::Transaction(txn),
         ReadAt::AsOf(ts) => Snapshot::At(txn.store(), ts.min(txn.read_ts())),
@@ -211,7 +283,7 @@ fn scan_with<'a>(
                     }))
                 }
             });
-            return Ok(Box::new(it));
+            return Ok(through(Box::new(it), filter));
         }
     };
     let decode = move |item: chrono_storage::Result<(Vec<u8>, Vec<u8>)>| -> Result<(Vec<u8>, Row)> {
@@ -239,23 +311,27 @@ fn scan_with<'a>(
                 (true, Snapshot::Transaction(t)) => t.get_for_write(table.keyspace, &k)?,
                 _ => view.get(table.keyspace, &k)?,
             };
-            return Ok(Box::new(found.map(|raw| decode(Ok((k, raw)))).into_iter()));
+            return Ok(through(
+                Box::new(found.map(|raw| decode(Ok((k, raw)))).into_iter()),
+                filter,
+            ));
         }
         Span::Everything => {
             return Ok(decoded(
                 view.cursor(table.keyspace, KeyRange::All)?,
                 table,
                 keys,
+                filter,
             ));
         }
         Span::Range(r) => r,
     };
     let Some(ix) = index else {
-        return Ok(decoded(view.cursor(keyspace, range)?, table, keys));
+        return Ok(decoded(view.cursor(keyspace, range)?, table, keys, filter));
     };
     let entries = view.scan(keyspace, range)?;
     let ix_name = ix.name.clone();
-    Ok(Box::new(entries.map(move |item| {
+    let rows = Box::new(entries.map(move |item| {
         let (_, pk) = item?;
         match view.get(table.keyspace, &pk) {
             Ok(Some(raw)) => decode(Ok((pk, raw))),
@@ -265,7 +341,20 @@ fn scan_with<'a>(
             ))),
             Err(e) => Err(e.into()),
         }
-    })))
+    }));
+    Ok(through(rows, filter))
+}
+
+/// Rows decoded in full before the filter sees them (single keys, index lookups, history):
+/// the filter tests the decoded row.
+fn through<'a>(rows: KeyedRows<'a>, filter: Option<RowFilter<'a>>) -> Read<'a> {
+    Box::new(rows.map(move |r| {
+        let (k, row) = r?;
+        match &filter {
+            Some(f) if !f.passes(&row)? => Ok(None),
+            _ => Ok(Some((k, row))),
+        }
+    }))
 }
 
 /// Checks types and NOT NULL for a full row.

@@ -311,3 +311,89 @@ fn three_way_joins_are_reordered_by_estimates_and_agree_with_the_written_order()
     b.sort_by(|x, y| x[0].total_cmp(&y[0]));
     assert_eq!(a, b);
 }
+
+/// A row of the table below: id, n, tag, note.
+type Stored = (i64, Option<i64>, Option<String>, String);
+
+/// A scan tests its filter on each stored row before decoding the rest of it, in a buffer
+/// reused from row to row: the rows it returns are whole, and no value of one row leaks
+/// into the test of the next (texts of other lengths, NULLs, rows written before a column
+/// was added, a correlated subquery reading a column the filter does not name).
+#[test]
+fn scan_filters_test_each_row_on_its_own_values() {
+    let db = Database::in_memory();
+    let mut s = db.session();
+    s.execute("CREATE TABLE t (id BIGINT PRIMARY KEY, n BIGINT, tag TEXT, note TEXT)")
+        .unwrap();
+    let tags = ["shipped", "x", "", "shipped-late", "ship"];
+    let mut data = Vec::new();
+    for i in 0..200i64 {
+        let n = (i % 7 != 0).then_some(i % 11);
+        let tag = (i % 5 != 3).then(|| tags[(i as usize * 7) % tags.len()].to_string());
+        let note = format!("note {i}");
+        s.execute_with_params(
+            "INSERT INTO t VALUES (?, ?, ?, ?)",
+            &[
+                Value::Int(i),
+                n.map_or(Value::Null, Value::Int),
+                tag.clone().map_or(Value::Null, Value::Text),
+                Value::Text(note.clone()),
+            ],
+        )
+        .unwrap();
+        data.push((i, n, tag, note));
+    }
+    let ids = |out: Vec<Outcome>| -> Vec<i64> {
+        rows(out)
+            .into_iter()
+            .map(|r| match &r[0] {
+                Value::Int(i) => *i,
+                v => panic!("id {v:?}"),
+            })
+            .collect()
+    };
+    let expect = |f: &dyn Fn(&Stored) -> bool| -> Vec<i64> {
+        data.iter().filter(|r| f(r)).map(|r| r.0).collect()
+    };
+    let got = ids(s.execute("SELECT id FROM t WHERE tag = 'shipped'").unwrap());
+    assert_eq!(got, expect(&|r| r.2.as_deref() == Some("shipped")));
+    let got = ids(s
+        .execute("SELECT id FROM t WHERE tag LIKE 'ship%' AND n > 4")
+        .unwrap());
+    assert_eq!(
+        got,
+        expect(&|r| r.2.as_deref().is_some_and(|t| t.starts_with("ship")) && r.1 > Some(4))
+    );
+    let got = ids(s
+        .execute("SELECT id FROM t WHERE tag IS NULL OR n IS NULL")
+        .unwrap());
+    assert_eq!(got, expect(&|r| r.2.is_none() || r.1.is_none()));
+    // Rows that pass come back whole, the columns the filter did not name included.
+    let whole = rows(
+        s.execute("SELECT id, n, tag, note FROM t WHERE n = 3")
+            .unwrap(),
+    );
+    assert_eq!(whole.len(), expect(&|r| r.1 == Some(3)).len());
+    for r in &whole {
+        let Value::Int(i) = r[0] else { panic!("id") };
+        let d = &data[i as usize];
+        assert_eq!(r[3], Value::Text(d.3.clone()));
+        assert_eq!(r[2], d.2.clone().map_or(Value::Null, Value::Text));
+    }
+    // A correlated subquery in the filter reads the row's other columns.
+    let got = ids(s
+        .execute(
+            "SELECT id FROM t WHERE n = 2 AND EXISTS \
+             (SELECT 1 FROM t AS u WHERE u.id = t.id AND u.note = t.note)",
+        )
+        .unwrap());
+    assert_eq!(got, expect(&|r| r.1 == Some(2)));
+    // Rows stored before a column was added read it as NULL.
+    s.execute("ALTER TABLE t ADD COLUMN extra BIGINT").unwrap();
+    s.execute("INSERT INTO t VALUES (1000, 1, 'shipped', 'late', 5)")
+        .unwrap();
+    let got = ids(s
+        .execute("SELECT id FROM t WHERE extra = 5 OR (extra IS NULL AND id = 4)")
+        .unwrap());
+    assert_eq!(got, vec![4, 1000]);
+}

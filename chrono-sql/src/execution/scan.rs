@@ -20,7 +20,6 @@ pub(super) fn scan<'a>(
     ctx: &ExecCtx<'a>,
 ) -> Result<RowIter<'a>> {
     let (txn, guard) = (ctx.txn, ctx.guard);
-    let mut rows = crate::table::rows(txn, table, read_at, access)?;
     let mut actual = 0u64;
     let stats = ctx.stats;
     // A primary-key lookup returns at most one row: nothing for an estimator to
@@ -41,6 +40,9 @@ pub(super) fn scan<'a>(
         rows_read: 0,
         full_scan: matches!(access, Access::Full),
     });
+    // The filter runs inside the table scan, on each stored row before it is decoded.
+    let row_filter = filter.map(|f| crate::table::RowFilter::new(f, table));
+    let mut rows = crate::table::rows_where(txn, table, read_at, access, row_filter)?;
     let mut read = 0u64;
     let mut done = false;
     Ok(Box::new(std::iter::from_fn(move || {
@@ -66,18 +68,9 @@ pub(super) fn scan<'a>(
                     done = true;
                     return Some(Err(e));
                 }
-                Some(Ok(row)) => {
+                Some(Ok(None)) => read += 1,
+                Some(Ok(Some(row))) => {
                     read += 1;
-                    if let Some(f) = &filter {
-                        match f.test(&row) {
-                            Ok(Some(true)) => {}
-                            Ok(_) => continue,
-                            Err(e) => {
-                                done = true;
-                                return Some(Err(e));
-                            }
-                        }
-                    }
                     actual += 1;
                     return Some(Ok(row));
                 }
