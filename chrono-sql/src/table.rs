@@ -182,25 +182,16 @@ pub struct RowFilter<'a> {
     expr: Cow<'a, Expr>,
     /// The columns to decode for the test; `None`: all of them (a correlated subquery
     /// reads the whole row through its outer references).
-    wanted: Option<Vec<bool>>,
+    wanted: std::cell::OnceCell<Option<Vec<bool>>>,
     scratch: Vec<Value>,
 }
 
 impl<'a> RowFilter<'a> {
-    /// A filter over rows of `table`.
-    pub fn new(expr: Cow<'a, Expr>, table: &TableDef) -> Self {
-        let wanted = expr.subquery_plans().is_empty().then(|| {
-            let mut wanted = vec![false; table.columns.len()];
-            for c in expr.columns() {
-                if let Some(w) = wanted.get_mut(c) {
-                    *w = true;
-                }
-            }
-            wanted
-        });
+    /// A filter of `expr`.
+    pub fn new(expr: Cow<'a, Expr>) -> Self {
         Self {
             expr,
-            wanted,
+            wanted: std::cell::OnceCell::new(),
             scratch: Vec::new(),
         }
     }
@@ -210,10 +201,28 @@ impl<'a> RowFilter<'a> {
         Ok(self.expr.test(row)? == Some(true))
     }
 
-    /// Whether the stored row `raw` of `table` passes, decoding only what the test reads.
+    /// Whether the stored row `raw` of `table` passes, decoding only what the test reads
+    /// (the columns it reads are worked out on the first stored row: a point read, which
+    /// tests a decoded row, never needs them).
     fn passes_stored(&mut self, table: &TableDef, raw: &[u8]) -> Result<bool> {
-        table.decode_row_into(raw, &mut self.scratch, self.wanted.as_deref())?;
-        Ok(self.expr.test(&self.scratch)? == Some(true))
+        let Self {
+            expr,
+            wanted,
+            scratch,
+        } = self;
+        let wanted = wanted.get_or_init(|| {
+            expr.subquery_plans().is_empty().then(|| {
+                let mut wanted = vec![false; table.columns.len()];
+                for c in expr.columns() {
+                    if let Some(w) = wanted.get_mut(c) {
+                        *w = true;
+                    }
+                }
+                wanted
+            })
+        });
+        table.decode_row_into(raw, scratch, wanted.as_deref())?;
+        Ok(expr.test(scratch)? == Some(true))
     }
 }
 

@@ -6,7 +6,7 @@
 //! ```
 //!
 //! Workloads: `point_select`, `index_range`, `full_scan`, `group_by`, `join`, `bulk_insert`,
-//! `update`; then the seconds to run it (default 10). The set-up (users and orders at the
+//! `update`, `as_of`; then the seconds to run it (default 10). The set-up (users and orders at the
 //! benches' default sizes, `CHRONO_BENCH_USERS` / `CHRONO_BENCH_ORDERS` to change them) runs
 //! without ANALYZE, so no estimator training shares the profile; the time it takes is
 //! printed, so a profile can skip it (`perf record -D`).
@@ -14,6 +14,7 @@
 use std::time::{Duration, Instant};
 
 use benches::contenders::{Chrono, Contender, load_users_orders};
+use chrono_storage::Value;
 use benches::workloads::{count_group_by, full_scan_filter, index_range, size};
 
 fn main() {
@@ -24,7 +25,23 @@ fn main() {
     let orders = size("CHRONO_BENCH_ORDERS", 100_000);
     let began = Instant::now();
     let mut db = Chrono::new();
-    load_users_orders(&mut db, users, orders);
+    // `as_of`: the AS OF bench's table, 100 rows with `CHRONO_BENCH_VERSIONS` versions
+    // each (default 1,000), read as of the middle of their history.
+    let versions = size("CHRONO_BENCH_VERSIONS", 1000);
+    let mut middle = 0;
+    if workload == "as_of" {
+        db.run("CREATE TABLE accounts (id BIGINT PRIMARY KEY, balance BIGINT)");
+        let rows: Vec<String> = (0..100).map(|i| format!("({i}, 0)")).collect();
+        db.run(&format!("INSERT INTO accounts VALUES {}", rows.join(",")));
+        let mut stamps = vec![db.db().database().store().current_ts()];
+        for _ in 1..versions {
+            db.run("UPDATE accounts SET balance = balance + 1");
+            stamps.push(db.db().database().store().current_ts());
+        }
+        middle = stamps[stamps.len() / 2] as i64;
+    } else {
+        load_users_orders(&mut db, users, orders);
+    }
     eprintln!("set-up took {} ms", began.elapsed().as_millis());
     let until = Instant::now() + Duration::from_secs(seconds);
     let (mut i, mut runs, mut next_id) = (0i64, 0u64, users.max(orders));
@@ -63,6 +80,12 @@ fn main() {
                 }
                 "update" => {
                     db.rows("UPDATE orders SET total = total + 1 WHERE id = ?", &[i]);
+                }
+                "as_of" => {
+                    db.rows_with(
+                        "SELECT balance FROM accounts AS OF TIMESTAMP ? WHERE id = ?",
+                        &[Value::Timestamp(middle), Value::Int(i % 100)],
+                    );
                 }
                 other => panic!("no workload {other}"),
             }

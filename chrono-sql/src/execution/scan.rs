@@ -41,7 +41,7 @@ pub(super) fn scan<'a>(
         full_scan: matches!(access, Access::Full),
     });
     // The filter runs inside the table scan, on each stored row before it is decoded.
-    let row_filter = filter.map(|f| crate::table::RowFilter::new(f, table));
+    let row_filter = filter.map(crate::table::RowFilter::new);
     let mut rows = crate::table::rows_where(txn, table, read_at, access, row_filter)?;
     let mut read = 0u64;
     let mut done = false;
