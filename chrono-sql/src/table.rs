@@ -372,7 +372,7 @@ pub fn check_row(def: &TableDef, row: Vec<Value>) -> Result<Vec<Value>> {
     for (v, col) in row.into_iter().zip(&def.columns) {
         let v = col
             .data_type
-            .coerce(v, &format!("{}.{}", def.name, col.name))?;
+            .coerce(v, format_args!("{}.{}", def.name, col.name))?;
         if v.is_null() && !col.nullable {
             return Err(Error::Constraint(format!(
                 "NOT NULL constraint failed: {}.{}",

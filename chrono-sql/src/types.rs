@@ -67,7 +67,7 @@ impl DataType {
     /// Converts `value` for storage in a column of this type, or says why it cannot.
     /// Integers widen to floats, whole floats narrow to integers, ISO-8601 text becomes a
     /// timestamp; anything else of the wrong type is an error naming both types.
-    pub fn coerce(self, value: Value, column: &str) -> Result<Value> {
+    pub fn coerce(self, value: Value, column: impl std::fmt::Display) -> Result<Value> {
         let mismatch = |v: &Value| {
             Error::InvalidInput(format!(
                 "type mismatch: column {column} is {} but the value {} is {}",

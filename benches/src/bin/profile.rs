@@ -14,8 +14,8 @@
 use std::time::{Duration, Instant};
 
 use benches::contenders::{Chrono, Contender, load_users_orders};
-use chrono_storage::Value;
 use benches::workloads::{count_group_by, full_scan_filter, index_range, size};
+use chrono_storage::Value;
 
 fn main() {
     let mut args = std::env::args().skip(1);

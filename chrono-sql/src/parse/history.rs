@@ -4,14 +4,14 @@
 
 use sqlparser::tokenizer::{Token, TokenWithSpan};
 
-use super::timetravel::{TimeLiteral, literal, word};
+use super::timetravel::{TimeLiteral, is_word, literal};
 use crate::ast;
 use crate::error::{Error, Result};
 
 /// The statement and its text when `tokens` are a `DELETE HISTORY`; `None` for anything
 /// else.
 pub(super) fn delete_history(tokens: &[TokenWithSpan]) -> Result<Option<(ast::Statement, String)>> {
-    let is = |i: usize, w: &str| tokens.get(i).and_then(|t| word(&t.token)).as_deref() == Some(w);
+    let is = |i: usize, w: &str| tokens.get(i).is_some_and(|t| is_word(&t.token, w));
     if !(is(0, "DELETE") && is(1, "HISTORY")) {
         return Ok(None);
     }

@@ -76,11 +76,10 @@ pub struct Lifted {
     pub param_count: usize,
 }
 
-pub(crate) fn word(t: &Token) -> Option<String> {
-    match t {
-        Token::Word(w) if w.quote_style.is_none() => Some(w.value.to_ascii_uppercase()),
-        _ => None,
-    }
+/// Whether `t` is the unquoted word `upper` (given in upper case), in any case; allocates
+/// nothing (what the passes over every token ask).
+pub(crate) fn is_word(t: &Token, upper: &str) -> bool {
+    matches!(t, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(upper))
 }
 
 fn is_ident(t: &Token) -> bool {
@@ -121,7 +120,9 @@ pub fn lift(dialect: &dyn Dialect, sql: &str) -> Result<Lifted> {
         }
     }
 
-    let mut out: Vec<TokenWithSpan> = Vec::with_capacity(tokens.len());
+    // Lifting in place: the kept tokens move down to `tokens[..kept]` (what the statement
+    // is without its clauses so far), no token is copied.
+    let mut kept = 0;
     let mut clauses = Vec::new();
     // Per parenthesis depth: where the FROM list at that depth starts.
     let mut from_starts: Vec<Option<Location>> = vec![None];
@@ -137,7 +138,7 @@ pub fn lift(dialect: &dyn Dialect, sql: &str) -> Result<Lifted> {
             _ => {}
         }
         if let Some((spec, len)) = clause_at(&tokens, i)? {
-            let target = target_of(&out)
+            let target = target_of(&tokens[..kept])
                 .map(Target::Table)
                 .or_else(|| from_starts.last().copied().flatten().map(Target::FromList));
             let Some(target) = target else {
@@ -150,17 +151,19 @@ pub fn lift(dialect: &dyn Dialect, sql: &str) -> Result<Lifted> {
             i += len;
             continue;
         }
-        if word(t).as_deref() == Some("FROM")
+        if is_word(t, "FROM")
             && let Some(next) = tokens.get(i + 1)
             && let Some(slot) = from_starts.last_mut()
         {
             *slot = Some(next.span.start);
         }
-        out.push(tokens[i].clone());
+        tokens.swap(kept, i);
+        kept += 1;
         i += 1;
     }
+    tokens.truncate(kept);
     Ok(Lifted {
-        tokens: out,
+        tokens,
         clauses,
         param_count: max_param,
     })
@@ -168,8 +171,7 @@ pub fn lift(dialect: &dyn Dialect, sql: &str) -> Result<Lifted> {
 
 /// If a time-travel clause starts at `i`, returns it and its length in tokens.
 fn clause_at(tokens: &[TokenWithSpan], i: usize) -> Result<Option<(TimeSpec, usize)>> {
-    let w = |k: usize| tokens.get(i + k).and_then(|t| word(&t.token));
-    let is = |k: usize, s: &str| w(k).as_deref() == Some(s);
+    let is = |k: usize, s: &str| tokens.get(i + k).is_some_and(|t| is_word(&t.token, s));
     if is(0, "AS") && is(1, "OF") && is(2, "TIMESTAMP") {
         let (lit, n) = literal(tokens, i + 3)?;
         return Ok(Some((TimeSpec::AsOf(lit), 3 + n)));
@@ -222,7 +224,10 @@ fn clause_at(tokens: &[TokenWithSpan], i: usize) -> Result<Option<(TimeSpec, usi
 /// A time literal at `i`: `[TIMESTAMP] (number | -number | 'text' | $n)`.
 pub(crate) fn literal(tokens: &[TokenWithSpan], mut i: usize) -> Result<(TimeLiteral, usize)> {
     let start = i;
-    if tokens.get(i).and_then(|t| word(&t.token)).as_deref() == Some("TIMESTAMP") {
+    if tokens
+        .get(i)
+        .is_some_and(|t| is_word(&t.token, "TIMESTAMP"))
+    {
         i += 1;
     }
     let negative = matches!(tokens.get(i).map(|t| &t.token), Some(Token::Minus));
@@ -267,7 +272,8 @@ fn target_of(before: &[TokenWithSpan]) -> Option<Location> {
         }
         let prev = before.get(s.checked_sub(1)?)?;
         let opens = matches!(prev.token, Token::Comma)
-            || matches!(word(&prev.token).as_deref(), Some("FROM" | "JOIN"));
+            || is_word(&prev.token, "FROM")
+            || is_word(&prev.token, "JOIN");
         opens.then_some(s)
     };
     let last = before.len().checked_sub(1)?;
@@ -276,7 +282,7 @@ fn target_of(before: &[TokenWithSpan]) -> Option<Location> {
     }
     // With an alias: skip it (and an AS before it).
     let mut end = last.checked_sub(1)?;
-    if word(&before[end].token).as_deref() == Some("AS") {
+    if is_word(&before[end].token, "AS") {
         end = end.checked_sub(1)?;
     }
     name_start(end).map(|s| before[s].span.start)
@@ -300,11 +306,7 @@ mod tests {
             l.clauses[0].spec,
             TimeSpec::AsOf(TimeLiteral::Number("1635724800".into()))
         );
-        assert!(
-            !l.tokens
-                .iter()
-                .any(|t| word(&t.token).as_deref() == Some("TIMESTAMP"))
-        );
+        assert!(!l.tokens.iter().any(|t| is_word(&t.token, "TIMESTAMP")));
     }
 
     #[test]
