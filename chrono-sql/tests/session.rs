@@ -397,3 +397,61 @@ fn scan_filters_test_each_row_on_its_own_values() {
         .unwrap());
     assert_eq!(got, vec![4, 1000]);
 }
+
+/// Hash aggregation builds each row's group key in a reused buffer, from the row's columns
+/// or from evaluated expressions, and puts the groups in key order at the end: groups come
+/// out whole, once each, in the order of their keys, whatever order the rows arrive in.
+#[test]
+fn groups_come_out_once_each_in_key_order() {
+    let db = Database::in_memory();
+    let mut s = db.session();
+    s.execute("CREATE TABLE g (id BIGINT PRIMARY KEY, tag TEXT, n BIGINT, x DOUBLE)")
+        .unwrap();
+    let tags = ["pear", "apple", "fig", "apple-pie"];
+    for i in 0..300i64 {
+        let tag = (i % 9 != 0).then(|| tags[(i as usize * 5) % tags.len()]);
+        s.execute_with_params(
+            "INSERT INTO g VALUES (?, ?, ?, ?)",
+            &[
+                Value::Int(i),
+                tag.map_or(Value::Null, |t| Value::Text(t.into())),
+                Value::Int(i % 4),
+                Value::Float((i % 2) as f64),
+            ],
+        )
+        .unwrap();
+    }
+    let out = rows(
+        s.execute("SELECT tag, n % 2, COUNT(*), SUM(n) FROM g GROUP BY tag, n % 2")
+            .unwrap(),
+    );
+    let mut expected: std::collections::BTreeMap<(Option<&str>, i64), (i64, i64)> =
+        Default::default();
+    for i in 0..300i64 {
+        let tag = (i % 9 != 0).then(|| tags[(i as usize * 5) % tags.len()]);
+        let e = expected.entry((tag, (i % 4) % 2)).or_default();
+        e.0 += 1;
+        e.1 += i % 4;
+    }
+    let want: Vec<Vec<Value>> = expected
+        .into_iter()
+        .map(|((tag, k), (count, sum))| {
+            vec![
+                tag.map_or(Value::Null, |t| Value::Text(t.into())),
+                Value::Int(k),
+                Value::Int(count),
+                Value::Int(sum),
+            ]
+        })
+        .collect();
+    assert_eq!(out, want);
+    // A DOUBLE that holds an integer groups with that integer.
+    let out = rows(
+        s.execute("SELECT k, COUNT(*) FROM (SELECT x AS k FROM g UNION ALL SELECT n AS k FROM g WHERE n < 2) AS u GROUP BY k")
+            .unwrap(),
+    );
+    assert_eq!(out.len(), 2, "{out:?}");
+    let counts: Vec<&Value> = out.iter().map(|r| &r[1]).collect();
+    // 150 rows of each x, 75 of each n below 2.
+    assert_eq!(counts, [&Value::Int(225), &Value::Int(225)]);
+}

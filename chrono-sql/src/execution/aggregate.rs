@@ -1,11 +1,11 @@
 //! Hash aggregation: one group per distinct GROUP BY key (charged to the budget), each
 //! with an accumulator per aggregate call (`DISTINCT` ones with their seen-set).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use chrono_storage::Value;
 
-use super::{Row, RowIter, eval_all, hash_key};
+use super::{Row, RowIter, eval_all, hash_key, push_hash_key};
 use crate::error::{Error, Result};
 use crate::expr::Expr;
 use crate::limits::{StatementGuard, hashed_key_bytes, row_bytes};
@@ -184,21 +184,40 @@ pub(super) fn aggregate(
     let group_bytes = std::mem::size_of::<Group>()
         + aggs.len()
             * (std::mem::size_of::<Acc>() + std::mem::size_of::<Option<HashSet<Vec<u8>>>>());
-    let mut groups: BTreeMap<Vec<u8>, Group> = BTreeMap::new();
+    // Groups found by a hash of their key (a lookup per row), put in key order once at the
+    // end, the order the output has always had.
+    let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
+    let mut groups: Vec<Group> = Vec::new();
     let new_group = |values: Row| Group {
         values,
         accs: aggs.iter().map(|a| Acc::new(a.func)).collect(),
         seen: aggs.iter().map(|a| a.distinct.then(HashSet::new)).collect(),
     };
+    // The group key of each row is built in one buffer, reused: a row of a group seen
+    // before allocates nothing for it (a GROUP BY column is encoded from the row, not
+    // copied out of it); the group's values are evaluated when the group is new.
+    let mut key = Vec::new();
     for r in input {
         let row = r?;
         guard.tick()?;
-        let values = eval_all(group, &row)?;
-        let key = hash_key(&values);
-        if !groups.contains_key(&key) {
-            guard.charge(group_bytes + hashed_key_bytes(&key) + row_bytes(&values))?;
+        key.clear();
+        for e in group {
+            match e {
+                Expr::Column(i) if *i < row.len() => push_hash_key(&mut key, &row[*i]),
+                e => push_hash_key(&mut key, &e.eval(&row)?),
+            }
         }
-        let g = groups.entry(key).or_insert_with(|| new_group(values));
+        let at = match index.get(&key[..]) {
+            Some(&at) => at,
+            None => {
+                let values = eval_all(group, &row)?;
+                guard.charge(group_bytes + hashed_key_bytes(&key) + row_bytes(&values))?;
+                groups.push(new_group(values));
+                index.insert(key.clone(), groups.len() - 1);
+                groups.len() - 1
+            }
+        };
+        let g = &mut groups[at];
         for (i, a) in aggs.iter().enumerate() {
             let v = match &a.arg {
                 None => Value::Int(1),
@@ -219,10 +238,14 @@ pub(super) fn aggregate(
         }
     }
     if groups.is_empty() && group.is_empty() {
-        groups.insert(Vec::new(), new_group(Vec::new()));
+        groups.push(new_group(Vec::new()));
+        index.insert(Vec::new(), 0);
     }
+    let mut order: Vec<(Vec<u8>, usize)> = index.into_iter().collect();
+    order.sort_unstable();
+    let mut groups: Vec<Option<Group>> = groups.into_iter().map(Some).collect();
     let mut out = Vec::with_capacity(groups.len());
-    for (_, g) in groups {
+    for g in order.into_iter().filter_map(|(_, at)| groups[at].take()) {
         let mut row = g.values;
         for (acc, a) in g.accs.into_iter().zip(aggs) {
             row.push(acc.finish(a.func)?);

@@ -203,14 +203,19 @@ fn eval_all(exprs: &[Expr], row: &[Value]) -> Result<Vec<Value>> {
 pub fn hash_key(values: &[Value]) -> Vec<u8> {
     let mut out = Vec::with_capacity(values.len() * 9);
     for v in values {
-        match v {
-            Value::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e18 => {
-                encoding::encode_key_value(&mut out, &Value::Int(*f as i64))
-            }
-            other => encoding::encode_key_value(&mut out, other),
-        }
+        push_hash_key(&mut out, v);
     }
     out
+}
+
+/// Appends one value's part of a [`hash_key`] to `out`.
+pub fn push_hash_key(out: &mut Vec<u8>, v: &Value) {
+    match v {
+        Value::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e18 => {
+            encoding::encode_key_value(out, &Value::Int(*f as i64))
+        }
+        other => encoding::encode_key_value(out, other),
+    }
 }
 
 /// Builds the iterator of a plan. `next_id` numbers nodes in pre-order.
