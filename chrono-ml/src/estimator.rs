@@ -73,6 +73,10 @@ pub struct MlConfig {
     /// Retrain in a background thread (`false`: on the thread that crossed the interval;
     /// for tests and evaluations that want determinism).
     pub background: bool,
+    /// Threads libtorch may use for one operation (process-wide: set when an estimator is
+    /// made). The networks are small, so more threads do not train them faster; they spin
+    /// waiting for each other (OpenMP) on the cores that serve queries.
+    pub threads: usize,
 }
 
 impl Default for MlConfig {
@@ -88,6 +92,7 @@ impl Default for MlConfig {
             skip_retrain_q_error: 1.5,
             seed: 42,
             background: true,
+            threads: 1,
         }
     }
 }
@@ -280,6 +285,7 @@ impl LearnedEstimator {
     }
 
     fn build(config: MlConfig, engine: Option<Arc<dyn Engine>>) -> LearnedEstimator {
+        tch::set_num_threads(i32::try_from(config.threads.max(1)).unwrap_or(i32::MAX));
         LearnedEstimator {
             inner: Arc::new(Inner {
                 config,

@@ -25,6 +25,7 @@
 //!     training_interval: 1000    # feedback records on a table between retrainings
 //!     reanalyze_fraction: 0.2    # re-ANALYZE (and retrain) a table by itself once this
 //!                                # fraction of its rows changed; 0 turns that off
+//!     threads: 1                 # threads a training may use (libtorch's, process-wide)
 //!   audit:
 //!     enabled: true
 //!     signing_key_file: audit.key  # Ed25519 seed (hex) that signs checkpoints
@@ -342,6 +343,8 @@ pub struct MlOptimizerConfig {
     /// The fraction of a table's analyzed rows that, once inserted, updated or deleted,
     /// makes the table be analyzed (and its model retrained) again; 0: never.
     pub reanalyze_fraction: f64,
+    /// Threads a training may use (libtorch's, process-wide); at least 1.
+    pub threads: usize,
 }
 
 impl Default for MlOptimizerConfig {
@@ -350,6 +353,7 @@ impl Default for MlOptimizerConfig {
             enabled: true,
             training_interval: 1000,
             reanalyze_fraction: 0.2,
+            threads: 1,
         }
     }
 }
@@ -501,6 +505,11 @@ impl Config {
         if self.features.ml_optimizer.training_interval == 0 {
             return Err(Error::Config(
                 "features.ml_optimizer.training_interval must be at least 1".into(),
+            ));
+        }
+        if self.features.ml_optimizer.threads == 0 {
+            return Err(Error::Config(
+                "features.ml_optimizer.threads must be at least 1".into(),
             ));
         }
         Ok(())

@@ -201,6 +201,7 @@ impl ChronoDb {
                 engine,
                 chrono_ml::MlConfig {
                     training_interval: ml_config.training_interval,
+                    threads: ml_config.threads,
                     ..Default::default()
                 },
             );

@@ -9,7 +9,8 @@
 //! `update`, `as_of`; then the seconds to run it (default 10). The set-up (users and orders at the
 //! benches' default sizes, `CHRONO_BENCH_USERS` / `CHRONO_BENCH_ORDERS` to change them) runs
 //! without ANALYZE, so no estimator training shares the profile; the time it takes is
-//! printed, so a profile can skip it (`perf record -D`).
+//! printed, so a profile can skip it (`perf record -D`). `CHRONO_PROFILE_ANALYZE=1` runs
+//! ANALYZE after the set-up, as the compare bench does.
 
 use std::time::{Duration, Instant};
 
@@ -41,6 +42,10 @@ fn main() {
         middle = stamps[stamps.len() / 2] as i64;
     } else {
         load_users_orders(&mut db, users, orders);
+    }
+    if std::env::var_os("CHRONO_PROFILE_ANALYZE").is_some() {
+        // As the compare bench does (the learned estimator then trains in the background).
+        db.run("ANALYZE");
     }
     eprintln!("set-up took {} ms", began.elapsed().as_millis());
     let until = Instant::now() + Duration::from_secs(seconds);
