@@ -97,15 +97,7 @@ fn as_of(c: &mut Criterion) {
         // ChronoDB: 100 rows, each updated until it has `versions` versions; read as of
         // the middle of the history.
         let mut chrono = Chrono::new();
-        chrono.run("CREATE TABLE accounts (id BIGINT PRIMARY KEY, balance BIGINT)");
-        let rows: Vec<String> = (0..100).map(|i| format!("({i}, 0)")).collect();
-        chrono.run(&format!("INSERT INTO accounts VALUES {}", rows.join(",")));
-        let mut stamps = vec![chrono.db().database().store().current_ts()];
-        for _ in 1..versions {
-            chrono.run("UPDATE accounts SET balance = balance + 1");
-            stamps.push(chrono.db().database().store().current_ts());
-        }
-        let middle = stamps[stamps.len() / 2] as i64;
+        let middle = chrono.accounts_with_versions(versions);
         g.bench_function(BenchmarkId::new(&bench, "ChronoDB"), |b| {
             b.iter(|| {
                 let n = chrono.rows_with(

@@ -35,6 +35,20 @@ impl Chrono {
         }
     }
 
+    /// The AS OF bench's table: `accounts` with 100 rows, each updated until it has
+    /// `versions` versions; returns the time in the middle of that history.
+    pub fn accounts_with_versions(&mut self, versions: i64) -> i64 {
+        self.run("CREATE TABLE accounts (id BIGINT PRIMARY KEY, balance BIGINT)");
+        let rows: Vec<String> = (0..100).map(|i| format!("({i}, 0)")).collect();
+        self.run(&format!("INSERT INTO accounts VALUES {}", rows.join(",")));
+        let mut stamps = vec![self.db().database().store().current_ts()];
+        for _ in 1..versions {
+            self.run("UPDATE accounts SET balance = balance + 1");
+            stamps.push(self.db().database().store().current_ts());
+        }
+        stamps[stamps.len() / 2] as i64
+    }
+
     /// A fresh database on the etcd cluster at `endpoints`, under `prefix`, its local
     /// files in `dir`.
     pub fn on_etcd(endpoints: Vec<String>, prefix: &str, dir: &std::path::Path) -> Self {

@@ -103,18 +103,8 @@ impl TableDef {
     /// Decodes a stored row, filling columns added after it was written with their default
     /// (NULL unless the ALTER gave one).
     pub fn decode_row(&self, raw: &[u8]) -> Result<Vec<Value>> {
-        let mut values = encoding::decode_row(raw)?;
-        if values.len() > self.columns.len() {
-            return Err(Error::Corruption(format!(
-                "a row of table {} has {} values for {} columns",
-                self.name,
-                values.len(),
-                self.columns.len()
-            )));
-        }
-        while values.len() < self.columns.len() {
-            values.push(Value::Null);
-        }
+        let mut values = Vec::new();
+        self.decode_row_into(raw, &mut values, None)?;
         Ok(values)
     }
 

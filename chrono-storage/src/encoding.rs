@@ -469,60 +469,8 @@ pub fn encode_row(values: &[Value]) -> Vec<u8> {
 
 /// Decodes a row produced by [`encode_row`].
 pub fn decode_row(input: &[u8]) -> Result<Vec<Value>> {
-    let (count, mut rest) = get_varint(input)?;
-    if count > input.len() as u64 {
-        return Err(corrupt("row (column count)"));
-    }
-    let mut values = Vec::with_capacity(count as usize);
-    for _ in 0..count {
-        let (&tag, r) = rest.split_first().ok_or_else(|| corrupt("row"))?;
-        rest = r;
-        let v = match tag {
-            VAL_NULL => Value::Null,
-            VAL_BOOL => {
-                let (&b, r) = rest.split_first().ok_or_else(|| corrupt("row bool"))?;
-                rest = r;
-                Value::Bool(b != 0)
-            }
-            VAL_INT | VAL_TIMESTAMP => {
-                let (u, r) = get_varint(rest)?;
-                rest = r;
-                if tag == VAL_INT {
-                    Value::Int(unzigzag(u))
-                } else {
-                    Value::Timestamp(unzigzag(u))
-                }
-            }
-            VAL_FLOAT => {
-                if rest.len() < 8 {
-                    return Err(corrupt("row float"));
-                }
-                let mut buf = [0u8; 8];
-                buf.copy_from_slice(&rest[..8]);
-                rest = &rest[8..];
-                Value::Float(f64::from_le_bytes(buf))
-            }
-            VAL_TEXT | VAL_BLOB => {
-                let (len, r) = get_varint(rest)?;
-                let len = usize::try_from(len).map_err(|_| corrupt("row length"))?;
-                if r.len() < len {
-                    return Err(corrupt("row string"));
-                }
-                let (bytes, r) = r.split_at(len);
-                rest = r;
-                if tag == VAL_TEXT {
-                    Value::Text(String::from_utf8(bytes.to_vec()).map_err(|_| corrupt("row text"))?)
-                } else {
-                    Value::Blob(bytes.to_vec())
-                }
-            }
-            _ => return Err(corrupt("row value tag")),
-        };
-        values.push(v);
-    }
-    if !rest.is_empty() {
-        return Err(corrupt("row (trailing bytes)"));
-    }
+    let mut values = Vec::new();
+    decode_row_into(input, &mut values, None)?;
     Ok(values)
 }
 

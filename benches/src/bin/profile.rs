@@ -31,15 +31,7 @@ fn main() {
     let versions = size("CHRONO_BENCH_VERSIONS", 1000);
     let mut middle = 0;
     if workload == "as_of" {
-        db.run("CREATE TABLE accounts (id BIGINT PRIMARY KEY, balance BIGINT)");
-        let rows: Vec<String> = (0..100).map(|i| format!("({i}, 0)")).collect();
-        db.run(&format!("INSERT INTO accounts VALUES {}", rows.join(",")));
-        let mut stamps = vec![db.db().database().store().current_ts()];
-        for _ in 1..versions {
-            db.run("UPDATE accounts SET balance = balance + 1");
-            stamps.push(db.db().database().store().current_ts());
-        }
-        middle = stamps[stamps.len() / 2] as i64;
+        middle = db.accounts_with_versions(versions);
     } else {
         load_users_orders(&mut db, users, orders);
     }
