@@ -563,3 +563,38 @@ fn kept_point_reads_are_told_apart() {
         .unwrap();
     assert!(!db.is_kept_point_read(&parsed("INSERT INTO users VALUES (1000, 'x', 1)")));
 }
+
+/// The join method follows the cost of each side: a few left rows look the right side up by
+/// its index; many left rows with many matches each read the right side once and hash it,
+/// even when the left side is far smaller than the right table.
+#[test]
+fn a_join_looks_rows_up_only_when_that_reads_less() {
+    let db = Database::in_memory();
+    let mut s = users(&db, 300);
+    s.execute("CREATE TABLE orders (id BIGINT PRIMARY KEY, user_id BIGINT, total BIGINT)")
+        .unwrap();
+    s.execute("CREATE INDEX orders_user ON orders (user_id)")
+        .unwrap();
+    s.execute("BEGIN").unwrap();
+    for i in 0..3000 {
+        s.execute_with_params(
+            "INSERT INTO orders VALUES (?, ?, ?)",
+            &[Value::Int(i), Value::Int(i % 300), Value::Int(i % 7)],
+        )
+        .unwrap();
+    }
+    s.execute("COMMIT").unwrap();
+    s.execute("ANALYZE").unwrap();
+    let join = "SELECT COUNT(*) FROM users JOIN orders ON orders.user_id = users.id WHERE ";
+    // One user, ten orders: ten fetches through the index beat reading 3,000 orders.
+    let one = format!("{join}users.id = 5");
+    let explained = plan_text(&mut s, &format!("EXPLAIN {one}"));
+    assert!(explained.contains("Index nested loop join"), "{explained}");
+    assert_eq!(query(&mut s, &one, &[]), vec![vec![Value::Int(10)]]);
+    // 120 users, 1,200 orders: that many fetches cost more than one pass over the 3,000
+    // orders, although the left side is a twenty-fifth of the right table.
+    let many = format!("{join}users.age < 20");
+    let explained = plan_text(&mut s, &format!("EXPLAIN {many}"));
+    assert!(explained.contains("Hash join"), "{explained}");
+    assert_eq!(query(&mut s, &many, &[]), vec![vec![Value::Int(1200)]]);
+}

@@ -1,8 +1,9 @@
 //! The join-method pass: a Join becomes a left-deep tree of binary joins in the chosen
 //! order. Each step with equality conditions between the two sides is a hash join (built on
 //! the smaller side of an inner join), or an index nested-loop join when the right side is a
-//! table whose primary key or an index covers the join keys and the left side is much
-//! smaller; a step without one is a nested-loop join.
+//! table whose primary key or an index covers the join keys and looking rows up costs less
+//! than reading the right side once and hashing; a step without one is a nested-loop
+//! join.
 
 use std::sync::Arc;
 
@@ -12,9 +13,10 @@ use super::Env;
 use super::join_order::equi_join_estimate;
 use super::pushdown::{offsets, relation_of};
 use crate::catalog::TableDef;
+use crate::cost::{FETCH_COST, SEEK_COST, SEQUENTIAL_ROW_COST};
 use crate::error::{Error, Result};
 use crate::expr::{CmpOp, Expr};
-use crate::plan::{JoinKind, Lookup, Node, Plan, ReadAt};
+use crate::plan::{Access, JoinKind, Lookup, Node, Plan, ReadAt};
 
 /// Turns every Join into binary joins; refreshes the estimates of the nodes above.
 pub(super) fn run(root: &mut Plan, env: &Env<'_>) -> Result<()> {
@@ -218,8 +220,8 @@ pub(super) fn run(root: &mut Plan, env: &Env<'_>) -> Result<()> {
 }
 
 /// Whether to join by looking `right` up per left row (its primary key or an index
-/// covers the join keys) instead of hashing it: when the left side is much smaller than
-/// the right table.
+/// covers the join keys) instead of hashing it: when the lookups cost less than reading
+/// the right side once and hashing (costs in [`SEQUENTIAL_ROW_COST`] units).
 fn index_join(
     env: &Env<'_>,
     left: &Plan,
@@ -246,9 +248,6 @@ fn index_join(
         .estimator
         .estimate_scan(table, stats.as_deref(), None)
         .rows;
-    if left.est_rows * 4.0 >= right_total {
-        return None;
-    }
     // Right key column → the left expression it must equal.
     let mut by_column: Vec<(usize, Expr)> = Vec::new();
     for (lk, rk) in left_keys.iter().zip(right_keys) {
@@ -328,6 +327,29 @@ fn index_join(
             }
         }
     };
+    // Looking up costs a seek per left row and, through an index, a fetch per matching
+    // row; hashing costs one pass over what the right side's scan reads plus a hash
+    // build or probe per row of either side.
+    let lookups = left.est_rows
+        * (SEEK_COST
+            + match &lookup {
+                Lookup::PrimaryKey => 0.0,
+                Lookup::Index(_) => per_row * FETCH_COST,
+            });
+    let right_read = match right.node {
+        Node::Scan {
+            access: Access::Full,
+            ..
+        } => right_total * SEQUENTIAL_ROW_COST,
+        Node::Scan {
+            access: Access::Index(..),
+            ..
+        } => SEEK_COST + right.est_rows * FETCH_COST,
+        _ => SEEK_COST + right.est_rows * SEQUENTIAL_ROW_COST,
+    };
+    if lookups >= right_read + (left.est_rows + right.est_rows) * SEQUENTIAL_ROW_COST {
+        return None;
+    }
     Some(IndexJoinChoice {
         per_row,
         table: table.clone(),
