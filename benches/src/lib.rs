@@ -1,6 +1,12 @@
 //! Shared set-up for ChronoDB's criterion benches: building databases with a known
 //! history, in temporary directories on RocksDB, and the contenders compared.
 
+/// The benches run ChronoDB with the allocator its server binary uses (see the
+/// `chronodb` binary's `main.rs`); SQLite, C code, allocates with the C library's malloc
+/// either way.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub mod contenders;
 pub mod workloads;
 

@@ -9,6 +9,12 @@ use chrono_server::output::Format;
 use chrono_server::{ChronoDb, Config, Error, Result};
 use clap::{Parser, Subcommand};
 
+/// The server's allocator: mimalloc (the write path allocates many small, short-lived
+/// buffers; bulk insert takes about a fifth less time than with the system allocator). A
+/// program embedding the crates picks its own.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "chronodb",
