@@ -1,13 +1,18 @@
 //! ChronoDB against SQLite (and raw RocksDB, the floor) on writes: bulk inserts in
 //! batches of 1,000 rows, single-row autocommit inserts, and an UPDATE-heavy load
-//! (`balance = balance + 1` on random rows), each statement its own transaction.
+//! (`balance = balance + 1` on random rows), each statement its own transaction. ChronoDB
+//! runs twice: with its default configuration (audit trail on) and with the audit trail off.
 
 use benches::contenders::{Chrono, Contender, RawRocks, Sqlite};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use std::time::Duration;
 
 fn contenders() -> Vec<Box<dyn Contender>> {
-    vec![Box::new(Chrono::new()), Box::new(Sqlite::new())]
+    vec![
+        Box::new(Chrono::new()),
+        Box::new(Chrono::without_audit()),
+        Box::new(Sqlite::new()),
+    ]
 }
 
 fn writes(c: &mut Criterion) {

@@ -21,6 +21,8 @@ pub struct Chrono {
     db: ChronoDb,
     session: chrono_sql::Session,
     name: &'static str,
+    /// The directory of a database opened from a config (removed on drop).
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl Chrono {
@@ -32,6 +34,23 @@ impl Chrono {
             db,
             session,
             name: "ChronoDB",
+            _dir: None,
+        }
+    }
+
+    /// A fresh database with the audit trail off (`features.audit.enabled: false`), the
+    /// benches' second ChronoDB row where auditing makes a difference (writes).
+    pub fn without_audit() -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let mut config = chrono_server::Config::with_data_dir(dir.path());
+        config.features.audit.enabled = false;
+        let db = ChronoDb::open_with_config(config).expect("open ChronoDB");
+        let session = db.session();
+        Self {
+            db,
+            session,
+            name: "ChronoDB_audit_off",
+            _dir: Some(dir),
         }
     }
 
@@ -63,6 +82,7 @@ impl Chrono {
             db,
             session,
             name: "ChronoDB on etcd",
+            _dir: None,
         }
     }
 
