@@ -14,6 +14,9 @@
 //!   wal_enabled: true            # write-ahead log: a returned commit survives a crash
 //!   compression: true            # LZ4 block compression
 //!   sync_writes: false           # fsync every commit (survives power loss too)
+//!   block_cache_mb: 64           # RocksDB block cache, shared by all column families
+//!   write_buffer_mb: 64          # memtable size of each column family before a flush
+//!   bloom_bits_per_key: 10       # bloom filters on the current-state rows (0: none)
 //! features:
 //!   time_travel:
 //!     enabled: true              # AS OF / FOR SYSTEM_TIME allowed
@@ -170,6 +173,12 @@ pub struct DatabaseConfig {
     pub compression: bool,
     /// `fsync` at every commit.
     pub sync_writes: bool,
+    /// RocksDB's block cache, shared by every column family, in MiB.
+    pub block_cache_mb: usize,
+    /// Each column family's memtable size before a flush, in MiB.
+    pub write_buffer_mb: usize,
+    /// Bloom filter bits per key for point reads of the current state (0: no filters).
+    pub bloom_bits_per_key: u32,
 }
 
 impl Default for DatabaseConfig {
@@ -181,6 +190,9 @@ impl Default for DatabaseConfig {
             wal_enabled: true,
             compression: true,
             sync_writes: false,
+            block_cache_mb: 64,
+            write_buffer_mb: 64,
+            bloom_bits_per_key: 10,
         }
     }
 }
@@ -441,6 +453,25 @@ impl Config {
         self.limits
             .validate()
             .map_err(|e| Error::Config(e.to_string()))?;
+        let db = &self.database;
+        if db.write_buffer_mb == 0 || db.write_buffer_mb > 4096 {
+            return Err(Error::Config(format!(
+                "database.write_buffer_mb must be between 1 and 4096, not {}",
+                db.write_buffer_mb
+            )));
+        }
+        if db.block_cache_mb > 1 << 20 {
+            return Err(Error::Config(format!(
+                "database.block_cache_mb must be at most 1048576, not {}",
+                db.block_cache_mb
+            )));
+        }
+        if db.bloom_bits_per_key > 64 {
+            return Err(Error::Config(format!(
+                "database.bloom_bits_per_key must be at most 64, not {}",
+                db.bloom_bits_per_key
+            )));
+        }
         if self.database.data_file.as_os_str().is_empty() {
             return Err(Error::Config("database.data_file must not be empty".into()));
         }
@@ -557,6 +588,50 @@ mod tests {
         let c = Config::from_yaml("database:\n  compression: false\n").unwrap();
         assert!(!c.database.compression);
         assert!(c.database.wal_enabled);
+    }
+
+    #[test]
+    fn storage_sizes_are_checked_and_named() {
+        let c = Config::from_yaml(
+            "database:\n  block_cache_mb: 8\n  write_buffer_mb: 16\n  bloom_bits_per_key: 0\n",
+        )
+        .unwrap();
+        c.validate().unwrap();
+        assert_eq!(
+            (
+                c.database.block_cache_mb,
+                c.database.write_buffer_mb,
+                c.database.bloom_bits_per_key
+            ),
+            (8, 16, 0)
+        );
+        for (yaml, key) in [
+            ("write_buffer_mb: 0", "database.write_buffer_mb"),
+            ("write_buffer_mb: 5000", "database.write_buffer_mb"),
+            ("block_cache_mb: 2000000", "database.block_cache_mb"),
+            ("bloom_bits_per_key: 100", "database.bloom_bits_per_key"),
+        ] {
+            let e = Config::from_yaml(&format!("database:\n  {yaml}\n"))
+                .and_then(|c| c.validate())
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(key), "{yaml}: {e}");
+        }
+        // A database opens with the sizes it was given.
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Config::with_data_dir(dir.path());
+        c.database.write_buffer_mb = 1;
+        c.database.block_cache_mb = 1;
+        c.database.bloom_bits_per_key = 0;
+        let db = crate::ChronoDb::open_with_config(c).unwrap();
+        let mut s = db.session();
+        s.execute("CREATE TABLE t (id BIGINT PRIMARY KEY, v TEXT)")
+            .unwrap();
+        s.execute("INSERT INTO t VALUES (1, 'one')").unwrap();
+        assert!(matches!(
+            s.execute("SELECT v FROM t WHERE id = 1").unwrap().pop(),
+            Some(crate::Outcome::Rows { rows, .. }) if rows.len() == 1
+        ));
     }
 
     #[test]

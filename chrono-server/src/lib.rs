@@ -126,7 +126,9 @@ impl ChronoDb {
             wal_enabled: config.database.wal_enabled,
             sync_writes: config.database.sync_writes,
             compression: config.database.compression,
-            ..RocksOptions::default()
+            block_cache_bytes: config.database.block_cache_mb << 20,
+            write_buffer_bytes: config.database.write_buffer_mb << 20,
+            bloom_bits_per_key: f64::from(config.database.bloom_bits_per_key),
         };
         let engine: Arc<dyn chrono_storage::Engine> = match config.database.engine {
             config::EngineKind::Rocksdb => {

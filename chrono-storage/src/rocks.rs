@@ -38,6 +38,12 @@ pub struct RocksOptions {
     pub compression: bool,
     /// Size of the block cache shared by all column families, in bytes.
     pub block_cache_bytes: usize,
+    /// Size of each column family's memtable before it is flushed, in bytes (RocksDB's
+    /// `write_buffer_size`).
+    pub write_buffer_bytes: usize,
+    /// Bits per key of the bloom filters of the families read by point lookups (the current
+    /// state and metadata); 0: no filters.
+    pub bloom_bits_per_key: f64,
 }
 
 impl Default for RocksOptions {
@@ -47,6 +53,8 @@ impl Default for RocksOptions {
             sync_writes: false,
             compression: true,
             block_cache_bytes: 64 << 20,
+            write_buffer_bytes: 64 << 20,
+            bloom_bits_per_key: 10.0,
         }
     }
 }
@@ -109,10 +117,11 @@ impl RocksEngine {
             let mut table = BlockBasedOptions::default();
             table.set_block_cache(&cache);
             table.set_cache_index_and_filter_blocks(true);
-            if bloom {
-                table.set_bloom_filter(10.0, false);
+            if bloom && options.bloom_bits_per_key > 0.0 {
+                table.set_bloom_filter(options.bloom_bits_per_key, false);
             }
             let mut o = Options::default();
+            o.set_write_buffer_size(options.write_buffer_bytes);
             o.set_block_based_table_factory(&table);
             o.set_level_compaction_dynamic_level_bytes(true);
             o.set_compression_type(if options.compression {
