@@ -45,6 +45,7 @@
 //!   max_value_bytes: 16777216    # one value built by a function or operator
 //!   max_concurrent_statements: 16
 //!   statement_queue: 256         # waiting statements; past it RESOURCE_EXHAUSTED
+//!   parallel_scan_rows: 16384    # a whole-table scan splits after this many rows (0: never)
 //! ```
 //!
 //! An unknown key or a value of the wrong type is an error that names it.

@@ -70,6 +70,9 @@ pub struct Limits {
     pub max_concurrent_statements: usize,
     /// Statements waiting to run; past it a statement is refused at once.
     pub statement_queue: usize,
+    /// Rows a whole-table scan reads on its own thread before it hands the second half of
+    /// what is left to one helper thread; 0: scans never use a second thread.
+    pub parallel_scan_rows: usize,
 }
 
 impl Default for Limits {
@@ -85,6 +88,7 @@ impl Default for Limits {
             max_value_bytes: 16 << 20,
             max_concurrent_statements: 16,
             statement_queue: 256,
+            parallel_scan_rows: 16_384,
         }
     }
 }
@@ -93,7 +97,7 @@ impl Limits {
     /// Checks that every limit is usable (at least 1, and the ones the engine itself needs
     /// larger). The error names the key.
     pub fn validate(&self) -> Result<()> {
-        let checks: [(&str, usize, usize); 10] = [
+        let checks: [(&str, usize, usize); 11] = [
             ("max_sql_bytes", self.max_sql_bytes, 64),
             ("max_statement_tokens", self.max_statement_tokens, 16),
             ("max_statements", self.max_statements, 1),
@@ -108,6 +112,7 @@ impl Limits {
                 1,
             ),
             ("statement_queue", self.statement_queue, 0),
+            ("parallel_scan_rows", self.parallel_scan_rows, 0),
         ];
         for (name, value, min) in checks {
             if value < min {
@@ -173,6 +178,7 @@ pub struct StatementGuard {
     relations: Cell<usize>,
     memory_limit: usize,
     max_value_bytes: usize,
+    parallel_scan_rows: usize,
     cancel: CancelToken,
     timeout: Option<Duration>,
     deadline: Cell<Option<Instant>>,
@@ -189,6 +195,7 @@ impl StatementGuard {
             relations: Cell::new(0),
             memory_limit: limits.statement_memory_mb.saturating_mul(1 << 20),
             max_value_bytes: limits.max_value_bytes,
+            parallel_scan_rows: limits.parallel_scan_rows,
             cancel,
             timeout,
             deadline: Cell::new(timeout.map(|t| Instant::now() + t)),
@@ -196,6 +203,17 @@ impl StatementGuard {
             peak: Cell::new(0),
             ticks: Cell::new(0),
         }
+    }
+
+    /// `limits.statement_memory_mb`, in bytes.
+    pub fn memory_limit(&self) -> usize {
+        self.memory_limit
+    }
+
+    /// `limits.parallel_scan_rows`: rows a whole-table scan reads alone before it splits
+    /// (0: never).
+    pub fn parallel_scan_rows(&self) -> usize {
+        self.parallel_scan_rows
     }
 
     /// Checks the cancel token and the deadline now.

@@ -138,7 +138,7 @@ pub fn scan<'a>(
     access: &Access,
 ) -> Result<KeyedRows<'a>> {
     Ok(Box::new(
-        scan_with(txn, table, read_at, access, true, None)?.filter_map(Result::transpose),
+        scan_with(txn, table, read_at, access, true, None, (0, 0))?.filter_map(Result::transpose),
     ))
 }
 
@@ -151,7 +151,7 @@ pub fn rows<'a>(
     access: &Access,
 ) -> Result<Box<dyn Iterator<Item = Result<Row>> + 'a>> {
     Ok(Box::new(
-        scan_with(txn, table, read_at, access, false, None)?
+        scan_with(txn, table, read_at, access, false, None, (0, 0))?
             .filter_map(|r| r.map(|found| found.map(|(_, row)| row)).transpose()),
     ))
 }
@@ -162,15 +162,19 @@ pub type FilteredRows<'a> = Box<dyn Iterator<Item = Result<Option<Row>>> + 'a>;
 
 /// Reads the rows of a table as the access path says, through `filter`, without keys. A
 /// stored range is filtered on each row's bytes before the row is decoded ([`RowFilter`]).
+/// `split` is (`limits.parallel_scan_rows`, the bytes of rows a helper may keep waiting):
+/// a whole-table scan that has read that many rows (0: never) hands the second half of
+/// what is left to a helper thread ([`SplitScan`]).
 pub fn rows_where<'a>(
     txn: &'a Transaction,
     table: &'a TableDef,
     read_at: ReadAt,
     access: &Access,
     filter: Option<RowFilter<'a>>,
+    split: (usize, usize),
 ) -> Result<FilteredRows<'a>> {
     Ok(Box::new(
-        scan_with(txn, table, read_at, access, false, filter)?
+        scan_with(txn, table, read_at, access, false, filter, split)?
             .map(|r| r.map(|found| found.map(|(_, row)| row))),
     ))
 }
@@ -267,6 +271,7 @@ fn scan_with<'a>(
     access: &Access,
     keys: bool,
     filter: Option<RowFilter<'a>>,
+    (split_rows, buffer_bytes): (usize, usize),
 ) -> Result<Read<'a>> {
     let view = match read_at {
         ReadAt::Current => Snapshot::Transaction(txn),
@@ -326,12 +331,36 @@ fn scan_with<'a>(
             ));
         }
         Span::Everything => {
-            return Ok(decoded(
-                view.cursor(table.keyspace, KeyRange::All)?,
-                table,
-                keys,
-                filter,
-            ));
+            let cursor = view.cursor(table.keyspace, KeyRange::All)?;
+            // A scan may split when what it reads is committed state only (not the
+            // transaction's own writes) and its filter can run on another thread.
+            let splits = split_rows > 0
+                && !keys
+                && match view {
+                    Snapshot::Transaction(t) => !t.writes_keyspace(table.keyspace),
+                    Snapshot::At(..) => true,
+                }
+                && filter
+                    .as_ref()
+                    .is_none_or(|f| f.expr.subquery_plans().is_empty());
+            if splits {
+                return Ok(Box::new(SplitScan {
+                    table,
+                    ts: view.read_ts(),
+                    store: txn.store().clone(),
+                    helper_filter: filter.as_ref().map(|f| f.expr.clone().into_owned()),
+                    filter,
+                    cursor,
+                    split_rows,
+                    buffer_bytes,
+                    read: 0,
+                    cursor_done: false,
+                    helper: None,
+                    ready: Vec::new().into_iter(),
+                    rejected: 0,
+                }));
+            }
+            return Ok(decoded(cursor, table, keys, filter));
         }
         Span::Range(r) => r,
     };
@@ -352,6 +381,270 @@ fn scan_with<'a>(
         }
     }));
     Ok(through(rows, filter))
+}
+
+/// Rows a scan's helper thread reads before it hands them over (fewer when they are large:
+/// see [`HELPER_BATCH_BYTES`]).
+const HELPER_BATCH_ROWS: usize = 1024;
+/// Stored bytes after which a helper thread hands its batch over.
+const HELPER_BATCH_BYTES: usize = 1 << 20;
+
+static SPLIT_SCANS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many scans of this process have split between two threads so far.
+pub fn split_scans() -> u64 {
+    SPLIT_SCANS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// What a scan's helper thread hands over.
+enum Handed {
+    /// Rows that passed the filter, in key order, and how many more it read and rejected.
+    Rows(Vec<Row>, usize),
+    /// It read to the end.
+    Done,
+    /// It stopped on an error.
+    Failed(Error),
+}
+
+/// Batches from a helper thread to its scan, at most `cap` bytes of rows waiting.
+struct Handoff {
+    state: std::sync::Mutex<HandoffState>,
+    changed: std::sync::Condvar,
+    cap: usize,
+}
+
+#[derive(Default)]
+struct HandoffState {
+    queue: std::collections::VecDeque<(Handed, usize)>,
+    held: usize,
+    /// The scan was dropped: nobody takes rows any more.
+    gone: bool,
+}
+
+impl Handoff {
+    /// Queues `h` (of `bytes`), waiting while the queue holds `cap` bytes; false when the
+    /// scan is gone.
+    fn give(&self, h: Handed, bytes: usize) -> bool {
+        let Ok(mut st) = self.state.lock() else {
+            return false;
+        };
+        while !st.gone && !st.queue.is_empty() && st.held + bytes > self.cap {
+            st = match self.changed.wait(st) {
+                Ok(st) => st,
+                Err(_) => return false,
+            };
+        }
+        if st.gone {
+            return false;
+        }
+        st.held += bytes;
+        st.queue.push_back((h, bytes));
+        self.changed.notify_all();
+        true
+    }
+
+    /// The next batch, waiting for one.
+    fn take(&self) -> Option<Handed> {
+        let mut st = self.state.lock().ok()?;
+        loop {
+            if let Some((h, bytes)) = st.queue.pop_front() {
+                st.held -= bytes;
+                self.changed.notify_all();
+                return Some(h);
+            }
+            st = self.changed.wait(st).ok()?;
+        }
+    }
+
+    fn close(&self) {
+        if let Ok(mut st) = self.state.lock() {
+            st.gone = true;
+            st.queue.clear();
+            self.changed.notify_all();
+        }
+    }
+}
+
+/// A whole-table scan over two threads. It reads alone at first; once it has read
+/// `split_rows` rows and more are left, it finds a key about halfway through what is left
+/// (`Store::split_after`), goes on reading up to that key, and starts one helper thread that
+/// reads from that key to the end at the same time — its own cursor on the same state, its
+/// own copy of the filter — keeping the rows that pass until the scan gets to them. The scan
+/// yields its own part, then the helper's, so rows come in key order, as from one thread.
+/// The statement's guard stays with the scan: its ticks (deadline, cancellation) and the
+/// memory charged for rows held happen as rows are yielded. The helper keeps at most
+/// `limits.statement_memory_mb` of rows waiting (then it waits), and stops at its next
+/// batch once the scan is dropped.
+struct SplitScan<'a> {
+    table: &'a TableDef,
+    store: chrono_storage::Store,
+    ts: u64,
+    cursor: RowCursor,
+    filter: Option<RowFilter<'a>>,
+    helper_filter: Option<Expr>,
+    split_rows: usize,
+    /// Bytes of rows the helper may keep waiting.
+    buffer_bytes: usize,
+    read: usize,
+    cursor_done: bool,
+    helper: Option<std::sync::Arc<Handoff>>,
+    ready: std::vec::IntoIter<Row>,
+    rejected: usize,
+}
+
+impl SplitScan<'_> {
+    /// The current row of this thread's cursor, through the filter.
+    fn current(&mut self) -> Result<Option<Row>> {
+        if let Some(f) = &mut self.filter
+            && !f.passes_stored(self.table, self.cursor.row())?
+        {
+            return Ok(None);
+        }
+        Ok(Some(self.table.decode_row(self.cursor.row())?))
+    }
+
+    /// Hands what is left after the current row, from a key about halfway, to a helper.
+    fn split(&mut self) -> Result<()> {
+        let keyspace = self.table.keyspace;
+        let after = self.cursor.key()?;
+        let Some(mid) = self.store.split_after(keyspace, &after)? else {
+            return Ok(());
+        };
+        let handoff = std::sync::Arc::new(Handoff {
+            state: std::sync::Mutex::default(),
+            changed: std::sync::Condvar::new(),
+            cap: self.buffer_bytes,
+        });
+        let (store, table, ts) = (self.store.clone(), self.table.clone(), self.ts);
+        let (filter, from, to) = (self.helper_filter.take(), mid.clone(), handoff.clone());
+        let spawned = std::thread::Builder::new()
+            .name("chronodb-scan".into())
+            .spawn(move || {
+                let end = match help(&store, &table, ts, from, filter, &to) {
+                    Ok(()) => Handed::Done,
+                    Err(e) => Handed::Failed(e),
+                };
+                to.give(end, 0);
+            });
+        if spawned.is_err() {
+            // No thread to be had: the scan reads the rest itself.
+            return Ok(());
+        }
+        SPLIT_SCANS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.cursor = RowCursor::At(self.store.scan_at(
+            keyspace,
+            KeyRange::Range(Bound::Excluded(after), Bound::Excluded(mid)),
+            self.ts,
+        )?);
+        self.helper = Some(handoff);
+        Ok(())
+    }
+}
+
+impl Drop for SplitScan<'_> {
+    fn drop(&mut self) {
+        if let Some(h) = &self.helper {
+            h.close();
+        }
+    }
+}
+
+/// The helper thread of a [`SplitScan`]: reads `table` from `from` to its end at `ts`.
+/// Returns early, without error, when the scan stopped taking rows.
+fn help(
+    store: &chrono_storage::Store,
+    table: &TableDef,
+    ts: u64,
+    from: Vec<u8>,
+    filter: Option<Expr>,
+    to: &Handoff,
+) -> Result<()> {
+    let range = KeyRange::Range(Bound::Included(from), Bound::Unbounded);
+    let mut cursor = store.scan_at(table.keyspace, range, ts)?;
+    let mut filter = filter.map(|e| RowFilter::new(Cow::Owned(e)));
+    let (mut rows, mut rejected, mut read, mut bytes) = (Vec::new(), 0, 0, 0);
+    while cursor.advance()? {
+        let raw = cursor.row();
+        read += 1;
+        let passes = match &mut filter {
+            Some(f) => f.passes_stored(table, raw)?,
+            None => true,
+        };
+        if passes {
+            bytes += raw.len();
+            rows.push(table.decode_row(raw)?);
+        } else {
+            rejected += 1;
+        }
+        if read >= HELPER_BATCH_ROWS || bytes >= HELPER_BATCH_BYTES {
+            if !to.give(Handed::Rows(std::mem::take(&mut rows), rejected), bytes) {
+                return Ok(());
+            }
+            (rejected, read, bytes) = (0, 0, 0);
+        }
+    }
+    if read > 0 {
+        to.give(Handed::Rows(rows, rejected), bytes);
+    }
+    Ok(())
+}
+
+impl Iterator for SplitScan<'_> {
+    type Item = Result<Option<KeyedRow>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(row) = self.ready.next() {
+                return Some(Ok(Some((Vec::new(), row))));
+            }
+            if self.rejected > 0 {
+                self.rejected -= 1;
+                return Some(Ok(None));
+            }
+            if !self.cursor_done {
+                match self.cursor.advance() {
+                    Err(e) => {
+                        self.cursor_done = true;
+                        return Some(Err(e.into()));
+                    }
+                    Ok(false) => self.cursor_done = true,
+                    Ok(true) => {
+                        self.read += 1;
+                        let row = self.current();
+                        if self.read == self.split_rows
+                            && let Err(e) = self.split()
+                        {
+                            self.cursor_done = true;
+                            return Some(Err(e));
+                        }
+                        return Some(row.map(|r| r.map(|r| (Vec::new(), r))));
+                    }
+                }
+                continue;
+            }
+            let handed = self.helper.as_ref()?.take();
+            match handed {
+                Some(Handed::Rows(rows, rejected)) => {
+                    self.ready = rows.into_iter();
+                    self.rejected = rejected;
+                }
+                Some(Handed::Done) => {
+                    self.helper = None;
+                    return None;
+                }
+                Some(Handed::Failed(e)) => {
+                    self.helper = None;
+                    return Some(Err(e));
+                }
+                None => {
+                    self.helper = None;
+                    return Some(Err(Error::Unavailable(
+                        "a scan's helper thread stopped before the end of its rows".into(),
+                    )));
+                }
+            }
+        }
+    }
 }
 
 /// Rows decoded in full before the filter sees them (single keys, index lookups, history):

@@ -455,3 +455,66 @@ fn groups_come_out_once_each_in_key_order() {
     // 150 rows of each x, 75 of each n below 2.
     assert_eq!(counts, [&Value::Int(225), &Value::Int(225)]);
 }
+
+/// Whole-table scans split between two threads (`limits.parallel_scan_rows`) return what
+/// one thread returns, in the same order: current and past states, filters, aggregates, an
+/// early stop, integer and text keys, rows deleted and rows changed after the read time.
+#[test]
+fn split_scans_return_what_one_thread_returns() {
+    let db = Database::in_memory();
+    let mut s = db.session();
+    s.execute("CREATE TABLE t (id BIGINT PRIMARY KEY, n BIGINT, note TEXT)")
+        .unwrap();
+    s.execute("CREATE TABLE w (k TEXT PRIMARY KEY, n BIGINT)")
+        .unwrap();
+    for chunk in (0..3000i64).collect::<Vec<_>>().chunks(500) {
+        let values: Vec<String> = chunk
+            .iter()
+            .map(|i| format!("({}, {}, 'note {i}')", i * 37 % 100_003, i % 13))
+            .collect();
+        s.execute(&format!("INSERT INTO t VALUES {}", values.join(", ")))
+            .unwrap();
+        let words: Vec<String> = chunk
+            .iter()
+            .map(|i| format!("('{}{i}', {})", ["ab", "q", "zz"][*i as usize % 3], i % 5))
+            .collect();
+        s.execute(&format!("INSERT INTO w VALUES {}", words.join(", ")))
+            .unwrap();
+    }
+    let Some(Outcome::Rows { rows: at, .. }) = s.execute("SELECT now()").unwrap().pop() else {
+        panic!()
+    };
+    let before = at[0][0].clone();
+    s.execute("DELETE FROM t WHERE n = 4").unwrap();
+    s.execute("UPDATE t SET note = 'changed' WHERE n = 5")
+        .unwrap();
+    let queries = [
+        "SELECT * FROM t".to_string(),
+        "SELECT id FROM t WHERE n = 3 AND note LIKE 'note 1%'".into(),
+        "SELECT COUNT(*), SUM(n) FROM t".into(),
+        "SELECT n, COUNT(*) FROM t GROUP BY n".into(),
+        "SELECT id, note FROM t LIMIT 7".into(),
+        format!("SELECT * FROM t AS OF TIMESTAMP '{before}'"),
+        "SELECT * FROM w".into(),
+        "SELECT k FROM w WHERE n > 2".into(),
+    ];
+    let run = |limit: usize| {
+        db.set_limits(chrono_sql::Limits {
+            parallel_scan_rows: limit,
+            ..chrono_sql::Limits::default()
+        })
+        .unwrap();
+        let mut s = db.session();
+        queries
+            .iter()
+            .map(|q| rows(s.execute(q).unwrap_or_else(|e| panic!("{q}: {e}"))))
+            .collect::<Vec<_>>()
+    };
+    let alone = run(0);
+    assert_eq!(alone[0].len(), 3000 - 231);
+    let started = chrono_sql::table::split_scans();
+    for limit in [1, 100, 2500] {
+        assert_eq!(run(limit), alone, "parallel_scan_rows {limit}");
+    }
+    assert!(chrono_sql::table::split_scans() >= started + 8);
+}

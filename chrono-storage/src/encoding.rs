@@ -269,6 +269,39 @@ pub fn latest_prefix(keyspace: u32) -> Vec<u8> {
     k
 }
 
+/// The smallest key after every latest-index key of `keyspace`.
+pub fn latest_keyspace_end(keyspace: u32) -> Vec<u8> {
+    match keyspace.checked_add(1) {
+        Some(next) => latest_prefix(next),
+        None => vec![TAG_LATEST + 1],
+    }
+}
+
+/// A key about halfway between `low` and `high` in byte order, for splitting a range
+/// between threads: `low < mid <= high`, or `None` when the two are too close to split
+/// (it compares up to 16 bytes after their common prefix).
+pub fn midpoint(low: &[u8], high: &[u8]) -> Option<Vec<u8>> {
+    if low >= high {
+        return None;
+    }
+    let common = low.iter().zip(high).take_while(|(a, b)| a == b).count();
+    let window = |k: &[u8]| {
+        let mut buf = [0u8; 16];
+        for (slot, byte) in buf.iter_mut().zip(&k[common..]) {
+            *slot = *byte;
+        }
+        u128::from_be_bytes(buf)
+    };
+    let (a, b) = (window(low), window(high));
+    let m = a + (b.checked_sub(a)?) / 2;
+    let mut mid = high[..common].to_vec();
+    mid.extend_from_slice(&m.to_be_bytes());
+    while mid.len() > common + 1 && mid.last() == Some(&0) {
+        mid.pop();
+    }
+    (low < mid.as_slice() && mid.as_slice() <= high).then_some(mid)
+}
+
 /// `0x02 ‖ keyspace ‖ escaped key`.
 pub fn latest_key(keyspace: u32, key: &[u8]) -> Vec<u8> {
     let mut k = latest_prefix(keyspace);
@@ -602,6 +635,24 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn a_midpoint_lies_between_its_ends(a in proptest::collection::vec(any::<u8>(), 0..24),
+                                            b in proptest::collection::vec(any::<u8>(), 0..24)) {
+            let (low, high) = if a <= b { (a, b) } else { (b, a) };
+            if let Some(mid) = midpoint(&low, &high) {
+                prop_assert!(low < mid && mid <= high, "{low:?} {mid:?} {high:?}");
+            }
+        }
+
+        #[test]
+        fn integer_keys_split_near_the_middle(a in 0i64..1_000_000, gap in 1_000i64..1_000_000) {
+            let (low, high) = (encode_key(&[Value::Int(a)]), encode_key(&[Value::Int(a + gap)]));
+            let mid = midpoint(&low, &high).unwrap();
+            // The key of the value halfway, give or take a part in a thousand of the gap.
+            let near = |v: i64| encode_key(&[Value::Int(v)]);
+            prop_assert!(near(a + gap / 2 - gap / 1000 - 1) <= mid && mid <= near(a + gap / 2 + gap / 1000 + 1));
+        }
+
         #[test]
         fn key_values_round_trip(v in arb_value()) {
             let enc = encode_key(std::slice::from_ref(&v));

@@ -137,6 +137,13 @@ pub trait Engine: Send + Sync + 'static {
     }
     /// A cursor over one column family; it owns what it needs and may outlive the borrow.
     fn cursor(&self, cf: ColumnFamily) -> Result<Box<dyn Cursor>>;
+    /// The largest key of `cf` before `upper` (excluded), for splitting a range between
+    /// threads; `None` when there is none, or when the engine cannot tell cheaply (a scan
+    /// then runs on one thread).
+    fn last_key_before(&self, cf: ColumnFamily, upper: &[u8]) -> Result<Option<Vec<u8>>> {
+        let _ = (cf, upper);
+        Ok(None)
+    }
     /// Applies every change of `batch` atomically.
     fn write(&self, batch: WriteBatch) -> Result<()>;
     /// Makes everything written so far durable on disk (a no-op in memory).
@@ -255,6 +262,18 @@ impl Engine for MemoryEngine {
             cf,
             current: None,
         }))
+    }
+
+    fn last_key_before(&self, cf: ColumnFamily, upper: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .trees
+            .read()
+            .get(&cf)
+            .and_then(|t| {
+                t.range::<[u8], _>((std::ops::Bound::Unbounded, std::ops::Bound::Excluded(upper)))
+                    .next_back()
+            })
+            .map(|(k, _)| k.clone()))
     }
 
     fn write(&self, batch: WriteBatch) -> Result<()> {

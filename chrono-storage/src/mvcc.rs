@@ -777,6 +777,25 @@ impl Store {
         })
     }
 
+    /// A key about halfway between `after` and the last key of `keyspace`, to split what is
+    /// left of a whole-keyspace scan between two threads: scanning up to it (excluded) and
+    /// from it covers the rest. `None` when the engine cannot tell or the rest is too
+    /// small to split.
+    pub fn split_after(&self, keyspace: Keyspace, after: &[u8]) -> Result<Option<Vec<u8>>> {
+        let Some(last) = self.inner.engine.last_key_before(
+            ColumnFamily::Latest,
+            &encoding::latest_keyspace_end(keyspace),
+        )?
+        else {
+            return Ok(None);
+        };
+        if !encoding::is_latest_key_of(&last, keyspace) {
+            return Ok(None);
+        }
+        let (_, last) = encoding::parse_latest_key(&last)?;
+        Ok(encoding::midpoint(after, &last))
+    }
+
     /// Every version of `key` committed at or before `ts`, oldest first.
     pub fn history(&self, keyspace: Keyspace, key: &[u8], ts: u64) -> Result<Vec<Version>> {
         let range = KeyRange::Range(Bound::Included(key.to_vec()), Bound::Included(key.to_vec()));

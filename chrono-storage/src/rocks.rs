@@ -189,6 +189,19 @@ impl Engine for RocksEngine {
         }))
     }
 
+    fn last_key_before(&self, cf: ColumnFamily, upper: &[u8]) -> Result<Option<Vec<u8>>> {
+        let mut iter = self.db.raw_iterator_cf(self.handle(cf)?);
+        iter.seek_for_prev(upper);
+        if iter.valid() && iter.key() == Some(upper) {
+            iter.prev();
+        }
+        if !iter.valid() {
+            iter.status().map_err(engine_err)?;
+            return Ok(None);
+        }
+        Ok(iter.key().map(<[u8]>::to_vec))
+    }
+
     fn write(&self, batch: WriteBatch) -> Result<()> {
         let mut wb = rocksdb::WriteBatch::default();
         for op in batch.ops() {
@@ -284,5 +297,59 @@ impl Cursor for RocksCursor {
 
     fn status(&self) -> Result<()> {
         self.iter.status().map_err(engine_err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::MemoryEngine;
+
+    /// RocksDB and the in-memory engine agree on the last key before a bound, and a
+    /// whole-keyspace split point falls between the key it starts after and the last key.
+    #[test]
+    fn the_last_key_before_a_bound_and_split_points() {
+        let dir = tempfile::tempdir().unwrap();
+        let rocks = RocksEngine::open(dir.path(), &RocksOptions::default()).unwrap();
+        let memory = MemoryEngine::default();
+        let mut batch = WriteBatch::new();
+        for k in [
+            b"b".to_vec(),
+            b"d".to_vec(),
+            b"d\x00".to_vec(),
+            b"f".to_vec(),
+        ] {
+            batch.put(ColumnFamily::Latest, k, b"v".to_vec());
+        }
+        rocks.write(batch.clone()).unwrap();
+        memory.write(batch).unwrap();
+        for engine in [&rocks as &dyn Engine, &memory] {
+            let last = |upper: &[u8]| engine.last_key_before(ColumnFamily::Latest, upper).unwrap();
+            assert_eq!(last(b"a"), None);
+            assert_eq!(last(b"b"), None);
+            assert_eq!(last(b"c"), Some(b"b".to_vec()));
+            assert_eq!(last(b"d"), Some(b"b".to_vec()));
+            assert_eq!(last(b"d\x00"), Some(b"d".to_vec()));
+            assert_eq!(last(b"e"), Some(b"d\x00".to_vec()));
+            assert_eq!(last(b"z"), Some(b"f".to_vec()));
+            assert_eq!(
+                engine
+                    .last_key_before(ColumnFamily::Versions, b"z")
+                    .unwrap(),
+                None
+            );
+        }
+        // Through the store: rows 0..1000 of key space 7, split after row 100.
+        let store = crate::Store::open(Arc::new(rocks)).unwrap();
+        let key = |i: i64| crate::encoding::encode_key(&[crate::Value::Int(i)]);
+        let mut t = store.begin();
+        for i in 0..1000 {
+            t.put(7, key(i), b"row".to_vec()).unwrap();
+        }
+        t.commit().unwrap();
+        let mid = store.split_after(7, &key(100)).unwrap().unwrap();
+        assert!(key(500) <= mid && mid <= key(600), "{mid:?}");
+        assert_eq!(store.split_after(7, &key(999)).unwrap(), None);
+        assert_eq!(store.split_after(8, &key(0)).unwrap(), None);
     }
 }

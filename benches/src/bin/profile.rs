@@ -10,7 +10,8 @@
 //! benches' default sizes, `CHRONO_BENCH_USERS` / `CHRONO_BENCH_ORDERS` to change them) runs
 //! without ANALYZE, so no estimator training shares the profile; the time it takes is
 //! printed, so a profile can skip it (`perf record -D`). `CHRONO_PROFILE_ANALYZE=1` runs
-//! ANALYZE after the set-up, as the compare bench does.
+//! ANALYZE after the set-up, as the compare bench does. `CHRONO_PROFILE_SPLIT_ROWS=N` sets
+//! `limits.parallel_scan_rows` (0: scans on one thread).
 
 use std::time::{Duration, Instant};
 
@@ -38,6 +39,18 @@ fn main() {
     if std::env::var_os("CHRONO_PROFILE_ANALYZE").is_some() {
         // As the compare bench does (the learned estimator then trains in the background).
         db.run("ANALYZE");
+    }
+    if let Some(n) = std::env::var("CHRONO_PROFILE_SPLIT_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        db.db()
+            .database()
+            .set_limits(chrono_sql::Limits {
+                parallel_scan_rows: n,
+                ..chrono_sql::Limits::default()
+            })
+            .expect("limits");
     }
     eprintln!("set-up took {} ms", began.elapsed().as_millis());
     let until = Instant::now() + Duration::from_secs(seconds);
