@@ -28,13 +28,20 @@ pub struct Chrono {
 impl Chrono {
     /// A fresh database.
     pub fn new() -> Self {
-        let db = ChronoDb::open_temporary().expect("open ChronoDB");
+        Self::named(
+            ChronoDb::open_temporary().expect("open ChronoDB"),
+            "ChronoDB",
+            None,
+        )
+    }
+
+    fn named(db: ChronoDb, name: &'static str, dir: Option<tempfile::TempDir>) -> Self {
         let session = db.session();
         Self {
             db,
             session,
-            name: "ChronoDB",
-            _dir: None,
+            name,
+            _dir: dir,
         }
     }
 
@@ -45,13 +52,7 @@ impl Chrono {
         let mut config = chrono_server::Config::with_data_dir(dir.path());
         config.features.audit.enabled = false;
         let db = ChronoDb::open_with_config(config).expect("open ChronoDB");
-        let session = db.session();
-        Self {
-            db,
-            session,
-            name: "ChronoDB_audit_off",
-            _dir: Some(dir),
-        }
+        Self::named(db, "ChronoDB_audit_off", Some(dir))
     }
 
     /// The AS OF bench's table: `accounts` with 100 rows, each updated until it has
@@ -77,13 +78,7 @@ impl Chrono {
         config.database.etcd.endpoints = endpoints;
         config.database.etcd.prefix = prefix.into();
         let db = ChronoDb::open_with_config(config).expect("open ChronoDB on etcd");
-        let session = db.session();
-        Self {
-            db,
-            session,
-            name: "ChronoDB on etcd",
-            _dir: None,
-        }
+        Self::named(db, "ChronoDB on etcd", None)
     }
 
     /// The database (for time-travel set-up).
