@@ -455,23 +455,16 @@ impl Config {
             .validate()
             .map_err(|e| Error::Config(e.to_string()))?;
         let db = &self.database;
-        if db.write_buffer_mb == 0 || db.write_buffer_mb > 4096 {
-            return Err(Error::Config(format!(
-                "database.write_buffer_mb must be between 1 and 4096, not {}",
-                db.write_buffer_mb
-            )));
-        }
-        if db.block_cache_mb > 1 << 20 {
-            return Err(Error::Config(format!(
-                "database.block_cache_mb must be at most 1048576, not {}",
-                db.block_cache_mb
-            )));
-        }
-        if db.bloom_bits_per_key > 64 {
-            return Err(Error::Config(format!(
-                "database.bloom_bits_per_key must be at most 64, not {}",
-                db.bloom_bits_per_key
-            )));
+        for (key, value, min, max) in [
+            ("write_buffer_mb", db.write_buffer_mb, 1, 4096),
+            ("block_cache_mb", db.block_cache_mb, 0, 1 << 20),
+            ("bloom_bits_per_key", db.bloom_bits_per_key as usize, 0, 64),
+        ] {
+            if !(min..=max).contains(&value) {
+                return Err(Error::Config(format!(
+                    "database.{key} must be between {min} and {max}, not {value}"
+                )));
+            }
         }
         if self.database.data_file.as_os_str().is_empty() {
             return Err(Error::Config("database.data_file must not be empty".into()));

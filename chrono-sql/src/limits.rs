@@ -205,15 +205,14 @@ impl StatementGuard {
         }
     }
 
-    /// `limits.statement_memory_mb`, in bytes.
-    pub fn memory_limit(&self) -> usize {
-        self.memory_limit
-    }
-
-    /// `limits.parallel_scan_rows`: rows a whole-table scan reads alone before it splits
-    /// (0: never).
-    pub fn parallel_scan_rows(&self) -> usize {
-        self.parallel_scan_rows
+    /// How this statement's whole-table scans split between threads: after
+    /// `limits.parallel_scan_rows` rows, the helper keeping at most
+    /// `limits.statement_memory_mb` of rows waiting.
+    pub fn scan_split(&self) -> crate::table::ScanSplit {
+        crate::table::ScanSplit {
+            after_rows: self.parallel_scan_rows,
+            buffer_bytes: self.memory_limit,
+        }
     }
 
     /// Checks the cancel token and the deadline now.

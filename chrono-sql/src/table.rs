@@ -138,7 +138,8 @@ pub fn scan<'a>(
     access: &Access,
 ) -> Result<KeyedRows<'a>> {
     Ok(Box::new(
-        scan_with(txn, table, read_at, access, true, None, (0, 0))?.filter_map(Result::transpose),
+        scan_with(txn, table, read_at, access, true, None, ScanSplit::NEVER)?
+            .filter_map(Result::transpose),
     ))
 }
 
@@ -151,7 +152,7 @@ pub fn rows<'a>(
     access: &Access,
 ) -> Result<Box<dyn Iterator<Item = Result<Row>> + 'a>> {
     Ok(Box::new(
-        scan_with(txn, table, read_at, access, false, None, (0, 0))?
+        scan_with(txn, table, read_at, access, false, None, ScanSplit::NEVER)?
             .filter_map(|r| r.map(|found| found.map(|(_, row)| row)).transpose()),
     ))
 }
@@ -162,16 +163,14 @@ pub type FilteredRows<'a> = Box<dyn Iterator<Item = Result<Option<Row>>> + 'a>;
 
 /// Reads the rows of a table as the access path says, through `filter`, without keys. A
 /// stored range is filtered on each row's bytes before the row is decoded ([`RowFilter`]).
-/// `split` is (`limits.parallel_scan_rows`, the bytes of rows a helper may keep waiting):
-/// a whole-table scan that has read that many rows (0: never) hands the second half of
-/// what is left to a helper thread ([`SplitScan`]).
+/// A whole-table scan splits between two threads as `split` says ([`SplitScan`]).
 pub fn rows_where<'a>(
     txn: &'a Transaction,
     table: &'a TableDef,
     read_at: ReadAt,
     access: &Access,
     filter: Option<RowFilter<'a>>,
-    split: (usize, usize),
+    split: ScanSplit,
 ) -> Result<FilteredRows<'a>> {
     Ok(Box::new(
         scan_with(txn, table, read_at, access, false, filter, split)?
@@ -245,15 +244,28 @@ fn decoded<'a>(
         if !cursor.advance()? {
             return Ok(None);
         }
-        if let Some(f) = &mut filter
-            && !f.passes_stored(table, cursor.row())?
-        {
+        let Some(row) = read_stored(&mut filter, table, cursor.row())? else {
             return Ok(Some(None));
-        }
+        };
         let key = if keys { cursor.key()? } else { Vec::new() };
-        Ok(Some(Some((key, table.decode_row(cursor.row())?))))
+        Ok(Some(Some((key, row))))
     };
     Box::new(std::iter::from_fn(move || next().transpose()))
+}
+
+/// The stored row `raw` of `table`, decoded, when it passes `filter` (tested on the bytes
+/// first); `None` when the filter rejects it.
+fn read_stored(
+    filter: &mut Option<RowFilter<'_>>,
+    table: &TableDef,
+    raw: &[u8],
+) -> Result<Option<Row>> {
+    if let Some(f) = filter
+        && !f.passes_stored(table, raw)?
+    {
+        return Ok(None);
+    }
+    Ok(Some(table.decode_row(raw)?))
 }
 
 /// A kept plan's `AS OF $i` reached execution without this execution's time: a bug, not
@@ -271,7 +283,7 @@ fn scan_with<'a>(
     access: &Access,
     keys: bool,
     filter: Option<RowFilter<'a>>,
-    (split_rows, buffer_bytes): (usize, usize),
+    split: ScanSplit,
 ) -> Result<Read<'a>> {
     let view = match read_at {
         ReadAt::Current => Snapshot::Transaction(txn),
@@ -334,7 +346,7 @@ fn scan_with<'a>(
             let cursor = view.cursor(table.keyspace, KeyRange::All)?;
             // A scan may split when what it reads is committed state only (not the
             // transaction's own writes) and its filter can run on another thread.
-            let splits = split_rows > 0
+            let splits = split.after_rows > 0
                 && !keys
                 && match view {
                     Snapshot::Transaction(t) => !t.writes_keyspace(table.keyspace),
@@ -348,11 +360,9 @@ fn scan_with<'a>(
                     table,
                     ts: view.read_ts(),
                     store: txn.store().clone(),
-                    helper_filter: filter.as_ref().map(|f| f.expr.clone().into_owned()),
                     filter,
                     cursor,
-                    split_rows,
-                    buffer_bytes,
+                    split,
                     read: 0,
                     cursor_done: false,
                     helper: None,
@@ -381,6 +391,23 @@ fn scan_with<'a>(
         }
     }));
     Ok(through(rows, filter))
+}
+
+/// When a whole-table scan hands part of its work to a helper thread ([`SplitScan`]).
+#[derive(Debug, Clone, Copy)]
+pub struct ScanSplit {
+    /// Rows the scan reads alone before it splits (`limits.parallel_scan_rows`; 0: never).
+    pub after_rows: usize,
+    /// Bytes of rows the helper may keep waiting (`limits.statement_memory_mb`).
+    pub buffer_bytes: usize,
+}
+
+impl ScanSplit {
+    /// Scans that never split.
+    pub const NEVER: ScanSplit = ScanSplit {
+        after_rows: 0,
+        buffer_bytes: 0,
+    };
 }
 
 /// Rows a scan's helper thread reads before it hands them over (fewer when they are large:
@@ -466,7 +493,7 @@ impl Handoff {
 }
 
 /// A whole-table scan over two threads. It reads alone at first; once it has read
-/// `split_rows` rows and more are left, it finds a key about halfway through what is left
+/// `split.after_rows` rows and more are left, it finds a key about halfway through what is left
 /// (`Store::split_after`), goes on reading up to that key, and starts one helper thread that
 /// reads from that key to the end at the same time — its own cursor on the same state, its
 /// own copy of the filter — keeping the rows that pass until the scan gets to them. The scan
@@ -481,10 +508,7 @@ struct SplitScan<'a> {
     ts: u64,
     cursor: RowCursor,
     filter: Option<RowFilter<'a>>,
-    helper_filter: Option<Expr>,
-    split_rows: usize,
-    /// Bytes of rows the helper may keep waiting.
-    buffer_bytes: usize,
+    split: ScanSplit,
     read: usize,
     cursor_done: bool,
     helper: Option<std::sync::Arc<Handoff>>,
@@ -493,16 +517,6 @@ struct SplitScan<'a> {
 }
 
 impl SplitScan<'_> {
-    /// The current row of this thread's cursor, through the filter.
-    fn current(&mut self) -> Result<Option<Row>> {
-        if let Some(f) = &mut self.filter
-            && !f.passes_stored(self.table, self.cursor.row())?
-        {
-            return Ok(None);
-        }
-        Ok(Some(self.table.decode_row(self.cursor.row())?))
-    }
-
     /// Hands what is left after the current row, from a key about halfway, to a helper.
     fn split(&mut self) -> Result<()> {
         let keyspace = self.table.keyspace;
@@ -513,10 +527,11 @@ impl SplitScan<'_> {
         let handoff = std::sync::Arc::new(Handoff {
             state: std::sync::Mutex::default(),
             changed: std::sync::Condvar::new(),
-            cap: self.buffer_bytes,
+            cap: self.split.buffer_bytes,
         });
         let (store, table, ts) = (self.store.clone(), self.table.clone(), self.ts);
-        let (filter, from, to) = (self.helper_filter.take(), mid.clone(), handoff.clone());
+        let filter = self.filter.as_ref().map(|f| f.expr.clone().into_owned());
+        let (from, to) = (mid.clone(), handoff.clone());
         let spawned = std::thread::Builder::new()
             .name("chronodb-scan".into())
             .spawn(move || {
@@ -566,15 +581,12 @@ fn help(
     while cursor.advance()? {
         let raw = cursor.row();
         read += 1;
-        let passes = match &mut filter {
-            Some(f) => f.passes_stored(table, raw)?,
-            None => true,
-        };
-        if passes {
-            bytes += raw.len();
-            rows.push(table.decode_row(raw)?);
-        } else {
-            rejected += 1;
+        match read_stored(&mut filter, table, raw)? {
+            Some(row) => {
+                bytes += raw.len();
+                rows.push(row);
+            }
+            None => rejected += 1,
         }
         if read >= HELPER_BATCH_ROWS || bytes >= HELPER_BATCH_BYTES {
             if !to.give(Handed::Rows(std::mem::take(&mut rows), rejected), bytes) {
@@ -610,8 +622,8 @@ impl Iterator for SplitScan<'_> {
                     Ok(false) => self.cursor_done = true,
                     Ok(true) => {
                         self.read += 1;
-                        let row = self.current();
-                        if self.read == self.split_rows
+                        let row = read_stored(&mut self.filter, self.table, self.cursor.row());
+                        if self.read == self.split.after_rows
                             && let Err(e) = self.split()
                         {
                             self.cursor_done = true;

@@ -42,14 +42,8 @@ pub(super) fn scan<'a>(
     });
     // The filter runs inside the table scan, on each stored row before it is decoded.
     let row_filter = filter.map(crate::table::RowFilter::new);
-    let mut rows = crate::table::rows_where(
-        txn,
-        table,
-        read_at,
-        access,
-        row_filter,
-        (guard.parallel_scan_rows(), guard.memory_limit()),
-    )?;
+    let mut rows =
+        crate::table::rows_where(txn, table, read_at, access, row_filter, guard.scan_split())?;
     let mut read = 0u64;
     let mut done = false;
     Ok(Box::new(std::iter::from_fn(move || {
