@@ -27,6 +27,6 @@ pub mod trail;
 pub use error::{Error, Result};
 pub use merkle::Hash;
 pub use trail::{
-    AuditTrail, Checkpoint, EntryRecord, FailureKind, InclusionProof, TxRecord, VerifyFailure,
-    VerifyReport,
+    AuditTrail, Checkpoint, EntriesDigest, EntryRecord, FailureKind, InclusionProof, TxRecord,
+    VerifyFailure, VerifyReport,
 };

@@ -35,6 +35,9 @@ const BY_TABLE: u8 = 5;
 const BY_HASH: u8 = 6;
 
 const CHAIN_TAG: &[u8; 8] = b"chrono/c";
+/// The stored code of [`EntriesDigest::Sequential`] (a record without one is a tree).
+const DIGEST_SEQUENTIAL: i64 = 2;
+const ENTRIES_TAG: &[u8; 8] = b"chrono/e";
 
 fn corrupt(what: impl Into<String>) -> Error {
     Error::Corruption(what.into())
@@ -171,7 +174,8 @@ impl EntryRecord {
         })
     }
 
-    /// The entry's leaf hash in its transaction's tree: `H(0x00 ‖ record)`.
+    /// The entry's leaf hash in a transaction digested as a tree
+    /// ([`EntriesDigest::MerkleTree`]): `H(0x00 ‖ record)`.
     pub fn hash(&self) -> Hash {
         merkle::leaf_hash(&self.encode())
     }
@@ -190,7 +194,7 @@ pub struct TxRecord {
     pub entries: u64,
     /// The previous transaction's hash (zeros for the first).
     pub prev: Hash,
-    /// The Merkle root of its entries.
+    /// The digest of its entries (see [`EntriesDigest`]).
     pub root: Hash,
     /// Its chain hash `h_n`.
     pub hash: Hash,
@@ -198,11 +202,78 @@ pub struct TxRecord {
     pub principal: Option<String>,
     /// SHA3-256 of its statements.
     pub statements: Hash,
+    /// How `root` is computed from the entries.
+    pub digest: EntriesDigest,
+}
+
+/// How a transaction's `root` covers its header (principal, statements hash) and entries.
+///
+/// Transactions are written with [`EntriesDigest::Sequential`]; records written before it
+/// existed are [`EntriesDigest::MerkleTree`] (a record without the field) and verify as they
+/// always did. Inclusion proofs are of transactions in the log tree; no proof points inside
+/// a transaction, so one SHA3-256 pass over the entries serves where a tree of leaf and node
+/// hashes — two Keccak inputs per entry — did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntriesDigest {
+    /// An RFC 6962 tree whose leaves are the header, then each entry record.
+    MerkleTree,
+    /// `SHA3-256("chrono/e" ‖ len ‖ header ‖ len ‖ entry_1 ‖ … ‖ len ‖ entry_n)`, each
+    /// length 4 bytes big-endian: one SHA3 input per transaction, about 0.75 Keccak blocks
+    /// per entry.
+    Sequential,
+}
+
+/// A transaction's entries digest, fed its header, then record by record. One lives on the
+/// stack per commit or verified transaction, so its size does not matter.
+#[allow(clippy::large_enum_variant)]
+enum EntriesHasher {
+    Tree(Frontier),
+    Sequential(Sha3_256),
+}
+
+impl EntriesHasher {
+    fn new(digest: EntriesDigest, header: &[u8]) -> EntriesHasher {
+        match digest {
+            EntriesDigest::MerkleTree => {
+                let mut f = Frontier::default();
+                f.append(merkle::leaf_hash(header));
+                EntriesHasher::Tree(f)
+            }
+            EntriesDigest::Sequential => {
+                let mut h = Sha3_256::new();
+                h.update(ENTRIES_TAG);
+                let mut s = EntriesHasher::Sequential(h);
+                s.put(header);
+                s
+            }
+        }
+    }
+
+    fn put(&mut self, record: &[u8]) {
+        match self {
+            EntriesHasher::Tree(f) => {
+                f.append(merkle::leaf_hash(record));
+            }
+            EntriesHasher::Sequential(h) => {
+                // Records are bounded far below 4 GiB (a key and two hashes); the length
+                // keeps one record's end from passing for the next one's start.
+                h.update((record.len() as u32).to_be_bytes());
+                h.update(record);
+            }
+        }
+    }
+
+    fn finish(self) -> Hash {
+        match self {
+            EntriesHasher::Tree(f) => f.root(),
+            EntriesHasher::Sequential(h) => h.finalize().into(),
+        }
+    }
 }
 
 impl TxRecord {
     fn encode(&self) -> Vec<u8> {
-        encode_row(&[
+        let mut fields = vec![
             Value::Int(self.seq as i64),
             Value::Int(self.commit_ts as i64),
             Value::Int(self.first_entry as i64),
@@ -215,27 +286,33 @@ impl TxRecord {
                 .map(Value::Text)
                 .unwrap_or(Value::Null),
             Value::Blob(self.statements.to_vec()),
-        ])
+        ];
+        if self.digest == EntriesDigest::Sequential {
+            fields.push(Value::Int(DIGEST_SEQUENTIAL));
+        }
+        encode_row(&fields)
     }
 
-    /// The first leaf of the transaction's Merkle tree: its principal and statements, so
-    /// the chain covers them too.
-    fn header_hash(&self) -> Hash {
-        merkle::leaf_hash(&encode_row(&[
+    /// What the entries digest covers before the entries: the principal and statements,
+    /// so the chain covers them too.
+    fn header(&self) -> Vec<u8> {
+        encode_row(&[
             Value::Text("transaction".into()),
             self.principal
                 .clone()
                 .map(Value::Text)
                 .unwrap_or(Value::Null),
             Value::Blob(self.statements.to_vec()),
-        ]))
+        ])
     }
 
     fn decode(raw: &[u8]) -> Result<TxRecord> {
         let v = decode_row(raw)?;
-        if v.len() != 9 {
-            return Err(corrupt("transaction record of the wrong width"));
-        }
+        let digest = match v.get(9) {
+            None if v.len() == 9 => EntriesDigest::MerkleTree,
+            Some(Value::Int(DIGEST_SEQUENTIAL)) if v.len() == 10 => EntriesDigest::Sequential,
+            _ => return Err(corrupt("transaction record of the wrong width or digest")),
+        };
         Ok(TxRecord {
             seq: int(&v[0])?,
             commit_ts: int(&v[1])?,
@@ -250,6 +327,7 @@ impl TxRecord {
                 _ => return Err(corrupt("expected a principal")),
             },
             statements: need_hash(&v[8])?,
+            digest,
         })
     }
 }
@@ -411,7 +489,8 @@ pub enum FailureKind {
     RecordMissing,
     /// An entry no transaction refers to.
     EntryOrphan,
-    /// A transaction's entries do not hash to its Merkle root (an entry was altered).
+    /// A transaction's entries do not hash to its root (an entry was altered); the name
+    /// is from when every root was a Merkle root.
     MerkleRootMismatch,
     /// A transaction's chain hash is wrong, or does not link to the previous one.
     ChainBroken,
@@ -484,6 +563,8 @@ pub struct AuditTrail {
     /// Another server committed and the stored head could not be read yet: the next
     /// commit reads it first (or fails), so the chain never forks.
     stale: std::sync::atomic::AtomicBool,
+    /// How the transactions it writes digest their entries.
+    digest: Mutex<EntriesDigest>,
 }
 
 impl AuditTrail {
@@ -497,6 +578,7 @@ impl AuditTrail {
             state: Mutex::new(state),
             pending: Mutex::new(None),
             stale: std::sync::atomic::AtomicBool::new(false),
+            digest: Mutex::new(EntriesDigest::Sequential),
         });
         store.add_observer(trail.clone());
         Ok(trail)
@@ -504,6 +586,14 @@ impl AuditTrail {
 
     fn engine(&self) -> &dyn Engine {
         self.engine.as_ref()
+    }
+
+    /// Writes the transactions that follow with `digest` instead of
+    /// [`EntriesDigest::Sequential`]: what tests use to build a log as older versions wrote
+    /// it. A log may mix both; each record says which it has.
+    #[doc(hidden)]
+    pub fn write_entries_digest(&self, digest: EntriesDigest) {
+        *self.digest.lock() = digest;
     }
 
     /// Transactions in the log.
@@ -1049,12 +1139,11 @@ fn report_key(table: &str, tx: &TxRecord) -> Vec<u8> {
 }
 
 fn entries_root(tx: &TxRecord, entries: &[EntryRecord]) -> Hash {
-    let mut f = Frontier::default();
-    f.append(tx.header_hash());
+    let mut h = EntriesHasher::new(tx.digest, &tx.header());
     for e in entries {
-        f.append(e.hash());
+        h.put(&e.encode());
     }
-    f.root()
+    h.finish()
 }
 
 fn check_row(engine: &dyn Engine, e: &EntryRecord) -> Result<Option<VerifyFailure>> {
@@ -1135,9 +1224,9 @@ impl CommitObserver for AuditTrail {
             hash: [0; 32],
             principal: commit.principal.clone(),
             statements: sha3(commit.statements.join("\n").as_bytes()),
+            digest: *self.digest.lock(),
         };
-        let mut entry_root = Frontier::default();
-        entry_root.append(tx.header_hash());
+        let mut entry_root = EntriesHasher::new(tx.digest, &tx.header());
         let mut tables: Vec<String> = Vec::new();
         for (i, c) in commit.changes.iter().enumerate() {
             let table = match commit.labels.get(&c.keyspace) {
@@ -1161,14 +1250,14 @@ impl CommitObserver for AuditTrail {
                 statements: [0; 32],
             };
             let raw = e.encode();
-            entry_root.append(merkle::leaf_hash(&raw));
+            entry_root.put(&raw);
             batch.put(
                 ColumnFamily::Audit,
                 audit_key(ENTRY, &[Value::Int(e.seq as i64)]),
                 raw,
             );
         }
-        tx.root = entry_root.root();
+        tx.root = entry_root.finish();
         tx.hash = chain_hash(seq, &st.last, &tx.root, commit.commit_ts);
         let hash = tx.hash;
         batch.put(

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use chrono_audit::{AuditTrail, FailureKind};
+use chrono_audit::{AuditTrail, EntriesDigest, FailureKind};
 use chrono_storage::encoding::{self, audit_key};
 use chrono_storage::{
     ColumnFamily, DatabaseId, Engine, RocksEngine, RocksOptions, Store, Value, WriteBatch,
@@ -17,13 +17,20 @@ struct Db {
     _dir: tempfile::TempDir,
 }
 
-/// A history: rows inserted, updated and deleted over several commits.
+/// A history: rows inserted, updated and deleted over several commits. Every third commit
+/// digests its entries as a Merkle tree, as logs written before the one-pass digest did, so
+/// every check here runs over a log that mixes both.
 fn history(commits: usize) -> Db {
     let dir = tempfile::tempdir().unwrap();
     let engine = Arc::new(RocksEngine::open(dir.path(), &RocksOptions::default()).unwrap());
     let store = Store::open(engine.clone()).unwrap();
     let trail = AuditTrail::attach(&store).unwrap();
     for i in 0..commits {
+        trail.write_entries_digest(if i % 3 == 1 {
+            EntriesDigest::MerkleTree
+        } else {
+            EntriesDigest::Sequential
+        });
         let mut t = store.begin();
         t.set_principal(Some("alice".into()));
         t.record_statement(&format!("statement {i}"));
@@ -105,6 +112,50 @@ fn an_untouched_history_verifies_and_every_version_is_cross_checked() {
             .iter()
             .all(|e| e.principal.as_deref() == Some("alice"))
     );
+    // Each record says how its entries are digested.
+    let digests: Vec<EntriesDigest> = (1..=12)
+        .map(|seq| db.trail.transaction(seq).unwrap().digest)
+        .collect();
+    assert_eq!(digests[0], EntriesDigest::Sequential);
+    assert_eq!(digests[1], EntriesDigest::MerkleTree);
+    assert_eq!(
+        digests
+            .iter()
+            .filter(|d| **d == EntriesDigest::MerkleTree)
+            .count(),
+        4
+    );
+    // And each verifies on its own too.
+    for seq in 1..=12 {
+        let tx = db.trail.transaction(seq).unwrap();
+        let (_, failure) = db.trail.verify_transaction(&tx.hash).unwrap();
+        assert_eq!(failure, None, "transaction {seq}");
+    }
+}
+
+#[test]
+fn a_transaction_read_with_the_other_entries_digest_fails() {
+    // Changing a record's digest code (here, dropping it: a one-pass record read as a tree)
+    // leaves its root unexplained.
+    let db = history(3);
+    let key = audit_key(1, &[Value::Int(3)]);
+    let raw = db.engine.get(ColumnFamily::Audit, &key).unwrap().unwrap();
+    let mut fields = encoding::decode_row(&raw).unwrap();
+    assert_eq!(
+        fields.len(),
+        10,
+        "a one-pass record carries its digest code"
+    );
+    fields.pop();
+    put(
+        db.engine.as_ref(),
+        ColumnFamily::Audit,
+        key,
+        encoding::encode_row(&fields),
+    );
+    let (kind, position) = failure(&db);
+    assert_eq!(kind, FailureKind::MerkleRootMismatch);
+    assert!(position.contains("transaction 3"), "{position}");
 }
 
 #[test]

@@ -135,14 +135,19 @@ impl Limits {
     }
 
     /// Fails when `value` passes `limit`: "`what` more than `limit` `unit`", naming the key.
+    /// Inlined, so a check per token or row is a comparison; the error is built out of line.
+    #[inline]
     pub fn at_most(value: usize, limit: usize, key: &str, what: &str, unit: &str) -> Result<()> {
         if value > limit {
-            return Err(Self::exceeded(
-                key,
-                format!("{what} more than {limit} {unit}"),
-            ));
+            return Err(Self::passed(limit, key, what, unit));
         }
         Ok(())
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn passed(limit: usize, key: &str, what: &str, unit: &str) -> Error {
+        Self::exceeded(key, format!("{what} more than {limit} {unit}"))
     }
 }
 
