@@ -113,14 +113,26 @@ impl RocksEngine {
         // Without the log, only flushing every family in one step keeps a commit whole.
         db_opts.set_atomic_flush(!options.wal_enabled);
         db_opts.set_max_background_jobs(2);
-        let cf_opts = |bloom: bool| {
+        let cf_opts = |bloom: bool, hint_prefix: Option<usize>| -> Result<Options> {
             let mut table = BlockBasedOptions::default();
             table.set_block_cache(&cache);
             table.set_cache_index_and_filter_blocks(true);
             if bloom && options.bloom_bits_per_key > 0.0 {
                 table.set_bloom_filter(options.bloom_bits_per_key, false);
             }
-            let mut o = Options::default();
+            let mut o = match hint_prefix {
+                // Memtable inserts remember where the last key of the same prefix went and
+                // start from there: the audit trail appends at the end of each of its
+                // sections, bulk loads at the end of a key space, so an insert that would
+                // search the whole skip list from its top lands next to its predecessor.
+                // Only reachable as a string option through RocksDB's C interface.
+                Some(len) => Options::default()
+                    .get_options_from_string(format!(
+                        "memtable_insert_with_hint_prefix_extractor=rocksdb.FixedPrefix.{len}"
+                    ))
+                    .map_err(engine_err)?,
+                None => Options::default(),
+            };
             o.set_write_buffer_size(options.write_buffer_bytes);
             o.set_block_based_table_factory(&table);
             o.set_level_compaction_dynamic_level_bytes(true);
@@ -129,19 +141,26 @@ impl RocksEngine {
             } else {
                 DBCompressionType::None
             });
-            o
+            Ok(o)
         };
         let gc_horizons = Arc::new(RwLock::new(Arc::new(Horizons::default())));
-        let descriptors = ColumnFamily::ALL.iter().map(|cf| {
+        let mut descriptors = Vec::new();
+        for cf in ColumnFamily::ALL {
             // Point lookups hit the latest and meta families; versions are read by seeks.
             let bloom = matches!(cf, ColumnFamily::Latest | ColumnFamily::Meta);
-            let mut o = cf_opts(bloom);
-            if *cf == ColumnFamily::Versions {
+            // Insert hints per audit section (tag, section) and per key space (tag, u32).
+            let hint_prefix = match cf {
+                ColumnFamily::Audit => Some(2),
+                ColumnFamily::Latest | ColumnFamily::Versions => Some(5),
+                _ => None,
+            };
+            let mut o = cf_opts(bloom, hint_prefix)?;
+            if cf == ColumnFamily::Versions {
                 // Retention: compactions drop the versions below the GC horizon.
                 o.set_compaction_filter_factory(GcFactory(gc_horizons.clone()));
             }
-            ColumnFamilyDescriptor::new(cf.name(), o)
-        });
+            descriptors.push(ColumnFamilyDescriptor::new(cf.name(), o));
+        }
         let db = DB::open_cf_descriptors(&db_opts, path.as_ref(), descriptors).map_err(|e| {
             Error::Engine(format!(
                 "cannot open database in {}: {}",
@@ -307,6 +326,44 @@ mod tests {
 
     /// RocksDB and the in-memory engine agree on the last key before a bound, and a
     /// whole-keyspace split point falls between the key it starts after and the last key.
+    #[test]
+    fn appending_families_insert_with_hints() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(RocksEngine::open(dir.path(), &RocksOptions::default()).unwrap());
+        // RocksDB writes the options each family was opened with.
+        let options = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("OPTIONS-")
+            })
+            .expect("an options file");
+        let text = std::fs::read_to_string(options).unwrap();
+        let hint_of = |family: &str| {
+            let section = text
+                .split("[CFOptions \"")
+                .find(|s| s.starts_with(&format!("{family}\"")))
+                .unwrap_or_else(|| panic!("no options for {family}"));
+            section
+                .lines()
+                .find_map(|l| {
+                    l.trim()
+                        .strip_prefix("memtable_insert_with_hint_prefix_extractor=")
+                })
+                .map(str::to_string)
+        };
+        assert_eq!(hint_of("audit").as_deref(), Some("rocksdb.FixedPrefix.2"));
+        assert_eq!(hint_of("latest").as_deref(), Some("rocksdb.FixedPrefix.5"));
+        assert_eq!(
+            hint_of("versions").as_deref(),
+            Some("rocksdb.FixedPrefix.5")
+        );
+        assert_eq!(hint_of("default").as_deref(), Some("nullptr"));
+    }
+
     #[test]
     fn the_last_key_before_a_bound_and_split_points() {
         let dir = tempfile::tempdir().unwrap();
