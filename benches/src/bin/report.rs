@@ -1,7 +1,8 @@
 //! Reads criterion's results of the `compare` group and prints the brief's table —
 //! workload, ChronoDB, SQLite, ratio (and raw RocksDB, the floor, where measured) — then,
 //! when the `scale` bench has run, how each read workload's cost grows from 10k to 1M
-//! orders; and writes a bar chart of the ratios as SVG.
+//! orders, and gRPC point queries per second when the `grpc` bench has run; and writes a
+//! bar chart of the ratios as SVG.
 //!
 //! `cargo run --release -p benches --bin report -- [CRITERION_DIR] [SVG]`
 //! (defaults: `$CARGO_TARGET_DIR/criterion` or `target/criterion`, `bench-report.svg`).
@@ -100,11 +101,25 @@ fn main() {
         "\nratio = median ChronoDB time / median SQLite time in the same run (lower is better; < 1 means ChronoDB is faster)"
     );
     scale(&dir);
+    grpc(&dir);
     if let Err(e) = chart(&ratios, &svg) {
         eprintln!("could not write {}: {e}", svg.display());
         std::process::exit(1);
     }
     println!("chart: {}", svg.display());
+}
+
+/// The `grpc` group (`cargo bench --bench grpc`): point queries per second through the
+/// server, from the median time per query with 8 clients sharing the iterations.
+fn grpc(dir: &Path) {
+    let Some(ns) = median_ns(&dir.join("grpc").join("point_query").join("8_clients")) else {
+        return;
+    };
+    println!(
+        "\ngRPC point queries on loopback, server and 8 clients on the same machine: {:.0} queries/s ({} per query)",
+        1e9 / ns,
+        human(ns)
+    );
 }
 
 /// `10k`, `100k`, `1M` → the number.
