@@ -518,3 +518,75 @@ fn split_scans_return_what_one_thread_returns() {
     }
     assert!(chrono_sql::table::split_scans() >= started + 8);
 }
+
+#[test]
+fn multi_row_inserts_that_append_still_find_every_existing_key() {
+    // A multi-row insert whose keys all sort after the table's last key skips the per-key
+    // existence checks (one seek tells); any key at or below it is looked up as before.
+    let dir = tempfile::tempdir().unwrap();
+    let rocks = std::sync::Arc::new(
+        chrono_storage::RocksEngine::open(dir.path(), &chrono_storage::RocksOptions::default())
+            .unwrap(),
+    );
+    for db in [
+        Database::in_memory(),
+        Database::new(chrono_storage::Store::open(rocks).unwrap()),
+    ] {
+        let mut s = db.session();
+        // A table before and a table after this one, so neighbouring key spaces exist.
+        s.execute("CREATE TABLE a (id BIGINT PRIMARY KEY)").unwrap();
+        s.execute("CREATE TABLE t (id BIGINT PRIMARY KEY, v TEXT)")
+            .unwrap();
+        s.execute("CREATE TABLE z (id BIGINT PRIMARY KEY)").unwrap();
+        s.execute("INSERT INTO a VALUES (1000000), (2000000)")
+            .unwrap();
+        s.execute("INSERT INTO z VALUES (-5), (0)").unwrap();
+        let values = |ids: &mut dyn Iterator<Item = i64>| {
+            ids.map(|i| format!("({i}, 'v{i}')"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        // Into an empty table, then appending, then appending with one old key among them.
+        s.execute(&format!("INSERT INTO t VALUES {}", values(&mut (0..40))))
+            .unwrap();
+        s.execute(&format!("INSERT INTO t VALUES {}", values(&mut (40..80))))
+            .unwrap();
+        let err = s
+            .execute(&format!(
+                "INSERT INTO t VALUES {}",
+                values(&mut (100..140).chain([79]))
+            ))
+            .unwrap_err();
+        assert!(err.to_string().contains("duplicate primary key"), "{err}");
+        // The last key itself, first among new ones.
+        let err = s
+            .execute(&format!(
+                "INSERT INTO t VALUES {}",
+                values(&mut [79].into_iter().chain(200..240))
+            ))
+            .unwrap_err();
+        assert!(err.to_string().contains("duplicate primary key"), "{err}");
+        // A deleted last key may be inserted again, with new ones after it.
+        s.execute("DELETE FROM t WHERE id = 79").unwrap();
+        s.execute(&format!(
+            "INSERT INTO t VALUES {}",
+            values(&mut [79].into_iter().chain(300..340))
+        ))
+        .unwrap();
+        // Inside a transaction, after its own insert of the keys' neighbours.
+        s.execute("BEGIN").unwrap();
+        s.execute(&format!("INSERT INTO t VALUES {}", values(&mut (400..420))))
+            .unwrap();
+        let err = s
+            .execute(&format!(
+                "INSERT INTO t VALUES {}",
+                values(&mut (420..440).chain([410]))
+            ))
+            .unwrap_err();
+        assert!(err.to_string().contains("duplicate primary key"), "{err}");
+        s.execute("ROLLBACK").unwrap();
+        let n = rows(s.execute("SELECT COUNT(*), MAX(id) FROM t").unwrap());
+        assert_eq!(n, vec![vec![Value::Int(120), Value::Int(339)]]);
+        assert!(db.check_table("t").is_ok());
+    }
+}

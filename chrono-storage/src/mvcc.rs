@@ -796,6 +796,32 @@ impl Store {
         Ok(encoding::midpoint(after, &last))
     }
 
+    /// True when every one of `latest_keys` (current-state keys of `keyspace`, at least
+    /// [`APPEND_CHECK_KEYS`] of them) sorts after the last key the key space has, so none
+    /// exists: one seek instead of a lookup per key, for the multi-row insert that appends
+    /// (a bulk load in key order). Any current-state key counts, deleted or newer than a
+    /// reader's snapshot, so the answer only errs towards looking keys up. `false` when
+    /// the engine cannot tell cheaply.
+    fn appends_after(&self, keyspace: Keyspace, latest_keys: &[Vec<u8>]) -> Result<bool> {
+        if latest_keys.len() < APPEND_CHECK_KEYS {
+            return Ok(false);
+        }
+        let Some(lowest) = latest_keys.iter().min() else {
+            return Ok(false);
+        };
+        // The last key before the key space's end: this key space's last, or (when it has
+        // none) one of an earlier key space or family section, which sorts before all of
+        // this key space's keys too.
+        Ok(self
+            .inner
+            .engine
+            .last_key_before(
+                ColumnFamily::Latest,
+                &encoding::latest_keyspace_end(keyspace),
+            )?
+            .is_some_and(|last| last < *lowest))
+    }
+
     /// Every version of `key` committed at or before `ts`, oldest first.
     pub fn history(&self, keyspace: Keyspace, key: &[u8], ts: u64) -> Result<Vec<Version>> {
         let range = KeyRange::Range(Bound::Included(key.to_vec()), Bound::Included(key.to_vec()));
@@ -1354,6 +1380,10 @@ type Stamped = (u64, Vec<u8>);
 /// reads them again).
 const OBSERVED_KEYS: usize = 65_536;
 
+/// From this many keys on, a multi-row write's existence checks first try one seek for
+/// the key space's last key ([`Store::appends_after`]); below, a lookup per key is as cheap.
+const APPEND_CHECK_KEYS: usize = 16;
+
 /// Work a transaction runs once it has committed; see [`Transaction::after_commit`].
 type AfterCommit = Box<dyn FnOnce() + Send + Sync>;
 
@@ -1487,11 +1517,14 @@ impl Transaction {
             .iter()
             .map(|k| encoding::latest_key(keyspace, k))
             .collect();
-        let found = self
-            .store
-            .inner
-            .engine
-            .multi_get(ColumnFamily::Latest, &latest)?;
+        let found = if self.store.appends_after(keyspace, &latest)? {
+            vec![None; latest.len()]
+        } else {
+            self.store
+                .inner
+                .engine
+                .multi_get(ColumnFamily::Latest, &latest)?
+        };
         let mut observed = self.observed.lock();
         for (key, raw) in wanted.into_iter().zip(found) {
             let row = match raw {
