@@ -546,26 +546,20 @@ fn multi_row_inserts_that_append_still_find_every_existing_key() {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
+        let refused = |s: &mut chrono_sql::Session, ids: &mut dyn Iterator<Item = i64>| {
+            let err = s
+                .execute(&format!("INSERT INTO t VALUES {}", values(ids)))
+                .unwrap_err();
+            assert!(err.to_string().contains("duplicate primary key"), "{err}");
+        };
         // Into an empty table, then appending, then appending with one old key among them.
         s.execute(&format!("INSERT INTO t VALUES {}", values(&mut (0..40))))
             .unwrap();
         s.execute(&format!("INSERT INTO t VALUES {}", values(&mut (40..80))))
             .unwrap();
-        let err = s
-            .execute(&format!(
-                "INSERT INTO t VALUES {}",
-                values(&mut (100..140).chain([79]))
-            ))
-            .unwrap_err();
-        assert!(err.to_string().contains("duplicate primary key"), "{err}");
+        refused(&mut s, &mut (100..140).chain([79]));
         // The last key itself, first among new ones.
-        let err = s
-            .execute(&format!(
-                "INSERT INTO t VALUES {}",
-                values(&mut [79].into_iter().chain(200..240))
-            ))
-            .unwrap_err();
-        assert!(err.to_string().contains("duplicate primary key"), "{err}");
+        refused(&mut s, &mut [79].into_iter().chain(200..240));
         // A deleted last key may be inserted again, with new ones after it.
         s.execute("DELETE FROM t WHERE id = 79").unwrap();
         s.execute(&format!(
@@ -577,13 +571,7 @@ fn multi_row_inserts_that_append_still_find_every_existing_key() {
         s.execute("BEGIN").unwrap();
         s.execute(&format!("INSERT INTO t VALUES {}", values(&mut (400..420))))
             .unwrap();
-        let err = s
-            .execute(&format!(
-                "INSERT INTO t VALUES {}",
-                values(&mut (420..440).chain([410]))
-            ))
-            .unwrap_err();
-        assert!(err.to_string().contains("duplicate primary key"), "{err}");
+        refused(&mut s, &mut (420..440).chain([410]));
         s.execute("ROLLBACK").unwrap();
         let n = rows(s.execute("SELECT COUNT(*), MAX(id) FROM t").unwrap());
         assert_eq!(n, vec![vec![Value::Int(120), Value::Int(339)]]);
