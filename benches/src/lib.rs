@@ -8,6 +8,7 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 pub mod contenders;
+pub mod grpc;
 pub mod workloads;
 
 use std::sync::Arc;

@@ -563,8 +563,8 @@ pub struct AuditTrail {
     /// Another server committed and the stored head could not be read yet: the next
     /// commit reads it first (or fails), so the chain never forks.
     stale: std::sync::atomic::AtomicBool,
-    /// How the transactions it writes digest their entries.
-    digest: Mutex<EntriesDigest>,
+    /// Set by tests only: the transactions it writes digest their entries as a tree.
+    tree_digest: std::sync::atomic::AtomicBool,
 }
 
 impl AuditTrail {
@@ -578,7 +578,7 @@ impl AuditTrail {
             state: Mutex::new(state),
             pending: Mutex::new(None),
             stale: std::sync::atomic::AtomicBool::new(false),
-            digest: Mutex::new(EntriesDigest::Sequential),
+            tree_digest: std::sync::atomic::AtomicBool::new(false),
         });
         store.add_observer(trail.clone());
         Ok(trail)
@@ -593,7 +593,10 @@ impl AuditTrail {
     /// it. A log may mix both; each record says which it has.
     #[doc(hidden)]
     pub fn write_entries_digest(&self, digest: EntriesDigest) {
-        *self.digest.lock() = digest;
+        self.tree_digest.store(
+            digest == EntriesDigest::MerkleTree,
+            std::sync::atomic::Ordering::Relaxed,
+        );
     }
 
     /// Transactions in the log.
@@ -1224,7 +1227,11 @@ impl CommitObserver for AuditTrail {
             hash: [0; 32],
             principal: commit.principal.clone(),
             statements: sha3(commit.statements.join("\n").as_bytes()),
-            digest: *self.digest.lock(),
+            digest: if self.tree_digest.load(std::sync::atomic::Ordering::Relaxed) {
+                EntriesDigest::MerkleTree
+            } else {
+                EntriesDigest::Sequential
+            },
         };
         let mut entry_root = EntriesHasher::new(tx.digest, &tx.header());
         let mut tables: Vec<String> = Vec::new();

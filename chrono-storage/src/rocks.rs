@@ -18,6 +18,7 @@ use rocksdb::{
     DBRawIteratorWithThreadMode, Options, WriteOptions,
 };
 
+use crate::encoding;
 use crate::engine::{BatchOp, ColumnFamily, Cursor, Engine, FamilyState, WriteBatch};
 use crate::error::{Error, Result};
 use crate::horizon::{Horizons, VersionGc};
@@ -148,11 +149,13 @@ impl RocksEngine {
         for cf in ColumnFamily::ALL {
             // Point lookups hit the latest and meta families; versions are read by seeks.
             let bloom = matches!(cf, ColumnFamily::Latest | ColumnFamily::Meta);
-            // Insert hints per audit section (tag, section) and per key space (tag, u32).
+            // Insert hints per audit section and per key space: the length of those prefixes
+            // as the encoding writes them.
             let hint_prefix = match cf {
-                ColumnFamily::Audit => Some(2),
-                ColumnFamily::Latest | ColumnFamily::Versions => Some(5),
-                _ => None,
+                ColumnFamily::Audit => Some(encoding::audit_key(0, &[]).len()),
+                ColumnFamily::Latest => Some(encoding::latest_prefix(0).len()),
+                ColumnFamily::Versions => Some(encoding::versions_prefix(0).len()),
+                ColumnFamily::Meta => None,
             };
             let mut o = cf_opts(bloom, hint_prefix)?;
             if cf == ColumnFamily::Versions {
@@ -324,8 +327,6 @@ mod tests {
     use super::*;
     use crate::engine::MemoryEngine;
 
-    /// RocksDB and the in-memory engine agree on the last key before a bound, and a
-    /// whole-keyspace split point falls between the key it starts after and the last key.
     #[test]
     fn appending_families_insert_with_hints() {
         let dir = tempfile::tempdir().unwrap();
@@ -364,6 +365,8 @@ mod tests {
         assert_eq!(hint_of("default").as_deref(), Some("nullptr"));
     }
 
+    /// RocksDB and the in-memory engine agree on the last key before a bound, and a
+    /// whole-keyspace split point falls between the key it starts after and the last key.
     #[test]
     fn the_last_key_before_a_bound_and_split_points() {
         let dir = tempfile::tempdir().unwrap();

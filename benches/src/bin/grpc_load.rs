@@ -8,19 +8,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use benches::grpc::{KV_ROWS, KvServer, execute, point_query};
 use chrono_proto::v1 as pb;
 use chrono_proto::v1::changes_client::ChangesClient;
 use chrono_proto::v1::sql_client::SqlClient;
-use chrono_server::ChronoDb;
-use chrono_server::config::ServerConfig;
-
-fn exec(sql: &str, params: Vec<pb::Value>) -> pb::ExecuteRequest {
-    pb::ExecuteRequest {
-        sql: sql.into(),
-        params,
-        transaction_id: String::new(),
-    }
-}
 
 fn now_micros() -> i64 {
     SystemTime::now()
@@ -46,28 +37,8 @@ async fn main() {
     let seconds = args.get(1).copied().unwrap_or(10);
     let rate = args.get(2).copied().unwrap_or(1000);
 
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let db = Arc::new(ChronoDb::open(dir.path()).expect("open"));
-    db.execute("CREATE TABLE kv (id BIGINT PRIMARY KEY, v TEXT)")
-        .expect("create");
-    let rows: Vec<String> = (0..10_000).map(|i| format!("({i}, 'value {i}')")).collect();
-    for chunk in rows.chunks(1000) {
-        db.execute(&format!("INSERT INTO kv VALUES {}", chunk.join(",")))
-            .expect("insert");
-    }
-    db.execute("CREATE TABLE events (id BIGINT PRIMARY KEY, at BIGINT)")
-        .expect("create");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = format!("http://{}", listener.local_addr().expect("addr"));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        let _ = chrono_server::grpc::serve(db, &ServerConfig::default(), listener, async {
-            let _ = stopped.await;
-        })
-        .await;
-    });
+    let server = KvServer::start(&["CREATE TABLE events (id BIGINT PRIMARY KEY, at BIGINT)"]).await;
+    let addr = server.addr.clone();
 
     // 1. Point queries per second.
     let done = Arc::new(AtomicU64::new(0));
@@ -79,14 +50,8 @@ async fn main() {
             let mut client = SqlClient::connect(addr).await.expect("connect");
             let mut i = c * 7919;
             while Instant::now() < deadline {
-                i = (i + 104_729) % 10_000;
-                let req = exec(
-                    "SELECT v FROM kv WHERE id = ?",
-                    vec![pb::Value {
-                        kind: Some(pb::value::Kind::Int64(i as i64)),
-                    }],
-                );
-                client.execute(req).await.expect("query");
+                i = (i + 104_729) % KV_ROWS;
+                client.execute(point_query(i)).await.expect("query");
                 done.fetch_add(1, Ordering::Relaxed);
             }
         }));
@@ -123,7 +88,10 @@ async fn main() {
             for i in 0..total {
                 tick.tick().await;
                 client
-                    .execute(exec(&format!("INSERT INTO events VALUES ({i}, 0)"), vec![]))
+                    .execute(execute(
+                        &format!("INSERT INTO events VALUES ({i}, 0)"),
+                        vec![],
+                    ))
                     .await
                     .expect("insert");
             }
@@ -145,6 +113,5 @@ async fn main() {
         percentile(&latencies, 0.99) as f64 / 1e3,
         latencies.last().copied().unwrap_or(0) as f64 / 1e3
     );
-    let _ = stop.send(());
-    let _ = server.await;
+    server.stop().await;
 }
