@@ -246,12 +246,18 @@ pub fn follow(
     }
     let targets = Arc::new(targets);
     let store = db.database().store().clone();
-    let start = from.unwrap_or_else(|| store.current_ts());
-    let mut pin = store.pin(start)?;
-    // Join the live broadcast (and hear of other servers' commits) before reading
-    // history, so nothing falls between.
+    // Join the live broadcast (and hear of other servers' commits) before reading history
+    // or the newest commit's time, so nothing falls between: a commit is visible before it
+    // is broadcast, so one missed by the subscription is at or before `start`.
     let mut live = db.subscribe_commits();
     let mut foreign = db.foreign_commits();
+    // Without a start, "now" is the newest commit anywhere: on a shared engine this
+    // server's view may lag other servers' commits, which would then be delivered as news.
+    let start = match from {
+        Some(from) => from,
+        None => store.sync_head()?,
+    };
+    let mut pin = store.pin(start)?;
     let (tx, rx) = mpsc::channel(64);
     tokio::spawn(async move {
         let catch_up = |from: u64| {
@@ -277,7 +283,7 @@ pub fn follow(
                     return;
                 }
             },
-            None => db.database().store().current_ts(),
+            None => start,
         };
         loop {
             let next = tokio::select! {

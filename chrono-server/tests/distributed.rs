@@ -154,7 +154,15 @@ fn two_servers_write_one_database_keep_the_bank_total_through_member_failures() 
     ))
     .unwrap();
 
-    // A change stream on server b hears of server a's commits.
+    // Server a commits twice more (the total unchanged after both); server b has not
+    // looked since its INSERT, so its own view of "now" is older than these commits.
+    a.execute("UPDATE accounts SET balance = balance + 1 WHERE id = 0")
+        .unwrap();
+    a.execute("UPDATE accounts SET balance = balance - 1 WHERE id = 0")
+        .unwrap();
+
+    // A change stream on server b, started without a start time, begins at the newest
+    // commit of either server, and hears of server a's commits from then on.
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let (_stop_tx, stop) = tokio::sync::watch::channel(false);
     let mut feed = {
@@ -235,8 +243,9 @@ fn two_servers_write_one_database_keep_the_bank_total_through_member_failures() 
     // Server b's stream delivered every transfer, server a's included, in order.
     let mut seen = Vec::new();
     runtime.block_on(async {
-        // The stream began after the INSERT; on a shared engine it may still deliver that
-        // commit (noted as a known gap), never anything else but the transfers.
+        // The stream began after the INSERT and server a's two updates: the transfers are
+        // all it should have. One earlier commit was seen once in many runs (not explained
+        // yet; noted as a known gap), so one is tolerated, never anything after.
         while seen.iter().filter(|t| stamps.contains(t)).count() < stamps.len() {
             let next = tokio::time::timeout(std::time::Duration::from_secs(10), feed.recv())
                 .await
@@ -246,19 +255,11 @@ fn two_servers_write_one_database_keep_the_bank_total_through_member_failures() 
             seen.push(next.commit_ts);
         }
     });
-    let transfers_seen: Vec<u64> = seen
-        .iter()
-        .copied()
-        .filter(|t| stamps.contains(t))
-        .collect();
-    let before_transfers: Vec<u64> = seen
-        .iter()
-        .copied()
-        .filter(|t| !stamps.contains(t))
-        .collect();
+    let (transfers_seen, before): (Vec<u64>, Vec<u64>) =
+        seen.iter().partition(|t| stamps.contains(t));
     assert!(
-        before_transfers.len() <= 1 && before_transfers.iter().all(|t| *t < stamps[0]),
-        "only the INSERT before the stream began may precede the transfers: {before_transfers:?}"
+        before.len() <= 1 && before.iter().all(|t| *t < stamps[0]),
+        "only one commit from before the stream began may precede the transfers: {before:?}"
     );
     assert_eq!(
         transfers_seen, stamps,
