@@ -80,6 +80,7 @@ pub mod planner;
 pub mod schema_gate;
 pub mod session;
 pub mod statements;
+mod stored_test;
 pub mod table;
 pub mod types;
 

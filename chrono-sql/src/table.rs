@@ -22,6 +22,7 @@ use crate::catalog::{IndexDef, Snapshot, TableDef};
 use crate::error::{Error, Result};
 use crate::expr::Expr;
 use crate::plan::{Access, KeyBounds, ReadAt};
+use crate::stored_test::{StoredTest, Verdict};
 
 /// A row.
 pub type Row = Vec<Value>;
@@ -186,6 +187,8 @@ pub struct RowFilter<'a> {
     /// The columns to decode for the test; `None`: all of them (a correlated subquery
     /// reads the whole row through its outer references).
     wanted: std::cell::OnceCell<Option<Vec<bool>>>,
+    /// Its comparisons of columns with constants, tested on the bytes first.
+    stored: std::cell::OnceCell<Option<StoredTest>>,
     scratch: Vec<Value>,
 }
 
@@ -195,6 +198,7 @@ impl<'a> RowFilter<'a> {
         Self {
             expr,
             wanted: std::cell::OnceCell::new(),
+            stored: std::cell::OnceCell::new(),
             scratch: Vec::new(),
         }
     }
@@ -211,8 +215,22 @@ impl<'a> RowFilter<'a> {
         let Self {
             expr,
             wanted,
+            stored,
             scratch,
         } = self;
+        let stored = stored.get_or_init(|| {
+            expr.subquery_plans()
+                .is_empty()
+                .then(|| StoredTest::compile(table, expr))
+                .flatten()
+        });
+        if let Some(test) = stored {
+            match test.test(raw, table.columns.len()) {
+                Verdict::Reject => return Ok(false),
+                Verdict::Pass => return Ok(true),
+                Verdict::Unsure => {}
+            }
+        }
         let wanted = wanted.get_or_init(|| {
             expr.subquery_plans().is_empty().then(|| {
                 let mut wanted = vec![false; table.columns.len()];

@@ -513,39 +513,124 @@ pub fn decode_row(input: &[u8]) -> Result<Vec<Value>> {
 /// so a row the filter rejects costs no allocation and decodes only the filter's columns.
 /// `out` ends with exactly the row's column count.
 pub fn decode_row_into(input: &[u8], out: &mut Vec<Value>, wanted: Option<&[bool]>) -> Result<()> {
-    let (count, mut rest) = get_varint(input)?;
-    if count > input.len() as u64 {
-        return Err(corrupt("row (column count)"));
-    }
-    let count = count as usize;
-    out.truncate(count);
-    out.resize(count, Value::Null);
+    let mut row = StoredRow::new(input)?;
+    out.truncate(row.remaining());
+    out.resize(row.remaining(), Value::Null);
     for (i, slot) in out.iter_mut().enumerate() {
-        let want = wanted.is_none_or(|w| w.get(i).copied().unwrap_or(false));
-        let (&tag, r) = rest.split_first().ok_or_else(|| corrupt("row"))?;
-        rest = r;
-        let v = match tag {
-            VAL_NULL => Value::Null,
+        let stored = row.next_value()?;
+        if !wanted.is_none_or(|w| w.get(i).copied().unwrap_or(false)) {
+            *slot = Value::Null;
+            continue;
+        }
+        match (stored, &mut *slot) {
+            (StoredValue::Text(bytes), Value::Text(s)) => {
+                s.clear();
+                s.push_str(stored_text(bytes)?);
+            }
+            (StoredValue::Blob(bytes), Value::Blob(b)) => {
+                b.clear();
+                b.extend_from_slice(bytes);
+            }
+            (stored, slot) => *slot = stored.to_value()?,
+        }
+    }
+    row.finish()
+}
+
+/// One value of a stored row as its bytes hold it, borrowed: text is not yet checked to be
+/// UTF-8 ([`StoredValue::to_value`] checks it).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum StoredValue<'a> {
+    /// NULL.
+    Null,
+    /// A boolean.
+    Bool(bool),
+    /// An integer.
+    Int(i64),
+    /// A float.
+    Float(f64),
+    /// Text, as stored (unchecked UTF-8).
+    Text(&'a [u8]),
+    /// Bytes.
+    Blob(&'a [u8]),
+    /// A timestamp.
+    Timestamp(i64),
+}
+
+impl StoredValue<'_> {
+    /// The value, text checked to be UTF-8.
+    pub fn to_value(self) -> Result<Value> {
+        Ok(match self {
+            StoredValue::Null => Value::Null,
+            StoredValue::Bool(b) => Value::Bool(b),
+            StoredValue::Int(i) => Value::Int(i),
+            StoredValue::Float(f) => Value::Float(f),
+            StoredValue::Text(bytes) => Value::Text(stored_text(bytes)?.to_owned()),
+            StoredValue::Blob(bytes) => Value::Blob(bytes.to_vec()),
+            StoredValue::Timestamp(t) => Value::Timestamp(t),
+        })
+    }
+}
+
+fn stored_text(bytes: &[u8]) -> Result<&str> {
+    std::str::from_utf8(bytes).map_err(|_| corrupt("row text"))
+}
+
+/// The values of a row produced by [`encode_row`], read one at a time from its bytes
+/// without copying them: what tests a stored row on its bytes reads. Every length and tag
+/// is checked (the bytes are untrusted); reading past the last value is an error.
+#[derive(Debug, Clone)]
+pub struct StoredRow<'a> {
+    rest: &'a [u8],
+    left: usize,
+}
+
+impl<'a> StoredRow<'a> {
+    /// The row whose encoding is `input` (its column count read and checked).
+    pub fn new(input: &'a [u8]) -> Result<Self> {
+        let (count, rest) = get_varint(input)?;
+        // Every value takes at least its tag byte.
+        if count > rest.len() as u64 {
+            return Err(corrupt("row (column count)"));
+        }
+        Ok(Self {
+            rest,
+            left: count as usize,
+        })
+    }
+
+    /// How many values are left to read.
+    pub fn remaining(&self) -> usize {
+        self.left
+    }
+
+    /// The next value.
+    #[inline]
+    pub fn next_value(&mut self) -> Result<StoredValue<'a>> {
+        if self.left == 0 {
+            return Err(corrupt("row (past its last value)"));
+        }
+        self.left -= 1;
+        let (&tag, rest) = self.rest.split_first().ok_or_else(|| corrupt("row"))?;
+        let (value, rest) = match tag {
+            VAL_NULL => (StoredValue::Null, rest),
             VAL_BOOL => {
                 let (&b, r) = rest.split_first().ok_or_else(|| corrupt("row bool"))?;
-                rest = r;
-                Value::Bool(b != 0)
+                (StoredValue::Bool(b != 0), r)
             }
             VAL_INT | VAL_TIMESTAMP => {
                 let (u, r) = get_varint(rest)?;
-                rest = r;
                 if tag == VAL_INT {
-                    Value::Int(unzigzag(u))
+                    (StoredValue::Int(unzigzag(u)), r)
                 } else {
-                    Value::Timestamp(unzigzag(u))
+                    (StoredValue::Timestamp(unzigzag(u)), r)
                 }
             }
             VAL_FLOAT => {
                 let (bytes, r) = rest
                     .split_first_chunk::<8>()
                     .ok_or_else(|| corrupt("row float"))?;
-                rest = r;
-                Value::Float(f64::from_le_bytes(*bytes))
+                (StoredValue::Float(f64::from_le_bytes(*bytes)), r)
             }
             VAL_TEXT | VAL_BLOB => {
                 let (len, r) = get_varint(rest)?;
@@ -554,36 +639,25 @@ pub fn decode_row_into(input: &[u8], out: &mut Vec<Value>, wanted: Option<&[bool
                     return Err(corrupt("row string"));
                 }
                 let (bytes, r) = r.split_at(len);
-                rest = r;
-                if !want {
-                    *slot = Value::Null;
-                    continue;
-                }
                 if tag == VAL_TEXT {
-                    let text = std::str::from_utf8(bytes).map_err(|_| corrupt("row text"))?;
-                    if let Value::Text(s) = slot {
-                        s.clear();
-                        s.push_str(text);
-                        continue;
-                    }
-                    Value::Text(text.to_owned())
+                    (StoredValue::Text(bytes), r)
                 } else {
-                    if let Value::Blob(b) = slot {
-                        b.clear();
-                        b.extend_from_slice(bytes);
-                        continue;
-                    }
-                    Value::Blob(bytes.to_vec())
+                    (StoredValue::Blob(bytes), r)
                 }
             }
             _ => return Err(corrupt("row value tag")),
         };
-        *slot = if want { v } else { Value::Null };
+        self.rest = rest;
+        Ok(value)
     }
-    if !rest.is_empty() {
-        return Err(corrupt("row (trailing bytes)"));
+
+    /// Checks that the row ends where its last value does (call after reading them all).
+    pub fn finish(self) -> Result<()> {
+        if self.left != 0 || !self.rest.is_empty() {
+            return Err(corrupt("row (trailing bytes)"));
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// A key for messages: its values when it decodes as a key tuple, else its bytes.

@@ -11,7 +11,8 @@
 //! without ANALYZE, so no estimator training shares the profile; the time it takes is
 //! printed, so a profile can skip it (`perf record -D`). `CHRONO_PROFILE_ANALYZE=1` runs
 //! ANALYZE after the set-up, as the compare bench does. `CHRONO_PROFILE_SPLIT_ROWS=N` sets
-//! `limits.parallel_scan_rows` (0: scans on one thread).
+//! `limits.parallel_scan_rows` (0: scans on one thread). `CHRONO_PROFILE_AUDIT_OFF=1` runs with
+//! the audit trail off (the benches' second ChronoDB row for writes).
 
 use std::time::{Duration, Instant};
 
@@ -26,7 +27,11 @@ fn main() {
     let users = size("CHRONO_BENCH_USERS", 10_000);
     let orders = size("CHRONO_BENCH_ORDERS", 100_000);
     let began = Instant::now();
-    let mut db = Chrono::new();
+    let mut db = if std::env::var_os("CHRONO_PROFILE_AUDIT_OFF").is_some() {
+        Chrono::without_audit()
+    } else {
+        Chrono::new()
+    };
     // `as_of`: the AS OF bench's table, 100 rows with `CHRONO_BENCH_VERSIONS` versions
     // each (default 1,000), read as of the middle of their history.
     let versions = size("CHRONO_BENCH_VERSIONS", 1000);
@@ -51,6 +56,13 @@ fn main() {
                 ..chrono_sql::Limits::default()
             })
             .expect("limits");
+    }
+    if std::env::var_os("CHRONO_PROFILE_FLUSH").is_some() {
+        let engine = db.db().database().store().engine().clone();
+        engine.flush().expect("flush");
+        if std::env::var_os("CHRONO_PROFILE_COMPACT").is_some() {
+            engine.compact().expect("compact");
+        }
     }
     eprintln!("set-up took {} ms", began.elapsed().as_millis());
     let until = Instant::now() + Duration::from_secs(seconds);
