@@ -15,6 +15,7 @@
 
 use std::borrow::Cow;
 use std::ops::Bound;
+use std::sync::Arc;
 
 use chrono_storage::{KeyRange, Operation, RowCursor, Transaction, Value, encoding};
 
@@ -181,9 +182,13 @@ pub fn rows_where<'a>(
 
 /// A scan's filter, tested on each stored row before the row is decoded in full: only the
 /// columns the filter reads are decoded, into a buffer reused from row to row, so a row it
-/// rejects costs no allocation and no decoding of the columns it does not read.
+/// rejects costs no allocation and no decoding of the columns it does not read. It may also
+/// say which columns the rows it passes need ([`RowFilter::output`]): the others stay NULL.
 pub struct RowFilter<'a> {
-    expr: Cow<'a, Expr>,
+    /// The condition; `None`: every row passes.
+    expr: Option<Cow<'a, Expr>>,
+    /// The columns the scan's consumer reads; `None`: all of them.
+    output: Option<Arc<[bool]>>,
     /// The columns to decode for the test; `None`: all of them (a correlated subquery
     /// reads the whole row through its outer references).
     wanted: std::cell::OnceCell<Option<Vec<bool>>>,
@@ -195,17 +200,57 @@ pub struct RowFilter<'a> {
 impl<'a> RowFilter<'a> {
     /// A filter of `expr`.
     pub fn new(expr: Cow<'a, Expr>) -> Self {
+        Self::with(Some(expr), None)
+    }
+
+    /// A filter of `expr` (none: every row passes) whose passing rows of a stored range
+    /// decode only the columns `output` marks (none: all); the others are NULL. Rows
+    /// decoded before they are filtered (single keys, index lookups, history) are whole.
+    pub fn with(expr: Option<Cow<'a, Expr>>, output: Option<Arc<[bool]>>) -> Self {
         Self {
             expr,
+            output,
             wanted: std::cell::OnceCell::new(),
             stored: std::cell::OnceCell::new(),
             scratch: Vec::new(),
         }
     }
 
+    /// The same filter, owning its condition (for another thread).
+    fn detached(&self) -> RowFilter<'static> {
+        RowFilter::with(
+            self.expr
+                .as_ref()
+                .map(|e| Cow::Owned(e.clone().into_owned())),
+            self.output.clone(),
+        )
+    }
+
     /// Whether a decoded row passes.
     fn passes(&self, row: &[Value]) -> Result<bool> {
-        Ok(self.expr.test(row)? == Some(true))
+        match &self.expr {
+            Some(e) => Ok(e.test(row)? == Some(true)),
+            None => Ok(true),
+        }
+    }
+
+    /// Whether the filter has a subquery (it then runs on this thread only).
+    fn has_subquery(&self) -> bool {
+        self.expr
+            .as_ref()
+            .is_some_and(|e| !e.subquery_plans().is_empty())
+    }
+
+    /// A passing stored row, decoded: the output columns only.
+    fn decode(&self, table: &TableDef, raw: &[u8]) -> Result<Row> {
+        match &self.output {
+            Some(output) => {
+                let mut row = Vec::new();
+                table.decode_row_into(raw, &mut row, Some(output))?;
+                Ok(row)
+            }
+            None => table.decode_row(raw),
+        }
     }
 
     /// Whether the stored row `raw` of `table` passes, decoding only what the test reads
@@ -217,7 +262,11 @@ impl<'a> RowFilter<'a> {
             wanted,
             stored,
             scratch,
+            ..
         } = self;
+        let Some(expr) = expr else {
+            return Ok(true);
+        };
         let stored = stored.get_or_init(|| {
             expr.subquery_plans()
                 .is_empty()
@@ -278,12 +327,14 @@ fn read_stored(
     table: &TableDef,
     raw: &[u8],
 ) -> Result<Option<Row>> {
-    if let Some(f) = filter
-        && !f.passes_stored(table, raw)?
-    {
-        return Ok(None);
+    match filter {
+        Some(f) => Ok(if f.passes_stored(table, raw)? {
+            Some(f.decode(table, raw)?)
+        } else {
+            None
+        }),
+        None => Ok(Some(table.decode_row(raw)?)),
     }
-    Ok(Some(table.decode_row(raw)?))
 }
 
 /// A kept plan's `AS OF $i` reached execution without this execution's time: a bug, not
@@ -370,9 +421,7 @@ fn scan_with<'a>(
                     Snapshot::Transaction(t) => !t.writes_keyspace(table.keyspace),
                     Snapshot::At(..) => true,
                 }
-                && filter
-                    .as_ref()
-                    .is_none_or(|f| f.expr.subquery_plans().is_empty());
+                && filter.as_ref().is_none_or(|f| !f.has_subquery());
             if splits {
                 return Ok(Box::new(SplitScan {
                     table,
@@ -548,7 +597,7 @@ impl SplitScan<'_> {
             cap: self.split.buffer_bytes,
         });
         let (store, table, ts) = (self.store.clone(), self.table.clone(), self.ts);
-        let filter = self.filter.as_ref().map(|f| f.expr.clone().into_owned());
+        let filter = self.filter.as_ref().map(RowFilter::detached);
         let (from, to) = (mid.clone(), handoff.clone());
         let spawned = std::thread::Builder::new()
             .name("chronodb-scan".into())
@@ -589,12 +638,11 @@ fn help(
     table: &TableDef,
     ts: u64,
     from: Vec<u8>,
-    filter: Option<Expr>,
+    mut filter: Option<RowFilter<'static>>,
     to: &Handoff,
 ) -> Result<()> {
     let range = KeyRange::Range(Bound::Included(from), Bound::Unbounded);
     let mut cursor = store.scan_at(table.keyspace, range, ts)?;
-    let mut filter = filter.map(|e| RowFilter::new(Cow::Owned(e)));
     let (mut rows, mut rejected, mut read, mut bytes) = (Vec::new(), 0, 0, 0);
     while cursor.advance()? {
         let raw = cursor.row();

@@ -72,6 +72,31 @@ pub struct ExecCtx<'a> {
     pub guard: &'a StatementGuard,
     /// This execution's parameter values.
     pub params: &'a [Value],
+    /// The columns the node being built reads of its input, when that input is a scan
+    /// (set by the consumer just before it builds its input; see [`read_columns`]).
+    pub scan_columns: Option<std::sync::Arc<[bool]>>,
+}
+
+/// The columns of `input`'s rows that `exprs` read, when `input` is a table scan and the
+/// expressions read its row only through plain column references (no subquery, which may
+/// read the row through outer references): the scan then decodes only those.
+fn read_columns<'e>(
+    input: &Plan,
+    exprs: impl IntoIterator<Item = &'e Expr>,
+) -> Option<std::sync::Arc<[bool]>> {
+    if !matches!(input.node, Node::Scan { .. }) {
+        return None;
+    }
+    let mut wanted = vec![false; input.columns.len()];
+    for e in exprs {
+        if !e.subquery_plans().is_empty() {
+            return None;
+        }
+        for c in e.columns() {
+            *wanted.get_mut(c)? = true;
+        }
+    }
+    Some(wanted.into())
 }
 
 /// `e` with this execution's parameter values in place of its parameters; the plan's own
@@ -166,6 +191,7 @@ pub fn rows<'a>(
         analyze: None,
         guard,
         params,
+        scan_columns: None,
     };
     build(plan, &mut ctx, &mut 0)
 }
@@ -230,6 +256,8 @@ pub fn build<'a>(
     let txn = ctx.txn;
     let guard = ctx.guard;
     let params = ctx.params;
+    // Meant for this node only if it is the scan its consumer asked it for.
+    let scan_columns = ctx.scan_columns.take();
     let iter: RowIter<'a> = match &plan.node {
         Node::Scan {
             table,
@@ -243,6 +271,7 @@ pub fn build<'a>(
             read_at.bind(params)?,
             &*access.bind(params)?,
             bind_opt(filter.as_ref(), params)?,
+            scan_columns,
             ctx,
         )?,
         Node::Values { rows } => {
@@ -271,6 +300,7 @@ pub fn build<'a>(
             }))
         }
         Node::Project { input, exprs } => {
+            ctx.scan_columns = read_columns(input, exprs);
             let input = build(input, ctx, next_id)?;
             let exprs = bind_all(exprs, params)?;
             let correlated: Vec<bool> = exprs.iter().map(Expr::has_correlated).collect();
@@ -356,6 +386,8 @@ pub fn build<'a>(
             lazy(move || join::nested_loop(l, r, predicate, kind, width, guard))
         }
         Node::Aggregate { input, group, aggs } => {
+            ctx.scan_columns =
+                read_columns(input, group.iter().chain(aggs.iter().flat_map(|a| &a.arg)));
             let input = build(input, ctx, next_id)?;
             let (group, aggs) = (bind_all(group, params)?, bind_all(aggs, params)?);
             lazy(move || {

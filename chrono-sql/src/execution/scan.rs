@@ -17,6 +17,7 @@ pub(super) fn scan<'a>(
     read_at: ReadAt,
     access: &Access,
     filter: Option<Cow<'a, Expr>>,
+    output: Option<std::sync::Arc<[bool]>>,
     ctx: &ExecCtx<'a>,
 ) -> Result<RowIter<'a>> {
     let (txn, guard) = (ctx.txn, ctx.guard);
@@ -40,8 +41,10 @@ pub(super) fn scan<'a>(
         rows_read: 0,
         full_scan: matches!(access, Access::Full),
     });
-    // The filter runs inside the table scan, on each stored row before it is decoded.
-    let row_filter = filter.map(crate::table::RowFilter::new);
+    // The filter runs inside the table scan, on each stored row before it is decoded; the
+    // rows it passes decode the columns the consumer reads.
+    let row_filter = (filter.is_some() || output.is_some())
+        .then(|| crate::table::RowFilter::with(filter, output));
     let mut rows =
         crate::table::rows_where(txn, table, read_at, access, row_filter, guard.scan_split())?;
     let mut read = 0u64;
