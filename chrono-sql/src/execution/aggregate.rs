@@ -1,7 +1,7 @@
 //! Hash aggregation: one group per distinct GROUP BY key (charged to the budget), each
 //! with an accumulator per aggregate call (`DISTINCT` ones with their seen-set).
 
-use std::collections::{HashMap, HashSet};
+use super::{KeyMap, KeySet};
 
 use chrono_storage::Value;
 
@@ -172,7 +172,7 @@ impl Acc {
 struct Group {
     values: Row,
     accs: Vec<Acc>,
-    seen: Vec<Option<HashSet<Vec<u8>>>>,
+    seen: Vec<Option<KeySet>>,
 }
 
 pub(super) fn aggregate(
@@ -182,16 +182,18 @@ pub(super) fn aggregate(
     guard: &StatementGuard,
 ) -> Result<Vec<Row>> {
     let group_bytes = std::mem::size_of::<Group>()
-        + aggs.len()
-            * (std::mem::size_of::<Acc>() + std::mem::size_of::<Option<HashSet<Vec<u8>>>>());
+        + aggs.len() * (std::mem::size_of::<Acc>() + std::mem::size_of::<Option<KeySet>>());
     // Groups found by a hash of their key (a lookup per row), put in key order once at the
     // end, the order the output has always had.
-    let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
+    let mut index: KeyMap<usize> = KeyMap::default();
     let mut groups: Vec<Group> = Vec::new();
     let new_group = |values: Row| Group {
         values,
         accs: aggs.iter().map(|a| Acc::new(a.func)).collect(),
-        seen: aggs.iter().map(|a| a.distinct.then(HashSet::new)).collect(),
+        seen: aggs
+            .iter()
+            .map(|a| a.distinct.then(KeySet::default))
+            .collect(),
     };
     // The group key of each row is built in one buffer, reused: a row of a group seen
     // before allocates nothing for it (a GROUP BY column is encoded from the row, not

@@ -2,8 +2,8 @@
 //! index lookup per outer row, as of the join's read time) and nested-loop join over a held
 //! inner side; LEFT joins pad unmatched outer rows with NULLs.
 
+use super::KeyMap;
 use std::borrow::Cow;
-use std::collections::HashMap;
 
 use chrono_storage::{KeyRange, Value, encoding};
 
@@ -130,7 +130,7 @@ pub(super) fn hash<'a>(
     } else {
         (right, left, right_keys, left_keys)
     };
-    let mut table: HashMap<Vec<u8>, Vec<Row>> = HashMap::new();
+    let mut table: KeyMap<Vec<Row>> = KeyMap::default();
     for r in build {
         guard.tick()?;
         let row = r?;

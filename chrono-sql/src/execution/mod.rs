@@ -244,6 +244,12 @@ pub fn push_hash_key(out: &mut Vec<u8>, v: &Value) {
     }
 }
 
+/// Hash tables keyed by encoded values (groups, join keys, DISTINCT, set operations): a
+/// fast hash seeded at random per table, so keys chosen to collide cannot be planned ahead.
+pub(crate) type KeyMap<V> = std::collections::HashMap<Vec<u8>, V, foldhash::fast::RandomState>;
+/// See [`KeyMap`].
+pub(crate) type KeySet = std::collections::HashSet<Vec<u8>, foldhash::fast::RandomState>;
+
 /// Builds the iterator of a plan. `next_id` numbers nodes in pre-order.
 #[recursive::recursive]
 pub fn build<'a>(

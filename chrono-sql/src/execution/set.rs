@@ -2,15 +2,13 @@
 //! a concatenation, in the executor's dispatch). What they remember is charged to the
 //! budget.
 
-use std::collections::HashSet;
-
-use super::{RowIter, hash_key};
+use super::{KeySet, RowIter, hash_key};
 use crate::error::Result;
 use crate::limits::{StatementGuard, hashed_key_bytes};
 
 /// `input`'s rows, each once, in first-seen order.
 pub(super) fn distinct<'a>(input: RowIter<'a>, guard: &'a StatementGuard) -> RowIter<'a> {
-    let mut seen = HashSet::new();
+    let mut seen = KeySet::default();
     Box::new(input.filter_map(move |r| match r {
         Ok(row) => {
             let key = hash_key(&row);
@@ -32,7 +30,7 @@ pub(super) fn compare<'a>(
     anti: bool,
     guard: &'a StatementGuard,
 ) -> Result<RowIter<'a>> {
-    let mut among = HashSet::new();
+    let mut among = KeySet::default();
     for row in right {
         guard.tick()?;
         let key = hash_key(&row?);
@@ -41,7 +39,7 @@ pub(super) fn compare<'a>(
             guard.charge(bytes)?;
         }
     }
-    let mut seen = HashSet::new();
+    let mut seen = KeySet::default();
     Ok(Box::new(left.filter_map(move |r| match r {
         Ok(row) => {
             let key = hash_key(&row);
