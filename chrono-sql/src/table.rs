@@ -183,7 +183,7 @@ pub fn rows_where<'a>(
 /// A scan's filter, tested on each stored row before the row is decoded in full: only the
 /// columns the filter reads are decoded, into a buffer reused from row to row, so a row it
 /// rejects costs no allocation and no decoding of the columns it does not read. It may also
-/// say which columns the rows it passes need ([`RowFilter::output`]): the others stay NULL.
+/// say which columns the rows it passes need ([`RowFilter::with`]): the others stay NULL.
 pub struct RowFilter<'a> {
     /// The condition; `None`: every row passes.
     expr: Option<Cow<'a, Expr>>,
