@@ -190,9 +190,17 @@ impl LocalCluster {
                 }
             }
             if Instant::now() > until {
+                // etcd preallocates its log files; on a nearly full disk its members start
+                // but never become healthy, which their logs say less plainly than this.
+                let disk = match free_bytes(self.dir.path()) {
+                    Some(free) if free < LOW_DISK_BYTES => {
+                        format!("; only {} MiB are free on its file system", free >> 20)
+                    }
+                    _ => String::new(),
+                };
                 return Err(Error::Engine(format!(
                     "the etcd cluster in {} has no healthy leader after {within:?} (see the \
-                     members' logs there)",
+                     members' logs there){disk}",
                     self.dir.path().display()
                 )));
             }
@@ -232,5 +240,37 @@ impl Drop for LocalCluster {
         for i in 0..self.members.len() {
             self.kill(i);
         }
+    }
+}
+
+/// Below this much free space a cluster that finds no leader says so: each member
+/// preallocates 64 MiB log segments and needs room for its database.
+const LOW_DISK_BYTES: u64 = 1 << 30;
+
+/// Bytes free for an unprivileged writer on the file system holding `path`.
+fn free_bytes(path: &std::path::Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    let mut stats = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: `c_path` is a NUL-terminated string and `stats` points at writable memory of
+    // the structure's size; the call writes it in full when it returns 0.
+    let stats = unsafe {
+        if libc::statvfs(c_path.as_ptr(), stats.as_mut_ptr()) != 0 {
+            return None;
+        }
+        stats.assume_init()
+    };
+    Some(stats.f_bavail.saturating_mul(stats.f_frsize))
+}
+
+#[cfg(test)]
+mod tests {
+    /// The free space of a real file system is read (and is not zero on a machine that runs
+    /// the tests); a path that does not exist gives none.
+    #[test]
+    fn free_space_is_read_from_the_file_system() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(super::free_bytes(dir.path()).is_some_and(|b| b > 0));
+        assert_eq!(super::free_bytes(&dir.path().join("missing")), None);
     }
 }
