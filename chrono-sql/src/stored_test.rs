@@ -57,12 +57,12 @@ impl Comparison {
             (StoredValue::Text(bytes), Value::Text(lit)) => bytes.cmp(lit.as_bytes()),
             (StoredValue::Blob(bytes), Value::Blob(lit)) => bytes.cmp(lit.as_slice()),
             (StoredValue::Int(i), Value::Int(lit)) => i.cmp(lit),
-            (StoredValue::Float(f), _) if self.float.is_some() && !f.is_nan() => {
-                // Both exact doubles, neither NaN: the order is total.
-                f.partial_cmp(&self.float.unwrap_or_default()).ok_or(())?
-            }
             (StoredValue::Int(i), lit) => ordered(&Value::Int(i), lit)?,
-            (StoredValue::Float(f), lit) => ordered(&Value::Float(f), lit)?,
+            (StoredValue::Float(f), lit) => match self.float {
+                // Both exact doubles, neither NaN: their order is total.
+                Some(l) if !f.is_nan() => f.partial_cmp(&l).ok_or(())?,
+                _ => ordered(&Value::Float(f), lit)?,
+            },
             (StoredValue::Bool(b), lit) => ordered(&Value::Bool(b), lit)?,
             (StoredValue::Timestamp(t), lit) => ordered(&Value::Timestamp(t), lit)?,
             _ => return Err(()),
@@ -169,22 +169,18 @@ impl StoredTest {
             // Malformed: the general way reports it.
             return Err(());
         }
-        let (mut at, mut current) = (0usize, None);
+        // The comparisons are in column order: read up to each one's column (a column
+        // compared twice is read once).
+        let (mut read, mut value) = (0, StoredValue::Null);
         for c in &self.comparisons {
             // Columns past the stored ones (added later) are NULL.
             if c.column >= stored {
                 return Ok(Verdict::Reject);
             }
-            let value = loop {
-                match current {
-                    Some((i, v)) if i == c.column => break v,
-                    _ => {
-                        let v = row.next_value().map_err(|_| ())?;
-                        current = Some((at, v));
-                        at += 1;
-                    }
-                }
-            };
+            while read <= c.column {
+                value = row.next_value().map_err(|_| ())?;
+                read += 1;
+            }
             if c.test(value)? != Some(true) {
                 return Ok(Verdict::Reject);
             }

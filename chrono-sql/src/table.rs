@@ -189,20 +189,43 @@ pub struct RowFilter<'a> {
     expr: Option<Cow<'a, Expr>>,
     /// The columns the scan's consumer reads; `None`: all of them.
     output: Option<Arc<[bool]>>,
-    /// The columns to decode for the test; `None`: all of them (a correlated subquery
-    /// reads the whole row through its outer references).
-    wanted: std::cell::OnceCell<Option<Vec<bool>>>,
-    /// Its comparisons of columns with constants, tested on the bytes first.
-    stored: std::cell::OnceCell<Option<StoredTest>>,
+    /// How the condition is tested on stored rows, worked out on the first one (a point
+    /// read, which tests a decoded row, never needs it).
+    compiled: std::cell::OnceCell<Compiled>,
     scratch: Vec<Value>,
 }
 
-impl<'a> RowFilter<'a> {
-    /// A filter of `expr`.
-    pub fn new(expr: Cow<'a, Expr>) -> Self {
-        Self::with(Some(expr), None)
-    }
+/// A [`RowFilter`]'s condition prepared for stored rows of one table.
+struct Compiled {
+    /// Its comparisons of columns with constants, tested on the bytes first.
+    stored: Option<StoredTest>,
+    /// The columns to decode for the test; `None`: all of them (a subquery may read the
+    /// whole row through its outer references).
+    wanted: Option<Vec<bool>>,
+}
 
+impl Compiled {
+    fn new(table: &TableDef, expr: &Expr) -> Self {
+        if !expr.subquery_plans().is_empty() {
+            return Self {
+                stored: None,
+                wanted: None,
+            };
+        }
+        let mut wanted = vec![false; table.columns.len()];
+        for c in expr.columns() {
+            if let Some(w) = wanted.get_mut(c) {
+                *w = true;
+            }
+        }
+        Self {
+            stored: StoredTest::compile(table, expr),
+            wanted: Some(wanted),
+        }
+    }
+}
+
+impl<'a> RowFilter<'a> {
     /// A filter of `expr` (none: every row passes) whose passing rows of a stored range
     /// decode only the columns `output` marks (none: all); the others are NULL. Rows
     /// decoded before they are filtered (single keys, index lookups, history) are whole.
@@ -210,8 +233,7 @@ impl<'a> RowFilter<'a> {
         Self {
             expr,
             output,
-            wanted: std::cell::OnceCell::new(),
-            stored: std::cell::OnceCell::new(),
+            compiled: std::cell::OnceCell::new(),
             scratch: Vec::new(),
         }
     }
@@ -243,55 +265,33 @@ impl<'a> RowFilter<'a> {
 
     /// A passing stored row, decoded: the output columns only.
     fn decode(&self, table: &TableDef, raw: &[u8]) -> Result<Row> {
-        match &self.output {
-            Some(output) => {
-                let mut row = Vec::new();
-                table.decode_row_into(raw, &mut row, Some(output))?;
-                Ok(row)
-            }
-            None => table.decode_row(raw),
-        }
+        let mut row = Vec::new();
+        table.decode_row_into(raw, &mut row, self.output.as_deref())?;
+        Ok(row)
     }
 
-    /// Whether the stored row `raw` of `table` passes, decoding only what the test reads
-    /// (the columns it reads are worked out on the first stored row: a point read, which
-    /// tests a decoded row, never needs them).
+    /// Whether the stored row `raw` of `table` passes: its comparisons with constants on
+    /// the bytes first, then, when they do not decide, the condition on a decoding of only
+    /// the columns it reads.
     fn passes_stored(&mut self, table: &TableDef, raw: &[u8]) -> Result<bool> {
         let Self {
             expr,
-            wanted,
-            stored,
+            compiled,
             scratch,
             ..
         } = self;
         let Some(expr) = expr else {
             return Ok(true);
         };
-        let stored = stored.get_or_init(|| {
-            expr.subquery_plans()
-                .is_empty()
-                .then(|| StoredTest::compile(table, expr))
-                .flatten()
-        });
-        if let Some(test) = stored {
+        let compiled = compiled.get_or_init(|| Compiled::new(table, expr));
+        if let Some(test) = &compiled.stored {
             match test.test(raw, table.columns.len()) {
                 Verdict::Reject => return Ok(false),
                 Verdict::Pass => return Ok(true),
                 Verdict::Unsure => {}
             }
         }
-        let wanted = wanted.get_or_init(|| {
-            expr.subquery_plans().is_empty().then(|| {
-                let mut wanted = vec![false; table.columns.len()];
-                for c in expr.columns() {
-                    if let Some(w) = wanted.get_mut(c) {
-                        *w = true;
-                    }
-                }
-                wanted
-            })
-        });
-        table.decode_row_into(raw, scratch, wanted.as_deref())?;
+        table.decode_row_into(raw, scratch, compiled.wanted.as_deref())?;
         Ok(expr.test(scratch)? == Some(true))
     }
 }

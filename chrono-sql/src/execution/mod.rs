@@ -44,7 +44,7 @@ use crate::cost::StatsRegistry;
 use crate::error::{Error, Result};
 use crate::expr::Expr;
 use crate::limits::{StatementGuard, row_bytes};
-use crate::plan::{AggCall, Node, Plan, ReadAt, SortKey};
+use crate::plan::{Access, AggCall, Node, Plan, ReadAt, SortKey};
 
 /// A row.
 pub type Row = Vec<Value>;
@@ -77,14 +77,23 @@ pub struct ExecCtx<'a> {
     pub scan_columns: Option<std::sync::Arc<[bool]>>,
 }
 
-/// The columns of `input`'s rows that `exprs` read, when `input` is a table scan and the
+/// The columns of `input`'s rows that `exprs` read, when `input` is a scan of a stored
+/// range (rows it decodes itself; a key, an index or history is read whole) and the
 /// expressions read its row only through plain column references (no subquery, which may
-/// read the row through outer references): the scan then decodes only those.
+/// read the row through outer references): the scan then decodes only those. Nothing is
+/// worked out for other inputs, so a prepared point read runs without it.
 fn read_columns<'e>(
     input: &Plan,
     exprs: impl IntoIterator<Item = &'e Expr>,
 ) -> Option<std::sync::Arc<[bool]>> {
-    if !matches!(input.node, Node::Scan { .. }) {
+    if !matches!(
+        &input.node,
+        Node::Scan {
+            access: Access::Full | Access::KeyRange(_),
+            read_at: ReadAt::Current | ReadAt::AsOf(_) | ReadAt::AsOfParam(_),
+            ..
+        }
+    ) {
         return None;
     }
     let mut wanted = vec![false; input.columns.len()];
