@@ -317,6 +317,10 @@ pub enum Node {
         access: Access,
         /// Conditions checked on each row.
         filter: Option<Expr>,
+        /// The columns its consumers read, when that is not all of them: worked out last by
+        /// the optimizer (`optimizer::columns`), for scans of stored ranges only. The other
+        /// columns of its rows are NULL, never decoded.
+        reads: Option<Arc<[bool]>>,
     },
     /// Literal rows.
     Values {
@@ -606,6 +610,7 @@ impl Plan {
                 read_at,
                 access,
                 filter,
+                reads,
             } => {
                 let how = match access {
                     Access::Full => "Full scan".to_string(),
@@ -646,6 +651,13 @@ impl Plan {
                 }
                 if let Some(f) = filter {
                     let _ = write!(s, " filter: {}", show_expr(f, &self.columns));
+                }
+                if let Some(reads) = reads {
+                    let names: Vec<String> = (0..self.columns.len())
+                        .filter(|&i| reads.get(i).copied().unwrap_or(true))
+                        .map(|i| show_expr(&Expr::Column(i), &self.columns))
+                        .collect();
+                    let _ = write!(s, " reads: {}", names.join(", "));
                 }
             }
             Node::Values { rows } => {
@@ -1004,12 +1016,14 @@ impl Plan {
                 read_at,
                 access,
                 filter,
+                reads,
             } => Node::Scan {
                 table: table.clone(),
                 label: label.clone(),
                 read_at: *read_at,
                 access: access.try_map(f)?,
                 filter: opt(filter, f)?,
+                reads: reads.clone(),
             },
             Node::Values { rows } => Node::Values {
                 rows: rows

@@ -7,7 +7,7 @@ use std::borrow::Cow;
 
 use chrono_storage::{KeyRange, Value, encoding};
 
-use super::{Row, RowIter, eval_all, hash_key, hold};
+use super::{Row, RowIter, hold, key_into};
 use crate::catalog::{Snapshot, TableDef};
 use crate::error::{Error, Result};
 use crate::expr::Expr;
@@ -131,23 +131,27 @@ pub(super) fn hash<'a>(
         (right, left, right_keys, left_keys)
     };
     let mut table: KeyMap<Vec<Row>> = KeyMap::default();
+    // Keys are built in one buffer, reused; a build row's key is copied only for a new key.
+    let mut key = Vec::new();
     for r in build {
         guard.tick()?;
         let row = r?;
-        let key = eval_all(&build_keys, &row)?;
-        if key.iter().any(Value::is_null) {
+        if !key_into(&mut key, &build_keys, &row)? {
             continue;
         }
-        let key = hash_key(&key);
         guard.charge(row_bytes(&row) + hashed_key_bytes(&key))?;
-        table.entry(key).or_default().push(row);
+        match table.get_mut(&key[..]) {
+            Some(rows) => rows.push(row),
+            None => {
+                table.insert(key.clone(), vec![row]);
+            }
+        }
     }
     Ok(per_outer_row(probe, move |prow| {
-        let key = eval_all(&probe_keys, &prow)?;
-        let matches: &[Row] = if key.iter().any(Value::is_null) {
-            &[]
+        let matches: &[Row] = if key_into(&mut key, &probe_keys, &prow)? {
+            table.get(&key[..]).map(Vec::as_slice).unwrap_or(&[])
         } else {
-            table.get(&hash_key(&key)).map(Vec::as_slice).unwrap_or(&[])
+            &[]
         };
         // With the build side on the left (inner joins only), the probe row goes second.
         join_row(
@@ -168,9 +172,12 @@ pub(super) fn per_outer_row<'a>(
     outer: RowIter<'a>,
     mut f: impl FnMut(Row) -> Result<Vec<Row>> + 'a,
 ) -> RowIter<'a> {
-    Box::new(outer.flat_map(move |r| match r.and_then(&mut f) {
-        Ok(rows) => rows.into_iter().map(Ok).collect::<Vec<_>>(),
-        Err(e) => vec![Err(e)],
+    Box::new(outer.flat_map(move |r| {
+        let (rows, error) = match r.and_then(&mut f) {
+            Ok(rows) => (rows, None),
+            Err(e) => (Vec::new(), Some(e)),
+        };
+        rows.into_iter().map(Ok).chain(error.map(Err))
     }))
 }
 

@@ -44,7 +44,7 @@ use crate::cost::StatsRegistry;
 use crate::error::{Error, Result};
 use crate::expr::Expr;
 use crate::limits::{StatementGuard, row_bytes};
-use crate::plan::{Access, AggCall, Node, Plan, ReadAt, SortKey};
+use crate::plan::{AggCall, Node, Plan, ReadAt, SortKey};
 
 /// A row.
 pub type Row = Vec<Value>;
@@ -72,40 +72,6 @@ pub struct ExecCtx<'a> {
     pub guard: &'a StatementGuard,
     /// This execution's parameter values.
     pub params: &'a [Value],
-    /// The columns the node being built reads of its input, when that input is a scan
-    /// (set by the consumer just before it builds its input; see [`read_columns`]).
-    pub scan_columns: Option<std::sync::Arc<[bool]>>,
-}
-
-/// The columns of `input`'s rows that `exprs` read, when `input` is a scan of a stored
-/// range (rows it decodes itself; a key, an index or history is read whole) and the
-/// expressions read its row only through plain column references (no subquery, which may
-/// read the row through outer references): the scan then decodes only those. Nothing is
-/// worked out for other inputs, so a prepared point read runs without it.
-fn read_columns<'e>(
-    input: &Plan,
-    exprs: impl IntoIterator<Item = &'e Expr>,
-) -> Option<std::sync::Arc<[bool]>> {
-    if !matches!(
-        &input.node,
-        Node::Scan {
-            access: Access::Full | Access::KeyRange(_),
-            read_at: ReadAt::Current | ReadAt::AsOf(_) | ReadAt::AsOfParam(_),
-            ..
-        }
-    ) {
-        return None;
-    }
-    let mut wanted = vec![false; input.columns.len()];
-    for e in exprs {
-        if !e.subquery_plans().is_empty() {
-            return None;
-        }
-        for c in e.columns() {
-            *wanted.get_mut(c)? = true;
-        }
-    }
-    Some(wanted.into())
 }
 
 /// `e` with this execution's parameter values in place of its parameters; the plan's own
@@ -200,7 +166,6 @@ pub fn rows<'a>(
         analyze: None,
         guard,
         params,
-        scan_columns: None,
     };
     build(plan, &mut ctx, &mut 0)
 }
@@ -253,6 +218,30 @@ pub fn push_hash_key(out: &mut Vec<u8>, v: &Value) {
     }
 }
 
+/// The [`hash_key`] of `exprs` over `row`, written into `out` (cleared first); `false` when
+/// one of them is NULL (a join key that matches nothing). Every expression is evaluated, so
+/// an error in any is reported; a plain column is encoded from the row, not copied out of it.
+fn key_into(out: &mut Vec<u8>, exprs: &[Expr], row: &[Value]) -> Result<bool> {
+    out.clear();
+    let mut matches = true;
+    for e in exprs {
+        let owned;
+        let v = match e {
+            Expr::Column(i) if *i < row.len() => &row[*i],
+            e => {
+                owned = e.eval(row)?;
+                &owned
+            }
+        };
+        if v.is_null() {
+            matches = false;
+        } else {
+            push_hash_key(out, v);
+        }
+    }
+    Ok(matches)
+}
+
 /// Hash tables keyed by encoded values (groups, join keys, DISTINCT, set operations): a
 /// fast hash seeded at random per table, so keys chosen to collide cannot be planned ahead.
 pub(crate) type KeyMap<V> = std::collections::HashMap<Vec<u8>, V, foldhash::fast::RandomState>;
@@ -271,14 +260,13 @@ pub fn build<'a>(
     let txn = ctx.txn;
     let guard = ctx.guard;
     let params = ctx.params;
-    // Meant for this node only if it is the scan its consumer asked it for.
-    let scan_columns = ctx.scan_columns.take();
     let iter: RowIter<'a> = match &plan.node {
         Node::Scan {
             table,
             read_at,
             access,
             filter,
+            reads,
             ..
         } => scan::scan(
             plan,
@@ -286,7 +274,7 @@ pub fn build<'a>(
             read_at.bind(params)?,
             &*access.bind(params)?,
             bind_opt(filter.as_ref(), params)?,
-            scan_columns,
+            reads.clone(),
             ctx,
         )?,
         Node::Values { rows } => {
@@ -315,7 +303,6 @@ pub fn build<'a>(
             }))
         }
         Node::Project { input, exprs } => {
-            ctx.scan_columns = read_columns(input, exprs);
             let input = build(input, ctx, next_id)?;
             let exprs = bind_all(exprs, params)?;
             let correlated: Vec<bool> = exprs.iter().map(Expr::has_correlated).collect();
@@ -401,8 +388,6 @@ pub fn build<'a>(
             lazy(move || join::nested_loop(l, r, predicate, kind, width, guard))
         }
         Node::Aggregate { input, group, aggs } => {
-            ctx.scan_columns =
-                read_columns(input, group.iter().chain(aggs.iter().flat_map(|a| &a.arg)));
             let input = build(input, ctx, next_id)?;
             let (group, aggs) = (bind_all(group, params)?, bind_all(aggs, params)?);
             lazy(move || {

@@ -15,10 +15,13 @@
 //! | `join_order` | `join_order.rs` | inner joins of 3+ relations: greedy, smallest intermediate result first |
 //! | `join_method` | `join_method.rs` | hash, index nested-loop or nested-loop join per step |
 //!
-//! Each pass runs over every node, inputs first, subquery plans included. `EXPLAIN
+//! Each pass runs over every node, inputs first, subquery plans included. Last, `columns.rs`
+//! works out top-down which columns each scan's consumers read, so the scan decodes only
+//! those. `EXPLAIN
 //! (OPTIMIZERS) …` shows the plan as the planner built it and after each pass.
 
 pub(crate) mod access_path;
+mod columns;
 mod fold;
 mod join_method;
 mod join_order;
@@ -80,6 +83,7 @@ pub fn optimize(mut plan: Plan, env: &Env<'_>) -> Result<Plan> {
     for pass in &PASSES {
         run_pass(pass, &mut plan, env)?;
     }
+    columns::run(&mut plan);
     check_correlated(&plan, false)?;
     Ok(plan)
 }

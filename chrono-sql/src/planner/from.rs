@@ -287,6 +287,7 @@ impl Planner<'_> {
                 read_at,
                 access: Access::Full,
                 filter: None,
+                reads: None,
             },
             est_rows: est.rows,
             estimator: est.estimator,

@@ -385,7 +385,6 @@ impl Database {
                 analyze: Some(stats.clone()),
                 guard,
                 params,
-                scan_columns: None,
             };
             let mut id = 0;
             for r in execution::build(plan, &mut ctx, &mut id)? {
