@@ -48,7 +48,7 @@ impl Acc {
         }
     }
 
-    fn add(&mut self, v: Value) -> Result<()> {
+    fn add(&mut self, v: &Value) -> Result<()> {
         match self {
             Acc::Count(n) => {
                 if !v.is_null() {
@@ -63,7 +63,7 @@ impl Acc {
                 overflow,
             } => match v {
                 Value::Null => {}
-                Value::Int(i) => {
+                &Value::Int(i) => {
                     *any = true;
                     *float += i as f64;
                     match int.checked_add(i) {
@@ -71,12 +71,12 @@ impl Acc {
                         None => *overflow = true,
                     }
                 }
-                Value::Float(f) => {
+                &Value::Float(f) => {
                     *any = true;
                     *is_float = true;
                     *float += f;
                 }
-                Value::Bool(b) => {
+                &Value::Bool(b) => {
                     *any = true;
                     *int += i64::from(b);
                     *float += f64::from(u8::from(b));
@@ -90,11 +90,11 @@ impl Acc {
             },
             Acc::Avg { sum, n } => match v {
                 Value::Null => {}
-                Value::Int(i) => {
+                &Value::Int(i) => {
                     *sum += i as f64;
                     *n += 1;
                 }
-                Value::Float(f) => {
+                &Value::Float(f) => {
                     *sum += f;
                     *n += 1;
                 }
@@ -117,18 +117,18 @@ impl Acc {
                 let replace = match cur {
                     None => true,
                     Some(c) => {
-                        let o = compare(&v, c)?.unwrap_or(std::cmp::Ordering::Equal);
+                        let o = compare(v, c)?.unwrap_or(std::cmp::Ordering::Equal);
                         if is_min { o.is_lt() } else { o.is_gt() }
                     }
                 };
                 if replace {
-                    *cur = Some(v);
+                    *cur = Some(v.clone());
                 }
                 let _ = cur;
             }
             Acc::Any(cur) => {
                 if cur.is_none() {
-                    *cur = Some(v);
+                    *cur = Some(v.clone());
                 }
             }
         }
@@ -168,6 +168,9 @@ impl Acc {
         })
     }
 }
+
+/// What COUNT(*) counts for each row.
+const COUNTED: Value = Value::Int(1);
 
 struct Group {
     values: Row,
@@ -221,15 +224,21 @@ pub(super) fn aggregate(
         };
         let g = &mut groups[at];
         for (i, a) in aggs.iter().enumerate() {
+            // A plain column is read in place, not copied out of the row.
+            let owned;
             let v = match &a.arg {
-                None => Value::Int(1),
-                Some(e) => e.eval(&row)?,
+                None => &COUNTED,
+                Some(Expr::Column(c)) if *c < row.len() => &row[*c],
+                Some(e) => {
+                    owned = e.eval(&row)?;
+                    &owned
+                }
             };
             if let Some(seen) = &mut g.seen[i] {
                 if v.is_null() {
                     continue;
                 }
-                let key = hash_key(std::slice::from_ref(&v));
+                let key = hash_key(std::slice::from_ref(v));
                 let bytes = hashed_key_bytes(&key);
                 if !seen.insert(key) {
                     continue;
