@@ -559,7 +559,9 @@ pub struct AuditTrail {
     /// The database's identity, which its checkpoints carry.
     database: DatabaseId,
     state: Mutex<State>,
-    pending: Mutex<Option<State>>,
+    /// The head after the last commit built but not yet written, with that commit's
+    /// sequence number.
+    pending: Mutex<Option<(u64, State)>>,
     /// Another server committed and the stored head could not be read yet: the next
     /// commit reads it first (or fails), so the chain never forks.
     stale: std::sync::atomic::AtomicBool,
@@ -1196,6 +1198,8 @@ impl CommitObserver for AuditTrail {
         // Another server appended to the one chain (its head is written in the same
         // transaction as its data): continue from the stored head. If it does not read
         // now, the next commit reads it first or fails, so the chain never forks.
+        // A commit built before (and not written) no longer continues the chain.
+        self.pending.lock().take();
         match load_state(self.engine()) {
             Ok(st) => *self.state.lock() = st,
             Err(e) => {
@@ -1213,7 +1217,12 @@ impl CommitObserver for AuditTrail {
             self.stale
                 .store(false, std::sync::atomic::Ordering::Release);
         }
-        let mut st = self.state.lock().clone();
+        // Commits written together (group commit) are built one after the other before
+        // any is written: each continues the chain from the one built just before it.
+        let mut st = match &*self.pending.lock() {
+            Some((built_for, st)) if built_for + 1 == commit.seq => st.clone(),
+            _ => self.state.lock().clone(),
+        };
         let seq = st.txs + 1;
         let first_entry = st.entries + 1;
         // The record is complete but for its root and hash, which come from its entries.
@@ -1296,12 +1305,18 @@ impl CommitObserver for AuditTrail {
         st.last = hash;
         st.last_ts = commit.commit_ts;
         batch.put(ColumnFamily::Audit, audit_key(HEAD, &[]), encode_head(&st));
-        *self.pending.lock() = Some(st);
+        *self.pending.lock() = Some((commit.seq, st));
         Ok(())
     }
 
-    fn after_commit(&self, _commit: &Commit) {
-        if let Some(st) = self.pending.lock().take() {
+    fn after_commit(&self, commit: &Commit) {
+        // The head moves once the last commit built is written (a group's last).
+        let mut pending = self.pending.lock();
+        if pending
+            .as_ref()
+            .is_some_and(|(built_for, _)| *built_for == commit.seq)
+            && let Some((_, st)) = pending.take()
+        {
             *self.state.lock() = st;
         }
     }

@@ -2,7 +2,7 @@
 
 /// What can go wrong in the store. Variants are named after the condition, so the layers
 /// above can map them (for example to gRPC status codes) without reading messages.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     /// Another transaction committed a write to the same key after this one started
     /// (first committer wins). Nothing of this transaction was written; retry it.

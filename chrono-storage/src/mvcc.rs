@@ -386,6 +386,10 @@ struct Inner {
     advancing: Mutex<()>,
     /// Other processes write the engine too ([`Engine::shared`]).
     shared: bool,
+    /// Commits waiting for the commit lock; whoever takes it applies them all.
+    queue: Mutex<Vec<Arc<Queued>>>,
+    /// Engine writes commits made (fewer than commits when several were written together).
+    commit_writes: AtomicU64,
     /// On a shared engine: the block of ids this process reserved, `[next, end)`.
     id_block: Mutex<(u64, u64)>,
     /// A random number naming this open store among the processes sharing an engine.
@@ -425,6 +429,8 @@ impl Store {
                 horizons: RwLock::new(horizons),
                 advancing: Mutex::new(()),
                 shared: engine.shared(),
+                queue: Mutex::new(Vec::new()),
+                commit_writes: AtomicU64::new(0),
                 id_block: Mutex::new((0, 0)),
                 instance: {
                     let mut b = [0u8; 8];
@@ -446,6 +452,18 @@ impl Store {
                 observers: RwLock::new(Vec::new()),
             }),
         })
+    }
+
+    /// How many engine writes commits have made since the store was opened: fewer than
+    /// the commits when concurrent ones were written together (group commit).
+    pub fn commit_writes(&self) -> u64 {
+        self.inner.commit_writes.load(Ordering::Relaxed)
+    }
+
+    /// How many commits are waiting for the commit lock right now (they will be written
+    /// together by whichever takes it next).
+    pub fn queued_commits(&self) -> usize {
+        self.inner.queue.lock().len()
     }
 
     /// The database's identity (made when the store was first opened).
@@ -862,204 +880,401 @@ impl Store {
         })
     }
 
+    /// Commits `txn`'s writes. On an engine of its own, commits that arrive together are
+    /// written together (group commit): each queues its request, and whichever holds the
+    /// commit lock next applies every queued request in order, in one engine write.
     fn commit(&self, txn: &mut Transaction) -> Result<Option<CommitInfo>> {
-        let engine = &self.inner.engine;
-        let mut state = self.inner.commit.lock();
         if txn.writes.is_empty() {
             return Ok(None);
         }
-        let shared = self.inner.shared;
-        let mut observed = std::mem::take(txn.observed.get_mut());
-        let mut statements = std::mem::take(&mut txn.statements);
-        let mut labels = std::mem::take(&mut txn.labels);
+        let request = CommitRequest::take_from(txn);
+        if self.inner.shared {
+            let mut state = self.inner.commit.lock();
+            return self.commit_shared(&mut state, request);
+        }
+        let me = Arc::new(Queued {
+            request: Mutex::new(Some(request)),
+            outcome: Mutex::new(None),
+        });
+        self.inner.queue.lock().push(me.clone());
+        let mut state = self.inner.commit.lock();
+        // A committer that held the lock meanwhile applied every request queued then (and
+        // left each its outcome before letting go of the lock); else this one leads.
+        if let Some(outcome) = me.outcome.lock().take() {
+            return outcome;
+        }
+        let group = std::mem::take(&mut *self.inner.queue.lock());
+        self.apply_group(&mut state, &group);
+        drop(state);
+        let outcome = me.outcome.lock().take();
+        outcome.unwrap_or_else(|| {
+            Err(Error::Engine(
+                "internal: a queued commit was left without an outcome".into(),
+            ))
+        })
+    }
+
+    /// Applies the queued requests of `group`, in order, in one engine write. A request that
+    /// conflicts (with the stored state or with an earlier one of the group) fails alone; an
+    /// observer's or the engine's failure fails every request of the group, and leaves the
+    /// commit state as it was.
+    fn apply_group(&self, state: &mut CommitState, group: &[Arc<Queued>]) {
+        let before = (state.last_ts, state.last_seq, state.id_high_water);
+        let mut replaced_ts: Vec<(Keyspace, Option<u64>)> = Vec::new();
+        let mut written = std::collections::HashSet::new();
+        let mut batch = WriteBatch::new();
+        let mut applied: Vec<(&Queued, Commit)> = Vec::new();
+        let observers = self.inner.observers.read().clone();
+        let mut failure = None;
+        for q in group {
+            let Some(mut request) = q.request.lock().take() else {
+                continue;
+            };
+            let prepared = match self.prepare(state, &mut request, &written, &mut batch) {
+                Err(e) => {
+                    *q.outcome.lock() = Some(Err(e));
+                    continue;
+                }
+                Ok(None) => {
+                    *q.outcome.lock() = Some(Ok(None));
+                    continue;
+                }
+                Ok(Some(p)) => p,
+            };
+            let commit = prepared.commit;
+            if let Err(e) = observers
+                .iter()
+                .try_for_each(|o| o.on_commit(&commit, &mut batch))
+            {
+                // The batch may hold part of this commit's observer entries: nothing of the
+                // group is written.
+                *q.outcome.lock() = Some(Err(e.clone()));
+                failure = Some(e);
+                break;
+            }
+            state.last_ts = commit.commit_ts;
+            state.last_seq = commit.seq;
+            state.id_high_water = prepared.high_water;
+            for c in &commit.changes {
+                replaced_ts.push((
+                    c.keyspace,
+                    state.keyspace_ts.insert(c.keyspace, commit.commit_ts),
+                ));
+                written.insert((c.keyspace, c.key.clone()));
+            }
+            applied.push((q, commit));
+        }
+        let failure = match failure {
+            Some(e) => Some(e),
+            None if applied.is_empty() => None,
+            None => self.inner.engine.write(batch).err(),
+        };
+        if let Some(e) = failure {
+            (state.last_ts, state.last_seq, state.id_high_water) = before;
+            for (keyspace, ts) in replaced_ts.into_iter().rev() {
+                match ts {
+                    Some(ts) => state.keyspace_ts.insert(keyspace, ts),
+                    None => state.keyspace_ts.remove(&keyspace),
+                };
+            }
+            for q in group {
+                let mut outcome = q.outcome.lock();
+                if outcome.is_none() || applied.iter().any(|(a, _)| std::ptr::eq(*a, &**q)) {
+                    *outcome = Some(Err(e.clone()));
+                }
+                q.request.lock().take();
+            }
+            return;
+        }
+        self.inner.commit_writes.fetch_add(1, Ordering::Relaxed);
+        if let Some((_, last)) = applied.last() {
+            self.inner
+                .visible_ts
+                .store(last.commit_ts, Ordering::Release);
+        }
+        for (q, commit) in &applied {
+            for o in &observers {
+                o.after_commit(commit);
+            }
+            *q.outcome.lock() = Some(Ok(Some(CommitInfo {
+                commit_ts: commit.commit_ts,
+                seq: commit.seq,
+            })));
+        }
+    }
+
+    /// Commits one request on a shared engine: the commit applies only if the head the
+    /// engine holds is still the one it was built on (no other process committed in
+    /// between), else it is built again.
+    fn commit_shared(
+        &self,
+        state: &mut CommitState,
+        mut request: CommitRequest,
+    ) -> Result<Option<CommitInfo>> {
+        let engine = &self.inner.engine;
+        let no_group = std::collections::HashSet::new();
         let mut attempt = 0;
         loop {
             attempt += 1;
-            // On a shared engine, the head as stored: the commit applies only if it is still
-            // that (no other process committed in between), else it is built again.
-            let head = if shared {
-                Some(self.catch_up(&mut state)?)
-            } else {
-                None
-            };
-            for (keyspace, key) in &txn.unchanged_keys {
-                if let Some(raw) =
-                    engine.get(ColumnFamily::Latest, &encoding::latest_key(*keyspace, key))?
-                    && decode_latest_value(&raw)?.0 > txn.read_ts
-                {
-                    return Err(Error::Conflict(format!(
-                        "key space {keyspace}, key {} changed after this transaction began",
-                        encoding::printable_key(key)
-                    )));
-                }
-            }
-            for keyspace in &txn.unchanged_keyspaces {
-                let last = state
-                    .keyspace_ts
-                    .get(keyspace)
-                    .copied()
-                    .unwrap_or(state.opened_ts);
-                if last > txn.read_ts {
-                    return Err(Error::Conflict(format!(
-                        "key space {keyspace} was written after this transaction began"
-                    )));
-                }
-            }
-            let mut changes = Vec::with_capacity(txn.writes.len());
-            // What point reads saw stands while no commit wrote the key space since; every
-            // other written key's current entry is read, all in one request.
-            let mut seen = Vec::with_capacity(txn.writes.len());
-            let mut lookups = Vec::new();
-            for (keyspace, key) in txn.writes.keys() {
-                let unchanged = state
-                    .keyspace_ts
-                    .get(keyspace)
-                    .copied()
-                    .unwrap_or(state.opened_ts)
-                    <= txn.read_ts;
-                let s = if unchanged && !observed.is_empty() {
-                    observed.remove(&(*keyspace, key.clone()))
-                } else {
-                    None
-                };
-                if s.is_none() {
-                    lookups.push(encoding::latest_key(*keyspace, key));
-                }
-                seen.push(s);
-            }
-            let mut found = engine
-                .multi_get(ColumnFamily::Latest, &lookups)?
-                .into_iter();
-            for (((keyspace, key), after), seen) in txn.writes.iter().zip(seen) {
-                let latest = match seen {
-                    Some(_) => None,
-                    None => found.next().flatten(),
-                };
-                let before = match (seen, latest) {
-                    (Some(row), _) => row,
-                    (None, Some(raw)) => {
-                        let (ts, op, row) = decode_latest_value(&raw)?;
-                        if ts > txn.read_ts {
-                            return Err(Error::Conflict(format!(
-                                "key space {keyspace}, key {}",
-                                encoding::printable_key(key)
-                            )));
-                        }
-                        live(op, row)?
-                    }
-                    (None, None) => None,
-                };
-                let op = match (&before, after) {
-                    (None, None) => continue,
-                    (Some(_), None) => Operation::Delete,
-                    (None, Some(_)) => Operation::Insert,
-                    (Some(_), Some(_)) => Operation::Update,
-                };
-                changes.push(Change {
-                    keyspace: *keyspace,
-                    key: key.clone(),
-                    op,
-                    before,
-                    after: after.clone(),
-                });
-            }
-            if changes.is_empty() {
-                return Ok(None);
-            }
-            let commit_ts = now_micros().max(state.last_ts + 1);
-            let seq = state.last_seq + 1;
+            let head = self.catch_up(state)?;
             let mut batch = WriteBatch::new();
-            for c in &changes {
-                let row = c.after.as_deref().unwrap_or(&[]);
-                let op = c.op.to_byte();
-                batch.put(
-                    ColumnFamily::Versions,
-                    encoding::version_key(c.keyspace, &c.key, commit_ts),
-                    encoding::encode_version_value(op, row),
-                );
-                batch.put(
-                    ColumnFamily::Latest,
-                    encoding::latest_key(c.keyspace, &c.key),
-                    encoding::encode_latest_value(commit_ts, op, row),
-                );
-            }
-            let mut last = Vec::with_capacity(24);
-            encoding::encode_u64(&mut last, commit_ts);
-            encoding::encode_u64(&mut last, seq);
-            if shared {
-                // Which process wrote the head: a commit whose answer was lost can tell its own
-                // write from another's.
-                encoding::encode_u64(&mut last, self.inner.instance);
-            }
-            batch.put(
-                ColumnFamily::Meta,
-                encoding::meta_key(META_LAST_COMMIT),
-                last.clone(),
-            );
-            // The row-id high-water mark moves only with inserts into tables without a primary
-            // key; every other commit leaves it as stored. (Shared engines reserve ids by
-            // blocks instead: see `next_id`.)
-            let high_water = self.inner.next_id.load(Ordering::Acquire);
-            if !shared && high_water != state.id_high_water {
-                let mut hw = Vec::with_capacity(8);
-                encoding::encode_u64(&mut hw, high_water);
-                batch.put(
-                    ColumnFamily::Meta,
-                    encoding::meta_key(META_ID_HIGH_WATER),
-                    hw,
-                );
-            }
-            let commit = Commit {
-                commit_ts,
-                seq,
-                read_ts: txn.read_ts,
-                principal: txn.principal.clone(),
-                statements: if shared {
-                    statements.clone()
-                } else {
-                    std::mem::take(&mut statements)
-                },
-                changes,
-                labels: if shared {
-                    labels.clone()
-                } else {
-                    std::mem::take(&mut labels)
-                },
+            let Some(prepared) = self.prepare(state, &mut request, &no_group, &mut batch)? else {
+                return Ok(None);
             };
+            let commit = prepared.commit;
             let observers = self.inner.observers.read().clone();
             for o in &observers {
                 o.on_commit(&commit, &mut batch)?;
             }
-            match head {
-                None => engine.write(batch)?,
-                Some(expected) => {
-                    let key = encoding::meta_key(META_LAST_COMMIT);
-                    if !engine.write_if(batch, ColumnFamily::Meta, &key, expected.as_deref())?
-                    // A retried request whose first attempt applied finds its own head.
-                    && engine.get(ColumnFamily::Meta, &key)?.as_deref() != Some(&last[..])
-                    {
-                        if attempt >= SHARED_COMMIT_ATTEMPTS {
-                            return Err(Error::Conflict(format!(
-                                "other servers committed first {attempt} times in a row"
-                            )));
-                        }
-                        continue;
-                    }
+            let key = encoding::meta_key(META_LAST_COMMIT);
+            if !engine.write_if(batch, ColumnFamily::Meta, &key, head.as_deref())?
+                // A retried request whose first attempt applied finds its own head.
+                && engine.get(ColumnFamily::Meta, &key)?.as_deref() != Some(&prepared.last[..])
+            {
+                if attempt >= SHARED_COMMIT_ATTEMPTS {
+                    return Err(Error::Conflict(format!(
+                        "other servers committed first {attempt} times in a row"
+                    )));
                 }
+                continue;
             }
-            state.id_high_water = high_water;
-            state.last_ts = commit_ts;
-            state.last_seq = seq;
+            self.inner.commit_writes.fetch_add(1, Ordering::Relaxed);
+            state.id_high_water = prepared.high_water;
+            state.last_ts = commit.commit_ts;
+            state.last_seq = commit.seq;
             for c in &commit.changes {
-                state.keyspace_ts.insert(c.keyspace, commit_ts);
+                state.keyspace_ts.insert(c.keyspace, commit.commit_ts);
             }
-            self.inner.visible_ts.store(commit_ts, Ordering::Release);
+            self.inner
+                .visible_ts
+                .store(commit.commit_ts, Ordering::Release);
             for o in &observers {
                 o.after_commit(&commit);
             }
-            return Ok(Some(CommitInfo { commit_ts, seq }));
+            return Ok(Some(CommitInfo {
+                commit_ts: commit.commit_ts,
+                seq: commit.seq,
+            }));
         }
     }
+
+    /// Checks `request` against the commit state and the keys earlier commits of its group
+    /// wrote (`written`, not yet in the engine), and adds its data and metadata to `batch`:
+    /// the commit to hand the observers, or `None` when it changes nothing. On an error
+    /// nothing was added.
+    fn prepare(
+        &self,
+        state: &CommitState,
+        request: &mut CommitRequest,
+        written: &std::collections::HashSet<(Keyspace, Vec<u8>)>,
+        batch: &mut WriteBatch,
+    ) -> Result<Option<Prepared>> {
+        let engine = &self.inner.engine;
+        let shared = self.inner.shared;
+        let read_ts = request.read_ts;
+        let in_group = |keyspace: Keyspace, key: &[u8]| {
+            !written.is_empty() && written.contains(&(keyspace, key.to_vec()))
+        };
+        for (keyspace, key) in &request.unchanged_keys {
+            let changed = in_group(*keyspace, key)
+                || match engine.get(ColumnFamily::Latest, &encoding::latest_key(*keyspace, key))? {
+                    Some(raw) => decode_latest_value(&raw)?.0 > read_ts,
+                    None => false,
+                };
+            if changed {
+                return Err(Error::Conflict(format!(
+                    "key space {keyspace}, key {} changed after this transaction began",
+                    encoding::printable_key(key)
+                )));
+            }
+        }
+        for keyspace in &request.unchanged_keyspaces {
+            let last = state
+                .keyspace_ts
+                .get(keyspace)
+                .copied()
+                .unwrap_or(state.opened_ts);
+            if last > read_ts {
+                return Err(Error::Conflict(format!(
+                    "key space {keyspace} was written after this transaction began"
+                )));
+            }
+        }
+        let conflict = |keyspace: Keyspace, key: &[u8]| {
+            Error::Conflict(format!(
+                "key space {keyspace}, key {}",
+                encoding::printable_key(key)
+            ))
+        };
+        let mut changes = Vec::with_capacity(request.writes.len());
+        // What point reads saw stands while no commit wrote the key space since; every
+        // other written key's current entry is read, all in one request.
+        let mut seen = Vec::with_capacity(request.writes.len());
+        let mut lookups = Vec::new();
+        for (keyspace, key) in request.writes.keys() {
+            if in_group(*keyspace, key) {
+                return Err(conflict(*keyspace, key));
+            }
+            let unchanged = state
+                .keyspace_ts
+                .get(keyspace)
+                .copied()
+                .unwrap_or(state.opened_ts)
+                <= read_ts;
+            let s = if unchanged && !request.observed.is_empty() {
+                request.observed.remove(&(*keyspace, key.clone()))
+            } else {
+                None
+            };
+            if s.is_none() {
+                lookups.push(encoding::latest_key(*keyspace, key));
+            }
+            seen.push(s);
+        }
+        let mut found = engine
+            .multi_get(ColumnFamily::Latest, &lookups)?
+            .into_iter();
+        for (((keyspace, key), after), seen) in request.writes.iter().zip(seen) {
+            let latest = match seen {
+                Some(_) => None,
+                None => found.next().flatten(),
+            };
+            let before = match (seen, latest) {
+                (Some(row), _) => row,
+                (None, Some(raw)) => {
+                    let (ts, op, row) = decode_latest_value(&raw)?;
+                    if ts > read_ts {
+                        return Err(conflict(*keyspace, key));
+                    }
+                    live(op, row)?
+                }
+                (None, None) => None,
+            };
+            let op = match (&before, after) {
+                (None, None) => continue,
+                (Some(_), None) => Operation::Delete,
+                (None, Some(_)) => Operation::Insert,
+                (Some(_), Some(_)) => Operation::Update,
+            };
+            changes.push(Change {
+                keyspace: *keyspace,
+                key: key.clone(),
+                op,
+                before,
+                after: after.clone(),
+            });
+        }
+        if changes.is_empty() {
+            return Ok(None);
+        }
+        let commit_ts = now_micros().max(state.last_ts + 1);
+        let seq = state.last_seq + 1;
+        for c in &changes {
+            let row = c.after.as_deref().unwrap_or(&[]);
+            let op = c.op.to_byte();
+            batch.put(
+                ColumnFamily::Versions,
+                encoding::version_key(c.keyspace, &c.key, commit_ts),
+                encoding::encode_version_value(op, row),
+            );
+            batch.put(
+                ColumnFamily::Latest,
+                encoding::latest_key(c.keyspace, &c.key),
+                encoding::encode_latest_value(commit_ts, op, row),
+            );
+        }
+        let mut last = Vec::with_capacity(24);
+        encoding::encode_u64(&mut last, commit_ts);
+        encoding::encode_u64(&mut last, seq);
+        if shared {
+            // Which process wrote the head: a commit whose answer was lost can tell its own
+            // write from another's.
+            encoding::encode_u64(&mut last, self.inner.instance);
+        }
+        batch.put(
+            ColumnFamily::Meta,
+            encoding::meta_key(META_LAST_COMMIT),
+            last.clone(),
+        );
+        // The row-id high-water mark moves only with inserts into tables without a primary
+        // key; every other commit leaves it as stored. (Shared engines reserve ids by
+        // blocks instead: see `next_id`.)
+        let high_water = self.inner.next_id.load(Ordering::Acquire);
+        if !shared && high_water != state.id_high_water {
+            let mut hw = Vec::with_capacity(8);
+            encoding::encode_u64(&mut hw, high_water);
+            batch.put(
+                ColumnFamily::Meta,
+                encoding::meta_key(META_ID_HIGH_WATER),
+                hw,
+            );
+        }
+        // A shared engine's commit may be built again: it keeps its own copies.
+        let (statements, labels) = if shared {
+            (request.statements.clone(), request.labels.clone())
+        } else {
+            (
+                std::mem::take(&mut request.statements),
+                std::mem::take(&mut request.labels),
+            )
+        };
+        Ok(Some(Prepared {
+            commit: Commit {
+                commit_ts,
+                seq,
+                read_ts,
+                principal: request.principal.clone(),
+                statements,
+                changes,
+                labels,
+            },
+            last,
+            high_water,
+        }))
+    }
+}
+
+/// What a commit needs of its transaction, moved out of it: whichever committer holds the
+/// commit lock applies it (see `Store::commit`).
+struct CommitRequest {
+    read_ts: u64,
+    writes: BTreeMap<(Keyspace, Vec<u8>), Option<Vec<u8>>>,
+    unchanged_keys: std::collections::BTreeSet<(Keyspace, Vec<u8>)>,
+    unchanged_keyspaces: std::collections::BTreeSet<Keyspace>,
+    principal: Option<String>,
+    statements: Vec<String>,
+    labels: BTreeMap<Keyspace, String>,
+    observed: Observed,
+}
+
+impl CommitRequest {
+    fn take_from(txn: &mut Transaction) -> Self {
+        Self {
+            read_ts: txn.read_ts,
+            writes: std::mem::take(&mut txn.writes),
+            unchanged_keys: std::mem::take(&mut txn.unchanged_keys),
+            unchanged_keyspaces: std::mem::take(&mut txn.unchanged_keyspaces),
+            principal: txn.principal.clone(),
+            statements: std::mem::take(&mut txn.statements),
+            labels: std::mem::take(&mut txn.labels),
+            observed: std::mem::take(txn.observed.get_mut()),
+        }
+    }
+}
+
+/// A commit request in the queue, and its outcome once a group applied it.
+struct Queued {
+    request: Mutex<Option<CommitRequest>>,
+    outcome: Mutex<Option<Result<Option<CommitInfo>>>>,
+}
+
+/// A request checked and added to the batch, before its observers ran.
+struct Prepared {
+    commit: Commit,
+    /// The last-commit mark it writes.
+    last: Vec<u8>,
+    /// The row-id high-water mark once it is written.
+    high_water: u64,
 }
 
 /// The row of a version, or `None` for a tombstone.
