@@ -44,6 +44,28 @@ fn writes(c: &mut Criterion) {
                 db.rows("INSERT INTO users VALUES (?, 'single', ?)", &[next, next]);
             })
         });
+        // Four writers at once, each inserting 25 rows, one autocommit statement at a
+        // time: ChronoDB writes the commits that queue up behind one another together
+        // (group commit); SQLite's writers take turns on its write lock.
+        let mut writers: Vec<Box<dyn Contender + Send>> = (0..4).map(|_| db.connection()).collect();
+        let sql = "INSERT INTO users VALUES (?, 'concurrent', ?)";
+        g.bench_function(BenchmarkId::new("four_writers_100_inserts", name), |b| {
+            b.iter(|| {
+                let first = next + 1;
+                next += 100;
+                std::thread::scope(|s| {
+                    for (w, writer) in writers.iter_mut().enumerate() {
+                        s.spawn(move || {
+                            for k in 0..25 {
+                                let id = first + (w * 25 + k) as i64;
+                                writer.rows(sql, &[id, id]);
+                            }
+                        });
+                    }
+                });
+            })
+        });
+        drop(writers);
         let mut i = 0i64;
         g.bench_function(BenchmarkId::new("update_balance_10k_accounts", name), |b| {
             b.iter(|| {

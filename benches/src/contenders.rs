@@ -14,11 +14,60 @@ pub trait Contender {
     fn run(&mut self, sql: &str);
     /// Runs a query with integer parameters; returns the number of rows.
     fn rows(&mut self, sql: &str, params: &[i64]) -> usize;
+    /// Another connection to the same database, for work on another thread.
+    fn connection(&self) -> Box<dyn Contender + Send>;
+}
+
+/// A second session on a ChronoDB database (see [`Contender::connection`]).
+struct ChronoSession {
+    db: std::sync::Arc<ChronoDb>,
+    session: chrono_sql::Session,
+    name: &'static str,
+}
+
+impl Contender for ChronoSession {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn run(&mut self, sql: &str) {
+        chrono_run(&mut self.session, sql)
+    }
+
+    fn rows(&mut self, sql: &str, params: &[i64]) -> usize {
+        chrono_rows(&mut self.session, sql, params)
+    }
+
+    fn connection(&self) -> Box<dyn Contender + Send> {
+        Box::new(ChronoSession {
+            db: self.db.clone(),
+            session: self.db.session(),
+            name: self.name,
+        })
+    }
+}
+
+fn chrono_run(session: &mut chrono_sql::Session, sql: &str) {
+    session
+        .execute(sql)
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+fn chrono_rows(session: &mut chrono_sql::Session, sql: &str, params: &[i64]) -> usize {
+    let values: Vec<Value> = params.iter().map(|&p| Value::Int(p)).collect();
+    match session
+        .execute_with_params(sql, &values)
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .pop()
+    {
+        Some(Outcome::Rows { rows, .. }) => rows.len(),
+        _ => 0,
+    }
 }
 
 /// ChronoDB on RocksDB in a temporary directory (or on an etcd cluster).
 pub struct Chrono {
-    db: ChronoDb,
+    db: std::sync::Arc<ChronoDb>,
     session: chrono_sql::Session,
     name: &'static str,
     /// The directory of a database opened from a config (removed on drop).
@@ -38,7 +87,7 @@ impl Chrono {
     fn named(db: ChronoDb, name: &'static str, dir: Option<tempfile::TempDir>) -> Self {
         let session = db.session();
         Self {
-            db,
+            db: std::sync::Arc::new(db),
             session,
             name,
             _dir: dir,
@@ -115,21 +164,27 @@ impl Contender for Chrono {
     }
 
     fn run(&mut self, sql: &str) {
-        self.session
-            .execute(sql)
-            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        chrono_run(&mut self.session, sql)
     }
 
     fn rows(&mut self, sql: &str, params: &[i64]) -> usize {
-        let values: Vec<Value> = params.iter().map(|&p| Value::Int(p)).collect();
-        self.rows_with(sql, &values)
+        chrono_rows(&mut self.session, sql, params)
+    }
+
+    fn connection(&self) -> Box<dyn Contender + Send> {
+        Box::new(ChronoSession {
+            db: self.db.clone(),
+            session: self.db.session(),
+            name: self.name,
+        })
     }
 }
 
 /// SQLite in a temporary directory.
 pub struct Sqlite {
     conn: rusqlite::Connection,
-    _dir: tempfile::TempDir,
+    /// Set for the connection that created the database file (removed on its drop).
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl Sqlite {
@@ -141,7 +196,10 @@ impl Sqlite {
         conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
             .expect("pragmas");
         conn.set_prepared_statement_cache_capacity(64);
-        Self { conn, _dir: dir }
+        Self {
+            conn,
+            _dir: Some(dir),
+        }
     }
 }
 
@@ -175,6 +233,18 @@ impl Contender for Sqlite {
             n += 1;
         }
         n
+    }
+
+    fn connection(&self) -> Box<dyn Contender + Send> {
+        let path = self.conn.path().expect("a database file");
+        let conn = rusqlite::Connection::open(path).expect("open SQLite");
+        // Writers take turns on SQLite's one write lock: wait for it rather than fail.
+        conn.busy_timeout(std::time::Duration::from_secs(30))
+            .expect("busy timeout");
+        conn.execute_batch("PRAGMA synchronous = NORMAL;")
+            .expect("pragmas");
+        conn.set_prepared_statement_cache_capacity(64);
+        Box::new(Sqlite { conn, _dir: None })
     }
 }
 
