@@ -387,7 +387,7 @@ struct Inner {
     /// Other processes write the engine too ([`Engine::shared`]).
     shared: bool,
     /// Commits waiting for the commit lock; whoever takes it applies them all.
-    queue: Mutex<Vec<Arc<Queued>>>,
+    queue: Mutex<CommitQueue>,
     /// Engine writes commits made (fewer than commits when several were written together).
     commit_writes: AtomicU64,
     /// On a shared engine: the block of ids this process reserved, `[next, end)`.
@@ -429,7 +429,7 @@ impl Store {
                 horizons: RwLock::new(horizons),
                 advancing: Mutex::new(()),
                 shared: engine.shared(),
-                queue: Mutex::new(Vec::new()),
+                queue: Mutex::new(CommitQueue::default()),
                 commit_writes: AtomicU64::new(0),
                 id_block: Mutex::new((0, 0)),
                 instance: {
@@ -460,10 +460,15 @@ impl Store {
         self.inner.commit_writes.load(Ordering::Relaxed)
     }
 
+    /// The sequence number of the newest commit this store made or found.
+    pub fn last_commit_seq(&self) -> u64 {
+        self.inner.commit.lock().last_seq
+    }
+
     /// How many commits are waiting for the commit lock right now (they will be written
     /// together by whichever takes it next).
     pub fn queued_commits(&self) -> usize {
-        self.inner.queue.lock().len()
+        self.inner.queue.lock().waiting.len()
     }
 
     /// The database's identity (made when the store was first opened).
@@ -881,8 +886,10 @@ impl Store {
     }
 
     /// Commits `txn`'s writes. On an engine of its own, commits that arrive together are
-    /// written together (group commit): each queues its request, and whichever holds the
-    /// commit lock next applies every queued request in order, in one engine write.
+    /// written together (group commit): each queues its request; one committer at a time
+    /// leads, applying every request queued then, in order, in one engine write, and hands
+    /// the lead to the first request queued behind them. The others sleep until their
+    /// outcome (or the lead) is theirs.
     fn commit(&self, txn: &mut Transaction) -> Result<Option<CommitInfo>> {
         if txn.writes.is_empty() {
             return Ok(None);
@@ -894,24 +901,43 @@ impl Store {
         }
         let me = Arc::new(Queued {
             request: Mutex::new(Some(request)),
-            outcome: Mutex::new(None),
+            turn: Mutex::new(Turn::Wait),
+            changed: parking_lot::Condvar::new(),
         });
-        self.inner.queue.lock().push(me.clone());
-        let mut state = self.inner.commit.lock();
-        // A committer that held the lock meanwhile applied every request queued then (and
-        // left each its outcome before letting go of the lock); else this one leads.
-        if let Some(outcome) = me.outcome.lock().take() {
-            return outcome;
+        let leads = {
+            let mut queue = self.inner.queue.lock();
+            queue.waiting.push(me.clone());
+            !std::mem::replace(&mut queue.leading, true)
+        };
+        if !leads {
+            let mut turn = me.turn.lock();
+            loop {
+                match std::mem::replace(&mut *turn, Turn::Wait) {
+                    Turn::Done(outcome) => return outcome,
+                    Turn::Lead => break,
+                    Turn::Wait => me.changed.wait(&mut turn),
+                }
+            }
         }
-        let group = std::mem::take(&mut *self.inner.queue.lock());
-        self.apply_group(&mut state, &group);
-        drop(state);
-        let outcome = me.outcome.lock().take();
-        outcome.unwrap_or_else(|| {
-            Err(Error::Engine(
+        // Leading: this request is among those queued now.
+        let group = std::mem::take(&mut self.inner.queue.lock().waiting);
+        {
+            let mut state = self.inner.commit.lock();
+            self.apply_group(&mut state, &group);
+        }
+        {
+            let mut queue = self.inner.queue.lock();
+            match queue.waiting.first() {
+                Some(next) => next.set(Turn::Lead),
+                None => queue.leading = false,
+            }
+        }
+        match std::mem::replace(&mut *me.turn.lock(), Turn::Wait) {
+            Turn::Done(outcome) => outcome,
+            _ => Err(Error::Engine(
                 "internal: a queued commit was left without an outcome".into(),
-            ))
-        })
+            )),
+        }
     }
 
     /// Applies the queued requests of `group`, in order, in one engine write. A request that
@@ -932,11 +958,11 @@ impl Store {
             };
             let prepared = match self.prepare(state, &mut request, &written, &mut batch) {
                 Err(e) => {
-                    *q.outcome.lock() = Some(Err(e));
+                    q.set(Turn::Done(Err(e)));
                     continue;
                 }
                 Ok(None) => {
-                    *q.outcome.lock() = Some(Ok(None));
+                    q.set(Turn::Done(Ok(None)));
                     continue;
                 }
                 Ok(Some(p)) => p,
@@ -948,7 +974,7 @@ impl Store {
             {
                 // The batch may hold part of this commit's observer entries: nothing of the
                 // group is written.
-                *q.outcome.lock() = Some(Err(e.clone()));
+                q.set(Turn::Done(Err(e.clone())));
                 failure = Some(e);
                 break;
             }
@@ -978,9 +1004,9 @@ impl Store {
                 };
             }
             for q in group {
-                let mut outcome = q.outcome.lock();
-                if outcome.is_none() || applied.iter().any(|(a, _)| std::ptr::eq(*a, &**q)) {
-                    *outcome = Some(Err(e.clone()));
+                let decided = matches!(*q.turn.lock(), Turn::Done(_));
+                if !decided || applied.iter().any(|(a, _)| std::ptr::eq(*a, &**q)) {
+                    q.set(Turn::Done(Err(e.clone())));
                 }
                 q.request.lock().take();
             }
@@ -996,10 +1022,10 @@ impl Store {
             for o in &observers {
                 o.after_commit(commit);
             }
-            *q.outcome.lock() = Some(Ok(Some(CommitInfo {
+            q.set(Turn::Done(Ok(Some(CommitInfo {
                 commit_ts: commit.commit_ts,
                 seq: commit.seq,
-            })));
+            }))));
         }
     }
 
@@ -1262,10 +1288,35 @@ impl CommitRequest {
     }
 }
 
-/// A commit request in the queue, and its outcome once a group applied it.
+/// The commits waiting to be applied, and whether a committer leads now.
+#[derive(Default)]
+struct CommitQueue {
+    waiting: Vec<Arc<Queued>>,
+    leading: bool,
+}
+
+/// A commit request in the queue, and whose turn it is.
 struct Queued {
     request: Mutex<Option<CommitRequest>>,
-    outcome: Mutex<Option<Result<Option<CommitInfo>>>>,
+    turn: Mutex<Turn>,
+    changed: parking_lot::Condvar,
+}
+
+enum Turn {
+    /// Queued, its committer asleep.
+    Wait,
+    /// Its committer leads the next group.
+    Lead,
+    /// Applied (or refused): the outcome.
+    Done(Result<Option<CommitInfo>>),
+}
+
+impl Queued {
+    /// Moves the request on and wakes its committer.
+    fn set(&self, turn: Turn) {
+        *self.turn.lock() = turn;
+        self.changed.notify_one();
+    }
 }
 
 /// A request checked and added to the batch, before its observers ran.

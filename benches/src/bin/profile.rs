@@ -6,7 +6,7 @@
 //! ```
 //!
 //! Workloads: `point_select`, `index_range`, `full_scan`, `group_by`, `join`, `bulk_insert`,
-//! `update`, `as_of`; then the seconds to run it (default 10). The set-up (users and orders at the
+//! `update`, `as_of`, `four_writers`; then the seconds to run it (default 10). The set-up (users and orders at the
 //! benches' default sizes, `CHRONO_BENCH_USERS` / `CHRONO_BENCH_ORDERS` to change them) runs
 //! without ANALYZE, so no estimator training shares the profile; the time it takes is
 //! printed, so a profile can skip it (`perf record -D`). `CHRONO_PROFILE_ANALYZE=1` runs
@@ -64,6 +64,11 @@ fn main() {
             engine.compact().expect("compact");
         }
     }
+    // `four_writers`: as the writes bench, four sessions inserting at once.
+    let mut writers: Vec<Box<dyn Contender + Send>> = match workload.as_str() {
+        "four_writers" => (0..4).map(|_| db.connection()).collect(),
+        _ => Vec::new(),
+    };
     eprintln!("set-up took {} ms", began.elapsed().as_millis());
     let until = Instant::now() + Duration::from_secs(seconds);
     let (mut i, mut runs, mut next_id) = (0i64, 0u64, users.max(orders));
@@ -109,6 +114,20 @@ fn main() {
                         &[Value::Timestamp(middle), Value::Int(i % 100)],
                     );
                 }
+                "four_writers" => {
+                    let first = next_id;
+                    next_id += 100;
+                    std::thread::scope(|s| {
+                        for (w, writer) in writers.iter_mut().enumerate() {
+                            s.spawn(move || {
+                                for k in 0..25 {
+                                    let id = first + (w * 25 + k) as i64;
+                                    writer.rows("INSERT INTO users VALUES (?, 'w', ?)", &[id, id]);
+                                }
+                            });
+                        }
+                    });
+                }
                 other => panic!("no workload {other}"),
             }
             runs += 1;
@@ -117,5 +136,12 @@ fn main() {
     eprintln!(
         "{workload}: {runs} runs, {:.1} µs each",
         timer.elapsed().as_secs_f64() * 1e6 / runs as f64
+    );
+    drop(writers);
+    let store = db.db().database().store();
+    eprintln!(
+        "commits: {}, engine writes: {}",
+        store.last_commit_seq(),
+        store.commit_writes()
     );
 }
