@@ -4,6 +4,7 @@
 //! runs twice: with its default configuration (audit trail on) and with the audit trail off.
 
 use benches::contenders::{Chrono, Contender, RawRocks, Sqlite};
+use benches::workloads::concurrent_inserts;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use std::time::Duration;
 
@@ -48,21 +49,10 @@ fn writes(c: &mut Criterion) {
         // time: ChronoDB writes the commits that queue up behind one another together
         // (group commit); SQLite's writers take turns on its write lock.
         let mut writers: Vec<Box<dyn Contender + Send>> = (0..4).map(|_| db.connection()).collect();
-        let sql = "INSERT INTO users VALUES (?, 'concurrent', ?)";
         g.bench_function(BenchmarkId::new("four_writers_100_inserts", name), |b| {
             b.iter(|| {
-                let first = next + 1;
+                concurrent_inserts(&mut writers, next + 1);
                 next += 100;
-                std::thread::scope(|s| {
-                    for (w, writer) in writers.iter_mut().enumerate() {
-                        s.spawn(move || {
-                            for k in 0..25 {
-                                let id = first + (w * 25 + k) as i64;
-                                writer.rows(sql, &[id, id]);
-                            }
-                        });
-                    }
-                });
             })
         });
         drop(writers);

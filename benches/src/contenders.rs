@@ -18,35 +18,6 @@ pub trait Contender {
     fn connection(&self) -> Box<dyn Contender + Send>;
 }
 
-/// A second session on a ChronoDB database (see [`Contender::connection`]).
-struct ChronoSession {
-    db: std::sync::Arc<ChronoDb>,
-    session: chrono_sql::Session,
-    name: &'static str,
-}
-
-impl Contender for ChronoSession {
-    fn name(&self) -> &'static str {
-        self.name
-    }
-
-    fn run(&mut self, sql: &str) {
-        chrono_run(&mut self.session, sql)
-    }
-
-    fn rows(&mut self, sql: &str, params: &[i64]) -> usize {
-        chrono_rows(&mut self.session, sql, params)
-    }
-
-    fn connection(&self) -> Box<dyn Contender + Send> {
-        Box::new(ChronoSession {
-            db: self.db.clone(),
-            session: self.db.session(),
-            name: self.name,
-        })
-    }
-}
-
 fn chrono_run(session: &mut chrono_sql::Session, sql: &str) {
     session
         .execute(sql)
@@ -70,7 +41,8 @@ pub struct Chrono {
     db: std::sync::Arc<ChronoDb>,
     session: chrono_sql::Session,
     name: &'static str,
-    /// The directory of a database opened from a config (removed on drop).
+    /// The directory of a database opened from a config (removed on drop; a connection made
+    /// by [`Contender::connection`] does not hold it, and must not outlive the first).
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -172,10 +144,11 @@ impl Contender for Chrono {
     }
 
     fn connection(&self) -> Box<dyn Contender + Send> {
-        Box::new(ChronoSession {
+        Box::new(Chrono {
             db: self.db.clone(),
             session: self.db.session(),
             name: self.name,
+            _dir: None,
         })
     }
 }

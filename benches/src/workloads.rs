@@ -42,3 +42,18 @@ pub fn count_group_by(db: &mut dyn Contender) -> usize {
     assert_eq!(n, 3, "three statuses");
     n
 }
+
+/// Each of `writers` (connections to one database) inserts 25 users on its own thread, one
+/// autocommit statement at a time, ids from `first` on (100 rows with four writers).
+pub fn concurrent_inserts(writers: &mut [Box<dyn Contender + Send>], first: i64) {
+    std::thread::scope(|s| {
+        for (w, writer) in writers.iter_mut().enumerate() {
+            s.spawn(move || {
+                for k in 0..25 {
+                    let id = first + (w * 25 + k) as i64;
+                    writer.rows("INSERT INTO users VALUES (?, 'concurrent', ?)", &[id, id]);
+                }
+            });
+        }
+    });
+}

@@ -17,7 +17,7 @@
 use std::time::{Duration, Instant};
 
 use benches::contenders::{Chrono, Contender, load_users_orders};
-use benches::workloads::{count_group_by, full_scan_filter, index_range, size};
+use benches::workloads::{concurrent_inserts, count_group_by, full_scan_filter, index_range, size};
 use chrono_storage::Value;
 
 fn main() {
@@ -115,18 +115,8 @@ fn main() {
                     );
                 }
                 "four_writers" => {
-                    let first = next_id;
+                    concurrent_inserts(&mut writers, next_id);
                     next_id += 100;
-                    std::thread::scope(|s| {
-                        for (w, writer) in writers.iter_mut().enumerate() {
-                            s.spawn(move || {
-                                for k in 0..25 {
-                                    let id = first + (w * 25 + k) as i64;
-                                    writer.rows("INSERT INTO users VALUES (?, 'w', ?)", &[id, id]);
-                                }
-                            });
-                        }
-                    });
                 }
                 other => panic!("no workload {other}"),
             }
