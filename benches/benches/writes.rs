@@ -17,6 +17,9 @@ fn contenders() -> Vec<Box<dyn Contender>> {
 }
 
 fn writes(c: &mut Criterion) {
+    // A bench run before this one (the scale bench writes gigabytes) may leave the kernel
+    // writing its files out for a while; writes measured meanwhile wait on that. Settle it.
+    let _ = std::process::Command::new("sync").status();
     let mut g = c.benchmark_group("compare");
     g.sample_size(20)
         .warm_up_time(Duration::from_secs(1))

@@ -947,7 +947,7 @@ impl Store {
     fn apply_group(&self, state: &mut CommitState, group: &[Arc<Queued>]) {
         let before = (state.last_ts, state.last_seq, state.id_high_water);
         let mut replaced_ts: Vec<(Keyspace, Option<u64>)> = Vec::new();
-        let mut written = std::collections::HashSet::new();
+        let mut written = GroupWrites::new();
         let mut batch = WriteBatch::new();
         let mut applied: Vec<(&Queued, Commit)> = Vec::new();
         let observers = self.inner.observers.read().clone();
@@ -981,12 +981,16 @@ impl Store {
             state.last_ts = commit.commit_ts;
             state.last_seq = commit.seq;
             state.id_high_water = prepared.high_water;
+            // Only later requests of the group check against its keys.
+            let more = !std::ptr::eq(&**q, &**group.last().unwrap_or(q));
             for c in &commit.changes {
                 replaced_ts.push((
                     c.keyspace,
                     state.keyspace_ts.insert(c.keyspace, commit.commit_ts),
                 ));
-                written.insert((c.keyspace, c.key.clone()));
+                if more {
+                    written.entry(c.keyspace).or_default().insert(c.key.clone());
+                }
             }
             applied.push((q, commit));
         }
@@ -1038,7 +1042,7 @@ impl Store {
         mut request: CommitRequest,
     ) -> Result<Option<CommitInfo>> {
         let engine = &self.inner.engine;
-        let no_group = std::collections::HashSet::new();
+        let no_group = GroupWrites::new();
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -1092,14 +1096,16 @@ impl Store {
         &self,
         state: &CommitState,
         request: &mut CommitRequest,
-        written: &std::collections::HashSet<(Keyspace, Vec<u8>)>,
+        written: &GroupWrites,
         batch: &mut WriteBatch,
     ) -> Result<Option<Prepared>> {
         let engine = &self.inner.engine;
         let shared = self.inner.shared;
         let read_ts = request.read_ts;
         let in_group = |keyspace: Keyspace, key: &[u8]| {
-            !written.is_empty() && written.contains(&(keyspace, key.to_vec()))
+            written
+                .get(&keyspace)
+                .is_some_and(|keys| keys.contains(key))
         };
         for (keyspace, key) in &request.unchanged_keys {
             let changed = in_group(*keyspace, key)
@@ -1287,6 +1293,9 @@ impl CommitRequest {
         }
     }
 }
+
+/// The keys earlier commits of a group wrote, per key space.
+type GroupWrites = HashMap<Keyspace, std::collections::HashSet<Vec<u8>>>;
 
 /// The commits waiting to be applied, and whether a committer leads now.
 #[derive(Default)]
