@@ -18,24 +18,6 @@ pub trait Contender {
     fn connection(&self) -> Box<dyn Contender + Send>;
 }
 
-fn chrono_run(session: &mut chrono_sql::Session, sql: &str) {
-    session
-        .execute(sql)
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-}
-
-fn chrono_rows(session: &mut chrono_sql::Session, sql: &str, params: &[i64]) -> usize {
-    let values: Vec<Value> = params.iter().map(|&p| Value::Int(p)).collect();
-    match session
-        .execute_with_params(sql, &values)
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-        .pop()
-    {
-        Some(Outcome::Rows { rows, .. }) => rows.len(),
-        _ => 0,
-    }
-}
-
 /// ChronoDB on RocksDB in a temporary directory (or on an etcd cluster).
 pub struct Chrono {
     db: std::sync::Arc<ChronoDb>,
@@ -136,11 +118,14 @@ impl Contender for Chrono {
     }
 
     fn run(&mut self, sql: &str) {
-        chrono_run(&mut self.session, sql)
+        self.session
+            .execute(sql)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
 
     fn rows(&mut self, sql: &str, params: &[i64]) -> usize {
-        chrono_rows(&mut self.session, sql, params)
+        let values: Vec<Value> = params.iter().map(|&p| Value::Int(p)).collect();
+        self.rows_with(sql, &values)
     }
 
     fn connection(&self) -> Box<dyn Contender + Send> {
@@ -164,15 +149,22 @@ impl Sqlite {
     /// A fresh database file.
     pub fn new() -> Self {
         let dir = tempfile::tempdir().expect("temporary directory");
-        let conn =
-            rusqlite::Connection::open(dir.path().join("bench.sqlite")).expect("open SQLite");
-        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
-            .expect("pragmas");
-        conn.set_prepared_statement_cache_capacity(64);
         Self {
-            conn,
+            conn: Self::open(&dir.path().join("bench.sqlite")),
             _dir: Some(dir),
         }
+    }
+
+    /// A connection to the database file at `path`, set up as every contender's is.
+    fn open(path: &std::path::Path) -> rusqlite::Connection {
+        let conn = rusqlite::Connection::open(path).expect("open SQLite");
+        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
+            .expect("pragmas");
+        // Writers take turns on SQLite's one write lock: wait for it rather than fail.
+        conn.busy_timeout(std::time::Duration::from_secs(30))
+            .expect("busy timeout");
+        conn.set_prepared_statement_cache_capacity(64);
+        conn
     }
 }
 
@@ -210,14 +202,10 @@ impl Contender for Sqlite {
 
     fn connection(&self) -> Box<dyn Contender + Send> {
         let path = self.conn.path().expect("a database file");
-        let conn = rusqlite::Connection::open(path).expect("open SQLite");
-        // Writers take turns on SQLite's one write lock: wait for it rather than fail.
-        conn.busy_timeout(std::time::Duration::from_secs(30))
-            .expect("busy timeout");
-        conn.execute_batch("PRAGMA synchronous = NORMAL;")
-            .expect("pragmas");
-        conn.set_prepared_statement_cache_capacity(64);
-        Box::new(Sqlite { conn, _dir: None })
+        Box::new(Sqlite {
+            conn: Self::open(std::path::Path::new(path)),
+            _dir: None,
+        })
     }
 }
 

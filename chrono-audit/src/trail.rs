@@ -1311,12 +1311,11 @@ impl CommitObserver for AuditTrail {
 
     fn after_commit(&self, commit: &Commit) {
         // The head moves once the last commit built is written (a group's last).
-        let mut pending = self.pending.lock();
-        if pending
-            .as_ref()
-            .is_some_and(|(built_for, _)| *built_for == commit.seq)
-            && let Some((_, st)) = pending.take()
-        {
+        let written = self
+            .pending
+            .lock()
+            .take_if(|(built_for, _)| *built_for == commit.seq);
+        if let Some((_, st)) = written {
             *self.state.lock() = st;
         }
     }

@@ -353,6 +353,14 @@ impl Expr {
         })
     }
 
+    /// [`Expr::eval`], with a plain column read in place rather than copied out of the row.
+    pub fn eval_ref<'r>(&self, row: &'r [Value]) -> Result<std::borrow::Cow<'r, Value>> {
+        Ok(match self {
+            Expr::Column(i) if *i < row.len() => std::borrow::Cow::Borrowed(&row[*i]),
+            e => std::borrow::Cow::Owned(e.eval(row)?),
+        })
+    }
+
     /// Evaluates against `row`.
     #[recursive::recursive]
     pub fn eval(&self, row: &[Value]) -> Result<Value> {
@@ -629,6 +637,45 @@ impl Expr {
             stack.extend(e.children());
         }
         out
+    }
+
+    /// [`Expr::subquery_plans`], to change them (a plan shared with other copies of the
+    /// statement is copied first).
+    pub fn subquery_plans_mut(&mut self) -> Vec<&mut crate::plan::Plan> {
+        let mut out = Vec::new();
+        let mut stack = vec![self];
+        while let Some(e) = stack.pop() {
+            match e {
+                Expr::Subquery(q) => {
+                    let Subquery { plan, kind, .. } = &mut **q;
+                    if let SubqueryKind::In { operand, .. } = kind {
+                        stack.push(operand);
+                    }
+                    out.push(Arc::make_mut(plan));
+                }
+                e => stack.extend(e.children_mut()),
+            }
+        }
+        out
+    }
+
+    /// Which columns of a row `width` wide `exprs` read; `None` when one of them holds a
+    /// subquery (which may read the whole row through outer references) or reads past
+    /// `width`.
+    pub fn columns_read<'e>(
+        width: usize,
+        exprs: impl IntoIterator<Item = &'e Expr>,
+    ) -> Option<Vec<bool>> {
+        let mut read = vec![false; width];
+        for e in exprs {
+            if !e.subquery_plans().is_empty() {
+                return None;
+            }
+            for c in e.columns() {
+                *read.get_mut(c)? = true;
+            }
+        }
+        Some(read)
     }
 
     /// Rewrites every column position with `f` (used to move an expression between the

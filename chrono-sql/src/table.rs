@@ -206,21 +206,13 @@ struct Compiled {
 
 impl Compiled {
     fn new(table: &TableDef, expr: &Expr) -> Self {
-        if !expr.subquery_plans().is_empty() {
-            return Self {
-                stored: None,
-                wanted: None,
-            };
-        }
-        let mut wanted = vec![false; table.columns.len()];
-        for c in expr.columns() {
-            if let Some(w) = wanted.get_mut(c) {
-                *w = true;
-            }
-        }
+        let wanted = Expr::columns_read(table.columns.len(), [expr]);
         Self {
-            stored: StoredTest::compile(table, expr),
-            wanted: Some(wanted),
+            stored: wanted
+                .is_some()
+                .then(|| StoredTest::compile(table, expr))
+                .flatten(),
+            wanted,
         }
     }
 }

@@ -369,6 +369,45 @@ struct CommitState {
     id_high_water: u64,
 }
 
+/// What [`CommitState::advance`] replaced, so that a group whose write failed can be undone.
+#[derive(Default)]
+struct Replaced {
+    /// The commit time, sequence number and high-water mark before the first commit.
+    before: Option<(u64, u64, u64)>,
+    /// Each key space's newest commit before, in the order they were replaced.
+    keyspace_ts: Vec<(Keyspace, Option<u64>)>,
+}
+
+impl CommitState {
+    /// Moves past `commit` (which leaves the row-id high-water mark at `high_water`),
+    /// remembering in `replaced` what it changes.
+    fn advance(&mut self, commit: &Commit, high_water: u64, replaced: &mut Replaced) {
+        replaced
+            .before
+            .get_or_insert((self.last_ts, self.last_seq, self.id_high_water));
+        self.last_ts = commit.commit_ts;
+        self.last_seq = commit.seq;
+        self.id_high_water = high_water;
+        for c in &commit.changes {
+            let before = self.keyspace_ts.insert(c.keyspace, commit.commit_ts);
+            replaced.keyspace_ts.push((c.keyspace, before));
+        }
+    }
+
+    /// Undoes the [`CommitState::advance`]s that filled `replaced`.
+    fn undo(&mut self, replaced: Replaced) {
+        if let Some(before) = replaced.before {
+            (self.last_ts, self.last_seq, self.id_high_water) = before;
+        }
+        for (keyspace, ts) in replaced.keyspace_ts.into_iter().rev() {
+            match ts {
+                Some(ts) => self.keyspace_ts.insert(keyspace, ts),
+                None => self.keyspace_ts.remove(&keyspace),
+            };
+        }
+    }
+}
+
 struct Inner {
     engine: Arc<dyn Engine>,
     commit: Mutex<CommitState>,
@@ -945,14 +984,13 @@ impl Store {
     /// observer's or the engine's failure fails every request of the group, and leaves the
     /// commit state as it was.
     fn apply_group(&self, state: &mut CommitState, group: &[Arc<Queued>]) {
-        let before = (state.last_ts, state.last_seq, state.id_high_water);
-        let mut replaced_ts: Vec<(Keyspace, Option<u64>)> = Vec::new();
+        let mut replaced = Replaced::default();
         let mut written = GroupWrites::new();
         let mut batch = WriteBatch::new();
         let mut applied: Vec<(&Queued, Commit)> = Vec::new();
         let observers = self.inner.observers.read().clone();
         let mut failure = None;
-        for q in group {
+        for (i, q) in group.iter().enumerate() {
             let Some(mut request) = q.request.lock().take() else {
                 continue;
             };
@@ -978,17 +1016,10 @@ impl Store {
                 failure = Some(e);
                 break;
             }
-            state.last_ts = commit.commit_ts;
-            state.last_seq = commit.seq;
-            state.id_high_water = prepared.high_water;
+            state.advance(&commit, prepared.high_water, &mut replaced);
             // Only later requests of the group check against its keys.
-            let more = !std::ptr::eq(&**q, &**group.last().unwrap_or(q));
-            for c in &commit.changes {
-                replaced_ts.push((
-                    c.keyspace,
-                    state.keyspace_ts.insert(c.keyspace, commit.commit_ts),
-                ));
-                if more {
+            if i + 1 < group.len() {
+                for c in &commit.changes {
                     written.entry(c.keyspace).or_default().insert(c.key.clone());
                 }
             }
@@ -1000,36 +1031,32 @@ impl Store {
             None => self.inner.engine.write(batch).err(),
         };
         if let Some(e) = failure {
-            (state.last_ts, state.last_seq, state.id_high_water) = before;
-            for (keyspace, ts) in replaced_ts.into_iter().rev() {
-                match ts {
-                    Some(ts) => state.keyspace_ts.insert(keyspace, ts),
-                    None => state.keyspace_ts.remove(&keyspace),
-                };
-            }
+            state.undo(replaced);
+            // Every request not refused on its own (applied, or not reached) fails.
             for q in group {
-                let decided = matches!(*q.turn.lock(), Turn::Done(_));
-                if !decided || applied.iter().any(|(a, _)| std::ptr::eq(*a, &**q)) {
+                if !matches!(*q.turn.lock(), Turn::Done(_)) {
                     q.set(Turn::Done(Err(e.clone())));
                 }
-                q.request.lock().take();
             }
             return;
         }
         self.inner.commit_writes.fetch_add(1, Ordering::Relaxed);
-        if let Some((_, last)) = applied.last() {
-            self.inner
-                .visible_ts
-                .store(last.commit_ts, Ordering::Release);
-        }
         for (q, commit) in &applied {
-            for o in &observers {
-                o.after_commit(commit);
-            }
-            q.set(Turn::Done(Ok(Some(CommitInfo {
-                commit_ts: commit.commit_ts,
-                seq: commit.seq,
-            }))));
+            q.set(Turn::Done(Ok(Some(self.publish(&observers, commit)))));
+        }
+    }
+
+    /// Makes a written commit visible and tells the observers.
+    fn publish(&self, observers: &[Arc<dyn CommitObserver>], commit: &Commit) -> CommitInfo {
+        self.inner
+            .visible_ts
+            .store(commit.commit_ts, Ordering::Release);
+        for o in observers {
+            o.after_commit(commit);
+        }
+        CommitInfo {
+            commit_ts: commit.commit_ts,
+            seq: commit.seq,
         }
     }
 
@@ -1069,22 +1096,8 @@ impl Store {
                 continue;
             }
             self.inner.commit_writes.fetch_add(1, Ordering::Relaxed);
-            state.id_high_water = prepared.high_water;
-            state.last_ts = commit.commit_ts;
-            state.last_seq = commit.seq;
-            for c in &commit.changes {
-                state.keyspace_ts.insert(c.keyspace, commit.commit_ts);
-            }
-            self.inner
-                .visible_ts
-                .store(commit.commit_ts, Ordering::Release);
-            for o in &observers {
-                o.after_commit(&commit);
-            }
-            return Ok(Some(CommitInfo {
-                commit_ts: commit.commit_ts,
-                seq: commit.seq,
-            }));
+            state.advance(&commit, prepared.high_water, &mut Replaced::default());
+            return Ok(Some(self.publish(&observers, &commit)));
         }
     }
 

@@ -6,8 +6,9 @@
 //! ```
 //!
 //! Workloads: `point_select`, `index_range`, `full_scan`, `group_by`, `join`, `bulk_insert`,
-//! `update`, `as_of`, `four_writers`; then the seconds to run it (default 10). The set-up (users and orders at the
-//! benches' default sizes, `CHRONO_BENCH_USERS` / `CHRONO_BENCH_ORDERS` to change them) runs
+//! `update`, `as_of`, `four_writers`; then the seconds to run it (default 10). The set-up
+//! (users and orders at the benches' default sizes, `CHRONO_BENCH_USERS` /
+//! `CHRONO_BENCH_ORDERS` to change them) runs
 //! without ANALYZE, so no estimator training shares the profile; the time it takes is
 //! printed, so a profile can skip it (`perf record -D`). `CHRONO_PROFILE_ANALYZE=1` runs
 //! ANALYZE after the set-up, as the compare bench does. `CHRONO_PROFILE_SPLIT_ROWS=N` sets

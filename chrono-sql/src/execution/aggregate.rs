@@ -5,7 +5,7 @@ use super::{KeyMap, KeySet};
 
 use chrono_storage::Value;
 
-use super::{Row, RowIter, eval_all, hash_key, push_hash_key};
+use super::{Row, RowIter, eval_all, hash_key, key_into};
 use crate::error::{Error, Result};
 use crate::expr::Expr;
 use crate::limits::{StatementGuard, hashed_key_bytes, row_bytes};
@@ -205,13 +205,8 @@ pub(super) fn aggregate(
     for r in input {
         let row = r?;
         guard.tick()?;
-        key.clear();
-        for e in group {
-            match e {
-                Expr::Column(i) if *i < row.len() => push_hash_key(&mut key, &row[*i]),
-                e => push_hash_key(&mut key, &e.eval(&row)?),
-            }
-        }
+        // NULL is a group like any other value.
+        key_into(&mut key, group, &row)?;
         let at = match index.get(&key[..]) {
             Some(&at) => at,
             None => {
@@ -225,15 +220,11 @@ pub(super) fn aggregate(
         let g = &mut groups[at];
         for (i, a) in aggs.iter().enumerate() {
             // A plain column is read in place, not copied out of the row.
-            let owned;
             let v = match &a.arg {
-                None => &COUNTED,
-                Some(Expr::Column(c)) if *c < row.len() => &row[*c],
-                Some(e) => {
-                    owned = e.eval(&row)?;
-                    &owned
-                }
+                None => std::borrow::Cow::Borrowed(&COUNTED),
+                Some(e) => e.eval_ref(&row)?,
             };
+            let v = &*v;
             if let Some(seen) = &mut g.seen[i] {
                 if v.is_null() {
                     continue;

@@ -219,27 +219,17 @@ pub fn push_hash_key(out: &mut Vec<u8>, v: &Value) {
 }
 
 /// The [`hash_key`] of `exprs` over `row`, written into `out` (cleared first); `false` when
-/// one of them is NULL (a join key that matches nothing). Every expression is evaluated, so
-/// an error in any is reported; a plain column is encoded from the row, not copied out of it.
+/// one of them is NULL (a join key that matches nothing; a group key is still whole). A
+/// plain column is encoded from the row, not copied out of it.
 fn key_into(out: &mut Vec<u8>, exprs: &[Expr], row: &[Value]) -> Result<bool> {
     out.clear();
-    let mut matches = true;
+    let mut no_null = true;
     for e in exprs {
-        let owned;
-        let v = match e {
-            Expr::Column(i) if *i < row.len() => &row[*i],
-            e => {
-                owned = e.eval(row)?;
-                &owned
-            }
-        };
-        if v.is_null() {
-            matches = false;
-        } else {
-            push_hash_key(out, v);
-        }
+        let v = e.eval_ref(row)?;
+        no_null &= !v.is_null();
+        push_hash_key(out, &v);
     }
-    Ok(matches)
+    Ok(no_null)
 }
 
 /// Hash tables keyed by encoded values (groups, join keys, DISTINCT, set operations): a

@@ -32,29 +32,26 @@ fn with_reads<'e>(
 ) -> Wanted {
     let mut wanted = wanted?;
     wanted.resize(width, false);
-    for e in exprs {
-        if !e.subquery_plans().is_empty() {
-            return None;
-        }
-        for c in e.columns() {
-            *wanted.get_mut(c)? = true;
-        }
+    for (w, read) in wanted.iter_mut().zip(Expr::columns_read(width, exprs)?) {
+        *w |= read;
     }
     Some(wanted)
 }
 
-/// Only the columns `exprs` read, of a row `width` wide.
-fn reads<'e>(width: usize, exprs: impl IntoIterator<Item = &'e Expr>) -> Wanted {
-    with_reads(width, Some(vec![false; width]), exprs)
-}
-
-/// The part of a joined row's wanted columns that falls on one side (`from..from + width`).
-fn side(joined: &Wanted, from: usize, width: usize) -> Wanted {
-    joined.as_ref().map(|w| {
-        (from..from + width)
-            .map(|i| w.get(i).copied().unwrap_or(true))
-            .collect()
-    })
+/// What the two sides of a join read, `lw` and `rw` columns wide: their parts of what is
+/// read of the joined row (`wanted`) and of its `condition`, and their own keys.
+fn join_sides(
+    wanted: Wanted,
+    (lw, rw): (usize, usize),
+    condition: Option<&Expr>,
+    (left_keys, right_keys): (&[Expr], &[Expr]),
+) -> (Wanted, Wanted) {
+    let joined = with_reads(lw + rw, wanted, condition);
+    let side = |from: usize, width: usize, keys: &[Expr]| {
+        let part = joined.as_ref().map(|w| w[from..from + width].to_vec());
+        with_reads(width, part, keys)
+    };
+    (side(0, lw, left_keys), side(lw, rw, right_keys))
 }
 
 #[recursive::recursive]
@@ -80,11 +77,11 @@ fn narrow(plan: &mut Plan, wanted: Wanted) {
             };
         }
         Node::Project { input, exprs } => {
-            let w = reads(input.columns.len(), exprs.iter());
+            let w = Expr::columns_read(input.columns.len(), exprs.iter());
             narrow(input, w);
         }
         Node::Aggregate { input, group, aggs } => {
-            let w = reads(
+            let w = Expr::columns_read(
                 input.columns.len(),
                 group
                     .iter()
@@ -109,10 +106,8 @@ fn narrow(plan: &mut Plan, wanted: Wanted) {
             residual,
             ..
         } => {
-            let (lw, rw) = (left.columns.len(), right.columns.len());
-            let joined = with_reads(lw + rw, wanted, residual.iter());
-            let l = with_reads(lw, side(&joined, 0, lw), left_keys.iter());
-            let r = with_reads(rw, side(&joined, lw, rw), right_keys.iter());
+            let widths = (left.columns.len(), right.columns.len());
+            let (l, r) = join_sides(wanted, widths, residual.as_ref(), (left_keys, right_keys));
             narrow(left, l);
             narrow(right, r);
         }
@@ -122,10 +117,10 @@ fn narrow(plan: &mut Plan, wanted: Wanted) {
             predicate,
             ..
         } => {
-            let (lw, rw) = (left.columns.len(), right.columns.len());
-            let joined = with_reads(lw + rw, wanted, predicate.iter());
-            narrow(left, side(&joined, 0, lw));
-            narrow(right, side(&joined, lw, rw));
+            let widths = (left.columns.len(), right.columns.len());
+            let (l, r) = join_sides(wanted, widths, predicate.as_ref(), (&[], &[]));
+            narrow(left, l);
+            narrow(right, r);
         }
         Node::IndexJoin {
             left,
@@ -134,9 +129,8 @@ fn narrow(plan: &mut Plan, wanted: Wanted) {
             ..
         } => {
             // The right side is looked up (and decoded whole) per left row.
-            let lw = left.columns.len();
-            let joined = with_reads(width, wanted, residual.iter());
-            let l = with_reads(lw, side(&joined, 0, lw), left_keys.iter());
+            let widths = (left.columns.len(), width.saturating_sub(left.columns.len()));
+            let (l, _) = join_sides(wanted, widths, residual.as_ref(), (left_keys, &[]));
             narrow(left, l);
         }
         _ => {
@@ -146,29 +140,8 @@ fn narrow(plan: &mut Plan, wanted: Wanted) {
         }
     }
     for e in plan.exprs_mut() {
-        for sub in subqueries(e) {
+        for sub in e.subquery_plans_mut() {
             narrow(sub, None);
         }
-    }
-}
-
-/// The plans of the subqueries in `e`, outermost first.
-fn subqueries(e: &mut Expr) -> Vec<&mut Plan> {
-    let mut out = Vec::new();
-    collect_subqueries(e, &mut out);
-    out
-}
-
-#[recursive::recursive]
-fn collect_subqueries<'e>(e: &'e mut Expr, out: &mut Vec<&'e mut Plan>) {
-    if let Expr::Subquery(q) = e {
-        if let crate::expr::SubqueryKind::In { operand, .. } = &mut q.kind {
-            collect_subqueries(operand, out);
-        }
-        out.push(Arc::make_mut(&mut q.plan));
-        return;
-    }
-    for child in e.children_mut() {
-        collect_subqueries(child, out);
     }
 }
