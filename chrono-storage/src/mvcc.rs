@@ -797,6 +797,15 @@ impl Store {
         key: &[u8],
         ts: u64,
     ) -> Result<Option<(u64, Vec<u8>)>> {
+        if ts < self.current_ts() {
+            // A time before the newest commit: what it sees is the newest version at or
+            // before it, wherever that is, and the versions family holds every version (the
+            // current one too) — one seek, where a current-state lookup first would be
+            // followed by that seek whenever the key changed since.
+            self.check_readable_in(keyspace, ts)?;
+            let mut cursor = self.inner.engine.cursor(ColumnFamily::Versions)?;
+            return version_at(cursor.as_mut(), keyspace, key, ts);
+        }
         Ok(self.read_at(keyspace, key, ts)?.0)
     }
 
@@ -1748,9 +1757,12 @@ impl Transaction {
         if let Some(w) = self.writes.get(&(keyspace, key.to_vec())) {
             return Ok(w.clone());
         }
+        // The snapshot's reads look at the current state first: with no commit to the key
+        // since the transaction began, that one lookup (bloom-filtered) is the answer.
         Ok(self
             .store
-            .get_at(keyspace, key, self.read_ts)?
+            .read_at(keyspace, key, self.read_ts)?
+            .0
             .map(|(_, v)| v))
     }
 

@@ -5,7 +5,7 @@
 //! commit that returned survives a crash of the process; with `sync_writes` each commit also
 //! waits for `fsync`, which makes it survive a crash of the machine.
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use std::ffi::CStr;
 use std::path::Path;
 use std::sync::Arc;
@@ -63,6 +63,7 @@ impl Default for RocksOptions {
 /// A [`Engine`] on a RocksDB database in one directory.
 pub struct RocksEngine {
     db: Arc<DB>,
+    cursors: Arc<CursorPool>,
     write_options: WriteOptions,
     gc_horizons: Arc<RwLock<Arc<Horizons>>>,
 }
@@ -174,8 +175,13 @@ impl RocksEngine {
         let mut write_options = WriteOptions::default();
         write_options.disable_wal(!options.wal_enabled);
         write_options.set_sync(options.sync_writes);
+        let db = Arc::new(db);
         Ok(Self {
-            db: Arc::new(db),
+            cursors: Arc::new(CursorPool {
+                idle: Default::default(),
+                _db: db.clone(),
+            }),
+            db,
             write_options,
             gc_horizons,
         })
@@ -199,15 +205,26 @@ impl Engine for RocksEngine {
     }
 
     fn cursor(&self, cf: ColumnFamily) -> Result<Box<dyn Cursor>> {
-        let handle = self.handle(cf)?;
-        let iter = self.db.raw_iterator_cf(handle);
-        // SAFETY: the iterator borrows the `DB`, which lives in the `Arc` that the cursor
-        // keeps alive in its second field; fields drop in declaration order, so the
-        // iterator is dropped before that `Arc`.
-        let iter: DBRawIteratorWithThreadMode<'static, DB> = unsafe { std::mem::transmute(iter) };
+        let family = CursorPool::slot(cf);
+        let idle = self.cursors.idle[family].lock().pop();
+        // An idle iterator brought up to the newest state: cheap when the family's files and
+        // memtables are the ones it was made on (only its read sequence number moves).
+        let iter = match idle.map(|mut it| it.refresh().map(|()| it)) {
+            Some(Ok(it)) => it,
+            _ => {
+                let iter = self.db.raw_iterator_cf(self.handle(cf)?);
+                // SAFETY: the iterator borrows the `DB`, which lives in the `Arc` that the
+                // pool keeps alive; the cursor holds the pool, and the pool drops its idle
+                // iterators before its `Arc` of the database (fields drop in declaration
+                // order), so no iterator outlives the database.
+                unsafe { std::mem::transmute::<RawIter<'_>, RawIter<'static>>(iter) }
+            }
+        };
         Ok(Box::new(RocksCursor {
-            iter,
-            _db: self.db.clone(),
+            iter: Some(iter),
+            positioned: false,
+            family,
+            pool: self.cursors.clone(),
         }))
     }
 
@@ -291,34 +308,97 @@ impl Engine for RocksEngine {
     }
 }
 
-struct RocksCursor {
-    iter: DBRawIteratorWithThreadMode<'static, DB>,
+type RawIter<'a> = DBRawIteratorWithThreadMode<'a, DB>;
+
+/// Iterators that cursors finished with, per column family, for the next cursor: making a
+/// RocksDB iterator (and dropping it) costs about as much as the seek of a point read in
+/// history, so an `AS OF` read or a short scan reuses one, refreshed to the newest state.
+/// An idle iterator keeps the memtables and files it last read from alive until it is
+/// used again (at most [`CursorPool::IDLE`] per family, so that much memory and disk at
+/// worst).
+struct CursorPool {
+    idle: [Mutex<Vec<RawIter<'static>>>; ColumnFamily::ALL.len()],
+    /// Declared last: the idle iterators are dropped before the database.
     _db: Arc<DB>,
+}
+
+impl CursorPool {
+    /// Idle iterators kept per family (about the number of threads reading at once).
+    const IDLE: usize = 4;
+
+    fn slot(cf: ColumnFamily) -> usize {
+        ColumnFamily::ALL
+            .iter()
+            .position(|&c| c == cf)
+            .expect("every family is in ALL")
+    }
+}
+
+struct RocksCursor {
+    /// `None` only while dropping.
+    iter: Option<RawIter<'static>>,
+    /// A reused iterator may still stand where its last user left it: it is not valid until
+    /// this cursor's first seek.
+    positioned: bool,
+    family: usize,
+    pool: Arc<CursorPool>,
+}
+
+impl RocksCursor {
+    fn iter(&self) -> &RawIter<'static> {
+        self.iter
+            .as_ref()
+            .expect("a cursor has its iterator until dropped")
+    }
+
+    fn iter_mut(&mut self) -> &mut RawIter<'static> {
+        self.iter
+            .as_mut()
+            .expect("a cursor has its iterator until dropped")
+    }
+}
+
+impl Drop for RocksCursor {
+    fn drop(&mut self) {
+        let Some(iter) = self.iter.take() else {
+            return;
+        };
+        // An iterator that met an error is not reused.
+        if iter.status().is_ok() {
+            let mut idle = self.pool.idle[self.family].lock();
+            if idle.len() < CursorPool::IDLE {
+                idle.push(iter);
+            }
+        }
+    }
 }
 
 impl Cursor for RocksCursor {
     fn seek(&mut self, key: &[u8]) {
-        self.iter.seek(key);
+        self.positioned = true;
+        self.iter_mut().seek(key);
     }
 
     fn next(&mut self) {
-        self.iter.next();
+        if self.positioned {
+            self.iter_mut().next();
+        }
     }
 
     fn valid(&self) -> bool {
-        self.iter.valid()
+        self.positioned && self.iter().valid()
     }
 
     fn key(&self) -> &[u8] {
-        self.iter.key().unwrap_or(&[])
+        self.iter().key().unwrap_or(&[])
     }
 
     fn value(&self) -> &[u8] {
-        self.iter.value().unwrap_or(&[])
+        self.iter().value().unwrap_or(&[])
     }
 
     fn status(&self) -> Result<()> {
-        self.iter.status().map_err(engine_err)
+        self.iter().status().map_err(engine_err)
     }
 }
 
@@ -411,5 +491,72 @@ mod tests {
         assert!(key(500) <= mid && mid <= key(600), "{mid:?}");
         assert_eq!(store.split_after(7, &key(999)).unwrap(), None);
         assert_eq!(store.split_after(8, &key(0)).unwrap(), None);
+    }
+
+    /// Cursors reuse idle iterators: a reused one sees every write made since it was last
+    /// used, is positioned nowhere until its first seek, and a cursor still open keeps
+    /// the state it was opened on.
+    #[test]
+    fn reused_cursors_see_the_newest_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = RocksEngine::open(dir.path(), &RocksOptions::default()).unwrap();
+        let put = |key: &[u8]| {
+            let mut batch = WriteBatch::new();
+            batch.put(ColumnFamily::Latest, key.to_vec(), b"v".to_vec());
+            engine.write(batch).unwrap();
+        };
+        let keys = |cursor: &mut Box<dyn Cursor>| {
+            cursor.seek(b"");
+            let mut out = Vec::new();
+            while cursor.valid() {
+                out.push(cursor.key().to_vec());
+                cursor.next();
+            }
+            cursor.status().unwrap();
+            out
+        };
+        put(b"a");
+        let mut first = engine.cursor(ColumnFamily::Latest).unwrap();
+        assert_eq!(keys(&mut first), vec![b"a".to_vec()]);
+        first.seek(b"a");
+        assert!(first.valid());
+        drop(first);
+        put(b"b");
+        let mut held = engine.cursor(ColumnFamily::Latest).unwrap();
+        assert!(!held.valid(), "a reused iterator is not positioned");
+        held.next();
+        assert!(!held.valid());
+        assert_eq!(keys(&mut held), vec![b"a".to_vec(), b"b".to_vec()]);
+        // More cursors at once than are kept idle; each sees the newest state.
+        put(b"c");
+        let mut many: Vec<_> = (0..CursorPool::IDLE + 2)
+            .map(|_| engine.cursor(ColumnFamily::Latest).unwrap())
+            .collect();
+        for cursor in &mut many {
+            assert_eq!(keys(cursor).len(), 3);
+        }
+        assert_eq!(keys(&mut held).len(), 2, "an open cursor keeps its state");
+        drop(many);
+        assert_eq!(
+            engine.cursors.idle[CursorPool::slot(ColumnFamily::Latest)]
+                .lock()
+                .len(),
+            CursorPool::IDLE
+        );
+        put(b"d");
+        drop(held);
+        for _ in 0..3 {
+            let mut c = engine.cursor(ColumnFamily::Latest).unwrap();
+            assert_eq!(keys(&mut c).len(), 4);
+        }
+        // The engine closes with cursors still open and idle; the directory opens again.
+        let open = engine.cursor(ColumnFamily::Latest).unwrap();
+        drop(engine);
+        drop(open);
+        let engine = RocksEngine::open(dir.path(), &RocksOptions::default()).unwrap();
+        assert_eq!(
+            keys(&mut engine.cursor(ColumnFamily::Latest).unwrap()).len(),
+            4
+        );
     }
 }
