@@ -5,8 +5,8 @@
 //! perf record -F 999 -g -- target/release/profile full_scan 20
 //! ```
 //!
-//! Workloads: `point_select`, `index_range`, `full_scan`, `group_by`, `join`, `bulk_insert`,
-//! `update`, `as_of`, `four_writers`; then the seconds to run it (default 10). The set-up
+//! Workloads: `point_select`, `point_order`, `index_range`, `full_scan`, `group_by`, `join`, `bulk_insert`,
+//! `single_insert`, `update`, `as_of`, `four_writers`; then the seconds to run it (default 10). The set-up
 //! (users and orders at the benches' default sizes, `CHRONO_BENCH_USERS` /
 //! `CHRONO_BENCH_ORDERS` to change them) runs
 //! without ANALYZE, so no estimator training shares the profile; the time it takes is
@@ -81,6 +81,11 @@ fn main() {
                 "point_select" => {
                     db.rows("SELECT name FROM users WHERE id = ?", &[i]);
                 }
+                // As the scale bench: a primary-key read of one order.
+                "point_order" => {
+                    let id = (i * 7919 + runs as i64) % orders;
+                    db.rows("SELECT total FROM orders WHERE id = ?", &[id]);
+                }
                 "index_range" => {
                     index_range(&mut db, i);
                 }
@@ -105,6 +110,14 @@ fn main() {
                         .collect();
                     next_id += 1000;
                     db.run(&format!("INSERT INTO users VALUES {}", rows.join(",")));
+                }
+                // As the writes bench: one autocommit row at a time.
+                "single_insert" => {
+                    db.rows(
+                        "INSERT INTO users VALUES (?, 'single', ?)",
+                        &[next_id, next_id],
+                    );
+                    next_id += 1;
                 }
                 "update" => {
                     db.rows("UPDATE orders SET total = total + 1 WHERE id = ?", &[i]);

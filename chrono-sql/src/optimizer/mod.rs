@@ -80,11 +80,17 @@ const PASSES: [Pass; 5] = [
 
 /// Runs every pass over `plan`, then checks that it can run.
 pub fn optimize(mut plan: Plan, env: &Env<'_>) -> Result<Plan> {
+    // No pass makes a subquery. Without one, the passes visit the plan's nodes without
+    // walking every expression in search of one (a VALUES list of a thousand rows holds
+    // thousands), and nothing can be correlated.
+    let subqueries = plan.has_subqueries();
     for pass in &PASSES {
-        run_pass(pass, &mut plan, env)?;
+        run_pass(pass, &mut plan, env, subqueries)?;
     }
     columns::run(&mut plan);
-    check_correlated(&plan, false)?;
+    if subqueries {
+        check_correlated(&plan, false)?;
+    }
     Ok(plan)
 }
 
@@ -118,32 +124,41 @@ fn check_correlated(plan: &Plan, scan_of_a_write: bool) -> Result<()> {
 /// The plan as the planner built it (`"planner"`), then after each pass.
 pub fn optimize_stepwise(mut plan: Plan, env: &Env<'_>) -> Result<Vec<(&'static str, Plan)>> {
     let mut steps = vec![("planner", plan.clone())];
+    let subqueries = plan.has_subqueries();
     for pass in &PASSES {
-        run_pass(pass, &mut plan, env)?;
+        run_pass(pass, &mut plan, env, subqueries)?;
         steps.push((pass.name, plan.clone()));
     }
     Ok(steps)
 }
 
-/// Runs one pass over every node, inputs first; the estimates of the nodes whose rows
-/// follow from their inputs' are derived again as it goes, so they stay consistent with
-/// what the pass changed below them.
-fn run_pass(pass: &Pass, plan: &mut Plan, env: &Env<'_>) -> Result<()> {
-    each_node(plan, &mut |p| {
+/// Runs one pass over every node, inputs first (`subqueries`: whether the plan holds any,
+/// whose plans it then visits too); the estimates of the nodes whose rows follow from their
+/// inputs' are derived again as it goes, so they stay consistent with what the pass changed
+/// below them.
+fn run_pass(pass: &Pass, plan: &mut Plan, env: &Env<'_>, subqueries: bool) -> Result<()> {
+    each_node(plan, subqueries, &mut |p| {
         (pass.rewrite)(p, env)?;
         p.derive_estimate();
         Ok(())
     })
 }
 
-/// Applies `f` to every node of `plan`, inputs first, subquery plans included.
+/// Applies `f` to every node of `plan`, inputs first, and with `subqueries` to the nodes
+/// of its subqueries' plans too.
 #[recursive::recursive]
-fn each_node(plan: &mut Plan, f: &mut dyn FnMut(&mut Plan) -> Result<()>) -> Result<()> {
+fn each_node(
+    plan: &mut Plan,
+    subqueries: bool,
+    f: &mut dyn FnMut(&mut Plan) -> Result<()>,
+) -> Result<()> {
     for child in plan.children_mut() {
-        each_node(child, f)?;
+        each_node(child, subqueries, f)?;
     }
-    for e in plan.exprs_mut() {
-        each_subquery(e, f)?;
+    if subqueries {
+        for e in plan.exprs_mut() {
+            each_subquery(e, f)?;
+        }
     }
     f(plan)
 }
@@ -151,7 +166,7 @@ fn each_node(plan: &mut Plan, f: &mut dyn FnMut(&mut Plan) -> Result<()>) -> Res
 #[recursive::recursive]
 fn each_subquery(e: &mut Expr, f: &mut dyn FnMut(&mut Plan) -> Result<()>) -> Result<()> {
     if let Expr::Subquery(q) = e {
-        each_node(Arc::make_mut(&mut q.plan), f)?;
+        each_node(Arc::make_mut(&mut q.plan), true, f)?;
         if let SubqueryKind::In { operand, .. } = &mut q.kind {
             each_subquery(operand, f)?;
         }
