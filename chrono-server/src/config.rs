@@ -17,6 +17,7 @@
 //!   block_cache_mb: 64           # RocksDB block cache, shared by all column families
 //!   write_buffer_mb: 64          # memtable size of each column family before a flush
 //!   bloom_bits_per_key: 10       # bloom filters on the current-state rows (0: none)
+//!   idle_iterators: 4            # RocksDB iterators kept per column family for reuse
 //! features:
 //!   time_travel:
 //!     enabled: true              # AS OF / FOR SYSTEM_TIME allowed
@@ -180,6 +181,8 @@ pub struct DatabaseConfig {
     pub write_buffer_mb: usize,
     /// Bloom filter bits per key for point reads of the current state (0: no filters).
     pub bloom_bits_per_key: u32,
+    /// RocksDB iterators kept idle per column family for the next read (0: none kept).
+    pub idle_iterators: usize,
 }
 
 impl Default for DatabaseConfig {
@@ -194,6 +197,7 @@ impl Default for DatabaseConfig {
             block_cache_mb: 64,
             write_buffer_mb: 64,
             bloom_bits_per_key: 10,
+            idle_iterators: 4,
         }
     }
 }
@@ -459,6 +463,7 @@ impl Config {
             ("write_buffer_mb", db.write_buffer_mb, 1, 4096),
             ("block_cache_mb", db.block_cache_mb, 0, 1 << 20),
             ("bloom_bits_per_key", db.bloom_bits_per_key as usize, 0, 64),
+            ("idle_iterators", db.idle_iterators, 0, 1024),
         ] {
             if !(min..=max).contains(&value) {
                 return Err(Error::Config(format!(
@@ -604,6 +609,7 @@ mod tests {
             ("write_buffer_mb: 5000", "database.write_buffer_mb"),
             ("block_cache_mb: 2000000", "database.block_cache_mb"),
             ("bloom_bits_per_key: 100", "database.bloom_bits_per_key"),
+            ("idle_iterators: 5000", "database.idle_iterators"),
         ] {
             let e = Config::from_yaml(&format!("database:\n  {yaml}\n"))
                 .and_then(|c| c.validate())

@@ -129,6 +129,7 @@ impl ChronoDb {
             block_cache_bytes: config.database.block_cache_mb << 20,
             write_buffer_bytes: config.database.write_buffer_mb << 20,
             bloom_bits_per_key: f64::from(config.database.bloom_bits_per_key),
+            idle_iterators: config.database.idle_iterators,
         };
         let engine: Arc<dyn chrono_storage::Engine> = match config.database.engine {
             config::EngineKind::Rocksdb => {

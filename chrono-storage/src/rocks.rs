@@ -45,6 +45,10 @@ pub struct RocksOptions {
     /// Bits per key of the bloom filters of the families read by point lookups (the current
     /// state and metadata); 0: no filters.
     pub bloom_bits_per_key: f64,
+    /// RocksDB iterators kept idle per column family for the next cursor (default 4, about
+    /// the number of threads reading at once); 0 makes a new one for every cursor. An idle
+    /// iterator keeps the memtables and files it last read from alive until it is used again.
+    pub idle_iterators: usize,
 }
 
 impl Default for RocksOptions {
@@ -56,6 +60,7 @@ impl Default for RocksOptions {
             block_cache_bytes: 64 << 20,
             write_buffer_bytes: 64 << 20,
             bloom_bits_per_key: 10.0,
+            idle_iterators: 4,
         }
     }
 }
@@ -179,6 +184,7 @@ impl RocksEngine {
         Ok(Self {
             cursors: Arc::new(CursorPool {
                 idle: Default::default(),
+                keep: options.idle_iterators,
                 _db: db.clone(),
             }),
             db,
@@ -314,18 +320,17 @@ type RawIter<'a> = DBRawIteratorWithThreadMode<'a, DB>;
 /// RocksDB iterator (and dropping it) costs about as much as the seek of a point read in
 /// history, so an `AS OF` read or a short scan reuses one, refreshed to the newest state.
 /// An idle iterator keeps the memtables and files it last read from alive until it is
-/// used again (at most [`CursorPool::IDLE`] per family, so that much memory and disk at
-/// worst).
+/// used again (at most [`RocksOptions::idle_iterators`] per family, so that much memory and
+/// disk at worst).
 struct CursorPool {
     idle: [Mutex<Vec<RawIter<'static>>>; ColumnFamily::ALL.len()],
+    /// Idle iterators kept per family.
+    keep: usize,
     /// Declared last: the idle iterators are dropped before the database.
     _db: Arc<DB>,
 }
 
 impl CursorPool {
-    /// Idle iterators kept per family (about the number of threads reading at once).
-    const IDLE: usize = 4;
-
     fn slot(cf: ColumnFamily) -> usize {
         ColumnFamily::ALL
             .iter()
@@ -366,7 +371,7 @@ impl Drop for RocksCursor {
         // An iterator that met an error is not reused.
         if iter.status().is_ok() {
             let mut idle = self.pool.idle[self.family].lock();
-            if idle.len() < CursorPool::IDLE {
+            if idle.len() < self.pool.keep {
                 idle.push(iter);
             }
         }
@@ -529,7 +534,8 @@ mod tests {
         assert_eq!(keys(&mut held), vec![b"a".to_vec(), b"b".to_vec()]);
         // More cursors at once than are kept idle; each sees the newest state.
         put(b"c");
-        let mut many: Vec<_> = (0..CursorPool::IDLE + 2)
+        let keep = RocksOptions::default().idle_iterators;
+        let mut many: Vec<_> = (0..keep + 2)
             .map(|_| engine.cursor(ColumnFamily::Latest).unwrap())
             .collect();
         for cursor in &mut many {
@@ -541,7 +547,7 @@ mod tests {
             engine.cursors.idle[CursorPool::slot(ColumnFamily::Latest)]
                 .lock()
                 .len(),
-            CursorPool::IDLE
+            keep
         );
         put(b"d");
         drop(held);
@@ -558,5 +564,37 @@ mod tests {
             keys(&mut engine.cursor(ColumnFamily::Latest).unwrap()).len(),
             4
         );
+    }
+
+    /// With `idle_iterators: 0` no iterator is kept: every cursor makes its own.
+    #[test]
+    fn no_idle_iterators_are_kept_when_told_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = RocksOptions {
+            idle_iterators: 0,
+            ..RocksOptions::default()
+        };
+        let engine = RocksEngine::open(dir.path(), &options).unwrap();
+        for i in 0..3u8 {
+            let mut batch = WriteBatch::new();
+            batch.put(ColumnFamily::Latest, vec![i], b"v".to_vec());
+            engine.write(batch).unwrap();
+            let mut cursor = engine.cursor(ColumnFamily::Latest).unwrap();
+            cursor.seek(b"");
+            let mut n = 0;
+            while cursor.valid() {
+                n += 1;
+                cursor.next();
+            }
+            assert_eq!(n, usize::from(i) + 1);
+            drop(cursor);
+            assert!(
+                engine
+                    .cursors
+                    .idle
+                    .iter()
+                    .all(|idle| idle.lock().is_empty())
+            );
+        }
     }
 }
