@@ -13,7 +13,7 @@
 //! `cargo run --release -p benches --bin report` prints the table.
 
 use benches::contenders::{Chrono, Contender, Sqlite, load_users_orders};
-use benches::workloads::{count_group_by, full_scan_filter, index_range, label};
+use benches::workloads::{count_group_by, full_scan_filter, index_range, label, point_order};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use std::time::Duration;
 
@@ -49,7 +49,7 @@ fn scale(c: &mut Criterion) {
                 |b| {
                     b.iter(|| {
                         i = (i + 7919) % orders;
-                        assert_eq!(db.rows("SELECT total FROM orders WHERE id = ?", &[i]), 1);
+                        assert_eq!(point_order(db.as_mut(), i), 1);
                     })
                 },
             );

@@ -4,7 +4,7 @@
 //! runs twice: with its default configuration (audit trail on) and with the audit trail off.
 
 use benches::contenders::{Chrono, Contender, RawRocks, Sqlite};
-use benches::workloads::concurrent_inserts;
+use benches::workloads::{concurrent_inserts, single_insert};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use std::time::Duration;
 
@@ -45,7 +45,7 @@ fn writes(c: &mut Criterion) {
         g.bench_function(BenchmarkId::new("single_row_insert", name), |b| {
             b.iter(|| {
                 next += 1;
-                db.rows("INSERT INTO users VALUES (?, 'single', ?)", &[next, next]);
+                single_insert(db.as_mut(), next);
             })
         });
         // Four writers at once, each inserting 25 rows, one autocommit statement at a

@@ -28,6 +28,16 @@ pub fn index_range(db: &mut dyn Contender, first: i64) -> usize {
     )
 }
 
+/// One order by its primary key.
+pub fn point_order(db: &mut dyn Contender, id: i64) -> usize {
+    db.rows("SELECT total FROM orders WHERE id = ?", &[id])
+}
+
+/// One user inserted by an autocommit statement.
+pub fn single_insert(db: &mut dyn Contender, id: i64) {
+    db.rows("INSERT INTO users VALUES (?, 'single', ?)", &[id, id]);
+}
+
 /// Every order, filtered on two columns.
 pub fn full_scan_filter(db: &mut dyn Contender) -> usize {
     db.rows(

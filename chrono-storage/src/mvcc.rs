@@ -499,11 +499,6 @@ impl Store {
         self.inner.commit_writes.load(Ordering::Relaxed)
     }
 
-    /// The sequence number of the newest commit this store made or found.
-    pub fn last_commit_seq(&self) -> u64 {
-        self.inner.commit.lock().last_seq
-    }
-
     /// How many commits are waiting for the commit lock right now (they will be written
     /// together by whichever takes it next).
     pub fn queued_commits(&self) -> usize {
@@ -803,27 +798,30 @@ impl Store {
             // current one too) — one seek, where a current-state lookup first would be
             // followed by that seek whenever the key changed since.
             self.check_readable_in(keyspace, ts)?;
-            let mut cursor = self.inner.engine.cursor(ColumnFamily::Versions)?;
-            return version_at(cursor.as_mut(), keyspace, key, ts);
+            return self.version_at(keyspace, key, ts);
         }
         Ok(self.read_at(keyspace, key, ts)?.0)
+    }
+
+    /// The newest version of `key` at or before `ts`: one seek in the versions family.
+    fn version_at(&self, keyspace: Keyspace, key: &[u8], ts: u64) -> Result<Option<Stamped>> {
+        let mut cursor = self.inner.engine.cursor(ColumnFamily::Versions)?;
+        version_at(cursor.as_mut(), keyspace, key, ts)
     }
 
     /// [`Store::get_at`], and whether the answer is the key's current entry (no later
     /// commit replaced it) — what a writer may rely on until another commit writes there.
     fn read_at(&self, keyspace: Keyspace, key: &[u8], ts: u64) -> Result<(Option<Stamped>, bool)> {
         self.check_readable_in(keyspace, ts)?;
-        let engine = &self.inner.engine;
-        let Some(raw) = engine.get(ColumnFamily::Latest, &encoding::latest_key(keyspace, key))?
-        else {
+        let latest = encoding::latest_key(keyspace, key);
+        let Some(raw) = self.inner.engine.get(ColumnFamily::Latest, &latest)? else {
             return Ok((None, true));
         };
         let (latest_ts, op, row) = decode_latest_value(&raw)?;
         if latest_ts <= ts {
             return Ok((live(op, row)?.map(|r| (latest_ts, r)), true));
         }
-        let mut cursor = engine.cursor(ColumnFamily::Versions)?;
-        Ok((version_at(cursor.as_mut(), keyspace, key, ts)?, false))
+        Ok((self.version_at(keyspace, key, ts)?, false))
     }
 
     /// Scans `range` of a key space as of `ts`, in key order.

@@ -226,9 +226,9 @@ impl Engine for RocksEngine {
                 unsafe { std::mem::transmute::<RawIter<'_>, RawIter<'static>>(iter) }
             }
         };
+        // A new iterator and a refreshed one are both positioned nowhere until a seek.
         Ok(Box::new(RocksCursor {
             iter: Some(iter),
-            positioned: false,
             family,
             pool: self.cursors.clone(),
         }))
@@ -342,9 +342,6 @@ impl CursorPool {
 struct RocksCursor {
     /// `None` only while dropping.
     iter: Option<RawIter<'static>>,
-    /// A reused iterator may still stand where its last user left it: it is not valid until
-    /// this cursor's first seek.
-    positioned: bool,
     family: usize,
     pool: Arc<CursorPool>,
 }
@@ -380,18 +377,15 @@ impl Drop for RocksCursor {
 
 impl Cursor for RocksCursor {
     fn seek(&mut self, key: &[u8]) {
-        self.positioned = true;
         self.iter_mut().seek(key);
     }
 
     fn next(&mut self) {
-        if self.positioned {
-            self.iter_mut().next();
-        }
+        self.iter_mut().next();
     }
 
     fn valid(&self) -> bool {
-        self.positioned && self.iter().valid()
+        self.iter().valid()
     }
 
     fn key(&self) -> &[u8] {

@@ -5,20 +5,23 @@
 //! perf record -F 999 -g -- target/release/profile full_scan 20
 //! ```
 //!
-//! Workloads: `point_select`, `point_order`, `index_range`, `full_scan`, `group_by`, `join`, `bulk_insert`,
-//! `single_insert`, `update`, `as_of`, `four_writers`; then the seconds to run it (default 10). The set-up
-//! (users and orders at the benches' default sizes, `CHRONO_BENCH_USERS` /
-//! `CHRONO_BENCH_ORDERS` to change them) runs
-//! without ANALYZE, so no estimator training shares the profile; the time it takes is
-//! printed, so a profile can skip it (`perf record -D`). `CHRONO_PROFILE_ANALYZE=1` runs
-//! ANALYZE after the set-up, as the compare bench does. `CHRONO_PROFILE_SPLIT_ROWS=N` sets
-//! `limits.parallel_scan_rows` (0: scans on one thread). `CHRONO_PROFILE_AUDIT_OFF=1` runs with
-//! the audit trail off (the benches' second ChronoDB row for writes).
+//! Workloads: `point_select`, `point_order`, `index_range`, `full_scan`, `group_by`, `join`,
+//! `bulk_insert`, `single_insert`, `update`, `as_of`, `four_writers`; then the seconds to run
+//! it (default 10). The set-up (users and orders at the benches' default sizes,
+//! `CHRONO_BENCH_USERS` / `CHRONO_BENCH_ORDERS` to change them) runs without ANALYZE, so no
+//! estimator training shares the profile; the time it takes is printed, so a profile can
+//! skip it (`perf record -D`). `CHRONO_PROFILE_ANALYZE=1` runs ANALYZE after the set-up, as
+//! the compare bench does. `CHRONO_PROFILE_SPLIT_ROWS=N` sets `limits.parallel_scan_rows` (0:
+//! scans on one thread). `CHRONO_PROFILE_AUDIT_OFF=1` runs with the audit trail off (the
+//! benches' second ChronoDB row for writes).
 
 use std::time::{Duration, Instant};
 
 use benches::contenders::{Chrono, Contender, load_users_orders};
-use benches::workloads::{concurrent_inserts, count_group_by, full_scan_filter, index_range, size};
+use benches::workloads::{
+    concurrent_inserts, count_group_by, full_scan_filter, index_range, point_order, single_insert,
+    size,
+};
 use chrono_storage::Value;
 
 fn main() {
@@ -83,8 +86,7 @@ fn main() {
                 }
                 // As the scale bench: a primary-key read of one order.
                 "point_order" => {
-                    let id = (i * 7919 + runs as i64) % orders;
-                    db.rows("SELECT total FROM orders WHERE id = ?", &[id]);
+                    point_order(&mut db, (i * 7919 + runs as i64) % orders);
                 }
                 "index_range" => {
                     index_range(&mut db, i);
@@ -113,10 +115,7 @@ fn main() {
                 }
                 // As the writes bench: one autocommit row at a time.
                 "single_insert" => {
-                    db.rows(
-                        "INSERT INTO users VALUES (?, 'single', ?)",
-                        &[next_id, next_id],
-                    );
+                    single_insert(&mut db, next_id);
                     next_id += 1;
                 }
                 "update" => {
@@ -145,7 +144,7 @@ fn main() {
     let store = db.db().database().store();
     eprintln!(
         "commits: {}, engine writes: {}",
-        store.last_commit_seq(),
+        store.current_seq(),
         store.commit_writes()
     );
 }

@@ -17,10 +17,10 @@ use crate::plan::{Access, Node, Plan, ReadAt};
 /// Which columns of a row are read (`None`: all of them).
 type Wanted = Option<Vec<bool>>;
 
-/// Sets `reads` of every scan in `plan` (subquery plans included) for a consumer that
-/// reads all of `plan`'s columns.
-pub(super) fn run(plan: &mut Plan) {
-    narrow(plan, None);
+/// Sets `reads` of every scan in `plan` (and, with `subqueries`, in its subqueries' plans)
+/// for a consumer that reads all of `plan`'s columns.
+pub(super) fn run(plan: &mut Plan, subqueries: bool) {
+    narrow(plan, None, subqueries);
 }
 
 /// `wanted` with the columns `exprs` read added; `None` (all) when one of them holds a
@@ -55,7 +55,7 @@ fn join_sides(
 }
 
 #[recursive::recursive]
-fn narrow(plan: &mut Plan, wanted: Wanted) {
+fn narrow(plan: &mut Plan, wanted: Wanted, subqueries: bool) {
     let width = plan.columns.len();
     match &mut plan.node {
         Node::Scan {
@@ -78,7 +78,7 @@ fn narrow(plan: &mut Plan, wanted: Wanted) {
         }
         Node::Project { input, exprs } => {
             let w = Expr::columns_read(input.columns.len(), exprs.iter());
-            narrow(input, w);
+            narrow(input, w, subqueries);
         }
         Node::Aggregate { input, group, aggs } => {
             let w = Expr::columns_read(
@@ -87,16 +87,16 @@ fn narrow(plan: &mut Plan, wanted: Wanted) {
                     .iter()
                     .chain(aggs.iter().filter_map(|a| a.arg.as_ref())),
             );
-            narrow(input, w);
+            narrow(input, w, subqueries);
         }
         Node::Filter { input, predicate } => {
             let w = with_reads(width, wanted, [&*predicate]);
-            narrow(input, w);
+            narrow(input, w, subqueries);
         }
-        Node::Limit { input, .. } => narrow(input, wanted),
+        Node::Limit { input, .. } => narrow(input, wanted, subqueries),
         Node::Sort { input, keys } | Node::TopK { input, keys, .. } => {
             let w = with_reads(width, wanted, keys.iter().map(|k| &k.expr));
-            narrow(input, w);
+            narrow(input, w, subqueries);
         }
         Node::HashJoin {
             left,
@@ -108,8 +108,8 @@ fn narrow(plan: &mut Plan, wanted: Wanted) {
         } => {
             let widths = (left.columns.len(), right.columns.len());
             let (l, r) = join_sides(wanted, widths, residual.as_ref(), (left_keys, right_keys));
-            narrow(left, l);
-            narrow(right, r);
+            narrow(left, l, subqueries);
+            narrow(right, r, subqueries);
         }
         Node::NestedLoop {
             left,
@@ -119,8 +119,8 @@ fn narrow(plan: &mut Plan, wanted: Wanted) {
         } => {
             let widths = (left.columns.len(), right.columns.len());
             let (l, r) = join_sides(wanted, widths, predicate.as_ref(), (&[], &[]));
-            narrow(left, l);
-            narrow(right, r);
+            narrow(left, l, subqueries);
+            narrow(right, r, subqueries);
         }
         Node::IndexJoin {
             left,
@@ -131,17 +131,19 @@ fn narrow(plan: &mut Plan, wanted: Wanted) {
             // The right side is looked up (and decoded whole) per left row.
             let widths = (left.columns.len(), width.saturating_sub(left.columns.len()));
             let (l, _) = join_sides(wanted, widths, residual.as_ref(), (left_keys, &[]));
-            narrow(left, l);
+            narrow(left, l, subqueries);
         }
         _ => {
             for child in plan.children_mut() {
-                narrow(child, None);
+                narrow(child, None, subqueries);
             }
         }
     }
-    for e in plan.exprs_mut() {
-        for sub in e.subquery_plans_mut() {
-            narrow(sub, None);
+    if subqueries {
+        for e in plan.exprs_mut() {
+            for sub in e.subquery_plans_mut() {
+                narrow(sub, None, true);
+            }
         }
     }
 }

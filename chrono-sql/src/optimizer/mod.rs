@@ -29,13 +29,10 @@ mod pushdown;
 
 pub(crate) use pushdown::into_relation;
 
-use std::sync::Arc;
-
 use chrono_storage::Value;
 
 use crate::cost::{CardinalityEstimator, StatsRegistry};
 use crate::error::{Error, Result};
-use crate::expr::{Expr, SubqueryKind};
 use crate::plan::{Node, Plan};
 
 /// What the passes may consult.
@@ -87,7 +84,7 @@ pub fn optimize(mut plan: Plan, env: &Env<'_>) -> Result<Plan> {
     for pass in &PASSES {
         run_pass(pass, &mut plan, env, subqueries)?;
     }
-    columns::run(&mut plan);
+    columns::run(&mut plan, subqueries);
     if subqueries {
         check_correlated(&plan, false)?;
     }
@@ -157,23 +154,10 @@ fn each_node(
     }
     if subqueries {
         for e in plan.exprs_mut() {
-            each_subquery(e, f)?;
+            for sub in e.subquery_plans_mut() {
+                each_node(sub, true, f)?;
+            }
         }
     }
     f(plan)
-}
-
-#[recursive::recursive]
-fn each_subquery(e: &mut Expr, f: &mut dyn FnMut(&mut Plan) -> Result<()>) -> Result<()> {
-    if let Expr::Subquery(q) = e {
-        each_node(Arc::make_mut(&mut q.plan), true, f)?;
-        if let SubqueryKind::In { operand, .. } = &mut q.kind {
-            each_subquery(operand, f)?;
-        }
-        return Ok(());
-    }
-    for child in e.children_mut() {
-        each_subquery(child, f)?;
-    }
-    Ok(())
 }
