@@ -1,6 +1,6 @@
 //! Lets the `chronodb` binary (and this package's tests) find libtorch where it was built
-//! against: an rpath to `$LIBTORCH/lib` (the PyTorch wheel's library folder, which
-//! `scripts/env.sh` points `LIBTORCH` at). A binary copied elsewhere on the same machine
+//! against: an rpath to `$LIBTORCH/lib` (the libtorch folder that `scripts/libtorch.sh`
+//! makes and `scripts/env.sh` points `LIBTORCH` at). A binary copied elsewhere on the same machine
 //! then starts with no environment variables set.
 
 fn main() {

@@ -5,16 +5,19 @@ export CHRONODB_CACHE
 # One persistent target directory outside the checkout, so every clone reuses the RocksDB
 # and libtorch builds instead of compiling them again.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CHRONODB_CACHE/target}"
-# libtorch comes from the PyTorch wheel (the version tch expects), in a venv of its own.
-TORCH_VENV="$CHRONODB_CACHE/torch-venv"
-export TORCH_VENV
-LIBTORCH="$("$TORCH_VENV/bin/python" -c 'import torch, os; print(os.path.dirname(torch.__file__))' 2>/dev/null || true)"
-# The same venv holds grpcio-tools for the generated Python client's test.
-export CHRONODB_PYTHON="$TORCH_VENV/bin/python"
-if [ -n "$LIBTORCH" ]; then
-  export LIBTORCH
-  export LD_LIBRARY_PATH="$LIBTORCH/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-fi
+# The PyTorch version that the `tch` crate in Cargo.lock is built against.
+TORCH_VERSION=2.13.0
+export TORCH_VERSION
+# libtorch for the learned estimator: the CPU half of the PyTorch wheel, unpacked by
+# scripts/setup.sh into a folder of its own (no Python, no CUDA kernels; see setup.sh).
+LIBTORCH="$CHRONODB_CACHE/libtorch-$TORCH_VERSION-cpu"
+export LIBTORCH
+export LD_LIBRARY_PATH="$LIBTORCH/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+# A small Python venv for the tests of the interfaces' Python snippets (grpcio-tools for the
+# client generated from proto/, websockets for the WebSocket monitor).
+PY_VENV="$CHRONODB_CACHE/py-venv"
+export PY_VENV
+export CHRONODB_PYTHON="$PY_VENV/bin/python"
 # C/C++ compiles (RocksDB, libtorch's wrapper, SQLite) go through ccache when it is there.
 if command -v ccache >/dev/null 2>&1; then
   export CC="ccache cc" CXX="ccache c++"

@@ -2,7 +2,7 @@
 //!
 //! - point SELECT by primary key (10k users; 100k with `CHRONO_BENCH_USERS=100000`…);
 //! - range scan through a secondary index, full scan with a filter, COUNT(*) GROUP BY;
-//! - the brief's join (users JOIN orders, GROUP BY, HAVING);
+//! - the users-orders join (users JOIN orders, GROUP BY, HAVING);
 //! - a point read AS OF on keys with 1, 10, 100 and 1,000 versions, SQLite emulating AS OF
 //!   with a history table and an index on (id, valid_from).
 //!
@@ -57,7 +57,7 @@ fn queries(c: &mut Criterion) {
             BenchmarkId::new(format!("count_group_by_{o}_orders"), name),
             |b| b.iter(|| count_group_by(db.as_mut())),
         );
-        g.bench_function(BenchmarkId::new(format!("briefs_join_{u}_users_{o}_orders"), name), |b| {
+        g.bench_function(BenchmarkId::new(format!("users_orders_join_{u}_users_{o}_orders"), name), |b| {
             b.iter(|| {
                 db.rows(
                     "SELECT users.name, COUNT(orders.id) AS order_count FROM users JOIN orders ON users.id = orders.user_id \

@@ -50,7 +50,7 @@ use crate::workload;
 /// Settings of the learned estimator.
 #[derive(Debug, Clone)]
 pub struct MlConfig {
-    /// Feedback records on a table between two retrainings (the brief's
+    /// Feedback records on a table between two retrainings (the documented
     /// `training_interval`).
     pub training_interval: u64,
     /// Training queries generated on `ANALYZE`.
@@ -209,7 +209,7 @@ pub struct TableMetrics {
     pub feedback_seen: u64,
 }
 
-/// The brief's `get_performance_metrics()`.
+/// The documented `get_performance_metrics()`.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct PerformanceMetrics {
     /// Per analyzed table.
@@ -315,7 +315,7 @@ impl LearnedEstimator {
         }
     }
 
-    /// The brief's `get_performance_metrics()`.
+    /// The documented `get_performance_metrics()`.
     pub fn metrics(&self) -> PerformanceMetrics {
         let models = self.inner.models.read();
         let memory = self.inner.memory.lock();

@@ -1,4 +1,4 @@
-//! The brief's `generate_training_report()`: what each training saw and reached, and an SVG
+//! The documented `generate_training_report()`: what each training saw and reached, and an SVG
 //! with the loss curves and the held-out q-error distribution of the network against the
 //! statistics baseline.
 

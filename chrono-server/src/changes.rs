@@ -159,11 +159,35 @@ fn live_changes(commit: &Commit, targets: &[Target]) -> Result<Option<CommitChan
     }))
 }
 
+/// How a replay from the stored history is bounded.
+#[derive(Clone)]
+struct Replay {
+    /// `server.max_replay_changes`.
+    max_changes: usize,
+    /// Ends the replay early when its subscriber went away.
+    gone: tokio::sync::mpsc::Sender<Result<CommitChanges>>,
+}
+
 /// The commits after `from` up to the newest, from the stored history; and that newest time.
-fn history(db: &ChronoDb, targets: &[Target], from: u64) -> Result<(Vec<CommitChanges>, u64)> {
+/// Refused past `server.max_replay_changes` row changes; stops early (with an empty
+/// answer) once the subscriber went away.
+fn history(
+    db: &ChronoDb,
+    targets: &[Target],
+    from: u64,
+    replay: &Replay,
+) -> Result<(Vec<CommitChanges>, u64)> {
     let store = db.database().store();
     let upto = store.current_ts();
     let mut commits: BTreeMap<u64, Vec<RowChange>> = BTreeMap::new();
+    let mut kept = 0usize;
+    let too_many = || {
+        Error::Sql(chrono_sql::Error::ResourceExhausted(format!(
+            "the history after {from} holds more than {} row changes (limit: server.max_replay_changes); \
+             subscribe from a later time",
+            replay.max_changes
+        )))
+    };
     for t in targets {
         let mut group: Vec<chrono_storage::Version> = Vec::new();
         let mut flush = |group: &mut Vec<chrono_storage::Version>| -> Result<()> {
@@ -183,13 +207,23 @@ fn history(db: &ChronoDb, targets: &[Target], from: u64) -> Result<(Vec<CommitCh
                     .map(|raw| t.def.decode_row(raw))
                     .transpose()?;
                 if let Some(e) = t.change(v.op, before, after) {
+                    kept += 1;
+                    if kept > replay.max_changes {
+                        return Err(too_many());
+                    }
                     commits.entry(v.commit_ts).or_default().push(e);
                 }
             }
             group.clear();
             Ok(())
         };
-        for v in store.versions(t.def.keyspace, KeyRange::All, upto, TimeWindow::All)? {
+        for (n, v) in store
+            .versions(t.def.keyspace, KeyRange::All, upto, TimeWindow::All)?
+            .enumerate()
+        {
+            if n % 4096 == 0 && replay.gone.is_closed() {
+                return Ok((Vec::new(), upto));
+            }
             let v = v?;
             if group.last().is_some_and(|g| g.key != v.key) {
                 flush(&mut group)?;
@@ -209,13 +243,20 @@ fn history(db: &ChronoDb, targets: &[Target], from: u64) -> Result<(Vec<CommitCh
 /// given): from the stored history after `from` (microseconds) if given, then live, each
 /// commit exactly once and in commit order, until the receiver is dropped or `stopping`
 /// turns true. The feed's position holds retention back; a `from` before the GC horizon is
-/// an error naming the earliest readable time. Call inside a Tokio runtime.
+/// an error naming the earliest readable time.
+///
+/// Bounded: the filter is bound (its subqueries run) on a blocking thread under the
+/// statement timeout (`server.statement_timeout_ms`), and a filter is tested on live
+/// commits on a blocking thread, so neither holds up the server's async workers; a replay
+/// from the history waits for one of `server.max_concurrent_replays` places, delivers at
+/// most `server.max_replay_changes` row changes (an error naming the key past that), and
+/// stops when its subscriber goes away.
 ///
 /// How: the feed joins the live broadcast *before* reading history up to a snapshot `T`,
 /// and skips live commits at or before the last timestamp sent; a feed that falls behind the
 /// broadcast buffer catches up from history the same way, and so does one that hears of
 /// other servers' commits (a shared engine: their commits are read from history).
-pub fn follow(
+pub async fn follow(
     db: Arc<ChronoDb>,
     tables: &[String],
     predicate: Option<&str>,
@@ -225,25 +266,15 @@ pub fn follow(
     if tables.is_empty() {
         return Err(Error::InvalidInput("name at least one table".into()));
     }
-    let all = db.database().tables()?;
-    let mut targets = Vec::new();
-    for name in tables {
-        let def = all
-            .iter()
-            .find(|t| t.name.eq_ignore_ascii_case(name))
-            .cloned()
-            .ok_or_else(|| chrono_sql::Error::NotFound(format!("no such table: {name}")))?;
-        let predicate = match predicate.map(str::trim) {
-            None | Some("") => None,
-            Some(p) => Some(db.database().row_predicate(&def, p)?),
-        };
-        let columns: Arc<[String]> = def.columns.iter().map(|c| c.name.clone()).collect();
-        targets.push(Target {
-            def,
-            columns,
-            predicate,
-        });
-    }
+    let timeout = std::time::Duration::from_millis(db.config().server.statement_timeout_ms.max(1));
+    let targets = {
+        let (db, tables) = (db.clone(), tables.to_vec());
+        let predicate = predicate.map(str::to_string);
+        tokio::task::spawn_blocking(move || targets_of(&db, &tables, predicate.as_deref(), timeout))
+            .await
+            .map_err(|e| Error::Io(format!("change feed: {e}")))??
+    };
+    let filtered = targets.iter().any(|t| t.predicate.is_some());
     let targets = Arc::new(targets);
     let store = db.database().store().clone();
     // Join the live broadcast (and hear of other servers' commits) before reading history
@@ -259,11 +290,20 @@ pub fn follow(
     };
     let mut pin = store.pin(start)?;
     let (tx, rx) = mpsc::channel(64);
+    let replay = Replay {
+        max_changes: db.config().server.max_replay_changes.max(1),
+        gone: tx.clone(),
+    };
     tokio::spawn(async move {
         let catch_up = |from: u64| {
-            let (db, targets) = (db.clone(), targets.clone());
+            let (db, targets, replay) = (db.clone(), targets.clone(), replay.clone());
             async move {
-                tokio::task::spawn_blocking(move || history(&db, &targets, from))
+                let _place = db
+                    .replays()
+                    .acquire_owned()
+                    .await
+                    .map_err(|e| Error::Io(format!("change feed: {e}")))?;
+                tokio::task::spawn_blocking(move || history(&db, &targets, from, &replay))
                     .await
                     .map_err(|e| Error::Io(format!("change feed: {e}")))?
             }
@@ -302,7 +342,15 @@ pub fn follow(
                     }
                     last = commit.commit_ts;
                     pin.advance(last);
-                    match live_changes(&commit, &targets) {
+                    let changes = if filtered {
+                        let targets = targets.clone();
+                        tokio::task::spawn_blocking(move || live_changes(&commit, &targets))
+                            .await
+                            .unwrap_or_else(|e| Err(Error::Io(format!("change feed: {e}"))))
+                    } else {
+                        live_changes(&commit, &targets)
+                    };
+                    match changes {
                         Ok(Some(e)) => {
                             if tx.send(Ok(e)).await.is_err() {
                                 return;
@@ -335,4 +383,33 @@ pub fn follow(
         }
     });
     Ok(rx)
+}
+
+/// The followed tables and their filters (subqueries run now, within `timeout`).
+fn targets_of(
+    db: &ChronoDb,
+    tables: &[String],
+    predicate: Option<&str>,
+    timeout: std::time::Duration,
+) -> Result<Vec<Target>> {
+    let all = db.database().tables()?;
+    let mut targets = Vec::new();
+    for name in tables {
+        let def = all
+            .iter()
+            .find(|t| t.name.eq_ignore_ascii_case(name))
+            .cloned()
+            .ok_or_else(|| chrono_sql::Error::NotFound(format!("no such table: {name}")))?;
+        let predicate = match predicate.map(str::trim) {
+            None | Some("") => None,
+            Some(p) => Some(db.database().row_predicate_within(&def, p, Some(timeout))?),
+        };
+        let columns: Arc<[String]> = def.columns.iter().map(|c| c.name.clone()).collect();
+        targets.push(Target {
+            def,
+            columns,
+            predicate,
+        });
+    }
+    Ok(targets)
 }

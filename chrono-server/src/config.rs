@@ -1,4 +1,4 @@
-//! `config.yaml`: the brief's configuration file, with defaults for every key.
+//! `config.yaml`: the configuration file, with defaults for every key.
 //!
 //! ```yaml
 //! database:
@@ -230,6 +230,41 @@ pub struct ServerConfig {
     pub graphql_max_depth: usize,
     /// Largest GraphQL query accepted, by async-graphql's complexity (one per field).
     pub graphql_max_complexity: usize,
+    /// Longest GraphQL query text accepted, in bytes.
+    pub graphql_max_query_bytes: usize,
+    /// Deepest nesting of brackets (lists, input objects, arguments, selections) in a
+    /// GraphQL query text; checked before parsing.
+    pub graphql_max_nesting: usize,
+    /// Most fields one GraphQL query selects, aliases and expanded fragments included.
+    pub graphql_max_selections: usize,
+    /// Most values (rows × fields selected) one GraphQL answer holds.
+    pub graphql_max_result_values: usize,
+    /// Rows a GraphQL list field returns when the query gives no `limit`.
+    pub graphql_default_limit: u64,
+    /// Largest `limit` a GraphQL list field takes.
+    pub graphql_max_limit: u64,
+    /// Origins (`scheme://host[:port]`) whose pages may open WebSockets and send requests
+    /// that change state; a page of the server's own origin always may. `"*"`: any.
+    pub allowed_origins: Vec<String>,
+    /// Host names the HTTP and WebSocket servers answer to besides IP addresses and
+    /// `localhost` (DNS rebinding protection). `"*"`: any.
+    pub allowed_hosts: Vec<String>,
+    /// Most HTTP and WebSocket connections open at once, per listener; more are closed
+    /// at once. Kept below the process's open-file limit.
+    pub http_max_connections: usize,
+    /// Longest an HTTP client may take to send a request's headers, in milliseconds.
+    pub http_header_timeout_ms: u64,
+    /// An HTTP or WebSocket connection that sends and receives nothing for this many
+    /// seconds is closed (WebSocket connections are pinged well before).
+    pub http_idle_timeout_secs: u64,
+    /// Most subscriptions one WebSocket connection holds at once (monitor and GraphQL).
+    pub ws_max_subscriptions: usize,
+    /// Most change-feed replays from the stored history running at once, server-wide;
+    /// more wait their turn.
+    pub max_concurrent_replays: usize,
+    /// Most row changes one replay from the stored history delivers; a subscription from
+    /// further back is refused with an error naming this key (resume from a later time).
+    pub max_replay_changes: usize,
 }
 
 /// The principal whose token is `given`, comparing every token in constant time (how long
@@ -290,6 +325,20 @@ impl Default for ServerConfig {
             http: None,
             graphql_max_depth: 12,
             graphql_max_complexity: 1000,
+            graphql_max_query_bytes: 100_000,
+            graphql_max_nesting: 64,
+            graphql_max_selections: 2_000,
+            graphql_max_result_values: 200_000,
+            graphql_default_limit: 1_000,
+            graphql_max_limit: 10_000,
+            allowed_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
+            http_max_connections: 512,
+            http_header_timeout_ms: 10_000,
+            http_idle_timeout_secs: 300,
+            ws_max_subscriptions: 64,
+            max_concurrent_replays: 4,
+            max_replay_changes: 1_000_000,
         }
     }
 }
@@ -521,6 +570,43 @@ impl Config {
                 "features.audit.checkpoint_every must be at least 1".into(),
             ));
         }
+        let server = &self.server;
+        for (key, value) in [
+            (
+                "graphql_max_query_bytes",
+                server.graphql_max_query_bytes as u64,
+            ),
+            ("graphql_max_nesting", server.graphql_max_nesting as u64),
+            (
+                "graphql_max_selections",
+                server.graphql_max_selections as u64,
+            ),
+            (
+                "graphql_max_result_values",
+                server.graphql_max_result_values as u64,
+            ),
+            ("graphql_default_limit", server.graphql_default_limit),
+            ("graphql_max_limit", server.graphql_max_limit),
+            ("http_max_connections", server.http_max_connections as u64),
+            ("http_header_timeout_ms", server.http_header_timeout_ms),
+            ("http_idle_timeout_secs", server.http_idle_timeout_secs),
+            ("ws_max_subscriptions", server.ws_max_subscriptions as u64),
+            (
+                "max_concurrent_replays",
+                server.max_concurrent_replays as u64,
+            ),
+            ("max_replay_changes", server.max_replay_changes as u64),
+        ] {
+            if value == 0 {
+                return Err(Error::Config(format!("server.{key} must be at least 1")));
+            }
+        }
+        if server.graphql_default_limit > server.graphql_max_limit {
+            return Err(Error::Config(format!(
+                "server.graphql_default_limit ({}) is above server.graphql_max_limit ({})",
+                server.graphql_default_limit, server.graphql_max_limit
+            )));
+        }
         if self.server.statement_timeout_ms == 0 || self.server.transaction_idle_timeout_secs == 0 {
             return Err(Error::Config(
                 "server.statement_timeout_ms and server.transaction_idle_timeout_secs must be at least 1".into(),
@@ -576,7 +662,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_briefs_file_parses_and_missing_keys_take_defaults() {
+    fn the_documented_file_parses_and_missing_keys_take_defaults() {
         let c = Config::from_yaml(
             "database:\n  data_file: \"chronodb.data\"\n  wal_enabled: true\n  compression: true\n\
              features:\n  time_travel:\n    enabled: true\n    retention_days: 365\n  \

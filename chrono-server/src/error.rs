@@ -21,6 +21,9 @@ pub enum Error {
     /// A file could not be read or written.
     #[error("{0}")]
     Io(String),
+    /// A server answered a call with an error (`chronodb … --connect`): its kind and text.
+    #[error("{1}")]
+    Remote(chrono_storage::ErrorKind, String),
 }
 
 impl Error {
@@ -34,6 +37,7 @@ impl Error {
             Error::Config(_) => K::FailedPrecondition,
             Error::InvalidInput(_) => K::InvalidInput,
             Error::Io(_) => K::Unavailable,
+            Error::Remote(kind, _) => *kind,
         }
     }
 }

@@ -1,4 +1,4 @@
-//! The brief's AI health report ([`ChronoDb::get_health_report`]): what the database saw
+//! The AI health report ([`ChronoDb::get_health_report`]): what the database saw
 //! and what to do about it. Every finding has a severity, the evidence in numbers and a
 //! recommendation in plain words; the sections behind them are in the report too:
 //!
@@ -252,7 +252,7 @@ const SLOW_MS: f64 = 100.0;
 const DEEP_HISTORY: f64 = 20.0;
 
 impl ChronoDb {
-    /// The brief's `get_health_report()`: findings with severities and recommendations, and
+    /// The documented `get_health_report()`: findings with severities and recommendations, and
     /// the statement, index, estimator, history, storage and audit sections behind them.
     pub fn get_health_report(&self) -> Result<HealthReport> {
         let db = self.database();

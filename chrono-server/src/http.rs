@@ -17,15 +17,22 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tokio::sync::watch;
 
-use crate::config::{ServerConfig, match_token};
+use crate::auth::Authenticator;
+use crate::browser::BrowserPolicy;
+use crate::config::ServerConfig;
 use crate::graphql::{GraphQl, Principal};
-use crate::{ChronoDb, Error, Result};
+use crate::listener::ConnectionLimits;
+use crate::{ChronoDb, Result};
 
 #[derive(Clone)]
 struct Http {
     db: Arc<ChronoDb>,
     graphql: Arc<GraphQl>,
-    tokens: Arc<HashMap<String, String>>,
+    auth: Arc<Authenticator>,
+    /// Held while an audit verification runs: one at a time, the others wait for it and
+    /// answer with its result.
+    verifying: Arc<tokio::sync::Mutex<()>>,
+    max_subscriptions: usize,
 }
 
 /// The time-travel explorer: one page, compiled into the binary (it works offline).
@@ -40,13 +47,10 @@ pub async fn serve(
 ) -> Result<()> {
     let state = Http {
         db: db.clone(),
-        graphql: Arc::new(GraphQl::new(
-            db,
-            config.graphql_max_depth,
-            config.graphql_max_complexity,
-            stopping.clone(),
-        )),
-        tokens: Arc::new(config.auth_tokens.clone()),
+        graphql: Arc::new(GraphQl::new(db, config, stopping.clone())),
+        auth: Arc::new(Authenticator::new(config.auth_tokens.clone())),
+        verifying: Arc::new(tokio::sync::Mutex::new(())),
+        max_subscriptions: config.ws_max_subscriptions,
     };
     let app = axum::Router::new()
         .route("/graphql", post(graphql).get(subscriptions))
@@ -56,22 +60,34 @@ pub async fn serve(
         .route("/api/audit/verify", post(verify))
         .layer(DefaultBodyLimit::max(config.max_message_bytes))
         .with_state(state);
-    serve_router(listener, app, stopping, "http server").await
+    serve_router(listener, app, config, stopping, "http server").await
 }
 
-/// Serves `app` on `listener` until `stopping` turns true, then lets running requests end.
+/// Serves `app` on `listener` until `stopping` turns true, then lets running requests end:
+/// behind the browser policy ([`crate::browser`]) and within the connection limits
+/// ([`crate::listener`]).
 pub(crate) async fn serve_router(
     listener: tokio::net::TcpListener,
     app: axum::Router,
-    mut stopping: watch::Receiver<bool>,
-    what: &str,
+    config: &ServerConfig,
+    stopping: watch::Receiver<bool>,
+    what: &'static str,
 ) -> Result<()> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            let _ = stopping.wait_for(|s| *s).await;
-        })
-        .await
-        .map_err(|e| Error::Io(format!("{what}: {e}")))
+    let policy = Arc::new(BrowserPolicy::of(config));
+    let app = app.layer(axum::middleware::from_fn_with_state(
+        policy,
+        crate::browser::guard,
+    ));
+    let tls = crate::listener::tls_acceptor(config)?;
+    crate::listener::serve(
+        listener,
+        app,
+        ConnectionLimits::of(config),
+        tls,
+        stopping,
+        what,
+    )
+    .await
 }
 
 async fn graphql(
@@ -79,15 +95,18 @@ async fn graphql(
     headers: HeaderMap,
     body: axum::Json<async_graphql::Request>,
 ) -> Response {
-    let Ok(who) = principal(&http.tokens, &headers, None) else {
-        return unauthorized();
+    let who = match http.auth.check_headers(&headers, None) {
+        Ok(who) => who,
+        Err(e) => return unauthorized(&e),
     };
     let request = body.0.data(Principal(who));
     axum::Json(http.graphql.execute(request).await).into_response()
 }
 
-/// GraphQL subscriptions over a WebSocket (`graphql-transport-ws`, and the older
-/// `graphql-ws`) at `/graphql`; with tokens, the upgrade carries one (header or `?token=`).
+/// GraphQL subscriptions (and queries and mutations) over a WebSocket
+/// (`graphql-transport-ws`, and the older `graphql-ws`) at `/graphql`; with tokens, the
+/// upgrade carries one (header or `?token=`). The connection's operations run as its
+/// principal; it holds at most `server.ws_max_subscriptions` subscriptions.
 async fn subscriptions(
     State(http): State<Http>,
     headers: HeaderMap,
@@ -95,48 +114,36 @@ async fn subscriptions(
     protocol: GraphQLProtocol,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    if principal(&http.tokens, &headers, query.get("token")).is_err() {
-        return unauthorized();
-    }
-    let (schema, _) = match http.graphql.current().await {
+    let who = match http
+        .auth
+        .check_headers(&headers, query.get("token").map(String::as_str))
+    {
+        Ok(who) => who,
+        Err(e) => return unauthorized(&e),
+    };
+    let (schema, loader) = match http.graphql.current().await {
         Ok(current) => current,
         Err(e) => {
             return (StatusCode::INTERNAL_SERVER_ERROR, e.message).into_response();
         }
     };
+    let mut data = async_graphql::Data::default();
+    data.insert(Principal(who));
+    data.insert(loader);
+    data.insert(crate::graphql::SubscriptionSlots::new(
+        http.max_subscriptions,
+    ));
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |stream| GraphQLWebSocket::new(stream, schema, protocol).serve())
+        .on_upgrade(move |stream| {
+            GraphQLWebSocket::new(stream, schema, protocol)
+                .with_data(data)
+                .serve()
+        })
 }
 
-/// The request's principal, by its token (`Authorization: Bearer …`, or `?token=…` where
-/// given): `Ok(None)` when no tokens are configured, `Err(())` when it has no known one.
-pub(crate) fn principal(
-    tokens: &HashMap<String, String>,
-    headers: &HeaderMap,
-    query_token: Option<&String>,
-) -> Result<Option<String>, ()> {
-    if tokens.is_empty() {
-        return Ok(None);
-    }
-    let given = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::to_string)
-        .or_else(|| query_token.cloned());
-    match given.and_then(|t| match_token(tokens, &t)) {
-        Some(p) => Ok(Some(p)),
-        None => Err(()),
-    }
-}
-
-fn unauthorized() -> Response {
-    (
-        StatusCode::UNAUTHORIZED,
-        "missing or unknown token: send Authorization: Bearer <token>\n",
-    )
-        .into_response()
+fn unauthorized(e: &crate::auth::AuthError) -> Response {
+    (StatusCode::UNAUTHORIZED, format!("{e}\n")).into_response()
 }
 
 async fn explorer() -> axum::response::Html<&'static str> {
@@ -153,8 +160,8 @@ fn failure(e: impl std::fmt::Display) -> Response {
 
 /// The tables: name, columns, primary key columns.
 async fn tables(State(http): State<Http>, headers: HeaderMap) -> Response {
-    if principal(&http.tokens, &headers, None).is_err() {
-        return unauthorized();
+    if let Err(e) = http.auth.check_headers(&headers, None) {
+        return unauthorized(&e);
     }
     let db = http.db.clone();
     match tokio::task::spawn_blocking(move || db.database().tables()).await {
@@ -197,16 +204,25 @@ fn verification(
 
 /// The last verification of the audit trail through this server.
 async fn audit(State(http): State<Http>, headers: HeaderMap) -> Response {
-    if principal(&http.tokens, &headers, None).is_err() {
-        return unauthorized();
+    if let Err(e) = http.auth.check_headers(&headers, None) {
+        return unauthorized(&e);
     }
     verification(http.db.last_verification())
 }
 
 /// Verifies the audit trail now.
 async fn verify(State(http): State<Http>, headers: HeaderMap) -> Response {
-    if principal(&http.tokens, &headers, None).is_err() {
-        return unauthorized();
+    if let Err(e) = http.auth.check_headers(&headers, None) {
+        return unauthorized(&e);
+    }
+    // One verification at a time: a request that arrives while one runs waits for it and
+    // answers with its result instead of starting another.
+    let asked = std::time::SystemTime::now();
+    let _running = http.verifying.lock().await;
+    if let Some((at, _)) = http.db.last_verification()
+        && std::time::UNIX_EPOCH + std::time::Duration::from_micros(at.as_micros()) >= asked
+    {
+        return verification(http.db.last_verification());
     }
     let db = http.db.clone();
     match tokio::task::spawn_blocking(move || db.verify_audit_integrity()).await {

@@ -1,7 +1,7 @@
 //! # chrono-server
 //!
 //! The facade that wires ChronoDB together — [`ChronoDb`], the embedded API with the
-//! brief's calls — its [`config`] file, the result [`output`] formats, and the `chronodb`
+//! documented calls — its [`config`] file, the result [`output`] formats, and the `chronodb`
 //! command-line tool (`src/main.rs`).
 //!
 //! ```
@@ -24,6 +24,8 @@
 //! # }
 //! ```
 
+pub mod auth;
+pub mod browser;
 pub mod changes;
 pub mod checkpoints;
 pub mod cli;
@@ -33,6 +35,7 @@ pub mod graphql;
 pub mod grpc;
 pub mod health;
 pub mod http;
+pub mod listener;
 pub mod ml;
 pub mod output;
 pub mod websocket;
@@ -58,6 +61,9 @@ pub struct ChronoDb {
     last_verification: parking_lot::Mutex<Option<(chrono_storage::Timestamp, VerifyReport)>>,
     /// On a shared engine: the thread that looks for other servers' commits.
     _head_poller: Option<HeadPoller>,
+    /// Places for change-feed replays from the stored history
+    /// (`server.max_concurrent_replays`).
+    replays: Arc<tokio::sync::Semaphore>,
 }
 
 /// What [`ChronoDb::collect_history`] did.
@@ -216,6 +222,9 @@ impl ChronoDb {
                 report_dir: config.database.data_file.join("reports"),
             }
         });
+        let replays = Arc::new(tokio::sync::Semaphore::new(
+            config.server.max_concurrent_replays.max(1),
+        ));
         Ok(Self {
             db,
             audit,
@@ -225,6 +234,7 @@ impl ChronoDb {
             _temp: None,
             last_verification: parking_lot::Mutex::new(None),
             _head_poller: head_poller,
+            replays,
         })
     }
 
@@ -354,6 +364,12 @@ impl ChronoDb {
         self.changes.foreign()
     }
 
+    /// The places for change-feed replays from the stored history: one is held while a
+    /// replay reads (`server.max_concurrent_replays`).
+    pub fn replays(&self) -> Arc<tokio::sync::Semaphore> {
+        self.replays.clone()
+    }
+
     /// Every commit from now on, through a bounded buffer (see [`changes`]).
     pub fn subscribe_commits(
         &self,
@@ -369,8 +385,8 @@ impl ChronoDb {
         })
     }
 
-    /// Recomputes the audit chain and log tree and cross-checks every row version: the
-    /// brief's `verify_audit_integrity()`.
+    /// Recomputes the audit chain and log tree and cross-checks every row version:
+    /// `verify_audit_integrity()`.
     pub fn verify_audit_integrity(&self) -> Result<VerifyReport> {
         let report = self.audit_trail()?.verify()?;
         *self.last_verification.lock() = Some((chrono_storage::Timestamp::now(), report.clone()));
@@ -397,7 +413,7 @@ impl ChronoDb {
         Ok(self.db.session().execute_with_params(sql, params)?)
     }
 
-    /// Every version of one row (by primary key), oldest first: the brief's
+    /// Every version of one row (by primary key), oldest first: the documented
     /// `get_change_history(table, id)`.
     pub fn get_change_history(&self, table: &str, primary_key: &[Value]) -> Result<ChangeHistory> {
         let (columns, versions) = self.db.change_history(table, primary_key)?;

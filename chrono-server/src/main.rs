@@ -57,6 +57,60 @@ impl DbArgs {
         }
         ChronoDb::open_with_config(config)
     }
+
+    /// [`Self::open`] for commands that only read: a database that does not exist is an
+    /// error (a mistyped `--db` would otherwise be created empty and found in order).
+    fn open_existing(&self) -> Result<ChronoDb> {
+        let mut config = self.config()?;
+        if let Some(dir) = &self.db {
+            config.database.data_file = dir.clone();
+        }
+        if config.database.engine == chrono_server::config::EngineKind::Rocksdb
+            && (self.db.is_some() || self.config.is_some())
+            && !config.database.data_file.join("CURRENT").exists()
+        {
+            return Err(Error::InvalidInput(format!(
+                "no database in {}: check the path (a database is made by `chronodb sql --db DIR`, `import` or `serve`)",
+                config.database.data_file.display()
+            )));
+        }
+        self.open()
+    }
+}
+
+/// Reaching a running server instead of opening a database.
+#[derive(clap::Args)]
+struct ConnectArgs {
+    /// Talk to a running `chronodb serve` at HOST:PORT over gRPC (https://HOST:PORT for
+    /// TLS) instead of opening a database: the way in while a server holds it.
+    #[arg(long, value_name = "HOST:PORT", conflicts_with_all = ["db", "config"])]
+    connect: Option<String>,
+    /// The server's bearer token (server.auth_tokens).
+    #[arg(
+        long,
+        env = "CHRONODB_TOKEN",
+        hide_env_values = true,
+        requires = "connect"
+    )]
+    token: Option<String>,
+    /// A PEM CA certificate to check a TLS server's certificate with.
+    #[arg(long, value_name = "FILE", requires = "connect")]
+    tls_ca: Option<PathBuf>,
+}
+
+impl ConnectArgs {
+    fn remote(&self) -> Result<Option<chrono_server::cli::remote::Remote>> {
+        self.connect
+            .as_ref()
+            .map(|address| {
+                chrono_server::cli::remote::Remote::connect(&chrono_server::cli::remote::Target {
+                    address: address.clone(),
+                    token: self.token.clone(),
+                    tls_ca: self.tls_ca.clone(),
+                })
+            })
+            .transpose()
+    }
 }
 
 #[derive(Subcommand)]
@@ -65,6 +119,12 @@ enum Command {
     Sql {
         #[command(flatten)]
         db: DbArgs,
+        #[command(flatten)]
+        connect: ConnectArgs,
+        /// Stop a script at its first error (by default an error is reported and the
+        /// script goes on; the exit status says whether any statement failed).
+        #[arg(long)]
+        bail: bool,
         /// Statements to run (separated by `;`), instead of the shell.
         #[arg(short = 'e', long = "execute")]
         execute: Option<String>,
@@ -85,7 +145,7 @@ enum Command {
         #[arg(long, default_value_t = 10_000)]
         batch_size: usize,
     },
-    /// Run the brief's examples on a database in a temporary directory.
+    /// Run the walkthrough's examples on a database in a temporary directory.
     Demo,
     /// Serve the database over gRPC (chronodb.v1 Sql, TimeTravel, Changes, Audit, Optimizer,
     /// Monitor; health; reflection) until SIGINT or SIGTERM.
@@ -114,6 +174,8 @@ enum Command {
     Health {
         #[command(flatten)]
         db: DbArgs,
+        #[command(flatten)]
+        connect: ConnectArgs,
         /// table (text), json or html.
         #[arg(long, value_enum, default_value = "table")]
         format: HealthFormat,
@@ -141,6 +203,8 @@ enum AuditCommand {
     Verify {
         #[command(flatten)]
         db: DbArgs,
+        #[command(flatten)]
+        connect: ConnectArgs,
         /// A signed checkpoint saved earlier.
         #[arg(long, requires = "public_key")]
         checkpoint: Option<PathBuf>,
@@ -235,10 +299,25 @@ fn run_audit(command: AuditCommand) -> Result<()> {
     match command {
         AuditCommand::Verify {
             db,
+            connect,
             checkpoint,
             public_key,
         } => {
-            let db = db.open()?;
+            if let Some(remote) = connect.remote()? {
+                if checkpoint.is_some() {
+                    return Err(Error::InvalidInput(
+                        "--checkpoint needs the database itself; over --connect the server verifies its whole trail".into(),
+                    ));
+                }
+                let (ok, text) = remote.verify()?;
+                print!("{text}");
+                return if ok {
+                    Ok(())
+                } else {
+                    Err(Error::InvalidInput("audit verification failed".into()))
+                };
+            }
+            let db = db.open_existing()?;
             let cp = checkpoint.as_deref().zip(public_key.as_deref());
             if audit::verify(&db, cp)? {
                 Ok(())
@@ -253,7 +332,7 @@ fn run_audit(command: AuditCommand) -> Result<()> {
             to,
             format,
         } => {
-            let db = db.open()?;
+            let db = db.open_existing()?;
             audit::report(
                 &db,
                 &table,
@@ -274,7 +353,7 @@ fn run_audit(command: AuditCommand) -> Result<()> {
                 ));
             };
             let key_hex = read_file(&key_file)?;
-            let db = db.open()?;
+            let db = db.open_existing()?;
             audit::checkpoint(&db, &key_hex, out.as_deref())
         }
         AuditCommand::Proof {
@@ -284,7 +363,7 @@ fn run_audit(command: AuditCommand) -> Result<()> {
             to_size,
             out,
         } => {
-            let db = db.open()?;
+            let db = db.open_existing()?;
             emit(out.as_deref(), &audit::proof(&db, tx, from_size, to_size)?)
         }
         AuditCommand::VerifyProof {
@@ -304,7 +383,17 @@ fn run_audit(command: AuditCommand) -> Result<()> {
                 )));
             }
             let seed = chrono_audit::signing::generate_key_hex()?;
-            std::fs::write(&out, format!("{seed}\n"))
+            // The private key is readable by its owner only.
+            let mut file = {
+                let mut options = std::fs::OpenOptions::new();
+                options.write(true).create_new(true);
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+                options
+                    .open(&out)
+                    .map_err(|e| Error::Io(format!("cannot write {}: {e}", out.display())))?
+            };
+            std::io::Write::write_all(&mut file, format!("{seed}\n").as_bytes())
                 .map_err(|e| Error::Io(format!("cannot write {}: {e}", out.display())))?;
             let key = chrono_audit::signing::signing_key(&seed)?;
             println!("{}", chrono_audit::signing::public_key_hex(&key));
@@ -370,7 +459,9 @@ fn run(cli: Cli) -> Result<()> {
                     );
                 }
                 if let Some(h) = &beside.http {
-                    eprintln!("chronodb serving GraphQL on http://{}/graphql", local(h)?);
+                    let at = local(h)?;
+                    eprintln!("chronodb serving GraphQL on http://{at}/graphql");
+                    eprintln!("chronodb serving the explorer on http://{at}/");
                 }
                 chrono_server::grpc::serve_with(
                     chrono,
@@ -384,27 +475,55 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Sql {
             db,
+            connect,
+            bail,
             execute,
             format,
         } => {
-            let db = db.open()?;
+            let local;
+            let runner = match connect.remote()? {
+                Some(remote) => shell::Runner::remote(remote, format),
+                None => {
+                    local = db.open()?;
+                    shell::Runner::new(&local, format)
+                }
+            };
+            let mut runner = runner.bail(bail);
             let stdout = std::io::stdout();
             match execute {
-                Some(sql) => shell::Runner::new(&db, format).run_sql(&sql, &mut stdout.lock()),
-                None if std::io::stdin().is_terminal() => shell::interactive(&db, format),
+                Some(sql) => runner.run_stream(&mut sql.as_bytes(), &mut stdout.lock()),
+                None if std::io::stdin().is_terminal() => shell::interactive(runner),
                 None => {
                     let stdin = std::io::stdin();
-                    shell::Runner::new(&db, format)
-                        .run_stream(&mut stdin.lock(), &mut stdout.lock())
+                    runner.run_stream(&mut stdin.lock(), &mut stdout.lock())
                 }
             }
         }
-        Command::Health { db, format, out } => {
-            let report = db.open()?.get_health_report()?;
-            let text = match format {
-                HealthFormat::Table => report.to_text(),
-                HealthFormat::Json => report.to_json() + "\n",
-                HealthFormat::Html => report.to_html(),
+        Command::Health {
+            db,
+            connect,
+            format,
+            out,
+        } => {
+            let text = match connect.remote()? {
+                Some(remote) => match format {
+                    HealthFormat::Table => remote.health(false)?,
+                    HealthFormat::Json => remote.health(true)? + "\n",
+                    HealthFormat::Html => {
+                        return Err(Error::InvalidInput(
+                            "--format html needs the database itself; over --connect use table or json"
+                                .into(),
+                        ));
+                    }
+                },
+                None => {
+                    let report = db.open_existing()?.get_health_report()?;
+                    match format {
+                        HealthFormat::Table => report.to_text(),
+                        HealthFormat::Json => report.to_json() + "\n",
+                        HealthFormat::Html => report.to_html(),
+                    }
+                }
             };
             emit(out.as_deref(), &text)
         }
@@ -430,8 +549,19 @@ fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("CHRONODB_LOG"))
         .with_writer(std::io::stderr)
         .init();
-    match run(Cli::parse()) {
+    let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve { .. }) {
+        // A command whose output goes to a pipe that closes (`| head`) ends quietly, as
+        // other Unix tools do, instead of failing on its next write. (The server keeps
+        // ignoring SIGPIPE: a client going away is an error on that socket only.)
+        // SAFETY: restoring the default disposition of a signal has no preconditions.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
+    match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if shell::is_closed_output(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE

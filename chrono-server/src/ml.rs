@@ -1,4 +1,4 @@
-//! The brief's `db.ml_optimizer`: the learned cardinality estimator's reports.
+//! The documented `db.ml_optimizer`: the learned cardinality estimator's reports.
 //!
 //! The estimator needs libtorch; it is built in with the `ml` cargo feature (on by
 //! default). Without it ([`off`]) there is no learned estimator: `ChronoDb::ml_optimizer()`

@@ -230,6 +230,15 @@ impl<'a> StreamingWriter<'a> {
         Ok(())
     }
 
+    /// Ends a result cut short by an error: JSON rows already printed are closed with an
+    /// `"error"` member, so the line is whole JSON.
+    pub fn fail(mut self, error: &str) {
+        if self.started && self.format == Format::Json {
+            let _ = writeln!(self.out, "],\"error\":{}}}", serde_json::Value::from(error));
+        }
+        self.started = false;
+    }
+
     /// Ends the result; true when a query's rows were printed (nothing else is to be).
     pub fn finish(mut self) -> crate::Result<bool> {
         self.end().map_err(|e| crate::Error::Io(e.to_string()))?;

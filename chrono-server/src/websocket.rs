@@ -1,5 +1,5 @@
-//! The brief's WebSocket monitor (`server.websocket`, `chronodb serve --websocket ADDR`; the
-//! brief's `ws://localhost:8765`): JSON messages over one connection, on any path.
+//! The WebSocket change monitor (`server.websocket`, `chronodb serve --websocket ADDR`, e.g.
+//! `ws://localhost:8765`): JSON messages over one connection, on any path.
 //!
 //! ```text
 //! → {"type": "subscribe", "table": "orders"}                      follow a table from now
@@ -24,15 +24,18 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
 use serde_json::{Value as Json, json};
 use tokio::sync::{mpsc, watch};
 
+use crate::auth::Authenticator;
 use crate::changes::{CommitChanges, follow};
 use crate::config::ServerConfig;
 use crate::output::json_value;
@@ -41,8 +44,11 @@ use crate::{ChronoDb, Error, Result};
 #[derive(Clone)]
 struct Ws {
     db: Arc<ChronoDb>,
-    tokens: Arc<HashMap<String, String>>,
+    auth: Arc<Authenticator>,
     max_message_bytes: usize,
+    max_subscriptions: usize,
+    /// How often the server pings an otherwise quiet connection.
+    ping_every: Duration,
     stopping: watch::Receiver<bool>,
 }
 
@@ -55,12 +61,14 @@ pub async fn serve(
 ) -> Result<()> {
     let state = Ws {
         db,
-        tokens: Arc::new(config.auth_tokens.clone()),
+        auth: Arc::new(Authenticator::new(config.auth_tokens.clone())),
         max_message_bytes: config.max_message_bytes,
+        max_subscriptions: config.ws_max_subscriptions,
+        ping_every: Duration::from_secs((config.http_idle_timeout_secs / 3).clamp(1, 30)),
         stopping: stopping.clone(),
     };
     let app = axum::Router::new().fallback(upgrade).with_state(state);
-    crate::http::serve_router(listener, app, stopping, "websocket server").await
+    crate::http::serve_router(listener, app, config, stopping, "websocket server").await
 }
 
 async fn upgrade(
@@ -76,10 +84,13 @@ async fn upgrade(
         )
             .into_response();
     };
-    if crate::http::principal(&ws.tokens, &headers, query.get("token")).is_err() {
+    if let Err(e) = ws
+        .auth
+        .check_headers(&headers, query.get("token").map(String::as_str))
+    {
         return (
             StatusCode::UNAUTHORIZED,
-            "missing or unknown token: send Authorization: Bearer <token> or ?token=<token>\n",
+            format!("{e} (or ?token=<token>)\n"),
         )
             .into_response();
     }
@@ -129,26 +140,42 @@ fn messages(c: &CommitChanges) -> Vec<Json> {
         .collect()
 }
 
+/// One connection: client messages are answered on the socket directly, in order; the
+/// subscriptions' changes come through a bounded channel that this loop drains, so a
+/// burst of messages never waits on its own replies. The server pings a quiet connection.
 async fn connection(mut socket: WebSocket, ws: Ws) {
     let (out, mut outgoing) = mpsc::channel::<Json>(256);
     let mut subscriptions: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
     let mut stopping = ws.stopping.clone();
+    let mut ping = tokio::time::interval(ws.ping_every);
+    ping.reset();
     loop {
         tokio::select! {
             incoming = socket.recv() => match incoming {
                 None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
                 Some(Ok(Message::Text(text))) => {
-                    if let Some(reply) = handle(&text, &ws, &out, &mut subscriptions) {
-                        let _ = out.send(reply).await;
+                    subscriptions.retain(|_, task| !task.is_finished());
+                    if let Some(reply) = handle(&text, &ws, &out, &mut subscriptions)
+                        && socket.send(Message::Text(reply.to_string().into())).await.is_err()
+                    {
+                        break;
                     }
                 }
                 Some(Ok(Message::Binary(_))) => {
-                    let _ = out.send(error("InvalidInput", "send JSON text messages")).await;
+                    let reply = error("InvalidInput", "send JSON text messages");
+                    if socket.send(Message::Text(reply.to_string().into())).await.is_err() {
+                        break;
+                    }
                 }
                 Some(Ok(_)) => {}
             },
             Some(message) = outgoing.recv() => {
                 if socket.send(Message::Text(message.to_string().into())).await.is_err() {
+                    break;
+                }
+            }
+            _ = ping.tick() => {
+                if socket.send(Message::Ping(Default::default())).await.is_err() {
                     break;
                 }
             }
@@ -163,34 +190,59 @@ async fn connection(mut socket: WebSocket, ws: Ws) {
     }
 }
 
-/// Takes one client message; returns the reply, if any (changes follow through `out`).
+/// A client message: exactly these keys, each at most once.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClientMessage {
+    #[serde(rename = "type")]
+    kind: String,
+    table: String,
+    #[serde(default)]
+    from: Option<Json>,
+    #[serde(default, rename = "where")]
+    condition: Option<Json>,
+}
+
+/// Takes one client message; returns the reply, if any (a subscription's confirmation and
+/// changes follow through `out`).
 fn handle(
     text: &str,
     ws: &Ws,
     out: &mpsc::Sender<Json>,
     subscriptions: &mut HashMap<String, tokio::task::JoinHandle<()>>,
 ) -> Option<Json> {
-    let message: Json = match serde_json::from_str(text) {
+    let message: ClientMessage = match serde_json::from_str(text) {
         Ok(m) => m,
-        Err(e) => return Some(error("InvalidInput", format!("not JSON: {e}"))),
+        Err(e) => {
+            return Some(error(
+                "InvalidInput",
+                format!(
+                    "a message is one JSON object with \"type\" (subscribe, unsubscribe), \"table\" \
+                     and, to subscribe, optional \"from\" and \"where\", each once: {e}"
+                ),
+            ));
+        }
     };
-    let field = |name: &str| message.get(name).and_then(Json::as_str);
-    let Some(table) = field("table").map(str::to_string) else {
-        return Some(error(
-            "InvalidInput",
-            "a message needs \"type\" (subscribe, unsubscribe) and \"table\"",
-        ));
-    };
+    let table = message.table;
     let key = table.to_ascii_lowercase();
-    match field("type") {
-        Some("subscribe") => {
-            if subscriptions.get(&key).is_some_and(|t| !t.is_finished()) {
+    match message.kind.as_str() {
+        "subscribe" => {
+            if subscriptions.contains_key(&key) {
                 return Some(error(
                     "AlreadyExists",
                     format!("already subscribed to {table}"),
                 ));
             }
-            let from = match message.get("from") {
+            if subscriptions.len() >= ws.max_subscriptions {
+                return Some(error(
+                    "ResourceExhausted",
+                    format!(
+                        "this connection holds {} subscriptions already (limit: server.ws_max_subscriptions)",
+                        ws.max_subscriptions
+                    ),
+                ));
+            }
+            let from = match message.from {
                 None | Some(Json::Null) => None,
                 Some(f) => match f.as_u64() {
                     Some(f) => Some(f),
@@ -202,9 +254,9 @@ fn handle(
                     }
                 },
             };
-            let predicate = match message.get("where") {
+            let predicate = match message.condition {
                 None | Some(Json::Null) => None,
-                Some(Json::String(w)) => Some(w.clone()),
+                Some(Json::String(w)) => Some(w),
                 Some(_) => {
                     return Some(error(
                         "InvalidInput",
@@ -212,19 +264,30 @@ fn handle(
                     ));
                 }
             };
-            let feed = follow(
-                ws.db.clone(),
-                std::slice::from_ref(&table),
-                predicate.as_deref(),
-                from,
-                ws.stopping.clone(),
-            );
-            let mut feed = match feed {
-                Ok(f) => f,
-                Err(e) => return Some(error_of(&e)),
-            };
-            let out = out.clone();
+            let (db, stopping, out) = (ws.db.clone(), ws.stopping.clone(), out.clone());
             let task = tokio::spawn(async move {
+                let feed = follow(
+                    db,
+                    std::slice::from_ref(&table),
+                    predicate.as_deref(),
+                    from,
+                    stopping,
+                )
+                .await;
+                let mut feed = match feed {
+                    Ok(f) => f,
+                    Err(e) => {
+                        let _ = out.send(error_of(&e)).await;
+                        return;
+                    }
+                };
+                if out
+                    .send(json!({"type": "subscribed", "table": table}))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
                 while let Some(next) = feed.recv().await {
                     match next {
                         Ok(commit) => {
@@ -242,9 +305,9 @@ fn handle(
                 }
             });
             subscriptions.insert(key, task);
-            Some(json!({"type": "subscribed", "table": table}))
+            None
         }
-        Some("unsubscribe") => match subscriptions.remove(&key) {
+        "unsubscribe" => match subscriptions.remove(&key) {
             Some(task) => {
                 task.abort();
                 Some(json!({"type": "unsubscribed", "table": table}))

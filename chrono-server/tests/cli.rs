@@ -36,7 +36,7 @@ fn json_lines(text: &str) -> Vec<serde_json::Value> {
 }
 
 #[test]
-fn the_briefs_statements_run_and_as_of_between_updates_returns_the_older_value() {
+fn the_documented_statements_run_and_as_of_between_updates_returns_the_older_value() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().to_str().unwrap();
     let setup = "CREATE TABLE users (id BIGINT PRIMARY KEY, name TEXT, email TEXT, created_at BIGINT); \

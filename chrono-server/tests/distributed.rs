@@ -1,4 +1,4 @@
-//! ChronoDB on a 3-member etcd cluster (`database.engine: etcd`): the brief's every call
+//! ChronoDB on a 3-member etcd cluster (`database.engine: etcd`): every documented call
 //! from the generated Python client against `chronodb serve --config`, and the same
 //! database served on after the server that wrote it stops — a standby takes over.
 
@@ -28,11 +28,11 @@ fn config(dir: &std::path::Path, cluster: &LocalCluster, prefix: &str) -> std::p
 }
 
 #[test]
-fn the_briefs_calls_run_against_chronodb_serve_on_etcd() {
+fn the_documented_calls_run_against_chronodb_serve_on_etcd() {
     let cluster = LocalCluster::start(3).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let config = config(dir.path(), &cluster, "brief/");
-    support::brief_client_against_serve([std::ffi::OsStr::new("--config"), config.as_os_str()]);
+    let config = config(dir.path(), &cluster, "calls/");
+    support::python_client_against_serve([std::ffi::OsStr::new("--config"), config.as_os_str()]);
 
     // The data outlives the server: the CLI reads it back from the cluster, and the audit
     // trail (written in the same etcd transactions) verifies.
@@ -165,11 +165,15 @@ fn two_servers_write_one_database_keep_the_bank_total_through_member_failures() 
     // commit of either server, and hears of server a's commits from then on.
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let (_stop_tx, stop) = tokio::sync::watch::channel(false);
-    let mut feed = {
-        let _guard = runtime.enter();
-        chrono_server::changes::follow(b.clone(), &["accounts".to_string()], None, None, stop)
-            .unwrap()
-    };
+    let mut feed = runtime
+        .block_on(chrono_server::changes::follow(
+            b.clone(),
+            &["accounts".to_string()],
+            None,
+            None,
+            stop,
+        ))
+        .unwrap();
 
     let transfers = |db: std::sync::Arc<chrono_server::ChronoDb>, seed: u64| {
         std::thread::spawn(move || {

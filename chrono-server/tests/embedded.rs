@@ -1,4 +1,4 @@
-//! The embedded API: the brief's calls on `ChronoDb`, the audit trail included.
+//! The embedded API: the documented calls on `ChronoDb`, the audit trail included.
 
 use chrono_server::{ChronoDb, Outcome};
 use chrono_storage::{Operation, Value};

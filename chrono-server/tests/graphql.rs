@@ -1,4 +1,4 @@
-//! GraphQL over HTTP end to end: the brief's query from Python, relations both ways and in
+//! GraphQL over HTTP end to end: the documented query from Python, relations both ways and in
 //! batches, `asOf` on a whole tree, limits and errors.
 
 use chrono_server::config::ServerConfig;
@@ -56,7 +56,7 @@ async fn graphql(server: &Server, query: &str) -> Json {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_briefs_query_from_python_returns_alice_and_her_orders() {
+async fn the_documented_query_from_python_returns_alice_and_her_orders() {
     let server = start(ServerConfig::default()).await;
     let out = support::python("graphql_query.py", vec![format!("http://{}", server.http)]).await;
     let response: Json = serde_json::from_slice(&out.stdout).unwrap();

@@ -1,4 +1,4 @@
-//! The brief's health report through the embedded API: its findings are true for the data
+//! The documented health report through the embedded API: its findings are true for the data
 //! (the index a repeated filtered scan needed, gone once it is created), and every section
 //! is filled.
 

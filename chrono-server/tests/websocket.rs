@@ -1,4 +1,4 @@
-//! The WebSocket change monitor end to end: the brief's Python snippet, and a Rust client
+//! The WebSocket change monitor end to end: the documented Python snippet, and a Rust client
 //! for the protocol's edges (malformed messages, resumption, unsubscribing, tokens).
 
 use std::io::{BufRead, BufReader};
@@ -206,10 +206,10 @@ async fn with_tokens_the_upgrade_needs_one() {
     server.shutdown().await;
 }
 
-/// The brief's `monitor_changes()`, run by Python's `websockets`, receives a write made over
+/// The documented `monitor_changes()`, run by Python's `websockets`, receives a write made over
 /// gRPC. The Python comes from `scripts/setup.sh` (`CHRONODB_PYTHON`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_briefs_monitor_snippet_receives_a_write_made_over_grpc() {
+async fn the_documented_monitor_snippet_receives_a_write_made_over_grpc() {
     let python = std::env::var("CHRONODB_PYTHON")
         .expect("CHRONODB_PYTHON is set by scripts/env.sh (a Python with websockets)");
     let server = start(ServerConfig::default()).await;

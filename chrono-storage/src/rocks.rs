@@ -109,6 +109,15 @@ fn engine_err(e: rocksdb::Error) -> Error {
     Error::Engine(e.into_string())
 }
 
+/// The file in a database directory that names the process holding it open.
+pub const OWNER_FILE: &str = "OWNER";
+
+/// `pid N: the command line`, for [`OWNER_FILE`].
+fn owner_line() -> String {
+    let args: Vec<String> = std::env::args().collect();
+    format!("pid {}: {}\n", std::process::id(), args.join(" "))
+}
+
 impl RocksEngine {
     /// Opens (creating if needed) the database in `path`.
     pub fn open(path: impl AsRef<Path>, options: &RocksOptions) -> Result<Self> {
@@ -171,12 +180,25 @@ impl RocksEngine {
             descriptors.push(ColumnFamilyDescriptor::new(cf.name(), o));
         }
         let db = DB::open_cf_descriptors(&db_opts, path.as_ref(), descriptors).map_err(|e| {
+            let text = e.into_string();
+            if text.contains("lock") && text.contains("Resource temporarily unavailable") {
+                let holder = std::fs::read_to_string(path.as_ref().join(OWNER_FILE))
+                    .map(|o| format!(" ({})", o.trim()))
+                    .unwrap_or_default();
+                return Error::Engine(format!(
+                    "the database in {} is open in another process{holder}: one process at a \
+                     time opens a database; stop it, or reach the database through it (its \
+                     gRPC server: chronodb sql --connect HOST:PORT)",
+                    path.as_ref().display()
+                ));
+            }
             Error::Engine(format!(
-                "cannot open database in {}: {}",
+                "cannot open database in {}: {text}",
                 path.as_ref().display(),
-                e.into_string()
             ))
         })?;
+        // Who holds the database, for the error another process gets (best effort).
+        let _ = std::fs::write(path.as_ref().join(OWNER_FILE), owner_line());
         let mut write_options = WriteOptions::default();
         write_options.disable_wal(!options.wal_enabled);
         write_options.set_sync(options.sync_writes);

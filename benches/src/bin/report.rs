@@ -1,4 +1,4 @@
-//! Reads criterion's results of the `compare` group and prints the brief's table —
+//! Reads criterion's results of the `compare` group and prints the documented table —
 //! workload, ChronoDB, SQLite, ratio (and raw RocksDB, the floor, where measured) — then,
 //! when the `scale` bench has run, how each read workload's cost grows from 10k to 1M
 //! orders, and gRPC point queries per second when the `grpc` bench has run; and writes a

@@ -75,6 +75,18 @@ pub fn verify(db: &ChronoDb, checkpoint: Option<(&Path, &str)>) -> Result<bool> 
 /// `audit report`.
 pub fn report(db: &ChronoDb, table: &str, from: u64, to: u64, json: bool) -> Result<()> {
     let entries = db.audit_trail()?.generate_audit_report(table, from, to)?;
+    if entries.is_empty()
+        && !db
+            .database()
+            .tables()?
+            .iter()
+            .any(|t| t.name.eq_ignore_ascii_case(table))
+    {
+        return Err(chrono_sql::Error::NotFound(format!(
+            "no table {table}, and no audited change of a table of that name"
+        ))
+        .into());
+    }
     for e in entries {
         let hash = |h: &Option<Hash>| h.as_ref().map(b64);
         if json {

@@ -1,4 +1,4 @@
-//! `chronodb demo`: the brief's examples on a database in a temporary directory, printed
+//! `chronodb demo`: the walkthrough's examples on a database in a temporary directory, printed
 //! step by step.
 
 use chrono_sql::Outcome;
@@ -142,7 +142,7 @@ pub fn run_demo() -> Result<()> {
         ),
     )?;
     println!(
-        "\nThe brief's own example: 1635724800 is 2021-11-01, before this demo's data existed, so the table was empty then:"
+        "\nThe documented example: 1635724800 is 2021-11-01, before this demo's data existed, so the table was empty then:"
     );
     run(
         &db,
@@ -183,7 +183,7 @@ pub fn run_demo() -> Result<()> {
         "SELECT user_id, balance, _system_from, _system_to FROM accounts FOR SYSTEM_TIME ALL WHERE user_id = 1 ORDER BY _system_from",
     )?;
 
-    heading("5. The brief's complex time-travel query, verbatim");
+    heading("5. The complex time-travel query, verbatim");
     let q = "SELECT users.name, COUNT(orders.id) as order_count FROM users JOIN orders ON users.id = orders.user_id AS OF TIMESTAMP 1635724800 WHERE users.created_at < 1633000000 GROUP BY users.id HAVING order_count > 5";
     run(&db, q)?;
     println!("\nThe same query as of just before the orders were deleted, and now:");

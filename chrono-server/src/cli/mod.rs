@@ -4,4 +4,5 @@
 pub mod audit;
 pub mod demo;
 pub mod import;
+pub mod remote;
 pub mod shell;

@@ -3,11 +3,13 @@
 //! so a script of any size runs in constant memory.
 
 use std::io::{BufRead, Write};
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
-use chrono_sql::Session;
+use chrono_sql::{CancelToken, Session};
 
 use crate::ChronoDb;
+use crate::cli::remote::Remote;
 use crate::error::{Error, Result};
 use crate::output::{Format, write_outcome, write_table};
 
@@ -85,42 +87,124 @@ impl StatementSplitter {
     }
 }
 
+/// Where statements run: a database this process opened, or a server (`--connect`).
+enum Backend<'a> {
+    Local {
+        session: Box<Session>,
+        db: &'a ChronoDb,
+    },
+    Remote(Remote),
+}
+
+/// The statement running now, cancelled by Ctrl-C (see `catch_interrupts`).
+static RUNNING: parking_lot::Mutex<Option<CancelToken>> = parking_lot::Mutex::new(None);
+/// Set by the SIGINT handler; the watcher thread turns it into a cancellation.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// While a statement runs in the interactive shell, Ctrl-C cancels it (and only it): the
+/// signal handler sets a flag, which a watcher thread turns into the running statement's
+/// cancellation; at the prompt, the line editor reads Ctrl-C itself.
+fn catch_interrupts() {
+    extern "C" fn on_sigint(_: libc::c_int) {
+        INTERRUPTED.store(true, Ordering::SeqCst);
+    }
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        libc::signal(
+            libc::SIGINT,
+            on_sigint as extern "C" fn(libc::c_int) as libc::sighandler_t,
+        );
+    }
+    std::thread::spawn(|| {
+        loop {
+            std::thread::sleep(Duration::from_millis(20));
+            if INTERRUPTED.swap(false, Ordering::SeqCst)
+                && let Some(t) = RUNNING.lock().as_ref()
+            {
+                t.cancel();
+            }
+        }
+    });
+}
+
+/// Whether Ctrl-C was pressed since the last call (for a statement on a server, whose call
+/// is dropped, and so cancelled there).
+pub fn interrupted() -> bool {
+    INTERRUPTED.swap(false, Ordering::SeqCst)
+}
+
 /// Runs statements and prints their outcomes.
 pub struct Runner<'a> {
-    session: Session,
-    db: &'a ChronoDb,
+    backend: Backend<'a>,
     format: Format,
     timing: bool,
+    /// Stop a script at its first error (`--bail`); otherwise report it and go on.
+    bail: bool,
 }
 
 impl<'a> Runner<'a> {
     /// A runner with its own session.
     pub fn new(db: &'a ChronoDb, format: Format) -> Self {
+        let mut session = db.session();
+        session.set_principal(Some(local_principal()));
         Self {
-            session: db.session(),
-            db,
+            backend: Backend::Local {
+                session: Box::new(session),
+                db,
+            },
             format,
             timing: false,
+            bail: false,
+        }
+    }
+
+    /// A runner whose statements run on a server.
+    pub fn remote(remote: Remote, format: Format) -> Runner<'static> {
+        Runner {
+            backend: Backend::Remote(remote),
+            format,
+            timing: false,
+            bail: false,
+        }
+    }
+
+    /// Stop scripts at their first error.
+    pub fn bail(mut self, bail: bool) -> Self {
+        self.bail = bail;
+        self
+    }
+
+    /// True while an explicit transaction is open (the prompt shows it).
+    pub fn in_transaction(&self) -> bool {
+        match &self.backend {
+            Backend::Local { session, .. } => session.in_transaction(),
+            Backend::Remote(r) => r.in_transaction(),
         }
     }
 
     /// Runs the statements of `sql` in order, printing each outcome; stops at the first error.
     pub fn run_sql(&mut self, sql: &str, out: &mut dyn Write) -> Result<()> {
         let start = Instant::now();
-        for p in chrono_sql::parse_with(sql, &self.db.database().limits())? {
-            // CSV and JSON print rows as they arrive; a table needs every row for its widths.
-            let outcome = match self.format {
-                Format::Table => self.session.run(&p, &[])?,
-                Format::Csv | Format::Json => {
-                    let mut sink = crate::output::StreamingWriter::new(out, self.format);
-                    let outcome = self.session.run_streaming(&p, &[], &mut sink)?;
-                    if sink.finish()? {
-                        continue;
-                    }
-                    outcome
+        match &mut self.backend {
+            Backend::Remote(remote) => {
+                for outcome in remote.execute(sql)? {
+                    write_outcome(out, self.format, &outcome)
+                        .map_err(|e| Error::Io(e.to_string()))?;
                 }
-            };
-            write_outcome(out, self.format, &outcome).map_err(|e| Error::Io(e.to_string()))?;
+            }
+            Backend::Local { session, db } => {
+                for p in chrono_sql::parse_with(sql, &db.database().limits())? {
+                    let cancel = CancelToken::new();
+                    session.set_cancel_token(cancel.clone());
+                    *RUNNING.lock() = Some(cancel);
+                    let ran = run_one(session, &p, self.format, out);
+                    *RUNNING.lock() = None;
+                    if let Some(outcome) = ran? {
+                        write_outcome(out, self.format, &outcome)
+                            .map_err(|e| Error::Io(e.to_string()))?;
+                    }
+                }
+            }
         }
         if self.timing {
             writeln!(
@@ -133,10 +217,26 @@ impl<'a> Runner<'a> {
         Ok(())
     }
 
-    /// Reads statements from `input` as they complete and runs them; stops at the first error.
+    /// Runs one statement of a script, reporting an error instead of returning it (on
+    /// standard error, and in JSON output as a line of its own); true when it succeeded.
+    fn run_reported(&mut self, sql: &str, out: &mut dyn Write) -> Result<bool> {
+        match self.run_sql(sql, out) {
+            Ok(()) => Ok(true),
+            Err(e) if is_closed_output(&e) => Err(e),
+            Err(e) => {
+                report_error(&e, self.format, out);
+                Ok(false)
+            }
+        }
+    }
+
+    /// Reads statements from `input` as they complete and runs them. An error is reported
+    /// and the script goes on (as sqlite3 and psql do), unless the runner bails; the result
+    /// is an error when any statement failed.
     pub fn run_stream(&mut self, input: &mut dyn BufRead, out: &mut dyn Write) -> Result<()> {
         let mut splitter = StatementSplitter::default();
         let mut line = String::new();
+        let mut failed = 0usize;
         loop {
             line.clear();
             let n = input
@@ -147,19 +247,60 @@ impl<'a> Runner<'a> {
             }
             // Dot commands work in scripts too, between statements.
             if !splitter.pending() && line.trim_start().starts_with('.') {
-                if !self.dot_command(line.trim(), out)? {
-                    break;
+                match self.dot_command(line.trim(), out) {
+                    Ok(true) => continue,
+                    Ok(false) => break,
+                    Err(e) if is_closed_output(&e) => return Err(e),
+                    Err(e) => {
+                        report_error(&e, self.format, out);
+                        failed += 1;
+                        if self.bail {
+                            break;
+                        }
+                        continue;
+                    }
                 }
-                continue;
             }
             for stmt in splitter.push(&line) {
-                self.run_sql(&stmt, out)?;
+                if !self.run_reported(&stmt, out)? {
+                    failed += 1;
+                    if self.bail {
+                        return Err(Error::InvalidInput(
+                            "stopped at the first error (--bail)".to_string(),
+                        ));
+                    }
+                }
             }
         }
-        if let Some(rest) = splitter.rest() {
-            self.run_sql(&rest, out)?;
+        if let Some(rest) = splitter.rest()
+            && !self.run_reported(&rest, out)?
+        {
+            failed += 1;
+        }
+        if failed > 0 {
+            return Err(Error::InvalidInput(format!(
+                "{failed} statement{} failed",
+                if failed == 1 { "" } else { "s" }
+            )));
         }
         Ok(())
+    }
+
+    /// The tables: name and the SQL that makes each.
+    fn tables(&self) -> Result<Vec<(String, String)>> {
+        Ok(match &self.backend {
+            Backend::Local { db, .. } => db
+                .database()
+                .tables()?
+                .iter()
+                .map(|t| (t.name.clone(), schema_sql(t)))
+                .collect(),
+            Backend::Remote(r) => r
+                .tables()?
+                .into_iter()
+                .map(|t| (t.name, t.create_sql))
+                .collect(),
+        })
     }
 
     /// Handles a dot command; returns false for `.quit`.
@@ -180,28 +321,24 @@ impl<'a> Runner<'a> {
                      .ml report [DIR]   its trainings, and a plot written to DIR\n\
                      .health [json]     the health report: findings and recommendations\n\
                      .quit              leave\n\
-                     SQL statements end with ';' and may span lines. Time travel:\n\
-                     SELECT * FROM t AS OF TIMESTAMP 1635724800;  SELECT * FROM t FOR SYSTEM_TIME ALL;"
+                     SQL statements end with ';' and may span lines; Ctrl-C cancels the one\n\
+                     running; Tab completes keywords, tables, columns and dot commands.\n\
+                     Time travel: SELECT * FROM t AS OF TIMESTAMP 1635724800;\n\
+                     SELECT * FROM t FOR SYSTEM_TIME ALL;"
                 )
                 .map_err(io)?;
             }
             ".tables" => {
-                let names: Vec<String> = self
-                    .db
-                    .database()
-                    .tables()?
-                    .into_iter()
-                    .map(|t| t.name)
-                    .collect();
+                let names: Vec<String> = self.tables()?.into_iter().map(|t| t.0).collect();
                 writeln!(out, "{}", names.join("  ")).map_err(io)?;
             }
             ".schema" => {
                 let filter = parts.next();
-                for t in self.db.database().tables()? {
-                    if filter.is_some_and(|f| !f.eq_ignore_ascii_case(&t.name)) {
+                for (name, sql) in self.tables()? {
+                    if filter.is_some_and(|f| !f.eq_ignore_ascii_case(&name)) {
                         continue;
                     }
-                    writeln!(out, "{};", schema_sql(&t)).map_err(io)?;
+                    writeln!(out, "{sql};").map_err(io)?;
                 }
             }
             ".timing" => {
@@ -215,7 +352,15 @@ impl<'a> Runner<'a> {
                 _ => writeln!(out, "usage: .format table|csv|json").map_err(io)?,
             },
             ".ml" => {
-                let Some(ml) = self.db.ml_optimizer() else {
+                let Backend::Local { db, .. } = &self.backend else {
+                    writeln!(
+                        out,
+                        "the learned estimator's reports are the server's: gRPC chronodb.v1.Optimizer"
+                    )
+                    .map_err(io)?;
+                    return Ok(true);
+                };
+                let Some(ml) = db.ml_optimizer() else {
                     let why = if crate::ml::BUILT_IN {
                         "the learned optimizer is off (features.ml_optimizer.enabled)"
                     } else {
@@ -240,16 +385,106 @@ impl<'a> Runner<'a> {
                 }
             }
             ".health" => {
-                let report = self.db.get_health_report()?;
-                match parts.next() {
-                    Some("json") => writeln!(out, "{}", report.to_json()).map_err(io)?,
-                    _ => write!(out, "{}", report.to_text()).map_err(io)?,
-                }
+                let json = parts.next() == Some("json");
+                let text = match &self.backend {
+                    Backend::Local { db, .. } => {
+                        let report = db.get_health_report()?;
+                        if json {
+                            report.to_json() + "\n"
+                        } else {
+                            report.to_text()
+                        }
+                    }
+                    Backend::Remote(r) => r.health(json)?,
+                };
+                write!(out, "{text}").map_err(io)?;
             }
-            other => writeln!(out, "unknown command {other}; try .help").map_err(io)?,
+            other => {
+                return Err(Error::InvalidInput(format!(
+                    "unknown command {other}; try .help"
+                )));
+            }
         }
         Ok(true)
     }
+
+    /// Names to complete: tables and their columns.
+    fn completion_names(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        match &self.backend {
+            Backend::Local { db, .. } => {
+                for t in db.database().tables().unwrap_or_default() {
+                    names.push(t.name.clone());
+                    names.extend(t.columns.iter().map(|c| c.name.clone()));
+                }
+            }
+            Backend::Remote(r) => {
+                for t in r.tables().unwrap_or_default() {
+                    names.push(t.name);
+                    names.extend(t.columns);
+                }
+            }
+        }
+        names.sort();
+        names.dedup();
+        names
+    }
+}
+
+/// Runs one parsed statement; its outcome, unless CSV or JSON rows were printed as they
+/// came. A JSON result cut short by an error is closed with an `"error"` member, so every
+/// line printed is whole JSON.
+fn run_one(
+    session: &mut Session,
+    p: &chrono_sql::Prepared,
+    format: Format,
+    out: &mut dyn Write,
+) -> Result<Option<chrono_sql::Outcome>> {
+    match format {
+        // A table needs every row for its widths.
+        Format::Table => Ok(Some(session.run(p, &[])?)),
+        Format::Csv | Format::Json => {
+            let mut sink = crate::output::StreamingWriter::new(out, format);
+            match session.run_streaming(p, &[], &mut sink) {
+                Ok(outcome) => Ok((!sink.finish()?).then_some(outcome)),
+                Err(e) => {
+                    sink.fail(&e.to_string());
+                    Err(e.into())
+                }
+            }
+        }
+    }
+}
+
+/// True when the error is the output having gone away (a closed pipe): the end, quietly.
+pub fn is_closed_output(e: &Error) -> bool {
+    let text = e.to_string();
+    text.contains("Broken pipe") || text.contains("output closed")
+}
+
+/// Reports a statement's error: on standard error, and in JSON output as a line of its own.
+fn report_error(e: &Error, format: Format, out: &mut dyn Write) {
+    if format == Format::Json {
+        let _ = writeln!(
+            out,
+            "{}",
+            serde_json::json!({"error": e.to_string(), "kind": format!("{:?}", e.kind())})
+        );
+    }
+    let _ = out.flush();
+    eprintln!("error: {e}");
+}
+
+/// The principal of a local session: the operating system's user, as `local:<name>`, so
+/// the audit trail names who changed what from the command line.
+pub fn local_principal() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| {
+            // SAFETY: getuid has no preconditions.
+            format!("uid{}", unsafe { libc::getuid() })
+        });
+    format!("local:{user}")
 }
 
 /// `CREATE TABLE` text for a table definition.
@@ -301,26 +536,166 @@ pub fn schema_sql(t: &chrono_sql::catalog::TableDef) -> String {
     s
 }
 
-/// The interactive shell with line editing and history.
-pub fn interactive(db: &ChronoDb, format: Format) -> Result<()> {
-    let mut editor = rustyline::DefaultEditor::new().map_err(|e| Error::Io(e.to_string()))?;
+/// Completion for the shell: SQL keywords, dot commands, and the tables and columns the
+/// database has (read again at each prompt).
+#[derive(Default)]
+struct Completer {
+    names: Vec<String>,
+}
+
+const KEYWORDS: &[&str] = &[
+    "SELECT",
+    "FROM",
+    "WHERE",
+    "GROUP BY",
+    "ORDER BY",
+    "HAVING",
+    "LIMIT",
+    "OFFSET",
+    "INSERT INTO",
+    "VALUES",
+    "UPDATE",
+    "SET",
+    "DELETE FROM",
+    "CREATE TABLE",
+    "CREATE INDEX",
+    "DROP TABLE",
+    "ALTER TABLE",
+    "PRIMARY KEY",
+    "REFERENCES",
+    "BEGIN",
+    "COMMIT",
+    "ROLLBACK",
+    "AS OF TIMESTAMP",
+    "FOR SYSTEM_TIME",
+    "ALL",
+    "BETWEEN",
+    "AND",
+    "OR",
+    "NOT",
+    "NULL",
+    "JOIN",
+    "LEFT JOIN",
+    "ON",
+    "DISTINCT",
+    "COUNT",
+    "SUM",
+    "AVG",
+    "MIN",
+    "MAX",
+    "EXPLAIN",
+    "ANALYZE",
+    "UNION",
+    "EXISTS",
+    "IN",
+    "LIKE",
+    "CASE",
+    "WHEN",
+    "THEN",
+    "ELSE",
+    "END",
+    "INTEGER",
+    "BIGINT",
+    "TEXT",
+    "DOUBLE",
+    "BOOLEAN",
+    "TIMESTAMP",
+    "BLOB",
+    "DELETE HISTORY FROM",
+];
+
+const DOT_COMMANDS: &[&str] = &[
+    ".tables", ".schema", ".timing", ".format", ".ml", ".health", ".help", ".quit",
+];
+
+impl rustyline::completion::Completer for Completer {
+    type Candidate = String;
+
+    fn complete(
+        &self,
+        line: &str,
+        pos: usize,
+        _: &rustyline::Context<'_>,
+    ) -> rustyline::Result<(usize, Vec<String>)> {
+        let before = &line[..pos];
+        let start = before
+            .rfind(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.'))
+            .map_or(0, |i| i + 1);
+        let word = &before[start..];
+        if word.is_empty() {
+            return Ok((pos, Vec::new()));
+        }
+        let lower = word.to_ascii_lowercase();
+        let mut found: Vec<String> = if start == 0 && word.starts_with('.') {
+            DOT_COMMANDS
+                .iter()
+                .filter(|c| c.starts_with(&lower))
+                .map(|c| c.to_string())
+                .collect()
+        } else {
+            let upper = word.to_ascii_uppercase();
+            let keywords = KEYWORDS.iter().filter(|k| k.starts_with(&upper)).map(|k| {
+                // Keep the case the user types in.
+                if word.chars().all(|c| !c.is_ascii_uppercase()) {
+                    k.to_ascii_lowercase()
+                } else {
+                    k.to_string()
+                }
+            });
+            let names = self
+                .names
+                .iter()
+                .filter(|n| n.to_ascii_lowercase().starts_with(&lower))
+                .cloned();
+            names.chain(keywords).collect()
+        };
+        found.dedup();
+        Ok((start, found))
+    }
+}
+
+impl rustyline::hint::Hinter for Completer {
+    type Hint = String;
+}
+impl rustyline::highlight::Highlighter for Completer {}
+impl rustyline::validate::Validator for Completer {}
+impl rustyline::Helper for Completer {}
+
+/// The interactive shell with line editing, history and completion. Ctrl-C cancels the
+/// statement running (and keeps the shell); at the prompt it clears the line. The prompt
+/// shows an open transaction (`chronodb*>`).
+pub fn interactive(runner: Runner<'_>) -> Result<()> {
+    let mut runner = runner;
+    let config = rustyline::Config::builder()
+        .completion_type(rustyline::CompletionType::List)
+        .build();
+    let mut editor: rustyline::Editor<Completer, rustyline::history::DefaultHistory> =
+        rustyline::Editor::with_config(config).map_err(|e| Error::Io(e.to_string()))?;
+    editor.set_helper(Some(Completer::default()));
     let history =
         std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".chronodb_history"));
     if let Some(h) = &history {
         let _ = editor.load_history(h);
     }
+    let connected = match &runner.backend {
+        Backend::Remote(r) => format!(" (connected to {})", r.address),
+        Backend::Local { .. } => String::new(),
+    };
     println!(
-        "ChronoDB {} — .help for help, .quit to leave",
+        "ChronoDB {}{connected} — .help for help, .quit to leave",
         env!("CARGO_PKG_VERSION")
     );
-    let mut runner = Runner::new(db, format);
+    catch_interrupts();
     let mut splitter = StatementSplitter::default();
     let stdout = std::io::stdout();
     loop {
-        let prompt = if splitter.pending() {
-            "   ...> "
-        } else {
-            "chronodb> "
+        if let Some(helper) = editor.helper_mut() {
+            helper.names = runner.completion_names();
+        }
+        let prompt = match (splitter.pending(), runner.in_transaction()) {
+            (true, _) => "   ...> ",
+            (false, true) => "chronodb*> ",
+            (false, false) => "chronodb> ",
         };
         let line = match editor.readline(prompt) {
             Ok(l) => l,
@@ -333,6 +708,8 @@ pub fn interactive(db: &ChronoDb, format: Format) -> Result<()> {
         };
         let _ = editor.add_history_entry(line.as_str());
         let mut out = stdout.lock();
+        // A Ctrl-C pressed at the prompt is not meant for the next statement.
+        INTERRUPTED.store(false, Ordering::SeqCst);
         if !splitter.pending() && line.trim_start().starts_with('.') {
             match runner.dot_command(line.trim(), &mut out) {
                 Ok(true) => continue,
@@ -382,19 +759,58 @@ mod tests {
     }
 
     #[test]
-    fn scripts_run_statement_by_statement_and_stop_at_an_error() {
+    fn scripts_go_on_after_an_error_unless_told_to_bail() {
         let db = ChronoDb::open_temporary().unwrap();
-        let mut runner = Runner::new(&db, Format::Json);
-        let script = "CREATE TABLE t (id INTEGER PRIMARY KEY, s TEXT);\nINSERT INTO t VALUES (1, 'x;y');\nSELECT * FROM t;\nSELECT nope FROM t;\nSELECT 1;\n";
+        let script = "CREATE TABLE t (id INTEGER PRIMARY KEY, s TEXT);\nINSERT INTO t VALUES (1, 'x;y');\nSELECT * FROM t;\nSELECT nope FROM t;\nSELECT 1 AS one;\n";
         let mut out = Vec::new();
-        let err = runner
+        let err = Runner::new(&db, Format::Json)
             .run_stream(&mut script.as_bytes(), &mut out)
             .unwrap_err();
-        assert!(err.to_string().contains("no such column: nope"));
+        assert!(err.to_string().contains("1 statement failed"), "{err}");
         let text = String::from_utf8(out).unwrap();
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 3);
+        assert_eq!(lines.len(), 5, "{text}");
         assert!(lines[1].starts_with("{\"affected\":1,\"commit_ts\":"));
         assert_eq!(lines[2], r#"{"columns":["id","s"],"rows":[[1,"x;y"]]}"#);
+        // The error is a JSON line of its own; the script went on.
+        let error: serde_json::Value = serde_json::from_str(lines[3]).unwrap();
+        assert!(
+            error["error"]
+                .as_str()
+                .unwrap()
+                .contains("no such column: nope")
+        );
+        assert_eq!(lines[4], r#"{"columns":["one"],"rows":[[1]]}"#);
+        for line in &lines {
+            serde_json::from_str::<serde_json::Value>(line).expect("every line is whole JSON");
+        }
+
+        // With --bail the script stops there.
+        let db = ChronoDb::open_temporary().unwrap();
+        let mut out = Vec::new();
+        let err = Runner::new(&db, Format::Json)
+            .bail(true)
+            .run_stream(&mut script.as_bytes(), &mut out)
+            .unwrap_err();
+        assert!(err.to_string().contains("--bail"), "{err}");
+        assert_eq!(String::from_utf8(out).unwrap().lines().count(), 4);
+    }
+
+    #[test]
+    fn completion_offers_keywords_tables_columns_and_dot_commands() {
+        use rustyline::completion::Completer as _;
+        let c = Completer {
+            names: vec!["orders".into(), "order_id".into(), "users".into()],
+        };
+        let history = rustyline::history::DefaultHistory::new();
+        let ctx = rustyline::Context::new(&history);
+        let (start, found) = c.complete("SELECT * FROM ord", 17, &ctx).unwrap();
+        assert_eq!(start, 14);
+        assert!(found.contains(&"orders".to_string()), "{found:?}");
+        assert!(found.contains(&"order by".to_string()), "{found:?}");
+        let (_, found) = c.complete("sel", 3, &ctx).unwrap();
+        assert_eq!(found, vec!["select".to_string()]);
+        let (_, found) = c.complete(".sch", 4, &ctx).unwrap();
+        assert_eq!(found, vec![".schema".to_string()]);
     }
 }

@@ -46,6 +46,7 @@ impl pb::changes_server::Changes for ChangesService {
             from_micros.map(|f| f.max(0) as u64),
             self.0.stopping.clone(),
         )
+        .await
         .map_err(|e| convert::status(&e))?;
         let (tx, rx) = tokio::sync::mpsc::channel(64);
         tokio::spawn(async move {

@@ -73,6 +73,53 @@ pub fn outcome(o: Outcome) -> pb::StatementResult {
     }
 }
 
+/// A statement's outcome from the wire (a client's view).
+pub fn from_outcome(r: pb::StatementResult) -> Outcome {
+    use pb::statement_result::Result as R;
+    let ts = |t: Option<i64>| t.map(|t| t.max(0) as u64);
+    match r.result {
+        Some(R::Query(q)) => Outcome::Rows {
+            columns: q.columns,
+            rows: q
+                .rows
+                .into_iter()
+                .map(|r| r.values.into_iter().map(from_value).collect())
+                .collect(),
+        },
+        Some(R::Write(w)) => Outcome::Affected {
+            affected: w.affected,
+            commit_ts: ts(w.commit_ts_micros),
+        },
+        Some(R::Done(d)) => Outcome::Done {
+            tag: d.tag,
+            commit_ts: ts(d.commit_ts_micros),
+        },
+        None => Outcome::Done {
+            tag: String::new(),
+            commit_ts: None,
+        },
+    }
+}
+
+/// The kind of failure a status code stands for (a client's view of [`code`]).
+pub fn kind_of(code: Code) -> ErrorKind {
+    match code {
+        Code::InvalidArgument => ErrorKind::InvalidInput,
+        Code::NotFound => ErrorKind::NotFound,
+        Code::AlreadyExists => ErrorKind::AlreadyExists,
+        Code::Aborted => ErrorKind::Conflict,
+        Code::Unimplemented => ErrorKind::Unsupported,
+        Code::DataLoss => ErrorKind::Corruption,
+        Code::FailedPrecondition | Code::Unauthenticated | Code::PermissionDenied => {
+            ErrorKind::FailedPrecondition
+        }
+        Code::ResourceExhausted => ErrorKind::ResourceExhausted,
+        Code::Cancelled => ErrorKind::Cancelled,
+        Code::DeadlineExceeded => ErrorKind::DeadlineExceeded,
+        _ => ErrorKind::Unavailable,
+    }
+}
+
 /// An operation for the wire.
 pub fn operation(op: Operation) -> pb::Operation {
     match op {

@@ -26,6 +26,7 @@ use chrono_storage::Value;
 use parking_lot::Mutex;
 use tonic::{Request, Response, Status};
 
+use crate::auth::{Authenticator, Presented};
 use crate::config::ServerConfig;
 use crate::{ChronoDb, Error, Result};
 
@@ -444,6 +445,28 @@ impl pb::sql_server::Sql for SqlService {
         self.0.txns.lock().remove(&id);
         Ok(Response::new(pb::RollbackResponse {}))
     }
+
+    async fn tables(
+        &self,
+        _req: Request<pb::TablesRequest>,
+    ) -> Result<Response<pb::TablesResponse>, Status> {
+        let _log = CallLog::new("Sql/Tables");
+        let db = self.0.db.clone();
+        let defs = self
+            .0
+            .blocking(move |_| Ok(db.database().tables()?))
+            .await?;
+        Ok(Response::new(pb::TablesResponse {
+            tables: defs
+                .iter()
+                .map(|t| pb::TableInfo {
+                    name: t.name.clone(),
+                    columns: t.columns.iter().map(|c| c.name.clone()).collect(),
+                    create_sql: crate::cli::shell::schema_sql(t),
+                })
+                .collect(),
+        }))
+    }
 }
 
 /// `chronodb.v1.Monitor`.
@@ -645,30 +668,25 @@ impl pb::time_travel_server::TimeTravel for TimeTravelService {
     }
 }
 
-fn check_auth(
-    tokens: &HashMap<String, String>,
-    mut req: Request<()>,
-) -> Result<Request<()>, Status> {
-    if tokens.is_empty() {
-        return Ok(req);
-    }
-    let given = req
+/// The gRPC interceptor of every service: [`crate::auth`]'s one check of credentials.
+fn check_auth(auth: &Authenticator, mut req: Request<()>) -> Result<Request<()>, Status> {
+    let values: Vec<&[u8]> = req
         .metadata()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::to_string);
-    let Some(token) = given else {
-        return Err(Status::unauthenticated(
-            "missing authorization: Bearer <token>",
-        ));
-    };
-    match crate::config::match_token(tokens, &token) {
-        Some(name) => {
+        .get_all("authorization")
+        .iter()
+        .map(|v| v.as_bytes())
+        .collect();
+    let checked = auth.check(Presented {
+        authorization: &values,
+        query_token: None,
+    });
+    match checked {
+        Ok(Some(name)) => {
             req.extensions_mut().insert(Principal(name));
             Ok(req)
         }
-        None => Err(Status::unauthenticated("unknown token")),
+        Ok(None) => Ok(req),
+        Err(e) => Err(Status::unauthenticated(e.to_string())),
     }
 }
 
@@ -788,8 +806,8 @@ pub async fn serve_with(
             }
         })
     };
-    let tokens = Arc::new(config.auth_tokens.clone());
-    let auth = move |req: Request<()>| check_auth(&tokens, req);
+    let authenticator = Arc::new(Authenticator::new(config.auth_tokens.clone()));
+    let auth = move |req: Request<()>| check_auth(&authenticator, req);
     let max = config.max_message_bytes;
     let sql = pb::sql_server::SqlServer::new(SqlService(shared.clone()))
         .max_decoding_message_size(max)

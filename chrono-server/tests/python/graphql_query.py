@@ -1,4 +1,4 @@
-# The brief's GraphQL query, verbatim, sent as an HTTP POST (Python's standard library);
+# The documented GraphQL query, verbatim, sent as an HTTP POST (Python's standard library);
 # prints the response. The first argument is the server's http://HOST:PORT.
 import json
 import sys

@@ -1,4 +1,4 @@
-# The brief's "Real-time Streaming" example, verbatim apart from the port (the first
+# The documented "Real-time Streaming" example, verbatim apart from the port (the first
 # argument) and the last line that runs it.
 import asyncio
 import sys

@@ -138,17 +138,17 @@ pub fn written_at(outcomes: &[chrono_server::Outcome]) -> u64 {
     }
 }
 
-/// Starts `chronodb serve` with `args`, runs the brief's every call from the generated
+/// Starts `chronodb serve` with `args`, runs every documented call from the generated
 /// Python client against it, stops it with SIGTERM, and checks that the client passed and
 /// the server stopped cleanly.
 #[allow(dead_code)]
-pub fn brief_client_against_serve<I, S>(args: I)
+pub fn python_client_against_serve<I, S>(args: I)
 where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
     let (mut server, addr) = serve(args);
-    let out = run_brief_client(&addr);
+    let out = run_python_client(&addr);
     // SIGTERM: graceful shutdown.
     let _ = Command::new("kill").arg(server.id().to_string()).status();
     let stopped = server.wait().unwrap();
@@ -165,9 +165,9 @@ where
     );
 }
 
-/// Generates the Python client from `proto/` (grpcio-tools) and runs the brief's every call
-/// (`tests/python/brief_client.py`) against the gRPC server at `addr`; returns its output.
-fn run_brief_client(addr: &str) -> std::process::Output {
+/// Generates the Python client from `proto/` (grpcio-tools) and runs every documented call
+/// (`tests/python/every_call.py`) against the gRPC server at `addr`; returns its output.
+fn run_python_client(addr: &str) -> std::process::Output {
     let python = std::env::var("CHRONODB_PYTHON")
         .expect("CHRONODB_PYTHON is set by scripts/env.sh (a Python with grpcio-tools, installed by scripts/setup.sh)");
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -190,7 +190,7 @@ fn run_brief_client(addr: &str) -> std::process::Output {
         .expect("grpc_tools runs");
     assert!(status.success());
     Command::new(&python)
-        .arg(root.join("chrono-server/tests/python/brief_client.py"))
+        .arg(root.join("chrono-server/tests/python/every_call.py"))
         .arg(generated.path())
         .arg(addr)
         .output()

@@ -174,10 +174,17 @@ pub fn parse_expr(text: &str, limits: &Limits) -> Result<ast::Expr> {
     let dialect = GenericDialect {};
     let tokens = timetravel::tokenize(&dialect, text)?;
     shape::check(&tokens, limits)?;
-    let e = Parser::new(&dialect)
+    let mut parser = Parser::new(&dialect)
         .with_recursion_limit(PARSER_RECURSION_LIMIT)
-        .with_tokens_with_locations(tokens)
-        .parse_expr()
-        .map_err(syntax)?;
+        .with_tokens_with_locations(tokens);
+    let e = parser.parse_expr().map_err(syntax)?;
+    // The whole text is the expression: anything after it is an error, never cut off.
+    let rest = parser.peek_token();
+    if rest.token != sqlparser::tokenizer::Token::EOF {
+        return Err(Error::Syntax(format!(
+            "unexpected {} after the end of the condition at {}",
+            rest.token, rest.span.start
+        )));
+    }
     Translator { clauses: &[] }.expr(&e)
 }

@@ -1,6 +1,6 @@
 //! Lifting the time-travel clauses out of the SQL text before sqlparser parses it.
 //!
-//! sqlparser parses neither the brief's `AS OF TIMESTAMP n` nor SQL:2011's
+//! sqlparser parses neither the documented `AS OF TIMESTAMP n` nor SQL:2011's
 //! `FOR SYSTEM_TIME BETWEEN / FROM … TO / ALL`. This pass walks sqlparser's own tokens (never
 //! the raw string), removes each clause, and remembers what it applies to:
 //!

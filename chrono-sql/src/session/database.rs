@@ -277,9 +277,20 @@ impl Database {
 
     /// Binds a SQL condition over `table`'s columns (for change-stream filters).
     pub fn row_predicate(&self, table: &TableDef, text: &str) -> Result<crate::expr::Expr> {
+        self.row_predicate_within(table, text, None)
+    }
+
+    /// [`Self::row_predicate`], its subqueries stopped once `timeout` has passed (a
+    /// subscription's filter runs under the server's statement timeout).
+    pub fn row_predicate_within(
+        &self,
+        table: &TableDef,
+        text: &str,
+        timeout: Option<std::time::Duration>,
+    ) -> Result<crate::expr::Expr> {
         let ast = parse::parse_expr(text, &self.limits())?;
         let txn = self.store().begin_read_only(u64::MAX);
-        self.bind_alone(&txn, &ast, &table_scope(table, &table.name))
+        self.bind_alone(&txn, &ast, &table_scope(table, &table.name), timeout)
     }
 
     /// Runs `f` with a planner outside any statement (a change-stream filter, a DEFAULT,
@@ -303,8 +314,9 @@ impl Database {
         txn: &Transaction,
         ast: &ast::Expr,
         scope: &Scope,
+        timeout: Option<std::time::Duration>,
     ) -> Result<crate::expr::Expr> {
-        let guard = StatementGuard::new(&self.limits(), CancelToken::new(), None);
+        let guard = StatementGuard::new(&self.limits(), CancelToken::new(), timeout);
         let est = StatisticsEstimator;
         let bound = Planner::new(txn, &[], &self.shared.stats, &est, &guard).bind(ast, scope)?;
         execution::instantiate_expr(&bound, &[], txn, &self.shared.stats, &guard)

@@ -1,4 +1,4 @@
-//! The brief's GraphQL query and its WebSocket `monitor_changes()` snippet, run from Python
+//! The documented GraphQL query and its WebSocket `monitor_changes()` snippet, run from Python
 //! against the real `chronodb serve --http … --websocket …` process; the write the monitor
 //! receives is made over gRPC.
 
@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono_proto::v1 as pb;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_briefs_graphql_and_websocket_examples_work_against_chronodb_serve() {
+async fn the_documented_graphql_and_websocket_examples_work_against_chronodb_serve() {
     let python =
         std::env::var("CHRONODB_PYTHON").expect("CHRONODB_PYTHON is set by scripts/env.sh");
     let bin = env!("CARGO_BIN_EXE_chronodb");
@@ -58,7 +58,7 @@ async fn the_briefs_graphql_and_websocket_examples_work_against_chronodb_serve()
     std::thread::spawn(move || for _ in lines {});
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python");
 
-    // GraphQL: the brief's query, verbatim.
+    // GraphQL: the documented query, verbatim.
     let out = Command::new(&python)
         .arg(root.join("graphql_query.py"))
         .arg(http.unwrap())
@@ -78,7 +78,7 @@ async fn the_briefs_graphql_and_websocket_examples_work_against_chronodb_serve()
         }]}})
     );
 
-    // WebSocket: the brief's monitor, verbatim apart from the port.
+    // WebSocket: the documented monitor, verbatim apart from the port.
     let port = ws.unwrap().rsplit(':').next().unwrap().to_string();
     let mut monitor = Command::new(&python)
         .arg("-u")

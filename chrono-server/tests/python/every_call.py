@@ -1,6 +1,6 @@
-"""The brief's operations through a Python client generated from proto/ with grpcio-tools.
+"""The documented operations through a Python client generated from proto/ with grpcio-tools.
 
-Usage: brief_client.py GENERATED_DIR ADDRESS
+Usage: every_call.py GENERATED_DIR ADDRESS
 """
 import sys
 import threading

@@ -19,8 +19,12 @@
 //! query { users(id: 1) { name email orders { total status } } }
 //! ```
 
+pub mod limits;
+pub mod names;
+
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_graphql::dataloader::{DataLoader, Loader};
 use async_graphql::dynamic::{
@@ -34,9 +38,7 @@ use chrono_storage::{Timestamp, Value, encoding};
 use parking_lot::Mutex;
 
 use crate::{ChronoDb, Error, Outcome};
-
-/// The scalar of `asOf`.
-const TIME: &str = "Time";
+use names::{TIME, WRITTEN, type_name};
 
 /// A row as a GraphQL object's parent value: its values and the time it was read at.
 #[derive(Clone)]
@@ -50,6 +52,10 @@ pub struct GraphQl {
     db: Arc<ChronoDb>,
     max_depth: usize,
     max_complexity: usize,
+    limits: limits::GraphQlLimits,
+    lists: ListLimits,
+    /// `server.statement_timeout_ms`.
+    timeout: Duration,
     /// Ends subscriptions when the server stops.
     stopping: tokio::sync::watch::Receiver<bool>,
     built: Mutex<Option<(Vec<TableDef>, Schema)>>,
@@ -63,27 +69,6 @@ fn gql_error(e: &Error) -> async_graphql::Error {
 
 fn quote(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-fn type_name(table: &str) -> String {
-    let mut name: String = table
-        .split('_')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let mut c = p.chars();
-            c.next()
-                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
-                .unwrap_or_default()
-        })
-        .collect();
-    if matches!(
-        name.as_str(),
-        "Query" | "Mutation" | "Subscription" | "Int" | "Float" | "String" | "Boolean" | "ID"
-    ) || name.starts_with("__")
-    {
-        name.push_str("Row");
-    }
-    name
 }
 
 fn scalar(t: DataType) -> &'static str {
@@ -160,9 +145,17 @@ fn time_arg(
     Ok(Some(ts.as_micros()))
 }
 
+/// The database the resolvers run statements on, and the statement timeout they run
+/// under (`server.statement_timeout_ms`).
+#[derive(Clone)]
+pub struct Statements {
+    db: Arc<ChronoDb>,
+    timeout: Duration,
+}
+
 /// Runs a query on a blocking thread; its rows.
 async fn query(
-    db: &Arc<ChronoDb>,
+    db: &Statements,
     sql: String,
     params: Vec<Value>,
 ) -> async_graphql::Result<Vec<Vec<Value>>> {
@@ -172,22 +165,40 @@ async fn query(
     }
 }
 
-/// Runs one statement on a blocking thread, as `principal` (recorded by the audit trail).
+/// Cancels a statement whose request went away (the future that awaited it was dropped).
+struct CancelOnDrop(Option<chrono_sql::CancelToken>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let Some(t) = self.0.take() {
+            t.cancel();
+        }
+    }
+}
+
+/// Runs one statement on a blocking thread, as `principal` (recorded by the audit trail),
+/// within the server's statement timeout (`server.statement_timeout_ms`) and the session's
+/// memory budget; a request that goes away cancels it.
 async fn run(
-    db: &Arc<ChronoDb>,
+    db: &Statements,
     sql: String,
     params: Vec<Value>,
     principal: Option<String>,
 ) -> async_graphql::Result<Outcome> {
-    let db = db.clone();
+    let (db, timeout) = (db.db.clone(), db.timeout);
+    let cancel = chrono_sql::CancelToken::new();
+    let mut on_drop = CancelOnDrop(Some(cancel.clone()));
     let out = tokio::task::spawn_blocking(move || {
         let mut session = db.session();
         session.set_principal(principal);
+        session.set_cancel_token(cancel);
+        session.set_statement_timeout(Some(timeout));
         session.execute_with_params(&sql, &params)
     })
     .await
     .map_err(|e| async_graphql::Error::new(e.to_string()))?
     .map_err(|e| gql_error(&Error::from(e)))?;
+    on_drop.0 = None;
     out.into_iter()
         .last()
         .ok_or_else(|| async_graphql::Error::new("no statement ran"))
@@ -204,7 +215,7 @@ fn conditions(
     params: &mut Vec<Value>,
 ) -> async_graphql::Result<Vec<String>> {
     let mut out = Vec::new();
-    for col in &def.columns {
+    for col in names::filters(def) {
         if let Some(v) = ctx.args.get(&col.name) {
             let value = from_gql(&v, col.data_type)?;
             if value.is_null() {
@@ -248,9 +259,6 @@ fn written_type() -> Object {
         }))
 }
 
-/// The type of a mutation's result.
-const WRITTEN: &str = "Written";
-
 fn from_clause(def: &TableDef, as_of: Option<i64>, params: &mut Vec<Value>) -> String {
     match as_of {
         Some(ts) => {
@@ -273,7 +281,7 @@ struct RelKey {
 
 /// Loads the rows of relations in batches (one query per relation, level and time).
 pub struct Relations {
-    db: Arc<ChronoDb>,
+    db: Statements,
     tables: HashMap<String, Arc<TableDef>>,
 }
 
@@ -330,20 +338,67 @@ fn row_value<'a>(values: Arc<Vec<Value>>, as_of: Option<i64>) -> FieldValue<'a> 
     FieldValue::owned_any(Row { values, as_of })
 }
 
+/// The rows of a list field: `server.graphql_default_limit` without `limit`, at most
+/// `server.graphql_max_limit`.
+#[derive(Debug, Clone, Copy)]
+struct ListLimits {
+    default: u64,
+    max: u64,
+}
+
+impl ListLimits {
+    /// The `limit` of a root list field: as given (refused above the maximum) or the default.
+    fn of(&self, ctx: &ResolverContext<'_>) -> async_graphql::Result<u64> {
+        match ctx.args.get("limit") {
+            None => Ok(self.default),
+            Some(v) if v.is_null() => Ok(self.default),
+            Some(v) => {
+                let limit = v.u64()?;
+                if limit > self.max {
+                    return Err(async_graphql::Error::new(format!(
+                        "limit {limit} is above {} (limit: server.graphql_max_limit); page with offset",
+                        self.max
+                    ))
+                    .extend_with(|_, e| e.set("kind", "ResourceExhausted")));
+                }
+                Ok(limit)
+            }
+        }
+    }
+}
+
 impl GraphQl {
-    /// GraphQL over `db` with these limits.
+    /// GraphQL over `db` with the limits of `config` (`server.graphql_*`, and the statement
+    /// timeout every resolver's statement runs under).
     pub fn new(
         db: Arc<ChronoDb>,
-        max_depth: usize,
-        max_complexity: usize,
+        config: &crate::config::ServerConfig,
         stopping: tokio::sync::watch::Receiver<bool>,
     ) -> GraphQl {
         GraphQl {
             db,
-            max_depth,
-            max_complexity,
+            max_depth: config.graphql_max_depth,
+            max_complexity: config.graphql_max_complexity,
+            limits: limits::GraphQlLimits {
+                max_query_bytes: config.graphql_max_query_bytes,
+                max_nesting: config.graphql_max_nesting,
+                max_selections: config.graphql_max_selections,
+                max_result_values: config.graphql_max_result_values,
+            },
+            lists: ListLimits {
+                default: config.graphql_default_limit,
+                max: config.graphql_max_limit,
+            },
+            timeout: Duration::from_millis(config.statement_timeout_ms.max(1)),
             stopping,
             built: Mutex::new(None),
+        }
+    }
+
+    fn statements(&self) -> Statements {
+        Statements {
+            db: self.db.clone(),
+            timeout: self.timeout,
         }
     }
 
@@ -380,7 +435,7 @@ impl GraphQl {
         };
         let loader = DataLoader::new(
             Relations {
-                db: self.db.clone(),
+                db: self.statements(),
                 tables: tables
                     .iter()
                     .map(|t| (t.name.to_ascii_lowercase(), Arc::new(t.clone())))
@@ -392,7 +447,11 @@ impl GraphQl {
     }
 
     fn build(&self, tables: &[TableDef]) -> Result<Schema, async_graphql::dynamic::SchemaError> {
-        let defs: Vec<Arc<TableDef>> = tables.iter().cloned().map(Arc::new).collect();
+        let (served, warnings) = names::servable(tables);
+        for w in &warnings {
+            tracing::warn!("graphql: {w}");
+        }
+        let defs: Vec<Arc<TableDef>> = served.into_iter().cloned().map(Arc::new).collect();
         let by_name: HashMap<String, Arc<TableDef>> = defs
             .iter()
             .map(|d| (d.name.to_ascii_lowercase(), d.clone()))
@@ -403,7 +462,10 @@ impl GraphQl {
         let mut inputs = Vec::new();
         for def in &defs {
             let mut obj = Object::new(type_name(&def.name));
-            for (i, col) in def.columns.iter().enumerate() {
+            // Field names of this type so far: a relation whose name is taken is left out.
+            let mut taken: std::collections::HashSet<String> =
+                names::columns(def).map(|(_, c)| c.name.clone()).collect();
+            for (i, col) in names::columns(def) {
                 let ty = if col.nullable {
                     TypeRef::named(scalar(col.data_type))
                 } else {
@@ -428,6 +490,9 @@ impl GraphQl {
                     if name == col.name || def.column_index(&name).is_some() {
                         name = format!("{}Row", col.name);
                     }
+                    if !names::valid(&name) || !taken.insert(name.clone()) {
+                        continue;
+                    }
                     let pdef = pdef.clone();
                     obj = obj.field(Field::new(
                         name,
@@ -448,6 +513,7 @@ impl GraphQl {
                                 };
                                 let loader = ctx.data::<DataLoader<Relations>>()?;
                                 let found = loader.load_one(key).await?.unwrap_or_default();
+                                limits::charge_rows(&ctx, found.len().min(1))?;
                                 Ok(found.into_iter().next().map(|r| row_value(r, row.as_of)))
                             })
                         },
@@ -470,6 +536,9 @@ impl GraphQl {
                     if def.column_index(&name).is_some() {
                         name = format!("{name}List");
                     }
+                    if !taken.insert(name.clone()) {
+                        continue;
+                    }
                     let child = child.clone();
                     obj = obj.field(Field::new(
                         name,
@@ -490,6 +559,7 @@ impl GraphQl {
                                 };
                                 let loader = ctx.data::<DataLoader<Relations>>()?;
                                 let rows = loader.load_one(key).await?.unwrap_or_default();
+                                limits::charge_rows(&ctx, rows.len())?;
                                 Ok(Some(FieldValue::list(
                                     rows.into_iter().map(|r| row_value(r, row.as_of)),
                                 )))
@@ -499,18 +569,19 @@ impl GraphQl {
                 }
             }
             objects.push(obj);
-            let (history, history_type) = history_field(&self.db, def);
+            let (history, history_type) = history_field(&self.statements(), self.lists, def);
             objects.push(history_type);
             query_root = query_root.field(history);
-            let (fields, set_type) = mutation_fields(&self.db, def);
+            let (fields, set_type) = mutation_fields(&self.statements(), def);
             inputs.push(set_type);
             for f in fields {
                 mutation_root = mutation_root.field(f);
             }
 
             // The root field.
-            let db = self.db.clone();
+            let db = self.statements();
             let root_def = def.clone();
+            let lists = self.lists;
             let mut root = Field::new(
                 def.name.clone(),
                 TypeRef::named_nn_list_nn(type_name(&def.name)),
@@ -549,23 +620,21 @@ impl GraphQl {
                             sql +=
                                 &format!(" ORDER BY {} {direction}", quote(&def.columns[c].name));
                         }
-                        if let Some(limit) = ctx.args.get("limit") {
-                            sql += &format!(" LIMIT {}", limit.u64()?);
-                        }
-                        if let Some(offset) = ctx.args.get("offset") {
-                            if ctx.args.get("limit").is_none() {
-                                sql += &format!(" LIMIT {}", i64::MAX);
-                            }
+                        sql += &format!(" LIMIT {}", lists.of(&ctx)?);
+                        if let Some(offset) = ctx.args.get("offset")
+                            && !offset.is_null()
+                        {
                             sql += &format!(" OFFSET {}", offset.u64()?);
                         }
                         let rows = query(&db, sql, params).await?;
+                        limits::charge_rows(&ctx, rows.len())?;
                         Ok(Some(FieldValue::list(
                             rows.into_iter().map(|r| row_value(Arc::new(r), as_of)),
                         )))
                     })
                 },
             );
-            for col in &def.columns {
+            for col in names::filters(def) {
                 root = root.argument(InputValue::new(
                     col.name.clone(),
                     TypeRef::named(scalar(col.data_type)),
@@ -578,6 +647,21 @@ impl GraphQl {
                 .argument(InputValue::new("asOf", TypeRef::named(TIME)));
             query_root = query_root.field(root);
         }
+        query_root = query_root.field(
+            Field::new(
+                names::WARNINGS,
+                TypeRef::named_nn_list_nn(TypeRef::STRING),
+                move |_| {
+                    let warnings = warnings.clone();
+                    FieldFuture::new(async move {
+                        Ok(Some(FieldValue::list(
+                            warnings.into_iter().map(|w| FieldValue::value(Gql::from(w))),
+                        )))
+                    })
+                },
+            )
+            .description("Tables left out of this schema, and why (their names clash or are not GraphQL names)"),
+        );
         if defs.is_empty() {
             // A schema needs one field: say what there is to ask for.
             query_root = query_root.field(Field::new(
@@ -601,7 +685,8 @@ impl GraphQl {
         let mut builder = Schema::build("Query", mutation, mutation.map(|_| "Subscription"))
             .register(time)
             .limit_depth(self.max_depth)
-            .limit_complexity(self.max_complexity);
+            .limit_complexity(self.max_complexity)
+            .extension(limits::Guard(self.limits));
         for o in objects {
             builder = builder.register(o);
         }
@@ -617,11 +702,12 @@ impl GraphQl {
 
 /// `<table>History(<key columns>)`: every version of the rows matched, oldest first, each
 /// with `_systemFrom` and `_systemTo` (ISO-8601; `_systemTo` null for the current one).
-fn history_field(db: &Arc<ChronoDb>, def: &Arc<TableDef>) -> (Field, Object) {
+fn history_field(db: &Statements, lists: ListLimits, def: &Arc<TableDef>) -> (Field, Object) {
     let type_name = format!("{}Version", self::type_name(&def.name));
     let width = def.columns.len();
     let mut obj = Object::new(type_name.clone());
-    for (i, col) in def.columns.iter().enumerate() {
+    let versions = ["_systemFrom", "_systemTo"];
+    for (i, col) in names::columns(def).filter(|(_, c)| !versions.contains(&c.name.as_str())) {
         obj = obj.field(Field::new(
             col.name.clone(),
             TypeRef::named(scalar(col.data_type)),
@@ -668,30 +754,39 @@ fn history_field(db: &Arc<ChronoDb>, def: &Arc<TableDef>) -> (Field, Object) {
                 if !conditions.is_empty() {
                     sql += &format!(" WHERE {}", conditions.join(" AND "));
                 }
-                sql += " ORDER BY _system_from";
+                sql += &format!(" ORDER BY _system_from LIMIT {}", lists.of(&ctx)?);
+                if let Some(offset) = ctx.args.get("offset")
+                    && !offset.is_null()
+                {
+                    sql += &format!(" OFFSET {}", offset.u64()?);
+                }
                 let rows = query(&db, sql, params).await?;
+                limits::charge_rows(&ctx, rows.len())?;
                 Ok(Some(FieldValue::list(
                     rows.into_iter().map(|r| row_value(Arc::new(r), None)),
                 )))
             })
         },
     );
-    for col in &def.columns {
+    for col in names::filters(def) {
         field = field.argument(InputValue::new(
             col.name.clone(),
             TypeRef::named(scalar(col.data_type)),
         ));
     }
+    let field = field
+        .argument(InputValue::new("limit", TypeRef::named(TypeRef::INT)))
+        .argument(InputValue::new("offset", TypeRef::named(TypeRef::INT)));
     (field, obj)
 }
 
 /// `insert_<table>(<columns>)`, `update_<table>(<columns to match>, set: {…})` and
 /// `delete_<table>(<columns to match>)`, each one statement in its own transaction, run as
 /// the request's principal; they return [`Written`] (rows changed, commit time).
-fn mutation_fields(db: &Arc<ChronoDb>, def: &Arc<TableDef>) -> (Vec<Field>, InputObject) {
+fn mutation_fields(db: &Statements, def: &Arc<TableDef>) -> (Vec<Field>, InputObject) {
     let set_name = format!("{}Set", type_name(&def.name));
     let mut set = InputObject::new(set_name.clone());
-    for col in &def.columns {
+    for (_, col) in names::columns(def) {
         set = set.field(InputValue::new(
             col.name.clone(),
             TypeRef::named(scalar(col.data_type)),
@@ -713,89 +808,131 @@ fn mutation_fields(db: &Arc<ChronoDb>, def: &Arc<TableDef>) -> (Vec<Field>, Inpu
             commit_ts,
         })
     };
-    let with_columns = |mut f: Field| {
-        for col in &def.columns {
-            f = f.argument(InputValue::new(
-                col.name.clone(),
-                TypeRef::named(scalar(col.data_type)),
-            ));
+    // Insert takes every column; update and delete take the filter columns.
+    let with_columns = |mut f: Field, all: bool| {
+        for (_, col) in names::columns(def) {
+            if all || !names::ARGUMENTS.contains(&col.name.as_str()) {
+                f = f.argument(InputValue::new(
+                    col.name.clone(),
+                    TypeRef::named(scalar(col.data_type)),
+                ));
+            }
         }
         f
     };
 
     let (d, t) = (db.clone(), def.clone());
-    let insert = with_columns(Field::new(
-        format!("insert_{}", def.name),
-        TypeRef::named_nn(WRITTEN),
-        move |ctx| {
-            let (db, def) = (d.clone(), t.clone());
-            FieldFuture::new(async move {
-                let (mut names, mut params) = (Vec::new(), Vec::new());
-                for col in &def.columns {
-                    if let Some(v) = ctx.args.get(&col.name) {
-                        names.push(quote(&col.name));
-                        params.push(from_gql(&v, col.data_type)?);
+    let insert = with_columns(
+        Field::new(
+            format!("insert_{}", def.name),
+            TypeRef::named_nn(WRITTEN),
+            move |ctx| {
+                let (db, def) = (d.clone(), t.clone());
+                FieldFuture::new(async move {
+                    let (mut names, mut params) = (Vec::new(), Vec::new());
+                    for (_, col) in names::columns(&def) {
+                        if let Some(v) = ctx.args.get(&col.name) {
+                            names.push(quote(&col.name));
+                            params.push(from_gql(&v, col.data_type)?);
+                        }
                     }
-                }
-                let marks = vec!["?"; names.len()].join(", ");
-                let sql = format!(
-                    "INSERT INTO {} ({}) VALUES ({marks})",
-                    quote(&def.name),
-                    names.join(", ")
-                );
-                Ok(Some(outcome(run(&db, sql, params, written(&ctx)).await?)))
-            })
-        },
-    ));
+                    let marks = vec!["?"; names.len()].join(", ");
+                    let sql = format!(
+                        "INSERT INTO {} ({}) VALUES ({marks})",
+                        quote(&def.name),
+                        names.join(", ")
+                    );
+                    Ok(Some(outcome(run(&db, sql, params, written(&ctx)).await?)))
+                })
+            },
+        ),
+        true,
+    );
 
     let (d, t) = (db.clone(), def.clone());
-    let update = with_columns(Field::new(
-        format!("update_{}", def.name),
-        TypeRef::named_nn(WRITTEN),
-        move |ctx| {
-            let (db, def) = (d.clone(), t.clone());
-            FieldFuture::new(async move {
-                let set = ctx.args.try_get("set")?.object()?;
-                let (mut assignments, mut params) = (Vec::new(), Vec::new());
-                for col in &def.columns {
-                    if let Some(v) = set.get(&col.name) {
-                        assignments.push(format!("{} = ?", quote(&col.name)));
-                        params.push(from_gql(&v, col.data_type)?);
+    let update = with_columns(
+        Field::new(
+            format!("update_{}", def.name),
+            TypeRef::named_nn(WRITTEN),
+            move |ctx| {
+                let (db, def) = (d.clone(), t.clone());
+                FieldFuture::new(async move {
+                    let set = ctx.args.try_get("set")?.object()?;
+                    let (mut assignments, mut params) = (Vec::new(), Vec::new());
+                    for (_, col) in names::columns(&def) {
+                        if let Some(v) = set.get(&col.name) {
+                            assignments.push(format!("{} = ?", quote(&col.name)));
+                            params.push(from_gql(&v, col.data_type)?);
+                        }
                     }
-                }
-                if assignments.is_empty() {
-                    return Err(async_graphql::Error::new("set: name at least one column")
-                        .extend_with(|_, e| e.set("kind", "InvalidInput")));
-                }
-                let conditions = conditions(&ctx, &def, &mut params)?;
-                let mut sql = format!("UPDATE {} SET {}", quote(&def.name), assignments.join(", "));
-                if !conditions.is_empty() {
-                    sql += &format!(" WHERE {}", conditions.join(" AND "));
-                }
-                Ok(Some(outcome(run(&db, sql, params, written(&ctx)).await?)))
-            })
-        },
-    ))
+                    if assignments.is_empty() {
+                        return Err(async_graphql::Error::new("set: name at least one column")
+                            .extend_with(|_, e| e.set("kind", "InvalidInput")));
+                    }
+                    let conditions = conditions(&ctx, &def, &mut params)?;
+                    let mut sql =
+                        format!("UPDATE {} SET {}", quote(&def.name), assignments.join(", "));
+                    if !conditions.is_empty() {
+                        sql += &format!(" WHERE {}", conditions.join(" AND "));
+                    }
+                    Ok(Some(outcome(run(&db, sql, params, written(&ctx)).await?)))
+                })
+            },
+        ),
+        false,
+    )
     .argument(InputValue::new("set", TypeRef::named_nn(set_name)));
 
     let (d, t) = (db.clone(), def.clone());
-    let delete = with_columns(Field::new(
-        format!("delete_{}", def.name),
-        TypeRef::named_nn(WRITTEN),
-        move |ctx| {
-            let (db, def) = (d.clone(), t.clone());
-            FieldFuture::new(async move {
-                let mut params = Vec::new();
-                let conditions = conditions(&ctx, &def, &mut params)?;
-                let mut sql = format!("DELETE FROM {}", quote(&def.name));
-                if !conditions.is_empty() {
-                    sql += &format!(" WHERE {}", conditions.join(" AND "));
-                }
-                Ok(Some(outcome(run(&db, sql, params, written(&ctx)).await?)))
-            })
-        },
-    ));
+    let delete = with_columns(
+        Field::new(
+            format!("delete_{}", def.name),
+            TypeRef::named_nn(WRITTEN),
+            move |ctx| {
+                let (db, def) = (d.clone(), t.clone());
+                FieldFuture::new(async move {
+                    let mut params = Vec::new();
+                    let conditions = conditions(&ctx, &def, &mut params)?;
+                    let mut sql = format!("DELETE FROM {}", quote(&def.name));
+                    if !conditions.is_empty() {
+                        sql += &format!(" WHERE {}", conditions.join(" AND "));
+                    }
+                    Ok(Some(outcome(run(&db, sql, params, written(&ctx)).await?)))
+                })
+            },
+        ),
+        false,
+    );
     (vec![insert, update, delete], set)
+}
+
+/// The subscriptions one WebSocket connection may hold at once
+/// (`server.ws_max_subscriptions`).
+#[derive(Clone)]
+pub struct SubscriptionSlots {
+    slots: Arc<tokio::sync::Semaphore>,
+    max: usize,
+}
+
+impl SubscriptionSlots {
+    /// `max` places.
+    pub fn new(max: usize) -> Self {
+        Self {
+            slots: Arc::new(tokio::sync::Semaphore::new(max)),
+            max,
+        }
+    }
+
+    /// A place, held until the subscription ends; refused when all are taken.
+    fn take(&self) -> async_graphql::Result<tokio::sync::OwnedSemaphorePermit> {
+        self.slots.clone().try_acquire_owned().map_err(|_| {
+            async_graphql::Error::new(format!(
+                "this connection holds {} subscriptions already (limit: server.ws_max_subscriptions)",
+                self.max
+            ))
+            .extend_with(|_, e| e.set("kind", "ResourceExhausted"))
+        })
+    }
 }
 
 /// One changed row, as a subscription's event.
@@ -863,6 +1000,11 @@ fn subscription_field(
                     _ => None,
                 };
                 let from = time_arg(&ctx, "from", true)?;
+                // The connection's place for this subscription, held as long as it runs.
+                let place = match ctx.data_opt::<SubscriptionSlots>() {
+                    Some(slots) => Some(slots.take()?),
+                    None => None,
+                };
                 let feed = crate::changes::follow(
                     db,
                     std::slice::from_ref(&table),
@@ -870,25 +1012,28 @@ fn subscription_field(
                     from,
                     stopping,
                 )
+                .await
                 .map_err(|e| gql_error(&e))?;
-                let stream = tokio_stream::wrappers::ReceiverStream::new(feed).flat_map(|item| {
-                    let events: Vec<async_graphql::Result<FieldValue<'static>>> = match item {
-                        Err(e) => vec![Err(gql_error(&e))],
-                        Ok(commit) => commit
-                            .changes
-                            .into_iter()
-                            .map(|c| {
-                                Ok(FieldValue::owned_any(Change {
-                                    op: c.op.as_str(),
-                                    before: c.before.map(Arc::new),
-                                    after: c.after.map(Arc::new),
-                                    commit_ts: commit.commit_ts,
-                                }))
-                            })
-                            .collect(),
-                    };
-                    futures_util::stream::iter(events)
-                });
+                let stream =
+                    tokio_stream::wrappers::ReceiverStream::new(feed).flat_map(move |item| {
+                        let _held = &place;
+                        let events: Vec<async_graphql::Result<FieldValue<'static>>> = match item {
+                            Err(e) => vec![Err(gql_error(&e))],
+                            Ok(commit) => commit
+                                .changes
+                                .into_iter()
+                                .map(|c| {
+                                    Ok(FieldValue::owned_any(Change {
+                                        op: c.op.as_str(),
+                                        before: c.before.map(Arc::new),
+                                        after: c.after.map(Arc::new),
+                                        commit_ts: commit.commit_ts,
+                                    }))
+                                })
+                                .collect(),
+                        };
+                        futures_util::stream::iter(events)
+                    });
                 Ok(stream)
             })
         },
