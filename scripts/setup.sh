@@ -17,6 +17,7 @@ command -v c++ >/dev/null 2>&1 || missing+=(g++)
 command -v ccache >/dev/null 2>&1 || missing+=(ccache)
 command -v unzip >/dev/null 2>&1 || missing+=(unzip)       # unpacks the PyTorch wheel
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)   # the TLS test makes its certificates
+command -v curl >/dev/null 2>&1 || missing+=(curl)         # … and fetches over HTTPS
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)  # the explorer page's browser test
 command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)  # the distributed engine's test clusters
 command -v protoc >/dev/null 2>&1 || missing+=(protobuf-compiler)  # etcd-client's generated code

@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+mod support;
+
 use chrono_proto::v1 as pb;
 use chrono_proto::v1::sql_client::SqlClient;
 use chrono_proto::v1::time_travel_client::TimeTravelClient;
@@ -801,6 +803,49 @@ async fn tls_is_served_when_a_certificate_is_configured() {
     };
     assert!(refused);
     server.shutdown().await;
+
+    // HTTP (GraphQL, the explorer) and the WebSocket monitor use the same certificate.
+    let mut config = ServerConfig::default();
+    config.tls = Some(chrono_server::config::TlsConfig {
+        cert_file: p("cert.pem"),
+        key_file: p("key.pem"),
+    });
+    let served =
+        support::InProcess::start(config, &["CREATE TABLE t (id BIGINT PRIMARY KEY)"]).await;
+    for addr in [served.http.clone(), served.ws.clone()] {
+        let port = addr.rsplit(':').next().unwrap().to_string();
+        let curl = |scheme: &str| {
+            std::process::Command::new("curl")
+                .args([
+                    "-s",
+                    "-o",
+                    "/dev/null",
+                    "-w",
+                    "%{http_code}",
+                    "--max-time",
+                    "10",
+                ])
+                .args(["--cacert", ca.to_str().unwrap()])
+                .args(["--resolve", &format!("localhost:{port}:127.0.0.1")])
+                .arg(format!("{scheme}://localhost:{port}/api/tables"))
+                .output()
+                .expect("curl runs")
+        };
+        let secure = curl("https");
+        let status = String::from_utf8_lossy(&secure.stdout).to_string();
+        assert!(
+            status == "200" || status == "426",
+            "https to {addr}: {status} {}",
+            String::from_utf8_lossy(&secure.stderr)
+        );
+        let plain = curl("http");
+        assert_ne!(
+            String::from_utf8_lossy(&plain.stdout),
+            "200",
+            "plain HTTP to {addr} is refused"
+        );
+    }
+    served.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
