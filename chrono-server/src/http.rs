@@ -58,6 +58,7 @@ pub async fn serve(
         .route("/api/tables", get(tables))
         .route("/api/audit", get(audit))
         .route("/api/audit/verify", post(verify))
+        .route("/api/time", get(time))
         .layer(DefaultBodyLimit::max(config.max_message_bytes))
         .with_state(state);
     serve_router(listener, app, config, stopping, "http server").await
@@ -140,6 +141,29 @@ async fn subscriptions(
                 .with_data(data)
                 .serve()
         })
+}
+
+/// `/api/time?at=…`: a time in any form an interface prints (Unix seconds, commit
+/// microseconds, ISO-8601) as microseconds and as the ISO-8601 form the server prints.
+async fn time(
+    State(http): State<Http>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    if let Err(e) = http.auth.check_headers(&headers, None) {
+        return unauthorized(&e);
+    }
+    let at = query.get("at").map(String::as_str).unwrap_or("");
+    match chrono_storage::Timestamp::parse(at) {
+        Ok(t) => {
+            axum::Json(serde_json::json!({"micros": t.as_micros(), "iso": t.iso()})).into_response()
+        }
+        Err(e) => (
+            StatusCode::BAD_REQUEST,
+            axum::Json(serde_json::json!({"error": e.to_string()})),
+        )
+            .into_response(),
+    }
 }
 
 fn unauthorized(e: &crate::auth::AuthError) -> Response {

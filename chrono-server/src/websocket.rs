@@ -242,17 +242,26 @@ fn handle(
                     ),
                 ));
             }
+            // Any form of a time: commit_ts (microseconds), commit_time (ISO-8601), Unix
+            // seconds (a number or a string).
             let from = match message.from {
                 None | Some(Json::Null) => None,
-                Some(f) => match f.as_u64() {
-                    Some(f) => Some(f),
-                    None => {
-                        return Some(error(
-                            "InvalidInput",
-                            "\"from\" is a commit timestamp: whole microseconds, as in commit_ts",
-                        ));
+                Some(f) => {
+                    let text = match &f {
+                        Json::String(s) => s.clone(),
+                        Json::Number(n) => n.to_string(),
+                        _ => String::new(),
+                    };
+                    match chrono_storage::Timestamp::parse(&text) {
+                        Ok(t) => Some(t.as_micros()),
+                        Err(e) => {
+                            return Some(error(
+                                "InvalidInput",
+                                format!("\"from\": {e} (commit_ts and commit_time are both taken)"),
+                            ));
+                        }
                     }
-                },
+                }
             };
             let predicate = match message.condition {
                 None | Some(Json::Null) => None,

@@ -87,6 +87,47 @@ async fn the_page_shows_a_table_as_it_was_in_a_real_browser() {
     let png = std::fs::read(&shot).expect("a screenshot");
     assert!(png.starts_with(b"\x89PNG"), "a PNG");
 
+    // ?at= in the form the shell prints (Unix seconds), at the newest version's start,
+    // with a delete after it: the page shows that time, not now, and Bob as gone since.
+    let t1 = written_at(
+        &server
+            .db
+            .execute("UPDATE users SET name = 'Alicia' WHERE id = 1")
+            .unwrap(),
+    );
+    server.db.execute("DELETE FROM users WHERE id = 2").unwrap();
+    let seconds = chrono_storage::Timestamp::from_micros(t1).seconds();
+    let url = format!("http://{addr}/?table=users&at={seconds}");
+    let browser = chromium();
+    let dom = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(&browser)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--virtual-time-budget=10000",
+                "--dump-dom",
+            ])
+            .arg(&url)
+            .output()
+            .expect("chromium runs")
+    })
+    .await
+    .unwrap();
+    let html = String::from_utf8_lossy(&dom.stdout);
+    assert!(html.contains("data-ready=\"true\""), "{html}");
+    assert!(
+        !html.contains(">now<"),
+        "the page shows the time asked for:\n{html}"
+    );
+    let bob = html
+        .split("<tr")
+        .find(|r| r.contains("Bob"))
+        .unwrap_or_else(|| panic!("Bob, deleted after that time, is shown:\n{html}"));
+    assert!(bob.contains("class=\"gone\""), "{bob}");
+    assert!(html.contains("Alicia"), "{html}");
+
     server.shutdown().await;
 }
 

@@ -9,6 +9,10 @@ use std::str::FromStr;
 use crate::error::{Error, Result};
 use crate::value::{format_timestamp_micros, parse_timestamp};
 
+/// The largest whole number read as Unix seconds: 9999-12-31 23:59:59 UTC. A larger whole
+/// number is a count of microseconds (every time since 1970-04-26 is one, as microseconds).
+pub const MAX_SECONDS: i64 = 253_402_300_799;
+
 /// Microseconds since 1970-01-01 00:00:00 UTC (commit timestamps are these).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Timestamp(u64);
@@ -34,14 +38,38 @@ impl Timestamp {
         )
     }
 
-    /// Reads a time as users write it: Unix seconds, optionally fractional and exact to the
-    /// microsecond (`1635724800`, `1635724800.25`), or ISO-8601 (`2021-11-01`,
-    /// `2021-11-01T00:00:00Z`, `2021-11-01 00:00:00.5+01:00`). Times before 1970 are refused.
+    /// Reads a time in every form any interface prints one: Unix seconds, optionally
+    /// fractional and exact to the microsecond (`1635724800`, `1635724800.25`, as the shell
+    /// and JSON output print commit times); a whole number of microseconds
+    /// (`1635724800250000`, as gRPC, GraphQL's `commitTs` and the WebSocket monitor's
+    /// `commit_ts` give them: a whole number above [`MAX_SECONDS`] is microseconds); or
+    /// ISO-8601 (`2021-11-01`, `2021-11-01T00:00:00Z`, `2021-11-01 00:00:00.5+01:00`, and
+    /// `2021-11-01 00:00:00.250000 UTC` as the shell prints it). Times before 1970 are refused.
     pub fn parse(text: &str) -> Result<Timestamp> {
-        let micros = parse_timestamp(text)
-            .or_else(|| seconds_to_micros(text.trim()))
+        let trimmed = text.trim();
+        let trimmed = trimmed
+            .strip_suffix("UTC")
+            .map(str::trim_end)
+            .unwrap_or(trimmed);
+        if !trimmed.is_empty()
+            && trimmed.bytes().all(|b| b.is_ascii_digit())
+            && let Ok(n) = trimmed.parse::<i64>()
+        {
+            return Timestamp::from_number(n);
+        }
+        let micros = parse_timestamp(trimmed)
+            .or_else(|| seconds_to_micros(trimmed))
             .ok_or_else(|| invalid(text))?;
         Timestamp::from_signed_micros(micros)
+    }
+
+    /// A whole number as a time: Unix seconds up to [`MAX_SECONDS`], microseconds above.
+    pub fn from_number(n: i64) -> Result<Timestamp> {
+        if n > MAX_SECONDS {
+            Timestamp::from_signed_micros(n)
+        } else {
+            Timestamp::from_seconds(n)
+        }
     }
 
     /// A signed microsecond count (a SQL `TIMESTAMP` value): refused before 1970.
@@ -96,7 +124,7 @@ impl FromStr for Timestamp {
 
 fn invalid(what: &str) -> Error {
     Error::InvalidInput(format!(
-        "invalid timestamp {what}: use Unix seconds (optionally fractional) or an ISO-8601 string"
+        "invalid timestamp {what}: use Unix seconds (optionally fractional), microseconds (as commit timestamps are given) or an ISO-8601 string"
     ))
 }
 
@@ -149,6 +177,15 @@ mod tests {
             t("2021-11-01 01:00:00+01:00").unwrap(),
             1_635_724_800_000_000
         );
+        // Microseconds, as gRPC, GraphQL and the WebSocket monitor print commit times, and
+        // the shell's "… UTC".
+        assert_eq!(t("1635724800250000").unwrap(), 1_635_724_800_250_000);
+        assert_eq!(
+            t("2021-11-01 00:00:00.25 UTC").unwrap(),
+            1_635_724_800_250_000
+        );
+        assert_eq!(t("253402300799").unwrap(), 253_402_300_799_000_000);
+        assert_eq!(t("253402300800").unwrap(), 253_402_300_800);
         for bad in [
             "",
             ".",
@@ -176,6 +213,10 @@ mod tests {
             let t = Timestamp::from_micros(micros);
             prop_assert_eq!(Timestamp::parse(&t.seconds()).unwrap(), t);
             prop_assert_eq!(Timestamp::parse(&t.iso()).unwrap(), t);
+            prop_assert_eq!(Timestamp::parse(&format!("{} UTC", t.iso())).unwrap(), t);
+            if micros > MAX_SECONDS as u64 {
+                prop_assert_eq!(Timestamp::parse(&micros.to_string()).unwrap(), t);
+            }
         }
 
         #[test]

@@ -111,18 +111,15 @@ fn from_gql(
     })
 }
 
-/// `asOf`: Unix seconds (a number or a string) or ISO-8601.
+/// `asOf`: a time in any form [`Timestamp::parse`] reads.
 fn as_of(ctx: &ResolverContext<'_>) -> async_graphql::Result<Option<i64>> {
-    Ok(time_arg(ctx, "asOf", false)?.map(|t| t as i64))
+    Ok(time_arg(ctx, "asOf")?.map(|t| t as i64))
 }
 
-/// A `Time` argument in microseconds: Unix seconds (a number or a string) or ISO-8601; with
-/// `commits`, also a commit timestamp as `commitTs` gives it (whole microseconds).
-fn time_arg(
-    ctx: &ResolverContext<'_>,
-    name: &str,
-    commits: bool,
-) -> async_graphql::Result<Option<u64>> {
+/// A `Time` argument in microseconds, in any form [`Timestamp::parse`] reads: Unix seconds
+/// (a number or a string), a commit timestamp in microseconds as `commitTs` gives it, or
+/// ISO-8601 as `commitTime` and `_systemFrom` give it.
+fn time_arg(ctx: &ResolverContext<'_>, name: &str) -> async_graphql::Result<Option<u64>> {
     let Some(v) = ctx.args.get(name) else {
         return Ok(None);
     };
@@ -132,12 +129,6 @@ fn time_arg(
         Gql::String(s) => s.clone(),
         _ => String::new(),
     };
-    if commits
-        && let Ok(micros) = text.parse::<u64>()
-        && micros > 1_000_000_000_000
-    {
-        return Ok(Some(micros));
-    }
     let ts = Timestamp::parse(&text).map_err(|e| {
         async_graphql::Error::new(format!("{name}: {e}"))
             .extend_with(|_, ext| ext.set("kind", "InvalidInput"))
@@ -673,7 +664,10 @@ impl GraphQl {
             ));
         }
         let time = Scalar::new(TIME)
-            .description("A point in time: Unix seconds (a number, or a string) or ISO-8601")
+            .description(
+                "A point in time: Unix seconds (a number or a string), a commit timestamp in \
+                 microseconds (as commitTs), or ISO-8601 (as commitTime and _systemFrom)",
+            )
             .validator(|v| matches!(v, Gql::Number(_) | Gql::String(_)));
         let mutation = (!defs.is_empty()).then_some("Mutation");
         let mut subscription_root = Subscription::new("Subscription");
@@ -999,7 +993,7 @@ fn subscription_field(
                     Some(w) if !w.is_null() => Some(w.string()?.to_string()),
                     _ => None,
                 };
-                let from = time_arg(&ctx, "from", true)?;
+                let from = time_arg(&ctx, "from")?;
                 // The connection's place for this subscription, held as long as it runs.
                 let place = match ctx.data_opt::<SubscriptionSlots>() {
                     Some(slots) => Some(slots.take()?),

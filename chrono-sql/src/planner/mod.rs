@@ -141,12 +141,12 @@ pub fn time_micros(lit: &TimeLiteral, params: &[Value]) -> Result<u64> {
     Ok(t.as_micros())
 }
 
-/// A value as a point in time: a TIMESTAMP, a number of Unix seconds, or text
-/// [`Timestamp`] reads.
+/// A value as a point in time: a TIMESTAMP, a whole number (Unix seconds, or microseconds
+/// past `MAX_SECONDS`), fractional seconds, or text [`Timestamp`] reads.
 fn value_timestamp(v: &Value) -> Result<Timestamp> {
     Ok(match v {
         Value::Timestamp(t) => Timestamp::from_signed_micros(*t)?,
-        Value::Int(s) => Timestamp::from_seconds(*s)?,
+        Value::Int(n) => Timestamp::from_number(*n)?,
         Value::Float(f) => Timestamp::from_seconds_f64(*f)?,
         Value::Text(s) => Timestamp::parse(s)?,
         other => Timestamp::parse(&other.to_string())?,
