@@ -13,6 +13,9 @@ export TORCH_VERSION
 LIBTORCH="$CHRONODB_CACHE/libtorch-$TORCH_VERSION-cpu"
 export LIBTORCH
 export LD_LIBRARY_PATH="$LIBTORCH/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+# The GraphQL console's files (GraphiQL and React from the npm registry; scripts/graphiql.sh),
+# compiled into the binary by chrono-server/build.rs.
+export GRAPHIQL_DIR="$CHRONODB_CACHE/graphiql"
 # A small Python venv for the tests of the interfaces' Python snippets (grpcio-tools for the
 # client generated from proto/, websockets for the WebSocket monitor).
 PY_VENV="$CHRONODB_CACHE/py-venv"

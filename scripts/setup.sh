@@ -5,6 +5,7 @@
 #     chromium (headless, for the explorer page's test), etcd-server (the etcd engine's tests
 #     start 3-member clusters on loopback), protobuf-compiler (etcd-client's build);
 #   - libtorch for chrono-ml's `tch` (scripts/libtorch.sh: the CPU part of the PyTorch wheel);
+#   - the GraphQL console's GraphiQL and React (scripts/graphiql.sh, from the npm registry);
 #   - a small Python venv with grpcio-tools (the test of a Python client generated from
 #     proto/) and websockets (the WebSocket monitor's Python snippet).
 set -euo pipefail
@@ -30,6 +31,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 bash scripts/libtorch.sh
+bash scripts/graphiql.sh
 
 have_python_tools() {
   "$CHRONODB_PYTHON" -c "import grpc, grpc_tools, websockets" 2>/dev/null

@@ -323,7 +323,7 @@ impl Default for ServerConfig {
             tls: None,
             websocket: None,
             http: None,
-            graphql_max_depth: 12,
+            graphql_max_depth: 16,
             graphql_max_complexity: 1000,
             graphql_max_query_bytes: 100_000,
             graphql_max_nesting: 64,

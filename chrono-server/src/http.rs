@@ -35,6 +35,89 @@ struct Http {
     max_subscriptions: usize,
 }
 
+/// The GraphQL console at GET `/graphql`: GraphiQL (schema docs, completion, history),
+/// compiled into the binary with the React it runs on (`scripts/graphiql.sh` fetches them
+/// from the npm registry; nothing is loaded from a CDN). With tokens, open it as
+/// `/graphql?token=…`; the console sends the token as a bearer header.
+mod console {
+    use axum::extract::Path;
+    use axum::http::{StatusCode, header};
+    use axum::response::{Html, IntoResponse, Response};
+
+    #[cfg(graphiql)]
+    const FILES: [(&str, &str, &[u8]); 4] = [
+        (
+            "graphiql.min.js",
+            "text/javascript",
+            include_bytes!(concat!(env!("OUT_DIR"), "/graphiql.min.js")),
+        ),
+        (
+            "graphiql.min.css",
+            "text/css",
+            include_bytes!(concat!(env!("OUT_DIR"), "/graphiql.min.css")),
+        ),
+        (
+            "react.production.min.js",
+            "text/javascript",
+            include_bytes!(concat!(env!("OUT_DIR"), "/react.production.min.js")),
+        ),
+        (
+            "react-dom.production.min.js",
+            "text/javascript",
+            include_bytes!(concat!(env!("OUT_DIR"), "/react-dom.production.min.js")),
+        ),
+    ];
+    #[cfg(not(graphiql))]
+    const FILES: [(&str, &str, &[u8]); 0] = [];
+
+    const PAGE: &str = r##"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>ChronoDB GraphQL console</title>
+<link rel="stylesheet" href="/graphql/console/graphiql.min.css">
+<style>body { margin: 0; height: 100vh; } #console { height: 100vh; }</style></head>
+<body><div id="console">Loading the GraphQL console…</div>
+<script src="/graphql/console/react.production.min.js"></script>
+<script src="/graphql/console/react-dom.production.min.js"></script>
+<script src="/graphql/console/graphiql.min.js"></script>
+<script>
+  const token = new URLSearchParams(location.search).get("token");
+  const fetcher = GraphiQL.createFetcher({
+    url: "/graphql",
+    headers: token ? { Authorization: "Bearer " + token } : {},
+  });
+  const example = "# A field per table; asOf reads the past.\n" +
+    "# Docs: top left. Ctrl-Space completes.\n{\n  _schemaWarnings\n}\n";
+  ReactDOM.createRoot(document.getElementById("console")).render(
+    React.createElement(GraphiQL, { fetcher, defaultQuery: example }));
+</script></body></html>"##;
+
+    const WITHOUT: &str = "<!doctype html><meta charset=utf-8><title>ChronoDB GraphQL</title>\
+        <p>POST GraphQL to this address as JSON: <code>{\"query\": \"{ … }\"}</code>. \
+        This build has no console (scripts/setup.sh fetches it before the build).";
+
+    /// The console's page.
+    pub fn page() -> Response {
+        if FILES.is_empty() {
+            return Html(WITHOUT).into_response();
+        }
+        Html(PAGE).into_response()
+    }
+
+    /// One of its files.
+    pub async fn asset(Path(file): Path<String>) -> Response {
+        match FILES.iter().find(|(name, _, _)| *name == file) {
+            Some((_, kind, bytes)) => (
+                [
+                    (header::CONTENT_TYPE, *kind),
+                    (header::CACHE_CONTROL, "public, max-age=86400"),
+                ],
+                *bytes,
+            )
+                .into_response(),
+            None => StatusCode::NOT_FOUND.into_response(),
+        }
+    }
+}
+
 /// The time-travel explorer: one page, compiled into the binary (it works offline).
 const EXPLORER: &str = include_str!("../assets/explorer.html");
 
@@ -59,6 +142,7 @@ pub async fn serve(
         .route("/api/audit", get(audit))
         .route("/api/audit/verify", post(verify))
         .route("/api/time", get(time))
+        .route("/graphql/console/{file}", get(console::asset))
         .layer(DefaultBodyLimit::max(config.max_message_bytes))
         .with_state(state);
     serve_router(listener, app, config, stopping, "http server").await
@@ -112,9 +196,13 @@ async fn subscriptions(
     State(http): State<Http>,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
-    protocol: GraphQLProtocol,
-    upgrade: WebSocketUpgrade,
+    protocol: Result<GraphQLProtocol, axum::http::StatusCode>,
+    upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
+    // A plain GET (a browser): the GraphQL console.
+    let (Ok(protocol), Ok(upgrade)) = (protocol, upgrade) else {
+        return console::page();
+    };
     let who = match http
         .auth
         .check_headers(&headers, query.get("token").map(String::as_str))

@@ -281,3 +281,69 @@ async fn moving_the_slider_in_a_real_browser_shows_the_older_value() {
     let _ = browser.wait();
     server.shutdown().await;
 }
+
+/// The GraphQL console at GET /graphql: GraphiQL, compiled into the binary, renders in a real
+/// browser; the introspection query it sends passes the server's default limits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_graphql_console_renders_in_a_real_browser() {
+    let server = support::InProcess::start(
+        ServerConfig::default(),
+        &["CREATE TABLE users (id BIGINT PRIMARY KEY, name TEXT)"],
+    )
+    .await;
+    let addr = server.http.clone();
+    // The introspection query GraphiQL sends (graphql-js's getIntrospectionQuery).
+    let introspection = include_str!("introspection.json");
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream
+        .write_all(
+            format!(
+                "POST /graphql HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+                 Content-Length: {}\r\nConnection: close\r\n\r\n{introspection}",
+                introspection.len()
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    assert!(
+        response.contains("\"__schema\""),
+        "{}",
+        &response[..response.len().min(500)]
+    );
+    assert!(
+        !response.contains("\"errors\""),
+        "{}",
+        &response[..response.len().min(500)]
+    );
+
+    let url = format!("http://{addr}/graphql");
+    let browser = chromium();
+    let dom = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(&browser)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--virtual-time-budget=15000",
+                "--window-size=1280,720",
+                "--dump-dom",
+            ])
+            .arg(&url)
+            .output()
+            .expect("chromium runs")
+    })
+    .await
+    .unwrap();
+    let html = String::from_utf8_lossy(&dom.stdout);
+    assert!(
+        html.contains("graphiql-container"),
+        "GraphiQL rendered:\n{}",
+        &html[..html.len().min(2000)]
+    );
+    server.shutdown().await;
+}
