@@ -726,6 +726,49 @@ impl AuditTrail {
         Ok(out)
     }
 
+    /// The transactions that changed `table` after position `(after_ts, after_seq)` (commit
+    /// time, transaction number) up to commit time `upto`, in commit order, at most
+    /// `limit`: `(commit_ts, transaction)` pairs read through the (table, time) index.
+    pub fn table_commits_after(
+        &self,
+        table: &str,
+        (after_ts, after_seq): (u64, u64),
+        upto: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, u64)>> {
+        let mut cursor = self.engine().cursor(ColumnFamily::Audit)?;
+        let prefix = audit_key(BY_TABLE, &[Value::Text(table.into())]);
+        cursor.seek(&audit_key(
+            BY_TABLE,
+            &[Value::Text(table.into()), Value::Int(after_ts as i64)],
+        ));
+        let mut out = Vec::new();
+        while cursor.valid() && cursor.key().starts_with(&prefix) && out.len() < limit {
+            let (_, parts) = encoding::parse_audit_key(cursor.key())?;
+            let (Some(ts), Some(seq)) = (parts.get(1), parts.get(2)) else {
+                return Err(corrupt("report index key"));
+            };
+            let (ts, seq) = (int(ts)?, int(seq)?);
+            if ts > upto {
+                break;
+            }
+            if (ts, seq) > (after_ts, after_seq) {
+                out.push((ts, seq));
+            }
+            cursor.next();
+        }
+        cursor.status()?;
+        Ok(out)
+    }
+
+    /// The entries of a transaction, read one at a time.
+    pub fn entries_of<'a>(
+        &'a self,
+        tx: &TxRecord,
+    ) -> impl Iterator<Item = Result<EntryRecord>> + 'a {
+        (tx.first_entry..tx.first_entry + tx.entries).map(|s| self.stored_entry(s))
+    }
+
     /// Finds a transaction by its chain hash.
     pub fn find_transaction(&self, hash: &Hash) -> Result<TxRecord> {
         let raw = self

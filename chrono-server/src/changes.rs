@@ -239,6 +239,143 @@ fn history(
     Ok((events, upto))
 }
 
+/// Row changes read per batch of a replay through the audit trail (whole commits; a
+/// commit larger than this is read whole).
+const REPLAY_BATCH_CHANGES: usize = 1024;
+
+/// Transactions per table read from the audit trail's (table, time) index per batch.
+const REPLAY_BATCH_COMMITS: usize = 256;
+
+/// A batch of a replay: its commits, and the position (commit time, transaction number) it
+/// ended at when there is more.
+type Batch = (Vec<CommitChanges>, Option<(u64, u64)>);
+
+/// One batch of a replay through the audit trail: the commits to the targets after
+/// position `after` (commit time, transaction number) up to commit time `upto`, whole, until
+/// about [`REPLAY_BATCH_CHANGES`] row changes; and the position it ended at, `None` when it
+/// reached `upto`. Each change's rows are read from the versions (one seek each), so a
+/// replay holds one batch in memory however far back it starts.
+fn audited_batch(db: &ChronoDb, targets: &[Target], after: (u64, u64), upto: u64) -> Result<Batch> {
+    let trail = db.audit_trail()?;
+    let store = db.database().store();
+    let mut commits: Vec<(u64, u64)> = Vec::new();
+    // A table whose index gave a full batch may have more commits after its last one: the
+    // batch ends there, so commits of the other tables are not delivered out of order.
+    let mut cutoff: Option<(u64, u64)> = None;
+    for t in targets {
+        let found = trail.table_commits_after(&t.def.name, after, upto, REPLAY_BATCH_COMMITS)?;
+        if found.len() == REPLAY_BATCH_COMMITS
+            && let Some(last) = found.last()
+        {
+            cutoff = Some(cutoff.map_or(*last, |c| c.min(*last)));
+        }
+        commits.extend(found);
+    }
+    commits.sort_unstable();
+    commits.dedup();
+    if let Some(c) = cutoff {
+        commits.retain(|p| *p <= c);
+    }
+    let mut events = Vec::new();
+    let mut changes_read = 0usize;
+    let mut position = after;
+    for (ts, seq) in commits {
+        let tx = trail.transaction(seq)?;
+        let mut changes = Vec::new();
+        for entry in trail.entries_of(&tx) {
+            let entry = entry?;
+            let Some(t) = targets.iter().find(|t| t.def.keyspace == entry.keyspace) else {
+                continue;
+            };
+            let row = |at: u64| -> Result<Option<Vec<Value>>> {
+                match store.get_at(entry.keyspace, &entry.key, at)? {
+                    Some((_, raw)) => Ok(Some(t.def.decode_row(&raw)?)),
+                    None => Ok(None),
+                }
+            };
+            let before = match entry.op {
+                Operation::Insert => None,
+                _ => row(ts.saturating_sub(1))?,
+            };
+            let after_row = match entry.op {
+                Operation::Delete => None,
+                _ => row(ts)?,
+            };
+            changes.extend(t.change(entry.op, before, after_row));
+        }
+        changes_read += changes.len();
+        if !changes.is_empty() {
+            events.push(CommitChanges {
+                commit_ts: ts,
+                changes,
+            });
+        }
+        position = (ts, seq);
+        if changes_read >= REPLAY_BATCH_CHANGES {
+            return Ok((events, Some(position)));
+        }
+    }
+    let more = cutoff.is_some();
+    Ok((events, more.then_some(position)))
+}
+
+/// Replays the commits to the targets after `from` up to the newest one into `tx`, and
+/// returns that newest commit's time. Through the audit trail (when it is on) a batch at a
+/// time, each read holding one of `server.max_concurrent_replays` places and sent with
+/// back-pressure, so a subscriber that does not read holds one batch; without the audit
+/// trail, from a scan of the versions (at most `server.max_replay_changes` changes).
+/// `Ok(None)`: the subscriber went away.
+async fn replay(
+    db: &Arc<ChronoDb>,
+    targets: &Arc<Vec<Target>>,
+    from: u64,
+    tx: &mpsc::Sender<Result<CommitChanges>>,
+    bounded: &Replay,
+) -> Result<Option<u64>> {
+    let joined = |e: tokio::task::JoinError| Error::Io(format!("change feed: {e}"));
+    let place = || async {
+        db.replays()
+            .acquire_owned()
+            .await
+            .map_err(|e| Error::Io(format!("change feed: {e}")))
+    };
+    if db.audit_trail().is_err() {
+        let _place = place().await?;
+        let (db, targets, bounded) = (db.clone(), targets.clone(), bounded.clone());
+        let (events, upto) =
+            tokio::task::spawn_blocking(move || history(&db, &targets, from, &bounded))
+                .await
+                .map_err(joined)??;
+        for e in events {
+            if tx.send(Ok(e)).await.is_err() {
+                return Ok(None);
+            }
+        }
+        return Ok(Some(upto));
+    }
+    let upto = db.database().store().current_ts();
+    let mut position = (from, u64::MAX);
+    loop {
+        let batch = {
+            let _place = place().await?;
+            let (db, targets) = (db.clone(), targets.clone());
+            tokio::task::spawn_blocking(move || audited_batch(&db, &targets, position, upto))
+                .await
+                .map_err(joined)??
+        };
+        let (events, next) = batch;
+        for e in events {
+            if tx.send(Ok(e)).await.is_err() {
+                return Ok(None);
+            }
+        }
+        match next {
+            Some(p) => position = p,
+            None => return Ok(Some(upto)),
+        }
+    }
+}
+
 /// Follows the commits to `tables` (rows where `predicate` holds before or after, when
 /// given): from the stored history after `from` (microseconds) if given, then live, each
 /// commit exactly once and in commit order, until the receiver is dropped or `stopping`
@@ -248,9 +385,8 @@ fn history(
 /// Bounded: the filter is bound (its subqueries run) on a blocking thread under the
 /// statement timeout (`server.statement_timeout_ms`), and a filter is tested on live
 /// commits on a blocking thread, so neither holds up the server's async workers; a replay
-/// from the history waits for one of `server.max_concurrent_replays` places, delivers at
-/// most `server.max_replay_changes` row changes (an error naming the key past that), and
-/// stops when its subscriber goes away.
+/// from the history streams a batch at a time (see `replay`) and stops when its
+/// subscriber goes away; the feed runs one commit ahead of its subscriber.
 ///
 /// How: the feed joins the live broadcast *before* reading history up to a snapshot `T`,
 /// and skips live commits at or before the last timestamp sent; a feed that falls behind the
@@ -289,35 +425,18 @@ pub async fn follow(
         None => store.sync_head()?,
     };
     let mut pin = store.pin(start)?;
-    let (tx, rx) = mpsc::channel(64);
-    let replay = Replay {
+    // One commit ahead: a subscriber that stops reading holds little (the broadcast
+    // buffer, shared by every feed, absorbs bursts; past it a feed catches up from history).
+    let (tx, rx) = mpsc::channel(1);
+    let replay_limits = Replay {
         max_changes: db.config().server.max_replay_changes.max(1),
         gone: tx.clone(),
     };
     tokio::spawn(async move {
-        let catch_up = |from: u64| {
-            let (db, targets, replay) = (db.clone(), targets.clone(), replay.clone());
-            async move {
-                let _place = db
-                    .replays()
-                    .acquire_owned()
-                    .await
-                    .map_err(|e| Error::Io(format!("change feed: {e}")))?;
-                tokio::task::spawn_blocking(move || history(&db, &targets, from, &replay))
-                    .await
-                    .map_err(|e| Error::Io(format!("change feed: {e}")))?
-            }
-        };
         let mut last = match from {
-            Some(from) => match catch_up(from).await {
-                Ok((events, upto)) => {
-                    for e in events {
-                        if tx.send(Ok(e)).await.is_err() {
-                            return;
-                        }
-                    }
-                    upto
-                }
+            Some(from) => match replay(&db, &targets, from, &tx, &replay_limits).await {
+                Ok(Some(upto)) => upto,
+                Ok(None) => return,
                 Err(e) => {
                     let _ = tx.send(Err(e)).await;
                     return;
@@ -363,21 +482,19 @@ pub async fn follow(
                         }
                     }
                 }
-                Err(broadcast::error::RecvError::Lagged(_)) => match catch_up(last).await {
-                    Ok((events, upto)) => {
-                        for e in events {
-                            if tx.send(Ok(e)).await.is_err() {
-                                return;
-                            }
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    match replay(&db, &targets, last, &tx, &replay_limits).await {
+                        Ok(Some(upto)) => {
+                            last = upto;
+                            pin.advance(last);
                         }
-                        last = upto;
-                        pin.advance(last);
+                        Ok(None) => return,
+                        Err(e) => {
+                            let _ = tx.send(Err(e)).await;
+                            return;
+                        }
                     }
-                    Err(e) => {
-                        let _ = tx.send(Err(e)).await;
-                        return;
-                    }
-                },
+                }
                 Err(broadcast::error::RecvError::Closed) => return,
             }
         }

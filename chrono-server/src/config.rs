@@ -259,11 +259,13 @@ pub struct ServerConfig {
     pub http_idle_timeout_secs: u64,
     /// Most subscriptions one WebSocket connection holds at once (monitor and GraphQL).
     pub ws_max_subscriptions: usize,
-    /// Most change-feed replays from the stored history running at once, server-wide;
+    /// Most reads of the stored history for change-feed replays at once, server-wide;
     /// more wait their turn.
     pub max_concurrent_replays: usize,
-    /// Most row changes one replay from the stored history delivers; a subscription from
-    /// further back is refused with an error naming this key (resume from a later time).
+    /// With the audit trail off (a replay then scans the versions and holds what it
+    /// found): most row changes one replay holds; a subscription from further back is
+    /// refused with an error naming this key (resume from a later time). With the audit
+    /// trail on, replays stream a batch at a time and have no such limit.
     pub max_replay_changes: usize,
 }
 
@@ -338,7 +340,7 @@ impl Default for ServerConfig {
             http_idle_timeout_secs: 300,
             ws_max_subscriptions: 64,
             max_concurrent_replays: 4,
-            max_replay_changes: 1_000_000,
+            max_replay_changes: 100_000,
         }
     }
 }

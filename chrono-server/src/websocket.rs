@@ -121,30 +121,27 @@ fn row_json(columns: &[String], row: Option<&Vec<chrono_storage::Value>>) -> Jso
     }
 }
 
-/// The messages of one commit: one per changed row.
-fn messages(c: &CommitChanges) -> Vec<Json> {
+/// The messages of one commit: one per changed row, each made as it is sent.
+fn messages(c: &CommitChanges) -> impl Iterator<Item = Json> + '_ {
     let time = chrono_storage::Timestamp::from_micros(c.commit_ts).to_string();
-    c.changes
-        .iter()
-        .map(|r| {
-            json!({
-                "type": "change",
-                "table": r.table,
-                "operation": r.op.as_str(),
-                "before": row_json(&r.columns, r.before.as_ref()),
-                "after": row_json(&r.columns, r.after.as_ref()),
-                "commit_ts": c.commit_ts,
-                "commit_time": time,
-            })
+    c.changes.iter().map(move |r| {
+        json!({
+            "type": "change",
+            "table": r.table,
+            "operation": r.op.as_str(),
+            "before": row_json(&r.columns, r.before.as_ref()),
+            "after": row_json(&r.columns, r.after.as_ref()),
+            "commit_ts": c.commit_ts,
+            "commit_time": time,
         })
-        .collect()
+    })
 }
 
 /// One connection: client messages are answered on the socket directly, in order; the
 /// subscriptions' changes come through a bounded channel that this loop drains, so a
 /// burst of messages never waits on its own replies. The server pings a quiet connection.
 async fn connection(mut socket: WebSocket, ws: Ws) {
-    let (out, mut outgoing) = mpsc::channel::<Json>(256);
+    let (out, mut outgoing) = mpsc::channel::<Json>(64);
     let mut subscriptions: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
     let mut stopping = ws.stopping.clone();
     let mut ping = tokio::time::interval(ws.ping_every);

@@ -819,3 +819,57 @@ where
         }
     }
 }
+
+/// Subscribers that replay history from its start and never read: each holds at most one
+/// batch of the replay, so the server's memory stays bounded and it keeps answering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replays_for_subscribers_that_never_read_stay_bounded() {
+    let mut served = Served::start("");
+    sql(
+        &served,
+        "CREATE TABLE wide (id BIGINT PRIMARY KEY, body TEXT)",
+    )
+    .await;
+    // About 60 MB of history: 60,000 rows of 1 KB.
+    let body = "x".repeat(1000);
+    for start in (0..60_000).step_by(2_000) {
+        let rows: Vec<String> = (start..start + 2_000)
+            .map(|i| format!("({i}, '{body}')"))
+            .collect();
+        sql(
+            &served,
+            &format!("INSERT INTO wide VALUES {}", rows.join(", ")),
+        )
+        .await;
+    }
+    sql(&served, "CREATE TABLE t (id BIGINT PRIMARY KEY, v TEXT)").await;
+    sql(&served, "INSERT INTO t VALUES (1, 'one')").await;
+    let before = served.peak_rss_mb();
+    let mut stalled = Vec::new();
+    for _ in 0..100 {
+        let (mut ws, _) =
+            tokio_tungstenite::connect_async(format!("ws://{}/?token={TOKEN}", served.ws))
+                .await
+                .unwrap();
+        ws.send(Message::Text(
+            json!({"type": "subscribe", "table": "wide", "from": 0})
+                .to_string()
+                .into(),
+        ))
+        .await
+        .unwrap();
+        stalled.push(ws);
+    }
+    // Let the replays run into their subscribers' full sockets.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    served.responsive(Duration::from_secs(30)).await;
+    let grown = served.peak_rss_mb().saturating_sub(before);
+    assert!(
+        grown < 1024,
+        "100 stalled replays of 60 MB grew the server by {grown} MiB"
+    );
+    // Writes go on.
+    sql(&served, "INSERT INTO wide VALUES (1000000, 'later')").await;
+    drop(stalled);
+    served.responsive(Duration::from_secs(30)).await;
+}
