@@ -766,4 +766,82 @@ mod tests {
             .to_string();
         assert!(e.contains("training_interval"), "{e}");
     }
+
+    /// Every configuration key the code's messages and the documentation name exists: a
+    /// recommendation or an error that names a key names one a user can set.
+    #[test]
+    fn every_key_named_in_messages_and_docs_exists() {
+        let schema = serde_json::to_value(Config::default()).unwrap();
+        let exists = |path: &str| {
+            let mut at = &schema;
+            for part in path.split('.') {
+                match at.get(part) {
+                    Some(next) => at = next,
+                    // Below a map the user fills (table_retention_days: {orders: 30}).
+                    None => return at.is_object() && at.as_object().is_some_and(|m| m.is_empty()),
+                }
+            }
+            true
+        };
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut files = vec![root.join("README.md")];
+        for dir in [
+            "docs",
+            "chrono-server/src",
+            "chrono-server/src/cli",
+            "chrono-server/src/grpc",
+            "chrono-server/src/graphql",
+        ] {
+            for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+                let path = entry.unwrap().path();
+                if path.extension().is_some_and(|e| e == "md" || e == "rs") {
+                    files.push(path);
+                }
+            }
+        }
+        let mut checked = 0;
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap();
+            for section in ["database.", "server.", "features.", "limits."] {
+                for (at, _) in text.match_indices(section) {
+                    let before = text[..at].chars().next_back();
+                    if !matches!(before, Some(' ' | '`' | '(' | '"' | '\n' | '[') | None) {
+                        continue;
+                    }
+                    // In code, only what a user reads: comments and string literals.
+                    let line = &text[text[..at].rfind('\n').map_or(0, |i| i + 1)..at];
+                    let code = file.extension().is_some_and(|e| e == "rs");
+                    if code && !line.contains("//") && line.matches('"').count() % 2 == 0 {
+                        continue;
+                    }
+                    let key: String = text[at..]
+                        .chars()
+                        .take_while(|c| {
+                            c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_' || *c == '.'
+                        })
+                        .collect();
+                    let key = key.trim_end_matches('.');
+                    // A family of keys (`server.graphql_*`).
+                    if text[at + key.len()..].starts_with('*') {
+                        continue;
+                    }
+                    let file_name = [
+                        ".rs", ".md", ".pem", ".key", ".yaml", ".json", ".html", ".png",
+                    ]
+                    .iter()
+                    .any(|e| key.ends_with(e));
+                    if key.len() <= section.len() || file_name {
+                        continue;
+                    }
+                    checked += 1;
+                    assert!(
+                        exists(key),
+                        "{} names {key}, which is no configuration key",
+                        file.display()
+                    );
+                }
+            }
+        }
+        assert!(checked > 50, "only {checked} keys found");
+    }
 }

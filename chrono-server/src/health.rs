@@ -427,7 +427,11 @@ impl ChronoDb {
                     area: "estimator",
                     title: format!("{} has no statistics", t.name),
                     detail: "its scans are estimated with defaults".into(),
-                    recommendation: format!("Run `ANALYZE {}` (or turn on auto-analyze).", t.name),
+                    recommendation: format!(
+                        "Run `ANALYZE {}` (tables are analyzed again by themselves once \
+                         features.ml_optimizer.reanalyze_fraction of their rows changed).",
+                        t.name
+                    ),
                 });
             }
         }
@@ -635,10 +639,11 @@ impl ChronoDb {
                      to its past",
                     audit.transactions
                 ),
-                recommendation: "Set features.audit.signing_key_file and checkpoint_dir (and \
+                recommendation:
+                    "Set features.audit.signing_key_file and features.audit.checkpoint_dir (and \
                                  copy the checkpoints off the machine): a history rewritten \
                                  with every hash recomputed then fails verification."
-                    .into(),
+                        .into(),
             });
         }
 

@@ -45,7 +45,7 @@ pub fn tls_acceptor(config: &ServerConfig) -> crate::Result<Option<tokio_rustls:
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| bad(&tls.cert_file, &e))?;
     let key = PrivateKeyDer::from_pem_file(&tls.key_file).map_err(|e| bad(&tls.key_file, &e))?;
-    let mut server = rustls::ServerConfig::builder_with_provider(Arc::new(
+    let mut rustls_config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
@@ -53,8 +53,10 @@ pub fn tls_acceptor(config: &ServerConfig) -> crate::Result<Option<tokio_rustls:
     .with_no_client_auth()
     .with_single_cert(certs, key)
     .map_err(|e| crate::Error::Config(format!("server.tls: {e}")))?;
-    server.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Some(tokio_rustls::TlsAcceptor::from(Arc::new(server))))
+    rustls_config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Some(tokio_rustls::TlsAcceptor::from(Arc::new(
+        rustls_config,
+    ))))
 }
 
 /// The connection limits of a listener (from `server.*`).
