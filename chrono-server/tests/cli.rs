@@ -1,33 +1,9 @@
 //! The `chronodb` binary end to end: `sql -e` with `--format json`, scripts on standard
 //! input, errors on standard error with a non-zero exit, the demo.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+mod support;
 
-fn chronodb(args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_chronodb"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("chronodb runs");
-    if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(input.as_bytes())
-            .expect("write stdin");
-    }
-    drop(child.stdin.take());
-    let out = child.wait_with_output().expect("chronodb finishes");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use support::chronodb;
 
 fn json_lines(text: &str) -> Vec<serde_json::Value> {
     text.lines()

@@ -7,35 +7,11 @@
 mod support;
 
 use std::ffi::OsStr;
-use std::io::Write;
 use std::process::{Command, Stdio};
 
 const TOKEN: &str = "0123456789abcdef0123456789abcdef";
 
-fn chronodb(args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_chronodb"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("chronodb runs");
-    if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-    }
-    drop(child.stdin.take());
-    let out = child.wait_with_output().expect("chronodb finishes");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use support::chronodb;
 
 struct Killed(std::process::Child);
 

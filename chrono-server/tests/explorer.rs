@@ -21,6 +21,30 @@ fn chromium() -> String {
     panic!("no chromium: scripts/setup.sh installs Debian's chromium");
 }
 
+/// The page at `url` as headless Chromium leaves it once its scripts have run (up to
+/// `budget_ms` of virtual time).
+async fn rendered_dom(url: String, budget_ms: u32) -> String {
+    let browser = chromium();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(&browser)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--window-size=1280,720",
+                "--dump-dom",
+            ])
+            .arg(format!("--virtual-time-budget={budget_ms}"))
+            .arg(&url)
+            .output()
+            .expect("chromium runs")
+    })
+    .await
+    .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_page_shows_a_table_as_it_was_in_a_real_browser() {
     let server = support::InProcess::start(
@@ -97,25 +121,7 @@ async fn the_page_shows_a_table_as_it_was_in_a_real_browser() {
     );
     server.db.execute("DELETE FROM users WHERE id = 2").unwrap();
     let seconds = chrono_storage::Timestamp::from_micros(t1).seconds();
-    let url = format!("http://{addr}/?table=users&at={seconds}");
-    let browser = chromium();
-    let dom = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(&browser)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-                "--virtual-time-budget=10000",
-                "--dump-dom",
-            ])
-            .arg(&url)
-            .output()
-            .expect("chromium runs")
-    })
-    .await
-    .unwrap();
-    let html = String::from_utf8_lossy(&dom.stdout);
+    let html = rendered_dom(format!("http://{addr}/?table=users&at={seconds}"), 10_000).await;
     assert!(html.contains("data-ready=\"true\""), "{html}");
     assert!(
         !html.contains(">now<"),
@@ -320,26 +326,7 @@ async fn the_graphql_console_renders_in_a_real_browser() {
         &response[..response.len().min(500)]
     );
 
-    let url = format!("http://{addr}/graphql");
-    let browser = chromium();
-    let dom = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(&browser)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-                "--virtual-time-budget=15000",
-                "--window-size=1280,720",
-                "--dump-dom",
-            ])
-            .arg(&url)
-            .output()
-            .expect("chromium runs")
-    })
-    .await
-    .unwrap();
-    let html = String::from_utf8_lossy(&dom.stdout);
+    let html = rendered_dom(format!("http://{addr}/graphql"), 15_000).await;
     assert!(
         html.contains("graphiql-container"),
         "GraphiQL rendered:\n{}",

@@ -40,13 +40,7 @@ impl Served {
     }
 
     fn status_field(&self, field: &str) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .expect("the server is alive");
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(field))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .expect("field present")
+        support::proc_status_kb(self.child.id(), field)
     }
 
     /// Resident memory now, in MiB.

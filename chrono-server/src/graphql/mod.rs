@@ -195,6 +195,35 @@ async fn run(
         .ok_or_else(|| async_graphql::Error::new("no statement ran"))
 }
 
+/// A list field's rows: the query's rows, charged to the answer's budget, as objects read
+/// as of `as_of`.
+async fn rows_list(
+    db: &Statements,
+    ctx: &ResolverContext<'_>,
+    sql: String,
+    params: Vec<Value>,
+    as_of: Option<i64>,
+) -> async_graphql::Result<Option<FieldValue<'static>>> {
+    let rows = query(db, sql, params).await?;
+    limits::charge_rows(ctx, rows.len())?;
+    Ok(Some(FieldValue::list(
+        rows.into_iter().map(move |r| row_value(Arc::new(r), as_of)),
+    )))
+}
+
+/// A list field's arguments: a filter per column, `limit` and `offset`.
+fn filtered_and_paged(mut field: Field, def: &TableDef) -> Field {
+    for col in names::filters(def) {
+        field = field.argument(InputValue::new(
+            col.name.clone(),
+            TypeRef::named(scalar(col.data_type)),
+        ));
+    }
+    field
+        .argument(InputValue::new("limit", TypeRef::named(TypeRef::INT)))
+        .argument(InputValue::new("offset", TypeRef::named(TypeRef::INT)))
+}
+
 /// Who sends the request (the token's principal), for the audit trail of mutations.
 #[derive(Clone, Default)]
 pub struct Principal(pub Option<String>);
@@ -338,6 +367,17 @@ struct ListLimits {
 }
 
 impl ListLimits {
+    /// ` LIMIT n[ OFFSET m]` for a list field's `limit` and `offset`.
+    fn page(&self, ctx: &ResolverContext<'_>) -> async_graphql::Result<String> {
+        let mut sql = format!(" LIMIT {}", self.of(ctx)?);
+        if let Some(offset) = ctx.args.get("offset")
+            && !offset.is_null()
+        {
+            sql += &format!(" OFFSET {}", offset.u64()?);
+        }
+        Ok(sql)
+    }
+
     /// The `limit` of a root list field: as given (refused above the maximum) or the default.
     fn of(&self, ctx: &ResolverContext<'_>) -> async_graphql::Result<u64> {
         match ctx.args.get("limit") {
@@ -611,30 +651,13 @@ impl GraphQl {
                             sql +=
                                 &format!(" ORDER BY {} {direction}", quote(&def.columns[c].name));
                         }
-                        sql += &format!(" LIMIT {}", lists.of(&ctx)?);
-                        if let Some(offset) = ctx.args.get("offset")
-                            && !offset.is_null()
-                        {
-                            sql += &format!(" OFFSET {}", offset.u64()?);
-                        }
-                        let rows = query(&db, sql, params).await?;
-                        limits::charge_rows(&ctx, rows.len())?;
-                        Ok(Some(FieldValue::list(
-                            rows.into_iter().map(|r| row_value(Arc::new(r), as_of)),
-                        )))
+                        sql += &lists.page(&ctx)?;
+                        rows_list(&db, &ctx, sql, params, as_of).await
                     })
                 },
             );
-            for col in names::filters(def) {
-                root = root.argument(InputValue::new(
-                    col.name.clone(),
-                    TypeRef::named(scalar(col.data_type)),
-                ));
-            }
-            root = root
+            root = filtered_and_paged(root, def)
                 .argument(InputValue::new("orderBy", TypeRef::named(TypeRef::STRING)))
-                .argument(InputValue::new("limit", TypeRef::named(TypeRef::INT)))
-                .argument(InputValue::new("offset", TypeRef::named(TypeRef::INT)))
                 .argument(InputValue::new("asOf", TypeRef::named(TIME)));
             query_root = query_root.field(root);
         }
@@ -731,7 +754,7 @@ fn history_field(db: &Statements, lists: ListLimits, def: &Arc<TableDef>) -> (Fi
         ));
     }
     let (db, root_def) = (db.clone(), def.clone());
-    let mut field = Field::new(
+    let field = Field::new(
         format!("{}History", def.name),
         TypeRef::named_nn_list_nn(type_name),
         move |ctx| {
@@ -748,30 +771,13 @@ fn history_field(db: &Statements, lists: ListLimits, def: &Arc<TableDef>) -> (Fi
                 if !conditions.is_empty() {
                     sql += &format!(" WHERE {}", conditions.join(" AND "));
                 }
-                sql += &format!(" ORDER BY _system_from LIMIT {}", lists.of(&ctx)?);
-                if let Some(offset) = ctx.args.get("offset")
-                    && !offset.is_null()
-                {
-                    sql += &format!(" OFFSET {}", offset.u64()?);
-                }
-                let rows = query(&db, sql, params).await?;
-                limits::charge_rows(&ctx, rows.len())?;
-                Ok(Some(FieldValue::list(
-                    rows.into_iter().map(|r| row_value(Arc::new(r), None)),
-                )))
+                sql += " ORDER BY _system_from";
+                sql += &lists.page(&ctx)?;
+                rows_list(&db, &ctx, sql, params, None).await
             })
         },
     );
-    for col in names::filters(def) {
-        field = field.argument(InputValue::new(
-            col.name.clone(),
-            TypeRef::named(scalar(col.data_type)),
-        ));
-    }
-    let field = field
-        .argument(InputValue::new("limit", TypeRef::named(TypeRef::INT)))
-        .argument(InputValue::new("offset", TypeRef::named(TypeRef::INT)));
-    (field, obj)
+    (filtered_and_paged(field, def), obj)
 }
 
 /// `insert_<table>(<columns>)`, `update_<table>(<columns to match>, set: {…})` and

@@ -196,3 +196,44 @@ fn run_python_client(addr: &str) -> std::process::Output {
         .output()
         .expect("python runs")
 }
+
+/// Runs the `chronodb` binary with `args` (and `stdin`, if given): whether it succeeded,
+/// its standard output and its standard error.
+#[allow(dead_code)]
+pub fn chronodb(args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_chronodb"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("chronodb runs");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write stdin");
+    }
+    drop(child.stdin.take());
+    let out = child.wait_with_output().expect("chronodb finishes");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A field of `/proc/<pid>/status` in kB (`VmRSS:`, `VmHWM:`).
+#[allow(dead_code)]
+pub fn proc_status_kb(pid: u32, field: &str) -> u64 {
+    let status =
+        std::fs::read_to_string(format!("/proc/{pid}/status")).expect("the server is alive");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("field present")
+}
