@@ -48,6 +48,42 @@ fn text_of(v: &pb::Value) -> String {
     }
 }
 
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A monitor connection subscribed to `t` from `from`.
+async fn monitor_from(ws_addr: &str, from: Json) -> Socket {
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{ws_addr}/"))
+        .await
+        .unwrap();
+    ws.send(Message::Text(
+        json!({"type": "subscribe", "table": "t", "from": from})
+            .to_string()
+            .into(),
+    ))
+    .await
+    .unwrap();
+    ws
+}
+
+/// The next change message (an error message fails the test).
+async fn next_change(ws: &mut Socket) -> Json {
+    loop {
+        let m = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        if let Message::Text(t) = m {
+            let m: Json = serde_json::from_str(&t).unwrap();
+            assert_ne!(m["type"], "error", "{m}");
+            if m["type"] == "change" {
+                return m;
+            }
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_commit_time_from_any_interface_reads_the_same_state_through_every_other() {
     let server = support::InProcess::start(
@@ -106,31 +142,15 @@ async fn a_commit_time_from_any_interface_reads_the_same_state_through_every_oth
         .as_str()
         .unwrap()
         .to_string();
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/", server.ws))
-        .await
-        .unwrap();
-    ws.send(Message::Text(
-        json!({"type": "subscribe", "table": "t", "from": first})
-            .to_string()
-            .into(),
-    ))
-    .await
-    .unwrap();
+    let mut ws = monitor_from(&server.ws, json!(first)).await;
     let mut monitor = None;
     while monitor.is_none() {
-        let m = tokio::time::timeout(Duration::from_secs(10), ws.next())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        if let Message::Text(t) = m {
-            let m: Json = serde_json::from_str(&t).unwrap();
-            if m["type"] == "change" && m["after"]["v"] == "b" {
-                monitor = Some((
-                    m["commit_ts"].as_u64().unwrap(),
-                    m["commit_time"].as_str().unwrap().to_string(),
-                ));
-            }
+        let m = next_change(&mut ws).await;
+        if m["after"]["v"] == "b" {
+            monitor = Some((
+                m["commit_ts"].as_u64().unwrap(),
+                m["commit_time"].as_str().unwrap().to_string(),
+            ));
         }
     }
     let (monitor_ts, monitor_time) = monitor.unwrap();
@@ -222,30 +242,8 @@ async fn a_commit_time_from_any_interface_reads_the_same_state_through_every_oth
             Ok(n) => json!(n),
             Err(_) => json!(form),
         };
-        let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/", server.ws))
-            .await
-            .unwrap();
-        ws.send(Message::Text(
-            json!({"type": "subscribe", "table": "t", "from": from})
-                .to_string()
-                .into(),
-        ))
-        .await
-        .unwrap();
-        let change = loop {
-            let m = tokio::time::timeout(Duration::from_secs(10), ws.next())
-                .await
-                .unwrap()
-                .unwrap()
-                .unwrap();
-            if let Message::Text(t) = m {
-                let m: Json = serde_json::from_str(&t).unwrap();
-                assert_ne!(m["type"], "error", "monitor from {form} ({name}): {m}");
-                if m["type"] == "change" {
-                    break m;
-                }
-            }
-        };
+        let mut ws = monitor_from(&server.ws, from).await;
+        let change = next_change(&mut ws).await;
         assert_eq!(
             change["after"]["v"], "c",
             "monitor from {form} ({name}): {change}"
