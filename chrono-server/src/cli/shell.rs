@@ -697,14 +697,24 @@ pub fn interactive(runner: Runner<'_>) -> Result<()> {
             (false, true) => "chronodb*> ",
             (false, false) => "chronodb> ",
         };
-        let line = match editor.readline(prompt) {
-            Ok(l) => l,
-            Err(rustyline::error::ReadlineError::Interrupted) => {
-                splitter = StatementSplitter::default();
-                continue;
+        // Lines typed while a statement ran are waiting, whole, in the terminal (they were
+        // echoed as they were typed): take them one at a time before the line editor,
+        // which would read them all at once and keep only the first.
+        let line = match typed_ahead() {
+            Some(Some(line)) => {
+                println!("{prompt}{line}");
+                line
             }
-            Err(rustyline::error::ReadlineError::Eof) => break,
-            Err(e) => return Err(Error::Io(e.to_string())),
+            Some(None) => break,
+            None => match editor.readline(prompt) {
+                Ok(l) => l,
+                Err(rustyline::error::ReadlineError::Interrupted) => {
+                    splitter = StatementSplitter::default();
+                    continue;
+                }
+                Err(rustyline::error::ReadlineError::Eof) => break,
+                Err(e) => return Err(Error::Io(e.to_string())),
+            },
         };
         let _ = editor.add_history_entry(line.as_str());
         let mut out = stdout.lock();
@@ -730,6 +740,34 @@ pub fn interactive(runner: Runner<'_>) -> Result<()> {
         let _ = editor.save_history(h);
     }
     Ok(())
+}
+
+/// A whole line waiting on the terminal, typed while a statement ran: `Some(Some(line))`;
+/// `Some(None)` at end of input (Ctrl-D typed ahead); `None` when nothing waits. The
+/// terminal is in its line mode between prompts, so a read returns at most one line.
+fn typed_ahead() -> Option<Option<String>> {
+    let mut poll = libc::pollfd {
+        fd: libc::STDIN_FILENO,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, a zero timeout.
+    let ready = unsafe { libc::poll(&mut poll, 1, 0) };
+    if ready <= 0 || poll.revents & libc::POLLIN == 0 {
+        return None;
+    }
+    let mut buf = vec![0u8; 64 << 10];
+    // SAFETY: reads at most buf.len() bytes into buf.
+    let n = unsafe { libc::read(libc::STDIN_FILENO, buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 {
+        return None;
+    }
+    if n == 0 {
+        return Some(None);
+    }
+    buf.truncate(n as usize);
+    let line = String::from_utf8_lossy(&buf);
+    Some(Some(line.trim_end_matches(['\n', '\r']).to_string()))
 }
 
 /// Prints rows as a table (used by the demo).
