@@ -394,3 +394,64 @@ async fn a_python_graphql_transport_ws_client_receives_the_change() {
     );
     server.shutdown().await;
 }
+
+/// A mutation sent over the GraphQL WebSocket runs as the token the upgrade carried: the
+/// audit trail names its principal, as for one POSTed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutations_over_the_websocket_are_audited_under_the_tokens_principal() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let token = "0123456789abcdef0123456789abcdef";
+    let mut config = ServerConfig::default();
+    config.auth_tokens.insert("dora".into(), token.into());
+    let server = start(config).await;
+    let mut request = format!("ws://{}/graphql?token={token}", server.http)
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let send = |m: Json| Message::Text(m.to_string().into());
+    ws.send(send(json!({"type": "connection_init"})))
+        .await
+        .unwrap();
+    let mut replies = Vec::new();
+    ws.send(send(json!({
+        "id": "1",
+        "type": "subscribe",
+        "payload": {"query": "mutation { insert_users(id: 40, name: \"Over WS\") { affected } }"}
+    })))
+    .await
+    .unwrap();
+    while !replies.iter().any(|r: &Json| r["type"] == "next") {
+        let m = tokio::time::timeout(std::time::Duration::from_secs(10), ws.next())
+            .await
+            .expect("a reply within 10 s")
+            .unwrap()
+            .unwrap();
+        if let Message::Text(t) = m {
+            let r: Json = serde_json::from_str(&t).unwrap();
+            assert_ne!(r["type"], "error", "{r}");
+            replies.push(r);
+        }
+    }
+    let next = replies.iter().find(|r| r["type"] == "next").unwrap();
+    assert_eq!(
+        next["payload"]["data"]["insert_users"]["affected"], 1,
+        "{next}"
+    );
+    let report = server
+        .db
+        .audit_trail()
+        .unwrap()
+        .generate_audit_report("users", 0, u64::MAX)
+        .unwrap();
+    let written = report.last().expect("the insert is audited");
+    assert_eq!(written.principal.as_deref(), Some("dora"));
+    drop(ws);
+    server.shutdown().await;
+}
