@@ -140,6 +140,51 @@ pub struct Runner<'a> {
     timing: bool,
     /// Stop a script at its first error (`--bail`); otherwise report it and go on.
     bail: bool,
+    /// Show a running statement's time on standard error after a second.
+    progress: bool,
+}
+
+/// Shows on standard error how long the statement has run, from its first second until it
+/// is dropped (then the line is cleared).
+struct Ticker {
+    done: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Ticker {
+    fn start() -> Ticker {
+        let (done, wait) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let began = Instant::now();
+            if wait.recv_timeout(Duration::from_secs(1)).is_ok() {
+                return;
+            }
+            loop {
+                eprint!(
+                    "\r\x1b[Krunning for {:.0} s — Ctrl-C cancels",
+                    began.elapsed().as_secs_f64()
+                );
+                match wait.recv_timeout(Duration::from_millis(500)) {
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                    _ => break,
+                }
+            }
+            eprint!("\r\x1b[K");
+        });
+        Ticker {
+            done: Some(done),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        drop(self.done.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 impl<'a> Runner<'a> {
@@ -155,6 +200,7 @@ impl<'a> Runner<'a> {
             format,
             timing: false,
             bail: false,
+            progress: false,
         }
     }
 
@@ -165,6 +211,7 @@ impl<'a> Runner<'a> {
             format,
             timing: false,
             bail: false,
+            progress: false,
         }
     }
 
@@ -182,12 +229,24 @@ impl<'a> Runner<'a> {
         }
     }
 
+    /// Shows how long a statement has run, once it has run for a second (the interactive
+    /// shell, on a terminal).
+    pub fn show_progress(mut self, yes: bool) -> Self {
+        self.progress = yes;
+        self
+    }
+
     /// Runs the statements of `sql` in order, printing each outcome; stops at the first error.
     pub fn run_sql(&mut self, sql: &str, out: &mut dyn Write) -> Result<()> {
         let start = Instant::now();
+        let progress = self.progress;
         match &mut self.backend {
             Backend::Remote(remote) => {
-                for outcome in remote.execute(sql)? {
+                let outcomes = {
+                    let _ticker = progress.then(Ticker::start);
+                    remote.execute(sql)?
+                };
+                for outcome in outcomes {
                     write_outcome(out, self.format, &outcome)
                         .map_err(|e| Error::Io(e.to_string()))?;
                 }
@@ -197,7 +256,12 @@ impl<'a> Runner<'a> {
                     let cancel = CancelToken::new();
                     session.set_cancel_token(cancel.clone());
                     *RUNNING.lock() = Some(cancel);
-                    let ran = run_one(session, &p, self.format, out);
+                    let ran = {
+                        // Rows printed as they come (CSV, JSON) need no ticker.
+                        let quiet = self.format != Format::Table;
+                        let _ticker = (progress && !quiet).then(Ticker::start);
+                        run_one(session, &p, self.format, out)
+                    };
                     *RUNNING.lock() = None;
                     if let Some(outcome) = ran? {
                         write_outcome(out, self.format, &outcome)
@@ -665,7 +729,8 @@ impl rustyline::Helper for Completer {}
 /// statement running (and keeps the shell); at the prompt it clears the line. The prompt
 /// shows an open transaction (`chronodb*>`).
 pub fn interactive(runner: Runner<'_>) -> Result<()> {
-    let mut runner = runner;
+    use std::io::IsTerminal;
+    let mut runner = runner.show_progress(std::io::stderr().is_terminal());
     let config = rustyline::Config::builder()
         .completion_type(rustyline::CompletionType::List)
         .build();
