@@ -309,7 +309,10 @@ fn run_audit(command: AuditCommand) -> Result<()> {
                         "--checkpoint needs the database itself; over --connect the server verifies its whole trail".into(),
                     ));
                 }
-                let (ok, text) = remote.verify()?;
+                let (ok, text) =
+                    chrono_server::cli::progress::showing("verifying the audit trail", || {
+                        remote.verify()
+                    })?;
                 print!("{text}");
                 return if ok {
                     Ok(())
@@ -319,7 +322,11 @@ fn run_audit(command: AuditCommand) -> Result<()> {
             }
             let db = db.open_existing()?;
             let cp = checkpoint.as_deref().zip(public_key.as_deref());
-            if audit::verify(&db, cp)? {
+            let verified =
+                chrono_server::cli::progress::showing("verifying the audit trail", || {
+                    audit::verify(&db, cp)
+                });
+            if verified? {
                 Ok(())
             } else {
                 Err(Error::InvalidInput("audit verification failed".into()))
@@ -517,7 +524,11 @@ fn run(cli: Cli) -> Result<()> {
                     }
                 },
                 None => {
-                    let report = db.open_existing()?.get_health_report()?;
+                    let db = db.open_existing()?;
+                    let report = chrono_server::cli::progress::showing(
+                        "collecting the health report",
+                        || db.get_health_report(),
+                    )?;
                     match format {
                         HealthFormat::Table => report.to_text(),
                         HealthFormat::Json => report.to_json() + "\n",

@@ -100,7 +100,7 @@ pub fn import_csv(
         let bar = indicatif::ProgressBar::new(size);
         bar.set_style(
             indicatif::ProgressStyle::with_template(
-                "{bar:40} {bytes}/{total_bytes} {per_sec} {msg}",
+                "{bar:40} {bytes}/{total_bytes} at {binary_bytes_per_sec}, {msg}",
             )
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );

@@ -4,5 +4,6 @@
 pub mod audit;
 pub mod demo;
 pub mod import;
+pub mod progress;
 pub mod remote;
 pub mod shell;

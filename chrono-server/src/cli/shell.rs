@@ -144,49 +144,6 @@ pub struct Runner<'a> {
     progress: bool,
 }
 
-/// Shows on standard error how long the statement has run, from its first second until it
-/// is dropped (then the line is cleared).
-struct Ticker {
-    done: Option<std::sync::mpsc::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Ticker {
-    fn start() -> Ticker {
-        let (done, wait) = std::sync::mpsc::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let began = Instant::now();
-            if wait.recv_timeout(Duration::from_secs(1)).is_ok() {
-                return;
-            }
-            loop {
-                eprint!(
-                    "\r\x1b[Krunning for {:.0} s — Ctrl-C cancels",
-                    began.elapsed().as_secs_f64()
-                );
-                match wait.recv_timeout(Duration::from_millis(500)) {
-                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-                    _ => break,
-                }
-            }
-            eprint!("\r\x1b[K");
-        });
-        Ticker {
-            done: Some(done),
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for Ticker {
-    fn drop(&mut self) {
-        drop(self.done.take());
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
 impl<'a> Runner<'a> {
     /// A runner with its own session.
     pub fn new(db: &'a ChronoDb, format: Format) -> Self {
@@ -243,7 +200,7 @@ impl<'a> Runner<'a> {
         match &mut self.backend {
             Backend::Remote(remote) => {
                 let outcomes = {
-                    let _ticker = progress.then(Ticker::start);
+                    let _ticker = progress.then(crate::cli::progress::Ticker::start);
                     remote.execute(sql)?
                 };
                 for outcome in outcomes {
@@ -259,7 +216,8 @@ impl<'a> Runner<'a> {
                     let ran = {
                         // Rows printed as they come (CSV, JSON) need no ticker.
                         let quiet = self.format != Format::Table;
-                        let _ticker = (progress && !quiet).then(Ticker::start);
+                        let _ticker =
+                            (progress && !quiet).then(crate::cli::progress::Ticker::start);
                         run_one(session, &p, self.format, out)
                     };
                     *RUNNING.lock() = None;
