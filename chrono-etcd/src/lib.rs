@@ -496,6 +496,7 @@ async fn take_lock(mut client: Client, options: &EtcdOptions) -> Result<(i64, (V
     // `!` is no family's tag: the lock's keys never show up in a family's range.
     let name = format!("{}!lock", options.prefix).into_bytes();
     let wait = Duration::from_millis(options.lock_wait_ms);
+    let holder_key = format!("{}!holder", options.prefix).into_bytes();
     let locked = tokio::time::timeout(
         wait,
         client.lock(
@@ -503,15 +504,49 @@ async fn take_lock(mut client: Client, options: &EtcdOptions) -> Result<(i64, (V
             Some(etcd_client::LockOptions::new().with_lease(lease)),
         ),
     )
-    .await
-    .map_err(|_| {
-        Error::Engine(format!(
-            "another ChronoDB server holds the database at etcd prefix {:?} (waited \
-             database.etcd.lock_wait_ms, {} ms)",
-            options.prefix, options.lock_wait_ms
-        ))
-    })?
-    .map_err(engine)?;
+    .await;
+    let locked = match locked {
+        Ok(Ok(locked)) => locked,
+        // Waited out, here or by the cluster's own deadline: somebody holds it.
+        Ok(Err(_)) | Err(_) => {
+            let holder = client
+                .get(holder_key.clone(), None)
+                .await
+                .ok()
+                .and_then(|r| {
+                    r.kvs()
+                        .first()
+                        .map(|kv| kv.value_str().unwrap_or("").to_string())
+                })
+                .filter(|h| !h.is_empty())
+                .map(|h| format!(" ({h})"))
+                .unwrap_or_default();
+            return Err(Error::Engine(format!(
+                "another ChronoDB server{holder} holds the database at etcd prefix {:?} \
+                 (waited database.etcd.lock_wait_ms, {} ms): stop it, reach the database \
+                 through it (chronodb sql --connect HOST:PORT), or let several servers write \
+                 at once with database.etcd.concurrent_servers: true",
+                options.prefix, options.lock_wait_ms
+            )));
+        }
+    };
+    // Who holds it, for the error the next server gets; gone with the lease.
+    let holder = format!(
+        "pid {} on {}: {}",
+        std::process::id(),
+        std::fs::read_to_string("/etc/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "this host".into()),
+        std::env::args().collect::<Vec<_>>().join(" ")
+    );
+    client
+        .put(
+            holder_key,
+            holder,
+            Some(etcd_client::PutOptions::new().with_lease(lease)),
+        )
+        .await
+        .map_err(engine)?;
     let key = locked.key().to_vec();
     let r = client.get(key.clone(), None).await.map_err(engine)?;
     let rev = r

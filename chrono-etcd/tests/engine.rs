@@ -95,6 +95,10 @@ fn one_writer_per_database_and_a_standby_takes_over() {
     o.lock_wait_ms = 500;
     let e = EtcdEngine::open(o.clone()).err().unwrap().to_string();
     assert!(e.contains("another ChronoDB server"), "{e}");
+    // It names the holder (this process) and the ways out.
+    assert!(e.contains(&format!("pid {}", std::process::id())), "{e}");
+    assert!(e.contains("database.etcd.concurrent_servers"), "{e}");
+    assert!(e.contains("--connect"), "{e}");
     // The first one stops: its lock goes with it, and the standby opens.
     drop(first);
     o.lock_wait_ms = 5_000;
