@@ -142,6 +142,7 @@ pub async fn serve(
         .route("/api/audit", get(audit))
         .route("/api/audit/verify", post(verify))
         .route("/api/time", get(time))
+        .route("/api/commits", get(commits))
         .route("/graphql/console/{file}", get(console::asset))
         .layer(DefaultBodyLimit::max(config.max_message_bytes))
         .with_state(state);
@@ -231,6 +232,43 @@ async fn subscriptions(
         })
 }
 
+/// Most change times `/api/commits` returns.
+const MAX_COMMITS: usize = 10_000;
+
+/// `/api/commits?table=…`: the times the table changed (microseconds, oldest first, at most
+/// 10,000), read from the audit trail's (table, time) index: one entry per commit, however
+/// large the table. `{"micros": null}` when the audit trail is off (the explorer then reads
+/// the table's history).
+async fn commits(
+    State(http): State<Http>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    if let Err(e) = http.auth.check_headers(&headers, None) {
+        return unauthorized(&e);
+    }
+    let table = query.get("table").cloned().unwrap_or_default();
+    let db = http.db.clone();
+    let found = tokio::task::spawn_blocking(move || -> Result<Option<Vec<u64>>> {
+        let Ok(trail) = db.audit_trail() else {
+            return Ok(None);
+        };
+        let mut times: Vec<u64> = trail
+            .table_commits_after(&table, (0, 0), u64::MAX, MAX_COMMITS)?
+            .into_iter()
+            .map(|(ts, _)| ts)
+            .collect();
+        times.dedup();
+        Ok(Some(times))
+    })
+    .await;
+    match found {
+        Ok(Ok(micros)) => axum::Json(serde_json::json!({ "micros": micros })).into_response(),
+        Ok(Err(e)) => failure(e),
+        Err(e) => failure(e),
+    }
+}
+
 /// `/api/time?at=…`: a time in any form an interface prints (Unix seconds, commit
 /// microseconds, ISO-8601) as microseconds and as the ISO-8601 form the server prints.
 async fn time(
@@ -283,6 +321,7 @@ async fn tables(State(http): State<Http>, headers: HeaderMap) -> Response {
                     serde_json::json!({
                         "name": t.name,
                         "columns": t.columns.iter().map(|c| &c.name).collect::<Vec<_>>(),
+                        "types": t.columns.iter().map(|c| c.data_type.name()).collect::<Vec<_>>(),
                         "primary_key": t.primary_key.iter().map(|&i| &t.columns[i].name).collect::<Vec<_>>(),
                     })
                 })

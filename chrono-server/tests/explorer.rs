@@ -334,3 +334,85 @@ async fn the_graphql_console_renders_in_a_real_browser() {
     );
     server.shutdown().await;
 }
+
+/// A table of a million rows in a real browser: the page reads one page of rows (and one
+/// change time per commit from the audit trail), so it opens, and opens at a past time,
+/// in about the time a small table takes. The times are printed; the bound asserted is
+/// loose (the suite runs on busy machines), far below the minutes a whole-table read took.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_million_rows_open_a_page_at_a_time_in_a_real_browser() {
+    let server = support::InProcess::start(
+        ServerConfig::default(),
+        &["CREATE TABLE big (id BIGINT PRIMARY KEY, k BIGINT, note TEXT)"],
+    )
+    .await;
+    let loading = std::time::Instant::now();
+    let mut middle = 0;
+    for batch in 0..1000u64 {
+        let rows: Vec<String> = (batch * 1000..(batch + 1) * 1000)
+            .map(|i| format!("({i}, {}, 'row {i}')", i % 97))
+            .collect();
+        let t = written_at(
+            &server
+                .db
+                .execute(&format!("INSERT INTO big VALUES {}", rows.join(", ")))
+                .unwrap(),
+        );
+        if batch == 500 {
+            middle = t;
+        }
+    }
+    server
+        .db
+        .execute("UPDATE big SET note = 'changed' WHERE id = 7")
+        .unwrap();
+    eprintln!(
+        "loaded 1,000,000 rows in {:.1} s",
+        loading.elapsed().as_secs_f64()
+    );
+    let addr = server.http.clone();
+
+    for (what, url) in [
+        ("now", format!("http://{addr}/?table=big")),
+        (
+            "a past time",
+            format!(
+                "http://{addr}/?table=big&at={}",
+                chrono_storage::Timestamp::from_micros(middle).seconds()
+            ),
+        ),
+    ] {
+        let started = std::time::Instant::now();
+        let html = rendered_dom(url, 30_000).await;
+        let took = started.elapsed();
+        eprintln!(
+            "the page at {what} rendered in {:.2} s (browser start included)",
+            took.as_secs_f64()
+        );
+        assert!(
+            html.contains("data-ready=\"true\""),
+            "{}",
+            &html[..html.len().min(3000)]
+        );
+        assert!(
+            html.contains("rows 1–100"),
+            "one page of rows: {}",
+            &html[..html.len().min(3000)]
+        );
+        assert!(
+            took < std::time::Duration::from_secs(60),
+            "{what}: {took:?}"
+        );
+        if what == "now" {
+            assert!(html.contains("changed"), "the current row 7");
+        } else {
+            // Row 7 as of the middle: its old note, marked as differing from now.
+            let seven = html
+                .split("<tr")
+                .find(|r| r.contains(">row 7<"))
+                .unwrap_or_else(|| panic!("row 7 as it was"));
+            assert!(seven.contains("class=\"changed\""), "{seven}");
+        }
+    }
+    server.shutdown().await;
+}
