@@ -143,6 +143,7 @@ pub async fn serve(
         .route("/api/audit/verify", post(verify))
         .route("/api/time", get(time))
         .route("/api/commits", get(commits))
+        .route("/api/diff", get(diff))
         .route("/graphql/console/{file}", get(console::asset))
         .layer(DefaultBodyLimit::max(config.max_message_bytes))
         .with_state(state);
@@ -264,6 +265,125 @@ async fn commits(
     .await;
     match found {
         Ok(Ok(micros)) => axum::Json(serde_json::json!({ "micros": micros })).into_response(),
+        Ok(Err(e)) => failure(e),
+        Err(e) => failure(e),
+    }
+}
+
+/// Most rows `/api/diff` returns.
+const MAX_DIFF_ROWS: usize = 1_000;
+
+/// `/api/diff?table=…&from=…&to=…`: the rows that differ between two times (each in any
+/// form an interface prints; `to` defaults to now): `inserted`, `deleted` or `changed`, with
+/// the row at both times, at most 1,000 (`more` says there are others). Read from the
+/// commits in between (the audit trail's (table, time) index) and the rows' versions at
+/// both ends, so it costs what changed, not the table's size.
+async fn diff(
+    State(http): State<Http>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    if let Err(e) = http.auth.check_headers(&headers, None) {
+        return unauthorized(&e);
+    }
+    let time = |name: &str| -> std::result::Result<Option<u64>, Response> {
+        match query.get(name).map(String::as_str) {
+            None | Some("") => Ok(None),
+            Some(t) => chrono_storage::Timestamp::parse(t)
+                .map(|t| Some(t.as_micros()))
+                .map_err(|e| {
+                    (
+                        StatusCode::BAD_REQUEST,
+                        axum::Json(serde_json::json!({"error": format!("{name}: {e}")})),
+                    )
+                        .into_response()
+                }),
+        }
+    };
+    let (from, to) = match (time("from"), time("to")) {
+        (Ok(Some(from)), Ok(to)) => (from, to),
+        (Ok(None), _) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                axum::Json(serde_json::json!({"error": "from: give the earlier time"})),
+            )
+                .into_response();
+        }
+        (Err(r), _) | (_, Err(r)) => return r,
+    };
+    let table = query.get("table").cloned().unwrap_or_default();
+    let db = http.db.clone();
+    let found = tokio::task::spawn_blocking(move || -> Result<serde_json::Value> {
+        let def = db
+            .database()
+            .tables()?
+            .into_iter()
+            .find(|t| t.name.eq_ignore_ascii_case(&table))
+            .ok_or_else(|| chrono_sql::Error::NotFound(format!("no such table: {table}")))?;
+        let trail = db.audit_trail()?;
+        let store = db.database().store();
+        let to = to.unwrap_or_else(|| store.current_ts());
+        let (from, to) = (from.min(to), from.max(to));
+        // The keys changed in (from, to], in the order first changed.
+        let mut keys: Vec<Vec<u8>> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut position = (from, u64::MAX);
+        let mut more = false;
+        'commits: loop {
+            let batch = trail.table_commits_after(&def.name, position, to, 256)?;
+            let Some(last) = batch.last().copied() else {
+                break;
+            };
+            for (_, seq) in &batch {
+                let tx = trail.transaction(*seq)?;
+                for entry in trail.entries_of(&tx) {
+                    let entry = entry?;
+                    if entry.keyspace == def.keyspace && seen.insert(entry.key.clone()) {
+                        if keys.len() == MAX_DIFF_ROWS {
+                            more = true;
+                            break 'commits;
+                        }
+                        keys.push(entry.key);
+                    }
+                }
+            }
+            position = last;
+        }
+        let row = |key: &[u8], at: u64| -> Result<Option<serde_json::Value>> {
+            Ok(match store.get_at(def.keyspace, key, at)? {
+                Some((_, raw)) => Some(serde_json::Value::Object(
+                    def.columns
+                        .iter()
+                        .zip(def.decode_row(&raw)?)
+                        .map(|(c, v)| (c.name.clone(), crate::output::json_value(&v)))
+                        .collect(),
+                )),
+                None => None,
+            })
+        };
+        let mut rows = Vec::new();
+        for key in &keys {
+            let (before, after) = (row(key, from)?, row(key, to)?);
+            let change = match (&before, &after) {
+                (None, None) => continue,
+                (None, Some(_)) => "inserted",
+                (Some(_), None) => "deleted",
+                (Some(b), Some(a)) if b == a => continue,
+                _ => "changed",
+            };
+            rows.push(serde_json::json!({"change": change, "before": before, "after": after}));
+        }
+        Ok(serde_json::json!({
+            "columns": def.columns.iter().map(|c| &c.name).collect::<Vec<_>>(),
+            "from": chrono_storage::Timestamp::from_micros(from).iso(),
+            "to": chrono_storage::Timestamp::from_micros(to).iso(),
+            "rows": rows,
+            "more": more,
+        }))
+    })
+    .await;
+    match found {
+        Ok(Ok(answer)) => axum::Json(answer).into_response(),
         Ok(Err(e)) => failure(e),
         Err(e) => failure(e),
     }

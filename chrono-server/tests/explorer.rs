@@ -134,6 +134,32 @@ async fn the_page_shows_a_table_as_it_was_in_a_real_browser() {
     assert!(bob.contains("class=\"gone\""), "{bob}");
     assert!(html.contains("Alicia"), "{html}");
 
+    // What changed since the first commit, as the page's "compare" asks the server.
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream
+        .write_all(
+            format!(
+                "GET /api/diff?table=users&from={t0} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let body: serde_json::Value =
+        serde_json::from_str(response.split_once("\r\n\r\n").unwrap().1).unwrap();
+    let rows = body["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{body}");
+    let alice = rows.iter().find(|r| r["before"]["id"] == 1).unwrap();
+    assert_eq!(alice["change"], "changed");
+    assert_eq!(alice["before"]["email"], "alice@example.com");
+    assert_eq!(alice["after"]["name"], "Alicia");
+    let bob = rows.iter().find(|r| r["before"]["id"] == 2).unwrap();
+    assert_eq!(bob["change"], "deleted");
+    assert!(bob["after"].is_null());
+
     server.shutdown().await;
 }
 
