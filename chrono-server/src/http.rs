@@ -286,30 +286,25 @@ async fn diff(
     if let Err(e) = http.auth.check_headers(&headers, None) {
         return unauthorized(&e);
     }
-    let time = |name: &str| -> std::result::Result<Option<u64>, Response> {
+    let time = |name: &str| -> std::result::Result<Option<u64>, String> {
         match query.get(name).map(String::as_str) {
             None | Some("") => Ok(None),
             Some(t) => chrono_storage::Timestamp::parse(t)
                 .map(|t| Some(t.as_micros()))
-                .map_err(|e| {
-                    (
-                        StatusCode::BAD_REQUEST,
-                        axum::Json(serde_json::json!({"error": format!("{name}: {e}")})),
-                    )
-                        .into_response()
-                }),
+                .map_err(|e| format!("{name}: {e}")),
         }
+    };
+    let bad = |error: String| {
+        (
+            StatusCode::BAD_REQUEST,
+            axum::Json(serde_json::json!({ "error": error })),
+        )
+            .into_response()
     };
     let (from, to) = match (time("from"), time("to")) {
         (Ok(Some(from)), Ok(to)) => (from, to),
-        (Ok(None), _) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                axum::Json(serde_json::json!({"error": "from: give the earlier time"})),
-            )
-                .into_response();
-        }
-        (Err(r), _) | (_, Err(r)) => return r,
+        (Ok(None), _) => return bad("from: give the earlier time".into()),
+        (Err(e), _) | (_, Err(e)) => return bad(e),
     };
     let table = query.get("table").cloned().unwrap_or_default();
     let db = http.db.clone();
