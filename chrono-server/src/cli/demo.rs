@@ -157,7 +157,7 @@ pub fn run_demo() -> Result<()> {
     )?;
 
     heading("4. Change history of one row");
-    println!("\nchronodb> get_change_history(\"accounts\", 1)");
+    println!("\nEmbedded (Rust): db.get_change_history(\"accounts\", &[Value::Int(1)])");
     let history = db.get_change_history("accounts", &[Value::Int(1)])?;
     let mut columns = vec!["commit_ts".to_string(), "operation".to_string()];
     columns.extend(history.columns.iter().cloned());
@@ -194,7 +194,9 @@ pub fn run_demo() -> Result<()> {
     run(&db, &q.replace(" AS OF TIMESTAMP 1635724800", ""))?;
 
     heading("6. The audit trail: every operation, verifiable");
-    println!("\nchronodb> verify_audit_integrity()");
+    println!(
+        "\nEmbedded: db.verify_audit_integrity()   (command line: chronodb audit verify --db DIR)"
+    );
     let report = db.verify_audit_integrity()?;
     println!(
         "{} transactions, {} entries and {} row versions checked in {:.1} ms: {}",
@@ -207,7 +209,10 @@ pub fn run_demo() -> Result<()> {
             Some(f) => format!("FAILED {:?} at {}", f.kind, f.position),
         }
     );
-    println!("\nchronodb> audit_trail.generate_audit_report(\"accounts\", start, end)");
+    println!(
+        "\nEmbedded: db.audit_trail()?.generate_audit_report(\"accounts\", from, to)   \
+         (command line: chronodb audit report --db DIR --table accounts --from T --to T)"
+    );
     let trail = db.audit_trail()?;
     let entries = trail.generate_audit_report("accounts", 0, u64::MAX)?;
     let rows: Vec<Vec<Value>> = entries
