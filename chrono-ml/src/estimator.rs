@@ -77,6 +77,9 @@ pub struct MlConfig {
     /// made). The networks are small, so more threads do not train them faster; they spin
     /// waiting for each other (OpenMP) on the cores that serve queries.
     pub threads: usize,
+    /// Longest a training may run (epochs stop once it is spent; at least one runs), so
+    /// `ANALYZE` of a large table returns in bounded time; `None`: every epoch.
+    pub training_budget: Option<std::time::Duration>,
 }
 
 impl Default for MlConfig {
@@ -93,6 +96,7 @@ impl Default for MlConfig {
             seed: 42,
             background: true,
             threads: 1,
+            training_budget: None,
         }
     }
 }
@@ -439,6 +443,7 @@ impl LearnedEstimator {
             },
             learning_rate: if first { 2e-3 } else { 1e-3 },
             seed: self.inner.config.seed as i64,
+            deadline: self.inner.config.training_budget.map(|b| began + b),
             ..Default::default()
         };
         let start = (!first).then_some(&old.network);
@@ -659,9 +664,14 @@ impl CardinalityEstimator for LearnedEstimator {
         // Small tables need fewer queries to be learned (and ANALYZE stays quick on them).
         let count = cfg.bootstrap_queries.min(rows.len().max(500));
         let queries = workload::generate(rows, stats, count, &mut rng);
+        // Labelling the generated queries takes at most half the training budget (at least
+        // 100 queries are labelled); the training itself stops when the budget is spent.
+        let began = Instant::now();
+        let labelling = cfg.training_budget.map(|b| b / 2);
         let generated: Vec<Example> = queries
             .into_iter()
             .enumerate()
+            .take_while(|(i, _)| *i < 100 || labelling.is_none_or(|l| began.elapsed() < l))
             .map(|(i, atoms)| Example {
                 actual: workload::label(&labels, &atoms, total),
                 atoms,

@@ -117,6 +117,8 @@ pub struct TrainConfig {
     pub learning_rate: f64,
     /// Seed of the initialisation and shuffling.
     pub seed: i64,
+    /// Stop after the epoch that ends past this moment (at least one epoch runs).
+    pub deadline: Option<std::time::Instant>,
 }
 
 impl Default for TrainConfig {
@@ -126,6 +128,7 @@ impl Default for TrainConfig {
             batch: 64,
             learning_rate: 2e-3,
             seed: 7,
+            deadline: None,
         }
     }
 }
@@ -283,6 +286,12 @@ pub fn train(
             start += len;
         }
         losses.push((total / seen as f64) as f32);
+        if config
+            .deadline
+            .is_some_and(|d| std::time::Instant::now() >= d)
+        {
+            break;
+        }
     }
     (net.export(), losses)
 }
@@ -307,6 +316,19 @@ mod tests {
     }
 
     /// Training lowers the loss, and the Rust forward pass is libtorch's.
+    #[test]
+    fn a_spent_budget_stops_training_after_one_epoch() {
+        let data: Vec<Labelled> = (0..200).map(|i| example(i as f32 / 200.0)).collect();
+        let config = TrainConfig {
+            epochs: 60,
+            deadline: Some(std::time::Instant::now()),
+            ..Default::default()
+        };
+        let (net, losses) = train(&data, None, config);
+        assert_eq!(losses.len(), 1);
+        assert!(net.fits());
+    }
+
     #[test]
     fn learns_a_line_and_infers_like_libtorch() {
         let data: Vec<Labelled> = (0..200).map(|i| example(i as f32 / 200.0)).collect();

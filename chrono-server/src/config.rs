@@ -30,6 +30,7 @@
 //!     reanalyze_fraction: 0.2    # re-ANALYZE (and retrain) a table by itself once this
 //!                                # fraction of its rows changed; 0 turns that off
 //!     threads: 1                 # threads a training may use (libtorch's, process-wide)
+//!     training_budget_ms: 10000  # longest one training runs (ANALYZE's too); 0: no limit
 //!   audit:
 //!     enabled: true
 //!     signing_key_file: audit.key  # Ed25519 seed (hex) that signs checkpoints
@@ -413,6 +414,9 @@ pub struct MlOptimizerConfig {
     pub reanalyze_fraction: f64,
     /// Threads a training may use (libtorch's, process-wide); at least 1.
     pub threads: usize,
+    /// Longest one training may run, in milliseconds (the training inside `ANALYZE`
+    /// included: it then returns within about this long); 0: no limit.
+    pub training_budget_ms: u64,
 }
 
 impl Default for MlOptimizerConfig {
@@ -422,6 +426,7 @@ impl Default for MlOptimizerConfig {
             training_interval: 1000,
             reanalyze_fraction: 0.2,
             threads: 1,
+            training_budget_ms: 10_000,
         }
     }
 }

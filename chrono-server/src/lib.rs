@@ -211,6 +211,8 @@ impl ChronoDb {
                 chrono_ml::MlConfig {
                     training_interval: ml_config.training_interval,
                     threads: ml_config.threads,
+                    training_budget: (ml_config.training_budget_ms > 0)
+                        .then(|| std::time::Duration::from_millis(ml_config.training_budget_ms)),
                     ..Default::default()
                 },
             );
