@@ -838,7 +838,10 @@ impl HealthReport {
 
     /// The report as one HTML page, with SVG bars for statement times and history depth.
     pub fn to_html(&self) -> String {
-        let bars = |items: &[(String, f64)], unit: &str| -> String {
+        let bars = |items: &[(String, f64)], unit: &str, why_empty: &str| -> String {
+            if items.is_empty() {
+                return format!("<p class=\"empty\">nothing to show: {}</p>", esc(why_empty));
+            }
             let max = items.iter().map(|(_, v)| *v).fold(0.0, f64::max).max(1e-9);
             let h = 22 * items.len().max(1) + 10;
             let mut svg = format!(
@@ -850,9 +853,11 @@ impl HealthReport {
                 let w = (v / max * 400.0).max(1.0);
                 let _ = write!(
                     svg,
-                    "<text x=\"0\" y=\"{}\">{}</text><rect x=\"300\" y=\"{y}\" width=\"{w:.1}\" \
-                     height=\"16\" fill=\"#4a7bd0\"/><text x=\"{:.1}\" y=\"{}\">{v:.2} {unit}</text>",
+                    "<text x=\"0\" y=\"{}\"><title>{}</title>{}</text><rect x=\"300\" y=\"{y}\" \
+                     width=\"{w:.1}\" height=\"16\" fill=\"#4a7bd0\"/><text x=\"{:.1}\" \
+                     y=\"{}\">{v:.2} {unit}</text>",
                     y + 12,
+                    esc(label),
                     esc(&cut(label, 45)),
                     305.0 + w,
                     y + 12
@@ -889,7 +894,11 @@ impl HealthReport {
             .iter()
             .map(|r| (r.statement.clone(), r.mean_ms))
             .collect();
-        s += &bars(&times, "ms");
+        s += &bars(
+            &times,
+            "ms",
+            "no statement has run since the database was opened (statistics are kept in memory)",
+        );
         s += "<table><tr><th>calls</th><th>total ms</th><th>mean ms</th><th>p95 ms</th>\
               <th>rows</th><th>statement</th></tr>";
         for r in &self.statements {
@@ -905,6 +914,10 @@ impl HealthReport {
             );
         }
         s += "</table><h2>Index advice</h2><ul>";
+        if self.index_advice.is_empty() {
+            s += "<li class=\"empty\">none: no scan since the database was opened read many rows to \
+                  keep few on one column</li>";
+        }
         for a in &self.index_advice {
             let _ = write!(
                 s,
@@ -923,7 +936,7 @@ impl HealthReport {
             .iter()
             .map(|h| (h.table.clone(), h.versions_per_row))
             .collect();
-        s += &bars(&depth, "");
+        s += &bars(&depth, "", "no table has rows");
         s += "<h2>History: kilobytes kept, and what retention would free</h2>";
         let kept: Vec<(String, f64, f64)> = self
             .history
@@ -936,7 +949,12 @@ impl HealthReport {
                 )
             })
             .collect();
-        s += &stacked(&kept, ["stays", "retention would free"], "KiB");
+        s += &stacked(
+            &kept,
+            ["stays", "retention would free"],
+            "KiB",
+            "no table has history",
+        );
         s += "<h2>Estimator: q-error per table (median, p95)</h2>";
         let q: Vec<(String, f64, f64)> = self
             .estimator
@@ -950,7 +968,13 @@ impl HealthReport {
                 )
             })
             .collect();
-        s += &stacked(&q, ["median", "up to p95"], "×");
+        s += &stacked(
+            &q,
+            ["median", "up to p95"],
+            "×",
+            "no scan has been estimated and checked against its real row count since the \
+             database was opened",
+        );
         s += "<h2>Storage: megabytes on disk per column family</h2>";
         let disk: Vec<(String, f64, f64)> = self
             .storage
@@ -963,7 +987,12 @@ impl HealthReport {
                 )
             })
             .collect();
-        s += &stacked(&disk, ["live", "compaction would drop"], "MiB");
+        s += &stacked(
+            &disk,
+            ["live", "compaction would drop"],
+            "MiB",
+            "this engine does not report its files (etcd), or nothing is on disk yet",
+        );
         s += "<h2>Everything</h2><pre>";
         s += &esc(&self.to_json());
         s + "</pre></body></html>"
@@ -979,10 +1008,10 @@ fn esc(t: &str) -> String {
 
 /// Horizontal SVG bars of two stacked parts per item (`a`, then `b`), with a legend; each
 /// bar is labelled with the total.
-fn stacked(items: &[(String, f64, f64)], legend: [&str; 2], unit: &str) -> String {
+fn stacked(items: &[(String, f64, f64)], legend: [&str; 2], unit: &str, why_empty: &str) -> String {
     const COLORS: [&str; 2] = ["#4a7bd0", "#e0a030"];
     if items.is_empty() {
-        return "<p>nothing to show</p>".into();
+        return format!("<p class=\"empty\">nothing to show: {}</p>", esc(why_empty));
     }
     let max = items
         .iter()
@@ -1000,11 +1029,12 @@ fn stacked(items: &[(String, f64, f64)], legend: [&str; 2], unit: &str) -> Strin
         let wb = b / max * 400.0;
         let _ = write!(
             svg,
-            "<text x=\"0\" y=\"{ty}\">{label}</text>\
+            "<text x=\"0\" y=\"{ty}\"><title>{full}</title>{label}</text>\
              <rect x=\"300\" y=\"{y}\" width=\"{wa:.1}\" height=\"16\" fill=\"{c0}\"/>\
              <rect x=\"{xb:.1}\" y=\"{y}\" width=\"{wb:.1}\" height=\"16\" fill=\"{c1}\"/>\
              <text x=\"{xt:.1}\" y=\"{ty}\">{total:.2} {unit}</text>",
             ty = y + 12,
+            full = esc(label),
             label = esc(&cut(label, 45)),
             c0 = COLORS[0],
             c1 = COLORS[1],

@@ -136,3 +136,17 @@ fn a_damaged_catalog_is_a_finding_not_a_failed_report() {
     assert_eq!(report.findings[0].severity, Severity::Critical);
     assert_eq!(report.findings[0].title, "the catalog does not read");
 }
+
+/// On a new database every section of the HTML report is empty, and each says why.
+#[test]
+fn empty_sections_of_the_html_report_say_why() {
+    let db = chrono_server::ChronoDb::open_temporary().unwrap();
+    let html = db.get_health_report().unwrap().to_html();
+    let empty = html.matches("class=\"empty\"").count();
+    assert!(empty >= 3, "{html}");
+    assert!(!html.contains("nothing to show</p>"), "{html}");
+    for piece in html.split("class=\"empty\">").skip(1) {
+        let text = &piece[..piece.find('<').unwrap()];
+        assert!(text.len() > 30, "a reason, not just 'empty': {text}");
+    }
+}
