@@ -216,6 +216,8 @@ enum AuditCommand {
     Report {
         #[command(flatten)]
         db: DbArgs,
+        #[command(flatten)]
+        connect: ConnectArgs,
         /// The table.
         #[arg(long)]
         table: String,
@@ -334,11 +336,18 @@ fn run_audit(command: AuditCommand) -> Result<()> {
         }
         AuditCommand::Report {
             db,
+            connect,
             table,
             from,
             to,
             format,
         } => {
+            if let Some(remote) = connect.remote()? {
+                let entries =
+                    remote.report(&table, audit::parse_time(&from)?, audit::parse_time(&to)?)?;
+                audit::print_entries(entries, format == Format::Json);
+                return Ok(());
+            }
             let db = db.open_existing()?;
             audit::report(
                 &db,

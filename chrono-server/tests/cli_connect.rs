@@ -74,7 +74,26 @@ fn the_tools_reach_a_running_server_with_connect() {
         "{out}"
     );
     assert!(out.contains("CREATE TABLE t ("), "{out}");
-    // The writes were made as the token's principal.
+    // The writes were made as the token's principal, and the report says so.
+    let (ok, out, err) = chronodb(
+        &[
+            "audit",
+            "report",
+            "--connect",
+            &addr,
+            "--token",
+            TOKEN,
+            "--table",
+            "t",
+            "--from",
+            "0",
+            "--to",
+            "4102444800",
+        ],
+        None,
+    );
+    assert!(ok, "{err}");
+    assert_eq!(out.matches("by alice").count(), 2, "{out}");
     let (ok, _, err) = chronodb(
         &["audit", "verify", "--connect", &addr, "--token", TOKEN],
         None,

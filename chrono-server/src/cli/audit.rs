@@ -87,6 +87,12 @@ pub fn report(db: &ChronoDb, table: &str, from: u64, to: u64, json: bool) -> Res
         ))
         .into());
     }
+    print_entries(entries, json);
+    Ok(())
+}
+
+/// Prints audit entries: a line each, or a JSON object per line.
+pub fn print_entries(entries: Vec<chrono_audit::EntryRecord>, json: bool) {
     for e in entries {
         let hash = |h: &Option<Hash>| h.as_ref().map(b64);
         if json {
@@ -125,7 +131,6 @@ pub fn report(db: &ChronoDb, table: &str, from: u64, to: u64, json: bool) -> Res
             );
         }
     }
-    Ok(())
 }
 
 /// `audit checkpoint`: the signed checkpoint text (to `out`, or printed).

@@ -227,6 +227,54 @@ impl Remote {
         Ok(if json { report.json } else { report.text })
     }
 
+    /// The server's audited changes to `table` in `[from, to]` (microseconds).
+    pub fn report(
+        &self,
+        table: &str,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<chrono_audit::EntryRecord>> {
+        let mut client = pb::audit_client::AuditClient::new(self.channel.clone())
+            .max_decoding_message_size(usize::MAX);
+        let request = self.request(pb::AuditReportRequest {
+            table: table.to_string(),
+            from_micros: from.min(i64::MAX as u64) as i64,
+            to_micros: to.min(i64::MAX as u64) as i64,
+        })?;
+        let entries = self
+            .runtime
+            .block_on(client.report(request))
+            .map_err(status)?
+            .into_inner()
+            .entries;
+        let hash = |b: &[u8]| -> Option<chrono_audit::Hash> { b.try_into().ok() };
+        Ok(entries
+            .into_iter()
+            .map(|e| chrono_audit::EntryRecord {
+                seq: e.entry,
+                tx: e.transaction,
+                commit_ts: e.commit_ts_micros.max(0) as u64,
+                op: match pb::Operation::try_from(e.operation) {
+                    Ok(pb::Operation::Insert) => chrono_storage::Operation::Insert,
+                    Ok(pb::Operation::Delete) => chrono_storage::Operation::Delete,
+                    _ => chrono_storage::Operation::Update,
+                },
+                key: chrono_storage::encoding::encode_key(
+                    &e.key
+                        .into_iter()
+                        .map(convert::from_value)
+                        .collect::<Vec<_>>(),
+                ),
+                table: e.table,
+                keyspace: 0,
+                principal: e.principal,
+                before: e.before_sha3.as_deref().and_then(hash),
+                after: e.after_sha3.as_deref().and_then(hash),
+                statements: hash(&e.statements_sha3).unwrap_or_default(),
+            })
+            .collect())
+    }
+
     /// Verifies the server's audit trail: whether it holds, and what was checked or failed.
     pub fn verify(&self) -> Result<(bool, String)> {
         let mut client = pb::audit_client::AuditClient::new(self.channel.clone());
