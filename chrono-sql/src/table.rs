@@ -351,9 +351,25 @@ fn scan_with<'a>(
         ReadAt::AsOf(ts) => Snapshot::At(txn.store(), ts.min(txn.read_ts())),
         ReadAt::AsOfParam(i) => return Err(unresolved(i)),
         ReadAt::Versions(window) => {
-            let versions =
-                txn.store()
-                    .versions(table.keyspace, KeyRange::All, txn.read_ts(), window)?;
+            // A primary-key condition narrows the versions read to that key or key range
+            // (versions are keyed by primary key, then time); the filter still applies.
+            let range = match access {
+                Access::Key(values) => match key_prefix(table, &table.primary_key, values) {
+                    Ok(k) => KeyRange::Prefix(k),
+                    Err(Span::Nothing) => return Ok(Box::new(std::iter::empty())),
+                    Err(_) => KeyRange::All,
+                },
+                Access::KeyRange(b) => match span(table, &table.primary_key, b) {
+                    Span::Range(r) => r,
+                    Span::Key(k) => KeyRange::Prefix(k),
+                    Span::Nothing => return Ok(Box::new(std::iter::empty())),
+                    Span::Everything => KeyRange::All,
+                },
+                Access::Full | Access::Index(..) => KeyRange::All,
+            };
+            let versions = txn
+                .store()
+                .versions(table.keyspace, range, txn.read_ts(), window)?;
             let it = versions.filter_map(move |v| match v {
                 Err(e) => Some(Err(e.into())),
                 Ok(v) if v.op == Operation::Delete => None,

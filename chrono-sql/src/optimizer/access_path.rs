@@ -23,17 +23,34 @@ pub(super) fn run(plan: &mut Plan, env: &Env<'_>) -> Result<()> {
     } = &mut plan.node
     {
         *access = match (read_at, filter) {
-            (ReadAt::Versions(_), _) | (_, None) => Access::Full,
-            (_, Some(f)) => choose_access(
-                table,
-                &f.clone().conjuncts(),
-                env.stats,
-                env.estimator,
-                env.params,
-            ),
+            (_, None) => Access::Full,
+            (read_at, Some(f)) => {
+                let chosen = choose_access(
+                    table,
+                    &f.clone().conjuncts(),
+                    env.stats,
+                    env.estimator,
+                    env.params,
+                );
+                if matches!(read_at, ReadAt::Versions(_)) {
+                    versions_access(chosen)
+                } else {
+                    chosen
+                }
+            }
         };
     }
     Ok(())
+}
+
+/// The access of a scan over versions (`FOR SYSTEM_TIME`): a primary key or key range
+/// narrows the versions read (they are keyed by primary key, then time); an index does not
+/// cover past versions, so a scan that would use one reads every version.
+pub(crate) fn versions_access(access: Access) -> Access {
+    match access {
+        Access::Key(_) | Access::KeyRange(_) => access,
+        Access::Full | Access::Index(..) => Access::Full,
+    }
 }
 
 /// A bound on a key column: (value, inclusive).

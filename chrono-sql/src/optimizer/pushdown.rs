@@ -245,12 +245,16 @@ pub(crate) fn into_relation(plan: &mut Plan, conjuncts: Vec<Expr>, env: &Env<'_>
     };
     let mut all = existing.take().map(Expr::conjuncts).unwrap_or_default();
     all.extend(conjuncts);
-    let access = match read_at {
-        ReadAt::Versions(_) => Access::Full,
-        _ => choose_access(table, &all, env.stats, env.estimator, env.params),
+    let versions = matches!(read_at, ReadAt::Versions(_));
+    let chosen = choose_access(table, &all, env.stats, env.estimator, env.params);
+    let access = if versions {
+        super::access_path::versions_access(chosen)
+    } else {
+        chosen
     };
     let f = Expr::all_of(all);
-    if matches!(access, Access::Key(_)) {
+    // One row for a key, but a key has many versions.
+    if matches!(access, Access::Key(_)) && !versions {
         plan.est_rows = 1.0;
         plan.estimator = "exact";
     } else {
