@@ -509,14 +509,9 @@ fn targets_of(
     predicate: Option<&str>,
     timeout: std::time::Duration,
 ) -> Result<Vec<Target>> {
-    let all = db.database().tables()?;
     let mut targets = Vec::new();
     for name in tables {
-        let def = all
-            .iter()
-            .find(|t| t.name.eq_ignore_ascii_case(name))
-            .cloned()
-            .ok_or_else(|| chrono_sql::Error::NotFound(format!("no such table: {name}")))?;
+        let def = db.table(name)?;
         let predicate = match predicate.map(str::trim) {
             None | Some("") => None,
             Some(p) => Some(db.database().row_predicate_within(&def, p, Some(timeout))?),

@@ -250,9 +250,9 @@ async fn commits(
     }
     let table = query.get("table").cloned().unwrap_or_default();
     let db = http.db.clone();
-    let found = tokio::task::spawn_blocking(move || -> Result<Option<Vec<u64>>> {
+    blocking_json(move || -> Result<serde_json::Value> {
         let Ok(trail) = db.audit_trail() else {
-            return Ok(None);
+            return Ok(serde_json::json!({ "micros": null }));
         };
         let mut times: Vec<u64> = trail
             .table_commits_after(&table, (0, 0), u64::MAX, MAX_COMMITS)?
@@ -260,14 +260,9 @@ async fn commits(
             .map(|(ts, _)| ts)
             .collect();
         times.dedup();
-        Ok(Some(times))
+        Ok(serde_json::json!({ "micros": times }))
     })
-    .await;
-    match found {
-        Ok(Ok(micros)) => axum::Json(serde_json::json!({ "micros": micros })).into_response(),
-        Ok(Err(e)) => failure(e),
-        Err(e) => failure(e),
-    }
+    .await
 }
 
 /// Most rows `/api/diff` returns.
@@ -308,13 +303,8 @@ async fn diff(
     };
     let table = query.get("table").cloned().unwrap_or_default();
     let db = http.db.clone();
-    let found = tokio::task::spawn_blocking(move || -> Result<serde_json::Value> {
-        let def = db
-            .database()
-            .tables()?
-            .into_iter()
-            .find(|t| t.name.eq_ignore_ascii_case(&table))
-            .ok_or_else(|| chrono_sql::Error::NotFound(format!("no such table: {table}")))?;
+    blocking_json(move || -> Result<serde_json::Value> {
+        let def = db.table(&table)?;
         let trail = db.audit_trail()?;
         let store = db.database().store();
         let to = to.unwrap_or_else(|| store.current_ts());
@@ -376,12 +366,7 @@ async fn diff(
             "more": more,
         }))
     })
-    .await;
-    match found {
-        Ok(Ok(answer)) => axum::Json(answer).into_response(),
-        Ok(Err(e)) => failure(e),
-        Err(e) => failure(e),
-    }
+    .await
 }
 
 /// `/api/time?at=…`: a time in any form an interface prints (Unix seconds, commit
@@ -415,6 +400,17 @@ async fn explorer() -> axum::response::Html<&'static str> {
     axum::response::Html(EXPLORER)
 }
 
+/// Runs `work` on a blocking thread; its answer as JSON, or its error as a 500 with JSON.
+async fn blocking_json(
+    work: impl FnOnce() -> Result<serde_json::Value> + Send + 'static,
+) -> Response {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(Ok(answer)) => axum::Json(answer).into_response(),
+        Ok(Err(e)) => failure(e),
+        Err(e) => failure(e),
+    }
+}
+
 fn failure(e: impl std::fmt::Display) -> Response {
     (
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -429,8 +425,9 @@ async fn tables(State(http): State<Http>, headers: HeaderMap) -> Response {
         return unauthorized(&e);
     }
     let db = http.db.clone();
-    match tokio::task::spawn_blocking(move || db.database().tables()).await {
-        Ok(Ok(defs)) => axum::Json(
+    blocking_json(move || {
+        let defs = db.database().tables()?;
+        Ok(serde_json::Value::Array(
             defs.iter()
                 .map(|t| {
                     serde_json::json!({
@@ -440,12 +437,10 @@ async fn tables(State(http): State<Http>, headers: HeaderMap) -> Response {
                         "primary_key": t.primary_key.iter().map(|&i| &t.columns[i].name).collect::<Vec<_>>(),
                     })
                 })
-                .collect::<Vec<_>>(),
-        )
-        .into_response(),
-        Ok(Err(e)) => failure(e),
-        Err(e) => failure(e),
-    }
+                .collect(),
+        ))
+    })
+    .await
 }
 
 fn verification(

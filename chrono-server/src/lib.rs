@@ -400,6 +400,16 @@ impl ChronoDb {
         self.last_verification.lock().clone()
     }
 
+    /// The current definition of table `name` (case-insensitive); `NotFound` when there is
+    /// none.
+    pub fn table(&self, name: &str) -> Result<chrono_sql::catalog::TableDef> {
+        self.db
+            .tables()?
+            .into_iter()
+            .find(|t| t.name.eq_ignore_ascii_case(name))
+            .ok_or_else(|| chrono_sql::Error::NotFound(format!("no such table: {name}")).into())
+    }
+
     /// A session: keeps a transaction open across calls (`BEGIN` … `COMMIT`).
     pub fn session(&self) -> Session {
         self.db.session()

