@@ -135,15 +135,20 @@ pub async fn serve(
         verifying: Arc::new(tokio::sync::Mutex::new(())),
         max_subscriptions: config.ws_max_subscriptions,
     };
+    // Every route that reads or writes the database needs credentials (checked once, here);
+    // the pages and the console's files do not, and the WebSocket checks its upgrade.
+    let authenticated = axum::middleware::from_fn_with_state(state.auth.clone(), authenticated);
     let app = axum::Router::new()
-        .route("/graphql", post(graphql).get(subscriptions))
-        .route("/", get(explorer))
         .route("/api/tables", get(tables))
         .route("/api/audit", get(audit))
         .route("/api/audit/verify", post(verify))
         .route("/api/time", get(time))
         .route("/api/commits", get(commits))
         .route("/api/diff", get(diff))
+        .route("/graphql", post(graphql))
+        .route_layer(authenticated)
+        .route("/graphql", get(subscriptions))
+        .route("/", get(explorer))
         .route("/graphql/console/{file}", get(console::asset))
         .layer(DefaultBodyLimit::max(config.max_message_bytes))
         .with_state(state);
@@ -177,16 +182,28 @@ pub(crate) async fn serve_router(
     .await
 }
 
+/// Checks a request's credentials ([`crate::auth`]) and hands its principal on to the
+/// route; refuses it with 401 otherwise.
+async fn authenticated(
+    State(auth): State<Arc<Authenticator>>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match auth.check_headers(request.headers(), None) {
+        Ok(who) => {
+            request.extensions_mut().insert(Principal(who));
+            next.run(request).await
+        }
+        Err(e) => unauthorized(&e),
+    }
+}
+
 async fn graphql(
     State(http): State<Http>,
-    headers: HeaderMap,
+    axum::Extension(who): axum::Extension<Principal>,
     body: axum::Json<async_graphql::Request>,
 ) -> Response {
-    let who = match http.auth.check_headers(&headers, None) {
-        Ok(who) => who,
-        Err(e) => return unauthorized(&e),
-    };
-    let request = body.0.data(Principal(who));
+    let request = body.0.data(who);
     axum::Json(http.graphql.execute(request).await).into_response()
 }
 
@@ -242,12 +259,8 @@ const MAX_COMMITS: usize = 10_000;
 /// the table's history).
 async fn commits(
     State(http): State<Http>,
-    headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    if let Err(e) = http.auth.check_headers(&headers, None) {
-        return unauthorized(&e);
-    }
     let table = query.get("table").cloned().unwrap_or_default();
     let db = http.db.clone();
     blocking_json(move || -> Result<serde_json::Value> {
@@ -273,14 +286,7 @@ const MAX_DIFF_ROWS: usize = 1_000;
 /// the row at both times, at most 1,000 (`more` says there are others). Read from the
 /// commits in between (the audit trail's (table, time) index) and the rows' versions at
 /// both ends, so it costs what changed, not the table's size.
-async fn diff(
-    State(http): State<Http>,
-    headers: HeaderMap,
-    Query(query): Query<HashMap<String, String>>,
-) -> Response {
-    if let Err(e) = http.auth.check_headers(&headers, None) {
-        return unauthorized(&e);
-    }
+async fn diff(State(http): State<Http>, Query(query): Query<HashMap<String, String>>) -> Response {
     let time = |name: &str| -> std::result::Result<Option<u64>, String> {
         match query.get(name).map(String::as_str) {
             None | Some("") => Ok(None),
@@ -371,14 +377,7 @@ async fn diff(
 
 /// `/api/time?at=…`: a time in any form an interface prints (Unix seconds, commit
 /// microseconds, ISO-8601) as microseconds and as the ISO-8601 form the server prints.
-async fn time(
-    State(http): State<Http>,
-    headers: HeaderMap,
-    Query(query): Query<HashMap<String, String>>,
-) -> Response {
-    if let Err(e) = http.auth.check_headers(&headers, None) {
-        return unauthorized(&e);
-    }
+async fn time(Query(query): Query<HashMap<String, String>>) -> Response {
     let at = query.get("at").map(String::as_str).unwrap_or("");
     match chrono_storage::Timestamp::parse(at) {
         Ok(t) => {
@@ -420,10 +419,7 @@ fn failure(e: impl std::fmt::Display) -> Response {
 }
 
 /// The tables: name, columns, primary key columns.
-async fn tables(State(http): State<Http>, headers: HeaderMap) -> Response {
-    if let Err(e) = http.auth.check_headers(&headers, None) {
-        return unauthorized(&e);
-    }
+async fn tables(State(http): State<Http>) -> Response {
     let db = http.db.clone();
     blocking_json(move || {
         let defs = db.database().tables()?;
@@ -464,18 +460,12 @@ fn verification(
 }
 
 /// The last verification of the audit trail through this server.
-async fn audit(State(http): State<Http>, headers: HeaderMap) -> Response {
-    if let Err(e) = http.auth.check_headers(&headers, None) {
-        return unauthorized(&e);
-    }
+async fn audit(State(http): State<Http>) -> Response {
     verification(http.db.last_verification())
 }
 
 /// Verifies the audit trail now.
-async fn verify(State(http): State<Http>, headers: HeaderMap) -> Response {
-    if let Err(e) = http.auth.check_headers(&headers, None) {
-        return unauthorized(&e);
-    }
+async fn verify(State(http): State<Http>) -> Response {
     // One verification at a time: a request that arrives while one runs waits for it and
     // answers with its result instead of starting another.
     let asked = std::time::SystemTime::now();
