@@ -55,6 +55,11 @@ pub enum Statement {
         /// The time; `None` for the newest commit.
         before: Option<crate::parse::timetravel::TimeLiteral>,
     },
+    /// `REINDEX [name]` (SQLite's): indexes never need rebuilding; checks the name.
+    Reindex {
+        /// The table or index, if named.
+        target: Option<String>,
+    },
     /// `BEGIN` / `START TRANSACTION`.
     Begin,
     /// `COMMIT`.
@@ -400,6 +405,14 @@ pub enum BinaryOp {
     Or,
     /// `||`
     Concat,
+    /// `&` (on integers, as SQLite)
+    BitAnd,
+    /// `|`
+    BitOr,
+    /// `<<`
+    ShiftLeft,
+    /// `>>`
+    ShiftRight,
 }
 
 /// `INSERT INTO table [(columns)] source`.

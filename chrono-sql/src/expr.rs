@@ -108,6 +108,16 @@ pub enum Func {
     Now,
     /// `SIGN(x)`
     Sign,
+    /// `a & b` (integers, as SQLite: operands converted to integers)
+    BitAnd,
+    /// `a | b`
+    BitOr,
+    /// `a << b` (a negative count shifts right)
+    ShiftLeft,
+    /// `a >> b` (arithmetic; a negative count shifts left)
+    ShiftRight,
+    /// `~a`
+    BitNot,
 }
 
 impl Func {
@@ -135,6 +145,12 @@ impl Func {
             "max" if args >= 2 => Func::Greatest,
             "now" | "current_timestamp" => Func::Now,
             "sign" => Func::Sign,
+            // The operators' own names, never written as calls.
+            "&" => Func::BitAnd,
+            "|" => Func::BitOr,
+            "<<" => Func::ShiftLeft,
+            ">>" => Func::ShiftRight,
+            "~" => Func::BitNot,
             _ => return None,
         })
     }
@@ -151,8 +167,14 @@ impl Func {
             | Func::LTrim
             | Func::RTrim
             | Func::TypeOf
-            | Func::Sign => (1, 1),
-            Func::NullIf | Func::Instr => (2, 2),
+            | Func::Sign
+            | Func::BitNot => (1, 1),
+            Func::NullIf
+            | Func::Instr
+            | Func::BitAnd
+            | Func::BitOr
+            | Func::ShiftLeft
+            | Func::ShiftRight => (2, 2),
             Func::Round => (1, 2),
             Func::Substr => (2, 3),
             Func::Replace => (3, 3),
@@ -926,6 +948,22 @@ fn concat_capped(parts: &[String]) -> Result<Value> {
     Ok(Value::Text(parts.concat()))
 }
 
+/// `a << by` as SQLite computes it: a negative count shifts right (arithmetically), and a
+/// count of 64 or more leaves 0 (or -1, shifting a negative number right).
+fn shift(a: i64, by: i64) -> i64 {
+    if by >= 64 {
+        0
+    } else if by >= 0 {
+        a << by
+    } else if by > -64 {
+        a >> -by
+    } else if a < 0 {
+        -1
+    } else {
+        0
+    }
+}
+
 fn call(f: Func, args: Vec<Value>) -> Result<Value> {
     use Value::*;
     let first_null = args.first().is_some_and(Value::is_null);
@@ -989,6 +1027,19 @@ fn call(f: Func, args: Vec<Value>) -> Result<Value> {
             }),
             v => return Err(not_numeric("sign", v)),
         },
+        Func::BitNot => Int(!crate::types::to_integer(&args[0])),
+        Func::BitAnd | Func::BitOr | Func::ShiftLeft | Func::ShiftRight => {
+            let (a, b) = (
+                crate::types::to_integer(&args[0]),
+                crate::types::to_integer(&args[1]),
+            );
+            Int(match f {
+                Func::BitAnd => a & b,
+                Func::BitOr => a | b,
+                Func::ShiftLeft => shift(a, b),
+                _ => shift(a, b.checked_neg().unwrap_or(i64::MAX)),
+            })
+        }
         Func::Lower => Text(capped(text_arg(&args[0]).to_lowercase())?),
         Func::Upper => Text(capped(text_arg(&args[0]).to_uppercase())?),
         Func::Length => match &args[0] {

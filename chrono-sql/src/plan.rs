@@ -265,6 +265,9 @@ pub enum AggFunc {
     /// A column that is neither grouped nor aggregated (SQLite's "bare column"): the value
     /// from one row of the group.
     AnyValue,
+    /// `GROUP_CONCAT(x [, separator])` (also `STRING_AGG`): the non-NULL values as text,
+    /// in input order, joined by the separator (`,` by default).
+    GroupConcat,
 }
 
 /// One aggregate computed per group.
@@ -276,6 +279,8 @@ pub struct AggCall {
     pub arg: Option<Expr>,
     /// `DISTINCT`.
     pub distinct: bool,
+    /// `GROUP_CONCAT`'s separator, when given.
+    pub separator: Option<Value>,
 }
 
 /// A sort key.
@@ -1105,6 +1110,7 @@ impl Plan {
                             func: a.func,
                             arg: opt(&a.arg, f)?,
                             distinct: a.distinct,
+                            separator: a.separator.clone(),
                         })
                     })
                     .collect::<Result<_>>()?,

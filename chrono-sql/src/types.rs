@@ -320,6 +320,76 @@ pub fn cast(value: Value, to: DataType) -> Result<Value> {
     })
 }
 
+/// A value as an integer, as SQLite's bit operators read their operands: floats are
+/// truncated, text is read as a number (its leading digits; 0 when there are none), booleans
+/// are 0 and 1.
+pub fn to_integer(v: &Value) -> i64 {
+    match v {
+        Value::Int(i) => *i,
+        Value::Float(f) => *f as i64,
+        Value::Bool(b) => i64::from(*b),
+        Value::Timestamp(t) => *t,
+        Value::Text(s) => match cast(Value::Text(s.clone()), DataType::Int) {
+            Ok(Value::Int(i)) => i,
+            _ => 0,
+        },
+        Value::Blob(b) => to_integer(&Value::Text(String::from_utf8_lossy(b).into_owned())),
+        Value::Null => 0,
+    }
+}
+
+/// Text read as a number the way SQLite's `sum`, `avg` and `total` read it: a well-formed
+/// integer is an integer, a well-formed real a float; anything else counts as the float of
+/// its leading number (0.0 when it has none).
+pub fn numeric_text(s: &str) -> Value {
+    let t = s.trim();
+    if let Ok(i) = t.parse::<i64>() {
+        return Value::Int(i);
+    }
+    let well_formed = !t.is_empty()
+        && t.bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'));
+    if well_formed && let Ok(f) = t.parse::<f64>() {
+        return Value::Float(f);
+    }
+    Value::Float(t[..number_prefix(t)].parse::<f64>().unwrap_or(0.0))
+}
+
+/// The length of the longest prefix of `t` that is a decimal number: sign, digits, a point
+/// and digits, an exponent with digits.
+fn number_prefix(t: &str) -> usize {
+    let b = t.as_bytes();
+    let digits = |mut i: usize| {
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        i
+    };
+    let mut i = usize::from(matches!(b.first(), Some(b'+' | b'-')));
+    let int_end = digits(i);
+    let mut any = int_end > i;
+    i = int_end;
+    if b.get(i) == Some(&b'.') {
+        let frac_end = digits(i + 1);
+        any |= frac_end > i + 1;
+        i = frac_end;
+    }
+    if !any {
+        return 0;
+    }
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        let mut j = i + 1;
+        if matches!(b.get(j), Some(b'+' | b'-')) {
+            j += 1;
+        }
+        let exp_end = digits(j);
+        if exp_end > j {
+            i = exp_end;
+        }
+    }
+    i
+}
+
 fn leading_int(s: &str) -> i64 {
     let mut end = 0;
     for (i, c) in s.char_indices() {

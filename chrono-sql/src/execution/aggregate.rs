@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::expr::Expr;
 use crate::limits::{StatementGuard, hashed_key_bytes, row_bytes};
 use crate::plan::{AggCall, AggFunc};
-use crate::types::compare;
+use crate::types::{compare, numeric_text};
 
 enum Acc {
     Count(i64),
@@ -28,11 +28,35 @@ enum Acc {
     Min(Option<Value>),
     Max(Option<Value>),
     Any(Option<Value>),
+    Concat {
+        text: String,
+        any: bool,
+        separator: String,
+    },
+}
+
+/// A value as `sum`, `avg` and `total` read it: text (and blobs) as SQLite reads them as
+/// numbers.
+fn summand(v: &Value) -> std::borrow::Cow<'_, Value> {
+    match v {
+        Value::Text(s) => std::borrow::Cow::Owned(numeric_text(s)),
+        Value::Blob(b) => std::borrow::Cow::Owned(numeric_text(&String::from_utf8_lossy(b))),
+        v => std::borrow::Cow::Borrowed(v),
+    }
 }
 
 impl Acc {
-    fn new(f: AggFunc) -> Acc {
-        match f {
+    fn new(call: &AggCall) -> Acc {
+        match call.func {
+            AggFunc::GroupConcat => Acc::Concat {
+                text: String::new(),
+                any: false,
+                separator: match &call.separator {
+                    None => ",".into(),
+                    Some(Value::Text(s)) => s.clone(),
+                    Some(v) => v.to_string(),
+                },
+            },
             AggFunc::CountStar | AggFunc::Count => Acc::Count(0),
             AggFunc::Sum | AggFunc::Total => Acc::Sum {
                 int: 0,
@@ -48,7 +72,8 @@ impl Acc {
         }
     }
 
-    fn add(&mut self, v: &Value) -> Result<()> {
+    /// Adds a value; returns the bytes the accumulator grew by (group_concat's text).
+    fn add(&mut self, v: &Value) -> Result<usize> {
         match self {
             Acc::Count(n) => {
                 if !v.is_null() {
@@ -61,7 +86,7 @@ impl Acc {
                 is_float,
                 any,
                 overflow,
-            } => match v {
+            } => match &*summand(v) {
                 Value::Null => {}
                 &Value::Int(i) => {
                     *any = true;
@@ -88,7 +113,7 @@ impl Acc {
                     )));
                 }
             },
-            Acc::Avg { sum, n } => match v {
+            Acc::Avg { sum, n } => match &*summand(v) {
                 Value::Null => {}
                 &Value::Int(i) => {
                     *sum += i as f64;
@@ -107,12 +132,12 @@ impl Acc {
             },
             Acc::Min(_) | Acc::Max(_) => {
                 if v.is_null() {
-                    return Ok(());
+                    return Ok(0);
                 }
                 let is_min = matches!(self, Acc::Min(_));
                 let cur = match self {
                     Acc::Min(c) | Acc::Max(c) => c,
-                    _ => return Ok(()),
+                    _ => return Ok(0),
                 };
                 let replace = match cur {
                     None => true,
@@ -131,8 +156,32 @@ impl Acc {
                     *cur = Some(v.clone());
                 }
             }
+            Acc::Concat {
+                text,
+                any,
+                separator,
+            } => {
+                if v.is_null() {
+                    return Ok(0);
+                }
+                let before = text.len();
+                if *any {
+                    text.push_str(separator);
+                }
+                *any = true;
+                match v {
+                    Value::Text(s) => text.push_str(s),
+                    Value::Blob(b) => text.push_str(&String::from_utf8_lossy(b)),
+                    other => {
+                        use std::fmt::Write as _;
+                        let _ = write!(text, "{other}");
+                    }
+                }
+                crate::limits::check_value_size(text.len())?;
+                return Ok(text.len() - before);
+            }
         }
-        Ok(())
+        Ok(0)
     }
 
     fn finish(self, f: AggFunc) -> Result<Value> {
@@ -165,6 +214,13 @@ impl Acc {
                 }
             }
             Acc::Min(v) | Acc::Max(v) | Acc::Any(v) => v.unwrap_or(Value::Null),
+            Acc::Concat { text, any, .. } => {
+                if any {
+                    Value::Text(text)
+                } else {
+                    Value::Null
+                }
+            }
         })
     }
 }
@@ -192,7 +248,7 @@ pub(super) fn aggregate(
     let mut groups: Vec<Group> = Vec::new();
     let new_group = |values: Row| Group {
         values,
-        accs: aggs.iter().map(|a| Acc::new(a.func)).collect(),
+        accs: aggs.iter().map(Acc::new).collect(),
         seen: aggs
             .iter()
             .map(|a| a.distinct.then(KeySet::default))
@@ -236,7 +292,10 @@ pub(super) fn aggregate(
                 }
                 guard.charge(bytes)?;
             }
-            g.accs[i].add(v)?;
+            let grew = g.accs[i].add(v)?;
+            if grew > 0 {
+                guard.charge(grew)?;
+            }
         }
     }
     if groups.is_empty() && group.is_empty() {

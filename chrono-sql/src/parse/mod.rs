@@ -2,8 +2,8 @@
 //! sqlparser, then translation into ChronoDB's own [`crate::ast`].
 //!
 //! ```text
-//!  text ─► max_sql_bytes ─► tokenize ─► timetravel::lift ─► shape::check ─► sqlparser
-//!       ─► translate ─► Prepared (ast::Statement)
+//!  text ─► max_sql_bytes ─► tokenize ─► timetravel::lift ─► sqlite_forms::rewrite
+//!       ─► shape::check ─► sqlparser ─► translate ─► Prepared (ast::Statement)
 //! ```
 //!
 //! A multi-row `INSERT … VALUES` of plain literals takes a shorter way through sqlparser:
@@ -17,6 +17,7 @@
 mod history;
 mod normalize;
 mod shape;
+mod sqlite_forms;
 pub mod timetravel;
 mod translate;
 mod values;
@@ -115,10 +116,15 @@ fn syntax(e: sqlparser::parser::ParserError) -> Error {
 pub fn parse_with(sql_text: &str, limits: &Limits) -> Result<Vec<Prepared>> {
     check_length(sql_text, limits)?;
     let dialect = GenericDialect {};
-    let lifted = timetravel::lift(&dialect, sql_text)?;
+    let mut lifted = timetravel::lift(&dialect, sql_text)?;
+    sqlite_forms::rewrite(&mut lifted.tokens);
     shape::check(&lifted.tokens, limits)?;
     let mut normalized = normalize::statements(&lifted.tokens);
-    if let Some((statement, text)) = history::delete_history(&lifted.tokens)? {
+    let whole = match history::delete_history(&lifted.tokens)? {
+        Some(found) => Some(found),
+        None => sqlite_forms::reindex(&lifted.tokens)?,
+    };
+    if let Some((statement, text)) = whole {
         return Ok(vec![Prepared {
             statement: Arc::new(statement),
             normalized: normalized.pop().unwrap_or_default().into(),

@@ -354,6 +354,11 @@ impl Translator<'_> {
         })
     }
 
+    /// One entry of a FROM list. A parenthesized join (`(a CROSS JOIN b)`, SQLite's corpus
+    /// writes them) is the same join written flat: its relations and conditions join the
+    /// entry's list. Inner joins are associative, so only a parenthesized join on the right
+    /// of a LEFT JOIN, or holding a LEFT JOIN itself there, is refused by name.
+    #[recursive::recursive]
     fn list_entry(&self, twj: &sql::TableWithJoins) -> Result<ast::FromItem> {
         // A clause after the whole FROM entry applies to each of its tables.
         let list_time = match &twj.relation {
@@ -362,8 +367,16 @@ impl Translator<'_> {
             }
             _ => None,
         };
-        let relation = self.table_factor(&twj.relation, list_time.as_ref())?;
-        let mut joins = Vec::with_capacity(twj.joins.len());
+        let mut item = match &twj.relation {
+            sql::TableFactor::NestedJoin {
+                table_with_joins,
+                alias: None,
+            } => self.list_entry(table_with_joins)?,
+            relation => ast::FromItem {
+                relation: self.table_factor(relation, list_time.as_ref())?,
+                joins: Vec::new(),
+            },
+        };
         for j in &twj.joins {
             let (kind, constraint) = match &j.join_operator {
                 sql::JoinOperator::Join(c) | sql::JoinOperator::Inner(c) => (JoinKind::Inner, c),
@@ -376,13 +389,47 @@ impl Translator<'_> {
                 sql::JoinConstraint::None => None,
                 _ => return Err(unsupported("USING / NATURAL joins")),
             };
-            joins.push(ast::Join {
+            let sql::TableFactor::NestedJoin {
+                table_with_joins,
+                alias: None,
+            } = &j.relation
+            else {
+                item.joins.push(ast::Join {
+                    kind,
+                    relation: self.table_factor(&j.relation, list_time.as_ref())?,
+                    on,
+                });
+                continue;
+            };
+            let inner = self.list_entry(table_with_joins)?;
+            if !inner.joins.is_empty()
+                && (kind == JoinKind::Left || inner.joins.iter().any(|j| j.kind != JoinKind::Inner))
+            {
+                return Err(unsupported(
+                    "a LEFT JOIN with a parenthesized join (write the joins without parentheses \
+                     or use a derived table)",
+                ));
+            }
+            let mut parts = vec![ast::Join {
                 kind,
-                relation: self.table_factor(&j.relation, list_time.as_ref())?,
-                on,
-            });
+                relation: inner.relation,
+                on: None,
+            }];
+            parts.extend(inner.joins);
+            // The outer ON may name any relation of the parentheses: it joins with the last.
+            if let Some(last) = parts.last_mut() {
+                last.on = match (last.on.take(), on) {
+                    (Some(a), Some(b)) => Some(ast::Expr::Binary {
+                        op: ast::BinaryOp::And,
+                        left: Box::new(a),
+                        right: Box::new(b),
+                    }),
+                    (a, b) => a.or(b),
+                };
+            }
+            item.joins.extend(parts);
         }
-        Ok(ast::FromItem { relation, joins })
+        Ok(item)
     }
 
     fn table_factor(
@@ -484,6 +531,9 @@ impl Translator<'_> {
                 sql::UnaryOperator::Not => A::Not(self.boxed(expr)?),
                 sql::UnaryOperator::Minus => A::Neg(self.boxed(expr)?),
                 sql::UnaryOperator::Plus => self.expr(expr)?,
+                sql::UnaryOperator::BitwiseNot => {
+                    call("~", vec![ast::FunctionArg::Expr(self.expr(expr)?)])
+                }
                 other => return Err(unsupported(format!("operator {other}"))),
             },
             E::BinaryOp { left, op, right } => {
@@ -504,6 +554,10 @@ impl Translator<'_> {
                     B::And => O::And,
                     B::Or => O::Or,
                     B::StringConcat => O::Concat,
+                    B::BitwiseAnd => O::BitAnd,
+                    B::BitwiseOr => O::BitOr,
+                    B::PGBitwiseShiftLeft => O::ShiftLeft,
+                    B::PGBitwiseShiftRight => O::ShiftRight,
                     other => return Err(unsupported(format!("operator {other}"))),
                 };
                 A::Binary {
@@ -551,6 +605,11 @@ impl Translator<'_> {
                 sql::InTarget::Subquery(q) => A::InSubquery {
                     expr: self.boxed(expr)?,
                     query: Box::new(self.query(q)?),
+                    negated: *negated,
+                },
+                sql::InTarget::Table { name, args: None } => A::InSubquery {
+                    expr: self.boxed(expr)?,
+                    query: Box::new(select_star_from(object_name(name)?)),
                     negated: *negated,
                 },
                 other => return Err(unsupported(format!("IN {other}"))),
@@ -803,6 +862,32 @@ fn target_table(relation: &sql::TableFactor, what: &str) -> Result<(String, Opti
         object_name(name)?,
         alias.as_ref().map(|a| a.name.value.clone()),
     ))
+}
+
+/// `SELECT * FROM name`: what `x IN name` (SQLite's shorthand) reads.
+fn select_star_from(name: String) -> ast::Query {
+    ast::Query {
+        with: Vec::new(),
+        body: ast::SetExpr::Select(Box::new(ast::Select {
+            distinct: false,
+            items: vec![ast::SelectItem::Wildcard],
+            from: vec![ast::FromItem {
+                relation: ast::TableFactor::Table {
+                    name,
+                    alias: None,
+                    time: None,
+                    as_of: None,
+                },
+                joins: Vec::new(),
+            }],
+            selection: None,
+            group_by: Vec::new(),
+            having: None,
+        })),
+        order_by: Vec::new(),
+        limit: None,
+        offset: None,
+    }
 }
 
 fn call(name: &str, args: Vec<ast::FunctionArg>) -> ast::Expr {

@@ -12,12 +12,22 @@ pub(super) fn is_aggregate_name(name: &str) -> Option<AggFunc> {
         "min" => AggFunc::Min,
         "max" => AggFunc::Max,
         "total" => AggFunc::Total,
+        "group_concat" | "string_agg" => AggFunc::GroupConcat,
         _ => return None,
     })
 }
 
-/// If `e` is an aggregate call: (function, argument, distinct).
-pub(super) fn as_aggregate(e: &ast::Expr) -> Result<Option<(AggFunc, Option<&ast::Expr>, bool)>> {
+/// An aggregate call as written.
+pub(super) struct AggAst<'e> {
+    pub func: AggFunc,
+    pub arg: Option<&'e ast::Expr>,
+    pub distinct: bool,
+    /// `group_concat`'s separator.
+    pub separator: Option<&'e ast::Expr>,
+}
+
+/// If `e` is an aggregate call: its function, argument, DISTINCT and separator.
+pub(super) fn as_aggregate(e: &ast::Expr) -> Result<Option<AggAst<'_>>> {
     let Some((name, args, distinct)) = e.as_call() else {
         return Ok(None);
     };
@@ -27,11 +37,34 @@ pub(super) fn as_aggregate(e: &ast::Expr) -> Result<Option<(AggFunc, Option<&ast
     if matches!(func, AggFunc::Min | AggFunc::Max) && args.len() != 1 {
         return Ok(None); // scalar MIN/MAX of several arguments
     }
+    let call = |func, arg, separator| {
+        Ok(Some(AggAst {
+            func,
+            arg,
+            distinct,
+            separator,
+        }))
+    };
     match args {
         [ast::FunctionArg::Wildcard] | [] if func == AggFunc::Count => {
-            Ok(Some((AggFunc::CountStar, None, false)))
+            if distinct {
+                return Err(Error::InvalidInput(
+                    "count(DISTINCT *) is not valid: name a column".into(),
+                ));
+            }
+            call(AggFunc::CountStar, None, None)
         }
-        [ast::FunctionArg::Expr(a)] => Ok(Some((func, Some(a), distinct))),
+        [ast::FunctionArg::Expr(a)] => call(func, Some(a), None),
+        [ast::FunctionArg::Expr(a), ast::FunctionArg::Expr(sep)]
+            if func == AggFunc::GroupConcat =>
+        {
+            if distinct {
+                return Err(Error::InvalidInput(
+                    "DISTINCT aggregates must have exactly one argument".into(),
+                ));
+            }
+            call(func, Some(a), Some(sep))
+        }
         _ => Err(Error::InvalidInput(format!(
             "wrong number of arguments to function {name}()"
         ))),
@@ -102,7 +135,24 @@ impl<'a> Planner<'a> {
     pub(super) fn bind_inner(&mut self, e: &'a ast::Expr, scope: &Scope) -> Result<Expr> {
         let call_name = || e.as_call().map(|(n, _, _)| n).unwrap_or_default();
         if self.agg.is_some() {
-            if let Some((func, arg, distinct)) = as_aggregate(e)? {
+            if let Some(AggAst {
+                func,
+                arg,
+                distinct,
+                separator,
+            }) = as_aggregate(e)?
+            {
+                let separator = match separator {
+                    None => None,
+                    Some(sep) => match self.bind_plain(sep, scope)? {
+                        Expr::Literal(v) => Some(v),
+                        _ => {
+                            return Err(Error::Unsupported(
+                                "a group_concat separator that is not a constant".into(),
+                            ));
+                        }
+                    },
+                };
                 let arg = match arg {
                     Some(a) => {
                         if contains_aggregate(a) {
@@ -119,6 +169,7 @@ impl<'a> Planner<'a> {
                     func,
                     arg,
                     distinct,
+                    separator,
                 }));
             }
             if !contains_aggregate(e)
@@ -137,10 +188,11 @@ impl<'a> Planner<'a> {
                         func: AggFunc::AnyValue,
                         arg: Some(plain),
                         distinct: false,
+                        separator: None,
                     }));
                 }
             }
-        } else if let Some((_, _, _)) = as_aggregate(e)? {
+        } else if as_aggregate(e)?.is_some() {
             return Err(Error::InvalidInput(format!(
                 "aggregate function not allowed here: {}()",
                 call_name()
@@ -180,6 +232,10 @@ impl<'a> Planner<'a> {
                     B::And => Expr::And(l, r),
                     B::Or => Expr::Or(l, r),
                     B::Concat => Expr::Concat(l, r),
+                    B::BitAnd => Expr::Func(Func::BitAnd, vec![*l, *r]),
+                    B::BitOr => Expr::Func(Func::BitOr, vec![*l, *r]),
+                    B::ShiftLeft => Expr::Func(Func::ShiftLeft, vec![*l, *r]),
+                    B::ShiftRight => Expr::Func(Func::ShiftRight, vec![*l, *r]),
                 }
             }
             A::IsNull { expr, negated } => Expr::IsNull(b(self, expr)?, *negated),
@@ -255,6 +311,24 @@ impl<'a> Planner<'a> {
             A::Exists { query, negated } => {
                 self.subquery(query, SubqueryKind::Exists { negated: *negated }, scope)?
             }
+        })
+    }
+
+    /// A column of the input as the select list of an aggregate query reads it: the group's
+    /// value when it is grouped on, else one row's value (SQLite's bare column); the column
+    /// itself outside aggregate queries.
+    pub(super) fn grouped(&mut self, plain: Expr) -> Expr {
+        let Some(ctx) = &self.agg else {
+            return plain;
+        };
+        if let Some(i) = ctx.group.iter().position(|g| *g == plain) {
+            return Expr::Column(i);
+        }
+        self.agg_column(AggCall {
+            func: AggFunc::AnyValue,
+            arg: Some(plain),
+            distinct: false,
+            separator: None,
         })
     }
 

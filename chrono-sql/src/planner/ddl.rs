@@ -34,9 +34,15 @@ impl<'a> Planner<'a> {
                     .map(|t| t.name)
                     .collect(),
             }),
-            S::Explain { .. } | S::Begin | S::Commit | S::Rollback | S::DeleteHistory { .. } => {
+            S::Explain { .. }
+            | S::Begin
+            | S::Commit
+            | S::Rollback
+            | S::DeleteHistory { .. }
+            | S::Reindex { .. } => {
                 return Err(Error::Unsupported(
-                    "EXPLAIN, DELETE HISTORY and transaction control inside another statement"
+                    "EXPLAIN, DELETE HISTORY, REINDEX and transaction control inside another \
+                     statement"
                         .into(),
                 ));
             }

@@ -267,13 +267,10 @@ impl<'a> Planner<'a> {
         for item in &s.items {
             match item {
                 ast::SelectItem::Wildcard => {
-                    if aggregated {
-                        return Err(Error::InvalidInput(
-                            "SELECT * with GROUP BY or aggregates".into(),
-                        ));
-                    }
+                    // With GROUP BY or aggregates, each column is its group's value or, as
+                    // SQLite has it, the value of one row of the group.
                     for (i, c) in scope.columns.iter().enumerate() {
-                        exprs.push(Expr::Column(i));
+                        exprs.push(self.grouped(Expr::Column(i)));
                         columns.push(Column {
                             qualifier: None,
                             name: c.name.clone(),
@@ -287,7 +284,7 @@ impl<'a> Planner<'a> {
                             .as_deref()
                             .is_some_and(|cq| cq.eq_ignore_ascii_case(q))
                         {
-                            exprs.push(Expr::Column(i));
+                            exprs.push(self.grouped(Expr::Column(i)));
                             columns.push(Column {
                                 qualifier: None,
                                 name: c.name.clone(),
