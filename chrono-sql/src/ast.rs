@@ -415,7 +415,8 @@ pub enum BinaryOp {
     ShiftRight,
 }
 
-/// `INSERT INTO table [(columns)] source`.
+/// `INSERT INTO table [(columns)] source [ON CONFLICT …] [RETURNING …]`, also
+/// `INSERT OR REPLACE / OR IGNORE` and `REPLACE INTO`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Insert {
     /// The table.
@@ -424,6 +425,38 @@ pub struct Insert {
     pub columns: Vec<String>,
     /// The rows: VALUES or a query.
     pub source: Box<Query>,
+    /// What a row that collides with an existing one on a uniqueness constraint does.
+    pub on_conflict: Option<OnConflict>,
+    /// `RETURNING`: what to give back per row written.
+    pub returning: Vec<SelectItem>,
+}
+
+/// `ON CONFLICT [(columns)] DO …`, `OR IGNORE`, `OR REPLACE`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OnConflict {
+    /// The columns of the primary key or UNIQUE index whose collisions this handles; empty
+    /// for any of them.
+    pub target: Vec<String>,
+    /// What happens then.
+    pub action: ConflictAction,
+}
+
+/// What an INSERT does with a row that collides.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConflictAction {
+    /// `DO NOTHING`, `OR IGNORE`: the row is left out.
+    Nothing,
+    /// `DO UPDATE SET … [WHERE …]`: the existing row is updated; `excluded.c` names the
+    /// value the INSERT proposed.
+    Update {
+        /// (column, new value).
+        sets: Vec<(String, Expr)>,
+        /// Only rows for which this holds are updated.
+        selection: Option<Expr>,
+    },
+    /// `OR REPLACE`, `REPLACE INTO`: every row it collides with is deleted, then it is
+    /// inserted.
+    Replace,
 }
 
 /// `UPDATE table [AS alias] SET column = value, … [WHERE …]`.
@@ -437,6 +470,8 @@ pub struct Update {
     pub sets: Vec<(String, Expr)>,
     /// `WHERE`.
     pub selection: Option<Expr>,
+    /// `RETURNING`: what to give back per row updated (its new values).
+    pub returning: Vec<SelectItem>,
 }
 
 /// `DELETE FROM table [AS alias] [WHERE …]`.
@@ -448,6 +483,8 @@ pub struct Delete {
     pub alias: Option<String>,
     /// `WHERE`.
     pub selection: Option<Expr>,
+    /// `RETURNING`: what to give back per row deleted (its last values).
+    pub returning: Vec<SelectItem>,
 }
 
 /// A column as CREATE TABLE or ADD COLUMN define it.

@@ -109,9 +109,25 @@ macro_rules! plan_exprs {
             | Node::Distinct { .. }
             | Node::Union { .. }
             | Node::SetCompare { .. }
-            | Node::Delete { .. } => vec![],
-            Node::Insert { defaults, .. } => defaults.$iter().collect(),
-            Node::Update { sets, .. } => sets.$iter().map(|(_, e)| e).collect(),
+            => vec![],
+            Node::Insert {
+                defaults,
+                conflict,
+                returning,
+                ..
+            } => defaults
+                .$iter()
+                .chain(conflict.$iter().flat_map(|c| c.$access()))
+                .chain(returning.$iter())
+                .collect(),
+            Node::Update {
+                sets, returning, ..
+            } => sets
+                .$iter()
+                .map(|(_, e)| e)
+                .chain(returning.$iter())
+                .collect(),
+            Node::Delete { returning, .. } => returning.$iter().collect(),
             Node::Join { on, at, after, .. } => on
                 .$iter()
                 .chain(at.$iter())
@@ -483,6 +499,10 @@ pub enum Node {
         defaults: Vec<Expr>,
         /// The rows.
         source: Box<Plan>,
+        /// What a row colliding with an existing one does (`None`: the statement fails).
+        conflict: Option<Conflict>,
+        /// RETURNING, over the row written (empty: no rows are given back).
+        returning: Vec<Expr>,
     },
     /// UPDATE: new values for the rows the scan finds.
     Update {
@@ -492,6 +512,8 @@ pub enum Node {
         scan: Box<Plan>,
         /// (column, new value over the old row).
         sets: Vec<(usize, Expr)>,
+        /// RETURNING, over the new row.
+        returning: Vec<Expr>,
     },
     /// DELETE: the rows the scan finds.
     Delete {
@@ -499,7 +521,77 @@ pub enum Node {
         table: Arc<TableDef>,
         /// A scan of the table with the WHERE clause.
         scan: Box<Plan>,
+        /// RETURNING, over the deleted row.
+        returning: Vec<Expr>,
     },
+}
+
+/// What an INSERT does with a row that collides with an existing one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Conflict {
+    /// The columns of the primary key or UNIQUE index whose collisions are handled; empty
+    /// for every one. A collision on another still fails the statement.
+    pub arbiter: Vec<usize>,
+    /// What happens.
+    pub action: ConflictAction,
+}
+
+/// See [`Conflict`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConflictAction {
+    /// The row is left out.
+    Nothing,
+    /// The existing row is updated. Both expressions read the existing row's columns, then
+    /// the proposed row's (`excluded.*`).
+    Update {
+        /// (column, new value).
+        sets: Vec<(usize, Expr)>,
+        /// Only when this holds.
+        selection: Option<Expr>,
+    },
+    /// The rows it collides with are deleted, then it is inserted.
+    Replace,
+}
+
+impl Conflict {
+    /// Its expressions, borrowed.
+    pub fn exprs(&self) -> Vec<&Expr> {
+        match &self.action {
+            ConflictAction::Update { sets, selection } => {
+                sets.iter().map(|(_, e)| e).chain(selection).collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Its expressions, borrowed mutably.
+    pub fn exprs_mut(&mut self) -> Vec<&mut Expr> {
+        match &mut self.action {
+            ConflictAction::Update { sets, selection } => sets
+                .iter_mut()
+                .map(|(_, e)| e)
+                .chain(selection.as_mut())
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The same, with `f` applied to each expression.
+    pub fn map(&self, f: &mut dyn FnMut(&Expr) -> Result<Expr>) -> Result<Conflict> {
+        Ok(Conflict {
+            arbiter: self.arbiter.clone(),
+            action: match &self.action {
+                ConflictAction::Update { sets, selection } => ConflictAction::Update {
+                    sets: sets
+                        .iter()
+                        .map(|(i, e)| Ok((*i, f(e)?)))
+                        .collect::<Result<_>>()?,
+                    selection: selection.as_ref().map(&mut *f).transpose()?,
+                },
+                other => other.clone(),
+            },
+        })
+    }
 }
 
 impl Plan {
@@ -868,6 +960,8 @@ impl Plan {
                 targets,
                 defaults,
                 source,
+                conflict,
+                ..
             } => {
                 let cols: Vec<&str> = targets
                     .iter()
@@ -891,8 +985,23 @@ impl Plan {
                 if !filled.is_empty() {
                     let _ = write!(s, " defaults: {}", filled.join(", "));
                 }
+                if let Some(c) = conflict {
+                    let on: Vec<&str> = c
+                        .arbiter
+                        .iter()
+                        .filter_map(|&i| table.columns.get(i).map(|c| c.name.as_str()))
+                        .collect();
+                    let _ = write!(s, " on conflict ({})", on.join(", "));
+                    s.push_str(match c.action {
+                        ConflictAction::Nothing => " do nothing",
+                        ConflictAction::Update { .. } => " do update",
+                        ConflictAction::Replace => " replace",
+                    });
+                }
             }
-            Node::Update { table, scan, sets } => {
+            Node::Update {
+                table, scan, sets, ..
+            } => {
                 let sets: Vec<String> = sets
                     .iter()
                     .map(|(i, e)| {
@@ -1147,23 +1256,38 @@ impl Plan {
                 targets,
                 defaults,
                 source,
+                conflict,
+                returning,
             } => Node::Insert {
                 table: table.clone(),
                 targets: targets.clone(),
                 defaults: defaults.iter().map(&mut *f).collect::<Result<_>>()?,
                 source: input(source, f)?,
+                conflict: conflict.as_ref().map(|c| c.map(&mut *f)).transpose()?,
+                returning: returning.iter().map(&mut *f).collect::<Result<_>>()?,
             },
-            Node::Update { table, scan, sets } => Node::Update {
+            Node::Update {
+                table,
+                scan,
+                sets,
+                returning,
+            } => Node::Update {
                 table: table.clone(),
                 scan: input(scan, f)?,
                 sets: sets
                     .iter()
                     .map(|(i, e)| Ok((*i, f(e)?)))
                     .collect::<Result<_>>()?,
+                returning: returning.iter().map(&mut *f).collect::<Result<_>>()?,
             },
-            Node::Delete { table, scan } => Node::Delete {
+            Node::Delete {
+                table,
+                scan,
+                returning,
+            } => Node::Delete {
                 table: table.clone(),
                 scan: input(scan, f)?,
+                returning: returning.iter().map(&mut *f).collect::<Result<_>>()?,
             },
             Node::SetCompare { left, right, anti } => Node::SetCompare {
                 left: input(left, f)?,

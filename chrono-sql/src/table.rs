@@ -790,6 +790,53 @@ pub fn check_unique(
     Ok(())
 }
 
+/// The stored rows (with their keys) that `row` would collide with on the primary key or a
+/// UNIQUE index, the primary key's first; only on the constraint whose columns are `arbiter`
+/// when it is not empty. NULLs collide with nothing, as in SQL.
+pub fn colliding_rows(
+    txn: &Transaction,
+    def: &TableDef,
+    row: &[Value],
+    arbiter: &[usize],
+) -> Result<Vec<KeyedRow>> {
+    let counts = |cols: &[usize]| {
+        arbiter.is_empty()
+            || (cols.len() == arbiter.len() && cols.iter().all(|c| arbiter.contains(c)))
+    };
+    let mut out: Vec<KeyedRow> = Vec::new();
+    if !def.primary_key.is_empty() && counts(&def.primary_key) {
+        let key = def.row_key(row, || Ok(0))?;
+        if let Some(raw) = txn.get_for_write(def.keyspace, &key)? {
+            out.push((key, def.decode_row(&raw)?));
+        }
+    }
+    for ix in def
+        .indexes
+        .iter()
+        .filter(|ix| ix.unique && counts(&ix.columns))
+    {
+        let values: Vec<Value> = ix.columns.iter().map(|&i| row[i].clone()).collect();
+        if values.iter().any(Value::is_null) {
+            continue;
+        }
+        for item in txn.scan(ix.keyspace, KeyRange::Prefix(encoding::encode_key(&values)))? {
+            let (_, holder) = item?;
+            if out.iter().any(|(k, _)| *k == holder) {
+                continue;
+            }
+            let raw = txn.get_for_write(def.keyspace, &holder)?.ok_or_else(|| {
+                Error::Corruption(format!(
+                    "index {} of {} names a row that does not exist",
+                    ix.name, def.name
+                ))
+            })?;
+            let stored = def.decode_row(&raw)?;
+            out.push((holder, stored));
+        }
+    }
+    Ok(out)
+}
+
 /// Inserts a checked row with its index entries.
 pub fn insert_row(txn: &mut Transaction, def: &TableDef, row: Vec<Value>) -> Result<()> {
     def.label_keyspaces(txn);

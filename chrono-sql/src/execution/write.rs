@@ -12,18 +12,61 @@ use crate::cost::StatsRegistry;
 use crate::error::{Error, Result};
 use crate::expr::Expr;
 use crate::limits::{StatementGuard, row_bytes};
-use crate::plan::{Node, Plan, ReadAt};
+use crate::plan::{Conflict, ConflictAction, Node, Plan, ReadAt};
 use crate::table::{self, KeyedRow};
 
-/// Runs a write plan with `params` (its subqueries already filled in); returns the table
-/// written and the rows affected.
+/// What a write did: the table, the rows it changed and, with RETURNING, a row of values
+/// for each.
+pub struct Written<'p> {
+    /// The table written.
+    pub table: &'p TableDef,
+    /// Rows inserted, updated or deleted.
+    pub affected: u64,
+    /// RETURNING's rows (empty without it).
+    pub returned: Vec<Vec<Value>>,
+}
+
+/// RETURNING's expressions with their parameters bound, and what they give back.
+struct Returning<'e> {
+    exprs: Vec<Cow<'e, Expr>>,
+    rows: Vec<Vec<Value>>,
+}
+
+impl<'e> Returning<'e> {
+    fn new(exprs: &'e [Expr], params: &[Value]) -> Result<Self> {
+        Ok(Returning {
+            exprs: exprs
+                .iter()
+                .map(|e| bind(e, params))
+                .collect::<Result<_>>()?,
+            rows: Vec::new(),
+        })
+    }
+
+    /// Gives back `row` (the row as written, or as deleted).
+    fn push(&mut self, row: &[Value], guard: &StatementGuard) -> Result<()> {
+        if self.exprs.is_empty() {
+            return Ok(());
+        }
+        let out: Vec<Value> = self
+            .exprs
+            .iter()
+            .map(|e| e.eval(row))
+            .collect::<Result<_>>()?;
+        guard.charge(row_bytes(&out))?;
+        self.rows.push(out);
+        Ok(())
+    }
+}
+
+/// Runs a write plan with `params` (its subqueries already filled in).
 pub fn run<'p>(
     plan: &'p Plan,
     params: &[Value],
     txn: &mut Transaction,
     stats: &StatsRegistry,
     guard: &StatementGuard,
-) -> Result<(&'p TableDef, u64)> {
+) -> Result<Written<'p>> {
     if let Node::Insert { table, .. } | Node::Update { table, .. } | Node::Delete { table, .. } =
         &plan.node
     {
@@ -35,17 +78,35 @@ pub fn run<'p>(
             targets,
             defaults,
             source,
+            conflict,
+            returning,
         } => {
             let rows = collect(source, params, txn, stats, guard)?;
-            let n = insert(txn, table, targets, defaults, rows)?;
-            Ok((table, n))
+            let mut returning = Returning::new(returning, params)?;
+            let conflict = conflict
+                .as_ref()
+                .map(|c| c.map(&mut |e| bind(e, params).map(Cow::into_owned)))
+                .transpose()?;
+            let rows = complete_rows(table, targets, defaults, rows)?;
+            let n = insert_checked(txn, table, rows, conflict.as_ref(), &mut returning, guard)?;
+            Ok(Written {
+                table,
+                affected: n,
+                returned: returning.rows,
+            })
         }
-        Node::Update { table, scan, sets } => {
+        Node::Update {
+            table,
+            scan,
+            sets,
+            returning,
+        } => {
             let rows = matching(scan, params, txn, stats, guard)?;
             let sets: Vec<(usize, Cow<'_, Expr>, bool)> = sets
                 .iter()
                 .map(|(i, e)| Ok((*i, bind(e, params)?, e.has_correlated())))
                 .collect::<Result<_>>()?;
+            let mut returning = Returning::new(returning, params)?;
             let mut n = 0;
             for (key, old) in rows {
                 let mut new = old.clone();
@@ -53,18 +114,33 @@ pub fn run<'p>(
                     new[*i] = eval_row(e, *correlated, &old, txn, stats, guard)?;
                 }
                 let new = table::check_row(table, new)?;
+                returning.push(&new, guard)?;
                 table::update_row(txn, table, &key, &old, new)?;
                 n += 1;
             }
-            Ok((table, n))
+            Ok(Written {
+                table,
+                affected: n,
+                returned: returning.rows,
+            })
         }
-        Node::Delete { table, scan } => {
+        Node::Delete {
+            table,
+            scan,
+            returning,
+        } => {
             let rows = matching(scan, params, txn, stats, guard)?;
+            let mut returning = Returning::new(returning, params)?;
             let n = rows.len() as u64;
             for (key, old) in rows {
+                returning.push(&old, guard)?;
                 table::delete_row(txn, table, &key, &old)?;
             }
-            Ok((table, n))
+            Ok(Written {
+                table,
+                affected: n,
+                returned: returning.rows,
+            })
         }
         _ => Err(Error::InvalidInput(
             "internal: a query plan where a write was expected".into(),
@@ -81,6 +157,27 @@ pub fn insert(
     defaults: &[Expr],
     rows: Vec<Vec<Value>>,
 ) -> Result<u64> {
+    let rows = complete_rows(def, targets, defaults, rows)?;
+    let mut none = Returning {
+        exprs: Vec::new(),
+        rows: Vec::new(),
+    };
+    // Nothing to charge (no RETURNING) and nobody to cancel it: a guard with the defaults.
+    let guard = StatementGuard::new(
+        &crate::limits::Limits::default(),
+        crate::limits::CancelToken::default(),
+        None,
+    );
+    insert_checked(txn, def, rows, None, &mut none, &guard)
+}
+
+/// Full rows from values for the `targets` columns and the others' defaults, checked.
+fn complete_rows(
+    def: &TableDef,
+    targets: &[usize],
+    defaults: &[Expr],
+    rows: Vec<Vec<Value>>,
+) -> Result<Vec<Vec<Value>>> {
     let mut checked = Vec::with_capacity(rows.len());
     for values in rows {
         if values.len() != targets.len() {
@@ -103,18 +200,73 @@ pub fn insert(
         }
         checked.push(table::check_row(def, row)?);
     }
+    Ok(checked)
+}
+
+/// Inserts checked rows, each handling its collisions as `conflict` says (none: a collision
+/// fails the statement). Returns how many rows were inserted or updated.
+fn insert_checked(
+    txn: &mut Transaction,
+    def: &TableDef,
+    rows: Vec<Vec<Value>>,
+    conflict: Option<&Conflict>,
+    returning: &mut Returning<'_>,
+    guard: &StatementGuard,
+) -> Result<u64> {
     // The primary-key checks of all rows in one read.
-    if !def.primary_key.is_empty() && checked.len() > 1 {
-        let keys: Vec<Vec<u8>> = checked
+    if !def.primary_key.is_empty() && rows.len() > 1 {
+        let keys: Vec<Vec<u8>> = rows
             .iter()
             .map(|row| def.row_key(row, || Ok(0)))
             .collect::<Result<_>>()?;
         txn.prefetch_for_write(def.keyspace, &keys)?;
     }
     let mut n = 0;
-    for row in checked {
-        table::insert_row(txn, def, row)?;
-        n += 1;
+    for row in rows {
+        guard.tick()?;
+        let Some(conflict) = conflict else {
+            returning.push(&row, guard)?;
+            table::insert_row(txn, def, row)?;
+            n += 1;
+            continue;
+        };
+        let existing = table::colliding_rows(txn, def, &row, &conflict.arbiter)?;
+        if existing.is_empty() {
+            returning.push(&row, guard)?;
+            table::insert_row(txn, def, row)?;
+            n += 1;
+            continue;
+        }
+        match &conflict.action {
+            ConflictAction::Nothing => {}
+            ConflictAction::Replace => {
+                for (key, old) in &existing {
+                    table::delete_row(txn, def, key, old)?;
+                }
+                returning.push(&row, guard)?;
+                table::insert_row(txn, def, row)?;
+                n += 1;
+            }
+            ConflictAction::Update { sets, selection } => {
+                // The first collision (the primary key's, when there is one) is updated.
+                let (key, old) = &existing[0];
+                let mut both = old.clone();
+                both.extend(row);
+                if let Some(w) = selection
+                    && w.test(&both)? != Some(true)
+                {
+                    continue;
+                }
+                let mut new = old.clone();
+                for (i, e) in sets {
+                    new[*i] = e.eval(&both)?;
+                }
+                let new = table::check_row(def, new)?;
+                returning.push(&new, guard)?;
+                table::update_row(txn, def, key, old, new)?;
+                n += 1;
+            }
+        }
     }
     Ok(n)
 }

@@ -309,31 +309,11 @@ impl Translator<'_> {
             Some(sql::Distinct::Distinct) => true,
             Some(sql::Distinct::On(_)) => return Err(unsupported("DISTINCT ON")),
         };
-        let mut items = Vec::with_capacity(s.projection.len());
-        for item in &s.projection {
-            items.push(match item {
-                sql::SelectItem::Wildcard(_) => ast::SelectItem::Wildcard,
-                sql::SelectItem::QualifiedWildcard(kind, _) => {
-                    ast::SelectItem::QualifiedWildcard(match kind {
-                        sql::SelectItemQualifiedWildcardKind::ObjectName(n) => object_name(n)?,
-                        sql::SelectItemQualifiedWildcardKind::Expr(e) => e.to_string(),
-                    })
-                }
-                sql::SelectItem::UnnamedExpr(e) => ast::SelectItem::Expr {
-                    expr: self.expr(e)?,
-                    name: display_name(e),
-                    aliased: false,
-                },
-                sql::SelectItem::ExprWithAlias { expr, alias } => ast::SelectItem::Expr {
-                    expr: self.expr(expr)?,
-                    name: alias.value.clone(),
-                    aliased: true,
-                },
-                sql::SelectItem::ExprWithAliases { .. } => {
-                    return Err(unsupported("multiple aliases"));
-                }
-            });
-        }
+        let items = s
+            .projection
+            .iter()
+            .map(|i| self.select_item(i))
+            .collect::<Result<_>>()?;
         let group_by = match &s.group_by {
             sql::GroupByExpr::Expressions(v, mods) if mods.is_empty() => {
                 v.iter().map(|e| self.expr(e)).collect::<Result<_>>()?
@@ -352,6 +332,40 @@ impl Translator<'_> {
             group_by,
             having: s.having.as_ref().map(|e| self.expr(e)).transpose()?,
         })
+    }
+
+    /// An entry of a select list (or a RETURNING list).
+    fn select_item(&self, item: &sql::SelectItem) -> Result<ast::SelectItem> {
+        Ok(match item {
+            sql::SelectItem::Wildcard(_) => ast::SelectItem::Wildcard,
+            sql::SelectItem::QualifiedWildcard(kind, _) => {
+                ast::SelectItem::QualifiedWildcard(match kind {
+                    sql::SelectItemQualifiedWildcardKind::ObjectName(n) => object_name(n)?,
+                    sql::SelectItemQualifiedWildcardKind::Expr(e) => e.to_string(),
+                })
+            }
+            sql::SelectItem::UnnamedExpr(e) => ast::SelectItem::Expr {
+                expr: self.expr(e)?,
+                name: display_name(e),
+                aliased: false,
+            },
+            sql::SelectItem::ExprWithAlias { expr, alias } => ast::SelectItem::Expr {
+                expr: self.expr(expr)?,
+                name: alias.value.clone(),
+                aliased: true,
+            },
+            sql::SelectItem::ExprWithAliases { .. } => {
+                return Err(unsupported("multiple aliases"));
+            }
+        })
+    }
+
+    fn returning(&self, items: &Option<Vec<sql::SelectItem>>) -> Result<Vec<ast::SelectItem>> {
+        items
+            .iter()
+            .flatten()
+            .map(|i| self.select_item(i))
+            .collect()
     }
 
     /// One entry of a FROM list. A parenthesized join (`(a CROSS JOIN b)`, SQLite's corpus
@@ -780,12 +794,8 @@ impl Translator<'_> {
     // ------------------------------------------------------------------------------------
 
     fn insert(&self, ins: &sql::Insert) -> Result<ast::Insert> {
-        if ins.on.is_some()
-            || ins.returning.is_some()
-            || ins.or.is_some()
-            || !ins.assignments.is_empty()
-        {
-            return Err(unsupported("INSERT … ON CONFLICT / RETURNING / OR / SET"));
+        if !ins.assignments.is_empty() {
+            return Err(unsupported("INSERT … SET (use VALUES)"));
         }
         let table = match &ins.table {
             sql::TableObject::TableName(n) => object_name(n)?,
@@ -795,45 +805,101 @@ impl Translator<'_> {
             .source
             .as_ref()
             .ok_or_else(|| unsupported("INSERT without VALUES or SELECT"))?;
+        let or = match (ins.or, ins.replace_into) {
+            (_, true) | (Some(sql::SqliteOnConflict::Replace), _) => Some(ast::OnConflict {
+                target: Vec::new(),
+                action: ast::ConflictAction::Replace,
+            }),
+            (Some(sql::SqliteOnConflict::Ignore), _) => Some(ast::OnConflict {
+                target: Vec::new(),
+                action: ast::ConflictAction::Nothing,
+            }),
+            // ABORT is what every INSERT does: the statement fails and writes nothing.
+            (None | Some(sql::SqliteOnConflict::Abort), _) => None,
+            (Some(other), _) => {
+                return Err(unsupported(format!(
+                    "INSERT {other} (there are OR ABORT, OR IGNORE and OR REPLACE)"
+                )));
+            }
+        };
+        let on = match &ins.on {
+            None => None,
+            Some(sql::OnInsert::OnConflict(oc)) => {
+                let target = match &oc.conflict_target {
+                    None => Vec::new(),
+                    Some(sql::ConflictTarget::Columns {
+                        columns,
+                        predicate: None,
+                    }) => columns.iter().map(|c| c.value.clone()).collect(),
+                    Some(other) => {
+                        return Err(unsupported(format!(
+                            "ON CONFLICT {} (name the columns: ON CONFLICT (a, b))",
+                            other.to_string().trim()
+                        )));
+                    }
+                };
+                let action = match &oc.action {
+                    sql::OnConflictAction::DoNothing => ast::ConflictAction::Nothing,
+                    sql::OnConflictAction::DoUpdate(du) => ast::ConflictAction::Update {
+                        sets: self.assignments(&du.assignments)?,
+                        selection: du.selection.as_ref().map(|e| self.expr(e)).transpose()?,
+                    },
+                };
+                Some(ast::OnConflict { target, action })
+            }
+            Some(other) => {
+                return Err(unsupported(format!(
+                    "{} (use ON CONFLICT … DO UPDATE)",
+                    other.to_string().trim()
+                )));
+            }
+        };
+        if or.is_some() && on.is_some() {
+            return Err(unsupported(
+                "INSERT OR … together with ON CONFLICT (use one of them)",
+            ));
+        }
         Ok(ast::Insert {
             table,
             columns: ins.columns.iter().map(object_name).collect::<Result<_>>()?,
             source: Box::new(self.query(source)?),
+            on_conflict: or.or(on),
+            returning: self.returning(&ins.returning)?,
         })
     }
 
-    fn update(&self, upd: &sql::Update) -> Result<ast::Update> {
-        if upd.from.is_some()
-            || upd.returning.is_some()
-            || !upd.table.joins.is_empty()
-            || upd.limit.is_some()
-        {
-            return Err(unsupported("UPDATE … FROM / RETURNING / JOIN / LIMIT"));
-        }
-        let (table, alias) = target_table(&upd.table.relation, "UPDATE")?;
-        let mut sets = Vec::with_capacity(upd.assignments.len());
-        for a in &upd.assignments {
+    fn assignments(&self, assignments: &[sql::Assignment]) -> Result<Vec<(String, ast::Expr)>> {
+        let mut sets = Vec::with_capacity(assignments.len());
+        for a in assignments {
             let sql::AssignmentTarget::ColumnName(cn) = &a.target else {
                 return Err(unsupported("tuple assignment"));
             };
             sets.push((object_name(cn)?, self.expr(&a.value)?));
         }
+        Ok(sets)
+    }
+
+    fn update(&self, upd: &sql::Update) -> Result<ast::Update> {
+        if upd.from.is_some() || !upd.table.joins.is_empty() || upd.limit.is_some() {
+            return Err(unsupported("UPDATE … FROM / JOIN / LIMIT"));
+        }
+        let (table, alias) = target_table(&upd.table.relation, "UPDATE")?;
         Ok(ast::Update {
             table,
             alias,
-            sets,
+            sets: self.assignments(&upd.assignments)?,
             selection: upd.selection.as_ref().map(|e| self.expr(e)).transpose()?,
+            returning: self.returning(&upd.returning)?,
         })
     }
 
     fn delete(&self, del: &sql::Delete) -> Result<ast::Delete> {
         if del.using.is_some()
-            || del.returning.is_some()
             || del.limit.is_some()
             || !del.tables.is_empty()
             || !del.order_by.is_empty()
         {
-            return Err(unsupported("DELETE … USING / RETURNING / ORDER BY / LIMIT"));
+            return Err(unsupported("DELETE … USING / ORDER BY / LIMIT"));
         }
         let from = match &del.from {
             sql::FromTable::WithFromKeyword(f) | sql::FromTable::WithoutKeyword(f) => f,
@@ -849,6 +915,7 @@ impl Translator<'_> {
             table,
             alias,
             selection: del.selection.as_ref().map(|e| self.expr(e)).transpose()?,
+            returning: self.returning(&del.returning)?,
         })
     }
 }

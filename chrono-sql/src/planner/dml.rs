@@ -10,7 +10,7 @@ use crate::ast;
 use crate::catalog::{ColumnDef, TableDef};
 use crate::error::{Error, Result};
 use crate::expr::Expr;
-use crate::plan::{Column, Node, Plan, ReadAt};
+use crate::plan::{Column, Conflict, ConflictAction, Node, Plan, ReadAt};
 use chrono_storage::Value;
 
 /// The columns of `def` under the name `label`.
@@ -28,9 +28,9 @@ pub(crate) fn table_scope(def: &TableDef, label: &str) -> Scope {
     }
 }
 
-/// A write node: no output columns, as many rows as its input finds.
-fn write_plan(node: Node) -> Plan {
-    Plan::derived(node, "heuristic", Vec::new())
+/// A write node: as many rows as its input finds; output columns only with RETURNING.
+fn write_plan(node: Node, columns: Vec<Column>) -> Plan {
+    Plan::derived(node, "heuristic", columns)
 }
 
 impl<'a> Planner<'a> {
@@ -62,12 +62,117 @@ impl<'a> Planner<'a> {
             )));
         }
         let defaults = self.defaults(&def, &targets)?;
-        Ok(write_plan(Node::Insert {
-            table: def,
-            targets,
-            defaults,
-            source: Box::new(source),
-        }))
+        let conflict = ins
+            .on_conflict
+            .as_ref()
+            .map(|oc| self.plan_conflict(&def, oc))
+            .transpose()?;
+        let (returning, columns) = self.plan_returning(&def, &def.name, &ins.returning)?;
+        Ok(write_plan(
+            Node::Insert {
+                table: def,
+                targets,
+                defaults,
+                source: Box::new(source),
+                conflict,
+                returning,
+            },
+            columns,
+        ))
+    }
+
+    /// `ON CONFLICT [(columns)] DO …` / `OR IGNORE` / `OR REPLACE`: the columns must be
+    /// those of the primary key or of a UNIQUE index (in any order); `DO UPDATE` reads the
+    /// existing row as the table (by its name) and the proposed one as `excluded`.
+    fn plan_conflict(&mut self, def: &TableDef, oc: &'a ast::OnConflict) -> Result<Conflict> {
+        let mut arbiter = Vec::with_capacity(oc.target.len());
+        for cname in &oc.target {
+            let i = def.column_index(cname).ok_or_else(|| {
+                Error::NotFound(format!("table {} has no column named {cname}", def.name))
+            })?;
+            if !arbiter.contains(&i) {
+                arbiter.push(i);
+            }
+        }
+        if !arbiter.is_empty() {
+            let same = |cols: &[usize]| {
+                cols.len() == arbiter.len() && cols.iter().all(|c| arbiter.contains(c))
+            };
+            if !same(&def.primary_key)
+                && !def.indexes.iter().any(|ix| ix.unique && same(&ix.columns))
+            {
+                return Err(Error::InvalidInput(format!(
+                    "ON CONFLICT ({}) names no primary key or UNIQUE index of {}",
+                    oc.target.join(", "),
+                    def.name
+                )));
+            }
+        }
+        let action = match &oc.action {
+            ast::ConflictAction::Nothing => ConflictAction::Nothing,
+            ast::ConflictAction::Replace => ConflictAction::Replace,
+            ast::ConflictAction::Update { sets, selection } => {
+                let mut scope = table_scope(def, &def.name);
+                scope.columns.extend(table_scope(def, "excluded").columns);
+                let mut bound = Vec::with_capacity(sets.len());
+                for (cname, value) in sets {
+                    let i = def
+                        .column_index(cname)
+                        .ok_or_else(|| Error::NotFound(format!("no such column: {cname}")))?;
+                    bound.push((i, self.bind(value, &scope)?));
+                }
+                ConflictAction::Update {
+                    sets: bound,
+                    selection: selection
+                        .as_ref()
+                        .map(|w| self.bind(w, &scope))
+                        .transpose()?,
+                }
+            }
+        };
+        Ok(Conflict { arbiter, action })
+    }
+
+    /// `RETURNING items`: expressions over a row of `def` (named `label`), with their
+    /// column names.
+    fn plan_returning(
+        &mut self,
+        def: &TableDef,
+        label: &str,
+        items: &'a [ast::SelectItem],
+    ) -> Result<(Vec<Expr>, Vec<Column>)> {
+        let scope = table_scope(def, label);
+        let mut exprs = Vec::new();
+        let mut columns = Vec::new();
+        for item in items {
+            let all = match item {
+                ast::SelectItem::Wildcard => true,
+                ast::SelectItem::QualifiedWildcard(q) => {
+                    if !q.eq_ignore_ascii_case(label) {
+                        return Err(Error::NotFound(format!("no such table: {q}")));
+                    }
+                    true
+                }
+                ast::SelectItem::Expr { expr, name, .. } => {
+                    exprs.push(self.bind(expr, &scope)?);
+                    columns.push(Column {
+                        qualifier: None,
+                        name: name.clone(),
+                    });
+                    false
+                }
+            };
+            if all {
+                for (i, c) in def.columns.iter().enumerate() {
+                    exprs.push(Expr::Column(i));
+                    columns.push(Column {
+                        qualifier: None,
+                        name: c.name.clone(),
+                    });
+                }
+            }
+        }
+        Ok((exprs, columns))
     }
 
     /// Per column of `def`: its DEFAULT, bound (NULL for the `targets`, which the rows fill).
@@ -122,20 +227,32 @@ impl<'a> Planner<'a> {
                 .ok_or_else(|| Error::NotFound(format!("no such column: {cname}")))?;
             sets.push((i, self.bind(value, &scope)?));
         }
-        Ok(write_plan(Node::Update {
-            table,
-            scan: Box::new(scan),
-            sets,
-        }))
+        let label = upd.alias.clone().unwrap_or_else(|| table.name.clone());
+        let (returning, columns) = self.plan_returning(&table, &label, &upd.returning)?;
+        Ok(write_plan(
+            Node::Update {
+                table,
+                scan: Box::new(scan),
+                sets,
+                returning,
+            },
+            columns,
+        ))
     }
 
     /// `DELETE FROM t [WHERE …]`.
     pub fn plan_delete(&mut self, del: &'a ast::Delete) -> Result<Plan> {
         let (table, _, scan) =
             self.target_scan(&del.table, del.alias.as_ref(), del.selection.as_ref())?;
-        Ok(write_plan(Node::Delete {
-            table,
-            scan: Box::new(scan),
-        }))
+        let label = del.alias.clone().unwrap_or_else(|| table.name.clone());
+        let (returning, columns) = self.plan_returning(&table, &label, &del.returning)?;
+        Ok(write_plan(
+            Node::Delete {
+                table,
+                scan: Box::new(scan),
+                returning,
+            },
+            columns,
+        ))
     }
 }

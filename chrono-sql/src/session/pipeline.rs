@@ -212,15 +212,15 @@ impl Database {
             }
             ast::Statement::Insert(ins) => {
                 let plan = self.plan(txn, s, |p| p.plan_insert(ins))?;
-                self.write(txn, &plan, s)
+                stream_returned(self.write(txn, &plan, s)?, sink)
             }
             ast::Statement::Update(upd) => {
                 let plan = self.plan(txn, s, |p| p.plan_update(upd))?;
-                self.write(txn, &plan, s)
+                stream_returned(self.write(txn, &plan, s)?, sink)
             }
             ast::Statement::Delete(del) => {
                 let plan = self.plan(txn, s, |p| p.plan_delete(del))?;
-                self.write(txn, &plan, s)
+                stream_returned(self.write(txn, &plan, s)?, sink)
             }
             ast::Statement::DeleteHistory { table, before } => {
                 self.delete_history(txn, p, table, before.as_ref(), params)
@@ -235,9 +235,7 @@ impl Database {
                             || t.indexes.iter().any(|i| i.name.eq_ignore_ascii_case(name))
                     });
                     if !known {
-                        return Err(Error::NotFound(format!(
-                            "no such table or index: {name}"
-                        )));
+                        return Err(Error::NotFound(format!("no such table or index: {name}")));
                     }
                 }
                 Ok(Outcome::Done {
@@ -278,10 +276,17 @@ impl Database {
         txn.record_statement(s.p.text());
         let stats = &self.shared.stats;
         let plan = self.fill(planned, txn, s.params, s.guard)?;
-        let (table, n) = execution::write::run(&plan, s.params, txn, stats, s.guard)?;
-        self.note_changes(table, n);
+        let written = execution::write::run(&plan, s.params, txn, stats, s.guard)?;
+        self.note_changes(written.table, written.affected);
+        if !plan.columns.is_empty() {
+            // RETURNING: the rows, as a query gives them.
+            return Ok(Outcome::Rows {
+                columns: plan.columns.iter().map(|c| c.name.clone()).collect(),
+                rows: written.returned,
+            });
+        }
         Ok(Outcome::Affected {
-            affected: n,
+            affected: written.affected,
             commit_ts: None,
         })
     }
@@ -470,4 +475,22 @@ pub(super) fn apply_purge(
         }
     }
     Ok(())
+}
+
+/// A write's RETURNING rows handed to `sink` when the statement streams (as a query's are);
+/// any other outcome as it is.
+fn stream_returned(outcome: Outcome, sink: Option<&mut (dyn RowSink + '_)>) -> Result<Outcome> {
+    match (outcome, sink) {
+        (Outcome::Rows { columns, rows }, Some(sink)) => {
+            sink.columns(&columns)?;
+            for row in rows {
+                sink.row(row)?;
+            }
+            Ok(Outcome::Rows {
+                columns,
+                rows: Vec::new(),
+            })
+        }
+        (outcome, _) => Ok(outcome),
+    }
 }
