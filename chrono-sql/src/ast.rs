@@ -354,6 +354,17 @@ pub enum Expr {
         /// `f(DISTINCT …)`.
         distinct: bool,
     },
+    /// `f(args) OVER (PARTITION BY … ORDER BY … [frame])`: a window function.
+    Window {
+        /// The call (a [`Expr::Function`]).
+        call: Box<Expr>,
+        /// `PARTITION BY`.
+        partition_by: Vec<Expr>,
+        /// `ORDER BY` within the partition.
+        order_by: Vec<OrderItem>,
+        /// `ROWS | RANGE BETWEEN … AND …`, if given.
+        frame: Option<WindowFrame>,
+    },
     /// `(query)` giving one value.
     Subquery(Box<Query>),
     /// `[NOT] EXISTS (query)`.
@@ -363,6 +374,33 @@ pub enum Expr {
         /// `NOT EXISTS`.
         negated: bool,
     },
+}
+
+/// A window's frame: which rows of the partition, around the current one, an aggregate or
+/// `FIRST_VALUE`/`LAST_VALUE`/`NTH_VALUE` reads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WindowFrame {
+    /// `RANGE` (peers by the ORDER BY value) rather than `ROWS`.
+    pub range: bool,
+    /// Where it starts.
+    pub start: FrameBound,
+    /// Where it ends.
+    pub end: FrameBound,
+}
+
+/// One end of a window frame.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FrameBound {
+    /// `UNBOUNDED PRECEDING`.
+    UnboundedPreceding,
+    /// `n PRECEDING`.
+    Preceding(Box<Expr>),
+    /// `CURRENT ROW`.
+    CurrentRow,
+    /// `n FOLLOWING`.
+    Following(Box<Expr>),
+    /// `UNBOUNDED FOLLOWING`.
+    UnboundedFollowing,
 }
 
 /// A function argument.

@@ -48,6 +48,7 @@ macro_rules! plan_children {
             Node::Filter { input, .. }
             | Node::Project { input, .. }
             | Node::Aggregate { input, .. }
+            | Node::Window { input, .. }
             | Node::Sort { input, .. }
             | Node::TopK { input, .. }
             | Node::Limit { input, .. }
@@ -105,6 +106,7 @@ macro_rules! plan_exprs {
             Node::Sort { keys, .. } | Node::TopK { keys, .. } => {
                 keys.$iter().map(|k| &$($m)? k.expr).collect()
             }
+            Node::Window { calls, .. } => calls.$iter().flat_map(|c| c.$access()).collect(),
             Node::Limit { .. }
             | Node::Distinct { .. }
             | Node::Union { .. }
@@ -299,6 +301,171 @@ pub struct AggCall {
     pub separator: Option<Value>,
 }
 
+/// A window function.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WindowFunc {
+    /// `ROW_NUMBER()`
+    RowNumber,
+    /// `RANK()`
+    Rank,
+    /// `DENSE_RANK()`
+    DenseRank,
+    /// `PERCENT_RANK()`
+    PercentRank,
+    /// `CUME_DIST()`
+    CumeDist,
+    /// `NTILE(n)`
+    Ntile,
+    /// `LAG(x [, offset [, default]])`
+    Lag,
+    /// `LEAD(x [, offset [, default]])`
+    Lead,
+    /// `FIRST_VALUE(x)`
+    FirstValue,
+    /// `LAST_VALUE(x)`
+    LastValue,
+    /// `NTH_VALUE(x, n)`
+    NthValue,
+    /// An aggregate over the frame (`SUM(x) OVER …`).
+    Aggregate(AggCall),
+}
+
+/// One end of a window frame, its offsets evaluated.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FrameBound {
+    /// The partition's first row.
+    UnboundedPreceding,
+    /// `n` rows (ROWS) or `n` in the ORDER BY value (RANGE) before the current row.
+    Preceding(f64),
+    /// The current row (RANGE: and its peers).
+    CurrentRow,
+    /// `n` after it.
+    Following(f64),
+    /// The partition's last row.
+    UnboundedFollowing,
+}
+
+/// A window frame.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Frame {
+    /// RANGE rather than ROWS.
+    pub range: bool,
+    /// Start.
+    pub start: FrameBound,
+    /// End.
+    pub end: FrameBound,
+}
+
+impl Frame {
+    /// The frame a window without one has: the whole partition without ORDER BY, else from
+    /// its start to the current row and its peers.
+    pub fn default_for(ordered: bool) -> Frame {
+        Frame {
+            range: true,
+            start: FrameBound::UnboundedPreceding,
+            end: if ordered {
+                FrameBound::CurrentRow
+            } else {
+                FrameBound::UnboundedFollowing
+            },
+        }
+    }
+}
+
+/// One window function call with its window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WindowCall {
+    /// The function.
+    pub func: WindowFunc,
+    /// Its arguments (for an aggregate: in `func`), over the input row.
+    pub args: Vec<Expr>,
+    /// `PARTITION BY`, over the input row.
+    pub partition_by: Vec<Expr>,
+    /// `ORDER BY` within the partition, over the input row.
+    pub order_by: Vec<SortKey>,
+    /// The frame.
+    pub frame: Frame,
+}
+
+impl WindowCall {
+    /// Its expressions, borrowed.
+    pub fn exprs(&self) -> Vec<&Expr> {
+        let agg = match &self.func {
+            WindowFunc::Aggregate(a) => a.arg.as_ref(),
+            _ => None,
+        };
+        self.args
+            .iter()
+            .chain(agg)
+            .chain(&self.partition_by)
+            .chain(self.order_by.iter().map(|k| &k.expr))
+            .collect()
+    }
+
+    /// Its expressions, borrowed mutably.
+    pub fn exprs_mut(&mut self) -> Vec<&mut Expr> {
+        let agg = match &mut self.func {
+            WindowFunc::Aggregate(a) => a.arg.as_mut(),
+            _ => None,
+        };
+        self.args
+            .iter_mut()
+            .chain(agg)
+            .chain(self.partition_by.iter_mut())
+            .chain(self.order_by.iter_mut().map(|k| &mut k.expr))
+            .collect()
+    }
+
+    /// The same, with `f` applied to each expression.
+    pub fn map(&self, f: &mut dyn FnMut(&Expr) -> Result<Expr>) -> Result<WindowCall> {
+        let mut out = self.clone();
+        for e in out.exprs_mut() {
+            *e = f(e)?;
+        }
+        Ok(out)
+    }
+
+    /// How EXPLAIN shows it, over the input's columns.
+    pub fn describe(&self, columns: &[Column]) -> String {
+        let name = match &self.func {
+            WindowFunc::Aggregate(a) => format!("{:?}", a.func).to_lowercase(),
+            other => format!("{other:?}").to_lowercase(),
+        };
+        let mut args: Vec<String> = self.args.iter().map(|e| show_expr(e, columns)).collect();
+        if let WindowFunc::Aggregate(a) = &self.func {
+            args.extend(a.arg.iter().map(|e| show_expr(e, columns)));
+        }
+        let mut s = format!("{name}({}) over (", args.join(", "));
+        if !self.partition_by.is_empty() {
+            let p: Vec<String> = self
+                .partition_by
+                .iter()
+                .map(|e| show_expr(e, columns))
+                .collect();
+            let _ = write!(s, "partition by {}", p.join(", "));
+        }
+        if !self.order_by.is_empty() {
+            let o: Vec<String> = self
+                .order_by
+                .iter()
+                .map(|k| {
+                    format!(
+                        "{}{}",
+                        show_expr(&k.expr, columns),
+                        if k.desc { " desc" } else { "" }
+                    )
+                })
+                .collect();
+            if !self.partition_by.is_empty() {
+                s.push(' ');
+            }
+            let _ = write!(s, "order by {}", o.join(", "));
+        }
+        s.push(')');
+        s
+    }
+}
+
 /// A sort key.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SortKey {
@@ -441,6 +608,14 @@ pub enum Node {
         group: Vec<Expr>,
         /// Aggregates.
         aggs: Vec<AggCall>,
+    },
+    /// Window functions: the input's rows, each with one more column per call (what the
+    /// call gives for that row within its partition and frame).
+    Window {
+        /// Input.
+        input: Box<Plan>,
+        /// The calls.
+        calls: Vec<WindowCall>,
     },
     /// Full sort.
     Sort {
@@ -643,6 +818,7 @@ impl Plan {
             }
             Node::Project { input, .. }
             | Node::Distinct { input }
+            | Node::Window { input, .. }
             | Node::Sort { input, .. }
             | Node::Insert { source: input, .. }
             | Node::Update { scan: input, .. }
@@ -885,6 +1061,10 @@ impl Plan {
                     g.join(", "),
                     a.join(", ")
                 );
+            }
+            Node::Window { input, calls } => {
+                let c: Vec<String> = calls.iter().map(|c| c.describe(&input.columns)).collect();
+                let _ = write!(s, "Window {}", c.join(", "));
             }
             Node::Sort { input, keys } => {
                 let _ = write!(s, "Sort by {}", show_keys(keys, &input.columns));
@@ -1222,6 +1402,13 @@ impl Plan {
                             separator: a.separator.clone(),
                         })
                     })
+                    .collect::<Result<_>>()?,
+            },
+            Node::Window { input: i, calls } => Node::Window {
+                input: input(i, f)?,
+                calls: calls
+                    .iter()
+                    .map(|c| c.map(&mut *f))
                     .collect::<Result<_>>()?,
             },
             Node::Sort { input: i, keys: k } => Node::Sort {

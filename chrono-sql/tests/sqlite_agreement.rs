@@ -132,9 +132,74 @@ fn predicate(rng: &mut Rng, depth: u32) -> String {
     }
 }
 
+/// A window function call over t1 (deterministic whatever the order of ties: functions that
+/// depend on the order among peers order by the unique id last).
+fn window_call(rng: &mut Rng) -> String {
+    let partition = rng.pick(&["", "PARTITION BY t1.b ", "PARTITION BY t1.a % 3 "]);
+    match rng.below(3) {
+        // Ranks and RANGE frames treat peers alike: ties are allowed.
+        0 => {
+            let f = rng.pick(&[
+                "rank()",
+                "dense_rank()",
+                "percent_rank()",
+                "cume_dist()",
+                "count(*)",
+                "sum(t1.a)",
+                "max(t1.c)",
+            ]);
+            let frame = rng.pick(&[
+                "",
+                " RANGE BETWEEN 3 PRECEDING AND 2 FOLLOWING",
+                " RANGE BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING",
+                " RANGE BETWEEN 1 FOLLOWING AND 4 FOLLOWING",
+            ]);
+            let dir = rng.pick(&["", " DESC"]);
+            format!("{f} OVER ({partition}ORDER BY t1.a{dir}{frame})")
+        }
+        // Order-sensitive functions and ROWS frames: ordered by the unique id last.
+        1 => {
+            let f = rng.pick(&[
+                "row_number()",
+                "lag(t1.a)",
+                "lead(t1.c, 2)",
+                "lag(t1.b, 1, 'none')",
+                "first_value(t1.b)",
+                "last_value(t1.a)",
+                "nth_value(t1.a, 2)",
+                "sum(t1.a)",
+                "count(t1.b)",
+                "min(t1.c)",
+                "avg(t1.a)",
+                "total(t1.c)",
+                "ntile(3)",
+            ]);
+            let frame = rng.pick(&[
+                "",
+                " ROWS BETWEEN 1 PRECEDING AND 1 FOLLOWING",
+                " ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW",
+                " ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING",
+                " ROWS BETWEEN 2 PRECEDING AND 1 PRECEDING",
+                " ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING",
+            ]);
+            let key = rng.pick(&["t1.a, ", "t1.c DESC, ", "t1.b, ", ""]);
+            format!("{f} OVER ({partition}ORDER BY {key}t1.id{frame})")
+        }
+        // No ORDER BY: the whole partition.
+        _ => {
+            let f = rng.pick(&["count(*)", "sum(t1.a)", "max(t1.b)", "avg(t1.c)"]);
+            format!("{f} OVER ({partition})")
+        }
+    }
+}
+
 fn query(rng: &mut Rng) -> String {
     let p = predicate(rng, 2);
-    match rng.below(11) {
+    match rng.below(13) {
+        11 | 12 => {
+            let (w1, w2) = (window_call(rng), window_call(rng));
+            format!("SELECT t1.id, t1.a, {w1}, {w2} FROM t1 WHERE {p}")
+        }
         7 => format!(
             "SELECT t1.a FROM t1 WHERE {p} UNION{} SELECT t2.d FROM t2 WHERE t2.e = '{}'",
             rng.pick(&["", " ALL"]),
@@ -210,6 +275,19 @@ const FIXED: &[&str] = &[
     "SELECT id FROM t1 WHERE a = (SELECT MIN(d) FROM t2 WHERE t2.t1_id = t1.id) ORDER BY id",
     "SELECT t2.id FROM t2 WHERE NOT EXISTS (SELECT 1 FROM t1 WHERE t1.id = t2.t1_id AND t1.a > 3)",
     "SELECT id, (SELECT b FROM t1 x WHERE x.id = t1.id + 1) FROM t1 WHERE id < 20",
+    // SQLite's corpus forms.
+    "SELECT count(*) FROM ( t1 AS x CROSS JOIN t2 AS y ) WHERE x.id = y.t1_id",
+    "SELECT * FROM t1 GROUP BY id HAVING a > 3",
+    "SELECT id FROM t1 WHERE a IN () OR a NOT IN ()",
+    "SELECT a & 6, a | 9, a << 2, a >> 1, ~a FROM t1",
+    "SELECT sum(b), total(b), avg(b) FROM t1",
+    "SELECT id FROM t1 NOT INDEXED WHERE a = 3",
+    "SELECT a, count(*) FROM t1 INDEXED BY t1_a WHERE a > 2 GROUP BY a",
+    "SELECT a, group_concat(id) FROM (SELECT a, id FROM t1 ORDER BY id) GROUP BY a",
+    // Window functions over groups and in ORDER BY.
+    "SELECT a, COUNT(*), rank() OVER (ORDER BY COUNT(*) DESC) FROM t1 GROUP BY a",
+    "SELECT id FROM t1 ORDER BY row_number() OVER (ORDER BY c DESC, id), id LIMIT 7",
+    "SELECT t2.id, sum(t2.d) OVER (PARTITION BY t1.b ORDER BY t2.id) FROM t1 JOIN t2 ON t2.t1_id = t1.id",
 ];
 
 fn chrono_rows(db: &Database, sql: &str) -> Vec<Vec<Value>> {

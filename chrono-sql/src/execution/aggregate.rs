@@ -12,7 +12,9 @@ use crate::limits::{StatementGuard, hashed_key_bytes, row_bytes};
 use crate::plan::{AggCall, AggFunc};
 use crate::types::{compare, numeric_text};
 
-enum Acc {
+/// One aggregate's running state (also what window aggregates use over a frame).
+#[derive(Clone)]
+pub(super) enum Acc {
     Count(i64),
     Sum {
         int: i64,
@@ -46,7 +48,7 @@ fn summand(v: &Value) -> std::borrow::Cow<'_, Value> {
 }
 
 impl Acc {
-    fn new(call: &AggCall) -> Acc {
+    pub(super) fn new(call: &AggCall) -> Acc {
         match call.func {
             AggFunc::GroupConcat => Acc::Concat {
                 text: String::new(),
@@ -73,7 +75,7 @@ impl Acc {
     }
 
     /// Adds a value; returns the bytes the accumulator grew by (group_concat's text).
-    fn add(&mut self, v: &Value) -> Result<usize> {
+    pub(super) fn add(&mut self, v: &Value) -> Result<usize> {
         match self {
             Acc::Count(n) => {
                 if !v.is_null() {
@@ -184,7 +186,7 @@ impl Acc {
         Ok(0)
     }
 
-    fn finish(self, f: AggFunc) -> Result<Value> {
+    pub(super) fn finish(self, f: AggFunc) -> Result<Value> {
         Ok(match self {
             Acc::Count(n) => Value::Int(n),
             Acc::Sum {

@@ -28,6 +28,7 @@ pub mod schema;
 mod set;
 mod sort;
 mod subquery;
+mod window;
 pub mod write;
 
 pub use subquery::{eval_row, instantiate, instantiate_expr, test_row};
@@ -387,6 +388,14 @@ pub fn build<'a>(
                         .map(Ok),
                 ))
             })
+        }
+        Node::Window { input, calls } => {
+            let input = build(input, ctx, next_id)?;
+            let calls: Vec<crate::plan::WindowCall> = calls
+                .iter()
+                .map(|c| c.map(&mut |e| bind(e, params).map(Cow::into_owned)))
+                .collect::<Result<_>>()?;
+            lazy(move || window::window(input, &calls, guard))
         }
         Node::Sort { input, keys } => {
             let input = build(input, ctx, next_id)?;

@@ -55,11 +55,11 @@ pub(super) fn top_k<'a>(
     ))
 }
 
-fn sort_key(keys: &[SortKey], row: &[Value]) -> Result<Vec<Value>> {
+pub(super) fn sort_key(keys: &[SortKey], row: &[Value]) -> Result<Vec<Value>> {
     keys.iter().map(|k| k.expr.eval(row)).collect()
 }
 
-fn cmp_keys(keys: &[SortKey], a: &[Value], b: &[Value]) -> std::cmp::Ordering {
+pub(super) fn cmp_keys(keys: &[SortKey], a: &[Value], b: &[Value]) -> std::cmp::Ordering {
     use std::cmp::Ordering::*;
     for (k, (x, y)) in keys.iter().zip(a.iter().zip(b)) {
         let o = match (x.is_null(), y.is_null()) {

@@ -298,11 +298,15 @@ impl Translator<'_> {
             || !s.cluster_by.is_empty()
             || !s.distribute_by.is_empty()
             || !s.sort_by.is_empty()
-            || !s.named_window.is_empty()
             || s.exclude.is_some()
             || s.value_table_mode.is_some()
         {
             return Err(unsupported("this SELECT form"));
+        }
+        if !s.named_window.is_empty() {
+            return Err(unsupported(
+                "named windows (WINDOW w AS …): write the window in OVER (…)",
+            ));
         }
         let distinct = match &s.distinct {
             None | Some(sql::Distinct::All) => false,
@@ -742,9 +746,70 @@ impl Translator<'_> {
 
     fn function(&self, f: &sql::Function) -> Result<ast::Expr> {
         let name = object_name(&f.name)?;
-        if f.over.is_some() {
-            return Err(unsupported("window functions"));
+        let call = self.call(&name, f)?;
+        let Some(over) = &f.over else {
+            return Ok(call);
+        };
+        let spec = match over {
+            sql::WindowType::WindowSpec(spec) if spec.window_name.is_none() => spec,
+            _ => return Err(unsupported("named windows (write the window in OVER (…))")),
+        };
+        let mut order_by = Vec::with_capacity(spec.order_by.len());
+        for o in &spec.order_by {
+            order_by.push(ast::OrderItem {
+                expr: self.expr(&o.expr)?,
+                desc: matches!(o.options.sort, Some(sql::OrderBySort::Desc)),
+                nulls_first: o.options.nulls_first,
+            });
         }
+        let frame = match &spec.window_frame {
+            None => None,
+            Some(fr) => {
+                let range = match fr.units {
+                    sql::WindowFrameUnits::Rows => false,
+                    sql::WindowFrameUnits::Range => true,
+                    sql::WindowFrameUnits::Groups => {
+                        return Err(unsupported("GROUPS frames (there are ROWS and RANGE)"));
+                    }
+                };
+                let start = self.frame_bound(&fr.start_bound, true)?;
+                let end = match &fr.end_bound {
+                    None => ast::FrameBound::CurrentRow,
+                    Some(b) => self.frame_bound(b, false)?,
+                };
+                Some(ast::WindowFrame { range, start, end })
+            }
+        };
+        Ok(ast::Expr::Window {
+            call: Box::new(call),
+            partition_by: spec
+                .partition_by
+                .iter()
+                .map(|e| self.expr(e))
+                .collect::<Result<_>>()?,
+            order_by,
+            frame,
+        })
+    }
+
+    fn frame_bound(&self, b: &sql::WindowFrameBound, start: bool) -> Result<ast::FrameBound> {
+        Ok(match b {
+            sql::WindowFrameBound::CurrentRow => ast::FrameBound::CurrentRow,
+            sql::WindowFrameBound::Preceding(None) if start => ast::FrameBound::UnboundedPreceding,
+            sql::WindowFrameBound::Following(None) if !start => ast::FrameBound::UnboundedFollowing,
+            sql::WindowFrameBound::Preceding(Some(e)) => ast::FrameBound::Preceding(self.boxed(e)?),
+            sql::WindowFrameBound::Following(Some(e)) => ast::FrameBound::Following(self.boxed(e)?),
+            other => {
+                return Err(Error::InvalidInput(format!(
+                    "a window frame cannot {} at {other}",
+                    if start { "start" } else { "end" }
+                )));
+            }
+        })
+    }
+
+    /// A call, without its OVER.
+    fn call(&self, name: &str, f: &sql::Function) -> Result<ast::Expr> {
         if f.filter.is_some()
             || f.null_treatment.is_some()
             || !f.within_group.is_empty()
@@ -783,7 +848,7 @@ impl Translator<'_> {
             }
         };
         Ok(ast::Expr::Function {
-            name,
+            name: name.to_string(),
             args,
             distinct,
         })

@@ -109,9 +109,29 @@ pub(super) fn contains_aggregate(e: &ast::Expr) -> bool {
         E::Function { args, .. } => args
             .iter()
             .any(|a| matches!(a, ast::FunctionArg::Expr(x) if contains_aggregate(x))),
+        // A window's own function is not the query's aggregate; what it reads may be.
+        E::Window {
+            call,
+            partition_by,
+            order_by,
+            ..
+        } => {
+            let args = match &**call {
+                E::Function { args, .. } => args
+                    .iter()
+                    .any(|a| matches!(a, ast::FunctionArg::Expr(x) if contains_aggregate(x))),
+                _ => false,
+            };
+            args || partition_by.iter().any(contains_aggregate)
+                || order_by.iter().any(|o| contains_aggregate(&o.expr))
+        }
         E::Column { .. } | E::Literal(_) | E::Param(_) | E::Subquery(_) | E::Exists { .. } => false,
     }
 }
+
+/// Where a window call's column is while the select list is bound: `WINDOW_BASE + n` for the
+/// n-th call, moved to just after the window node's input columns once they are known.
+pub(super) const WINDOW_BASE: usize = usize::MAX / 2;
 
 impl<'a> Planner<'a> {
     // ----------------------------------------------------------------------------------
@@ -173,6 +193,7 @@ impl<'a> Planner<'a> {
                 }));
             }
             if !contains_aggregate(e)
+                && !matches!(e, ast::Expr::Window { .. })
                 && let Ok(plain) = self.bind_plain(e, scope)
             {
                 if let Some(ctx) = &self.agg
@@ -307,10 +328,190 @@ impl<'a> Planner<'a> {
                 args,
                 distinct,
             } => self.bind_function(name, args, *distinct, scope)?,
+            A::Window {
+                call,
+                partition_by,
+                order_by,
+                frame,
+            } => self.bind_window(call, partition_by, order_by, frame.as_ref(), scope)?,
             A::Subquery(q) => self.subquery(q, SubqueryKind::Scalar, scope)?,
             A::Exists { query, negated } => {
                 self.subquery(query, SubqueryKind::Exists { negated: *negated }, scope)?
             }
+        })
+    }
+
+    /// A window function call: its arguments, partition and order bound like the select
+    /// list (over the groups in an aggregate query), its frame's offsets evaluated. Gives
+    /// the column the window node adds for it (see [`WINDOW_BASE`]).
+    fn bind_window(
+        &mut self,
+        call: &'a ast::Expr,
+        partition_by: &'a [ast::Expr],
+        order_by: &'a [ast::OrderItem],
+        frame: Option<&'a ast::WindowFrame>,
+        scope: &Scope,
+    ) -> Result<Expr> {
+        let Some(outer) = self.windows.take() else {
+            return Err(Error::InvalidInput(
+                "window functions are allowed only in the select list and ORDER BY, and not \
+                 inside another window function"
+                    .into(),
+            ));
+        };
+        let r = self.bind_window_parts(call, partition_by, order_by, frame, scope);
+        self.windows = Some(outer);
+        let w = r?;
+        let calls = self.windows.get_or_insert_with(Vec::new);
+        let at = match calls.iter().position(|c| *c == w) {
+            Some(i) => i,
+            None => {
+                calls.push(w);
+                calls.len() - 1
+            }
+        };
+        Ok(Expr::Column(WINDOW_BASE + at))
+    }
+
+    fn bind_window_parts(
+        &mut self,
+        call: &'a ast::Expr,
+        partition_by: &'a [ast::Expr],
+        order_by: &'a [ast::OrderItem],
+        frame: Option<&'a ast::WindowFrame>,
+        scope: &Scope,
+    ) -> Result<WindowCall> {
+        let Some((name, args, distinct)) = call.as_call() else {
+            return Err(Error::InvalidInput("OVER needs a function call".into()));
+        };
+        let lower = name.to_ascii_lowercase();
+        let mut bound = Vec::with_capacity(args.len());
+        let func = if let Some(agg) = as_aggregate(call)? {
+            if agg.distinct {
+                return Err(Error::Unsupported(format!(
+                    "DISTINCT in the window function {name}()"
+                )));
+            }
+            let separator = match agg.separator {
+                None => None,
+                Some(sep) => match self.bind(sep, scope)? {
+                    Expr::Literal(v) => Some(v),
+                    _ => {
+                        return Err(Error::Unsupported(
+                            "a group_concat separator that is not a constant".into(),
+                        ));
+                    }
+                },
+            };
+            let arg = agg.arg.map(|a| self.bind(a, scope)).transpose()?;
+            WindowFunc::Aggregate(AggCall {
+                func: agg.func,
+                arg,
+                distinct: false,
+                separator,
+            })
+        } else {
+            let (func, lo, hi) = match lower.as_str() {
+                "row_number" => (WindowFunc::RowNumber, 0, 0),
+                "rank" => (WindowFunc::Rank, 0, 0),
+                "dense_rank" => (WindowFunc::DenseRank, 0, 0),
+                "percent_rank" => (WindowFunc::PercentRank, 0, 0),
+                "cume_dist" => (WindowFunc::CumeDist, 0, 0),
+                "ntile" => (WindowFunc::Ntile, 1, 1),
+                "lag" => (WindowFunc::Lag, 1, 3),
+                "lead" => (WindowFunc::Lead, 1, 3),
+                "first_value" => (WindowFunc::FirstValue, 1, 1),
+                "last_value" => (WindowFunc::LastValue, 1, 1),
+                "nth_value" => (WindowFunc::NthValue, 2, 2),
+                _ => {
+                    return Err(Error::NotFound(format!("no such window function: {name}")));
+                }
+            };
+            if distinct {
+                return Err(Error::Unsupported(format!(
+                    "DISTINCT in the window function {name}()"
+                )));
+            }
+            if args.len() < lo || args.len() > hi {
+                return Err(Error::InvalidInput(format!(
+                    "wrong number of arguments to function {name}(): {}",
+                    args.len()
+                )));
+            }
+            for a in args {
+                match a {
+                    ast::FunctionArg::Expr(x) => bound.push(self.bind(x, scope)?),
+                    ast::FunctionArg::Wildcard => {
+                        return Err(Error::InvalidInput(format!("{name}(*) is not valid")));
+                    }
+                }
+            }
+            func
+        };
+        let partition_by = partition_by
+            .iter()
+            .map(|e| self.bind(e, scope))
+            .collect::<Result<Vec<_>>>()?;
+        let mut keys = Vec::with_capacity(order_by.len());
+        for o in order_by {
+            keys.push(SortKey {
+                expr: self.bind(&o.expr, scope)?,
+                desc: o.desc,
+                nulls_first: o.nulls_first.unwrap_or(!o.desc),
+            });
+        }
+        let frame = match frame {
+            None => Frame::default_for(!keys.is_empty()),
+            Some(f) => {
+                let start = self.frame_bound(&f.start, f.range)?;
+                let end = self.frame_bound(&f.end, f.range)?;
+                let offset = |b: FrameBound| {
+                    matches!(b, FrameBound::Preceding(_) | FrameBound::Following(_))
+                };
+                if f.range && (offset(start) || offset(end)) && keys.len() != 1 {
+                    return Err(Error::InvalidInput(
+                        "a RANGE frame with an offset needs exactly one ORDER BY key".into(),
+                    ));
+                }
+                Frame {
+                    range: f.range,
+                    start,
+                    end,
+                }
+            }
+        };
+        Ok(WindowCall {
+            func,
+            args: bound,
+            partition_by,
+            order_by: keys,
+            frame,
+        })
+    }
+
+    /// A frame bound with its offset evaluated: a constant, not negative (ROWS: whole).
+    fn frame_bound(&mut self, b: &'a ast::FrameBound, range: bool) -> Result<FrameBound> {
+        let offset = |p: &mut Self, e: &'a ast::Expr| -> Result<f64> {
+            let bound = p.bind_plain(e, &Scope::default())?;
+            let v = p.value_now(&bound)?;
+            let n = match v {
+                Value::Int(i) if i >= 0 => i as f64,
+                Value::Float(f) if range && f >= 0.0 && f.is_finite() => f,
+                other => {
+                    return Err(Error::InvalidInput(format!(
+                        "a frame offset must be a {} that is not negative, got {other}",
+                        if range { "number" } else { "whole number" }
+                    )));
+                }
+            };
+            Ok(n)
+        };
+        Ok(match b {
+            ast::FrameBound::UnboundedPreceding => FrameBound::UnboundedPreceding,
+            ast::FrameBound::CurrentRow => FrameBound::CurrentRow,
+            ast::FrameBound::UnboundedFollowing => FrameBound::UnboundedFollowing,
+            ast::FrameBound::Preceding(e) => FrameBound::Preceding(offset(self, e)?),
+            ast::FrameBound::Following(e) => FrameBound::Following(offset(self, e)?),
         })
     }
 

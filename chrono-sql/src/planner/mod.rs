@@ -34,7 +34,10 @@ use crate::error::{Error, Result};
 use crate::expr::{CmpOp, Expr, Func, Subquery, SubqueryKind};
 use crate::limits::StatementGuard;
 use crate::parse::timetravel::{TimeLiteral, TimeSpec};
-use crate::plan::{Access, AggCall, AggFunc, Column, JoinKind, Node, Plan, ReadAt, SortKey};
+use crate::plan::{
+    Access, AggCall, AggFunc, Column, Frame, FrameBound, JoinKind, Node, Plan, ReadAt, SortKey,
+    WindowCall, WindowFunc,
+};
 use crate::plan_cache::PastRead;
 use crate::types::ArithOp;
 
@@ -120,6 +123,9 @@ pub struct Planner<'a> {
     /// generation).
     pub catalog_cache: Option<(&'a crate::plan_cache::CatalogCache, u64)>,
     agg: Option<AggCtx>,
+    /// Binding a select list or its ORDER BY: the window function calls found so far
+    /// (`None` where window functions are not allowed).
+    windows: Option<Vec<crate::plan::WindowCall>>,
     aliases: Vec<(String, &'a ast::Expr)>,
 }
 
@@ -178,6 +184,7 @@ impl<'a> Planner<'a> {
             limits: Arc::default(),
             catalog_cache: None,
             agg: None,
+            windows: None,
             aliases: Vec::new(),
         }
     }

@@ -1,7 +1,7 @@
 //! Queries: SELECT (grouping, HAVING, the select list, DISTINCT, ORDER BY, LIMIT), VALUES,
 //! set operations and WITH.
 
-use super::bind::contains_aggregate;
+use super::bind::{WINDOW_BASE, contains_aggregate};
 use super::*;
 
 impl<'a> Planner<'a> {
@@ -261,7 +261,8 @@ impl<'a> Planner<'a> {
             });
         }
 
-        // Projection.
+        // Projection. Window functions are allowed here and in ORDER BY (not in HAVING).
+        let outer_windows = self.windows.replace(Vec::new());
         let mut exprs = Vec::new();
         let mut columns = Vec::new();
         for item in &s.items {
@@ -306,6 +307,7 @@ impl<'a> Planner<'a> {
             }
         }
 
+        let windows_so_far = self.windows.take();
         let having = match &s.having {
             Some(h) => {
                 self.aliases = aliases.clone();
@@ -315,6 +317,7 @@ impl<'a> Planner<'a> {
             }
             None => None,
         };
+        self.windows = windows_so_far;
 
         // ORDER BY keys: a position, an output name, or an expression over the input.
         let mut keys = Vec::new();
@@ -360,6 +363,7 @@ impl<'a> Planner<'a> {
             });
         }
 
+        let calls = std::mem::replace(&mut self.windows, outer_windows).unwrap_or_default();
         if let Some(ctx) = self.agg.take() {
             let mut agg_cols: Vec<Column> = ctx
                 .group
@@ -382,6 +386,28 @@ impl<'a> Planner<'a> {
             if let Some(h) = having {
                 plan = Plan::filter(plan, h);
             }
+        }
+        if !calls.is_empty() {
+            // The window node's columns follow its input's.
+            let width = plan.columns.len();
+            let moved = |i: usize| {
+                if i >= WINDOW_BASE {
+                    width + (i - WINDOW_BASE)
+                } else {
+                    i
+                }
+            };
+            exprs = exprs.iter().map(|e| e.map_columns(&moved)).collect();
+            let mut window_cols = plan.columns.clone();
+            window_cols.extend((0..calls.len()).map(|i| Column {
+                qualifier: None,
+                name: format!("_window{i}"),
+            }));
+            let node = Node::Window {
+                input: Box::new(plan),
+                calls,
+            };
+            plan = Plan::derived(node, "exact", window_cols);
         }
         let node = Node::Project {
             input: Box::new(plan),
