@@ -48,6 +48,7 @@
 //!   max_concurrent_statements: 16
 //!   statement_queue: 256         # waiting statements; past it RESOURCE_EXHAUSTED
 //!   parallel_scan_rows: 16384    # a whole-table scan splits after this many rows (0: never)
+//!   max_recursion_depth: 1000000 # rounds of one WITH RECURSIVE query
 //! ```
 //!
 //! An unknown key or a value of the wrong type is an error that names it.

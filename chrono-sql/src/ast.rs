@@ -73,6 +73,8 @@ pub enum Statement {
 pub struct Query {
     /// `WITH` queries, in order.
     pub with: Vec<Cte>,
+    /// `WITH RECURSIVE`: a WITH query may read itself.
+    pub recursive: bool,
     /// The query proper.
     pub body: SetExpr,
     /// `ORDER BY`.

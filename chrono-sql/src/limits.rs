@@ -73,6 +73,9 @@ pub struct Limits {
     /// Rows a whole-table scan reads on its own thread before it hands the second half of
     /// what is left to one helper thread; 0: scans never use a second thread.
     pub parallel_scan_rows: usize,
+    /// Most rounds of a `WITH RECURSIVE` query (its recursive part run again on the rows
+    /// the round before made); the rows it holds count toward `statement_memory_mb`.
+    pub max_recursion_depth: usize,
 }
 
 impl Default for Limits {
@@ -89,6 +92,7 @@ impl Default for Limits {
             max_concurrent_statements: 16,
             statement_queue: 256,
             parallel_scan_rows: 16_384,
+            max_recursion_depth: 1_000_000,
         }
     }
 }
@@ -97,7 +101,7 @@ impl Limits {
     /// Checks that every limit is usable (at least 1, and the ones the engine itself needs
     /// larger). The error names the key.
     pub fn validate(&self) -> Result<()> {
-        let checks: [(&str, usize, usize); 11] = [
+        let checks: [(&str, usize, usize); 12] = [
             ("max_sql_bytes", self.max_sql_bytes, 64),
             ("max_statement_tokens", self.max_statement_tokens, 16),
             ("max_statements", self.max_statements, 1),
@@ -113,6 +117,7 @@ impl Limits {
             ),
             ("statement_queue", self.statement_queue, 0),
             ("parallel_scan_rows", self.parallel_scan_rows, 0),
+            ("max_recursion_depth", self.max_recursion_depth, 1),
         ];
         for (name, value, min) in checks {
             if value < min {
@@ -184,6 +189,7 @@ pub struct StatementGuard {
     memory_limit: usize,
     max_value_bytes: usize,
     parallel_scan_rows: usize,
+    max_recursion_depth: usize,
     cancel: CancelToken,
     timeout: Option<Duration>,
     deadline: Cell<Option<Instant>>,
@@ -201,6 +207,7 @@ impl StatementGuard {
             memory_limit: limits.statement_memory_mb.saturating_mul(1 << 20),
             max_value_bytes: limits.max_value_bytes,
             parallel_scan_rows: limits.parallel_scan_rows,
+            max_recursion_depth: limits.max_recursion_depth,
             cancel,
             timeout,
             deadline: Cell::new(timeout.map(|t| Instant::now() + t)),
@@ -218,6 +225,20 @@ impl StatementGuard {
             after_rows: self.parallel_scan_rows,
             buffer_bytes: self.memory_limit,
         }
+    }
+
+    /// Fails when a recursive query starts round `round` past `limits.max_recursion_depth`.
+    pub fn check_recursion(&self, round: usize) -> Result<()> {
+        if round > self.max_recursion_depth {
+            return Err(Limits::exceeded(
+                "max_recursion_depth",
+                format!(
+                    "a WITH RECURSIVE query ran more than {} rounds",
+                    self.max_recursion_depth
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Checks the cancel token and the deadline now.

@@ -44,7 +44,7 @@ macro_rules! access_exprs {
 macro_rules! plan_children {
     ($p:expr, $iter:ident $(, $m:tt)?) => {
         match &$($m)? $p.node {
-            Node::Scan { .. } | Node::Values { .. } => vec![],
+            Node::Scan { .. } | Node::Values { .. } | Node::WorkTable { .. } => vec![],
             Node::Filter { input, .. }
             | Node::Project { input, .. }
             | Node::Aggregate { input, .. }
@@ -59,7 +59,12 @@ macro_rules! plan_children {
             | Node::Delete { scan: input, .. } => vec![&$($m)? **input],
             Node::HashJoin { left, right, .. }
             | Node::NestedLoop { left, right, .. }
-            | Node::SetCompare { left, right, .. } => vec![&$($m)? **left, &$($m)? **right],
+            | Node::SetCompare { left, right, .. }
+            | Node::RecursiveCte {
+                anchor: left,
+                step: right,
+                ..
+            } => vec![&$($m)? **left, &$($m)? **right],
             Node::Union { inputs } | Node::Join { inputs, .. } => inputs.$iter().collect(),
         }
     };
@@ -108,6 +113,8 @@ macro_rules! plan_exprs {
             }
             Node::Window { calls, .. } => calls.$iter().flat_map(|c| c.$access()).collect(),
             Node::Limit { .. }
+            | Node::RecursiveCte { .. }
+            | Node::WorkTable { .. }
             | Node::Distinct { .. }
             | Node::Union { .. }
             | Node::SetCompare { .. }
@@ -609,6 +616,25 @@ pub enum Node {
         /// Aggregates.
         aggs: Vec<AggCall>,
     },
+    /// `WITH RECURSIVE`: the anchor's rows, then the step's run again and again on the rows
+    /// the round before made (read through a [`Node::WorkTable`]) until a round makes none.
+    RecursiveCte {
+        /// The part that does not read itself.
+        anchor: Box<Plan>,
+        /// The part that does.
+        step: Box<Plan>,
+        /// UNION ALL (else UNION: a row already made is not made again).
+        all: bool,
+        /// Which work table the step reads.
+        work: usize,
+        /// The query's LIMIT: the rounds stop once it has this many rows.
+        limit: Option<usize>,
+    },
+    /// The rows the last round of a recursive query made.
+    WorkTable {
+        /// Which.
+        work: usize,
+    },
     /// Window functions: the input's rows, each with one more column per call (what the
     /// call gives for that row within its partition and frame).
     Window {
@@ -849,8 +875,14 @@ impl Plan {
                     left.est_rows.min(right.est_rows)
                 }
             }
+            // Rounds are not known before it runs: ten of the anchor's size, as a guess.
+            Node::RecursiveCte { anchor, limit, .. } => {
+                let guess = (anchor.est_rows * 10.0).max(1.0);
+                limit.map_or(guess, |l| guess.min(l as f64))
+            }
             Node::Scan { .. }
             | Node::Values { .. }
+            | Node::WorkTable { .. }
             | Node::HashJoin { .. }
             | Node::IndexJoin { .. }
             | Node::NestedLoop { .. } => return,
@@ -1062,6 +1094,15 @@ impl Plan {
                     a.join(", ")
                 );
             }
+            Node::RecursiveCte { all, limit, .. } => {
+                let _ = write!(
+                    s,
+                    "Recursive union{}{}",
+                    if *all { " all" } else { "" },
+                    limit.map(|l| format!(" limit {l}")).unwrap_or_default()
+                );
+            }
+            Node::WorkTable { .. } => s.push_str("Work table (the rows of the round before)"),
             Node::Window { input, calls } => {
                 let c: Vec<String> = calls.iter().map(|c| c.describe(&input.columns)).collect();
                 let _ = write!(s, "Window {}", c.join(", "));
@@ -1404,6 +1445,20 @@ impl Plan {
                     })
                     .collect::<Result<_>>()?,
             },
+            Node::RecursiveCte {
+                anchor,
+                step,
+                all,
+                work,
+                limit,
+            } => Node::RecursiveCte {
+                anchor: input(anchor, f)?,
+                step: input(step, f)?,
+                all: *all,
+                work: *work,
+                limit: *limit,
+            },
+            Node::WorkTable { work } => Node::WorkTable { work: *work },
             Node::Window { input: i, calls } => Node::Window {
                 input: input(i, f)?,
                 calls: calls

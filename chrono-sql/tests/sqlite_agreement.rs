@@ -284,6 +284,10 @@ const FIXED: &[&str] = &[
     "SELECT id FROM t1 NOT INDEXED WHERE a = 3",
     "SELECT a, count(*) FROM t1 INDEXED BY t1_a WHERE a > 2 GROUP BY a",
     "SELECT a, group_concat(id) FROM (SELECT a, id FROM t1 ORDER BY id) GROUP BY a",
+    // Recursive WITH queries.
+    "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 3 FROM r WHERE n < 40) SELECT n, (SELECT COUNT(*) FROM t1 WHERE a < n) FROM r",
+    "WITH RECURSIVE r(id, a) AS (SELECT id, a FROM t1 WHERE id = 1 UNION SELECT t1.id, t1.a FROM t1 JOIN r ON t1.a = r.a + 1) SELECT id, a FROM r",
+    "WITH RECURSIVE r(k) AS (SELECT a FROM t1 WHERE a IS NOT NULL UNION SELECT k - 1 FROM r WHERE k > 0) SELECT k FROM r",
     // Window functions over groups and in ORDER BY.
     "SELECT a, COUNT(*), rank() OVER (ORDER BY COUNT(*) DESC) FROM t1 GROUP BY a",
     "SELECT id FROM t1 ORDER BY row_number() OVER (ORDER BY c DESC, id), id LIMIT 7",

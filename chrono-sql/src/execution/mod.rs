@@ -73,6 +73,8 @@ pub struct ExecCtx<'a> {
     pub guard: &'a StatementGuard,
     /// This execution's parameter values.
     pub params: &'a [Value],
+    /// The rows of each recursive query's round before, by work table.
+    pub work: std::collections::HashMap<usize, Rc<Vec<Row>>>,
 }
 
 /// `e` with this execution's parameter values in place of its parameters; the plan's own
@@ -167,6 +169,7 @@ pub fn rows<'a>(
         analyze: None,
         guard,
         params,
+        work: Default::default(),
     };
     build(plan, &mut ctx, &mut 0)
 }
@@ -238,6 +241,65 @@ fn key_into(out: &mut Vec<u8>, exprs: &[Expr], row: &[Value]) -> Result<bool> {
 pub(crate) type KeyMap<V> = std::collections::HashMap<Vec<u8>, V, foldhash::fast::RandomState>;
 /// See [`KeyMap`].
 pub(crate) type KeySet = std::collections::HashSet<Vec<u8>, foldhash::fast::RandomState>;
+
+/// The nodes of a plan and its inputs (not its subqueries): how many ids `build` gives it.
+fn node_count(plan: &Plan) -> usize {
+    1 + plan.children().into_iter().map(node_count).sum::<usize>()
+}
+
+/// Runs a `WITH RECURSIVE` query: the anchor, then rounds of the step over the rows the
+/// round before made, until one makes none (for UNION: none not made before), the LIMIT is
+/// reached or `limits.max_recursion_depth` rounds have run. The rows are held (charged).
+fn recursive<'a>(
+    anchor: &'a Plan,
+    step: &'a Plan,
+    all: bool,
+    work: usize,
+    limit: Option<usize>,
+    ctx: &mut ExecCtx<'a>,
+    next_id: &mut usize,
+) -> Result<RowIter<'a>> {
+    let guard = ctx.guard;
+    let mut seen = KeySet::default();
+    let mut out: Vec<Row> = Vec::new();
+    let limit = limit.unwrap_or(usize::MAX);
+    let mut keep = |row: Row, out: &mut Vec<Row>, fresh: &mut Vec<Row>| -> Result<()> {
+        guard.tick()?;
+        if out.len() >= limit {
+            return Ok(());
+        }
+        if !all {
+            let key = hash_key(&row);
+            let bytes = crate::limits::hashed_key_bytes(&key);
+            if !seen.insert(key) {
+                return Ok(());
+            }
+            guard.charge(bytes)?;
+        }
+        guard.charge(2 * crate::limits::row_bytes(&row))?;
+        out.push(row.clone());
+        fresh.push(row);
+        Ok(())
+    };
+    let mut fresh = Vec::new();
+    for r in build(anchor, ctx, next_id)? {
+        keep(r?, &mut out, &mut fresh)?;
+    }
+    let first_step_id = *next_id;
+    let mut round = 0;
+    while !fresh.is_empty() && out.len() < limit {
+        round += 1;
+        guard.check_recursion(round)?;
+        ctx.work.insert(work, Rc::new(std::mem::take(&mut fresh)));
+        *next_id = first_step_id;
+        for r in build(step, ctx, next_id)? {
+            keep(r?, &mut out, &mut fresh)?;
+        }
+    }
+    ctx.work.remove(&work);
+    *next_id = first_step_id + node_count(step);
+    Ok(Box::new(out.into_iter().map(Ok)))
+}
 
 /// Builds the iterator of a plan. `next_id` numbers nodes in pre-order.
 #[recursive::recursive]
@@ -388,6 +450,17 @@ pub fn build<'a>(
                         .map(Ok),
                 ))
             })
+        }
+        Node::RecursiveCte {
+            anchor,
+            step,
+            all,
+            work,
+            limit,
+        } => recursive(anchor, step, *all, *work, *limit, ctx, next_id)?,
+        Node::WorkTable { work } => {
+            let rows = ctx.work.get(work).cloned().unwrap_or_default();
+            Box::new((0..rows.len()).map(move |i| Ok(rows[i].clone())))
         }
         Node::Window { input, calls } => {
             let input = build(input, ctx, next_id)?;

@@ -167,10 +167,8 @@ impl Translator<'_> {
             ));
         }
         let mut with = Vec::new();
+        let recursive = q.with.as_ref().is_some_and(|w| w.recursive);
         if let Some(w) = &q.with {
-            if w.recursive {
-                return Err(unsupported("WITH RECURSIVE"));
-            }
             for cte in &w.cte_tables {
                 with.push(ast::Cte {
                     name: cte.alias.name.value.clone(),
@@ -223,6 +221,7 @@ impl Translator<'_> {
         };
         Ok(ast::Query {
             with,
+            recursive,
             body: self.set_expr(&q.body)?,
             order_by,
             limit,
@@ -1000,6 +999,7 @@ fn target_table(relation: &sql::TableFactor, what: &str) -> Result<(String, Opti
 fn select_star_from(name: String) -> ast::Query {
     ast::Query {
         with: Vec::new(),
+        recursive: false,
         body: ast::SetExpr::Select(Box::new(ast::Select {
             distinct: false,
             items: vec![ast::SelectItem::Wildcard],

@@ -48,9 +48,14 @@ impl<'a> Planner<'a> {
     /// A reference to a common table expression: its query, planned where it is used (it
     /// sees the CTEs defined before it), its columns renamed as its definition says.
     pub(super) fn cte_plan(&mut self, cte: &Cte<'a>, label: &str) -> Result<Plan> {
-        let mut sub = self.sub();
-        sub.ctes.truncate(cte.visible);
-        let mut plan = sub.plan_query(cte.query)?;
+        let mut plan = match self.recursive_cte_plan(cte)? {
+            Some(plan) => plan,
+            None => {
+                let mut sub = self.sub();
+                sub.ctes.truncate(cte.visible);
+                sub.plan_query(cte.query)?
+            }
+        };
         if cte.columns.len() > plan.columns.len() {
             return Err(Error::InvalidInput(format!(
                 "WITH query {} has {} columns but {} names were given",
@@ -67,6 +72,109 @@ impl<'a> Planner<'a> {
             }
         }
         Ok(plan)
+    }
+
+    /// A WITH RECURSIVE query that reads itself: `anchor UNION [ALL] step`, where only the
+    /// step (the last arm) reads the query's own name, as the rows of the round before.
+    /// `None` when it is not recursive (planned as any WITH query).
+    fn recursive_cte_plan(&mut self, cte: &Cte<'a>) -> Result<Option<Plan>> {
+        let ast::SetExpr::SetOperation {
+            op: ast::SetOperator::Union,
+            all,
+            left,
+            right,
+        } = &cte.query.body
+        else {
+            return Ok(None);
+        };
+        if !cte.recursive {
+            return Ok(None);
+        }
+        static NEXT_WORK_TABLE: std::sync::atomic::AtomicUsize =
+            std::sync::atomic::AtomicUsize::new(0);
+        let mut sub = self.sub();
+        sub.ctes.truncate(cte.visible);
+        let used = Rc::new(Cell::new(false));
+        // The anchor must not read the query itself.
+        sub.work_tables.push(WorkRef {
+            name: cte.name.clone(),
+            id: usize::MAX,
+            columns: Vec::new(),
+            used: used.clone(),
+        });
+        let anchor = sub.plan_set_arm(left)?;
+        sub.work_tables.pop();
+        if used.get() {
+            return Err(anchor_reads_itself(&cte.name));
+        }
+        let id = NEXT_WORK_TABLE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let columns: Vec<Column> = anchor
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| Column {
+                qualifier: None,
+                name: cte
+                    .columns
+                    .get(i)
+                    .cloned()
+                    .unwrap_or_else(|| c.name.clone()),
+            })
+            .collect();
+        sub.work_tables.push(WorkRef {
+            name: cte.name.clone(),
+            id,
+            columns: columns.clone(),
+            used: used.clone(),
+        });
+        let step = sub.plan_set_arm(right)?;
+        if !used.get() {
+            // Not recursive after all: an ordinary WITH query.
+            return Ok(None);
+        }
+        super::select::check_arm_width(&anchor, &step, ast::SetOperator::Union)?;
+        if !cte.query.order_by.is_empty() || cte.query.offset.is_some() {
+            return Err(Error::Unsupported(format!(
+                "ORDER BY or OFFSET in the recursive WITH query {} (order or skip the rows \
+                 where it is read)",
+                cte.name
+            )));
+        }
+        let (limit, _) = self.limit_offset(cte.query)?;
+        let node = Node::RecursiveCte {
+            anchor: Box::new(anchor),
+            step: Box::new(step),
+            all: *all,
+            work: id,
+            limit,
+        };
+        Ok(Some(Plan::derived(node, "heuristic", columns)))
+    }
+
+    /// A recursive WITH query's own name inside its recursive part.
+    fn work_table(&mut self, name: &str, label: &str) -> Result<Option<Plan>> {
+        let lower = name.to_ascii_lowercase();
+        let Some(w) = self.work_tables.iter().rev().find(|w| w.name == lower) else {
+            return Ok(None);
+        };
+        w.used.set(true);
+        if w.id == usize::MAX {
+            return Err(anchor_reads_itself(&w.name));
+        }
+        let q = Some(label.to_ascii_lowercase());
+        Ok(Some(Plan {
+            node: Node::WorkTable { work: w.id },
+            est_rows: 10.0,
+            estimator: "heuristic",
+            columns: w
+                .columns
+                .iter()
+                .map(|c| Column {
+                    qualifier: q.clone(),
+                    name: c.name.clone(),
+                })
+                .collect(),
+        }))
     }
 
     /// The table definition in force at `read_at`.
@@ -114,6 +222,15 @@ impl<'a> Planner<'a> {
                 as_of: version,
             } => {
                 let (mut read_at, mut kept) = self.read_at_for(time.as_ref())?;
+                let label = alias.as_ref().map(|a| &a.name).unwrap_or(name);
+                if let Some(plan) = self.work_table(name, label)? {
+                    if version.is_some() || read_at != ReadAt::Current {
+                        return Err(Error::Unsupported(format!(
+                            "time travel on the WITH query {name}"
+                        )));
+                    }
+                    return Ok(plan);
+                }
                 if let Some(cte) = self.cte(name) {
                     if version.is_some() || read_at != ReadAt::Current {
                         return Err(Error::Unsupported(format!(
@@ -317,4 +434,11 @@ impl Planner<'_> {
         );
         Ok(plan)
     }
+}
+
+fn anchor_reads_itself(name: &str) -> Error {
+    Error::InvalidInput(format!(
+        "the first part of the recursive WITH query {name} reads {name} itself: only the part \
+         after the last UNION may"
+    ))
 }

@@ -82,6 +82,22 @@ struct Cte<'a> {
     query: &'a ast::Query,
     /// How many of the CTEs in scope before it its query may read (those defined earlier).
     visible: usize,
+    /// Defined by `WITH RECURSIVE`: its query may read itself.
+    recursive: bool,
+}
+
+/// A recursive WITH query's name inside its own recursive part: the rows of the round
+/// before.
+#[derive(Clone)]
+struct WorkRef {
+    /// The WITH query's name, lower case.
+    name: String,
+    /// The work table's id.
+    id: usize,
+    /// Its columns (unqualified).
+    columns: Vec<Column>,
+    /// Set when the recursive part reads it.
+    used: Rc<Cell<bool>>,
 }
 
 struct AggCtx {
@@ -117,6 +133,8 @@ pub struct Planner<'a> {
     aggregate_query: bool,
     /// The common table expressions in scope, innermost last.
     ctes: Vec<Rc<Cte<'a>>>,
+    /// Recursive WITH queries whose recursive part is being planned.
+    work_tables: Vec<WorkRef>,
     /// The limits in force (stored DEFAULTs are parsed within them).
     pub limits: Arc<crate::limits::Limits>,
     /// Decoded table definitions, when the transaction sees the newest catalog (its
@@ -181,6 +199,7 @@ impl<'a> Planner<'a> {
             correlated: Rc::new(Cell::new(false)),
             aggregate_query: false,
             ctes: Vec::new(),
+            work_tables: Vec::new(),
             limits: Arc::default(),
             catalog_cache: None,
             agg: None,
@@ -201,6 +220,7 @@ impl<'a> Planner<'a> {
         p.reusable = self.reusable.clone();
         p.past = self.past.clone();
         p.ctes = self.ctes.clone();
+        p.work_tables = self.work_tables.clone();
         p.limits = self.limits.clone();
         p.catalog_cache = self.catalog_cache;
         p

@@ -27,6 +27,7 @@ impl<'a> Planner<'a> {
                 columns: cte.columns.clone(),
                 query: &cte.query,
                 visible,
+                recursive: q.recursive,
             }));
         }
         let plan = self.plan_query_body(q);

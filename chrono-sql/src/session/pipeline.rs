@@ -410,6 +410,7 @@ impl Database {
                 analyze: Some(stats.clone()),
                 guard,
                 params,
+                work: Default::default(),
             };
             let mut id = 0;
             for r in execution::build(plan, &mut ctx, &mut id)? {
