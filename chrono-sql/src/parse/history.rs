@@ -66,6 +66,8 @@ pub(super) fn delete_history(tokens: &[TokenWithSpan]) -> Result<Option<(ast::St
             TimeLiteral::Number(n) => n.clone(),
             TimeLiteral::Text(t) => format!("'{}'", t.replace('\'', "''")),
             TimeLiteral::Param(n) => format!("${n}"),
+            // `literal` reads no expressions.
+            TimeLiteral::Expr(_) => String::new(),
         });
     }
     Ok(Some((

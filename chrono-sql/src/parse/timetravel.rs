@@ -32,6 +32,9 @@ pub enum TimeLiteral {
     Text(String),
     /// A parameter, 1-based.
     Param(usize),
+    /// Any other expression of no columns, evaluated when the statement is planned:
+    /// relative times such as `now() - INTERVAL '1 hour'`.
+    Expr(Box<crate::ast::Expr>),
 }
 
 /// What a clause selects.
@@ -173,8 +176,8 @@ pub fn lift(dialect: &dyn Dialect, sql: &str) -> Result<Lifted> {
 fn clause_at(tokens: &[TokenWithSpan], i: usize) -> Result<Option<(TimeSpec, usize)>> {
     let is = |k: usize, s: &str| tokens.get(i + k).is_some_and(|t| is_word(&t.token, s));
     if is(0, "AS") && is(1, "OF") && is(2, "TIMESTAMP") {
-        let (lit, n) = literal(tokens, i + 3)?;
-        return Ok(Some((TimeSpec::AsOf(lit), 3 + n)));
+        let (lit, n) = time_at(tokens, i + 2, None)?;
+        return Ok(Some((TimeSpec::AsOf(lit), 2 + n)));
     }
     if !(is(0, "FOR") && is(1, "SYSTEM_TIME")) {
         return Ok(None);
@@ -182,13 +185,13 @@ fn clause_at(tokens: &[TokenWithSpan], i: usize) -> Result<Option<(TimeSpec, usi
     let mut k = 2;
     let spec = if is(k, "AS") && is(k + 1, "OF") {
         k += 2;
-        let (lit, n) = literal(tokens, i + k)?;
+        let (lit, n) = time_at(tokens, i + k, None)?;
         k += n;
         TimeSpec::AsOf(lit)
     } else if is(k, "BETWEEN") || is(k, "FROM") {
         let between = is(k, "BETWEEN");
         k += 1;
-        let (a, n) = literal(tokens, i + k)?;
+        let (a, n) = time_at(tokens, i + k, Some(if between { "AND" } else { "TO" }))?;
         k += n;
         let sep = if between { "AND" } else { "TO" };
         if !is(k, sep) {
@@ -202,7 +205,7 @@ fn clause_at(tokens: &[TokenWithSpan], i: usize) -> Result<Option<(TimeSpec, usi
             )));
         }
         k += 1;
-        let (b, n) = literal(tokens, i + k)?;
+        let (b, n) = time_at(tokens, i + k, None)?;
         k += n;
         if between {
             TimeSpec::Between(a, b)
@@ -219,6 +222,67 @@ fn clause_at(tokens: &[TokenWithSpan], i: usize) -> Result<Option<(TimeSpec, usi
         )));
     };
     Ok(Some((spec, k)))
+}
+
+/// The time of a clause at `i`: a literal (see [`literal`]) when the clause ends after it,
+/// else an expression (`now() - INTERVAL '1 hour'`), read by sqlparser from the tokens at
+/// `i` for as long as they continue it — up to the word `stop` outside parentheses, when
+/// given (a `BETWEEN`'s `AND`, a `FROM`'s `TO`).
+fn time_at(tokens: &[TokenWithSpan], i: usize, stop: Option<&str>) -> Result<(TimeLiteral, usize)> {
+    let ends = |t: Option<&TokenWithSpan>| match t.map(|t| &t.token) {
+        None | Some(Token::EOF | Token::Comma | Token::RParen | Token::SemiColon) => true,
+        Some(Token::Word(_)) => true,
+        _ => false,
+    };
+    if let Ok((lit, n)) = literal(tokens, i)
+        && ends(tokens.get(i + n))
+    {
+        return Ok((lit, n));
+    }
+    // `TIMESTAMP` before an expression that is not a string is only a word of the clause.
+    let skip = usize::from(
+        tokens
+            .get(i)
+            .is_some_and(|t| is_word(&t.token, "TIMESTAMP"))
+            && !matches!(
+                tokens.get(i + 1).map(|t| &t.token),
+                Some(Token::SingleQuotedString(_))
+            ),
+    );
+    let start = i + skip;
+    let mut end = tokens.len();
+    if let Some(word) = stop {
+        let mut depth = 0usize;
+        for (k, t) in tokens.iter().enumerate().skip(start) {
+            match &t.token {
+                Token::LParen => depth += 1,
+                Token::RParen => depth = depth.saturating_sub(1),
+                w if depth == 0 && is_word(w, word) => {
+                    end = k;
+                    break;
+                }
+                _ => {}
+            }
+        }
+    }
+    let dialect = sqlparser::dialect::GenericDialect {};
+    let mut parser = sqlparser::parser::Parser::new(&dialect)
+        .with_recursion_limit(64)
+        .with_tokens_with_locations(tokens[start..end].to_vec());
+    let e = parser.parse_expr().map_err(|e| {
+        Error::Syntax(format!(
+            "expected a time (Unix seconds, an ISO-8601 string, a parameter or an expression \
+             such as now() - INTERVAL '1 hour') at {}: {}",
+            tokens
+                .get(i)
+                .map(|t| t.span.start.to_string())
+                .unwrap_or_else(|| "the end".into()),
+            e.to_string().trim_start_matches("sql parser error: ")
+        ))
+    })?;
+    let n = parser.index();
+    let expr = super::translate::Translator { clauses: &[] }.expr(&e)?;
+    Ok((TimeLiteral::Expr(Box::new(expr)), skip + n))
 }
 
 /// A time literal at `i`: `[TIMESTAMP] (number | -number | 'text' | $n)`.

@@ -48,7 +48,7 @@ fn first_location(n: &sql::ObjectName) -> Option<Location> {
 }
 
 /// Translates statements, with the time-travel clauses lifted from their text.
-pub(super) struct Translator<'c> {
+pub(crate) struct Translator<'c> {
     pub clauses: &'c [TimeClause],
 }
 
@@ -734,6 +734,7 @@ impl Translator<'_> {
                 };
                 call(name, vec![ast::FunctionArg::Expr(self.expr(expr)?)])
             }
+            E::Interval(iv) => A::Literal(Value::Int(interval_micros(iv)?)),
             E::Subquery(q) => A::Subquery(Box::new(self.query(q)?)),
             E::Exists { subquery, negated } => A::Exists {
                 query: Box::new(self.query(subquery)?),
@@ -993,6 +994,69 @@ fn target_table(relation: &sql::TableFactor, what: &str) -> Result<(String, Opti
         object_name(name)?,
         alias.as_ref().map(|a| a.name.value.clone()),
     ))
+}
+
+/// `INTERVAL '…'` as a number of microseconds (what TIMESTAMP arithmetic adds and
+/// subtracts): `'1 hour'`, `'90 minutes'`, `'1 day 2 hours'`, `'1.5' HOUR`, `'30' SECOND`.
+/// Months and years have no fixed length and are refused.
+fn interval_micros(iv: &sql::Interval) -> Result<i64> {
+    let text = match &*iv.value {
+        sql::Expr::Value(v) => match &v.value {
+            sql::Value::SingleQuotedString(s) => s.clone(),
+            sql::Value::Number(n, _) => n.clone(),
+            _ => return Err(unsupported(format!("INTERVAL {}", iv.value))),
+        },
+        other => return Err(unsupported(format!("INTERVAL {other}"))),
+    };
+    if iv.last_field.is_some() {
+        return Err(unsupported("INTERVAL … TO … (write '1 day 2 hours')"));
+    }
+    let unit_micros = |unit: &str| -> Result<f64> {
+        let lower = unit.to_ascii_lowercase();
+        let singular = match lower.strip_suffix('s') {
+            Some(one) if lower.len() > 2 => one,
+            _ => lower.as_str(),
+        };
+        Ok(match singular {
+            "microsecond" | "us" => 1.0,
+            "millisecond" | "ms" => 1e3,
+            "second" | "sec" | "s" => 1e6,
+            "minute" | "min" => 60e6,
+            "hour" | "h" | "hr" => 3_600e6,
+            "day" | "d" => 86_400e6,
+            "week" | "w" => 604_800e6,
+            "month" | "mon" | "year" | "y" | "yr" => {
+                return Err(unsupported(
+                    "INTERVAL in months or years (they have no fixed length: use days)",
+                ));
+            }
+            other => {
+                return Err(Error::InvalidInput(format!(
+                    "unknown INTERVAL unit {other} (microseconds to weeks)"
+                )));
+            }
+        })
+    };
+    let bad = || Error::InvalidInput(format!("invalid INTERVAL '{text}'"));
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let mut total = 0f64;
+    match (&iv.leading_field, words.as_slice()) {
+        (Some(field), [n]) => {
+            let n: f64 = n.parse().map_err(|_| bad())?;
+            total = n * unit_micros(&field.to_string())?;
+        }
+        (None, pairs) if !pairs.is_empty() && pairs.len().is_multiple_of(2) => {
+            for pair in pairs.chunks_exact(2) {
+                let n: f64 = pair[0].parse().map_err(|_| bad())?;
+                total += n * unit_micros(pair[1])?;
+            }
+        }
+        _ => return Err(bad()),
+    }
+    if !total.is_finite() || total.abs() > 9.2e18 {
+        return Err(bad());
+    }
+    Ok(total.round() as i64)
 }
 
 /// `SELECT * FROM name`: what `x IN name` (SQLite's shorthand) reads.

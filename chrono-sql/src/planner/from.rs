@@ -10,7 +10,7 @@ impl<'a> Planner<'a> {
 
     /// The read time a table reference's time-travel clause asks for: the time of this
     /// execution, and what the plan keeps (`AS OF $n` stays a parameter there).
-    pub(super) fn read_at_for(&self, time: Option<&TimeSpec>) -> Result<(ReadAt, ReadAt)> {
+    pub(super) fn read_at_for(&mut self, time: Option<&'a TimeSpec>) -> Result<(ReadAt, ReadAt)> {
         let Some(spec) = time else {
             return Ok((ReadAt::Current, ReadAt::Current));
         };
@@ -20,10 +20,9 @@ impl<'a> Planner<'a> {
                     .into(),
             ));
         }
-        let t = |l: &TimeLiteral| time_micros(l, self.params);
         let window = match spec {
             TimeSpec::AsOf(l) => {
-                let ts = past(t(l)?)?;
+                let ts = past(self.time_of(l)?)?;
                 let (kept, read) = match l {
                     TimeLiteral::Param(i) => (ReadAt::AsOfParam(*i), PastRead::Param(*i)),
                     _ => (ReadAt::AsOf(ts), PastRead::At(ts)),
@@ -31,12 +30,29 @@ impl<'a> Planner<'a> {
                 self.past.borrow_mut().push(read);
                 return Ok((ReadAt::AsOf(ts), kept));
             }
-            TimeSpec::Between(a, b) => TimeWindow::Between(t(a)?, t(b)?),
-            TimeSpec::FromTo(a, b) => TimeWindow::FromTo(t(a)?, t(b)?),
+            TimeSpec::Between(a, b) => TimeWindow::Between(self.time_of(a)?, self.time_of(b)?),
+            TimeSpec::FromTo(a, b) => TimeWindow::FromTo(self.time_of(a)?, self.time_of(b)?),
             TimeSpec::All => TimeWindow::All,
         };
         self.reusable.set(false);
         Ok((ReadAt::Versions(window), ReadAt::Versions(window)))
+    }
+
+    /// A clause's time in microseconds. An expression (`now() - INTERVAL '1 hour'`) is
+    /// evaluated now; the plan then depends on this execution and is not kept.
+    fn time_of(&mut self, l: &'a TimeLiteral) -> Result<u64> {
+        let TimeLiteral::Expr(e) = l else {
+            return time_micros(l, self.params);
+        };
+        let bound = self.bind(e, &Scope::default())?;
+        self.reusable.set(false);
+        let v = self.value_now(&bound)?;
+        if v.is_null() {
+            return Err(Error::InvalidInput(
+                "the time of a time-travel clause is NULL".into(),
+            ));
+        }
+        Ok(value_timestamp(&v)?.as_micros())
     }
 
     /// The common table expression a table name refers to, if any (the innermost).

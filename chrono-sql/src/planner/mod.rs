@@ -152,6 +152,11 @@ pub struct Planner<'a> {
 pub fn time_micros(lit: &TimeLiteral, params: &[Value]) -> Result<u64> {
     let t = match lit {
         TimeLiteral::Number(text) | TimeLiteral::Text(text) => Timestamp::parse(text)?,
+        TimeLiteral::Expr(_) => {
+            return Err(Error::Unsupported(
+                "a time expression here (give a time, or a parameter)".into(),
+            ));
+        }
         TimeLiteral::Param(i) => match params.get(i.wrapping_sub(1)) {
             Some(v) => value_timestamp(v)?,
             None => {
