@@ -229,10 +229,13 @@ fn clause_at(tokens: &[TokenWithSpan], i: usize) -> Result<Option<(TimeSpec, usi
 /// `i` for as long as they continue it — up to the word `stop` outside parentheses, when
 /// given (a `BETWEEN`'s `AND`, a `FROM`'s `TO`).
 fn time_at(tokens: &[TokenWithSpan], i: usize, stop: Option<&str>) -> Result<(TimeLiteral, usize)> {
-    let ends = |t: Option<&TokenWithSpan>| match t.map(|t| &t.token) {
-        None | Some(Token::EOF | Token::Comma | Token::RParen | Token::SemiColon) => true,
-        Some(Token::Word(_)) => true,
-        _ => false,
+    let ends = |t: Option<&TokenWithSpan>| {
+        matches!(
+            t.map(|t| &t.token),
+            None | Some(
+                Token::EOF | Token::Comma | Token::RParen | Token::SemiColon | Token::Word(_)
+            )
+        )
     };
     if let Ok((lit, n)) = literal(tokens, i)
         && ends(tokens.get(i + n))
