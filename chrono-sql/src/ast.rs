@@ -30,8 +30,10 @@ pub enum Statement {
     CreateIndex(CreateIndex),
     /// `ALTER TABLE t ADD COLUMN …[, ADD COLUMN …]`.
     AddColumns(AddColumns),
-    /// `DROP TABLE` / `DROP INDEX`.
+    /// `DROP TABLE` / `DROP INDEX` / `DROP VIEW`.
     Drop(DropObjects),
+    /// `CREATE [OR REPLACE] VIEW [IF NOT EXISTS] name [(columns)] AS query`.
+    CreateView(CreateView),
     /// `ANALYZE [t]`.
     Analyze {
         /// The table, or every table.
@@ -596,6 +598,25 @@ pub enum DropKind {
     Table,
     /// `DROP INDEX`.
     Index,
+    /// `DROP VIEW`.
+    View,
+}
+
+/// `CREATE [OR REPLACE] VIEW [IF NOT EXISTS] name [(columns)] AS query`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateView {
+    /// The name.
+    pub name: String,
+    /// Column names, if given.
+    pub columns: Vec<String>,
+    /// The query (checked when the view is created).
+    pub query: Box<Query>,
+    /// The query as SQL text (what is stored).
+    pub sql: String,
+    /// `OR REPLACE`.
+    pub or_replace: bool,
+    /// `IF NOT EXISTS`.
+    pub if_not_exists: bool,
 }
 
 /// `DROP TABLE | INDEX [IF EXISTS] name, …`.

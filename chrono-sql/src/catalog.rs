@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! catalog key  = encode_key(['table', lower(name)])  → JSON TableDef
+//! view         = encode_key(['view', lower(name)])   → JSON ViewDef (its query's SQL text)
 //! statistics   = encode_key(['stats', keyspace])     → TableStats (by table id, so a table
 //!                                                     re-created under a name has none)
 //! purge        = encode_key(['purge', keyspace])     → JSON HistoryPurge (DELETE HISTORY)
@@ -189,6 +190,66 @@ fn decode(raw: &[u8]) -> Result<TableDef> {
     serde_json::from_slice(raw).map_err(|e| Error::Corruption(format!("catalog entry: {e}")))
 }
 
+/// A view: its query's SQL text, parsed and planned where the view is read (as of the
+/// time it is read, with the tables as of that time).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ViewDef {
+    /// Name as declared.
+    pub name: String,
+    /// Column names given after the name (else its query's).
+    pub columns: Vec<String>,
+    /// The query.
+    pub sql: String,
+}
+
+fn view_key(name: &str) -> Vec<u8> {
+    encoding::encode_key(&[
+        Value::Text("view".into()),
+        Value::Text(name.to_ascii_lowercase()),
+    ])
+}
+
+fn views_prefix() -> Vec<u8> {
+    encoding::encode_key(&[Value::Text("view".into())])
+}
+
+fn decode_view(raw: &[u8]) -> Result<ViewDef> {
+    serde_json::from_slice(raw).map_err(|e| Error::Corruption(format!("catalog view entry: {e}")))
+}
+
+/// Looks a view up.
+pub fn get_view(view: Snapshot<'_>, name: &str) -> Result<Option<ViewDef>> {
+    view.get(CATALOG_KEYSPACE, &view_key(name))?
+        .map(|raw| decode_view(&raw))
+        .transpose()
+}
+
+/// Every view, by name.
+pub fn list_views(view: Snapshot<'_>) -> Result<Vec<ViewDef>> {
+    let mut out = Vec::new();
+    for item in view.scan(CATALOG_KEYSPACE, KeyRange::Prefix(views_prefix()))? {
+        let (_, raw) = item?;
+        out.push(decode_view(&raw)?);
+    }
+    Ok(out)
+}
+
+/// Writes a view's definition.
+pub fn put_view(txn: &mut Transaction, def: &ViewDef) -> Result<()> {
+    let raw = serde_json::to_vec(def)
+        .map_err(|e| Error::InvalidInput(format!("catalog view entry: {e}")))?;
+    txn.label_keyspace(CATALOG_KEYSPACE, "catalog");
+    txn.put(CATALOG_KEYSPACE, view_key(&def.name), raw)?;
+    Ok(())
+}
+
+/// Removes a view's definition (its versions stay, for time travel).
+pub fn delete_view(txn: &mut Transaction, name: &str) -> Result<()> {
+    txn.label_keyspace(CATALOG_KEYSPACE, "catalog");
+    txn.delete(CATALOG_KEYSPACE, view_key(name))?;
+    Ok(())
+}
+
 /// Where catalog reads look: a transaction's own view, or a past instant.
 pub use chrono_storage::Snapshot;
 
@@ -208,23 +269,27 @@ fn tables_prefix() -> Vec<u8> {
     encoding::encode_key(&[Value::Text("table".into())])
 }
 
-/// True when `txn` writes a table definition (not just statistics or a history purge).
+/// True when `txn` writes a table or view definition (not just statistics or a history
+/// purge).
 pub fn writes_definitions(txn: &Transaction) -> bool {
     txn.writes_prefix(CATALOG_KEYSPACE, &tables_prefix())
+        || txn.writes_prefix(CATALOG_KEYSPACE, &views_prefix())
 }
 
 /// The commit time of the newest table-definition change in `store` (0 for none): the
 /// definitions as of any later time are the current ones.
 pub fn definitions_changed_at(store: &Store) -> Result<u64> {
     let mut newest = 0;
-    let versions = store.versions(
-        CATALOG_KEYSPACE,
-        KeyRange::Prefix(tables_prefix()),
-        u64::MAX,
-        chrono_storage::TimeWindow::All,
-    )?;
-    for v in versions {
-        newest = newest.max(v?.commit_ts);
+    for prefix in [tables_prefix(), views_prefix()] {
+        let versions = store.versions(
+            CATALOG_KEYSPACE,
+            KeyRange::Prefix(prefix),
+            u64::MAX,
+            chrono_storage::TimeWindow::All,
+        )?;
+        for v in versions {
+            newest = newest.max(v?.commit_ts);
+        }
     }
     Ok(newest)
 }

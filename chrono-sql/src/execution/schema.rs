@@ -37,6 +37,11 @@ pub fn run(
                 }
                 return Err(Error::AlreadyExists(format!("table {name} already exists")));
             }
+            if catalog::get_view(Snapshot::Transaction(txn), name)?.is_some() {
+                return Err(Error::AlreadyExists(format!(
+                    "there is already a view named {name}"
+                )));
+            }
             let store = txn.store().clone();
             let mut indexes = Vec::with_capacity(unique.len());
             for (ix, cols) in unique {
@@ -152,6 +157,11 @@ pub fn run(
         SchemaChange::DropTables { names, if_exists } => {
             for name in names {
                 let Some(def) = catalog::get_table(Snapshot::Transaction(txn), name)? else {
+                    if catalog::get_view(Snapshot::Transaction(txn), name)?.is_some() {
+                        return Err(Error::InvalidInput(format!(
+                            "{name} is a view: use DROP VIEW"
+                        )));
+                    }
                     if *if_exists {
                         continue;
                     }
@@ -179,6 +189,43 @@ pub fn run(
                     None if *if_exists => {}
                     None => return Err(Error::NotFound(format!("no such index: {name}"))),
                 }
+            }
+        }
+        SchemaChange::CreateView {
+            def,
+            or_replace,
+            if_not_exists,
+        } => {
+            let name = &def.name;
+            if catalog::get_table(Snapshot::Transaction(txn), name)?.is_some() {
+                return Err(Error::AlreadyExists(format!(
+                    "there is already a table named {name}"
+                )));
+            }
+            if catalog::get_view(Snapshot::Transaction(txn), name)?.is_some() {
+                if *if_not_exists {
+                    return Ok(change.tag());
+                }
+                if !*or_replace {
+                    return Err(Error::AlreadyExists(format!("view {name} already exists")));
+                }
+            }
+            catalog::put_view(txn, def)?;
+        }
+        SchemaChange::DropViews { names, if_exists } => {
+            for name in names {
+                if catalog::get_view(Snapshot::Transaction(txn), name)?.is_none() {
+                    if catalog::get_table(Snapshot::Transaction(txn), name)?.is_some() {
+                        return Err(Error::InvalidInput(format!(
+                            "{name} is a table: use DROP TABLE"
+                        )));
+                    }
+                    if *if_exists {
+                        continue;
+                    }
+                    return Err(Error::NotFound(format!("no such view: {name}")));
+                }
+                catalog::delete_view(txn, name)?;
             }
         }
     }

@@ -113,15 +113,16 @@ impl Placement {
     }
 
     /// Moves the conditions on one relation into it.
-    fn push_into(&mut self, inputs: &mut [Plan], env: &Env<'_>) {
+    fn push_into(&mut self, inputs: &mut [Plan], env: &Env<'_>) -> Result<()> {
         for (r, input) in inputs.iter_mut().enumerate() {
             let off = self.offsets[r];
             let local: Vec<Expr> = std::mem::take(&mut self.pushed[r])
                 .into_iter()
                 .map(|e| e.map_columns(&|c| c - off))
                 .collect();
-            into_relation(input, local, env);
+            into_relation(input, local, env)?;
         }
+        Ok(())
     }
 }
 
@@ -160,7 +161,7 @@ fn place_on(plan: &mut Plan, env: &Env<'_>) -> Result<()> {
             placement.place(c, Some(j), at, after)?;
         }
     }
-    placement.push_into(inputs, env);
+    placement.push_into(inputs, env)?;
     for c in placement.top {
         plan.wrap(|p| Plan::filter(p, c));
     }
@@ -193,7 +194,7 @@ fn push_where(plan: &mut Plan, env: &Env<'_>) -> Result<()> {
             for c in conjuncts {
                 placement.place(c, None, at, after)?;
             }
-            placement.push_into(inputs, env);
+            placement.push_into(inputs, env)?;
             stay = placement.top;
         }
         Node::Scan { .. } => {
@@ -205,8 +206,9 @@ fn push_where(plan: &mut Plan, env: &Env<'_>) -> Result<()> {
                     down.push(c);
                 }
             }
-            into_relation(target, down, env);
+            into_relation(target, down, env)?;
         }
+        Node::Project { .. } => stay = through_projection(target, conjuncts, env)?,
         _ => stay = conjuncts,
     }
     match Expr::all_of(stay) {
@@ -228,9 +230,9 @@ fn push_where(plan: &mut Plan, env: &Env<'_>) -> Result<()> {
 /// Puts `conjuncts` (over the plan's own columns) into a scan's filter, or into a filter
 /// above any other relation; a scan's estimate follows its conditions (one row for a whole
 /// primary key).
-pub(crate) fn into_relation(plan: &mut Plan, conjuncts: Vec<Expr>, env: &Env<'_>) {
+pub(crate) fn into_relation(plan: &mut Plan, conjuncts: Vec<Expr>, env: &Env<'_>) -> Result<()> {
     if conjuncts.is_empty() {
-        return;
+        return Ok(());
     }
     let Node::Scan {
         table,
@@ -239,9 +241,11 @@ pub(crate) fn into_relation(plan: &mut Plan, conjuncts: Vec<Expr>, env: &Env<'_>
         ..
     } = &mut plan.node
     else {
-        let pred = Expr::all_of(conjuncts).unwrap_or(Expr::Literal(Value::Bool(true)));
-        plan.wrap(|p| Plan::filter(p, pred));
-        return;
+        let stay = through_projection(plan, conjuncts, env)?;
+        if let Some(pred) = Expr::all_of(stay) {
+            plan.wrap(|p| Plan::filter(p, pred));
+        }
+        return Ok(());
     };
     let mut all = existing.take().map(Expr::conjuncts).unwrap_or_default();
     all.extend(conjuncts);
@@ -269,4 +273,52 @@ pub(crate) fn into_relation(plan: &mut Plan, conjuncts: Vec<Expr>, env: &Env<'_>
         plan.estimator = est.estimator;
     }
     *existing = f;
+    Ok(())
+}
+
+/// Conditions on a derived table, a view or a WITH query go through its projection when
+/// what is below the projection is rows of tables (a scan, a join, filters): each condition
+/// over plain results is rewritten over the projection's input and pushed there, where it
+/// can choose a key or index. Below an aggregate, window, DISTINCT, LIMIT or set operation
+/// the rows differ, so conditions stay above. Returns the conditions that stay.
+fn through_projection(plan: &mut Plan, conjuncts: Vec<Expr>, env: &Env<'_>) -> Result<Vec<Expr>> {
+    let Node::Project { input, exprs } = &mut plan.node else {
+        return Ok(conjuncts);
+    };
+    let mut below = &**input;
+    while let Node::Filter { input, .. } = &below.node {
+        below = input;
+    }
+    if !matches!(below.node, Node::Scan { .. } | Node::Join { .. }) {
+        return Ok(conjuncts);
+    }
+    let mut stay = Vec::new();
+    let mut down = Vec::new();
+    for c in conjuncts {
+        if c.has_correlated() || c.columns().is_empty() {
+            stay.push(c);
+            continue;
+        }
+        let rewritten = c.transform(&mut |e| {
+            Ok(match e {
+                Expr::Column(i) => Some(exprs.get(*i).cloned().ok_or_else(|| {
+                    Error::InvalidInput(format!("internal: column {i} past a projection"))
+                })?),
+                _ => None,
+            })
+        })?;
+        // What the projection computes must be cheap and safe to compute earlier: no
+        // subqueries moved below it.
+        if rewritten.has_correlated() || !rewritten.subquery_plans().is_empty() {
+            stay.push(c);
+        } else {
+            down.push(rewritten);
+        }
+    }
+    if let Some(pred) = Expr::all_of(down) {
+        input.wrap(|p| Plan::filter(p, pred));
+        push_where(input, env)?;
+        plan.derive_estimate();
+    }
+    Ok(stay)
 }

@@ -78,7 +78,8 @@ impl Prepared {
             ast::Statement::CreateTable(_)
             | ast::Statement::CreateIndex(_)
             | ast::Statement::AddColumns(_)
-            | ast::Statement::Drop(_) => SchemaRole::Changes,
+            | ast::Statement::Drop(_)
+            | ast::Statement::CreateView(_) => SchemaRole::Changes,
             _ => SchemaRole::Reads,
         }
     }

@@ -80,6 +80,7 @@ impl Translator<'_> {
                 let kind = match object_type {
                     sql::ObjectType::Table => ast::DropKind::Table,
                     sql::ObjectType::Index => ast::DropKind::Index,
+                    sql::ObjectType::View => ast::DropKind::View,
                     other => return Err(unsupported(format!("DROP {other}"))),
                 };
                 ast::Statement::Drop(ast::DropObjects {
@@ -137,6 +138,33 @@ impl Translator<'_> {
                     optimizers,
                     statement: Box::new(inner),
                 }
+            }
+            S::CreateView(cv) => {
+                if cv.materialized || cv.temporary || cv.to.is_some() || !cv.cluster_by.is_empty() {
+                    return Err(unsupported(
+                        "MATERIALIZED or TEMPORARY views and view options",
+                    ));
+                }
+                if !self.clauses.is_empty() {
+                    return Err(unsupported(
+                        "a time-travel clause in a view's query (read the view AS OF a time \
+                         instead: its tables are read as of that time)",
+                    ));
+                }
+                ast::Statement::CreateView(ast::CreateView {
+                    name: object_name(&cv.name)?,
+                    columns: cv.columns.iter().map(|c| c.name.value.clone()).collect(),
+                    query: Box::new(self.query(&cv.query)?),
+                    sql: cv.query.to_string(),
+                    or_replace: cv.or_replace,
+                    if_not_exists: cv.if_not_exists,
+                })
+            }
+            S::CreateTrigger(_) | S::DropTrigger(_) => {
+                return Err(unsupported(
+                    "triggers (write the statements a trigger would run in the same \
+                     transaction; every change is versioned and audited)",
+                ));
             }
             S::StartTransaction { .. } => ast::Statement::Begin,
             S::Commit { .. } => ast::Statement::Commit,

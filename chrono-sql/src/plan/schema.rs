@@ -75,6 +75,22 @@ pub enum SchemaChange {
         /// `IF EXISTS`.
         if_exists: bool,
     },
+    /// `CREATE [OR REPLACE] VIEW`: the query's text goes into the catalog.
+    CreateView {
+        /// The view.
+        def: crate::catalog::ViewDef,
+        /// `OR REPLACE`.
+        or_replace: bool,
+        /// `IF NOT EXISTS`.
+        if_not_exists: bool,
+    },
+    /// `DROP VIEW`.
+    DropViews {
+        /// The views.
+        names: Vec<String>,
+        /// `IF EXISTS`.
+        if_exists: bool,
+    },
 }
 
 /// A column `ADD COLUMN` adds.
@@ -97,6 +113,8 @@ impl SchemaChange {
             SchemaChange::AddColumns { .. } => "ALTER TABLE",
             SchemaChange::DropTables { .. } => "DROP TABLE",
             SchemaChange::DropIndexes { .. } => "DROP INDEX",
+            SchemaChange::CreateView { .. } => "CREATE VIEW",
+            SchemaChange::DropViews { .. } => "DROP VIEW",
         }
     }
 
@@ -148,6 +166,10 @@ impl SchemaChange {
             SchemaChange::DropIndexes { names, .. } => {
                 format!("DropIndexes {}", names.join(", "))
             }
+            SchemaChange::CreateView { def, .. } => {
+                format!("CreateView {} AS {}", def.name, def.sql)
+            }
+            SchemaChange::DropViews { names, .. } => format!("DropViews {}", names.join(", ")),
         }
     }
 }

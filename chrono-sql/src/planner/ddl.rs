@@ -26,7 +26,33 @@ impl<'a> Planner<'a> {
                     names: d.names.clone(),
                     if_exists: d.if_exists,
                 },
+                ast::DropKind::View => SchemaChange::DropViews {
+                    names: d.names.clone(),
+                    if_exists: d.if_exists,
+                },
             }),
+            S::CreateView(cv) => {
+                // The query must plan now (names, columns); it is planned again where the
+                // view is read.
+                let plan = self.plan_query(&cv.query)?;
+                if !cv.columns.is_empty() && cv.columns.len() != plan.columns.len() {
+                    return Err(Error::InvalidInput(format!(
+                        "view {} names {} columns but its query has {}",
+                        cv.name,
+                        cv.columns.len(),
+                        plan.columns.len()
+                    )));
+                }
+                Root::Schema(SchemaChange::CreateView {
+                    def: crate::catalog::ViewDef {
+                        name: cv.name.clone(),
+                        columns: cv.columns.clone(),
+                        sql: cv.sql.clone(),
+                    },
+                    or_replace: cv.or_replace,
+                    if_not_exists: cv.if_not_exists,
+                })
+            }
             S::Analyze { table } => Root::Analyze(match table {
                 Some(t) => vec![t.clone()],
                 None => catalog::list_tables(Snapshot::Transaction(self.txn))?

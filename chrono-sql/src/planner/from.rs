@@ -12,7 +12,9 @@ impl<'a> Planner<'a> {
     /// execution, and what the plan keeps (`AS OF $n` stays a parameter there).
     pub(super) fn read_at_for(&mut self, time: Option<&'a TimeSpec>) -> Result<(ReadAt, ReadAt)> {
         let Some(spec) = time else {
-            return Ok((ReadAt::Current, ReadAt::Current));
+            return Ok(self
+                .default_read
+                .unwrap_or((ReadAt::Current, ReadAt::Current)));
         };
         if !self.time_travel {
             return Err(Error::Unsupported(
@@ -167,6 +169,89 @@ impl<'a> Planner<'a> {
         Ok(Some(Plan::derived(node, "heuristic", columns)))
     }
 
+    /// A view read as `label` at `read_at`: its definition as of that time, its query
+    /// parsed and planned here with its tables read as of that time too (those without a
+    /// clause of their own). `None` when `name` is no view then.
+    fn view_plan(
+        &mut self,
+        name: &str,
+        label: &str,
+        read_at: ReadAt,
+        kept: ReadAt,
+    ) -> Result<Option<Plan>> {
+        let snapshot = match read_at {
+            ReadAt::Current => Snapshot::Transaction(self.txn),
+            ReadAt::AsOf(ts) => Snapshot::At(self.txn.store(), ts.min(self.txn.read_ts())),
+            ReadAt::AsOfParam(i) => return Err(crate::table::unresolved(i)),
+            ReadAt::Versions(_) => {
+                if catalog::get_view(Snapshot::Transaction(self.txn), name)?.is_some() {
+                    return Err(Error::Unsupported(format!(
+                        "FOR SYSTEM_TIME BETWEEN / FROM / ALL on the view {name} (read the \
+                         versions of its tables, or the view AS OF a time)"
+                    )));
+                }
+                return Ok(None);
+            }
+        };
+        let Some(view) = catalog::get_view(snapshot, name)? else {
+            return Ok(None);
+        };
+        let lower = view.name.to_ascii_lowercase();
+        if self.views_open.contains(&lower) {
+            return Err(Error::InvalidInput(format!(
+                "view {} reads itself (through {})",
+                view.name,
+                self.views_open.join(" → ")
+            )));
+        }
+        let parsed = crate::parse::parse_with(&view.sql, &self.limits)
+            .map_err(|e| Error::Corruption(format!("stored query of view {}: {e}", view.name)))?;
+        let [prepared] = parsed.as_slice() else {
+            return Err(Error::Corruption(format!(
+                "stored query of view {} is not one statement",
+                view.name
+            )));
+        };
+        let ast::Statement::Query(q) = prepared.statement() else {
+            return Err(Error::Corruption(format!(
+                "stored query of view {} is not a query",
+                view.name
+            )));
+        };
+        let mut sub = Planner::new(
+            self.txn,
+            self.params,
+            self.stats,
+            self.estimator,
+            self.guard,
+        );
+        sub.time_travel = self.time_travel;
+        sub.reusable = self.reusable.clone();
+        sub.past = self.past.clone();
+        sub.limits = self.limits.clone();
+        sub.catalog_cache = self.catalog_cache;
+        sub.views_open = self.views_open.clone();
+        sub.views_open.push(lower);
+        sub.default_read = (read_at != ReadAt::Current).then_some((read_at, kept));
+        let mut plan = sub.plan_query(q)?;
+        if !view.columns.is_empty() && view.columns.len() != plan.columns.len() {
+            return Err(Error::InvalidInput(format!(
+                "view {} names {} columns but its query now has {} (a table it reads changed)",
+                view.name,
+                view.columns.len(),
+                plan.columns.len()
+            )));
+        }
+        let q = Some(label.to_ascii_lowercase());
+        for (i, c) in plan.columns.iter_mut().enumerate() {
+            c.qualifier = q.clone();
+            if let Some(n) = view.columns.get(i) {
+                c.name = n.clone();
+            }
+        }
+        Ok(Some(plan))
+    }
+
     /// A recursive WITH query's own name inside its recursive part.
     fn work_table(&mut self, name: &str, label: &str) -> Result<Option<Plan>> {
         let lower = name.to_ascii_lowercase();
@@ -263,6 +348,9 @@ impl<'a> Planner<'a> {
                     kept = read_at;
                     // The version clause's time is an expression: not kept.
                     self.reusable.set(false);
+                }
+                if let Some(plan) = self.view_plan(name, label, read_at, kept)? {
+                    return Ok(plan);
                 }
                 let def = self.table_at(name, read_at)?;
                 let label = alias
@@ -447,7 +535,7 @@ impl Planner<'_> {
             &mut plan,
             predicate.map(Expr::conjuncts).unwrap_or_default(),
             &env,
-        );
+        )?;
         Ok(plan)
     }
 }

@@ -135,6 +135,11 @@ pub struct Planner<'a> {
     ctes: Vec<Rc<Cte<'a>>>,
     /// Recursive WITH queries whose recursive part is being planned.
     work_tables: Vec<WorkRef>,
+    /// Planning a view's query: the read time of the view's reference, which its tables
+    /// take when they have no time-travel clause of their own (read, kept).
+    default_read: Option<(ReadAt, ReadAt)>,
+    /// The views being expanded, outermost first (a view that reads itself is an error).
+    views_open: Vec<String>,
     /// The limits in force (stored DEFAULTs are parsed within them).
     pub limits: Arc<crate::limits::Limits>,
     /// Decoded table definitions, when the transaction sees the newest catalog (its
@@ -205,6 +210,8 @@ impl<'a> Planner<'a> {
             aggregate_query: false,
             ctes: Vec::new(),
             work_tables: Vec::new(),
+            default_read: None,
+            views_open: Vec::new(),
             limits: Arc::default(),
             catalog_cache: None,
             agg: None,
@@ -226,6 +233,8 @@ impl<'a> Planner<'a> {
         p.past = self.past.clone();
         p.ctes = self.ctes.clone();
         p.work_tables = self.work_tables.clone();
+        p.default_read = self.default_read;
+        p.views_open = self.views_open.clone();
         p.limits = self.limits.clone();
         p.catalog_cache = self.catalog_cache;
         p
