@@ -349,10 +349,18 @@ impl<'a> Planner<'a> {
                     // The version clause's time is an expression: not kept.
                     self.reusable.set(false);
                 }
-                if let Some(plan) = self.view_plan(name, label, read_at, kept)? {
-                    return Ok(plan);
-                }
-                let def = self.table_at(name, read_at)?;
+                // A name is a table or a view, never both: the table (its definition is
+                // cached) is looked for first.
+                let def = match self.table_at(name, read_at) {
+                    Ok(def) => def,
+                    Err(Error::NotFound(missing)) => {
+                        return match self.view_plan(name, label, read_at, kept)? {
+                            Some(plan) => Ok(plan),
+                            None => Err(Error::NotFound(missing)),
+                        };
+                    }
+                    Err(e) => return Err(e),
+                };
                 let label = alias
                     .as_ref()
                     .map(|a| a.name.clone())
