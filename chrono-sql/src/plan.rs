@@ -29,6 +29,7 @@ macro_rules! access_exprs {
         match $a {
             Access::Full => vec![],
             Access::Key(k) => k.$iter().collect(),
+            Access::Keys(ks) => ks.$iter().flatten().collect(),
             Access::KeyRange(b) | Access::Index(_, b) => b
                 .prefix
                 .$iter()
@@ -182,6 +183,9 @@ pub enum Access {
     Full,
     /// One primary key: a value per key column, in key order.
     Key(Vec<Expr>),
+    /// Several primary keys (`pk IN (…)`, `pk = a OR pk = b`), each a value per key column:
+    /// read one by one in key order, each once.
+    Keys(Vec<Vec<Expr>>),
     /// A range of primary keys.
     KeyRange(KeyBounds),
     /// A range of a secondary index.
@@ -245,7 +249,12 @@ impl Access {
     fn try_map(&self, f: &mut dyn FnMut(&Expr) -> Result<Expr>) -> Result<Access> {
         Ok(match self {
             Access::Full => Access::Full,
-            Access::Key(k) => Access::Key(k.iter().map(f).collect::<Result<_>>()?),
+            Access::Key(k) => Access::Key(k.iter().map(&mut *f).collect::<Result<_>>()?),
+            Access::Keys(ks) => Access::Keys(
+                ks.iter()
+                    .map(|k| k.iter().map(&mut *f).collect::<Result<_>>())
+                    .collect::<Result<_>>()?,
+            ),
             Access::KeyRange(b) => Access::KeyRange(b.try_map(f)?),
             Access::Index(ix, b) => Access::Index(ix.clone(), b.try_map(f)?),
         })
@@ -920,6 +929,7 @@ impl Plan {
                 let how = match access {
                     Access::Full => "Full scan".to_string(),
                     Access::Key(_) => "Primary key lookup".to_string(),
+                    Access::Keys(ks) => format!("Primary key lookups ({} keys)", ks.len()),
                     Access::KeyRange(_) => "Primary key range scan".to_string(),
                     Access::Index(ix, b) if b.is_prefix() => format!("Index lookup {}", ix.name),
                     Access::Index(ix, _) => format!("Index range scan {}", ix.name),

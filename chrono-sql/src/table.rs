@@ -75,6 +75,46 @@ fn key_prefix(
     Ok(key)
 }
 
+/// The encoded primary keys of a `Keys` access, sorted, each once (keys with a NULL or a
+/// value no key can hold left out); `None` when a value cannot be used as a key (the scan
+/// then reads everything, its filter deciding).
+fn key_list(def: &TableDef, keys: &[Vec<Expr>]) -> Option<Vec<Vec<u8>>> {
+    let mut out = Vec::with_capacity(keys.len());
+    for values in keys {
+        match key_prefix(def, &def.primary_key, values) {
+            Ok(k) => out.push(k),
+            Err(Span::Nothing) => {}
+            Err(_) => return None,
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    Some(out)
+}
+
+/// Versions as rows: the row, then `_system_from`, `_system_to` (deletions are no rows).
+fn versioned_rows<'a>(
+    table: &'a TableDef,
+    versions: impl Iterator<Item = chrono_storage::Result<chrono_storage::Version>> + Send + 'a,
+) -> impl Iterator<Item = Result<(Vec<u8>, Row)>> + Send + 'a {
+    versions.filter_map(move |v| match v {
+        Err(e) => Some(Err(e.into())),
+        Ok(v) if v.op == Operation::Delete => None,
+        Ok(v) => {
+            let raw = v.value.unwrap_or_default();
+            Some(table.decode_row(&raw).map(|mut row| {
+                row.push(Value::Timestamp(v.commit_ts as i64));
+                row.push(
+                    v.replaced_ts
+                        .map(|t| Value::Timestamp(t as i64))
+                        .unwrap_or(Value::Null),
+                );
+                (v.key, row)
+            }))
+        }
+    })
+}
+
 fn span(def: &TableDef, cols: &[usize], b: &KeyBounds) -> Span {
     let prefix = match key_prefix(def, cols, &b.prefix) {
         Ok(p) => p,
@@ -365,28 +405,31 @@ fn scan_with<'a>(
                     Span::Nothing => return Ok(Box::new(std::iter::empty())),
                     Span::Everything => KeyRange::All,
                 },
+                Access::Keys(ks) => match key_list(table, ks) {
+                    // One key's versions after another's, in key order.
+                    Some(list) => {
+                        let (store, read_ts) = (txn.store().clone(), txn.read_ts());
+                        let it = list.into_iter().flat_map(move |k| {
+                            match store.versions(
+                                table.keyspace,
+                                KeyRange::Prefix(k),
+                                read_ts,
+                                window,
+                            ) {
+                                Ok(v) => Box::new(v) as Box<dyn Iterator<Item = _> + Send>,
+                                Err(e) => Box::new(std::iter::once(Err(e))),
+                            }
+                        });
+                        return Ok(through(Box::new(versioned_rows(table, it)), filter));
+                    }
+                    None => KeyRange::All,
+                },
                 Access::Full | Access::Index(..) => KeyRange::All,
             };
             let versions = txn
                 .store()
                 .versions(table.keyspace, range, txn.read_ts(), window)?;
-            let it = versions.filter_map(move |v| match v {
-                Err(e) => Some(Err(e.into())),
-                Ok(v) if v.op == Operation::Delete => None,
-                Ok(v) => {
-                    let raw = v.value.unwrap_or_default();
-                    Some(table.decode_row(&raw).map(|mut row| {
-                        row.push(Value::Timestamp(v.commit_ts as i64));
-                        row.push(
-                            v.replaced_ts
-                                .map(|t| Value::Timestamp(t as i64))
-                                .unwrap_or(Value::Null),
-                        );
-                        (v.key, row)
-                    }))
-                }
-            });
-            return Ok(through(Box::new(it), filter));
+            return Ok(through(Box::new(versioned_rows(table, versions)), filter));
         }
     };
     let decode = move |item: chrono_storage::Result<(Vec<u8>, Vec<u8>)>| -> Result<(Vec<u8>, Row)> {
@@ -397,8 +440,25 @@ fn scan_with<'a>(
         Access::Index(ix, _) => (ix.keyspace, Some(ix)),
         _ => (table.keyspace, None),
     };
+    if let Access::Keys(ks) = access
+        && let Some(list) = key_list(table, ks)
+    {
+        // Each key read on its own (the write path, which wants keys, reads for a write).
+        let rows = list.into_iter().filter_map(move |k| {
+            let found = match (keys, view) {
+                (true, Snapshot::Transaction(t)) => t.get_for_write(table.keyspace, &k),
+                _ => view.get(table.keyspace, &k),
+            };
+            match found {
+                Ok(Some(raw)) => Some(decode(Ok((k, raw)))),
+                Ok(None) => None,
+                Err(e) => Some(Err(e.into())),
+            }
+        });
+        return Ok(through(Box::new(rows), filter));
+    }
     let span = match access {
-        Access::Full => Span::Everything,
+        Access::Full | Access::Keys(_) => Span::Everything,
         Access::Key(values) => match key_prefix(table, &table.primary_key, values) {
             Ok(k) => Span::Key(k),
             Err(s) => s,

@@ -25,7 +25,7 @@ pub(super) fn scan<'a>(
     let stats = ctx.stats;
     // A primary-key lookup returns at most one row: nothing for an estimator to
     // learn, so no feedback (and no cost on the point-query path).
-    let keyed = matches!(access, Access::Key(_));
+    let keyed = matches!(access, Access::Key(_) | Access::Keys(_));
     let mut feedback = (!keyed).then(|| Feedback {
         table: table.name.clone(),
         keyspace: table.keyspace,

@@ -48,8 +48,55 @@ pub(super) fn run(plan: &mut Plan, env: &Env<'_>) -> Result<()> {
 /// cover past versions, so a scan that would use one reads every version.
 pub(crate) fn versions_access(access: Access) -> Access {
     match access {
-        Access::Key(_) | Access::KeyRange(_) => access,
+        Access::Key(_) | Access::Keys(_) | Access::KeyRange(_) => access,
         Access::Full | Access::Index(..) => Access::Full,
+    }
+}
+
+/// Most primary keys one `Keys` access reads (the combinations of IN lists on several key
+/// columns); past it the scan takes another access path.
+const MAX_KEY_COMBINATIONS: usize = 100_000;
+
+/// `c IN (v, …)` (not negated), or `c = v OR c = w OR …` on one column: the column and the
+/// values.
+fn one_of(e: &Expr) -> Option<(usize, Vec<&Expr>)> {
+    match e {
+        Expr::InList(x, items, false) => match &**x {
+            Expr::Column(c) => Some((*c, items.iter().collect())),
+            _ => None,
+        },
+        Expr::Or(..) => {
+            let mut column = None;
+            let mut values = Vec::new();
+            let mut stack = vec![e];
+            while let Some(x) = stack.pop() {
+                match x {
+                    Expr::Or(a, b) => {
+                        stack.push(b);
+                        stack.push(a);
+                    }
+                    Expr::Cmp(CmpOp::Eq, a, b) => {
+                        let (c, v) = match (&**a, &**b) {
+                            (Expr::Column(c), v) | (v, Expr::Column(c)) => (*c, v),
+                            _ => return None,
+                        };
+                        if *column.get_or_insert(c) != c {
+                            return None;
+                        }
+                        values.push(v);
+                    }
+                    Expr::InList(x, items, false) => match &**x {
+                        Expr::Column(c) if *column.get_or_insert(*c) == *c => {
+                            values.extend(items.iter());
+                        }
+                        _ => return None,
+                    },
+                    _ => return None,
+                }
+            }
+            column.map(|c| (c, values))
+        }
+        _ => None,
     }
 }
 
@@ -89,7 +136,18 @@ pub(crate) fn choose_access(
             _ => None,
         }
     };
+    // Per column: a list of values (`IN (…)`, or equalities joined by OR).
+    let mut any_of: Vec<Option<Vec<Expr>>> = vec![None; n];
     for e in conjuncts {
+        if let Some((c, values)) = one_of(e)
+            && c < n
+        {
+            let values: Option<Vec<Expr>> = values.iter().map(|v| key_value(c, v)).collect();
+            if let Some(values) = values {
+                any_of[c] = Some(values);
+            }
+            continue;
+        }
         match e {
             Expr::Cmp(op, a, b) => {
                 let (c, v, op) = match (&**a, &**b) {
@@ -121,6 +179,33 @@ pub(crate) fn choose_access(
     let pk = &table.primary_key;
     if !pk.is_empty() && pk.iter().all(|&c| eq[c].is_some()) {
         return Access::Key(pk.iter().filter_map(|&c| eq[c].clone()).collect());
+    }
+    // Every key column equal to a value or to one of a list: the keys of every combination.
+    if !pk.is_empty() && pk.iter().all(|&c| eq[c].is_some() || any_of[c].is_some()) {
+        let mut keys: Vec<Vec<Expr>> = vec![Vec::new()];
+        for &c in pk {
+            let choices = match &eq[c] {
+                Some(v) => vec![v.clone()],
+                None => any_of[c].clone().unwrap_or_default(),
+            };
+            if keys.len().saturating_mul(choices.len()) > MAX_KEY_COMBINATIONS {
+                keys.clear();
+                break;
+            }
+            keys = keys
+                .iter()
+                .flat_map(|k| {
+                    choices.iter().map(move |v| {
+                        let mut k = k.clone();
+                        k.push(v.clone());
+                        k
+                    })
+                })
+                .collect();
+        }
+        if !keys.is_empty() {
+            return Access::Keys(keys);
+        }
     }
     let prefix_eq =
         |cols: &[usize]| -> Vec<Expr> { cols.iter().map_while(|&c| eq[c].clone()).collect() };

@@ -261,6 +261,9 @@ pub(crate) fn into_relation(plan: &mut Plan, conjuncts: Vec<Expr>, env: &Env<'_>
     if matches!(access, Access::Key(_)) && !versions {
         plan.est_rows = 1.0;
         plan.estimator = "exact";
+    } else if let (Access::Keys(keys), false) = (&access, versions) {
+        plan.est_rows = keys.len() as f64;
+        plan.estimator = "exact";
     } else {
         let peeked = f
             .as_ref()
