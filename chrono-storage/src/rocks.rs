@@ -118,10 +118,29 @@ fn owner_line() -> String {
     format!("pid {}: {}\n", std::process::id(), args.join(" "))
 }
 
+/// The smallest part of the block cache one shard holds. A block larger than its shard
+/// cannot be cached at all: RocksDB's default of 64 shards gave a 64 MiB cache 1 MiB shards,
+/// smaller than the whole-file filter blocks of files written before filters were
+/// partitioned, which were then read from disk for every lookup.
+const MIN_CACHE_SHARD_BYTES: usize = 16 << 20;
+
+/// An LRU block cache of `bytes`, in as many shards (at most 64) as keep each one at least
+/// [`MIN_CACHE_SHARD_BYTES`].
+fn block_cache(bytes: usize) -> Cache {
+    let mut shard_bits = 0;
+    while shard_bits < 6 && (bytes >> (shard_bits + 1)) >= MIN_CACHE_SHARD_BYTES {
+        shard_bits += 1;
+    }
+    let mut opts = rocksdb::LruCacheOptions::default();
+    opts.set_capacity(bytes);
+    opts.set_num_shard_bits(shard_bits);
+    Cache::new_lru_cache_opts(&opts)
+}
+
 impl RocksEngine {
     /// Opens (creating if needed) the database in `path`.
     pub fn open(path: impl AsRef<Path>, options: &RocksOptions) -> Result<Self> {
-        let cache = Cache::new_lru_cache(options.block_cache_bytes);
+        let cache = block_cache(options.block_cache_bytes);
         let mut db_opts = Options::default();
         db_opts.create_if_missing(true);
         db_opts.create_missing_column_families(true);
@@ -132,7 +151,18 @@ impl RocksEngine {
         let cf_opts = |bloom: bool, hint_prefix: Option<usize>| -> Result<Options> {
             let mut table = BlockBasedOptions::default();
             table.set_block_cache(&cache);
+            // Index and filter blocks live in the block cache, cut into partitions of about
+            // 4 KiB under a small top-level block that stays pinned: a point lookup reads
+            // the partition it needs. A whole filter block of a large file (1.2 MiB for a
+            // million keys) is larger than a cache shard can hold, so unpartitioned it was
+            // read from disk and checksummed again for every lookup.
             table.set_cache_index_and_filter_blocks(true);
+            table.set_cache_index_and_filter_blocks_with_high_priority(true);
+            table.set_index_type(rocksdb::BlockBasedIndexType::TwoLevelIndexSearch);
+            table.set_partition_filters(true);
+            table.set_metadata_block_size(4096);
+            table.set_pin_top_level_index_and_filter(true);
+            table.set_pin_l0_filter_and_index_blocks_in_cache(true);
             if bloom && options.bloom_bits_per_key > 0.0 {
                 table.set_bloom_filter(options.bloom_bits_per_key, false);
             }
