@@ -92,7 +92,8 @@ fn key_list(def: &TableDef, keys: &[Vec<Expr>]) -> Option<Vec<Vec<u8>>> {
     Some(out)
 }
 
-/// Versions as rows: the row, then `_system_from`, `_system_to` (deletions are no rows).
+/// Versions as rows: the row, then `_system_from`, `_system_to` and `_operation`
+/// (deletions are no rows).
 fn versioned_rows<'a>(
     table: &'a TableDef,
     versions: impl Iterator<Item = chrono_storage::Result<chrono_storage::Version>> + Send + 'a,
@@ -109,6 +110,13 @@ fn versioned_rows<'a>(
                         .map(|t| Value::Timestamp(t as i64))
                         .unwrap_or(Value::Null),
                 );
+                row.push(Value::Text(
+                    match v.op {
+                        Operation::Insert => "INSERT",
+                        _ => "UPDATE",
+                    }
+                    .into(),
+                ));
                 (v.key, row)
             }))
         }

@@ -272,6 +272,9 @@ impl<'a> Planner<'a> {
                     // With GROUP BY or aggregates, each column is its group's value or, as
                     // SQLite has it, the value of one row of the group.
                     for (i, c) in scope.columns.iter().enumerate() {
+                        if is_hidden(c) {
+                            continue;
+                        }
                         exprs.push(self.grouped(Expr::Column(i)));
                         columns.push(Column {
                             qualifier: None,
@@ -285,6 +288,7 @@ impl<'a> Planner<'a> {
                         if c.qualifier
                             .as_deref()
                             .is_some_and(|cq| cq.eq_ignore_ascii_case(q))
+                            && !is_hidden(c)
                         {
                             exprs.push(self.grouped(Expr::Column(i)));
                             columns.push(Column {
@@ -507,6 +511,11 @@ impl<'a> Planner<'a> {
         }
         Ok(plan)
     }
+}
+
+/// A column `*` leaves out: a versions read's `_operation`.
+fn is_hidden(c: &Column) -> bool {
+    c.qualifier.is_some() && c.name == super::from::OPERATION_COLUMN
 }
 
 /// The output columns of a set operation: the first arm's names.
