@@ -1,5 +1,9 @@
 //! Time travel: a point read AS OF on keys with 1…1,000 versions, and a current-state scan
-//! with 1 vs 10 versions per row — the cost must not grow with history.
+//! with 1 vs 10 versions per row — the cost must not grow with history. `history_by_key`:
+//! one row's history (`FOR SYSTEM_TIME ALL WHERE id = ?`), and a SELECT and an UPDATE of 29
+//! keys by `IN (…)`, on tables of 10k and 1M rows (files compacted as a database in use has
+//! them) — the cost must not grow with the table. `CHRONO_BENCH_HISTORY_ROWS=10000,100000`
+//! picks the sizes.
 
 use chrono_sql::Outcome;
 use chrono_storage::{KeyRange, Value};
@@ -86,6 +90,77 @@ fn sql_as_of(c: &mut Criterion) {
     g.finish();
 }
 
+fn history_sizes() -> Vec<u64> {
+    std::env::var("CHRONO_BENCH_HISTORY_ROWS")
+        .ok()
+        .map(|v| {
+            v.split(',')
+                .filter_map(|s| s.trim().replace('_', "").parse().ok())
+                .collect()
+        })
+        .unwrap_or_else(|| vec![10_000, 1_000_000])
+}
+
+fn history_by_key(c: &mut Criterion) {
+    let mut g = c.benchmark_group("history_by_key");
+    g.sample_size(30);
+    for rows in history_sizes() {
+        let (db, _) = benches::sql_with_history(rows, 1);
+        // Row 42 has eleven versions.
+        for _ in 0..10 {
+            db.execute("UPDATE accounts SET balance = balance + 1 WHERE id = 42")
+                .expect("update");
+        }
+        db.database().store().engine().compact().expect("compact");
+        let n = if rows >= 1_000_000 {
+            format!("{}M", rows / 1_000_000)
+        } else {
+            format!("{}k", rows / 1_000)
+        };
+        let mut session = db.session();
+        let history = chrono_sql::parse(
+            "SELECT balance, _system_from FROM accounts FOR SYSTEM_TIME ALL WHERE id = 42",
+        )
+        .expect("parse")
+        .remove(0);
+        g.bench_function(format!("one_row_history_{n}_rows"), |b| {
+            b.iter(|| {
+                let Outcome::Rows { rows, .. } = session.run(&history, &[]).expect("query") else {
+                    panic!("rows expected")
+                };
+                assert_eq!(rows.len(), 11);
+            })
+        });
+        let ids: Vec<String> = (0..29).map(|i| ((i * 7919) % rows).to_string()).collect();
+        let list = ids.join(", ");
+        let select = chrono_sql::parse(&format!(
+            "SELECT balance FROM accounts WHERE id IN ({list})"
+        ))
+        .expect("parse")
+        .remove(0);
+        g.bench_function(format!("in_list_select_29_{n}_rows"), |b| {
+            b.iter(|| {
+                let Outcome::Rows { rows, .. } = session.run(&select, &[]).expect("query") else {
+                    panic!("rows expected")
+                };
+                assert_eq!(rows.len(), 29);
+            })
+        });
+        let update = chrono_sql::parse(&format!(
+            "UPDATE accounts SET balance = balance + 1 WHERE id IN ({list})"
+        ))
+        .expect("parse")
+        .remove(0);
+        g.bench_function(format!("in_list_update_29_{n}_rows"), |b| {
+            b.iter(|| {
+                let out = session.run(&update, &[]).expect("update");
+                assert!(matches!(out, Outcome::Affected { affected: 29, .. }));
+            })
+        });
+    }
+    g.finish();
+}
+
 /// A point SELECT run from its kept plan against the same statement parsed and planned
 /// at every execution: what plan reuse saves.
 fn prepared_point_select(c: &mut Criterion) {
@@ -134,6 +209,7 @@ criterion_group!(
     point_read_as_of,
     current_scan,
     sql_as_of,
-    prepared_point_select
+    prepared_point_select,
+    history_by_key
 );
 criterion_main!(benches);

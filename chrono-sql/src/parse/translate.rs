@@ -140,10 +140,10 @@ impl Translator<'_> {
                 }
             }
             S::CreateView(cv) => {
-                if cv.materialized || cv.temporary || cv.to.is_some() || !cv.cluster_by.is_empty() {
-                    return Err(unsupported(
-                        "MATERIALIZED or TEMPORARY views and view options",
-                    ));
+                // TEMP / TEMPORARY is accepted and the view kept like any other: ChronoDB
+                // has no objects local to a session.
+                if cv.materialized || cv.to.is_some() || !cv.cluster_by.is_empty() {
+                    return Err(unsupported("MATERIALIZED views and view options"));
                 }
                 if !self.clauses.is_empty() {
                     return Err(unsupported(
