@@ -82,13 +82,7 @@ impl<'a> Planner<'a> {
                 cte.columns.len()
             )));
         }
-        let q = Some(label.to_ascii_lowercase());
-        for (i, c) in plan.columns.iter_mut().enumerate() {
-            c.qualifier = q.clone();
-            if let Some(name) = cte.columns.get(i) {
-                c.name = name.clone();
-            }
-        }
+        rename(&mut plan.columns, label, &cte.columns);
         Ok(plan)
     }
 
@@ -242,13 +236,7 @@ impl<'a> Planner<'a> {
                 plan.columns.len()
             )));
         }
-        let q = Some(label.to_ascii_lowercase());
-        for (i, c) in plan.columns.iter_mut().enumerate() {
-            c.qualifier = q.clone();
-            if let Some(n) = view.columns.get(i) {
-                c.name = n.clone();
-            }
-        }
+        rename(&mut plan.columns, label, &view.columns);
         Ok(Some(plan))
     }
 
@@ -262,19 +250,13 @@ impl<'a> Planner<'a> {
         if w.id == usize::MAX {
             return Err(anchor_reads_itself(&w.name));
         }
-        let q = Some(label.to_ascii_lowercase());
+        let mut columns = w.columns.clone();
+        rename(&mut columns, label, &[]);
         Ok(Some(Plan {
             node: Node::WorkTable { work: w.id },
             est_rows: 10.0,
             estimator: "heuristic",
-            columns: w
-                .columns
-                .iter()
-                .map(|c| Column {
-                    qualifier: q.clone(),
-                    name: c.name.clone(),
-                })
-                .collect(),
+            columns,
         }))
     }
 
@@ -546,6 +528,18 @@ impl Planner<'_> {
             &env,
         )?;
         Ok(plan)
+    }
+}
+
+/// The columns of a WITH query, view or work table as read under `label`: qualified by it,
+/// and named by `names` where given (the names after the query's name).
+fn rename(columns: &mut [Column], label: &str, names: &[String]) {
+    let q = Some(label.to_ascii_lowercase());
+    for (i, c) in columns.iter_mut().enumerate() {
+        c.qualifier = q.clone();
+        if let Some(name) = names.get(i) {
+            c.name = name.clone();
+        }
     }
 }
 
