@@ -387,6 +387,11 @@ impl ChronoDb {
         })
     }
 
+    /// The audit trail, shared (for work on another thread, such as a progress line).
+    pub fn audit_trail_shared(&self) -> Option<Arc<AuditTrail>> {
+        self.audit.clone()
+    }
+
     /// Recomputes the audit chain and log tree and cross-checks every row version:
     /// `verify_audit_integrity()`.
     pub fn verify_audit_integrity(&self) -> Result<VerifyReport> {

@@ -324,10 +324,17 @@ fn run_audit(command: AuditCommand) -> Result<()> {
             }
             let db = db.open_existing()?;
             let cp = checkpoint.as_deref().zip(public_key.as_deref());
-            let verified =
-                chrono_server::cli::progress::showing("verifying the audit trail", || {
-                    audit::verify(&db, cp)
-                });
+            let trail = db.audit_trail_shared();
+            let verified = chrono_server::cli::progress::showing_count(
+                "verifying the audit trail",
+                move || {
+                    trail.as_ref().map(|t| {
+                        let (done, total) = t.verify_progress();
+                        (done, total, "records")
+                    })
+                },
+                || audit::verify(&db, cp),
+            );
             if verified? {
                 Ok(())
             } else {

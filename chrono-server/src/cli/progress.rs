@@ -1,5 +1,6 @@
-//! Progress of long work on a terminal: how long it has run, shown on standard error after
-//! its first second (statements in the shell, audit verification, the health report).
+//! Progress of long work on a terminal: how long it has run (and how far it is, when that is
+//! known: audit verification counts transactions), shown on standard error after its first
+//! second (statements in the shell, audit verification, the health report).
 
 use std::time::{Duration, Instant};
 
@@ -18,6 +19,15 @@ impl Ticker {
 
     /// A ticker that says `what` is running (`verifying the audit trail`).
     pub fn named(what: &'static str) -> Ticker {
+        Ticker::counting(what, || None)
+    }
+
+    /// A ticker that says `what` is running and how far it is: `counted()` gives (done,
+    /// total, unit) when it is known.
+    pub fn counting(
+        what: &'static str,
+        counted: impl Fn() -> Option<(u64, u64, &'static str)> + Send + 'static,
+    ) -> Ticker {
         let (done, wait) = std::sync::mpsc::channel::<()>();
         let thread = std::thread::spawn(move || {
             let began = Instant::now();
@@ -25,10 +35,15 @@ impl Ticker {
                 return;
             }
             loop {
-                eprint!(
-                    "\r\x1b[K{what} for {:.0} s — Ctrl-C stops it",
-                    began.elapsed().as_secs_f64()
-                );
+                let secs = began.elapsed().as_secs_f64();
+                match counted() {
+                    Some((n, total, unit)) if total > 0 => eprint!(
+                        "\r\x1b[K{what}: {:.0}% ({n} of {total} {unit}) in {secs:.0} s — \
+                         Ctrl-C stops it",
+                        100.0 * n.min(total) as f64 / total as f64
+                    ),
+                    _ => eprint!("\r\x1b[K{what} for {secs:.0} s — Ctrl-C stops it"),
+                }
                 match wait.recv_timeout(Duration::from_millis(500)) {
                     Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
                     _ => break,
@@ -54,7 +69,18 @@ impl Drop for Ticker {
 
 /// Runs `work` with a [`Ticker`] saying `what` when standard error is a terminal.
 pub fn showing<T>(what: &'static str, work: impl FnOnce() -> T) -> T {
+    showing_count(what, || None, work)
+}
+
+/// [`showing`], with how far the work is (see [`Ticker::counting`]).
+pub fn showing_count<T>(
+    what: &'static str,
+    counted: impl Fn() -> Option<(u64, u64, &'static str)> + Send + 'static,
+    work: impl FnOnce() -> T,
+) -> T {
     use std::io::IsTerminal;
-    let _ticker = std::io::stderr().is_terminal().then(|| Ticker::named(what));
+    let _ticker = std::io::stderr()
+        .is_terminal()
+        .then(|| Ticker::counting(what, counted));
     work()
 }
