@@ -451,18 +451,25 @@ fn scan_with<'a>(
     if let Access::Keys(ks) = access
         && let Some(list) = key_list(table, ks)
     {
-        // Each key read on its own (the write path, which wants keys, reads for a write).
-        let rows = list.into_iter().filter_map(move |k| {
-            let found = match (keys, view) {
-                (true, Snapshot::Transaction(t)) => t.get_for_write(table.keyspace, &k),
-                _ => view.get(table.keyspace, &k),
-            };
-            match found {
-                Ok(Some(raw)) => Some(decode(Ok((k, raw)))),
-                Ok(None) => None,
-                Err(e) => Some(Err(e.into())),
-            }
-        });
+        if let (true, Snapshot::Transaction(t)) = (keys, view) {
+            // The write path reads each key for a write (remembered for the commit).
+            let rows =
+                list.into_iter()
+                    .filter_map(move |k| match t.get_for_write(table.keyspace, &k) {
+                        Ok(Some(raw)) => Some(decode(Ok((k, raw)))),
+                        Ok(None) => None,
+                        Err(e) => Some(Err(e.into())),
+                    });
+            return Ok(through(Box::new(rows), filter));
+        }
+        let rows =
+            Batched::new(view, table, list.into_iter().map(Ok)).filter_map(
+                move |found| match found {
+                    Ok((k, Some(raw))) => Some(decode(Ok((k, raw)))),
+                    Ok((_, None)) => None,
+                    Err(e) => Some(Err(e)),
+                },
+            );
         return Ok(through(Box::new(rows), filter));
     }
     let span = match access {
@@ -522,18 +529,93 @@ fn scan_with<'a>(
     };
     let entries = view.scan(keyspace, range)?;
     let ix_name = ix.name.clone();
-    let rows = Box::new(entries.map(move |item| {
-        let (_, pk) = item?;
-        match view.get(table.keyspace, &pk) {
-            Ok(Some(raw)) => decode(Ok((pk, raw))),
-            Ok(None) => Err(Error::Corruption(format!(
+    let pks = entries.map(|item| item.map(|(_, pk)| pk).map_err(Error::from));
+    let rows = Batched::new(view, table, pks).map(move |found| {
+        let (pk, raw) = found?;
+        match raw {
+            Some(raw) => decode(Ok((pk, raw))),
+            None => Err(Error::Corruption(format!(
                 "index {ix_name} points at a missing row of {}",
                 table.name
             ))),
-            Err(e) => Err(e.into()),
         }
-    }));
-    Ok(through(rows, filter))
+    });
+    Ok(through(Box::new(rows), filter))
+}
+
+/// Rows looked up by primary key in batches (one batched read of the current state per
+/// batch: RocksDB finds the keys' blocks together, where a lookup per key searched the
+/// index and filter again for each). Batches start small, so a query that wants a few rows
+/// reads few, and double up to [`MAX_LOOKUP_BATCH`].
+struct Batched<'a, I> {
+    view: Snapshot<'a>,
+    table: &'a TableDef,
+    keys: I,
+    batch: usize,
+    ready: std::collections::VecDeque<Result<(Vec<u8>, Option<Vec<u8>>)>>,
+    done: bool,
+}
+
+/// The largest batch of primary-key lookups.
+const MAX_LOOKUP_BATCH: usize = 256;
+
+impl<'a, I: Iterator<Item = Result<Vec<u8>>>> Batched<'a, I> {
+    fn new(view: Snapshot<'a>, table: &'a TableDef, keys: I) -> Self {
+        Batched {
+            view,
+            table,
+            keys,
+            batch: 8,
+            ready: std::collections::VecDeque::new(),
+            done: false,
+        }
+    }
+
+    fn fill(&mut self) {
+        let mut keys = Vec::with_capacity(self.batch);
+        while keys.len() < self.batch {
+            match self.keys.next() {
+                Some(Ok(k)) => keys.push(k),
+                Some(Err(e)) => {
+                    self.done = true;
+                    self.ready.push_back(Err(e));
+                    break;
+                }
+                None => {
+                    self.done = true;
+                    break;
+                }
+            }
+        }
+        self.batch = (self.batch * 2).min(MAX_LOOKUP_BATCH);
+        if keys.is_empty() {
+            return;
+        }
+        match self.view.get_many(self.table.keyspace, &keys) {
+            Ok(found) => {
+                let rows: Vec<_> = keys.into_iter().zip(found).map(Ok).collect();
+                // Rows before an error that ended the keys.
+                let tail = std::mem::take(&mut self.ready);
+                self.ready.extend(rows);
+                self.ready.extend(tail);
+            }
+            Err(e) => {
+                self.done = true;
+                self.ready.push_front(Err(e.into()));
+            }
+        }
+    }
+}
+
+impl<I: Iterator<Item = Result<Vec<u8>>>> Iterator for Batched<'_, I> {
+    type Item = Result<(Vec<u8>, Option<Vec<u8>>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.ready.is_empty() && !self.done {
+            self.fill();
+        }
+        self.ready.pop_front()
+    }
 }
 
 /// When a whole-table scan hands part of its work to a helper thread ([`SplitScan`]).

@@ -824,6 +824,58 @@ impl Store {
         Ok((self.version_at(keyspace, key, ts)?, false))
     }
 
+    /// [`Store::read_at`] for several keys of one key space: the current state of all of
+    /// them in one batched lookup, then a versions seek for each key a commit after `ts`
+    /// changed.
+    fn read_many_at(
+        &self,
+        keyspace: Keyspace,
+        keys: &[Vec<u8>],
+        ts: u64,
+    ) -> Result<Vec<Option<Stamped>>> {
+        self.check_readable_in(keyspace, ts)?;
+        let latest: Vec<Vec<u8>> = keys
+            .iter()
+            .map(|k| encoding::latest_key(keyspace, k))
+            .collect();
+        let found = self.inner.engine.multi_get(ColumnFamily::Latest, &latest)?;
+        let mut out = Vec::with_capacity(keys.len());
+        for (key, raw) in keys.iter().zip(found) {
+            out.push(match raw {
+                None => None,
+                Some(raw) => {
+                    let (latest_ts, op, row) = decode_latest_value(&raw)?;
+                    if latest_ts <= ts {
+                        live(op, row)?.map(|r| (latest_ts, r))
+                    } else {
+                        self.version_at(keyspace, key, ts)?
+                    }
+                }
+            });
+        }
+        Ok(out)
+    }
+
+    /// [`Store::get_at`] for several keys of one key space, in the order given.
+    pub fn get_many_at(
+        &self,
+        keyspace: Keyspace,
+        keys: &[Vec<u8>],
+        ts: u64,
+    ) -> Result<Vec<Option<Vec<u8>>>> {
+        if ts < self.current_ts() {
+            return keys
+                .iter()
+                .map(|k| Ok(self.get_at(keyspace, k, ts)?.map(|(_, v)| v)))
+                .collect();
+        }
+        Ok(self
+            .read_many_at(keyspace, keys, ts)?
+            .into_iter()
+            .map(|s| s.map(|(_, v)| v))
+            .collect())
+    }
+
     /// Scans `range` of a key space as of `ts`, in key order.
     pub fn scan_at(&self, keyspace: Keyspace, range: KeyRange, ts: u64) -> Result<ScanAt> {
         self.check_readable_in(keyspace, ts)?;
@@ -1762,6 +1814,31 @@ impl Transaction {
             .read_at(keyspace, key, self.read_ts)?
             .0
             .map(|(_, v)| v))
+    }
+
+    /// [`Transaction::get`] for several keys of one key space, in the order given: the
+    /// transaction's own writes, then one batched lookup for the rest.
+    pub fn get_many(&self, keyspace: Keyspace, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>> {
+        let mut out: Vec<Option<Option<Vec<u8>>>> = keys
+            .iter()
+            .map(|k| self.writes.get(&(keyspace, k.clone())).cloned())
+            .collect();
+        let missing: Vec<Vec<u8>> = keys
+            .iter()
+            .zip(&out)
+            .filter(|(_, own)| own.is_none())
+            .map(|(k, _)| k.clone())
+            .collect();
+        if !missing.is_empty() {
+            let mut read = self
+                .store
+                .read_many_at(keyspace, &missing, self.read_ts)?
+                .into_iter();
+            for slot in out.iter_mut().filter(|s| s.is_none()) {
+                *slot = Some(read.next().flatten().map(|(_, v)| v));
+            }
+        }
+        Ok(out.into_iter().map(Option::flatten).collect())
     }
 
     /// [`Transaction::get`] for a key the transaction is about to write (an existence check

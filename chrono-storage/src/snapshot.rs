@@ -27,6 +27,15 @@ impl<'a> Snapshot<'a> {
         })
     }
 
+    /// The values of several keys of one key space, in the order given (one batched
+    /// lookup of the current state).
+    pub fn get_many(&self, keyspace: Keyspace, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>> {
+        match self {
+            Snapshot::Transaction(t) => t.get_many(keyspace, keys),
+            Snapshot::At(s, ts) => s.get_many_at(keyspace, keys, *ts),
+        }
+    }
+
     /// The pairs of a key range.
     pub fn scan(&self, keyspace: Keyspace, range: KeyRange) -> Result<KvIter<'a>> {
         Ok(match *self {

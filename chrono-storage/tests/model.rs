@@ -1,7 +1,7 @@
 //! A model-based test of MVCC and time travel: random interleavings of begin / put /
 //! delete / get / scan / savepoint / rollback-to / commit / rollback over several
 //! transactions, run against the store and against a reference history (a map from key to
-//! its versions). After every step the past agrees: `get_at`, `scan_at` and `history` at
+//! its versions). After every step the past agrees: `get_at`, `get_many_at`, `scan_at` and `history` at
 //! every commit time (and between them) give what the reference says, every transaction reads
 //! its snapshot plus its own writes, and a commit conflicts exactly when another transaction
 //! committed one of its keys after it began (first committer wins) — or one of the keys it
@@ -122,6 +122,16 @@ fn check_the_past(store: &Store, history: &History) -> Result<(), TestCaseError>
                 t
             );
         }
+        let all: Vec<Key> = (0..KEYS).map(key).collect();
+        let many = store.get_many_at(KS, &all, t).unwrap();
+        for (i, k) in all.iter().enumerate() {
+            prop_assert_eq!(
+                &many[i],
+                &history.at(k, t).map(|(_, v)| v),
+                "get_many_at {}",
+                t
+            );
+        }
         let scanned: Vec<(Key, Vec<u8>)> = store
             .scan_at(KS, KeyRange::All, t)
             .unwrap()
@@ -194,6 +204,12 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                         open.txn.get(KS, &key(k)).unwrap()
                     };
                     prop_assert_eq!(got, expected_read(open, &history, &key(k)));
+                    // A batched read of every key sees what reads one by one see.
+                    let all: Vec<Key> = (0..KEYS).map(key).collect();
+                    let many = open.txn.get_many(KS, &all).unwrap();
+                    for (i, k) in all.iter().enumerate() {
+                        prop_assert_eq!(&many[i], &expected_read(open, &history, k));
+                    }
                 }
             }
             Op::Scan(s) => {
