@@ -552,9 +552,12 @@ struct Batched<'a, I> {
     table: &'a TableDef,
     keys: I,
     batch: usize,
-    ready: std::collections::VecDeque<Result<(Vec<u8>, Option<Vec<u8>>)>>,
+    ready: std::collections::VecDeque<Result<Looked>>,
     done: bool,
 }
+
+/// A key with the stored row found for it, if any.
+type Looked = (Vec<u8>, Option<Vec<u8>>);
 
 /// The largest batch of primary-key lookups.
 const MAX_LOOKUP_BATCH: usize = 256;
@@ -608,7 +611,7 @@ impl<'a, I: Iterator<Item = Result<Vec<u8>>>> Batched<'a, I> {
 }
 
 impl<I: Iterator<Item = Result<Vec<u8>>>> Iterator for Batched<'_, I> {
-    type Item = Result<(Vec<u8>, Option<Vec<u8>>)>;
+    type Item = Result<Looked>;
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.ready.is_empty() && !self.done {
