@@ -89,7 +89,9 @@ impl LocalCluster {
         for i in 0..members {
             cluster.spawn(i, "new")?;
         }
-        cluster.wait_for_leader(Duration::from_secs(30))?;
+        // Generous: test files start several clusters at once on a loaded two-core machine,
+        // where an election took longer than 30 s.
+        cluster.wait_for_leader(Duration::from_secs(90))?;
         Ok(cluster)
     }
 

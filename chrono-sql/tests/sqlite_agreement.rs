@@ -309,9 +309,12 @@ fn chrono_rows(db: &Database, sql: &str) -> Vec<Vec<Value>> {
 }
 
 fn sqlite_rows(conn: &rusqlite::Connection, sql: &str) -> Vec<Vec<Value>> {
-    let mut stmt = conn
-        .prepare(sql)
-        .unwrap_or_else(|e| panic!("SQLite failed on {sql}: {e}"));
+    sqlite_query(conn, sql).unwrap_or_else(|e| panic!("SQLite failed on {sql}: {e}"))
+}
+
+/// A statement's rows from SQLite, as ChronoDB's values.
+fn sqlite_query(conn: &rusqlite::Connection, sql: &str) -> rusqlite::Result<Vec<Vec<Value>>> {
+    let mut stmt = conn.prepare(sql)?;
     let n = stmt.column_count();
     stmt.query_map([], |r| {
         (0..n)
@@ -329,7 +332,6 @@ fn sqlite_rows(conn: &rusqlite::Connection, sql: &str) -> Vec<Vec<Value>> {
             .collect::<rusqlite::Result<Vec<Value>>>()
     })
     .and_then(|it| it.collect::<rusqlite::Result<Vec<_>>>())
-    .unwrap_or_else(|e| panic!("SQLite failed on {sql}: {e}"))
 }
 
 /// A comparable rendering: booleans as SQLite's 0/1, numbers to 9 significant digits.
@@ -402,27 +404,7 @@ fn chrono_outcome(db: &Database, sql: &str) -> Option<Vec<String>> {
 }
 
 fn sqlite_outcome(conn: &rusqlite::Connection, sql: &str) -> Option<Vec<String>> {
-    let mut stmt = conn.prepare(sql).ok()?;
-    let n = stmt.column_count();
-    let rows = stmt
-        .query_map([], |r| {
-            (0..n)
-                .map(|i| {
-                    Ok(match r.get_ref(i)? {
-                        rusqlite::types::ValueRef::Null => Value::Null,
-                        rusqlite::types::ValueRef::Integer(x) => Value::Int(x),
-                        rusqlite::types::ValueRef::Real(x) => Value::Float(x),
-                        rusqlite::types::ValueRef::Text(t) => {
-                            Value::Text(String::from_utf8_lossy(t).into_owned())
-                        }
-                        rusqlite::types::ValueRef::Blob(b) => Value::Blob(b.to_vec()),
-                    })
-                })
-                .collect::<rusqlite::Result<Vec<Value>>>()
-        })
-        .and_then(|it| it.collect::<rusqlite::Result<Vec<_>>>())
-        .ok()?;
-    Some(canonical(rows))
+    sqlite_query(conn, sql).ok().map(canonical)
 }
 
 /// Upserts, REPLACE, RETURNING and views against SQLite: a seeded sequence of writes run in
