@@ -30,6 +30,7 @@ macro_rules! access_exprs {
             Access::Full => vec![],
             Access::Key(k) => k.$iter().collect(),
             Access::Keys(ks) => ks.$iter().flatten().collect(),
+            Access::IndexIn(_, vs) => vs.$iter().collect(),
             Access::KeyRange(b) | Access::Index(_, b) => b
                 .prefix
                 .$iter()
@@ -188,6 +189,9 @@ pub enum Access {
     Keys(Vec<Vec<Expr>>),
     /// A range of primary keys.
     KeyRange(KeyBounds),
+    /// Several values of a secondary index's first column (`c IN (…)`, `c = a OR c = b`):
+    /// each value's entries read in turn, values in key order, each once.
+    IndexIn(IndexDef, Vec<Expr>),
     /// A range of a secondary index.
     Index(IndexDef, KeyBounds),
 }
@@ -257,6 +261,9 @@ impl Access {
             ),
             Access::KeyRange(b) => Access::KeyRange(b.try_map(f)?),
             Access::Index(ix, b) => Access::Index(ix.clone(), b.try_map(f)?),
+            Access::IndexIn(ix, vs) => {
+                Access::IndexIn(ix.clone(), vs.iter().map(&mut *f).collect::<Result<_>>()?)
+            }
         })
     }
 }
@@ -933,6 +940,9 @@ impl Plan {
                     Access::KeyRange(_) => "Primary key range scan".to_string(),
                     Access::Index(ix, b) if b.is_prefix() => format!("Index lookup {}", ix.name),
                     Access::Index(ix, _) => format!("Index range scan {}", ix.name),
+                    Access::IndexIn(ix, vs) => {
+                        format!("Index lookups {} ({} values)", ix.name, vs.len())
+                    }
                 };
                 let _ = write!(s, "{how} {}", table.name);
                 if !label.eq_ignore_ascii_case(&table.name) {

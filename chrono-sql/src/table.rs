@@ -432,7 +432,7 @@ fn scan_with<'a>(
                     }
                     None => KeyRange::All,
                 },
-                Access::Full | Access::Index(..) => KeyRange::All,
+                Access::Full | Access::Index(..) | Access::IndexIn(..) => KeyRange::All,
             };
             let versions = txn
                 .store()
@@ -472,8 +472,47 @@ fn scan_with<'a>(
             );
         return Ok(through(Box::new(rows), filter));
     }
+    if let Access::IndexIn(ix, values) = access {
+        let mut prefixes = Vec::with_capacity(values.len());
+        for v in values {
+            match key_prefix(table, &ix.columns[..1], std::slice::from_ref(v)) {
+                Ok(p) => prefixes.push(p),
+                Err(Span::Nothing) => {}
+                // A value no key can hold: read everything, the filter decides.
+                Err(_) => {
+                    prefixes.clear();
+                    prefixes.push(Vec::new());
+                    break;
+                }
+            }
+        }
+        prefixes.sort_unstable();
+        prefixes.dedup();
+        let ix_keyspace = ix.keyspace;
+        let ix_name = ix.name.clone();
+        let pks = prefixes.into_iter().flat_map(move |p| {
+            match view.scan(ix_keyspace, KeyRange::Prefix(p)) {
+                Ok(entries) => {
+                    Box::new(entries.map(|item| item.map(|(_, pk)| pk).map_err(Error::from)))
+                        as Box<dyn Iterator<Item = Result<Vec<u8>>> + Send>
+                }
+                Err(e) => Box::new(std::iter::once(Err(Error::from(e)))),
+            }
+        });
+        let rows = Batched::new(view, table, pks).map(move |found| {
+            let (pk, raw) = found?;
+            match raw {
+                Some(raw) => decode(Ok((pk, raw))),
+                None => Err(Error::Corruption(format!(
+                    "index {ix_name} points at a missing row of {}",
+                    table.name
+                ))),
+            }
+        });
+        return Ok(through(Box::new(rows), filter));
+    }
     let span = match access {
-        Access::Full | Access::Keys(_) => Span::Everything,
+        Access::Full | Access::Keys(_) | Access::IndexIn(..) => Span::Everything,
         Access::Key(values) => match key_prefix(table, &table.primary_key, values) {
             Ok(k) => Span::Key(k),
             Err(s) => s,

@@ -49,7 +49,7 @@ pub(super) fn run(plan: &mut Plan, env: &Env<'_>) -> Result<()> {
 pub(crate) fn versions_access(access: Access) -> Access {
     match access {
         Access::Key(_) | Access::Keys(_) | Access::KeyRange(_) => access,
-        Access::Full | Access::Index(..) => Access::Full,
+        Access::Full | Access::Index(..) | Access::IndexIn(..) => Access::Full,
     }
 }
 
@@ -287,6 +287,17 @@ pub(crate) fn choose_access(
             && let Some(r) = range_on(next, p)
         {
             consider(total * 0.3 * 1.5, Access::Index(ix.clone(), r));
+        }
+        // A list of values of the first column: each value's entries.
+        if let Some(&first) = ix.columns.first()
+            && eq[first].is_none()
+            && let Some(values) = &any_of[first]
+        {
+            let rows: f64 = values
+                .iter()
+                .map(|v| est_for(&ix.columns[..1], std::slice::from_ref(v)))
+                .sum();
+            consider(rows * 1.5, Access::IndexIn(ix.clone(), values.clone()));
         }
     }
     match best {
