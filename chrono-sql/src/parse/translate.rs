@@ -1,7 +1,7 @@
 //! sqlparser's AST → ChronoDB's own [`crate::ast`]: the last step that knows sqlparser.
 //!
 //! Translation keeps what ChronoDB runs and refuses, with an error that names it, every
-//! form it does not (window functions, `LATERAL`, `USING` joins, `FETCH`, …) — so the
+//! form it does not (named windows, `LATERAL`, `USING` joins, `FETCH`, triggers, …) — so the
 //! planner never meets a construct it would silently ignore. It also resolves what needs
 //! the source text's positions: each table reference gets its time-travel clause (its own,
 //! else its FROM list's; see [`super::timetravel`]), and each unaliased select item the
