@@ -23,14 +23,10 @@ use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use std::time::Duration;
 
 fn sizes() -> Vec<i64> {
-    std::env::var("CHRONO_BENCH_SCALE")
-        .ok()
-        .map(|v| {
-            v.split(',')
-                .filter_map(|s| s.trim().replace('_', "").parse().ok())
-                .collect()
-        })
-        .unwrap_or_else(|| vec![10_000, 100_000, 1_000_000])
+    benches::sizes_from_env("CHRONO_BENCH_SCALE", &[10_000, 100_000, 1_000_000])
+        .into_iter()
+        .map(|n| n as i64)
+        .collect()
 }
 
 fn scale(c: &mut Criterion) {

@@ -91,14 +91,7 @@ fn sql_as_of(c: &mut Criterion) {
 }
 
 fn history_sizes() -> Vec<u64> {
-    std::env::var("CHRONO_BENCH_HISTORY_ROWS")
-        .ok()
-        .map(|v| {
-            v.split(',')
-                .filter_map(|s| s.trim().replace('_', "").parse().ok())
-                .collect()
-        })
-        .unwrap_or_else(|| vec![10_000, 1_000_000])
+    benches::sizes_from_env("CHRONO_BENCH_HISTORY_ROWS", &[10_000, 1_000_000])
 }
 
 fn history_by_key(c: &mut Criterion) {
@@ -112,11 +105,7 @@ fn history_by_key(c: &mut Criterion) {
                 .expect("update");
         }
         db.database().store().engine().compact().expect("compact");
-        let n = if rows >= 1_000_000 {
-            format!("{}M", rows / 1_000_000)
-        } else {
-            format!("{}k", rows / 1_000)
-        };
+        let n = benches::workloads::label(rows as i64);
         let mut session = db.session();
         let history = chrono_sql::parse(
             "SELECT balance, _system_from FROM accounts FOR SYSTEM_TIME ALL WHERE id = 42",

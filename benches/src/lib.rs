@@ -80,3 +80,16 @@ pub fn sql_with_history(rows: u64, versions: u64) -> (ChronoDb, Vec<u64>) {
 pub fn seconds(ts: u64) -> String {
     chrono_storage::Timestamp::from_micros(ts).seconds()
 }
+
+/// Table sizes a bench runs at: the comma-separated numbers in environment variable `var`
+/// (`_` allowed as a digit separator), else `default`.
+pub fn sizes_from_env(var: &str, default: &[u64]) -> Vec<u64> {
+    std::env::var(var)
+        .ok()
+        .map(|v| {
+            v.split(',')
+                .filter_map(|s| s.trim().replace('_', "").parse().ok())
+                .collect()
+        })
+        .unwrap_or_else(|| default.to_vec())
+}

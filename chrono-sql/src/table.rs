@@ -488,28 +488,8 @@ fn scan_with<'a>(
         }
         prefixes.sort_unstable();
         prefixes.dedup();
-        let ix_keyspace = ix.keyspace;
-        let ix_name = ix.name.clone();
-        let pks = prefixes.into_iter().flat_map(move |p| {
-            match view.scan(ix_keyspace, KeyRange::Prefix(p)) {
-                Ok(entries) => {
-                    Box::new(entries.map(|item| item.map(|(_, pk)| pk).map_err(Error::from)))
-                        as Box<dyn Iterator<Item = Result<Vec<u8>>> + Send>
-                }
-                Err(e) => Box::new(std::iter::once(Err(Error::from(e)))),
-            }
-        });
-        let rows = Batched::new(view, table, pks).map(move |found| {
-            let (pk, raw) = found?;
-            match raw {
-                Some(raw) => decode(Ok((pk, raw))),
-                None => Err(Error::Corruption(format!(
-                    "index {ix_name} points at a missing row of {}",
-                    table.name
-                ))),
-            }
-        });
-        return Ok(through(Box::new(rows), filter));
+        let ranges = prefixes.into_iter().map(KeyRange::Prefix).collect();
+        return Ok(through(index_rows(view, table, ix, ranges), filter));
     }
     let span = match access {
         Access::Full | Access::Keys(_) | Access::IndexIn(..) => Span::Everything,
@@ -566,20 +546,36 @@ fn scan_with<'a>(
     let Some(ix) = index else {
         return Ok(decoded(view.cursor(keyspace, range)?, table, keys, filter));
     };
-    let entries = view.scan(keyspace, range)?;
-    let ix_name = ix.name.clone();
-    let pks = entries.map(|item| item.map(|(_, pk)| pk).map_err(Error::from));
-    let rows = Batched::new(view, table, pks).map(move |found| {
+    Ok(through(index_rows(view, table, ix, vec![range]), filter))
+}
+
+/// The rows an index's entries in `ranges` (scanned in turn) point at, looked up in batches.
+fn index_rows<'a>(
+    view: Snapshot<'a>,
+    table: &'a TableDef,
+    ix: &IndexDef,
+    ranges: Vec<KeyRange>,
+) -> Box<dyn Iterator<Item = Result<(Vec<u8>, Row)>> + Send + 'a> {
+    let (ix_keyspace, ix_name) = (ix.keyspace, ix.name.clone());
+    let pks = ranges
+        .into_iter()
+        .flat_map(move |range| match view.scan(ix_keyspace, range) {
+            Ok(entries) => {
+                Box::new(entries.map(|item| item.map(|(_, pk)| pk).map_err(Error::from)))
+                    as Box<dyn Iterator<Item = Result<Vec<u8>>> + Send>
+            }
+            Err(e) => Box::new(std::iter::once(Err(Error::from(e)))),
+        });
+    Box::new(Batched::new(view, table, pks).map(move |found| {
         let (pk, raw) = found?;
-        match raw {
-            Some(raw) => decode(Ok((pk, raw))),
-            None => Err(Error::Corruption(format!(
+        let raw = raw.ok_or_else(|| {
+            Error::Corruption(format!(
                 "index {ix_name} points at a missing row of {}",
                 table.name
-            ))),
-        }
-    });
-    Ok(through(Box::new(rows), filter))
+            ))
+        })?;
+        Ok((pk, table.decode_row(&raw)?))
+    }))
 }
 
 /// Rows looked up by primary key in batches (one batched read of the current state per
@@ -613,39 +609,30 @@ impl<'a, I: Iterator<Item = Result<Vec<u8>>>> Batched<'a, I> {
         }
     }
 
+    /// Looks the next batch of keys up; an error ending the keys comes after their rows.
     fn fill(&mut self) {
         let mut keys = Vec::with_capacity(self.batch);
-        while keys.len() < self.batch {
+        let mut ended_by = None;
+        while keys.len() < self.batch && ended_by.is_none() {
             match self.keys.next() {
                 Some(Ok(k)) => keys.push(k),
-                Some(Err(e)) => {
-                    self.done = true;
-                    self.ready.push_back(Err(e));
-                    break;
-                }
-                None => {
-                    self.done = true;
-                    break;
-                }
+                Some(Err(e)) => ended_by = Some(e),
+                None => break,
             }
         }
+        self.done = ended_by.is_some() || keys.len() < self.batch;
         self.batch = (self.batch * 2).min(MAX_LOOKUP_BATCH);
-        if keys.is_empty() {
-            return;
-        }
-        match self.view.get_many(self.table.keyspace, &keys) {
-            Ok(found) => {
-                let rows: Vec<_> = keys.into_iter().zip(found).map(Ok).collect();
-                // Rows before an error that ended the keys.
-                let tail = std::mem::take(&mut self.ready);
-                self.ready.extend(rows);
-                self.ready.extend(tail);
-            }
-            Err(e) => {
-                self.done = true;
-                self.ready.push_front(Err(e.into()));
+        if !keys.is_empty() {
+            match self.view.get_many(self.table.keyspace, &keys) {
+                Ok(found) => self.ready.extend(keys.into_iter().zip(found).map(Ok)),
+                Err(e) => {
+                    self.done = true;
+                    self.ready.push_back(Err(e.into()));
+                    return;
+                }
             }
         }
+        self.ready.extend(ended_by.map(Err));
     }
 }
 
@@ -1031,17 +1018,29 @@ pub fn colliding_rows(
 
 /// Inserts a checked row with its index entries.
 pub fn insert_row(txn: &mut Transaction, def: &TableDef, row: Vec<Value>) -> Result<()> {
+    insert_row_with(txn, def, row, true)
+}
+
+/// [`insert_row`]; `check_keys: false` when the caller has just found that the row
+/// collides with nothing ([`colliding_rows`] over every constraint), so the primary-key and
+/// UNIQUE lookups are not made twice.
+pub fn insert_row_with(
+    txn: &mut Transaction,
+    def: &TableDef,
+    row: Vec<Value>,
+    check_keys: bool,
+) -> Result<()> {
     def.label_keyspaces(txn);
     let store = txn.store().clone();
     let key = def.row_key(&row, || store.next_id())?;
-    if !def.primary_key.is_empty() && txn.get_for_write(def.keyspace, &key)?.is_some() {
-        return Err(Error::Constraint(format!(
-            "UNIQUE constraint failed: {} (duplicate primary key)",
-            describe_key(def, &row, &def.primary_key)
-        )));
-    }
-    for ix in &def.indexes {
-        if ix.unique {
+    if check_keys {
+        if !def.primary_key.is_empty() && txn.get_for_write(def.keyspace, &key)?.is_some() {
+            return Err(Error::Constraint(format!(
+                "UNIQUE constraint failed: {} (duplicate primary key)",
+                describe_key(def, &row, &def.primary_key)
+            )));
+        }
+        for ix in def.indexes.iter().filter(|ix| ix.unique) {
             check_unique(txn, def, ix, &row, None)?;
         }
     }

@@ -1819,6 +1819,15 @@ impl Transaction {
     /// [`Transaction::get`] for several keys of one key space, in the order given: the
     /// transaction's own writes, then one batched lookup for the rest.
     pub fn get_many(&self, keyspace: Keyspace, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>> {
+        if self.writes.is_empty() {
+            // A reading transaction: no key to copy for a lookup in its writes.
+            return Ok(self
+                .store
+                .read_many_at(keyspace, keys, self.read_ts)?
+                .into_iter()
+                .map(|s| s.map(|(_, v)| v))
+                .collect());
+        }
         let mut out: Vec<Option<Option<Vec<u8>>>> = keys
             .iter()
             .map(|k| self.writes.get(&(keyspace, k.clone())).cloned())

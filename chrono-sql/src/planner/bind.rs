@@ -328,12 +328,7 @@ impl<'a> Planner<'a> {
                 args,
                 distinct,
             } => self.bind_function(name, args, *distinct, scope)?,
-            A::Window {
-                call,
-                partition_by,
-                order_by,
-                frame,
-            } => self.bind_window(call, partition_by, order_by, frame.as_ref(), scope)?,
+            A::Window { .. } => self.bind_window(e, scope)?,
             A::Subquery(q) => self.subquery(q, SubqueryKind::Scalar, scope)?,
             A::Exists { query, negated } => {
                 self.subquery(query, SubqueryKind::Exists { negated: *negated }, scope)?
@@ -344,14 +339,7 @@ impl<'a> Planner<'a> {
     /// A window function call: its arguments, partition and order bound like the select
     /// list (over the groups in an aggregate query), its frame's offsets evaluated. Gives
     /// the column the window node adds for it (see [`WINDOW_BASE`]).
-    fn bind_window(
-        &mut self,
-        call: &'a ast::Expr,
-        partition_by: &'a [ast::Expr],
-        order_by: &'a [ast::OrderItem],
-        frame: Option<&'a ast::WindowFrame>,
-        scope: &Scope,
-    ) -> Result<Expr> {
+    fn bind_window(&mut self, window: &'a ast::Expr, scope: &Scope) -> Result<Expr> {
         let Some(outer) = self.windows.take() else {
             return Err(Error::InvalidInput(
                 "window functions are allowed only in the select list and ORDER BY, and not \
@@ -359,7 +347,7 @@ impl<'a> Planner<'a> {
                     .into(),
             ));
         };
-        let r = self.bind_window_parts(call, partition_by, order_by, frame, scope);
+        let r = self.bind_window_parts(window, scope);
         self.windows = Some(outer);
         let w = r?;
         let calls = self.windows.get_or_insert_with(Vec::new);
@@ -373,14 +361,16 @@ impl<'a> Planner<'a> {
         Ok(Expr::Column(WINDOW_BASE + at))
     }
 
-    fn bind_window_parts(
-        &mut self,
-        call: &'a ast::Expr,
-        partition_by: &'a [ast::Expr],
-        order_by: &'a [ast::OrderItem],
-        frame: Option<&'a ast::WindowFrame>,
-        scope: &Scope,
-    ) -> Result<WindowCall> {
+    fn bind_window_parts(&mut self, window: &'a ast::Expr, scope: &Scope) -> Result<WindowCall> {
+        let ast::Expr::Window {
+            call,
+            partition_by,
+            order_by,
+            frame,
+        } = window
+        else {
+            return Err(Error::InvalidInput("internal: not a window call".into()));
+        };
         let Some((name, args, distinct)) = call.as_call() else {
             return Err(Error::InvalidInput("OVER needs a function call".into()));
         };

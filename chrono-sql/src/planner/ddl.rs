@@ -35,14 +35,7 @@ impl<'a> Planner<'a> {
                 // The query must plan now (names, columns); it is planned again where the
                 // view is read.
                 let plan = self.plan_query(&cv.query)?;
-                if !cv.columns.is_empty() && cv.columns.len() != plan.columns.len() {
-                    return Err(Error::InvalidInput(format!(
-                        "view {} names {} columns but its query has {}",
-                        cv.name,
-                        cv.columns.len(),
-                        plan.columns.len()
-                    )));
-                }
+                super::from::check_view_columns(&cv.name, &cv.columns, &plan, "")?;
                 Root::Schema(SchemaChange::CreateView {
                     def: crate::catalog::ViewDef {
                         name: cv.name.clone(),

@@ -212,30 +212,17 @@ impl<'a> Planner<'a> {
                 view.name
             )));
         };
-        let mut sub = Planner::new(
-            self.txn,
-            self.params,
-            self.stats,
-            self.estimator,
-            self.guard,
-        );
-        sub.time_travel = self.time_travel;
-        sub.reusable = self.reusable.clone();
-        sub.past = self.past.clone();
-        sub.limits = self.limits.clone();
-        sub.catalog_cache = self.catalog_cache;
-        sub.views_open = self.views_open.clone();
+        // The view's query sees no WITH query or work table of the query that reads it.
+        let mut sub = self.detached();
         sub.views_open.push(lower);
         sub.default_read = (read_at != ReadAt::Current).then_some((read_at, kept));
         let mut plan = sub.plan_query(q)?;
-        if !view.columns.is_empty() && view.columns.len() != plan.columns.len() {
-            return Err(Error::InvalidInput(format!(
-                "view {} names {} columns but its query now has {} (a table it reads changed)",
-                view.name,
-                view.columns.len(),
-                plan.columns.len()
-            )));
-        }
+        check_view_columns(
+            &view.name,
+            &view.columns,
+            &plan,
+            " now (a table it reads changed)",
+        )?;
         rename(&mut plan.columns, label, &view.columns);
         Ok(Some(plan))
     }
@@ -529,6 +516,23 @@ impl Planner<'_> {
         )?;
         Ok(plan)
     }
+}
+
+/// A view's column names, when given, are as many as its query's columns.
+pub(super) fn check_view_columns(
+    view: &str,
+    names: &[String],
+    plan: &Plan,
+    when: &str,
+) -> Result<()> {
+    if !names.is_empty() && names.len() != plan.columns.len() {
+        return Err(Error::InvalidInput(format!(
+            "view {view} names {} columns but its query{when} has {}",
+            names.len(),
+            plan.columns.len()
+        )));
+    }
+    Ok(())
 }
 
 /// The columns of a WITH query, view or work table as read under `label`: qualified by it,

@@ -221,6 +221,19 @@ impl<'a> Planner<'a> {
     }
 
     fn sub(&self) -> Planner<'a> {
+        let mut p = self.detached();
+        p.ctes = self.ctes.clone();
+        p.work_tables = self.work_tables.clone();
+        p
+    }
+
+    /// A planner for a query of its own (a subquery's, or a view's stored query, whose text
+    /// may live shorter than the statement's): the same transaction, parameters, budget and
+    /// shared state, no WITH queries or work tables in scope.
+    fn detached<'b>(&self) -> Planner<'b>
+    where
+        'a: 'b,
+    {
         let mut p = Planner::new(
             self.txn,
             self.params,
@@ -231,12 +244,10 @@ impl<'a> Planner<'a> {
         p.time_travel = self.time_travel;
         p.reusable = self.reusable.clone();
         p.past = self.past.clone();
-        p.ctes = self.ctes.clone();
-        p.work_tables = self.work_tables.clone();
-        p.default_read = self.default_read;
-        p.views_open = self.views_open.clone();
         p.limits = self.limits.clone();
         p.catalog_cache = self.catalog_cache;
+        p.default_read = self.default_read;
+        p.views_open = self.views_open.clone();
         p
     }
 
