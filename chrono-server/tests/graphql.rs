@@ -11,6 +11,27 @@ use support::written_at;
 
 use support::InProcess as Server;
 
+/// A graphql-transport-ws connection to `url`, its `connection_init` sent.
+async fn graphql_ws(
+    url: String,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = url.into_client_request().unwrap();
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    ws.send(Message::Text(
+        json!({"type": "connection_init"}).to_string().into(),
+    ))
+    .await
+    .unwrap();
+    ws
+}
+
 async fn start(config: ServerConfig) -> Server {
     Server::start(
         config,
@@ -297,7 +318,6 @@ async fn mutations_return_their_commit_and_history_shows_every_version() {
 async fn a_graphql_transport_ws_subscription_follows_a_table() {
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
     let server = start(ServerConfig::default()).await;
     let t0 = written_at(
@@ -306,18 +326,8 @@ async fn a_graphql_transport_ws_subscription_follows_a_table() {
             .execute("UPDATE orders SET total = 1.0 WHERE id = 12")
             .unwrap(),
     );
-    let mut request = format!("ws://{}/graphql", server.http)
-        .into_client_request()
-        .unwrap();
-    request.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        "graphql-transport-ws".parse().unwrap(),
-    );
-    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let mut ws = graphql_ws(format!("ws://{}/graphql", server.http)).await;
     let send = |m: Json| Message::Text(m.to_string().into());
-    ws.send(send(json!({"type": "connection_init"})))
-        .await
-        .unwrap();
     async fn next(
         ws: &mut (impl StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin),
     ) -> Json {
@@ -401,24 +411,13 @@ async fn a_python_graphql_transport_ws_client_receives_the_change() {
 async fn mutations_over_the_websocket_are_audited_under_the_tokens_principal() {
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
     let token = "0123456789abcdef0123456789abcdef";
     let mut config = ServerConfig::default();
     config.auth_tokens.insert("dora".into(), token.into());
     let server = start(config).await;
-    let mut request = format!("ws://{}/graphql?token={token}", server.http)
-        .into_client_request()
-        .unwrap();
-    request.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        "graphql-transport-ws".parse().unwrap(),
-    );
-    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let mut ws = graphql_ws(format!("ws://{}/graphql?token={token}", server.http)).await;
     let send = |m: Json| Message::Text(m.to_string().into());
-    ws.send(send(json!({"type": "connection_init"})))
-        .await
-        .unwrap();
     let mut replies = Vec::new();
     ws.send(send(json!({
         "id": "1",
