@@ -76,6 +76,18 @@ pub struct Columnar {
     columns: Vec<Column>,
 }
 
+/// Sets the bits of the codes `keep` accepts. Generic, so each test inlines into a loop
+/// building whole words.
+fn fill_words(codes: &[u32], out: &mut Bitmap, keep: impl Fn(u32) -> bool) {
+    for (word, chunk) in out.words.iter_mut().zip(codes.chunks(64)) {
+        let mut w = 0u64;
+        for (i, &code) in chunk.iter().enumerate() {
+            w |= u64::from(keep(code)) << i;
+        }
+        *word = w;
+    }
+}
+
 fn kind(v: &Value) -> u8 {
     match v {
         Value::Null => 0,
@@ -152,8 +164,27 @@ impl Columnar {
             .values
             .iter()
             .all(|v| column_kind.is_none_or(|k| k == kind(v)));
-        if !same_kind || matches!(atom.op, Op::Other | Op::LikePrefix) {
+        if !same_kind || atom.op == Op::Other {
             return self.eval_expr(atom);
+        }
+        if atom.op == Op::LikePrefix {
+            // Once per distinct value (LIKE ignores ASCII case), then by code.
+            let Some(Value::Text(prefix)) = atom.values.first() else {
+                return self.eval_expr(atom);
+            };
+            let starts = |v: &Value| match v {
+                Value::Text(t) => t
+                    .as_bytes()
+                    .get(..prefix.len())
+                    .is_some_and(|head| head.eq_ignore_ascii_case(prefix.as_bytes())),
+                _ => false,
+            };
+            let matching: Vec<bool> = col.distinct.iter().map(starts).collect();
+            let mut out = Bitmap::empty(n);
+            fill_words(&col.codes, &mut out, |x| {
+                matching.get(x as usize).copied().unwrap_or(false)
+            });
+            return out;
         }
         // (position of the first distinct value >= v, whether v itself occurs)
         let locate = |v: &Value| -> (u32, u32) {
@@ -165,61 +196,55 @@ impl Columnar {
             (pos as u32, u32::from(found))
         };
         let mut out = Bitmap::empty(n);
-        let mut fill = |keep: &dyn Fn(u32) -> bool| {
-            for (i, &code) in col.codes.iter().enumerate() {
-                if keep(code) {
-                    out.set(i);
-                }
-            }
-        };
         if atom.values.iter().any(Value::is_null) && atom.op != Op::In {
             return out;
         }
         match atom.op {
-            Op::IsNull => fill(&|x| x == NULL),
-            Op::IsNotNull => fill(&|x| x != NULL),
+            Op::IsNull => fill_words(&col.codes, &mut out, |x| x == NULL),
+            Op::IsNotNull => fill_words(&col.codes, &mut out, |x| x != NULL),
             Op::Eq => {
                 let (p, f) = locate(&atom.values[0]);
-                fill(&|x| f == 1 && x == p)
+                fill_words(&col.codes, &mut out, |x| f == 1 && x == p)
             }
             Op::NotEq => {
                 let (p, f) = locate(&atom.values[0]);
-                fill(&|x| x != NULL && !(f == 1 && x == p))
+                fill_words(&col.codes, &mut out, |x| x != NULL && !(f == 1 && x == p))
             }
             Op::Lt => {
                 let (p, _) = locate(&atom.values[0]);
-                fill(&|x| x < p)
+                fill_words(&col.codes, &mut out, |x| x < p)
             }
             Op::Le => {
                 let (p, f) = locate(&atom.values[0]);
-                fill(&|x| x < p + f)
+                fill_words(&col.codes, &mut out, |x| x < p + f)
             }
             Op::Gt => {
                 let (p, f) = locate(&atom.values[0]);
-                fill(&|x| x != NULL && x >= p + f)
+                fill_words(&col.codes, &mut out, |x| x != NULL && x >= p + f)
             }
             Op::Ge => {
                 let (p, _) = locate(&atom.values[0]);
-                fill(&|x| x != NULL && x >= p)
+                fill_words(&col.codes, &mut out, |x| x != NULL && x >= p)
             }
             Op::Between => {
                 let (lo, _) = locate(&atom.values[0]);
                 let (hi, f) = locate(&atom.values[1]);
-                fill(&|x| x != NULL && x >= lo && x < hi + f)
+                fill_words(&col.codes, &mut out, |x| x != NULL && x >= lo && x < hi + f)
             }
             Op::In => {
-                let mut codes: Vec<u32> = atom
-                    .values
-                    .iter()
-                    .filter(|v| !v.is_null())
-                    .map(locate)
-                    .filter(|(_, f)| *f == 1)
-                    .map(|(p, _)| p)
-                    .collect();
-                codes.sort_unstable();
-                fill(&|x| x != NULL && codes.binary_search(&x).is_ok())
+                let mut listed = vec![false; col.distinct.len()];
+                for (p, f) in atom.values.iter().filter(|v| !v.is_null()).map(locate) {
+                    if f == 1
+                        && let Some(slot) = listed.get_mut(p as usize)
+                    {
+                        *slot = true;
+                    }
+                }
+                fill_words(&col.codes, &mut out, |x| {
+                    listed.get(x as usize).copied().unwrap_or(false)
+                })
             }
-            Op::Other | Op::LikePrefix => unreachable!("evaluated as expressions above"),
+            Op::Other | Op::LikePrefix => unreachable!("evaluated above"),
         }
         out
     }

@@ -1,11 +1,13 @@
 //! [`LearnedEstimator`]: the planner's [`CardinalityEstimator`] backed by one small network
 //! per analyzed table.
 //!
-//! - `ANALYZE t` hands it every row of `t`: it keeps a uniform sample (the model's
-//!   sample features), draws training queries from the rows, labels them on the data,
-//!   trains a network and checks it against the statistics baseline on held-out queries.
-//!   This runs inside `ANALYZE` (which is a maintenance statement; its caller expects it to
-//!   take a moment), so the next statement already plans with the result.
+//! - `ANALYZE t` hands it `t`'s rows (or a uniform sample of `limits.analyze_sample_rows`
+//!   of a larger table) once it committed: in a background thread it keeps a smaller
+//!   sample (the model's sample features), draws training queries from the rows, labels
+//!   them on the data, trains a network within `training_budget` and checks it against the
+//!   statistics baseline and the network in use on held-out queries. `ANALYZE` itself
+//!   returns once the statistics are written; until the new network is ready the planner
+//!   uses the one it had (or the statistics).
 //! - Every executed scan's (filter, actual rows) comes back through
 //!   [`CardinalityEstimator::observe`] into a bounded replay buffer; every
 //!   `training_interval` records on a table, the network is fine-tuned on the training
@@ -22,8 +24,9 @@
 //!   `DROP TABLE` takes its table's model with it (a table created again under the name
 //!   starts without one).
 //!
-//! Scans `AS OF` a past time are estimated with the current model and their feedback is
-//! not learned from (their row counts are those of another time).
+//! Scans `AS OF` a time before the table's current statistics are estimated by the
+//! statistics of that time (`StatsRegistry::scan_estimate`), never by the network, and
+//! their feedback is not learned from (their row counts are those of another time).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -87,7 +90,7 @@ impl Default for MlConfig {
         Self {
             training_interval: 1000,
             bootstrap_queries: 4000,
-            sample_rows: 2048,
+            sample_rows: 8192,
             label_rows: 200_000,
             replay_capacity: 5000,
             epochs: 80,
@@ -185,6 +188,10 @@ struct Inner {
     runs: Mutex<Vec<TrainingRun>>,
     idle: Condvar,
     busy: Mutex<usize>,
+    /// Background trainings' threads, joined by [`LearnedEstimator::wait_idle`]: a thread
+    /// may hold the last reference to the engine, which must not close while the process
+    /// exits.
+    threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
     served: AtomicU64,
     served_learned: AtomicU64,
     inference_nanos: AtomicU64,
@@ -299,6 +306,7 @@ impl LearnedEstimator {
                 runs: Mutex::new(Vec::new()),
                 idle: Condvar::new(),
                 busy: Mutex::new(0),
+                threads: Mutex::new(Vec::new()),
                 served: AtomicU64::new(0),
                 served_learned: AtomicU64::new(0),
                 inference_nanos: AtomicU64::new(0),
@@ -311,12 +319,29 @@ impl LearnedEstimator {
         &self.inner.config
     }
 
-    /// Waits until no training runs.
+    /// Whether a training runs.
+    pub fn is_training(&self) -> bool {
+        *self.inner.busy.lock() > 0
+    }
+
+    /// Waits until no training runs (and their threads have ended).
     pub fn wait_idle(&self) {
         let mut busy = self.inner.busy.lock();
         while *busy > 0 {
             self.inner.idle.wait(&mut busy);
         }
+        drop(busy);
+        let threads = std::mem::take(&mut *self.inner.threads.lock());
+        for t in threads {
+            let _ = t.join();
+        }
+    }
+
+    /// Runs `work` on a thread of its own, kept for [`wait_idle`](Self::wait_idle).
+    fn spawn(&self, work: impl FnOnce() + Send + 'static) {
+        let mut threads = self.inner.threads.lock();
+        threads.retain(|t| !t.is_finished());
+        threads.push(std::thread::spawn(work));
     }
 
     /// The documented `get_performance_metrics()`.
@@ -401,7 +426,79 @@ impl LearnedEstimator {
             m.recent.clear();
         }
         *self.inner.busy.lock() += 1;
-        self.train_table(key, "feedback");
+        self.train_in_place(key);
+        self.finish(key);
+    }
+
+    /// What `ANALYZE` starts: draws training queries from `rows` (the table's sample),
+    /// labels them, trains a network from scratch and swaps it in when it beats the current
+    /// one on the held-out queries. Ends the `busy` count the caller began.
+    fn bootstrap(&self, table: &TableDef, rows: &[Vec<Value>], stats: &TableStats) {
+        let key = table.keyspace;
+        let cfg = &self.inner.config;
+        let mut rng = StdRng::seed_from_u64(cfg.seed);
+        let pick = |n: usize, rng: &mut StdRng| -> Vec<Vec<Value>> {
+            if rows.len() <= n {
+                rows.to_vec()
+            } else {
+                let mut idx = sample_indices(rng, rows.len(), n).into_vec();
+                idx.sort_unstable();
+                idx.into_iter().map(|i| rows[i].clone()).collect()
+            }
+        };
+        let width = table.columns.len();
+        // The table's size: `rows` may be a sample of it.
+        let total = (stats.rows as f64).max(rows.len() as f64);
+        let ctx = Arc::new(TableContext {
+            rows: total,
+            stats: stats.clone(),
+            sample: Columnar::new(width, pick(cfg.sample_rows, &mut rng)),
+        });
+        let labels = Columnar::new(width, pick(cfg.label_rows, &mut rng));
+        // Small tables need fewer queries to be learned (and ANALYZE stays quick on them).
+        let count = cfg.bootstrap_queries.min(rows.len().max(500));
+        let queries = workload::generate(rows, stats, count, &mut rng);
+        // Labelling the generated queries takes at most half the training budget (at least
+        // 100 queries are labelled); the training itself stops when the budget is spent.
+        let began = Instant::now();
+        let labelling = cfg.training_budget.map(|b| b / 2);
+        let generated: Vec<Example> = queries
+            .into_iter()
+            .enumerate()
+            .take_while(|(i, _)| *i < 100 || labelling.is_none_or(|l| began.elapsed() < l))
+            .map(|(i, atoms)| Example {
+                actual: workload::label(&labels, &atoms, total),
+                atoms,
+                held_out: i % 5 == 0,
+            })
+            .collect();
+        let columns = columns_of(table);
+        let old = self.inner.models.read().get(&key).cloned();
+        let schema_changed = old.as_ref().is_some_and(|m| m.columns != columns);
+        {
+            let mut memory = self.inner.memory.lock();
+            let m = memory.entry(key).or_default();
+            m.generated = generated;
+            // Feedback on another table definition says nothing about this one.
+            if schema_changed {
+                m.replay.clear();
+            }
+            m.recent.clear();
+            m.training = true;
+        }
+        let candidate = Arc::new(TableModel {
+            table: table.name.clone(),
+            columns,
+            ctx,
+            network: Network { layers: vec![] },
+            in_use: false,
+            version: old.as_ref().map(|m| m.version).unwrap_or(0),
+            evaluation: Evaluation::default(),
+        });
+        // The current network still judges by the table it was trained on; on another
+        // definition it is of no use.
+        let current = old.filter(|_| !schema_changed);
+        self.train_table(key, "analyze", candidate, current);
         self.finish(key);
     }
 
@@ -414,19 +511,32 @@ impl LearnedEstimator {
         self.inner.idle.notify_all();
     }
 
-    /// Trains `key`'s network on its generated queries and replay buffer, evaluates it on
-    /// the held-out ones and swaps it in.
-    fn train_table(&self, key: Keyspace, trigger: &'static str) {
+    /// Retrains `key`'s network (from where it is) on its queries and feedback.
+    fn train_in_place(&self, key: Keyspace) {
+        let current = self.inner.models.read().get(&key).cloned();
+        if let Some(m) = current {
+            self.train_table(key, "feedback", m.clone(), Some(m));
+        }
+    }
+
+    /// Trains a network for `key` on its generated queries and replay buffer, in `base`'s
+    /// context (from `base`'s network for a retraining, from scratch after `ANALYZE`), and
+    /// evaluates it on the held-out ones. It replaces `current` (the model in use, judged
+    /// on the same queries in its own context) unless `current` is better.
+    fn train_table(
+        &self,
+        key: Keyspace,
+        trigger: &'static str,
+        base: Arc<TableModel>,
+        current: Option<Arc<TableModel>>,
+    ) {
         let began = Instant::now();
-        let Some(old) = self.inner.models.read().get(&key).cloned() else {
-            return;
-        };
         let examples: Vec<Example> = {
             let memory = self.inner.memory.lock();
             let Some(m) = memory.get(&key) else { return };
             m.generated.iter().chain(m.replay.iter()).cloned().collect()
         };
-        let ctx = old.ctx.clone();
+        let ctx = base.ctx.clone();
         let label = |e: &Example| Labelled {
             features: ctx.featurize(&e.atoms),
             target: ctx.unit(e.actual),
@@ -446,9 +556,10 @@ impl LearnedEstimator {
             deadline: self.inner.config.training_budget.map(|b| began + b),
             ..Default::default()
         };
-        let start = (!first).then_some(&old.network);
+        let start = (!first).then_some(&base.network);
         let (network, loss_per_epoch) = train(&train_set, start, config);
-        let held = HeldOut::prepare(&ctx, examples.iter().filter(|e| e.held_out));
+        let held_examples = || examples.iter().filter(|e| e.held_out);
+        let held = HeldOut::prepare(&ctx, held_examples());
         let learned_errors = HeldOut::q_errors(&held, &ctx, &network);
         let baseline_errors: Vec<f64> =
             held.iter().map(|h| q_error(h.baseline, h.actual)).collect();
@@ -456,20 +567,29 @@ impl LearnedEstimator {
             learned: QErrorSummary::of(&learned_errors),
             baseline: QErrorSummary::of(&baseline_errors),
         };
-        let before =
-            (!first).then(|| QErrorSummary::of(&HeldOut::q_errors(&held, &ctx, &old.network)));
+        let current = current.filter(|m| !m.network.layers.is_empty());
+        let before = current.as_ref().map(|m| {
+            let held = HeldOut::prepare(&m.ctx, held_examples());
+            QErrorSummary::of(&HeldOut::q_errors(&held, &m.ctx, &m.network))
+        });
         let in_use = eval.learned.better_than(&eval.baseline);
-        let version = old.version + 1;
+        let keep_current = match (&current, &before) {
+            (Some(m), Some(b)) => m.in_use && b.better_than(&eval.learned),
+            _ => false,
+        };
+        let version = base.version + 1;
         let model = Arc::new(TableModel {
-            table: old.table.clone(),
-            columns: old.columns.clone(),
+            table: base.table.clone(),
+            columns: base.columns.clone(),
             ctx,
             network,
             in_use,
             version,
             evaluation: eval,
         });
-        self.inner.models.write().insert(key, model.clone());
+        if !keep_current {
+            self.inner.models.write().insert(key, model.clone());
+        }
         self.inner.runs.lock().push(TrainingRun {
             table: model.table.clone(),
             version,
@@ -481,11 +601,14 @@ impl LearnedEstimator {
             seconds: began.elapsed().as_secs_f64(),
             before,
             after: eval,
-            in_use,
+            in_use: in_use && !keep_current,
             learned_errors,
             baseline_errors,
         });
-        self.save(key, &model);
+        match (keep_current, current) {
+            (true, Some(current)) => self.save(key, &current),
+            _ => self.save(key, &model),
+        }
     }
 
     fn save(&self, key: Keyspace, model: &TableModel) {
@@ -580,11 +703,20 @@ impl HeldOut {
     }
 }
 
-/// A network's rows for featurized atoms (`None`: a contradiction, 0 rows).
+/// A network's rows for featurized atoms (`None`: a contradiction, 0 rows), within what the
+/// sample and the exact statistics allow (see [`Features::bounds`]).
 fn estimate(ctx: &TableContext, network: &Network, features: Option<&Features>) -> f64 {
     match features {
         None => 0.0,
-        Some(f) => ctx.from_unit(network.predict(f)).clamp(0.0, ctx.rows),
+        Some(Features {
+            known: Some(rows), ..
+        }) => *rows,
+        Some(f) => {
+            let (lower, upper) = f.bounds;
+            ctx.from_unit(network.predict(f))
+                .clamp(lower, upper)
+                .clamp(0.0, ctx.rows)
+        }
     }
 }
 
@@ -636,81 +768,22 @@ impl CardinalityEstimator for LearnedEstimator {
         }
     }
 
-    fn analyzed(&self, table: &TableDef, rows: &[Vec<Value>], stats: &TableStats) {
+    fn analyzed(&self, table: &TableDef, rows: Vec<Vec<Value>>, stats: &TableStats) {
         let key = table.keyspace;
-        let cfg = &self.inner.config;
-        let mut rng = StdRng::seed_from_u64(cfg.seed);
         if rows.is_empty() {
             self.forget(key);
             return;
         }
-        let pick = |n: usize, rng: &mut StdRng| -> Vec<Vec<Value>> {
-            if rows.len() <= n {
-                rows.to_vec()
-            } else {
-                let mut idx = sample_indices(rng, rows.len(), n).into_vec();
-                idx.sort_unstable();
-                idx.into_iter().map(|i| rows[i].clone()).collect()
-            }
-        };
-        let width = table.columns.len();
-        let total = rows.len() as f64;
-        let ctx = Arc::new(TableContext {
-            rows: total,
-            stats: stats.clone(),
-            sample: Columnar::new(width, pick(cfg.sample_rows, &mut rng)),
-        });
-        let labels = Columnar::new(width, pick(cfg.label_rows, &mut rng));
-        // Small tables need fewer queries to be learned (and ANALYZE stays quick on them).
-        let count = cfg.bootstrap_queries.min(rows.len().max(500));
-        let queries = workload::generate(rows, stats, count, &mut rng);
-        // Labelling the generated queries takes at most half the training budget (at least
-        // 100 queries are labelled); the training itself stops when the budget is spent.
-        let began = Instant::now();
-        let labelling = cfg.training_budget.map(|b| b / 2);
-        let generated: Vec<Example> = queries
-            .into_iter()
-            .enumerate()
-            .take_while(|(i, _)| *i < 100 || labelling.is_none_or(|l| began.elapsed() < l))
-            .map(|(i, atoms)| Example {
-                actual: workload::label(&labels, &atoms, total),
-                atoms,
-                held_out: i % 5 == 0,
-            })
-            .collect();
-        let columns = columns_of(table);
-        let schema_changed = {
-            let mut models = self.inner.models.write();
-            let old = models.get(&key).cloned();
-            let changed = old.as_ref().is_some_and(|m| m.columns != columns);
-            models.insert(
-                key,
-                Arc::new(TableModel {
-                    table: table.name.clone(),
-                    columns: columns.clone(),
-                    ctx,
-                    network: Network { layers: vec![] },
-                    in_use: false,
-                    version: old.map(|m| m.version).unwrap_or(0),
-                    evaluation: Evaluation::default(),
-                }),
-            );
-            changed
-        };
-        {
-            let mut memory = self.inner.memory.lock();
-            let m = memory.entry(key).or_default();
-            m.generated = generated;
-            // Feedback on another table definition says nothing about this one.
-            if schema_changed {
-                m.replay.clear();
-            }
-            m.recent.clear();
-            m.training = true;
-        }
         *self.inner.busy.lock() += 1;
-        self.train_table(key, "analyze");
-        self.finish(key);
+        if self.inner.config.background {
+            // ANALYZE returns once its statistics are written; the network is trained on
+            // the sample here and replaces the current one only if it is better.
+            let this = self.clone();
+            let (table, stats) = (table.clone(), stats.clone());
+            self.spawn(move || this.bootstrap(&table, &rows, &stats));
+        } else {
+            self.bootstrap(table, &rows, stats);
+        }
     }
 
     fn dropped(&self, table: &TableDef) {
@@ -758,11 +831,11 @@ impl CardinalityEstimator for LearnedEstimator {
         *self.inner.busy.lock() += 1;
         let this = self.clone();
         let run = move || {
-            this.train_table(key, "feedback");
+            this.train_in_place(key);
             this.finish(key);
         };
         if self.inner.config.background {
-            std::thread::spawn(run);
+            self.spawn(run);
         } else {
             run();
         }

@@ -17,7 +17,7 @@
 //! whole table and 0 one row — the unit of the model's output too.
 
 use chrono_sql::TableStats;
-use chrono_sql::cost::selectivity;
+use chrono_sql::cost::{known_rows, selectivity};
 use chrono_sql::expr::{CmpOp, Expr};
 use chrono_storage::Value;
 
@@ -42,6 +42,13 @@ pub struct Features {
     pub globals: [f32; GLOBAL_FEATURES],
     /// `ln(table rows)`: the scale between the model's unit and natural logarithms.
     pub scale: f32,
+    /// Rows the filter surely matches at least and at most: the sample's confidence
+    /// interval (three standard deviations) and, for atoms the statistics know exactly, the
+    /// fewest rows one of them matches. An estimate is clamped into it.
+    pub bounds: (f64, f64),
+    /// A filter of one atom the statistics know (every value of its column kept): their
+    /// rows, which the estimate is.
+    pub known: Option<f64>,
 }
 
 /// What featurization needs of a table: its statistics and a sample of its rows.
@@ -78,6 +85,22 @@ impl TableContext {
         self.rows * (hits as f64 + 0.5) / (n + 1.0)
     }
 
+    /// The rows a filter matches at least and at most, from its hits in the sample (a
+    /// binomial's mean ± three standard deviations, and at most ~3/n when it had none) and
+    /// the exact rows of its most selective atom the statistics know exactly.
+    fn bounds(&self, hits: u64, exact_min: f64) -> (f64, f64) {
+        let n = self.sample.len() as f64;
+        if n == 0.0 {
+            return (0.0, exact_min);
+        }
+        let k = hits as f64;
+        let spread = 3.0 * (k * (1.0 - k / n)).max(0.0).sqrt();
+        let scale = self.rows / n;
+        let lower = ((k - spread).max(0.0) * scale).min(exact_min);
+        let upper = ((k + spread + 3.0) * scale).min(exact_min).min(self.rows);
+        (lower, upper.max(lower))
+    }
+
     /// The features of a filter's atoms.
     pub fn featurize(&self, atoms: &[Atom]) -> Features {
         let stats = Some(&self.stats);
@@ -85,11 +108,20 @@ impl TableContext {
         let mut out = Vec::with_capacity(atoms.len().min(MAX_ATOMS));
         let (mut base_product, mut sample_product) = (1.0f64, 1.0f64);
         let (mut base_min, mut sample_min) = (self.rows, self.rows);
+        let mut exact_min = self.rows;
+        let mut single = None;
         for a in atoms {
             let hits = self.sample.eval(a);
             let k = hits.count();
             all.and(&hits);
             let base = self.rows * selectivity(stats, &a.expr).clamp(0.0, 1.0);
+            let known = known_rows(&self.stats, &a.expr);
+            if let Some((_, at_most)) = known {
+                exact_min = exact_min.min(at_most);
+            }
+            if atoms.len() == 1 {
+                single = known.map(|(rows, _)| rows);
+            }
             let sampled = self.sample_estimate(k);
             base_product *= base / self.rows.max(1.0);
             sample_product *= sampled / self.rows.max(1.0);
@@ -129,6 +161,8 @@ impl TableContext {
             atoms: out,
             globals,
             scale: self.scale() as f32,
+            bounds: self.bounds(k, exact_min),
+            known: single,
         }
     }
 

@@ -310,6 +310,8 @@ mod tests {
                 atoms: vec![a],
                 globals: g,
                 scale: 10.0,
+                bounds: (0.0, f64::MAX),
+                known: None,
             },
             target: 0.2 + 0.6 * x,
         }

@@ -117,6 +117,8 @@ fn the_planner_uses_it_it_retrains_in_the_background_and_persists() {
     // Before ANALYZE: the baseline, with no statistics.
     assert!(explain(&db, q).iter().any(|n| n.2 == "statistics"));
     db.execute("ANALYZE p").unwrap();
+    // ANALYZE returned with the statistics; the network trains in the background.
+    est.wait_idle();
     let m = est.metrics();
     assert_eq!(m.tables.len(), 1);
     assert!(m.tables[0].in_use, "{m}");
@@ -252,4 +254,70 @@ fn a_retraining_with_nothing_to_learn_is_skipped() {
     est.wait_idle();
     let runs: Vec<&str> = est.training_runs().iter().map(|r| r.trigger).collect();
     assert_eq!(runs, vec!["analyze"]);
+}
+
+#[test]
+fn analyze_returns_before_training_and_estimates_stay_within_what_is_known() {
+    let _one_at_a_time = TRAINING.lock().unwrap_or_else(|e| e.into_inner());
+    let db = Database::in_memory();
+    let est = LearnedEstimator::in_memory(small_config());
+    db.set_estimator(Arc::new(est.clone()));
+    load(&db);
+    db.execute("ANALYZE p").unwrap();
+    // The statistics are there as ANALYZE returns; the network may still be training.
+    let scan = explain(&db, "SELECT * FROM p WHERE kind = 2")
+        .pop()
+        .unwrap();
+    assert_eq!(scan.1, 1000.0, "{scan:?}");
+    est.wait_idle();
+    assert!(est.metrics().tables[0].in_use, "{}", est.metrics());
+    // One conjunct on a column whose every value is kept: exact, whoever estimates.
+    for (filter, rows) in [
+        ("kind = 2", 1000.0),
+        ("kind = 7", 0.0),
+        ("kind IN (1, 3)", 2000.0),
+        ("size BETWEEN 1000 AND 1996", 1000.0),
+    ] {
+        let scan = explain(&db, &format!("SELECT * FROM p WHERE {filter}"))
+            .pop()
+            .unwrap();
+        assert_eq!(scan.1, rows, "{filter}: {scan:?}");
+    }
+    // Nothing matches (size follows kind); every row is in the sample, which matched none:
+    // at most three rows' worth, whatever the network says.
+    let scan = explain(
+        &db,
+        "SELECT * FROM p WHERE kind = 3 AND size < 1000 AND id > 5",
+    )
+    .pop()
+    .unwrap();
+    assert_eq!(scan.2, "learned", "{scan:?}");
+    assert!(scan.1 <= 3.0, "{scan:?}");
+}
+
+#[test]
+fn ml_eval_reads_a_real_table_from_csv() {
+    let _one_at_a_time = TRAINING.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("trips.csv");
+    let mut text = String::from("id,city,hour,fare\n");
+    for i in 0..3000 {
+        let city = ["paris", "oslo", "rome"][i % 3];
+        // Fares follow the city; hours do not.
+        let fare = (i % 3) as f64 * 10.0 + (i % 7) as f64 / 2.0;
+        text.push_str(&format!("{i},{city},{},{fare}\n", i % 24));
+    }
+    text.push_str("3000,,NA,1.5\n");
+    std::fs::write(&path, text).unwrap();
+    let r = chrono_ml::eval::run_csv(&path, 200).unwrap();
+    println!("{r}");
+    assert_eq!(
+        (r.table.as_str(), r.rows, r.served.count),
+        ("trips", 3001, 200)
+    );
+    assert!(r.served.p99 < 10.0, "{r}");
+    assert!(
+        chrono_ml::eval::run_csv(&dir.path().join("missing.csv"), 10).is_err(),
+        "a missing file is an error"
+    );
 }

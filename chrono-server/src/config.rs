@@ -49,6 +49,7 @@
 //!   statement_queue: 256         # waiting statements; past it RESOURCE_EXHAUSTED
 //!   parallel_scan_rows: 16384    # a whole-table scan splits after this many rows (0: never)
 //!   max_recursion_depth: 1000000 # rounds of one WITH RECURSIVE query
+//!   analyze_sample_rows: 300000  # rows ANALYZE keeps of a table (a uniform sample)
 //! ```
 //!
 //! An unknown key or a value of the wrong type is an error that names it.

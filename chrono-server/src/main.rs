@@ -503,24 +503,33 @@ fn run(cli: Cli) -> Result<()> {
             execute,
             format,
         } => {
-            let local;
+            let mut local = None;
             let runner = match connect.remote()? {
                 Some(remote) => shell::Runner::remote(remote, format),
-                None => {
-                    local = db.open()?;
-                    shell::Runner::new(&local, format)
-                }
+                None => shell::Runner::new(local.insert(db.open()?), format),
             };
             let mut runner = runner.bail(bail);
             let stdout = std::io::stdout();
-            match execute {
+            let ran = match execute {
                 Some(sql) => runner.run_stream(&mut sql.as_bytes(), &mut stdout.lock()),
                 None if std::io::stdin().is_terminal() => shell::interactive(runner),
                 None => {
                     let stdin = std::io::stdin();
                     runner.run_stream(&mut stdin.lock(), &mut stdout.lock())
                 }
+            };
+            // An ANALYZE left the learned estimator training in the background: it keeps its
+            // model in the database when done (within its time budget).
+            if let Some(ml) = local.as_ref().and_then(|d| d.ml_optimizer())
+                && ml.is_training()
+            {
+                eprintln!(
+                    "finishing the learned estimator's training (at most \
+                     features.ml_optimizer.training_budget_ms)"
+                );
+                ml.wait_idle();
             }
+            ran
         }
         Command::Health {
             db,

@@ -56,6 +56,11 @@ mod on {
             self.estimator.wait_idle();
         }
 
+        /// Whether a training runs (after an ANALYZE, or on feedback).
+        pub fn is_training(&self) -> bool {
+            self.estimator.is_training()
+        }
+
         /// The estimator itself.
         pub fn estimator(&self) -> &LearnedEstimator {
             &self.estimator
@@ -113,6 +118,11 @@ pub mod off {
 
         /// Never called: there is no learned estimator.
         pub fn wait_idle(&self) {
+            match self.never {}
+        }
+
+        /// Never called: there is no learned estimator.
+        pub fn is_training(&self) -> bool {
             match self.never {}
         }
     }

@@ -33,7 +33,7 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
@@ -76,6 +76,10 @@ pub struct Limits {
     /// Most rounds of a `WITH RECURSIVE` query (its recursive part run again on the rows
     /// the round before made); the rows it holds count toward `statement_memory_mb`.
     pub max_recursion_depth: usize,
+    /// Rows `ANALYZE` keeps of a table (a uniform sample) to compute its statistics and
+    /// train the learned estimator on; a larger table's statistics are estimated from the
+    /// sample (distinct values with the Haas–Stokes estimator, as PostgreSQL does).
+    pub analyze_sample_rows: usize,
 }
 
 impl Default for Limits {
@@ -93,6 +97,7 @@ impl Default for Limits {
             statement_queue: 256,
             parallel_scan_rows: 16_384,
             max_recursion_depth: 1_000_000,
+            analyze_sample_rows: 300_000,
         }
     }
 }
@@ -101,7 +106,7 @@ impl Limits {
     /// Checks that every limit is usable (at least 1, and the ones the engine itself needs
     /// larger). The error names the key.
     pub fn validate(&self) -> Result<()> {
-        let checks: [(&str, usize, usize); 12] = [
+        let checks: [(&str, usize, usize); 13] = [
             ("max_sql_bytes", self.max_sql_bytes, 64),
             ("max_statement_tokens", self.max_statement_tokens, 16),
             ("max_statements", self.max_statements, 1),
@@ -118,6 +123,7 @@ impl Limits {
             ("statement_queue", self.statement_queue, 0),
             ("parallel_scan_rows", self.parallel_scan_rows, 0),
             ("max_recursion_depth", self.max_recursion_depth, 1),
+            ("analyze_sample_rows", self.analyze_sample_rows, 1000),
         ];
         for (name, value, min) in checks {
             if value < min {
@@ -156,9 +162,17 @@ impl Limits {
     }
 }
 
-/// Stops a running statement from another thread (a client that went away, a timeout).
+/// Stops a running statement from another thread (a client that went away, a timeout),
+/// and tells that thread how far a long statement is (`ANALYZE` counts the rows it read).
 #[derive(Debug, Clone, Default)]
-pub struct CancelToken(Arc<AtomicBool>);
+pub struct CancelToken(Arc<TokenState>);
+
+#[derive(Debug, Default)]
+struct TokenState {
+    cancelled: AtomicBool,
+    done: AtomicU64,
+    total: AtomicU64,
+}
 
 impl CancelToken {
     /// A token not yet cancelled.
@@ -168,12 +182,24 @@ impl CancelToken {
 
     /// Asks the statement to stop; it does within a few thousand rows.
     pub fn cancel(&self) {
-        self.0.store(true, Ordering::Relaxed);
+        self.0.cancelled.store(true, Ordering::Relaxed);
     }
 
     /// True once cancelled.
     pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
+        self.0.cancelled.load(Ordering::Relaxed)
+    }
+
+    /// How far the statement is: rows done and the rows it expects (0: not known).
+    /// `None` until a statement that counts its work reports.
+    pub fn progress(&self) -> Option<(u64, u64)> {
+        let done = self.0.done.load(Ordering::Relaxed);
+        (done > 0).then(|| (done, self.0.total.load(Ordering::Relaxed)))
+    }
+
+    fn report(&self, done: u64, total: u64) {
+        self.0.total.store(total, Ordering::Relaxed);
+        self.0.done.store(done, Ordering::Relaxed);
     }
 }
 
@@ -190,6 +216,7 @@ pub struct StatementGuard {
     max_value_bytes: usize,
     parallel_scan_rows: usize,
     max_recursion_depth: usize,
+    analyze_sample_rows: usize,
     cancel: CancelToken,
     timeout: Option<Duration>,
     deadline: Cell<Option<Instant>>,
@@ -208,6 +235,7 @@ impl StatementGuard {
             max_value_bytes: limits.max_value_bytes,
             parallel_scan_rows: limits.parallel_scan_rows,
             max_recursion_depth: limits.max_recursion_depth,
+            analyze_sample_rows: limits.analyze_sample_rows,
             cancel,
             timeout,
             deadline: Cell::new(timeout.map(|t| Instant::now() + t)),
@@ -266,6 +294,17 @@ impl StatementGuard {
         } else {
             Ok(())
         }
+    }
+
+    /// Says how far the statement is (rows done of the `total` expected, 0: not known), for
+    /// whoever holds its cancel token (the shell's progress line).
+    pub fn report_progress(&self, done: u64, total: u64) {
+        self.cancel.report(done, total);
+    }
+
+    /// Rows `ANALYZE` keeps as a table's sample (`limits.analyze_sample_rows`).
+    pub fn analyze_sample_rows(&self) -> usize {
+        self.analyze_sample_rows
     }
 
     /// Starts the timeout again from now: a streamed statement's timeout bounds the time

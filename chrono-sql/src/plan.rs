@@ -173,6 +173,16 @@ impl ReadAt {
             other => Ok(other),
         }
     }
+
+    /// The time of the one state this reads (`None`: the current state, or versions over a
+    /// window), with this execution's parameters — what its estimates are for.
+    pub fn time(&self, params: &[Value]) -> Option<u64> {
+        match self {
+            ReadAt::AsOf(t) => Some(*t),
+            ReadAt::AsOfParam(i) => crate::planner::as_of_param(*i, params).ok(),
+            ReadAt::Current | ReadAt::Versions(_) => None,
+        }
+    }
 }
 
 /// How a scan finds its rows. The key values are expressions (literals, parameters,

@@ -120,7 +120,7 @@ impl chrono_sql::CardinalityEstimator for Recording {
     fn analyzed(
         &self,
         _table: &chrono_sql::catalog::TableDef,
-        rows: &[Vec<chrono_storage::Value>],
+        rows: Vec<Vec<chrono_storage::Value>>,
         _stats: &chrono_sql::TableStats,
     ) {
         self.0.lock().push(rows.len());

@@ -262,6 +262,12 @@ pub fn run_demo() -> Result<()> {
 
     heading("7. The plan, with estimated and actual rows");
     run(&db, "ANALYZE")?;
+    if let Some(ml) = db.ml_optimizer() {
+        // ANALYZE returns with the statistics; the learned estimator trains on the sample
+        // it kept in the background. The demo waits for it, to show its estimates.
+        println!("(waiting for the learned estimator's training, in the background)");
+        ml.wait_idle();
+    }
     run(
         &db,
         "EXPLAIN ANALYZE SELECT users.name, COUNT(orders.id) AS order_count FROM users JOIN orders ON users.id = orders.user_id GROUP BY users.id",

@@ -42,6 +42,9 @@ impl Ticker {
                          Ctrl-C stops it",
                         100.0 * n.min(total) as f64 / total as f64
                     ),
+                    Some((n, _, unit)) => {
+                        eprint!("\r\x1b[K{what}: {n} {unit} in {secs:.0} s — Ctrl-C stops it")
+                    }
                     _ => eprint!("\r\x1b[K{what} for {secs:.0} s — Ctrl-C stops it"),
                 }
                 match wait.recv_timeout(Duration::from_millis(500)) {

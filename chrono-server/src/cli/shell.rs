@@ -212,12 +212,16 @@ impl<'a> Runner<'a> {
                 for p in chrono_sql::parse_with(sql, &db.database().limits())? {
                     let cancel = CancelToken::new();
                     session.set_cancel_token(cancel.clone());
-                    *RUNNING.lock() = Some(cancel);
+                    *RUNNING.lock() = Some(cancel.clone());
                     let ran = {
-                        // Rows printed as they come (CSV, JSON) need no ticker.
+                        // Rows printed as they come (CSV, JSON) need no ticker. A statement
+                        // that counts its work (ANALYZE) reports it through its token.
                         let quiet = self.format != Format::Table;
-                        let _ticker =
-                            (progress && !quiet).then(crate::cli::progress::Ticker::start);
+                        let _ticker = (progress && !quiet).then(|| {
+                            crate::cli::progress::Ticker::counting("running", move || {
+                                cancel.progress().map(|(n, total)| (n, total, "rows"))
+                            })
+                        });
                         run_one(session, &p, self.format, out)
                     };
                     *RUNNING.lock() = None;

@@ -30,8 +30,11 @@ pub trait CardinalityEstimator: Send + Sync {
         filter: Option<&Expr>,
     ) -> Estimate;
 
-    /// `ANALYZE` read every row of `table` (current state) and computed `stats`.
-    fn analyzed(&self, _table: &TableDef, _rows: &[Vec<Value>], _stats: &TableStats) {}
+    /// `ANALYZE` read every row of `table` (current state), kept `rows` (all of them, or a
+    /// uniform sample of `limits.analyze_sample_rows` when there are more: `stats.rows` is
+    /// the table's size) and computed `stats`. Called after the ANALYZE committed, on its
+    /// thread: long work belongs on another.
+    fn analyzed(&self, _table: &TableDef, _rows: Vec<Vec<Value>>, _stats: &TableStats) {}
 
     /// `table` was dropped (its drop committed): what was learned about it is of no use.
     fn dropped(&self, _table: &TableDef) {}
@@ -117,7 +120,7 @@ pub fn selectivity(stats: Option<&TableStats>, e: &Expr) -> f64 {
             Some((c, v, flipped)) => {
                 let op = if flipped { op.flip() } else { *op };
                 match col(c) {
-                    Some(cs) => column_cmp_selectivity(cs, rows, op, &v),
+                    Some(cs) => column_cmp_selectivity(cs, rows, unseen(stats), op, &v),
                     None => match op {
                         CmpOp::Eq => 0.005,
                         CmpOp::NotEq => 0.995,
@@ -134,8 +137,9 @@ pub fn selectivity(stats: Option<&TableStats>, e: &Expr) -> f64 {
             let s = match (&**x, &**lo, &**hi) {
                 (Expr::Column(c), Expr::Literal(l), Expr::Literal(h)) => match col(*c) {
                     Some(cs) => {
-                        let below_hi = column_cmp_selectivity(cs, rows, CmpOp::LtEq, h);
-                        let below_lo = column_cmp_selectivity(cs, rows, CmpOp::Lt, l);
+                        let u = unseen(stats);
+                        let below_hi = column_cmp_selectivity(cs, rows, u, CmpOp::LtEq, h);
+                        let below_lo = column_cmp_selectivity(cs, rows, u, CmpOp::Lt, l);
                         (below_hi - below_lo).max(0.0)
                     }
                     None => 0.1,
@@ -156,11 +160,71 @@ pub fn selectivity(stats: Option<&TableStats>, e: &Expr) -> f64 {
     }
 }
 
-fn column_cmp_selectivity(cs: &ColumnStats, rows: f64, op: CmpOp, v: &Value) -> f64 {
+/// The rows a value absent from the statistics may still have: none when every row was
+/// read; when they came from a sample, half a sampled row's worth.
+fn unseen(stats: Option<&TableStats>) -> f64 {
+    match stats {
+        Some(s) if !s.exact() && s.sample_rows > 0 => 0.5 * s.rows as f64 / s.sample_rows as f64,
+        _ => 0.0,
+    }
+}
+
+/// What the statistics know of a single-column comparison (`c op literal`, `c BETWEEN l AND
+/// h`, `c IN (…)` of distinct literals, `c IS [NOT] NULL`) on a column that keeps every
+/// value: its rows, and at most how many it can have — the same when every row was read;
+/// from a sample, the estimate plus three standard deviations of the scaled count (and
+/// three sampled rows' worth for a value the sample did not hold). `None` for other
+/// shapes and columns.
+pub fn known_rows(stats: &TableStats, e: &Expr) -> Option<(f64, f64)> {
+    let complete = |c: usize| stats.columns.get(c).is_some_and(|cs| !cs.values.is_empty());
+    let literal = |e: &Expr| matches!(e, Expr::Literal(_));
+    let simple = match e {
+        Expr::IsNull(x, _) => matches!(&**x, Expr::Column(c) if stats.columns.len() > *c),
+        Expr::Cmp(_, a, b) => match (&**a, &**b) {
+            (Expr::Column(c), v) | (v, Expr::Column(c)) => literal(v) && complete(*c),
+            _ => false,
+        },
+        Expr::Between(x, lo, hi, _) => {
+            matches!(&**x, Expr::Column(c) if complete(*c)) && literal(lo) && literal(hi)
+        }
+        Expr::InList(x, list, false) => {
+            matches!(&**x, Expr::Column(c) if complete(*c))
+                && list.iter().all(literal)
+                && list.iter().enumerate().all(|(i, v)| !list[..i].contains(v))
+        }
+        _ => false,
+    };
+    if !simple {
+        return None;
+    }
+    let rows = StatisticsEstimator::rows(Some(stats), Some(e));
+    if stats.exact() {
+        return Some((rows, rows));
+    }
+    let scale = stats.rows as f64 / stats.sample_rows.max(1) as f64;
+    let upper = rows + 3.0 * (rows * scale).sqrt() + 3.0 * scale;
+    Some((rows, upper.min(stats.rows as f64)))
+}
+
+fn column_cmp_selectivity(cs: &ColumnStats, rows: f64, unseen: f64, op: CmpOp, v: &Value) -> f64 {
     if v.is_null() {
         return 0.0;
     }
     let non_null = (rows - cs.nulls as f64).max(0.0);
+    // Every value kept: a binary search (exact when every row was read).
+    if let (Some(lt), Some(le)) = (cs.rows_below(v, false), cs.rows_below(v, true)) {
+        let (lt, le) = (lt as f64, le as f64);
+        let eq = if le > lt { le - lt } else { unseen };
+        let s = match op {
+            CmpOp::Eq => eq,
+            CmpOp::NotEq => non_null - eq,
+            CmpOp::Lt => lt,
+            CmpOp::LtEq => le,
+            CmpOp::Gt => non_null - le,
+            CmpOp::GtEq => non_null - lt,
+        };
+        return (s / rows.max(1.0)).clamp(0.0, 1.0);
+    }
     let mcv_rows: f64 = cs.mcv.iter().map(|(_, n)| *n as f64).sum();
     let eq = || -> f64 {
         if let Some((_, n)) = cs.mcv.iter().find(|(m, _)| m.total_cmp(v).is_eq()) {

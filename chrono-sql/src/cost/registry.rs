@@ -6,11 +6,15 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-use chrono_storage::Keyspace;
+use chrono_storage::{Keyspace, Store};
 use parking_lot::{Mutex, RwLock};
 
-use super::{CardinalityEstimator, TableStats};
+use super::{CardinalityEstimator, Estimate, StatisticsEstimator, TableStats};
+use crate::catalog::{self, Snapshot, TableDef};
 use crate::expr::Expr;
+
+/// Past statistics looked up for `AS OF` scans, kept for reuse (then cleared).
+const PAST_LOOKUPS_KEPT: usize = 256;
 
 /// One executed scan: what was estimated and what came out.
 #[derive(Debug, Clone)]
@@ -45,7 +49,13 @@ pub struct StatsRegistry {
     observer: RwLock<Option<Arc<dyn CardinalityEstimator>>>,
     changed: Mutex<HashMap<Keyspace, u64>>,
     version: std::sync::atomic::AtomicU64,
+    /// The store whose catalog history holds the statistics of earlier `ANALYZE`s.
+    history: RwLock<Option<Store>>,
+    past: Mutex<HashMap<(Keyspace, u64), PastStats>>,
 }
+
+/// The statistics found for a table as of a time (`None`: none were written before it).
+type PastStats = Option<Arc<TableStats>>;
 
 impl Default for StatsRegistry {
     fn default() -> Self {
@@ -56,6 +66,8 @@ impl Default for StatsRegistry {
             observer: RwLock::new(None),
             changed: Mutex::new(HashMap::new()),
             version: std::sync::atomic::AtomicU64::new(0),
+            history: RwLock::new(None),
+            past: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -88,8 +100,64 @@ impl StatsRegistry {
             });
         }
         *current = tables;
+        self.past.lock().clear();
         self.version
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    /// Reads earlier statistics from `store`'s catalog history (for [`Self::table_at`]).
+    pub fn set_history(&self, store: Store) {
+        *self.history.write() = Some(store);
+    }
+
+    /// The statistics of `table` as of `at` (microseconds; `None`: now): the current ones
+    /// when they describe a state at or before `at`; otherwise those the last `ANALYZE`
+    /// before `at` wrote, read from the catalog's history; the current ones when there were
+    /// none then (or that history was collected).
+    pub fn table_at(&self, table: &TableDef, at: Option<u64>) -> Option<Arc<TableStats>> {
+        let current = self.table(table.keyspace);
+        let Some(at) = at else { return current };
+        if current.as_ref().is_none_or(|s| s.analyzed_at <= at) {
+            return current;
+        }
+        let key = (table.keyspace, at);
+        if let Some(hit) = self.past.lock().get(&key) {
+            return hit.clone().or(current);
+        }
+        let past = self.history.read().as_ref().and_then(|store| {
+            let txn = store.begin_read_only(at);
+            let raw = catalog::get_stats(Snapshot::Transaction(&txn), table).ok()??;
+            TableStats::decode(&raw)
+                .filter(|s| s.columns.len() == table.columns.len())
+                .map(Arc::new)
+        });
+        let mut kept = self.past.lock();
+        if kept.len() >= PAST_LOOKUPS_KEPT {
+            kept.clear();
+        }
+        kept.insert(key, past.clone());
+        past.or(current)
+    }
+
+    /// The estimate of a scan of `table` as of `at` (`None`: the current state) with
+    /// `filter`: `estimator`'s, unless the scan reads a state older than the current
+    /// statistics and earlier ones describe it — then the statistics estimator's on those
+    /// (a learned model knows the current state only).
+    pub fn scan_estimate(
+        &self,
+        estimator: &dyn CardinalityEstimator,
+        table: &TableDef,
+        at: Option<u64>,
+        filter: Option<&Expr>,
+    ) -> Estimate {
+        let current = self.table(table.keyspace);
+        let stats = self.table_at(table, at);
+        match (&current, &stats) {
+            (Some(now), Some(then)) if !Arc::ptr_eq(now, then) => {
+                StatisticsEstimator.estimate_scan(table, Some(then), filter)
+            }
+            _ => estimator.estimate_scan(table, stats.as_deref(), filter),
+        }
     }
 
     /// Counts `rows` inserted, updated or deleted in a table since its last `ANALYZE`, and

@@ -20,6 +20,27 @@ pub struct ColumnStats {
     pub histogram: Vec<Value>,
     /// Rows covered by the histogram (non-NULL, non-MCV).
     pub histogram_rows: u64,
+    /// Every value of a column with at most [`COMPLETE_VALUES`] distinct values (in the
+    /// sample), ascending; empty for a column with more. With [`below`](Self::below) it
+    /// makes a comparison's rows a binary search: exact when every row was read.
+    pub values: Vec<Value>,
+    /// For each of `values`, the non-NULL rows below it; one more entry: all of them.
+    pub below: Vec<u64>,
+}
+
+impl ColumnStats {
+    /// Non-NULL rows below `v` (strictly, or at or below with `inclusive`), when every value
+    /// of the column is kept.
+    pub fn rows_below(&self, v: &Value, inclusive: bool) -> Option<u64> {
+        if self.values.is_empty() || self.below.len() != self.values.len() + 1 {
+            return None;
+        }
+        let i = self.values.partition_point(|x| {
+            let o = x.total_cmp(v);
+            o.is_lt() || (inclusive && o.is_eq())
+        });
+        self.below.get(i).copied()
+    }
 }
 
 /// Statistics of one table.
@@ -29,14 +50,55 @@ pub struct TableStats {
     pub rows: u64,
     /// Per column, in table order.
     pub columns: Vec<ColumnStats>,
+    /// Rows the statistics were computed from (`rows` when every row was read; fewer when
+    /// `ANALYZE` kept a sample of a larger table).
+    pub sample_rows: u64,
+    /// The time (microseconds) of the state they describe: the `ANALYZE`'s snapshot.
+    pub analyzed_at: u64,
+    /// What fetching one row by its key costs (an index lookup's fetch), in rows of a
+    /// sequential scan, as `ANALYZE` measured it on this table; 0: not measured (the
+    /// optimizer then assumes [`crate::cost::FETCH_COST`]).
+    pub fetch_cost: f64,
+}
+
+impl TableStats {
+    /// [`fetch_cost`](Self::fetch_cost), or the default when it was not measured.
+    pub fn fetch_cost(stats: Option<&TableStats>) -> f64 {
+        stats
+            .map(|s| s.fetch_cost)
+            .filter(|c| c.is_finite() && *c > 0.0)
+            .unwrap_or(crate::cost::FETCH_COST)
+    }
+}
+
+impl TableStats {
+    /// Whether every row was read (counts are exact, not scaled from a sample).
+    pub fn exact(&self) -> bool {
+        self.sample_rows >= self.rows
+    }
 }
 
 const MCV_COUNT: usize = 16;
+/// Columns with at most this many distinct values keep every value and its count.
+pub const COMPLETE_VALUES: usize = 10_000;
 const HISTOGRAM_BUCKETS: usize = 32;
 
 impl TableStats {
     /// Computes statistics from every row of a table.
     pub fn compute(width: usize, rows: &[Vec<Value>]) -> TableStats {
+        Self::from_sample(width, rows, rows.len() as u64)
+    }
+
+    /// Statistics of a table of `total` rows from a uniform sample of them (every row when
+    /// `rows.len() == total`: then exact). Counts scale by `total / sample`; the distinct
+    /// values of a column are estimated with Haas and Stokes' Duj1 estimator (what
+    /// PostgreSQL's ANALYZE uses): `n·d / (n − f1 + f1·n/N)` for `d` distinct values in a
+    /// sample of `n` of `N` rows, `f1` of them seen once.
+    pub fn from_sample(width: usize, rows: &[Vec<Value>], total: u64) -> TableStats {
+        let n = rows.len() as u64;
+        let total = total.max(n);
+        let scale = if n == 0 { 1.0 } else { total as f64 / n as f64 };
+        let up = |count: u64| (count as f64 * scale).round() as u64;
         let mut columns = Vec::with_capacity(width);
         for c in 0..width {
             let mut counts: HashMap<Vec<u8>, (Value, u64)> = HashMap::new();
@@ -52,15 +114,24 @@ impl TableStats {
                     .or_insert((v, 0))
                     .1 += 1;
             }
-            let distinct = counts.len() as u64;
+            let sampled_distinct = counts.len() as u64;
+            let non_null_sampled = n - nulls;
+            let distinct = if total == n || non_null_sampled == 0 {
+                sampled_distinct
+            } else {
+                let once = counts.values().filter(|(_, c)| *c == 1).count() as f64;
+                let (ns, d) = (non_null_sampled as f64, sampled_distinct as f64);
+                let population = (non_null_sampled as f64 * scale).max(ns);
+                let estimate = ns * d / (ns - once + once * ns / population);
+                (estimate.round() as u64).clamp(sampled_distinct, population.round() as u64)
+            };
             let mut by_freq: Vec<(Value, u64)> = counts.into_values().collect();
             by_freq.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.total_cmp(&b.0)));
-            let non_null = rows.len() as u64 - nulls;
             // A value is "common" when it occurs clearly more often than the average.
-            let avg = if distinct == 0 {
+            let avg = if sampled_distinct == 0 {
                 0.0
             } else {
-                non_null as f64 / distinct as f64
+                non_null_sampled as f64 / sampled_distinct as f64
             };
             let mcv: Vec<(Value, u64)> = by_freq
                 .iter()
@@ -68,7 +139,21 @@ impl TableStats {
                 .filter(|(_, n)| (*n as f64) > avg * 1.25 && *n > 1)
                 .cloned()
                 .collect();
-            let mut rest: Vec<(Value, u64)> = by_freq.into_iter().skip(mcv.len()).collect();
+            let mcv_sampled = mcv.len();
+            let mcv: Vec<(Value, u64)> = mcv.into_iter().map(|(v, c)| (v, up(c))).collect();
+            let (mut values, mut below) = (Vec::new(), Vec::new());
+            if by_freq.len() <= COMPLETE_VALUES {
+                let mut all: Vec<&(Value, u64)> = by_freq.iter().collect();
+                all.sort_by(|a, b| a.0.total_cmp(&b.0));
+                let mut sum = 0u64;
+                for (v, c) in all {
+                    values.push(v.clone());
+                    below.push(up(sum));
+                    sum += c;
+                }
+                below.push(up(sum));
+            }
+            let mut rest: Vec<(Value, u64)> = by_freq.into_iter().skip(mcv_sampled).collect();
             rest.sort_by(|a, b| a.0.total_cmp(&b.0));
             let histogram_rows: u64 = rest.iter().map(|(_, n)| n).sum();
             let mut histogram = Vec::new();
@@ -90,16 +175,21 @@ impl TableStats {
                 }
             }
             columns.push(ColumnStats {
-                nulls,
+                nulls: up(nulls),
                 distinct,
                 mcv,
                 histogram,
-                histogram_rows,
+                histogram_rows: up(histogram_rows),
+                values,
+                below,
             });
         }
         TableStats {
-            rows: rows.len() as u64,
+            rows: total,
             columns,
+            sample_rows: n,
+            analyzed_at: 0,
+            fetch_cost: 0.0,
         }
     }
 }
@@ -113,9 +203,19 @@ impl TableStats {
     /// Statistics from [`TableStats::encode`]'s bytes; `None` when they are of another
     /// format or malformed (the table then counts as not analyzed until the next ANALYZE).
     pub fn decode(raw: &[u8]) -> Option<TableStats> {
-        record::decode(STATS_FORMAT, "table statistics", raw).ok()
+        let s: TableStats = record::decode(STATS_FORMAT, "table statistics", raw).ok()?;
+        // Stored bytes are not trusted: the kept values must be ascending with one more
+        // running count, never decreasing, than values.
+        let sound = s.columns.iter().all(|c| {
+            (c.values.is_empty() && c.below.is_empty())
+                || (c.below.len() == c.values.len() + 1
+                    && c.values.windows(2).all(|w| w[0].total_cmp(&w[1]).is_lt())
+                    && c.below.windows(2).all(|w| w[0] <= w[1]))
+        });
+        sound.then_some(s)
     }
 }
 
-/// The statistics' record format (1 was a key-encoded list of values).
-const STATS_FORMAT: u8 = 2;
+/// The statistics' record format (1 was a key-encoded list of values, 2 had no complete
+/// value lists).
+const STATS_FORMAT: u8 = 3;

@@ -3,11 +3,9 @@
 //! typed bounds (literals, parameters, subqueries, outer columns), turned into key bytes by
 //! [`crate::table`] when the scan starts.
 
-use chrono_storage::Value;
-
 use super::Env;
 use crate::catalog::TableDef;
-use crate::cost::{CardinalityEstimator, StatsRegistry};
+use crate::cost::{INDEX_ENTRY_COST, SEEK_COST, SEQUENTIAL_ROW_COST, TableStats};
 use crate::error::Result;
 use crate::expr::{CmpOp, Expr};
 use crate::plan::{Access, KeyBounds, Node, Plan, ReadAt};
@@ -25,13 +23,8 @@ pub(super) fn run(plan: &mut Plan, env: &Env<'_>) -> Result<()> {
         *access = match (read_at, filter) {
             (_, None) => Access::Full,
             (read_at, Some(f)) => {
-                let chosen = choose_access(
-                    table,
-                    &f.clone().conjuncts(),
-                    env.stats,
-                    env.estimator,
-                    env.params,
-                );
+                let at = read_at.time(env.params);
+                let chosen = choose_access(table, &f.clone().conjuncts(), env, at);
                 if matches!(read_at, ReadAt::Versions(_)) {
                     versions_access(chosen)
                 } else {
@@ -109,10 +102,10 @@ type KeyBound = Option<(Expr, bool)>;
 pub(crate) fn choose_access(
     table: &TableDef,
     conjuncts: &[Expr],
-    stats: &StatsRegistry,
-    estimator: &dyn CardinalityEstimator,
-    params: &[Value],
+    env: &Env<'_>,
+    at: Option<u64>,
 ) -> Access {
+    let (stats, estimator, params) = (env.stats, env.estimator, env.params);
     // Per column: an equality value, and range bounds.
     let n = table.columns.len();
     let mut eq: Vec<Option<Expr>> = vec![None; n];
@@ -219,36 +212,57 @@ pub(crate) fn choose_access(
             upper: upper[c].clone(),
         })
     };
-    let table_stats = stats.table(table.keyspace);
-    let total = estimator
-        .estimate_scan(table, table_stats.as_deref(), None)
-        .rows;
+    let total = stats.scan_estimate(estimator, table, at, None).rows;
+    // Costs in rows of a sequential scan: a seek starts a range; each row a key range
+    // reads is a scanned row; each index entry a little less; each row an index names is a
+    // fetch by key, at the cost `ANALYZE` measured on this table.
+    let fetch = TableStats::fetch_cost(stats.table_at(table, at).as_deref()) + INDEX_ENTRY_COST;
+    let full = total * SEQUENTIAL_ROW_COST;
     let mut best: Option<(f64, Access)> = None;
-    let mut consider = |rows: f64, access: Access| {
-        if best.as_ref().is_none_or(|(r, _)| rows < *r) {
-            best = Some((rows, access));
+    let mut consider = |cost: f64, access: Access| {
+        if best.as_ref().is_none_or(|(c, _)| cost < *c) {
+            best = Some((cost, access));
         }
     };
-    let est_for = |cols: &[usize], values: &[Expr]| -> f64 {
-        let f: Vec<Expr> = cols
+    // Rows matching equalities on `cols` (values in order), then the bounds of `range`
+    // on the next column.
+    let est_for = |cols: &[usize], values: &[Expr], range: Option<&KeyBounds>| -> f64 {
+        let peek = |v: &Expr| v.with_params(params).unwrap_or_else(|_| v.clone());
+        let cmp =
+            |op, c: usize, v: &Expr| Expr::Cmp(op, Box::new(Expr::Column(c)), Box::new(peek(v)));
+        let mut f: Vec<Expr> = cols
             .iter()
             .zip(values)
-            .map(|(c, v)| {
-                let v = v.with_params(params).unwrap_or_else(|_| v.clone());
-                Expr::Cmp(CmpOp::Eq, Box::new(Expr::Column(*c)), Box::new(v))
-            })
+            .map(|(c, v)| cmp(CmpOp::Eq, *c, v))
             .collect();
-        estimator
-            .estimate_scan(table, table_stats.as_deref(), Expr::all_of(f).as_ref())
+        if let (Some(r), Some(&next)) = (range, cols.get(values.len())) {
+            if let Some((v, inclusive)) = &r.lower {
+                f.push(cmp(
+                    if *inclusive { CmpOp::GtEq } else { CmpOp::Gt },
+                    next,
+                    v,
+                ));
+            }
+            if let Some((v, inclusive)) = &r.upper {
+                f.push(cmp(
+                    if *inclusive { CmpOp::LtEq } else { CmpOp::Lt },
+                    next,
+                    v,
+                ));
+            }
+        }
+        stats
+            .scan_estimate(estimator, table, at, Expr::all_of(f).as_ref())
             .rows
     };
-    // Primary key prefix equality, or a range on the next key column.
+    // Primary key prefix equality, or a range on the next key column: the rows in key
+    // order, read as a scan reads them.
     if !pk.is_empty() {
         let p = prefix_eq(pk);
         if !p.is_empty() {
-            let rows = est_for(pk, &p);
+            let rows = est_for(pk, &p, None);
             consider(
-                rows * 0.9,
+                SEEK_COST + rows * SEQUENTIAL_ROW_COST,
                 Access::KeyRange(KeyBounds {
                     prefix: p.clone(),
                     lower: None,
@@ -257,22 +271,23 @@ pub(crate) fn choose_access(
             );
         }
         if let Some(&next) = pk.get(p.len())
-            && let Some(r) = range_on(next, p)
+            && let Some(r) = range_on(next, p.clone())
         {
-            consider(total * 0.3 * 0.9, Access::KeyRange(r));
+            let rows = est_for(pk, &p, Some(&r));
+            consider(SEEK_COST + rows * SEQUENTIAL_ROW_COST, Access::KeyRange(r));
         }
     }
     for ix in &table.indexes {
         let p = prefix_eq(&ix.columns);
         if !p.is_empty() {
-            let rows = est_for(&ix.columns, &p);
+            let rows = est_for(&ix.columns, &p, None);
             let rows = if ix.unique && p.len() == ix.columns.len() {
                 rows.min(1.0)
             } else {
                 rows
             };
             consider(
-                rows * 1.5,
+                SEEK_COST + rows * fetch,
                 Access::Index(
                     ix.clone(),
                     KeyBounds {
@@ -284,9 +299,10 @@ pub(crate) fn choose_access(
             );
         }
         if let Some(&next) = ix.columns.get(p.len())
-            && let Some(r) = range_on(next, p)
+            && let Some(r) = range_on(next, p.clone())
         {
-            consider(total * 0.3 * 1.5, Access::Index(ix.clone(), r));
+            let rows = est_for(&ix.columns, &p, Some(&r));
+            consider(SEEK_COST + rows * fetch, Access::Index(ix.clone(), r));
         }
         // A list of values of the first column: each value's entries.
         if let Some(&first) = ix.columns.first()
@@ -295,13 +311,16 @@ pub(crate) fn choose_access(
         {
             let rows: f64 = values
                 .iter()
-                .map(|v| est_for(&ix.columns[..1], std::slice::from_ref(v)))
+                .map(|v| est_for(&ix.columns[..1], std::slice::from_ref(v), None))
                 .sum();
-            consider(rows * 1.5, Access::IndexIn(ix.clone(), values.clone()));
+            consider(
+                values.len() as f64 * SEEK_COST + rows * fetch,
+                Access::IndexIn(ix.clone(), values.clone()),
+            );
         }
     }
     match best {
-        Some((rows, access)) if rows < total => access,
+        Some((cost, access)) if cost < full => access,
         _ => Access::Full,
     }
 }

@@ -13,7 +13,7 @@ use super::Env;
 use super::join_order::equi_join_estimate;
 use super::pushdown::{offsets, relation_of};
 use crate::catalog::TableDef;
-use crate::cost::{FETCH_COST, SEEK_COST, SEQUENTIAL_ROW_COST};
+use crate::cost::{INDEX_ENTRY_COST, SEEK_COST, SEQUENTIAL_ROW_COST, TableStats};
 use crate::error::{Error, Result};
 use crate::expr::{CmpOp, Expr};
 use crate::plan::{Access, JoinKind, Lookup, Node, Plan, ReadAt};
@@ -243,11 +243,9 @@ fn index_join(
     if matches!(read_at, ReadAt::Versions(_)) {
         return None;
     }
-    let stats = env.stats.table(table.keyspace);
-    let right_total = env
-        .estimator
-        .estimate_scan(table, stats.as_deref(), None)
-        .rows;
+    let at = read_at.time(env.params);
+    let stats = env.stats.table_at(table, at);
+    let right_total = env.stats.scan_estimate(env.estimator, table, at, None).rows;
     // Right key column → the left expression it must equal.
     let mut by_column: Vec<(usize, Expr)> = Vec::new();
     for (lk, rk) in left_keys.iter().zip(right_keys) {
@@ -330,11 +328,13 @@ fn index_join(
     // Looking up costs a seek per left row and, through an index, a fetch per matching
     // row; hashing costs one pass over what the right side's scan reads plus a hash
     // build or probe per row of either side.
+    // An index entry read, then the row it names fetched by key.
+    let fetch = TableStats::fetch_cost(stats.as_deref()) + INDEX_ENTRY_COST;
     let lookups = left.est_rows
         * (SEEK_COST
             + match &lookup {
                 Lookup::PrimaryKey => 0.0,
-                Lookup::Index(_) => per_row * FETCH_COST,
+                Lookup::Index(_) => per_row * fetch,
             });
     let right_read = match right.node {
         Node::Scan {
@@ -344,7 +344,7 @@ fn index_join(
         Node::Scan {
             access: Access::Index(..),
             ..
-        } => SEEK_COST + right.est_rows * FETCH_COST,
+        } => SEEK_COST + right.est_rows * fetch,
         _ => SEEK_COST + right.est_rows * SEQUENTIAL_ROW_COST,
     };
     if lookups >= right_read + (left.est_rows + right.est_rows) * SEQUENTIAL_ROW_COST {

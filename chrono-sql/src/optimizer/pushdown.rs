@@ -250,7 +250,8 @@ pub(crate) fn into_relation(plan: &mut Plan, conjuncts: Vec<Expr>, env: &Env<'_>
     let mut all = existing.take().map(Expr::conjuncts).unwrap_or_default();
     all.extend(conjuncts);
     let versions = matches!(read_at, ReadAt::Versions(_));
-    let chosen = choose_access(table, &all, env.stats, env.estimator, env.params);
+    let at = read_at.time(env.params);
+    let chosen = choose_access(table, &all, env, at);
     let access = if versions {
         super::access_path::versions_access(chosen)
     } else {
@@ -268,10 +269,9 @@ pub(crate) fn into_relation(plan: &mut Plan, conjuncts: Vec<Expr>, env: &Env<'_>
         let peeked = f
             .as_ref()
             .map(|f| f.with_params(env.params).unwrap_or_else(|_| f.clone()));
-        let stats = env.stats.table(table.keyspace);
         let est = env
-            .estimator
-            .estimate_scan(table, stats.as_deref(), peeked.as_ref());
+            .stats
+            .scan_estimate(env.estimator, table, at, peeked.as_ref());
         plan.est_rows = est.rows;
         plan.estimator = est.estimator;
     }

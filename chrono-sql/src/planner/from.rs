@@ -477,8 +477,9 @@ impl Planner<'_> {
                 });
             }
         }
-        let stats = self.stats.table(def.keyspace);
-        let est = self.estimator.estimate_scan(&def, stats.as_deref(), None);
+        let est = self
+            .stats
+            .scan_estimate(self.estimator, &def, read_at.time(self.params), None);
         Plan {
             node: Node::Scan {
                 table: def,

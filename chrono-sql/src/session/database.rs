@@ -29,6 +29,7 @@ impl Database {
             db.store()
                 .add_observer(Arc::new(ForeignCommits(Arc::downgrade(&db.shared))));
         }
+        db.shared.stats.set_history(db.store().clone());
         db.load_statistics();
         // Until the last definition change is known, no time is known to read the
         // current definitions: AS OF plans are not kept.
@@ -139,7 +140,8 @@ impl Database {
         let mut txn = self.store().begin();
         let def = catalog::require_table(Snapshot::Transaction(&txn), table)?;
         let estimator = self.estimator();
-        self.analyze_table(&mut txn, &def, estimator)?;
+        let guard = StatementGuard::new(&self.limits(), crate::CancelToken::new(), None);
+        self.analyze_table(&mut txn, &def, estimator, &guard)?;
         self.commit(txn)?;
         Ok(())
     }

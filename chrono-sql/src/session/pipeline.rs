@@ -255,7 +255,7 @@ impl Database {
                 Root::Analyze(tables) => {
                     for name in tables {
                         let def = catalog::require_table(Snapshot::Transaction(txn), &name)?;
-                        self.analyze_table(txn, &def, estimator.clone())?;
+                        self.analyze_table(txn, &def, estimator.clone(), guard)?;
                     }
                     Ok(Outcome::Done {
                         tag: "ANALYZE".into(),
@@ -336,22 +336,66 @@ impl Database {
         })
     }
 
-    /// Reads every row of `def`, computes its statistics and writes them in `txn` (they are
-    /// used once it commits), and hands the rows to the estimator.
+    /// Reads every row of `def` once, keeping a uniform sample of at most
+    /// `limits.analyze_sample_rows` (reservoir sampling, seeded by the table so that the
+    /// same data gives the same statistics); computes the statistics from it and writes them
+    /// in `txn` (they are used once it commits), and hands the sample to the estimator,
+    /// which learns from it after the commit (in the background: `ANALYZE` returns once the
+    /// statistics are written). Reports the rows read to the statement's cancel token.
     pub(super) fn analyze_table(
         &self,
         txn: &mut Transaction,
         def: &TableDef,
         estimator: Arc<dyn CardinalityEstimator>,
+        guard: &StatementGuard,
     ) -> Result<()> {
-        let rows: Vec<Vec<Value>> =
-            table::rows(txn, def, ReadAt::Current, &Access::Full)?.collect::<Result<_>>()?;
-        let stats = TableStats::compute(def.columns.len(), &rows);
+        use rand::{Rng, SeedableRng};
+        let keep = guard.analyze_sample_rows();
+        // The rows it had when last analyzed: what the progress counts toward.
+        let expected = self
+            .shared
+            .stats
+            .table(def.keyspace)
+            .map(|s| s.rows)
+            .unwrap_or(0);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(u64::from(def.keyspace));
+        let mut sample: Vec<Vec<Value>> = Vec::new();
+        // Keys of random rows, to time fetches by key after the scan.
+        let mut keys: Vec<Vec<u8>> = Vec::new();
+        let mut seen = 0u64;
+        for found in table::scan(txn, def, ReadAt::Current, &Access::Full)? {
+            let (key, row) = found?;
+            seen += 1;
+            guard.tick()?;
+            if sample.len() < keep {
+                sample.push(row);
+            } else {
+                let j = rng.gen_range(0..seen);
+                if let Some(slot) = usize::try_from(j).ok().and_then(|j| sample.get_mut(j)) {
+                    *slot = row;
+                }
+            }
+            if keys.len() < FETCH_PROBES {
+                keys.push(key);
+            } else {
+                let j = rng.gen_range(0..seen);
+                if let Some(slot) = usize::try_from(j).ok().and_then(|j| keys.get_mut(j)) {
+                    *slot = key;
+                }
+            }
+            if seen.is_multiple_of(4096) {
+                guard.report_progress(seen, expected.max(seen));
+            }
+        }
+        guard.report_progress(seen, seen);
+        let mut stats = TableStats::from_sample(def.columns.len(), &sample, seen);
+        stats.analyzed_at = txn.read_ts();
+        stats.fetch_cost = fetch_cost(txn, def, keys, seen, &mut rng)?;
         catalog::put_stats(txn, def, stats.encode())?;
         // The estimator learns from these rows only once they are committed: an ANALYZE in a
         // transaction that rolls back teaches it nothing.
         let def = def.clone();
-        txn.after_commit(move || estimator.analyzed(&def, &rows, &stats));
+        txn.after_commit(move || estimator.analyzed(&def, sample, &stats));
         Ok(())
     }
 
@@ -495,3 +539,58 @@ fn stream_returned(outcome: Outcome, sink: Option<&mut (dyn RowSink + '_)>) -> R
         (outcome, _) => Ok(outcome),
     }
 }
+
+/// Rows whose fetch by key `ANALYZE` times, at most.
+const FETCH_PROBES: usize = 1000;
+
+/// What one fetch by key costs in rows of a sequential scan, on this table: up to
+/// [`SCAN_PROBE_ROWS`] rows scanned as a filtered full scan reads them (the filter tested
+/// on each row's stored bytes), then `keys` (random rows' keys) fetched in a random order,
+/// as an index lookup fetches the rows its entries name. 0 (not measured) for a table too
+/// small to tell.
+fn fetch_cost(
+    txn: &Transaction,
+    def: &TableDef,
+    mut keys: Vec<Vec<u8>>,
+    rows: u64,
+    rng: &mut rand::rngs::StdRng,
+) -> Result<f64> {
+    use rand::seq::SliceRandom;
+    use std::borrow::Cow;
+    if keys.len() < 100 || rows < 1000 || def.columns.is_empty() {
+        return Ok(0.0);
+    }
+    // A condition few rows pass, on the first column: the scan's cost is the stepping and
+    // the test, as for most filtered scans.
+    let test = crate::expr::Expr::IsNull(Box::new(crate::expr::Expr::Column(0)), false);
+    let filter = table::RowFilter::with(Some(Cow::Owned(test)), None);
+    let began = std::time::Instant::now();
+    let mut scanned = 0u64;
+    let pass = table::rows_where(
+        txn,
+        def,
+        ReadAt::Current,
+        &Access::Full,
+        Some(filter),
+        table::ScanSplit::NEVER,
+    )?;
+    for row in pass.take(SCAN_PROBE_ROWS) {
+        std::hint::black_box(row?);
+        scanned += 1;
+    }
+    let scan = began.elapsed();
+    keys.shuffle(rng);
+    let probes = keys.len();
+    let began = std::time::Instant::now();
+    let found = table::fetch_rows(txn, def, keys)?;
+    let fetched = began.elapsed();
+    if found * 2 < probes || scan.is_zero() || scanned == 0 {
+        return Ok(0.0);
+    }
+    let per_fetch = fetched.as_secs_f64() / found as f64;
+    let per_row = scan.as_secs_f64() / scanned as f64;
+    Ok((per_fetch / per_row).clamp(1.0, 1000.0))
+}
+
+/// Rows `ANALYZE` scans again to time a scan's row.
+const SCAN_PROBE_ROWS: usize = 50_000;
