@@ -29,7 +29,23 @@ pub struct LocalCluster {
     members: Vec<Member>,
 }
 
+/// A loopback port free now, below Linux's ephemeral range (32768 and up): a port the
+/// kernel handed out for `bind(0)` may be taken by another test's outgoing connection
+/// before etcd binds it, and the member then exits.
 fn free_port() -> Result<u16> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let seed = std::process::id()
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+    for _ in 0..500 {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = 20_000 + (seed.wrapping_add(n.wrapping_mul(7_919)) % 12_000) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
     let l = TcpListener::bind("127.0.0.1:0")
         .map_err(|e| Error::Engine(format!("no free loopback port: {e}")))?;
     l.local_addr()
@@ -61,8 +77,53 @@ fn http(port: u16, method: &str, path: &str, body: &str) -> Option<String> {
 }
 
 impl LocalCluster {
-    /// Starts `members` members and waits until the cluster has a leader.
+    /// Starts `members` members and waits until the cluster has a leader. A member that
+    /// exits while it starts (a port taken after all) makes it start again on other ports,
+    /// three times at most.
     pub fn start(members: usize) -> Result<LocalCluster> {
+        let mut failed = None;
+        for _ in 0..3 {
+            let mut cluster = Self::launch(members)?;
+            // Generous: test files start several clusters at once on a loaded two-core
+            // machine, where an election took longer than 30 s.
+            match cluster.wait_started(Duration::from_secs(90)) {
+                Ok(()) => return Ok(cluster),
+                Err(e) => failed = Some(e),
+            }
+        }
+        Err(failed.unwrap_or_else(|| Error::Engine("the etcd cluster did not start".into())))
+    }
+
+    /// Waits for a leader as [`wait_for_leader`](Self::wait_for_leader) does, failing at
+    /// once when a member has exited.
+    fn wait_started(&mut self, within: Duration) -> Result<()> {
+        let until = Instant::now() + within;
+        loop {
+            for m in &mut self.members {
+                if let Some(p) = &mut m.process
+                    && let Ok(Some(status)) = p.try_wait()
+                {
+                    return Err(Error::Engine(format!(
+                        "etcd member {} exited while starting ({status}); see {}",
+                        m.name,
+                        self.dir.path().join(format!("{}.log", m.name)).display()
+                    )));
+                }
+            }
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(self.no_leader(within));
+            }
+            if self
+                .wait_for_leader(left.min(Duration::from_secs(1)))
+                .is_ok()
+            {
+                return Ok(());
+            }
+        }
+    }
+
+    fn launch(members: usize) -> Result<LocalCluster> {
         let dir = tempfile::tempdir()
             .map_err(|e| Error::Engine(format!("no temporary directory for etcd: {e}")))?;
         let mut all = Vec::with_capacity(members);
@@ -89,9 +150,6 @@ impl LocalCluster {
         for i in 0..members {
             cluster.spawn(i, "new")?;
         }
-        // Generous: test files start several clusters at once on a loaded two-core machine,
-        // where an election took longer than 30 s.
-        cluster.wait_for_leader(Duration::from_secs(90))?;
         Ok(cluster)
     }
 
@@ -192,22 +250,27 @@ impl LocalCluster {
                 }
             }
             if Instant::now() > until {
-                // etcd preallocates its log files; on a nearly full disk its members start
-                // but never become healthy, which their logs say less plainly than this.
-                let disk = match free_bytes(self.dir.path()) {
-                    Some(free) if free < LOW_DISK_BYTES => {
-                        format!("; only {} MiB are free on its file system", free >> 20)
-                    }
-                    _ => String::new(),
-                };
-                return Err(Error::Engine(format!(
-                    "the etcd cluster in {} has no healthy leader after {within:?} (see the \
-                     members' logs there){disk}",
-                    self.dir.path().display()
-                )));
+                return Err(self.no_leader(within));
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// The error of a cluster without a healthy leader after `waited`.
+    fn no_leader(&self, waited: Duration) -> Error {
+        // etcd preallocates its log files; on a nearly full disk its members start but
+        // never become healthy, which their logs say less plainly than this.
+        let disk = match free_bytes(self.dir.path()) {
+            Some(free) if free < LOW_DISK_BYTES => {
+                format!("; only {} MiB are free on its file system", free >> 20)
+            }
+            _ => String::new(),
+        };
+        Error::Engine(format!(
+            "the etcd cluster in {} has no healthy leader after {waited:?} (see the members' \
+             logs there){disk}",
+            self.dir.path().display()
+        ))
     }
 
     /// Kills member `i` at once (SIGKILL: no goodbye to the others).

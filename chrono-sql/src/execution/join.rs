@@ -147,6 +147,10 @@ pub(super) fn hash<'a>(
             }
         }
     }
+    // Nothing to match an inner join's rows with: the other side is never read.
+    if table.is_empty() && kind == JoinKind::Inner {
+        return Ok(Box::new(std::iter::empty()));
+    }
     Ok(per_outer_row(probe, move |prow| {
         let matches: &[Row] = if key_into(&mut key, &probe_keys, &prow)? {
             table.get(&key[..]).map(Vec::as_slice).unwrap_or(&[])

@@ -142,6 +142,85 @@ pub(super) fn relation_of(offsets: &[usize], col: usize) -> usize {
     offsets.iter().rposition(|&o| o <= col).unwrap_or(0)
 }
 
+/// The conditions `conjuncts` imply through the column equalities of inner joins (`f.c =
+/// a.c` in WHERE or an ON clause): `f.c = 'DL'` with `f.c = a.c` gives `a.c = 'DL'`, which
+/// can choose `a`'s key or index, or find `a` empty. Only a condition comparing one column
+/// with constants (`=`, `<`…, `IN`, `BETWEEN`) is carried, one equality at a time, between
+/// columns of the same type of tables no LEFT JOIN makes nullable (the rows that reach the
+/// join have equal values in both, so the condition holds of one exactly when of the
+/// other). The conditions carried are redundant: answers do not change.
+fn implied<'e>(
+    conjuncts: &'e [Expr],
+    joins: impl Iterator<Item = &'e Expr>,
+    inputs: &[Plan],
+    placement: &Placement,
+) -> Vec<Expr> {
+    use crate::expr::CmpOp;
+    let type_of = |col: usize| {
+        let r = placement.rel_of(col);
+        if placement.nullable.get(r).copied().unwrap_or(true) {
+            return None;
+        }
+        let mut plan = inputs.get(r)?;
+        while let Node::Filter { input, .. } = &plan.node {
+            plan = input;
+        }
+        match &plan.node {
+            Node::Scan { table, .. } => table
+                .columns
+                .get(col.checked_sub(placement.offsets[r])?)
+                .map(|c| c.data_type),
+            _ => None,
+        }
+    };
+    let mut equal: Vec<(usize, usize)> = Vec::new();
+    for e in conjuncts.iter().chain(joins) {
+        if let Expr::Cmp(CmpOp::Eq, a, b) = e
+            && let (Expr::Column(x), Expr::Column(y)) = (&**a, &**b)
+            && x != y
+            && type_of(*x).is_some()
+            && type_of(*x) == type_of(*y)
+        {
+            equal.push((*x, *y));
+        }
+    }
+    if equal.is_empty() {
+        return Vec::new();
+    }
+    let constant = |e: &Expr| matches!(e, Expr::Literal(_) | Expr::Param(_));
+    let mut out: Vec<Expr> = Vec::new();
+    for e in conjuncts {
+        let column = match e {
+            Expr::Cmp(_, a, b) => match (&**a, &**b) {
+                (Expr::Column(c), v) | (v, Expr::Column(c)) if constant(v) => Some(*c),
+                _ => None,
+            },
+            Expr::InList(x, list, false) => match &**x {
+                Expr::Column(c) if list.iter().all(constant) => Some(*c),
+                _ => None,
+            },
+            Expr::Between(x, lo, hi, false) => match &**x {
+                Expr::Column(c) if constant(lo) && constant(hi) => Some(*c),
+                _ => None,
+            },
+            _ => None,
+        };
+        let Some(c) = column else { continue };
+        for &(x, y) in &equal {
+            let other = match c {
+                _ if c == x => y,
+                _ if c == y => x,
+                _ => continue,
+            };
+            let carried = e.clone().map_columns(&|k| if k == c { other } else { k });
+            if !conjuncts.contains(&carried) && !out.contains(&carried) {
+                out.push(carried);
+            }
+        }
+    }
+    out
+}
+
 /// A Join whose ON clauses are still as written: their conjuncts are placed.
 fn place_on(plan: &mut Plan, env: &Env<'_>) -> Result<()> {
     let Node::Join {
@@ -186,12 +265,15 @@ fn push_where(plan: &mut Plan, env: &Env<'_>) -> Result<()> {
         Node::Join {
             inputs,
             kinds,
+            on,
             at,
             after,
             ..
         } => {
             let mut placement = Placement::new(inputs, kinds);
-            for c in conjuncts {
+            let joins = on.iter().chain(at.iter()).flatten();
+            let implied = implied(&conjuncts, joins, inputs, &placement);
+            for c in conjuncts.into_iter().chain(implied) {
                 placement.place(c, None, at, after)?;
             }
             placement.push_into(inputs, env)?;
