@@ -878,6 +878,10 @@ impl Plan {
             Node::Aggregate { input, group, .. } => {
                 if group.is_empty() {
                     1.0
+                } else if self.estimator == "distinct" {
+                    // Groups counted from the columns' distinct values when planned: at
+                    // most the rows that reach the aggregate now.
+                    self.est_rows.min(input.est_rows.max(1.0))
                 } else {
                     (input.est_rows / 10.0).max(1.0)
                 }

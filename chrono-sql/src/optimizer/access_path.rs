@@ -236,19 +236,30 @@ pub(crate) fn choose_access(
             .map(|(c, v)| cmp(CmpOp::Eq, *c, v))
             .collect();
         if let (Some(r), Some(&next)) = (range, cols.get(values.len())) {
-            if let Some((v, inclusive)) = &r.lower {
-                f.push(cmp(
-                    if *inclusive { CmpOp::GtEq } else { CmpOp::Gt },
-                    next,
-                    v,
-                ));
-            }
-            if let Some((v, inclusive)) = &r.upper {
-                f.push(cmp(
-                    if *inclusive { CmpOp::LtEq } else { CmpOp::Lt },
-                    next,
-                    v,
-                ));
+            match (&r.lower, &r.upper) {
+                // Both ends: one range (its rows are not a product of two halves; without
+                // statistics, or with bounds known only at run time, a narrow one).
+                (Some((lo, _)), Some((hi, _))) => f.push(Expr::Between(
+                    Box::new(Expr::Column(next)),
+                    Box::new(peek(lo)),
+                    Box::new(peek(hi)),
+                    false,
+                )),
+                (Some((v, inclusive)), None) => {
+                    f.push(cmp(
+                        if *inclusive { CmpOp::GtEq } else { CmpOp::Gt },
+                        next,
+                        v,
+                    ));
+                }
+                (None, Some((v, inclusive))) => {
+                    f.push(cmp(
+                        if *inclusive { CmpOp::LtEq } else { CmpOp::Lt },
+                        next,
+                        v,
+                    ));
+                }
+                (None, None) => {}
             }
         }
         stats
