@@ -268,7 +268,7 @@ impl Compiled {
 impl<'a> RowFilter<'a> {
     /// A filter of `expr` (none: every row passes) whose passing rows of a stored range
     /// decode only the columns `output` marks (none: all); the others are NULL. Rows
-    /// decoded before they are filtered (single keys, index lookups, history) are whole.
+    /// decoded before they are filtered (single keys, key lists, history) are whole.
     pub fn with(expr: Option<Cow<'a, Expr>>, output: Option<Arc<[bool]>>) -> Self {
         Self {
             expr,
@@ -489,7 +489,7 @@ fn scan_with<'a>(
         prefixes.sort_unstable();
         prefixes.dedup();
         let ranges = prefixes.into_iter().map(KeyRange::Prefix).collect();
-        return Ok(through(index_rows(view, table, ix, ranges), filter));
+        return Ok(index_rows(view, table, ix, ranges, filter));
     }
     let span = match access {
         Access::Full | Access::Keys(_) | Access::IndexIn(..) => Span::Everything,
@@ -546,16 +546,19 @@ fn scan_with<'a>(
     let Some(ix) = index else {
         return Ok(decoded(view.cursor(keyspace, range)?, table, keys, filter));
     };
-    Ok(through(index_rows(view, table, ix, vec![range]), filter))
+    Ok(index_rows(view, table, ix, vec![range], filter))
 }
 
-/// The rows an index's entries in `ranges` (scanned in turn) point at, looked up in batches.
+/// The rows an index's entries in `ranges` (scanned in turn) point at, looked up in
+/// batches; `filter` is tested on each row's stored bytes and a passing row decodes only
+/// the columns it asks for, as for a stored range.
 fn index_rows<'a>(
     view: Snapshot<'a>,
     table: &'a TableDef,
     ix: &IndexDef,
     ranges: Vec<KeyRange>,
-) -> Box<dyn Iterator<Item = Result<(Vec<u8>, Row)>> + Send + 'a> {
+    mut filter: Option<RowFilter<'a>>,
+) -> Read<'a> {
     let (ix_keyspace, ix_name) = (ix.keyspace, ix.name.clone());
     let pks = ranges
         .into_iter()
@@ -574,7 +577,7 @@ fn index_rows<'a>(
                 table.name
             ))
         })?;
-        Ok((pk, table.decode_row(&raw)?))
+        Ok(read_stored(&mut filter, table, &raw)?.map(|row| (pk, row)))
     }))
 }
 
@@ -926,7 +929,7 @@ impl Iterator for SplitScan<'_> {
     }
 }
 
-/// Rows decoded in full before the filter sees them (single keys, index lookups, history):
+/// Rows decoded in full before the filter sees them (single keys, key lists, history):
 /// the filter tests the decoded row.
 fn through<'a>(rows: KeyedRows<'a>, filter: Option<RowFilter<'a>>) -> Read<'a> {
     Box::new(rows.map(move |r| {

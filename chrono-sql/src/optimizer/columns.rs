@@ -2,7 +2,8 @@
 //!
 //! Worked out top-down: the root's consumer reads every column, and each operator tells its
 //! inputs which of their columns it, or what it passes on, reads. A scan of a stored range
-//! (full or primary-key range, now or as of a time) that is asked for fewer than all of its
+//! (full or primary-key range, or the rows an index names; now or as of a time) that is
+//! asked for fewer than all of its
 //! columns keeps the set in [`Node::Scan`]'s `reads`, and decodes only those from each row
 //! (its own filter reads what it needs on its own). Projections, filters, aggregates, joins,
 //! sorts and limits narrow the set; every other operator (DISTINCT, set operations, writes)
@@ -64,11 +65,13 @@ fn narrow(plan: &mut Plan, wanted: Wanted, subqueries: bool) {
             reads,
             ..
         } => {
-            let stored_range = matches!(access, Access::Full | Access::KeyRange(_))
-                && matches!(
-                    read_at,
-                    ReadAt::Current | ReadAt::AsOf(_) | ReadAt::AsOfParam(_)
-                );
+            let stored_range = matches!(
+                access,
+                Access::Full | Access::KeyRange(_) | Access::Index(..) | Access::IndexIn(..)
+            ) && matches!(
+                read_at,
+                ReadAt::Current | ReadAt::AsOf(_) | ReadAt::AsOfParam(_)
+            );
             *reads = match wanted {
                 Some(w) if stored_range && w.len() == width && w.contains(&false) => {
                     Some(Arc::from(w))
