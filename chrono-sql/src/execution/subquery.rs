@@ -28,6 +28,8 @@ pub fn instantiate<'p>(
     let mut fill = |e: &Expr| instantiate_expr(e, params, txn, stats, guard);
     let mut plan = plan.try_map_exprs(&mut fill)?;
     plan.resolve_times(params)?;
+    // `pk IN (subquery)`: now that the subquery's values are known, their keys.
+    crate::optimizer::keys_from_sets(&mut plan, stats);
     Ok(std::borrow::Cow::Owned(plan))
 }
 

@@ -4,11 +4,14 @@
 //! [`crate::table`] when the scan starts.
 
 use super::Env;
+use chrono_storage::Value;
+
 use crate::catalog::TableDef;
 use crate::cost::{INDEX_ENTRY_COST, SEEK_COST, SEQUENTIAL_ROW_COST, TableStats};
 use crate::error::Result;
 use crate::expr::{CmpOp, Expr};
 use crate::plan::{Access, KeyBounds, Node, Plan, ReadAt};
+use crate::types::DataType;
 
 /// Chooses the access path of every scan with conditions.
 pub(super) fn run(plan: &mut Plan, env: &Env<'_>) -> Result<()> {
@@ -333,5 +336,71 @@ pub(crate) fn choose_access(
     match best {
         Some((cost, access)) if cost < full => access,
         _ => Access::Full,
+    }
+}
+
+/// After an execution's uncorrelated subqueries ran (their results now sets of values in
+/// the plan): a full scan whose filter has `pk IN (subquery)` on a one-column primary key
+/// reads those keys instead of every row — when each value is of the key's own type
+/// (integer, text or timestamp: equal values are equal keys) and fetching them costs less
+/// than the scan would (`ANALYZE`'s row count and fetch cost; without statistics, up to a
+/// thousand keys). The filter stays: the rows read are tested as before.
+#[recursive::recursive]
+pub(crate) fn keys_from_sets(plan: &mut Plan, stats: &crate::cost::StatsRegistry) {
+    for child in plan.children_mut() {
+        keys_from_sets(child, stats);
+    }
+    let Node::Scan {
+        table,
+        access,
+        filter: Some(filter),
+        read_at,
+        ..
+    } = &mut plan.node
+    else {
+        return;
+    };
+    let [pk] = table.primary_key[..] else { return };
+    if !matches!(access, Access::Full) || matches!(read_at, ReadAt::Versions(_)) {
+        return;
+    }
+    let kind = table.columns[pk].data_type;
+    let own_type = |v: &Value| {
+        matches!(
+            (kind, v),
+            (DataType::Int, Value::Int(_))
+                | (DataType::Text, Value::Text(_))
+                | (DataType::Timestamp, Value::Timestamp(_))
+        )
+    };
+    let table_stats = stats.table(table.keyspace);
+    let affordable = |n: usize| match table_stats.as_deref() {
+        Some(s) => (n as f64) * TableStats::fetch_cost(Some(s)) < s.rows as f64,
+        None => n <= 1000,
+    };
+    let mut conjuncts = vec![&*filter];
+    while let Some(e) = conjuncts.pop() {
+        match e {
+            Expr::And(a, b) => {
+                conjuncts.push(a);
+                conjuncts.push(b);
+            }
+            Expr::InSet(x, set, _, false) if matches!(**x, Expr::Column(c) if c == pk) => {
+                let values: Vec<&Value> = set.iter().filter(|v| !v.is_null()).collect();
+                if values.iter().all(|v| own_type(v))
+                    && values.len() <= MAX_KEY_COMBINATIONS
+                    && affordable(values.len())
+                {
+                    *access = Access::Keys(
+                        values
+                            .into_iter()
+                            .map(|v| vec![Expr::Literal(v.clone())])
+                            .collect(),
+                    );
+                    return;
+                }
+            }
+            _ => {}
+        }
     }
 }

@@ -27,6 +27,7 @@ mod join_method;
 mod join_order;
 mod pushdown;
 
+pub(crate) use access_path::keys_from_sets;
 pub(crate) use pushdown::into_relation;
 
 use chrono_storage::Value;
