@@ -267,8 +267,9 @@ impl std::fmt::Display for PerformanceMetrics {
 }
 
 const NAME: &str = "learned";
-/// The model record's format (1 was a key-encoded list of values, keyed by table name).
-const MODEL_FORMAT: u8 = 2;
+/// The model record's format (1 was a key-encoded list of values, keyed by table name; 2
+/// kept statistics without complete value lists, sample size, time or fetch cost).
+const MODEL_FORMAT: u8 = 3;
 
 fn model_key(table: Keyspace) -> Vec<u8> {
     encoding::meta_key(&format!("ml/{table}"))
