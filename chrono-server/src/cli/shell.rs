@@ -209,7 +209,9 @@ impl<'a> Runner<'a> {
                 }
             }
             Backend::Local { session, db } => {
-                for p in chrono_sql::parse_with(sql, &db.database().limits())? {
+                // Through the database's parse cache: a statement run again (a script's loop,
+                // a query typed again) keeps its plan, as over gRPC.
+                for p in db.database().parse_cached(sql)?.iter() {
                     let cancel = CancelToken::new();
                     session.set_cancel_token(cancel.clone());
                     *RUNNING.lock() = Some(cancel.clone());
@@ -222,7 +224,7 @@ impl<'a> Runner<'a> {
                                 cancel.progress().map(|(n, total)| (n, total, "rows"))
                             })
                         });
-                        run_one(session, &p, self.format, out)
+                        run_one(session, p, self.format, out)
                     };
                     *RUNNING.lock() = None;
                     if let Some(outcome) = ran? {
