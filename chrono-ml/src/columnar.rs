@@ -88,6 +88,13 @@ fn fill_words(codes: &[u32], out: &mut Bitmap, keep: impl Fn(u32) -> bool) {
     }
 }
 
+/// Sets the bits of the rows whose code `listed` marks (per distinct value).
+fn fill_listed(codes: &[u32], out: &mut Bitmap, listed: &[bool]) {
+    fill_words(codes, out, |x| {
+        listed.get(x as usize).copied().unwrap_or(false)
+    });
+}
+
 fn kind(v: &Value) -> u8 {
     match v {
         Value::Null => 0,
@@ -181,9 +188,7 @@ impl Columnar {
             };
             let matching: Vec<bool> = col.distinct.iter().map(starts).collect();
             let mut out = Bitmap::empty(n);
-            fill_words(&col.codes, &mut out, |x| {
-                matching.get(x as usize).copied().unwrap_or(false)
-            });
+            fill_listed(&col.codes, &mut out, &matching);
             return out;
         }
         // (position of the first distinct value >= v, whether v itself occurs)
@@ -240,9 +245,7 @@ impl Columnar {
                         *slot = true;
                     }
                 }
-                fill_words(&col.codes, &mut out, |x| {
-                    listed.get(x as usize).copied().unwrap_or(false)
-                })
+                fill_listed(&col.codes, &mut out, &listed)
             }
             Op::Other | Op::LikePrefix => unreachable!("evaluated above"),
         }

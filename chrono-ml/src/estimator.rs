@@ -25,7 +25,7 @@
 //!   starts without one).
 //!
 //! Scans `AS OF` a time before the table's current statistics are estimated by the
-//! statistics of that time (`StatsRegistry::scan_estimate`), never by the network, and
+//! statistics of that time (`StatsRegistry::for_scan`), never by the network, and
 //! their feedback is not learned from (their row counts are those of another time).
 
 use std::collections::{HashMap, VecDeque};

@@ -115,12 +115,12 @@ impl TableContext {
             let k = hits.count();
             all.and(&hits);
             let base = self.rows * selectivity(stats, &a.expr).clamp(0.0, 1.0);
-            let known = known_rows(&self.stats, &a.expr);
-            if let Some((_, at_most)) = known {
+            let known = known_rows(&self.stats, &a.expr, base);
+            if let Some(at_most) = known {
                 exact_min = exact_min.min(at_most);
             }
             if atoms.len() == 1 {
-                single = known.map(|(rows, _)| rows);
+                single = known.map(|_| base);
             }
             let sampled = self.sample_estimate(k);
             base_product *= base / self.rows.max(1.0);

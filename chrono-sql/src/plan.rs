@@ -859,6 +859,57 @@ impl Plan {
         *self = f(taken);
     }
 
+    /// The table column this plan's output column `col` is, followed through filters,
+    /// sorts, limits, DISTINCT, projections of plain columns and joins (side by side before
+    /// the optimizer chooses a method, left then right after); `None` for a computed column.
+    pub fn column_source(&self, col: usize) -> Option<(&crate::catalog::TableDef, usize)> {
+        let (input, c): (&Plan, usize) = match &self.node {
+            Node::Scan { table, .. } => {
+                return (col < table.columns.len()).then_some((&**table, col));
+            }
+            Node::Filter { input, .. }
+            | Node::Sort { input, .. }
+            | Node::TopK { input, .. }
+            | Node::Limit { input, .. }
+            | Node::Distinct { input } => (input, col),
+            Node::Project { input, exprs } => match exprs.get(col)? {
+                Expr::Column(c) => (input, *c),
+                _ => return None,
+            },
+            Node::Join { inputs, .. } => {
+                let mut start = 0;
+                let mut found = None;
+                for input in inputs {
+                    let width = input.columns.len();
+                    if col < start + width {
+                        found = Some((input, col - start));
+                        break;
+                    }
+                    start += width;
+                }
+                found?
+            }
+            Node::HashJoin { left, right, .. } | Node::NestedLoop { left, right, .. } => {
+                let lw = left.columns.len();
+                if col < lw {
+                    (&**left, col)
+                } else {
+                    (&**right, col - lw)
+                }
+            }
+            Node::IndexJoin { left, table, .. } => {
+                let lw = left.columns.len();
+                if col < lw {
+                    (&**left, col)
+                } else {
+                    return (col - lw < table.columns.len()).then_some((&**table, col - lw));
+                }
+            }
+            _ => return None,
+        };
+        input.column_source(c)
+    }
+
     /// Sets the estimate of a node whose rows follow from its inputs' estimates (filters,
     /// projections, aggregates, sorts, limits, set operations, writes); leaves scans,
     /// literal rows and joins as they are. The optimizer calls it again above a join whose

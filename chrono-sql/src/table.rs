@@ -268,7 +268,7 @@ impl Compiled {
 impl<'a> RowFilter<'a> {
     /// A filter of `expr` (none: every row passes) whose passing rows of a stored range
     /// decode only the columns `output` marks (none: all); the others are NULL. Rows
-    /// decoded before they are filtered (single keys, key lists, history) are whole.
+    /// decoded before they are filtered (single keys, history) are whole.
     pub fn with(expr: Option<Cow<'a, Expr>>, output: Option<Arc<[bool]>>) -> Self {
         Self {
             expr,
@@ -462,15 +462,7 @@ fn scan_with<'a>(
                     });
             return Ok(through(Box::new(rows), filter));
         }
-        let rows =
-            Batched::new(view, table, list.into_iter().map(Ok)).filter_map(
-                move |found| match found {
-                    Ok((k, Some(raw))) => Some(decode(Ok((k, raw)))),
-                    Ok((_, None)) => None,
-                    Err(e) => Some(Err(e)),
-                },
-            );
-        return Ok(through(Box::new(rows), filter));
+        return Ok(fetched(view, table, list.into_iter().map(Ok), filter, None));
     }
     if let Access::IndexIn(ix, values) = access {
         let mut prefixes = Vec::with_capacity(values.len());
@@ -549,17 +541,16 @@ fn scan_with<'a>(
     Ok(index_rows(view, table, ix, vec![range], filter))
 }
 
-/// The rows an index's entries in `ranges` (scanned in turn) point at, looked up in
-/// batches; `filter` is tested on each row's stored bytes and a passing row decodes only
-/// the columns it asks for, as for a stored range.
+/// The rows an index's entries in `ranges` (scanned in turn) point at (see [`fetched`]);
+/// an entry naming no row is corruption.
 fn index_rows<'a>(
     view: Snapshot<'a>,
     table: &'a TableDef,
     ix: &IndexDef,
     ranges: Vec<KeyRange>,
-    mut filter: Option<RowFilter<'a>>,
+    filter: Option<RowFilter<'a>>,
 ) -> Read<'a> {
-    let (ix_keyspace, ix_name) = (ix.keyspace, ix.name.clone());
+    let ix_keyspace = ix.keyspace;
     let pks = ranges
         .into_iter()
         .flat_map(move |range| match view.scan(ix_keyspace, range) {
@@ -569,15 +560,35 @@ fn index_rows<'a>(
             }
             Err(e) => Box::new(std::iter::once(Err(Error::from(e)))),
         });
-    Box::new(Batched::new(view, table, pks).map(move |found| {
-        let (pk, raw) = found?;
-        let raw = raw.ok_or_else(|| {
-            Error::Corruption(format!(
-                "index {ix_name} points at a missing row of {}",
-                table.name
-            ))
-        })?;
-        Ok(read_stored(&mut filter, table, &raw)?.map(|row| (pk, row)))
+    fetched(view, table, pks, filter, Some(&ix.name))
+}
+
+/// The rows stored under `keys`, looked up in batches ([`Batched`]); `filter` is tested on
+/// each row's stored bytes and a passing row decodes only the columns it asks for, as for a
+/// stored range. A key with no row is skipped, or is corruption when `index` names the
+/// index the keys came from.
+fn fetched<'a>(
+    view: Snapshot<'a>,
+    table: &'a TableDef,
+    keys: impl Iterator<Item = Result<Vec<u8>>> + 'a,
+    mut filter: Option<RowFilter<'a>>,
+    index: Option<&str>,
+) -> Read<'a> {
+    let index = index.map(str::to_owned);
+    Box::new(Batched::new(view, table, keys).filter_map(move |found| {
+        let (key, raw) = match found {
+            Ok((key, Some(raw))) => (key, raw),
+            Ok((_, None)) => {
+                return index.as_ref().map(|ix| {
+                    Err(Error::Corruption(format!(
+                        "index {ix} points at a missing row of {}",
+                        table.name
+                    )))
+                });
+            }
+            Err(e) => return Some(Err(e)),
+        };
+        Some(read_stored(&mut filter, table, &raw).map(|row| row.map(|row| (key, row))))
     }))
 }
 
@@ -585,12 +596,11 @@ fn index_rows<'a>(
 /// decoded) and returns how many were found: `ANALYZE` times this on random keys of the
 /// table to learn what one fetch costs against one row of a sequential scan.
 pub fn fetch_rows(txn: &Transaction, table: &TableDef, keys: Vec<Vec<u8>>) -> Result<usize> {
+    let view = Snapshot::Transaction(txn);
     let mut found = 0;
-    for looked in Batched::new(Snapshot::Transaction(txn), table, keys.into_iter().map(Ok)) {
-        if let (_, Some(raw)) = looked? {
-            std::hint::black_box(table.decode_row(&raw)?);
-            found += 1;
-        }
+    for row in fetched(view, table, keys.into_iter().map(Ok), None, None) {
+        std::hint::black_box(row?);
+        found += 1;
     }
     Ok(found)
 }
@@ -929,7 +939,8 @@ impl Iterator for SplitScan<'_> {
     }
 }
 
-/// Rows decoded in full before the filter sees them (single keys, key lists, history):
+/// Rows decoded in full before the filter sees them (single keys, history, the keys a
+/// write reads):
 /// the filter tests the decoded row.
 fn through<'a>(rows: KeyedRows<'a>, filter: Option<RowFilter<'a>>) -> Read<'a> {
     Box::new(rows.map(move |r| {

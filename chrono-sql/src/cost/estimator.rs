@@ -174,15 +174,24 @@ fn unseen(stats: Option<&TableStats>) -> f64 {
     }
 }
 
-/// What the statistics know of a single-column comparison (`c op literal`, `c BETWEEN l AND
-/// h`, `c IN (…)` of distinct literals, `c IS [NOT] NULL`) on a column that keeps every
-/// value: its rows, and at most how many it can have — the same when every row was read;
-/// from a sample, the estimate plus three standard deviations of the scaled count (and
-/// three sampled rows' worth for a value the sample did not hold). `None` for other
-/// shapes and columns.
-pub fn known_rows(stats: &TableStats, e: &Expr) -> Option<(f64, f64)> {
+/// At most how many rows a single-column comparison (`c op literal`, `c BETWEEN l AND h`,
+/// `c IN (…)` of distinct literals, `c IS [NOT] NULL`) on a column that keeps every value
+/// can have, given the statistics' estimate `rows` for it: `rows` itself when every row was
+/// read; from a sample, `rows` plus three standard deviations of the scaled count (and
+/// three sampled rows' worth for a value the sample did not hold). `None` for other shapes
+/// and columns (the statistics do not know their rows).
+pub fn known_rows(stats: &TableStats, e: &Expr, rows: f64) -> Option<f64> {
     let complete = |c: usize| stats.columns.get(c).is_some_and(|cs| !cs.values.is_empty());
     let literal = |e: &Expr| matches!(e, Expr::Literal(_));
+    let distinct = |list: &[Expr]| {
+        let mut values: Vec<&Value> = Vec::with_capacity(list.len());
+        for e in list {
+            let Expr::Literal(v) = e else { return false };
+            values.push(v);
+        }
+        values.sort_by(|a, b| a.total_cmp(b));
+        values.windows(2).all(|w| w[0].total_cmp(w[1]).is_ne())
+    };
     let simple = match e {
         Expr::IsNull(x, _) => matches!(&**x, Expr::Column(c) if stats.columns.len() > *c),
         Expr::Cmp(_, a, b) => match (&**a, &**b) {
@@ -193,22 +202,19 @@ pub fn known_rows(stats: &TableStats, e: &Expr) -> Option<(f64, f64)> {
             matches!(&**x, Expr::Column(c) if complete(*c)) && literal(lo) && literal(hi)
         }
         Expr::InList(x, list, false) => {
-            matches!(&**x, Expr::Column(c) if complete(*c))
-                && list.iter().all(literal)
-                && list.iter().enumerate().all(|(i, v)| !list[..i].contains(v))
+            matches!(&**x, Expr::Column(c) if complete(*c)) && distinct(list)
         }
         _ => false,
     };
     if !simple {
         return None;
     }
-    let rows = StatisticsEstimator::rows(Some(stats), Some(e));
     if stats.exact() {
-        return Some((rows, rows));
+        return Some(rows);
     }
     let scale = stats.rows as f64 / stats.sample_rows.max(1) as f64;
     let upper = rows + 3.0 * (rows * scale).sqrt() + 3.0 * scale;
-    Some((rows, upper.min(stats.rows as f64)))
+    Some(upper.min(stats.rows as f64))
 }
 
 fn column_cmp_selectivity(cs: &ColumnStats, rows: f64, unseen: f64, op: CmpOp, v: &Value) -> f64 {
@@ -217,7 +223,7 @@ fn column_cmp_selectivity(cs: &ColumnStats, rows: f64, unseen: f64, op: CmpOp, v
     }
     let non_null = (rows - cs.nulls as f64).max(0.0);
     // Every value kept: a binary search (exact when every row was read).
-    if let (Some(lt), Some(le)) = (cs.rows_below(v, false), cs.rows_below(v, true)) {
+    if let Some((lt, le)) = cs.rows_around(v) {
         let (lt, le) = (lt as f64, le as f64);
         let eq = if le > lt { le - lt } else { unseen };
         let s = match op {

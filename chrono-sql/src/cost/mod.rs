@@ -24,7 +24,7 @@ pub use advice::{IndexAdvice, index_advice};
 pub use estimator::{
     CardinalityEstimator, DEFAULT_ROWS, Estimate, StatisticsEstimator, known_rows, selectivity,
 };
-pub use registry::{Feedback, StatsRegistry};
+pub use registry::{Feedback, ScanStats, StatsRegistry};
 pub use statistics::{COMPLETE_VALUES, ColumnStats, TableStats};
 
 /// What the optimizer's cost comparisons count in: reading one row of a sequential scan
@@ -40,7 +40,7 @@ pub const SEEK_COST: f64 = 10.0;
 /// Reading the row an index entry names (a point read of the table's current row), in
 /// sequential rows, for a table `ANALYZE` has not measured: the index range bench reads
 /// about 3.6 µs per row, ten scanned rows. `ANALYZE` measures it per table
-/// ([`TableStats::fetch_cost`]): it times fetching a thousand random rows by key against
+/// (`TableStats::fetch_cost`, read through [`ScanStats::fetch_cost`]): it times fetching a thousand random rows by key against
 /// its own scan of the table.
 pub const FETCH_COST: f64 = 10.0;
 

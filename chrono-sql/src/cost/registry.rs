@@ -57,6 +57,42 @@ pub struct StatsRegistry {
 /// The statistics found for a table as of a time (`None`: none were written before it).
 type PastStats = Option<Arc<TableStats>>;
 
+/// The statistics a scan is estimated with ([`StatsRegistry::for_scan`]), looked up once
+/// for every estimate of the scan.
+pub struct ScanStats {
+    /// The table's statistics for the time the scan reads (`None`: never analyzed).
+    pub stats: Option<Arc<TableStats>>,
+    /// Whether they are earlier ones than the current.
+    past: bool,
+}
+
+impl ScanStats {
+    /// The estimate of the scan with `filter`: `estimator`'s, or for a past state the
+    /// statistics estimator's (a learned model knows the current state only).
+    pub fn estimate(
+        &self,
+        estimator: &dyn CardinalityEstimator,
+        table: &TableDef,
+        filter: Option<&Expr>,
+    ) -> Estimate {
+        if self.past {
+            StatisticsEstimator.estimate_scan(table, self.stats.as_deref(), filter)
+        } else {
+            estimator.estimate_scan(table, self.stats.as_deref(), filter)
+        }
+    }
+
+    /// What one fetch by key costs on the table, in scanned rows: as `ANALYZE` measured
+    /// it, or [`FETCH_COST`](super::FETCH_COST) when it did not.
+    pub fn fetch_cost(&self) -> f64 {
+        self.stats
+            .as_deref()
+            .map(|s| s.fetch_cost)
+            .filter(|c| c.is_finite() && *c > 0.0)
+            .unwrap_or(super::FETCH_COST)
+    }
+}
+
 impl Default for StatsRegistry {
     fn default() -> Self {
         Self {
@@ -105,58 +141,46 @@ impl StatsRegistry {
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 
-    /// Reads earlier statistics from `store`'s catalog history (for [`Self::table_at`]).
+    /// Reads earlier statistics from `store`'s catalog history (for [`Self::for_scan`]).
     pub fn set_history(&self, store: Store) {
         *self.history.write() = Some(store);
     }
 
-    /// The statistics of `table` as of `at` (microseconds; `None`: now): the current ones
-    /// when they describe a state at or before `at`; otherwise those the last `ANALYZE`
-    /// before `at` wrote, read from the catalog's history; the current ones when there were
-    /// none then (or that history was collected).
-    pub fn table_at(&self, table: &TableDef, at: Option<u64>) -> Option<Arc<TableStats>> {
+    /// The statistics a scan of `table` as of `at` (microseconds; `None`: now) is estimated
+    /// with: the current ones when they describe a state at or before `at`; otherwise those
+    /// the last `ANALYZE` before `at` wrote, read from the catalog's history (kept for the
+    /// next lookups); the current ones when there were none then (or that history was
+    /// collected).
+    pub fn for_scan(&self, table: &TableDef, at: Option<u64>) -> ScanStats {
         let current = self.table(table.keyspace);
-        let Some(at) = at else { return current };
+        let now = |stats| ScanStats { stats, past: false };
+        let Some(at) = at else { return now(current) };
         if current.as_ref().is_none_or(|s| s.analyzed_at <= at) {
-            return current;
+            return now(current);
         }
         let key = (table.keyspace, at);
-        if let Some(hit) = self.past.lock().get(&key) {
-            return hit.clone().or(current);
-        }
-        let past = self.history.read().as_ref().and_then(|store| {
-            let txn = store.begin_read_only(at);
-            let raw = catalog::get_stats(Snapshot::Transaction(&txn), table).ok()??;
-            TableStats::decode(&raw)
-                .filter(|s| s.columns.len() == table.columns.len())
-                .map(Arc::new)
-        });
-        let mut kept = self.past.lock();
-        if kept.len() >= PAST_LOOKUPS_KEPT {
-            kept.clear();
-        }
-        kept.insert(key, past.clone());
-        past.or(current)
-    }
-
-    /// The estimate of a scan of `table` as of `at` (`None`: the current state) with
-    /// `filter`: `estimator`'s, unless the scan reads a state older than the current
-    /// statistics and earlier ones describe it — then the statistics estimator's on those
-    /// (a learned model knows the current state only).
-    pub fn scan_estimate(
-        &self,
-        estimator: &dyn CardinalityEstimator,
-        table: &TableDef,
-        at: Option<u64>,
-        filter: Option<&Expr>,
-    ) -> Estimate {
-        let current = self.table(table.keyspace);
-        let stats = self.table_at(table, at);
-        match (&current, &stats) {
-            (Some(now), Some(then)) if !Arc::ptr_eq(now, then) => {
-                StatisticsEstimator.estimate_scan(table, Some(then), filter)
+        let kept = self.past.lock().get(&key).cloned();
+        let past = kept.unwrap_or_else(|| {
+            let read = self.history.read().as_ref().and_then(|store| {
+                let txn = store.begin_read_only(at);
+                let raw = catalog::get_stats(Snapshot::Transaction(&txn), table).ok()??;
+                TableStats::decode(&raw)
+                    .filter(|s| s.columns.len() == table.columns.len())
+                    .map(Arc::new)
+            });
+            let mut kept = self.past.lock();
+            if kept.len() >= PAST_LOOKUPS_KEPT {
+                kept.clear();
             }
-            _ => estimator.estimate_scan(table, stats.as_deref(), filter),
+            kept.insert(key, read.clone());
+            read
+        });
+        match past {
+            Some(stats) => ScanStats {
+                stats: Some(stats),
+                past: true,
+            },
+            None => now(current),
         }
     }
 

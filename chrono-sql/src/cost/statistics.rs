@@ -29,17 +29,15 @@ pub struct ColumnStats {
 }
 
 impl ColumnStats {
-    /// Non-NULL rows below `v` (strictly, or at or below with `inclusive`), when every value
-    /// of the column is kept.
-    pub fn rows_below(&self, v: &Value, inclusive: bool) -> Option<u64> {
+    /// Non-NULL rows below `v` and at or below it (one binary search), when every value of
+    /// the column is kept.
+    pub fn rows_around(&self, v: &Value) -> Option<(u64, u64)> {
         if self.values.is_empty() || self.below.len() != self.values.len() + 1 {
             return None;
         }
-        let i = self.values.partition_point(|x| {
-            let o = x.total_cmp(v);
-            o.is_lt() || (inclusive && o.is_eq())
-        });
-        self.below.get(i).copied()
+        let i = self.values.partition_point(|x| x.total_cmp(v).is_lt());
+        let at = self.values.get(i).is_some_and(|x| x.total_cmp(v).is_eq());
+        Some((*self.below.get(i)?, *self.below.get(i + usize::from(at))?))
     }
 }
 
@@ -59,16 +57,6 @@ pub struct TableStats {
     /// sequential scan, as `ANALYZE` measured it on this table; 0: not measured (the
     /// optimizer then assumes [`crate::cost::FETCH_COST`]).
     pub fetch_cost: f64,
-}
-
-impl TableStats {
-    /// [`fetch_cost`](Self::fetch_cost), or the default when it was not measured.
-    pub fn fetch_cost(stats: Option<&TableStats>) -> f64 {
-        stats
-            .map(|s| s.fetch_cost)
-            .filter(|c| c.is_finite() && *c > 0.0)
-            .unwrap_or(crate::cost::FETCH_COST)
-    }
 }
 
 impl TableStats {

@@ -7,7 +7,7 @@ use super::Env;
 use chrono_storage::Value;
 
 use crate::catalog::TableDef;
-use crate::cost::{INDEX_ENTRY_COST, SEEK_COST, SEQUENTIAL_ROW_COST, TableStats};
+use crate::cost::{INDEX_ENTRY_COST, SEEK_COST, SEQUENTIAL_ROW_COST};
 use crate::error::Result;
 use crate::expr::{CmpOp, Expr};
 use crate::plan::{Access, KeyBounds, Node, Plan, ReadAt};
@@ -215,11 +215,12 @@ pub(crate) fn choose_access(
             upper: upper[c].clone(),
         })
     };
-    let total = stats.scan_estimate(estimator, table, at, None).rows;
+    let scan = stats.for_scan(table, at);
+    let total = scan.estimate(estimator, table, None).rows;
     // Costs in rows of a sequential scan: a seek starts a range; each row a key range
     // reads is a scanned row; each index entry a little less; each row an index names is a
     // fetch by key, at the cost `ANALYZE` measured on this table.
-    let fetch = TableStats::fetch_cost(stats.table_at(table, at).as_deref()) + INDEX_ENTRY_COST;
+    let fetch = scan.fetch_cost() + INDEX_ENTRY_COST;
     let full = total * SEQUENTIAL_ROW_COST;
     let mut best: Option<(f64, Access)> = None;
     let mut consider = |cost: f64, access: Access| {
@@ -265,8 +266,7 @@ pub(crate) fn choose_access(
                 (None, None) => {}
             }
         }
-        stats
-            .scan_estimate(estimator, table, at, Expr::all_of(f).as_ref())
+        scan.estimate(estimator, table, Expr::all_of(f).as_ref())
             .rows
     };
     // Primary key prefix equality, or a range on the next key column: the rows in key
@@ -373,9 +373,9 @@ pub(crate) fn keys_from_sets(plan: &mut Plan, stats: &crate::cost::StatsRegistry
                 | (DataType::Timestamp, Value::Timestamp(_))
         )
     };
-    let table_stats = stats.table(table.keyspace);
-    let affordable = |n: usize| match table_stats.as_deref() {
-        Some(s) => (n as f64) * TableStats::fetch_cost(Some(s)) < s.rows as f64,
+    let scan = stats.for_scan(table, read_at.time(&[]));
+    let affordable = |n: usize| match scan.stats.as_deref() {
+        Some(s) => (n as f64) * scan.fetch_cost() < s.rows as f64,
         None => n <= 1000,
     };
     let mut conjuncts = vec![&*filter];

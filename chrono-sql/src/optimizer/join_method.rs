@@ -13,7 +13,7 @@ use super::Env;
 use super::join_order::equi_join_estimate;
 use super::pushdown::{offsets, relation_of};
 use crate::catalog::TableDef;
-use crate::cost::{INDEX_ENTRY_COST, SEEK_COST, SEQUENTIAL_ROW_COST, TableStats};
+use crate::cost::{INDEX_ENTRY_COST, SEEK_COST, SEQUENTIAL_ROW_COST};
 use crate::error::{Error, Result};
 use crate::expr::{CmpOp, Expr};
 use crate::plan::{Access, JoinKind, Lookup, Node, Plan, ReadAt};
@@ -243,9 +243,8 @@ fn index_join(
     if matches!(read_at, ReadAt::Versions(_)) {
         return None;
     }
-    let at = read_at.time(env.params);
-    let stats = env.stats.table_at(table, at);
-    let right_total = env.stats.scan_estimate(env.estimator, table, at, None).rows;
+    let scan = env.stats.for_scan(table, read_at.time(env.params));
+    let right_total = scan.estimate(env.estimator, table, None).rows;
     // Right key column → the left expression it must equal.
     let mut by_column: Vec<(usize, Expr)> = Vec::new();
     for (lk, rk) in left_keys.iter().zip(right_keys) {
@@ -304,7 +303,8 @@ fn index_join(
     let per_row = match &lookup {
         Lookup::PrimaryKey => 1.0,
         Lookup::Index(_) => {
-            let distinct = stats
+            let distinct = scan
+                .stats
                 .as_ref()
                 .and_then(|s| s.columns.get(cols[0]))
                 .map(|c| c.distinct as f64)
@@ -329,7 +329,7 @@ fn index_join(
     // row; hashing costs one pass over what the right side's scan reads plus a hash
     // build or probe per row of either side.
     // An index entry read, then the row it names fetched by key.
-    let fetch = TableStats::fetch_cost(stats.as_deref()) + INDEX_ENTRY_COST;
+    let fetch = scan.fetch_cost() + INDEX_ENTRY_COST;
     let lookups = left.est_rows
         * (SEEK_COST
             + match &lookup {

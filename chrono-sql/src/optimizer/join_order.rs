@@ -4,7 +4,6 @@
 
 use super::Env;
 use super::pushdown::{offsets, relation_of};
-use crate::catalog::TableDef;
 use crate::error::Result;
 use crate::expr::{CmpOp, Expr};
 use crate::plan::{JoinKind, Node, Plan};
@@ -91,38 +90,11 @@ fn greedy_order(env: &Env<'_>, rels: &[Plan], conds: &[Vec<Expr>]) -> Vec<usize>
     order
 }
 
-/// Distinct values of a plan's output column, when its statistics say (a scan's
-/// column, followed through joins, filters and plain projections), at most the rows.
+/// Distinct values of a plan's output column, when its statistics say (a scan's column,
+/// followed through [`Plan::column_source`]), at most the rows.
 pub(super) fn column_distinct(env: &Env<'_>, plan: &Plan, col: usize) -> Option<f64> {
-    let table_distinct = |table: &TableDef, c: usize| {
-        let stats = env.stats.table(table.keyspace)?;
-        Some(stats.columns.get(c)?.distinct as f64)
-    };
-    let d = match &plan.node {
-        Node::Scan { table, .. } => table_distinct(table, col),
-        Node::Filter { input, .. } => column_distinct(env, input, col),
-        Node::Project { input, exprs } => match exprs.get(col)? {
-            Expr::Column(c) => column_distinct(env, input, *c),
-            _ => None,
-        },
-        Node::HashJoin { left, right, .. } | Node::NestedLoop { left, right, .. } => {
-            let lw = left.columns.len();
-            if col < lw {
-                column_distinct(env, left, col)
-            } else {
-                column_distinct(env, right, col - lw)
-            }
-        }
-        Node::IndexJoin { left, table, .. } => {
-            let lw = left.columns.len();
-            if col < lw {
-                column_distinct(env, left, col)
-            } else {
-                table_distinct(table, col - lw)
-            }
-        }
-        _ => None,
-    }?;
+    let (table, c) = plan.column_source(col)?;
+    let d = env.stats.table(table.keyspace)?.columns.get(c)?.distinct as f64;
     Some(d.min(plan.est_rows.max(1.0)).max(1.0))
 }
 

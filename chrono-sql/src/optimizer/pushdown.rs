@@ -353,7 +353,8 @@ pub(crate) fn into_relation(plan: &mut Plan, conjuncts: Vec<Expr>, env: &Env<'_>
             .map(|f| f.with_params(env.params).unwrap_or_else(|_| f.clone()));
         let est = env
             .stats
-            .scan_estimate(env.estimator, table, at, peeked.as_ref());
+            .for_scan(table, at)
+            .estimate(env.estimator, table, peeked.as_ref());
         plan.est_rows = est.rows;
         plan.estimator = est.estimator;
     }

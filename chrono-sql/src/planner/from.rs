@@ -479,7 +479,8 @@ impl Planner<'_> {
         }
         let est = self
             .stats
-            .scan_estimate(self.estimator, &def, read_at.time(self.params), None);
+            .for_scan(&def, read_at.time(self.params))
+            .estimate(self.estimator, &def, None);
         Plan {
             node: Node::Scan {
                 table: def,

@@ -560,38 +560,9 @@ fn group_estimate(
     let mut product = 1.0f64;
     for g in group {
         let Expr::Column(c) = g else { return None };
-        let (table, col) = column_origin(input, *c)?;
+        let (table, col) = input.column_source(*c)?;
         let distinct = stats.table(table.keyspace)?.columns.get(col)?.distinct;
         product *= (distinct as f64).max(1.0);
     }
     Some((product.min(input.est_rows.max(1.0)), "distinct"))
-}
-
-/// The table column a plan's output column `col` is, through filters, sorts, projections of
-/// columns and joins (before the optimizer: a Join of relations side by side).
-fn column_origin(plan: &Plan, col: usize) -> Option<(&crate::catalog::TableDef, usize)> {
-    match &plan.node {
-        Node::Scan { table, .. } => (col < table.columns.len()).then_some((&**table, col)),
-        Node::Filter { input, .. }
-        | Node::Sort { input, .. }
-        | Node::TopK { input, .. }
-        | Node::Limit { input, .. }
-        | Node::Distinct { input } => column_origin(input, col),
-        Node::Project { input, exprs } => match exprs.get(col)? {
-            Expr::Column(c) => column_origin(input, *c),
-            _ => None,
-        },
-        Node::Join { inputs, .. } => {
-            let mut start = 0;
-            for input in inputs {
-                let width = input.columns.len();
-                if col < start + width {
-                    return column_origin(input, col - start);
-                }
-                start += width;
-            }
-            None
-        }
-        _ => None,
-    }
 }

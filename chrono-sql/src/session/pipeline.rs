@@ -349,7 +349,7 @@ impl Database {
         estimator: Arc<dyn CardinalityEstimator>,
         guard: &StatementGuard,
     ) -> Result<()> {
-        use rand::{Rng, SeedableRng};
+        use rand::SeedableRng;
         let keep = guard.analyze_sample_rows();
         // The rows it had when last analyzed: what the progress counts toward.
         let expected = self
@@ -367,22 +367,8 @@ impl Database {
             let (key, row) = found?;
             seen += 1;
             guard.tick()?;
-            if sample.len() < keep {
-                sample.push(row);
-            } else {
-                let j = rng.gen_range(0..seen);
-                if let Some(slot) = usize::try_from(j).ok().and_then(|j| sample.get_mut(j)) {
-                    *slot = row;
-                }
-            }
-            if keys.len() < FETCH_PROBES {
-                keys.push(key);
-            } else {
-                let j = rng.gen_range(0..seen);
-                if let Some(slot) = usize::try_from(j).ok().and_then(|j| keys.get_mut(j)) {
-                    *slot = key;
-                }
-            }
+            reservoir(&mut sample, keep, row, seen, &mut rng);
+            reservoir(&mut keys, FETCH_PROBES, key, seen, &mut rng);
             if seen.is_multiple_of(4096) {
                 guard.report_progress(seen, expected.max(seen));
             }
@@ -537,6 +523,20 @@ fn stream_returned(outcome: Outcome, sink: Option<&mut (dyn RowSink + '_)>) -> R
             })
         }
         (outcome, _) => Ok(outcome),
+    }
+}
+
+/// Keeps in `kept` a uniform sample of at most `cap` of the items offered so far (Vitter's
+/// algorithm R): `item` is the `seen`-th.
+fn reservoir<T>(kept: &mut Vec<T>, cap: usize, item: T, seen: u64, rng: &mut rand::rngs::StdRng) {
+    use rand::Rng;
+    if kept.len() < cap {
+        kept.push(item);
+    } else if let Some(slot) = usize::try_from(rng.gen_range(0..seen))
+        .ok()
+        .and_then(|j| kept.get_mut(j))
+    {
+        *slot = item;
     }
 }
 
