@@ -88,4 +88,4 @@ pub use cost::{CardinalityEstimator, Feedback, StatisticsEstimator, TableStats};
 pub use error::{Error, Result};
 pub use limits::{CancelToken, Limits};
 pub use parse::{Prepared, parse, parse_with, timetravel};
-pub use session::{Database, Outcome, RowIter, RowSink, RowVersion, Session};
+pub use session::{Database, Description, Outcome, RowIter, RowSink, RowVersion, Session};

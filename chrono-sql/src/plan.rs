@@ -2,6 +2,7 @@
 //! planner builds it, `EXPLAIN` prints it, the executor runs it.
 
 mod schema;
+pub mod types;
 
 pub use schema::{NewColumn, Root, SchemaChange};
 

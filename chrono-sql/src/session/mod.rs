@@ -15,9 +15,11 @@
 //! | `rows.rs` | [`RowIter`]: a query's rows as an iterator, from a thread of its own |
 
 mod database;
+mod describe;
 mod pipeline;
 mod rows;
 
+pub use describe::Description;
 pub use rows::RowIter;
 
 use std::rc::Rc;

@@ -5,7 +5,7 @@
 use super::*;
 
 impl Database {
-    fn planner<'a>(&'a self, txn: &'a Transaction, s: &Stmt<'a>) -> Planner<'a> {
+    pub(super) fn planner<'a>(&'a self, txn: &'a Transaction, s: &Stmt<'a>) -> Planner<'a> {
         self.planner_with_key(txn, s, self.plan_key(txn))
     }
 
