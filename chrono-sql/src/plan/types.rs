@@ -376,12 +376,7 @@ fn note_params(e: &Expr, row: &[Option<DataType>], params: &mut [Option<DataType
                 meet(&[operand, when], params);
             }
         }
-        Expr::Func(f, args)
-            if matches!(
-                f,
-                Func::Coalesce | Func::NullIf | Func::Least | Func::Greatest
-            ) =>
-        {
+        Expr::Func(Func::Coalesce | Func::NullIf | Func::Least | Func::Greatest, args) => {
             let operands: Vec<&Expr> = args.iter().collect();
             meet(&operands, params)
         }
@@ -438,7 +433,7 @@ pub fn expr_type(
             .fold(None, merge),
         Expr::Cast(_, to) => Some(*to),
         Expr::Func(f, args) => {
-            let first = || args.first().and_then(|x| t(x));
+            let first = || args.first().and_then(&t);
             match f {
                 Func::Abs | Func::Sign | Func::Floor | Func::Ceil => first(),
                 Func::Round => Some(DataType::Float),
@@ -453,7 +448,7 @@ pub fn expr_type(
                 | Func::TypeOf => Some(DataType::Text),
                 Func::Length | Func::Instr => Some(DataType::Int),
                 Func::Coalesce | Func::NullIf | Func::Least | Func::Greatest => {
-                    args.iter().map(|x| t(x)).fold(None, merge)
+                    args.iter().map(t).fold(None, merge)
                 }
                 Func::Now => Some(DataType::Timestamp),
                 Func::BitAnd | Func::BitOr | Func::ShiftLeft | Func::ShiftRight | Func::BitNot => {
