@@ -3,7 +3,8 @@
 #   - Debian packages: libclang-dev (RocksDB's bindings are generated with bindgen), a C++
 #     compiler, ccache (C/C++ objects are cached, so a RocksDB rebuild takes minutes),
 #     chromium (headless, for the explorer page's test), etcd-server (the etcd engine's tests
-#     start 3-member clusters on loopback), protobuf-compiler (etcd-client's build);
+#     start 3-member clusters on loopback), protobuf-compiler (etcd-client's build),
+#     postgresql-client (psql, a client of the PostgreSQL protocol's tests);
 #   - libtorch for chrono-ml's `tch` (scripts/libtorch.sh: the CPU part of the PyTorch wheel);
 #   - the GraphQL console's GraphiQL and React (scripts/graphiql.sh, from the npm registry);
 #   - a small Python venv with grpcio-tools (the test of a Python client generated from
@@ -22,6 +23,7 @@ command -v curl >/dev/null 2>&1 || missing+=(curl)         # … and fetches ove
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)  # the explorer page's browser test
 command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)  # the distributed engine's test clusters
 command -v protoc >/dev/null 2>&1 || missing+=(protobuf-compiler)  # etcd-client's generated code
+command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)  # the PostgreSQL protocol's tests
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi

@@ -246,6 +246,15 @@ pub struct ServerConfig {
     /// Also serve HTTP (GraphQL at `/graphql`) on this address (e.g. `127.0.0.1:8080`);
     /// absent: not served.
     pub http: Option<String>,
+    /// Also serve PostgreSQL's wire protocol on this address (e.g. `127.0.0.1:5432`);
+    /// absent: not served. Same tokens (SCRAM-SHA-256: user = token name, password =
+    /// token), TLS and statement timeout as gRPC.
+    pub postgres: Option<String>,
+    /// Most PostgreSQL connections open at once; more are refused (SQLSTATE 53300).
+    pub postgres_max_connections: usize,
+    /// Longest PostgreSQL protocol message a client may send, in bytes; a longer one
+    /// closes its connection.
+    pub postgres_max_message_bytes: usize,
     /// Deepest GraphQL query accepted (nesting of fields).
     pub graphql_max_depth: usize,
     /// Largest GraphQL query accepted, by async-graphql's complexity (one per field).
@@ -345,6 +354,9 @@ impl Default for ServerConfig {
             tls: None,
             websocket: None,
             http: None,
+            postgres: None,
+            postgres_max_connections: 256,
+            postgres_max_message_bytes: 64 << 20,
             graphql_max_depth: 16,
             graphql_max_complexity: 1000,
             graphql_max_query_bytes: 100_000,
@@ -614,6 +626,14 @@ impl Config {
             ("graphql_default_limit", server.graphql_default_limit),
             ("graphql_max_limit", server.graphql_max_limit),
             ("http_max_connections", server.http_max_connections as u64),
+            (
+                "postgres_max_connections",
+                server.postgres_max_connections as u64,
+            ),
+            (
+                "postgres_max_message_bytes",
+                server.postgres_max_message_bytes as u64,
+            ),
             ("http_header_timeout_ms", server.http_header_timeout_ms),
             ("http_idle_timeout_secs", server.http_idle_timeout_secs),
             ("ws_max_subscriptions", server.ws_max_subscriptions as u64),

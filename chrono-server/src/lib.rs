@@ -38,6 +38,7 @@ pub mod http;
 pub mod listener;
 pub mod ml;
 pub mod output;
+pub mod pg;
 pub mod websocket;
 
 use std::path::{Path, PathBuf};

@@ -28,8 +28,16 @@ use tokio::time::{Instant, Sleep};
 
 use crate::config::ServerConfig;
 
-/// TLS for a listener: `server.tls`'s certificate chain and key.
+/// TLS for an HTTP listener: `server.tls`'s certificate chain and key.
 pub fn tls_acceptor(config: &ServerConfig) -> crate::Result<Option<tokio_rustls::TlsAcceptor>> {
+    tls_acceptor_for(config, b"http/1.1")
+}
+
+/// TLS with `server.tls`'s certificate chain and key for a listener of protocol `alpn`.
+pub fn tls_acceptor_for(
+    config: &ServerConfig,
+    alpn: &[u8],
+) -> crate::Result<Option<tokio_rustls::TlsAcceptor>> {
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::{CertificateDer, PrivateKeyDer};
     use tokio_rustls::rustls;
@@ -53,7 +61,7 @@ pub fn tls_acceptor(config: &ServerConfig) -> crate::Result<Option<tokio_rustls:
     .with_no_client_auth()
     .with_single_cert(certs, key)
     .map_err(|e| crate::Error::Config(format!("server.tls: {e}")))?;
-    rustls_config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    rustls_config.alpn_protocols = vec![alpn.to_vec()];
     Ok(Some(tokio_rustls::TlsAcceptor::from(Arc::new(
         rustls_config,
     ))))

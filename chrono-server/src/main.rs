@@ -162,6 +162,10 @@ enum Command {
         /// Also serve HTTP with GraphQL at /graphql here (server.http; e.g. 127.0.0.1:8080).
         #[arg(long)]
         http: Option<String>,
+        /// Also serve PostgreSQL's wire protocol here, for psql, drivers and pgbench
+        /// (server.postgres; e.g. 127.0.0.1:5432).
+        #[arg(long)]
+        pg: Option<String>,
     },
     /// The audit trail: verify it, report on it, sign checkpoints, prove and check proofs.
     Audit {
@@ -434,8 +438,12 @@ fn run(cli: Cli) -> Result<()> {
             listen,
             websocket,
             http,
+            pg,
         } => {
             let mut config = db.config()?;
+            if pg.is_some() {
+                config.server.postgres = pg;
+            }
             if let Some(l) = listen {
                 config.server.listen = l;
             }
@@ -485,6 +493,14 @@ fn run(cli: Cli) -> Result<()> {
                     let at = local(h)?;
                     eprintln!("chronodb serving GraphQL on http://{at}/graphql");
                     eprintln!("chronodb serving the explorer on http://{at}/");
+                }
+                if let Some(p) = &beside.postgres {
+                    let at = p.local_addr().map_err(|e| Error::Io(e.to_string()))?;
+                    eprintln!(
+                        "chronodb serving PostgreSQL's protocol on {at} (psql -h {} -p {})",
+                        at.ip(),
+                        at.port()
+                    );
                 }
                 chrono_server::grpc::serve_with(
                     chrono,

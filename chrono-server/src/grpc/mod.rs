@@ -106,10 +106,16 @@ type StatementCall = (Arc<Mutex<Session>>, String, Vec<Value>);
 
 /// Cancels a statement when the call that runs it ends early (timeout, or the client went
 /// away and tonic dropped the call's future or its response stream).
-struct CancelOnDrop(Option<CancelToken>);
+pub(crate) struct CancelOnDrop(Option<CancelToken>);
 
 impl CancelOnDrop {
-    fn disarm(mut self) {
+    /// Cancels `token` when dropped, unless disarmed first.
+    pub(crate) fn new(token: CancelToken) -> Self {
+        Self(Some(token))
+    }
+
+    /// The work finished: nothing to cancel.
+    pub(crate) fn disarm(mut self) {
         self.0 = None;
     }
 }
@@ -700,6 +706,8 @@ pub struct Beside {
     pub websocket: Option<tokio::net::TcpListener>,
     /// HTTP with GraphQL (`server.http`).
     pub http: Option<tokio::net::TcpListener>,
+    /// PostgreSQL's wire protocol (`server.postgres`).
+    pub postgres: Option<tokio::net::TcpListener>,
 }
 
 impl Beside {
@@ -711,6 +719,9 @@ impl Beside {
         }
         if let Some(addr) = &config.http {
             beside.http = Some(bind_key("server.http", addr).await?);
+        }
+        if let Some(addr) = &config.postgres {
+            beside.postgres = Some(bind_key("server.postgres", addr).await?);
         }
         Ok(beside)
     }
@@ -744,6 +755,10 @@ pub async fn serve_with(
     let http = beside.http.map(|listener| {
         let (db, config, stopping) = (db.clone(), config.clone(), stopping.clone());
         tokio::spawn(async move { crate::http::serve(db, &config, listener, stopping).await })
+    });
+    let postgres = beside.postgres.map(|listener| {
+        let (db, config, stopping) = (db.clone(), config.clone(), stopping.clone());
+        tokio::spawn(async move { crate::pg::serve(db, &config, listener, stopping).await })
     });
     let shared = Shared {
         db,
@@ -899,7 +914,7 @@ pub async fn serve_with(
         .await;
     reaper.abort();
     gc.abort();
-    for task in [websocket, http].into_iter().flatten() {
+    for task in [websocket, http, postgres].into_iter().flatten() {
         if let Ok(Err(e)) = task.await {
             tracing::warn!(error = %e, "an interface beside gRPC failed");
         }

@@ -41,6 +41,8 @@ pub struct InProcess {
     pub ws: String,
     /// `host:port` of HTTP.
     pub http: String,
+    /// The port of PostgreSQL's protocol (on 127.0.0.1).
+    pub pg_port: u16,
     /// The database it serves.
     pub db: std::sync::Arc<chrono_server::ChronoDb>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -59,10 +61,12 @@ impl InProcess {
         }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let bind = |key| chrono_server::grpc::bind_key(key, "127.0.0.1:0");
-        let (ws, http) = (
+        let (ws, http, pg) = (
             bind("server.websocket").await.unwrap(),
             bind("server.http").await.unwrap(),
+            bind("server.postgres").await.unwrap(),
         );
+        let pg_port = pg.local_addr().unwrap().port();
         let grpc = format!("http://{}", listener.local_addr().unwrap());
         let (ws_addr, http_addr) = (
             ws.local_addr().unwrap().to_string(),
@@ -74,6 +78,7 @@ impl InProcess {
             let beside = chrono_server::grpc::Beside {
                 websocket: Some(ws),
                 http: Some(http),
+                postgres: Some(pg),
             };
             chrono_server::grpc::serve_with(served, &config, listener, beside, async {
                 let _ = stopped.await;
@@ -85,6 +90,7 @@ impl InProcess {
             grpc,
             ws: ws_addr,
             http: http_addr,
+            pg_port,
             db,
             stop: Some(stop),
             task,

@@ -1,0 +1,658 @@
+//! One PostgreSQL connection: its ChronoDB session, the simple and extended query
+//! protocols over it, and the transaction state PostgreSQL clients expect.
+//!
+//! Statements run on tokio's blocking pool under the server's statement timeout, with a
+//! cancel token that a `CancelRequest`, the timeout or a client that goes away fires. As in
+//! PostgreSQL, an error inside `BEGIN … COMMIT` fails the transaction: later statements are
+//! refused (`25P02`) until `ROLLBACK` (a `COMMIT` then rolls back, and says so).
+
+use std::fmt::Debug;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::BytesMut;
+use chrono_sql::{CancelToken, Description, Outcome, Prepared, Session, ast};
+use chrono_storage::Value;
+use futures::{Sink, SinkExt};
+use parking_lot::Mutex;
+use pgwire::api::portal::{Format, Portal};
+use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::api::results::{
+    DescribePortalResponse, DescribeStatementResponse, FieldFormat, FieldInfo, QueryResponse,
+    Response, Tag,
+};
+use pgwire::api::stmt::{QueryParser, StoredStatement};
+use pgwire::api::store::PortalStore;
+use pgwire::api::{ClientInfo, ClientPortalStore, METADATA_USER, Type};
+use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::messages::PgWireBackendMessage;
+use pgwire::messages::data::DataRow;
+use pgwire::messages::startup::ParameterStatus;
+
+use super::settings::{self, Read, Special};
+use super::sqlstate;
+use super::types::{pg_type, put_field, user_error};
+use crate::ChronoDb;
+
+/// A statement as the extended protocol keeps it (Parse → Bind → Execute).
+#[derive(Clone, Debug)]
+pub struct Statement {
+    kind: Kind,
+}
+
+#[derive(Clone, Debug)]
+enum Kind {
+    /// For the SQL engine: the parse (one statement) and its description.
+    Sql(Arc<Vec<Prepared>>, Arc<Description>),
+    /// Answered by the connection (see [`settings`]).
+    Special(Special),
+}
+
+/// What a connection remembers between statements.
+struct State {
+    /// An error failed the open transaction.
+    failed: bool,
+    /// Session parameters (`SET`, `SHOW`).
+    settings: std::collections::BTreeMap<String, String>,
+}
+
+/// The connection's handler of both query protocols.
+pub struct Backend {
+    db: Arc<ChronoDb>,
+    session: Arc<Mutex<Session>>,
+    state: Mutex<State>,
+    timeout: Duration,
+    /// Whether users are authenticated (their name is then the audited principal).
+    authenticated: bool,
+}
+
+/// Parses statements for the extended protocol (shares the database's parse cache).
+pub struct Parser {
+    db: Arc<ChronoDb>,
+}
+
+impl Parser {
+    pub fn new(db: Arc<ChronoDb>) -> Self {
+        Self { db }
+    }
+}
+
+impl Backend {
+    pub fn new(db: Arc<ChronoDb>, timeout: Duration, authenticated: bool) -> Self {
+        let session = db.session();
+        let mut settings = settings::defaults();
+        settings.insert("chronodb.database".into(), "chronodb".into());
+        Self {
+            db,
+            session: Arc::new(Mutex::new(session)),
+            state: Mutex::new(State {
+                failed: false,
+                settings,
+            }),
+            timeout,
+            authenticated,
+        }
+    }
+
+    /// Runs `f` on the session on the blocking pool: stopped at the statement timeout, or
+    /// when the caller's future is dropped (a cancel request, a client gone).
+    async fn blocking<T: Send + 'static>(
+        &self,
+        principal: Option<String>,
+        f: impl FnOnce(&mut Session) -> chrono_sql::Result<T> + Send + 'static,
+    ) -> PgWireResult<T> {
+        let token = CancelToken::new();
+        let on_drop = crate::grpc::CancelOnDrop::new(token.clone());
+        let session = self.session.clone();
+        let timeout = self.timeout;
+        let authenticated = self.authenticated;
+        let task = tokio::task::spawn_blocking(move || {
+            let mut s = session.lock();
+            s.set_cancel_token(token);
+            s.set_statement_timeout(Some(timeout));
+            if authenticated {
+                s.set_principal(principal);
+            }
+            f(&mut s)
+        });
+        let r = task
+            .await
+            .map_err(|e| user_error("XX000", format!("the statement failed: {e}")))?;
+        on_drop.disarm();
+        r.map_err(|e| sqlstate::error(&crate::Error::Sql(e)))
+    }
+
+    fn principal<C: ClientInfo>(client: &C) -> Option<String> {
+        client.metadata().get(METADATA_USER).cloned()
+    }
+
+    /// Refuses a statement in a failed transaction, except ROLLBACK and COMMIT (which then
+    /// rolls back).
+    fn check_failed(&self, statement: &ast::Statement) -> PgWireResult<Option<&'static str>> {
+        if !self.state.lock().failed {
+            return Ok(None);
+        }
+        match statement {
+            ast::Statement::Rollback | ast::Statement::Commit => Ok(Some("ROLLBACK")),
+            _ => Err(user_error(
+                "25P02",
+                "current transaction is aborted, commands ignored until end of transaction block"
+                    .into(),
+            )),
+        }
+    }
+
+    /// Runs one parsed statement with `params`: its outcome, or an error (which fails an
+    /// open transaction).
+    async fn run_one<C>(
+        &self,
+        client: &mut C,
+        parsed: Arc<Vec<Prepared>>,
+        index: usize,
+        params: Vec<Value>,
+    ) -> PgWireResult<(Outcome, Tag)>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let statement = parsed[index].statement().clone();
+        if let Some(tag) = self.check_failed(&statement)? {
+            let session = self.session.clone();
+            tokio::task::spawn_blocking(move || {
+                let mut s = session.lock();
+                if s.in_transaction() {
+                    let _ = s.execute("ROLLBACK");
+                }
+            })
+            .await
+            .ok();
+            self.state.lock().failed = false;
+            return Ok((
+                Outcome::Done {
+                    tag: tag.into(),
+                    commit_ts: None,
+                },
+                Tag::new(tag),
+            ));
+        }
+        let principal = Self::principal(client);
+        let result = self
+            .blocking(principal, move |s| {
+                let r = s.run(&parsed[index], &params);
+                Ok((r, s.in_transaction()))
+            })
+            .await?;
+        let (outcome, in_txn) = result;
+        let outcome = match outcome {
+            Ok(o) => o,
+            Err(e) => {
+                if in_txn {
+                    self.state.lock().failed = true;
+                }
+                return Err(sqlstate::error(&crate::Error::Sql(e)));
+            }
+        };
+        let commit = match &outcome {
+            Outcome::Affected { commit_ts, .. } | Outcome::Done { commit_ts, .. } => *commit_ts,
+            Outcome::Rows { .. } => None,
+        };
+        if let Some(ts) = commit {
+            let at = chrono_storage::Timestamp::from_micros(ts).iso();
+            self.state
+                .lock()
+                .settings
+                .insert("chronodb.last_commit".into(), at.clone());
+            client
+                .feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
+                    "chronodb.last_commit".into(),
+                    at,
+                )))
+                .await?;
+        }
+        let tag = tag_of(&statement, &outcome);
+        Ok((outcome, tag))
+    }
+
+    /// The response to a [`Special`] statement.
+    fn special(
+        &self,
+        client_user: Option<String>,
+        special: &Special,
+        format: &Format,
+    ) -> PgWireResult<Response> {
+        let mut state = self.state.lock();
+        let text_rows = |columns: Vec<String>, rows: Vec<Vec<Option<String>>>| {
+            let values = rows
+                .into_iter()
+                .map(|r| {
+                    r.into_iter()
+                        .map(|v| v.map_or(Value::Null, Value::Text))
+                        .collect()
+                })
+                .collect();
+            let fields = columns.into_iter().map(|c| (c, None)).collect::<Vec<_>>();
+            rows_response(&fields, values, format)
+        };
+        match special {
+            Special::Set(name, value) => {
+                let name = name.to_ascii_lowercase();
+                if !settings::fixed(&name) {
+                    state.settings.insert(name, value.clone());
+                }
+                Ok(Response::Execution(Tag::new("SET")))
+            }
+            Special::Reset(name) => {
+                let defaults = settings::defaults();
+                match name {
+                    None => {
+                        for (k, v) in defaults {
+                            state.settings.entry(k).or_default().clone_from(&v);
+                        }
+                    }
+                    Some(n) => {
+                        if let Some(v) = defaults.get(n) {
+                            state.settings.insert(n.clone(), v.clone());
+                        }
+                    }
+                }
+                Ok(Response::Execution(Tag::new("RESET")))
+            }
+            Special::Tag(t) => Ok(Response::Execution(Tag::new(t))),
+            Special::ShowAll => {
+                let rows = state
+                    .settings
+                    .iter()
+                    .map(|(k, v)| vec![Some(k.clone()), Some(v.clone()), None])
+                    .collect();
+                text_rows(
+                    vec!["name".into(), "setting".into(), "description".into()],
+                    rows,
+                )
+            }
+            Special::Value { column, what } => {
+                let value = match what {
+                    Read::Version => settings::version(),
+                    Read::User => client_user.unwrap_or_else(|| "chronodb".into()),
+                    Read::Setting(name) => {
+                        let key = name.to_ascii_lowercase();
+                        match state.settings.get(&key) {
+                            Some(v) => v.clone(),
+                            None => {
+                                return Err(user_error(
+                                    "42704",
+                                    format!("unrecognized configuration parameter \"{name}\""),
+                                ));
+                            }
+                        }
+                    }
+                };
+                text_rows(vec![column.clone()], vec![vec![Some(value)]])
+            }
+        }
+    }
+
+    fn response(
+        &self,
+        outcome: Outcome,
+        tag: Tag,
+        fields: Option<&[(String, Option<chrono_sql::types::DataType>)]>,
+        format: &Format,
+    ) -> PgWireResult<Response> {
+        Ok(match outcome {
+            Outcome::Rows { columns, rows } => {
+                let described: Vec<(String, Option<chrono_sql::types::DataType>)> = match fields {
+                    Some(f) => f.to_vec(),
+                    None => value_types(&columns, &rows),
+                };
+                rows_response(&described, rows, format)?
+            }
+            Outcome::Done { tag: t, .. } if t == "BEGIN" => Response::TransactionStart(tag),
+            Outcome::Done { tag: t, .. } if t == "COMMIT" || t == "ROLLBACK" => {
+                self.state.lock().failed = false;
+                Response::TransactionEnd(tag)
+            }
+            _ => Response::Execution(tag),
+        })
+    }
+}
+
+/// The types of a result's columns from its values (the simple protocol sends the
+/// description after running): the one type all non-NULL values share, DOUBLE for a mix of
+/// numbers, else text.
+fn value_types(
+    columns: &[String],
+    rows: &[Vec<Value>],
+) -> Vec<(String, Option<chrono_sql::types::DataType>)> {
+    columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let mut t = None;
+            let mut mixed = false;
+            for r in rows {
+                let v = chrono_sql::plan::types::value_type(&r[i]);
+                if v.is_some() && t.is_some() && v != t {
+                    let m = chrono_sql::plan::types::merge(t, v);
+                    mixed |= m.is_none();
+                    t = m;
+                } else if t.is_none() {
+                    t = v;
+                }
+            }
+            (c.clone(), if mixed { None } else { t })
+        })
+        .collect()
+}
+
+/// Field descriptions of a result in `format`.
+fn fields(
+    columns: &[(String, Option<chrono_sql::types::DataType>)],
+    format: &Format,
+) -> Vec<FieldInfo> {
+    columns
+        .iter()
+        .enumerate()
+        .map(|(i, (name, t))| {
+            FieldInfo::new(
+                name.clone(),
+                None,
+                None,
+                pg_type(*t),
+                field_format(format, i),
+            )
+        })
+        .collect()
+}
+
+/// Column `i`'s format (a format list shorter than the columns means text).
+fn field_format(format: &Format, i: usize) -> FieldFormat {
+    match format {
+        Format::Individual(codes) => FieldFormat::from(codes.get(i).copied().unwrap_or(0)),
+        f => f.format_for(i),
+    }
+}
+
+/// Rows as a query response of `columns` in `format`.
+fn rows_response(
+    columns: &[(String, Option<chrono_sql::types::DataType>)],
+    rows: Vec<Vec<Value>>,
+    format: &Format,
+) -> PgWireResult<Response> {
+    let fields = Arc::new(fields(columns, format));
+    let schema = fields.clone();
+    let encoded = rows.into_iter().map(move |row| {
+        let mut data = BytesMut::with_capacity(16 * row.len());
+        for (v, f) in row.iter().zip(schema.iter()) {
+            put_field(
+                &mut data,
+                v,
+                f.datatype(),
+                f.format() == FieldFormat::Binary,
+            )?;
+        }
+        Ok(DataRow::new(data, row.len() as i16))
+    });
+    Ok(Response::Query(QueryResponse::new(
+        fields,
+        futures::stream::iter(encoded),
+    )))
+}
+
+/// The command tag PostgreSQL gives a statement's outcome.
+fn tag_of(statement: &ast::Statement, outcome: &Outcome) -> Tag {
+    match outcome {
+        Outcome::Rows { rows, .. } => match statement {
+            ast::Statement::Insert(_) => Tag::new("INSERT").with_oid(0).with_rows(rows.len()),
+            ast::Statement::Update(_) => Tag::new("UPDATE").with_rows(rows.len()),
+            ast::Statement::Delete(_) => Tag::new("DELETE").with_rows(rows.len()),
+            _ => Tag::new("SELECT").with_rows(rows.len()),
+        },
+        Outcome::Affected { affected, .. } => {
+            let n = *affected as usize;
+            match statement {
+                ast::Statement::Insert(_) => Tag::new("INSERT").with_oid(0).with_rows(n),
+                ast::Statement::Update(_) => Tag::new("UPDATE").with_rows(n),
+                _ => Tag::new("DELETE").with_rows(n),
+            }
+        }
+        Outcome::Done { tag, .. } => Tag::new(tag),
+    }
+}
+
+#[async_trait]
+impl SimpleQueryHandler for Backend {
+    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if let Some(special) = settings::special(query) {
+            return Ok(vec![self.special(
+                Self::principal(client),
+                &special,
+                &Format::UnifiedText,
+            )?]);
+        }
+        let db = self.db.clone();
+        let text = query.to_string();
+        let parsed = tokio::task::spawn_blocking(move || db.database().parse_cached(&text))
+            .await
+            .map_err(|e| user_error("XX000", e.to_string()))?
+            .map_err(|e| sqlstate::error(&crate::Error::Sql(e)))?;
+        let mut responses = Vec::new();
+        for i in 0..parsed.len() {
+            match self.run_one(client, parsed.clone(), i, Vec::new()).await {
+                Ok((outcome, tag)) => {
+                    responses.push(self.response(outcome, tag, None, &Format::UnifiedText)?)
+                }
+                Err(PgWireError::UserError(info)) => {
+                    // The statements before it stand; the rest of the text does not run.
+                    responses.push(Response::Error(info));
+                    break;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(responses)
+    }
+}
+
+#[async_trait]
+impl QueryParser for Parser {
+    type Statement = Statement;
+
+    async fn parse_sql<C>(
+        &self,
+        _client: &C,
+        sql: &str,
+        _types: &[Option<Type>],
+    ) -> PgWireResult<Option<Statement>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        if let Some(special) = settings::special(sql) {
+            return Ok(Some(Statement {
+                kind: Kind::Special(special),
+            }));
+        }
+        let db = self.db.clone();
+        let text = sql.to_string();
+        let parsed = tokio::task::spawn_blocking(move || {
+            let parsed = db.database().parse_cached(&text)?;
+            if parsed.len() > 1 {
+                return Err(chrono_sql::Error::Syntax(
+                    "cannot insert multiple commands into a prepared statement".into(),
+                ));
+            }
+            let description = match parsed.first() {
+                Some(p) => db.database().describe(p)?,
+                None => Description {
+                    columns: Vec::new(),
+                    params: Vec::new(),
+                    gives_rows: false,
+                },
+            };
+            Ok((parsed, description))
+        })
+        .await
+        .map_err(|e| user_error("XX000", e.to_string()))?
+        .map_err(|e| sqlstate::error(&crate::Error::Sql(e)))?;
+        let (parsed, description) = parsed;
+        if parsed.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Statement {
+            kind: Kind::Sql(parsed, Arc::new(description)),
+        }))
+    }
+
+    fn get_parameter_types(&self, stmt: &Statement) -> PgWireResult<Vec<Type>> {
+        Ok(match &stmt.kind {
+            Kind::Sql(_, d) => d.params.iter().map(|t| pg_type(*t)).collect(),
+            Kind::Special(_) => Vec::new(),
+        })
+    }
+
+    fn get_result_schema(
+        &self,
+        stmt: &Statement,
+        column_format: Option<&Format>,
+    ) -> PgWireResult<Vec<FieldInfo>> {
+        let format = column_format.cloned().unwrap_or(Format::UnifiedText);
+        Ok(match &stmt.kind {
+            Kind::Sql(_, d) if d.gives_rows => fields(&d.columns, &format),
+            Kind::Sql(..) => Vec::new(),
+            Kind::Special(Special::Value { column, .. }) => {
+                fields(&[(column.clone(), None)], &format)
+            }
+            Kind::Special(Special::ShowAll) => fields(
+                &[
+                    ("name".into(), None),
+                    ("setting".into(), None),
+                    ("description".into(), None),
+                ],
+                &format,
+            ),
+            Kind::Special(_) => Vec::new(),
+        })
+    }
+}
+
+#[async_trait]
+impl ExtendedQueryHandler for Backend {
+    type Statement = Statement;
+    type QueryParser = Parser;
+
+    fn query_parser(&self) -> Arc<Parser> {
+        Arc::new(Parser::new(self.db.clone()))
+    }
+
+    async fn do_query<C>(
+        &self,
+        client: &mut C,
+        portal: &Portal<Statement>,
+        _max_rows: usize,
+    ) -> PgWireResult<Response>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let (parsed, description) = match &portal.statement.statement.kind {
+            Kind::Special(special) => {
+                return self.special(
+                    Self::principal(client),
+                    special,
+                    &portal.result_column_format,
+                );
+            }
+            Kind::Sql(p, d) => (p.clone(), d.clone()),
+        };
+        let params = bind_params(&portal.statement, portal, &description)?;
+        let (outcome, tag) = self.run_one(client, parsed, 0, params).await?;
+        let columns = description.gives_rows.then_some(&description.columns[..]);
+        self.response(outcome, tag, columns, &portal.result_column_format)
+    }
+
+    async fn do_describe_statement<C>(
+        &self,
+        _client: &mut C,
+        stmt: &StoredStatement<Statement>,
+    ) -> PgWireResult<DescribeStatementResponse>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let parser = Parser::new(self.db.clone());
+        let ours = parser.get_parameter_types(&stmt.statement)?;
+        let params = (0..ours.len().max(stmt.parameter_types.len()))
+            .map(|i| {
+                stmt.parameter_types
+                    .get(i)
+                    .cloned()
+                    .flatten()
+                    .filter(|t| *t != Type::UNKNOWN)
+                    .or_else(|| ours.get(i).cloned())
+                    .unwrap_or(Type::TEXT)
+            })
+            .collect();
+        let fields = parser.get_result_schema(&stmt.statement, None)?;
+        Ok(DescribeStatementResponse::new(params, fields))
+    }
+
+    async fn do_describe_portal<C>(
+        &self,
+        _client: &mut C,
+        portal: &Portal<Statement>,
+    ) -> PgWireResult<DescribePortalResponse>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let parser = Parser::new(self.db.clone());
+        Ok(DescribePortalResponse::new(parser.get_result_schema(
+            &portal.statement.statement,
+            Some(&portal.result_column_format),
+        )?))
+    }
+}
+
+/// The portal's parameter values, read by the types the client declared at Parse or the
+/// statement gives them.
+fn bind_params(
+    stmt: &StoredStatement<Statement>,
+    portal: &Portal<Statement>,
+    description: &Description,
+) -> PgWireResult<Vec<Value>> {
+    let count = description.params.len();
+    if portal.parameters.len() != count {
+        return Err(user_error(
+            "08P01",
+            format!(
+                "bind message supplies {} parameters, but the statement takes {count}",
+                portal.parameters.len()
+            ),
+        ));
+    }
+    (0..count)
+        .map(|i| {
+            let binary = field_format(&portal.parameter_format, i) == FieldFormat::Binary;
+            super::types::param(
+                i,
+                portal.parameters[i].as_deref(),
+                binary,
+                stmt.parameter_types.get(i).and_then(|t| t.as_ref()),
+                description.params[i],
+            )
+        })
+        .collect()
+}

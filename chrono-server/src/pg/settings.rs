@@ -1,0 +1,273 @@
+//! What PostgreSQL clients say besides SQL for ChronoDB's engine: `SET` / `RESET` /
+//! `SHOW` of session parameters, `SELECT version()`, `current_setting(…)`,
+//! `current_database()` and the like. Drivers send these when they connect (pgjdbc sets
+//! `extra_float_digits` and `application_name`, psql asks for the version, SQLAlchemy for
+//! `standard_conforming_strings` and the isolation level); they are answered here, per
+//! connection, in both query protocols. Parameters ChronoDB has no use for are kept so
+//! `SHOW` gives back what was set; `TimeZone` stays `UTC` (timestamps are sent as UTC
+//! instants, which clients convert themselves).
+//!
+//! `SHOW chronodb.last_commit` gives the commit time of the connection's last write (also
+//! sent as the `chronodb.last_commit` parameter status after each commit): ISO-8601 in UTC
+//! with microseconds, ready for `AS OF TIMESTAMP '…'`.
+
+use std::collections::BTreeMap;
+
+/// A statement answered here rather than by the SQL engine.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Special {
+    /// `SET name = value` (also `SET SESSION …`, `SET LOCAL …`, `SET TIME ZONE …`).
+    Set(String, String),
+    /// `RESET name` / `RESET ALL` (`None`).
+    Reset(Option<String>),
+    /// A statement with nothing to do here: its command tag.
+    Tag(&'static str),
+    /// One row of one text column.
+    Value {
+        /// The column's name.
+        column: String,
+        /// What it reads.
+        what: Read,
+    },
+    /// `SHOW ALL`.
+    ShowAll,
+}
+
+/// What a [`Special::Value`] reads.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Read {
+    /// A parameter's value.
+    Setting(String),
+    /// `version()`.
+    Version,
+    /// `current_user` / `session_user`.
+    User,
+}
+
+/// The version `SELECT version()` gives.
+pub fn version() -> String {
+    format!(
+        "PostgreSQL 15.0 (ChronoDB {}), compatible wire protocol",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+/// The parameters a connection starts with.
+pub fn defaults() -> BTreeMap<String, String> {
+    [
+        ("server_version", "15.0"),
+        ("server_version_num", "150000"),
+        ("server_encoding", "UTF8"),
+        ("client_encoding", "UTF8"),
+        ("datestyle", "ISO, MDY"),
+        ("intervalstyle", "postgres"),
+        ("timezone", "UTC"),
+        ("integer_datetimes", "on"),
+        ("standard_conforming_strings", "on"),
+        ("transaction_isolation", "repeatable read"),
+        ("default_transaction_isolation", "repeatable read"),
+        ("transaction_read_only", "off"),
+        ("default_transaction_read_only", "off"),
+        ("max_identifier_length", "63"),
+        ("search_path", "public"),
+        ("application_name", ""),
+        ("extra_float_digits", "1"),
+        ("is_superuser", "off"),
+        ("lc_collate", "C"),
+        ("lc_ctype", "C"),
+        ("chronodb.last_commit", ""),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+/// Parameters whose value does not change by `SET` (the server decides them).
+pub fn fixed(name: &str) -> bool {
+    matches!(
+        name,
+        "server_version"
+            | "server_version_num"
+            | "server_encoding"
+            | "integer_datetimes"
+            | "max_identifier_length"
+            | "chronodb.last_commit"
+    )
+}
+
+/// The statement as a [`Special`], when it is one.
+pub fn special(sql: &str) -> Option<Special> {
+    let s = sql.trim().trim_end_matches(';').trim();
+    let lower = s.to_ascii_lowercase();
+    let words: Vec<&str> = lower.split_whitespace().collect();
+    match words.first().copied()? {
+        "set" => {
+            let mut rest = &words[1..];
+            if matches!(rest.first(), Some(&"session") | Some(&"local"))
+                && rest.get(1) != Some(&"characteristics")
+            {
+                rest = &rest[1..];
+            }
+            match rest {
+                ["time", "zone", ..] => Some(Special::Set(
+                    "timezone".into(),
+                    unquote(&original_after(s, 3 + words.len() - rest.len() - 1)),
+                )),
+                ["transaction", ..] | ["session", "characteristics", ..] => {
+                    Some(Special::Tag("SET"))
+                }
+                [name, ..] => {
+                    let (name, value) = split_assignment(s, name)?;
+                    Some(Special::Set(name, value))
+                }
+                [] => None,
+            }
+        }
+        "reset" => match words.get(1) {
+            Some(&"all") => Some(Special::Reset(None)),
+            Some(name) => Some(Special::Reset(Some(name.to_string()))),
+            None => None,
+        },
+        "show" => match words.get(1..) {
+            Some(["all"]) => Some(Special::ShowAll),
+            Some(["time", "zone"]) => Some(setting("TimeZone", "timezone")),
+            Some(["transaction", "isolation", "level"]) => {
+                Some(setting("transaction_isolation", "transaction_isolation"))
+            }
+            Some([name]) => Some(setting(name, name)),
+            _ => None,
+        },
+        "discard" | "deallocate" | "listen" | "unlisten" | "close" => {
+            Some(Special::Tag(match words[0] {
+                "discard" => "DISCARD ALL",
+                "deallocate" => "DEALLOCATE",
+                "listen" => "LISTEN",
+                "unlisten" => "UNLISTEN",
+                _ => "CLOSE CURSOR",
+            }))
+        }
+        "select" => select_function(&lower),
+        _ => None,
+    }
+}
+
+fn setting(column: &str, name: &str) -> Special {
+    Special::Value {
+        column: column.to_string(),
+        what: Read::Setting(name.to_string()),
+    }
+}
+
+/// `SELECT version()`, `SELECT current_setting('x')` and the like, alone in a statement.
+fn select_function(lower: &str) -> Option<Special> {
+    let body = lower.strip_prefix("select")?.trim();
+    let body = body.strip_prefix("pg_catalog.").unwrap_or(body);
+    let (call, alias) = match body.split_once(" as ") {
+        Some((c, a)) => (c.trim(), Some(a.trim().trim_matches('"').to_string())),
+        None => (body, None),
+    };
+    let value = |default: &str, what: Read| {
+        Some(Special::Value {
+            column: alias.clone().unwrap_or_else(|| default.to_string()),
+            what,
+        })
+    };
+    match call {
+        "version()" => value("version", Read::Version),
+        "current_schema()" | "current_schema" => {
+            value("current_schema", Read::Setting("search_path".into()))
+        }
+        "current_database()" => value(
+            "current_database",
+            Read::Setting("chronodb.database".into()),
+        ),
+        "current_user" | "session_user" | "user" => value(call, Read::User),
+        _ => {
+            let arg = call
+                .strip_prefix("current_setting(")?
+                .strip_suffix(')')?
+                .trim();
+            let name = arg.strip_prefix('\'')?.strip_suffix('\'')?;
+            value("current_setting", Read::Setting(name.to_string()))
+        }
+    }
+}
+
+/// `name = value` / `name TO value` after the word `name` in `s`.
+fn split_assignment(s: &str, name: &str) -> Option<(String, String)> {
+    let lower = s.to_ascii_lowercase();
+    let at = lower.find(name)? + name.len();
+    let rest = s[at..].trim_start();
+    let value = if let Some(v) = rest.strip_prefix('=') {
+        v
+    } else if rest.len() >= 2 && rest[..2].eq_ignore_ascii_case("to") {
+        &rest[2..]
+    } else {
+        return None;
+    };
+    Some((name.to_string(), unquote(value.trim())))
+}
+
+/// The text of `s` after its first `n` words.
+fn original_after(s: &str, n: usize) -> String {
+    s.split_whitespace().skip(n).collect::<Vec<_>>().join(" ")
+}
+
+fn unquote(v: &str) -> String {
+    let v = v.trim();
+    let v = v
+        .strip_prefix('\'')
+        .and_then(|x| x.strip_suffix('\''))
+        .or_else(|| v.strip_prefix('"').and_then(|x| x.strip_suffix('"')))
+        .unwrap_or(v);
+    v.replace("''", "'")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_drivers_send_at_connect_is_recognized() {
+        assert_eq!(
+            special("SET extra_float_digits = 3"),
+            Some(Special::Set("extra_float_digits".into(), "3".into()))
+        );
+        assert_eq!(
+            special("SET application_name TO 'PostgreSQL JDBC Driver';"),
+            Some(Special::Set(
+                "application_name".into(),
+                "PostgreSQL JDBC Driver".into()
+            ))
+        );
+        assert_eq!(
+            special("SET TIME ZONE 'UTC'"),
+            Some(Special::Set("timezone".into(), "UTC".into()))
+        );
+        assert_eq!(
+            special("SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL READ COMMITTED"),
+            Some(Special::Tag("SET"))
+        );
+        assert!(matches!(
+            special("show standard_conforming_strings"),
+            Some(Special::Value { .. })
+        ));
+        assert!(matches!(
+            special("select pg_catalog.version()"),
+            Some(Special::Value {
+                what: Read::Version,
+                ..
+            })
+        ));
+        assert_eq!(
+            special("SELECT current_setting('server_version_num')"),
+            Some(Special::Value {
+                column: "current_setting".into(),
+                what: Read::Setting("server_version_num".into())
+            })
+        );
+        assert_eq!(special("SELECT 1"), None);
+        assert_eq!(special("SELECT version FROM t"), None);
+        assert_eq!(special("settle"), None);
+    }
+}

@@ -1,0 +1,370 @@
+//! PostgreSQL's wire protocol (`server.postgres`) with real clients: psql (the simple query
+//! protocol, as a person types), tokio-postgres (the extended protocol, binary results,
+//! prepared statements, portals, transactions, cancel requests), and clients that break the
+//! rules (a message past the limit, too many connections, a wrong password).
+
+mod support;
+
+use std::time::{Duration, SystemTime};
+
+use chrono_server::config::ServerConfig;
+use support::InProcess;
+use tokio_postgres::NoTls;
+use tokio_postgres::error::SqlState;
+
+const SETUP: &[&str] = &[
+    "CREATE TABLE acct (id BIGINT PRIMARY KEY, owner TEXT NOT NULL, balance DOUBLE, \
+     opened TIMESTAMP, active BOOLEAN, photo BLOB)",
+    "INSERT INTO acct VALUES (1, 'ann', 10.5, '2026-01-02 03:04:05', true, NULL), \
+     (2, 'bob', NULL, NULL, false, NULL)",
+];
+
+async fn connect(port: u16, user: &str, password: Option<&str>) -> tokio_postgres::Client {
+    try_connect(port, user, password).await.unwrap()
+}
+
+async fn try_connect(
+    port: u16,
+    user: &str,
+    password: Option<&str>,
+) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    let mut config = tokio_postgres::Config::new();
+    config
+        .host("127.0.0.1")
+        .port(port)
+        .user(user)
+        .dbname("chronodb")
+        .connect_timeout(Duration::from_secs(30));
+    if let Some(p) = password {
+        config.password(p);
+    }
+    let (client, connection) = config.connect(NoTls).await?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(client)
+}
+
+/// Runs `script` through psql's standard input (one session, going on after errors, as
+/// psql does): its output and errors.
+async fn psql(port: u16, script: &str) -> String {
+    let script = script.to_string();
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut child = std::process::Command::new("psql")
+            .args(["-X", "-h", "127.0.0.1", "-p", &port.to_string()])
+            .args(["-U", "ann", "-d", "chronodb"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("psql is installed (scripts/setup.sh installs postgresql-client)");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(script.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+    .await
+    .unwrap()
+}
+
+fn config() -> ServerConfig {
+    ServerConfig {
+        // Generous: only the cancel test's own request may stop its statement.
+        statement_timeout_ms: 600_000,
+        ..ServerConfig::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn psql_runs_a_script_with_a_failed_transaction_and_time_travel() {
+    let server = InProcess::start(config(), SETUP).await;
+    let script = "\
+UPDATE acct SET balance = 99 WHERE id = 2;
+SELECT id, owner, balance, opened, active FROM acct ORDER BY id;
+BEGIN;
+INSERT INTO acct (id, owner) VALUES (1, 'dup');
+SELECT 1;
+COMMIT;
+SELECT count(*) AS n FROM acct;
+SELECT id, balance FROM acct FOR SYSTEM_TIME ALL WHERE id = 2 ORDER BY _system_from;
+SHOW server_version;
+SELECT * FROM nope;
+";
+    let outputs = psql(server.pg_port, script).await;
+    for expected in [
+        "UPDATE 1",
+        "  1 | ann   |    10.5 | 2026-01-02 03:04:05+00 | t",
+        "  2 | bob   |      99 |                        | f",
+        "ERROR:  constraint violation: UNIQUE constraint failed",
+        "current transaction is aborted, commands ignored until end of transaction block",
+        "ROLLBACK",
+        " n \n---\n 2\n",
+        "15.0",
+        "ERROR:  no such table: nope",
+    ] {
+        assert!(outputs.contains(expected), "{expected:?} in\n{outputs}");
+    }
+
+    // The rows inserted in a failed transaction before its error are rolled back too.
+    let all = psql(
+        server.pg_port,
+        "BEGIN;\nINSERT INTO acct (id, owner) VALUES (3, 'cy');\n\
+         INSERT INTO acct (id, owner) VALUES (1, 'dup');\nCOMMIT;\n\
+         SELECT count(*) AS n FROM acct;\n",
+    )
+    .await;
+    assert!(all.contains(" n \n---\n 2\n"), "{all}");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_extended_protocol_binds_typed_parameters_and_reads_binary_results() {
+    let server = InProcess::start(config(), SETUP).await;
+    let c = connect(server.pg_port, "ann", None).await;
+
+    // A prepared statement: parameter and column types from the statement.
+    let select = c
+        .prepare("SELECT id, owner, balance, opened, active FROM acct WHERE id = $1")
+        .await
+        .unwrap();
+    assert_eq!(select.params(), &[tokio_postgres::types::Type::INT8]);
+    let types: Vec<_> = select.columns().iter().map(|c| c.type_().clone()).collect();
+    use tokio_postgres::types::Type;
+    assert_eq!(
+        types,
+        vec![
+            Type::INT8,
+            Type::TEXT,
+            Type::FLOAT8,
+            Type::TIMESTAMPTZ,
+            Type::BOOL
+        ]
+    );
+    let row = c.query_one(&select, &[&1i64]).await.unwrap();
+    assert_eq!(row.get::<_, i64>(0), 1);
+    assert_eq!(row.get::<_, &str>(1), "ann");
+    assert_eq!(row.get::<_, f64>(2), 10.5);
+    let opened: SystemTime = row.get(3);
+    assert_eq!(
+        opened
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+        1_767_323_045
+    );
+    assert!(row.get::<_, bool>(4));
+    let row = c.query_one(&select, &[&2i64]).await.unwrap();
+    assert_eq!(row.get::<_, Option<f64>>(2), None);
+
+    // Parameters of every type, into the columns that give them their types.
+    let at = SystemTime::UNIX_EPOCH + Duration::from_micros(1_800_000_000_123_456);
+    let n = c
+        .execute(
+            "INSERT INTO acct VALUES ($1, $2, $3, $4, $5, $6)",
+            &[&3i64, &"cy", &2.25f64, &at, &true, &vec![0u8, 1, 255]],
+        )
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    let row = c
+        .query_one(
+            "SELECT opened, photo, balance * 2 FROM acct WHERE id = 3",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, SystemTime>(0), at);
+    assert_eq!(row.get::<_, Vec<u8>>(1), vec![0u8, 1, 255]);
+    assert_eq!(row.get::<_, f64>(2), 4.5);
+
+    // Text parameters with no declared type are read as the statement's types.
+    let rows = c
+        .simple_query("SELECT owner FROM acct WHERE id IN (1, 3) ORDER BY id")
+        .await
+        .unwrap();
+    let owners: Vec<_> = rows
+        .iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(owners, vec!["ann", "cy"]);
+
+    // A unique violation and an unknown table carry their SQLSTATEs.
+    let e = c
+        .execute("INSERT INTO acct (id, owner) VALUES ($1, 'x')", &[&1i64])
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some(&SqlState::UNIQUE_VIOLATION), "{e}");
+    let e = c.query("SELECT * FROM nope", &[]).await.unwrap_err();
+    assert_eq!(e.code(), Some(&SqlState::UNDEFINED_TABLE), "{e}");
+    let e = c.prepare("SELECT 1; SELECT 2").await.unwrap_err();
+    assert_eq!(e.code(), Some(&SqlState::SYNTAX_ERROR), "{e}");
+
+    // Transactions: a rolled-back one leaves nothing, a committed one its rows.
+    let mut c = c;
+    let t = c.transaction().await.unwrap();
+    t.execute("DELETE FROM acct WHERE id = $1", &[&3i64])
+        .await
+        .unwrap();
+    t.rollback().await.unwrap();
+    let t = c.transaction().await.unwrap();
+    t.execute(
+        "UPDATE acct SET balance = $1 WHERE id = $2",
+        &[&7.0f64, &2i64],
+    )
+    .await
+    .unwrap();
+    // A portal read two rows at a time.
+    let stmt = t.prepare("SELECT id FROM acct ORDER BY id").await.unwrap();
+    let portal = t.bind(&stmt, &[]).await.unwrap();
+    let first = t.query_portal(&portal, 2).await.unwrap();
+    let rest = t.query_portal(&portal, 2).await.unwrap();
+    assert_eq!(first.len(), 2);
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0].get::<_, i64>(0), 3);
+    t.commit().await.unwrap();
+    let row = c
+        .query_one("SELECT count(*), sum(balance) FROM acct", &[])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, i64>(0), 3);
+    assert_eq!(row.get::<_, f64>(1), 10.5 + 7.0 + 2.25);
+
+    // The commit time of the last write, for AS OF.
+    let at = c
+        .query_one("SHOW chronodb.last_commit", &[])
+        .await
+        .unwrap()
+        .get::<_, String>(0);
+    let rows = c
+        .query(
+            &format!("SELECT balance FROM acct AS OF TIMESTAMP '{at}' WHERE id = 2"),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows[0].get::<_, f64>(0), 7.0);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cancel_request_stops_the_running_statement() {
+    let values: Vec<String> = (0..1000).map(|i| format!("({i})")).collect();
+    let fill = format!("INSERT INTO n VALUES {}", values.join(", "));
+    let server =
+        InProcess::start(config(), &["CREATE TABLE n (x BIGINT PRIMARY KEY)", &fill]).await;
+    let c = connect(server.pg_port, "ann", None).await;
+    let cancel = c.cancel_token();
+    let running = tokio::spawn(async move {
+        // 10^9 rows: far longer than the test waits.
+        let r = c.query("SELECT count(*) FROM n a, n b, n c", &[]).await;
+        (r, c)
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    cancel.cancel_query(NoTls).await.unwrap();
+    let (r, c) = tokio::time::timeout(Duration::from_secs(120), running)
+        .await
+        .expect("the statement stops once cancelled")
+        .unwrap();
+    let e = r.unwrap_err();
+    assert_eq!(e.code(), Some(&SqlState::QUERY_CANCELED), "{e}");
+    // The connection goes on.
+    let row = c.query_one("SELECT count(*) FROM n", &[]).await.unwrap();
+    assert_eq!(row.get::<_, i64>(0), 1000);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hostile_clients_get_an_error_and_the_server_stays_up() {
+    let server = InProcess::start(
+        ServerConfig {
+            postgres_max_message_bytes: 1 << 20,
+            postgres_max_connections: 3,
+            ..config()
+        },
+        SETUP,
+    )
+    .await;
+    // A message past the limit closes that connection only.
+    let c = connect(server.pg_port, "ann", None).await;
+    let huge = format!("SELECT '{}'", "x".repeat(4 << 20));
+    assert!(c.simple_query(&huge).await.is_err());
+    let c = connect(server.pg_port, "ann", None).await;
+    assert_eq!(
+        c.query_one("SELECT count(*) FROM acct", &[])
+            .await
+            .unwrap()
+            .get::<_, i64>(0),
+        2
+    );
+
+    // Garbage instead of a startup message, and a message type that does not exist.
+    for bytes in [
+        &b"GET / HTTP/1.1\r\n\r\n"[..],
+        &[0, 0, 0, 8, 0, 3, 0, 0, b'Z', 0, 0, 0, 4][..],
+    ] {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", server.pg_port))
+            .await
+            .unwrap();
+        let _ = s.write_all(bytes).await;
+        let mut buf = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut buf)).await;
+    }
+
+    // Past the connection limit: refused with 53300, while the others go on.
+    let a = connect(server.pg_port, "ann", None).await;
+    let b = connect(server.pg_port, "ann", None).await;
+    let e = match try_connect(server.pg_port, "ann", None).await {
+        Ok(_) => panic!("a fourth connection is refused"),
+        Err(e) => e,
+    };
+    assert_eq!(e.code(), Some(&SqlState::TOO_MANY_CONNECTIONS), "{e}");
+    for client in [&a, &b, &c] {
+        client.query_one("SELECT 1", &[]).await.unwrap();
+    }
+    drop((a, b));
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_tokens_users_sign_in_with_scram() {
+    let mut tokens = std::collections::HashMap::new();
+    tokens.insert("alice".to_string(), "0123456789abcdef0123".to_string());
+    let server = InProcess::start(
+        ServerConfig {
+            auth_tokens: tokens,
+            ..config()
+        },
+        SETUP,
+    )
+    .await;
+    let c = connect(server.pg_port, "alice", Some("0123456789abcdef0123")).await;
+    c.execute("UPDATE acct SET balance = 1 WHERE id = 1", &[])
+        .await
+        .unwrap();
+    let row = c.query_one("SELECT current_user", &[]).await.unwrap();
+    assert_eq!(row.get::<_, &str>(0), "alice");
+    for (user, password) in [
+        ("alice", Some("wrong-token-wrong-token")),
+        ("mallory", Some("0123456789abcdef0123")),
+        ("alice", None),
+    ] {
+        assert!(
+            try_connect(server.pg_port, user, password).await.is_err(),
+            "{user} with {password:?} is refused"
+        );
+    }
+    server.shutdown().await;
+}
