@@ -4,7 +4,8 @@
 #     compiler, ccache (C/C++ objects are cached, so a RocksDB rebuild takes minutes),
 #     chromium (headless, for the explorer page's test), etcd-server (the etcd engine's tests
 #     start 3-member clusters on loopback), protobuf-compiler (etcd-client's build),
-#     postgresql-client (psql, a client of the PostgreSQL protocol's tests);
+#     postgresql-client and postgresql-15 (psql and pgbench, clients of the PostgreSQL
+#     protocol's tests);
 #   - libtorch for chrono-ml's `tch` (scripts/libtorch.sh: the CPU part of the PyTorch wheel);
 #   - the GraphQL console's GraphiQL and React (scripts/graphiql.sh, from the npm registry);
 #   - a small Python venv with grpcio-tools (the test of a Python client generated from
@@ -24,6 +25,7 @@ command -v chromium >/dev/null 2>&1 || missing+=(chromium)  # the explorer page'
 command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)  # the distributed engine's test clusters
 command -v protoc >/dev/null 2>&1 || missing+=(protobuf-compiler)  # etcd-client's generated code
 command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)  # the PostgreSQL protocol's tests
+[ -x /usr/lib/postgresql/15/bin/pgbench ] || command -v pgbench >/dev/null 2>&1 || missing+=(postgresql-15)  # … and pgbench
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi

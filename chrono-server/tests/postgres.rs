@@ -368,3 +368,108 @@ async fn with_tokens_users_sign_in_with_scram() {
     }
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pgbench_runs_tpcb_like_transactions_and_the_books_balance() {
+    let accounts: Vec<String> = (1..=1000).map(|i| format!("({i}, 1, 0, NULL)")).collect();
+    let tellers: Vec<String> = (1..=10).map(|i| format!("({i}, 1, 0, NULL)")).collect();
+    let fill_accounts = format!(
+        "INSERT INTO pgbench_accounts VALUES {}",
+        accounts.join(", ")
+    );
+    let fill_tellers = format!("INSERT INTO pgbench_tellers VALUES {}", tellers.join(", "));
+    let server = InProcess::start(
+        config(),
+        &[
+            "CREATE TABLE pgbench_branches (bid BIGINT PRIMARY KEY, bbalance BIGINT, filler TEXT)",
+            "CREATE TABLE pgbench_tellers (tid BIGINT PRIMARY KEY, bid BIGINT, tbalance BIGINT, filler TEXT)",
+            "CREATE TABLE pgbench_accounts (aid BIGINT PRIMARY KEY, bid BIGINT, abalance BIGINT, filler TEXT)",
+            "CREATE TABLE pgbench_history (tid BIGINT, bid BIGINT, aid BIGINT, delta BIGINT, mtime TIMESTAMP, filler TEXT)",
+            "INSERT INTO pgbench_branches VALUES (1, 0, NULL)",
+            &fill_tellers,
+            &fill_accounts,
+        ],
+    )
+    .await;
+    // pgbench's built-in TPC-B-like transaction, on the tables above.
+    let script = "\
+\\set aid random(1, 1000)
+\\set tid random(1, 10)
+\\set delta random(-5000, 5000)
+BEGIN;
+UPDATE pgbench_accounts SET abalance = abalance + :delta WHERE aid = :aid;
+SELECT abalance FROM pgbench_accounts WHERE aid = :aid;
+UPDATE pgbench_tellers SET tbalance = tbalance + :delta WHERE tid = :tid;
+UPDATE pgbench_branches SET bbalance = bbalance + :delta WHERE bid = 1;
+INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (:tid, 1, :aid, :delta, CURRENT_TIMESTAMP);
+END;
+";
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tpcb.sql");
+    std::fs::write(&file, script).unwrap();
+    for mode in ["simple", "extended", "prepared"] {
+        let port = server.pg_port;
+        let file = file.clone();
+        let out = tokio::task::spawn_blocking(move || {
+            std::process::Command::new("pgbench")
+                .args([
+                    "-n",
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    &port.to_string(),
+                    "-U",
+                    "bench",
+                ])
+                .args([
+                    "-c",
+                    "4",
+                    "-t",
+                    "25",
+                    "-M",
+                    mode,
+                    "--max-tries",
+                    "100",
+                    "-f",
+                ])
+                .arg(&file)
+                .arg("chronodb")
+                .output()
+                .expect("pgbench is installed (scripts/setup.sh installs PostgreSQL's)")
+        })
+        .await
+        .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "pgbench -M {mode}: {text}");
+        assert!(
+            text.contains("number of transactions actually processed: 100/100"),
+            "{text}"
+        );
+    }
+    // Every committed transaction moved the same delta through all four tables.
+    let c = connect(server.pg_port, "ann", None).await;
+    let sum = |sql: &'static str| {
+        let c = &c;
+        async move { c.query_one(sql, &[]).await.unwrap().get::<_, i64>(0) }
+    };
+    let history = sum("SELECT count(*) FROM pgbench_history").await;
+    assert_eq!(history, 300);
+    let deltas = sum("SELECT sum(delta) FROM pgbench_history").await;
+    assert_eq!(
+        sum("SELECT sum(abalance) FROM pgbench_accounts").await,
+        deltas
+    );
+    assert_eq!(
+        sum("SELECT sum(tbalance) FROM pgbench_tellers").await,
+        deltas
+    );
+    assert_eq!(
+        sum("SELECT sum(bbalance) FROM pgbench_branches").await,
+        deltas
+    );
+    server.shutdown().await;
+}

@@ -177,6 +177,35 @@ impl Backend {
                 Tag::new(tag),
             ));
         }
+        // COMMIT or ROLLBACK with no transaction open (one whose commit failed has ended):
+        // PostgreSQL warns and goes on, and clients rely on it (pgbench rolls back after a
+        // serialization failure at COMMIT).
+        if let ast::Statement::Commit | ast::Statement::Rollback = statement
+            && !self.session.lock().in_transaction()
+        {
+            let tag = if matches!(statement, ast::Statement::Commit) {
+                "COMMIT"
+            } else {
+                "ROLLBACK"
+            };
+            client
+                .feed(PgWireBackendMessage::NoticeResponse(
+                    pgwire::error::ErrorInfo::new(
+                        "WARNING".into(),
+                        "25P01".into(),
+                        "there is no transaction in progress".into(),
+                    )
+                    .into(),
+                ))
+                .await?;
+            return Ok((
+                Outcome::Done {
+                    tag: tag.into(),
+                    commit_ts: None,
+                },
+                Tag::new(tag),
+            ));
+        }
         let principal = Self::principal(client);
         let result = self
             .blocking(principal, move |s| {
