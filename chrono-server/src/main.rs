@@ -502,14 +502,28 @@ fn run(cli: Cli) -> Result<()> {
                         at.port()
                     );
                 }
-                chrono_server::grpc::serve_with(
-                    chrono,
+                let served = chrono.clone();
+                let result = chrono_server::grpc::serve_with(
+                    served,
                     &server,
                     listener,
                     beside,
                     chrono_server::grpc::shutdown_signal(),
                 )
-                .await
+                .await;
+                // A training the server's ANALYZE started finishes (within its budget)
+                // before the process exits, as in `chronodb sql`: a process that exits under
+                // a running libtorch thread aborts.
+                if let Some(ml) = chrono.ml_optimizer()
+                    && ml.is_training()
+                {
+                    eprintln!(
+                        "finishing the learned estimator's training (at most \
+                         features.ml_optimizer.training_budget_ms)"
+                    );
+                    tokio::task::block_in_place(|| ml.wait_idle());
+                }
+                result
             })
         }
         Command::Sql {
