@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::BytesMut;
+use chrono_sql::types::DataType;
 use chrono_sql::{CancelToken, Description, Outcome, Prepared, Session, ast};
 use chrono_storage::Value;
 use futures::{Sink, SinkExt};
@@ -19,8 +20,7 @@ use parking_lot::Mutex;
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::results::{
-    DescribePortalResponse, DescribeStatementResponse, FieldFormat, FieldInfo, QueryResponse,
-    Response, Tag,
+    DescribeStatementResponse, FieldFormat, FieldInfo, QueryResponse, Response, Tag,
 };
 use pgwire::api::stmt::{QueryParser, StoredStatement};
 use pgwire::api::store::PortalStore;
@@ -32,7 +32,8 @@ use pgwire::messages::startup::ParameterStatus;
 
 use super::settings::{self, Read, Special};
 use super::sqlstate;
-use super::types::{pg_type, put_field, user_error};
+use super::sqlstate::user_error;
+use super::types::{pg_type, put_field};
 use crate::ChronoDb;
 
 /// A statement as the extended protocol keeps it (Parse → Bind → Execute).
@@ -49,6 +50,14 @@ enum Kind {
     Special(Special),
 }
 
+/// A COMMIT or ROLLBACK answered without running (see `Backend::end_without_commit`).
+enum End {
+    /// The failed transaction was rolled back.
+    RolledBack,
+    /// No transaction was open: the statement's own tag, after a warning.
+    NoneOpen(&'static str),
+}
+
 /// What a connection remembers between statements.
 struct State {
     /// An error failed the open transaction.
@@ -60,6 +69,7 @@ struct State {
 /// The connection's handler of both query protocols.
 pub struct Backend {
     db: Arc<ChronoDb>,
+    parser: Arc<Parser>,
     session: Arc<Mutex<Session>>,
     state: Mutex<State>,
     timeout: Duration,
@@ -72,23 +82,16 @@ pub struct Parser {
     db: Arc<ChronoDb>,
 }
 
-impl Parser {
-    pub fn new(db: Arc<ChronoDb>) -> Self {
-        Self { db }
-    }
-}
-
 impl Backend {
     pub fn new(db: Arc<ChronoDb>, timeout: Duration, authenticated: bool) -> Self {
         let session = db.session();
-        let mut settings = settings::defaults();
-        settings.insert("chronodb.database".into(), "chronodb".into());
         Self {
+            parser: Arc::new(Parser { db: db.clone() }),
             db,
             session: Arc::new(Mutex::new(session)),
             state: Mutex::new(State {
                 failed: false,
-                settings,
+                settings: settings::defaults(),
             }),
             timeout,
             authenticated,
@@ -100,14 +103,14 @@ impl Backend {
     async fn blocking<T: Send + 'static>(
         &self,
         principal: Option<String>,
-        f: impl FnOnce(&mut Session) -> chrono_sql::Result<T> + Send + 'static,
+        f: impl FnOnce(&mut Session) -> T + Send + 'static,
     ) -> PgWireResult<T> {
         let token = CancelToken::new();
         let on_drop = crate::grpc::CancelOnDrop::new(token.clone());
         let session = self.session.clone();
         let timeout = self.timeout;
         let authenticated = self.authenticated;
-        let task = tokio::task::spawn_blocking(move || {
+        let r = tokio::task::spawn_blocking(move || {
             let mut s = session.lock();
             s.set_cancel_token(token);
             s.set_statement_timeout(Some(timeout));
@@ -115,32 +118,53 @@ impl Backend {
                 s.set_principal(principal);
             }
             f(&mut s)
-        });
-        let r = task
-            .await
-            .map_err(|e| user_error("XX000", format!("the statement failed: {e}")))?;
+        })
+        .await
+        .map_err(|e| user_error("XX000", format!("the statement failed: {e}")))?;
         on_drop.disarm();
-        r.map_err(|e| sqlstate::error(&crate::Error::Sql(e)))
+        Ok(r)
     }
 
     fn principal<C: ClientInfo>(client: &C) -> Option<String> {
         client.metadata().get(METADATA_USER).cloned()
     }
 
-    /// Refuses a statement in a failed transaction, except ROLLBACK and COMMIT (which then
-    /// rolls back).
-    fn check_failed(&self, statement: &ast::Statement) -> PgWireResult<Option<&'static str>> {
-        if !self.state.lock().failed {
-            return Ok(None);
-        }
-        match statement {
-            ast::Statement::Rollback | ast::Statement::Commit => Ok(Some("ROLLBACK")),
-            _ => Err(user_error(
+    /// A transaction's end that runs nothing: COMMIT or ROLLBACK of a failed transaction
+    /// (rolled back, tag ROLLBACK), or with none open (one whose commit failed has ended:
+    /// PostgreSQL warns and goes on, and clients rely on it — pgbench rolls back after a
+    /// serialization failure at COMMIT). In a failed transaction anything else is refused.
+    fn end_without_commit(&self, statement: &ast::Statement) -> PgWireResult<Option<End>> {
+        let ends = matches!(statement, ast::Statement::Commit | ast::Statement::Rollback);
+        let mut state = self.state.lock();
+        if state.failed && !ends {
+            return Err(user_error(
                 "25P02",
                 "current transaction is aborted, commands ignored until end of transaction block"
                     .into(),
-            )),
+            ));
         }
+        if !ends {
+            return Ok(None);
+        }
+        let mut session = self.session.lock();
+        if state.failed {
+            state.failed = false;
+            if session.in_transaction() {
+                // Dropping the transaction's writes: no I/O.
+                let _ = session.execute("ROLLBACK");
+            }
+            return Ok(Some(End::RolledBack));
+        }
+        if session.in_transaction() {
+            return Ok(None);
+        }
+        Ok(Some(End::NoneOpen(
+            if matches!(statement, ast::Statement::Commit) {
+                "COMMIT"
+            } else {
+                "ROLLBACK"
+            },
+        )))
     }
 
     /// Runs one parsed statement with `params`: its outcome, or an error (which fails an
@@ -158,46 +182,23 @@ impl Backend {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let statement = parsed[index].statement().clone();
-        if let Some(tag) = self.check_failed(&statement)? {
-            let session = self.session.clone();
-            tokio::task::spawn_blocking(move || {
-                let mut s = session.lock();
-                if s.in_transaction() {
-                    let _ = s.execute("ROLLBACK");
+        if let Some(end) = self.end_without_commit(&statement)? {
+            let tag = match end {
+                End::RolledBack => "ROLLBACK",
+                End::NoneOpen(tag) => {
+                    client
+                        .feed(PgWireBackendMessage::NoticeResponse(
+                            pgwire::error::ErrorInfo::new(
+                                "WARNING".into(),
+                                "25P01".into(),
+                                "there is no transaction in progress".into(),
+                            )
+                            .into(),
+                        ))
+                        .await?;
+                    tag
                 }
-            })
-            .await
-            .ok();
-            self.state.lock().failed = false;
-            return Ok((
-                Outcome::Done {
-                    tag: tag.into(),
-                    commit_ts: None,
-                },
-                Tag::new(tag),
-            ));
-        }
-        // COMMIT or ROLLBACK with no transaction open (one whose commit failed has ended):
-        // PostgreSQL warns and goes on, and clients rely on it (pgbench rolls back after a
-        // serialization failure at COMMIT).
-        if let ast::Statement::Commit | ast::Statement::Rollback = statement
-            && !self.session.lock().in_transaction()
-        {
-            let tag = if matches!(statement, ast::Statement::Commit) {
-                "COMMIT"
-            } else {
-                "ROLLBACK"
             };
-            client
-                .feed(PgWireBackendMessage::NoticeResponse(
-                    pgwire::error::ErrorInfo::new(
-                        "WARNING".into(),
-                        "25P01".into(),
-                        "there is no transaction in progress".into(),
-                    )
-                    .into(),
-                ))
-                .await?;
             return Ok((
                 Outcome::Done {
                     tag: tag.into(),
@@ -207,22 +208,17 @@ impl Backend {
             ));
         }
         let principal = Self::principal(client);
-        let result = self
+        let (outcome, in_txn) = self
             .blocking(principal, move |s| {
-                let r = s.run(&parsed[index], &params);
-                Ok((r, s.in_transaction()))
+                (s.run(&parsed[index], &params), s.in_transaction())
             })
             .await?;
-        let (outcome, in_txn) = result;
-        let outcome = match outcome {
-            Ok(o) => o,
-            Err(e) => {
-                if in_txn {
-                    self.state.lock().failed = true;
-                }
-                return Err(sqlstate::error(&crate::Error::Sql(e)));
+        let outcome = outcome.inspect_err(|_| {
+            if in_txn {
+                self.state.lock().failed = true;
             }
-        };
+        });
+        let outcome = outcome.map_err(|e| sqlstate::sql_error(&e))?;
         let commit = match &outcome {
             Outcome::Affected { commit_ts, .. } | Outcome::Done { commit_ts, .. } => *commit_ts,
             Outcome::Rows { .. } => None,
@@ -252,86 +248,62 @@ impl Backend {
         format: &Format,
     ) -> PgWireResult<Response> {
         let mut state = self.state.lock();
-        let text_rows = |columns: Vec<String>, rows: Vec<Vec<Option<String>>>| {
-            let values = rows
-                .into_iter()
-                .map(|r| {
-                    r.into_iter()
-                        .map(|v| v.map_or(Value::Null, Value::Text))
-                        .collect()
-                })
-                .collect();
-            let fields = columns.into_iter().map(|c| (c, None)).collect::<Vec<_>>();
-            rows_response(&fields, values, format)
-        };
-        match special {
+        let rows = match special {
             Special::Set(name, value) => {
                 let name = name.to_ascii_lowercase();
                 if !settings::fixed(&name) {
                     state.settings.insert(name, value.clone());
                 }
-                Ok(Response::Execution(Tag::new("SET")))
+                return Ok(Response::Execution(Tag::new("SET")));
             }
             Special::Reset(name) => {
                 let defaults = settings::defaults();
                 match name {
-                    None => {
-                        for (k, v) in defaults {
-                            state.settings.entry(k).or_default().clone_from(&v);
-                        }
-                    }
+                    None => state.settings.extend(defaults),
                     Some(n) => {
                         if let Some(v) = defaults.get(n) {
                             state.settings.insert(n.clone(), v.clone());
                         }
                     }
                 }
-                Ok(Response::Execution(Tag::new("RESET")))
+                return Ok(Response::Execution(Tag::new("RESET")));
             }
-            Special::Tag(t) => Ok(Response::Execution(Tag::new(t))),
-            Special::ShowAll => {
-                let rows = state
-                    .settings
-                    .iter()
-                    .map(|(k, v)| vec![Some(k.clone()), Some(v.clone()), None])
-                    .collect();
-                text_rows(
-                    vec!["name".into(), "setting".into(), "description".into()],
-                    rows,
-                )
-            }
-            Special::Value { column, what } => {
+            Special::Tag(t) => return Ok(Response::Execution(Tag::new(t))),
+            Special::ShowAll => state
+                .settings
+                .iter()
+                .map(|(k, v)| vec![Value::Text(k.clone()), Value::Text(v.clone()), Value::Null])
+                .collect(),
+            Special::Value { what, .. } => {
                 let value = match what {
                     Read::Version => settings::version(),
                     Read::User => client_user.unwrap_or_else(|| "chronodb".into()),
                     Read::Setting(name) => {
                         let key = name.to_ascii_lowercase();
-                        match state.settings.get(&key) {
-                            Some(v) => v.clone(),
-                            None => {
-                                return Err(user_error(
-                                    "42704",
-                                    format!("unrecognized configuration parameter \"{name}\""),
-                                ));
-                            }
-                        }
+                        state.settings.get(&key).cloned().ok_or_else(|| {
+                            user_error(
+                                "42704",
+                                format!("unrecognized configuration parameter \"{name}\""),
+                            )
+                        })?
                     }
                 };
-                text_rows(vec![column.clone()], vec![vec![Some(value)]])
+                vec![vec![Value::Text(value)]]
             }
-        }
+        };
+        rows_response(&text_columns(special), rows, format)
     }
 
     fn response(
         &self,
         outcome: Outcome,
         tag: Tag,
-        fields: Option<&[(String, Option<chrono_sql::types::DataType>)]>,
+        fields: Option<&[(String, Option<DataType>)]>,
         format: &Format,
     ) -> PgWireResult<Response> {
         Ok(match outcome {
             Outcome::Rows { columns, rows } => {
-                let described: Vec<(String, Option<chrono_sql::types::DataType>)> = match fields {
+                let described: Vec<(String, Option<DataType>)> = match fields {
                     Some(f) => f.to_vec(),
                     None => value_types(&columns, &rows),
                 };
@@ -347,13 +319,20 @@ impl Backend {
     }
 }
 
+/// Runs `f` (parsing, describing: it reads the catalog) on the blocking pool.
+async fn on_pool<T: Send + 'static>(
+    f: impl FnOnce() -> chrono_sql::Result<T> + Send + 'static,
+) -> PgWireResult<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| user_error("XX000", e.to_string()))?
+        .map_err(|e| sqlstate::sql_error(&e))
+}
+
 /// The types of a result's columns from its values (the simple protocol sends the
 /// description after running): the one type all non-NULL values share, DOUBLE for a mix of
 /// numbers, else text.
-fn value_types(
-    columns: &[String],
-    rows: &[Vec<Value>],
-) -> Vec<(String, Option<chrono_sql::types::DataType>)> {
+fn value_types(columns: &[String], rows: &[Vec<Value>]) -> Vec<(String, Option<DataType>)> {
     columns
         .iter()
         .enumerate()
@@ -375,11 +354,13 @@ fn value_types(
         .collect()
 }
 
+/// The columns of a special statement's rows, all text.
+fn text_columns(special: &Special) -> Vec<(String, Option<DataType>)> {
+    special.columns().into_iter().map(|c| (c, None)).collect()
+}
+
 /// Field descriptions of a result in `format`.
-fn fields(
-    columns: &[(String, Option<chrono_sql::types::DataType>)],
-    format: &Format,
-) -> Vec<FieldInfo> {
+fn fields(columns: &[(String, Option<DataType>)], format: &Format) -> Vec<FieldInfo> {
     columns
         .iter()
         .enumerate()
@@ -405,7 +386,7 @@ fn field_format(format: &Format, i: usize) -> FieldFormat {
 
 /// Rows as a query response of `columns` in `format`.
 fn rows_response(
-    columns: &[(String, Option<chrono_sql::types::DataType>)],
+    columns: &[(String, Option<DataType>)],
     rows: Vec<Vec<Value>>,
     format: &Format,
 ) -> PgWireResult<Response> {
@@ -468,10 +449,7 @@ impl SimpleQueryHandler for Backend {
         }
         let db = self.db.clone();
         let text = query.to_string();
-        let parsed = tokio::task::spawn_blocking(move || db.database().parse_cached(&text))
-            .await
-            .map_err(|e| user_error("XX000", e.to_string()))?
-            .map_err(|e| sqlstate::error(&crate::Error::Sql(e)))?;
+        let parsed = on_pool(move || db.database().parse_cached(&text)).await?;
         let mut responses = Vec::new();
         for i in 0..parsed.len() {
             match self.run_one(client, parsed.clone(), i, Vec::new()).await {
@@ -510,31 +488,21 @@ impl QueryParser for Parser {
         }
         let db = self.db.clone();
         let text = sql.to_string();
-        let parsed = tokio::task::spawn_blocking(move || {
+        let parsed = on_pool(move || {
             let parsed = db.database().parse_cached(&text)?;
             if parsed.len() > 1 {
                 return Err(chrono_sql::Error::Syntax(
                     "cannot insert multiple commands into a prepared statement".into(),
                 ));
             }
-            let description = match parsed.first() {
-                Some(p) => db.database().describe(p)?,
-                None => Description {
-                    columns: Vec::new(),
-                    params: Vec::new(),
-                    gives_rows: false,
-                },
+            let Some(p) = parsed.first() else {
+                return Ok(None);
             };
-            Ok((parsed, description))
+            let description = db.database().describe(p)?;
+            Ok(Some((parsed, description)))
         })
-        .await
-        .map_err(|e| user_error("XX000", e.to_string()))?
-        .map_err(|e| sqlstate::error(&crate::Error::Sql(e)))?;
-        let (parsed, description) = parsed;
-        if parsed.is_empty() {
-            return Ok(None);
-        }
-        Ok(Some(Statement {
+        .await?;
+        Ok(parsed.map(|(parsed, description)| Statement {
             kind: Kind::Sql(parsed, Arc::new(description)),
         }))
     }
@@ -555,18 +523,7 @@ impl QueryParser for Parser {
         Ok(match &stmt.kind {
             Kind::Sql(_, d) if d.gives_rows => fields(&d.columns, &format),
             Kind::Sql(..) => Vec::new(),
-            Kind::Special(Special::Value { column, .. }) => {
-                fields(&[(column.clone(), None)], &format)
-            }
-            Kind::Special(Special::ShowAll) => fields(
-                &[
-                    ("name".into(), None),
-                    ("setting".into(), None),
-                    ("description".into(), None),
-                ],
-                &format,
-            ),
-            Kind::Special(_) => Vec::new(),
+            Kind::Special(special) => fields(&text_columns(special), &format),
         })
     }
 }
@@ -577,7 +534,7 @@ impl ExtendedQueryHandler for Backend {
     type QueryParser = Parser;
 
     fn query_parser(&self) -> Arc<Parser> {
-        Arc::new(Parser::new(self.db.clone()))
+        self.parser.clone()
     }
 
     async fn do_query<C>(
@@ -619,8 +576,7 @@ impl ExtendedQueryHandler for Backend {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let parser = Parser::new(self.db.clone());
-        let ours = parser.get_parameter_types(&stmt.statement)?;
+        let ours = self.parser.get_parameter_types(&stmt.statement)?;
         let params = (0..ours.len().max(stmt.parameter_types.len()))
             .map(|i| {
                 stmt.parameter_types
@@ -632,26 +588,8 @@ impl ExtendedQueryHandler for Backend {
                     .unwrap_or(Type::TEXT)
             })
             .collect();
-        let fields = parser.get_result_schema(&stmt.statement, None)?;
+        let fields = self.parser.get_result_schema(&stmt.statement, None)?;
         Ok(DescribeStatementResponse::new(params, fields))
-    }
-
-    async fn do_describe_portal<C>(
-        &self,
-        _client: &mut C,
-        portal: &Portal<Statement>,
-    ) -> PgWireResult<DescribePortalResponse>
-    where
-        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
-        C::PortalStore: PortalStore<Statement = Self::Statement>,
-        C::Error: Debug,
-        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
-    {
-        let parser = Parser::new(self.db.clone());
-        Ok(DescribePortalResponse::new(parser.get_result_schema(
-            &portal.statement.statement,
-            Some(&portal.result_column_format),
-        )?))
     }
 }
 

@@ -29,7 +29,6 @@ use std::fmt::Debug;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -44,8 +43,7 @@ use pgwire::api::auth::{
 use pgwire::api::cancel::DefaultCancelHandler;
 use pgwire::api::{
     ClientInfo, ConnectionGuard, ConnectionHandle, ConnectionManager, NoopHandler,
-    PgWireConnectionState, PgWireServerHandlers, PidSecretKeyGenerator,
-    RandomPidSecretKeyGenerator,
+    PgWireConnectionState, PidSecretKeyGenerator, RandomPidSecretKeyGenerator,
 };
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
@@ -123,23 +121,19 @@ pub async fn serve(
 /// Answers a connection past the limit with PostgreSQL's "too many connections" error.
 async fn refuse(mut tcp: tokio::net::TcpStream) {
     use tokio::io::AsyncWriteExt;
-    let message = "sorry, too many clients already (limit: server.postgres_max_connections)";
-    let mut body = Vec::new();
-    for (field, value) in [
-        (b'S', "FATAL"),
-        (b'V', "FATAL"),
-        (b'C', "53300"),
-        (b'M', message),
-    ] {
-        body.push(field);
-        body.extend_from_slice(value.as_bytes());
-        body.push(0);
+    let mut info = pgwire::error::ErrorInfo::new(
+        "FATAL".into(),
+        "53300".into(),
+        "sorry, too many clients already (limit: server.postgres_max_connections)".into(),
+    );
+    info.severity_nonlocalized = Some("FATAL".into());
+    let mut frame = bytes::BytesMut::new();
+    if PgWireBackendMessage::ErrorResponse(info.into())
+        .encode(&mut frame)
+        .is_ok()
+    {
+        let _ = tokio::time::timeout(Duration::from_secs(1), tcp.write_all(&frame)).await;
     }
-    body.push(0);
-    let mut frame = vec![b'E'];
-    frame.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
-    frame.extend_from_slice(&body);
-    let _ = tokio::time::timeout(Duration::from_secs(1), tcp.write_all(&frame)).await;
 }
 
 /// One client connection, from its TLS negotiation to its end.
@@ -164,18 +158,28 @@ async fn connection(
     let parts = socket.into_parts();
     let metered = Metered {
         inner: parts.io,
-        since_message: Arc::new(AtomicUsize::new(0)),
+        since_message: 0,
         limit: served.max_message_bytes,
     };
-    let since_message = metered.since_message.clone();
     let mut new_parts = FramedParts::new(metered, parts.codec);
     new_parts.read_buf = parts.read_buf;
     new_parts.write_buf = parts.write_buf;
     let mut socket = Framed::from_parts(new_parts);
 
-    let handlers = Handlers::new(&served);
-    let startup = handlers.startup.clone();
-    let backend = handlers.backend.clone();
+    let authenticated = !served.tokens.is_empty();
+    let backend = Arc::new(handler::Backend::new(
+        served.db.clone(),
+        served.timeout,
+        authenticated,
+    ));
+    let startup = Arc::new(Startup {
+        manager: served.manager.clone(),
+        scram: authenticated.then(|| {
+            SASLAuthStartupHandler::new(Arc::new(Parameters))
+                .with_scram(ScramAuth::new(Arc::new(Tokens(served.tokens.clone()))))
+                .with_connection_manager(served.manager.clone())
+        }),
+    });
     let cancel = Arc::new(DefaultCancelHandler::new(served.manager.clone()));
     let copy = Arc::new(NoopHandler);
     loop {
@@ -199,7 +203,7 @@ async fn connection(
                 break;
             }
         };
-        since_message.store(0, Ordering::Relaxed);
+        socket.get_mut().since_message = 0;
         if matches!(message, PgWireFrontendMessage::Terminate(_)) {
             break;
         }
@@ -242,7 +246,7 @@ fn is_idle<C: ClientInfo>(c: &C) -> bool {
 /// (or a client that sends bytes that never make one) is refused before it is held.
 struct Metered<S> {
     inner: S,
-    since_message: Arc<AtomicUsize>,
+    since_message: usize,
     limit: usize,
 }
 
@@ -258,8 +262,8 @@ impl<S: AsyncRead + Unpin> AsyncRead for Metered<S> {
         let before = buf.filled().len();
         let r = Pin::new(&mut self.inner).poll_read(cx, buf);
         let got = buf.filled().len() - before;
-        let total = self.since_message.fetch_add(got, Ordering::Relaxed) + got;
-        if total > self.limit.saturating_add(READ_AHEAD) {
+        self.since_message += got;
+        if self.since_message > self.limit.saturating_add(READ_AHEAD) {
             return Poll::Ready(Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!(
@@ -290,54 +294,32 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Metered<S> {
     }
 }
 
-/// A connection's handlers.
-struct Handlers {
-    backend: Arc<handler::Backend>,
-    startup: Arc<Startup>,
-}
-
-impl Handlers {
-    fn new(served: &Served) -> Self {
-        let authenticated = !served.tokens.is_empty();
-        Self {
-            backend: Arc::new(handler::Backend::new(
-                served.db.clone(),
-                served.timeout,
-                authenticated,
-            )),
-            startup: Arc::new(Startup {
-                manager: served.manager.clone(),
-                scram: authenticated.then(|| {
-                    SASLAuthStartupHandler::new(Arc::new(Parameters))
-                        .with_scram(ScramAuth::new(Arc::new(Tokens(served.tokens.clone()))))
-                        .with_connection_manager(served.manager.clone())
-                }),
-            }),
-        }
-    }
-}
-
 /// The parameters a client is told at connect.
 #[derive(Debug)]
 struct Parameters;
 
 impl ServerParameterProvider for Parameters {
     fn server_parameters<C: ClientInfo>(&self, client: &C) -> Option<HashMap<String, String>> {
+        // The values of the connection's session parameters, under the names libpq uses.
+        let defaults = settings::defaults();
         let mut p: HashMap<String, String> = [
-            ("server_version", "15.0".to_string()),
-            ("server_encoding", "UTF8".into()),
-            ("client_encoding", "UTF8".into()),
-            ("DateStyle", "ISO, MDY".into()),
-            ("IntervalStyle", "postgres".into()),
-            ("TimeZone", "UTC".into()),
-            ("integer_datetimes", "on".into()),
-            ("standard_conforming_strings", "on".into()),
-            ("is_superuser", "off".into()),
-            ("default_transaction_read_only", "off".into()),
-            ("in_hot_standby", "off".into()),
+            ("server_version", "server_version"),
+            ("server_encoding", "server_encoding"),
+            ("client_encoding", "client_encoding"),
+            ("DateStyle", "datestyle"),
+            ("IntervalStyle", "intervalstyle"),
+            ("TimeZone", "timezone"),
+            ("integer_datetimes", "integer_datetimes"),
+            ("standard_conforming_strings", "standard_conforming_strings"),
+            ("is_superuser", "is_superuser"),
+            (
+                "default_transaction_read_only",
+                "default_transaction_read_only",
+            ),
+            ("in_hot_standby", "in_hot_standby"),
         ]
         .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
+        .map(|(reported, key)| (reported.to_string(), defaults[key].clone()))
         .collect();
         let meta = client.metadata();
         p.insert(
@@ -407,19 +389,5 @@ impl StartupHandler for Startup {
             finish_authentication(client, &Parameters).await?;
         }
         Ok(())
-    }
-}
-
-impl PgWireServerHandlers for Handlers {
-    fn simple_query_handler(&self) -> Arc<impl pgwire::api::query::SimpleQueryHandler> {
-        self.backend.clone()
-    }
-
-    fn extended_query_handler(&self) -> Arc<impl pgwire::api::query::ExtendedQueryHandler> {
-        self.backend.clone()
-    }
-
-    fn startup_handler(&self) -> Arc<impl StartupHandler> {
-        self.startup.clone()
     }
 }

@@ -33,6 +33,19 @@ pub enum Special {
     ShowAll,
 }
 
+impl Special {
+    /// The text columns of the rows it gives (none: it gives a command tag).
+    pub fn columns(&self) -> Vec<String> {
+        match self {
+            Special::Value { column, .. } => vec![column.clone()],
+            Special::ShowAll => ["name", "setting", "description"]
+                .map(String::from)
+                .to_vec(),
+            Special::Set(..) | Special::Reset(_) | Special::Tag(_) => Vec::new(),
+        }
+    }
+}
+
 /// What a [`Special::Value`] reads.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Read {
@@ -68,6 +81,7 @@ pub fn defaults() -> BTreeMap<String, String> {
         ("default_transaction_isolation", "repeatable read"),
         ("transaction_read_only", "off"),
         ("default_transaction_read_only", "off"),
+        ("in_hot_standby", "off"),
         ("max_identifier_length", "63"),
         ("search_path", "public"),
         ("application_name", ""),
@@ -76,6 +90,7 @@ pub fn defaults() -> BTreeMap<String, String> {
         ("lc_collate", "C"),
         ("lc_ctype", "C"),
         ("chronodb.last_commit", ""),
+        ("chronodb.database", "chronodb"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -92,6 +107,8 @@ pub fn fixed(name: &str) -> bool {
             | "integer_datetimes"
             | "max_identifier_length"
             | "chronodb.last_commit"
+            | "chronodb.database"
+            | "in_hot_standby"
     )
 }
 

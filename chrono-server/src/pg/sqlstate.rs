@@ -79,27 +79,17 @@ pub fn code(e: &chrono_sql::Error) -> &'static str {
     }
 }
 
-/// A server error as the client sees it.
-pub fn error(e: &crate::Error) -> PgWireError {
-    let code = match e {
-        crate::Error::Sql(e) => code(e),
-        crate::Error::Storage(s) => match s {
-            chrono_storage::Error::Conflict(_) => "40001",
-            chrono_storage::Error::Corruption(_) => "XX001",
-            chrono_storage::Error::InvalidInput(_) => "22023",
-            chrono_storage::Error::TransactionState(_) => "25000",
-            chrono_storage::Error::Engine(_) | chrono_storage::Error::Observer(_) => "58000",
-        },
-        crate::Error::Audit(_) => "XX000",
-        crate::Error::Config(_) => "F0000",
-        crate::Error::InvalidInput(_) => "22023",
-        crate::Error::Io(_) => "58030",
-        crate::Error::Remote(..) => "XX000",
-    };
+/// A SQL engine error as the client sees it.
+pub fn sql_error(e: &chrono_sql::Error) -> PgWireError {
+    user_error(code(e), e.to_string())
+}
+
+/// An error with SQLSTATE `code` for the client.
+pub fn user_error(code: &str, message: String) -> PgWireError {
     PgWireError::UserError(Box::new(ErrorInfo::new(
         "ERROR".into(),
         code.into(),
-        e.to_string(),
+        message,
     )))
 }
 

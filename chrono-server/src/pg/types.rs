@@ -16,11 +16,15 @@
 //! column whose type is known only from its values (see `chrono_sql::plan::types`) is sent
 //! as `text`, each value in its text form.
 
+use std::borrow::Cow;
+
 use bytes::{BufMut, BytesMut};
 use chrono_sql::types::DataType;
 use chrono_storage::Value;
 use pgwire::api::Type;
-use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::error::PgWireResult;
+
+use super::sqlstate::user_error;
 
 /// Microseconds from the Unix epoch to PostgreSQL's (2000-01-01 UTC).
 const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
@@ -51,22 +55,24 @@ pub fn chrono_type(t: &Type) -> Option<DataType> {
     })
 }
 
-/// A value's text form, as PostgreSQL writes its type.
-pub fn text(v: &Value) -> Option<String> {
+/// A value's text form, as PostgreSQL writes its type (text itself borrowed).
+pub fn text(v: &Value) -> Option<Cow<'_, str>> {
     Some(match v {
         Value::Null => return None,
-        Value::Int(i) => i.to_string(),
-        Value::Float(f) => float_text(*f),
-        Value::Text(s) => s.clone(),
-        Value::Bool(b) => if *b { "t" } else { "f" }.into(),
-        Value::Timestamp(us) => timestamp_text(*us),
+        Value::Text(s) => Cow::Borrowed(s.as_str()),
+        Value::Int(i) => Cow::Owned(i.to_string()),
+        Value::Float(f) => Cow::Owned(float_text(*f)),
+        Value::Bool(b) => Cow::Borrowed(if *b { "t" } else { "f" }),
+        Value::Timestamp(us) => Cow::Owned(timestamp_text(*us)),
         Value::Blob(b) => {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
             let mut s = String::with_capacity(2 + 2 * b.len());
             s.push_str("\\x");
             for byte in b {
-                s.push_str(&format!("{byte:02x}"));
+                s.push(HEX[usize::from(byte >> 4)] as char);
+                s.push(HEX[usize::from(byte & 15)] as char);
             }
-            s
+            Cow::Owned(s)
         }
     })
 }
@@ -147,15 +153,6 @@ pub fn put_field(buf: &mut BytesMut, v: &Value, to: &Type, binary: bool) -> PgWi
     let len = (buf.len() - start - 4) as i32;
     buf[start..start + 4].copy_from_slice(&len.to_be_bytes());
     Ok(())
-}
-
-/// An error with a SQLSTATE for the client.
-pub fn user_error(code: &str, message: String) -> PgWireError {
-    PgWireError::UserError(Box::new(pgwire::error::ErrorInfo::new(
-        "ERROR".into(),
-        code.into(),
-        message,
-    )))
 }
 
 /// Reads parameter `i`'s bytes: by the type the client declared (`declared`), or the type

@@ -51,8 +51,7 @@ pub fn output_types(plan: &Plan, params: &mut [Option<DataType>]) -> Vec<Option<
     let width = plan.columns.len();
     let mut out = match &plan.node {
         Node::Scan { table, filter, .. } => {
-            let mut row: Vec<Option<DataType>> =
-                table.columns.iter().map(|c| Some(c.data_type)).collect();
+            let mut row = table_row(table);
             // A versions read: `_system_from`, `_system_to`, `_operation`.
             while row.len() < width {
                 row.push(Some(if row.len() < table.columns.len() + 2 {
@@ -110,17 +109,7 @@ pub fn output_types(plan: &Plan, params: &mut [Option<DataType>]) -> Vec<Option<
         } => {
             let l = output_types(left, params);
             let r = output_types(right, params);
-            for e in left_keys {
-                note_params(e, &l, params);
-            }
-            for e in right_keys {
-                note_params(e, &r, params);
-            }
-            let row: Vec<_> = l.into_iter().chain(r).collect();
-            if let Some(e) = residual {
-                note_params(e, &row, params);
-            }
-            row
+            joined(l, r, (left_keys, right_keys), residual.as_ref(), params)
         }
         Node::IndexJoin {
             left,
@@ -129,35 +118,22 @@ pub fn output_types(plan: &Plan, params: &mut [Option<DataType>]) -> Vec<Option<
             right_filter,
             residual,
             ..
-        } => {
-            let l = output_types(left, params);
-            let r: Vec<_> = table.columns.iter().map(|c| Some(c.data_type)).collect();
-            for e in left_keys {
-                note_params(e, &l, params);
-            }
-            if let Some(e) = right_filter {
-                note_params(e, &r, params);
-            }
-            let row: Vec<_> = l.into_iter().chain(r).collect();
-            if let Some(e) = residual {
-                note_params(e, &row, params);
-            }
-            row
-        }
+        } => joined(
+            output_types(left, params),
+            table_row(table),
+            (left_keys, right_filter.as_slice()),
+            residual.as_ref(),
+            params,
+        ),
         Node::NestedLoop {
             left,
             right,
             predicate,
             ..
         } => {
-            let row: Vec<_> = output_types(left, params)
-                .into_iter()
-                .chain(output_types(right, params))
-                .collect();
-            if let Some(e) = predicate {
-                note_params(e, &row, params);
-            }
-            row
+            let l = output_types(left, params);
+            let r = output_types(right, params);
+            joined(l, r, (&[], &[]), predicate.as_ref(), params)
         }
         Node::Aggregate { input, group, aggs } => {
             let row = output_types(input, params);
@@ -229,7 +205,7 @@ pub fn output_types(plan: &Plan, params: &mut [Option<DataType>]) -> Vec<Option<
             returning,
             ..
         } => {
-            let table_row: Vec<_> = table.columns.iter().map(|c| Some(c.data_type)).collect();
+            let table_row = table_row(table);
             // The source's values go to the target columns: a parameter among them takes
             // its column's type.
             if let Node::Values { rows } = &source.node {
@@ -274,7 +250,7 @@ pub fn output_types(plan: &Plan, params: &mut [Option<DataType>]) -> Vec<Option<
                 }
                 note_params(e, &row, params);
             }
-            let table_row: Vec<_> = table.columns.iter().map(|c| Some(c.data_type)).collect();
+            let table_row = table_row(table);
             returning
                 .iter()
                 .map(|e| typed(e, &table_row, params))
@@ -286,7 +262,7 @@ pub fn output_types(plan: &Plan, params: &mut [Option<DataType>]) -> Vec<Option<
             returning,
         } => {
             output_types(scan, params);
-            let table_row: Vec<_> = table.columns.iter().map(|c| Some(c.data_type)).collect();
+            let table_row = table_row(table);
             returning
                 .iter()
                 .map(|e| typed(e, &table_row, params))
@@ -295,6 +271,33 @@ pub fn output_types(plan: &Plan, params: &mut [Option<DataType>]) -> Vec<Option<
     };
     out.resize(width, None);
     out
+}
+
+/// The types of a table's columns, in order.
+fn table_row(table: &crate::catalog::TableDef) -> Vec<Option<DataType>> {
+    table.columns.iter().map(|c| Some(c.data_type)).collect()
+}
+
+/// A join's row (`l`'s columns, then `right`'s) after typing the parameters of its key
+/// expressions (each over its own side) and of the condition over the joined row.
+fn joined(
+    l: Vec<Option<DataType>>,
+    right: Vec<Option<DataType>>,
+    (left_exprs, right_exprs): (&[Expr], &[Expr]),
+    over_both: Option<&Expr>,
+    params: &mut [Option<DataType>],
+) -> Vec<Option<DataType>> {
+    for e in left_exprs {
+        note_params(e, &l, params);
+    }
+    for e in right_exprs {
+        note_params(e, &right, params);
+    }
+    let row: Vec<_> = l.into_iter().chain(right).collect();
+    if let Some(e) = over_both {
+        note_params(e, &row, params);
+    }
+    row
 }
 
 /// An expression's type after noting the types of the parameters it uses.
@@ -457,11 +460,10 @@ pub fn expr_type(
             }
         }
         Expr::Subquery(s) => match s.kind {
-            SubqueryKind::Scalar => {
-                let mut none = vec![None; params.len()];
-                none.copy_from_slice(params);
-                output_types(&s.plan, &mut none).first().copied().flatten()
-            }
+            SubqueryKind::Scalar => output_types(&s.plan, &mut params.to_vec())
+                .first()
+                .copied()
+                .flatten(),
             _ => Some(DataType::Bool),
         },
     }

@@ -34,18 +34,7 @@ impl Database {
             ..
         } = statement
         {
-            let names: &[&str] = match (*optimizers, *analyze) {
-                (true, _) => &["pass", "node", "estimated_rows", "estimator"],
-                (false, true) => &[
-                    "node",
-                    "estimated_rows",
-                    "actual_rows",
-                    "time_ms",
-                    "estimator",
-                ],
-                (false, false) => &["node", "estimated_rows", "estimator"],
-            };
-            let columns = names
+            let columns = super::pipeline::explain_columns(*analyze, *optimizers)
                 .iter()
                 .map(|&n| {
                     let t = match n {

@@ -189,9 +189,10 @@ impl Database {
                     Root::Query(plan) | Root::Write(plan) => plan,
                     Root::Schema(change) => {
                         return Ok(Outcome::Rows {
-                            columns: ["node", "estimated_rows", "estimator"]
-                                .map(String::from)
-                                .to_vec(),
+                            columns: explain_columns(false, false)
+                                .iter()
+                                .map(|c| c.to_string())
+                                .collect(),
                             rows: vec![vec![
                                 Value::Text(change.describe()),
                                 Value::Null,
@@ -428,7 +429,10 @@ impl Database {
         };
         let plan = &*plan;
         let nodes = plan.flatten();
-        let mut columns = vec!["node".to_string(), "estimated_rows".to_string()];
+        let columns = explain_columns(analyze, false)
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
         let mut stats = Vec::new();
         if analyze {
             stats = (0..nodes.len())
@@ -446,9 +450,7 @@ impl Database {
             for r in execution::build(plan, &mut ctx, &mut id)? {
                 r?;
             }
-            columns.extend(["actual_rows".to_string(), "time_ms".to_string()]);
         }
-        columns.push("estimator".into());
         let rows = nodes
             .iter()
             .enumerate()
@@ -471,10 +473,27 @@ impl Database {
 
 /// `EXPLAIN (OPTIMIZERS)`: the plan as the planner built it and after each pass, one row
 /// per node with the pass's name.
+/// The columns of EXPLAIN's rows: with ANALYZE the measured rows and time, with the
+/// optimizer's passes (`optimizers`) the pass first.
+pub(super) fn explain_columns(analyze: bool, optimizers: bool) -> &'static [&'static str] {
+    match (optimizers, analyze) {
+        (true, _) => &["pass", "node", "estimated_rows", "estimator"],
+        (false, true) => &[
+            "node",
+            "estimated_rows",
+            "actual_rows",
+            "time_ms",
+            "estimator",
+        ],
+        (false, false) => &["node", "estimated_rows", "estimator"],
+    }
+}
+
 fn explain_stepwise(steps: Vec<(&'static str, Plan)>) -> Outcome {
-    let columns = ["pass", "node", "estimated_rows", "estimator"]
-        .map(String::from)
-        .to_vec();
+    let columns = explain_columns(false, true)
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
     let mut rows = Vec::new();
     for (pass, plan) in &steps {
         for (depth, node) in plan.flatten() {
