@@ -29,6 +29,8 @@
 //!     training_interval: 1000    # feedback records on a table between retrainings
 //!     reanalyze_fraction: 0.2    # re-ANALYZE (and retrain) a table by itself once this
 //!                                # fraction of its rows changed; 0 turns that off
+//!     reanalyze_min_rows: 1000   # … plus this many rows (a small table is not analyzed
+//!                                # again after every few writes)
 //!     threads: 1                 # threads a training may use (libtorch's, process-wide)
 //!     training_budget_ms: 10000  # longest one training runs (ANALYZE's too); 0: no limit
 //!   audit:
@@ -443,6 +445,9 @@ pub struct MlOptimizerConfig {
     /// The fraction of a table's analyzed rows that, once inserted, updated or deleted,
     /// makes the table be analyzed (and its model retrained) again; 0: never.
     pub reanalyze_fraction: f64,
+    /// Rows changed on top of `reanalyze_fraction` before a table is analyzed again (so a
+    /// small table updated by every transaction is not analyzed again and again).
+    pub reanalyze_min_rows: u64,
     /// Threads a training may use (libtorch's, process-wide); at least 1.
     pub threads: usize,
     /// Longest one training may run, in milliseconds (the training inside `ANALYZE`
@@ -456,6 +461,7 @@ impl Default for MlOptimizerConfig {
             enabled: true,
             training_interval: 1000,
             reanalyze_fraction: 0.2,
+            reanalyze_min_rows: 1000,
             threads: 1,
             training_budget_ms: 10_000,
         }

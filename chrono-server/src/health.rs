@@ -429,7 +429,8 @@ impl ChronoDb {
                     detail: "its scans are estimated with defaults".into(),
                     recommendation: format!(
                         "Run `ANALYZE {}` (tables are analyzed again by themselves once \
-                         features.ml_optimizer.reanalyze_fraction of their rows changed).",
+                         features.ml_optimizer.reanalyze_min_rows plus reanalyze_fraction \
+                         of their rows changed).",
                         t.name
                     ),
                 });

@@ -219,7 +219,10 @@ impl ChronoDb {
             );
             db.set_estimator(Arc::new(estimator.clone()));
             let fraction = ml_config.reanalyze_fraction;
-            db.set_auto_analyze((fraction > 0.0).then_some(fraction));
+            db.set_auto_analyze((fraction > 0.0).then_some(chrono_sql::AutoAnalyze {
+                fraction,
+                min_rows: ml_config.reanalyze_min_rows,
+            }));
             ml::MlOptimizer {
                 estimator,
                 report_dir: config.database.data_file.join("reports"),

@@ -88,4 +88,6 @@ pub use cost::{CardinalityEstimator, Feedback, StatisticsEstimator, TableStats};
 pub use error::{Error, Result};
 pub use limits::{CancelToken, Limits};
 pub use parse::{Prepared, parse, parse_with, timetravel};
-pub use session::{Database, Description, Outcome, RowIter, RowSink, RowVersion, Session};
+pub use session::{
+    AutoAnalyze, Database, Description, Outcome, RowIter, RowSink, RowVersion, Session,
+};

@@ -578,3 +578,39 @@ fn multi_row_inserts_that_append_still_find_every_existing_key() {
         assert!(db.check_table("t").is_ok());
     }
 }
+
+#[test]
+fn auto_analyze_waits_for_its_minimum_of_changed_rows() {
+    let auto = chrono_sql::AutoAnalyze {
+        fraction: 0.2,
+        min_rows: 1000,
+    };
+    // A one-row counter updated by every transaction is not due after each of them.
+    assert!(!auto.due(999, 1));
+    assert!(auto.due(1001, 1));
+    assert!(!auto.due(20_999, 100_000));
+    assert!(auto.due(21_000, 100_000));
+
+    let db = Database::in_memory();
+    db.execute("CREATE TABLE counter (id BIGINT PRIMARY KEY, n BIGINT)")
+        .unwrap();
+    db.execute("INSERT INTO counter VALUES (1, 0)").unwrap();
+    db.execute("ANALYZE counter").unwrap();
+    db.set_auto_analyze(Some(chrono_sql::AutoAnalyze {
+        fraction: 0.2,
+        min_rows: 30,
+    }));
+    let analyzed = db.stats().version();
+    for _ in 0..31 {
+        db.execute("UPDATE counter SET n = n + 1").unwrap();
+    }
+    // The 31st change (past 30 + 0.2 × 1) starts the analysis in the background: wait for it (generously).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    while db.stats().version() == analyzed {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the table was never analyzed again"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

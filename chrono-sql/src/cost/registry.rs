@@ -185,14 +185,14 @@ impl StatsRegistry {
     }
 
     /// Counts `rows` inserted, updated or deleted in a table since its last `ANALYZE`, and
-    /// returns the fraction of the analyzed row count changed so far (`None` when the
-    /// table was never analyzed).
-    pub fn note_changes(&self, table: Keyspace, rows: u64) -> Option<f64> {
-        let analyzed = self.table(table)?.rows.max(1);
+    /// returns the rows changed so far and the row count analyzed (`None` when the table
+    /// was never analyzed).
+    pub fn note_changes(&self, table: Keyspace, rows: u64) -> Option<(u64, u64)> {
+        let analyzed = self.table(table)?.rows;
         let mut changed = self.changed.lock();
         let n = changed.entry(table).or_insert(0);
         *n += rows;
-        Some(*n as f64 / analyzed as f64)
+        Some((*n, analyzed))
     }
 
     /// The estimator told of every feedback record.

@@ -120,10 +120,10 @@ impl Database {
         self.shared.estimator.read().clone()
     }
 
-    /// Analyzes a table again by itself, in the background, once this fraction of its
-    /// analyzed rows has been inserted, updated or deleted (`None`: never; the default).
-    pub fn set_auto_analyze(&self, fraction: Option<f64>) {
-        *self.shared.auto_analyze.write() = fraction;
+    /// Analyzes a table again by itself, in the background, once enough of its rows have
+    /// been inserted, updated or deleted (`None`: never; the default).
+    pub fn set_auto_analyze(&self, auto: Option<AutoAnalyze>) {
+        *self.shared.auto_analyze.write() = auto;
     }
 
     /// Checks, as of now, that a table's indexes and rows agree and its NOT NULL columns

@@ -69,6 +69,25 @@ pub enum Outcome {
     },
 }
 
+/// When a table is analyzed again by itself ([`Database::set_auto_analyze`]): once the rows
+/// inserted, updated or deleted since its last `ANALYZE` reach `min_rows` plus `fraction` of
+/// the rows it had then. The fixed part keeps small tables (a one-row counter updated by
+/// every transaction) from being analyzed, replanned and retrained again and again.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AutoAnalyze {
+    /// The fraction of the analyzed row count.
+    pub fraction: f64,
+    /// Rows changed before the fraction counts at all.
+    pub min_rows: u64,
+}
+
+impl AutoAnalyze {
+    /// Whether `changed` rows since an `ANALYZE` that counted `analyzed` make it due again.
+    pub fn due(&self, changed: u64, analyzed: u64) -> bool {
+        changed as f64 >= self.min_rows as f64 + self.fraction * analyzed as f64
+    }
+}
+
 /// Parsed statements by their text, so a statement sent again is not parsed again.
 const PARSE_CACHE_ENTRIES: usize = 1024;
 /// Longer texts are not kept: statements sent again and again are short (parameters carry
@@ -83,7 +102,7 @@ struct Shared {
     parsed: parking_lot::Mutex<std::collections::HashMap<String, Arc<Vec<Prepared>>>>,
     stats: StatsRegistry,
     estimator: RwLock<Arc<dyn CardinalityEstimator>>,
-    auto_analyze: RwLock<Option<f64>>,
+    auto_analyze: RwLock<Option<AutoAnalyze>>,
     analyzing: parking_lot::Mutex<std::collections::HashSet<String>>,
     catalog_version: CatalogVersion,
     catalog_cache: CatalogCache,

@@ -386,15 +386,16 @@ impl Database {
         Ok(())
     }
 
-    /// Counts rows changed in a table; past the auto-analyze fraction, analyzes the table
+    /// Counts rows changed in a table; past the auto-analyze threshold, analyzes the table
     /// again in the background (once at a time per table).
     pub(super) fn note_changes(&self, table: &TableDef, rows: u64) {
-        let Some(fraction) = self.shared.stats.note_changes(table.keyspace, rows) else {
+        let Some((changed, analyzed)) = self.shared.stats.note_changes(table.keyspace, rows) else {
             return;
         };
-        let threshold = *self.shared.auto_analyze.read();
-        let Some(threshold) = threshold else { return };
-        if fraction < threshold {
+        let Some(auto) = *self.shared.auto_analyze.read() else {
+            return;
+        };
+        if !auto.due(changed, analyzed) {
             return;
         }
         let key = table.name.to_ascii_lowercase();
