@@ -98,11 +98,13 @@ impl Backend {
         }
     }
 
-    /// Runs `f` on the session on the blocking pool: stopped at the statement timeout, or
-    /// when the caller's future is dropped (a cancel request, a client gone).
+    /// Runs `f` on the session on the blocking pool (or here, when `inline`: a statement
+    /// known to cost a key lookup): stopped at the statement timeout, or when the caller's
+    /// future is dropped (a cancel request, a client gone).
     async fn blocking<T: Send + 'static>(
         &self,
         principal: Option<String>,
+        inline: bool,
         f: impl FnOnce(&mut Session) -> T + Send + 'static,
     ) -> PgWireResult<T> {
         let token = CancelToken::new();
@@ -110,7 +112,7 @@ impl Backend {
         let session = self.session.clone();
         let timeout = self.timeout;
         let authenticated = self.authenticated;
-        let r = tokio::task::spawn_blocking(move || {
+        let run = move || {
             let mut s = session.lock();
             s.set_cancel_token(token);
             s.set_statement_timeout(Some(timeout));
@@ -118,9 +120,14 @@ impl Backend {
                 s.set_principal(principal);
             }
             f(&mut s)
-        })
-        .await
-        .map_err(|e| user_error("XX000", format!("the statement failed: {e}")))?;
+        };
+        let r = if inline {
+            run()
+        } else {
+            tokio::task::spawn_blocking(run)
+                .await
+                .map_err(|e| user_error("XX000", format!("the statement failed: {e}")))?
+        };
         on_drop.disarm();
         Ok(r)
     }
@@ -208,8 +215,11 @@ impl Backend {
             ));
         }
         let principal = Self::principal(client);
+        // A point read by a kept plan costs a key lookup: it runs on this thread rather
+        // than paying two thread hand-offs to the blocking pool.
+        let inline = self.db.database().is_kept_point_read(&parsed[index]);
         let (outcome, in_txn) = self
-            .blocking(principal, move |s| {
+            .blocking(principal, inline, move |s| {
                 (s.run(&parsed[index], &params), s.in_transaction())
             })
             .await?;

@@ -160,6 +160,8 @@ async fn connection(
         inner: parts.io,
         since_message: 0,
         limit: served.max_message_bytes,
+        corked: true,
+        pending: Vec::new(),
     };
     let mut new_parts = FramedParts::new(metered, parts.codec);
     new_parts.read_buf = parts.read_buf;
@@ -188,6 +190,15 @@ async fn connection(
             PgWireConnectionState::AwaitingStartup
                 | PgWireConnectionState::AuthenticationInProgress
         );
+        // Replies wait in the write buffer while more of the client's messages are already
+        // here (a Parse/Bind/Execute/Sync pipeline answers in one write, as PostgreSQL
+        // does); before waiting for the client, everything is sent.
+        if starting || !has_whole_message(socket.read_buffer()) {
+            socket.get_mut().corked = false;
+            let flushed = futures::SinkExt::flush(&mut socket).await;
+            socket.get_mut().corked = true;
+            flushed?;
+        }
         let next = tokio::select! {
             m = socket.next() => m,
             _ = tokio::time::sleep_until(deadline), if starting => {
@@ -233,6 +244,10 @@ async fn connection(
             break;
         }
     }
+    // A last error (a fatal one, the refusal of an oversized message) goes out before the
+    // connection closes.
+    socket.get_mut().corked = false;
+    let _ = futures::SinkExt::flush(&mut socket).await;
     Ok(())
 }
 
@@ -241,13 +256,42 @@ fn is_idle<C: ClientInfo>(c: &C) -> bool {
     matches!(c.state(), PgWireConnectionState::ReadyForQuery)
 }
 
+/// Whether `buf` starts with a whole message (a type byte, then a length that counts itself).
+fn has_whole_message(buf: &[u8]) -> bool {
+    buf.len() >= 5 && buf.len() > u32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]) as usize
+}
+
 /// A stream that counts the bytes read since the last whole message and fails a read
 /// once they pass the limit: a message larger than `server.postgres_max_message_bytes`
 /// (or a client that sends bytes that never make one) is refused before it is held.
+///
+/// While `corked`, writes collect in `pending` (up to [`CORK_BYTES`], then they go out) and
+/// a flush sends nothing: the connection loop uncorks and flushes before it waits for the
+/// client, so the replies to a pipeline of messages leave in one write instead of one per
+/// message.
 struct Metered<S> {
     inner: S,
     since_message: usize,
     limit: usize,
+    corked: bool,
+    pending: Vec<u8>,
+}
+
+/// The most a corked connection holds before writing it out.
+const CORK_BYTES: usize = 64 << 10;
+
+impl<S: AsyncWrite + Unpin> Metered<S> {
+    /// Writes out what is pending.
+    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while !self.pending.is_empty() {
+            let n = std::task::ready!(Pin::new(&mut self.inner).poll_write(cx, &self.pending))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.pending.drain(..n);
+        }
+        Poll::Ready(Ok(()))
+    }
 }
 
 /// Read-ahead allowed beyond the limit: a read may hold the start of the next messages.
@@ -282,14 +326,26 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Metered<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
+        if self.pending.len() + buf.len() > CORK_BYTES || !self.corked {
+            std::task::ready!(self.poll_drain(cx))?;
+        }
+        if self.corked && buf.len() < CORK_BYTES {
+            self.pending.extend_from_slice(buf);
+            return Poll::Ready(Ok(buf.len()));
+        }
         Pin::new(&mut self.inner).poll_write(cx, buf)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.corked {
+            return Poll::Ready(Ok(()));
+        }
+        std::task::ready!(self.poll_drain(cx))?;
         Pin::new(&mut self.inner).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        std::task::ready!(self.poll_drain(cx))?;
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
