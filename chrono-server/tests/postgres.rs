@@ -1,7 +1,8 @@
 //! PostgreSQL's wire protocol (`server.postgres`) with real clients: psql (the simple query
 //! protocol, as a person types), tokio-postgres (the extended protocol, binary results,
 //! prepared statements, portals, transactions, cancel requests), and clients that break the
-//! rules (a message past the limit, too many connections, a wrong password).
+//! rules (a message past the limit, too many connections, a wrong password); psycopg 3
+//! runs its own checks (`tests/python/psycopg_client.py`).
 
 mod support;
 
@@ -470,6 +471,35 @@ END;
     assert_eq!(
         sum("SELECT sum(bbalance) FROM pgbench_branches").await,
         deltas
+    );
+    server.shutdown().await;
+}
+
+/// psycopg 3 (installed by `scripts/setup.sh` into `CHRONODB_PYTHON`'s venv) runs
+/// `tests/python/psycopg_client.py`: typed and binary values, transactions, a cancel,
+/// a server-side cursor, COPY in both directions and formats, time travel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn psycopg_runs_its_checks() {
+    let python = std::env::var("CHRONODB_PYTHON")
+        .expect("CHRONODB_PYTHON is set by scripts/env.sh (a Python with psycopg)");
+    let server = InProcess::start(config(), &[]).await;
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/psycopg_client.py");
+    let port = server.pg_port.to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(python)
+            .arg(script)
+            .arg(port)
+            .output()
+            .expect("python runs")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains("all checks passed"),
+        "psycopg client failed:\n{stdout}\n{stderr}"
     );
     server.shutdown().await;
 }

@@ -6,6 +6,7 @@
 //! PostgreSQL, an error inside `BEGIN … COMMIT` fails the transaction: later statements are
 //! refused (`25P02`) until `ROLLBACK` (a `COMMIT` then rolls back, and says so).
 
+use std::collections::HashMap;
 use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,19 +18,25 @@ use chrono_sql::{CancelToken, Description, Outcome, Prepared, Session, ast};
 use chrono_storage::Value;
 use futures::{Sink, SinkExt};
 use parking_lot::Mutex;
+use pgwire::api::copy::CopyHandler;
 use pgwire::api::portal::{Format, Portal};
-use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler, send_describe_response};
+use pgwire::api::results::CopyResponse;
 use pgwire::api::results::{
-    DescribeStatementResponse, FieldFormat, FieldInfo, QueryResponse, Response, Tag,
+    DescribePortalResponse, DescribeStatementResponse, FieldFormat, FieldInfo, QueryResponse,
+    Response, Tag,
 };
 use pgwire::api::stmt::{QueryParser, StoredStatement};
 use pgwire::api::store::PortalStore;
 use pgwire::api::{ClientInfo, ClientPortalStore, METADATA_USER, Type};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
+use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
 use pgwire::messages::data::DataRow;
+use pgwire::messages::extendedquery::Describe;
 use pgwire::messages::startup::ParameterStatus;
 
+use super::copy::{self, CopySpec};
 use super::settings::{self, Read, Special};
 use super::sqlstate;
 use super::sqlstate::user_error;
@@ -48,7 +55,46 @@ enum Kind {
     Sql(Arc<Vec<Prepared>>, Arc<Description>),
     /// Answered by the connection (see [`settings`]).
     Special(Special),
+    /// `COPY … FROM STDIN` / `COPY … TO STDOUT`.
+    Copy(Arc<CopySpec>),
+    /// `DECLARE name CURSOR FOR query`: the query's parse and description.
+    Declare {
+        name: String,
+        hold: bool,
+        parsed: Arc<Vec<Prepared>>,
+        description: Arc<Description>,
+    },
 }
+
+/// A cursor: `DECLARE` runs its query, `FETCH` hands its rows out. It is closed at the end
+/// of its transaction unless declared `WITH HOLD`.
+struct Cursor {
+    columns: Vec<(String, Option<DataType>)>,
+    rows: std::collections::VecDeque<Vec<Value>>,
+    hold: bool,
+}
+
+/// A `COPY … FROM STDIN` in progress: rows are decoded as data arrives and inserted in
+/// batches of [`COPY_BATCH_ROWS`] into the transaction (one opened for it when none was).
+struct CopyIn {
+    spec: Arc<CopySpec>,
+    table: String,
+    columns: Vec<String>,
+    types: Vec<Option<DataType>>,
+    decoder: copy::Decoder,
+    batch: Vec<Vec<Value>>,
+    rows: u64,
+    /// The COPY opened the transaction (and commits or rolls it back at the end).
+    began: bool,
+    /// The first error: later data is read and dropped, the error ends the COPY.
+    error: Option<PgWireError>,
+}
+
+/// Rows a COPY inserts at a time.
+const COPY_BATCH_ROWS: usize = 1000;
+
+/// The connection's cursors by name (the parser reads their columns to describe a FETCH).
+type Cursors = Arc<Mutex<HashMap<String, Cursor>>>;
 
 /// A COMMIT or ROLLBACK answered without running (see `Backend::end_without_commit`).
 enum End {
@@ -70,6 +116,8 @@ struct State {
 pub struct Backend {
     db: Arc<ChronoDb>,
     parser: Arc<Parser>,
+    cursors: Cursors,
+    copy_in: Mutex<Option<CopyIn>>,
     session: Arc<Mutex<Session>>,
     state: Mutex<State>,
     timeout: Duration,
@@ -80,13 +128,20 @@ pub struct Backend {
 /// Parses statements for the extended protocol (shares the database's parse cache).
 pub struct Parser {
     db: Arc<ChronoDb>,
+    cursors: Cursors,
 }
 
 impl Backend {
     pub fn new(db: Arc<ChronoDb>, timeout: Duration, authenticated: bool) -> Self {
         let session = db.session();
+        let cursors = Cursors::default();
         Self {
-            parser: Arc::new(Parser { db: db.clone() }),
+            parser: Arc::new(Parser {
+                db: db.clone(),
+                cursors: cursors.clone(),
+            }),
+            cursors,
+            copy_in: Mutex::new(None),
             db,
             session: Arc::new(Mutex::new(session)),
             state: Mutex::new(State {
@@ -190,6 +245,7 @@ impl Backend {
     {
         let statement = parsed[index].statement().clone();
         if let Some(end) = self.end_without_commit(&statement)? {
+            self.close_transaction_cursors();
             let tag = match end {
                 End::RolledBack => "ROLLBACK",
                 End::NoneOpen(tag) => {
@@ -223,6 +279,9 @@ impl Backend {
                 (s.run(&parsed[index], &params), s.in_transaction())
             })
             .await?;
+        if !in_txn {
+            self.close_transaction_cursors();
+        }
         let outcome = outcome.inspect_err(|_| {
             if in_txn {
                 self.state.lock().failed = true;
@@ -234,20 +293,266 @@ impl Backend {
             Outcome::Rows { .. } => None,
         };
         if let Some(ts) = commit {
-            let at = chrono_storage::Timestamp::from_micros(ts).iso();
-            self.state
-                .lock()
-                .settings
-                .insert("chronodb.last_commit".into(), at.clone());
-            client
-                .feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
-                    "chronodb.last_commit".into(),
-                    at,
-                )))
-                .await?;
+            self.announce_commit(client, ts).await?;
         }
         let tag = tag_of(&statement, &outcome);
         Ok((outcome, tag))
+    }
+
+    /// Starts a `COPY`: out, the rows of its query; in, the wait for the client's data.
+    async fn copy_start<C>(&self, client: &mut C, spec: Arc<CopySpec>) -> PgWireResult<Response>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if self.state.lock().failed {
+            return Err(aborted());
+        }
+        let Some((parsed, description)) = parse_one(&self.db, spec.query.clone()).await? else {
+            return Err(user_error("42601", "COPY without a query".into()));
+        };
+        let columns = description.columns.len();
+        let Some(table) = spec.into.as_ref().map(|(t, _)| t.clone()) else {
+            let (outcome, _) = self.run_one(client, parsed, 0, Vec::new()).await?;
+            let Outcome::Rows {
+                rows,
+                columns: names,
+            } = outcome
+            else {
+                return Err(user_error("42601", "COPY TO takes a query".into()));
+            };
+            let mut data = Vec::with_capacity(rows.len() + 1);
+            if spec.header {
+                let mut line = Vec::new();
+                copy::encode_header(&spec, &names, &mut line);
+                data.push(Ok(CopyData::new(line.into())));
+            }
+            data.extend(rows.iter().map(|row| {
+                let mut line = Vec::new();
+                copy::encode_row(&spec, row, &mut line);
+                Ok(CopyData::new(line.into()))
+            }));
+            return Ok(Response::CopyOut(CopyResponse::new(
+                0,
+                columns,
+                futures::stream::iter(data),
+            )));
+        };
+        let began = !self.session.lock().in_transaction();
+        if began {
+            let principal = Self::principal(client);
+            self.blocking(principal, false, |s| s.execute("BEGIN"))
+                .await?
+                .map_err(|e| sqlstate::sql_error(&e))?;
+        }
+        *self.copy_in.lock() = Some(CopyIn {
+            spec,
+            table,
+            columns: description.columns.iter().map(|(n, _)| n.clone()).collect(),
+            types: description.columns.iter().map(|(_, t)| *t).collect(),
+            decoder: copy::Decoder::default(),
+            batch: Vec::new(),
+            rows: 0,
+            began,
+            error: None,
+        });
+        Ok(Response::CopyIn(CopyResponse::new(
+            0,
+            columns,
+            futures::stream::empty(),
+        )))
+    }
+
+    /// Decodes incoming COPY data; returns a batch that is due for insertion.
+    fn copy_decode(&self, data: &[u8], last: bool) -> PgWireResult<Option<Vec<Vec<Value>>>> {
+        let mut guard = self.copy_in.lock();
+        let c = guard
+            .as_mut()
+            .ok_or_else(|| user_error("08P01", "no COPY is in progress".into()))?;
+        if c.error.is_some() {
+            return Ok(None);
+        }
+        let decoded = c.decoder.feed(&c.spec, data, last).and_then(|rows| {
+            for (line, fields) in rows {
+                if fields.len() != c.columns.len() {
+                    return Err(format!(
+                        "line {line}: {} fields where the COPY takes {}",
+                        fields.len(),
+                        c.columns.len()
+                    ));
+                }
+                let row = fields
+                    .into_iter()
+                    .zip(&c.types)
+                    .map(|(f, t)| copy::value(f, *t))
+                    .collect::<Result<Vec<Value>, String>>()
+                    .map_err(|e| format!("line {line}: {e}"))?;
+                c.batch.push(row);
+            }
+            Ok(())
+        });
+        if let Err(e) = decoded {
+            c.error = Some(user_error("22P04", format!("COPY {}: {e}", c.table)));
+            return Ok(None);
+        }
+        Ok((last || c.batch.len() >= COPY_BATCH_ROWS).then(|| std::mem::take(&mut c.batch)))
+    }
+
+    /// Inserts a batch of COPY rows into the transaction.
+    async fn copy_insert(&self, principal: Option<String>, rows: Vec<Vec<Value>>) {
+        let (table, columns) = match self.copy_in.lock().as_ref() {
+            Some(c) if !rows.is_empty() => (c.table.clone(), c.columns.clone()),
+            _ => return,
+        };
+        let n = rows.len() as u64;
+        let r = self
+            .blocking(principal, false, move |s| {
+                s.insert_rows(&table, &columns, rows)
+            })
+            .await
+            .and_then(|r| r.map_err(|e| sqlstate::sql_error(&e)));
+        if let Some(c) = self.copy_in.lock().as_mut() {
+            match r {
+                Ok(_) => c.rows += n,
+                Err(e) => c.error = c.error.take().or(Some(e)),
+            }
+        }
+    }
+
+    /// Ends a COPY in: the transaction it opened commits (or rolls back on an error); an
+    /// error in the connection's own transaction fails that transaction.
+    async fn copy_end(
+        &self,
+        principal: Option<String>,
+        failed: Option<PgWireError>,
+    ) -> PgWireResult<(u64, Option<u64>)> {
+        let Some(c) = self.copy_in.lock().take() else {
+            return Err(user_error("08P01", "no COPY is in progress".into()));
+        };
+        let error = failed.or(c.error);
+        let end = match (&error, c.began) {
+            (None, true) => "COMMIT",
+            (Some(_), true) => "ROLLBACK",
+            (None, false) => return Ok((c.rows, None)),
+            (Some(_), false) => {
+                self.state.lock().failed = true;
+                return Err(error.unwrap_or_else(aborted));
+            }
+        };
+        let ended = self
+            .blocking(principal, false, move |s| s.execute(end))
+            .await?
+            .map_err(|e| sqlstate::sql_error(&e));
+        if let Some(e) = error {
+            return Err(e);
+        }
+        let commit_ts = match ended?.pop() {
+            Some(Outcome::Done { commit_ts, .. }) => commit_ts,
+            _ => None,
+        };
+        Ok((c.rows, commit_ts))
+    }
+
+    /// Remembers and announces a commit's time (`chronodb.last_commit`).
+    async fn announce_commit<C>(&self, client: &mut C, ts: u64) -> PgWireResult<()>
+    where
+        C: Sink<PgWireBackendMessage> + Unpin + Send,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let at = chrono_storage::Timestamp::from_micros(ts).iso();
+        self.state
+            .lock()
+            .settings
+            .insert("chronodb.last_commit".into(), at.clone());
+        client
+            .feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
+                "chronodb.last_commit".into(),
+                at,
+            )))
+            .await?;
+        Ok(())
+    }
+
+    /// Cursors not declared `WITH HOLD` end with their transaction.
+    fn close_transaction_cursors(&self) {
+        self.cursors.lock().retain(|_, c| c.hold);
+    }
+
+    /// `DECLARE`: runs the query (in the open transaction, as of its snapshot) and keeps its
+    /// rows for `FETCH`.
+    async fn declare<C>(
+        &self,
+        client: &mut C,
+        name: &str,
+        hold: bool,
+        parsed: Arc<Vec<Prepared>>,
+        description: &Description,
+        params: Vec<Value>,
+    ) -> PgWireResult<Response>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if !parsed.first().is_some_and(|p| p.is_query()) {
+            return Err(user_error(
+                "42601",
+                "DECLARE CURSOR takes a query (SELECT, VALUES, WITH …)".into(),
+            ));
+        }
+        if !hold && !self.session.lock().in_transaction() {
+            return Err(user_error(
+                "25P01",
+                "DECLARE CURSOR can only be used in transaction blocks".into(),
+            ));
+        }
+        if self.cursors.lock().contains_key(name) {
+            return Err(user_error(
+                "42P03",
+                format!("cursor \"{name}\" already exists"),
+            ));
+        }
+        let (outcome, _) = self.run_one(client, parsed, 0, params).await?;
+        let Outcome::Rows { rows, .. } = outcome else {
+            return Err(user_error("42601", "DECLARE CURSOR takes a query".into()));
+        };
+        self.cursors.lock().insert(
+            name.to_string(),
+            Cursor {
+                columns: description.columns.clone(),
+                rows: rows.into(),
+                hold,
+            },
+        );
+        Ok(Response::Execution(Tag::new("DECLARE CURSOR")))
+    }
+
+    /// `FETCH` / `MOVE` forward through a cursor.
+    fn fetch(
+        &self,
+        name: &str,
+        count: Option<u64>,
+        moving: bool,
+        format: &Format,
+    ) -> PgWireResult<Response> {
+        let mut cursors = self.cursors.lock();
+        let cursor = cursors.get_mut(name).ok_or_else(|| no_cursor(name))?;
+        let n = count.map_or(cursor.rows.len(), |n| {
+            usize::try_from(n)
+                .unwrap_or(usize::MAX)
+                .min(cursor.rows.len())
+        });
+        let rows: Vec<Vec<Value>> = cursor.rows.drain(..n).collect();
+        if moving {
+            return Ok(Response::Execution(Tag::new("MOVE").with_rows(n)));
+        }
+        let mut response = rows_response(&cursor.columns, rows, format)?;
+        if let Response::Query(q) = &mut response {
+            q.set_command_tag("FETCH");
+        }
+        Ok(response)
     }
 
     /// The response to a [`Special`] statement.
@@ -279,6 +584,30 @@ impl Backend {
                 return Ok(Response::Execution(Tag::new("RESET")));
             }
             Special::Tag(t) => return Ok(Response::Execution(Tag::new(t))),
+            Special::Fetch {
+                name,
+                count,
+                moving,
+            } => {
+                drop(state);
+                return self.fetch(name, *count, *moving, format);
+            }
+            Special::Close(name) => {
+                let mut cursors = self.cursors.lock();
+                match name {
+                    None => cursors.clear(),
+                    Some(n) => {
+                        cursors.remove(n).ok_or_else(|| no_cursor(n))?;
+                    }
+                }
+                return Ok(Response::Execution(Tag::new("CLOSE CURSOR")));
+            }
+            Special::Declare { .. } => {
+                return Err(user_error(
+                    "XX000",
+                    "DECLARE is planned as a query, not answered here".into(),
+                ));
+            }
             Special::ShowAll => state
                 .settings
                 .iter()
@@ -339,6 +668,29 @@ async fn on_pool<T: Send + 'static>(
         .map_err(|e| sqlstate::sql_error(&e))
 }
 
+/// Parses one statement (on the pool: it reads the catalog) and describes it; a text of
+/// several statements is refused (one prepared statement is one statement).
+async fn parse_one(
+    db: &Arc<ChronoDb>,
+    text: String,
+) -> PgWireResult<Option<(Arc<Vec<Prepared>>, Description)>> {
+    let db = db.clone();
+    on_pool(move || {
+        let parsed = db.database().parse_cached(&text)?;
+        if parsed.len() > 1 {
+            return Err(chrono_sql::Error::Syntax(
+                "cannot insert multiple commands into a prepared statement".into(),
+            ));
+        }
+        let Some(p) = parsed.first() else {
+            return Ok(None);
+        };
+        let description = db.database().describe(p)?;
+        Ok(Some((parsed, description)))
+    })
+    .await
+}
+
 /// The types of a result's columns from its values (the simple protocol sends the
 /// description after running): the one type all non-NULL values share, DOUBLE for a mix of
 /// numbers, else text.
@@ -362,6 +714,17 @@ fn value_types(columns: &[String], rows: &[Vec<Value>]) -> Vec<(String, Option<D
             (c.clone(), if mixed { None } else { t })
         })
         .collect()
+}
+
+fn aborted() -> PgWireError {
+    user_error(
+        "25P02",
+        "current transaction is aborted, commands ignored until end of transaction block".into(),
+    )
+}
+
+fn no_cursor(name: &str) -> PgWireError {
+    user_error("34000", format!("cursor \"{name}\" does not exist"))
 }
 
 /// The columns of a special statement's rows, all text.
@@ -450,12 +813,29 @@ impl SimpleQueryHandler for Backend {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        if let Some(special) = settings::special(query) {
-            return Ok(vec![self.special(
-                Self::principal(client),
-                &special,
-                &Format::UnifiedText,
-            )?]);
+        if let Some(spec) = copy::parse(query) {
+            let spec = spec.map_err(|e| user_error("0A000", e))?;
+            return Ok(vec![self.copy_start(client, Arc::new(spec)).await?]);
+        }
+        match settings::special(query) {
+            Some(Special::Declare { name, hold, query }) => {
+                let (parsed, description) = match parse_one(&self.db, query).await? {
+                    Some(p) => p,
+                    None => return Err(user_error("42601", "DECLARE without a query".into())),
+                };
+                return Ok(vec![
+                    self.declare(client, &name, hold, parsed, &description, Vec::new())
+                        .await?,
+                ]);
+            }
+            Some(special) => {
+                return Ok(vec![self.special(
+                    Self::principal(client),
+                    &special,
+                    &Format::UnifiedText,
+                )?]);
+            }
+            None => {}
         }
         let db = self.db.clone();
         let text = query.to_string();
@@ -491,36 +871,43 @@ impl QueryParser for Parser {
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
-        if let Some(special) = settings::special(sql) {
+        if let Some(spec) = copy::parse(sql) {
+            let spec = spec.map_err(|e| user_error("0A000", e))?;
             return Ok(Some(Statement {
-                kind: Kind::Special(special),
+                kind: Kind::Copy(Arc::new(spec)),
             }));
         }
-        let db = self.db.clone();
-        let text = sql.to_string();
-        let parsed = on_pool(move || {
-            let parsed = db.database().parse_cached(&text)?;
-            if parsed.len() > 1 {
-                return Err(chrono_sql::Error::Syntax(
-                    "cannot insert multiple commands into a prepared statement".into(),
-                ));
+        match settings::special(sql) {
+            Some(Special::Declare { name, hold, query }) => {
+                let Some((parsed, description)) = parse_one(&self.db, query).await? else {
+                    return Err(user_error("42601", "DECLARE without a query".into()));
+                };
+                Ok(Some(Statement {
+                    kind: Kind::Declare {
+                        name,
+                        hold,
+                        parsed,
+                        description: Arc::new(description),
+                    },
+                }))
             }
-            let Some(p) = parsed.first() else {
-                return Ok(None);
-            };
-            let description = db.database().describe(p)?;
-            Ok(Some((parsed, description)))
-        })
-        .await?;
-        Ok(parsed.map(|(parsed, description)| Statement {
-            kind: Kind::Sql(parsed, Arc::new(description)),
-        }))
+            Some(special) => Ok(Some(Statement {
+                kind: Kind::Special(special),
+            })),
+            None => Ok(parse_one(&self.db, sql.to_string())
+                .await?
+                .map(|(parsed, description)| Statement {
+                    kind: Kind::Sql(parsed, Arc::new(description)),
+                })),
+        }
     }
 
     fn get_parameter_types(&self, stmt: &Statement) -> PgWireResult<Vec<Type>> {
         Ok(match &stmt.kind {
-            Kind::Sql(_, d) => d.params.iter().map(|t| pg_type(*t)).collect(),
-            Kind::Special(_) => Vec::new(),
+            Kind::Sql(_, d) | Kind::Declare { description: d, .. } => {
+                d.params.iter().map(|t| pg_type(*t)).collect()
+            }
+            Kind::Special(_) | Kind::Copy(_) => Vec::new(),
         })
     }
 
@@ -532,7 +919,15 @@ impl QueryParser for Parser {
         let format = column_format.cloned().unwrap_or(Format::UnifiedText);
         Ok(match &stmt.kind {
             Kind::Sql(_, d) if d.gives_rows => fields(&d.columns, &format),
-            Kind::Sql(..) => Vec::new(),
+            Kind::Sql(..) | Kind::Declare { .. } | Kind::Copy(_) => Vec::new(),
+            Kind::Special(Special::Fetch {
+                name,
+                moving: false,
+                ..
+            }) => match self.cursors.lock().get(name) {
+                Some(c) => fields(&c.columns, &format),
+                None => Vec::new(),
+            },
             Kind::Special(special) => fields(&text_columns(special), &format),
         })
     }
@@ -567,12 +962,46 @@ impl ExtendedQueryHandler for Backend {
                     &portal.result_column_format,
                 );
             }
+            Kind::Copy(spec) => return self.copy_start(client, spec.clone()).await,
+            Kind::Declare {
+                name,
+                hold,
+                parsed,
+                description,
+            } => {
+                let params = bind_params(&portal.statement, portal, description)?;
+                return self
+                    .declare(client, name, *hold, parsed.clone(), description, params)
+                    .await;
+            }
             Kind::Sql(p, d) => (p.clone(), d.clone()),
         };
         let params = bind_params(&portal.statement, portal, &description)?;
         let (outcome, tag) = self.run_one(client, parsed, 0, params).await?;
         let columns = description.gives_rows.then_some(&description.columns[..]);
         self.response(outcome, tag, columns, &portal.result_column_format)
+    }
+
+    /// A cursor made by `DECLARE` is a portal too (PostgreSQL's clients describe it by
+    /// name before they `FETCH` from it).
+    async fn on_describe<C>(&self, client: &mut C, message: Describe) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if message.target_type == b'P'
+            && let Some(name) = message.name.as_deref()
+            && client.portal_store().get_portal(name).is_none()
+        {
+            let columns = self.cursors.lock().get(name).map(|c| c.columns.clone());
+            if let Some(columns) = columns {
+                let response = DescribePortalResponse::new(fields(&columns, &Format::UnifiedText));
+                return send_describe_response(client, &response).await;
+            }
+        }
+        self._on_describe(client, message).await
     }
 
     async fn do_describe_statement<C>(
@@ -632,4 +1061,54 @@ fn bind_params(
             )
         })
         .collect()
+}
+
+#[async_trait]
+impl CopyHandler for Backend {
+    async fn on_copy_data<C>(&self, client: &mut C, data: CopyData) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if let Some(batch) = self.copy_decode(&data.data, false)? {
+            self.copy_insert(Self::principal(client), batch).await;
+        }
+        Ok(())
+    }
+
+    async fn on_copy_done<C>(&self, client: &mut C, _done: CopyDone) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let principal = Self::principal(client);
+        if let Some(batch) = self.copy_decode(&[], true)? {
+            self.copy_insert(principal.clone(), batch).await;
+        }
+        let (rows, commit) = self.copy_end(principal, None).await?;
+        if let Some(ts) = commit {
+            self.announce_commit(client, ts).await?;
+        }
+        client
+            .send(PgWireBackendMessage::CommandComplete(
+                Tag::new("COPY").with_rows(rows as usize).into(),
+            ))
+            .await?;
+        Ok(())
+    }
+
+    async fn on_copy_fail<C>(&self, client: &mut C, fail: CopyFail) -> PgWireError
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let error = user_error("57014", format!("COPY from stdin failed: {}", fail.message));
+        match self.copy_end(Self::principal(client), Some(error)).await {
+            Err(e) => e,
+            Ok(_) => user_error("57014", "COPY from stdin failed".into()),
+        }
+    }
 }

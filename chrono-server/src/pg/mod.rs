@@ -19,6 +19,7 @@
 //! names are not recorded as principals), so, as for gRPC, the server then warns when it
 //! listens beyond loopback.
 
+pub mod copy;
 pub mod handler;
 pub mod settings;
 pub mod sqlstate;
@@ -42,8 +43,8 @@ use pgwire::api::auth::{
 };
 use pgwire::api::cancel::DefaultCancelHandler;
 use pgwire::api::{
-    ClientInfo, ConnectionGuard, ConnectionHandle, ConnectionManager, NoopHandler,
-    PgWireConnectionState, PidSecretKeyGenerator, RandomPidSecretKeyGenerator,
+    ClientInfo, ConnectionGuard, ConnectionHandle, ConnectionManager, PgWireConnectionState,
+    PidSecretKeyGenerator, RandomPidSecretKeyGenerator,
 };
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
@@ -183,7 +184,6 @@ async fn connection(
         }),
     });
     let cancel = Arc::new(DefaultCancelHandler::new(served.manager.clone()));
-    let copy = Arc::new(NoopHandler);
     loop {
         let starting = matches!(
             socket.state(),
@@ -229,7 +229,7 @@ async fn connection(
             startup.clone(),
             backend.clone(),
             backend.clone(),
-            copy.clone(),
+            backend.clone(),
             cancel.clone(),
         )
         .await

@@ -31,6 +31,26 @@ pub enum Special {
     },
     /// `SHOW ALL`.
     ShowAll,
+    /// `DECLARE name [NO SCROLL] CURSOR [WITH[OUT] HOLD] FOR query`.
+    Declare {
+        /// The cursor's name.
+        name: String,
+        /// `WITH HOLD`: the cursor outlives its transaction.
+        hold: bool,
+        /// The query's text.
+        query: String,
+    },
+    /// `FETCH [FORWARD|NEXT] [n|ALL] [FROM|IN] name`, or `MOVE …` (`moving`: no rows sent).
+    Fetch {
+        /// The cursor's name.
+        name: String,
+        /// Rows wanted (`None`: all that are left).
+        count: Option<u64>,
+        /// `MOVE`: skip the rows.
+        moving: bool,
+    },
+    /// `CLOSE name` / `CLOSE ALL` (`None`).
+    Close(Option<String>),
 }
 
 impl Special {
@@ -41,7 +61,12 @@ impl Special {
             Special::ShowAll => ["name", "setting", "description"]
                 .map(String::from)
                 .to_vec(),
-            Special::Set(..) | Special::Reset(_) | Special::Tag(_) => Vec::new(),
+            Special::Set(..)
+            | Special::Reset(_)
+            | Special::Tag(_)
+            | Special::Declare { .. }
+            | Special::Fetch { .. }
+            | Special::Close(_) => Vec::new(),
         }
     }
 }
@@ -154,14 +179,21 @@ pub fn special(sql: &str) -> Option<Special> {
             Some([name]) => Some(setting(name, name)),
             _ => None,
         },
-        "discard" | "deallocate" | "listen" | "unlisten" | "close" => {
-            Some(Special::Tag(match words[0] {
-                "discard" => "DISCARD ALL",
-                "deallocate" => "DEALLOCATE",
-                "listen" => "LISTEN",
-                "unlisten" => "UNLISTEN",
-                _ => "CLOSE CURSOR",
-            }))
+        "discard" | "deallocate" | "listen" | "unlisten" => Some(Special::Tag(match words[0] {
+            "discard" => "DISCARD ALL",
+            "deallocate" => "DEALLOCATE",
+            "listen" => "LISTEN",
+            _ => "UNLISTEN",
+        })),
+        "declare" => declare(s),
+        "fetch" | "move" => fetch(s, words[0] == "move"),
+        "close" => {
+            let tokens = tokens(s);
+            match tokens.as_slice() {
+                [_, all] if all.eq_ignore_ascii_case("all") => Some(Special::Close(None)),
+                [_, name] => Some(Special::Close(Some(ident(name)))),
+                _ => None,
+            }
         }
         "select" => select_function(&lower),
         _ => None,
@@ -207,6 +239,108 @@ fn select_function(lower: &str) -> Option<Special> {
             let name = arg.strip_prefix('\'')?.strip_suffix('\'')?;
             value("current_setting", Read::Setting(name.to_string()))
         }
+    }
+}
+
+/// The words of `s`, a double-quoted name (spaces and all) being one word.
+fn tokens(s: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = s.trim_start();
+    while !rest.is_empty() {
+        let end = if rest.starts_with('"') {
+            let mut i = 1;
+            let b = rest.as_bytes();
+            loop {
+                match b.get(i) {
+                    None => break b.len(),
+                    Some(b'"') if b.get(i + 1) == Some(&b'"') => i += 2,
+                    Some(b'"') => break i + 1,
+                    Some(_) => i += 1,
+                }
+            }
+        } else {
+            rest.find(char::is_whitespace).unwrap_or(rest.len())
+        };
+        out.push(&rest[..end]);
+        rest = rest[end..].trim_start();
+    }
+    out
+}
+
+/// A name as written: `"Quoted"` keeps its case, a bare one is folded to lower case.
+fn ident(word: &str) -> String {
+    match word.strip_prefix('"').and_then(|w| w.strip_suffix('"')) {
+        Some(q) => q.replace("\"\"", "\""),
+        None => word.to_ascii_lowercase(),
+    }
+}
+
+/// `DECLARE name [BINARY] [ASENSITIVE|INSENSITIVE] [NO SCROLL] CURSOR [WITH|WITHOUT HOLD]
+/// FOR query` (the query's text is kept as written).
+fn declare(s: &str) -> Option<Special> {
+    let words = tokens(s);
+    let name = ident(words.get(1)?);
+    let mut i = 2;
+    let mut hold = false;
+    while let Some(w) = words.get(i) {
+        match w.to_ascii_lowercase().as_str() {
+            "binary" | "asensitive" | "insensitive" | "no" | "scroll" | "cursor" | "without"
+            | "hold" => {}
+            "with" => hold = true,
+            "for" => break,
+            _ => return None,
+        }
+        i += 1;
+    }
+    // The query is the text after the word FOR, as written (a token is a slice of `s`).
+    let word_for = words.get(i)?;
+    let at = word_for.as_ptr() as usize - s.as_ptr() as usize + word_for.len();
+    let query = s[at..].trim().to_string();
+    (!query.is_empty()).then_some(Special::Declare { name, hold, query })
+}
+
+/// `FETCH`/`MOVE` forward: `[FORWARD|NEXT] [n|ALL] [FROM|IN] name`.
+fn fetch(s: &str, moving: bool) -> Option<Special> {
+    let words = tokens(s);
+    let mut rest = &words[1..];
+    let mut count = Some(1);
+    if let Some(w) = rest.first() {
+        let w = w.to_ascii_lowercase();
+        if w == "next" || w == "forward" {
+            rest = &rest[1..];
+            if w == "forward" {
+                match rest.first().map(|w| w.to_ascii_lowercase()) {
+                    Some(n) if n == "all" => {
+                        count = None;
+                        rest = &rest[1..];
+                    }
+                    Some(n) if n.parse::<u64>().is_ok() => {
+                        count = n.parse().ok();
+                        rest = &rest[1..];
+                    }
+                    _ => {}
+                }
+            }
+        } else if w == "all" {
+            count = None;
+            rest = &rest[1..];
+        } else if let Ok(n) = w.parse::<u64>() {
+            count = Some(n);
+            rest = &rest[1..];
+        }
+    }
+    if let Some(w) = rest.first()
+        && (w.eq_ignore_ascii_case("from") || w.eq_ignore_ascii_case("in"))
+    {
+        rest = &rest[1..];
+    }
+    match rest {
+        [name] => Some(Special::Fetch {
+            name: ident(name),
+            count,
+            moving,
+        }),
+        _ => None,
     }
 }
 
@@ -283,6 +417,42 @@ mod tests {
                 what: Read::Setting("server_version_num".into())
             })
         );
+        assert_eq!(
+            special(
+                r#"DECLARE "Big" NO SCROLL CURSOR WITH HOLD FOR SELECT id FROM t WHERE x = 'for'"#
+            ),
+            Some(Special::Declare {
+                name: "Big".into(),
+                hold: true,
+                query: "SELECT id FROM t WHERE x = 'for'".into()
+            })
+        );
+        assert_eq!(
+            special("fetch forward 10 from \"Big\""),
+            Some(Special::Fetch {
+                name: "Big".into(),
+                count: Some(10),
+                moving: false
+            })
+        );
+        assert_eq!(
+            special("FETCH ALL IN c"),
+            Some(Special::Fetch {
+                name: "c".into(),
+                count: None,
+                moving: false
+            })
+        );
+        assert_eq!(
+            special("MOVE c"),
+            Some(Special::Fetch {
+                name: "c".into(),
+                count: Some(1),
+                moving: true
+            })
+        );
+        assert_eq!(special("FETCH BACKWARD 2 FROM c"), None);
+        assert_eq!(special("CLOSE ALL"), Some(Special::Close(None)));
         assert_eq!(special("SELECT 1"), None);
         assert_eq!(special("SELECT version FROM t"), None);
         assert_eq!(special("settle"), None);

@@ -234,7 +234,7 @@ pub fn param(
 }
 
 /// A value given as text, read as `t`.
-fn from_text(s: &str, t: DataType) -> Option<Value> {
+pub(super) fn from_text(s: &str, t: DataType) -> Option<Value> {
     let s = s.trim();
     Some(match t {
         DataType::Int => Value::Int(s.parse().ok()?),

@@ -161,18 +161,30 @@ impl Database {
         rows: Vec<Vec<Value>>,
     ) -> Result<Option<u64>> {
         let mut txn = self.store().begin();
-        let def = catalog::require_table(Snapshot::Transaction(&txn), table)?;
+        self.insert_in(&mut txn, table, columns, rows)?;
+        Ok(self.commit(txn)?.map(|i| i.commit_ts))
+    }
+
+    /// [`Self::insert_rows`] into an open transaction: the rows written.
+    pub(super) fn insert_in(
+        &self,
+        txn: &mut Transaction,
+        table: &str,
+        columns: &[String],
+        rows: Vec<Vec<Value>>,
+    ) -> Result<u64> {
+        let def = catalog::require_table(Snapshot::Transaction(txn), table)?;
         let mut targets = Vec::with_capacity(columns.len());
         for c in columns {
             targets.push(def.column_index(c).ok_or_else(|| {
                 Error::NotFound(format!("table {} has no column named {c}", def.name))
             })?);
         }
-        let defaults = self.with_planner(&txn, |planner, _| planner.defaults(&def, &targets))?;
-        catalog::depend_on_definition(&mut txn, &def);
-        let n = execution::write::insert(&mut txn, &def, &targets, &defaults, rows)?;
+        let defaults = self.with_planner(txn, |planner, _| planner.defaults(&def, &targets))?;
+        catalog::depend_on_definition(txn, &def);
+        let n = execution::write::insert(txn, &def, &targets, &defaults, rows)?;
         self.note_changes(&def, n);
-        Ok(self.commit(txn)?.map(|i| i.commit_ts))
+        Ok(n)
     }
 
     /// True when `p` is a query whose kept plan, current for the newest catalog and

@@ -284,6 +284,27 @@ impl Session {
         result
     }
 
+    /// Inserts rows (values for `columns`, in that order) into `table` inside the open
+    /// transaction, with every check an INSERT makes: the bulk path of `COPY … FROM STDIN`.
+    /// A batch that fails leaves the transaction as it was before the batch.
+    pub fn insert_rows(
+        &mut self,
+        table: &str,
+        columns: &[String],
+        rows: Vec<Vec<Value>>,
+    ) -> Result<u64> {
+        let db = self.db.clone();
+        let txn = self.txn.as_mut().ok_or_else(|| {
+            Error::TransactionState("rows are inserted in batches inside a transaction".into())
+        })?;
+        let save = txn.savepoint();
+        let r = db.insert_in(txn, table, columns, rows);
+        if r.is_err() {
+            txn.rollback_to(save);
+        }
+        r
+    }
+
     fn run_unrecorded(
         &mut self,
         p: &Prepared,
