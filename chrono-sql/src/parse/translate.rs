@@ -64,7 +64,10 @@ impl Translator<'_> {
     pub fn statement(&self, s: &sql::Statement) -> Result<ast::Statement> {
         use sql::Statement as S;
         Ok(match s {
-            S::Query(q) => ast::Statement::Query(Box::new(self.query(q)?)),
+            S::Query(q) => match self.with_insert(q)? {
+                Some(insert) => insert,
+                None => ast::Statement::Query(Box::new(self.query(q)?)),
+            },
             S::Insert(ins) => ast::Statement::Insert(self.insert(ins)?),
             S::Update(upd) => ast::Statement::Update(self.update(upd)?),
             S::Delete(del) => ast::Statement::Delete(self.delete(del)?),
@@ -194,22 +197,8 @@ impl Translator<'_> {
                 "FETCH / FOR UPDATE / SETTINGS / FORMAT / pipe operators (use LIMIT)",
             ));
         }
-        let mut with = Vec::new();
         let recursive = q.with.as_ref().is_some_and(|w| w.recursive);
-        if let Some(w) = &q.with {
-            for cte in &w.cte_tables {
-                with.push(ast::Cte {
-                    name: cte.alias.name.value.clone(),
-                    columns: cte
-                        .alias
-                        .columns
-                        .iter()
-                        .map(|c| c.name.value.clone())
-                        .collect(),
-                    query: self.query(&cte.query)?,
-                });
-            }
-        }
+        let with = self.ctes(q.with.as_ref())?;
         let mut order_by = Vec::new();
         if let Some(ob) = &q.order_by {
             match &ob.kind {
@@ -885,6 +874,45 @@ impl Translator<'_> {
     // ------------------------------------------------------------------------------------
     // Writes
     // ------------------------------------------------------------------------------------
+
+    /// The WITH queries of a `WITH …` clause.
+    fn ctes(&self, with: Option<&sql::With>) -> Result<Vec<ast::Cte>> {
+        let Some(w) = with else {
+            return Ok(Vec::new());
+        };
+        w.cte_tables
+            .iter()
+            .map(|cte| {
+                Ok(ast::Cte {
+                    name: cte.alias.name.value.clone(),
+                    columns: cte
+                        .alias
+                        .columns
+                        .iter()
+                        .map(|c| c.name.value.clone())
+                        .collect(),
+                    query: self.query(&cte.query)?,
+                })
+            })
+            .collect()
+    }
+
+    /// `WITH … INSERT …`: the WITH queries go to the INSERT's source (where the rows come
+    /// from), ahead of any of its own. `None` when the query is not one.
+    fn with_insert(&self, q: &sql::Query) -> Result<Option<ast::Statement>> {
+        let sql::SetExpr::Insert(sql::Statement::Insert(ins)) = q.body.as_ref() else {
+            return Ok(None);
+        };
+        if q.order_by.is_some() || q.limit_clause.is_some() {
+            return Err(unsupported("ORDER BY / LIMIT after an INSERT"));
+        }
+        let mut insert = self.insert(ins)?;
+        let mut with = self.ctes(q.with.as_ref())?;
+        with.append(&mut insert.source.with);
+        insert.source.with = with;
+        insert.source.recursive |= q.with.as_ref().is_some_and(|w| w.recursive);
+        Ok(Some(ast::Statement::Insert(insert)))
+    }
 
     fn insert(&self, ins: &sql::Insert) -> Result<ast::Insert> {
         if !ins.assignments.is_empty() {
