@@ -10,8 +10,6 @@
 //! `csv` crate because PostgreSQL tells a NULL (an unquoted empty field) from an empty
 //! string (`""`), which that crate does not report.
 
-use std::borrow::Cow;
-
 use chrono_sql::types::DataType;
 use chrono_storage::Value;
 use sqlparser::ast::{
@@ -274,7 +272,9 @@ impl Decoder {
     /// newline or not).
     pub fn feed(&mut self, spec: &CopySpec, data: &[u8], last: bool) -> Result<Vec<Line>, String> {
         self.pending.extend_from_slice(data);
-        let pending = std::mem::take(&mut self.pending);
+        // Lines are read from a taken buffer (`line` needs `self`); what is left of it, the
+        // start of a line still coming, is put back.
+        let mut pending = std::mem::take(&mut self.pending);
         let mut rows = Vec::new();
         let mut start = 0;
         let mut in_quotes = false;
@@ -302,7 +302,8 @@ impl Decoder {
             start = pending.len();
         }
         if !self.ended {
-            self.pending = pending[start..].to_vec();
+            pending.drain(..start);
+            self.pending = pending;
         }
         Ok(rows)
     }
@@ -452,7 +453,7 @@ pub fn value(field: Option<String>, t: Option<DataType>) -> Result<Value, String
     match t {
         None | Some(DataType::Text) => Ok(Value::Text(f)),
         Some(t) => super::types::from_text(&f, t)
-            .ok_or_else(|| format!("invalid input for type {}: {:?}", t.name(), Cow::from(f))),
+            .ok_or_else(|| format!("invalid input for type {}: {f:?}", t.name())),
     }
 }
 

@@ -53,7 +53,14 @@ pub struct Statement {
 enum Kind {
     /// For the SQL engine: the parse (one statement) and its description.
     Sql(Arc<Vec<Prepared>>, Arc<Description>),
-    /// Answered by the connection (see [`settings`]).
+    /// Answered by the connection itself.
+    Own(Own),
+}
+
+/// A statement the connection answers itself ([`Parser::own_statement`]).
+#[derive(Clone, Debug)]
+enum Own {
+    /// See [`settings`].
     Special(Special),
     /// `COPY … FROM STDIN` / `COPY … TO STDOUT`.
     Copy(Arc<CopySpec>),
@@ -78,8 +85,8 @@ struct Cursor {
 /// batches of [`COPY_BATCH_ROWS`] into the transaction (one opened for it when none was).
 struct CopyIn {
     spec: Arc<CopySpec>,
-    table: String,
-    columns: Vec<String>,
+    table: Arc<str>,
+    columns: Arc<[String]>,
     types: Vec<Option<DataType>>,
     decoder: copy::Decoder,
     batch: Vec<Vec<Value>>,
@@ -199,11 +206,7 @@ impl Backend {
         let ends = matches!(statement, ast::Statement::Commit | ast::Statement::Rollback);
         let mut state = self.state.lock();
         if state.failed && !ends {
-            return Err(user_error(
-                "25P02",
-                "current transaction is aborted, commands ignored until end of transaction block"
-                    .into(),
-            ));
+            return Err(aborted());
         }
         if !ends {
             return Ok(None);
@@ -346,11 +349,12 @@ impl Backend {
                 .await?
                 .map_err(|e| sqlstate::sql_error(&e))?;
         }
+        let (names, types): (Vec<String>, _) = description.columns.iter().cloned().unzip();
         *self.copy_in.lock() = Some(CopyIn {
             spec,
-            table,
-            columns: description.columns.iter().map(|(n, _)| n.clone()).collect(),
-            types: description.columns.iter().map(|(_, t)| *t).collect(),
+            table: table.into(),
+            columns: names.into(),
+            types,
             decoder: copy::Decoder::default(),
             batch: Vec::new(),
             rows: 0,
@@ -475,6 +479,35 @@ impl Backend {
         Ok(())
     }
 
+    /// Runs a statement the connection answers itself ([`Parser::own_statement`]);
+    /// `params` are a DECLARE's query's.
+    async fn run_own<C>(
+        &self,
+        client: &mut C,
+        own: &Own,
+        params: Vec<Value>,
+        format: &Format,
+    ) -> PgWireResult<Response>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        match own {
+            Own::Special(special) => self.special(Self::principal(client), special, format),
+            Own::Copy(spec) => self.copy_start(client, spec.clone()).await,
+            Own::Declare {
+                name,
+                hold,
+                parsed,
+                description,
+            } => {
+                self.declare(client, name, *hold, parsed.clone(), description, params)
+                    .await
+            }
+        }
+    }
+
     /// Cursors not declared `WITH HOLD` end with their transaction.
     fn close_transaction_cursors(&self) {
         self.cursors.lock().retain(|_, c| c.hold);
@@ -588,10 +621,7 @@ impl Backend {
                 name,
                 count,
                 moving,
-            } => {
-                drop(state);
-                return self.fetch(name, *count, *moving, format);
-            }
+            } => return self.fetch(name, *count, *moving, format),
             Special::Close(name) => {
                 let mut cursors = self.cursors.lock();
                 match name {
@@ -601,12 +631,6 @@ impl Backend {
                     }
                 }
                 return Ok(Response::Execution(Tag::new("CLOSE CURSOR")));
-            }
-            Special::Declare { .. } => {
-                return Err(user_error(
-                    "XX000",
-                    "DECLARE is planned as a query, not answered here".into(),
-                ));
             }
             Special::ShowAll => state
                 .settings
@@ -666,6 +690,29 @@ async fn on_pool<T: Send + 'static>(
         .await
         .map_err(|e| user_error("XX000", e.to_string()))?
         .map_err(|e| sqlstate::sql_error(&e))
+}
+
+impl Parser {
+    /// A statement the connection answers itself rather than the SQL engine: `COPY`,
+    /// `DECLARE` (its query parsed and described), or a [`Special`]. `None`: SQL.
+    async fn own_statement(&self, sql: &str) -> PgWireResult<Option<Own>> {
+        if let Some(spec) = copy::parse(sql) {
+            let spec = spec.map_err(|e| user_error("0A000", e))?;
+            return Ok(Some(Own::Copy(Arc::new(spec))));
+        }
+        if let Some(d) = settings::declare(sql) {
+            let Some((parsed, description)) = parse_one(&self.db, d.query).await? else {
+                return Err(user_error("42601", "DECLARE without a query".into()));
+            };
+            return Ok(Some(Own::Declare {
+                name: d.name,
+                hold: d.hold,
+                parsed,
+                description: Arc::new(description),
+            }));
+        }
+        Ok(settings::special(sql).map(Own::Special))
+    }
 }
 
 /// Parses one statement (on the pool: it reads the catalog) and describes it; a text of
@@ -813,29 +860,11 @@ impl SimpleQueryHandler for Backend {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        if let Some(spec) = copy::parse(query) {
-            let spec = spec.map_err(|e| user_error("0A000", e))?;
-            return Ok(vec![self.copy_start(client, Arc::new(spec)).await?]);
-        }
-        match settings::special(query) {
-            Some(Special::Declare { name, hold, query }) => {
-                let (parsed, description) = match parse_one(&self.db, query).await? {
-                    Some(p) => p,
-                    None => return Err(user_error("42601", "DECLARE without a query".into())),
-                };
-                return Ok(vec![
-                    self.declare(client, &name, hold, parsed, &description, Vec::new())
-                        .await?,
-                ]);
-            }
-            Some(special) => {
-                return Ok(vec![self.special(
-                    Self::principal(client),
-                    &special,
-                    &Format::UnifiedText,
-                )?]);
-            }
-            None => {}
+        if let Some(own) = self.parser.own_statement(query).await? {
+            return Ok(vec![
+                self.run_own(client, &own, Vec::new(), &Format::UnifiedText)
+                    .await?,
+            ]);
         }
         let db = self.db.clone();
         let text = query.to_string();
@@ -871,43 +900,24 @@ impl QueryParser for Parser {
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
-        if let Some(spec) = copy::parse(sql) {
-            let spec = spec.map_err(|e| user_error("0A000", e))?;
+        if let Some(own) = self.own_statement(sql).await? {
             return Ok(Some(Statement {
-                kind: Kind::Copy(Arc::new(spec)),
+                kind: Kind::Own(own),
             }));
         }
-        match settings::special(sql) {
-            Some(Special::Declare { name, hold, query }) => {
-                let Some((parsed, description)) = parse_one(&self.db, query).await? else {
-                    return Err(user_error("42601", "DECLARE without a query".into()));
-                };
-                Ok(Some(Statement {
-                    kind: Kind::Declare {
-                        name,
-                        hold,
-                        parsed,
-                        description: Arc::new(description),
-                    },
-                }))
-            }
-            Some(special) => Ok(Some(Statement {
-                kind: Kind::Special(special),
-            })),
-            None => Ok(parse_one(&self.db, sql.to_string())
-                .await?
-                .map(|(parsed, description)| Statement {
-                    kind: Kind::Sql(parsed, Arc::new(description)),
-                })),
-        }
+        Ok(parse_one(&self.db, sql.to_string())
+            .await?
+            .map(|(parsed, description)| Statement {
+                kind: Kind::Sql(parsed, Arc::new(description)),
+            }))
     }
 
     fn get_parameter_types(&self, stmt: &Statement) -> PgWireResult<Vec<Type>> {
         Ok(match &stmt.kind {
-            Kind::Sql(_, d) | Kind::Declare { description: d, .. } => {
+            Kind::Sql(_, d) | Kind::Own(Own::Declare { description: d, .. }) => {
                 d.params.iter().map(|t| pg_type(*t)).collect()
             }
-            Kind::Special(_) | Kind::Copy(_) => Vec::new(),
+            Kind::Own(_) => Vec::new(),
         })
     }
 
@@ -919,16 +929,16 @@ impl QueryParser for Parser {
         let format = column_format.cloned().unwrap_or(Format::UnifiedText);
         Ok(match &stmt.kind {
             Kind::Sql(_, d) if d.gives_rows => fields(&d.columns, &format),
-            Kind::Sql(..) | Kind::Declare { .. } | Kind::Copy(_) => Vec::new(),
-            Kind::Special(Special::Fetch {
+            Kind::Sql(..) | Kind::Own(Own::Declare { .. } | Own::Copy(_)) => Vec::new(),
+            Kind::Own(Own::Special(Special::Fetch {
                 name,
                 moving: false,
                 ..
-            }) => match self.cursors.lock().get(name) {
+            })) => match self.cursors.lock().get(name) {
                 Some(c) => fields(&c.columns, &format),
                 None => Vec::new(),
             },
-            Kind::Special(special) => fields(&text_columns(special), &format),
+            Kind::Own(Own::Special(special)) => fields(&text_columns(special), &format),
         })
     }
 }
@@ -955,26 +965,18 @@ impl ExtendedQueryHandler for Backend {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let (parsed, description) = match &portal.statement.statement.kind {
-            Kind::Special(special) => {
-                return self.special(
-                    Self::principal(client),
-                    special,
-                    &portal.result_column_format,
-                );
-            }
-            Kind::Copy(spec) => return self.copy_start(client, spec.clone()).await,
-            Kind::Declare {
-                name,
-                hold,
-                parsed,
-                description,
-            } => {
-                let params = bind_params(&portal.statement, portal, description)?;
+            Kind::Sql(parsed, description) => (parsed.clone(), description.clone()),
+            Kind::Own(own) => {
+                let params = match own {
+                    Own::Declare { description, .. } => {
+                        bind_params(&portal.statement, portal, description)?
+                    }
+                    _ => Vec::new(),
+                };
                 return self
-                    .declare(client, name, *hold, parsed.clone(), description, params)
+                    .run_own(client, own, params, &portal.result_column_format)
                     .await;
             }
-            Kind::Sql(p, d) => (p.clone(), d.clone()),
         };
         let params = bind_params(&portal.statement, portal, &description)?;
         let (outcome, tag) = self.run_one(client, parsed, 0, params).await?;

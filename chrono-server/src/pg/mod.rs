@@ -194,10 +194,7 @@ async fn connection(
         // here (a Parse/Bind/Execute/Sync pipeline answers in one write, as PostgreSQL
         // does); before waiting for the client, everything is sent.
         if starting || !has_whole_message(socket.read_buffer()) {
-            socket.get_mut().corked = false;
-            let flushed = futures::SinkExt::flush(&mut socket).await;
-            socket.get_mut().corked = true;
-            flushed?;
+            send_pending(&mut socket).await?;
         }
         let next = tokio::select! {
             m = socket.next() => m,
@@ -246,9 +243,20 @@ async fn connection(
     }
     // A last error (a fatal one, the refusal of an oversized message) goes out before the
     // connection closes.
-    socket.get_mut().corked = false;
-    let _ = futures::SinkExt::flush(&mut socket).await;
+    let _ = send_pending(&mut socket).await;
     Ok(())
+}
+
+/// Sends what the corked connection holds (see [`Metered`]).
+async fn send_pending<S, C>(socket: &mut Framed<Metered<S>, C>) -> io::Result<()>
+where
+    S: AsyncWrite + Unpin,
+    Framed<Metered<S>, C>: Sink<PgWireBackendMessage, Error = io::Error> + Unpin,
+{
+    socket.get_mut().corked = false;
+    let flushed = futures::SinkExt::flush(socket).await;
+    socket.get_mut().corked = true;
+    flushed
 }
 
 /// Nothing is running on the connection (shutdown closes it between statements).

@@ -31,15 +31,6 @@ pub enum Special {
     },
     /// `SHOW ALL`.
     ShowAll,
-    /// `DECLARE name [NO SCROLL] CURSOR [WITH[OUT] HOLD] FOR query`.
-    Declare {
-        /// The cursor's name.
-        name: String,
-        /// `WITH HOLD`: the cursor outlives its transaction.
-        hold: bool,
-        /// The query's text.
-        query: String,
-    },
     /// `FETCH [FORWARD|NEXT] [n|ALL] [FROM|IN] name`, or `MOVE …` (`moving`: no rows sent).
     Fetch {
         /// The cursor's name.
@@ -64,7 +55,6 @@ impl Special {
             Special::Set(..)
             | Special::Reset(_)
             | Special::Tag(_)
-            | Special::Declare { .. }
             | Special::Fetch { .. }
             | Special::Close(_) => Vec::new(),
         }
@@ -185,7 +175,6 @@ pub fn special(sql: &str) -> Option<Special> {
             "listen" => "LISTEN",
             _ => "UNLISTEN",
         })),
-        "declare" => declare(s),
         "fetch" | "move" => fetch(s, words[0] == "move"),
         "close" => {
             let tokens = tokens(s);
@@ -275,63 +264,67 @@ fn ident(word: &str) -> String {
     }
 }
 
+/// `DECLARE name [NO SCROLL] CURSOR [WITH[OUT] HOLD] FOR query`: planned like the query, so
+/// not a [`Special`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Declare {
+    /// The cursor's name.
+    pub name: String,
+    /// `WITH HOLD`: the cursor outlives its transaction.
+    pub hold: bool,
+    /// The query's text, as written.
+    pub query: String,
+}
+
 /// `DECLARE name [BINARY] [ASENSITIVE|INSENSITIVE] [NO SCROLL] CURSOR [WITH|WITHOUT HOLD]
-/// FOR query` (the query's text is kept as written).
-fn declare(s: &str) -> Option<Special> {
+/// FOR query`, when `sql` is one.
+pub fn declare(sql: &str) -> Option<Declare> {
+    let s = sql.trim().trim_end_matches(';').trim();
     let words = tokens(s);
+    if !words.first()?.eq_ignore_ascii_case("declare") {
+        return None;
+    }
     let name = ident(words.get(1)?);
-    let mut i = 2;
     let mut hold = false;
-    while let Some(w) = words.get(i) {
+    let mut rest = words.get(2..)?.iter();
+    let word_for = loop {
+        let w = rest.next()?;
         match w.to_ascii_lowercase().as_str() {
             "binary" | "asensitive" | "insensitive" | "no" | "scroll" | "cursor" | "without"
             | "hold" => {}
             "with" => hold = true,
-            "for" => break,
+            "for" => break w,
             _ => return None,
         }
-        i += 1;
-    }
-    // The query is the text after the word FOR, as written (a token is a slice of `s`).
-    let word_for = words.get(i)?;
+    };
+    // The query is the text after the word FOR (a token is a slice of `s`).
     let at = word_for.as_ptr() as usize - s.as_ptr() as usize + word_for.len();
     let query = s[at..].trim().to_string();
-    (!query.is_empty()).then_some(Special::Declare { name, hold, query })
+    (!query.is_empty()).then_some(Declare { name, hold, query })
 }
 
-/// `FETCH`/`MOVE` forward: `[FORWARD|NEXT] [n|ALL] [FROM|IN] name`.
+/// `FETCH`/`MOVE` forward: `[NEXT | [FORWARD] n | [FORWARD] ALL] [FROM|IN] name`.
 fn fetch(s: &str, moving: bool) -> Option<Special> {
     let words = tokens(s);
     let mut rest = &words[1..];
+    let lower = |rest: &[&str]| rest.first().map(|w| w.to_ascii_lowercase());
     let mut count = Some(1);
-    if let Some(w) = rest.first() {
-        let w = w.to_ascii_lowercase();
-        if w == "next" || w == "forward" {
+    if lower(rest).as_deref() == Some("next") {
+        rest = &rest[1..];
+    } else {
+        if lower(rest).as_deref() == Some("forward") {
             rest = &rest[1..];
-            if w == "forward" {
-                match rest.first().map(|w| w.to_ascii_lowercase()) {
-                    Some(n) if n == "all" => {
-                        count = None;
-                        rest = &rest[1..];
-                    }
-                    Some(n) if n.parse::<u64>().is_ok() => {
-                        count = n.parse().ok();
-                        rest = &rest[1..];
-                    }
-                    _ => {}
-                }
-            }
-        } else if w == "all" {
-            count = None;
-            rest = &rest[1..];
-        } else if let Ok(n) = w.parse::<u64>() {
-            count = Some(n);
+        }
+        match lower(rest) {
+            Some(w) if w == "all" => count = None,
+            Some(w) if w.parse::<u64>().is_ok() => count = w.parse().ok(),
+            _ => {}
+        }
+        if lower(rest).is_some_and(|w| w == "all" || w.parse::<u64>().is_ok()) {
             rest = &rest[1..];
         }
     }
-    if let Some(w) = rest.first()
-        && (w.eq_ignore_ascii_case("from") || w.eq_ignore_ascii_case("in"))
-    {
+    if lower(rest).is_some_and(|w| w == "from" || w == "in") {
         rest = &rest[1..];
     }
     match rest {
@@ -418,10 +411,10 @@ mod tests {
             })
         );
         assert_eq!(
-            special(
+            declare(
                 r#"DECLARE "Big" NO SCROLL CURSOR WITH HOLD FOR SELECT id FROM t WHERE x = 'for'"#
             ),
-            Some(Special::Declare {
+            Some(Declare {
                 name: "Big".into(),
                 hold: true,
                 query: "SELECT id FROM t WHERE x = 'for'".into()

@@ -297,12 +297,7 @@ impl Session {
         let txn = self.txn.as_mut().ok_or_else(|| {
             Error::TransactionState("rows are inserted in batches inside a transaction".into())
         })?;
-        let save = txn.savepoint();
-        let r = db.insert_in(txn, table, columns, rows);
-        if r.is_err() {
-            txn.rollback_to(save);
-        }
-        r
+        atomically(txn, |txn| db.insert_in(txn, table, columns, rows))
     }
 
     fn run_unrecorded(
@@ -388,12 +383,7 @@ impl Session {
         }
         if let Some(txn) = self.txn.as_mut() {
             let _gate = db.shared.schema_gate.enter(role, guard)?;
-            let save = txn.savepoint();
-            let r = db.statement(txn, p, params, guard, sink);
-            if r.is_err() {
-                txn.rollback_to(save);
-            }
-            return r;
+            return atomically(txn, |txn| db.statement(txn, p, params, guard, sink));
         }
         let store = db.store().clone();
         // Held from the snapshot to the commit (see `schema_gate`).
@@ -421,6 +411,19 @@ impl Session {
             }
         }
     }
+}
+
+/// Runs `f` in an open transaction; if it fails, the transaction is as it was before.
+fn atomically<T>(
+    txn: &mut Transaction,
+    f: impl FnOnce(&mut Transaction) -> Result<T>,
+) -> Result<T> {
+    let save = txn.savepoint();
+    let r = f(txn);
+    if r.is_err() {
+        txn.rollback_to(save);
+    }
+    r
 }
 
 /// What a statement runs with: its parse, its parameters and the estimator in use.
