@@ -127,6 +127,60 @@ SELECT * FROM nope;
     server.shutdown().await;
 }
 
+/// psql's describe commands read the system catalogs with PostgreSQL's own queries
+/// (regular expressions, `OPERATOR(pg_catalog.~)`, `::regclass`, arrays, catalogs ChronoDB
+/// keeps empty): each answers as PostgreSQL 15 would for the same tables.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn psql_describes_tables_indexes_views_and_schemas() {
+    let server = InProcess::start(
+        config(),
+        &[
+            SETUP[0],
+            "CREATE UNIQUE INDEX acct_owner ON acct (owner)",
+            "CREATE VIEW rich AS SELECT owner, balance FROM acct WHERE balance > 100",
+        ],
+    )
+    .await;
+    let out = psql(
+        server.pg_port,
+        "\\dt\n\\d acct\n\\di\n\\dv\n\\d rich\n\\dn\n\\l\n\\du\n\\d acct_owner\n\\d nothing\n",
+    )
+    .await;
+    for expected in [
+        // \dt
+        " Schema | Name | Type  |  Owner   \n--------+------+-------+----------\n public | acct | table | chronodb\n(1 row)",
+        // \d acct
+        "                         Table \"public.acct\"",
+        " id      | bigint                   |           | not null | ",
+        " owner   | text                     |           | not null | ",
+        " balance | double precision         |           |          | ",
+        " opened  | timestamp with time zone |           |          | ",
+        " active  | boolean                  |           |          | ",
+        " photo   | bytea                    |           |          | ",
+        "Indexes:\n    \"acct_pkey\" PRIMARY KEY, btree (id)\n    \"acct_owner\" UNIQUE CONSTRAINT, btree (owner)\n",
+        // \di
+        " public | acct_owner | index | chronodb | acct",
+        " public | acct_pkey  | index | chronodb | acct",
+        // \dv and \d rich
+        " public | rich | view | chronodb",
+        "View \"public.rich\"",
+        " balance | double precision |",
+        // \dn, \l, \du
+        " public | chronodb",
+        " chronodb | chronodb | UTF8     | C       | C     |",
+        " chronodb  | Superuser, Create role, Create DB | {}",
+        // \d acct_owner
+        "Index \"public.acct_owner\"",
+        " owner  | text | yes  | owner",
+        "unique, btree, for table \"public.acct\"",
+        "Did not find any relation named \"nothing\".",
+    ] {
+        assert!(out.contains(expected), "{expected:?} in\n{out}");
+    }
+    assert!(!out.contains("ERROR"), "{out}");
+    server.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_extended_protocol_binds_typed_parameters_and_reads_binary_results() {
     let server = InProcess::start(config(), SETUP).await;

@@ -118,6 +118,37 @@ pub enum Func {
     ShiftRight,
     /// `~a`
     BitNot,
+    /// `REGEXP_LIKE(s, pattern [, flags])`, also the operators `~` and `~*` (`!~`, `!~*`
+    /// are its negation): whether the pattern matches anywhere in `s`; flag `i` ignores
+    /// case.
+    RegexpLike,
+    /// `FORMAT_TYPE(type_oid, typmod)`: a type's SQL name (PostgreSQL's catalog function).
+    FormatType,
+    /// `PG_GET_EXPR(expr_text, relation [, pretty])`: the catalog's expression text as is.
+    PgGetExpr,
+    /// `PG_GET_USERBYID(oid)`: the owner's name (every object has one owner here).
+    PgGetUserById,
+    /// `PG_TABLE_IS_VISIBLE(oid)`, `PG_TYPE_IS_VISIBLE(oid)`: every object is on the
+    /// search path (there is one schema).
+    IsVisible,
+    /// `PG_ENCODING_TO_CHAR(n)`: `UTF8` for 6, the only encoding.
+    EncodingToChar,
+    /// `ARRAY_TO_STRING(array_text, separator [, null_text])`, over PostgreSQL's text form
+    /// of an array (`{a,b}`), which is how the system catalogs hold arrays.
+    ArrayToString,
+    /// `CURRENT_SCHEMA()`
+    CurrentSchema,
+    /// `CURRENT_DATABASE()`
+    CurrentDatabase,
+    /// `OBJ_DESCRIPTION(…)`, `COL_DESCRIPTION(…)`, `SHOBJ_DESCRIPTION(…)`: comments, of
+    /// which there are none (NULL).
+    Description,
+    /// `PG_SIZE_PRETTY(bytes)`: `8192 bytes`, `16 kB`, `3 MB`… as PostgreSQL writes them.
+    SizePretty,
+    /// `PG_RELATION_IS_PUBLISHABLE(oid)`: no (there is no logical replication).
+    RelationIsPublishable,
+    /// `x::regnamespace`: a schema's name from its id, its id from its name.
+    RegNamespace,
 }
 
 impl Func {
@@ -151,6 +182,28 @@ impl Func {
             "<<" => Func::ShiftLeft,
             ">>" => Func::ShiftRight,
             "~" => Func::BitNot,
+            "regexp_like" => Func::RegexpLike,
+            "format_type" => Func::FormatType,
+            "pg_get_expr" => Func::PgGetExpr,
+            "pg_get_userbyid" => Func::PgGetUserById,
+            "pg_table_is_visible" | "pg_type_is_visible" | "pg_function_is_visible" => {
+                Func::IsVisible
+            }
+            "pg_encoding_to_char" => Func::EncodingToChar,
+            "array_to_string" => Func::ArrayToString,
+            "current_schema" => Func::CurrentSchema,
+            "current_database" | "current_catalog" => Func::CurrentDatabase,
+            "obj_description"
+            | "col_description"
+            | "shobj_description"
+            | "pg_get_statisticsobjdef_columns" => Func::Description,
+            // ChronoDB keeps no per-relation byte counts: the sizes are unknown (NULL).
+            "pg_table_size" | "pg_relation_size" | "pg_total_relation_size" | "pg_indexes_size" => {
+                Func::Description
+            }
+            "pg_size_pretty" => Func::SizePretty,
+            "pg_relation_is_publishable" => Func::RelationIsPublishable,
+            "regnamespace" => Func::RegNamespace,
             _ => return None,
         })
     }
@@ -168,7 +221,16 @@ impl Func {
             | Func::RTrim
             | Func::TypeOf
             | Func::Sign
-            | Func::BitNot => (1, 1),
+            | Func::BitNot
+            | Func::PgGetUserById
+            | Func::IsVisible
+            | Func::EncodingToChar
+            | Func::RelationIsPublishable
+            | Func::SizePretty
+            | Func::RegNamespace => (1, 1),
+            Func::RegexpLike | Func::PgGetExpr | Func::ArrayToString => (2, 3),
+            Func::FormatType | Func::Description => (1, 2),
+            Func::CurrentSchema | Func::CurrentDatabase => (0, 0),
             Func::NullIf
             | Func::Instr
             | Func::BitAnd
@@ -368,7 +430,7 @@ impl Expr {
             }
             Expr::Not(e) => e.test(row)?.map(|b| !b),
             Expr::Cmp(op, a, b) => match (a.as_ref_in(row), b.as_ref_in(row)) {
-                (Some(x), Some(y)) => compare(x, y)?.map(|o| op.holds(o)),
+                (Some(x), Some(y)) => compare_operands(a, x, b, y)?.map(|o| op.holds(o)),
                 _ => truth(&self.eval(row)?)?,
             },
             other => truth(&other.eval(row)?)?,
@@ -436,14 +498,14 @@ impl Expr {
             // Columns and literals are compared in place, without copying them.
             Expr::Cmp(op, a, b) if a.as_ref_in(row).is_some() && b.as_ref_in(row).is_some() => {
                 match (a.as_ref_in(row), b.as_ref_in(row)) {
-                    (Some(x), Some(y)) => match compare(x, y)? {
+                    (Some(x), Some(y)) => match compare_operands(a, x, b, y)? {
                         None => Null,
                         Some(o) => Bool(op.holds(o)),
                     },
                     _ => Null,
                 }
             }
-            Expr::Cmp(op, a, b) => match compare(&a.eval(row)?, &b.eval(row)?)? {
+            Expr::Cmp(op, a, b) => match compare_operands(a, &a.eval(row)?, b, &b.eval(row)?)? {
                 None => Null,
                 Some(o) => Bool(op.holds(o)),
             },
@@ -964,6 +1026,106 @@ fn shift(a: i64, by: i64) -> i64 {
     }
 }
 
+/// [`compare`] for a comparison's operands, where a quoted literal compared with a number
+/// that is no literal is read as a number (`oid = '16384'`): PostgreSQL gives such a
+/// literal the other side's type, SQLite the other side's numeric affinity. Only tried when
+/// the values do not compare as they are.
+fn compare_operands(a: &Expr, x: &Value, b: &Expr, y: &Value) -> Result<Option<Ordering>> {
+    let failed = match compare(x, y) {
+        Ok(o) => return Ok(o),
+        Err(e) => e,
+    };
+    let as_number = |s: &str| -> Option<Value> {
+        let s = s.trim();
+        s.parse::<i64>().map(Value::Int).ok().or_else(|| {
+            s.parse::<f64>()
+                .ok()
+                .filter(|f| f.is_finite())
+                .map(Value::Float)
+        })
+    };
+    let literal = |e: &Expr| matches!(e, Expr::Literal(_));
+    match (x, y) {
+        (Value::Int(_) | Value::Float(_), Value::Text(s)) if literal(b) && !literal(a) => {
+            match as_number(s) {
+                Some(n) => compare(x, &n),
+                None => Err(failed),
+            }
+        }
+        (Value::Text(s), Value::Int(_) | Value::Float(_)) if literal(a) && !literal(b) => {
+            match as_number(s) {
+                Some(n) => compare(&n, y),
+                None => Err(failed),
+            }
+        }
+        _ => Err(failed),
+    }
+}
+
+/// Bytes as PostgreSQL's `pg_size_pretty` writes them: under 10 kB in bytes, then the
+/// largest unit that keeps the number at least 10 (rounded half up).
+fn size_pretty(bytes: i64) -> String {
+    let mut n = bytes;
+    if n.abs() < 10 * 1024 {
+        return format!("{n} bytes");
+    }
+    for unit in ["kB", "MB", "GB", "TB"] {
+        let next = n / 1024;
+        if next.abs() < 10 * 1024 || unit == "TB" {
+            // Half up, as PostgreSQL rounds.
+            let rounded = (n + n.signum() * 512) / 1024;
+            return format!("{rounded} {unit}");
+        }
+        n = next;
+    }
+    unreachable!("the loop ends at TB")
+}
+
+/// Whether `pattern` (a regular expression, the `regex` crate's syntax, which PostgreSQL's
+/// common patterns share) matches anywhere in `text`. The last patterns are kept compiled
+/// per thread: a condition over many rows compiles its pattern once.
+fn regexp_like(text: &str, pattern: &str, flags: &str) -> Result<bool> {
+    use std::cell::RefCell;
+    const KEPT: usize = 16;
+    thread_local! {
+        static COMPILED: RefCell<Vec<(String, bool, regex::Regex)>> = const { RefCell::new(Vec::new()) };
+    }
+    let mut ignore_case = false;
+    for f in flags.chars() {
+        match f {
+            'i' => ignore_case = true,
+            'c' => ignore_case = false,
+            other => {
+                return Err(Error::InvalidInput(format!(
+                    "regexp_like: unknown flag {other:?} (there are i and c)"
+                )));
+            }
+        }
+    }
+    COMPILED.with(|kept| {
+        let mut kept = kept.borrow_mut();
+        if let Some((_, _, re)) = kept
+            .iter()
+            .find(|(p, i, _)| p == pattern && *i == ignore_case)
+        {
+            return Ok(re.is_match(text));
+        }
+        let re = regex::RegexBuilder::new(pattern)
+            .case_insensitive(ignore_case)
+            .size_limit(1 << 20)
+            .build()
+            .map_err(|e| {
+                Error::InvalidInput(format!("invalid regular expression {pattern:?}: {e}"))
+            })?;
+        let found = re.is_match(text);
+        if kept.len() == KEPT {
+            kept.remove(0);
+        }
+        kept.push((pattern.to_string(), ignore_case, re));
+        Ok(found)
+    })
+}
+
 fn call(f: Func, args: Vec<Value>) -> Result<Value> {
     use Value::*;
     let first_null = args.first().is_some_and(Value::is_null);
@@ -1008,6 +1170,14 @@ fn call(f: Func, args: Vec<Value>) -> Result<Value> {
             best
         }
         Func::Now => Timestamp(chrono_storage::Timestamp::now().as_micros() as i64),
+        Func::CurrentSchema => Text(crate::system_catalog::PUBLIC.into()),
+        Func::CurrentDatabase => Text(crate::system_catalog::DATABASE.into()),
+        Func::Description => Null,
+        // A NULL type modifier is the usual second argument.
+        Func::FormatType => match &args[0] {
+            Null => Null,
+            v => Text(crate::system_catalog::format_type(crate::types::to_integer(v)).into()),
+        },
         _ if first_null || args.iter().any(Value::is_null) => Null,
         Func::Abs => match &args[0] {
             Int(i) => Int(i
@@ -1040,6 +1210,53 @@ fn call(f: Func, args: Vec<Value>) -> Result<Value> {
                 _ => shift(a, b.checked_neg().unwrap_or(i64::MAX)),
             })
         }
+        Func::RegexpLike => {
+            let flags = args.get(2).map(text_arg).unwrap_or_default();
+            Bool(regexp_like(
+                &text_arg(&args[0]),
+                &text_arg(&args[1]),
+                &flags,
+            )?)
+        }
+        Func::PgGetExpr => args[0].clone(),
+        Func::SizePretty => Text(size_pretty(crate::types::to_integer(&args[0]))),
+        Func::PgGetUserById => Text(crate::system_catalog::OWNER.into()),
+        Func::IsVisible => Bool(true),
+        Func::RelationIsPublishable => Bool(false),
+        Func::EncodingToChar => Text(
+            if crate::types::to_integer(&args[0]) == 6 {
+                "UTF8"
+            } else {
+                ""
+            }
+            .into(),
+        ),
+        Func::ArrayToString => {
+            let array = text_arg(&args[0]);
+            let Some(inner) = array.strip_prefix('{').and_then(|a| a.strip_suffix('}')) else {
+                return Err(Error::InvalidInput(format!(
+                    "array_to_string expects an array in PostgreSQL's text form ({{a,b}}), got \
+                     {}",
+                    crate::types::display_literal(&args[0])
+                )));
+            };
+            let sep = text_arg(&args[1]);
+            let null_text = args.get(2).map(text_arg);
+            let items: Vec<String> = if inner.is_empty() {
+                Vec::new()
+            } else {
+                inner
+                    .split(',')
+                    .filter_map(|x| match (x, &null_text) {
+                        ("NULL", None) => None,
+                        ("NULL", Some(n)) => Some(n.clone()),
+                        (x, _) => Some(x.trim_matches('"').to_string()),
+                    })
+                    .collect()
+            };
+            concat_capped(&[items.join(&sep)])?
+        }
+        Func::RegNamespace => crate::system_catalog::namespace(&args[0]),
         Func::Lower => Text(capped(text_arg(&args[0]).to_lowercase())?),
         Func::Upper => Text(capped(text_arg(&args[0]).to_uppercase())?),
         Func::Length => match &args[0] {

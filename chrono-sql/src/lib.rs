@@ -81,6 +81,7 @@ pub mod schema_gate;
 pub mod session;
 pub mod statements;
 mod stored_test;
+pub mod system_catalog;
 pub mod table;
 pub mod types;
 

@@ -34,17 +34,22 @@ impl DataType {
     /// Reads a type name such as `VARCHAR(20)` or `DOUBLE PRECISION`.
     pub fn parse(name: &str) -> Result<DataType> {
         let upper = name.trim().to_ascii_uppercase();
+        // PostgreSQL clients qualify and quote type names (`pg_catalog.text`, `"char"`).
+        let upper = upper
+            .strip_prefix("PG_CATALOG.")
+            .unwrap_or(&upper)
+            .replace('"', "");
         let word = upper
             .split(|c: char| c == '(' || c.is_whitespace())
             .next()
             .unwrap_or("");
         Ok(match word {
             "BIGINT" | "INT" | "INTEGER" | "SMALLINT" | "TINYINT" | "INT2" | "INT4" | "INT8"
-            | "INT64" | "MEDIUMINT" => DataType::Int,
+            | "INT64" | "MEDIUMINT" | "OID" => DataType::Int,
             "DOUBLE" | "REAL" | "FLOAT" | "FLOAT4" | "FLOAT8" | "FLOAT64" | "NUMERIC"
             | "DECIMAL" | "DEC" => DataType::Float,
             "TEXT" | "VARCHAR" | "CHAR" | "CHARACTER" | "STRING" | "NVARCHAR" | "NCHAR"
-            | "CLOB" => DataType::Text,
+            | "CLOB" | "NAME" | "BPCHAR" => DataType::Text,
             "BOOLEAN" | "BOOL" => DataType::Bool,
             "TIMESTAMP" | "DATETIME" | "DATE" | "TIMESTAMPTZ" => DataType::Timestamp,
             "BLOB" | "BYTEA" | "BINARY" | "VARBINARY" | "BYTES" => DataType::Blob,

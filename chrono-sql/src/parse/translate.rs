@@ -40,6 +40,65 @@ fn object_name(n: &sql::ObjectName) -> Result<String> {
     }
 }
 
+/// Whether a FROM list has no rows because it reads, where every row of it must have a
+/// partner, a system catalog ChronoDB keeps empty (named with its schema).
+fn reads_an_empty_catalog(from: &[sql::TableWithJoins]) -> bool {
+    let empty = |f: &sql::TableFactor| match f {
+        sql::TableFactor::Table { name, .. } => relation_name(name)
+            .is_ok_and(|n| n.contains('.') && crate::system_catalog::is_always_empty(&n)),
+        _ => false,
+    };
+    from.iter().any(|f| {
+        let base_kept = f.joins.iter().all(|j| {
+            matches!(
+                j.join_operator,
+                sql::JoinOperator::Join(_)
+                    | sql::JoinOperator::Inner(_)
+                    | sql::JoinOperator::CrossJoin(_)
+                    | sql::JoinOperator::Left(_)
+                    | sql::JoinOperator::LeftOuter(_)
+            )
+        });
+        (base_kept && empty(&f.relation))
+            || f.joins.iter().any(|j| {
+                matches!(
+                    j.join_operator,
+                    sql::JoinOperator::Join(_)
+                        | sql::JoinOperator::Inner(_)
+                        | sql::JoinOperator::CrossJoin(_)
+                ) && empty(&j.relation)
+            })
+    })
+}
+
+/// A NULL in place of a select-list entry, named as the entry would have been.
+fn null_item(item: &sql::SelectItem) -> ast::SelectItem {
+    let (name, aliased) = match item {
+        sql::SelectItem::ExprWithAlias { alias, .. } => (alias.value.clone(), true),
+        sql::SelectItem::UnnamedExpr(e) => (display_name(e), false),
+        _ => ("?column?".into(), false),
+    };
+    ast::SelectItem::Expr {
+        expr: ast::Expr::Literal(Value::Null),
+        name,
+        aliased,
+    }
+}
+
+/// A name after FROM: the system catalogs keep their schema (`pg_catalog.pg_class`,
+/// `information_schema.tables`), `public.` (where PostgreSQL clients say every table is) is
+/// dropped, and any other qualifier is dropped as before.
+fn relation_name(n: &sql::ObjectName) -> Result<String> {
+    let last = object_name(n)?;
+    if let [sql::ObjectNamePart::Identifier(schema), _] = n.0.as_slice() {
+        let schema = schema.value.to_ascii_lowercase();
+        if schema == "pg_catalog" || schema == "information_schema" {
+            return Ok(format!("{schema}.{}", last.to_ascii_lowercase()));
+        }
+    }
+    Ok(last)
+}
+
 fn first_location(n: &sql::ObjectName) -> Option<Location> {
     match n.0.first() {
         Some(sql::ObjectNamePart::Identifier(i)) => Some(i.span.start),
@@ -329,10 +388,18 @@ impl Translator<'_> {
             Some(sql::Distinct::Distinct) => true,
             Some(sql::Distinct::On(_)) => return Err(unsupported("DISTINCT ON")),
         };
+        // A SELECT that reads a system catalog ChronoDB keeps empty (policies,
+        // publications, …) has no rows whatever its select list and WHERE say: what of them
+        // ChronoDB cannot translate (PostgreSQL's arrays, as psql's `\d` asks) stands in as
+        // NULL and FALSE.
+        let reads_nothing = reads_an_empty_catalog(&s.from);
         let items = s
             .projection
             .iter()
-            .map(|i| self.select_item(i))
+            .map(|i| match self.select_item(i) {
+                Err(_) if reads_nothing => Ok(null_item(i)),
+                r => r,
+            })
             .collect::<Result<_>>()?;
         let group_by = match &s.group_by {
             sql::GroupByExpr::Expressions(v, mods) if mods.is_empty() => {
@@ -348,7 +415,10 @@ impl Translator<'_> {
                 .iter()
                 .map(|f| self.list_entry(f))
                 .collect::<Result<_>>()?,
-            selection: s.selection.as_ref().map(|e| self.expr(e)).transpose()?,
+            selection: match s.selection.as_ref().map(|e| self.expr(e)).transpose() {
+                Err(_) if reads_nothing => Some(ast::Expr::Literal(Value::Bool(false))),
+                r => r?,
+            },
             group_by,
             having: s.having.as_ref().map(|e| self.expr(e)).transpose()?,
         })
@@ -498,7 +568,7 @@ impl Translator<'_> {
                     Some(other) => return Err(unsupported(format!("{other}"))),
                 };
                 Ok(ast::TableFactor::Table {
-                    name: object_name(name)?,
+                    name: relation_name(name)?,
                     alias: alias(a),
                     time: own.or_else(|| list_time.cloned()),
                     as_of,
@@ -592,6 +662,39 @@ impl Translator<'_> {
                     B::BitwiseOr => O::BitOr,
                     B::PGBitwiseShiftLeft => O::ShiftLeft,
                     B::PGBitwiseShiftRight => O::ShiftRight,
+                    B::PGRegexMatch
+                    | B::PGRegexIMatch
+                    | B::PGRegexNotMatch
+                    | B::PGRegexNotIMatch => {
+                        return self.regex_match(left, op, right);
+                    }
+                    // `OPERATOR(pg_catalog.~)`: PostgreSQL's schema-qualified spelling of an
+                    // operator, as psql writes it.
+                    B::PGCustomBinaryOperator(parts) => {
+                        let op = match parts.last().map(String::as_str) {
+                            Some("~") => B::PGRegexMatch,
+                            Some("~*") => B::PGRegexIMatch,
+                            Some("!~") => B::PGRegexNotMatch,
+                            Some("!~*") => B::PGRegexNotIMatch,
+                            Some("=") => B::Eq,
+                            Some("<>" | "!=") => B::NotEq,
+                            Some("<") => B::Lt,
+                            Some("<=") => B::LtEq,
+                            Some(">") => B::Gt,
+                            Some(">=") => B::GtEq,
+                            Some("||") => B::StringConcat,
+                            Some("+") => B::Plus,
+                            Some("-") => B::Minus,
+                            Some("*") => B::Multiply,
+                            Some("/") => B::Divide,
+                            _ => return Err(unsupported(format!("operator {op}"))),
+                        };
+                        return self.expr(&E::BinaryOp {
+                            left: left.clone(),
+                            op,
+                            right: right.clone(),
+                        });
+                    }
                     other => return Err(unsupported(format!("operator {other}"))),
                 };
                 A::Binary {
@@ -700,10 +803,35 @@ impl Translator<'_> {
             },
             E::Cast {
                 expr, data_type, ..
-            } => A::Cast {
-                expr: self.boxed(expr)?,
-                data_type: DataType::parse(&data_type.to_string())?,
-            },
+            } => {
+                let name = data_type.to_string().to_ascii_lowercase();
+                let arg = || Ok::<_, Error>(vec![ast::FunctionArg::Expr(self.expr(expr)?)]);
+                // PostgreSQL's object-identifier types, as catalog queries use them.
+                match name.strip_prefix("pg_catalog.").unwrap_or(&name) {
+                    "regclass" => call("regclass", arg()?),
+                    "regnamespace" => call("regnamespace", arg()?),
+                    "regtype" => {
+                        let mut args = arg()?;
+                        args.push(ast::FunctionArg::Expr(A::Literal(Value::Null)));
+                        call("format_type", args)
+                    }
+                    _ => A::Cast {
+                        expr: self.boxed(expr)?,
+                        data_type: DataType::parse(&name)?,
+                    },
+                }
+            }
+            // The default collation (and C/POSIX, which order as ChronoDB does: by code point).
+            E::Collate { expr, collation } => {
+                let name = object_name(collation)?.to_ascii_lowercase();
+                if !matches!(name.as_str(), "default" | "c" | "posix" | "ucs_basic") {
+                    return Err(unsupported(format!(
+                        "COLLATE {collation} (ChronoDB compares text by code point: COLLATE \
+                         \"C\")"
+                    )));
+                }
+                self.expr(expr)?
+            }
             E::Function(f) => self.function(f)?,
             E::Substring {
                 expr,
@@ -758,6 +886,31 @@ impl Translator<'_> {
                 negated: *negated,
             },
             other => return Err(unsupported(format!("expression {other}"))),
+        })
+    }
+
+    /// `a ~ b`, `a ~* b`, `a !~ b`, `a !~* b`: REGEXP_LIKE, negated for `!`.
+    fn regex_match(
+        &self,
+        left: &sql::Expr,
+        op: &sql::BinaryOperator,
+        right: &sql::Expr,
+    ) -> Result<ast::Expr> {
+        use sql::BinaryOperator as B;
+        let mut args = vec![
+            ast::FunctionArg::Expr(self.expr(left)?),
+            ast::FunctionArg::Expr(self.expr(right)?),
+        ];
+        if matches!(op, B::PGRegexIMatch | B::PGRegexNotIMatch) {
+            args.push(ast::FunctionArg::Expr(ast::Expr::Literal(Value::Text(
+                "i".into(),
+            ))));
+        }
+        let like = call("regexp_like", args);
+        Ok(if matches!(op, B::PGRegexNotMatch | B::PGRegexNotIMatch) {
+            ast::Expr::Not(Box::new(like))
+        } else {
+            like
         })
     }
 
@@ -838,6 +991,9 @@ impl Translator<'_> {
         }
         let (args, distinct) = match &f.args {
             sql::FunctionArguments::None => (Vec::new(), false),
+            sql::FunctionArguments::Subquery(q) if name.eq_ignore_ascii_case("array") => {
+                return Ok(array_of(self.query(q)?));
+            }
             sql::FunctionArguments::Subquery(_) => {
                 return Err(unsupported("subquery as function argument"));
             }
@@ -1116,6 +1272,84 @@ fn interval_micros(iv: &sql::Interval) -> Result<i64> {
 }
 
 /// `SELECT * FROM name`: what `x IN name` (SQLite's shorthand) reads.
+/// `ARRAY(query)`: the query's values in PostgreSQL's text form of an array (`{a,b}`;
+/// `{}` for none), which is how ChronoDB shows arrays (it has no array type). A plain
+/// one-column SELECT is aggregated in place (it may read the enclosing query's columns;
+/// its elements come in the order its rows are read), any other query is read as a
+/// derived table.
+fn array_of(mut q: ast::Query) -> ast::Expr {
+    if q.limit.is_none()
+        && q.offset.is_none()
+        && let ast::SetExpr::Select(s) = &mut q.body
+        && let [ast::SelectItem::Expr { expr, .. }] = s.items.as_mut_slice()
+        && !s.distinct
+        && s.group_by.is_empty()
+        && s.having.is_none()
+    {
+        let element = std::mem::replace(expr, ast::Expr::Literal(Value::Null));
+        *expr = array_text(element);
+        q.order_by.clear();
+        return ast::Expr::Subquery(Box::new(q));
+    }
+    let element = ast::Expr::Column {
+        qualifier: None,
+        name: "_element".into(),
+    };
+    ast::Expr::Subquery(Box::new(ast::Query {
+        with: Vec::new(),
+        recursive: false,
+        body: ast::SetExpr::Select(Box::new(ast::Select {
+            distinct: false,
+            items: vec![ast::SelectItem::Expr {
+                expr: array_text(element),
+                name: "array".into(),
+                aliased: true,
+            }],
+            from: vec![ast::FromItem {
+                relation: ast::TableFactor::Derived {
+                    query: Box::new(q),
+                    alias: Some(ast::TableAlias {
+                        name: "_array".into(),
+                        columns: vec!["_element".into()],
+                    }),
+                },
+                joins: Vec::new(),
+            }],
+            selection: None,
+            group_by: Vec::new(),
+            having: None,
+        })),
+        order_by: Vec::new(),
+        limit: None,
+        offset: None,
+    }))
+}
+
+/// `'{' || coalesce(group_concat(element, ','), '') || '}'`: the aggregate behind
+/// [`array_of`].
+fn array_text(element: ast::Expr) -> ast::Expr {
+    let text = |s: &str| ast::Expr::Literal(Value::Text(s.into()));
+    let concat = |l, r| ast::Expr::Binary {
+        op: ast::BinaryOp::Concat,
+        left: Box::new(l),
+        right: Box::new(r),
+    };
+    let joined = call(
+        "coalesce",
+        vec![
+            ast::FunctionArg::Expr(call(
+                "group_concat",
+                vec![
+                    ast::FunctionArg::Expr(element),
+                    ast::FunctionArg::Expr(text(",")),
+                ],
+            )),
+            ast::FunctionArg::Expr(text("")),
+        ],
+    );
+    concat(concat(text("{"), joined), text("}"))
+}
+
 fn select_star_from(name: String) -> ast::Query {
     ast::Query {
         with: Vec::new(),
@@ -1160,9 +1394,10 @@ fn literal(v: &sql::Value) -> Result<ast::Expr> {
                     .map_err(|_| Error::InvalidInput(format!("invalid number {n}")))?,
             ),
         },
-        sql::Value::SingleQuotedString(s) | sql::Value::DoubleQuotedString(s) => {
-            Value::Text(s.clone())
-        }
+        // `E'…'`: the tokenizer has already read its backslash escapes.
+        sql::Value::SingleQuotedString(s)
+        | sql::Value::DoubleQuotedString(s)
+        | sql::Value::EscapedStringLiteral(s) => Value::Text(s.clone()),
         sql::Value::Boolean(b) => Value::Bool(*b),
         sql::Value::Null => Value::Null,
         sql::Value::HexStringLiteral(h) => Value::Blob(decode_hex(h)?),

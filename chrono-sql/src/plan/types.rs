@@ -457,6 +457,19 @@ pub fn expr_type(
                 Func::BitAnd | Func::BitOr | Func::ShiftLeft | Func::ShiftRight | Func::BitNot => {
                     Some(DataType::Int)
                 }
+                Func::RegexpLike | Func::IsVisible | Func::RelationIsPublishable => {
+                    Some(DataType::Bool)
+                }
+                Func::FormatType
+                | Func::PgGetExpr
+                | Func::PgGetUserById
+                | Func::EncodingToChar
+                | Func::ArrayToString
+                | Func::CurrentSchema
+                | Func::CurrentDatabase
+                | Func::Description
+                | Func::SizePretty => Some(DataType::Text),
+                Func::RegNamespace => None,
             }
         }
         Expr::Subquery(s) => match s.kind {

@@ -585,6 +585,9 @@ impl<'a> Planner<'a> {
                 "DISTINCT is only allowed in aggregates, not {name}()"
             )));
         }
+        if let Some(e) = self.bind_catalog_lookup(name, args, scope)? {
+            return Ok(e);
+        }
         let func = Func::by_name(name, args.len())
             .ok_or_else(|| Error::NotFound(format!("no such function: {name}")))?;
         func.check_arity(name, args.len())?;
@@ -598,6 +601,125 @@ impl<'a> Planner<'a> {
             }
         }
         Ok(Expr::Func(func, bound))
+    }
+
+    /// The catalog functions that look an object up by its id (see
+    /// [`crate::system_catalog`]): `x::regclass` (a relation's name from its id, its id from
+    /// its name), `pg_get_indexdef(oid [, column, pretty])` and `pg_get_constraintdef(oid [,
+    /// pretty])`. Their answers come from the catalog now; an argument known now is looked up
+    /// now, any other becomes a CASE over every object. `None` for any other function.
+    fn bind_catalog_lookup(
+        &mut self,
+        name: &str,
+        args: &'a [ast::FunctionArg],
+        scope: &Scope,
+    ) -> Result<Option<Expr>> {
+        let lower = name.to_ascii_lowercase();
+        let arity = match lower.as_str() {
+            "regclass" => 1..=1,
+            "pg_get_indexdef" => 1..=3,
+            "pg_get_constraintdef" => 1..=2,
+            _ => return Ok(None),
+        };
+        if !arity.contains(&args.len()) {
+            return Err(Error::InvalidInput(format!(
+                "wrong number of arguments to function {name}(): {}",
+                args.len()
+            )));
+        }
+        let mut bound = Vec::with_capacity(args.len());
+        for a in args {
+            match a {
+                ast::FunctionArg::Expr(x) => bound.push(self.bind(x, scope)?),
+                ast::FunctionArg::Wildcard => {
+                    return Err(Error::InvalidInput(format!("{name}(*) is not valid")));
+                }
+            }
+        }
+        let snapshot = Snapshot::Transaction(self.txn);
+        let objects = crate::system_catalog::Objects {
+            tables: catalog::list_tables(snapshot)?,
+            views: catalog::list_views(snapshot)?,
+            view_columns: Vec::new(),
+        };
+        self.reusable.set(false);
+        let by_id = match lower.as_str() {
+            "regclass" => objects.relation_names(),
+            "pg_get_indexdef" => objects.index_definitions(),
+            _ => objects.constraint_definitions(),
+        };
+        let mut x = bound.remove(0);
+        let mut by_id = by_id;
+        // `pg_get_indexdef(oid, column, …)` with a column other than 0 is that key column's
+        // name: looked up by `oid * 1000 + column` (0 for the whole definition).
+        if lower == "pg_get_indexdef" && !bound.is_empty() {
+            const PER_INDEX: i64 = 1000;
+            let column = bound.remove(0);
+            by_id = by_id
+                .into_iter()
+                .map(|(oid, def)| (oid * PER_INDEX, def))
+                .chain(
+                    objects
+                        .index_columns()
+                        .into_iter()
+                        .map(|((oid, k), name)| (oid * PER_INDEX + k, name)),
+                )
+                .collect();
+            x = Expr::Arith(
+                ArithOp::Add,
+                Box::new(Expr::Arith(
+                    ArithOp::Mul,
+                    Box::new(x),
+                    Box::new(Expr::Literal(Value::Int(PER_INDEX))),
+                )),
+                Box::new(column),
+            );
+        }
+        let mut reads_rows = false;
+        x.visit(&mut |e| {
+            reads_rows |= matches!(e, Expr::Column(_) | Expr::Outer(_) | Expr::Subquery(_));
+        });
+        if !reads_rows {
+            let v = self.value_now(&x)?;
+            return Ok(Some(Expr::Literal(match v {
+                Value::Null => Value::Null,
+                Value::Text(t) if lower == "regclass" => {
+                    let wanted = t.trim_start_matches("public.").trim_matches('"');
+                    match by_id.iter().find(|(_, n)| n.eq_ignore_ascii_case(wanted)) {
+                        Some((oid, _)) => Value::Int(*oid),
+                        None => {
+                            return Err(Error::NotFound(format!(
+                                "relation \"{t}\" does not exist"
+                            )));
+                        }
+                    }
+                }
+                v => {
+                    let oid = crate::types::to_integer(&v);
+                    match by_id.into_iter().find(|(id, _)| *id == oid) {
+                        Some((_, text)) => Value::Text(text),
+                        None if lower == "regclass" => Value::Text(oid.to_string()),
+                        None => Value::Null,
+                    }
+                }
+            })));
+        }
+        let otherwise = (lower == "regclass").then(|| {
+            Box::new(Expr::Cast(
+                Box::new(x.clone()),
+                crate::types::DataType::Text,
+            ))
+        });
+        let whens = by_id
+            .into_iter()
+            .map(|(oid, text)| {
+                (
+                    Expr::Literal(Value::Int(oid)),
+                    Expr::Literal(Value::Text(text)),
+                )
+            })
+            .collect();
+        Ok(Some(Expr::Case(Some(Box::new(x)), whens, otherwise)))
     }
 
     /// Plans a subquery as an expression node; it runs when the statement executes. Names

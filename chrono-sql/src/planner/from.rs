@@ -227,6 +227,83 @@ impl<'a> Planner<'a> {
         Ok(Some(plan))
     }
 
+    /// A system catalog table (`pg_catalog.pg_class`, `information_schema.columns`, …; see
+    /// [`crate::system_catalog`]): its rows built now from the catalog as of `read_at`.
+    fn catalog_plan(&mut self, name: &str, alias: Option<&str>, read_at: ReadAt) -> Result<Plan> {
+        use crate::system_catalog as sc;
+        let Some(names) = sc::columns(name) else {
+            return Err(Error::NotFound(format!(
+                "no such table: {name} (the system catalogs ChronoDB answers are listed in \
+                 docs/sql.md)"
+            )));
+        };
+        let snapshot = match read_at {
+            ReadAt::Current => Snapshot::Transaction(self.txn),
+            ReadAt::AsOf(ts) => Snapshot::At(self.txn.store(), ts.min(self.txn.read_ts())),
+            ReadAt::AsOfParam(i) => return Err(crate::table::unresolved(i)),
+            ReadAt::Versions(_) => {
+                return Err(Error::Unsupported(format!(
+                    "FOR SYSTEM_TIME BETWEEN / FROM / ALL on the system catalog {name} (read \
+                     it AS OF a time)"
+                )));
+            }
+        };
+        let objects = self.system_objects(snapshot, read_at)?;
+        let rows: Vec<Vec<Expr>> = sc::rows(name, &objects)
+            .into_iter()
+            .map(|r| r.into_iter().map(Expr::Literal).collect())
+            .collect();
+        // Built from this execution's catalog: never kept.
+        self.reusable.set(false);
+        let label = alias
+            .unwrap_or_else(|| name.rsplit('.').next().unwrap_or(name))
+            .to_ascii_lowercase();
+        Ok(Plan {
+            est_rows: rows.len() as f64,
+            node: Node::Values { rows },
+            estimator: "exact",
+            columns: names
+                .iter()
+                .map(|c| Column {
+                    qualifier: Some(label.clone()),
+                    name: (*c).to_string(),
+                })
+                .collect(),
+        })
+    }
+
+    /// The tables and views the system catalogs describe, as of `snapshot` (`read_at`),
+    /// each view's columns typed by planning its query.
+    pub(super) fn system_objects(
+        &mut self,
+        snapshot: Snapshot<'_>,
+        read_at: ReadAt,
+    ) -> Result<crate::system_catalog::Objects> {
+        let tables = catalog::list_tables(snapshot)?;
+        let views = catalog::list_views(snapshot)?;
+        let mut view_columns = Vec::with_capacity(views.len());
+        for v in &views {
+            let planned = self.view_plan(&v.name, &v.name, read_at, read_at);
+            view_columns.push(match planned {
+                Ok(Some(plan)) => {
+                    let types = crate::plan::types::output_types(&plan, &mut []);
+                    plan.columns
+                        .into_iter()
+                        .zip(types)
+                        .map(|(c, t)| (c.name, t))
+                        .collect()
+                }
+                // A view that cannot be planned now (a table it reads changed): its names.
+                _ => v.columns.iter().map(|c| (c.clone(), None)).collect(),
+            });
+        }
+        Ok(crate::system_catalog::Objects {
+            tables,
+            views,
+            view_columns,
+        })
+    }
+
     /// A recursive WITH query's own name inside its recursive part.
     fn work_table(&mut self, name: &str, label: &str) -> Result<Option<Plan>> {
         let lower = name.to_ascii_lowercase();
@@ -318,15 +395,30 @@ impl<'a> Planner<'a> {
                     // The version clause's time is an expression: not kept.
                     self.reusable.set(false);
                 }
+                if name.contains('.') {
+                    // Only the system catalogs keep their schema through translation.
+                    return self.catalog_plan(
+                        name,
+                        alias.as_ref().map(|a| a.name.as_str()),
+                        read_at,
+                    );
+                }
                 // A name is a table or a view, never both: the table (its definition is
-                // cached) is looked for first.
+                // cached) is looked for first, then a view, then a system catalog.
                 let def = match self.table_at(name, read_at) {
                     Ok(def) => def,
                     Err(Error::NotFound(missing)) => {
-                        return match self.view_plan(name, label, read_at, kept)? {
-                            Some(plan) => Ok(plan),
-                            None => Err(Error::NotFound(missing)),
-                        };
+                        if let Some(plan) = self.view_plan(name, label, read_at, kept)? {
+                            return Ok(plan);
+                        }
+                        if crate::system_catalog::is_catalog(name) {
+                            return self.catalog_plan(
+                                name,
+                                alias.as_ref().map(|a| a.name.as_str()),
+                                read_at,
+                            );
+                        }
+                        return Err(Error::NotFound(missing));
                     }
                     Err(e) => return Err(e),
                 };
