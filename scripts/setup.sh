@@ -9,8 +9,8 @@
 #   - libtorch for chrono-ml's `tch` (scripts/libtorch.sh: the CPU part of the PyTorch wheel);
 #   - the GraphQL console's GraphiQL and React (scripts/graphiql.sh, from the npm registry);
 #   - a small Python venv with grpcio-tools (the test of a Python client generated from
-#     proto/), websockets (the WebSocket monitor's Python snippet) and psycopg 3 (a
-#     PostgreSQL client of the PostgreSQL protocol's tests).
+#     proto/), websockets (the WebSocket monitor's Python snippet), psycopg 3 and
+#     SQLAlchemy 2 (PostgreSQL clients of the PostgreSQL protocol's tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
@@ -39,12 +39,12 @@ bash scripts/libtorch.sh
 bash scripts/graphiql.sh
 
 have_python_tools() {
-  "$CHRONODB_PYTHON" -c "import grpc, grpc_tools, websockets, psycopg" 2>/dev/null
+  "$CHRONODB_PYTHON" -c "import grpc, grpc_tools, websockets, psycopg, sqlalchemy" 2>/dev/null
 }
 if ! have_python_tools; then
-  echo "setup: installing grpcio, grpcio-tools, websockets and psycopg into $PY_VENV (the Python clients' tests)" >&2
+  echo "setup: installing grpcio, grpcio-tools, websockets, psycopg and SQLAlchemy into $PY_VENV (the Python clients' tests)" >&2
   mkdir -p "$CHRONODB_CACHE"
   python3 -m venv "$PY_VENV"
-  "$PY_VENV/bin/pip" install --quiet --disable-pip-version-check grpcio grpcio-tools websockets "psycopg[binary]"
+  "$PY_VENV/bin/pip" install --quiet --disable-pip-version-check grpcio grpcio-tools websockets "psycopg[binary]" "sqlalchemy>=2"
   have_python_tools
 fi

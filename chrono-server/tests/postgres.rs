@@ -124,6 +124,24 @@ SELECT * FROM nope;
     )
     .await;
     assert!(all.contains(" n \n---\n 2\n"), "{all}");
+
+    // ROLLBACK TO SAVEPOINT ends a failed transaction's failure, as in PostgreSQL: what
+    // came before the savepoint and after the rollback to it commits.
+    let saved = psql(
+        server.pg_port,
+        "BEGIN;\nINSERT INTO acct (id, owner) VALUES (5, 'eve');\nSAVEPOINT s;\n\
+         INSERT INTO acct (id, owner) VALUES (1, 'dup');\nSELECT 1;\nROLLBACK TO SAVEPOINT s;\n\
+         INSERT INTO acct (id, owner) VALUES (6, 'fay');\nCOMMIT;\n\
+         SELECT string_agg(owner, ',') AS owners FROM acct;\n",
+    )
+    .await;
+    for expected in [
+        "current transaction is aborted",
+        "ROLLBACK\nINSERT 0 1\nCOMMIT",
+        "ann,bob,eve,fay",
+    ] {
+        assert!(saved.contains(expected), "{expected:?} in\n{saved}");
+    }
     server.shutdown().await;
 }
 
@@ -534,11 +552,24 @@ END;
 /// a server-side cursor, COPY in both directions and formats, time travel.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn psycopg_runs_its_checks() {
+    python_client_runs_its_checks("psycopg_client.py").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlalchemy_orm_and_reflection_run_their_checks() {
+    python_client_runs_its_checks("sqlalchemy_client.py").await;
+}
+
+/// Runs `tests/python/<script>` against a server of its own: it prints "all checks passed"
+/// and exits 0, or the test fails with its output.
+async fn python_client_runs_its_checks(script: &str) {
     let python = std::env::var("CHRONODB_PYTHON")
-        .expect("CHRONODB_PYTHON is set by scripts/env.sh (a Python with psycopg)");
+        .expect("CHRONODB_PYTHON is set by scripts/env.sh (a Python with psycopg and SQLAlchemy)");
     let server = InProcess::start(config(), &[]).await;
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/psycopg_client.py");
+    let name = script.to_string();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/python")
+        .join(script);
     let port = server.pg_port.to_string();
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new(python)
@@ -553,7 +584,7 @@ async fn psycopg_runs_its_checks() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success() && stdout.contains("all checks passed"),
-        "psycopg client failed:\n{stdout}\n{stderr}"
+        "{name} failed:\n{stdout}\n{stderr}"
     );
     server.shutdown().await;
 }

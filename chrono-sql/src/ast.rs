@@ -68,6 +68,13 @@ pub enum Statement {
     Commit,
     /// `ROLLBACK`.
     Rollback,
+    /// `SAVEPOINT name`: a point in the open transaction to roll back to.
+    Savepoint(String),
+    /// `RELEASE [SAVEPOINT] name`: forgets the savepoint and those after it (their writes
+    /// stay).
+    Release(String),
+    /// `ROLLBACK TO [SAVEPOINT] name`: undoes every write since the savepoint, which stays.
+    RollbackTo(String),
 }
 
 /// A query with its ORDER BY and LIMIT.

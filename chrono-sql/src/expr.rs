@@ -149,6 +149,17 @@ pub enum Func {
     RelationIsPublishable,
     /// `x::regnamespace`: a schema's name from its id, its id from its name.
     RegNamespace,
+    /// `JSON_BUILD_OBJECT(key, value, …)`: a JSON object's text (keys as text, values as
+    /// their JSON: numbers, strings, booleans, null).
+    JsonBuildObject,
+    /// `UNIQUE_ID()`: the DEFAULT of a SERIAL or `GENERATED … AS IDENTITY` column — an id
+    /// from the store's allocator, never handed out before (increasing within one server;
+    /// not consecutive, and shared by every table, like one PostgreSQL sequence for all).
+    /// Only an INSERT's default gives it a value.
+    UniqueId,
+    /// `TO_REGTYPE(name)`: a type's id from its name (`int8`, `bigint`, `pg_catalog.text`),
+    /// NULL for a type there is not.
+    ToRegType,
 }
 
 impl Func {
@@ -186,9 +197,13 @@ impl Func {
             "format_type" => Func::FormatType,
             "pg_get_expr" => Func::PgGetExpr,
             "pg_get_userbyid" => Func::PgGetUserById,
-            "pg_table_is_visible" | "pg_type_is_visible" | "pg_function_is_visible" => {
-                Func::IsVisible
-            }
+            "pg_table_is_visible"
+            | "pg_type_is_visible"
+            | "pg_function_is_visible"
+            | "pg_collation_is_visible" => Func::IsVisible,
+            // ChronoDB has no sequences: no column has one.
+            "pg_get_serial_sequence" => Func::Description,
+            "json_build_object" => Func::JsonBuildObject,
             "pg_encoding_to_char" => Func::EncodingToChar,
             "array_to_string" => Func::ArrayToString,
             "current_schema" => Func::CurrentSchema,
@@ -204,6 +219,8 @@ impl Func {
             "pg_size_pretty" => Func::SizePretty,
             "pg_relation_is_publishable" => Func::RelationIsPublishable,
             "regnamespace" => Func::RegNamespace,
+            "to_regtype" => Func::ToRegType,
+            "unique_id" => Func::UniqueId,
             _ => return None,
         })
     }
@@ -227,10 +244,13 @@ impl Func {
             | Func::EncodingToChar
             | Func::RelationIsPublishable
             | Func::SizePretty
+            | Func::ToRegType
             | Func::RegNamespace => (1, 1),
             Func::RegexpLike | Func::PgGetExpr | Func::ArrayToString => (2, 3),
-            Func::FormatType | Func::Description => (1, 2),
-            Func::CurrentSchema | Func::CurrentDatabase => (0, 0),
+            Func::FormatType => (1, 2),
+            Func::Description => (1, 3),
+            Func::JsonBuildObject => (0, usize::MAX),
+            Func::CurrentSchema | Func::CurrentDatabase | Func::UniqueId => (0, 0),
             Func::NullIf
             | Func::Instr
             | Func::BitAnd
@@ -1173,6 +1193,37 @@ fn call(f: Func, args: Vec<Value>) -> Result<Value> {
         Func::CurrentSchema => Text(crate::system_catalog::PUBLIC.into()),
         Func::CurrentDatabase => Text(crate::system_catalog::DATABASE.into()),
         Func::Description => Null,
+        Func::UniqueId => {
+            return Err(Error::InvalidInput(
+                "unique_id() gives a value only as a column's DEFAULT, when a row is inserted \
+                 (SERIAL, GENERATED … AS IDENTITY)"
+                    .into(),
+            ));
+        }
+        Func::JsonBuildObject => {
+            if !args.len().is_multiple_of(2) {
+                return Err(Error::InvalidInput(
+                    "json_build_object takes keys and values in pairs".into(),
+                ));
+            }
+            let mut object = serde_json::Map::new();
+            for pair in args.chunks_exact(2) {
+                if pair[0].is_null() {
+                    return Err(Error::InvalidInput(
+                        "json_build_object: a key is NULL".into(),
+                    ));
+                }
+                let value = match &pair[1] {
+                    Null => serde_json::Value::Null,
+                    Bool(b) => serde_json::Value::Bool(*b),
+                    Int(i) => serde_json::Value::from(*i),
+                    Float(f) => serde_json::Value::from(*f),
+                    v => serde_json::Value::String(text_arg(v)),
+                };
+                object.insert(text_arg(&pair[0]), value);
+            }
+            concat_capped(&[serde_json::Value::Object(object).to_string()])?
+        }
         // A NULL type modifier is the usual second argument.
         Func::FormatType => match &args[0] {
             Null => Null,
@@ -1257,6 +1308,9 @@ fn call(f: Func, args: Vec<Value>) -> Result<Value> {
             concat_capped(&[items.join(&sep)])?
         }
         Func::RegNamespace => crate::system_catalog::namespace(&args[0]),
+        Func::ToRegType => crate::system_catalog::type_by_name(&text_arg(&args[0]))
+            .map(Int)
+            .unwrap_or(Null),
         Func::Lower => Text(capped(text_arg(&args[0]).to_lowercase())?),
         Func::Upper => Text(capped(text_arg(&args[0]).to_uppercase())?),
         Func::Length => match &args[0] {

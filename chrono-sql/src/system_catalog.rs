@@ -141,6 +141,17 @@ pub fn namespace(v: &Value) -> Value {
     }
 }
 
+/// A type's id from its name as `pg_type` has it or as SQL writes it (`int8`, `bigint`,
+/// `pg_catalog.text`), `None` for one there is not (`TO_REGTYPE`).
+pub fn type_by_name(name: &str) -> Option<i64> {
+    let lower = name.trim().to_ascii_lowercase();
+    let lower = lower.strip_prefix("pg_catalog.").unwrap_or(&lower);
+    TYPES
+        .iter()
+        .find(|t| t.1 == lower || t.2 == lower)
+        .map(|t| t.0)
+}
+
 fn information_schema_type(t: DataType) -> &'static str {
     format_type(type_oid(t))
 }
@@ -434,7 +445,16 @@ pub fn columns(name: &str) -> Option<&'static [&'static str]> {
         ],
         "pg_catalog.pg_rewrite" => &["oid", "rulename", "ev_class", "ev_type", "is_instead"],
         "pg_catalog.pg_enum" => &["oid", "enumtypid", "enumsortorder", "enumlabel"],
-        "pg_catalog.pg_sequence" => &["seqrelid", "seqtypid", "seqstart", "seqincrement"],
+        "pg_catalog.pg_sequence" => &[
+            "seqrelid",
+            "seqtypid",
+            "seqstart",
+            "seqincrement",
+            "seqmax",
+            "seqmin",
+            "seqcache",
+            "seqcycle",
+        ],
         "pg_catalog.pg_auth_members" => &["roleid", "member", "grantor", "admin_option"],
         "pg_catalog.pg_extension" => &["oid", "extname", "extowner", "extnamespace", "extversion"],
         "information_schema.schemata" => &["catalog_name", "schema_name", "schema_owner"],

@@ -2074,7 +2074,10 @@ impl Drop for Pin {
     }
 }
 
-/// A point in a transaction's writes; see [`Transaction::savepoint`].
+/// A point in a transaction's writes; see [`Transaction::savepoint`]. Rolling back to it
+/// again after writes made since is allowed (SQL's `ROLLBACK TO` keeps the savepoint); one
+/// taken after a point already rolled back to means nothing.
+#[derive(Debug, Clone, Copy)]
 pub struct Savepoint {
     writes: usize,
     after_commit: usize,

@@ -205,7 +205,8 @@ impl Backend {
     fn end_without_commit(&self, statement: &ast::Statement) -> PgWireResult<Option<End>> {
         let ends = matches!(statement, ast::Statement::Commit | ast::Statement::Rollback);
         let mut state = self.state.lock();
-        if state.failed && !ends {
+        // `ROLLBACK TO SAVEPOINT` runs in a failed transaction too, and ends its failure.
+        if state.failed && !ends && !matches!(statement, ast::Statement::RollbackTo(_)) {
             return Err(aborted());
         }
         if !ends {
@@ -291,6 +292,9 @@ impl Backend {
             }
         });
         let outcome = outcome.map_err(|e| sqlstate::sql_error(&e))?;
+        if is_rollback_to(&outcome) {
+            self.state.lock().failed = false;
+        }
         let commit = match &outcome {
             Outcome::Affected { commit_ts, .. } | Outcome::Done { commit_ts, .. } => *commit_ts,
             Outcome::Rows { .. } => None,
@@ -831,6 +835,15 @@ fn rows_response(
 }
 
 /// The command tag PostgreSQL gives a statement's outcome.
+/// Whether `outcome` is a `ROLLBACK TO SAVEPOINT`'s (which ends a failed transaction's
+/// failure).
+fn is_rollback_to(outcome: &Outcome) -> bool {
+    matches!(outcome, Outcome::Done { tag, .. } if tag == ROLLBACK_TO)
+}
+
+/// The session's tag for `ROLLBACK TO SAVEPOINT`; PostgreSQL's is `ROLLBACK`.
+const ROLLBACK_TO: &str = "ROLLBACK TO";
+
 fn tag_of(statement: &ast::Statement, outcome: &Outcome) -> Tag {
     match outcome {
         Outcome::Rows { rows, .. } => match statement {
@@ -847,6 +860,7 @@ fn tag_of(statement: &ast::Statement, outcome: &Outcome) -> Tag {
                 _ => Tag::new("DELETE").with_rows(n),
             }
         }
+        Outcome::Done { tag, .. } if tag == ROLLBACK_TO => Tag::new("ROLLBACK"),
         Outcome::Done { tag, .. } => Tag::new(tag),
     }
 }

@@ -87,7 +87,7 @@ pub fn run<'p>(
                 .as_ref()
                 .map(|c| c.map(&mut |e| bind(e, params).map(Cow::into_owned)))
                 .transpose()?;
-            let rows = complete_rows(table, targets, defaults, rows)?;
+            let rows = complete_rows(txn.store(), table, targets, defaults, rows)?;
             let n = insert_checked(txn, table, rows, conflict.as_ref(), &mut returning, guard)?;
             Ok(Written {
                 table,
@@ -157,7 +157,7 @@ pub fn insert(
     defaults: &[Expr],
     rows: Vec<Vec<Value>>,
 ) -> Result<u64> {
-    let rows = complete_rows(def, targets, defaults, rows)?;
+    let rows = complete_rows(txn.store(), def, targets, defaults, rows)?;
     let mut none = Returning {
         exprs: Vec::new(),
         rows: Vec::new(),
@@ -171,8 +171,10 @@ pub fn insert(
     insert_checked(txn, def, rows, None, &mut none, &guard)
 }
 
-/// Full rows from values for the `targets` columns and the others' defaults, checked.
+/// Full rows from values for the `targets` columns and the others' defaults, checked. A
+/// `unique_id()` default (SERIAL, GENERATED … AS IDENTITY) takes the store's next id.
 fn complete_rows(
+    store: &chrono_storage::Store,
     def: &TableDef,
     targets: &[usize],
     defaults: &[Expr],
@@ -191,6 +193,11 @@ fn complete_rows(
         for (i, (d, col)) in defaults.iter().zip(&def.columns).enumerate() {
             row.push(if targets.contains(&i) {
                 Value::Null
+            } else if matches!(d, Expr::Func(crate::expr::Func::UniqueId, _)) {
+                Value::Int(
+                    i64::try_from(store.next_id()?)
+                        .map_err(|_| Error::InvalidInput("the store's ids are used up".into()))?,
+                )
             } else {
                 col.data_type.coerce(d.eval(&[])?, &col.name)?
             });

@@ -233,6 +233,12 @@ impl Translator<'_> {
             S::Rollback {
                 savepoint: None, ..
             } => ast::Statement::Rollback,
+            S::Rollback {
+                savepoint: Some(name),
+                ..
+            } => ast::Statement::RollbackTo(name.value.clone()),
+            S::Savepoint { name } => ast::Statement::Savepoint(name.value.clone()),
+            S::ReleaseSavepoint { name } => ast::Statement::Release(name.value.clone()),
             other => return Err(unsupported(format!("statement {}", first_words(other)))),
         })
     }
@@ -703,6 +709,17 @@ impl Translator<'_> {
                     right: self.boxed(right)?,
                 }
             }
+            E::AnyOp {
+                left,
+                compare_op,
+                right,
+                ..
+            } => self.quantified(left, compare_op, right, true)?,
+            E::AllOp {
+                left,
+                compare_op,
+                right,
+            } => self.quantified(left, compare_op, right, false)?,
             E::IsNull(x) | E::IsNotNull(x) => A::IsNull {
                 expr: self.boxed(x)?,
                 negated: matches!(e, E::IsNotNull(_)),
@@ -887,6 +904,81 @@ impl Translator<'_> {
             },
             other => return Err(unsupported(format!("expression {other}"))),
         })
+    }
+
+    /// `x op ANY (…)` (`any`) or `x op ALL (…)` over an `ARRAY[…]` list or a subquery:
+    /// `= ANY` is IN and `<> ALL` NOT IN; any other operator over a list is the OR (ANY)
+    /// or AND (ALL) of its comparisons, so NULLs count as SQL says (an empty list: FALSE
+    /// for ANY, TRUE for ALL).
+    fn quantified(
+        &self,
+        left: &sql::Expr,
+        op: &sql::BinaryOperator,
+        right: &sql::Expr,
+        any: bool,
+    ) -> Result<ast::Expr> {
+        use sql::BinaryOperator as B;
+        let membership = match (op, any) {
+            (B::Eq, true) => Some(false),
+            (B::NotEq, false) => Some(true),
+            _ => None,
+        };
+        let quantifier = if any { "ANY" } else { "ALL" };
+        let inner = match right {
+            sql::Expr::Nested(x) => x.as_ref(),
+            x => x,
+        };
+        match inner {
+            sql::Expr::Subquery(q) => match membership {
+                Some(negated) => Ok(ast::Expr::InSubquery {
+                    expr: self.boxed(left)?,
+                    query: Box::new(self.query(q)?),
+                    negated,
+                }),
+                None => Err(unsupported(format!(
+                    "{op} {quantifier} (subquery) (= ANY and <> ALL are; write the others with \
+                     MIN/MAX or EXISTS)"
+                ))),
+            },
+            sql::Expr::Array(array) => {
+                if let Some(negated) = membership {
+                    return Ok(ast::Expr::InList {
+                        expr: self.boxed(left)?,
+                        list: array
+                            .elem
+                            .iter()
+                            .map(|e| self.expr(e))
+                            .collect::<Result<_>>()?,
+                        negated,
+                    });
+                }
+                let mut out: Option<ast::Expr> = None;
+                for e in &array.elem {
+                    let one = self.expr(&sql::Expr::BinaryOp {
+                        left: Box::new(left.clone()),
+                        op: op.clone(),
+                        right: Box::new(e.clone()),
+                    })?;
+                    out = Some(match out {
+                        None => one,
+                        Some(prev) => ast::Expr::Binary {
+                            op: if any {
+                                ast::BinaryOp::Or
+                            } else {
+                                ast::BinaryOp::And
+                            },
+                            left: Box::new(prev),
+                            right: Box::new(one),
+                        },
+                    });
+                }
+                Ok(out.unwrap_or(ast::Expr::Literal(Value::Bool(!any))))
+            }
+            other => Err(unsupported(format!(
+                "{op} {quantifier}({other}): ChronoDB has no array type (write ARRAY[…] or a \
+                 subquery)"
+            ))),
+        }
     }
 
     /// `a ~ b`, `a ~* b`, `a !~ b`, `a !~* b`: REGEXP_LIKE, negated for `!`.
@@ -1525,18 +1617,40 @@ fn ident_list(cols: &[sql::IndexColumn]) -> Result<Vec<String>> {
 }
 
 /// A column from its SQL definition.
+/// The DEFAULT of a column whose values the database assigns (SERIAL, `GENERATED … AS
+/// IDENTITY`): see `Func::UniqueId`.
+const ASSIGNED_ID: &str = "unique_id()";
+
 fn column(c: &sql::ColumnDef) -> Result<ast::ColumnSpec> {
+    let type_name = c.data_type.to_string().to_ascii_uppercase();
+    let serial = matches!(
+        type_name.as_str(),
+        "SERIAL" | "BIGSERIAL" | "SMALLSERIAL" | "SERIAL2" | "SERIAL4" | "SERIAL8"
+    );
     let mut col = ast::ColumnSpec {
         name: c.name.value.clone(),
-        data_type: DataType::parse(&c.data_type.to_string())?,
-        not_null: false,
-        default: None,
+        data_type: if serial {
+            DataType::Int
+        } else {
+            DataType::parse(&type_name)?
+        },
+        not_null: serial,
+        default: serial.then(|| ASSIGNED_ID.to_string()),
         primary_key: false,
         unique: false,
         references: None,
     };
     for opt in &c.options {
         match &opt.option {
+            // `GENERATED { ALWAYS | BY DEFAULT } AS IDENTITY`: assigned like SERIAL (a value
+            // given in the INSERT is taken, as BY DEFAULT does).
+            sql::ColumnOption::Generated {
+                generation_expr: None,
+                ..
+            } => {
+                col.not_null = true;
+                col.default = Some(ASSIGNED_ID.to_string());
+            }
             sql::ColumnOption::Null => {}
             sql::ColumnOption::NotNull => col.not_null = true,
             sql::ColumnOption::Default(e) => col.default = Some(e.to_string()),

@@ -468,8 +468,10 @@ pub fn expr_type(
                 | Func::CurrentSchema
                 | Func::CurrentDatabase
                 | Func::Description
+                | Func::JsonBuildObject
                 | Func::SizePretty => Some(DataType::Text),
                 Func::RegNamespace => None,
+                Func::ToRegType | Func::UniqueId => Some(DataType::Int),
             }
         }
         Expr::Subquery(s) => match s.kind {

@@ -616,7 +616,7 @@ impl<'a> Planner<'a> {
     ) -> Result<Option<Expr>> {
         let lower = name.to_ascii_lowercase();
         let arity = match lower.as_str() {
-            "regclass" => 1..=1,
+            "regclass" | "to_regclass" => 1..=1,
             "pg_get_indexdef" => 1..=3,
             "pg_get_constraintdef" => 1..=2,
             _ => return Ok(None),
@@ -644,7 +644,7 @@ impl<'a> Planner<'a> {
         };
         self.reusable.set(false);
         let by_id = match lower.as_str() {
-            "regclass" => objects.relation_names(),
+            "regclass" | "to_regclass" => objects.relation_names(),
             "pg_get_indexdef" => objects.index_definitions(),
             _ => objects.constraint_definitions(),
         };
@@ -683,10 +683,12 @@ impl<'a> Planner<'a> {
             let v = self.value_now(&x)?;
             return Ok(Some(Expr::Literal(match v {
                 Value::Null => Value::Null,
-                Value::Text(t) if lower == "regclass" => {
+                Value::Text(t) if lower.ends_with("regclass") => {
                     let wanted = t.trim_start_matches("public.").trim_matches('"');
                     match by_id.iter().find(|(_, n)| n.eq_ignore_ascii_case(wanted)) {
                         Some((oid, _)) => Value::Int(*oid),
+                        // `to_regclass` answers NULL where the cast is an error.
+                        None if lower == "to_regclass" => Value::Null,
                         None => {
                             return Err(Error::NotFound(format!(
                                 "relation \"{t}\" does not exist"
@@ -698,13 +700,13 @@ impl<'a> Planner<'a> {
                     let oid = crate::types::to_integer(&v);
                     match by_id.into_iter().find(|(id, _)| *id == oid) {
                         Some((_, text)) => Value::Text(text),
-                        None if lower == "regclass" => Value::Text(oid.to_string()),
+                        None if lower.ends_with("regclass") => Value::Text(oid.to_string()),
                         None => Value::Null,
                     }
                 }
             })));
         }
-        let otherwise = (lower == "regclass").then(|| {
+        let otherwise = lower.ends_with("regclass").then(|| {
             Box::new(Expr::Cast(
                 Box::new(x.clone()),
                 crate::types::DataType::Text,

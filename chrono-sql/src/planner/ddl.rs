@@ -57,6 +57,9 @@ impl<'a> Planner<'a> {
             | S::Begin
             | S::Commit
             | S::Rollback
+            | S::Savepoint(_)
+            | S::Release(_)
+            | S::RollbackTo(_)
             | S::DeleteHistory { .. }
             | S::Reindex { .. } => {
                 return Err(Error::Unsupported(

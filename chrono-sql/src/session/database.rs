@@ -231,6 +231,7 @@ impl Database {
         Session {
             db: self.clone(),
             txn: None,
+            savepoints: Vec::new(),
             principal: None,
             cancel: CancelToken::new(),
             timeout: None,

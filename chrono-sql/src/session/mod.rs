@@ -158,6 +158,9 @@ const AUTOCOMMIT_RETRIES: usize = 5;
 pub struct Session {
     db: Database,
     txn: Option<Transaction>,
+    /// The open transaction's savepoints, oldest first (a name may repeat: the newest
+    /// counts). Meaningless once the transaction ends; `BEGIN` clears them.
+    savepoints: Vec<(String, chrono_storage::Savepoint)>,
     principal: Option<String>,
     cancel: CancelToken,
     timeout: Option<std::time::Duration>,
@@ -300,6 +303,49 @@ impl Session {
         atomically(txn, |txn| db.insert_in(txn, table, columns, rows))
     }
 
+    /// `SAVEPOINT`, `RELEASE` and `ROLLBACK TO` in the open transaction (PostgreSQL's and
+    /// SQLite's meaning: a name may be used again, the newest counts; rolling back to one
+    /// keeps it and forgets those after it; releasing one forgets it and those after it).
+    fn savepoint(&mut self, statement: &ast::Statement, name: &str) -> Result<Outcome> {
+        let Some(txn) = self.txn.as_mut() else {
+            return Err(Error::TransactionState(format!(
+                "{} can only be used in a transaction (BEGIN first)",
+                match statement {
+                    ast::Statement::Savepoint(_) => "SAVEPOINT",
+                    ast::Statement::Release(_) => "RELEASE SAVEPOINT",
+                    _ => "ROLLBACK TO SAVEPOINT",
+                }
+            )));
+        };
+        let tag = match statement {
+            ast::Statement::Savepoint(_) => {
+                self.savepoints.push((name.to_string(), txn.savepoint()));
+                "SAVEPOINT"
+            }
+            _ => {
+                let Some(at) = self
+                    .savepoints
+                    .iter()
+                    .rposition(|(n, _)| n.eq_ignore_ascii_case(name))
+                else {
+                    return Err(Error::NotFound(format!("no such savepoint: {name}")));
+                };
+                if matches!(statement, ast::Statement::Release(_)) {
+                    self.savepoints.truncate(at);
+                    "RELEASE"
+                } else {
+                    self.savepoints.truncate(at + 1);
+                    txn.rollback_to(self.savepoints[at].1);
+                    "ROLLBACK TO"
+                }
+            }
+        };
+        Ok(Outcome::Done {
+            tag: tag.into(),
+            commit_ts: None,
+        })
+    }
+
     fn run_unrecorded(
         &mut self,
         p: &Prepared,
@@ -324,10 +370,16 @@ impl Session {
                 let mut t = store.begin();
                 t.set_principal(self.principal.clone());
                 self.txn = Some(t);
+                self.savepoints.clear();
                 return Ok(Outcome::Done {
                     tag: "BEGIN".into(),
                     commit_ts: None,
                 });
+            }
+            ast::Statement::Savepoint(name)
+            | ast::Statement::Release(name)
+            | ast::Statement::RollbackTo(name) => {
+                return self.savepoint(p.statement(), name);
             }
             ast::Statement::Commit => {
                 let t = self
