@@ -16,6 +16,8 @@ export LD_LIBRARY_PATH="$LIBTORCH/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 # The GraphQL console's files (GraphiQL and React from the npm registry; scripts/graphiql.sh),
 # compiled into the binary by chrono-server/build.rs.
 export GRAPHIQL_DIR="$CHRONODB_CACHE/graphiql"
+# node-postgres, for the PostgreSQL protocol's tests (scripts/node-clients.sh).
+export NODE_CLIENTS_DIR="$CHRONODB_CACHE/node-clients"
 # A small Python venv for the tests of the interfaces' Python snippets (grpcio-tools for the
 # client generated from proto/, websockets for the WebSocket monitor).
 PY_VENV="$CHRONODB_CACHE/py-venv"

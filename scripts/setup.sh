@@ -27,6 +27,9 @@ command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)  # the distributed eng
 command -v protoc >/dev/null 2>&1 || missing+=(protobuf-compiler)  # etcd-client's generated code
 command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)  # the PostgreSQL protocol's tests
 [ -x /usr/lib/postgresql/15/bin/pgbench ] || command -v pgbench >/dev/null 2>&1 || missing+=(postgresql-15)  # … and pgbench
+command -v javac >/dev/null 2>&1 || missing+=(openjdk-17-jdk-headless)  # … pgjdbc's test runs a Java file
+[ -f /usr/share/java/postgresql.jar ] || missing+=(libpostgresql-jdbc-java)  # … with pgjdbc
+command -v npm >/dev/null 2>&1 || missing+=(npm)  # … node-postgres (and the GraphQL console)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
@@ -37,6 +40,7 @@ fi
 
 bash scripts/libtorch.sh
 bash scripts/graphiql.sh
+bash scripts/node-clients.sh
 
 have_python_tools() {
   "$CHRONODB_PYTHON" -c "import grpc, grpc_tools, websockets, psycopg, sqlalchemy" 2>/dev/null

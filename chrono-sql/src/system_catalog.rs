@@ -171,6 +171,41 @@ pub fn is_catalog(name: &str) -> bool {
     columns(name).is_some()
 }
 
+/// The catalog tables' own object ids (PostgreSQL's, where clients compare with them:
+/// `classoid = 'pg_class'::regclass`), for `regclass`.
+const CATALOG_OIDS: &[(&str, i64)] = &[
+    ("pg_catalog.pg_type", 1247),
+    ("pg_catalog.pg_attribute", 1249),
+    ("pg_catalog.pg_class", 1259),
+    ("pg_catalog.pg_database", 1262),
+    ("pg_catalog.pg_namespace", 2615),
+    ("pg_catalog.pg_index", 2610),
+    ("pg_catalog.pg_constraint", 2606),
+    ("pg_catalog.pg_description", 2609),
+    ("pg_catalog.pg_attrdef", 2604),
+    ("pg_catalog.pg_am", 2601),
+    ("pg_catalog.pg_inherits", 2611),
+    ("pg_catalog.pg_rewrite", 2618),
+    ("pg_catalog.pg_trigger", 2620),
+    ("pg_catalog.pg_tablespace", 1213),
+    ("pg_catalog.pg_collation", 3456),
+    ("pg_catalog.pg_enum", 3501),
+    ("pg_catalog.pg_sequence", 2224),
+    ("pg_catalog.pg_policy", 3256),
+    ("pg_catalog.pg_statistic_ext", 3381),
+    ("pg_catalog.pg_extension", 3079),
+    ("pg_catalog.pg_publication", 6104),
+    ("pg_catalog.pg_publication_rel", 6106),
+    ("pg_catalog.pg_publication_namespace", 6237),
+    ("pg_catalog.pg_auth_members", 1261),
+    ("pg_catalog.pg_roles", 12001),
+    ("pg_catalog.pg_user", 12002),
+    ("pg_catalog.pg_settings", 12003),
+    ("pg_catalog.pg_tables", 12004),
+    ("pg_catalog.pg_views", 12005),
+    ("pg_catalog.pg_indexes", 12006),
+];
+
 /// Whether catalog table `name` is one ChronoDB never has a row in.
 pub fn is_always_empty(name: &str) -> bool {
     matches!(
@@ -651,6 +686,13 @@ impl Objects {
                 .map(|(oid, _, name, ..)| (oid, name)),
         );
         out.extend(self.views.iter().map(|v| (view_oid(v), v.name.clone())));
+        // The catalogs, by their unqualified names (`'pg_class'::regclass`), after the
+        // user's objects (a table of yours named like one is found first).
+        out.extend(
+            CATALOG_OIDS
+                .iter()
+                .map(|(name, oid)| (*oid, name.trim_start_matches("pg_catalog.").to_string())),
+        );
         out
     }
 
@@ -1390,7 +1432,14 @@ mod tests {
         oids.sort();
         oids.dedup();
         assert_eq!(oids.len(), n);
-        assert_eq!(n, 4, "table, its primary key, its index, the view");
+        assert_eq!(
+            n,
+            4 + CATALOG_OIDS.len(),
+            "table, its primary key, its index, the view, the catalogs"
+        );
+        for (name, _) in CATALOG_OIDS {
+            assert!(is_catalog(name), "{name} has columns");
+        }
         let defs = o.index_definitions();
         assert!(
             defs.iter()

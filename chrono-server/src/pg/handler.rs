@@ -1017,6 +1017,30 @@ impl ExtendedQueryHandler for Backend {
                 return send_describe_response(client, &response).await;
             }
         }
+        // A statement with parameters and no result columns (an INSERT with `$1`) is
+        // described as PostgreSQL does, ParameterDescription then NoData; an empty
+        // RowDescription there tells JDBC the statement returns rows.
+        if message.target_type == b'S'
+            && let name = message.name.as_deref().unwrap_or(pgwire::api::DEFAULT_NAME)
+            && let Some(pgwire::api::store::Entry::Value(stmt)) =
+                client.portal_store().get_statement(name)
+        {
+            let response = self.do_describe_statement(client, &stmt).await?;
+            if response.fields.is_empty() {
+                use pgwire::messages::data::{NoData, ParameterDescription};
+                let oids = response.parameters.iter().map(|t| t.oid()).collect();
+                client
+                    .feed(PgWireBackendMessage::ParameterDescription(
+                        ParameterDescription::new(oids),
+                    ))
+                    .await?;
+                client
+                    .feed(PgWireBackendMessage::NoData(NoData::new()))
+                    .await?;
+                return Ok(());
+            }
+            return send_describe_response(client, &response).await;
+        }
         self._on_describe(client, message).await
     }
 

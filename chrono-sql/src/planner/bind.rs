@@ -684,7 +684,10 @@ impl<'a> Planner<'a> {
             return Ok(Some(Expr::Literal(match v {
                 Value::Null => Value::Null,
                 Value::Text(t) if lower.ends_with("regclass") => {
-                    let wanted = t.trim_start_matches("public.").trim_matches('"');
+                    let wanted = t
+                        .trim_start_matches("public.")
+                        .trim_start_matches("pg_catalog.")
+                        .trim_matches('"');
                     match by_id.iter().find(|(_, n)| n.eq_ignore_ascii_case(wanted)) {
                         Some((oid, _)) => Value::Int(*oid),
                         // `to_regclass` answers NULL where the cast is an error.
