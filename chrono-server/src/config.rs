@@ -257,6 +257,10 @@ pub struct ServerConfig {
     /// Longest PostgreSQL protocol message a client may send, in bytes; a longer one
     /// closes its connection.
     pub postgres_max_message_bytes: usize,
+    /// Longest a PostgreSQL client may take to send one message once it has begun it, in
+    /// milliseconds; slower, its connection closes (a client that trickles bytes cannot
+    /// hold a connection slot). A connection with no message begun may stay idle.
+    pub postgres_message_timeout_ms: u64,
     /// Deepest GraphQL query accepted (nesting of fields).
     pub graphql_max_depth: usize,
     /// Largest GraphQL query accepted, by async-graphql's complexity (one per field).
@@ -359,6 +363,7 @@ impl Default for ServerConfig {
             postgres: None,
             postgres_max_connections: 256,
             postgres_max_message_bytes: 64 << 20,
+            postgres_message_timeout_ms: 60_000,
             graphql_max_depth: 16,
             graphql_max_complexity: 1000,
             graphql_max_query_bytes: 100_000,
@@ -639,6 +644,10 @@ impl Config {
             (
                 "postgres_max_message_bytes",
                 server.postgres_max_message_bytes as u64,
+            ),
+            (
+                "postgres_message_timeout_ms",
+                server.postgres_message_timeout_ms,
             ),
             ("http_header_timeout_ms", server.http_header_timeout_ms),
             ("http_idle_timeout_secs", server.http_idle_timeout_secs),

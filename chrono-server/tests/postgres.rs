@@ -413,6 +413,104 @@ async fn hostile_clients_get_an_error_and_the_server_stays_up() {
     server.shutdown().await;
 }
 
+/// Opens a raw connection and sends a startup message: the backend's first answer, `Z`
+/// (ready for query) or `E` (an error, such as too many connections), with the stream.
+async fn raw_startup(port: u16) -> (u8, tokio::net::TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("the server accepts the connection");
+    let body = b"\0\x03\0\0user\0ann\0database\0chronodb\0\0";
+    let mut startup = ((body.len() + 4) as u32).to_be_bytes().to_vec();
+    startup.extend_from_slice(body);
+    s.write_all(&startup).await.unwrap();
+    loop {
+        let kind = s.read_u8().await.expect("an answer to the startup message");
+        let len = s.read_u32().await.unwrap() as usize;
+        let mut rest = vec![0; len - 4];
+        s.read_exact(&mut rest).await.unwrap();
+        if kind == b'Z' || kind == b'E' {
+            return (kind, s);
+        }
+    }
+}
+
+/// A thousand connections at once: as many as `server.postgres_max_connections` are served,
+/// the rest refused, and the server serves new ones once they go. A client that trickles a
+/// message is cut off after `server.postgres_message_timeout_ms`; an idle one is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_thousand_connections_and_a_trickling_client_leave_the_server_serving() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = InProcess::start(
+        ServerConfig {
+            postgres_max_connections: 100,
+            postgres_message_timeout_ms: 1_000,
+            ..config()
+        },
+        SETUP,
+    )
+    .await;
+    let attempts: Vec<_> = (0..1000)
+        .map(|_| tokio::spawn(raw_startup(server.pg_port)))
+        .collect();
+    let mut open = Vec::new();
+    let mut refused = 0;
+    for a in attempts {
+        match a.await.unwrap() {
+            (b'Z', s) => open.push(s),
+            _ => refused += 1,
+        }
+    }
+    assert_eq!(open.len(), 100, "served up to the limit");
+    assert_eq!(refused, 900);
+    drop(open);
+    let c = connect_once_a_slot_is_free(server.pg_port).await;
+    let n: i64 = c
+        .query_one("SELECT count(*) FROM acct", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 2);
+
+    // An idle connection outlives the message timeout.
+    let (ready, mut idle) = raw_startup(server.pg_port).await;
+    assert_eq!(ready, b'Z');
+    // A message begun and trickled a byte at a time: the connection is closed.
+    let (ready, mut slow) = raw_startup(server.pg_port).await;
+    assert_eq!(ready, b'Z');
+    let query = b"SELECT count(*) FROM acct\0";
+    let mut message = vec![b'Q'];
+    message.extend_from_slice(&((query.len() + 4) as u32).to_be_bytes());
+    message.extend_from_slice(query);
+    let mut closed = false;
+    for &byte in &message {
+        if slow.write_all(&[byte]).await.is_err() {
+            closed = true;
+            break;
+        }
+        let mut buf = [0u8; 64];
+        match tokio::time::timeout(Duration::from_millis(500), slow.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                closed = true;
+                break;
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        closed,
+        "a client sending one byte per half second is cut off"
+    );
+    // The idle one still answers, whole messages at once.
+    idle.write_all(&message).await.unwrap();
+    let kind = idle.read_u8().await.unwrap();
+    assert_eq!(
+        kind, b'T',
+        "a row description for the idle connection's query"
+    );
+    server.shutdown().await;
+}
+
 /// A connection, tried again while the server refuses it for too many connections (for
 /// at most a minute).
 async fn connect_once_a_slot_is_free(port: u16) -> tokio_postgres::Client {

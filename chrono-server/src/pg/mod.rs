@@ -64,6 +64,7 @@ struct Served {
     manager: Arc<ConnectionManager>,
     startup_timeout: Duration,
     max_message_bytes: usize,
+    message_timeout: Duration,
 }
 
 /// Serves PostgreSQL clients on `listener` until `stopping` turns true.
@@ -81,6 +82,7 @@ pub async fn serve(
         manager: Arc::new(ConnectionManager::new()),
         startup_timeout: Duration::from_millis(config.http_header_timeout_ms.max(1)),
         max_message_bytes: config.postgres_max_message_bytes,
+        message_timeout: Duration::from_millis(config.postgres_message_timeout_ms.max(1)),
     });
     let open = Arc::new(Semaphore::new(config.postgres_max_connections.max(1)));
     let mut connections = tokio::task::JoinSet::new();
@@ -196,12 +198,36 @@ async fn connection(
         if starting || !has_whole_message(socket.read_buffer()) {
             send_pending(&mut socket).await?;
         }
-        let next = tokio::select! {
-            m = socket.next() => m,
-            _ = tokio::time::sleep_until(deadline), if starting => {
-                return Err(io::Error::new(io::ErrorKind::TimedOut, "startup took too long"));
+        // Waiting for the next message: it is looked at every `check` (reading is
+        // cancel-safe: what arrived stays buffered), and a message begun longer than
+        // `server.postgres_message_timeout_ms` ago closes the connection.
+        let check =
+            (served.message_timeout / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
+        let mut begun: Option<tokio::time::Instant> = None;
+        let next = loop {
+            tokio::select! {
+                m = socket.next() => break m,
+                _ = tokio::time::sleep_until(deadline), if starting => {
+                    return Err(io::Error::new(io::ErrorKind::TimedOut, "startup took too long"));
+                }
+                _ = stopping.wait_for(|s| *s), if !starting && is_idle(&socket) => break None,
+                _ = tokio::time::sleep(check), if !starting => {
+                    if socket.read_buffer().is_empty() && socket.get_ref().since_message == 0 {
+                        begun = None;
+                        continue;
+                    }
+                    let since = *begun.get_or_insert_with(tokio::time::Instant::now);
+                    if since.elapsed() + check > served.message_timeout {
+                        return Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            format!(
+                                "a message not finished in {} ms (server.postgres_message_timeout_ms)",
+                                served.message_timeout.as_millis()
+                            ),
+                        ));
+                    }
+                }
             }
-            _ = stopping.wait_for(|s| *s), if !starting && is_idle(&socket) => break,
         };
         let Some(message) = next else { break };
         let message = match message {
