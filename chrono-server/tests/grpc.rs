@@ -845,6 +845,35 @@ async fn tls_is_served_when_a_certificate_is_configured() {
             "plain HTTP to {addr} is refused"
         );
     }
+    // So does the PostgreSQL protocol: psql verifies the certificate against the CA
+    // (SSLRequest, then TLS), and the server says the connection is encrypted.
+    let psql = |sslmode: &str| {
+        std::process::Command::new("psql")
+            .arg(format!(
+                "host=localhost hostaddr=127.0.0.1 port={} user=ann dbname=chronodb \
+                 sslmode={sslmode} sslrootcert={}",
+                served.pg_port,
+                ca.display()
+            ))
+            .args(["-X", "-A", "-t", "-c", "SELECT count(*) FROM t"])
+            .output()
+            .expect("psql runs")
+    };
+    let verified = psql("verify-full");
+    assert!(
+        verified.status.success() && String::from_utf8_lossy(&verified.stdout).trim() == "0",
+        "psql over TLS: {}{}",
+        String::from_utf8_lossy(&verified.stdout),
+        String::from_utf8_lossy(&verified.stderr)
+    );
+    // A plain-text connection is refused, saying why.
+    let plain = psql("disable");
+    assert!(
+        !plain.status.success()
+            && String::from_utf8_lossy(&plain.stderr).contains("TLS connections only"),
+        "plain psql: {}",
+        String::from_utf8_lossy(&plain.stderr)
+    );
     served.shutdown().await;
 }
 

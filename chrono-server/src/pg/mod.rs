@@ -124,12 +124,10 @@ pub async fn serve(
 /// Answers a connection past the limit with PostgreSQL's "too many connections" error.
 async fn refuse(mut tcp: tokio::net::TcpStream) {
     use tokio::io::AsyncWriteExt;
-    let mut info = pgwire::error::ErrorInfo::new(
-        "FATAL".into(),
-        "53300".into(),
-        "sorry, too many clients already (limit: server.postgres_max_connections)".into(),
+    let info = fatal(
+        "53300",
+        "sorry, too many clients already (limit: server.postgres_max_connections)",
     );
-    info.severity_nonlocalized = Some("FATAL".into());
     let mut frame = bytes::BytesMut::new();
     if PgWireBackendMessage::ErrorResponse(info.into())
         .encode(&mut frame)
@@ -137,6 +135,13 @@ async fn refuse(mut tcp: tokio::net::TcpStream) {
     {
         let _ = tokio::time::timeout(Duration::from_secs(1), tcp.write_all(&frame)).await;
     }
+}
+
+/// A FATAL error that ends a connection before it is served.
+fn fatal(code: &str, message: &str) -> pgwire::error::ErrorInfo {
+    let mut info = pgwire::error::ErrorInfo::new("FATAL".into(), code.into(), message.into());
+    info.severity_nonlocalized = Some("FATAL".into());
+    info
 }
 
 /// One client connection, from its TLS negotiation to its end.
@@ -147,15 +152,30 @@ async fn connection(
     mut stopping: watch::Receiver<bool>,
 ) -> io::Result<()> {
     let deadline = tokio::time::Instant::now() + served.startup_timeout;
+    let tls_required = tls.is_some();
     let negotiated =
         tokio::time::timeout_at(deadline, negotiate_tls::<handler::Statement>(tcp, tls))
             .await
             .map_err(|_| {
                 io::Error::new(io::ErrorKind::TimedOut, "TLS negotiation took too long")
             })??;
-    let Some(socket) = negotiated else {
+    let Some(mut socket) = negotiated else {
         return Ok(());
     };
+    // With a certificate configured, as gRPC and HTTP, only TLS connections are served.
+    if tls_required && matches!(socket.get_ref(), pgwire::tokio::server::MaybeTls::Plain(_)) {
+        let refusal = PgWireBackendMessage::ErrorResponse(
+            fatal(
+                "28000",
+                "this server takes TLS connections only (server.tls is set): connect with \
+                 sslmode=require",
+            )
+            .into(),
+        );
+        let _ =
+            tokio::time::timeout_at(deadline, futures::SinkExt::send(&mut socket, refusal)).await;
+        return Ok(());
+    }
     // Reads go through a meter that refuses a message longer than the limit before it is
     // buffered whole.
     let parts = socket.into_parts();
