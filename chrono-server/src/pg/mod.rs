@@ -206,6 +206,12 @@ async fn connection(
         }),
     });
     let cancel = Arc::new(DefaultCancelHandler::new(served.manager.clone()));
+    // One timer for the connection's life (one per wait would cost a timer-wheel insert and
+    // removal per message).
+    let check =
+        (served.message_timeout / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
+    let mut ticker = tokio::time::interval(check);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let starting = matches!(
             socket.state(),
@@ -221,8 +227,6 @@ async fn connection(
         // Waiting for the next message: it is looked at every `check` (reading is
         // cancel-safe: what arrived stays buffered), and a message begun longer than
         // `server.postgres_message_timeout_ms` ago closes the connection.
-        let check =
-            (served.message_timeout / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
         let mut begun: Option<tokio::time::Instant> = None;
         let next = loop {
             tokio::select! {
@@ -231,7 +235,7 @@ async fn connection(
                     return Err(io::Error::new(io::ErrorKind::TimedOut, "startup took too long"));
                 }
                 _ = stopping.wait_for(|s| *s), if !starting && is_idle(&socket) => break None,
-                _ = tokio::time::sleep(check), if !starting => {
+                _ = ticker.tick(), if !starting => {
                     if socket.read_buffer().is_empty() && socket.get_ref().since_message == 0 {
                         begun = None;
                         continue;
