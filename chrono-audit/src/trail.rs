@@ -1259,6 +1259,31 @@ fn load_state(engine: &dyn Engine) -> Result<State> {
 }
 
 impl CommitObserver for AuditTrail {
+    /// The principal of the transaction that changed `table` at `commit_ts`, through the
+    /// (table, time) index: one seek and one read.
+    fn committed_by(
+        &self,
+        table: &str,
+        commit_ts: u64,
+    ) -> Option<chrono_storage::Result<Option<String>>> {
+        let found = (|| -> Result<Option<String>> {
+            let mut cursor = self.engine().cursor(ColumnFamily::Audit)?;
+            let at = audit_key(
+                BY_TABLE,
+                &[Value::Text(table.into()), Value::Int(commit_ts as i64)],
+            );
+            cursor.seek(&at);
+            if !cursor.valid() || !cursor.key().starts_with(&at) {
+                cursor.status()?;
+                return Ok(None);
+            }
+            let (_, parts) = encoding::parse_audit_key(cursor.key())?;
+            let seq = int(parts.get(2).ok_or_else(|| corrupt("report index key"))?)?;
+            Ok(self.transaction(seq)?.principal)
+        })();
+        Some(found.map_err(|e| chrono_storage::Error::Observer(format!("audit trail: {e}"))))
+    }
+
     fn foreign_commits(&self, _upto_ts: u64) {
         // Another server appended to the one chain (its head is written in the same
         // transaction as its data): continue from the stored head. If it does not read

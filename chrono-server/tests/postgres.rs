@@ -547,6 +547,25 @@ async fn with_tokens_users_sign_in_with_scram() {
         .unwrap();
     let row = c.query_one("SELECT current_user", &[]).await.unwrap();
     assert_eq!(row.get::<_, &str>(0), "alice");
+    // Who changed each version, in SQL: the audit trail's principal of its commit.
+    let history = c
+        .query(
+            "SELECT balance, _operation, _principal FROM acct FOR SYSTEM_TIME ALL \
+             WHERE id = 1 ORDER BY _system_from",
+            &[],
+        )
+        .await
+        .unwrap();
+    let history: Vec<(Option<f64>, String, Option<String>)> = history
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(history.len(), 2, "{history:?}");
+    assert_eq!(history[0].1, "INSERT");
+    assert_eq!(
+        history[1],
+        (Some(1.0), "UPDATE".to_string(), Some("alice".to_string()))
+    );
     for (user, password) in [
         ("alice", Some("wrong-token-wrong-token")),
         ("mallory", Some("0123456789abcdef0123")),

@@ -1043,7 +1043,11 @@ impl Plan {
                 if let Some(f) = filter {
                     let _ = write!(s, " filter: {}", show_expr(f, &self.columns));
                 }
-                if let Some(reads) = reads {
+                // A versions read decodes whole versions (its `reads` only says whether
+                // `_principal` is looked up): nothing to show.
+                if let Some(reads) = reads
+                    && !matches!(read_at, ReadAt::Versions(_))
+                {
                     let names: Vec<String> = (0..self.columns.len())
                         .filter(|&i| reads.get(i).copied().unwrap_or(true))
                         .map(|i| show_expr(&Expr::Column(i), &self.columns))

@@ -92,17 +92,43 @@ fn key_list(def: &TableDef, keys: &[Vec<Expr>]) -> Option<Vec<Vec<u8>>> {
     Some(out)
 }
 
-/// Versions as rows: the row, then `_system_from`, `_system_to` and `_operation`
-/// (deletions are no rows).
+/// Versions as rows: the row, then `_system_from`, `_system_to`, `_operation` and
+/// `_principal` (deletions are no rows). The principal is who committed the version, as
+/// the store's observers keep it (the audit trail), looked up only when `principals` is
+/// given — once per commit, remembered for the rest of the scan.
 fn versioned_rows<'a>(
     table: &'a TableDef,
     versions: impl Iterator<Item = chrono_storage::Result<chrono_storage::Version>> + Send + 'a,
+    principals: Option<chrono_storage::Store>,
 ) -> impl Iterator<Item = Result<(Vec<u8>, Row)>> + Send + 'a {
+    let mut known: std::collections::HashMap<u64, Value> = std::collections::HashMap::new();
+    let mut principal_of = move |ts: u64| -> Result<Value> {
+        let Some(store) = &principals else {
+            return Ok(Value::Null);
+        };
+        if let Some(v) = known.get(&ts) {
+            return Ok(v.clone());
+        }
+        let v = store
+            .committed_by(&table.name, ts)?
+            .map(Value::Text)
+            .unwrap_or(Value::Null);
+        // A history of many commits keeps only the newest few thousand.
+        if known.len() >= 4096 {
+            known.clear();
+        }
+        known.insert(ts, v.clone());
+        Ok(v)
+    };
     versions.filter_map(move |v| match v {
         Err(e) => Some(Err(e.into())),
         Ok(v) if v.op == Operation::Delete => None,
         Ok(v) => {
             let raw = v.value.unwrap_or_default();
+            let principal = match principal_of(v.commit_ts) {
+                Ok(p) => p,
+                Err(e) => return Some(Err(e)),
+            };
             Some(table.decode_row(&raw).map(|mut row| {
                 row.push(Value::Timestamp(v.commit_ts as i64));
                 row.push(
@@ -117,6 +143,7 @@ fn versioned_rows<'a>(
                     }
                     .into(),
                 ));
+                row.push(principal);
                 (v.key, row)
             }))
         }
@@ -289,6 +316,17 @@ impl<'a> RowFilter<'a> {
     }
 
     /// Whether a decoded row passes.
+    /// Whether the condition or the consumer reads column `i` of the rows.
+    fn reads(&self, i: usize) -> bool {
+        self.output
+            .as_ref()
+            .is_none_or(|o| o.get(i).copied().unwrap_or(true))
+            || self
+                .expr
+                .as_deref()
+                .is_some_and(|e| !e.subquery_plans().is_empty() || e.columns().contains(&i))
+    }
+
     fn passes(&self, row: &[Value]) -> Result<bool> {
         match &self.expr {
             Some(e) => Ok(e.test(row)? == Some(true)),
@@ -399,6 +437,12 @@ fn scan_with<'a>(
         ReadAt::AsOf(ts) => Snapshot::At(txn.store(), ts.min(txn.read_ts())),
         ReadAt::AsOfParam(i) => return Err(unresolved(i)),
         ReadAt::Versions(window) => {
+            // `_principal`, the last column, is looked up only when it is read.
+            let principal_column = table.columns.len() + 3;
+            let principals = filter
+                .as_ref()
+                .is_none_or(|f| f.reads(principal_column))
+                .then(|| txn.store().clone());
             // A primary-key condition narrows the versions read to that key or key range
             // (versions are keyed by primary key, then time); the filter still applies.
             let range = match access {
@@ -428,7 +472,10 @@ fn scan_with<'a>(
                                 Err(e) => Box::new(std::iter::once(Err(e))),
                             }
                         });
-                        return Ok(through(Box::new(versioned_rows(table, it)), filter));
+                        return Ok(through(
+                            Box::new(versioned_rows(table, it, principals)),
+                            filter,
+                        ));
                     }
                     None => KeyRange::All,
                 },
@@ -437,7 +484,10 @@ fn scan_with<'a>(
             let versions = txn
                 .store()
                 .versions(table.keyspace, range, txn.read_ts(), window)?;
-            return Ok(through(Box::new(versioned_rows(table, versions)), filter));
+            return Ok(through(
+                Box::new(versioned_rows(table, versions, principals)),
+                filter,
+            ));
         }
     };
     let decode = move |item: chrono_storage::Result<(Vec<u8>, Vec<u8>)>| -> Result<(Vec<u8>, Row)> {

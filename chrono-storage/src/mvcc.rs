@@ -138,6 +138,13 @@ pub trait CommitObserver: Send + Sync {
     /// about the database (a chain head, caches) must be read again. Called under the
     /// commit lock, before this process's next commit is built.
     fn foreign_commits(&self, _upto_ts: u64) {}
+
+    /// Who committed the change to the key space labelled `label` (a table's name) at
+    /// `commit_ts`, if this observer keeps that (the audit trail does): `None` when it does
+    /// not know, `Some(Ok(None))` when the commit had no principal.
+    fn committed_by(&self, _label: &str, _commit_ts: u64) -> Option<Result<Option<String>>> {
+        None
+    }
 }
 
 /// What a successful commit returns.
@@ -524,6 +531,18 @@ impl Store {
     }
 
     /// Registers a commit observer; it sees every commit from now on.
+    /// Who committed the change to `label` (a table's name) at `commit_ts`, as the first
+    /// observer that keeps principals says ([`CommitObserver::committed_by`]); `None` when
+    /// none does or the commit had none.
+    pub fn committed_by(&self, label: &str, commit_ts: u64) -> Result<Option<String>> {
+        for o in self.inner.observers.read().iter() {
+            if let Some(found) = o.committed_by(label, commit_ts) {
+                return found;
+            }
+        }
+        Ok(None)
+    }
+
     pub fn add_observer(&self, observer: Arc<dyn CommitObserver>) {
         self.inner.observers.write().push(observer);
     }

@@ -72,6 +72,9 @@ fn narrow(plan: &mut Plan, wanted: Wanted, subqueries: bool) {
                 read_at,
                 ReadAt::Current | ReadAt::AsOf(_) | ReadAt::AsOfParam(_)
             );
+            // A versions read decodes every column of a version anyway; what it is told is
+            // whether its `_principal` is read (a lookup in the audit trail per commit).
+            let stored_range = stored_range || matches!(read_at, ReadAt::Versions(_));
             *reads = match wanted {
                 Some(w) if stored_range && w.len() == width && w.contains(&false) => {
                     Some(Arc::from(w))

@@ -52,7 +52,7 @@ pub fn output_types(plan: &Plan, params: &mut [Option<DataType>]) -> Vec<Option<
     let mut out = match &plan.node {
         Node::Scan { table, filter, .. } => {
             let mut row = table_row(table);
-            // A versions read: `_system_from`, `_system_to`, `_operation`.
+            // A versions read: `_system_from`, `_system_to`, `_operation`, `_principal`.
             while row.len() < width {
                 row.push(Some(if row.len() < table.columns.len() + 2 {
                     DataType::Timestamp

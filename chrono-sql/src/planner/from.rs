@@ -557,12 +557,17 @@ fn past(ts: u64) -> Result<u64> {
 
 impl Planner<'_> {
     /// A full scan of `def` as `label` at `read_at`, estimated without conditions (the
-    /// optimizer pushes them in); a versions read adds `_system_from`, `_system_to` and
-    /// `_operation` (which `*` leaves out).
+    /// optimizer pushes them in); a versions read adds `_system_from`, `_system_to`,
+    /// `_operation` and `_principal` (the last two `*` leaves out).
     pub(super) fn table_scan(&self, def: Arc<TableDef>, label: String, read_at: ReadAt) -> Plan {
         let mut columns = super::table_scope(&def, &label).columns;
         if matches!(read_at, ReadAt::Versions(_)) {
-            for n in ["_system_from", "_system_to", OPERATION_COLUMN] {
+            for n in [
+                "_system_from",
+                "_system_to",
+                OPERATION_COLUMN,
+                PRINCIPAL_COLUMN,
+            ] {
                 columns.push(Column {
                     qualifier: Some(label.to_ascii_lowercase()),
                     name: n.into(),
@@ -651,3 +656,5 @@ fn anchor_reads_itself(name: &str) -> Error {
 /// The column of a versions read that says what made the version: `INSERT` (the key had no
 /// live row before) or `UPDATE`. Named, not part of `*` (which keeps the row and its period).
 pub(crate) const OPERATION_COLUMN: &str = "_operation";
+/// A versions read's column of who committed each version (from the audit trail).
+pub(crate) const PRINCIPAL_COLUMN: &str = "_principal";

@@ -518,9 +518,10 @@ impl<'a> Planner<'a> {
     }
 }
 
-/// A column `*` leaves out: a versions read's `_operation`.
+/// A column `*` leaves out: a versions read's `_operation` and `_principal`.
 fn is_hidden(c: &Column) -> bool {
-    c.qualifier.is_some() && c.name == super::from::OPERATION_COLUMN
+    c.qualifier.is_some()
+        && (c.name == super::from::OPERATION_COLUMN || c.name == super::from::PRINCIPAL_COLUMN)
 }
 
 /// The output columns of a set operation: the first arm's names.
