@@ -265,7 +265,7 @@ async fn mutations_return_their_commit_and_history_shows_every_version() {
     assert!(t2 > t1);
     let (_, body) = post(
         &server,
-        &mutate("{ usersHistory(id: 4) { email _systemFrom _systemTo } }"),
+        &mutate("{ usersHistory(id: 4) { email _systemFrom _systemTo _operation _principal } }"),
         Some(token),
     )
     .await;
@@ -279,6 +279,11 @@ async fn mutations_return_their_commit_and_history_shows_every_version() {
     );
     assert_eq!(versions[0]["_systemTo"], versions[1]["_systemFrom"]);
     assert_eq!(versions[1]["_systemTo"], Json::Null);
+    // What made each version and who: the token's name, from the audit trail.
+    assert_eq!(versions[0]["_operation"], "INSERT");
+    assert_eq!(versions[1]["_operation"], "UPDATE");
+    assert_eq!(versions[0]["_principal"], "carol", "{r}");
+    assert_eq!(versions[1]["_principal"], "carol");
     let (_, body) = post(
         &server,
         &mutate("mutation { delete_users(id: 4) { affected } }"),

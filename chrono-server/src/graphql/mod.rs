@@ -718,12 +718,13 @@ impl GraphQl {
 }
 
 /// `<table>History(<key columns>)`: every version of the rows matched, oldest first, each
-/// with `_systemFrom` and `_systemTo` (ISO-8601; `_systemTo` null for the current one).
+/// with `_systemFrom` and `_systemTo` (ISO-8601; `_systemTo` null for the current one),
+/// `_operation` (INSERT or UPDATE) and `_principal` (who committed it).
 fn history_field(db: &Statements, lists: ListLimits, def: &Arc<TableDef>) -> (Field, Object) {
     let type_name = format!("{}Version", self::type_name(&def.name));
     let width = def.columns.len();
     let mut obj = Object::new(type_name.clone());
-    let versions = ["_systemFrom", "_systemTo"];
+    let versions = ["_systemFrom", "_systemTo", "_operation", "_principal"];
     for (i, col) in names::columns(def).filter(|(_, c)| !versions.contains(&c.name.as_str())) {
         obj = obj.field(Field::new(
             col.name.clone(),
@@ -753,6 +754,23 @@ fn history_field(db: &Statements, lists: ListLimits, def: &Arc<TableDef>) -> (Fi
             },
         ));
     }
+    // What made the version (INSERT or UPDATE) and who committed it (the audit trail's
+    // principal; null when anonymous).
+    for (name, offset) in [("_operation", 2), ("_principal", 3)] {
+        obj = obj.field(Field::new(
+            name,
+            TypeRef::named(TypeRef::STRING),
+            move |ctx| {
+                FieldFuture::new(async move {
+                    let row = ctx.parent_value.try_downcast_ref::<Row>()?;
+                    Ok(match row.values.get(width + offset) {
+                        Some(Value::Text(t)) => Some(FieldValue::value(Gql::from(t.clone()))),
+                        _ => None,
+                    })
+                })
+            },
+        ));
+    }
     let (db, root_def) = (db.clone(), def.clone());
     let field = Field::new(
         format!("{}History", def.name),
@@ -763,8 +781,15 @@ fn history_field(db: &Statements, lists: ListLimits, def: &Arc<TableDef>) -> (Fi
                 let mut params = Vec::new();
                 let conditions = conditions(&ctx, &def, &mut params)?;
                 let columns: Vec<String> = def.columns.iter().map(|c| quote(&c.name)).collect();
+                // The principal costs a lookup per commit: read only when asked for.
+                let principal = if ctx.look_ahead().field("_principal").exists() {
+                    "_principal"
+                } else {
+                    "NULL"
+                };
                 let mut sql = format!(
-                    "SELECT {}, _system_from, _system_to FROM {} FOR SYSTEM_TIME ALL",
+                    "SELECT {}, _system_from, _system_to, _operation, {principal} FROM {} \
+                     FOR SYSTEM_TIME ALL",
                     columns.join(", "),
                     quote(&def.name)
                 );
