@@ -1284,6 +1284,33 @@ impl CommitObserver for AuditTrail {
         Some(found.map_err(|e| chrono_storage::Error::Observer(format!("audit trail: {e}"))))
     }
 
+    /// Through the (table, time) index: the commits that changed `table` in the window,
+    /// then their entries of `keyspace`.
+    fn changed_keys(
+        &self,
+        table: &str,
+        keyspace: chrono_storage::Keyspace,
+        after_ts: u64,
+        upto_ts: u64,
+    ) -> Option<chrono_storage::Result<Vec<Vec<u8>>>> {
+        let found = (|| -> Result<Vec<Vec<u8>>> {
+            let mut keys = Vec::new();
+            for (_, seq) in
+                self.table_commits_after(table, (after_ts, u64::MAX), upto_ts, usize::MAX)?
+            {
+                let tx = self.transaction(seq)?;
+                for e in self.entries_of(&tx) {
+                    let e = e?;
+                    if e.keyspace == keyspace {
+                        keys.push(e.key);
+                    }
+                }
+            }
+            Ok(keys)
+        })();
+        Some(found.map_err(|e| chrono_storage::Error::Observer(format!("audit trail: {e}"))))
+    }
+
     fn foreign_commits(&self, _upto_ts: u64) {
         // Another server appended to the one chain (its head is written in the same
         // transaction as its data): continue from the stored head. If it does not read

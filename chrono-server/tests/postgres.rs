@@ -566,6 +566,31 @@ async fn with_tokens_users_sign_in_with_scram() {
         history[1],
         (Some(1.0), "UPDATE".to_string(), Some("alice".to_string()))
     );
+    // What changed between two times, through the audit trail's keys: alice's update.
+    let since: String = c
+        .query_one(
+            "SELECT CAST(_system_from AS TEXT) FROM acct FOR SYSTEM_TIME ALL WHERE id = 1 \
+             AND _operation = 'INSERT'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let diff = c
+        .query(
+            &format!(
+                "SELECT _change, id, balance, _before_balance FROM DIFF(acct, '{since}', now()) \
+                 ORDER BY id"
+            ),
+            &[],
+        )
+        .await
+        .unwrap();
+    let diff: Vec<(String, i64, Option<f64>, Option<f64>)> = diff
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect();
+    assert_eq!(diff, vec![("UPDATE".to_string(), 1, Some(1.0), Some(10.5))]);
     for (user, password) in [
         ("alice", Some("wrong-token-wrong-token")),
         ("mallory", Some("0123456789abcdef0123")),

@@ -236,6 +236,18 @@ pub enum TableFactor {
         /// Its alias and column names.
         alias: Option<TableAlias>,
     },
+    /// `DIFF(table, from, to) [AS alias]`: the rows of `table` that differ between the two
+    /// times, each with what it was and what it became.
+    Diff {
+        /// The table.
+        table: String,
+        /// The earlier time.
+        from: Expr,
+        /// The later time.
+        to: Expr,
+        /// `AS alias`.
+        alias: Option<TableAlias>,
+    },
 }
 
 /// `AS name [(columns)]`.

@@ -707,3 +707,93 @@ fn history_rows_say_who_committed_them_when_the_store_keeps_principals() {
         "no principal is looked up for a read that does not use it"
     );
 }
+
+/// Keeps which keys each commit changed, as the audit trail does, and says so when asked.
+#[derive(Default)]
+struct ChangedKeys {
+    by: parking_lot::Mutex<Vec<(u64, u32, Vec<u8>)>>,
+    asked: std::sync::atomic::AtomicUsize,
+}
+
+impl chrono_storage::CommitObserver for ChangedKeys {
+    fn on_commit(
+        &self,
+        commit: &chrono_storage::Commit,
+        _batch: &mut chrono_storage::WriteBatch,
+    ) -> chrono_storage::Result<()> {
+        for c in &commit.changes {
+            self.by
+                .lock()
+                .push((commit.commit_ts, c.keyspace, c.key.clone()));
+        }
+        Ok(())
+    }
+
+    fn changed_keys(
+        &self,
+        _label: &str,
+        keyspace: u32,
+        after: u64,
+        upto: u64,
+    ) -> Option<chrono_storage::Result<Vec<Vec<u8>>>> {
+        self.asked
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Some(Ok(self
+            .by
+            .lock()
+            .iter()
+            .filter(|(ts, ks, _)| *ks == keyspace && *ts > after && *ts <= upto)
+            .map(|(_, _, k)| k.clone())
+            .collect()))
+    }
+}
+
+#[test]
+fn a_diff_reads_the_keys_the_store_says_changed_and_agrees_with_a_whole_read() {
+    let run = |db: &Database| {
+        let mut s = db.session();
+        s.execute("CREATE TABLE t (id BIGINT PRIMARY KEY, v BIGINT)")
+            .unwrap();
+        let values: Vec<String> = (0..500).map(|i| format!("({i}, {i})")).collect();
+        s.execute(&format!("INSERT INTO t VALUES {}", values.join(", ")))
+            .unwrap();
+        let ts = |out: Vec<Outcome>| match out.into_iter().last() {
+            Some(Outcome::Affected {
+                commit_ts: Some(t), ..
+            }) => t,
+            other => panic!("{other:?}"),
+        };
+        let t0 = ts(s.execute("UPDATE t SET v = -1 WHERE id = 0").unwrap());
+        s.execute("UPDATE t SET v = v + 1 WHERE id IN (3, 7)")
+            .unwrap();
+        s.execute("DELETE FROM t WHERE id = 9").unwrap();
+        let t1 = ts(s.execute("INSERT INTO t VALUES (1000, 1)").unwrap());
+        let at = |t: u64| format!("{}.{:06}", t / 1_000_000, t % 1_000_000);
+        rows(
+            s.execute(&format!(
+                "SELECT _change, id, v, _before_v FROM DIFF(t, {}, {}) ORDER BY id",
+                at(t0),
+                at(t1)
+            ))
+            .unwrap(),
+        )
+    };
+    let plain = Database::in_memory();
+    let whole = run(&plain);
+    let kept = Database::in_memory();
+    let keys = std::sync::Arc::new(ChangedKeys::default());
+    kept.store().add_observer(keys.clone());
+    let by_keys = run(&kept);
+    assert_eq!(whole, by_keys);
+    assert_eq!(keys.asked.load(std::sync::atomic::Ordering::Relaxed), 1);
+    let text = |x: &str| Value::Text(x.into());
+    assert_eq!(
+        whole,
+        vec![
+            vec![text("UPDATE"), Value::Int(3), Value::Int(4), Value::Int(3)],
+            vec![text("UPDATE"), Value::Int(7), Value::Int(8), Value::Int(7)],
+            vec![text("DELETE"), Value::Int(9), Value::Int(9), Value::Int(9)],
+            vec![text("INSERT"), Value::Int(1000), Value::Int(1), Value::Null],
+        ]
+    );
+}

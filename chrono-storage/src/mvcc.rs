@@ -145,6 +145,20 @@ pub trait CommitObserver: Send + Sync {
     fn committed_by(&self, _label: &str, _commit_ts: u64) -> Option<Result<Option<String>>> {
         None
     }
+
+    /// The keys of `keyspace` (labelled `label`, a table's name) that commits after
+    /// `after_ts` up to `upto_ts` changed, in any order and possibly repeated, if this
+    /// observer keeps that (the audit trail does): what changed between two times without
+    /// reading everything that did not.
+    fn changed_keys(
+        &self,
+        _label: &str,
+        _keyspace: Keyspace,
+        _after_ts: u64,
+        _upto_ts: u64,
+    ) -> Option<Result<Vec<Vec<u8>>>> {
+        None
+    }
 }
 
 /// What a successful commit returns.
@@ -538,6 +552,27 @@ impl Store {
         for o in self.inner.observers.read().iter() {
             if let Some(found) = o.committed_by(label, commit_ts) {
                 return found;
+            }
+        }
+        Ok(None)
+    }
+
+    /// The keys of `keyspace` (labelled `label`) changed by commits after `after_ts` up to
+    /// `upto_ts`, sorted and each once, as the first observer that keeps them says
+    /// ([`CommitObserver::changed_keys`]); `None` when none does.
+    pub fn changed_keys(
+        &self,
+        label: &str,
+        keyspace: Keyspace,
+        after_ts: u64,
+        upto_ts: u64,
+    ) -> Result<Option<Vec<Vec<u8>>>> {
+        for o in self.inner.observers.read().iter() {
+            if let Some(found) = o.changed_keys(label, keyspace, after_ts, upto_ts) {
+                let mut keys = found?;
+                keys.sort_unstable();
+                keys.dedup();
+                return Ok(Some(keys));
             }
         }
         Ok(None)

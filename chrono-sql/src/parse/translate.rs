@@ -542,6 +542,59 @@ impl Translator<'_> {
         Ok(item)
     }
 
+    /// A function in FROM: `DIFF(table, from, to)`; any other is refused.
+    fn table_function(
+        &self,
+        name: &sql::ObjectName,
+        args: &sql::TableFunctionArgs,
+        alias: Option<ast::TableAlias>,
+    ) -> Result<ast::TableFactor> {
+        let function = object_name(name)?;
+        if !function.eq_ignore_ascii_case("diff") {
+            return Err(unsupported(format!(
+                "table function {function} (there is DIFF(table, from, to))"
+            )));
+        }
+        let exprs: Vec<&sql::Expr> = args
+            .args
+            .iter()
+            .filter_map(|a| match a {
+                sql::FunctionArg::Unnamed(sql::FunctionArgExpr::Expr(e)) => Some(e),
+                _ => None,
+            })
+            .collect();
+        let [table, from, to] = exprs.as_slice() else {
+            return Err(Error::InvalidInput(
+                "DIFF takes a table and two times: DIFF(table, from, to)".into(),
+            ));
+        };
+        let table = match table {
+            sql::Expr::Identifier(i) => i.value.clone(),
+            sql::Expr::CompoundIdentifier(parts) => {
+                parts.last().map(|p| p.value.clone()).unwrap_or_default()
+            }
+            sql::Expr::Value(v) => match &v.value {
+                sql::Value::SingleQuotedString(s) => s.clone(),
+                _ => {
+                    return Err(Error::InvalidInput(
+                        "DIFF's first argument is a table".into(),
+                    ));
+                }
+            },
+            _ => {
+                return Err(Error::InvalidInput(
+                    "DIFF's first argument is a table".into(),
+                ));
+            }
+        };
+        Ok(ast::TableFactor::Diff {
+            table,
+            from: self.expr(from)?,
+            to: self.expr(to)?,
+            alias,
+        })
+    }
+
     fn table_factor(
         &self,
         factor: &sql::TableFactor,
@@ -561,8 +614,8 @@ impl Translator<'_> {
                 version,
                 ..
             } => {
-                if args.is_some() {
-                    return Err(unsupported("table functions"));
+                if let Some(args) = args {
+                    return self.table_function(name, args, alias(a));
                 }
                 let own = first_location(name).and_then(|l| self.clause(Target::Table(l)));
                 let as_of = match version {

@@ -304,6 +304,145 @@ impl<'a> Planner<'a> {
         })
     }
 
+    /// `DIFF(table, from, to)`: one row per key whose row differs between the two times —
+    /// `_change` (INSERT: absent at `from`; DELETE: absent at `to`; UPDATE), the row at
+    /// `to` (at `from` for a DELETE), then the row at `from` as `_before_<column>` (NULL
+    /// for an INSERT) — in key order. The keys are those the audit trail says commits in
+    /// `(from, to]` changed, each read at both times (O(changes)); with no audit trail,
+    /// both states are read whole. Built when the statement is planned, its memory charged
+    /// to the statement.
+    fn diff_plan(
+        &mut self,
+        table: &str,
+        from: &'a ast::Expr,
+        to: &'a ast::Expr,
+        alias: Option<&ast::TableAlias>,
+    ) -> Result<Plan> {
+        if !self.time_travel {
+            return Err(Error::Unsupported(
+                "time travel is disabled in the configuration (features.time_travel.enabled)"
+                    .into(),
+            ));
+        }
+        // A NULL time (a parameter not given yet, as when a statement is described) is no
+        // time: the diff has no rows, as a comparison with NULL holds for none.
+        let mut time = |e: &'a ast::Expr| -> Result<Option<u64>> {
+            let bound = self.bind(e, &Scope::default())?;
+            let v = self.value_now(&bound)?;
+            if v.is_null() {
+                return Ok(None);
+            }
+            past(value_timestamp(&v)?.as_micros()).map(Some)
+        };
+        let times = (time(from)?, time(to)?);
+        let (from, to) = match times {
+            (Some(from), Some(to)) => (from, to),
+            _ => (1, 0),
+        };
+        if from > to && times.0.is_some() && times.1.is_some() {
+            return Err(Error::InvalidInput(format!(
+                "DIFF's times are in the wrong order: {} is after {}",
+                Timestamp::from_micros(from),
+                Timestamp::from_micros(to)
+            )));
+        }
+        self.reusable.set(false);
+        let def = catalog::require_table(Snapshot::Transaction(self.txn), table)?;
+        let store = self.txn.store();
+        let (before, after) = (Snapshot::At(store, from), Snapshot::At(store, to));
+        let read = |view: &Snapshot<'_>, key: &[u8]| -> Result<Option<Vec<Value>>> {
+            view.get(def.keyspace, key)?
+                .map(|raw| def.decode_row(&raw))
+                .transpose()
+        };
+        let mut pairs: Vec<BeforeAfter> = Vec::new();
+        let mut keep = |b: Option<Vec<Value>>, a: Option<Vec<Value>>| -> Result<()> {
+            if b != a {
+                self.guard.charge(
+                    b.as_deref().map_or(0, crate::limits::row_bytes)
+                        + a.as_deref().map_or(0, crate::limits::row_bytes),
+                )?;
+                pairs.push((b, a));
+            }
+            Ok(())
+        };
+        let changed = if from > to {
+            Some(Vec::new())
+        } else {
+            store.changed_keys(&def.name, def.keyspace, from, to)?
+        };
+        match changed {
+            Some(keys) => {
+                for key in keys {
+                    self.guard.tick()?;
+                    keep(read(&before, &key)?, read(&after, &key)?)?;
+                }
+            }
+            None => {
+                // No audit trail: both states whole, merged by key.
+                let rows_at = |ts: u64| -> Result<std::collections::BTreeMap<Vec<u8>, Vec<Value>>> {
+                    crate::table::scan(self.txn, &def, ReadAt::AsOf(ts), &Access::Full)?.collect()
+                };
+                let old = rows_at(from)?;
+                let mut new = rows_at(to)?;
+                let mut keyed: Vec<(Vec<u8>, BeforeAfter)> = Vec::new();
+                for (k, b) in old {
+                    let a = new.remove(&k);
+                    keyed.push((k, (Some(b), a)));
+                }
+                keyed.extend(new.into_iter().map(|(k, a)| (k, (None, Some(a)))));
+                keyed.sort_by(|x, y| x.0.cmp(&y.0));
+                for (_, (b, a)) in keyed {
+                    self.guard.tick()?;
+                    keep(b, a)?;
+                }
+            }
+        }
+        let width = def.columns.len();
+        let rows: Vec<Vec<Expr>> = pairs
+            .into_iter()
+            .map(|(b, a)| {
+                let change = match (&b, &a) {
+                    (None, _) => "INSERT",
+                    (_, None) => "DELETE",
+                    _ => "UPDATE",
+                };
+                let shown = a.clone().or_else(|| b.clone()).unwrap_or_default();
+                let before = b.unwrap_or_else(|| vec![Value::Null; width]);
+                std::iter::once(Value::Text(change.into()))
+                    .chain(shown)
+                    .chain(before)
+                    .map(Expr::Literal)
+                    .collect()
+            })
+            .collect();
+        let label = alias
+            .map(|a| a.name.clone())
+            .unwrap_or_else(|| def.name.clone())
+            .to_ascii_lowercase();
+        let mut names = vec!["_change".to_string()];
+        names.extend(def.columns.iter().map(|c| c.name.clone()));
+        names.extend(def.columns.iter().map(|c| format!("_before_{}", c.name)));
+        let mut plan = Plan {
+            est_rows: rows.len() as f64,
+            node: Node::Values { rows },
+            estimator: "exact",
+            columns: names
+                .into_iter()
+                .map(|name| Column {
+                    qualifier: Some(label.clone()),
+                    name,
+                })
+                .collect(),
+        };
+        if let Some(a) = alias
+            && !a.columns.is_empty()
+        {
+            rename(&mut plan.columns, &label, &a.columns);
+        }
+        Ok(plan)
+    }
+
     /// A recursive WITH query's own name inside its recursive part.
     fn work_table(&mut self, name: &str, label: &str) -> Result<Option<Plan>> {
         let lower = name.to_ascii_lowercase();
@@ -428,6 +567,12 @@ impl<'a> Planner<'a> {
                     .unwrap_or_else(|| name.clone());
                 Ok(self.table_scan(def, label, kept))
             }
+            ast::TableFactor::Diff {
+                table,
+                from,
+                to,
+                alias,
+            } => self.diff_plan(table, from, to, alias.as_ref()),
             ast::TableFactor::Derived { query, alias } => {
                 let mut plan = self.sub().plan_query(query)?;
                 if let Some(a) = alias {
@@ -655,6 +800,9 @@ fn anchor_reads_itself(name: &str) -> Error {
 
 /// The column of a versions read that says what made the version: `INSERT` (the key had no
 /// live row before) or `UPDATE`. Named, not part of `*` (which keeps the row and its period).
+/// A key's row at a diff's two times (`None`: no row then).
+type BeforeAfter = (Option<Vec<Value>>, Option<Vec<Value>>);
+
 pub(crate) const OPERATION_COLUMN: &str = "_operation";
 /// A versions read's column of who committed each version (from the audit trail).
 pub(crate) const PRINCIPAL_COLUMN: &str = "_principal";
