@@ -459,3 +459,76 @@ async fn mutations_over_the_websocket_are_audited_under_the_tokens_principal() {
     drop(ws);
     server.shutdown().await;
 }
+
+/// A view is a read-only root field of the columns its query gives, filtered, ordered,
+/// paged and read `asOf` like a table's; it has no mutations or history.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn views_are_read_only_root_fields() {
+    let server = start(ServerConfig::default()).await;
+    server
+        .db
+        .execute(
+            "CREATE VIEW big_orders AS SELECT o.id, u.name, o.total FROM orders o \
+             JOIN users u ON u.id = o.user_id WHERE o.total > 10",
+        )
+        .unwrap();
+    let ask = |q: &str| json!({ "query": q });
+    let (_, body) = post(
+        &server,
+        &ask("{ big_orders(orderBy: \"total DESC\") { id name total } }"),
+        None,
+    )
+    .await;
+    let r: Json = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        r["data"]["big_orders"],
+        json!([
+            {"id": 10, "name": "Alice", "total": 99.5},
+            {"id": 11, "name": "Alice", "total": 15.0}
+        ]),
+        "{r}"
+    );
+    // Filtered by a column, and as of a time before a change.
+    let before = match server
+        .db
+        .execute("UPDATE orders SET total = 1 WHERE id = 10")
+        .unwrap()
+        .remove(0)
+    {
+        chrono_server::Outcome::Affected {
+            commit_ts: Some(t), ..
+        } => t - 1,
+        other => panic!("{other:?}"),
+    };
+    let (_, body) = post(
+        &server,
+        &ask("{ big_orders(name: \"Alice\") { id } }"),
+        None,
+    )
+    .await;
+    let r: Json = serde_json::from_str(&body).unwrap();
+    assert_eq!(r["data"]["big_orders"], json!([{"id": 11}]), "{r}");
+    let (_, body) = post(
+        &server,
+        &ask(&format!("{{ big_orders(asOf: \"{before}\") {{ id }} }}")),
+        None,
+    )
+    .await;
+    let r: Json = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        r["data"]["big_orders"].as_array().map(|a| a.len()),
+        Some(2),
+        "{r}"
+    );
+    // No mutation or history for it.
+    let (_, body) = post(
+        &server,
+        &ask("mutation { insert_big_orders(id: 1) { affected } }"),
+        None,
+    )
+    .await;
+    assert!(body.contains("errors"), "{body}");
+    let (_, body) = post(&server, &ask("{ big_ordersHistory { id } }"), None).await;
+    assert!(body.contains("errors"), "{body}");
+    server.shutdown().await;
+}

@@ -58,7 +58,9 @@ pub struct GraphQl {
     timeout: Duration,
     /// Ends subscriptions when the server stops.
     stopping: tokio::sync::watch::Receiver<bool>,
-    built: Mutex<Option<(Vec<TableDef>, Schema)>>,
+    /// The schema and what it was built from: the tables, then the views (as the columns
+    /// their queries give).
+    built: Mutex<Option<(Vec<TableDef>, Vec<TableDef>, Schema)>>,
 }
 
 fn gql_error(e: &Error) -> async_graphql::Error {
@@ -447,19 +449,21 @@ impl GraphQl {
     /// relation loader for one request or connection.
     pub async fn current(&self) -> async_graphql::Result<(Schema, DataLoader<Relations>)> {
         let db = self.db.clone();
-        let tables = tokio::task::spawn_blocking(move || db.database().tables())
-            .await
-            .map_err(|e| async_graphql::Error::new(e.to_string()))?
-            .map_err(|e| gql_error(&Error::from(e)))?;
+        let (tables, views) = tokio::task::spawn_blocking(move || {
+            Ok::<_, chrono_sql::Error>((db.database().tables()?, view_defs(&db)?))
+        })
+        .await
+        .map_err(|e| async_graphql::Error::new(e.to_string()))?
+        .map_err(|e| gql_error(&Error::from(e)))?;
         let schema = {
             let mut built = self.built.lock();
             match built.as_ref() {
-                Some((defs, schema)) if *defs == tables => schema.clone(),
+                Some((t, v, schema)) if *t == tables && *v == views => schema.clone(),
                 _ => {
                     let schema = self
-                        .build(&tables)
+                        .build(&tables, &views)
                         .map_err(|e| async_graphql::Error::new(format!("schema: {e}")))?;
-                    *built = Some((tables.clone(), schema.clone()));
+                    *built = Some((tables.clone(), views.clone(), schema.clone()));
                     schema
                 }
             }
@@ -477,12 +481,75 @@ impl GraphQl {
         Ok((schema, loader))
     }
 
-    fn build(&self, tables: &[TableDef]) -> Result<Schema, async_graphql::dynamic::SchemaError> {
-        let (served, warnings) = names::servable(tables);
+    /// `<name>(<column filters>, orderBy, limit, offset, asOf)`: the rows of a table or a
+    /// view, as of now or `asOf`.
+    fn root_field(&self, def: &Arc<TableDef>) -> Field {
+        let db = self.statements();
+        let root_def = def.clone();
+        let lists = self.lists;
+        let root = Field::new(
+            def.name.clone(),
+            TypeRef::named_nn_list_nn(type_name(&def.name)),
+            move |ctx| {
+                let (db, def) = (db.clone(), root_def.clone());
+                FieldFuture::new(async move {
+                    let as_of = as_of(&ctx)?;
+                    let mut params = Vec::new();
+                    let from = from_clause(&def, as_of, &mut params);
+                    let conditions = self::conditions(&ctx, &def, &mut params)?;
+                    let mut sql = format!("SELECT * FROM {from}");
+                    if !conditions.is_empty() {
+                        sql += &format!(" WHERE {}", conditions.join(" AND "));
+                    }
+                    if let Some(order) = ctx.args.get("orderBy") {
+                        let order = order.string()?;
+                        let mut parts = order.split_whitespace();
+                        let column = parts.next().unwrap_or_default();
+                        let direction = match parts.next().map(str::to_ascii_uppercase).as_deref() {
+                            None | Some("ASC") => "ASC",
+                            Some("DESC") => "DESC",
+                            Some(other) => {
+                                return Err(async_graphql::Error::new(format!(
+                                    "orderBy: ASC or DESC, not {other}"
+                                )));
+                            }
+                        };
+                        let Some(c) = def.column_index(column) else {
+                            return Err(async_graphql::Error::new(format!(
+                                "orderBy: {} has no column {column}",
+                                def.name
+                            ))
+                            .extend_with(|_, e| e.set("kind", "NotFound")));
+                        };
+                        sql += &format!(" ORDER BY {} {direction}", quote(&def.columns[c].name));
+                    }
+                    sql += &lists.page(&ctx)?;
+                    rows_list(&db, &ctx, sql, params, as_of).await
+                })
+            },
+        );
+        filtered_and_paged(root, def)
+            .argument(InputValue::new("orderBy", TypeRef::named(TypeRef::STRING)))
+            .argument(InputValue::new("asOf", TypeRef::named(TIME)))
+    }
+
+    fn build(
+        &self,
+        tables: &[TableDef],
+        views: &[TableDef],
+    ) -> Result<Schema, async_graphql::dynamic::SchemaError> {
+        // Tables and views share the names of types and fields: one check over both.
+        let all: Vec<TableDef> = tables.iter().chain(views).cloned().collect();
+        let (served, warnings) = names::servable(&all);
         for w in &warnings {
             tracing::warn!("graphql: {w}");
         }
-        let defs: Vec<Arc<TableDef>> = served.into_iter().cloned().map(Arc::new).collect();
+        let is_view = |d: &TableDef| views.iter().any(|v| v.name.eq_ignore_ascii_case(&d.name));
+        let (served_views, served_tables): (Vec<&TableDef>, Vec<&TableDef>) =
+            served.into_iter().partition(|d| is_view(d));
+        let view_defs: Vec<Arc<TableDef>> =
+            served_views.into_iter().cloned().map(Arc::new).collect();
+        let defs: Vec<Arc<TableDef>> = served_tables.into_iter().cloned().map(Arc::new).collect();
         let by_name: HashMap<String, Arc<TableDef>> = defs
             .iter()
             .map(|d| (d.name.to_ascii_lowercase(), d.clone()))
@@ -609,57 +676,27 @@ impl GraphQl {
                 mutation_root = mutation_root.field(f);
             }
 
-            // The root field.
-            let db = self.statements();
-            let root_def = def.clone();
-            let lists = self.lists;
-            let mut root = Field::new(
-                def.name.clone(),
-                TypeRef::named_nn_list_nn(type_name(&def.name)),
-                move |ctx| {
-                    let (db, def) = (db.clone(), root_def.clone());
-                    FieldFuture::new(async move {
-                        let as_of = as_of(&ctx)?;
-                        let mut params = Vec::new();
-                        let from = from_clause(&def, as_of, &mut params);
-                        let conditions = self::conditions(&ctx, &def, &mut params)?;
-                        let mut sql = format!("SELECT * FROM {from}");
-                        if !conditions.is_empty() {
-                            sql += &format!(" WHERE {}", conditions.join(" AND "));
-                        }
-                        if let Some(order) = ctx.args.get("orderBy") {
-                            let order = order.string()?;
-                            let mut parts = order.split_whitespace();
-                            let column = parts.next().unwrap_or_default();
-                            let direction =
-                                match parts.next().map(str::to_ascii_uppercase).as_deref() {
-                                    None | Some("ASC") => "ASC",
-                                    Some("DESC") => "DESC",
-                                    Some(other) => {
-                                        return Err(async_graphql::Error::new(format!(
-                                            "orderBy: ASC or DESC, not {other}"
-                                        )));
-                                    }
-                                };
-                            let Some(c) = def.column_index(column) else {
-                                return Err(async_graphql::Error::new(format!(
-                                    "orderBy: {} has no column {column}",
-                                    def.name
-                                ))
-                                .extend_with(|_, e| e.set("kind", "NotFound")));
-                            };
-                            sql +=
-                                &format!(" ORDER BY {} {direction}", quote(&def.columns[c].name));
-                        }
-                        sql += &lists.page(&ctx)?;
-                        rows_list(&db, &ctx, sql, params, as_of).await
-                    })
-                },
-            );
-            root = filtered_and_paged(root, def)
-                .argument(InputValue::new("orderBy", TypeRef::named(TypeRef::STRING)))
-                .argument(InputValue::new("asOf", TypeRef::named(TIME)));
-            query_root = query_root.field(root);
+            query_root = query_root.field(self.root_field(def));
+        }
+        // Views: a type of their columns and a read-only root field, `asOf` included (the
+        // view as defined then, over its tables as they were).
+        for def in &view_defs {
+            let mut obj = Object::new(type_name(&def.name))
+                .description(format!("The view {} (read-only)", def.name));
+            for (i, col) in names::columns(def) {
+                obj = obj.field(Field::new(
+                    col.name.clone(),
+                    TypeRef::named(scalar(col.data_type)),
+                    move |ctx| {
+                        FieldFuture::new(async move {
+                            let row = ctx.parent_value.try_downcast_ref::<Row>()?;
+                            Ok(row.values.get(i).and_then(to_gql).map(FieldValue::value))
+                        })
+                    },
+                ));
+            }
+            objects.push(obj);
+            query_root = query_root.field(self.root_field(def));
         }
         query_root = query_root.field(
             Field::new(
@@ -715,6 +752,40 @@ impl GraphQl {
         }
         builder.register(query_root).finish()
     }
+}
+
+/// The views, each as a table of the columns its query gives now (one that cannot be
+/// read now — a table it reads changed — is left out, with a warning in the log).
+fn view_defs(db: &ChronoDb) -> chrono_sql::Result<Vec<TableDef>> {
+    let database = db.database();
+    let txn = database.store().begin_read_only(u64::MAX);
+    let views = chrono_sql::catalog::list_views(chrono_sql::catalog::Snapshot::Transaction(&txn))?;
+    let mut out = Vec::with_capacity(views.len());
+    for v in views {
+        let described = chrono_sql::parse(&format!("SELECT * FROM {}", quote(&v.name)))
+            .and_then(|mut p| database.describe(&p.remove(0)));
+        match described {
+            Ok(d) => out.push(TableDef {
+                name: v.name,
+                keyspace: 0,
+                columns: d
+                    .columns
+                    .into_iter()
+                    .map(|(name, t)| chrono_sql::catalog::ColumnDef {
+                        name,
+                        data_type: t.unwrap_or(DataType::Text),
+                        nullable: true,
+                        default: None,
+                        references: None,
+                    })
+                    .collect(),
+                primary_key: Vec::new(),
+                indexes: Vec::new(),
+            }),
+            Err(e) => tracing::warn!(view = %v.name, error = %e, "graphql: a view is left out"),
+        }
+    }
+    Ok(out)
 }
 
 /// `<table>History(<key columns>)`: every version of the rows matched, oldest first, each
