@@ -47,6 +47,10 @@ struct Row {
     as_of: Option<i64>,
 }
 
+/// A schema and what it was built from: the tables, then the views (as the columns their
+/// queries give).
+type Built = (Vec<TableDef>, Vec<TableDef>, Schema);
+
 /// The schema and the catalog it was built from.
 pub struct GraphQl {
     db: Arc<ChronoDb>,
@@ -58,9 +62,8 @@ pub struct GraphQl {
     timeout: Duration,
     /// Ends subscriptions when the server stops.
     stopping: tokio::sync::watch::Receiver<bool>,
-    /// The schema and what it was built from: the tables, then the views (as the columns
-    /// their queries give).
-    built: Mutex<Option<(Vec<TableDef>, Vec<TableDef>, Schema)>>,
+    /// The schema and what it was built from.
+    built: Mutex<Option<Built>>,
 }
 
 fn gql_error(e: &Error) -> async_graphql::Error {
