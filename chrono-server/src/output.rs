@@ -63,7 +63,7 @@ pub fn write_outcome(
     outcome: &Outcome,
 ) -> std::io::Result<()> {
     match (format, outcome) {
-        (Format::Json | Format::Csv, Outcome::Rows { columns, rows }) => {
+        (Format::Json | Format::Csv, Outcome::Rows { columns, rows, .. }) => {
             let mut w = StreamingWriter::new(out, format);
             w.write_columns(columns)?;
             for r in rows {
@@ -93,7 +93,7 @@ pub fn write_outcome(
             )
         }
         (Format::Csv, _) => Ok(()),
-        (Format::Table, Outcome::Rows { columns, rows }) => write_table(out, columns, rows),
+        (Format::Table, Outcome::Rows { columns, rows, .. }) => write_table(out, columns, rows),
         (
             Format::Table,
             Outcome::Affected {

@@ -251,12 +251,18 @@ async fn mutations_return_their_commit_and_history_shows_every_version() {
     assert_eq!(inserted["affected"], 1, "{r}");
     let t1: u64 = inserted["commitTs"].as_str().unwrap().parse().unwrap();
     let (_, body) = post(&server,
-            &mutate("mutation { update_users(id: 4, set: {email: \"dan@new.example\"}) { affected commitTs } }"),
+            &mutate("mutation { update_users(id: 4, set: {email: \"dan@new.example\"}) { affected commitTs rows { id name email } } }"),
             Some(token),
         )
         .await;
     let r: Json = serde_json::from_str(&body).unwrap();
     assert_eq!(r["data"]["update_users"]["affected"], 1, "{r}");
+    // The rows as written (RETURNING), with the commit's time all the same.
+    assert_eq!(
+        r["data"]["update_users"]["rows"],
+        json!([{"id": 4, "name": "Dan", "email": "dan@new.example"}]),
+        "{r}"
+    );
     let t2: u64 = r["data"]["update_users"]["commitTs"]
         .as_str()
         .unwrap()

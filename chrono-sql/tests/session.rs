@@ -665,7 +665,7 @@ fn history_rows_say_who_committed_them_when_the_store_keeps_principals() {
     s.execute("UPDATE t SET v = 12 WHERE id = 1").unwrap();
 
     let rows = |s: &mut chrono_sql::Session, sql: &str| match s.execute(sql).unwrap().remove(0) {
-        Outcome::Rows { rows, columns } => (columns, rows),
+        Outcome::Rows { rows, columns, .. } => (columns, rows),
         other => panic!("{other:?}"),
     };
     let (_, history) = rows(
@@ -796,4 +796,49 @@ fn a_diff_reads_the_keys_the_store_says_changed_and_agrees_with_a_whole_read() {
             vec![text("INSERT"), Value::Int(1000), Value::Int(1), Value::Null],
         ]
     );
+}
+
+#[test]
+fn a_write_with_returning_says_when_it_committed() {
+    let db = Database::in_memory();
+    let mut s = db.session();
+    s.execute("CREATE TABLE t (id BIGINT PRIMARY KEY, v BIGINT)")
+        .unwrap();
+    let committed = match s
+        .execute("INSERT INTO t VALUES (1, 10) RETURNING id")
+        .unwrap()
+        .remove(0)
+    {
+        Outcome::Rows {
+            rows, commit_ts, ..
+        } => {
+            assert_eq!(rows, vec![vec![Value::Int(1)]]);
+            commit_ts.expect("an autocommitted write with RETURNING has a commit time")
+        }
+        other => panic!("{other:?}"),
+    };
+    // That time reads exactly that state.
+    let at = format!("{}.{:06}", committed / 1_000_000, committed % 1_000_000);
+    assert_eq!(
+        rows(
+            s.execute(&format!("SELECT v FROM t AS OF TIMESTAMP {at}"))
+                .unwrap()
+        ),
+        vec![vec![Value::Int(10)]]
+    );
+    // Inside a transaction nothing is committed yet; a query commits nothing.
+    s.execute("BEGIN").unwrap();
+    match s
+        .execute("UPDATE t SET v = 11 RETURNING v")
+        .unwrap()
+        .remove(0)
+    {
+        Outcome::Rows { commit_ts, .. } => assert_eq!(commit_ts, None),
+        other => panic!("{other:?}"),
+    }
+    s.execute("COMMIT").unwrap();
+    match s.execute("SELECT v FROM t").unwrap().remove(0) {
+        Outcome::Rows { commit_ts, .. } => assert_eq!(commit_ts, None),
+        other => panic!("{other:?}"),
+    }
 }

@@ -88,7 +88,7 @@ impl sqllogictest::DB for Slt {
         let mut last = DBOutput::StatementComplete(0);
         for outcome in self.session.execute(&sql)? {
             last = match outcome {
-                Outcome::Rows { columns, rows } => DBOutput::Rows {
+                Outcome::Rows { columns, rows, .. } => DBOutput::Rows {
                     types: vec![DefaultColumnType::Any; columns.len()],
                     rows: rows
                         .iter()

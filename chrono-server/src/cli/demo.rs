@@ -23,7 +23,7 @@ fn run(db: &ChronoDb, sql: &str) -> Result<Outcome> {
         commit_ts: None,
     });
     match &outcome {
-        Outcome::Rows { columns, rows } => print_rows(columns, rows),
+        Outcome::Rows { columns, rows, .. } => print_rows(columns, rows),
         Outcome::Affected {
             affected,
             commit_ts,

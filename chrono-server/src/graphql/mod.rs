@@ -259,9 +259,13 @@ fn conditions(
 struct Written {
     affected: u64,
     commit_ts: Option<u64>,
+    /// The rows as written (RETURNING), when the request asks for them.
+    rows: Vec<Arc<Vec<Value>>>,
 }
 
-fn written_type() -> Object {
+/// `<Type>Written`: what a mutation of `def` did — rows changed, the commit's time, and
+/// `rows`, the rows as written (a DELETE's as they were; read only when asked for).
+fn written_type(def: &TableDef) -> Object {
     let field = |name: &str, ty: TypeRef, get: fn(&Written) -> Option<Gql>| {
         Field::new(name, ty, move |ctx| {
             FieldFuture::new(async move {
@@ -270,8 +274,21 @@ fn written_type() -> Object {
             })
         })
     };
-    Object::new(WRITTEN)
-        .description("What a mutation did: rows changed and the commit's time")
+    Object::new(written_name(def))
+        .description("What a mutation did: rows changed, the commit's time, the rows as written")
+        .field(Field::new(
+            "rows",
+            TypeRef::named_nn_list_nn(type_name(&def.name)),
+            |ctx| {
+                FieldFuture::new(async move {
+                    let w = ctx.parent_value.try_downcast_ref::<Written>()?;
+                    limits::charge_rows(&ctx, w.rows.len())?;
+                    Ok(Some(FieldValue::list(
+                        w.rows.iter().map(|r| row_value(r.clone(), None)),
+                    )))
+                })
+            },
+        ))
         .field(field("affected", TypeRef::named_nn(TypeRef::INT), |w| {
             Some(Gql::from(w.affected))
         }))
@@ -282,6 +299,10 @@ fn written_type() -> Object {
             w.commit_ts
                 .map(|t| Gql::from(Timestamp::from_micros(t).to_string()))
         }))
+}
+
+fn written_name(def: &TableDef) -> String {
+    format!("{}{WRITTEN}", type_name(&def.name))
 }
 
 fn from_clause(def: &TableDef, as_of: Option<i64>, params: &mut Vec<Value>) -> String {
@@ -559,7 +580,7 @@ impl GraphQl {
             .collect();
         let mut query_root = Object::new("Query");
         let mut mutation_root = Object::new("Mutation");
-        let mut objects = vec![written_type()];
+        let mut objects = Vec::new();
         let mut inputs = Vec::new();
         for def in &defs {
             let mut obj = Object::new(type_name(&def.name));
@@ -673,6 +694,7 @@ impl GraphQl {
             let (history, history_type) = history_field(&self.statements(), self.lists, def);
             objects.push(history_type);
             query_root = query_root.field(history);
+            objects.push(written_type(def));
             let (fields, set_type) = mutation_fields(&self.statements(), def);
             inputs.push(set_type);
             for f in fields {
@@ -881,7 +903,8 @@ fn history_field(db: &Statements, lists: ListLimits, def: &Arc<TableDef>) -> (Fi
 
 /// `insert_<table>(<columns>)`, `update_<table>(<columns to match>, set: {…})` and
 /// `delete_<table>(<columns to match>)`, each one statement in its own transaction, run as
-/// the request's principal; they return [`Written`] (rows changed, commit time).
+/// the request's principal; they return `<Type>Written` (rows changed, commit time, and
+/// the rows as written when asked for: the statement then has `RETURNING *`).
 fn mutation_fields(db: &Statements, def: &Arc<TableDef>) -> (Vec<Field>, InputObject) {
     let set_name = format!("{}Set", type_name(&def.name));
     let mut set = InputObject::new(set_name.clone());
@@ -895,18 +918,35 @@ fn mutation_fields(db: &Statements, def: &Arc<TableDef>) -> (Vec<Field>, InputOb
         ctx.data::<Principal>().ok().and_then(|p| p.0.clone())
     };
     let outcome = |o: Outcome| -> FieldValue<'static> {
-        let (affected, commit_ts) = match o {
+        let (affected, commit_ts, rows) = match o {
             Outcome::Affected {
                 affected,
                 commit_ts,
-            } => (affected, commit_ts),
-            _ => (0, None),
+            } => (affected, commit_ts, Vec::new()),
+            Outcome::Rows {
+                rows, commit_ts, ..
+            } => (
+                rows.len() as u64,
+                commit_ts,
+                rows.into_iter().map(Arc::new).collect(),
+            ),
+            _ => (0, None, Vec::new()),
         };
         FieldValue::owned_any(Written {
             affected,
             commit_ts,
+            rows,
         })
     };
+    // The rows as written only when the request asks for them.
+    let returning = |ctx: &ResolverContext<'_>| {
+        if ctx.look_ahead().field("rows").exists() {
+            " RETURNING *"
+        } else {
+            ""
+        }
+    };
+    let written_ty = written_name(def);
     // Insert takes every column; update and delete take the filter columns.
     let with_columns = |mut f: Field, all: bool| {
         for (_, col) in names::columns(def) {
@@ -924,7 +964,7 @@ fn mutation_fields(db: &Statements, def: &Arc<TableDef>) -> (Vec<Field>, InputOb
     let insert = with_columns(
         Field::new(
             format!("insert_{}", def.name),
-            TypeRef::named_nn(WRITTEN),
+            TypeRef::named_nn(written_ty.clone()),
             move |ctx| {
                 let (db, def) = (d.clone(), t.clone());
                 FieldFuture::new(async move {
@@ -937,9 +977,10 @@ fn mutation_fields(db: &Statements, def: &Arc<TableDef>) -> (Vec<Field>, InputOb
                     }
                     let marks = vec!["?"; names.len()].join(", ");
                     let sql = format!(
-                        "INSERT INTO {} ({}) VALUES ({marks})",
+                        "INSERT INTO {} ({}) VALUES ({marks}){}",
                         quote(&def.name),
-                        names.join(", ")
+                        names.join(", "),
+                        returning(&ctx)
                     );
                     Ok(Some(outcome(run(&db, sql, params, written(&ctx)).await?)))
                 })
@@ -952,7 +993,7 @@ fn mutation_fields(db: &Statements, def: &Arc<TableDef>) -> (Vec<Field>, InputOb
     let update = with_columns(
         Field::new(
             format!("update_{}", def.name),
-            TypeRef::named_nn(WRITTEN),
+            TypeRef::named_nn(written_ty.clone()),
             move |ctx| {
                 let (db, def) = (d.clone(), t.clone());
                 FieldFuture::new(async move {
@@ -974,6 +1015,7 @@ fn mutation_fields(db: &Statements, def: &Arc<TableDef>) -> (Vec<Field>, InputOb
                     if !conditions.is_empty() {
                         sql += &format!(" WHERE {}", conditions.join(" AND "));
                     }
+                    sql += returning(&ctx);
                     Ok(Some(outcome(run(&db, sql, params, written(&ctx)).await?)))
                 })
             },
@@ -986,7 +1028,7 @@ fn mutation_fields(db: &Statements, def: &Arc<TableDef>) -> (Vec<Field>, InputOb
     let delete = with_columns(
         Field::new(
             format!("delete_{}", def.name),
-            TypeRef::named_nn(WRITTEN),
+            TypeRef::named_nn(written_ty.clone()),
             move |ctx| {
                 let (db, def) = (d.clone(), t.clone());
                 FieldFuture::new(async move {
@@ -996,6 +1038,7 @@ fn mutation_fields(db: &Statements, def: &Arc<TableDef>) -> (Vec<Field>, InputOb
                     if !conditions.is_empty() {
                         sql += &format!(" WHERE {}", conditions.join(" AND "));
                     }
+                    sql += returning(&ctx);
                     Ok(Some(outcome(run(&db, sql, params, written(&ctx)).await?)))
                 })
             },

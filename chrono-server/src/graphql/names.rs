@@ -101,6 +101,7 @@ pub fn servable(tables: &[TableDef]) -> (Vec<&TableDef>, Vec<String>) {
             format!("{ty}Version"),
             format!("{ty}Change"),
             format!("{ty}Set"),
+            format!("{ty}{WRITTEN}"),
         ];
         let its_fields = [
             def.name.clone(),

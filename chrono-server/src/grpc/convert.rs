@@ -52,7 +52,7 @@ fn micros(ts: Option<u64>) -> Option<i64> {
 pub fn outcome(o: Outcome) -> pb::StatementResult {
     use pb::statement_result::Result as R;
     let result = match o {
-        Outcome::Rows { columns, rows } => R::Query(pb::QueryResult {
+        Outcome::Rows { columns, rows, .. } => R::Query(pb::QueryResult {
             columns,
             rows: rows.iter().map(|r| row(r)).collect(),
         }),
@@ -85,6 +85,7 @@ pub fn from_outcome(r: pb::StatementResult) -> Outcome {
                 .into_iter()
                 .map(|r| r.values.into_iter().map(from_value).collect())
                 .collect(),
+            commit_ts: None,
         },
         Some(R::Write(w)) => Outcome::Affected {
             affected: w.affected,

@@ -521,7 +521,7 @@ fn quoted(name: &str) -> String {
 
 fn query_rows(outcomes: Vec<Outcome>) -> (Vec<String>, Vec<Vec<Value>>) {
     match outcomes.into_iter().last() {
-        Some(Outcome::Rows { columns, rows }) => (columns, rows),
+        Some(Outcome::Rows { columns, rows, .. }) => (columns, rows),
         _ => (Vec::new(), Vec::new()),
     }
 }

@@ -296,8 +296,9 @@ impl Backend {
             self.state.lock().failed = false;
         }
         let commit = match &outcome {
-            Outcome::Affected { commit_ts, .. } | Outcome::Done { commit_ts, .. } => *commit_ts,
-            Outcome::Rows { .. } => None,
+            Outcome::Affected { commit_ts, .. }
+            | Outcome::Done { commit_ts, .. }
+            | Outcome::Rows { commit_ts, .. } => *commit_ts,
         };
         if let Some(ts) = commit {
             self.announce_commit(client, ts).await?;
@@ -325,6 +326,7 @@ impl Backend {
             let Outcome::Rows {
                 rows,
                 columns: names,
+                ..
             } = outcome
             else {
                 return Err(user_error("42601", "COPY TO takes a query".into()));
@@ -669,7 +671,7 @@ impl Backend {
         format: &Format,
     ) -> PgWireResult<Response> {
         Ok(match outcome {
-            Outcome::Rows { columns, rows } => {
+            Outcome::Rows { columns, rows, .. } => {
                 let described: Vec<(String, Option<DataType>)> = match fields {
                     Some(f) => f.to_vec(),
                     None => value_types(&columns, &rows),

@@ -52,6 +52,9 @@ pub enum Outcome {
         columns: Vec<String>,
         /// Rows.
         rows: Vec<Vec<Value>>,
+        /// A write's RETURNING rows: the commit timestamp once committed (`None` for a
+        /// query, and inside an open transaction).
+        commit_ts: Option<u64>,
     },
     /// A write: rows affected and, once committed, the commit timestamp (microseconds).
     Affected {
@@ -455,7 +458,11 @@ impl Session {
                             commit_ts: ts,
                         },
                         Outcome::Done { tag, .. } => Outcome::Done { tag, commit_ts: ts },
-                        rows => rows,
+                        Outcome::Rows { columns, rows, .. } => Outcome::Rows {
+                            columns,
+                            rows,
+                            commit_ts: ts,
+                        },
                     });
                 }
                 Err(chrono_storage::Error::Conflict(_)) if attempt < AUTOCOMMIT_RETRIES => continue,

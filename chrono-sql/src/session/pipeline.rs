@@ -178,7 +178,11 @@ impl Database {
                         Vec::new()
                     }
                 };
-                Ok(Outcome::Rows { columns, rows })
+                Ok(Outcome::Rows {
+                    columns,
+                    rows,
+                    commit_ts: None,
+                })
             }
             ast::Statement::Explain {
                 analyze,
@@ -198,6 +202,7 @@ impl Database {
                                 Value::Null,
                                 Value::Text("none".into()),
                             ]],
+                            commit_ts: None,
                         });
                     }
                     Root::Analyze(_) => {
@@ -284,6 +289,7 @@ impl Database {
             return Ok(Outcome::Rows {
                 columns: plan.columns.iter().map(|c| c.name.clone()).collect(),
                 rows: written.returned,
+                commit_ts: None,
             });
         }
         Ok(Outcome::Affected {
@@ -468,7 +474,11 @@ impl Database {
                 row
             })
             .collect();
-        Ok(Outcome::Rows { columns, rows })
+        Ok(Outcome::Rows {
+            columns,
+            rows,
+            commit_ts: None,
+        })
     }
 }
 
@@ -506,7 +516,11 @@ fn explain_stepwise(steps: Vec<(&'static str, Plan)>) -> Outcome {
             ]);
         }
     }
-    Outcome::Rows { columns, rows }
+    Outcome::Rows {
+        columns,
+        rows,
+        commit_ts: None,
+    }
 }
 
 /// Moves the horizons of a purge's key spaces and compacts their versions.
@@ -532,7 +546,14 @@ pub(super) fn apply_purge(
 /// any other outcome as it is.
 fn stream_returned(outcome: Outcome, sink: Option<&mut (dyn RowSink + '_)>) -> Result<Outcome> {
     match (outcome, sink) {
-        (Outcome::Rows { columns, rows }, Some(sink)) => {
+        (
+            Outcome::Rows {
+                columns,
+                rows,
+                commit_ts,
+            },
+            Some(sink),
+        ) => {
             sink.columns(&columns)?;
             for row in rows {
                 sink.row(row)?;
@@ -540,6 +561,7 @@ fn stream_returned(outcome: Outcome, sink: Option<&mut (dyn RowSink + '_)>) -> R
             Ok(Outcome::Rows {
                 columns,
                 rows: Vec::new(),
+                commit_ts,
             })
         }
         (outcome, _) => Ok(outcome),
