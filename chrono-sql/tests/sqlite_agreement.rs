@@ -295,6 +295,9 @@ const FIXED: &[&str] = &[
     "SELECT a, COUNT(*), rank() OVER (ORDER BY COUNT(*) DESC) FROM t1 GROUP BY a",
     "SELECT id FROM t1 ORDER BY row_number() OVER (ORDER BY c DESC, id), id LIMIT 7",
     "SELECT t2.id, sum(t2.d) OVER (PARTITION BY t1.b ORDER BY t2.id) FROM t1 JOIN t2 ON t2.t1_id = t1.id",
+    // A quoted number compared with a number column reads as a number (SQLite's affinity).
+    "SELECT id FROM t1 WHERE id = '7' OR a > '12'",
+    "SELECT id, a FROM t1 WHERE '3' <= a AND c < '20.5'",
 ];
 
 fn chrono_rows(db: &Database, sql: &str) -> Vec<Vec<Value>> {
@@ -405,6 +408,49 @@ fn chrono_outcome(db: &Database, sql: &str) -> Option<Vec<String>> {
 
 fn sqlite_outcome(conn: &rusqlite::Connection, sql: &str) -> Option<Vec<String>> {
     sqlite_query(conn, sql).ok().map(canonical)
+}
+
+/// SAVEPOINT, ROLLBACK TO and RELEASE (a name used twice, rolled back to twice) against
+/// SQLite: the table read back after every statement.
+#[test]
+fn savepoints_agree_with_sqlite() {
+    let db = Database::in_memory();
+    let mut session = db.session();
+    let mut ours = |sql: &str| match session.execute(sql) {
+        Ok(mut outcomes) => match outcomes.pop() {
+            Some(Outcome::Rows { rows, .. }) => Some(canonical(rows)),
+            _ => Some(Vec::new()),
+        },
+        Err(_) => None,
+    };
+    let conn = rusqlite::Connection::open_in_memory().unwrap();
+    let script = [
+        "CREATE TABLE s (k INTEGER PRIMARY KEY, v INTEGER)",
+        "BEGIN",
+        "INSERT INTO s VALUES (1, 10), (2, 20)",
+        "SAVEPOINT a",
+        "UPDATE s SET v = v + 1",
+        "SAVEPOINT b",
+        "DELETE FROM s WHERE k = 1",
+        "ROLLBACK TO b",
+        "INSERT INTO s VALUES (3, 30)",
+        "SAVEPOINT a",
+        "DELETE FROM s",
+        "ROLLBACK TO SAVEPOINT a",
+        "RELEASE a",
+        "INSERT INTO s VALUES (4, 40)",
+        "ROLLBACK TO a",
+        "RELEASE SAVEPOINT a",
+        "COMMIT",
+    ];
+    for sql in script {
+        assert_eq!(ours(sql), sqlite_outcome(&conn, sql), "{sql}");
+        assert_eq!(
+            ours("SELECT * FROM s"),
+            sqlite_outcome(&conn, "SELECT * FROM s"),
+            "after {sql}"
+        );
+    }
 }
 
 /// Upserts, REPLACE, RETURNING and views against SQLite: a seeded sequence of writes run in
