@@ -73,24 +73,21 @@ fn history(c: &mut Criterion) {
         );
         db.database().store().engine().compact().expect("compact");
         let label = format!("{}k", n / 1000);
-        let s = db.session();
-        let mut s = s;
-        g.bench_function(BenchmarkId::new("row_history", &label), |b| {
-            b.iter(|| {
-                let out = s
-                    .execute("SELECT balance, _system_from FROM accounts FOR SYSTEM_TIME ALL WHERE id = 42")
-                    .unwrap();
-                assert_eq!(count(out), 21);
-            })
-        });
-        g.bench_function(BenchmarkId::new("row_history_principal", &label), |b| {
-            b.iter(|| {
-                let out = s
-                    .execute("SELECT balance, _principal FROM accounts FOR SYSTEM_TIME ALL WHERE id = 42")
-                    .unwrap();
-                assert_eq!(count(out), 21);
-            })
-        });
+        let mut s = db.session();
+        for (name, sql) in [
+            (
+                "row_history",
+                "SELECT balance, _system_from FROM accounts FOR SYSTEM_TIME ALL WHERE id = 42",
+            ),
+            (
+                "row_history_principal",
+                "SELECT balance, _principal FROM accounts FOR SYSTEM_TIME ALL WHERE id = 42",
+            ),
+        ] {
+            g.bench_function(BenchmarkId::new(name, &label), |b| {
+                b.iter(|| assert_eq!(count(s.execute(sql).unwrap()), 21))
+            });
+        }
         let at = |t: u64| format!("{}.{:06}", t / 1_000_000, t % 1_000_000);
         let diff = format!("SELECT * FROM DIFF(accounts, {}, {})", at(t1), at(t2));
         g.bench_function(BenchmarkId::new("diff_100", &label), |b| {

@@ -140,9 +140,10 @@ pub enum Func {
     CurrentSchema,
     /// `CURRENT_DATABASE()`
     CurrentDatabase,
-    /// `OBJ_DESCRIPTION(…)`, `COL_DESCRIPTION(…)`, `SHOBJ_DESCRIPTION(…)`: comments, of
-    /// which there are none (NULL).
-    Description,
+    /// PostgreSQL's catalog functions about what ChronoDB does not keep, all NULL: comments
+    /// (`OBJ_DESCRIPTION`, `COL_DESCRIPTION`, `SHOBJ_DESCRIPTION`), a column's sequence
+    /// (`PG_GET_SERIAL_SEQUENCE`), statistics objects, relation sizes (`PG_TABLE_SIZE` …).
+    NoneKept,
     /// `PG_SIZE_PRETTY(bytes)`: `8192 bytes`, `16 kB`, `3 MB`… as PostgreSQL writes them.
     SizePretty,
     /// `PG_RELATION_IS_PUBLISHABLE(oid)`: no (there is no logical replication).
@@ -202,7 +203,7 @@ impl Func {
             | "pg_function_is_visible"
             | "pg_collation_is_visible" => Func::IsVisible,
             // ChronoDB has no sequences: no column has one.
-            "pg_get_serial_sequence" => Func::Description,
+            "pg_get_serial_sequence" => Func::NoneKept,
             "json_build_object" => Func::JsonBuildObject,
             "pg_encoding_to_char" => Func::EncodingToChar,
             "array_to_string" => Func::ArrayToString,
@@ -211,10 +212,10 @@ impl Func {
             "obj_description"
             | "col_description"
             | "shobj_description"
-            | "pg_get_statisticsobjdef_columns" => Func::Description,
+            | "pg_get_statisticsobjdef_columns" => Func::NoneKept,
             // ChronoDB keeps no per-relation byte counts: the sizes are unknown (NULL).
             "pg_table_size" | "pg_relation_size" | "pg_total_relation_size" | "pg_indexes_size" => {
-                Func::Description
+                Func::NoneKept
             }
             "pg_size_pretty" => Func::SizePretty,
             "pg_relation_is_publishable" => Func::RelationIsPublishable,
@@ -248,7 +249,7 @@ impl Func {
             | Func::RegNamespace => (1, 1),
             Func::RegexpLike | Func::PgGetExpr | Func::ArrayToString => (2, 3),
             Func::FormatType => (1, 2),
-            Func::Description => (1, 3),
+            Func::NoneKept => (1, 3),
             Func::JsonBuildObject => (0, usize::MAX),
             Func::CurrentSchema | Func::CurrentDatabase | Func::UniqueId => (0, 0),
             Func::NullIf
@@ -1192,7 +1193,7 @@ fn call(f: Func, args: Vec<Value>) -> Result<Value> {
         Func::Now => Timestamp(chrono_storage::Timestamp::now().as_micros() as i64),
         Func::CurrentSchema => Text(crate::system_catalog::PUBLIC.into()),
         Func::CurrentDatabase => Text(crate::system_catalog::DATABASE.into()),
-        Func::Description => Null,
+        Func::NoneKept => Null,
         Func::UniqueId => {
             return Err(Error::InvalidInput(
                 "unique_id() gives a value only as a column's DEFAULT, when a row is inserted \

@@ -206,6 +206,14 @@ const CATALOG_OIDS: &[(&str, i64)] = &[
     ("pg_catalog.pg_indexes", 12006),
 ];
 
+/// Whether catalog table `name` shows views' columns (which takes planning each view).
+pub fn reads_view_columns(name: &str) -> bool {
+    matches!(
+        canonical(name).as_str(),
+        "pg_catalog.pg_class" | "pg_catalog.pg_attribute" | "information_schema.columns"
+    )
+}
+
 /// Whether catalog table `name` is one ChronoDB never has a row in.
 pub fn is_always_empty(name: &str) -> bool {
     matches!(
@@ -1343,7 +1351,7 @@ mod tests {
     use super::*;
     use crate::catalog::{ColumnDef, IndexDef};
 
-    fn objects() -> (Vec<TableDef>, Vec<ViewDef>) {
+    fn objects() -> Objects {
         let col = |name: &str, t, nullable| ColumnDef {
             name: name.into(),
             data_type: t,
@@ -1371,18 +1379,16 @@ mod tests {
             columns: vec!["id".into()],
             sql: "SELECT id FROM t".into(),
         };
-        (vec![t], vec![v])
+        Objects {
+            tables: vec![t],
+            views: vec![v],
+            view_columns: vec![vec![("id".to_string(), Some(DataType::Int))]],
+        }
     }
 
     #[test]
     fn every_row_has_its_tables_columns() {
-        let (tables, views) = objects();
-        let view_columns = vec![vec![("id".to_string(), Some(DataType::Int))]];
-        let o = Objects {
-            tables: tables.clone(),
-            views,
-            view_columns,
-        };
+        let o = objects();
         let names = [
             "pg_namespace",
             "pg_class",
@@ -1420,13 +1426,8 @@ mod tests {
 
     #[test]
     fn object_ids_are_distinct_and_definitions_name_their_columns() {
-        let (tables, views) = objects();
-        let view_columns = vec![vec![("id".to_string(), Some(DataType::Int))]];
-        let o = Objects {
-            tables: tables.clone(),
-            views,
-            view_columns,
-        };
+        let o = objects();
+        let tables = &o.tables;
         let mut oids: Vec<i64> = o.relation_names().into_iter().map(|(oid, _)| oid).collect();
         let n = oids.len();
         oids.sort();

@@ -615,44 +615,68 @@ fn auto_analyze_waits_for_its_minimum_of_changed_rows() {
     }
 }
 
-/// Keeps who committed each table's versions, as the audit trail does, and counts the
-/// lookups.
+/// (commit time, table, key space, key, principal) of one change.
+type KeptChange = (u64, String, u32, Vec<u8>, Option<String>);
+
+/// Keeps what the audit trail keeps of each commit — who made it and which keys of which
+/// table it changed — answers the store's questions from it, and counts them.
 #[derive(Default)]
-struct Principals {
-    by: parking_lot::Mutex<std::collections::HashMap<(String, u64), Option<String>>>,
-    lookups: std::sync::atomic::AtomicUsize,
+struct KeptCommits {
+    changes: parking_lot::Mutex<Vec<KeptChange>>,
+    principal_lookups: std::sync::atomic::AtomicUsize,
+    key_lookups: std::sync::atomic::AtomicUsize,
 }
 
-impl chrono_storage::CommitObserver for Principals {
+impl chrono_storage::CommitObserver for KeptCommits {
     fn on_commit(
         &self,
         commit: &chrono_storage::Commit,
         _batch: &mut chrono_storage::WriteBatch,
     ) -> chrono_storage::Result<()> {
-        for label in commit.labels.values() {
-            self.by
-                .lock()
-                .insert((label.clone(), commit.commit_ts), commit.principal.clone());
+        for c in &commit.changes {
+            let table = commit.labels.get(&c.keyspace).cloned().unwrap_or_default();
+            self.changes.lock().push((
+                commit.commit_ts,
+                table,
+                c.keyspace,
+                c.key.clone(),
+                commit.principal.clone(),
+            ));
         }
         Ok(())
     }
 
     fn committed_by(&self, label: &str, ts: u64) -> Option<chrono_storage::Result<Option<String>>> {
-        self.lookups
+        self.principal_lookups
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let changes = self.changes.lock();
+        let found = changes.iter().find(|c| c.0 == ts && c.1 == label);
+        Some(Ok(found.and_then(|c| c.4.clone())))
+    }
+
+    fn changed_keys(
+        &self,
+        _label: &str,
+        keyspace: u32,
+        after: u64,
+        upto: u64,
+    ) -> Option<chrono_storage::Result<Vec<Vec<u8>>>> {
+        self.key_lookups
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Some(Ok(self
-            .by
+            .changes
             .lock()
-            .get(&(label.to_string(), ts))
-            .cloned()
-            .flatten()))
+            .iter()
+            .filter(|c| c.2 == keyspace && c.0 > after && c.0 <= upto)
+            .map(|c| c.3.clone())
+            .collect()))
     }
 }
 
 #[test]
 fn history_rows_say_who_committed_them_when_the_store_keeps_principals() {
     let db = Database::in_memory();
-    let principals = std::sync::Arc::new(Principals::default());
+    let principals = std::sync::Arc::new(KeptCommits::default());
     db.store().add_observer(principals.clone());
     let mut s = db.session();
     s.set_principal(Some("ann".into()));
@@ -689,7 +713,7 @@ fn history_rows_say_who_committed_them_when_the_store_keeps_principals() {
     );
     assert_eq!(by_bob, vec![vec![Value::Int(1), Value::Int(11)]]);
     let before = principals
-        .lookups
+        .principal_lookups
         .load(std::sync::atomic::Ordering::Relaxed);
     let (columns, all) = rows(&mut s, "SELECT * FROM t FOR SYSTEM_TIME ALL");
     assert_eq!(all.len(), 4);
@@ -701,51 +725,11 @@ fn history_rows_say_who_committed_them_when_the_store_keeps_principals() {
     );
     assert_eq!(
         principals
-            .lookups
+            .principal_lookups
             .load(std::sync::atomic::Ordering::Relaxed),
         before,
         "no principal is looked up for a read that does not use it"
     );
-}
-
-/// Keeps which keys each commit changed, as the audit trail does, and says so when asked.
-#[derive(Default)]
-struct ChangedKeys {
-    by: parking_lot::Mutex<Vec<(u64, u32, Vec<u8>)>>,
-    asked: std::sync::atomic::AtomicUsize,
-}
-
-impl chrono_storage::CommitObserver for ChangedKeys {
-    fn on_commit(
-        &self,
-        commit: &chrono_storage::Commit,
-        _batch: &mut chrono_storage::WriteBatch,
-    ) -> chrono_storage::Result<()> {
-        for c in &commit.changes {
-            self.by
-                .lock()
-                .push((commit.commit_ts, c.keyspace, c.key.clone()));
-        }
-        Ok(())
-    }
-
-    fn changed_keys(
-        &self,
-        _label: &str,
-        keyspace: u32,
-        after: u64,
-        upto: u64,
-    ) -> Option<chrono_storage::Result<Vec<Vec<u8>>>> {
-        self.asked
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Some(Ok(self
-            .by
-            .lock()
-            .iter()
-            .filter(|(ts, ks, _)| *ks == keyspace && *ts > after && *ts <= upto)
-            .map(|(_, _, k)| k.clone())
-            .collect()))
-    }
 }
 
 #[test]
@@ -781,11 +765,14 @@ fn a_diff_reads_the_keys_the_store_says_changed_and_agrees_with_a_whole_read() {
     let plain = Database::in_memory();
     let whole = run(&plain);
     let kept = Database::in_memory();
-    let keys = std::sync::Arc::new(ChangedKeys::default());
+    let keys = std::sync::Arc::new(KeptCommits::default());
     kept.store().add_observer(keys.clone());
     let by_keys = run(&kept);
     assert_eq!(whole, by_keys);
-    assert_eq!(keys.asked.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert_eq!(
+        keys.key_lookups.load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
     let text = |x: &str| Value::Text(x.into());
     assert_eq!(
         whole,

@@ -32,7 +32,7 @@ use async_graphql::dynamic::{
     Schema, Subscription, SubscriptionField, SubscriptionFieldFuture, TypeRef,
 };
 use async_graphql::{ErrorExtensions, Value as Gql};
-use chrono_sql::catalog::TableDef;
+use chrono_sql::catalog::{Snapshot, TableDef, ViewDef};
 use chrono_sql::types::DataType;
 use chrono_storage::{Timestamp, Value, encoding};
 use parking_lot::Mutex;
@@ -47,9 +47,8 @@ struct Row {
     as_of: Option<i64>,
 }
 
-/// A schema and what it was built from: the tables, then the views (as the columns their
-/// queries give).
-type Built = (Vec<TableDef>, Vec<TableDef>, Schema);
+/// A schema and what it was built from: the tables and the views.
+type Built = (Vec<TableDef>, Vec<ViewDef>, Schema);
 
 /// The schema and the catalog it was built from.
 pub struct GraphQl {
@@ -301,6 +300,16 @@ fn written_type(def: &TableDef) -> Object {
         }))
 }
 
+/// A field of a row type: the row's value at `i`.
+fn value_field(name: String, ty: TypeRef, i: usize) -> Field {
+    Field::new(name, ty, move |ctx| {
+        FieldFuture::new(async move {
+            let row = ctx.parent_value.try_downcast_ref::<Row>()?;
+            Ok(row.values.get(i).and_then(to_gql).map(FieldValue::value))
+        })
+    })
+}
+
 fn written_name(def: &TableDef) -> String {
     format!("{}{WRITTEN}", type_name(&def.name))
 }
@@ -474,22 +483,32 @@ impl GraphQl {
     pub async fn current(&self) -> async_graphql::Result<(Schema, DataLoader<Relations>)> {
         let db = self.db.clone();
         let (tables, views) = tokio::task::spawn_blocking(move || {
-            Ok::<_, chrono_sql::Error>((db.database().tables()?, view_defs(&db)?))
+            let database = db.database();
+            let txn = database.store().begin_read_only(u64::MAX);
+            let views = chrono_sql::catalog::list_views(Snapshot::Transaction(&txn))?;
+            Ok::<_, chrono_sql::Error>((database.tables()?, views))
         })
         .await
         .map_err(|e| async_graphql::Error::new(e.to_string()))?
         .map_err(|e| gql_error(&Error::from(e)))?;
-        let schema = {
-            let mut built = self.built.lock();
-            match built.as_ref() {
-                Some((t, v, schema)) if *t == tables && *v == views => schema.clone(),
-                _ => {
-                    let schema = self
-                        .build(&tables, &views)
-                        .map_err(|e| async_graphql::Error::new(format!("schema: {e}")))?;
-                    *built = Some((tables.clone(), views.clone(), schema.clone()));
-                    schema
-                }
+        let cached = match self.built.lock().as_ref() {
+            Some((t, v, schema)) if *t == tables && *v == views => Some(schema.clone()),
+            _ => None,
+        };
+        let schema = match cached {
+            Some(schema) => schema,
+            // The catalog changed: the views' columns are worked out (each view's query
+            // planned) only now, not on every request.
+            None => {
+                let (db, listed) = (self.db.clone(), views.clone());
+                let described = tokio::task::spawn_blocking(move || view_defs(&db, listed))
+                    .await
+                    .map_err(|e| async_graphql::Error::new(e.to_string()))?;
+                let schema = self
+                    .build(&tables, &described)
+                    .map_err(|e| async_graphql::Error::new(format!("schema: {e}")))?;
+                *self.built.lock() = Some((tables.clone(), views, schema.clone()));
+                schema
             }
         };
         let loader = DataLoader::new(
@@ -593,12 +612,7 @@ impl GraphQl {
                 } else {
                     TypeRef::named_nn(scalar(col.data_type))
                 };
-                obj = obj.field(Field::new(col.name.clone(), ty, move |ctx| {
-                    FieldFuture::new(async move {
-                        let row = ctx.parent_value.try_downcast_ref::<Row>()?;
-                        Ok(row.values.get(i).and_then(to_gql).map(FieldValue::value))
-                    })
-                }));
+                obj = obj.field(value_field(col.name.clone(), ty, i));
                 // The referenced row, named after the column (without `_id`).
                 if let Some((parent, parent_col)) = &col.references
                     && let Some(pdef) = by_name.get(&parent.to_ascii_lowercase())
@@ -709,16 +723,8 @@ impl GraphQl {
             let mut obj = Object::new(type_name(&def.name))
                 .description(format!("The view {} (read-only)", def.name));
             for (i, col) in names::columns(def) {
-                obj = obj.field(Field::new(
-                    col.name.clone(),
-                    TypeRef::named(scalar(col.data_type)),
-                    move |ctx| {
-                        FieldFuture::new(async move {
-                            let row = ctx.parent_value.try_downcast_ref::<Row>()?;
-                            Ok(row.values.get(i).and_then(to_gql).map(FieldValue::value))
-                        })
-                    },
-                ));
+                let ty = TypeRef::named(scalar(col.data_type));
+                obj = obj.field(value_field(col.name.clone(), ty, i));
             }
             objects.push(obj);
             query_root = query_root.field(self.root_field(def));
@@ -781,10 +787,8 @@ impl GraphQl {
 
 /// The views, each as a table of the columns its query gives now (one that cannot be
 /// read now — a table it reads changed — is left out, with a warning in the log).
-fn view_defs(db: &ChronoDb) -> chrono_sql::Result<Vec<TableDef>> {
+fn view_defs(db: &ChronoDb, views: Vec<ViewDef>) -> Vec<TableDef> {
     let database = db.database();
-    let txn = database.store().begin_read_only(u64::MAX);
-    let views = chrono_sql::catalog::list_views(chrono_sql::catalog::Snapshot::Transaction(&txn))?;
     let mut out = Vec::with_capacity(views.len());
     for v in views {
         let described = chrono_sql::parse(&format!("SELECT * FROM {}", quote(&v.name)))
@@ -810,7 +814,7 @@ fn view_defs(db: &ChronoDb) -> chrono_sql::Result<Vec<TableDef>> {
             Err(e) => tracing::warn!(view = %v.name, error = %e, "graphql: a view is left out"),
         }
     }
-    Ok(out)
+    out
 }
 
 /// `<table>History(<key columns>)`: every version of the rows matched, oldest first, each
@@ -822,16 +826,8 @@ fn history_field(db: &Statements, lists: ListLimits, def: &Arc<TableDef>) -> (Fi
     let mut obj = Object::new(type_name.clone());
     let versions = ["_systemFrom", "_systemTo", "_operation", "_principal"];
     for (i, col) in names::columns(def).filter(|(_, c)| !versions.contains(&c.name.as_str())) {
-        obj = obj.field(Field::new(
-            col.name.clone(),
-            TypeRef::named(scalar(col.data_type)),
-            move |ctx| {
-                FieldFuture::new(async move {
-                    let row = ctx.parent_value.try_downcast_ref::<Row>()?;
-                    Ok(row.values.get(i).and_then(to_gql).map(FieldValue::value))
-                })
-            },
-        ));
+        let ty = TypeRef::named(scalar(col.data_type));
+        obj = obj.field(value_field(col.name.clone(), ty, i));
     }
     for (name, offset) in [("_systemFrom", 0), ("_systemTo", 1)] {
         obj = obj.field(Field::new(
@@ -853,19 +849,8 @@ fn history_field(db: &Statements, lists: ListLimits, def: &Arc<TableDef>) -> (Fi
     // What made the version (INSERT or UPDATE) and who committed it (the audit trail's
     // principal; null when anonymous).
     for (name, offset) in [("_operation", 2), ("_principal", 3)] {
-        obj = obj.field(Field::new(
-            name,
-            TypeRef::named(TypeRef::STRING),
-            move |ctx| {
-                FieldFuture::new(async move {
-                    let row = ctx.parent_value.try_downcast_ref::<Row>()?;
-                    Ok(match row.values.get(width + offset) {
-                        Some(Value::Text(t)) => Some(FieldValue::value(Gql::from(t.clone()))),
-                        _ => None,
-                    })
-                })
-            },
-        ));
+        let ty = TypeRef::named(TypeRef::STRING);
+        obj = obj.field(value_field(name.to_string(), ty, width + offset));
     }
     let (db, root_def) = (db.clone(), def.clone());
     let field = Field::new(

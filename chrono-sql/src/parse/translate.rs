@@ -1440,34 +1440,20 @@ fn array_of(mut q: ast::Query) -> ast::Expr {
         qualifier: None,
         name: "_element".into(),
     };
-    ast::Expr::Subquery(Box::new(ast::Query {
-        with: Vec::new(),
-        recursive: false,
-        body: ast::SetExpr::Select(Box::new(ast::Select {
-            distinct: false,
-            items: vec![ast::SelectItem::Expr {
-                expr: array_text(element),
-                name: "array".into(),
-                aliased: true,
-            }],
-            from: vec![ast::FromItem {
-                relation: ast::TableFactor::Derived {
-                    query: Box::new(q),
-                    alias: Some(ast::TableAlias {
-                        name: "_array".into(),
-                        columns: vec!["_element".into()],
-                    }),
-                },
-                joins: Vec::new(),
-            }],
-            selection: None,
-            group_by: Vec::new(),
-            having: None,
-        })),
-        order_by: Vec::new(),
-        limit: None,
-        offset: None,
-    }))
+    ast::Expr::Subquery(Box::new(select_from(
+        ast::SelectItem::Expr {
+            expr: array_text(element),
+            name: "array".into(),
+            aliased: true,
+        },
+        ast::TableFactor::Derived {
+            query: Box::new(q),
+            alias: Some(ast::TableAlias {
+                name: "_array".into(),
+                columns: vec!["_element".into()],
+            }),
+        },
+    )))
 }
 
 /// `'{' || coalesce(group_concat(element, ','), '') || '}'`: the aggregate behind
@@ -1496,19 +1482,27 @@ fn array_text(element: ast::Expr) -> ast::Expr {
 }
 
 fn select_star_from(name: String) -> ast::Query {
+    select_from(
+        ast::SelectItem::Wildcard,
+        ast::TableFactor::Table {
+            name,
+            alias: None,
+            time: None,
+            as_of: None,
+        },
+    )
+}
+
+/// `SELECT item FROM relation`, as a query of its own.
+fn select_from(item: ast::SelectItem, relation: ast::TableFactor) -> ast::Query {
     ast::Query {
         with: Vec::new(),
         recursive: false,
         body: ast::SetExpr::Select(Box::new(ast::Select {
             distinct: false,
-            items: vec![ast::SelectItem::Wildcard],
+            items: vec![item],
             from: vec![ast::FromItem {
-                relation: ast::TableFactor::Table {
-                    name,
-                    alias: None,
-                    time: None,
-                    as_of: None,
-                },
+                relation,
                 joins: Vec::new(),
             }],
             selection: None,

@@ -467,7 +467,7 @@ pub fn expr_type(
                 | Func::ArrayToString
                 | Func::CurrentSchema
                 | Func::CurrentDatabase
-                | Func::Description
+                | Func::NoneKept
                 | Func::JsonBuildObject
                 | Func::SizePretty => Some(DataType::Text),
                 Func::RegNamespace => None,

@@ -591,16 +591,24 @@ impl<'a> Planner<'a> {
         let func = Func::by_name(name, args.len())
             .ok_or_else(|| Error::NotFound(format!("no such function: {name}")))?;
         func.check_arity(name, args.len())?;
-        let mut bound = Vec::with_capacity(args.len());
-        for a in args {
-            match a {
-                ast::FunctionArg::Expr(x) => bound.push(self.bind(x, scope)?),
+        Ok(Expr::Func(func, self.bind_args(name, args, scope)?))
+    }
+
+    /// A scalar call's arguments, bound (`f(*)` is no scalar call).
+    fn bind_args(
+        &mut self,
+        name: &str,
+        args: &'a [ast::FunctionArg],
+        scope: &Scope,
+    ) -> Result<Vec<Expr>> {
+        args.iter()
+            .map(|a| match a {
+                ast::FunctionArg::Expr(x) => self.bind(x, scope),
                 ast::FunctionArg::Wildcard => {
-                    return Err(Error::InvalidInput(format!("{name}(*) is not valid")));
+                    Err(Error::InvalidInput(format!("{name}(*) is not valid")))
                 }
-            }
-        }
-        Ok(Expr::Func(func, bound))
+            })
+            .collect()
     }
 
     /// The catalog functions that look an object up by its id (see
@@ -627,21 +635,9 @@ impl<'a> Planner<'a> {
                 args.len()
             )));
         }
-        let mut bound = Vec::with_capacity(args.len());
-        for a in args {
-            match a {
-                ast::FunctionArg::Expr(x) => bound.push(self.bind(x, scope)?),
-                ast::FunctionArg::Wildcard => {
-                    return Err(Error::InvalidInput(format!("{name}(*) is not valid")));
-                }
-            }
-        }
-        let snapshot = Snapshot::Transaction(self.txn);
-        let objects = crate::system_catalog::Objects {
-            tables: catalog::list_tables(snapshot)?,
-            views: catalog::list_views(snapshot)?,
-            view_columns: Vec::new(),
-        };
+        let mut bound = self.bind_args(name, args, scope)?;
+        let objects =
+            self.system_objects(Snapshot::Transaction(self.txn), ReadAt::Current, false)?;
         self.reusable.set(false);
         let by_id = match lower.as_str() {
             "regclass" | "to_regclass" => objects.relation_names(),

@@ -248,7 +248,7 @@ impl<'a> Planner<'a> {
                 )));
             }
         };
-        let objects = self.system_objects(snapshot, read_at)?;
+        let objects = self.system_objects(snapshot, read_at, sc::reads_view_columns(name))?;
         let rows: Vec<Vec<Expr>> = sc::rows(name, &objects)
             .into_iter()
             .map(|r| r.into_iter().map(Expr::Literal).collect())
@@ -258,32 +258,27 @@ impl<'a> Planner<'a> {
         let label = alias
             .unwrap_or_else(|| name.rsplit('.').next().unwrap_or(name))
             .to_ascii_lowercase();
-        Ok(Plan {
-            est_rows: rows.len() as f64,
-            node: Node::Values { rows },
-            estimator: "exact",
-            columns: names
-                .iter()
-                .map(|c| Column {
-                    qualifier: Some(label.clone()),
-                    name: (*c).to_string(),
-                })
-                .collect(),
-        })
+        Ok(rows_plan(rows, &label, names.iter().map(|c| c.to_string())))
     }
 
-    /// The tables and views the system catalogs describe, as of `snapshot` (`read_at`),
-    /// each view's columns typed by planning its query.
+    /// The tables and views the system catalogs describe, as of `snapshot` (`read_at`);
+    /// with `plan_views`, each view's columns typed by planning its query (only the
+    /// catalogs that list columns need that), else its declared names.
     pub(super) fn system_objects(
         &mut self,
         snapshot: Snapshot<'_>,
         read_at: ReadAt,
+        plan_views: bool,
     ) -> Result<crate::system_catalog::Objects> {
         let tables = catalog::list_tables(snapshot)?;
         let views = catalog::list_views(snapshot)?;
         let mut view_columns = Vec::with_capacity(views.len());
         for v in &views {
-            let planned = self.view_plan(&v.name, &v.name, read_at, read_at);
+            let planned = if plan_views {
+                self.view_plan(&v.name, &v.name, read_at, read_at)
+            } else {
+                Ok(None)
+            };
             view_columns.push(match planned {
                 Ok(Some(plan)) => {
                     let types = crate::plan::types::output_types(&plan, &mut []);
@@ -293,7 +288,7 @@ impl<'a> Planner<'a> {
                         .map(|(c, t)| (c.name, t))
                         .collect()
                 }
-                // A view that cannot be planned now (a table it reads changed): its names.
+                // Not planned, or cannot be now (a table it reads changed): its names.
                 _ => v.columns.iter().map(|c| (c.clone(), None)).collect(),
             });
         }
@@ -423,18 +418,7 @@ impl<'a> Planner<'a> {
         let mut names = vec!["_change".to_string()];
         names.extend(def.columns.iter().map(|c| c.name.clone()));
         names.extend(def.columns.iter().map(|c| format!("_before_{}", c.name)));
-        let mut plan = Plan {
-            est_rows: rows.len() as f64,
-            node: Node::Values { rows },
-            estimator: "exact",
-            columns: names
-                .into_iter()
-                .map(|name| Column {
-                    qualifier: Some(label.clone()),
-                    name,
-                })
-                .collect(),
-        };
+        let mut plan = rows_plan(rows, &label, names);
         if let Some(a) = alias
             && !a.columns.is_empty()
         {
@@ -800,6 +784,23 @@ fn anchor_reads_itself(name: &str) -> Error {
 
 /// The column of a versions read that says what made the version: `INSERT` (the key had no
 /// live row before) or `UPDATE`. Named, not part of `*` (which keeps the row and its period).
+/// Rows known when the statement is planned (a system catalog's, a diff's) as a relation
+/// named `label` with columns `names`.
+fn rows_plan(rows: Vec<Vec<Expr>>, label: &str, names: impl IntoIterator<Item = String>) -> Plan {
+    Plan {
+        est_rows: rows.len() as f64,
+        node: Node::Values { rows },
+        estimator: "exact",
+        columns: names
+            .into_iter()
+            .map(|name| Column {
+                qualifier: Some(label.to_string()),
+                name,
+            })
+            .collect(),
+    }
+}
+
 /// A key's row at a diff's two times (`None`: no row then).
 type BeforeAfter = (Option<Vec<Value>>, Option<Vec<Value>>);
 
